@@ -1,0 +1,97 @@
+"""The ``inspect`` command line. Core commands live here; plugins add theirs through the
+``register_commands`` hook, exactly as a third-party package would."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import InspectError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="inspect")
+def cli() -> None:
+    """Visual inspection for production lines: segment, judge, record, report."""
+
+
+@cli.command()
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Dataset folder (classes.json + train/ val/ images and masks, or MVTec AD).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder to write.")
+@click.option("--epochs", default=40, show_default=True)
+@click.option("--batch", default=8, show_default=True)
+@click.option("--size", default=256, show_default=True, help="Training crop size in pixels.")
+@click.option("--width", default=16, show_default=True, help="Channels at the first level.")
+@click.option("--depth", default=4, show_default=True, help="Down-sampling steps.")
+@click.option("--stem-stride", default=1, type=click.Choice(["1", "2"]), show_default=True,
+              help="2 runs the U-Net at half resolution (faster; for defects wider than a few px).")
+@click.option("--arch", default="enhanced", type=click.Choice(["enhanced", "plain"]), show_default=True)
+@click.option("--lr", default=2e-3, show_default=True)
+@click.option("--patience", default=8, show_default=True, help="Early stopping patience (epochs).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--max-minutes", default=0.0, show_default=True, help="Stop after this long (0 = no limit).")
+@click.option("--init-from", default=None,
+              help="Start from weights: a .pt/.onnx path or PLUGIN:RECIPE of an installed plugin.")
+@click.option("--augment", "augment_json", default=None,
+              help='Augmentation overrides as JSON, e.g. \'{"rotate": 30, "rotate90": true}\'.')
+@click.option("--workers", default=1, show_default=True, help="Data loading processes.")
+@click.option("--val-max-side", default=0, show_default=True,
+              help="Validate on images downscaled to this side (0 = native).")
+def train(data, out, epochs, batch, size, width, depth, stem_stride, arch, lr, patience, seed,
+          max_minutes, init_from, augment_json, workers, val_max_side):
+    """Train a U-Net on a dataset folder; writes checkpoints, model.onnx and model.json."""
+    try:
+        from .augment import AugmentConfig
+        from .train import TrainConfig
+        from .train import train as run_train
+    except ImportError as e:
+        raise InspectError(f"training needs the 'train' extra ({e}); "
+                           "run: pip install -e '.[train]'") from e
+    aug = AugmentConfig(crop=size, **(json.loads(augment_json) if augment_json else {}))
+    if init_from and ":" in init_from and not Path(init_from).exists():
+        from .resolve import resolve_model
+        init_from = str(resolve_model(init_from))
+    cfg = TrainConfig(data=data, out=out, epochs=epochs, batch=batch, size=size, width=width,
+                      depth=depth, stem_stride=int(stem_stride), arch=arch, lr=lr,
+                      patience=patience, seed=seed, max_minutes=max_minutes, init_from=init_from,
+                      augment=aug, workers=workers, val_max_side=val_max_side)
+    from .progress import train_progress
+    with train_progress() as (log, progress):
+        card = run_train(cfg, log=log, progress=progress)
+    v = card["validation"]
+    click.echo(f"wrote {Path(out) / 'model.onnx'}: val mIoU {v['miou']:.4f}, "
+               f"mean Dice {v['mean_dice']:.4f}")
+
+
+from .commands.evaluate import evaluate  # noqa: E402
+from .commands.predict import predict  # noqa: E402
+
+cli.add_command(evaluate)
+cli.add_command(predict)
+
+
+def main() -> None:
+    from .plugins import load_cli_plugins
+
+    load_cli_plugins(cli)
+    try:
+        cli.main(standalone_mode=False)
+    except InspectError as e:
+        click.secho(f"error: {e}", fg="red", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

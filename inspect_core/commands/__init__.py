@@ -1,0 +1,1 @@
+"""The core's own CLI commands, one module per command."""

@@ -1,0 +1,64 @@
+"""``inspect evaluate``: score a model on a dataset split."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..data import open_dataset
+from ..metrics import SegmentationScores
+from ..postprocess import argmax_labels
+from ..progress import item_progress
+from ..runtime import OnnxModel
+
+
+def evaluate_model(model: OnnxModel, data: str | Path, split: str, tile: int = 0) -> dict:
+    ds = open_dataset(data, split)
+    if len(ds.classes) != len(model.classes):
+        from ..errors import ModelError
+
+        raise ModelError(f"{model.path}: the model has {len(model.classes)} classes "
+                         f"{model.classes}, the dataset {len(ds.classes)} {ds.classes}")
+    scores = SegmentationScores(ds.classes)
+    with item_progress(len(ds), f"evaluating {ds.name}/{split}") as advance:
+        for i in range(len(ds)):
+            img, mask = ds.load(i)
+            probs = model.probabilities(img, tile=tile or None)
+            scores.update(argmax_labels(probs), mask, ds.ignore_index)
+            advance()
+    return scores.summary()
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, help="ONNX model file, or PLUGIN:RECIPE.")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--split", default="val", show_default=True, help="val, test or train.")
+@click.option("--tile", default=0, help="Tile size for large images (0 = the model's).")
+@click.option("--threads", default=0, help="ONNX Runtime threads (0 = all cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate(model_path, data, split, tile, threads, as_json):
+    """Per-class Dice, IoU, precision and recall over a whole split, plus image-level recall
+    and false-reject rate."""
+    if ":" in model_path and not Path(model_path).exists():
+        from ..resolve import resolve_model
+
+        model_path = resolve_model(model_path)
+    model = OnnxModel(model_path, threads=threads)
+    s = evaluate_model(model, data, split, tile)
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{Path(data).name}/{split}: {s['images']} images")
+    for col in ("class", "dice", "iou", "precision", "recall"):
+        t.add_column(col, justify="right" if col != "class" else "left")
+    for name, v in s["per_class"].items():
+        t.add_row(name, *(f"{v[k]:.4f}" for k in ("dice", "iou", "precision", "recall")))
+    con = Console()
+    con.print(t)
+    con.print(f"mIoU {s['miou']:.4f}  mean Dice {s['mean_dice']:.4f}  pixel accuracy "
+              f"{s['pixel_accuracy']:.4f}  image recall {s['image_recall']:.4f}  "
+              f"false-reject rate {s['false_reject_rate']:.4f}")

@@ -1,0 +1,122 @@
+"""``inspect predict``: regions, verdicts and overlays for images."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import InspectError
+from ..overlay import render_overlay, save_overlay
+from ..pipeline import Inspector
+from ..progress import item_progress
+from ..recipes import Recipe
+from ..types import Decision
+
+# exit codes a script can act on
+EXIT_PASS, EXIT_REVIEW, EXIT_FAIL, EXIT_ERROR = 0, 3, 4, 5
+
+
+def bare_recipe(model: Path) -> Recipe:
+    """A model without a plugin: every region of a non-background class makes the image FAIL."""
+    return Recipe(name=model.stem, model=model, rules=[{"type": "min_area", "min": 1}])
+
+
+def _expand(images: tuple[str, ...]) -> list[Path]:
+    from ..data import IMAGE_EXTS
+
+    out: list[Path] = []
+    for s in images:
+        p = Path(s)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS))
+        else:
+            out.append(p)
+    return out
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), help="A bare ONNX model.")
+@click.option("--plugin", help="Plugin (or domain) name; with --recipe runs the full chain.")
+@click.option("--recipe", "recipe_name", help="Recipe of the plugin.")
+@click.option("--out", type=click.Path(file_okay=False), default="predictions", show_default=True,
+              help="Folder for overlay PNGs.")
+@click.option("--no-overlay", is_flag=True, help="Do not write overlays.")
+@click.option("--pixel-size", type=float, default=None, help="mm per pixel (areas in mm²).")
+@click.option("--record", is_flag=True, help="Record every inspection in the database.")
+@click.option("--db", default=None, help="Database URL for --record (default INSPECT_DATABASE_URL "
+              "or sqlite:///inspect.db).")
+@click.option("--threads", default=0, help="ONNX Runtime threads (0 = all cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image, one a line.")
+def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size, record, db,
+            threads, as_json):
+    """Inspect IMAGES (files or folders): verdict, fired rules, regions and an overlay each.
+
+    Exit code: 0 all PASS, 3 some REVIEW, 4 some FAIL, 5 some image could not be read.
+    """
+    from ..plugins import get_registry
+
+    reg = get_registry()
+    if plugin or recipe_name:
+        if not (plugin and recipe_name):
+            raise click.UsageError("--plugin and --recipe go together")
+        from ..resolve import find_recipe
+
+        recipe = find_recipe(plugin, recipe_name)
+    elif model_path:
+        recipe = bare_recipe(Path(model_path))
+        plugin = ""
+    else:
+        raise click.UsageError("give --model MODEL.onnx, or --plugin P --recipe R")
+    if pixel_size:
+        recipe = recipe.with_overrides({"pixel_size_mm": pixel_size})
+    inspector = Inspector(recipe, reg.rules, threads=threads)
+    sink = None
+    if record:
+        if "sql" not in reg.sinks:
+            raise InspectError("--record needs the records plugin (db), which is not loaded; "
+                               "see `inspect plugins`")
+        sink = reg.sinks["sql"]({"url": db} if db else {})
+    paths = _expand(images)
+    worst = Decision.PASS
+    console_out = sys.stdout
+    try:
+        with item_progress(len(paths), "inspecting") as advance:
+            for path in paths:
+                insp, result = inspector.inspect_file(path, plugin=plugin or "")
+                if result is not None and not no_overlay:
+                    ov = render_overlay(result.image, result.labels, insp.verdict, inspector.classes)
+                    insp.overlay_path = str(save_overlay(Path(out) / f"{path.stem}.png", ov))
+                if sink is not None:
+                    sink.write(insp)
+                d = insp.verdict.decision
+                worst = d if d.severity > worst.severity else worst
+                if as_json:
+                    console_out.write(json.dumps(insp.to_dict()) + "\n")
+                else:
+                    _print(insp)
+                advance()
+    finally:
+        if sink is not None:
+            sink.close()
+    if not as_json and not no_overlay:
+        click.echo(f"overlays in {Path(out).resolve()}")
+    sys.exit({Decision.PASS: EXIT_PASS, Decision.REVIEW: EXIT_REVIEW, Decision.FAIL: EXIT_FAIL,
+              Decision.ERROR: EXIT_ERROR}[worst])
+
+
+def _print(insp) -> None:
+    v = insp.verdict
+    colour = {"PASS": "green", "REVIEW": "yellow", "FAIL": "red", "ERROR": "magenta"}[v.decision.value]
+    click.secho(f"{v.decision.value:6} {insp.source}", fg=colour, bold=True)
+    if insp.error:
+        click.echo(f"       {insp.error}")
+    for h in v.hits:
+        click.echo(f"       {h.rule}: {h.message}")
+    for r in v.regions[:10]:
+        click.echo(f"       - {r.class_name:12} area {r.area_px:6d} px  bbox {list(r.bbox)}  "
+                   f"p {r.mean_prob:.2f}/{r.max_prob:.2f}")
+    if len(v.regions) > 10:
+        click.echo(f"       ... {len(v.regions) - 10} more regions")

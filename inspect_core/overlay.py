@@ -1,0 +1,59 @@
+"""Overlay images: classes coloured, regions boxed and labelled with the verdict on top."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .types import Decision, Verdict
+
+VERDICT_BGR = {Decision.PASS: (60, 180, 60), Decision.REVIEW: (0, 200, 255),
+               Decision.FAIL: (40, 40, 220), Decision.ERROR: (160, 160, 160)}
+
+
+def palette(n: int) -> np.ndarray:
+    """Distinct BGR colours; class 0 is black (not drawn)."""
+    hsv = np.zeros((n, 1, 3), np.uint8)
+    hsv[:, 0, 0] = (np.arange(n) * 180 // max(n, 1) + 90) % 180
+    hsv[:, 0, 1:] = 230
+    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[:, 0]
+    out[0] = 0
+    return out
+
+
+def render_overlay(image: np.ndarray, labels: np.ndarray, verdict: Verdict, classes: list[str],
+                   alpha: float = 0.45, draw_classes: list[int] | None = None) -> np.ndarray:
+    """BGR uint8 overlay of the label map and region boxes on the (gray or RGB) image."""
+    base = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else \
+        cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    base = base.copy()
+    colours = palette(len(classes))
+    ids = draw_classes if draw_classes is not None else range(1, len(classes))
+    colour_map = colours[labels]
+    mask = np.isin(labels, list(ids))
+    base[mask] = (base[mask] * (1 - alpha) + colour_map[mask] * alpha).astype(np.uint8)
+    scale = max(0.35, min(base.shape[:2]) / 600)
+    thick = max(1, int(round(scale * 2)))
+    for r in verdict.regions:
+        x, y, w, h = r.bbox
+        c = tuple(int(v) for v in colours[r.class_id])
+        cv2.rectangle(base, (x, y), (x + w - 1, y + h - 1), c, thick)
+        label = f"{r.class_name} {r.mean_prob:.2f}"
+        cv2.putText(base, label, (x, max(10, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8,
+                    c, max(1, thick - 1), cv2.LINE_AA)
+    banner = max(14, int(22 * scale))
+    colour = VERDICT_BGR[verdict.decision]
+    cv2.rectangle(base, (0, 0), (base.shape[1], banner), colour, -1)
+    text = verdict.decision.value + (f": {verdict.hits[0].rule}" if verdict.hits else "")
+    cv2.putText(base, text, (4, banner - 4), cv2.FONT_HERSHEY_SIMPLEX, banner / 30,
+                (255, 255, 255), 1, cv2.LINE_AA)
+    return base
+
+
+def save_overlay(path: str | Path, overlay: np.ndarray) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), overlay):
+        raise OSError(f"{path}: could not write the overlay (is the folder writable?)")
+    return path

@@ -1,0 +1,145 @@
+"""ONNX Runtime inference: whole images, batches, and sliding-window tiles (no torch).
+
+``OnnxModel`` reads the metadata embedded at export (classes, normalisation, channels, input
+size), so the ``.onnx`` file alone is enough. Images larger than the tile size are cut into
+overlapping tiles whose softmax probabilities are blended with a smooth weight window, so the
+seams do not show.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+META_KEY = "inspect.meta"
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    classes: list[str]
+    mean: float
+    std: float
+    channels: int
+    input_size: int
+    stride: int = 16
+    tile_size: int = 0  # 0 = max(512, input_size)
+
+    @property
+    def tile(self) -> int:
+        return self.tile_size or max(512, self.input_size)
+
+
+def normalize(img: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """uint8 (H, W[, C]) -> float32 (C, H, W), (x/255 - mean) / std (as in training)."""
+    x = img.astype(np.float32) * (1.0 / 255.0)
+    x -= mean
+    x *= 1.0 / std
+    return np.ascontiguousarray(x[None] if x.ndim == 2 else x.transpose(2, 0, 1))
+
+
+def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    z = logits - logits.max(axis=axis, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z
+
+
+def blend_window(h: int, w: int) -> np.ndarray:
+    """Weights for one tile: highest in the middle, small but non-zero at the border."""
+    def ramp(n: int) -> np.ndarray:
+        r = np.minimum(np.arange(n) + 1, np.arange(n)[::-1] + 1).astype(np.float32)
+        return np.minimum(r / max(1.0, n / 4), 1.0)
+
+    return np.outer(ramp(h), ramp(w)).astype(np.float32) + 1e-3
+
+
+def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
+    """Start offsets covering ``length`` with tiles of ``tile`` overlapping by ``overlap``."""
+    if length <= tile:
+        return [0]
+    step = max(1, int(tile * (1 - overlap)))
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+class OnnxModel:
+    """A segmentation model in an ONNX file, run with ONNX Runtime on the CPU (or a GPU)."""
+
+    def __init__(self, path: str | Path, threads: int = 0, providers: list[str] | None = None):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found")
+        opts = ort.SessionOptions()
+        threads = threads or int(os.environ.get("INSPECT_THREADS", "0"))
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), opts, providers=providers or ["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({e})") from e
+        raw = self.session.get_modelmeta().custom_metadata_map.get(META_KEY)
+        if raw is None:
+            raise ModelError(f"{self.path}: no '{META_KEY}' metadata; export it with inspect "
+                             "(inspect train writes it) so classes and normalisation are known")
+        m = json.loads(raw)
+        self.meta = ModelMeta(m["classes"], float(m["mean"]), float(m["std"]), int(m["channels"]),
+                              int(m["input_size"]), int(m.get("stride", 16)), int(m.get("tile_size", 0)))
+        self.input_name = self.session.get_inputs()[0].name
+
+    @property
+    def classes(self) -> list[str]:
+        return self.meta.classes
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Raw network output for a normalised (N, C, H, W) float32 batch."""
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+    def prepare(self, img: np.ndarray) -> np.ndarray:
+        from .data import to_channels
+
+        return normalize(to_channels(img, self.meta.channels), self.meta.mean, self.meta.std)
+
+    def probabilities(self, img: np.ndarray, tile: int | None = None, overlap: float = 0.25,
+                      batch: int = 1) -> np.ndarray:
+        """Softmax probabilities (classes, H, W) for one uint8 image, tiled when larger than
+        ``tile`` (default: the model's tile size)."""
+        x = self.prepare(img)
+        tile = tile or self.meta.tile
+        h, w = x.shape[1:]
+        if h <= tile and w <= tile:
+            return softmax(self.logits(x[None]))[0]
+        return self._tiled(x, tile, overlap, batch)
+
+    def _tiled(self, x: np.ndarray, tile: int, overlap: float, batch: int) -> np.ndarray:
+        c, h, w = x.shape
+        th, tw = min(tile, h), min(tile, w)
+        window = blend_window(th, tw)
+        acc = np.zeros((len(self.classes), h, w), np.float32)
+        norm = np.zeros((h, w), np.float32)
+        boxes = [(y, xx) for y in tile_starts(h, th, overlap) for xx in tile_starts(w, tw, overlap)]
+        for i in range(0, len(boxes), batch):
+            chunk = boxes[i:i + batch]
+            tiles = np.stack([x[:, y:y + th, xx:xx + tw] for y, xx in chunk])
+            probs = softmax(self.logits(tiles))
+            for (y, xx), p in zip(chunk, probs):
+                acc[:, y:y + th, xx:xx + tw] += p * window
+                norm[y:y + th, xx:xx + tw] += window
+        acc /= norm
+        return acc
+
+    def probabilities_batch(self, imgs: list[np.ndarray]) -> list[np.ndarray]:
+        """Several same-size images in one run (falls back to one by one otherwise)."""
+        if len({im.shape for im in imgs}) == 1 and max(imgs[0].shape[:2]) <= self.meta.tile:
+            return list(softmax(self.logits(np.stack([self.prepare(im) for im in imgs]))))
+        return [self.probabilities(im) for im in imgs]

@@ -1,0 +1,106 @@
+"""The typed records that cross module boundaries: region -> verdict -> inspection.
+
+source -> plugin preprocess -> model -> post-process (Regions) -> rules (Verdict)
+       -> Inspection -> sinks / database
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Decision(str, enum.Enum):
+    PASS = "PASS"
+    REVIEW = "REVIEW"
+    FAIL = "FAIL"
+    ERROR = "ERROR"  # the image could not be inspected (bad file, ...)
+
+    @property
+    def severity(self) -> int:
+        return {"PASS": 0, "REVIEW": 1, "FAIL": 2, "ERROR": 3}[self.value]
+
+
+@dataclass
+class Region:
+    """One connected component of one class in the predicted mask."""
+
+    class_id: int
+    class_name: str
+    bbox: tuple[int, int, int, int]  # x, y, width, height in image pixels
+    area_px: int
+    centroid: tuple[float, float]  # x, y
+    max_prob: float
+    mean_prob: float
+    polygon: list[tuple[int, int]] = field(default_factory=list)  # outer contour, x, y
+    area_mm2: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["bbox"] = list(self.bbox)
+        d["centroid"] = [round(self.centroid[0], 2), round(self.centroid[1], 2)]
+        d["polygon"] = [list(p) for p in self.polygon]
+        d["max_prob"] = round(self.max_prob, 4)
+        d["mean_prob"] = round(self.mean_prob, 4)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Region":
+        return cls(d["class_id"], d["class_name"], tuple(d["bbox"]), d["area_px"],
+                   tuple(d["centroid"]), d["max_prob"], d["mean_prob"],
+                   [tuple(p) for p in d.get("polygon", [])], d.get("area_mm2"))
+
+
+@dataclass
+class RuleHit:
+    """A rule that fired: its name, the decision it asks for, why, and which regions."""
+
+    rule: str
+    decision: Decision
+    message: str
+    regions: list[int] = field(default_factory=list)  # indexes into Verdict.regions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "decision": self.decision.value, "message": self.message,
+                "regions": list(self.regions)}
+
+
+@dataclass
+class Verdict:
+    decision: Decision
+    hits: list[RuleHit] = field(default_factory=list)
+    regions: list[Region] = field(default_factory=list)
+    coverage: dict[str, float] = field(default_factory=dict)  # class -> share of ROI/image
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.decision.value, "fired": [h.to_dict() for h in self.hits],
+                "regions": [r.to_dict() for r in self.regions],
+                "coverage": {k: round(v, 5) for k, v in self.coverage.items()}}
+
+
+@dataclass
+class Inspection:
+    """Everything recorded about one inspected image."""
+
+    source: str  # path or camera URL
+    image_sha256: str
+    width: int
+    height: int
+    verdict: Verdict
+    station: str = "cli"
+    plugin: str = ""
+    recipe: str = ""
+    model_sha256: str = ""
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    captured_at: float | None = None  # unix seconds
+    inspected_at: float | None = None
+    latency_ms: float = 0.0
+    part_id: str | None = None
+    lot: str | None = None
+    error: str | None = None  # reason, for Decision.ERROR
+    overlay_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k != "verdict"}
+        d.update(self.verdict.to_dict())
+        return d

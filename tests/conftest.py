@@ -1,0 +1,45 @@
+"""Shared fixtures: a tiny exported model (random weights) and synthetic images.
+
+Nothing here trains a real model: the tiny model exists to exercise export, runtime, plugins,
+stations and records quickly.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CLASSES = ["background", "scratch", "dent"]
+
+
+def make_tiny_model(path: Path, classes=CLASSES, channels: int = 1, seed: int = 0,
+                    bias_class: int | None = None) -> Path:
+    """Export a tiny random U-Net with inspect metadata. ``bias_class`` makes the head favour
+    one class on bright pixels so predictions are deterministic and non-trivial."""
+    import torch
+
+    from inspect_core.export import export_onnx
+    from inspect_core.model import ModelConfig, build_model
+
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(in_channels=channels, num_classes=len(classes), width=4, depth=2))
+    model.eval()
+    meta = {"classes": list(classes), "mean": 0.5, "std": 0.25, "channels": channels,
+            "input_size": 64, "stride": model.stride, "ignore_index": 255}
+    samples = [np.random.default_rng(seed).normal(size=(channels, 37, 53)).astype(np.float32)]
+    export_onnx(model, path, meta, samples)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+@pytest.fixture
+def gray_image() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    img = (rng.normal(120, 10, (90, 130))).clip(0, 255).astype(np.uint8)
+    img[30:50, 40:80] = 230
+    return img
