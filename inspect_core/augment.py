@@ -6,10 +6,12 @@ nearest-neighbour and padded with the ignore index, so padding never counts as b
 """
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
 
 import albumentations as A
 import cv2
+import numpy as np
 
 
 @dataclass
@@ -32,7 +34,8 @@ class AugmentConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def build_augment(cfg: AugmentConfig, ignore_index: int = 255) -> A.Compose:
+def build_augment(cfg: AugmentConfig, ignore_index: int = 255, seed: int | None = None) -> A.Compose:
+    """``seed`` makes the augmentation sequence reproducible (None = fresh randomness)."""
     t: list = []
     if cfg.hflip:
         t.append(A.HorizontalFlip(p=0.5))
@@ -53,12 +56,23 @@ def build_augment(cfg: AugmentConfig, ignore_index: int = 255) -> A.Compose:
         )
     t.append(A.PadIfNeeded(cfg.crop, cfg.crop, border_mode=cv2.BORDER_CONSTANT,
                            fill=0, fill_mask=ignore_index))
-    t.append(A.RandomCrop(cfg.crop, cfg.crop))
+    crop = A.RandomCrop(cfg.crop, cfg.crop)
+    if cfg.defect_crop_bias > 0:
+        # tiny defects in large images: most random crops would hold none
+        on_defect = A.CropNonEmptyMaskIfExists(cfg.crop, cfg.crop, ignore_values=[0, ignore_index])
+        crop = A.OneOf([on_defect, crop], p=1.0)
+        crop.transforms_ps = [cfg.defect_crop_bias, 1 - cfg.defect_crop_bias]
+    t.append(crop)
     if cfg.brightness_contrast:
         t.append(A.RandomBrightnessContrast(cfg.brightness_contrast, cfg.brightness_contrast, p=0.5))
     if cfg.noise:
         t.append(A.GaussNoise(std_range=(0.02, 0.06), p=cfg.noise))
-    return A.Compose(t)
+    comp = A.Compose(t)
+    if seed is not None:
+        # one generator shared by all transforms: A.Compose(seed=...) would give every transform
+        # its own generator with the same seed, so e.g. hflip and vflip would always fire together
+        comp.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    return comp
 
 
 def eval_pad(crop: int, ignore_index: int = 255) -> A.Compose:

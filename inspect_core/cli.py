@@ -39,10 +39,14 @@ def cli() -> None:
 @click.option("--augment", "augment_json", default=None,
               help='Augmentation overrides as JSON, e.g. \'{"rotate": 30, "rotate90": true}\'.')
 @click.option("--workers", default=1, show_default=True, help="Data loading processes.")
+@click.option("--threads", default=0, show_default=True,
+              help="Torch threads (0 = all cores; 1 is steadier on a machine shared with other work).")
 @click.option("--val-max-side", default=0, show_default=True,
               help="Validate on images downscaled to this side (0 = native).")
+@click.option("--steps-per-epoch", default=0, show_default=True,
+              help="Batches per epoch (0 = one pass over the training set).")
 def train(data, out, epochs, batch, size, width, depth, stem_stride, arch, lr, patience, seed,
-          max_minutes, init_from, augment_json, workers, val_max_side):
+          max_minutes, init_from, augment_json, workers, threads, val_max_side, steps_per_epoch):
     """Train a U-Net on a dataset folder; writes checkpoints, model.onnx and model.json."""
     try:
         from .augment import AugmentConfig
@@ -58,7 +62,8 @@ def train(data, out, epochs, batch, size, width, depth, stem_stride, arch, lr, p
     cfg = TrainConfig(data=data, out=out, epochs=epochs, batch=batch, size=size, width=width,
                       depth=depth, stem_stride=int(stem_stride), arch=arch, lr=lr,
                       patience=patience, seed=seed, max_minutes=max_minutes, init_from=init_from,
-                      augment=aug, workers=workers, val_max_side=val_max_side)
+                      augment=aug, workers=workers, val_max_side=val_max_side,
+                      steps_per_epoch=steps_per_epoch, threads=threads)
     from .progress import train_progress
     with train_progress() as (log, progress):
         card = run_train(cfg, log=log, progress=progress)
@@ -70,8 +75,12 @@ def train(data, out, epochs, batch, size, width, depth, stem_stride, arch, lr, p
 from .commands.evaluate import evaluate  # noqa: E402
 from .commands.predict import predict  # noqa: E402
 
+from .commands.plugins import plugin_group, plugins_cmd  # noqa: E402
+
 cli.add_command(evaluate)
 cli.add_command(predict)
+cli.add_command(plugins_cmd)
+cli.add_command(plugin_group)
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ class SegmentationScores:
         self.images += 1
         valid = target != ignore_index
         true_defect = bool((target[valid] > 0).any())
-        pred_defect = bool((pred > 0).any())
+        pred_defect = bool((pred[valid] > 0).any())  # ignored pixels count for neither
         idx = {(True, True): 0, (True, False): 1, (False, True): 2, (False, False): 3}
         self.image_counts[idx[(true_defect, pred_defect)]] += 1
 

@@ -69,9 +69,16 @@ class Recipe:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], base: Path, preprocess: Preprocess | None = None) -> "Recipe":
         raw = dict(raw)
-        model = base / raw.pop("model")
+        if "model" not in raw or "name" not in raw:
+            raise InspectError(f"recipe in {base}: 'name' and 'model' are required")
+        model = (base / raw.pop("model")).resolve()
+        spec = raw.pop("preprocess", None)
+        if spec and preprocess is None:
+            from .preprocess import build_preprocess
+
+            preprocess = build_preprocess(spec)
         card = raw.pop("card", None)
-        samples = [SampleImage(base / s["image"], s["expected"].upper()) for s in raw.pop("samples", [])]
+        samples = [SampleImage((base / s["image"]).resolve(), s["expected"].upper()) for s in raw.pop("samples", [])]
         known = set(cls.__dataclass_fields__)
         unknown = set(raw) - known
         if unknown:

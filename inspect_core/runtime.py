@@ -58,11 +58,14 @@ def blend_window(h: int, w: int) -> np.ndarray:
     return np.outer(ramp(h), ramp(w)).astype(np.float32) + 1e-3
 
 
-def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
-    """Start offsets covering ``length`` with tiles of ``tile`` overlapping by ``overlap``."""
+def tile_starts(length: int, tile: int, overlap: float, align: int = 1) -> list[int]:
+    """Start offsets covering ``length`` with tiles of ``tile`` overlapping by ``overlap``.
+
+    With ``length`` and ``tile`` multiples of ``align``, every start is a multiple of it too.
+    """
     if length <= tile:
         return [0]
-    step = max(1, int(tile * (1 - overlap)))
+    step = max(align, int(tile * (1 - overlap)) // align * align)
     starts = list(range(0, length - tile, step))
     starts.append(length - tile)
     return starts
@@ -123,11 +126,19 @@ class OnnxModel:
 
     def _tiled(self, x: np.ndarray, tile: int, overlap: float, batch: int) -> np.ndarray:
         c, h, w = x.shape
-        th, tw = min(tile, h), min(tile, w)
+        # Tiles start at multiples of the network's stride, so each tile's pooling grid lines up
+        # with the whole image's and a tile reproduces whole-image inference away from its edges.
+        # For that the image is padded (edge, as the network pads itself) to a multiple of the
+        # stride and the tile size is rounded down to one.
+        s = max(1, self.meta.stride)
+        hp, wp = -(-h // s) * s, -(-w // s) * s
+        x = np.pad(x, ((0, 0), (0, hp - h), (0, wp - w)), mode="edge")
+        tile = max(s, tile // s * s)
+        th, tw = min(tile, hp), min(tile, wp)
         window = blend_window(th, tw)
-        acc = np.zeros((len(self.classes), h, w), np.float32)
-        norm = np.zeros((h, w), np.float32)
-        boxes = [(y, xx) for y in tile_starts(h, th, overlap) for xx in tile_starts(w, tw, overlap)]
+        acc = np.zeros((len(self.classes), hp, wp), np.float32)
+        norm = np.zeros((hp, wp), np.float32)
+        boxes = [(y, xx) for y in tile_starts(hp, th, overlap, s) for xx in tile_starts(wp, tw, overlap, s)]
         for i in range(0, len(boxes), batch):
             chunk = boxes[i:i + batch]
             tiles = np.stack([x[:, y:y + th, xx:xx + tw] for y, xx in chunk])
@@ -136,7 +147,7 @@ class OnnxModel:
                 acc[:, y:y + th, xx:xx + tw] += p * window
                 norm[y:y + th, xx:xx + tw] += window
         acc /= norm
-        return acc
+        return np.ascontiguousarray(acc[:, :h, :w])
 
     def probabilities_batch(self, imgs: list[np.ndarray]) -> list[np.ndarray]:
         """Several same-size images in one run (falls back to one by one otherwise)."""

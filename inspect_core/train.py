@@ -113,6 +113,11 @@ def _worker_init(worker_id: int) -> None:
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)
+    # each worker holds a copy of the augmentation: give each its own stream
+    info = torch.utils.data.get_worker_info()
+    aug = getattr(info.dataset, "aug", None) if info is not None else None
+    if aug is not None:
+        aug.set_random_state(np.random.default_rng(s), random.Random(s))
 
 
 def bf16_supported() -> bool:
@@ -203,7 +208,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
-    aug = build_augment(cfg.augment, train_ds.ignore_index)
+    aug = build_augment(cfg.augment, train_ds.ignore_index, seed=cfg.seed)
     tset = SegTrainSet(train_ds, channels, aug, mean, std)
     g = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(tset, batch_size=cfg.batch, shuffle=True, drop_last=True, generator=g,
@@ -227,6 +232,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         history, elapsed = ck["history"], ck["elapsed"]
         torch.set_rng_state(ck["rng"])
         g.set_state(ck["gen"])
+        if "aug_rng" in ck:  # checkpoints from before the augmentation was seeded lack it
+            aug.random_generator.bit_generator.state = ck["aug_rng"][0]
+            aug.py_random.setstate(ck["aug_rng"][1])
         log(f"resumed from {last} at epoch {start_epoch}")
 
     log(f"{train_ds.name}: {len(train_ds)} train / {len(val_ds)} val images, {channels} channel(s), "
@@ -278,7 +286,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         log(json.dumps(row))
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                     "epoch": epoch, "best": best, "bad_epochs": bad_epochs, "history": history,
-                    "elapsed": elapsed, "rng": torch.get_rng_state(), "gen": g.get_state()},
+                    "elapsed": elapsed, "rng": torch.get_rng_state(), "gen": g.get_state(),
+                    "aug_rng": (aug.random_generator.bit_generator.state, aug.py_random.getstate())},
                    out / "last.pt.tmp")
         os.replace(out / "last.pt.tmp", last)
         if bad_epochs >= cfg.patience:

@@ -1,0 +1,49 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch==2.13.0 is the CPU wheel on these machines' disk; nothing may pull another torch.
+TORCH := torch==2.13.0
+
+.PHONY: demo test venv runtime dev weights bench clean chromium
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# runtime only: ONNX Runtime, NumPy, OpenCV (no torch)
+$(VENV)/.runtime: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# everything the tests need: the train extra (torch CPU) and dev tools
+$(VENV)/.dev: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $@
+
+runtime: $(VENV)/.runtime
+dev: $(VENV)/.dev
+
+# Chromium renders the HTML report in a test (Debian package; skipped where apt is absent)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || \
+	  echo "chromium not installed: the HTML rendering test will be skipped")
+
+demo: $(VENV)/.runtime
+	$(BIN)/inspect demo
+
+test: $(VENV)/.dev chromium
+	$(BIN)/python -m pytest -q
+
+# Retrain every shipped model from its recipe (about 2 hours on 2 CPU cores)
+weights: $(VENV)/.dev
+	recipes/all.sh
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/infer.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,107 @@
+"""``inspect plugins`` (what is installed) and ``inspect plugin new`` (scaffold a plugin)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..card import sha256_file
+from ..plugins import get_registry
+
+
+def plugin_listing() -> list[dict]:
+    reg = get_registry()
+    out = []
+    for name, info in reg.plugins.items():
+        domains = []
+        for dname, plugin in reg.domain_plugin.items():
+            if plugin != name:
+                continue
+            recipes = []
+            for r in reg.domains[dname].recipes:
+                recipes.append({"name": r.name, "model": str(r.model.resolve()),
+                                "sha256": sha256_file(r.model), "classes": _classes(r)})
+            domains.append({"name": dname, "recipes": recipes})
+        out.append({
+            "plugin": name, "version": info.version, "module": info.module, "domains": domains,
+            "rules": sorted(k for k in reg.rules if _owner(reg, name, "register_rules")),
+            "sources": sorted(reg.sources) if _owner(reg, name, "register_sources") else [],
+            "sinks": sorted(reg.sinks) if _owner(reg, name, "register_sinks") else [],
+        })
+    return out
+
+
+def _owner(reg, plugin: str, hook: str) -> bool:
+    caller = getattr(reg.pm.hook, hook)
+    return any(i.plugin_name == plugin for i in caller.get_hookimpls())
+
+
+def _classes(recipe) -> list[str]:
+    card = recipe.card
+    if card and card.is_file():
+        return json.loads(card.read_text()).get("classes", [])
+    from ..runtime import OnnxModel
+
+    return OnnxModel(recipe.model).classes
+
+
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def plugins_cmd(as_json):
+    """List installed plugins: version, domains, recipes, classes, model and its sha256.
+
+    Exit code 1 when a plugin failed to load (the others are listed all the same).
+    """
+    reg = get_registry()
+    listing = plugin_listing()
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title="inspect plugins")
+        for col in ("plugin", "version", "domain", "recipe", "classes", "model", "sha256"):
+            t.add_column(col)
+        for p in listing:
+            if not p["domains"]:
+                extras = ", ".join(f"{k}: {', '.join(p[k])}" for k in ("rules", "sources", "sinks") if p[k])
+                t.add_row(p["plugin"], p["version"], "-", "-", extras, "", "")
+            for d in p["domains"]:
+                for r in d["recipes"]:
+                    t.add_row(p["plugin"], p["version"], d["name"], r["name"], ", ".join(r["classes"]),
+                              _short(r["model"]), r["sha256"][:12])
+        Console().print(t)
+    for f in reg.failures:
+        click.secho(f"plugin {f.plugin}: {f.reason}", fg="red", err=True)
+    if reg.failures:
+        sys.exit(1)
+
+
+def _short(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+@click.group("plugin")
+def plugin_group():
+    """Write new domain plugins."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder in which the package folder is created.")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="ONNX model to ship (default: a copy of the industrial steel model).")
+def plugin_new(name, directory, model_path):
+    """Write an installable plugin package NAME (pyproject with the entry point, hooks, recipe,
+    README, a test). Then: pip install -e DIR/inspect-NAME && inspect plugins."""
+    from ..scaffold import scaffold
+
+    root = scaffold(name, Path(directory), Path(model_path) if model_path else None)
+    click.echo(f"wrote {root}\nnext: pip install -e {root} && inspect plugins && pytest {root}")

@@ -1,0 +1,73 @@
+"""Preprocessing steps a recipe can declare (``preprocess = [{type = "resize", width = 480}]``).
+
+Each step is a callable ``uint8 image -> uint8 image`` applied before the model's own
+normalisation. Plugins may also hand a recipe any Python callable instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class Resize:
+    """Scale so the width is ``width`` (or the longer side is ``max_side``), keeping aspect."""
+
+    width: int = 0
+    max_side: int = 0
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        if self.width:
+            f = self.width / w
+        elif self.max_side:
+            f = min(1.0, self.max_side / max(h, w))
+        else:
+            return img
+        if abs(f - 1) < 1e-6:
+            return img
+        interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
+        return cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=interp)
+
+
+@dataclass
+class Clahe:
+    """Contrast-limited adaptive histogram equalisation (gray, or the L channel of colour)."""
+
+    clip: float = 2.0
+    grid: int = 8
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        op = cv2.createCLAHE(self.clip, (self.grid, self.grid))
+        if img.ndim == 2:
+            return op.apply(img)
+        lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
+        lab[..., 0] = op.apply(lab[..., 0])
+        return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+@dataclass
+class Chain:
+    steps: list[Callable[[np.ndarray], np.ndarray]]
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        for s in self.steps:
+            img = s(img)
+        return img
+
+
+PREPROCESS_TYPES = {"resize": Resize, "clahe": Clahe}
+
+
+def build_preprocess(spec: list[dict]) -> Chain:
+    steps = []
+    for s in spec:
+        s = dict(s)
+        kind = s.pop("type", None)
+        if kind not in PREPROCESS_TYPES:
+            raise ValueError(f"unknown preprocessing step {kind!r}; known: {', '.join(PREPROCESS_TYPES)}")
+        steps.append(PREPROCESS_TYPES[kind](**s))
+    return Chain(steps)

@@ -1,0 +1,155 @@
+"""``inspect plugin new``: write an installable domain plugin package."""
+from __future__ import annotations
+
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+from .errors import InspectError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
+    if not NAME_RE.match(name):
+        raise InspectError(f"plugin name {name!r}: use 2-40 lowercase letters, digits or _ "
+                           "starting with a letter (it becomes a Python package name)")
+    root = directory / f"inspect-{name.replace('_', '-')}"
+    if root.exists():
+        raise InspectError(f"{root} already exists; choose another --dir or remove it")
+    pkg = root / f"inspect_{name}"
+    samples: list[tuple[Path, str]] = []
+    classes: list[str]
+    if model is None:
+        from .resolve import find_recipe
+
+        try:
+            base = find_recipe("industrial", "steel")
+        except InspectError as e:
+            raise InspectError(f"no --model given and the shipped steel model is unavailable ({e}); "
+                               "pass --model MODEL.onnx") from e
+        model = base.model
+        samples = [(s.image, s.expected) for s in base.samples]
+    from .runtime import OnnxModel
+
+    classes = OnnxModel(model).classes
+    (pkg / "models").mkdir(parents=True)
+    (pkg / "samples").mkdir()
+    (root / "tests").mkdir()
+    shutil.copy(model, pkg / "models" / "default.onnx")
+    card = model.with_suffix(".json")
+    if card.is_file():
+        shutil.copy(card, pkg / "models" / "default.json")
+    sample_toml = ""
+    for img, expected in samples:
+        shutil.copy(img, pkg / "samples" / img.name)
+        sample_toml += f'\n[[samples]]\nimage = "../samples/{img.name}"\nexpected = "{expected}"\n'
+    defects = classes[1:]
+    files = {
+        root / "pyproject.toml": f'''
+            [build-system]
+            requires = ["setuptools>=68"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "inspect-{name.replace('_', '-')}"
+            version = "0.1.0"
+            description = "inspect domain plugin: {name}"
+            requires-python = ">=3.11"
+            dependencies = ["inspect-vision"]
+
+            [project.entry-points."inspect.plugins"]
+            {name} = "inspect_{name}"
+
+            [tool.setuptools.packages.find]
+            include = ["inspect_{name}*"]
+
+            [tool.setuptools.package-data]
+            "*" = ["*.onnx", "*.json", "*.toml", "*.png", "*.jpg"]
+            ''',
+        pkg / "__init__.py": f'''
+            """inspect plugin {name}: registers the {name} domain and its recipes."""
+            from pathlib import Path
+
+            from inspect_core.hookspecs import hookimpl
+            from inspect_core.recipes import Domain, Recipe
+
+            HERE = Path(__file__).parent
+
+
+            def preprocess(img):
+                """Prepare a uint8 image before the model (same as in training). Identity here."""
+                return img
+
+
+            @hookimpl
+            def register_domains(register):
+                recipes = [Recipe.from_toml(p, preprocess=preprocess)
+                           for p in sorted((HERE / "recipes").glob("*.toml"))]
+                register(Domain("{name}", recipes, description="{name} inspection"))
+            ''',
+        pkg / "recipes" / "default.toml": f'''
+            # Recipe: which model, how to clean its masks, and which rules make the verdict.
+            name = "default"
+            model = "../models/default.onnx"
+            region_classes = {defects!r}
+
+            [[postprocess]]
+            type = "open"
+            size = 3
+
+            [[postprocess]]
+            type = "min_area"
+            default_px = 20
+
+            [[rules]]
+            type = "min_area"
+            classes = {defects!r}
+            min = 50
+            decision = "FAIL"
+
+            [[rules]]
+            type = "review_band"
+            low = 0.5
+            high = 0.7
+            ''' + sample_toml,
+        root / "tests" / f"test_{name}.py": f'''
+            from inspect_core.testing import check_plugin, run_samples
+
+
+            def test_registers():
+                check_plugin("{name}")
+
+
+            def test_samples_keep_their_verdicts():
+                results = run_samples("{name}")
+                bad = [r for r in results if not r.ok]
+                assert not bad, bad
+            ''',
+        root / "README.md": f'''
+            # inspect-{name}
+
+            An [inspect](https://example.invalid/inspect) domain plugin.
+
+            ```
+            pip install -e .
+            inspect plugins                       # lists {name}
+            inspect predict --plugin {name} --recipe default IMAGE.png
+            pytest tests
+            ```
+
+            Train your own weights and replace `inspect_{name}/models/default.onnx`:
+
+            ```
+            inspect train --data MY_DATASET --out runs/{name} --init-from industrial:steel
+            cp runs/{name}/model.onnx inspect_{name}/models/default.onnx
+            cp runs/{name}/model.json inspect_{name}/models/default.json
+            ```
+            Then edit `inspect_{name}/recipes/default.toml` (classes, rules, samples).
+            ''',
+    }
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root

@@ -1,0 +1,20 @@
+"""Aerial imagery: land cover (Dubai aerial tiles).
+
+Large tiles are inspected tiled; every inspection reports the share of each land-cover class,
+and FAILs when buildings cover more than the configured share of a protected zone (a region of
+interest, set per station).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from inspect_core.hookspecs import hookimpl
+from inspect_core.recipes import Domain, Recipe
+
+HERE = Path(__file__).parent
+
+
+@hookimpl
+def register_domains(register):
+    register(Domain("aerial", [Recipe.from_toml(HERE / "recipes" / "landcover.toml")],
+                    description="land cover from aerial imagery"))

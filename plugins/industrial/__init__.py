@@ -1,0 +1,21 @@
+"""Industrial defects: steel strip (NEU-Seg), magnetic tile and ball screw pitting.
+
+Gray-scale surfaces; any defect region above its class's minimum area fails the part, and
+regions the model is unsure of go to an operator (REVIEW). Ball screw images (1100-2700 px,
+pits a few pixels wide) are inspected tiled at native resolution.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from inspect_core.hookspecs import hookimpl
+from inspect_core.recipes import Domain, Recipe
+
+HERE = Path(__file__).parent
+RECIPES = ("steel", "tile", "ballscrew")
+
+
+@hookimpl
+def register_domains(register):
+    register(Domain("industrial", [Recipe.from_toml(HERE / "recipes" / f"{n}.toml") for n in RECIPES],
+                    description="surface defects on steel strip, magnetic tiles and ball screws"))

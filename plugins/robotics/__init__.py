@@ -1,0 +1,20 @@
+"""Robotics scenes: driving (CamVid).
+
+Frames are scaled to the training width (480 px); a pedestrian, bicyclist or car region above
+its minimum area inside the drive corridor (a region of interest in front of the vehicle) means
+FAIL, i.e. stop.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from inspect_core.hookspecs import hookimpl
+from inspect_core.recipes import Domain, Recipe
+
+HERE = Path(__file__).parent
+
+
+@hookimpl
+def register_domains(register):
+    register(Domain("robotics", [Recipe.from_toml(HERE / "recipes" / "driving.toml")],
+                    description="obstacles in the drive corridor"))

@@ -1,0 +1,171 @@
+"""The plugin system: hooks documented and exercised, discovery, selection, isolation."""
+import inspect as pyinspect
+import json
+import types
+from importlib import metadata
+
+import numpy as np
+import pytest
+
+from inspect_core import hookspecs, plugins
+from inspect_core.hookspecs import hookimpl
+from inspect_core.recipes import Domain, Recipe, SampleImage
+
+HOOKS = [n for n, f in vars(hookspecs).items() if n.startswith("register_") and callable(f)]
+
+
+def make_plugin(model, calls, sample=None):
+    """A plugin module implementing every hook, recording each call."""
+    mod = types.ModuleType("fake_plugin")
+
+    @hookimpl
+    def register_domains(register):
+        calls.append("register_domains")
+        samples = [SampleImage(sample, "FAIL")] if sample else []
+        register(Domain("fake", [Recipe("r1", model, rules=[{"type": "min_area", "min": 1}],
+                                        samples=samples)]))
+
+    @hookimpl
+    def register_rules(register):
+        calls.append("register_rules")
+        register("always_review", lambda **kw: (lambda ctx: []))
+
+    @hookimpl
+    def register_sources(register):
+        calls.append("register_sources")
+        register("fake_source", lambda config, context=None: None)
+
+    @hookimpl
+    def register_sinks(register):
+        calls.append("register_sinks")
+        register("fake_sink", lambda config: None)
+
+    @hookimpl
+    def register_commands(cli):
+        calls.append("register_commands")
+
+        @cli.command("fake-cmd")
+        def fake_cmd():
+            """A command from a plugin."""
+
+    for f in (register_domains, register_rules, register_sources, register_sinks, register_commands):
+        setattr(mod, f.__name__, f)
+    return mod
+
+
+def test_every_hook_is_documented():
+    assert set(HOOKS) >= {"register_domains", "register_rules", "register_sources",
+                          "register_sinks", "register_commands"}
+    for name in HOOKS:
+        doc = pyinspect.getdoc(getattr(hookspecs, name)) or ""
+        assert len(doc) > 80 and "call" in doc.lower(), f"hook {name} needs documentation"
+
+
+def test_every_hook_is_exercised(tiny_model, monkeypatch):
+    import click
+
+    calls = []
+    reg = plugins.load_plugins(extra=[("fake", make_plugin(tiny_model, calls))])
+    assert not [f for f in reg.failures if f.plugin == "fake"]
+    assert "fake" in reg.domains and reg.domain_plugin["fake"] == "fake"
+    assert "always_review" in reg.rules and "min_area" in reg.rules  # core rules, same hook
+    assert "fake_source" in reg.sources and "fake_sink" in reg.sinks
+    monkeypatch.setattr(plugins, "_REGISTRY", reg)
+    group = click.Group("root")
+    plugins.load_cli_plugins(group)
+    assert "fake-cmd" in group.commands
+    assert set(calls) == set(HOOKS)
+
+
+def test_broken_plugins_are_reported_and_others_keep_working(tiny_model, monkeypatch, tmp_path):
+    real = metadata.entry_points
+
+    def fake_entry_points(group=None):
+        eps = list(real(group=group)) if group else []
+        return eps + [metadata.EntryPoint("ghost", "no_such_module_xyz", plugins.ENTRY_POINT_GROUP)]
+
+    monkeypatch.setattr(plugins.metadata, "entry_points", fake_entry_points)
+    bad = types.ModuleType("bad")
+
+    @hookimpl
+    def register_domains(register):
+        register(Domain("bad", [Recipe("r", tmp_path / "missing.onnx")]))
+
+    bad.register_domains = register_domains
+    raising = types.ModuleType("raising")
+
+    @hookimpl
+    def register_rules(register):
+        raise RuntimeError("boom")
+
+    raising.register_rules = register_rules
+    wrong = types.ModuleType("wrong")
+
+    @hookimpl
+    def register_sinks(register):
+        register("", 42)
+
+    wrong.register_sinks = register_sinks
+    calls = []
+    reg = plugins.load_plugins(extra=[("bad", bad), ("raising", raising), ("wrong", wrong),
+                                      ("fake", make_plugin(tiny_model, calls))])
+    reasons = {f.plugin: f.reason for f in reg.failures}
+    assert "no_such_module_xyz" in reasons["ghost"] and "import" in reasons["ghost"]
+    assert "missing.onnx" in reasons["bad"] and "not found" in reasons["bad"]
+    assert "boom" in reasons["raising"]
+    assert "register_sinks" in reasons["wrong"]
+    assert "fake" in reg.domains and "bad" not in reg.domains
+
+
+def test_duplicate_domain_is_refused(tiny_model):
+    a, b = [], []
+    reg = plugins.load_plugins(extra=[("one", make_plugin(tiny_model, a)),
+                                      ("two", make_plugin(tiny_model, b))])
+    assert reg.domain_plugin["fake"] == "one"
+    assert any(f.plugin == "two" and "already registered" in f.reason for f in reg.failures)
+
+
+def test_environment_selects_and_blocks_plugins(tiny_model, monkeypatch):
+    monkeypatch.setenv("INSPECT_PLUGINS", "-fake")
+    reg = plugins.load_plugins(extra=[("fake", make_plugin(tiny_model, []))])
+    assert "fake" not in reg.plugins and "core" in reg.plugins
+    monkeypatch.setenv("INSPECT_PLUGINS", "fake")
+    reg = plugins.load_plugins(extra=[("fake", make_plugin(tiny_model, []))])
+    assert set(reg.plugins) == {"core", "fake"}
+
+
+def test_test_kit_runs_samples(tiny_model, tmp_path):
+    import cv2
+
+    from inspect_core.testing import run_samples
+
+    img = np.random.default_rng(0).integers(0, 255, (48, 64), np.uint8)
+    path = tmp_path / "s.png"
+    cv2.imwrite(str(path), img)
+    reg = plugins.load_plugins(extra=[("fake", make_plugin(tiny_model, [], sample=path))])
+    (res,) = run_samples("fake", registry=reg)
+    assert res.got in ("PASS", "FAIL") and res.ok == (res.got == "FAIL")
+
+
+def test_plugins_command_lists_shipped_recipes():
+    """`inspect plugins --json`: three plugins, five recipes, each model's sha256 matches."""
+    import hashlib
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from inspect_core.cli import cli
+
+    res = CliRunner().invoke(cli, ["plugins", "--json"])
+    listing = json.loads(res.output[res.output.index("["):])
+    by_name = {p["plugin"]: p for p in listing}
+    recipes = {}
+    for name in ("industrial", "aerial", "robotics"):
+        for d in by_name[name]["domains"]:
+            for r in d["recipes"]:
+                recipes[r["name"]] = r
+    assert set(recipes) == {"steel", "tile", "ballscrew", "landcover", "driving"}
+    for r in recipes.values():
+        data = Path(r["model"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == r["sha256"]
+        assert r["classes"] and len(r["classes"]) >= 2
