@@ -218,8 +218,18 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = max(1, cfg.epochs * steps)
     warm = min(200, total // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, warm)) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    # Cosine decay over the run. With a time budget (--max-minutes) the decay follows whichever
+    # runs out first, steps or minutes, so a budget-limited run still ends at a low rate.
+    # (A step-only schedule, max_minutes = 0, is the deterministic one.)
+    clock = {"done": 0.0}
+
+    def lr_factor(step: int) -> float:
+        done = step / total
+        if cfg.max_minutes:
+            done = max(done, clock["done"])
+        return min(1.0, (step + 1) / max(1, warm)) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
 
     start_epoch, best, bad_epochs, history, elapsed = 0, -1.0, 0, [], 0.0
     last = out / "last.pt"
@@ -261,6 +271,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if cfg.max_minutes:
+                clock["done"] = (elapsed + time.perf_counter() - t0) / (60 * cfg.max_minutes)
             sched.step()
             running += loss.item()
             images_seen += x.shape[0]

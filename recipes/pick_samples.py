@@ -7,7 +7,7 @@ The expected verdict of an image is what the recipe's rules say about its ground
 (the true mask fed through the same post-processing and rules). Only images where the
 model's verdict agrees with that are taken, so a sample documents correct behaviour; the
 plugin test then fails if a later model or rule change alters any of them. When the split has
-no defect-free image (NEU-Seg: every image has a defect), a defect-free crop is used for PASS.
+no defect-free image (NEU-Seg: every image has a defect), a crop of a val image is used.
 """
 from __future__ import annotations
 
@@ -47,17 +47,28 @@ def main() -> None:
     picked: dict[str, list] = {"PASS": [], "REVIEW": [], "FAIL": []}
     rng = np.random.default_rng(0)
     order = rng.permutation(len(ds))[: args.scan]
+
+    def verdicts(img, mask):
+        truth = insp.judge_probs(img, onehot(mask, n)).verdict.decision.value
+        return truth, insp.inspect_image(img).verdict.decision.value
+
     for i in order:
         img, mask = ds.load(int(i))
-        truth = insp.judge_probs(img, onehot(mask, n)).verdict.decision.value
-        got = insp.inspect_image(img).verdict.decision.value
+        truth, got = verdicts(img, mask)
         if truth == got:
             picked[got].append((ds.samples[int(i)].image, img))
-        if not picked["PASS"] and mask.max() > 0 and min(mask.shape) >= 128:
-            crop = _clean_crop(img, mask)
-            if crop is not None and insp.inspect_image(crop).verdict.decision.value == "PASS":
-                picked["PASS"].append((ds.samples[int(i)].image.with_name(
-                    ds.samples[int(i)].image.stem + "_clean_crop.png"), crop))
+    # a set without defect-free images (NEU-Seg) or without FAILs: use crops of val images
+    for want in ("PASS", "FAIL"):
+        for i in order:
+            if picked[want]:
+                break
+            img, mask = ds.load(int(i))
+            for k, (ci, cm) in enumerate(_crops(img, mask)):
+                truth, got = verdicts(ci, cm)
+                if truth == got == want:
+                    stem = ds.samples[int(i)].image.stem
+                    picked[want].append((Path(f"{stem}_crop{k}"), ci))
+                    break
     want = {"FAIL": max(1, args.n // 2), "PASS": max(1, args.n // 4), "REVIEW": 1}
     chosen = [(v, p, im) for v in ("FAIL", "PASS", "REVIEW") for p, im in picked[v][: want[v]]]
     out_dir = recipe.model.parent.parent / "samples"
@@ -75,13 +86,12 @@ def main() -> None:
     toml.write_text(text)
 
 
-def _clean_crop(img: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
-    s = min(mask.shape) // 2
-    for y in range(0, mask.shape[0] - s + 1, max(1, s // 4)):
-        for x in range(0, mask.shape[1] - s + 1, max(1, s // 4)):
-            if not mask[y:y + s, x:x + s].any():
-                return img[y:y + s, x:x + s].copy()
-    return None
+def _crops(img: np.ndarray, mask: np.ndarray):
+    """Half-size crops on a grid (image and mask)."""
+    sh, sw = max(32, mask.shape[0] // 2), max(32, mask.shape[1] // 2)
+    for y in range(0, max(1, mask.shape[0] - sh + 1), max(1, sh // 2)):
+        for x in range(0, max(1, mask.shape[1] - sw + 1), max(1, sw // 2)):
+            yield img[y:y + sh, x:x + sw].copy(), mask[y:y + sh, x:x + sw].copy()
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def make_tiny_model(path: Path, classes=CLASSES, channels: int = 1, seed: int = 
     meta = {"classes": list(classes), "mean": 0.5, "std": 0.25, "channels": channels,
             "input_size": 64, "stride": model.stride, "ignore_index": 255}
     samples = [np.random.default_rng(seed).normal(size=(channels, 37, 53)).astype(np.float32)]
-    export_onnx(model, path, meta, samples)
+    export_onnx(model, path, meta, samples, dynamo=False)  # the fast exporter; test_export covers the default
     return path
 
 
@@ -43,3 +43,20 @@ def gray_image() -> np.ndarray:
     img = (rng.normal(120, 10, (90, 130))).clip(0, 255).astype(np.uint8)
     img[30:50, 40:80] = 230
     return img
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tiny tensors gain nothing from threads, and on a shared 2-core machine two threads per
+    process make small ops up to 100x slower (spinning workers). ONNX sessions follow
+    INSPECT_THREADS."""
+    import os
+
+    os.environ.setdefault("INSPECT_THREADS", "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    yield
