@@ -1,0 +1,251 @@
+"""Benchmark of the inspection records: recording rate and ``inspect report`` time.
+
+    .venv/bin/python bench/records.py                 # 1,000,000 inspections, 3,000,000 regions
+    .venv/bin/python bench/records.py --n 100000      # a quicker run
+    .venv/bin/python bench/records.py --no-pg         # SQLite only
+
+1. Recording rate: ``Recorder.record`` of inspections with 5 regions each, one transaction per
+   inspection (as a station does), on SQLite (a WAL file) and on PostgreSQL (a database
+   ``inspect_bench_<random>`` created on the server and dropped afterwards), by one writer and
+   by ``--writers`` concurrent writers (threads, one station each). A single PostgreSQL writer
+   waits for the server's WAL flush at every commit, so its rate is bounded by the disk's
+   fsync latency; concurrent writers share flushes (group commit).
+2. Report time: a SQLite database bulk-filled in SQL (a recursive CTE, no Python loop over rows)
+   with ``--n`` inspections over 30 days at 4 stations and 3 regions per inspection on average;
+   then :func:`db.report_query.build_report` with several filters, and the whole
+   ``inspect report --json`` command (process start included).
+
+Prints a Markdown table (``--out FILE`` writes it too).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from db.engine import make_engine  # noqa: E402
+from db.migrate import ensure_schema  # noqa: E402
+from db.recorder import Recorder  # noqa: E402
+from db.report_query import ReportFilters, build_report  # noqa: E402
+from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict  # noqa: E402
+
+CLASSES = ["scratch", "dent", "inclusion"]
+DAYS = 30
+
+
+def synthetic(i: int, station: str, regions: int = 5) -> Inspection:
+    regs = [Region(1 + k % 3, CLASSES[k % 3], (10 * k, 20, 15, 12), 120 + k, (10 * k + 7.5, 26.0),
+                   0.93, 0.81, [(10 * k + dx, 20 + dy) for dx, dy in
+                                ((0, 0), (15, 0), (15, 12), (8, 14), (0, 12))], 1.2)
+            for k in range(regions)]
+    return Inspection(
+        source=f"/cam/{station}/{i:08d}.png", image_sha256=f"{i:064x}", width=1280, height=960,
+        verdict=Verdict(Decision.FAIL, [RuleHit("min_area", Decision.FAIL, "5 regions",
+                                                list(range(regions)))], regs),
+        station=station, plugin="industrial", recipe="steel", model_sha256="ab" * 32,
+        thresholds={"rules": [{"type": "min_area", "min": 30}], "pixel_size_mm": 0.1},
+        inspected_at=time.time(), latency_ms=42.0, part_id=f"P{i}", lot="L7")
+
+
+def record_rate(url: str, n: int, writers: int = 1) -> float:
+    """Inspections per second recorded by ``writers`` threads (one station each) sharing one
+    :class:`Recorder`, one transaction per inspection."""
+    import threading
+
+    items = [[synthetic(i, f"bench-{w}") for i in range(w, n, writers)] for w in range(writers)]
+    with Recorder(url) as rec:
+        for w in range(writers):
+            rec.record(synthetic(10 ** 9, f"bench-{w}"))  # connect, migrate, warm the caches
+
+        def work(chunk: list[Inspection]) -> None:
+            for insp in chunk:
+                rec.record(insp)
+
+        threads = [threading.Thread(target=work, args=(c,)) for c in items]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        dt = time.perf_counter() - t
+        assert rec.count() == n + writers
+    return n / dt
+
+
+def pg_database(admin: str):
+    """Create a scratch database; returns (url, drop function) or (None, reason)."""
+    try:
+        import psycopg
+
+        name = f"inspect_bench_{secrets.token_hex(4)}"
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+    except Exception as e:  # noqa: BLE001
+        return None, f"PostgreSQL unavailable: {' '.join(str(e).split())[:120]}"
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return admin.rpartition("/")[0] + "/" + name, drop
+
+
+TS = "strftime('%Y-%m-%d %H:%M:%S', :t0 + x * :step, 'unixepoch') || '.000000'"
+AREA = "(1 + ((x * 7919 + j * 104729) % 500))"
+
+FILL_INSPECTIONS = f"""
+WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < :n - 1),
+js(j) AS (VALUES (0), (1), (2), (3), (4), (5), (6))
+INSERT INTO inspection (id, station_id, model_id, plugin, recipe, source, image_sha256, width,
+    height, captured_at, inspected_at, inspected_hour, latency_ms, verdict, fired, thresholds,
+    part_id, lot, error, overlay_path, n_regions, defect_area_px)
+SELECT x + 1, 1 + x % 4, 1, 'industrial', 'steel', '/cam/' || x || '.png', printf('%064x', x),
+    1280, 960, NULL, {TS}, CAST((:t0 + x * :step) / 3600 AS INTEGER),
+    20 + (abs(random()) % 4000) / 100.0,
+    CASE WHEN x % 1000 = 0 THEN 'ERROR' WHEN x % 7 <= 2 THEN 'PASS'
+         WHEN x % 7 = 3 THEN 'REVIEW' ELSE 'FAIL' END,
+    CASE WHEN x % 7 >= 3 AND x % 1000 != 0 THEN '[{{"rule": "min_area"}}]' ELSE '[]' END,
+    '{{"rules": [{{"type": "min_area", "min": 30}}]}}', NULL, NULL,
+    CASE WHEN x % 1000 = 0 THEN 'cannot read file' END, NULL,
+    CASE WHEN x % 1000 = 0 THEN 0 ELSE x % 7 END,
+    CASE WHEN x % 1000 = 0 THEN 0 ELSE
+        (SELECT coalesce(sum({AREA}), 0) FROM js WHERE j < x % 7) END
+FROM c
+"""
+
+FILL_REGIONS = f"""
+WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < :n - 1),
+js(j) AS (VALUES (0), (1), (2), (3), (4), (5), (6))
+INSERT INTO region (inspection_id, station_id, inspected_at, verdict, class_id, class_name,
+    bbox_x, bbox_y, bbox_w, bbox_h, area_px, area_mm2, centroid_x, centroid_y, max_prob,
+    mean_prob, polygon)
+SELECT x + 1, 1 + x % 4, {TS},
+    CASE WHEN x % 7 <= 2 THEN 'PASS' WHEN x % 7 = 3 THEN 'REVIEW' ELSE 'FAIL' END,
+    1 + (x + j) % 3,
+    CASE (x + j) % 3 WHEN 0 THEN 'scratch' WHEN 1 THEN 'dent' ELSE 'inclusion' END,
+    j * 20, 30, 15, 12, {AREA}, {AREA} * 0.01, j * 20 + 7.5, 36.0, 0.9, 0.7,
+    '[[0,0],[15,0],[15,12],[0,12]]'
+FROM c JOIN js ON js.j < x % 7
+WHERE x % 1000 != 0
+ORDER BY x, j
+"""
+
+
+def fill_sqlite(path: Path, n: int) -> dict[str, float]:
+    """Bulk-fill a migrated SQLite file in SQL; returns timings and row counts."""
+    engine = make_engine(f"sqlite:///{path}")
+    ensure_schema(engine)
+    engine.dispose()
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=DELETE")  # one big load: no WAL file to checkpoint
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("PRAGMA cache_size=-400000")
+    t0 = time.time() - DAYS * 86400
+    params = {"n": n, "t0": t0, "step": DAYS * 86400 / n}
+    t = time.perf_counter()
+    con.execute("BEGIN")
+    con.executemany("INSERT INTO station (id, name, plugin, recipe, config_hash, created_at) "
+                    "VALUES (?, ?, 'industrial', 'steel', '', '2025-01-01 00:00:00.000000')",
+                    [(k + 1, f"line-{k + 1}") for k in range(4)])
+    con.execute("INSERT INTO model (id, sha256, plugin, recipe, created_at) VALUES "
+                "(1, ?, 'industrial', 'steel', '2025-01-01 00:00:00.000000')", ("ab" * 32,))
+    con.execute(FILL_INSPECTIONS, params)
+    t_insp = time.perf_counter() - t
+    con.execute(FILL_REGIONS, params)
+    con.execute("COMMIT")
+    fill_s = time.perf_counter() - t
+    regions = con.execute("SELECT count(*) FROM region").fetchone()[0]
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+    return {"fill_s": fill_s, "inspections_s": t_insp, "regions": regions,
+            "size_mb": path.stat().st_size / 1e6}
+
+
+def time_report(url: str, **filters) -> tuple[float, int]:
+    engine = make_engine(url)
+    ensure_schema(engine)
+    t = time.perf_counter()
+    rep = build_report(engine, ReportFilters.parse(**filters))
+    dt = time.perf_counter() - t
+    engine.dispose()
+    return dt, rep["total"]
+
+
+def time_cli(url: str) -> float:
+    exe = Path(sys.executable).with_name("inspect")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "inspect_core.cli"]
+    t = time.perf_counter()
+    subprocess.run([*cmd, "report", "--json", "--db", url], check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1_000_000, help="inspections in the report database")
+    ap.add_argument("--record-n", type=int, default=2000, help="inspections recorded per backend")
+    ap.add_argument("--pg", default=os.environ.get("INSPECT_BENCH_PG",
+                                                   "postgresql://postgres@127.0.0.1:5432/test"),
+                    help="an admin URL on the PostgreSQL server (a scratch database is created)")
+    ap.add_argument("--writers", type=int, default=4,
+                    help="concurrent writer threads (stations) of the second recording run")
+    ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--out", help="also write the Markdown table here")
+    args = ap.parse_args()
+
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for writers in (1, args.writers):
+            rate = record_rate(f"sqlite:///{tmp}/rate{writers}.db", args.record_n, writers)
+            rows.append((f"record, SQLite (WAL), {writers} writer(s), 5 regions each",
+                         f"{rate:,.0f} inspections/s"))
+            print(rows[-1], flush=True)
+        if not args.no_pg:
+            for writers in (1, args.writers):
+                url, drop = pg_database(args.pg)
+                if url is None:
+                    rows.append(("record, PostgreSQL", f"skipped: {drop}"))
+                    break
+                try:
+                    rate = record_rate(url, args.record_n, writers)
+                    rows.append((f"record, PostgreSQL (psycopg 3), {writers} writer(s), "
+                                 "5 regions each", f"{rate:,.0f} inspections/s"))
+                finally:
+                    drop()
+                print(rows[-1], flush=True)
+
+        path = Path(tmp) / "report.db"
+        info = fill_sqlite(path, args.n)
+        rows.append((f"bulk fill SQLite, {args.n:,} inspections + {info['regions']:,} regions",
+                     f"{info['fill_s']:.1f} s ({args.n / info['fill_s']:,.0f} inspections/s), "
+                     f"{info['size_mb']:,.0f} MB"))
+        print(rows[-1], flush=True)
+        url = f"sqlite:///{path}"
+        for label, flt in [("all (30 days)", {}), ("--since 24h", {"since": "24h"}),
+                           ("--since 7d --station line-2", {"since": "7d", "station": "line-2"}),
+                           ("--verdict FAIL", {"verdict": "FAIL"}),
+                           ("--plugin industrial --recipe steel",
+                            {"plugin": "industrial", "recipe": "steel"})]:
+            dt, total = time_report(url, **flt)
+            rows.append((f"build_report {label} ({total:,} inspections)", f"{dt:.2f} s"))
+            print(rows[-1], flush=True)
+        dt = time_cli(url)
+        rows.append(("`inspect report --json` all, whole process", f"{dt:.2f} s"))
+        print(rows[-1], flush=True)
+
+    table = "| measurement | result |\n| --- | --- |\n" + "\n".join(
+        f"| {a} | {b} |" for a, b in rows) + "\n"
+    print("\n" + table)
+    if args.out:
+        Path(args.out).write_text(table)
+
+
+if __name__ == "__main__":
+    main()

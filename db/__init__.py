@@ -1,0 +1,34 @@
+"""Inspection records in SQL: models, migrations, the recorder and ``inspect report``.
+
+Python API::
+
+    from db import Recorder, build_report, ReportFilters
+    with Recorder("sqlite:///inspect.db") as rec:
+        rec.record(inspection)            # idempotent per (station, image sha256)
+        rec.has("line-3", sha256)
+    build_report(rec.engine, ReportFilters.parse(since="24h"))
+
+The database URL defaults to ``$INSPECT_DATABASE_URL`` or ``sqlite:///inspect.db``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Recorder", "SqlSink", "ReportFilters", "build_report", "make_engine",
+           "DatabaseUnavailable", "SchemaOutdated", "UnknownStation", "BadFilter",
+           "RecordsError"]
+
+from .errors import BadFilter, DatabaseUnavailable, RecordsError, SchemaOutdated, UnknownStation
+
+
+def __getattr__(name: str) -> Any:  # lazy: keep `import db` (and the plugin) cheap
+    if name in ("Recorder", "SqlSink"):
+        from . import recorder
+        return getattr(recorder, name)
+    if name in ("ReportFilters", "build_report"):
+        from . import report_query
+        return getattr(report_query, name)
+    if name == "make_engine":
+        from .engine import make_engine
+        return make_engine
+    raise AttributeError(name)

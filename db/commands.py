@@ -1,0 +1,118 @@
+"""``inspect db upgrade|current`` and ``inspect report``."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .engine import ENV_URL, make_engine, safe_url
+
+DB_HELP = f"Database URL (default ${ENV_URL} or sqlite:///inspect.db in this folder)."
+
+
+@click.group("db")
+def db_group() -> None:
+    """The inspection records database: schema migrations."""
+
+
+@db_group.command("upgrade")
+@click.option("--db", "url", default=None, help=DB_HELP)
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(url: str | None, revision: str) -> None:
+    """Migrate the database schema to the newest revision (creates an empty database)."""
+    from .migrate import upgrade
+
+    engine = make_engine(url)
+    try:
+        before, after = upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    where = safe_url(engine.url)
+    if before == after:
+        click.echo(f"{where}: schema already at revision {after}")
+    else:
+        click.echo(f"{where}: schema upgraded from {before or 'empty'} to {after}")
+
+
+@db_group.command("current")
+@click.option("--db", "url", default=None, help=DB_HELP)
+def db_current(url: str | None) -> None:
+    """Show the database's schema revision and what this inspect needs."""
+    from .migrate import schema_state
+
+    engine = make_engine(url)
+    try:
+        st = schema_state(engine)
+    finally:
+        engine.dispose()
+    status = ("up to date" if st.up_to_date else
+              "empty (the first inspect command will create the schema)" if st.empty else
+              "outdated: run `inspect db upgrade`")
+    click.echo(f"{st.url}: revision {st.current or 'none'}, head {st.head} ({status})")
+
+
+@click.command("report")
+@click.option("--db", "url", default=None, help=DB_HELP)
+@click.option("--since", default=None, help="Start: 24h, 7d, 30m, 2w ago, or an ISO date/time "
+              "(UTC unless it has an offset).")
+@click.option("--until", default=None, help="End (exclusive), same forms as --since.")
+@click.option("--station", default=None, help="Only this station.")
+@click.option("--plugin", default=None, help="Only this plugin.")
+@click.option("--recipe", default=None, help="Only this recipe.")
+@click.option("--verdict", default=None, help="Only these verdicts, e.g. FAIL or FAIL,REVIEW.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False),
+              help="Write one row per inspection to this CSV file (- for stdout).")
+@click.option("--regions", is_flag=True, help="With --csv: one row per region instead.")
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
+              help="Write a self-contained HTML page with charts and thumbnails.")
+@click.option("--bucket", type=click.Choice(["auto", "hour", "day"]), default="auto",
+              show_default=True, help="Time buckets of the counts over time.")
+@click.option("--top", default=10, show_default=True, help="How many worst images.")
+@click.option("--thumbnails", default=48, show_default=True,
+              help="With --html: at most this many FAIL/REVIEW overlay thumbnails.")
+def report(url, since, until, station, plugin, recipe, verdict, as_json, csv_path, regions,
+           html_path, bucket, top, thumbnails) -> None:
+    """Yield, verdicts, defect Pareto, worst images, latency and counts over time.
+
+    Prints rich tables, or JSON with --json; --csv and --html also write files.
+    """
+    from .engine import connect
+    from .migrate import ensure_schema
+    from .report_query import (INSPECTION_FIELDS, REGION_FIELDS, ReportFilters, build_report,
+                               inspection_rows, region_rows)
+
+    if regions and not csv_path:
+        raise click.UsageError("--regions goes with --csv FILE")
+    if as_json and csv_path == "-":
+        raise click.UsageError("--json and --csv - both write to standard output; "
+                               "give --csv a file name")
+    filters = ReportFilters.parse(since, until, station, plugin, recipe, verdict)
+    engine = make_engine(url)
+    say = (lambda m: click.echo(m, err=True)) if as_json or csv_path == "-" else click.echo
+    try:
+        ensure_schema(engine)
+        with connect(engine) as conn:
+            data = build_report(conn, filters, worst=top, bucket=bucket,
+                                gallery=thumbnails if html_path else 0)
+            if csv_path:
+                from .report_render import write_csv
+
+                rows = region_rows(conn, filters) if regions else inspection_rows(conn, filters)
+                n = write_csv(csv_path, REGION_FIELDS if regions else INSPECTION_FIELDS, rows)
+                if csv_path != "-":
+                    say(f"wrote {n} {'regions' if regions else 'inspections'} to {csv_path}")
+    finally:
+        engine.dispose()
+    if html_path:
+        from .html import write_html
+
+        say(f"wrote {write_html(html_path, data)}")
+    if as_json:
+        data.pop("gallery", None)
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif csv_path != "-":
+        from .report_render import render_terminal
+
+        render_terminal(data)

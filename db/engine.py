@@ -1,0 +1,169 @@
+"""Database URLs and engines: SQLite (WAL, busy timeout) by default, PostgreSQL via psycopg 3.
+
+The URL comes from ``--db``, else ``INSPECT_DATABASE_URL``, else ``sqlite:///inspect.db`` in
+the working directory. ``postgresql://`` and ``postgres://`` URLs are routed to psycopg 3.
+
+SQLite connections run with ``journal_mode=WAL``, ``synchronous=NORMAL``, a 30 s busy timeout
+and foreign keys on. The driver's own transaction handling is switched off and SQLAlchemy emits
+``BEGIN`` itself, so that a write transaction can start with ``BEGIN IMMEDIATE`` (pass the
+execution option ``inspect_write=True``): several writer processes then queue on the write lock
+instead of failing with "database is locked" when a read snapshot cannot be upgraded.
+"""
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+from .errors import DatabaseUnavailable, RecordsError
+
+ENV_URL = "INSPECT_DATABASE_URL"
+DEFAULT_URL = "sqlite:///inspect.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 5
+WRITE = {"inspect_write": True}  # execution options of a write transaction
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The URL to use: ``url``, else ``$INSPECT_DATABASE_URL``, else the default SQLite file."""
+    return url or os.environ.get(ENV_URL) or DEFAULT_URL
+
+
+def parse_url(url: str | None = None) -> URL:
+    """Parse and normalise a database URL (PostgreSQL goes through psycopg 3)."""
+    raw = resolve_url(url)
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://"):]
+    try:
+        u = make_url(raw)
+    except ArgumentError as e:
+        raise RecordsError(f"database URL {raw!r} cannot be parsed ({e}); give e.g. "
+                           "sqlite:///inspect.db or postgresql://user@host:5432/dbname "
+                           f"with --db or {ENV_URL}") from e
+    if u.drivername == "postgresql":
+        u = u.set(drivername="postgresql+psycopg")
+    if u.get_backend_name() not in ("sqlite", "postgresql"):
+        raise RecordsError(f"database URL {safe_url(u)}: only SQLite and PostgreSQL are "
+                           "supported (sqlite:///FILE or postgresql://user@host/db)")
+    return u
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL without its password, for messages."""
+    u = url if isinstance(url, URL) else make_url(url)
+    return u.render_as_string(hide_password=True)
+
+
+def json_dumps(value: object) -> str:
+    """How JSON columns are written: anything not JSON-native (paths, numpy scalars) as text."""
+    return json.dumps(value, default=_jsonable, separators=(",", ":"))
+
+
+def _jsonable(value: object) -> object:
+    if callable(getattr(value, "tolist", None)):  # numpy arrays and scalars
+        return value.tolist()
+    return str(value)
+
+
+def make_engine(url: str | None = None, *, pool_size: int = 5, echo: bool = False) -> Engine:
+    """A configured engine for ``url`` (see the module docstring). Does not connect yet."""
+    u = parse_url(url)
+    if u.get_backend_name() == "sqlite":
+        return _sqlite_engine(u, echo)
+    try:
+        engine = sa.create_engine(u, pool_size=pool_size, max_overflow=pool_size,
+                                  pool_pre_ping=True, echo=echo, json_serializer=json_dumps,
+                                  connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
+                                                "application_name": "inspect"})
+    except (NoSuchModuleError, ImportError) as e:
+        raise RecordsError("PostgreSQL needs psycopg 3: pip install 'inspect-vision[postgres]'"
+                           f" ({e})") from e
+    return engine
+
+
+def _sqlite_engine(u: URL, echo: bool) -> Engine:
+    db = u.database or ""
+    memory = db in ("", ":memory:") or db.startswith("file::memory:")
+    kwargs: dict = {"echo": echo, "json_serializer": json_dumps}
+    if memory:
+        kwargs["poolclass"] = sa.pool.StaticPool
+    if not memory and not Path(db).parent.exists():
+        raise DatabaseUnavailable(
+            f"SQLite database {db}: folder {Path(db).parent} does not exist; create it or "
+            f"give another file with --db sqlite:///PATH or {ENV_URL}")
+    kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                              "check_same_thread": False}
+    engine = sa.create_engine(u, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # pragma: no cover - exercised via engine
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see do_begin)
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("inspect_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def is_unavailable(e: BaseException) -> bool:
+    """Whether a database exception means "cannot reach / cannot lock the database"."""
+    if isinstance(e, DBAPIError) and e.connection_invalidated:
+        return True
+    if isinstance(e, OperationalError):  # SQLite also reports schema problems this way
+        text = str(getattr(e, "orig", e)).lower()
+        return not any(s in text for s in ("no such table", "no such column", "syntax error",
+                                           "has no column"))
+    return isinstance(e, (sa.exc.InterfaceError, sa.exc.TimeoutError))
+
+
+def unavailable(engine: Engine | URL | str, e: BaseException) -> DatabaseUnavailable:
+    """A :class:`DatabaseUnavailable` that names the database and what to check."""
+    url = engine.url if isinstance(engine, Engine) else engine
+    orig = getattr(e, "orig", None) or e
+    reason = " ".join(str(orig).split())[:300]
+    u = url if isinstance(url, URL) else make_url(url)
+    if u.get_backend_name() == "sqlite":
+        hint = "check that the file's folder is writable and no other program holds a lock"
+    else:
+        hint = "check that the server runs and accepts connections, and the user/database exist"
+    return DatabaseUnavailable(f"cannot use database {safe_url(u)}: {reason}; {hint} "
+                               f"(URL from --db or {ENV_URL})")
+
+
+@contextmanager
+def connect(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
+    """A connection inside one transaction (``BEGIN IMMEDIATE`` on SQLite when ``write``),
+    committed at the end; connection problems become :class:`DatabaseUnavailable`."""
+    try:
+        with engine.connect() as conn:
+            if write:
+                conn.execution_options(**WRITE)
+            with conn.begin():
+                yield conn
+    except DBAPIError as e:
+        if is_unavailable(e):
+            raise unavailable(engine, e) from e
+        raise
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once; raise :class:`DatabaseUnavailable` with the reason if that fails."""
+    with connect(engine) as conn:
+        conn.exec_driver_sql("SELECT 1")

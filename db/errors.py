@@ -1,0 +1,32 @@
+"""Errors of the records layer. Each one says what went wrong, where, and what to do.
+
+All derive from :class:`inspect_core.errors.InspectError`, so the command line turns them into a
+message and exit code 2. A station catches :class:`DatabaseUnavailable` to journal locally and
+retry later.
+"""
+from __future__ import annotations
+
+from inspect_core.errors import InspectError
+
+
+class RecordsError(InspectError):
+    """Base class of every error raised by the ``db`` package."""
+
+
+class DatabaseUnavailable(RecordsError):
+    """The database cannot be reached (server down, wrong host, unwritable file...).
+
+    Transient from a station's point of view: keep the inspection and try again later.
+    """
+
+
+class SchemaOutdated(RecordsError):
+    """The database holds an older (or newer) schema than this version of inspect expects."""
+
+
+class UnknownStation(RecordsError):
+    """A report asked for a station the database has never recorded."""
+
+
+class BadFilter(RecordsError):
+    """A report filter (``--since``, ``--until``, ``--verdict``...) cannot be understood."""

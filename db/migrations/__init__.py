@@ -1,0 +1,1 @@
+"""Alembic migrations of the inspection records (a package so that wheels ship them)."""

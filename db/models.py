@@ -1,0 +1,161 @@
+"""SQLAlchemy 2.0 models of the inspection records.
+
+Four tables: ``station`` and ``model`` (get-or-create by name / by sha256), ``inspection`` (one
+row per inspected image, unique per station and image sha256, so a retried write never
+duplicates) and ``region`` (the connected components that the rules judged).
+
+Times are stored as naive UTC datetimes. A few columns are denormalised for the report's
+aggregate queries: ``inspection.inspected_hour`` (hours since 1970, so counts per hour and day
+are a GROUP BY over an index in order, with no sort), ``inspection.n_regions`` /
+``inspection.defect_area_px`` (the sum over the image's regions, for "worst images" without a
+join), and ``region.station_id`` / ``region.inspected_at`` / ``region.verdict`` (so the
+defect Pareto over a time range, station or verdict reads one covering index).
+The Alembic migrations in ``db/migrations`` create exactly this schema; a test checks that.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+#: a 64-bit id that still auto-increments on SQLite (where only INTEGER PRIMARY KEY does)
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+VERDICTS = ("PASS", "REVIEW", "FAIL", "ERROR")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Now as a naive UTC datetime (how times are stored)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
+
+
+class Station(Base):
+    """A place that inspects: ``inspect predict`` records as station ``cli`` by default."""
+
+    __tablename__ = "station"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    plugin: Mapped[str] = mapped_column(sa.String(128), default="")
+    recipe: Mapped[str] = mapped_column(sa.String(128), default="")
+    config_hash: Mapped[str] = mapped_column(sa.String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(), default=utcnow)
+
+    inspections: Mapped[list["InspectionRecord"]] = relationship(back_populates="station")
+
+
+class Model(Base):
+    """An ONNX model, identified by the sha256 of its file."""
+
+    __tablename__ = "model"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    plugin: Mapped[str] = mapped_column(sa.String(128), default="")
+    recipe: Mapped[str] = mapped_column(sa.String(128), default="")
+    version: Mapped[str | None] = mapped_column(sa.String(64))
+    card: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(), default=utcnow)
+
+
+class InspectionRecord(Base):
+    """One inspected image: its verdict, what fired, what was in force, how long it took."""
+
+    __tablename__ = "inspection"
+    __table_args__ = (
+        sa.UniqueConstraint("station_id", "image_sha256"),
+        sa.CheckConstraint("verdict IN ('PASS', 'REVIEW', 'FAIL', 'ERROR')", name="verdict"),
+        sa.Index("ix_inspection_time", "inspected_at"),
+        # covers the counts per (hour, station, verdict), streamed in index order: no sort
+        sa.Index("ix_inspection_hour_cover", "inspected_hour", "station_id", "verdict",
+                 "inspected_at", "latency_ms", "plugin", "recipe"),
+        # covers the latency percentiles: ORDER BY latency_ms LIMIT 1 OFFSET k walks it
+        sa.Index("ix_inspection_latency_cover", "latency_ms", "inspected_at", "station_id",
+                 "verdict", "plugin", "recipe"),
+        sa.Index("ix_inspection_station_time", "station_id", "inspected_at"),
+        sa.Index("ix_inspection_defect_area", "defect_area_px"),  # worst images
+        sa.Index("ix_inspection_verdict_time", "verdict", "inspected_at"),  # FAIL/REVIEW gallery
+        sa.Index("ix_inspection_plugin_recipe_time", "plugin", "recipe", "inspected_at"),
+        sa.Index("ix_inspection_part_id", "part_id"),  # traceability look-ups
+        sa.Index("ix_inspection_lot", "lot"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    station_id: Mapped[int] = mapped_column(sa.ForeignKey("station.id"))
+    model_id: Mapped[int | None] = mapped_column(sa.ForeignKey("model.id"))
+    plugin: Mapped[str] = mapped_column(sa.String(128), default="")
+    recipe: Mapped[str] = mapped_column(sa.String(128), default="")
+    source: Mapped[str] = mapped_column(sa.Text)
+    image_sha256: Mapped[str] = mapped_column(sa.String(64))
+    width: Mapped[int] = mapped_column(sa.Integer)
+    height: Mapped[int] = mapped_column(sa.Integer)
+    captured_at: Mapped[datetime | None] = mapped_column(sa.DateTime())
+    inspected_at: Mapped[datetime] = mapped_column(sa.DateTime())
+    inspected_hour: Mapped[int] = mapped_column(sa.Integer)  # hours since 1970 (UTC)
+    latency_ms: Mapped[float] = mapped_column(sa.Float)
+    verdict: Mapped[str] = mapped_column(sa.String(6))
+    fired: Mapped[list[Any]] = mapped_column(sa.JSON)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    part_id: Mapped[str | None] = mapped_column(sa.String(128))
+    lot: Mapped[str | None] = mapped_column(sa.String(128))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    overlay_path: Mapped[str | None] = mapped_column(sa.Text)
+    n_regions: Mapped[int] = mapped_column(sa.Integer, default=0)
+    defect_area_px: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+    station: Mapped[Station] = relationship(back_populates="inspections")
+    model: Mapped[Model | None] = relationship()
+    regions: Mapped[list["RegionRecord"]] = relationship(back_populates="inspection",
+                                                         cascade="all, delete-orphan")
+
+
+class RegionRecord(Base):
+    """One connected component of one class in an inspection's predicted mask."""
+
+    __tablename__ = "region"
+    __table_args__ = (
+        # the inspection's regions; covers the Pareto when it must join (verdict, plugin...)
+        sa.Index("ix_region_inspection", "inspection_id", "class_name", "area_px"),
+        # covers the defect Pareto: streams GROUP BY class_name, filters time and station
+        sa.Index("ix_region_pareto", "class_name", "inspected_at", "station_id", "verdict",
+                 "area_px"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(sa.ForeignKey("inspection.id", ondelete="CASCADE"))
+    station_id: Mapped[int] = mapped_column(sa.Integer)  # copy of inspection.station_id
+    inspected_at: Mapped[datetime] = mapped_column(sa.DateTime())  # copy of inspection's
+    verdict: Mapped[str] = mapped_column(sa.String(6))  # copy of inspection's
+    class_id: Mapped[int] = mapped_column(sa.Integer)
+    class_name: Mapped[str] = mapped_column(sa.String(64))
+    bbox_x: Mapped[int] = mapped_column(sa.Integer)
+    bbox_y: Mapped[int] = mapped_column(sa.Integer)
+    bbox_w: Mapped[int] = mapped_column(sa.Integer)
+    bbox_h: Mapped[int] = mapped_column(sa.Integer)
+    area_px: Mapped[int] = mapped_column(sa.Integer)
+    area_mm2: Mapped[float | None] = mapped_column(sa.Float)
+    centroid_x: Mapped[float] = mapped_column(sa.Float)
+    centroid_y: Mapped[float] = mapped_column(sa.Float)
+    max_prob: Mapped[float] = mapped_column(sa.Float)
+    mean_prob: Mapped[float] = mapped_column(sa.Float)
+    polygon: Mapped[list[Any]] = mapped_column(sa.JSON)
+
+    inspection: Mapped[InspectionRecord] = relationship(back_populates="regions")
+
+
+TABLES = ("station", "model", "inspection", "region")

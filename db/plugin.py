@@ -1,0 +1,30 @@
+"""The records plugin: the ``sql`` sink, ``inspect db ...`` and ``inspect report``.
+
+Loaded through the ``inspect.plugins`` entry point ``records = "db.plugin"``. Imports stay
+light here; SQLAlchemy and Alembic load when a command or the sink is used.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from inspect_core.hookspecs import hookimpl
+
+
+def sql_sink(config: dict[str, Any]):
+    """Factory of the ``sql`` sink (config key ``url``; see :class:`db.recorder.SqlSink`)."""
+    from .recorder import SqlSink
+
+    return SqlSink(config)
+
+
+@hookimpl
+def register_sinks(register) -> None:
+    register("sql", sql_sink)
+
+
+@hookimpl
+def register_commands(cli) -> None:
+    from .commands import db_group, report
+
+    cli.add_command(db_group)
+    cli.add_command(report)

@@ -1,0 +1,104 @@
+"""Rendering a report dict (from :func:`db.report_query.build_report`) for a terminal or CSV."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+VERDICT_STYLE = {"PASS": "green", "REVIEW": "yellow", "FAIL": "red", "ERROR": "magenta"}
+VERDICTS = ("PASS", "REVIEW", "FAIL", "ERROR")
+
+
+def pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def num(v: float | None, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def render_terminal(report: dict[str, Any], console: Console | None = None) -> None:
+    """Print the report as rich tables."""
+    con = console or Console()
+    f = report["filters"]
+    scope = ", ".join(f"{k}={v}" for k, v in f.items() if v) or "everything"
+    con.print(f"[bold]Inspection report[/bold] {report['database']}  ({scope})")
+    con.print(f"{report['total']:,} inspections, yield {pct(report['yield'])}")
+    for table in terminal_tables(report):
+        con.print(table)
+
+
+def terminal_tables(report: dict[str, Any]) -> list[Table]:
+    """The report's sections as rich tables (verdicts, stations, Pareto, worst, latency,
+    timeline)."""
+    out = []
+    t = Table(title="Verdicts")
+    for v in VERDICTS:
+        t.add_column(v, justify="right", style=VERDICT_STYLE[v])
+    t.add_column("yield", justify="right")
+    t.add_row(*(f"{report['verdicts'][v]:,}" for v in VERDICTS), pct(report["yield"]))
+    out.append(t)
+
+    t = Table(title="Yield per station")
+    for c in ("station", "plugin", "recipe", "total", *VERDICTS, "yield"):
+        t.add_column(c, justify="left" if c in ("station", "plugin", "recipe") else "right")
+    for r in report["stations"]:
+        t.add_row(r["station"], r["plugin"], r["recipe"], f"{r['total']:,}",
+                  *(f"{r[v]:,}" for v in VERDICTS), pct(r["yield"]))
+    out.append(t)
+
+    t = Table(title="Defect Pareto by class")
+    for c in ("class", "regions", "share", "cumulative", "area px"):
+        t.add_column(c, justify="left" if c == "class" else "right")
+    for r in report["pareto"]:
+        t.add_row(r["class"], f"{r['regions']:,}", pct(r["share"]), pct(r["cumulative"]),
+                  f"{r['area_px']:,}")
+    out.append(t)
+
+    t = Table(title="Worst images (largest defect area)")
+    for c in ("area px", "regions", "verdict", "station", "inspected", "source"):
+        t.add_column(c, justify="right" if c in ("area px", "regions") else "left")
+    for r in report["worst"]:
+        t.add_row(f"{r['defect_area_px']:,}", str(r["n_regions"]),
+                  f"[{VERDICT_STYLE[r['verdict']]}]{r['verdict']}[/]", r["station"],
+                  r["inspected_at"] or "", r["source"])
+    out.append(t)
+
+    lat = report["latency_ms"]
+    t = Table(title="Latency (ms)")
+    for c in ("count", "p50", "p95", "mean", "max"):
+        t.add_column(c, justify="right")
+    t.add_row(f"{lat['count']:,}", num(lat["p50"]), num(lat["p95"]), num(lat["mean"]),
+              num(lat["max"]))
+    out.append(t)
+
+    tl = report["timeline"]
+    t = Table(title=f"Inspections per {tl['bucket']}")
+    for c in ("start (UTC)", "total", *VERDICTS, "yield"):
+        t.add_column(c, justify="left" if c.startswith("start") else "right")
+    for r in tl["rows"]:
+        t.add_row(r["start"], f"{r['total']:,}", *(f"{r[v]:,}" for v in VERDICTS),
+                  pct(r["yield"]))
+    out.append(t)
+    return out
+
+
+def write_csv(path: str | Path, fields: Iterable[str], rows: Iterable[dict[str, Any]]) -> int:
+    """Write ``rows`` under a header of ``fields``; returns how many rows. ``-`` is stdout."""
+    import sys
+
+    n = 0
+    fh = sys.stdout if str(path) == "-" else open(path, "w", newline="", encoding="utf-8")
+    try:
+        writer = csv.DictWriter(fh, fieldnames=list(fields))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+            n += 1
+    finally:
+        if fh is not sys.stdout:
+            fh.close()
+    return n
