@@ -28,6 +28,7 @@ class ModelMeta:
     input_size: int
     stride: int = 16
     tile_size: int = 0  # 0 = max(512, input_size)
+    tta: tuple[str, ...] = ()  # flips averaged at inference: "h", "v", "hv"
 
     @property
     def tile(self) -> int:
@@ -97,7 +98,8 @@ class OnnxModel:
                              "(inspect train writes it) so classes and normalisation are known")
         m = json.loads(raw)
         self.meta = ModelMeta(m["classes"], float(m["mean"]), float(m["std"]), int(m["channels"]),
-                              int(m["input_size"]), int(m.get("stride", 16)), int(m.get("tile_size", 0)))
+                              int(m["input_size"]), int(m.get("stride", 16)), int(m.get("tile_size", 0)),
+                              tuple(m.get("tta", ())))
         self.input_name = self.session.get_inputs()[0].name
 
     @property
@@ -107,6 +109,21 @@ class OnnxModel:
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw network output for a normalised (N, C, H, W) float32 batch."""
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+    def _probs(self, batch: np.ndarray) -> np.ndarray:
+        """Softmax of a batch; with test-time augmentation (``meta.tta``) the probabilities
+        of the flipped copies are flipped back and averaged (one run, batch x (1 + flips))."""
+        if not self.meta.tta:
+            return softmax(self.logits(batch))
+        axes = {"h": (3,), "v": (2,), "hv": (2, 3)}
+        flips = [axes[f] for f in self.meta.tta]
+        stacked = np.concatenate([batch] + [np.flip(batch, a) for a in flips])
+        p = softmax(self.logits(stacked))
+        n = batch.shape[0]
+        out = p[:n].copy()
+        for k, a in enumerate(flips, start=1):
+            out += np.flip(p[k * n:(k + 1) * n], a)
+        return out / (1 + len(flips))
 
     def prepare(self, img: np.ndarray) -> np.ndarray:
         from .data import to_channels
@@ -121,7 +138,7 @@ class OnnxModel:
         tile = tile or self.meta.tile
         h, w = x.shape[1:]
         if h <= tile and w <= tile:
-            return softmax(self.logits(x[None]))[0]
+            return self._probs(x[None])[0]
         return self._tiled(x, tile, overlap, batch)
 
     def _tiled(self, x: np.ndarray, tile: int, overlap: float, batch: int) -> np.ndarray:
@@ -142,7 +159,7 @@ class OnnxModel:
         for i in range(0, len(boxes), batch):
             chunk = boxes[i:i + batch]
             tiles = np.stack([x[:, y:y + th, xx:xx + tw] for y, xx in chunk])
-            probs = softmax(self.logits(tiles))
+            probs = self._probs(tiles)
             for (y, xx), p in zip(chunk, probs):
                 acc[:, y:y + th, xx:xx + tw] += p * window
                 norm[y:y + th, xx:xx + tw] += window
@@ -152,5 +169,5 @@ class OnnxModel:
     def probabilities_batch(self, imgs: list[np.ndarray]) -> list[np.ndarray]:
         """Several same-size images in one run (falls back to one by one otherwise)."""
         if len({im.shape for im in imgs}) == 1 and max(imgs[0].shape[:2]) <= self.meta.tile:
-            return list(softmax(self.logits(np.stack([self.prepare(im) for im in imgs]))))
+            return list(self._probs(np.stack([self.prepare(im) for im in imgs])))
         return [self.probabilities(im) for im in imgs]

@@ -2,17 +2,22 @@
 # Train one shipped recipe from its dataset and copy the result into its plugin.
 #   recipes/train.sh steel            (DATASETS defaults to ../shared/datasets)
 # Each recipe's settings live in recipes/<name>.args; runs go to runs/<name>/ (resumable:
-# rerunning continues from runs/<name>/last.pt).
+# rerunning continues from runs/<name>/last.pt). After training, flip test-time augmentation
+# is kept only if it raises val mIoU (recipes/set_tta.py), then the model, its card and its
+# weights (.pt, for --init-from) are copied into the plugin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?usage: recipes/train.sh RECIPE}
 DATASETS=${DATASETS:-../shared/datasets}
 args_file=recipes/$name.args
 [ -f "$args_file" ] || { echo "no recipe $args_file" >&2; exit 2; }
+TTA=h,v
 # shellcheck disable=SC1090
-source "$args_file"   # sets DATASET, PLUGIN, ARGS
+source "$args_file"   # sets DATASET, PLUGIN, ARGS (and TTA)
 INSPECT=${INSPECT:-.venv/bin/inspect}
+PYTHON=${PYTHON:-.venv/bin/python}
 "$INSPECT" train --data "$DATASETS/$DATASET" --out "runs/$name" "${ARGS[@]}"
+"$PYTHON" recipes/set_tta.py "runs/$name" --data "$DATASETS/$DATASET" --flips "$TTA"
 dest=plugins/$PLUGIN/models
 mkdir -p "$dest"
 cp "runs/$name/model.onnx" "$dest/$name.onnx"

@@ -1,0 +1,58 @@
+"""Decide test-time augmentation for a trained model on its *validation* split.
+
+    python recipes/set_tta.py runs/steel --data ../shared/datasets/neu-steel --flips h,v
+
+Evaluates the model without and with flip averaging; when the flips raise val mIoU, they are
+written into the model's embedded metadata (so every runtime uses them) and the card is
+updated (new sha256, both scores). The test split is never looked at.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import onnx
+
+from inspect_core.card import sha256_file
+from inspect_core.commands.evaluate import evaluate_model
+from inspect_core.runtime import META_KEY, OnnxModel
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--flips", default="h,v")
+    args = ap.parse_args()
+    path = args.run / "model.onnx"
+    model = OnnxModel(path)
+    base = evaluate_model(model, args.data, "val")
+    flips = tuple(f for f in args.flips.split(",") if f)
+    model.meta = replace(model.meta, tta=flips)
+    tta = evaluate_model(model, args.data, "val")
+    print(f"val mIoU {base['miou']:.4f} -> {tta['miou']:.4f} with flips {flips}")
+    card_path = args.run / "model.json"
+    card = json.loads(card_path.read_text())
+    card["validation_no_tta"] = base
+    if tta["miou"] > base["miou"]:
+        proto = onnx.load(str(path))
+        for p in proto.metadata_props:
+            if p.key == META_KEY:
+                meta = json.loads(p.value)
+                meta["tta"] = list(flips)
+                p.value = json.dumps(meta)
+        onnx.save(proto, str(path))
+        card["tta"] = list(flips)
+        card["validation"] = tta
+    else:
+        card["tta"] = []
+        card["validation"] = base
+    card["validation_source"] = "inspect evaluate (ONNX Runtime) on the val split"
+    card["sha256"] = sha256_file(path)
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
