@@ -124,12 +124,12 @@ FROM c
 FILL_REGIONS = f"""
 WITH RECURSIVE c(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM c WHERE x < :n - 1),
 js(j) AS (VALUES (0), (1), (2), (3), (4), (5), (6))
-INSERT INTO region (inspection_id, station_id, inspected_at, verdict, class_id, class_name,
-    bbox_x, bbox_y, bbox_w, bbox_h, area_px, area_mm2, centroid_x, centroid_y, max_prob,
-    mean_prob, polygon)
+INSERT INTO region (inspection_id, station_id, inspected_at, verdict, plugin, recipe, class_id,
+    class_name, bbox_x, bbox_y, bbox_w, bbox_h, area_px, area_mm2, centroid_x, centroid_y,
+    max_prob, mean_prob, polygon)
 SELECT x + 1, 1 + x % 4, {TS},
     CASE WHEN x % 7 <= 2 THEN 'PASS' WHEN x % 7 = 3 THEN 'REVIEW' ELSE 'FAIL' END,
-    1 + (x + j) % 3,
+    'industrial', 'steel', 1 + (x + j) % 3,
     CASE (x + j) % 3 WHEN 0 THEN 'scratch' WHEN 1 THEN 'dent' ELSE 'inclusion' END,
     j * 20, 30, 15, 12, {AREA}, {AREA} * 0.01, j * 20 + 7.5, 36.0, 0.9, 0.7,
     '[[0,0],[15,0],[15,12],[0,12]]'

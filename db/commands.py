@@ -69,8 +69,9 @@ def db_current(url: str | None) -> None:
               help="Write a self-contained HTML page with charts and thumbnails.")
 @click.option("--bucket", type=click.Choice(["auto", "hour", "day"]), default="auto",
               show_default=True, help="Time buckets of the counts over time.")
-@click.option("--top", default=10, show_default=True, help="How many worst images.")
-@click.option("--thumbnails", default=48, show_default=True,
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=0),
+              help="How many worst images.")
+@click.option("--thumbnails", default=48, show_default=True, type=click.IntRange(min=0),
               help="With --html: at most this many FAIL/REVIEW overlay thumbnails.")
 def report(url, since, until, station, plugin, recipe, verdict, as_json, csv_path, regions,
            html_path, bucket, top, thumbnails) -> None:

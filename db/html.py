@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .report_render import VERDICTS, pct
+from .report_render import VERDICTS, cannot_write, pct
 
 COLOURS = {"PASS": "#2e9b4a", "REVIEW": "#e0a800", "FAIL": "#d33b3b", "ERROR": "#8a5bb5"}
 THUMB_SIDE = 200
@@ -218,5 +218,9 @@ def render_html(report: dict[str, Any]) -> str:
 
 def write_html(path: str | Path, report: dict[str, Any]) -> Path:
     path = Path(path)
-    path.write_text(render_html(report), encoding="utf-8")
+    page = render_html(report)
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as e:
+        raise cannot_write(path, e) from e
     return path

@@ -8,8 +8,9 @@ Times are stored as naive UTC datetimes. A few columns are denormalised for the 
 aggregate queries: ``inspection.inspected_hour`` (hours since 1970, so counts per hour and day
 are a GROUP BY over an index in order, with no sort), ``inspection.n_regions`` /
 ``inspection.defect_area_px`` (the sum over the image's regions, for "worst images" without a
-join), and ``region.station_id`` / ``region.inspected_at`` / ``region.verdict`` (so the
-defect Pareto over a time range, station or verdict reads one covering index).
+join), and ``region.station_id`` / ``region.inspected_at`` / ``region.verdict`` /
+``region.plugin`` / ``region.recipe`` (so the defect Pareto over a time range, station,
+verdict, plugin or recipe reads one covering index, never a join).
 The Alembic migrations in ``db/migrations`` create exactly this schema; a test checks that.
 """
 from __future__ import annotations
@@ -129,11 +130,12 @@ class RegionRecord(Base):
 
     __tablename__ = "region"
     __table_args__ = (
-        # the inspection's regions; covers the Pareto when it must join (verdict, plugin...)
+        # an inspection's regions (region CSV export, deleting them with their inspection)
         sa.Index("ix_region_inspection", "inspection_id", "class_name", "area_px"),
-        # covers the defect Pareto: streams GROUP BY class_name, filters time and station
+        # covers the defect Pareto: streams GROUP BY class_name, filters time, station,
+        # verdict, plugin and recipe in the index (revision 0002 added plugin and recipe)
         sa.Index("ix_region_pareto", "class_name", "inspected_at", "station_id", "verdict",
-                 "area_px"),
+                 "plugin", "recipe", "area_px"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -141,6 +143,8 @@ class RegionRecord(Base):
     station_id: Mapped[int] = mapped_column(sa.Integer)  # copy of inspection.station_id
     inspected_at: Mapped[datetime] = mapped_column(sa.DateTime())  # copy of inspection's
     verdict: Mapped[str] = mapped_column(sa.String(6))  # copy of inspection's
+    plugin: Mapped[str] = mapped_column(sa.String(128), default="", server_default="")  # copy
+    recipe: Mapped[str] = mapped_column(sa.String(128), default="", server_default="")  # copy
     class_id: Mapped[int] = mapped_column(sa.Integer)
     class_name: Mapped[str] = mapped_column(sa.String(64))
     bbox_x: Mapped[int] = mapped_column(sa.Integer)

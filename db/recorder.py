@@ -20,8 +20,9 @@ import hashlib
 import json
 import threading
 import time
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable
 
 import sqlalchemy as sa
@@ -88,6 +89,28 @@ def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any],
     return res.inserted_primary_key[0] if returning is not None else None
 
 
+def read_card(path: str | None, sha256: str) -> dict[str, Any] | None:
+    """The model card at ``path`` if it names the model with ``sha256``; None when there is
+    no path, the file is gone or unreadable, or it names another model (a stale card must not
+    be stored as this model's; recording never fails because of a card)."""
+    if not path:
+        return None
+    try:
+        card = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(card, dict) or card.get("sha256") != sha256:
+        return None
+    return card
+
+
+def card_version(card: dict[str, Any] | None) -> str | None:
+    """A model's version: the card's ``version``, else the first 12 hex digits of its sha256."""
+    if not card:
+        return None
+    return str(card.get("version") or str(card.get("sha256") or "")[:12] or "") or None
+
+
 def inspection_values(insp: Inspection, station_id: int, model_id: int | None) -> dict[str, Any]:
     """The ``inspection`` row of an :class:`Inspection`."""
     v = insp.verdict
@@ -112,7 +135,8 @@ def region_values(insp: Inspection, inspection_id: int, station_id: int,
         x, y, w, h = (int(c) for c in r.bbox)
         out.append(dict(
             inspection_id=inspection_id, station_id=station_id, inspected_at=inspected_at,
-            verdict=verdict, class_id=int(r.class_id), class_name=r.class_name,
+            verdict=verdict, plugin=insp.plugin or "", recipe=insp.recipe or "",
+            class_id=int(r.class_id), class_name=r.class_name,
             bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h, area_px=int(r.area_px),
             area_mm2=None if r.area_mm2 is None else float(r.area_mm2),
             centroid_x=float(r.centroid[0]), centroid_y=float(r.centroid[1]),
@@ -168,8 +192,9 @@ class Recorder:
 
         Returns True if it was new, False if this station had already recorded this image
         (then nothing is written). ``config_hash`` identifies the station's configuration
-        (default: a hash of plugin, recipe, model and thresholds); ``model_card`` is stored
-        with a model the database has not seen yet.
+        (default: a hash of plugin, recipe, model and thresholds); ``model_card`` (default: the
+        card file ``inspection.model_card`` names) is stored with a model the database has no
+        card for yet.
         """
         self.connect()
         try:
@@ -224,18 +249,23 @@ class Recorder:
         return row.id
 
     def _model_id(self, conn: Connection, insp: Inspection, card: dict[str, Any] | None) -> int:
+        """Get-or-create the model row; its card (given, or read from ``insp.model_card``) is
+        stored with it, also onto a row created earlier without one."""
         sha = insp.model_sha256
         if sha in self._models:
             return self._models[sha]
-        version = None
-        if card:
-            version = str(card.get("version") or card.get("sha256", "")[:12] or "") or None
+        if card is None:
+            card = read_card(insp.model_card, sha)
+        version = card_version(card)
         insert_ignore(conn, MODEL, dict(sha256=sha, plugin=insp.plugin or "",
                                         recipe=insp.recipe or "", version=version, card=card,
                                         created_at=now_utc()), ["sha256"])
-        mid = conn.execute(sa.select(MODEL.c.id).where(MODEL.c.sha256 == sha)).scalar_one()
-        self._models[sha] = mid
-        return mid
+        row = conn.execute(sa.select(MODEL.c.id, MODEL.c.card).where(MODEL.c.sha256 == sha)).one()
+        if row.card is None and card is not None:
+            conn.execute(sa.update(MODEL).where(MODEL.c.id == row.id)
+                         .values(card=card, version=version))
+        self._models[sha] = row.id
+        return row.id
 
     def register_model(self, sha256: str, *, plugin: str = "", recipe: str = "",
                        version: str | None = None, card: dict[str, Any] | None = None) -> int:

@@ -103,15 +103,14 @@ class _Where:
     but on SQLite written ``+column`` so that no index serves them: a query over ``scan``
     reads the one covering index that gives its GROUP BY / ORDER BY order (the documented
     way to steer SQLite's planner). ``hours``: the range of ``inspected_hour``, the leading
-    column of the counts' index. ``region``: on the region table (Pareto), unless
-    ``region_needs_join`` (plugin and recipe filters live on the inspection only).
+    column of the counts' index. ``region``: on the region table's copies of the inspection's
+    columns (Pareto), all in ``ix_region_pareto``.
     """
 
     insp: list[Any] = field(default_factory=list)
     scan: list[Any] = field(default_factory=list)
     hours: list[Any] = field(default_factory=list)
     region: list[Any] = field(default_factory=list)
-    region_needs_join: bool = False
 
 
 def _hour(t: datetime) -> int:
@@ -149,7 +148,7 @@ def _where(conn: Connection, f: ReportFilters) -> _Where:
     for name, value in (("plugin", f.plugin), ("recipe", f.recipe)):
         if value is not None:
             add(name, lambda c, v=value: c == v)
-            w.region_needs_join = True
+            w.region.append(R.c[name] == value)
     if f.verdicts:
         add("verdict", lambda c: c.in_(f.verdicts))
         w.region.append(R.c.verdict.in_(f.verdicts))
@@ -272,11 +271,7 @@ def _summary(conn: Connection, w: _Where, unit: str, span: timedelta | None,
 def _pareto(conn: Connection, w: _Where) -> list[dict[str, Any]]:
     """Regions per class, most frequent first, with the cumulative share."""
     n = sa.func.count().label("n")
-    q = sa.select(R.c.class_name, n, sa.func.sum(R.c.area_px).label("area"))
-    if w.region_needs_join:
-        q = q.join(I, I.c.id == R.c.inspection_id).where(*w.insp)
-    else:
-        q = q.where(*w.region)
+    q = sa.select(R.c.class_name, n, sa.func.sum(R.c.area_px).label("area")).where(*w.region)
     rows = conn.execute(q.group_by(R.c.class_name)).all()
     rows.sort(key=lambda r: (-r.n, r.class_name))
     total = sum(r.n for r in rows)

@@ -8,6 +8,8 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.table import Table
 
+from .errors import RecordsError
+
 VERDICT_STYLE = {"PASS": "green", "REVIEW": "yellow", "FAIL": "red", "ERROR": "magenta"}
 VERDICTS = ("PASS", "REVIEW", "FAIL", "ERROR")
 
@@ -86,12 +88,20 @@ def terminal_tables(report: dict[str, Any]) -> list[Table]:
     return out
 
 
+def cannot_write(path: str | Path, e: OSError) -> RecordsError:
+    return RecordsError(f"{path}: cannot write it ({e.strerror or e}); check that the folder "
+                        "exists and is writable, or give another file name")
+
+
 def write_csv(path: str | Path, fields: Iterable[str], rows: Iterable[dict[str, Any]]) -> int:
     """Write ``rows`` under a header of ``fields``; returns how many rows. ``-`` is stdout."""
     import sys
 
     n = 0
-    fh = sys.stdout if str(path) == "-" else open(path, "w", newline="", encoding="utf-8")
+    try:
+        fh = sys.stdout if str(path) == "-" else open(path, "w", newline="", encoding="utf-8")
+    except OSError as e:
+        raise cannot_write(path, e) from e
     try:
         writer = csv.DictWriter(fh, fieldnames=list(fields))
         writer.writeheader()

@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import InspectError
 from .types import Decision, Verdict
 
 VERDICT_BGR = {Decision.PASS: (60, 180, 60), Decision.REVIEW: (0, 200, 255),
@@ -20,6 +21,12 @@ def palette(n: int) -> np.ndarray:
     out = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[:, 0]
     out[0] = 0
     return out
+
+
+def banner_text(verdict: Verdict) -> str:
+    """The verdict and the rule(s) that decided it (not a milder rule that fired first)."""
+    deciding = dict.fromkeys(h.rule for h in verdict.hits if h.decision == verdict.decision)
+    return verdict.decision.value + (f": {', '.join(deciding)}" if deciding else "")
 
 
 def render_overlay(image: np.ndarray, labels: np.ndarray, verdict: Verdict, classes: list[str],
@@ -45,15 +52,28 @@ def render_overlay(image: np.ndarray, labels: np.ndarray, verdict: Verdict, clas
     banner = max(14, int(22 * scale))
     colour = VERDICT_BGR[verdict.decision]
     cv2.rectangle(base, (0, 0), (base.shape[1], banner), colour, -1)
-    text = verdict.decision.value + (f": {verdict.hits[0].rule}" if verdict.hits else "")
+    text = banner_text(verdict)
     cv2.putText(base, text, (4, banner - 4), cv2.FONT_HERSHEY_SIMPLEX, banner / 30,
                 (255, 255, 255), 1, cv2.LINE_AA)
     return base
 
 
+class OverlayError(InspectError, OSError):
+    """An overlay cannot be written: an OSError (stations log it and go on) that the command
+    line reports as a message with exit code 2."""
+
+
 def save_overlay(path: str | Path, overlay: np.ndarray) -> Path:
+    """Write the overlay PNG (creating its folder); :class:`OverlayError` when it cannot."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), overlay):
-        raise OSError(f"{path}: could not write the overlay (is the folder writable?)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok = cv2.imwrite(str(path), overlay)
+    except (OSError, cv2.error) as e:
+        ok, why = False, f" ({e})"
+    else:
+        why = ""
+    if not ok:
+        raise OverlayError(f"{path}: could not write the overlay{why}; check that the folder is "
+                           "writable and the disk not full, or pass another --out")
     return path

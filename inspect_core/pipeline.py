@@ -5,14 +5,15 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .card import sha256_file
 from .data import read_image
-from .errors import DataError, ImageError
+from .errors import DataError, ImageError, InspectError
 from .postprocess import Compose, argmax_labels, build_steps, extract_regions
-from .recipes import Recipe
+from .recipes import Recipe, RecipeError
 from .rules import RuleContext, build_rules, judge
 from .runtime import OnnxModel
 from .types import Decision, Inspection, Verdict
@@ -32,20 +33,38 @@ class Inspector:
 
     def __init__(self, recipe: Recipe, rule_factories: dict | None = None, threads: int = 0,
                  model: OnnxModel | None = None):
+        """Load the model and build the post-processing and rules; anything in the recipe that
+        does not fit the model is a :class:`RecipeError` naming the recipe (exit code 2)."""
         from .rules import BUILTIN_RULES
 
         self.recipe = recipe
         self.model = model or OnnxModel(recipe.model, threads=threads)
         self.classes = self.model.classes
         self.model_sha256 = sha256_file(recipe.model)
-        self.post: Compose = build_steps(_by_index(recipe.postprocess, self.classes),
-                                         recipe.pixel_size_mm)
-        self.rules = build_rules(recipe.rules, rule_factories or BUILTIN_RULES, self.classes)
+        problems = recipe.class_problems(self.classes)
+        if problems:
+            raise RecipeError("; ".join(problems))
         names = recipe.region_classes if recipe.region_classes is not None else self.classes[1:]
-        unknown = [c for c in names + recipe.coverage_classes if c not in self.classes]
-        if unknown:
-            raise ImageError(f"recipe {recipe.name}: unknown classes {unknown}; model has {self.classes}")
+        try:
+            self.post: Compose = build_steps(_by_index(recipe.postprocess, self.classes),
+                                             recipe.pixel_size_mm)
+            self.rules = build_rules(recipe.rules, rule_factories or BUILTIN_RULES, self.classes)
+        except (ValueError, TypeError) as e:  # RuleConfigError is a ValueError
+            raise RecipeError(f"{recipe.where}: {e}") from e
         self.region_ids = [self.classes.index(c) for c in names]
+        self.model_card = self._card()
+
+    def _card(self) -> str | None:
+        """The recipe's model card, if it names this very model file by its sha256 (a card
+        left beside a replaced model, or some other JSON file, is not this model's). A card
+        is metadata: one that cannot be read never stops an inspection."""
+        try:
+            card = self.recipe.load_card()
+        except RecipeError:
+            return None
+        if card is None or card.get("sha256") != self.model_sha256:
+            return None
+        return str(self.recipe.card.resolve())
 
     def inspect_image(self, img: np.ndarray) -> Result:
         if self.recipe.preprocess is not None:
@@ -86,11 +105,16 @@ class Inspector:
                 result = self.inspect_image(img)
             except (DataError, ImageError) as e:
                 err = str(e)
+            except InspectError:
+                raise  # a configuration problem (e.g. a rule), not this image's
+            except Exception as e:  # one odd image must not stop a batch: record why
+                err = f"{path}: inspection failed: {type(e).__name__}: {e}"
         verdict = result.verdict if result else Verdict(Decision.ERROR)
         insp = Inspection(
             source=str(path), image_sha256=sha, width=w, height=h, verdict=verdict,
             station=station, plugin=plugin, recipe=self.recipe.name,
-            model_sha256=self.model_sha256, thresholds=self.recipe.thresholds(),
+            model_sha256=self.model_sha256, model_card=self.model_card,
+            thresholds=self.recipe.thresholds(),
             inspected_at=time.time(), latency_ms=(time.perf_counter() - t0) * 1000,
             error=err, **extra)
         return insp, result
@@ -98,13 +122,25 @@ class Inspector:
 
 def _by_index(specs: list[dict], classes: list[str]) -> list[dict]:
     """Post-processing specs may name classes; the steps work on class indexes."""
+    def index(c: Any) -> int:
+        if isinstance(c, str) and c in classes:
+            return classes.index(c)
+        try:
+            i = int(c)
+        except (TypeError, ValueError):
+            i = -1
+        if not 0 <= i < len(classes):
+            raise ValueError(f"postprocess: {c!r} is neither a class of the model {classes} "
+                             f"nor a class index 0..{len(classes) - 1}")
+        return i
+
     out = []
     for s in specs:
         s = dict(s)
         if "classes" in s and s["classes"] is not None:
-            s["classes"] = [classes.index(c) if isinstance(c, str) else int(c) for c in s["classes"]]
+            s["classes"] = [index(c) for c in s["classes"]]
         for key in ("min_px", "min_mm2"):
             if key in s:
-                s[key] = {(classes.index(k) if k in classes else int(k)): v for k, v in s[key].items()}
+                s[key] = {index(k): v for k, v in s[key].items()}
         out.append(s)
     return out

@@ -44,11 +44,16 @@ class Registry:
     rules: dict[str, Callable] = field(default_factory=dict)
     sources: dict[str, Callable] = field(default_factory=dict)
     sinks: dict[str, Callable] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin
     failures: list[PluginFailure] = field(default_factory=list)
     pm: pluggy.PluginManager | None = None
 
     def fail(self, plugin: str, reason: str) -> None:
         self.failures.append(PluginFailure(plugin, reason))
+
+    def registered_by(self, plugin: str, kind: str) -> list[str]:
+        """Names of the ``kind`` ("rules", "sources", "sinks") that ``plugin`` registered."""
+        return sorted(n for (k, n), p in self.owners.items() if k == kind and p == plugin)
 
 
 def _selection() -> tuple[set[str] | None, set[str]]:
@@ -114,9 +119,11 @@ def _collect(reg: Registry, name: str, module: Any) -> None:
             if not isinstance(key, str) or not key or not callable(factory):
                 raise TypeError(f"register_{kind} needs a name and a callable, got {key!r}")
             if key in table:
-                reg.fail(name, f"{kind[:-1]} {key!r} is already registered; ignored")
+                reg.fail(name, f"{kind[:-1]} {key!r} is already registered by "
+                               f"{reg.owners.get((kind, key), '?')}; ignored")
                 return
             table[key] = factory
+            reg.owners[(kind, key)] = name
         return register
 
     def register_domain(domain):

@@ -107,7 +107,9 @@ class MinArea:
         if c in self.min_mm2:
             if not self.pixel_size_mm:
                 raise ValueError(f"a minimum area in mm² for class {c} needs a pixel size (mm/px)")
-            t = max(t, self.min_mm2[c] / self.pixel_size_mm**2)
+            # rounded: mm² / (mm/px)² carries float noise (49 / 0.7**2 = 100.00000000000001 px
+            # would drop a component of exactly the minimum)
+            t = max(t, round(self.min_mm2[c] / self.pixel_size_mm**2, 6))
         return t
 
     def __call__(self, labels: np.ndarray, probs: np.ndarray) -> np.ndarray:

@@ -19,6 +19,12 @@ class Resize:
     width: int = 0
     max_side: int = 0
 
+    def __post_init__(self) -> None:
+        for k in ("width", "max_side"):
+            v = getattr(self, k)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"resize: {k} must be a whole number of pixels >= 0, got {v!r}")
+
     def __call__(self, img: np.ndarray) -> np.ndarray:
         h, w = img.shape[:2]
         if self.width:
@@ -39,6 +45,12 @@ class Clahe:
 
     clip: float = 2.0
     grid: int = 8
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.clip, (int, float)) or self.clip <= 0:
+            raise ValueError(f"clahe: clip must be a number > 0, got {self.clip!r}")
+        if not isinstance(self.grid, int) or self.grid < 1:
+            raise ValueError(f"clahe: grid must be a whole number >= 1, got {self.grid!r}")
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         op = cv2.createCLAHE(self.clip, (self.grid, self.grid))

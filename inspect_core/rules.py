@@ -4,13 +4,27 @@ A rule is a callable ``rule(ctx: RuleContext) -> list[RuleHit]``. Rules are buil
 config (a recipe's ``[[rules]]`` tables, overridden per station) by factories registered through
 the ``register_rules`` hook; the built-in ones below are registered by the core that way.
 
-Classes are named, areas are in pixels (``px``) or square millimetres (``mm2``, needing the
-pixel size), regions of interest are polygons in image pixels ``[[x, y], ...]``, or fractions of
-the image size when every coordinate is within 0..1.
+Semantics (every parameter is checked when the rule is built, i.e. when the recipe is loaded
+or the station starts, not on the first defect of the shift):
+
+- ``classes`` are model class names. ``min_area``, ``max_area``, ``max_count`` and ``roi`` judge
+  *regions*, which exist only for the recipe's ``region_classes``: naming another class there
+  is refused (such a rule could never fire).
+- Areas are in pixels (``unit = "px"``) of the image the model sees (after preprocessing), or
+  in mm² (``unit = "mm2"``, needs ``pixel_size_mm``). Minimums fire at ``>=`` (a region of
+  exactly ``min`` fires); maximums (``max_area``, ``max_count``, ``roi_coverage``) at ``>``.
+- A region of interest is a polygon ``[[x, y], ...]`` (3+ points) with ``units = "px"`` or
+  ``"fraction"`` (of width and height, 0..1: survives a new camera resolution or a resize).
+  The default ``"auto"`` reads all-within-0..1 as fractions (in pixels it would be at most
+  2x2 px), any coordinate above 2 as pixels, and refuses the rest (``1.05``: an overshooting
+  fraction?), asking for explicit ``units``.
+- ``roi_coverage``: the share of the ROI whose *pixels* (label map) are of ``classes``,
+  compared with ``max_ratio``; none of them means 0, which never fires.
 
 The verdict is the most severe decision among the hits; PASS when nothing fired. The
-``review_band`` rule is applied last: a FAIL whose regions all have a confidence inside the band
-becomes REVIEW (an operator looks before the part is scrapped).
+``review_band`` rule is applied last: a FAIL whose regions all have a confidence in
+``[low, high)`` becomes REVIEW (an operator looks before the part is scrapped); at or above
+``high``, and below ``low``, the FAIL stands (``low = 0``: every FAIL below ``high`` is reviewed).
 """
 from __future__ import annotations
 
@@ -20,6 +34,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
+from .errors import InspectError
 from .types import Decision, Region, RuleHit, Verdict
 
 
@@ -35,15 +50,25 @@ class RuleContext:
         return self.labels.shape[:2]
 
 
-class RuleConfigError(ValueError):
-    """A rule's configuration is invalid (unknown class, missing pixel size...)."""
+class RuleConfigError(InspectError, ValueError):
+    """A rule's configuration is invalid (unknown class, missing pixel size...); exit code 2."""
 
 
 def _decision(value: str) -> Decision:
     try:
-        return Decision(value.upper())
+        d = Decision(str(value).upper())
     except ValueError:
-        raise RuleConfigError(f"decision must be PASS, REVIEW or FAIL, got {value!r}") from None
+        d = None
+    if d not in (Decision.PASS, Decision.REVIEW, Decision.FAIL):
+        raise RuleConfigError(f"decision must be PASS, REVIEW or FAIL, got {value!r}")
+    return d
+
+
+def _check_number(name: str, value: Any, lo: float = 0, hi: float | None = None) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or value < lo or (hi is not None and value > hi):
+        rng = f"between {lo} and {hi}" if hi is not None else f"a number >= {lo}"
+        raise RuleConfigError(f"{name} must be {rng}, got {value!r}")
 
 
 def _area(r: Region, unit: str) -> float:
@@ -51,7 +76,9 @@ def _area(r: Region, unit: str) -> float:
         return r.area_px
     if r.area_mm2 is None:
         raise RuleConfigError("an area in mm2 needs the pixel size (pixel_size_mm) of the station")
-    return r.area_mm2
+    # px * (mm/px)**2 carries float noise (0.7**2 = 0.48999...): a region of exactly the
+    # threshold must compare equal to it
+    return round(r.area_mm2, 9)
 
 
 def _fmt_area(v: float, unit: str) -> str:
@@ -62,12 +89,34 @@ def _pick(regions: list[Region], classes: Sequence[str] | None) -> list[tuple[in
     return [(i, r) for i, r in enumerate(regions) if classes is None or r.class_name in classes]
 
 
-def _check_classes(classes, names: list[str] | None, rule: str) -> None:
+def _check_classes_param(classes: Any, required: bool = False) -> list[str] | None:
+    if classes is None and not required:
+        return None
+    if isinstance(classes, str):
+        classes = [classes]
+    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes) \
+            or not classes:  # [] would silently match nothing
+        raise RuleConfigError(f"classes must be a list of class names (leave it out for every "
+                              f"region class), got {classes!r}")
+    return list(classes)
+
+
+def _check_common(rule: Any, **numbers: float) -> None:
+    """Validate what the region rules share (classes, unit, decision) and numbers >= 0."""
+    rule.classes = _check_classes_param(rule.classes)
+    for name, value in numbers.items():
+        _check_number(name, value)
+    if getattr(rule, "unit", "px") not in ("px", "mm2"):
+        raise RuleConfigError(f"unit must be 'px' or 'mm2', got {rule.unit!r}")
+    _decision(rule.decision)
+
+
+def _check_classes(classes, names: list[str] | None) -> None:
     if classes is None or names is None:
         return
     unknown = [c for c in classes if c not in names]
     if unknown:
-        raise RuleConfigError(f"rule {rule}: unknown class(es) {unknown}; the model knows {names}")
+        raise RuleConfigError(f"unknown class(es) {unknown}; the model knows {names}")
 
 
 @dataclass
@@ -79,6 +128,9 @@ class MinArea:
     unit: str = "px"
     decision: str = "FAIL"
     name: str = "min_area"
+
+    def __post_init__(self) -> None:
+        _check_common(self, min=self.min)
 
     def __call__(self, ctx: RuleContext) -> list[RuleHit]:
         hit = [(i, r) for i, r in _pick(ctx.regions, self.classes) if _area(r, self.unit) >= self.min]
@@ -101,6 +153,9 @@ class MaxArea:
     decision: str = "FAIL"
     name: str = "max_area"
 
+    def __post_init__(self) -> None:
+        _check_common(self, max=self.max)
+
     def __call__(self, ctx: RuleContext) -> list[RuleHit]:
         hit = [(i, r) for i, r in _pick(ctx.regions, self.classes) if _area(r, self.unit) > self.max]
         if not hit:
@@ -119,6 +174,9 @@ class MaxCount:
     decision: str = "FAIL"
     name: str = "max_count"
 
+    def __post_init__(self) -> None:
+        _check_common(self, max=self.max)
+
     def __call__(self, ctx: RuleContext) -> list[RuleHit]:
         hit = _pick(ctx.regions, self.classes)
         if len(hit) <= self.max:
@@ -128,25 +186,77 @@ class MaxCount:
                         [i for i, _ in hit])]
 
 
-def roi_mask(polygon: Sequence[Sequence[float]], shape: tuple[int, int]) -> np.ndarray:
-    """A filled polygon (pixels, or fractions of the image when all coordinates are <= 1)."""
-    h, w = shape
-    pts = np.asarray(polygon, np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
+def roi_points(polygon: Any, units: str = "auto") -> tuple[np.ndarray, bool]:
+    """Check a region-of-interest polygon; returns its points and whether they are fractions
+    of the image size (see the module docstring for ``units``)."""
+    if units not in ("auto", "px", "fraction"):
+        raise RuleConfigError(f"units must be 'auto', 'px' or 'fraction', got {units!r}")
+    try:
+        pts = np.asarray(polygon, np.float64)
+    except (TypeError, ValueError):
+        pts = np.zeros((0,))
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
         raise RuleConfigError(f"a region of interest needs at least 3 [x, y] points, got {polygon!r}")
-    if (pts >= 0).all() and (pts <= 1).all():
+    in_unit = bool((pts >= 0).all() and (pts <= 1).all())
+    if units == "fraction":
+        if not in_unit:
+            raise RuleConfigError(f"polygon {polygon!r} has units = 'fraction' but coordinates "
+                                  "outside 0..1")
+        return pts, True
+    if units == "px":
+        return pts, False
+    if in_unit:
+        return pts, True
+    if np.abs(pts).max() <= 2:
+        raise RuleConfigError(
+            f"polygon {polygon!r}: coordinates this small look like fractions of the image, but "
+            "fractions must lie within 0..1; fix them, or say units = 'px' or 'fraction'")
+    return pts, False
+
+
+def roi_mask(polygon: Sequence[Sequence[float]], shape: tuple[int, int],
+             units: str = "auto") -> np.ndarray:
+    """A filled polygon, in pixels or in fractions of the image (``units``)."""
+    h, w = shape
+    pts, fraction = roi_points(polygon, units)
+    if fraction:
         pts = pts * [w - 1, h - 1]
     m = np.zeros((h, w), np.uint8)
     cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1)
+    if not m.any():  # e.g. pixels of a larger camera: the rule could never fire
+        raise RuleConfigError(f"the region of interest {polygon} lies outside the {w}x{h} image")
     return m.astype(bool)
+
+
+def region_pixels(ctx: RuleContext, r: Region) -> np.ndarray:
+    """The region's own pixels in its bounding box, without other regions of its class reaching
+    into the box: its polygon's first point (on its outline) picks its 8-connected component."""
+    x, y, w, h = r.bbox
+    sub = ctx.labels[y:y + h, x:x + w] == r.class_id
+    if not r.polygon:
+        return sub
+    n, comp = cv2.connectedComponents(sub.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return sub
+    px, py = r.polygon[0]
+    if not (0 <= py - y < h and 0 <= px - x < w) or comp[py - y, px - x] == 0:
+        return sub
+    return comp == comp[py - y, px - x]
+
+
+def _touches(roi: np.ndarray, ctx: RuleContext, r: Region) -> tuple[int, int]:
+    """(pixels of the region inside the ROI, pixels of the region)."""
+    x, y, w, h = r.bbox
+    own = region_pixels(ctx, r)
+    return int((roi[y:y + h, x:x + w] & own).sum()), int(own.sum())
 
 
 @dataclass
 class InRoi:
-    """Fire for regions of ``classes`` (at least ``min_area`` px) inside or touching a polygon.
+    """Fire for regions of ``classes`` (at least ``min_area``) inside or touching a polygon.
 
-    ``mode = "touching"`` fires when any pixel lies in the ROI; ``"inside"`` needs the whole
-    region inside.
+    ``mode = "touching"`` fires when any pixel of the region lies in the ROI; ``"inside"``
+    needs the whole region inside. ``units``: see the module docstring.
     """
 
     polygon: list[list[float]] = field(default_factory=list)
@@ -156,20 +266,23 @@ class InRoi:
     unit: str = "px"
     decision: str = "FAIL"
     name: str = "roi"
+    units: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_common(self, min_area=self.min_area)
+        roi_points(self.polygon, self.units)
+        if self.mode not in ("touching", "inside"):
+            raise RuleConfigError(f"mode must be 'touching' or 'inside', got {self.mode!r}")
 
     def __call__(self, ctx: RuleContext) -> list[RuleHit]:
-        if self.mode not in ("touching", "inside"):
-            raise RuleConfigError(f"rule {self.name}: mode must be 'touching' or 'inside'")
-        roi = roi_mask(self.polygon, ctx.shape)
+        roi = roi_mask(self.polygon, ctx.shape, self.units)
         hit = []
         for i, r in _pick(ctx.regions, self.classes):
             if _area(r, self.unit) < self.min_area:
                 continue
-            x, y, w, h = r.bbox
-            sub = ctx.labels[y:y + h, x:x + w] == r.class_id
-            inside = roi[y:y + h, x:x + w] & sub
-            if (self.mode == "touching" and inside.any()) or \
-               (self.mode == "inside" and inside.sum() == sub.sum()):
+            inside, total = _touches(roi, ctx, r)
+            if (self.mode == "touching" and inside > 0) or \
+               (self.mode == "inside" and inside == total):
                 hit.append((i, r))
         if not hit:
             return []
@@ -180,23 +293,32 @@ class InRoi:
 
 @dataclass
 class RoiCoverage:
-    """Fire when ``classes`` together cover more than ``max_ratio`` of the region of interest
-    (the whole image when no polygon is given)."""
+    """Fire when ``classes`` together cover more than ``max_ratio`` (0..1) of the region of
+    interest (the whole image when no polygon is given). The hit lists the regions of those
+    classes that touch the ROI (none when the classes are not region classes)."""
 
     classes: list[str] = field(default_factory=list)
     max_ratio: float = 1.0
     polygon: list[list[float]] | None = None
     decision: str = "FAIL"
     name: str = "roi_coverage"
+    units: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.classes = _check_classes_param(self.classes, required=True)
+        _check_number("max_ratio", self.max_ratio, 0, 1)
+        if self.polygon:  # none or [] = the whole image
+            roi_points(self.polygon, self.units)
+        _decision(self.decision)
 
     def __call__(self, ctx: RuleContext) -> list[RuleHit]:
-        roi = roi_mask(self.polygon, ctx.shape) if self.polygon else np.ones(ctx.shape, bool)
+        roi = roi_mask(self.polygon, ctx.shape, self.units) if self.polygon \
+            else np.ones(ctx.shape, bool)
         ids = [ctx.class_names.index(c) for c in self.classes if c in ctx.class_names]
-        covered = np.isin(ctx.labels, ids) & roi
-        ratio = float(covered.sum()) / max(1, int(roi.sum()))
+        ratio = float((np.isin(ctx.labels, ids) & roi).sum()) / int(roi.sum())
         if ratio <= self.max_ratio:
             return []
-        regs = [i for i, r in _pick(ctx.regions, self.classes)]
+        regs = [i for i, r in _pick(ctx.regions, self.classes) if _touches(roi, ctx, r)[0]]
         return [RuleHit(self.name, _decision(self.decision),
                         f"{'+'.join(self.classes)} cover {ratio:.1%} of the region of interest "
                         f"(limit {self.max_ratio:.1%})", regs)]
@@ -205,13 +327,22 @@ class RoiCoverage:
 @dataclass
 class ReviewBand:
     """Regions whose confidence (``mean_prob`` or ``max_prob``) lies in [low, high) are
-    uncertain: a FAIL resting only on such regions becomes REVIEW."""
+    uncertain: a FAIL resting only on such regions becomes REVIEW. At or above ``high`` the FAIL
+    stands; below ``low`` too (``low = 0`` sends every FAIL below ``high`` to review)."""
 
     low: float = 0.5
     high: float = 0.8
     on: str = "mean_prob"
     name: str = "review_band"
     adjusts_verdict = True
+
+    def __post_init__(self) -> None:
+        _check_number("low", self.low, 0, 1)
+        _check_number("high", self.high, 0, 1)
+        if self.low >= self.high:
+            raise RuleConfigError(f"low ({self.low}) must be below high ({self.high})")
+        if self.on not in ("mean_prob", "max_prob"):
+            raise RuleConfigError(f"on must be 'mean_prob' or 'max_prob', got {self.on!r}")
 
     def uncertain(self, r: Region) -> bool:
         v = getattr(r, self.on)
@@ -244,20 +375,33 @@ BUILTIN_RULES: dict[str, Callable[..., Any]] = {
 
 def build_rules(specs: list[dict], factories: dict[str, Callable],
                 class_names: list[str] | None = None) -> list[Callable]:
-    """Rules from config tables ``{"type": "min_area", "classes": [...], ...}``."""
+    """Rules from config tables ``{"type": "min_area", "classes": [...], ...}``; ``class_names``
+    (the model's) refuses unknown names. Every problem is a :class:`RuleConfigError` naming the
+    rule. (A recipe's class names are also checked against its ``region_classes``:
+    :meth:`inspect_core.recipes.Recipe.class_problems`.)"""
     rules = []
     for n, spec in enumerate(specs):
+        if not isinstance(spec, dict):
+            raise RuleConfigError(f"rules[{n}]: a rule is a table with a 'type', got {spec!r}")
         spec = dict(spec)
         kind = spec.pop("type", None)
         if kind not in factories:
             raise RuleConfigError(f"rules[{n}]: unknown rule type {kind!r}; "
                                   f"known: {', '.join(sorted(factories))}")
         spec.setdefault("name", kind)
-        _check_classes(spec.get("classes"), class_names, spec["name"])
+        where = f"rules[{n}] ({kind}" + (f" {spec['name']!r})" if spec["name"] != kind else ")")
+        if isinstance(spec.get("classes"), str):
+            spec["classes"] = [spec["classes"]]
         try:
-            rules.append(factories[kind](**spec))
+            _check_classes(spec.get("classes"), class_names)
+            rule = factories[kind](**spec)
         except TypeError as e:
-            raise RuleConfigError(f"rules[{n}] ({kind}): {e}") from None
+            params = getattr(factories[kind], "__dataclass_fields__", {})
+            known = f"; its parameters: {', '.join(params)}" if params else ""
+            raise RuleConfigError(f"{where}: {e}{known}") from None
+        except RuleConfigError as e:
+            raise RuleConfigError(f"{where}: {e}") from None
+        rules.append(rule)
     return rules
 
 

@@ -1,6 +1,7 @@
 """``inspect plugin new``: write an installable domain plugin package."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import textwrap
@@ -9,6 +10,43 @@ from pathlib import Path
 from .errors import InspectError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+DEFAULT_CHAIN = """
+[[postprocess]]
+type = "open"
+size = 3
+
+[[postprocess]]
+type = "min_area"
+default_px = 20
+
+[[rules]]
+type = "min_area"
+classes = {defects}
+min = 50
+decision = "FAIL"
+
+[[rules]]
+type = "review_band"
+low = 0.5
+high = 0.7
+"""
+
+
+def _toml(v) -> str:
+    """A TOML value (strings, numbers, booleans, lists, inline tables) for the recipe."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return json.dumps(v)
+
+
+def _tables(key: str, specs: list[dict]) -> str:
+    return "".join(f"\n[[{key}]]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in spec.items())
+                   for spec in specs)
 
 
 def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
@@ -21,6 +59,7 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
     pkg = root / f"inspect_{name}"
     samples: list[tuple[Path, str]] = []
     classes: list[str]
+    base = None
     if model is None:
         from .resolve import find_recipe
 
@@ -34,6 +73,7 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
     from .runtime import OnnxModel
 
     classes = OnnxModel(model).classes
+    defects = classes[1:]
     (pkg / "models").mkdir(parents=True)
     (pkg / "samples").mkdir()
     (root / "tests").mkdir()
@@ -45,7 +85,16 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
     for img, expected in samples:
         shutil.copy(img, pkg / "samples" / img.name)
         sample_toml += f'\n[[samples]]\nimage = "../samples/{img.name}"\nexpected = "{expected}"\n'
-    defects = classes[1:]
+    # with the steel model come its samples, so also its post-processing and rules: the
+    # samples' expected verdicts hold for exactly that chain
+    if base is not None:
+        region = base.region_classes if base.region_classes is not None else defects
+        chain = _tables("postprocess", base.postprocess) + _tables("rules", base.rules)
+    else:
+        region, chain = defects, DEFAULT_CHAIN.format(defects=_toml(defects))
+    recipe_toml = ("# Recipe: which model, how to clean its masks, and which rules make the verdict.\n"
+                   f'name = "default"\nmodel = "../models/default.onnx"\n'
+                   f"region_classes = {_toml(region)}\n" + chain + sample_toml)
     files = {
         root / "pyproject.toml": f'''
             [build-system]
@@ -89,31 +138,7 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
                            for p in sorted((HERE / "recipes").glob("*.toml"))]
                 register(Domain("{name}", recipes, description="{name} inspection"))
             ''',
-        pkg / "recipes" / "default.toml": f'''
-            # Recipe: which model, how to clean its masks, and which rules make the verdict.
-            name = "default"
-            model = "../models/default.onnx"
-            region_classes = {defects!r}
-
-            [[postprocess]]
-            type = "open"
-            size = 3
-
-            [[postprocess]]
-            type = "min_area"
-            default_px = 20
-
-            [[rules]]
-            type = "min_area"
-            classes = {defects!r}
-            min = 50
-            decision = "FAIL"
-
-            [[rules]]
-            type = "review_band"
-            low = 0.5
-            high = 0.7
-            ''' + sample_toml,
+        pkg / "recipes" / "default.toml": recipe_toml,
         root / "tests" / f"test_{name}.py": f'''
             from inspect_core.testing import check_plugin, run_samples
 

@@ -34,8 +34,6 @@ class SampleResult:
 def check_plugin(name: str, registry: Registry | None = None) -> Registry:
     """Assert that plugin ``name`` loads through its entry point, registers at least one thing,
     and that each of its recipes is valid and its model loads with the classes of its card."""
-    import json
-
     from .pipeline import Inspector
 
     reg = registry or load_plugins()
@@ -50,10 +48,14 @@ def check_plugin(name: str, registry: Registry | None = None) -> Registry:
     for d in domains:
         for recipe in reg.domains[d].recipes:
             inspector = Inspector(recipe, reg.rules)  # builds steps and rules: config errors raise
-            if recipe.card and recipe.card.is_file():
-                card = json.loads(recipe.card.read_text())
+            card = recipe.load_card()
+            if card is not None:
                 assert card.get("classes") == inspector.classes, (
                     f"{recipe.card}: card classes {card.get('classes')} != model {inspector.classes}")
+                assert card.get("sha256") in (None, inspector.model_sha256), (
+                    f"{recipe.card}: the card describes another model file (sha256 "
+                    f"{str(card.get('sha256'))[:12]}, {recipe.model.name} is "
+                    f"{inspector.model_sha256[:12]}); copy the model.json written with this model")
     return reg
 
 

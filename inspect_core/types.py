@@ -80,7 +80,12 @@ class Verdict:
 
 @dataclass
 class Inspection:
-    """Everything recorded about one inspected image."""
+    """Everything recorded about one inspected image.
+
+    ``width`` / ``height`` are those of the image as delivered (file or frame); region
+    coordinates and areas in px are in the frame the model saw, i.e. after the recipe's
+    preprocessing (the same unless the recipe resizes).
+    """
 
     source: str  # path or camera URL
     image_sha256: str
@@ -91,6 +96,7 @@ class Inspection:
     plugin: str = ""
     recipe: str = ""
     model_sha256: str = ""
+    model_card: str | None = None  # path of the model card (JSON) of that model, when known
     thresholds: dict[str, Any] = field(default_factory=dict)
     captured_at: float | None = None  # unix seconds
     inspected_at: float | None = None

@@ -90,3 +90,100 @@ def test_evaluate_rejects_class_mismatch(tiny_model, tmp_path):
     res = CliRunner().invoke(cli, ["evaluate", "--model", str(tiny_model), "--data", str(root)])
     assert res.exit_code != 0
     assert "3 classes" in str(res.exception) or "3 classes" in res.output
+
+
+def main_exit(monkeypatch, capsys, *args):
+    """Run ``inspect ARGS`` through the real entry point: (exit code, stdout, stderr)."""
+    import sys
+
+    from inspect_core import cli as cli_mod
+
+    monkeypatch.setattr(sys, "argv", ["inspect", *map(str, args)])
+    with pytest.raises(SystemExit) as e:
+        cli_mod.main()
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def test_predict_on_a_folder_without_images_is_an_error_not_a_pass(tiny_model, tmp_path,
+                                                                   monkeypatch, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    code, _, err = main_exit(monkeypatch, capsys, "predict", "--model", tiny_model, empty)
+    assert code == 2 and "holds no images" in err and str(empty) in err
+
+
+def test_overlays_never_overwrite_each_other_or_the_inputs(tiny_model, tmp_path):
+    rng = np.random.default_rng(3)
+    a, b = tmp_path / "cam1", tmp_path / "cam2"
+    for folder in (a, b):
+        folder.mkdir()
+        cv2.imwrite(str(folder / "part.png"), rng.integers(0, 255, (30, 40), np.uint8))
+    original = (a / "part.png").read_bytes()
+    res = CliRunner().invoke(cli, ["predict", "--model", str(tiny_model), str(a), str(b),
+                                   "--out", str(a), "--json"])
+    lines = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    paths = [line["overlay_path"] for line in lines]
+    assert len(set(paths)) == 2 and str(a / "part.png") not in paths
+    assert (a / "part.png").read_bytes() == original  # the input image is untouched
+    for line in lines:
+        assert cv2.imread(line["overlay_path"]).shape[:2] == (30, 40)
+
+
+def test_predict_option_mistakes_exit_2(tiny_model, images, tmp_path, monkeypatch, capsys):
+    code, _, err = main_exit(monkeypatch, capsys, "predict", "--model", tiny_model, images[0],
+                             "--db", "sqlite:///x.db")
+    assert code == 2 and "--db goes with --record" in err
+    code, _, err = main_exit(monkeypatch, capsys, "predict", "--model", tiny_model, images[0],
+                             "--pixel-size", "0")
+    assert code == 2 and "--pixel-size" in err
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("")
+    code, _, err = main_exit(monkeypatch, capsys, "predict", "--model", tiny_model, images[0],
+                             "--out", blocker / "overlays")
+    assert code == 2 and "could not write the overlay" in err and "--out" in err
+
+
+def test_overlay_banner_names_a_rule_that_decided_the_verdict():
+    from inspect_core.overlay import banner_text
+    from inspect_core.types import Decision, RuleHit, Verdict
+
+    v = Verdict(Decision.FAIL, [RuleHit("max_count", Decision.REVIEW, ""),
+                                RuleHit("min_area", Decision.FAIL, "")])
+    assert banner_text(v) == "FAIL: min_area"
+    assert banner_text(Verdict(Decision.PASS)) == "PASS"
+
+
+def small_dataset(root, size=(32, 40)):
+    (root / "val" / "images").mkdir(parents=True)
+    (root / "val" / "masks").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        cv2.imwrite(str(root / "val" / "images" / f"{i}.png"), rng.integers(0, 255, size, np.uint8))
+        m = np.zeros(size, np.uint8)
+        m[5:10, 5:12] = 1 + i % 2
+        cv2.imwrite(str(root / "val" / "masks" / f"{i}.png"), m)
+    (root / "classes.json").write_text(json.dumps({"classes": ["background", "scratch", "dent"]}))
+    return root
+
+
+def test_evaluate_applies_a_recipes_preprocessing_with_its_masks(tiny_model, tmp_path):
+    from inspect_core.commands.evaluate import evaluate_model
+    from inspect_core.errors import DataError
+    from inspect_core.preprocess import Resize
+    from inspect_core.runtime import OnnxModel
+
+    root = small_dataset(tmp_path / "ds")
+    model = OnnxModel(tiny_model)
+    seen = []
+
+    def spy(img):
+        out = Resize(width=20)(img)
+        seen.append(out.shape)
+        return out
+
+    s = evaluate_model(model, root, "val", preprocess=spy)
+    assert s["images"] == 3 and seen == [(16, 20)] * 3  # the model saw the resized frames
+    with pytest.raises(DataError, match="not a scaling"):
+        evaluate_model(model, root, "val", preprocess=lambda img: img[:, :10])

@@ -106,3 +106,29 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path):
     engine.dispose()
     res = run_cli("report", "--db", url)
     assert res.returncode == 2 and "schema revision 0000" in res.stderr, res.stderr
+
+
+def test_predict_record_registers_the_model_card(cli, db_url, images, finding_model, tmp_path):
+    """The card beside the model (what `inspect train` writes) reaches the model row."""
+    import shutil
+
+    from inspect_core.card import sha256_file
+
+    model = tmp_path / "m" / "model.onnx"
+    model.parent.mkdir()
+    shutil.copy(finding_model, model)
+    card = {"sha256": sha256_file(model), "classes": ["background", "scratch", "dent"],
+            "validation": {"miou": 0.5}}
+    model.with_suffix(".json").write_text(json.dumps(card))
+    res = CliRunner().invoke(cli, ["predict", str(images / "part0.png"), "--model", str(model),
+                                   "--record", "--db", db_url, "--no-overlay", "--json"])
+    assert res.exit_code in (0, 4), res.output
+    line = json.loads(res.stdout.splitlines()[0])
+    assert line["model_card"] == str(model.with_suffix(".json"))
+    engine = make_engine(db_url)
+    with engine.connect() as c:
+        sha, version, stored = c.execute(sa.text("SELECT sha256, version, card FROM model")).one()
+    engine.dispose()
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    assert sha == card["sha256"] and version == card["sha256"][:12]
+    assert stored["validation"] == {"miou": 0.5}

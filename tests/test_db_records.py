@@ -217,30 +217,79 @@ def test_a_station_can_journal_while_the_database_is_down(sqlite_url, tmp_path):
 
 @pytest.fixture
 def two_revisions(tmp_path, monkeypatch):
-    """A copy of the migrations with a second revision, as a newer inspect would have."""
+    """A copy of the migrations with one more revision after head, as a newer inspect would
+    have; returns (module, this inspect's head, the newer head)."""
     import db.migrate as m
 
+    head = head_revision()
+    newer = f"{int(head) + 1:04d}"
     scripts = tmp_path / "migrations"
     shutil.copytree(m.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_note.py").write_text(
+    (scripts / "versions" / f"{newer}_note.py").write_text(
         'import sqlalchemy as sa\nfrom alembic import op\n'
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n'
+        f'revision = "{newer}"\ndown_revision = "{head}"\nbranch_labels = None\n'
+        'depends_on = None\n'
         'def upgrade():\n    op.add_column("inspection", sa.Column("note", sa.Text()))\n'
         'def downgrade():\n    op.drop_column("inspection", "note")\n')
     monkeypatch.setattr(m, "MIGRATIONS", scripts)
-    return m
+    return m, head, newer
 
 
 def test_an_old_schema_asks_for_inspect_db_upgrade(db_url, two_revisions):
+    _, head, newer = two_revisions
     engine = make_engine(db_url)
-    assert upgrade(engine, "0001") == (None, "0001")
+    assert upgrade(engine, head) == (None, head)
     with pytest.raises(SchemaOutdated) as e:
         ensure_schema(engine)
-    assert "revision 0001" in str(e.value) and "inspect db upgrade" in str(e.value)
+    assert f"revision {head}" in str(e.value) and "inspect db upgrade" in str(e.value)
     with pytest.raises(SchemaOutdated, match="inspect db upgrade"):
         Recorder(engine=engine).record(make_inspection(1))
-    assert upgrade(engine) == ("0001", "0002")
-    assert ensure_schema(engine).current == "0002"
+    assert upgrade(engine) == (head, newer)
+    assert ensure_schema(engine).current == newer
+    engine.dispose()
+
+
+def test_upgrade_from_0001_keeps_the_records_and_copies_plugin_and_recipe(db_url):
+    """A database filled at revision 0001 (regions without plugin/recipe) upgrades to head;
+    its regions get their inspection's plugin and recipe, so the filtered Pareto counts them."""
+    from db.report_query import ReportFilters, build_report
+
+    engine = make_engine(db_url)
+    assert upgrade(engine, "0001") == (None, "0001")
+    at = "2025-11-20 10:00:00"
+    with engine.begin() as c:  # rows as inspect at revision 0001 wrote them
+        c.execute(sa.text("INSERT INTO station (name, plugin, recipe, config_hash, created_at) "
+                          "VALUES ('line-1', 'industrial', 'steel', '', :at)"), {"at": at})
+        sid = c.execute(sa.text("SELECT id FROM station")).scalar_one()
+        for i, (plugin, recipe, classes) in enumerate([("industrial", "steel", ["dent", "dent"]),
+                                                       ("aerial", "roofs", ["crack"])], 1):
+            c.execute(sa.text(
+                "INSERT INTO inspection (station_id, plugin, recipe, source, image_sha256, "
+                "width, height, inspected_at, inspected_hour, latency_ms, verdict, fired, "
+                "thresholds, n_regions, defect_area_px) VALUES (:s, :p, :r, 'x.png', :sha, "
+                "8, 8, :at, 0, 1.0, 'FAIL', '[]', '{}', :n, :n)"),
+                {"s": sid, "p": plugin, "r": recipe, "sha": f"{i:064x}", "at": at,
+                 "n": len(classes)})
+            iid = c.execute(sa.text("SELECT id FROM inspection WHERE image_sha256 = :sha"),
+                            {"sha": f"{i:064x}"}).scalar_one()
+            for cls in classes:
+                c.execute(sa.text(
+                    "INSERT INTO region (inspection_id, station_id, inspected_at, verdict, "
+                    "class_id, class_name, bbox_x, bbox_y, bbox_w, bbox_h, area_px, centroid_x, "
+                    "centroid_y, max_prob, mean_prob, polygon) VALUES (:i, :s, :at, 'FAIL', 1, "
+                    ":cls, 0, 0, 1, 1, 1, 0, 0, 0.9, 0.9, '[]')"),
+                    {"i": iid, "s": sid, "at": at, "cls": cls})
+    assert upgrade(engine) == ("0001", head_revision())
+    with engine.connect() as c:
+        rows = c.execute(sa.text("SELECT class_name, plugin, recipe FROM region "
+                                 "ORDER BY class_name")).all()
+    assert [tuple(r) for r in rows] == [("crack", "aerial", "roofs"),
+                                        ("dent", "industrial", "steel"),
+                                        ("dent", "industrial", "steel")]
+    pareto = build_report(engine, ReportFilters.parse(plugin="industrial", recipe="steel"))["pareto"]
+    assert [(p["class"], p["regions"]) for p in pareto] == [("dent", 2)]
+    with Recorder(engine=engine) as rec:  # and new records go on at head
+        assert rec.record(make_inspection(3, verdict="FAIL", regions=[region("scratch", 5)]))
     engine.dispose()
 
 
@@ -279,8 +328,39 @@ def test_db_commands_upgrade_and_current(db_url):
     r = CliRunner().invoke(db_group, ["current", "--db", db_url])
     assert r.exit_code == 0 and "empty" in r.output, r.output
     r = CliRunner().invoke(db_group, ["upgrade", "--db", db_url])
-    assert r.exit_code == 0 and "upgraded from empty to 0001" in r.output, r.output
+    assert r.exit_code == 0 and f"upgraded from empty to {head_revision()}" in r.output, r.output
     r = CliRunner().invoke(db_group, ["upgrade", "--db", db_url])
-    assert "already at revision 0001" in r.output
+    assert f"already at revision {head_revision()}" in r.output
     r = CliRunner().invoke(db_group, ["current", "--db", db_url])
     assert "up to date" in r.output
+
+
+def test_model_card_named_by_the_inspection_is_stored_once_and_only_if_it_matches(db_url,
+                                                                                 tmp_path):
+    import json
+
+    card = tmp_path / "model.json"
+    card.write_text(json.dumps({"sha256": "ab" * 32, "classes": ["background", "scratch"],
+                                "validation": {"miou": 0.7}}))
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps({"sha256": "ef" * 32, "classes": ["background"]}))
+    with Recorder(db_url) as rec:
+        first = make_inspection(1, model="cd" * 32)
+        first.model_card = str(stale)  # describes another model file: not stored
+        rec.record(first)
+        rec.record(make_inspection(2, model="ab" * 32))  # no card known yet
+        later = make_inspection(3, model="ab" * 32)
+        later.model_card = str(card)
+        rec.record(later)  # a new process (cache below) brings the card: the row gets it
+        fresh = Recorder(engine=rec.engine)
+        fresh.record(later)
+        fresh.record(make_inspection(4, model="ab" * 32))
+        with Session(rec.engine) as s:
+            models = {m.sha256: m for m in s.scalars(sa.select(Model))}
+            assert models["cd" * 32].card is None and models["cd" * 32].version is None
+            m = models["ab" * 32]
+            assert m.card["validation"]["miou"] == 0.7 and m.version == "ab" * 6
+    missing = make_inspection(5, model="ff" * 32)
+    missing.model_card = str(tmp_path / "gone.json")  # a vanished card never fails a record
+    with Recorder(db_url) as rec:
+        assert rec.record(missing)

@@ -170,6 +170,9 @@ def test_cli_rejects_bad_options(filled):
     assert res.exit_code == 2 and "--regions goes with --csv" in res.output
     res = CliRunner().invoke(report_cmd, ["--db", filled, "--since", "last tuesday"])
     assert isinstance(res.exception, BadFilter)
+    for opt in ("--top", "--thumbnails"):  # -1 would be SQLite's LIMIT -1: no limit at all
+        res = CliRunner().invoke(report_cmd, ["--db", filled, opt, "-1"])
+        assert res.exit_code == 2 and opt in res.output
 
 
 def test_long_ranges_are_counted_per_day_in_sql(db_url):
@@ -182,3 +185,47 @@ def test_long_ranges_are_counted_per_day_in_sql(db_url):
     assert r["timeline"]["bucket"] == "day"
     assert [(b["start"][:10], b["total"], b["PASS"]) for b in r["timeline"]["rows"]] == [
         ("2025-11-20", 2, 1), ("2025-11-21", 1, 0), ("2026-02-27", 1, 1), ("2026-04-19", 1, 0)]
+
+
+def test_cli_output_files_it_cannot_write_are_clear_errors(filled, tmp_path):
+    from db.errors import RecordsError
+
+    missing = tmp_path / "no" / "such" / "folder"
+    for opt in ("--csv", "--html"):
+        res = CliRunner().invoke(report_cmd, ["--db", filled, opt, str(missing / "out")])
+        assert isinstance(res.exception, RecordsError), (opt, res.exception)
+        assert "cannot write" in str(res.exception) and str(missing) in str(res.exception)
+
+
+def test_pareto_filtered_by_plugin_and_recipe_reads_the_region_copies(filled):
+    """plugin/recipe live on each region since revision 0002: the Pareto filters them there
+    (no join), and agrees with the per-inspection counts."""
+    r = report(filled, plugin="aerial", recipe="roofs")
+    assert r["total"] == 5
+    assert [(p["class"], p["regions"], p["area_px"]) for p in r["pareto"]] == \
+        [("crack", 2, 310), ("scratch", 1, 5)]
+    assert report(filled, recipe="roofs")["pareto"] == r["pareto"]
+    assert report(filled, plugin="industrial", verdict="FAIL")["pareto"] == \
+        [{"class": "scratch", "regions": 2, "area_px": 150, "share": 1.0, "cumulative": 1.0}]
+
+
+def test_filtered_pareto_reads_one_covering_index_on_sqlite(tmp_path):
+    """The plan that keeps `inspect report --plugin P --recipe R` fast on millions of regions:
+    no join, no table read, only ix_region_pareto (bench/README_records.md)."""
+    import sqlalchemy as sa
+
+    from db.engine import connect
+    from db.report_query import R, _where
+
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    fill(url)
+    engine = make_engine(url)
+    with connect(engine) as c:
+        for flt in ({"plugin": "aerial", "recipe": "roofs"}, {"recipe": "roofs", "since": "7d"}):
+            w = _where(c, ReportFilters.parse(**flt))
+            q = (sa.select(R.c.class_name, sa.func.count(), sa.func.sum(R.c.area_px))
+                 .where(*w.region).group_by(R.c.class_name))
+            sql = str(q.compile(dialect=c.dialect, compile_kwargs={"literal_binds": True}))
+            plan = [row[3] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+            assert plan == ["SCAN region USING COVERING INDEX ix_region_pareto"], plan
+    engine.dispose()

@@ -157,7 +157,7 @@ def test_plugins_command_lists_shipped_recipes():
     from inspect_core.cli import cli
 
     res = CliRunner().invoke(cli, ["plugins", "--json"])
-    listing = json.loads(res.output[res.output.index("["):])
+    listing = json.loads(res.stdout)  # failures go to stderr; stdout is the JSON alone
     by_name = {p["plugin"]: p for p in listing}
     recipes = {}
     for name in ("industrial", "aerial", "robotics"):
@@ -169,3 +169,31 @@ def test_plugins_command_lists_shipped_recipes():
         data = Path(r["model"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == r["sha256"]
         assert r["classes"] and len(r["classes"]) >= 2
+
+
+def test_plugins_listing_names_what_each_plugin_registered_and_its_failures(tiny_model,
+                                                                           monkeypatch):
+    """Each plugin lists its own rules, sources and sinks (not everyone's), and --json carries
+    the reasons a plugin failed, also for one that could not be imported."""
+    from click.testing import CliRunner
+
+    from inspect_core.cli import cli
+
+    real = metadata.entry_points
+
+    def fake_entry_points(group=None):
+        eps = list(real(group=group)) if group else []
+        return eps + [metadata.EntryPoint("ghost", "no_such_module_xyz", plugins.ENTRY_POINT_GROUP)]
+
+    monkeypatch.setattr(plugins.metadata, "entry_points", fake_entry_points)
+    monkeypatch.setenv("INSPECT_PLUGINS", "fake,ghost")
+    reg = plugins.load_plugins(extra=[("fake", make_plugin(tiny_model, []))])
+    monkeypatch.setattr(plugins, "_REGISTRY", reg)
+    res = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert res.exit_code == 1
+    by = {p["plugin"]: p for p in json.loads(res.stdout)}
+    assert by["fake"]["rules"] == ["always_review"] and by["fake"]["sinks"] == ["fake_sink"]
+    assert by["fake"]["sources"] == ["fake_source"] and by["fake"]["failures"] == []
+    assert "min_area" in by["core"]["rules"] and by["core"]["sinks"] == []
+    assert "no_such_module_xyz" in by["ghost"]["failures"][0] and by["ghost"]["domains"] == []
+    assert "plugin ghost" in res.stderr

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..data import open_dataset
 from ..metrics import SegmentationScores
@@ -13,7 +14,10 @@ from ..progress import item_progress
 from ..runtime import OnnxModel
 
 
-def evaluate_model(model: OnnxModel, data: str | Path, split: str, tile: int = 0) -> dict:
+def evaluate_model(model: OnnxModel, data: str | Path, split: str, tile: int = 0,
+                   preprocess=None, overlap: float = 0.25) -> dict:
+    """Scores of ``model`` on a split. ``preprocess`` (a recipe's) is applied to each image
+    as in production, and its mask resized to match (nearest neighbour)."""
     ds = open_dataset(data, split)
     if len(ds.classes) != len(model.classes):
         from ..errors import ModelError
@@ -24,14 +28,36 @@ def evaluate_model(model: OnnxModel, data: str | Path, split: str, tile: int = 0
     with item_progress(len(ds), f"evaluating {ds.name}/{split}") as advance:
         for i in range(len(ds)):
             img, mask = ds.load(i)
-            probs = model.probabilities(img, tile=tile or None)
+            if preprocess is not None:
+                img, mask = _model_frame(img, mask, preprocess, ds.samples[i].image)
+            probs = model.probabilities(img, tile=tile or None, overlap=overlap)
             scores.update(argmax_labels(probs), mask, ds.ignore_index)
             advance()
     return scores.summary()
 
 
+def _model_frame(img: np.ndarray, mask: np.ndarray, preprocess, path: Path):
+    """The preprocessed image and its mask at the same size; a preprocessing that does not
+    just scale (a crop) cannot be evaluated against the dataset's masks."""
+    import cv2
+
+    from ..errors import DataError
+
+    out = preprocess(img)
+    (h, w), (oh, ow) = img.shape[:2], out.shape[:2]
+    if (oh, ow) == (h, w):
+        return out, mask
+    if abs(ow * h - oh * w) > max(h, w):  # more than rounding: not a plain resize
+        raise DataError(f"{path}: the recipe's preprocessing turns {w}x{h} into {ow}x{oh}, not a "
+                        "scaling, so the masks cannot follow; evaluate the bare model instead "
+                        "(--model FILE.onnx)")
+    return out, cv2.resize(mask, (ow, oh), interpolation=cv2.INTER_NEAREST)
+
+
 @click.command()
-@click.option("--model", "model_path", required=True, help="ONNX model file, or PLUGIN:RECIPE.")
+@click.option("--model", "model_path", required=True,
+              help="ONNX model file, or PLUGIN:RECIPE (then with the recipe's preprocessing, "
+                   "tile size and overlap, as in production).")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--split", default="val", show_default=True, help="val, test or train.")
 @click.option("--tile", default=0, help="Tile size for large images (0 = the model's).")
@@ -40,12 +66,16 @@ def evaluate_model(model: OnnxModel, data: str | Path, split: str, tile: int = 0
 def evaluate(model_path, data, split, tile, threads, as_json):
     """Per-class Dice, IoU, precision and recall over a whole split, plus image-level recall
     and false-reject rate."""
+    preprocess, overlap = None, 0.25
     if ":" in model_path and not Path(model_path).exists():
-        from ..resolve import resolve_model
+        from ..resolve import find_recipe
 
-        model_path = resolve_model(model_path)
+        plugin, _, name = model_path.partition(":")
+        recipe = find_recipe(plugin, name)
+        model_path, preprocess = recipe.model, recipe.preprocess
+        tile, overlap = tile or recipe.tile, recipe.tile_overlap
     model = OnnxModel(model_path, threads=threads)
-    s = evaluate_model(model, data, split, tile)
+    s = evaluate_model(model, data, split, tile, preprocess, overlap)
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return

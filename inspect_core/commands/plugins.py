@@ -12,8 +12,13 @@ from ..plugins import get_registry
 
 
 def plugin_listing() -> list[dict]:
+    """One entry per plugin: what it registered, and ``failures`` (reasons, empty when it loaded
+    cleanly). A plugin that failed to import is listed too, with its failures only."""
     reg = get_registry()
     out = []
+    failed = {}
+    for f in reg.failures:
+        failed.setdefault(f.plugin, []).append(f.reason)
     for name, info in reg.plugins.items():
         domains = []
         for dname, plugin in reg.domain_plugin.items():
@@ -26,22 +31,21 @@ def plugin_listing() -> list[dict]:
             domains.append({"name": dname, "recipes": recipes})
         out.append({
             "plugin": name, "version": info.version, "module": info.module, "domains": domains,
-            "rules": sorted(k for k in reg.rules if _owner(reg, name, "register_rules")),
-            "sources": sorted(reg.sources) if _owner(reg, name, "register_sources") else [],
-            "sinks": sorted(reg.sinks) if _owner(reg, name, "register_sinks") else [],
+            "rules": reg.registered_by(name, "rules"),
+            "sources": reg.registered_by(name, "sources"),
+            "sinks": reg.registered_by(name, "sinks"),
+            "failures": failed.pop(name, []),
         })
+    for name, reasons in failed.items():  # failed to import: nothing registered
+        out.append({"plugin": name, "version": "", "module": "", "domains": [], "rules": [],
+                    "sources": [], "sinks": [], "failures": reasons})
     return out
 
 
-def _owner(reg, plugin: str, hook: str) -> bool:
-    caller = getattr(reg.pm.hook, hook)
-    return any(i.plugin_name == plugin for i in caller.get_hookimpls())
-
-
 def _classes(recipe) -> list[str]:
-    card = recipe.card
-    if card and card.is_file():
-        return json.loads(card.read_text()).get("classes", [])
+    card = recipe.load_card()
+    if card is not None:
+        return card.get("classes", [])
     from ..runtime import OnnxModel
 
     return OnnxModel(recipe.model).classes
@@ -52,7 +56,8 @@ def _classes(recipe) -> list[str]:
 def plugins_cmd(as_json):
     """List installed plugins: version, domains, recipes, classes, model and its sha256.
 
-    Exit code 1 when a plugin failed to load (the others are listed all the same).
+    Exit code 1 when a plugin failed to load or registered something invalid (the others are
+    listed all the same; with --json each entry's "failures" says why).
     """
     reg = get_registry()
     listing = plugin_listing()
@@ -66,6 +71,8 @@ def plugins_cmd(as_json):
         for col in ("plugin", "version", "domain", "recipe", "classes", "model", "sha256"):
             t.add_column(col)
         for p in listing:
+            if p["failures"] and not p["module"]:
+                continue  # failed to import: reported below
             if not p["domains"]:
                 extras = ", ".join(f"{k}: {', '.join(p[k])}" for k in ("rules", "sources", "sinks") if p[k])
                 t.add_row(p["plugin"], p["version"], "-", "-", extras, "", "")

@@ -19,8 +19,10 @@ EXIT_PASS, EXIT_REVIEW, EXIT_FAIL, EXIT_ERROR = 0, 3, 4, 5
 
 
 def bare_recipe(model: Path) -> Recipe:
-    """A model without a plugin: every region of a non-background class makes the image FAIL."""
-    return Recipe(name=model.stem, model=model, rules=[{"type": "min_area", "min": 1}])
+    """A model without a plugin: every region of a non-background class makes the image FAIL.
+    Its card is the ``.json`` beside the model (what ``inspect train`` writes), if any."""
+    return Recipe(name=model.stem, model=model, rules=[{"type": "min_area", "min": 1}],
+                  card=model.with_suffix(".json"))
 
 
 def _expand(images: tuple[str, ...]) -> list[Path]:
@@ -30,10 +32,25 @@ def _expand(images: tuple[str, ...]) -> list[Path]:
     for s in images:
         p = Path(s)
         if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS))
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS)
+            if not found:
+                raise InspectError(f"folder {p} holds no images ({', '.join(IMAGE_EXTS)}); "
+                                   "nothing was inspected")
+            out.extend(found)
         else:
             out.append(p)
     return out
+
+
+def overlay_path(out: Path, image: Path, sha256: str, taken: set[Path]) -> Path:
+    """``OUT/<stem>.png``, unless that path is ``taken`` (the run's input images, and the
+    overlays written so far: same stem in two folders, a.png and a.jpg, --out = the input
+    folder): then ``OUT/<stem>-<sha256[:8]>.png``. No overlay overwrites another or an input."""
+    path = out / f"{image.stem}.png"
+    if path.resolve() in taken:
+        path = out / f"{image.stem}-{sha256[:8]}.png"
+    taken.add(path.resolve())
+    return path
 
 
 @click.command()
@@ -44,7 +61,8 @@ def _expand(images: tuple[str, ...]) -> list[Path]:
 @click.option("--out", type=click.Path(file_okay=False), default="predictions", show_default=True,
               help="Folder for overlay PNGs.")
 @click.option("--no-overlay", is_flag=True, help="Do not write overlays.")
-@click.option("--pixel-size", type=float, default=None, help="mm per pixel (areas in mm²).")
+@click.option("--pixel-size", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="mm per pixel of the image the model sees (areas in mm²).")
 @click.option("--record", is_flag=True, help="Record every inspection in the database.")
 @click.option("--db", default=None, help="Database URL for --record (default INSPECT_DATABASE_URL "
               "or sqlite:///inspect.db).")
@@ -58,6 +76,8 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
     """
     from ..plugins import get_registry
 
+    if db and not record:
+        raise click.UsageError("--db goes with --record (where to record the inspections)")
     reg = get_registry()
     if plugin or recipe_name:
         if not (plugin and recipe_name):
@@ -72,6 +92,7 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
         raise click.UsageError("give --model MODEL.onnx, or --plugin P --recipe R")
     if pixel_size:
         recipe = recipe.with_overrides({"pixel_size_mm": pixel_size})
+    paths = _expand(images)
     inspector = Inspector(recipe, reg.rules, threads=threads)
     sink = None
     if record:
@@ -79,7 +100,7 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
             raise InspectError("--record needs the records plugin (db), which is not loaded; "
                                "see `inspect plugins`")
         sink = reg.sinks["sql"]({"url": db} if db else {})
-    paths = _expand(images)
+    taken = {p.resolve() for p in paths}
     worst = Decision.PASS
     console_out = sys.stdout
     try:
@@ -88,7 +109,8 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
                 insp, result = inspector.inspect_file(path, plugin=plugin or "")
                 if result is not None and not no_overlay:
                     ov = render_overlay(result.image, result.labels, insp.verdict, inspector.classes)
-                    insp.overlay_path = str(save_overlay(Path(out) / f"{path.stem}.png", ov))
+                    dest = overlay_path(Path(out), path, insp.image_sha256, taken)
+                    insp.overlay_path = str(save_overlay(dest, ov))
                 if sink is not None:
                     sink.write(insp)
                 d = insp.verdict.decision

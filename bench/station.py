@@ -1,0 +1,261 @@
+"""End-to-end speed of a folder station vs the model alone, same model, same image size.
+
+    python bench/station.py [--model plugins/industrial/models/steel.onnx] [--sizes 200,512]
+                            [--n 200] [--batches 1,4] [--repeat 2] [--json] [--write]
+
+*Model only*: ONNX Runtime ``session.run`` on one normalised image, back to back (batch 1).
+*Station*: N PNG files already in the inbox -> read, check, decode, model, post-processing,
+rules, journal, SQLite record (the ``sql`` sink), file moved to the archive; timed from the
+start of ``Station.run`` until the last record is written and the station has stopped.
+The ratio station / model is the share of the model's speed the whole station keeps
+(the aim is >= 0.9). Best of ``--repeat`` runs each, interleaved, so a background load hits
+both alike. ``--write`` puts the table in ``bench/README_station.md``.
+
+Without ``--model`` it uses the shipped steel model if present, else a random-weight U-Net
+of the same architecture (width 32, stem stride 2, 4 classes, gray; needs torch to export).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
+
+
+def random_model(path: Path) -> Path:
+    import torch
+
+    from inspect_core.export import export_onnx
+    from inspect_core.model import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(in_channels=1, num_classes=4, width=32, depth=4, stem_stride=2)
+    model = build_model(cfg).eval()
+    meta = {"classes": ["background", "inclusion", "patches", "scratches"], "mean": 0.5,
+            "std": 0.25, "channels": 1, "input_size": 192, "stride": model.stride,
+            "ignore_index": 255}
+    sample = np.random.default_rng(0).normal(size=(1, 96, 128)).astype(np.float32)
+    export_onnx(model, path, meta, [sample], dynamo=False)
+    return path
+
+
+def make_images(folder: Path, n: int, size: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(size)
+    out = []
+    for i in range(n):
+        img = cv2.GaussianBlur(rng.normal(128, 30, (size, size)).clip(0, 255).astype(np.uint8),
+                               (5, 5), 0)
+        x, y = rng.integers(0, size - 20, 2)
+        img[y:y + 12, x:x + 20] = 230  # a defect-like blob
+        p = folder / f"b{i:05d}.png"
+        cv2.imwrite(str(p), img)
+        out.append(p)
+    return out
+
+
+def model_only(model_path: Path, size: int, n: int, threads: int) -> float:
+    from inspect_core.runtime import OnnxModel
+
+    m = OnnxModel(model_path, threads=threads)
+    x = m.prepare(np.random.default_rng(1).integers(0, 256, (size, size), dtype=np.uint8))[None]
+    for _ in range(3):
+        m.logits(x)
+    t, cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        m.logits(x)
+    return n / (time.perf_counter() - t), (time.process_time() - cpu) / n * 1000
+
+
+class TimedSink:
+    """The real sink, noting when each record has been written."""
+
+    def __init__(self, sink):
+        self.sink, self.times = sink, []
+
+    def write(self, insp) -> None:
+        self.sink.write(insp)
+        self.times.append(time.perf_counter())
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -> dict:
+    from inspect_core.plugins import get_registry
+    from inspect_core.recipes import Recipe
+    from stations.config import parse_config
+    from stations.daemon import Station
+
+    shutil.rmtree(work, ignore_errors=True)
+    inbox = work / "inbox"
+    inbox.mkdir(parents=True)
+    for p in images:
+        shutil.copy(p, inbox / p.name)
+    db = f"sqlite:///{work / 'records.db'}"
+    sink = TimedSink(get_registry().sinks["sql"]({"url": db}))  # schema created before timing
+    cfg = parse_config({
+        "station": {"name": f"bench-b{batch}", "plugin": "bench", "recipe": "steel",
+                    "until_empty": True, "batch": batch},
+        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.01},
+    }, work)
+    recipe = Recipe(name="steel", model=model_path,
+                    postprocess=[{"type": "open", "size": 3}, {"type": "min_area",
+                                                               "default_px": 15}],
+                    rules=[{"type": "min_area", "min": 40}, {"type": "review_band",
+                                                             "low": 0.5, "high": 0.7}])
+    station = Station(cfg, recipe=recipe, sinks={"sql": sink})
+    threads = station.inspector.model.session.get_session_options().intra_op_num_threads
+    t, cpu = time.perf_counter(), time.process_time()
+    code = station.run(install_signals=False)
+    dt, cpu = time.perf_counter() - t, time.process_time() - cpu
+    import sqlite3
+
+    con = sqlite3.connect(work / "records.db")
+    recorded = con.execute("SELECT count(*) FROM inspection").fetchone()[0]
+    con.close()
+    n = len(images)
+    assert code == 0 and recorded == n, (code, recorded)
+    steady = (n - 1) / (sink.times[-1] - sink.times[0])
+    return {"steady": steady, "wall": n / dt, "threads": threads, "cpu_ms": cpu / n * 1000}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--sizes", default="200,512")
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--batches", default="1,4")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--write", action="store_true", help="write bench/README_station.md")
+    args = ap.parse_args()
+
+    from stations.logs import setup_logging
+
+    setup_logging(False, logging.WARNING)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-station-"))
+    try:
+        if args.model:
+            model, origin = Path(args.model), Path(args.model).name
+        elif SHIPPED.is_file():
+            model, origin = SHIPPED, "shipped steel.onnx"
+        else:
+            model, origin = random_model(tmp / "unet.onnx"), \
+                "random-weight U-Net, steel architecture (width 32, stem stride 2, 4 classes)"
+        rows = []
+        cores = os.cpu_count() or 1
+        thread_options = sorted({0, max(1, cores - 1)})  # ORT default (all cores), cores - 1
+        for size in (int(s) for s in args.sizes.split(",")):
+            images = make_images(tmp / f"img{size}", args.n, size)
+            model_best: dict[int, float] = {}
+            model_cpu: dict[int, float] = {}
+            best: dict[int, dict] = {}
+            for _ in range(args.repeat):
+                for th in thread_options:
+                    rate, cpu = model_only(model, size, args.n, th)
+                    if rate > model_best.get(th, 0.0):
+                        model_best[th], model_cpu[th] = rate, cpu
+                for b in (int(x) for x in args.batches.split(",")):
+                    r = station_rate(model, images, b, tmp / f"work{size}-{b}")
+                    if r["steady"] > best.get(b, {}).get("steady", 0.0):
+                        best[b] = r
+            reference = max(model_best.values())
+            for b, r in best.items():
+                rows.append({"size": size, "batch": b,
+                             "model_images_per_s": {("all" if th == 0 else str(th)): round(v, 1)
+                                                    for th, v in model_best.items()},
+                             "station_threads": r["threads"],
+                             "station_images_per_s": round(r["steady"], 1),
+                             "station_wall_images_per_s": round(r["wall"], 1),
+                             "model_cpu_ms": round(model_cpu[max(model_best,
+                                                                 key=model_best.get)], 1),
+                             "station_cpu_ms": round(r["cpu_ms"], 1),
+                             "ratio": round(r["steady"] / reference, 3)})
+        info = {"model": origin, "images": args.n, "cpu": _cpu(), "cores": os.cpu_count(),
+                "load_avg": [round(x, 2) for x in os.getloadavg()],
+                "onnxruntime": _version("onnxruntime"), "python": platform.python_version(),
+                "INSPECT_THREADS": os.environ.get("INSPECT_THREADS", "0 (all cores)")}
+        if args.json:
+            print(json.dumps({"info": info, "rows": rows}, indent=2))
+        else:
+            print(_table(info, rows))
+        if args.write:
+            (ROOT / "bench" / "README_station.md").write_text(_markdown(info, rows))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cpu() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def _version(dist: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def _models(r: dict) -> str:
+    return ", ".join(f"{v} ({k} thr)" for k, v in r["model_images_per_s"].items())
+
+
+def _table(info: dict, rows: list[dict]) -> str:
+    out = [f"model: {info['model']}; {info['images']} images; {info['cpu']}, {info['cores']} cores,"
+           f" load {info['load_avg']}"]
+    out += [f"{r['size']:>5} px batch {r['batch']}: model only {_models(r)}; station "
+            f"{r['station_images_per_s']} img/s steady ({r['station_wall_images_per_s']} wall, "
+            f"{r['station_threads']} ORT thr); station / best model = {r['ratio']}; CPU ms/image: "
+            f"model {r['model_cpu_ms']}, station {r['station_cpu_ms']}" for r in rows]
+    return "\n".join(out)
+
+
+def _markdown(info: dict, rows: list[dict]) -> str:
+    lines = [
+        "# Station throughput (`bench/station.py`)", "",
+        "End to end: PNG file in the inbox -> read, checked, decoded -> model -> post-processing "
+        "and rules -> journal -> SQLite record (the `sql` sink) -> file moved to the archive. "
+        "*Steady*: records written per second between the first and the last record; *wall*: "
+        "images / the whole `Station.run` (start-up and final flush included). *Model only*: "
+        "ONNX Runtime `session.run` on one normalised image of the same size, back to back, with "
+        "ONNX Runtime's default threads (all cores) and with all cores but one; the ratio is "
+        "against the faster of the two. Best of interleaved runs.", "",
+        f"Model: {info['model']}. {info['images']} images per run. {info['cpu']}, "
+        f"{info['cores']} cores, load average {info['load_avg']} at the end of the run; "
+        f"onnxruntime {info['onnxruntime']}, Python {info['python']}, "
+        f"INSPECT_THREADS={info['INSPECT_THREADS']}.", "",
+        "| size (px) | batch | model only (img/s) | station steady (img/s) | station wall (img/s) "
+        "| ORT threads in the station | station / model | CPU ms per image: model, station |",
+        "|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    lines += [f"| {r['size']} | {r['batch']} | {_models(r)} | {r['station_images_per_s']} | "
+              f"{r['station_wall_images_per_s']} | {r['station_threads']} | {r['ratio']:.2f} | "
+              f"{r['model_cpu_ms']}, {r['station_cpu_ms']} |" for r in rows]
+    lines += ["", "Reproduce: `python bench/station.py --write` (add `--model PATH` for another "
+              "model)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
