@@ -30,7 +30,8 @@ def test_scaffolded_plugin_installs_lists_and_passes_its_test(tiny_model, tmp_pa
         test = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                str(root / "tests")], capture_output=True, text=True, cwd=root)
         assert test.returncode == 0, test.stdout + test.stderr
-        assert "2 passed" in test.stdout
+        # the tiny model ships no samples: registration passes, the sample test says why it skips
+        assert "1 passed, 1 skipped" in test.stdout
     finally:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "inspect-woodgrain"],
                        capture_output=True)

@@ -1,0 +1,247 @@
+"""Camera source: OpenCV ``VideoCapture`` on a device index, a video file or a stream URL.
+
+Trigger modes (``source.trigger``):
+
+``interval``
+    one frame every ``interval_ms``: wall-clock time for a live camera or stream, video time for
+    a file (so a recorded clip replays the same captures, as fast as the station can go).
+``mqtt``
+    one frame per message on the MQTT trigger topic (``{"id": ..., "part_id": ..., "lot": ...}``);
+    the result is published on the result topic with the same id.
+``motion``
+    a frame when at least ``motion_threshold`` of the pixels changed by more than
+    ``motion_delta`` grey levels since the previous frame, then no capture for
+    ``motion_cooldown_ms``.
+
+Live cameras are read continuously by a grabber thread (so a capture is the newest frame, not
+one stale in the driver's buffer) that reconnects every ``reconnect_s`` when frames stop.
+A video file ends the source when it ends, unless ``loop = true``.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from inspect_core.interfaces import SourceItem
+from inspect_core.types import Inspection
+
+from .config import CameraOptions
+
+
+class CameraError(Exception):
+    pass
+
+
+def motion_fraction(prev: np.ndarray | None, cur: np.ndarray, delta: int) -> float:
+    """Share of pixels whose (blurred, downscaled) grey level changed by more than ``delta``."""
+    if prev is None or prev.shape != cur.shape:
+        return 0.0
+    return float((cv2.absdiff(prev, cur) > delta).mean())
+
+
+def small_gray(frame: np.ndarray) -> np.ndarray:
+    g = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    h, w = g.shape
+    if w > 160:
+        g = cv2.resize(g, (160, max(1, round(h * 160 / w))), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(g, (5, 5), 0)
+
+
+def to_rgb(frame: np.ndarray) -> np.ndarray:
+    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+class CameraSource:
+    def __init__(self, options: CameraOptions, context):
+        self.opt = options
+        self.ctx = context
+        self.stop: threading.Event = context.stop
+        self.is_file = options.url is not None and "://" not in options.url
+        self.name = options.url if options.url is not None else f"camera:{options.device}"
+        self.cap: cv2.VideoCapture | None = None
+        self.captured = 0
+        self.frame_no = 0
+        self._latest: tuple[np.ndarray, float, int] | None = None
+        self._latest_lock = threading.Condition()
+        self._grabber: threading.Thread | None = None
+        self._halt = threading.Event()  # close() stops the grabber, not the station
+        self.queue_depth = 0
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop.is_set() or self._halt.is_set()
+
+    # -- opening -----------------------------------------------------------------------------
+    def _open(self) -> cv2.VideoCapture:
+        if self.is_file and not os.path.isfile(self.opt.url):
+            raise CameraError(f"video file {self.opt.url} not found (source.url)")
+        cap = cv2.VideoCapture(self.opt.url if self.opt.url is not None else self.opt.device)
+        if not cap.isOpened():
+            what = (f"video file {self.opt.url}" if self.is_file else
+                    f"stream {self.opt.url}" if self.opt.url else f"camera device {self.opt.device}")
+            raise CameraError(f"cannot open {what}: check that it exists, is connected and is "
+                              "not used by another program")
+        if self.opt.width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.opt.width)
+        if self.opt.height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.opt.height)
+        return cap
+
+    def _file_frames(self) -> Iterator[tuple[np.ndarray, float]]:
+        """(frame, video time in ms) for every frame of the file; loops when asked."""
+        while not self.stop.is_set():
+            cap = self.cap = self._open()
+            fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+            idx = 0
+            while not self.stop.is_set():
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                self.frame_no += 1
+                yield frame, idx * 1000.0 / fps
+                idx += 1
+            cap.release()
+            self.cap = None
+            if not self.opt.loop:
+                return
+
+    def _grab_loop(self) -> None:
+        """Live camera / stream: keep the newest frame; reconnect when frames stop."""
+        while not self.stopping:
+            try:
+                cap = self.cap = self._open()
+            except CameraError as e:
+                self.ctx.log.error("camera_unavailable", f"{e}; retrying in {self.opt.reconnect_s} s")
+                self._halt.wait(self.opt.reconnect_s)
+                continue
+            while not self.stopping:
+                ok, frame = cap.read()
+                if not ok:
+                    self.ctx.log.error("camera_lost", f"{self.name}: no frame; reconnecting in "
+                                                      f"{self.opt.reconnect_s} s")
+                    break
+                with self._latest_lock:
+                    self.frame_no += 1
+                    self._latest = (frame, time.time(), self.frame_no)
+                    self._latest_lock.notify_all()
+            cap.release()
+            self.cap = None
+            if not self.stopping:
+                self._halt.wait(self.opt.reconnect_s)
+
+    def _live_frames(self) -> Iterator[tuple[np.ndarray, float]]:
+        """Each new frame of a live source, (frame, wall-clock ms)."""
+        if self._grabber is None:
+            self._grabber = threading.Thread(target=self._grab_loop, name="camera-grabber",
+                                             daemon=True)
+            self._grabber.start()
+        last = 0
+        while not self.stop.is_set():
+            with self._latest_lock:
+                if self._latest is None or self._latest[2] == last:
+                    self._latest_lock.wait(0.2)
+                    continue
+                frame, t, last = self._latest
+            yield frame, t * 1000.0
+
+    def _latest_frame(self, timeout: float = 2.0) -> tuple[np.ndarray, int] | None:
+        if self._grabber is None:
+            self._grabber = threading.Thread(target=self._grab_loop, name="camera-grabber",
+                                             daemon=True)
+            self._grabber.start()
+        end = time.monotonic() + timeout
+        with self._latest_lock:
+            while self._latest is None and time.monotonic() < end and not self.stop.is_set():
+                self._latest_lock.wait(0.1)
+            return None if self._latest is None else (self._latest[0], self._latest[2])
+
+    # -- the source protocol -------------------------------------------------------------------
+    def _item(self, frame: np.ndarray, frame_no: int, **kw) -> SourceItem:
+        self.captured += 1
+        return SourceItem(source=f"{self.name}#frame={frame_no}", frame=to_rgb(frame),
+                          captured_at=time.time(), extra={"camera": self.name,
+                                                          "frame_no": frame_no}, **kw)
+
+    def _limit_reached(self) -> bool:
+        return bool(self.opt.max_frames) and self.captured >= self.opt.max_frames
+
+    def items(self) -> Iterator[SourceItem]:
+        mode = self.opt.trigger
+        if mode == "mqtt":
+            yield from self._on_trigger()
+            return
+        frames = self._file_frames() if self.is_file else self._live_frames()
+        next_t, prev, cooldown_until = 0.0, None, -1.0
+        for frame, t_ms in frames:
+            if self._limit_reached():
+                return
+            if mode == "interval":
+                if t_ms + 1e-6 >= next_t:
+                    next_t = (next_t if self.is_file else t_ms) + self.opt.interval_ms
+                    if next_t <= t_ms:  # a file at low fps: no catching up in bursts
+                        next_t = t_ms + self.opt.interval_ms
+                    yield self._item(frame, self.frame_no)
+            else:  # motion
+                cur = small_gray(frame)
+                moved = motion_fraction(prev, cur, self.opt.motion_delta)
+                prev = cur
+                if moved >= self.opt.motion_threshold and t_ms >= cooldown_until:
+                    cooldown_until = t_ms + self.opt.motion_cooldown_ms
+                    item = self._item(frame, self.frame_no)
+                    item.extra["motion"] = round(moved, 4)
+                    yield item
+
+    def _on_trigger(self) -> Iterator[SourceItem]:
+        triggers: queue.Queue = self.ctx.triggers
+        file_frames = self._file_frames() if self.is_file else None
+        while not self.stop.is_set() and not self._limit_reached():
+            try:
+                trig = triggers.get(timeout=0.2)
+            except queue.Empty:
+                if self.ctx.until_empty and self.is_file and self.frame_no and file_frames is None:
+                    return
+                continue
+            got: tuple[np.ndarray, int] | None = None
+            if file_frames is not None:
+                try:
+                    frame, _ = next(file_frames)
+                    got = (frame, self.frame_no)
+                except StopIteration:
+                    file_frames = None
+            else:
+                got = self._latest_frame()
+            kw = dict(request_id=trig.get("id"), part_id=trig.get("part_id"), lot=trig.get("lot"))
+            if got is None:
+                reason = (f"no frame from {self.name}: the video file has ended" if self.is_file
+                          else f"no frame from {self.name} (camera disconnected?)")
+                yield SourceItem(source=self.name, extra={"refuse": reason}, **kw)
+                continue
+            yield self._item(got[0], got[1], **kw)
+
+    def done(self, item: SourceItem, inspection: Inspection) -> None:
+        pass  # the station saved the frame into the archive before recording it
+
+    def close(self) -> None:
+        self._halt.set()
+        if self._grabber is not None:
+            self._grabber.join(timeout=5)
+        if self.cap is not None:
+            self.cap.release()
+
+
+def camera_factory(config: dict, context) -> CameraSource:
+    """The ``camera`` source of the registry: ``config`` is the raw [source] table."""
+    from .config import ConfigError, camera_options
+    from .tomlkit import Reader as _Reader
+
+    r = _Reader(context.base)
+    opt = camera_options(config, r)
+    if r.problems:
+        raise ConfigError(r.problems)
+    return CameraSource(opt, context)

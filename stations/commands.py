@@ -1,0 +1,137 @@
+"""``inspect station run | check | status`` and ``inspect demo``."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from inspect_core.errors import InspectError
+
+
+@click.group("station")
+def station_group() -> None:
+    """Run an inspection station on the line: a folder or camera source, records, archive."""
+
+
+@station_group.command("run")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--plugin", help="Shortcut without a config file: plugin (or domain) name.")
+@click.option("--recipe", "recipe_name", help="Shortcut: recipe of the plugin.")
+@click.option("--watch", type=click.Path(file_okay=False), help="Shortcut: the inbox folder.")
+@click.option("--db", default=None, help="Shortcut: database URL (default INSPECT_DATABASE_URL "
+              "or sqlite:///inspect.db).")
+@click.option("--name", default=None, help="Shortcut: station name (default PLUGIN-RECIPE).")
+@click.option("--archive", type=click.Path(file_okay=False), default=None,
+              help="Shortcut: archive folder (default: 'archive' beside the inbox).")
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="Journal and status folder (default: station.state_dir, or beside the inbox).")
+@click.option("--stable-s", type=float, default=None,
+              help="Seconds a file must stay unchanged before it is taken.")
+@click.option("--until-empty", is_flag=True, help="Stop once the source has nothing more to give "
+              "(a batch run) instead of waiting for new images.")
+@click.option("--log-json", is_flag=True, help="Log one JSON object per line (for log shippers).")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def run_cmd(config, plugin, recipe_name, watch, db, name, archive, state_dir, stable_s,
+            until_empty, log_json, verbose):
+    """Run a station from CONFIG (TOML), or from --plugin/--recipe/--watch [--db].
+
+    Stops cleanly on SIGTERM or Ctrl-C (finishes the images in hand, flushes, exits 0).
+    """
+    import logging
+
+    from .config import load_config, shortcut_config
+    from .daemon import Station
+    from .logs import setup_logging
+
+    if config and (plugin or recipe_name or watch):
+        raise click.UsageError("give either CONFIG or --plugin/--recipe/--watch, not both")
+    if config:
+        cfg = load_config(config)
+        if state_dir:
+            cfg.state_dir = Path(state_dir).resolve()
+        if stable_s is not None and cfg.folder is not None:
+            cfg.folder.stable_s = stable_s
+        if db:
+            cfg.database_url = db
+    elif plugin and recipe_name and watch:
+        if not Path(watch).is_dir():
+            raise InspectError(f"--watch {watch}: folder not found; create it or fix the path")
+        cfg = shortcut_config(plugin, recipe_name, watch, db, name, archive, state_dir,
+                              1.0 if stable_s is None else stable_s)
+    else:
+        raise click.UsageError("give a CONFIG.toml, or --plugin P --recipe R --watch DIR "
+                               "(see `inspect station run --help`)")
+    cfg.until_empty = cfg.until_empty or until_empty
+    setup_logging(log_json or cfg.log_json, logging.DEBUG if verbose else logging.INFO)
+    if cfg.folder is not None and not cfg.folder.path.is_dir():
+        raise InspectError(f"watched folder {cfg.folder.path} does not exist (source.path); "
+                           "create it or fix the path")
+    code = Station(cfg).run()
+    sys.exit(code)
+
+
+@station_group.command("check")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{key, message}]}.")
+def check_cmd(config, as_json):
+    """Validate CONFIG and report every problem with its key. Exit 0 when it is fine, 2 if not."""
+    from .check import check_file
+
+    cfg, problems = check_file(config)
+    if as_json:
+        click.echo(json.dumps({"ok": not problems, "config": str(config),
+                               "problems": [{"key": k, "message": m} for k, m in problems]},
+                              indent=2))
+    elif problems:
+        click.secho(f"{config}: {len(problems)} problem{'s' if len(problems) != 1 else ''}:",
+                    fg="red", err=True)
+        for k, m in problems:
+            click.echo(f"  {k}: {m}" if k else f"  {m}", err=True)
+    else:
+        src = cfg.folder.path if cfg.folder else (cfg.camera.url or f"camera {cfg.camera.device}"
+                                                  if cfg.camera else cfg.source_type)
+        recipe = cfg.recipe or (cfg.recipe_file.stem if cfg.recipe_file else "")
+        click.secho(f"{config}: OK - station {cfg.name}, {cfg.plugin}/{recipe}, "
+                    f"source {src}, archive {cfg.archive}", fg="green")
+    sys.exit(2 if problems else 0)
+
+
+@station_group.command("status")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="The station's state folder (instead of CONFIG).")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status_cmd(config, state_dir, as_json):
+    """Show a station's queue depth, images/min, last verdicts and errors.
+
+    Exit code 0 when it is running, 1 when it is not.
+    """
+    from .status import format_status, read_status
+
+    if state_dir is None:
+        if config is None:
+            raise click.UsageError("give the station's CONFIG.toml or --state-dir")
+        from .config import load_config
+
+        state_dir = load_config(config).state_dir
+    data = read_status(Path(state_dir))
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(format_status(data))
+    sys.exit(0 if data.get("running") else 1)
+
+
+@click.command("demo")
+@click.option("--dir", "workdir", type=click.Path(file_okay=False), default=None,
+              help="Folder to set the demo up in (default: a new temporary folder).")
+@click.option("--keep/--no-keep", default=True, show_default=True,
+              help="Keep the folder (database, archive, report.html) afterwards.")
+def demo_cmd(workdir, keep):
+    """One station per shipped recipe over its sample images, a SQLite database, the report."""
+    from .demo import run_demo
+
+    result = run_demo(Path(workdir) if workdir else None, keep=keep)
+    sys.exit(0 if result.ok else 1)

@@ -1,0 +1,384 @@
+"""Station configuration: a TOML file, parsed into dataclasses, every problem reported with its key.
+
+A complete example (relative paths are relative to the file's folder)::
+
+    [station]
+    name = "line1-steel"          # recorded with every inspection
+    plugin = "industrial"         # plugin or domain name (see `inspect plugins`)
+    recipe = "steel"              # or recipe_file = "my_recipe.toml" (a recipe of its own)
+    state_dir = "state"           # journal, ledger, status.json, lock (default "state")
+    batch = 1                     # images per model run (same-size images only)
+    threads = 0                   # ONNX Runtime threads (0: INSPECT_THREADS, else cores - 1)
+
+    [overrides]                   # station-specific settings, no retraining (Recipe.with_overrides)
+    pixel_size_mm = 0.08
+    [overrides.rule_params.min_area]   # patch one rule of the recipe, by its name
+    min = 60
+    [[overrides.add_rules]]            # add rules, e.g. a region of interest
+    type = "roi"
+    polygon = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]
+
+    [source]
+    type = "folder"               # or "camera", or a source another plugin registers
+    path = "inbox"
+    after = "archive"             # "archive": move to archive/<verdict>/<date>/; "leave": remember
+    stable_s = 1.0                # a file is taken once its size and mtime held this long
+
+    [database]
+    url = "sqlite:///inspect.db"  # or postgresql://user:${PGPASSWORD}@host/db
+
+    [archive]
+    path = "archive"
+    quarantine = "quarantine"
+
+    [limits]
+    max_pixels = 50_000_000       # refused before decoding (decompression bombs)
+
+    [mqtt]                        # optional: PLC trigger and result topics
+    host = "127.0.0.1"
+    trigger_topic = "line1/trigger"
+    result_topic = "line1/result"
+
+    [[sinks]]                     # optional extra sinks by registered name
+    type = "mqtt"
+    topic = "plant/results"
+
+Camera sources take ``device = 0`` or ``url = "rtsp://..."`` / ``url = "clip.avi"``, and
+``trigger = "interval" | "mqtt" | "motion"`` (see :mod:`stations.camera`).
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspect_core.errors import InspectError
+
+from .tomlkit import (REQUIRED, Reader, name_ok, nonempty, nonneg, one_of, positive,
+                      topic_ok, absolute_sqlite, expand_env)
+
+IMAGE_EXTS = [".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"]
+OVERRIDE_KEYS = {"pixel_size_mm", "tile", "tile_overlap", "region_classes", "coverage_classes",
+                 "rules", "postprocess", "rule_params", "add_rules"}
+
+
+class ConfigError(InspectError):
+    """A station configuration has problems; ``problems`` lists (key, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]], path: str | Path | None = None):
+        self.problems = problems
+        self.path = path
+        where = f"{path}: " if path else ""
+        lines = "\n".join(f"  {k}: {m}" if k else f"  {m}" for k, m in problems)
+        n = len(problems)
+        super().__init__(f"{where}{n} problem{'s' if n != 1 else ''} in the station "
+                         f"configuration:\n{lines}")
+
+
+@dataclass
+class FolderOptions:
+    path: Path
+    after: str = "archive"  # "archive" | "leave"
+    stable_s: float = 1.0
+    poll_s: float = 0.5
+    max_pending: int = 512  # files watched for stability at once (bounds memory)
+
+
+@dataclass
+class CameraOptions:
+    device: int | None = None
+    url: str | None = None  # a video file or a stream URL (rtsp://, http://)
+    trigger: str = "interval"  # "interval" | "mqtt" | "motion"
+    interval_ms: int = 1000
+    motion_threshold: float = 0.02  # share of pixels that must change
+    motion_delta: int = 25  # grey-level change that counts as changed
+    motion_cooldown_ms: int = 1000
+    loop: bool = False  # replay a video file from the start when it ends
+    max_frames: int = 0  # stop after this many captures (0 = no limit)
+    reconnect_s: float = 2.0
+    width: int = 0
+    height: int = 0
+
+
+@dataclass
+class MqttOptions:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    trigger_topic: str | None = None
+    result_topic: str | None = None
+    client_id: str = ""
+    qos: int = 1
+    username: str | None = None
+    password: str | None = None
+    keepalive: int = 30
+
+
+@dataclass
+class Limits:
+    max_pixels: int = 50_000_000
+    max_bytes: int = 256 * 1024 * 1024
+    extensions: list[str] = field(default_factory=lambda: list(IMAGE_EXTS))
+    sixteen_bit: str = "refuse"  # "refuse" | "scale" (x / 257)
+
+
+@dataclass
+class StationConfig:
+    name: str
+    plugin: str
+    recipe: str
+    source_type: str = "folder"
+    source: dict[str, Any] = field(default_factory=dict)  # the raw [source] table
+    folder: FolderOptions | None = None
+    camera: CameraOptions | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    database: bool = True
+    database_url: str | None = None  # None: INSPECT_DATABASE_URL or the db plugin's default
+    database_sink: str = "sql"
+    archive: Path = Path("archive")
+    quarantine: Path = Path("quarantine")
+    state_dir: Path = Path("state")
+    overlays: bool = False
+    mqtt: MqttOptions | None = None
+    sinks: list[dict[str, Any]] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+    batch: int = 1
+    threads: int = 0  # 0: INSPECT_THREADS, else all cores but one (see assemble.model_threads)
+    journal_retry_s: float = 2.0
+    flush_timeout_s: float = 10.0
+    until_empty: bool = False  # stop once the source has nothing more (batch jobs, demo)
+    log_json: bool = False
+    path: Path | None = None  # the TOML file, when loaded from one
+    recipe_file: Path | None = None  # a recipe TOML of its own instead of a plugin's recipe
+
+    def recipe_overrides(self, base_rules: list[dict]) -> dict[str, Any]:
+        """The ``Recipe.with_overrides`` argument: ``add_rules`` appended to the rules."""
+        o = {k: v for k, v in self.overrides.items() if k != "add_rules"}
+        if self.overrides.get("add_rules"):
+            o["rules"] = list(o.get("rules", base_rules)) + list(self.overrides["add_rules"])
+        return o
+
+
+# ---------------------------------------------------------------------------------------------
+def load_config(path: str | Path) -> StationConfig:
+    """Read and validate a station TOML file; raises :class:`ConfigError` listing all problems."""
+    path = Path(path)
+    raw = read_toml(path)
+    return parse_config(raw, path.resolve().parent, path=path)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError([("", f"cannot read the file ({e.strerror or e}); check the path")],
+                          path) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([("", f"not valid TOML: {e}")], path) from None
+
+
+def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> StationConfig:
+    """Validate a config dict (TOML tables); relative paths resolve against ``base``."""
+    cfg, problems = parse_lenient(raw, base, path)
+    if problems:
+        raise ConfigError(problems, path)
+    return cfg
+
+
+def parse_lenient(raw: dict[str, Any], base: Path,
+                  path: Path | None = None) -> tuple[StationConfig, list[tuple[str, str]]]:
+    """The config with defaults where values are wrong, and the list of problems."""
+    r = Reader(Path(base))
+    r.unknown(raw, "", {"station", "overrides", "source", "database", "archive", "limits", "mqtt",
+                        "sinks"})
+    st = r.table(raw, "station", required=True)
+    r.unknown(st, "station", {"name", "plugin", "recipe", "recipe_file", "state_dir", "batch",
+                              "threads", "journal_retry_s", "flush_timeout_s", "until_empty",
+                              "log_json"})
+    name = r.get(st, "station", "name", str, REQUIRED, name_ok, "e.g. name = \"line1-steel\"")
+    recipe_file = r.path(st, "station", "recipe_file", None)
+    plugin = r.get(st, "station", "plugin", str, "local" if recipe_file else REQUIRED, nonempty,
+                   "the plugin or domain, see `inspect plugins`")
+    recipe = r.get(st, "station", "recipe", str, "" if recipe_file else REQUIRED, nonempty)
+    cfg = StationConfig(name=name or "", plugin=plugin or "", recipe=recipe or "", path=path,
+                        recipe_file=recipe_file)
+    cfg.state_dir = r.path(st, "station", "state_dir", "state")
+    cfg.batch = r.get(st, "station", "batch", int, 1, positive)
+    cfg.threads = r.get(st, "station", "threads", int, 0, nonneg)
+    cfg.journal_retry_s = r.get(st, "station", "journal_retry_s", float, 2.0, positive)
+    cfg.flush_timeout_s = r.get(st, "station", "flush_timeout_s", float, 10.0, nonneg)
+    cfg.until_empty = r.get(st, "station", "until_empty", bool, False)
+    cfg.log_json = r.get(st, "station", "log_json", bool, False)
+
+    ov = r.table(raw, "overrides")
+    r.unknown(ov, "overrides", OVERRIDE_KEYS)
+    _check_overrides(ov, r)
+    cfg.overrides = dict(ov)
+
+    src = r.table(raw, "source", required=True)
+    cfg.source = dict(src)
+    cfg.source_type = r.get(src, "source", "type", str, "folder", nonempty)
+    if cfg.source_type == "folder":
+        cfg.folder = folder_options(src, r)
+    elif cfg.source_type == "camera":
+        cfg.camera = camera_options(src, r)
+
+    db = r.table(raw, "database")
+    r.unknown(db, "database", {"url", "enabled", "sink"})
+    cfg.database = r.get(db, "database", "enabled", bool, True)
+    cfg.database_sink = r.get(db, "database", "sink", str, "sql", nonempty)
+    url = r.get(db, "database", "url", str, None, nonempty)
+    if url is not None:
+        url = absolute_sqlite(expand_env(url, "database.url", r), r.base)
+        if "://" not in url:
+            r.err("database.url", f"{url!r} is not a database URL; give e.g. "
+                                  "sqlite:///inspect.db or postgresql://user@host:5432/db")
+    cfg.database_url = url
+
+    ar = r.table(raw, "archive")
+    r.unknown(ar, "archive", {"path", "quarantine", "overlays"})
+    cfg.archive = r.path(ar, "archive", "path", "archive")
+    cfg.quarantine = r.path(ar, "archive", "quarantine", "quarantine")
+    cfg.overlays = r.get(ar, "archive", "overlays", bool, False)
+
+    lim = r.table(raw, "limits")
+    r.unknown(lim, "limits", {"max_pixels", "max_bytes", "extensions", "sixteen_bit"})
+    cfg.limits = Limits(
+        max_pixels=r.get(lim, "limits", "max_pixels", int, 50_000_000, positive),
+        max_bytes=r.get(lim, "limits", "max_bytes", int, 256 * 1024 * 1024, positive),
+        sixteen_bit=r.get(lim, "limits", "sixteen_bit", str, "refuse", one_of("refuse", "scale")))
+    exts = r.get(lim, "limits", "extensions", list, None)
+    if exts is not None:
+        if not exts or not all(isinstance(e, str) and e.startswith(".") for e in exts):
+            r.err("limits.extensions", f"must be a list like [\".png\", \".jpg\"], got {exts!r}")
+        else:
+            cfg.limits.extensions = [e.lower() for e in exts]
+
+    if "mqtt" in raw:
+        cfg.mqtt = mqtt_options(r.table(raw, "mqtt"), r)
+    sinks = raw.get("sinks", [])
+    if not isinstance(sinks, list) or not all(isinstance(s, dict) for s in sinks):
+        r.err("sinks", "must be an array of tables ([[sinks]] with a type)")
+        sinks = []
+    for i, s in enumerate(sinks):
+        if not isinstance(s.get("type"), str) or not s.get("type"):
+            r.err(f"sinks[{i}].type", "required (the name of a registered sink, e.g. \"mqtt\")")
+    cfg.sinks = [dict(s) for s in sinks]
+
+    if cfg.camera is not None and cfg.camera.trigger == "mqtt":
+        if cfg.mqtt is None or not cfg.mqtt.trigger_topic:
+            r.err("mqtt.trigger_topic", "required when source.trigger = \"mqtt\" "
+                                        "(add an [mqtt] table with trigger_topic)")
+    return cfg, r.problems
+
+
+def _check_overrides(ov: dict, r: Reader) -> None:
+    for key in ("rules", "postprocess", "add_rules"):
+        if key in ov:
+            v = ov[key]
+            if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+                r.err(f"overrides.{key}", "must be an array of tables ([[overrides." + key + "]])")
+                continue
+            for i, spec in enumerate(v):
+                if "type" not in spec:
+                    r.err(f"overrides.{key}[{i}].type", "required (e.g. type = \"min_area\")")
+    if "rule_params" in ov:
+        rp = ov["rule_params"]
+        if not isinstance(rp, dict) or not all(isinstance(v, dict) for v in rp.values()):
+            r.err("overrides.rule_params", "must be tables by rule name, e.g. "
+                                           "[overrides.rule_params.min_area] min = 60")
+    r.get(ov, "overrides", "pixel_size_mm", float, None, positive)
+    r.get(ov, "overrides", "tile", int, None, nonneg)
+    r.get(ov, "overrides", "tile_overlap", float, None,
+          lambda v: None if 0 <= v < 1 else "must be in [0, 1)")
+    for key in ("region_classes", "coverage_classes"):
+        v = ov.get(key)
+        if v is not None and (not isinstance(v, list) or not all(isinstance(c, str) for c in v)):
+            r.err(f"overrides.{key}", f"must be a list of class names, got {v!r}")
+
+
+def folder_options(src: dict, r: Reader) -> FolderOptions:
+    r.unknown(src, "source", {"type", "path", "after", "stable_s", "poll_s", "max_pending"})
+    path = r.path(src, "source", "path", REQUIRED)
+    return FolderOptions(
+        path=path or Path("."),
+        after=r.get(src, "source", "after", str, "archive", one_of("archive", "leave")),
+        stable_s=r.get(src, "source", "stable_s", float, 1.0, nonneg),
+        poll_s=r.get(src, "source", "poll_s", float, 0.5, positive),
+        max_pending=r.get(src, "source", "max_pending", int, 512, positive))
+
+
+def camera_options(src: dict, r: Reader) -> CameraOptions:
+    r.unknown(src, "source", {"type", "device", "url", "trigger", "interval_ms",
+                              "motion_threshold", "motion_delta", "motion_cooldown_ms", "loop",
+                              "max_frames", "reconnect_s", "width", "height"})
+    c = CameraOptions(
+        device=r.get(src, "source", "device", int, None, nonneg),
+        url=r.get(src, "source", "url", str, None, nonempty),
+        trigger=r.get(src, "source", "trigger", str, "interval",
+                      one_of("interval", "mqtt", "motion")),
+        interval_ms=r.get(src, "source", "interval_ms", int, 1000, positive),
+        motion_threshold=r.get(src, "source", "motion_threshold", float, 0.02,
+                               lambda v: None if 0 < v <= 1 else "must be in (0, 1]"),
+        motion_delta=r.get(src, "source", "motion_delta", int, 25,
+                           lambda v: None if 0 < v < 256 else "must be in 1..255"),
+        motion_cooldown_ms=r.get(src, "source", "motion_cooldown_ms", int, 1000, nonneg),
+        loop=r.get(src, "source", "loop", bool, False),
+        max_frames=r.get(src, "source", "max_frames", int, 0, nonneg),
+        reconnect_s=r.get(src, "source", "reconnect_s", float, 2.0, positive),
+        width=r.get(src, "source", "width", int, 0, nonneg),
+        height=r.get(src, "source", "height", int, 0, nonneg))
+    if (c.device is None) == (c.url is None):
+        r.err("source.device", "give exactly one of source.device (a camera index, e.g. 0) "
+                               "or source.url (a video file or rtsp:// URL)")
+    elif c.url is not None and "://" not in c.url:
+        p = Path(os.path.expanduser(c.url))
+        c.url = str(p if p.is_absolute() else r.base / p)
+    return c
+
+
+def mqtt_options(t: dict, r: Reader) -> MqttOptions:
+    r.unknown(t, "mqtt", {"host", "port", "trigger_topic", "result_topic", "client_id", "qos",
+                          "username", "password", "keepalive"})
+    m = MqttOptions(
+        host=r.get(t, "mqtt", "host", str, "127.0.0.1", nonempty),
+        port=r.get(t, "mqtt", "port", int, 1883,
+                   lambda v: None if 0 < v < 65536 else "must be a TCP port 1..65535"),
+        trigger_topic=r.get(t, "mqtt", "trigger_topic", str, None, topic_ok),
+        result_topic=r.get(t, "mqtt", "result_topic", str, None, topic_ok),
+        client_id=r.get(t, "mqtt", "client_id", str, ""),
+        qos=r.get(t, "mqtt", "qos", int, 1, lambda v: None if v in (0, 1, 2) else "must be 0, 1 or 2"),
+        username=r.get(t, "mqtt", "username", str, None),
+        password=r.get(t, "mqtt", "password", str, None),
+        keepalive=r.get(t, "mqtt", "keepalive", int, 30, positive))
+    if m.password:
+        m.password = expand_env(m.password, "mqtt.password", r)
+    if m.username:
+        m.username = expand_env(m.username, "mqtt.username", r)
+    if m.result_topic and any(c in m.result_topic for c in "+#"):
+        r.err("mqtt.result_topic", "a topic to publish to cannot contain the wildcards + or #")
+    return m
+
+
+def shortcut_config(plugin: str, recipe: str, watch: str | Path, db: str | None = None,
+                    name: str | None = None, archive: str | Path | None = None,
+                    state_dir: str | Path | None = None, stable_s: float = 1.0,
+                    after: str = "archive") -> StationConfig:
+    """The config of ``inspect station run --plugin P --recipe R --watch DIR [--db URL]``:
+    archive, quarantine and state folders beside the watched folder unless given."""
+    watch = Path(watch).resolve()
+    name = name or f"{plugin}-{recipe}"
+    raw: dict[str, Any] = {
+        "station": {"name": name, "plugin": plugin, "recipe": recipe,
+                    "state_dir": str(state_dir or watch.parent / f".station-{name}")},
+        "source": {"type": "folder", "path": str(watch), "stable_s": stable_s, "after": after},
+        "archive": {"path": str(archive or watch.parent / "archive"),
+                    "quarantine": str(watch.parent / "quarantine")},
+    }
+    if db:
+        raw["database"] = {"url": db}
+    return parse_config(raw, Path.cwd())

@@ -1,0 +1,356 @@
+"""The station daemon: source -> read/check/decode -> model -> rules -> journal -> sinks, archive.
+
+Four threads, joined by small bounded queues (memory stays flat however much arrives):
+
+``reader``   takes items from the source, reads, hashes, checks and decodes them;
+``model``    runs ONNX Runtime on up to ``batch`` same-size images at once;
+``recorder`` applies the rules, commits the results to the journal (one fsync'd transaction per
+             group), publishes them on MQTT, then lets the source file the images;
+``writer``   writes the journal to the sinks in order (see :mod:`stations.journal`).
+
+Decoding, inference and recording overlap. An image leaves the inbox only after its result is
+committed to the journal; sinks are idempotent on (station, sha256), so a restart after
+``kill -9`` at any moment loses no image and records none twice.
+
+SIGTERM / SIGINT: the source stops, the images already read are finished, the journal is
+flushed to the sinks for up to ``flush_timeout_s`` (what remains is written at the next start),
+and :meth:`Station.run` returns 0. A second signal exits at once (the journal is durable).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from inspect_core.errors import InspectError
+
+from .archive import Archive, day
+from .assemble import (SourceContext, build_inspector, build_slots, build_source, config_base,
+                       take_lock)
+from .config import StationConfig
+from .journal import Journal, Writer
+from .logs import StationLog
+from .status import StatusBoard
+from .work import NotReady, Work, frame_name, judge, read_file, read_frame, run_model, save_overlay
+
+END = object()
+
+
+class Station:
+    """One running station. Everything named in the config is resolved through the plugin
+    registry unless given directly: ``recipe`` (a Recipe; the config's overrides are applied),
+    ``inspector`` (anything with ``model``, ``recipe``, ``judge_probs``), ``sinks`` (name ->
+    sink object or zero-argument factory; replaces the database and [[sinks]]) and ``source``."""
+
+    def __init__(self, config: StationConfig, *, recipe=None, inspector=None,
+                 sinks: dict[str, Any] | None = None, source=None, registry=None,
+                 log: StationLog | None = None):
+        self.cfg = config
+        self.log = log or StationLog(config.name)
+        self._registry = registry
+        self.stop_event = threading.Event()
+        self.failed: str | None = None
+        self.inspector = inspector or build_inspector(config, recipe, self.registry)
+        self.recipe = self.inspector.recipe
+        for p in (config.state_dir, config.archive, config.quarantine):
+            Path(p).mkdir(parents=True, exist_ok=True)
+        self._lock_fd = take_lock(config.state_dir)
+        self.journal = Journal(Path(config.state_dir) / "journal.sqlite")
+        self.journal.prune(30 * 86400)
+        self.archive = Archive(config.archive, config.quarantine)
+        self.status = StatusBoard(config.name, config.plugin, self.recipe.name, config.state_dir)
+        self.triggers: queue.Queue = queue.Queue(maxsize=1000)
+        self.context = SourceContext(config.name, self.stop_event, config_base(config), self.journal,
+                                     self.archive, self.log, self.triggers, config.until_empty,
+                                     config)
+        self.slots = build_slots(config, sinks, self.registry if sinks is None else None)
+        self.source = source or build_source(config, self.context, lambda: self.registry)
+        self.mqtt = None
+        # small queues: enough to overlap the stages, and a bound on the images (and model
+        # outputs, which are large) held in memory
+        self.q_model: queue.Queue = queue.Queue(maxsize=max(2, config.batch))
+        self.q_record: queue.Queue = queue.Queue(maxsize=max(2, config.batch))
+        self.writer = Writer(self.journal, self.slots, self.log, config.journal_retry_s)
+        self.abort = threading.Event()  # a pipeline thread crashed: the others give up too
+
+    # -- construction ----------------------------------------------------------------------
+    @property
+    def registry(self):
+        if self._registry is None:
+            from inspect_core.plugins import get_registry
+
+            self._registry = get_registry()
+        return self._registry
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the station to finish the images in hand and return (thread- and signal-safe)."""
+        self.stop_event.set()
+
+    def run(self, install_signals: bool = True) -> int:
+        """Run until stopped (or the source ends); returns the exit code: 0, or 1 on failure."""
+        restore = self._install_signals() if install_signals else {}
+        try:
+            self._start_mqtt()
+            pending = self.journal.pending()
+            self.log.info("start", f"station {self.cfg.name}: {self.cfg.plugin}/{self.recipe.name}"
+                          f", source {self.cfg.source_type}, archive {self.cfg.archive}"
+                          + (f", {pending} journaled result(s) to write" if pending else ""),
+                          pid=os.getpid(), journal_pending=pending)
+            names = {s.name for s in self.slots}
+            orphans = {k: v for k, v in self.journal.pending_by_sink().items() if k not in names}
+            if orphans:
+                self.log.warning("journal_orphans", "the journal holds results for sink(s) this "
+                                 f"station no longer has ({orphans}); they stay in "
+                                 f"{self.journal.path} until that sink is configured again")
+            self.status.state = "running"
+            self.status.write(force=True)
+            self.writer.start()
+            threads = [threading.Thread(target=self._guard, args=(f,), name=f.__name__, daemon=True)
+                       for f in (self._reader, self._model, self._recorder)]
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                threads[-1].join(0.2)
+            self.status.state = "stopping"
+            self.status.write(force=True)
+            self.writer.finish(self.cfg.flush_timeout_s)
+            self.writer.join()
+        finally:
+            self._shutdown()
+            for sig, old in restore.items():
+                signal.signal(sig, old)
+        left = self.journal.pending()
+        self.status.state = "failed" if self.failed else "stopped"
+        self._update_status(force=True)
+        self.journal.close()
+        os.close(self._lock_fd)
+        self.log.info("stop", f"station {self.cfg.name} stopped after {self.status.total} image(s)"
+                      + (f"; {left} result(s) stay journaled until the next start" if left else ""),
+                      images=self.status.total, journal_pending=left)
+        return 1 if self.failed else 0
+
+    def _install_signals(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+
+        def handler(signum, frame):
+            if self.stop_event.is_set():
+                os._exit(130)  # second signal: leave now; journaled results survive
+            self.log.info("signal", f"{signal.Signals(signum).name}: finishing the current "
+                                    "images, then stopping")
+            self.stop()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, handler)
+        return old
+
+    def _start_mqtt(self) -> None:
+        m = self.cfg.mqtt
+        if m is None:
+            return
+        from .mqtt import MqttLink
+
+        def on_trigger(trig):
+            try:
+                self.triggers.put_nowait(trig)
+            except queue.Full:
+                self.mqtt.publish_error(trig.get("id"), "station busy: too many triggers waiting")
+
+        self.mqtt = MqttLink(m, self.cfg.name, self.log,
+                             on_trigger if self.cfg.source_type != "folder" else None).start()
+
+    def _shutdown(self) -> None:
+        for what, fn in (("source", getattr(self.source, "close", None)),
+                         ("mqtt", self.mqtt.close if self.mqtt else None)):
+            if fn is None:
+                continue
+            try:
+                fn()
+            except Exception as e:
+                self.log.warning("close_failed", f"closing the {what} failed: {e}")
+
+    def _guard(self, fn) -> None:
+        """Run one pipeline thread; a crash stops the station with a clear message."""
+        try:
+            fn()
+        except Exception as e:
+            self.failed = f"{type(e).__name__}: {e}"
+            self.log.error("failed", f"{fn.__name__.strip('_')} stopped: {self.failed}",
+                           exc_info=not isinstance(e, InspectError))
+            self.stop_event.set()
+            self.abort.set()
+
+    # -- the pipeline threads --------------------------------------------------------------
+    def _put(self, q: queue.Queue, item) -> bool:
+        while not self.abort.is_set():
+            try:
+                q.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def _reader(self) -> None:
+        pre = self.recipe.preprocess
+        is_folder = self.cfg.source_type == "folder"
+        try:
+            for item in self.source.items():
+                try:
+                    if item.path is not None:
+                        w = read_file(item, self.cfg.limits, pre, self.journal if is_folder else None)
+                    else:
+                        w = read_frame(item, pre)
+                except NotReady as e:
+                    self.log.debug("not_ready", str(e))
+                    if hasattr(self.source, "release"):
+                        self.source.release(item)
+                    continue
+                if not self._put(self.q_model if w.needs_model else self.q_record, w):
+                    break
+        finally:
+            self._put(self.q_model, END)
+
+    def _model(self) -> None:
+        while not self.abort.is_set():
+            try:
+                first = self.q_model.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            batch = [first] if first is not END else []
+            ended = first is END
+            while not ended and len(batch) < self.cfg.batch:
+                try:
+                    w = self.q_model.get_nowait()
+                except queue.Empty:
+                    break
+                if w is END:
+                    ended = True
+                else:
+                    batch.append(w)
+            if batch:
+                run_model(self.inspector, batch)
+                for w in batch:
+                    self._put(self.q_record, w)
+            if ended:
+                self._put(self.q_record, END)
+                return
+
+    def _recorder(self) -> None:
+        ended = False
+        while not ended and not self.abort.is_set():
+            group: list[Work] = []
+            try:
+                w = self.q_record.get(timeout=0.5)
+                while True:
+                    if w is END:
+                        ended = True
+                        break
+                    group.append(w)
+                    if len(group) >= 64:
+                        break
+                    w = self.q_record.get_nowait()
+            except queue.Empty:
+                pass
+            if group:
+                self._record(group)
+            self._update_status()
+
+    def _record(self, group: list[Work]) -> None:
+        c = self.cfg
+        to_commit, filed = [], []
+        for w in group:
+            insp = judge(self.inspector, w, c.name, c.plugin)
+            item = w.item
+            if item.path is None and w.data is None:  # a trigger that got no frame
+                self.log.error("no_frame", w.error or "no frame", request_id=item.request_id)
+                if self.mqtt:
+                    self.mqtt.publish_error(item.request_id, w.error or "no frame")
+                self.status.error(item.source, w.error or "no frame")
+                continue
+            if item.path is None:  # a camera frame: keep it in the archive, record that path
+                try:
+                    insp.source = str(self.archive.save(
+                        w.data, frame_name(c.name, item), insp.verdict.decision.value, w.sha256,
+                        insp.inspected_at))
+                except OSError as e:
+                    self.log.error("archive_failed", f"cannot save frame {item.source} into "
+                                                     f"{c.archive}: {e}; recording it anyway")
+            if c.overlays and w.result is not None:
+                try:
+                    insp.overlay_path = save_overlay(self.inspector, w, Path(c.archive) / "overlays"
+                                                     / day(insp.inspected_at))
+                except OSError as e:
+                    self.log.warning("overlay_failed", f"overlay for {insp.source}: {e}")
+            dest = getattr(self.source, "destination", None)
+            if item.path is not None and dest is not None:
+                try:
+                    planned = dest(item, insp)
+                    insp.source = planned or insp.source
+                except OSError as e:
+                    self.log.warning("plan_failed", f"{insp.source}: {e}")
+            if w.known_verdict is None:
+                seen = ({"path": item.path, "size": item.extra.get("size", -1),
+                         "mtime_ns": item.extra.get("mtime_ns", -1)}
+                        if c.folder is not None and c.folder.after == "leave" and item.path else None)
+                if seen:
+                    item.extra["seen_recorded"] = True
+                to_commit.append((insp, [s.name for s in self.slots], seen))
+            filed.append(w)
+        if to_commit:
+            try:  # durable from here on: the inbox may be emptied
+                self.journal.commit(to_commit)
+            except Exception as e:
+                raise InspectError(f"cannot write the local journal {self.journal.path} ({e}); "
+                                   "check free disk space and that station.state_dir is "
+                                   "writable. Images not recorded stay in the inbox") from e
+            self.writer.wake.set()
+        for w in filed:
+            self._after(w)
+
+    def _after(self, w: Work) -> None:
+        insp, item = w.inspection, w.item
+        verdict = insp.verdict.decision.value
+        if self.mqtt and w.known_verdict is None:
+            self.mqtt.publish_result(insp, item.request_id)
+        try:
+            self.source.done(item, insp)
+        except Exception as e:
+            self.log.error("file_failed", f"{insp.source}: recorded as {verdict} but could not be "
+                                          f"moved ({type(e).__name__}: {e}); it stays where it is "
+                                          "- check that the archive/quarantine folders are writable")
+            self.status.error(insp.source, f"could not be moved: {e}")
+            if hasattr(self.source, "release"):
+                self.source.release(item)
+        where = item.extra.get("filed_as")
+        if w.known_verdict is not None:
+            self.log.info("already_recorded", f"{insp.source}: recorded before (as {verdict}); "
+                                              "filed without inspecting again", sha256=w.sha256)
+            return
+        self.status.inspected(insp.source, verdict, insp.error, id=item.request_id)
+        if verdict == "ERROR":
+            self.log.warning("quarantined", f"{item.path or item.source}: {insp.error}"
+                             + (f" -> {where}" if where else ""), sha256=insp.image_sha256,
+                             reason=insp.error, filed_as=where, request_id=item.request_id)
+        else:
+            self.log.info("inspected", f"{verdict:6} {item.path or insp.source}", verdict=verdict,
+                          ms=round(insp.latency_ms, 1), regions=len(insp.verdict.regions),
+                          fired=[h.rule for h in insp.verdict.hits], filed_as=where,
+                          request_id=item.request_id, sha256=insp.image_sha256)
+
+    def _update_status(self, force: bool = False) -> None:
+        s = self.status
+        s.extra.update(
+            queue_depth=getattr(self.source, "queue_depth", 0),
+            in_flight=self.q_model.qsize() + self.q_record.qsize(),
+            journal_pending=self.journal.pending() if force or time.monotonic() - s._written >= 1
+            else s.extra.get("journal_pending", 0),
+            sinks=[{"name": x.name, "up": x.up, "down_since": x.down_since,
+                    "last_error": x.last_error, "written": x.written} for x in self.slots],
+            mqtt=None if self.mqtt is None else self.mqtt.connected)
+        s.write(force)

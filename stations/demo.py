@@ -1,0 +1,145 @@
+"""``inspect demo``: one station per shipped recipe over its sample images, then the report.
+
+In a temporary folder (or ``--dir``): for every recipe with sample images, a folder station
+with its own inbox, archive and state folder, all recording into one SQLite database
+(``demo.db``); each runs until its inbox is empty. Then ``inspect report`` prints the report and
+writes ``report.html``. The verdict of every sample is compared with the one the recipe expects.
+"""
+from __future__ import annotations
+
+import shutil
+from html import escape
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from inspect_core.errors import InspectError
+
+
+@dataclass
+class DemoResult:
+    workdir: Path
+    db_url: str
+    stations: list[dict] = field(default_factory=list)  # name, recipe, images, verdicts, exit
+    samples: list[dict] = field(default_factory=list)  # station, image, expected, got
+    report_html: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.stations) and all(s["exit"] == 0 for s in self.stations)
+
+    @property
+    def mismatches(self) -> list[dict]:
+        return [s for s in self.samples if s["got"] != s["expected"]]
+
+
+def _recipes(domains) -> list[tuple[str, object]]:
+    return [(d.name, r) for d in domains for r in d.recipes if r.samples]
+
+
+def _filed_verdicts(archive: Path, quarantine: Path) -> dict[str, str]:
+    """file name -> verdict folder it was filed into."""
+    out = {}
+    for p in archive.glob("*/*/*"):
+        if p.parent.parent.name in ("PASS", "REVIEW", "FAIL", "ERROR"):
+            out[p.name] = p.parent.parent.name
+    for p in quarantine.glob("*/*"):
+        if not p.name.endswith(".why.txt"):
+            out[p.name] = "ERROR"
+    return out
+
+
+def run_demo(workdir: Path | None = None, keep: bool = True, domains=None, registry=None,
+             echo: Callable[[str], None] = click.echo) -> DemoResult:
+    import logging
+
+    from inspect_core.plugins import get_registry
+
+    from .config import parse_config
+    from .daemon import Station
+    from .logs import setup_logging
+
+    reg = registry or get_registry()
+    todo = _recipes(domains if domains is not None else reg.domains.values())
+    if not todo:
+        why = "; ".join(f"{f.plugin}: {f.reason}" for f in reg.failures)
+        raise InspectError("no installed recipe has sample images, so there is nothing to demo"
+                           + (f" (plugins that failed to load: {why})" if why else
+                              "; see `inspect plugins`"))
+    workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="inspect-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite:///{(workdir / 'demo.db').resolve()}"
+    result = DemoResult(workdir, db_url)
+    echo(f"demo in {workdir}: {len(todo)} station(s), database {db_url}")
+    setup_logging(False, logging.WARNING)
+    for domain, recipe in todo:
+        name = f"demo-{domain}-{recipe.name}"
+        home = workdir / "stations" / name
+        inbox = home / "inbox"
+        inbox.mkdir(parents=True, exist_ok=True)
+        for s in recipe.samples:
+            shutil.copy2(s.image, inbox / s.image.name)
+        cfg = parse_config({
+            "station": {"name": name, "plugin": domain, "recipe": recipe.name,
+                        "state_dir": "state", "until_empty": True, "flush_timeout_s": 30.0},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "database": {"url": db_url},
+            "archive": {"path": "archive", "quarantine": "quarantine", "overlays": True},
+        }, home)
+        station = Station(cfg, recipe=recipe, registry=reg)
+        code = station.run(install_signals=False)
+        filed = _filed_verdicts(cfg.archive, cfg.quarantine)
+        counts: dict[str, int] = {}
+        for s in recipe.samples:
+            got = filed.get(s.image.name, "missing")
+            counts[got] = counts.get(got, 0) + 1
+            result.samples.append({"station": name, "image": s.image.name,
+                                   "expected": s.expected, "got": got})
+        result.stations.append({"name": name, "recipe": f"{domain}/{recipe.name}",
+                                "images": len(recipe.samples), "verdicts": counts, "exit": code})
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        echo(f"  {name}: {len(recipe.samples)} image(s): {summary}"
+             + ("" if code == 0 else f" (station exited {code})"))
+    for m in result.mismatches:
+        echo(f"  note: {m['station']} {m['image']}: expected {m['expected']}, got {m['got']}")
+    result.report_html = _report(result, echo)
+    echo(f"report: {result.report_html}")
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _root_command():
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root().command if ctx is not None else None
+    if root is None or not isinstance(root, click.Group) or "report" not in root.commands:
+        from inspect_core.cli import cli as root
+        from inspect_core.plugins import load_cli_plugins
+
+        if "report" not in root.commands:
+            load_cli_plugins(root)
+    return root
+
+
+def _report(result: DemoResult, echo) -> Path:
+    """``inspect report --db URL --html report.html``, or a short summary of our own."""
+    html = result.workdir / "report.html"
+    root = _root_command()
+    if "report" in getattr(root, "commands", {}):
+        root.main(["report", "--db", result.db_url, "--html", str(html)],
+                  prog_name="inspect", standalone_mode=False)
+        return html
+    echo("(the records plugin's `inspect report` is not installed; a short summary instead)")
+    rows = []
+    for s in result.stations:
+        verdicts = ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items()))
+        echo(f"  {s['name']:40} {s['images']:4d} images  {verdicts}")
+        rows.append(f"<tr><td>{escape(s['name'])}</td><td>{s['images']}</td>"
+                    f"<td>{escape(verdicts)}</td></tr>")
+    html.write_text("<!doctype html><meta charset=utf-8><title>inspect demo</title>"
+                    "<h1>inspect demo</h1><table border=1><tr><th>station</th><th>images</th>"
+                    f"<th>verdicts</th></tr>{''.join(rows)}</table>\n")
+    return html

@@ -1,0 +1,237 @@
+"""Folder source: a watched inbox, taken file by file once each is completely written.
+
+A file is taken when its size and modification time have not changed for ``stable_s`` seconds
+(``stable_s = 0`` for writers that rename complete files into place); names starting with ``.``
+or ending in ``.tmp``, ``.part``, ``.partial``, ``.crdownload``, ``.filepart`` or ``~`` are
+never taken (write-then-rename). Sub-folders are ignored.
+
+Memory stays bounded however many files arrive: the folder is read incrementally with
+``os.scandir`` and at most ``max_pending`` files are watched for stability at once; the rest are
+picked up by later passes. After its result is journaled, :meth:`FolderSource.done` moves the
+file to ``archive/<verdict>/<date>/`` (bad input to ``quarantine/``), or, with
+``after = "leave"``, leaves it and remembers (path, size, mtime) in the station's state file
+(bad input included: in leave mode nothing in the folder is moved). An idle folder whose
+modification time has not changed is not re-read (a full pass still runs every 30 s).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from inspect_core.interfaces import SourceItem
+from inspect_core.types import Inspection
+
+from .config import FolderOptions
+
+IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", "~", ".why.txt")
+
+
+def ignored(name: str) -> bool:
+    return name.startswith(".") or name.lower().endswith(IGNORED_SUFFIXES)
+
+
+class FolderSource:
+    """``items()`` yields :class:`SourceItem` with ``path`` set and ``extra`` holding the stat
+    seen (``size``, ``mtime_ns``) and, for a symlink leading out of the folder, ``refuse``."""
+
+    def __init__(self, options: FolderOptions, context):
+        self.opt = options
+        self.ctx = context
+        self.root = Path(options.path)
+        self.root_real = os.path.realpath(self.root)
+        self.stop: threading.Event = context.stop
+        self._pending: dict[str, tuple[int, int, float]] = {}  # name -> size, mtime_ns, since
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+        self.max_pending_seen = 0  # the largest the watch list grew (tests check the bound)
+        self.queue_depth = 0  # files waiting in the inbox at the last full pass
+        self._counted_at = -1e9
+        self._dir_mtime, self._full_at, self._last_found = -1, -1e9, -1
+
+    # -- the source protocol ---------------------------------------------------------------
+    def items(self) -> Iterator[SourceItem]:
+        if not self.root.is_dir():
+            from inspect_core.errors import InspectError
+
+            raise InspectError(f"watched folder {self.root} does not exist (source.path); "
+                               "create it or fix the path")
+        while not self.stop.is_set():
+            found, ready = self._scan()
+            for item in ready:
+                if self.stop.is_set():
+                    self.release(item)
+                    continue
+                yield item
+            if not ready:
+                with self._lock:
+                    idle = not found and not self._in_flight
+                if idle and self.ctx.until_empty:
+                    return
+                self.stop.wait(self.opt.poll_s if not self._pending else
+                               min(self.opt.poll_s, max(0.01, self.opt.stable_s / 2)))
+
+    def destination(self, item: SourceItem, inspection: Inspection) -> str | None:
+        """Where :meth:`done` will put the file (recorded as the inspection's source)."""
+        if self.opt.after == "leave":
+            return None
+        v = inspection.verdict.decision.value
+        dest = self.ctx.archive.plan(Path(item.path), v, inspection.image_sha256,
+                                     inspection.inspected_at)
+        item.extra["dest"] = str(dest)
+        return str(dest)
+
+    def done(self, item: SourceItem, inspection: Inspection) -> None:
+        """File the image (its result is already journaled)."""
+        try:
+            if self.opt.after == "leave":
+                if not item.extra.get("seen_recorded"):
+                    self.ctx.journal.mark_seen(item.path, item.extra.get("size", -1),
+                                               item.extra.get("mtime_ns", -1),
+                                               inspection.image_sha256)
+                return
+            planned = item.extra.get("dest")
+            try:
+                dest = self.ctx.archive.file(Path(item.path), inspection.verdict.decision.value,
+                                             inspection.image_sha256, inspection.inspected_at,
+                                             reason=inspection.error,
+                                             dest=Path(planned) if planned else None)
+            except FileNotFoundError:
+                if os.path.lexists(item.path):
+                    raise
+                return  # someone removed it meanwhile; the result is recorded anyway
+            item.extra["filed_as"] = str(dest)
+        finally:
+            self.release(item)
+
+    def release(self, item: SourceItem) -> None:
+        """Forget an item without filing it (it will be looked at again by a later pass)."""
+        name = os.path.basename(item.path or "")
+        with self._lock:
+            self._in_flight.discard(name)
+            self._pending.pop(name, None)
+
+    def close(self) -> None:
+        pass
+
+    # -- scanning --------------------------------------------------------------------------
+    def _unchanged(self, now: float) -> bool:
+        """Skip a pass when nothing can have arrived: the folder's mtime has not moved (and is
+        over 2 s old, for file systems with coarse timestamps), nothing is waiting to settle,
+        and the last pass found nothing to do; a full pass still runs every 30 s. Keeps an idle
+        station, or a leave-mode folder of many inspected files, from re-reading the folder."""
+        try:
+            mtime = os.stat(self.root).st_mtime_ns
+        except OSError:
+            return False
+        same = (mtime == self._dir_mtime and not self._pending and self._last_found == 0
+                and time.time_ns() - mtime > 2_000_000_000 and now - self._full_at < 30)
+        if not same:
+            self._dir_mtime, self._full_at = mtime, now
+        return same
+
+    def _scan(self) -> tuple[int, list[SourceItem]]:
+        """One pass: returns (files still to do, items ready now)."""
+        now = time.monotonic()
+        if self._unchanged(now):
+            return 0, []
+        ready: list[tuple[int, SourceItem]] = []
+        found = 0
+        leave = self.opt.after == "leave"
+        try:
+            it = os.scandir(self.root)
+        except OSError as e:
+            self.ctx.log.error("folder_unreadable", f"cannot read watched folder {self.root}: "
+                                                    f"{e.strerror or e}; retrying")
+            return 1, []
+        full = False  # watch list full: the rest of the pass only counts (every 2 s at most)
+        count_all = now - self._counted_at >= 2.0
+        with it:
+            for entry in it:
+                if self.stop.is_set():
+                    break
+                name = entry.name
+                if ignored(name):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        continue
+                    if full:
+                        if not count_all:
+                            break
+                        found += 1
+                        continue
+                    link = entry.is_symlink()
+                    st = entry.stat(follow_symlinks=False) if link else entry.stat()
+                except OSError:
+                    continue  # vanished between listing and stat
+                with self._lock:
+                    if name in self._in_flight:
+                        continue
+                if leave and self.ctx.journal.is_seen(entry.path, st.st_size, st.st_mtime_ns):
+                    continue
+                found += 1
+                extra: dict = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+                if link:
+                    reason = self._check_link(entry.path)
+                    if reason:
+                        extra["refuse"] = reason
+                    else:
+                        try:
+                            tst = os.stat(entry.path)
+                            extra.update(size=tst.st_size, mtime_ns=tst.st_mtime_ns)
+                        except OSError:
+                            pass
+                if self._stable(name, extra["size"], extra["mtime_ns"], now) or "refuse" in extra:
+                    ready.append((extra["mtime_ns"], SourceItem(
+                        source=entry.path, path=entry.path, captured_at=st.st_mtime, extra=extra)))
+                    full = len(ready) >= self.opt.max_pending
+                elif len(self._pending) >= self.opt.max_pending:
+                    full = True  # enough watched; the rest wait for a later pass
+        if not full or count_all:
+            self.queue_depth = found
+            self._counted_at = now if full else self._counted_at
+        self._last_found = found
+        ready.sort(key=lambda t: t[0])  # oldest first within a pass
+        with self._lock:
+            for _, item in ready:
+                name = os.path.basename(item.path)
+                self._in_flight.add(name)
+                self._pending.pop(name, None)
+        return found, [i for _, i in ready]
+
+    def _stable(self, name: str, size: int, mtime_ns: int, now: float) -> bool:
+        if self.opt.stable_s <= 0:
+            return True
+        prev = self._pending.get(name)
+        if prev is None or prev[0] != size or prev[1] != mtime_ns:
+            if prev is not None or len(self._pending) < self.opt.max_pending:
+                self._pending[name] = (size, mtime_ns, now)
+                self.max_pending_seen = max(self.max_pending_seen, len(self._pending))
+            return False
+        return now - prev[2] >= self.opt.stable_s
+
+    def _check_link(self, path: str) -> str | None:
+        target = os.path.realpath(path)
+        if not os.path.exists(target):
+            return (f"broken symlink: it points to {os.readlink(path)!r}, which does not exist")
+        if os.path.commonpath([self.root_real, target]) != self.root_real:
+            return (f"symlink pointing outside the watched folder (to {target}); put the image "
+                    "itself in the inbox")
+        if os.path.isdir(target):
+            return "symlink to a folder; only image files are taken"
+        return None
+
+
+def folder_factory(config: dict, context) -> FolderSource:
+    """The ``folder`` source of the registry: ``config`` is the raw [source] table."""
+    from .config import ConfigError, folder_options
+    from .tomlkit import Reader as _Reader
+
+    r = _Reader(context.base)
+    opt = folder_options(config, r)
+    if r.problems:
+        raise ConfigError(r.problems)
+    return FolderSource(opt, context)

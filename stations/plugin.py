@@ -1,0 +1,45 @@
+"""The station layer as a plugin: commands, the folder and camera sources, the mqtt sink.
+
+Registered through the same hooks as any third-party plugin (entry point ``station`` in the
+``inspect.plugins`` group). Imports stay light: OpenCV capture and paho-mqtt load only when used.
+"""
+from __future__ import annotations
+
+from inspect_core.hookspecs import hookimpl
+
+
+@hookimpl
+def register_commands(cli):
+    from .commands import demo_cmd, station_group
+
+    cli.add_command(station_group)
+    cli.add_command(demo_cmd)
+
+
+def _folder(config, context):
+    from .folder import folder_factory
+
+    return folder_factory(config, context)
+
+
+def _camera(config, context):
+    from .camera import camera_factory
+
+    return camera_factory(config, context)
+
+
+def _mqtt_sink(config):
+    from .mqtt import MqttSink
+
+    return MqttSink(config)
+
+
+@hookimpl
+def register_sources(register):
+    register("folder", _folder)
+    register("camera", _camera)
+
+
+@hookimpl
+def register_sinks(register):
+    register("mqtt", _mqtt_sink)

@@ -1,0 +1,149 @@
+"""``<state_dir>/status.json``: what a running station is doing, for ``inspect station status``.
+
+The daemon rewrites it atomically (temporary file + rename) about once a second: state, queue
+depth (files waiting in the inbox), images in flight, journal backlog, images per minute over
+the last minute, verdict counts, the last verdicts and the last errors.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "status.json"
+KEEP = 20
+
+
+def write_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StatusBoard:
+    """Counters the station updates; ``snapshot()`` is what goes into status.json."""
+
+    def __init__(self, station: str, plugin: str, recipe: str, state_dir: Path):
+        self.path = Path(state_dir) / STATUS_FILE
+        self.lock = threading.Lock()
+        self.base = {"station": station, "plugin": plugin, "recipe": recipe, "pid": os.getpid(),
+                     "started_at": time.time()}
+        self.state = "starting"
+        self.total = 0
+        self.counts: collections.Counter = collections.Counter()
+        self.recent: collections.deque = collections.deque(maxlen=KEEP)
+        self.errors: collections.deque = collections.deque(maxlen=KEEP)
+        self.minute: collections.deque = collections.deque()  # monotonic times, last 60 s
+        self.extra: dict[str, Any] = {}
+        self._written = 0.0
+
+    def inspected(self, source: str, verdict: str, error: str | None = None, **kw: Any) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.total += 1
+            self.counts[verdict] += 1
+            self.minute.append(now)
+            while self.minute and self.minute[0] < now - 60:
+                self.minute.popleft()
+            entry = {"at": time.time(), "source": source, "verdict": verdict, **kw}
+            self.recent.append(entry)
+            if error:
+                self.errors.append({**entry, "error": error})
+
+    def error(self, source: str, error: str) -> None:
+        with self.lock:
+            self.errors.append({"at": time.time(), "source": source, "error": error})
+
+    def images_per_min(self) -> float:
+        now = time.monotonic()
+        with self.lock:
+            while self.minute and self.minute[0] < now - 60:
+                self.minute.popleft()
+            n = len(self.minute)
+        up = min(60.0, now - self._t0) if hasattr(self, "_t0") else 60.0
+        return round(n * 60.0 / max(up, 1.0), 1)
+
+    def snapshot(self) -> dict[str, Any]:
+        ipm = self.images_per_min()
+        with self.lock:
+            return {**self.base, "state": self.state, "updated_at": time.time(),
+                    "images_total": self.total, "images_per_min": ipm,
+                    "verdicts": dict(self.counts), "last_verdicts": list(self.recent)[::-1],
+                    "last_errors": list(self.errors)[::-1], **self.extra}
+
+    def write(self, force: bool = False, every_s: float = 1.0) -> None:
+        now = time.monotonic()
+        if not hasattr(self, "_t0"):
+            self._t0 = now
+        if not force and now - self._written < every_s:
+            return
+        self._written = now
+        try:
+            write_atomic(self.path, self.snapshot())
+        except OSError:
+            pass  # status is informative; never stop the line for it
+
+
+def read_status(state_dir: Path) -> dict[str, Any]:
+    path = Path(state_dir) / STATUS_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        from inspect_core.errors import InspectError
+
+        raise InspectError(f"no station status in {state_dir} ({STATUS_FILE} not found): the "
+                           "station has not run with this state folder yet") from None
+    running = data.get("state") not in ("stopped", "failed") and pid_alive(int(data.get("pid", 0)))
+    data["running"] = bool(running and time.time() - data.get("updated_at", 0) < 30)
+    return data
+
+
+def format_status(d: dict[str, Any]) -> str:
+    def ago(t: float | None) -> str:
+        if not t:
+            return "-"
+        s = time.time() - t
+        return f"{s:.0f} s ago" if s < 120 else f"{s / 60:.0f} min ago" if s < 7200 else \
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+    state = d.get("state", "?")
+    if not d.get("running") and state not in ("stopped", "failed"):
+        state = f"not running (last update {ago(d.get('updated_at'))}, was {state})"
+    lines = [
+        f"station   {d.get('station')}  ({d.get('plugin')}/{d.get('recipe')}, pid {d.get('pid')})",
+        f"state     {state}",
+        f"queue     {d.get('queue_depth', 0)} waiting, {d.get('in_flight', 0)} in flight",
+        f"rate      {d.get('images_per_min', 0)} images/min, {d.get('images_total', 0)} since "
+        f"start ({ago(d.get('started_at'))})",
+        "verdicts  " + (", ".join(f"{k} {v}" for k, v in sorted(d.get("verdicts", {}).items()))
+                        or "none yet"),
+        f"journal   {d.get('journal_pending', 0)} result(s) waiting for a sink",
+    ]
+    for s in d.get("sinks", []):
+        lines.append(f"  sink {s['name']}: " + ("up" if s.get("up") else
+                                               f"DOWN since {ago(s.get('down_since'))}: "
+                                               f"{s.get('last_error')}"))
+    if d.get("mqtt") is not None:
+        lines.append(f"mqtt      {'connected' if d['mqtt'] else 'disconnected'}")
+    if d.get("last_verdicts"):
+        lines.append("last verdicts:")
+        lines += [f"  {ago(e['at']):>12}  {e['verdict']:6} {e['source']}"
+                  for e in d["last_verdicts"][:10]]
+    if d.get("last_errors"):
+        lines.append("last errors:")
+        lines += [f"  {ago(e['at']):>12}  {e['source']}: {e['error']}" for e in d["last_errors"][:10]]
+    return "\n".join(lines)

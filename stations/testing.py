@@ -1,0 +1,234 @@
+"""Helpers for testing and benchmarking stations (used by tests/test_station_*.py and bench/).
+
+Nothing here is needed on the line. :class:`FakeInspector` stands in for a model when only the
+plumbing is measured; :class:`MemorySink` / :class:`FlakySink` stand in for a database;
+:class:`PostgresCluster` runs a throw-away PostgreSQL server from the installed binaries.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspect_core.recipes import Recipe
+from inspect_core.types import Decision, Inspection, Verdict
+
+
+def write_images(folder: Path, n: int, size: tuple[int, int] = (32, 48), seed: int = 0,
+                 prefix: str = "img", ext: str = ".png", start: int = 0) -> list[Path]:
+    """``n`` distinct random gray images, each written to a temporary name and renamed into
+    place (so a station never sees half a file)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(start, start + n):
+        img = rng.integers(0, 256, size, dtype=np.uint8)
+        ok, buf = cv2.imencode(ext, img)
+        assert ok
+        p = folder / f"{prefix}{i:05d}{ext}"
+        tmp = folder / f".{p.name}.tmp"
+        tmp.write_bytes(buf.tobytes())
+        os.replace(tmp, p)
+        out.append(p)
+    return out
+
+
+def recipe_file(folder: Path, model: Path, name: str = "tiny") -> Path:
+    """A recipe TOML for a bare model: any region of a non-background class fails."""
+    p = Path(folder) / f"{name}.toml"
+    p.write_text(f'name = "{name}"\nmodel = "{Path(model).resolve()}"\n'
+                 '[[rules]]\ntype = "min_area"\nmin = 1\n')
+    return p
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (str, Path)):
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError(v)
+
+
+def write_config(path: Path, tables: dict[str, dict[str, Any]]) -> Path:
+    """A station TOML from ``{"station": {...}, "source": {...}, ...}`` (flat tables only)."""
+    lines = []
+    for name, table in tables.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+        lines.append("")
+    Path(path).write_text("\n".join(lines))
+    return Path(path)
+
+
+# -- stand-ins -------------------------------------------------------------------------------
+class _FakeModel:
+    class meta:  # noqa: N801 - mimics OnnxModel.meta
+        tile = 1 << 30
+        channels = 1
+
+    classes = ["background", "defect"]
+
+    def probabilities(self, img, tile=None, overlap=0.25):
+        return np.zeros((2, 1, 1), np.float32)
+
+    def probabilities_batch(self, imgs):
+        return [self.probabilities(i) for i in imgs]
+
+
+@dataclass
+class _FakeResult:
+    verdict: Verdict
+    labels: Any = None
+    image: Any = None
+
+
+class FakeInspector:
+    """Decides without a model: PASS, or FAIL when the image's mean grey level is above
+    ``fail_above``. Costs nothing, so a test measures only the station around it."""
+
+    def __init__(self, fail_above: float = 256.0):
+        self.recipe = Recipe(name="fake", model=Path("fake.onnx"))
+        self.model = _FakeModel()
+        self.classes = self.model.classes
+        self.model_sha256 = "0" * 64
+        self.fail_above = fail_above
+
+    def judge_probs(self, img, probs):
+        bad = float(np.mean(img)) > self.fail_above
+        return _FakeResult(Verdict(Decision.FAIL if bad else Decision.PASS))
+
+
+class MemorySink:
+    """Keeps every inspection; idempotent on (station, sha256) like the ``sql`` sink."""
+
+    def __init__(self):
+        self.items: list[Inspection] = []
+        self.keys: set[tuple[str, str]] = set()
+        self.duplicates = 0
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def write(self, insp: Inspection) -> None:
+        with self.lock:
+            key = (insp.station, insp.image_sha256)
+            if key in self.keys:
+                self.duplicates += 1
+                return
+            self.keys.add(key)
+            self.items.append(insp)
+
+    def has(self, station: str, sha256: str) -> bool:
+        return (station, sha256) in self.keys
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FlakySink(MemorySink):
+    """A MemorySink that raises ConnectionError while ``up`` is cleared (a database outage)."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = threading.Event()
+        self.up.set()
+        self.failures = 0
+
+    def write(self, insp: Inspection) -> None:
+        if not self.up.is_set():
+            self.failures += 1
+            raise ConnectionError("database unreachable (test outage)")
+        super().write(insp)
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    return Path(found[-1]).parent if found else None
+
+
+@dataclass
+class PostgresCluster:
+    """A throw-away PostgreSQL server on a free port (run as user ``postgres`` when root)."""
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="inspect-pg-")))
+    port: int = field(default_factory=free_port)
+
+    def __post_init__(self):
+        self.bin = pg_bin()
+        if self.bin is None:
+            raise RuntimeError("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin)")
+        self.data = self.root / "data"
+        self.user = None
+        if os.geteuid() == 0:
+            self.user = "postgres"
+            pw = pwd.getpwnam(self.user)
+            os.chmod(self.root, 0o755)
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        cmd = [str(self.bin / args[0]), *args[1:]]
+        if self.user:
+            cmd = ["runuser", "-u", self.user, "--", *cmd]
+        subprocess.run(cmd, check=True, timeout=timeout, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, cwd=self.root)
+
+    def init(self) -> "PostgresCluster":
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                  "--no-sync")
+        return self
+
+    def start(self) -> None:
+        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c shared_buffers=16MB -c max_connections=20")
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"),
+                  "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def cleanup(self) -> None:
+        try:
+            self.stop("immediate")
+        except Exception:
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def wait_for(cond, timeout: float = 30.0, every: float = 0.05, what: str = "condition"):
+    """Poll ``cond()`` until truthy (returns its value) or fail after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)

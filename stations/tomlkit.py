@@ -1,0 +1,139 @@
+"""Reading typed values out of TOML tables, collecting every problem with its key.
+
+The helpers behind :mod:`stations.config`: each check returns None when a value is fine, or
+what is wrong with it in words (the key and the value are added by :class:`Reader`).
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+REQUIRED = object()
+
+class Reader:
+    """Reads typed values out of nested tables, collecting every problem with its key."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.problems: list[tuple[str, str]] = []
+
+    def err(self, key: str, msg: str) -> None:
+        self.problems.append((key, msg))
+
+    def table(self, raw: dict, key: str, required: bool = False) -> dict:
+        v = raw.get(key)
+        if v is None:
+            if required:
+                self.err(key, f"missing [{key}] table")
+            return {}
+        if not isinstance(v, dict):
+            self.err(key, f"must be a table ([{key}]), got {_kind(v)}")
+            return {}
+        return v
+
+    def unknown(self, table: dict, prefix: str, known: set[str]) -> None:
+        for k in sorted(set(table) - known):
+            hint = _close(k, known)
+            self.err(f"{prefix}.{k}" if prefix else k,
+                     "unknown key" + (f"; did you mean {hint!r}?" if hint else
+                                      f"; known keys: {', '.join(sorted(known))}"))
+
+    def get(self, table: dict, prefix: str, key: str, kind: type | tuple, default: Any = None,
+            check=None, hint: str = "") -> Any:
+        full = f"{prefix}.{key}" if prefix else key
+        if key not in table:
+            if default is REQUIRED:
+                self.err(full, "required" + (f" ({hint})" if hint else ""))
+                return None
+            return default
+        v = table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(v, kinds) and not (isinstance(v, bool) and bool not in kinds)
+        if not ok and float in kinds and isinstance(v, int) and not isinstance(v, bool):
+            v, ok = float(v), True
+        if not ok:
+            self.err(full, f"must be {' or '.join(_name(k) for k in kinds)}, got {_kind(v)} {v!r}")
+            return default if default is not REQUIRED else None
+        if check is not None:
+            msg = check(v)
+            if msg:
+                self.err(full, f"{msg}, got {v!r}")
+                return default if default is not REQUIRED else None
+        return v
+
+    def path(self, table: dict, prefix: str, key: str, default: str | None) -> Path | None:
+        v = self.get(table, prefix, key, str, default, check=nonempty)
+        if v is None:
+            return None
+        p = Path(os.path.expanduser(v))
+        return p if p.is_absolute() else (self.base / p)
+
+
+def _name(k: type) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            list: "a list", dict: "a table"}.get(k, k.__name__)
+
+
+def _kind(v: Any) -> str:
+    return {str: "string", int: "integer", float: "number", bool: "boolean", list: "list",
+            dict: "table"}.get(type(v), type(v).__name__)
+
+
+def _close(word: str, options: set[str]) -> str | None:
+    m = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.75)
+    return m[0] if m else None
+
+
+def positive(v) -> str | None:
+    return None if v > 0 else "must be greater than 0"
+
+
+def nonneg(v) -> str | None:
+    return None if v >= 0 else "must be 0 or more"
+
+
+def nonempty(v) -> str | None:
+    return None if str(v).strip() else "must not be empty"
+
+
+def one_of(*options: str):
+    def check(v) -> str | None:
+        return None if v in options else f"must be one of {', '.join(map(repr, options))}"
+    return check
+
+
+def name_ok(v: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}", v):
+        return "must be 1-128 letters, digits, '.', '-' or '_' (it names the station's records)"
+    return None
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(value: str, key: str, r: Reader) -> str:
+    """``${VAR}`` from the environment (for passwords in URLs); unset variables are errors."""
+    def sub(m: re.Match) -> str:
+        if m.group(1) not in os.environ:
+            r.err(key, f"environment variable {m.group(1)} is not set")
+            return m.group(0)
+        return os.environ[m.group(1)]
+    return _ENV.sub(sub, value)
+
+
+def absolute_sqlite(url: str, base: Path) -> str:
+    """``sqlite:///rel.db`` is relative to the config file's folder, not the working dir."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix):
+        rest = url[len(prefix):]
+        if rest and not rest.startswith("/") and not rest.startswith(":memory:") \
+                and not rest.startswith("file:"):
+            return prefix + str((base / rest).resolve())
+    return url
+
+
+def topic_ok(v: str) -> str | None:
+    return None if v.strip() and "\0" not in v else "must be a non-empty MQTT topic"

@@ -1,0 +1,202 @@
+"""One image's way through a station: read and check it, run the model, judge, build the record.
+
+These are the steps the daemon's threads run; they never raise for a bad image: a problem
+becomes ``Work.error`` and, later, an ERROR inspection whose ``error`` says why.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspect_core.interfaces import SourceItem
+from inspect_core.types import Decision, Inspection, Verdict
+
+from .config import Limits
+from .validate import BadImage, check_bytes, decode
+
+
+class NotReady(Exception):
+    """The file changed while it was read (still being written): look at it again later."""
+
+
+@dataclass
+class Work:
+    item: SourceItem
+    t0: float = field(default_factory=time.perf_counter)
+    data: bytes | None = None  # the encoded image (a camera frame is encoded as PNG)
+    sha256: str = ""
+    image: np.ndarray | None = None  # decoded, after the recipe's preprocess
+    width: int = 0
+    height: int = 0
+    error: str | None = None
+    known_verdict: str | None = None  # already recorded (before a crash): file it, no re-run
+    probs: np.ndarray | None = None
+    result: Any = None  # inspect_core.pipeline.Result
+    inspection: Inspection | None = None
+
+    @property
+    def needs_model(self) -> bool:
+        return self.error is None and self.known_verdict is None and self.image is not None
+
+
+def _hash_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_file(item: SourceItem, limits: Limits, preprocess=None, journal=None) -> Work:
+    """Read, hash, check and decode one file of a folder source."""
+    w = Work(item)
+    path = item.path or ""
+    refuse = item.extra.get("refuse")
+    if refuse:  # a symlink out of the folder: never read what it points to
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = path
+        w.sha256 = hashlib.sha256(f"symlink:{path}->{target}".encode()).hexdigest()
+        w.error = refuse
+        return w
+    try:
+        st = os.stat(path)
+        if st.st_size > limits.max_bytes:
+            w.sha256 = _hash_file(path)
+            w.error = (f"file is {st.st_size} bytes, above the station limit of "
+                       f"{limits.max_bytes} (limits.max_bytes)")
+            return w
+        with open(path, "rb") as f:
+            data = f.read()
+            st2 = os.fstat(f.fileno())
+    except FileNotFoundError:
+        raise NotReady(f"{path} vanished") from None
+    except OSError as e:
+        w.sha256 = hashlib.sha256(f"unreadable:{path}".encode()).hexdigest()
+        w.error = f"cannot read the file ({e.strerror or e}); check its permissions"
+        return w
+    if len(data) != st2.st_size or st2.st_mtime_ns != st.st_mtime_ns or \
+            st.st_size != item.extra.get("size", st.st_size):
+        raise NotReady(f"{path} changed while it was read")
+    w.data = data
+    w.sha256 = hashlib.sha256(data).hexdigest()
+    if journal is not None:
+        w.known_verdict = journal.verdict_of(w.sha256)
+        if w.known_verdict is not None:
+            return w
+    try:
+        hdr = check_bytes(data, os.path.splitext(path)[1], limits)
+        w.width, w.height = hdr.width, hdr.height
+        img = decode(data, hdr, limits)
+    except BadImage as e:
+        w.error = str(e)
+        return w
+    w.data = None  # the file stays on disk; only a camera frame's bytes are needed later
+    return _preprocess(w, img, preprocess)
+
+
+def read_frame(item: SourceItem, preprocess=None) -> Work:
+    """A camera frame: encoded as PNG (what the archive keeps and the sha256 is taken of)."""
+    w = Work(item)
+    if item.frame is None:
+        w.error = item.extra.get("refuse", "no frame")
+        return w
+    img = item.frame
+    bgr = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        w.error = "could not encode the frame as PNG"
+        return w
+    w.data = buf.tobytes()
+    w.sha256 = hashlib.sha256(w.data).hexdigest()
+    w.height, w.width = img.shape[:2]
+    return _preprocess(w, img, preprocess)
+
+
+def _preprocess(w: Work, img: np.ndarray, preprocess) -> Work:
+    w.height, w.width = img.shape[:2]
+    if preprocess is not None:
+        try:
+            img = preprocess(img)
+        except Exception as e:
+            w.error = f"the recipe's preprocessing failed on this image: {type(e).__name__}: {e}"
+            return w
+    w.image = img
+    return w
+
+
+def run_model(inspector, works: list[Work]) -> None:
+    """Probabilities for every work that needs the model; same-size images in one batch."""
+    todo = [w for w in works if w.needs_model]
+    model = inspector.model
+    recipe = inspector.recipe
+    tile = recipe.tile or model.meta.tile
+    groups: dict[tuple, list[Work]] = {}
+    for w in todo:
+        groups.setdefault(w.image.shape, []).append(w)
+    for shape, group in groups.items():
+        try:
+            if len(group) > 1 and max(shape[:2]) <= tile:
+                for w, p in zip(group, model.probabilities_batch([w.image for w in group])):
+                    w.probs = p
+                continue
+        except Exception:
+            pass  # fall back to one by one, so one bad image does not fail the others
+        for w in group:
+            try:
+                w.probs = model.probabilities(w.image, tile=recipe.tile or None,
+                                              overlap=recipe.tile_overlap)
+            except Exception as e:
+                w.error = f"the model failed on this image: {type(e).__name__}: {e}"
+
+
+def judge(inspector, w: Work, station: str, plugin: str) -> Inspection:
+    """Rules on the probabilities -> the :class:`Inspection` to record."""
+    if w.probs is not None and w.error is None:
+        try:
+            w.result = inspector.judge_probs(w.image, w.probs)
+        except Exception as e:
+            w.error = f"post-processing or rules failed: {type(e).__name__}: {e}"
+    w.probs = None  # free memory early
+    if w.result is not None:
+        verdict = w.result.verdict
+    elif w.known_verdict is not None:
+        verdict = Verdict(Decision(w.known_verdict))
+    else:
+        verdict = Verdict(Decision.ERROR)
+        if w.error is None:
+            w.error = "not inspected"
+    it = w.item
+    insp = Inspection(
+        source=str(it.path or it.source), image_sha256=w.sha256, width=int(w.width),
+        height=int(w.height), verdict=verdict, station=station, plugin=plugin,
+        recipe=inspector.recipe.name, model_sha256=getattr(inspector, "model_sha256", ""),
+        model_card=getattr(inspector, "model_card", None), thresholds=inspector.recipe.thresholds(), captured_at=it.captured_at,
+        inspected_at=time.time(), latency_ms=(time.perf_counter() - w.t0) * 1000,
+        part_id=it.part_id, lot=it.lot, error=w.error if w.result is None else None)
+    w.inspection = insp
+    return insp
+
+
+def frame_name(station: str, item: SourceItem) -> str:
+    t = item.captured_at or time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(t)) + f"-{int(t * 1000) % 1000:03d}"
+    return f"{station}-{stamp}-{item.extra.get('frame_no', 0):07d}.png"
+
+
+def save_overlay(inspector, w: Work, folder: Path) -> str | None:
+    from inspect_core.overlay import render_overlay, save_overlay as save
+
+    if w.result is None or w.inspection is None:
+        return None
+    ov = render_overlay(w.result.image, w.result.labels, w.result.verdict, inspector.classes)
+    stem = Path(w.inspection.source).stem
+    return str(save(folder / f"{stem}-{w.sha256[:8]}.png", ov))

@@ -1,0 +1,123 @@
+"""Camera source on a video file the test writes itself (MJPG .avi): interval and motion
+triggers; each captured frame is saved into the archive and recorded like a file."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from inspect_core.recipes import Recipe
+from stations.camera import motion_fraction, small_gray
+from stations.config import parse_config
+from stations.daemon import Station
+from stations.testing import MemorySink
+
+FPS = 10
+
+
+def write_video(path: Path, frames: int = 30, square: tuple[int, int] = (10, 20)) -> Path:
+    """64x48 grey frames with a 2x2 marker that moves one pixel a frame (so every frame is a
+    different image, but not "motion"), and a bright 20x20 square from frame square[0] to
+    square[1] (two motion events)."""
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (64, 48))
+    assert w.isOpened(), "OpenCV cannot write MJPG .avi here"
+    for i in range(frames):
+        f = np.full((48, 64, 3), 100, np.uint8)
+        f[44:46, 2 * i % 60:2 * i % 60 + 2] = 255
+        if square[0] <= i < square[1]:
+            f[10:30, 20:40] = 240
+        w.write(f)
+    w.release()
+    return path
+
+
+def _station(tmp: Path, model: Path, **source) -> tuple[Station, MemorySink]:
+    cfg = parse_config({
+        "station": {"name": "cam", "plugin": "tiny", "recipe": "tiny", "until_empty": True,
+                    "batch": 2},
+        "source": {"type": "camera", "url": str(tmp / "clip.avi"), **source},
+    }, tmp)
+    sink = MemorySink()
+    recipe = Recipe(name="tiny", model=model, rules=[{"type": "min_area", "min": 1}])
+    return Station(cfg, recipe=recipe, sinks={"db": sink}), sink
+
+
+def _frame_no(insp) -> int:
+    return int(Path(insp.source).stem.rsplit("-", 1)[1])
+
+
+def test_interval_trigger_saves_and_records_every_capture(tmp_path, tiny_model):
+    write_video(tmp_path / "clip.avi")
+    station, sink = _station(tmp_path, tiny_model, trigger="interval", interval_ms=500)
+    assert station.run(install_signals=False) == 0
+    # 30 frames at 10 fps = 3 s of video: captures at 0, 0.5, ... 2.5 s
+    assert [_frame_no(i) for i in sink.items] == [1, 6, 11, 16, 21, 26]
+    for insp in sink.items:
+        p = Path(insp.source)
+        assert p.is_file() and p.parent.parent.parent == tmp_path / "archive"
+        assert p.parent.parent.name == insp.verdict.decision.value
+        assert hashlib.sha256(p.read_bytes()).hexdigest() == insp.image_sha256
+        assert (insp.width, insp.height) == (64, 48) and insp.error is None
+        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        assert img.shape[:2] == (48, 64)
+    assert len({i.image_sha256 for i in sink.items}) == 6
+
+
+def test_motion_trigger_captures_when_the_scene_changes(tmp_path, tiny_model):
+    write_video(tmp_path / "clip.avi")
+    station, sink = _station(tmp_path, tiny_model, trigger="motion", motion_threshold=0.05,
+                             motion_cooldown_ms=300)
+    assert station.run(install_signals=False) == 0
+    assert [_frame_no(i) for i in sink.items] == [11, 21]  # the square comes, the square goes
+
+
+def test_max_frames_and_motion_measure():
+    a = np.full((48, 64, 3), 100, np.uint8)
+    b = a.copy()
+    b[10:30, 20:40] = 240
+    assert motion_fraction(None, small_gray(a), 25) == 0.0
+    assert 0.1 < motion_fraction(small_gray(a), small_gray(b), 25) < 0.2
+
+
+def test_max_frames_stops_the_source(tmp_path, tiny_model):
+    write_video(tmp_path / "clip.avi")
+    station, sink = _station(tmp_path, tiny_model, trigger="interval", interval_ms=100,
+                             max_frames=4)
+    assert station.run(install_signals=False) == 0
+    assert len(sink.items) == 4
+
+
+def test_a_missing_video_file_is_a_clear_error(tmp_path, tiny_model):
+    station, sink = _station(tmp_path, tiny_model, trigger="interval")
+    assert station.run(install_signals=False) == 1
+    assert "video file" in station.failed and "not found" in station.failed
+    assert sink.items == []
+
+
+def test_camera_config_needs_exactly_one_of_device_or_url(tmp_path):
+    from stations.config import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        parse_config({"station": {"name": "c", "plugin": "p", "recipe": "r"},
+                      "source": {"type": "camera", "trigger": "sometimes"}}, tmp_path)
+    keys = [k for k, _ in e.value.problems]
+    assert "source.device" in keys and "source.trigger" in keys
+
+
+def test_a_stream_is_read_by_the_grabber_which_reconnects(tmp_path, tiny_model):
+    """A URL (here file://, as rtsp:// would be) is read continuously by the grabber thread;
+    when the stream ends it reconnects, and captures take the newest frame."""
+    write_video(tmp_path / "clip.avi", frames=8)
+    station, sink = _station(tmp_path, tiny_model, trigger="interval", interval_ms=50,
+                             max_frames=3, reconnect_s=0.05)
+    station.cfg.camera.url = station.source.opt.url = f"file://{tmp_path / 'clip.avi'}"
+    station.source.is_file = False
+    assert station.run(install_signals=False) == 0
+    assert station.status.total == 3 and station.source.captured == 3
+    saved = [p for p in (tmp_path / "archive").rglob("*.png")]
+    assert len(saved) == 3  # every capture is kept; identical frames are one record (sha256)
+    shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in saved}
+    assert {i.image_sha256 for i in sink.items} == shas

@@ -1,0 +1,175 @@
+"""MQTT as a PLC uses it, against the Mosquitto broker on 127.0.0.1:1883: trigger -> capture ->
+result with the same id; results of folder stations; the journaled mqtt sink; lazy import."""
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from inspect_core.recipes import Recipe
+from stations.config import parse_config
+from stations.daemon import Station
+from stations.mqtt import parse_trigger
+from stations.testing import FakeInspector, MemorySink, wait_for, write_images
+
+from test_station_camera import write_video
+
+HOST, PORT = "127.0.0.1", 1883
+
+
+def _broker_up() -> bool:
+    try:
+        socket.create_connection((HOST, PORT), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+needs_broker = pytest.mark.skipif(not _broker_up(), reason="no MQTT broker on 127.0.0.1:1883")
+
+
+class Client:
+    """A PLC stand-in: subscribes to a topic, collects JSON messages, publishes triggers."""
+
+    def __init__(self, topic: str):
+        mqtt = pytest.importorskip("paho.mqtt.client")
+        self.messages: queue.Queue = queue.Queue()
+        self.ready = threading.Event()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"plc-{uuid.uuid4().hex}")
+        self.c.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, qos=1)
+        self.c.on_subscribe = lambda *a: self.ready.set()
+        self.c.on_message = lambda c, u, m: self.messages.put(json.loads(m.payload))
+        self.c.connect(HOST, PORT)
+        self.c.loop_start()
+        assert self.ready.wait(10), "could not subscribe"
+
+    def publish(self, topic: str, payload) -> None:
+        data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+        self.c.publish(topic, data, qos=1).wait_for_publish(10)
+
+    def take(self, n: int, timeout: float = 30) -> list[dict]:
+        return [self.messages.get(timeout=timeout) for _ in range(n)]
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def _run(station: Station) -> threading.Thread:
+    t = threading.Thread(target=lambda: setattr(t, "code", station.run(install_signals=False)))
+    t.start()
+    return t
+
+
+def test_parse_trigger():
+    assert parse_trigger(b'{"id": 7, "part_id": 12, "lot": "L"}') == \
+        {"id": 7, "part_id": "12", "lot": "L"}
+    assert parse_trigger(b'"A-1"')["id"] == "A-1"
+    for bad, words in ((b"GO", "not JSON"), (b'{"part_id": 1}', 'no "id"'),
+                       (b"[1, 2]", "JSON object")):
+        with pytest.raises(ValueError, match=words):
+            parse_trigger(bad)
+
+
+@needs_broker
+def test_trigger_captures_inspects_and_answers_with_the_same_id(tmp_path, tiny_model):
+    prefix = f"test/{uuid.uuid4().hex}"
+    write_video(tmp_path / "clip.avi", frames=12)
+    cfg = parse_config({
+        "station": {"name": "plc-cam", "plugin": "tiny", "recipe": "tiny"},
+        "source": {"type": "camera", "url": "clip.avi", "trigger": "mqtt"},
+        "mqtt": {"host": HOST, "port": PORT, "trigger_topic": f"{prefix}/trigger",
+                 "result_topic": f"{prefix}/result"},
+    }, tmp_path)
+    sink = MemorySink()
+    recipe = Recipe(name="tiny", model=tiny_model, rules=[{"type": "min_area", "min": 1}])
+    station = Station(cfg, recipe=recipe, sinks={"db": sink})
+    plc = Client(f"{prefix}/result")
+    t = _run(station)
+    try:
+        wait_for(lambda: station.mqtt is not None and station.mqtt.connected, timeout=30,
+                 what="the station to connect")
+        for i in range(3):
+            plc.publish(f"{prefix}/trigger", {"id": f"A-{i}", "part_id": f"P{i}", "lot": "L7"})
+        results = plc.take(3)
+        plc.publish(f"{prefix}/trigger", b"GO!")
+        plc.publish(f"{prefix}/trigger", {"part_id": "P9"})
+        errors = plc.take(2)
+    finally:
+        station.stop()
+        t.join(30)
+        plc.close()
+    assert t.code == 0
+    assert sorted(r["id"] for r in results) == ["A-0", "A-1", "A-2"]
+    for r in results:
+        assert r["station"] == "plc-cam" and r["lot"] == "L7" and r["part_id"] == "P" + r["id"][-1]
+        assert r["verdict"] in ("PASS", "REVIEW", "FAIL")
+        assert isinstance(r["fired"], list) and isinstance(r["regions"], list)
+        assert all("polygon" not in g and "bbox" in g for g in r["regions"])
+        assert (r["verdict"] == "PASS") == (not r["fired"])
+        assert Path(r["source"]).is_file()  # the frame is in the archive
+    assert [e["verdict"] for e in errors] == ["ERROR", "ERROR"]
+    assert "not JSON" in errors[0]["error"] and 'no "id"' in errors[1]["error"]
+    recorded = {i.part_id: i for i in sink.items}
+    assert sorted(recorded) == ["P0", "P1", "P2"] and recorded["P1"].lot == "L7"
+
+
+@needs_broker
+def test_folder_station_publishes_every_result(tmp_path):
+    prefix = f"test/{uuid.uuid4().hex}"
+    (tmp_path / "inbox").mkdir()
+    cfg = parse_config({
+        "station": {"name": "plc-folder", "plugin": "x", "recipe": "x"},
+        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+        "mqtt": {"host": HOST, "port": PORT, "result_topic": f"{prefix}/result"},
+        "database": {"enabled": False},
+    }, tmp_path)
+    plc = Client(f"{prefix}/result")
+    station = Station(cfg, inspector=FakeInspector(fail_above=128), sinks={})
+    t = _run(station)
+    try:
+        paths = write_images(tmp_path / "inbox", 3, seed=61)
+        (tmp_path / "inbox" / "junk.png").write_bytes(b"junk")
+        results = plc.take(4)
+    finally:
+        station.stop()
+        t.join(30)
+        plc.close()
+    by_id = {r["id"]: r for r in results}
+    assert set(by_id) == {p.name for p in paths} | {"junk.png"}
+    assert by_id["junk.png"]["verdict"] == "ERROR" and "not an image" in by_id["junk.png"]["error"]
+
+
+@needs_broker
+def test_mqtt_sink_goes_through_the_journal(tmp_path):
+    prefix = f"test/{uuid.uuid4().hex}"
+    (tmp_path / "inbox").mkdir()
+    cfg = parse_config({
+        "station": {"name": "sink", "plugin": "x", "recipe": "x", "until_empty": True},
+        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+        "database": {"enabled": False},
+        "sinks": [{"type": "mqtt", "host": HOST, "port": PORT, "topic": f"{prefix}/all"}],
+    }, tmp_path)
+    plc = Client(f"{prefix}/all")
+    try:
+        write_images(tmp_path / "inbox", 4, seed=62)
+        assert Station(cfg, inspector=FakeInspector()).run(install_signals=False) == 0
+        got = plc.take(4)
+    finally:
+        plc.close()
+    assert sorted(m["id"] for m in got) == [f"img0000{i}.png" for i in range(4)]
+
+
+def test_paho_is_imported_only_when_mqtt_is_used():
+    code = ("import sys, stations.plugin, stations.commands, stations.daemon, stations.folder, "
+            "stations.camera, stations.check, stations.demo; "
+            "from inspect_core.plugins import get_registry; get_registry(); "
+            "assert not [m for m in sys.modules if m.startswith('paho')], 'paho imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
