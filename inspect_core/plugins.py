@@ -112,7 +112,9 @@ def _version(dist: str) -> str:
 
 def _collect(reg: Registry, name: str, module: Any) -> None:
     """Call one plugin's register_* hooks, keeping what is valid and reporting the rest."""
-    from .recipes import Domain
+    from dataclasses import replace
+
+    from .recipes import Domain, Recipe
 
     def registrar(kind: str, table: dict):
         def register(key, factory):
@@ -129,6 +131,13 @@ def _collect(reg: Registry, name: str, module: Any) -> None:
     def register_domain(domain):
         if not isinstance(domain, Domain):
             raise TypeError(f"register_domains expects a Domain, got {type(domain).__name__}")
+        # A broken recipe (missing model, bad sample) is reported and left out; the domain's
+        # other recipes keep working. A domain with no usable recipe is refused.
+        broken = {id(r): r.problems() for r in domain.recipes if isinstance(r, Recipe) and r.problems()}
+        if broken and len(broken) < len(domain.recipes):
+            for problems in broken.values():
+                reg.fail(name, f"domain {domain.name!r}: " + "; ".join(problems) + " (recipe left out)")
+            domain = replace(domain, recipes=[r for r in domain.recipes if id(r) not in broken])
         problems = domain.problems()
         if problems:
             raise ValueError(f"domain {domain.name!r}: " + "; ".join(problems))

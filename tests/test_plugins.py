@@ -197,3 +197,18 @@ def test_plugins_listing_names_what_each_plugin_registered_and_its_failures(tiny
     assert "min_area" in by["core"]["rules"] and by["core"]["sinks"] == []
     assert "no_such_module_xyz" in by["ghost"]["failures"][0] and by["ghost"]["domains"] == []
     assert "plugin ghost" in res.stderr
+
+
+def test_a_broken_recipe_is_left_out_and_its_siblings_kept(tiny_model, tmp_path):
+    mod = types.ModuleType("half")
+
+    @hookimpl
+    def register_domains(register):
+        register(Domain("half", [Recipe("good", tiny_model),
+                                 Recipe("bad", tmp_path / "not_trained_yet.onnx")]))
+
+    mod.register_domains = register_domains
+    reg = plugins.load_plugins(extra=[("half", mod)])
+    assert [r.name for r in reg.domains["half"].recipes] == ["good"]
+    (failure,) = [f for f in reg.failures if f.plugin == "half"]
+    assert "not_trained_yet.onnx" in failure.reason and "left out" in failure.reason
