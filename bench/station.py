@@ -9,7 +9,7 @@ rules, journal, SQLite record (the ``sql`` sink), file moved to the archive; tim
 start of ``Station.run`` until the last record is written and the station has stopped.
 The ratio station / model is the share of the model's speed the whole station keeps
 (the aim is >= 0.9). Best of ``--repeat`` runs each, interleaved, so a background load hits
-both alike. ``--write`` puts the table in ``bench/README_station.md``.
+both alike. ``--write`` also prints the markdown table kept in ``bench/README.md``.
 
 Without ``--model`` it uses the shipped steel model if present, else a random-weight U-Net
 of the same architecture (width 32, stem stride 2, 4 classes, gray; needs torch to export).
@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--write", action="store_true", help="write bench/README_station.md")
+    ap.add_argument("--write", action="store_true", help="also print the results as the markdown table of bench/README.md")
     args = ap.parse_args()
 
     from stations.logs import setup_logging
@@ -193,7 +193,7 @@ def main() -> None:
         else:
             print(_table(info, rows))
         if args.write:
-            (ROOT / "bench" / "README_station.md").write_text(_markdown(info, rows))
+            print("\n" + _markdown(info, rows))  # for bench/README.md, "Station throughput"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -211,7 +211,7 @@ def test_pareto_filtered_by_plugin_and_recipe_reads_the_region_copies(filled):
 
 def test_filtered_pareto_reads_one_covering_index_on_sqlite(tmp_path):
     """The plan that keeps `inspect report --plugin P --recipe R` fast on millions of regions:
-    no join, no table read, only ix_region_pareto (bench/README_records.md)."""
+    no join, no table read, only ix_region_pareto (bench/README.md)."""
     import sqlalchemy as sa
 
     from db.engine import connect
