@@ -44,6 +44,8 @@ weights: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/infer.py
+	$(BIN)/python bench/station.py
+	$(BIN)/python bench/records.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -164,6 +164,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._stations: dict[str, tuple[int, str, str, str]] = {}  # name -> id, plugin, ...
         self._models: dict[str, int] = {}  # sha256 -> id
+        self._tls = threading.local()  # ids created by the transaction in flight, per thread
 
     # -- setup ---------------------------------------------------------------------------
     def connect(self) -> "Recorder":
@@ -198,8 +199,14 @@ class Recorder:
         """
         self.connect()
         try:
+            self._pending = {}
             with connect(self.engine, write=True) as conn:
-                return self._write(conn, inspection, config_hash, model_card)
+                new = self._write(conn, inspection, config_hash, model_card)
+            # only ids of committed rows are cached: another thread must never reference a
+            # station or model row that this transaction might still roll back
+            self._stations.update(self._pending.get("stations", {}))
+            self._models.update(self._pending.get("models", {}))
+            return new
         except DBAPIError as e:  # not a connection problem: connect() converted those
             self._forget()
             raise RecordsError(f"cannot record {inspection.source} in "
@@ -208,6 +215,14 @@ class Recorder:
         except BaseException:
             self._forget()
             raise
+
+    @property
+    def _pending(self) -> dict:
+        return self._tls.__dict__.setdefault("pending", {})
+
+    @_pending.setter
+    def _pending(self, value: dict) -> None:
+        self._tls.pending = value
 
     def _forget(self) -> None:
         """Drop cached ids: ones cached in a rolled-back transaction may not exist."""
@@ -245,7 +260,7 @@ class Recorder:
         if tuple(row[1:]) != want:  # the station now runs another recipe or configuration
             conn.execute(sa.update(STATION).where(STATION.c.id == row.id)
                          .values(plugin=want[0], recipe=want[1], config_hash=chash))
-        self._stations[insp.station] = (row.id, *want)
+        self._pending.setdefault("stations", {})[insp.station] = (row.id, *want)
         return row.id
 
     def _model_id(self, conn: Connection, insp: Inspection, card: dict[str, Any] | None) -> int:
@@ -264,7 +279,7 @@ class Recorder:
         if row.card is None and card is not None:
             conn.execute(sa.update(MODEL).where(MODEL.c.id == row.id)
                          .values(card=card, version=version))
-        self._models[sha] = row.id
+        self._pending.setdefault("models", {})[sha] = row.id
         return row.id
 
     def register_model(self, sha256: str, *, plugin: str = "", recipe: str = "",
