@@ -77,3 +77,32 @@ def save_overlay(path: str | Path, overlay: np.ndarray) -> Path:
         raise OverlayError(f"{path}: could not write the overlay{why}; check that the folder is "
                            "writable and the disk not full, or pass another --out")
     return path
+
+
+def roi_outlines(rules: list, shape: tuple[int, int]) -> list[np.ndarray]:
+    """Pixel polygons of every region-of-interest rule (drawn so operators see the zone)."""
+    from .roi_rules import roi_points
+
+    h, w = shape
+    out = []
+    for rule in rules:
+        polygon = getattr(rule, "polygon", None)
+        if not polygon:
+            continue
+        pts, fraction = roi_points(polygon, getattr(rule, "units", "auto"))
+        if fraction:
+            pts = pts * [w - 1, h - 1]
+        out.append(np.round(pts).astype(np.int32))
+    return out
+
+
+def render_result(result, verdict: Verdict, inspector) -> np.ndarray:
+    """The overlay of one inspection: the recipe's region and coverage classes coloured, the
+    regions boxed, the regions of interest outlined (dashed white), the verdict on top."""
+    classes = inspector.classes
+    ids = set(inspector.region_ids) | {classes.index(c) for c in inspector.recipe.coverage_classes}
+    ov = render_overlay(result.image, result.labels, verdict, classes, draw_classes=sorted(ids))
+    thick = max(1, round(min(ov.shape[:2]) / 300))
+    for poly in roi_outlines(inspector.rules, result.labels.shape):
+        cv2.polylines(ov, [poly], True, (255, 255, 255), thick, cv2.LINE_AA)
+    return ov

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import InspectError
-from ..overlay import render_overlay, save_overlay
+from ..overlay import render_result, save_overlay
 from ..pipeline import Inspector
 from ..progress import item_progress
 from ..recipes import Recipe
@@ -108,7 +108,7 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
             for path in paths:
                 insp, result = inspector.inspect_file(path, plugin=plugin or "")
                 if result is not None and not no_overlay:
-                    ov = render_overlay(result.image, result.labels, insp.verdict, inspector.classes)
+                    ov = render_result(result, insp.verdict, inspector)
                     dest = overlay_path(Path(out), path, insp.image_sha256, taken)
                     insp.overlay_path = str(save_overlay(dest, ov))
                 if sink is not None:
