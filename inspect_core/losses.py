@@ -7,10 +7,15 @@ import torch.nn.functional as F
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255,
               eps: float = 1.0) -> torch.Tensor:
-    """Soft Dice over all classes, summed over the batch; ignored pixels take no part.
+    """Soft Dice averaged over the classes present in the batch's target, pixels summed over
+    the batch; ignored pixels take no part.
 
-    Classes absent from both prediction and target contribute nothing (eps smoothing keeps the
-    ratio at 1 for them), so rare classes are not punished for being rare.
+    Classes absent from the target are left out: with eps smoothing alone their Dice is
+    eps / (predicted mass + eps), which is ~0 as soon as the network puts even 0.1% probability
+    on them over a batch, so every absent class would add ~1 to the loss and push the network
+    towards all-background. With rare defects (most classes absent from most batches, as on the
+    magnetic tiles) that collapsed training. Cross-entropy still punishes false positives of
+    absent classes.
     """
     n, c = logits.shape[:2]
     valid = target != ignore_index
@@ -21,7 +26,10 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 25
     inter = (probs * onehot).sum(dims)
     denom = probs.sum(dims) + onehot.sum(dims)
     dice = (2 * inter + eps) / (denom + eps)
-    return 1 - dice.mean()
+    present = onehot.sum(dims) > 0
+    if not bool(present.any()):
+        return logits.sum() * 0.0
+    return 1 - dice[present].mean()
 
 
 def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255,

@@ -108,3 +108,20 @@ def test_uint8_masks_and_class_weights_are_accepted():
     weighted = dice_ce_loss(logits, target, IGNORE, class_weights=torch.tensor([0.1, 1.0, 5.0]))
     assert torch.isfinite(plain) and torch.isfinite(weighted)
     assert plain.item() != pytest.approx(weighted.item())
+
+
+def test_absent_classes_do_not_push_towards_background():
+    """A small probability on a class absent from the batch must not cost ~1 per class (that
+    collapsed training on rare defects); only classes present in the target count."""
+    import torch
+
+    from inspect_core.losses import dice_loss
+
+    target = torch.zeros(2, 32, 32, dtype=torch.long)
+    target[:, 8:16, 8:16] = 1  # classes 0 and 1 present; 2..5 absent
+    logits = torch.full((2, 6, 32, 32), -4.0)
+    logits[:, 0] = 4.0
+    logits[:, 0, 8:16, 8:16] = -4.0
+    logits[:, 1, 8:16, 8:16] = 4.0
+    loss = float(dice_loss(logits, target))
+    assert loss < 0.05, loss  # ~0.3% probability per absent class used to give ~0.66 here
