@@ -1,13 +1,18 @@
 """End-to-end speed of a folder station vs the model alone, same model, same image size.
 
     python bench/station.py [--model plugins/industrial/models/steel.onnx] [--sizes 200,512]
-                            [--n 200] [--batches 1,4] [--repeat 2] [--json] [--write]
+                            [--images 200] [--batches 1,4] [--repeat 2] [--json] [--write]
 
-*Model only*: ONNX Runtime ``session.run`` on one normalised image, back to back (batch 1).
+*Model only*: ONNX Runtime ``session.run`` on what the station runs per image, back to back:
+one normalised image, plus its flipped copies in the same run when the model's metadata asks
+for test-time augmentation (the shipped steel model: ``tta = ["h", "v"]``, 3 images per run).
 *Station*: N PNG files already in the inbox -> read, check, decode, model, post-processing,
 rules, journal, SQLite record (the ``sql`` sink), file moved to the archive; timed from the
 start of ``Station.run`` until the last record is written and the station has stopped.
-The ratio station / model is the share of the model's speed the whole station keeps
+With ONNX Runtime on one thread (``INSPECT_THREADS=1``) it runs in the calling thread, so the
+CPU the station spends outside ``session.run`` is measured too (the thread CPU of its
+``session.run`` calls subtracted from the process's). The ratio station / model is the share of
+the model's speed the whole station keeps
 (the aim is >= 0.9). Best of ``--repeat`` runs each, interleaved, so a background load hits
 both alike. ``--write`` also prints the markdown table kept in ``bench/README.md``.
 
@@ -65,11 +70,14 @@ def make_images(folder: Path, n: int, size: int) -> list[Path]:
     return out
 
 
-def model_only(model_path: Path, size: int, n: int, threads: int) -> float:
+def model_only(model_path: Path, size: int, n: int, threads: int) -> tuple[float, float]:
+    """Images/s and CPU ms per image of ``session.run`` alone on one image's input."""
     from inspect_core.runtime import OnnxModel
 
     m = OnnxModel(model_path, threads=threads)
     x = m.prepare(np.random.default_rng(1).integers(0, 256, (size, size), dtype=np.uint8))[None]
+    axes = {"h": (3,), "v": (2,), "hv": (2, 3)}
+    x = np.concatenate([x] + [np.flip(x, axes[f]) for f in m.meta.tta])  # as OnnxModel._probs
     for _ in range(3):
         m.logits(x)
     t, cpu = time.perf_counter(), time.process_time()
@@ -116,7 +124,19 @@ def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -
                     rules=[{"type": "min_area", "min": 40}, {"type": "review_band",
                                                              "low": 0.5, "high": 0.7}])
     station = Station(cfg, recipe=recipe, sinks={"sql": sink})
-    threads = station.inspector.model.session.get_session_options().intra_op_num_threads
+    session = station.inspector.model.session
+    threads = session.get_session_options().intra_op_num_threads
+    in_run = [0.0]
+    run = session.run
+
+    def timed_run(*args, **kwargs):  # thread CPU of the calling thread (all of it on 1 thread)
+        t0 = time.thread_time()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            in_run[0] += time.thread_time() - t0
+
+    session.run = timed_run
     t, cpu = time.perf_counter(), time.process_time()
     code = station.run(install_signals=False)
     dt, cpu = time.perf_counter() - t, time.process_time() - cpu
@@ -128,7 +148,15 @@ def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -
     n = len(images)
     assert code == 0 and recorded == n, (code, recorded)
     steady = (n - 1) / (sink.times[-1] - sink.times[0])
-    return {"steady": steady, "wall": n / dt, "threads": threads, "cpu_ms": cpu / n * 1000}
+    outside = (cpu - in_run[0]) / n * 1000 if threads == 1 else None
+    return {"steady": steady, "wall": n / dt, "threads": threads, "cpu_ms": cpu / n * 1000,
+            "outside_run_ms": outside}
+
+
+def tta_of(model_path: Path) -> tuple[str, ...]:
+    from inspect_core.runtime import OnnxModel
+
+    return OnnxModel(model_path, threads=1).meta.tta
 
 
 def main() -> None:
@@ -136,7 +164,7 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None)
     ap.add_argument("--sizes", default="200,512")
-    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--n", "--images", dest="n", type=int, default=200, help="images per run")
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--json", action="store_true")
@@ -157,7 +185,10 @@ def main() -> None:
                 "random-weight U-Net, steel architecture (width 32, stem stride 2, 4 classes)"
         rows = []
         cores = os.cpu_count() or 1
-        thread_options = sorted({0, max(1, cores - 1)})  # ORT default (all cores), cores - 1
+        if os.environ.get("INSPECT_THREADS"):  # OnnxModel then uses it whatever it is given
+            thread_options = [int(os.environ["INSPECT_THREADS"])]
+        else:
+            thread_options = sorted({0, max(1, cores - 1)})  # ORT default (all cores), cores - 1
         for size in (int(s) for s in args.sizes.split(",")):
             images = make_images(tmp / f"img{size}", args.n, size)
             model_best: dict[int, float] = {}
@@ -183,8 +214,11 @@ def main() -> None:
                              "model_cpu_ms": round(model_cpu[max(model_best,
                                                                  key=model_best.get)], 1),
                              "station_cpu_ms": round(r["cpu_ms"], 1),
+                             "station_outside_run_cpu_ms": None if r["outside_run_ms"] is None
+                             else round(r["outside_run_ms"], 1),
                              "ratio": round(r["steady"] / reference, 3)})
-        info = {"model": origin, "images": args.n, "cpu": _cpu(), "cores": os.cpu_count(),
+        info = {"model": origin, "tta": list(tta_of(model)), "images": args.n, "cpu": _cpu(),
+                "cores": os.cpu_count(),
                 "load_avg": [round(x, 2) for x in os.getloadavg()],
                 "onnxruntime": _version("onnxruntime"), "python": platform.python_version(),
                 "INSPECT_THREADS": os.environ.get("INSPECT_THREADS", "0 (all cores)")}
@@ -222,36 +256,47 @@ def _models(r: dict) -> str:
 
 
 def _table(info: dict, rows: list[dict]) -> str:
-    out = [f"model: {info['model']}; {info['images']} images; {info['cpu']}, {info['cores']} cores,"
-           f" load {info['load_avg']}"]
+    out = [f"model: {info['model']} (TTA flips per image: {info['tta'] or 'none'}); "
+           f"{info['images']} images; {info['cpu']}, {info['cores']} cores, "
+           f"load {info['load_avg']}"]
     out += [f"{r['size']:>5} px batch {r['batch']}: model only {_models(r)}; station "
             f"{r['station_images_per_s']} img/s steady ({r['station_wall_images_per_s']} wall, "
             f"{r['station_threads']} ORT thr); station / best model = {r['ratio']}; CPU ms/image: "
-            f"model {r['model_cpu_ms']}, station {r['station_cpu_ms']}" for r in rows]
+            f"model {r['model_cpu_ms']}, station {r['station_cpu_ms']} "
+            f"({_outside(r)} outside session.run)" for r in rows]
     return "\n".join(out)
+
+
+def _outside(r: dict) -> str:
+    v = r["station_outside_run_cpu_ms"]
+    return "n/a" if v is None else str(v)
 
 
 def _markdown(info: dict, rows: list[dict]) -> str:
     lines = [
-        "# Station throughput (`bench/station.py`)", "",
+        "## Station throughput (`bench/station.py`)", "",
         "End to end: PNG file in the inbox -> read, checked, decoded -> model -> post-processing "
         "and rules -> journal -> SQLite record (the `sql` sink) -> file moved to the archive. "
         "*Steady*: records written per second between the first and the last record; *wall*: "
         "images / the whole `Station.run` (start-up and final flush included). *Model only*: "
-        "ONNX Runtime `session.run` on one normalised image of the same size, back to back, with "
-        "ONNX Runtime's default threads (all cores) and with all cores but one; the ratio is "
-        "against the faster of the two. Best of interleaved runs.", "",
-        f"Model: {info['model']}. {info['images']} images per run. {info['cpu']}, "
+        "ONNX Runtime `session.run` on what the station runs per image (one normalised image of "
+        "the same size, with its flipped copies in the same run when the model asks for "
+        "test-time augmentation), back to back, with ONNX Runtime's default threads (all cores) "
+        "and with all cores but one (or `INSPECT_THREADS`); the ratio is against the faster. "
+        "Best of interleaved runs.", "",
+        f"Model: {info['model']}, TTA flips per image: {', '.join(info['tta']) or 'none'}. "
+        f"{info['images']} images per run. {info['cpu']}, "
         f"{info['cores']} cores, load average {info['load_avg']} at the end of the run; "
         f"onnxruntime {info['onnxruntime']}, Python {info['python']}, "
         f"INSPECT_THREADS={info['INSPECT_THREADS']}.", "",
         "| size (px) | batch | model only (img/s) | station steady (img/s) | station wall (img/s) "
-        "| ORT threads in the station | station / model | CPU ms per image: model, station |",
+        "| ORT threads in the station | station / model | CPU ms per image: model, station "
+        "(outside `session.run`) |",
         "|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     lines += [f"| {r['size']} | {r['batch']} | {_models(r)} | {r['station_images_per_s']} | "
               f"{r['station_wall_images_per_s']} | {r['station_threads']} | {r['ratio']:.2f} | "
-              f"{r['model_cpu_ms']}, {r['station_cpu_ms']} |" for r in rows]
+              f"{r['model_cpu_ms']}, {r['station_cpu_ms']} ({_outside(r)}) |" for r in rows]
     lines += ["", "Reproduce: `python bench/station.py --write` (add `--model PATH` for another "
               "model)."]
     return "\n".join(lines) + "\n"

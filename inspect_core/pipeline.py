@@ -74,11 +74,16 @@ class Inspector:
         return self.judge_probs(img, probs)
 
     def judge_probs(self, img: np.ndarray, probs: np.ndarray) -> Result:
-        labels = self.post(argmax_labels(probs), probs)
+        labels = argmax_labels(probs)
+        run = getattr(self.post, "run", None)  # Compose: also the components it has labelled
+        if run is not None:
+            labels, found = run(labels, probs)
+        else:
+            labels, found = self.post(labels, probs), None
         regions = extract_regions(labels, probs, self.classes, self.region_ids,
-                                  self.recipe.pixel_size_mm)
+                                  self.recipe.pixel_size_mm, components=found)
         total = labels.size
-        coverage = {c: float((labels == self.classes.index(c)).sum()) / total
+        coverage = {c: float(np.count_nonzero(labels == self.classes.index(c))) / total
                     for c in self.recipe.coverage_classes}
         ctx = RuleContext(regions, labels, self.classes, self.recipe.pixel_size_mm)
         return Result(judge(ctx, self.rules, coverage), labels, img)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .errors import ModelError
@@ -35,16 +37,45 @@ class ModelMeta:
         return self.tile_size or max(512, self.input_size)
 
 
-def normalize(img: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """uint8 (H, W[, C]) -> float32 (C, H, W), (x/255 - mean) / std (as in training)."""
+def _normalize(img: np.ndarray, mean: float, std: float) -> np.ndarray:
     x = img.astype(np.float32) * (1.0 / 255.0)
     x -= mean
     x *= 1.0 / std
+    return x
+
+
+@lru_cache(maxsize=8, typed=True)
+def _normalize_table(mean: float, std: float) -> np.ndarray:
+    """``_normalize`` of every uint8 value: the same float32 operations, so the same numbers."""
+    table = _normalize(np.arange(256, dtype=np.uint8), mean, std)
+    table.flags.writeable = False
+    return table
+
+
+def normalize(img: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """uint8 (H, W[, C]) -> float32 (C, H, W), (x/255 - mean) / std (as in training)."""
+    if img.dtype == np.uint8 and img.size and img.ndim in (2, 3) \
+            and type(mean) is float and type(std) is float:
+        # a uint8 image has 256 values: look them up (one pass, bit-identical to computing them)
+        table = _normalize_table(mean, std)
+        if img.ndim == 2:
+            return cv2.LUT(img, table)[None]
+        out = np.empty((img.shape[2], *img.shape[:2]), np.float32)
+        for k, channel in enumerate(cv2.split(img)):
+            cv2.LUT(channel, table, dst=out[k])
+        return out
+    x = _normalize(img, mean, std)
     return np.ascontiguousarray(x[None] if x.ndim == 2 else x.transpose(2, 0, 1))
 
 
-def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
-    z = logits - logits.max(axis=axis, keepdims=True)
+def softmax(logits: np.ndarray, axis: int = 1, inplace: bool = False) -> np.ndarray:
+    """Softmax over ``axis``; ``inplace`` overwrites ``logits`` (an array the caller owns)
+    instead of allocating another one: the same numbers either way."""
+    if inplace:
+        z = logits
+        z -= z.max(axis=axis, keepdims=True)
+    else:
+        z = logits - logits.max(axis=axis, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=axis, keepdims=True)
     return z
@@ -110,20 +141,27 @@ class OnnxModel:
         """Raw network output for a normalised (N, C, H, W) float32 batch."""
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
 
+    def _softmax(self, batch: np.ndarray) -> np.ndarray:
+        """Softmax of the network's output, computed in that output's own memory (ONNX
+        Runtime hands over a new buffer on every run; nothing else refers to it)."""
+        z = self.logits(batch)
+        return softmax(z, inplace=z.flags.writeable and z.dtype == np.float32)
+
     def _probs(self, batch: np.ndarray) -> np.ndarray:
         """Softmax of a batch; with test-time augmentation (``meta.tta``) the probabilities
         of the flipped copies are flipped back and averaged (one run, batch x (1 + flips))."""
         if not self.meta.tta:
-            return softmax(self.logits(batch))
+            return self._softmax(batch)
         axes = {"h": (3,), "v": (2,), "hv": (2, 3)}
         flips = [axes[f] for f in self.meta.tta]
         stacked = np.concatenate([batch] + [np.flip(batch, a) for a in flips])
-        p = softmax(self.logits(stacked))
+        p = self._softmax(stacked)
         n = batch.shape[0]
-        out = p[:n].copy()
-        for k, a in enumerate(flips, start=1):
+        out = np.add(p[:n], np.flip(p[n:2 * n], flips[0]))  # = p[:n].copy() += ..., one pass
+        for k, a in enumerate(flips[1:], start=2):
             out += np.flip(p[k * n:(k + 1) * n], a)
-        return out / (1 + len(flips))
+        out /= 1 + len(flips)
+        return out
 
     def prepare(self, img: np.ndarray) -> np.ndarray:
         from .data import to_channels

@@ -1,10 +1,14 @@
 """Filing images: ``archive/<verdict>/<date>/`` and ``quarantine/<date>/`` (with a reason file).
 
-Moves are atomic renames when source and archive share a file system; across file systems
-(separate Docker volumes) the file is copied to a temporary name, fsync'd, renamed into place,
-and only then removed from the inbox, so a crash at any point leaves the image in at least one
-place. A name already taken in the target folder gets the image's sha256 prefix appended; an
-identical file already there (a move interrupted by a crash, then retried) is not copied twice.
+A file is put in place with a hard link and then removed from the inbox (a rename where the file
+system has no hard links); across file systems (separate Docker volumes) it is copied to a
+temporary name, fsync'd, linked into place, and only then removed from the inbox. So a crash at
+any point leaves the image in at least one place, and a file already in the archive is never
+replaced, even by another station filing into the same folder at the same moment. A name
+already taken in the target folder gets the image's sha256 prefix appended (then a counter); an
+identical file already there (a move interrupted by a crash, then retried; or the same image
+delivered twice under one name) is not stored twice. A failed copy (disk full) leaves no
+temporary file behind.
 """
 from __future__ import annotations
 
@@ -57,12 +61,98 @@ def _lexists(p: Path) -> bool:
     return True
 
 
-def _target(folder: Path, name: str, sha256: str) -> Path:
-    p = folder / name
-    if not _lexists(p):
-        return p
+def _candidates(folder: Path, name: str, sha256: str):
+    """The names an image may get in ``folder``, in order: its own, then with the sha256 prefix
+    of its content, then with a counter as well."""
+    yield folder / name
     stem, suffix = os.path.splitext(name)
-    return folder / f"{stem}-{sha256[:12]}{suffix}"
+    yield folder / f"{stem}-{sha256[:12]}{suffix}"
+    k = 2
+    while True:
+        yield folder / f"{stem}-{sha256[:12]}-{k}{suffix}"
+        k += 1
+
+
+def _target(folder: Path, name: str, sha256: str) -> Path:
+    """The first free name for ``name`` in ``folder``."""
+    return next(p for p in _candidates(folder, name, sha256) if not _lexists(p))
+
+
+def fs_hint(e: BaseException) -> str:
+    """What the person at the line should do about a failed write into a folder."""
+    code = getattr(e, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full: free space on it (or point archive.path elsewhere)"
+    if code in (errno.EACCES, errno.EPERM):
+        who = f"uid {os.getuid()}" if hasattr(os, "getuid") else "the station's user"
+        return (f"permission denied: the station runs as {who} and must be able to write "
+                "there; fix the folder's owner or mode (in Docker: --user, or chown the volume)")
+    if code in (errno.EEXIST, errno.ENOTDIR):
+        return "a file is in the way: that path (or a part of it) must be a folder"
+    if code == errno.EROFS:
+        return "the file system is mounted read-only: remount it read-write"
+    if code in (errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.EHOSTDOWN, errno.ENOTCONN):
+        return "the disk or network share does not answer: check it"
+    return "check that the archive and quarantine folders exist and are writable"
+
+
+def _remove_quietly(p: Path) -> None:
+    try:
+        os.unlink(p)
+    except OSError:
+        pass
+
+
+def _link_no_replace(src: Path, dest: Path, sha256: str, name: str) -> tuple[Path, bool]:
+    """Put ``src`` at ``dest``, else at the next free name for ``name`` beside it, without
+    replacing anything there; a name already holding the same content is used as it is.
+    Returns (where it is, whether ``src`` is gone already): ``src`` stays unless the file
+    system has no hard links (then it is renamed). Raises OSError(EXDEV) across file systems."""
+    key = sha256 or str(int(time.time() * 1e6))
+    names = _candidates(dest.parent, name, key)
+    while True:
+        try:
+            os.link(src, dest, follow_symlinks=False)
+            return dest, False
+        except FileExistsError:
+            if os.path.islink(src) == os.path.islink(dest) and _same_content(src, dest):
+                return dest, False  # already there
+            dest = next(p for p in names if p != dest)
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK,
+                               errno.ENOSYS):
+                raise
+            # no hard links here (some network shares, FAT): a rename; the name was checked free
+            if _lexists(dest):
+                dest = _target(dest.parent, name, key)
+            os.rename(src, dest)
+            return dest, True
+
+
+def _unlink_if_same(src: Path, dest: Path) -> None:
+    """Remove ``src`` now that ``dest`` holds it, unless ``src`` has meanwhile been replaced by
+    a new file (a writer that reuses one name): that one has not been inspected yet."""
+    try:
+        a, b = os.lstat(src), os.lstat(dest)
+    except FileNotFoundError:
+        return
+    if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) or _same_content(src, dest):
+        src.unlink()
+
+
+def _identity(p: Path) -> tuple[int, int, int, int]:
+    st = os.lstat(p)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _unlink_if_unchanged(src: Path, before: tuple[int, int, int, int]) -> None:
+    """Remove ``src`` after copying it, unless a new file took its name during the copy."""
+    try:
+        if _identity(src) != before:
+            return
+    except FileNotFoundError:
+        return
+    src.unlink()
 
 
 class Archive:
@@ -82,6 +172,18 @@ class Archive:
             folder.mkdir(parents=True, exist_ok=True)
             self._made.add(folder)
 
+    def _again_if_folder_gone(self, folder: Path, fn):
+        """``fn()``; if it fails because ``folder`` has gone (an archive clean-up job, a folder
+        moved away by hand), make it again and retry once instead of failing until a restart."""
+        try:
+            return fn()
+        except FileNotFoundError:
+            if folder.is_dir():
+                raise
+            self._made.discard(folder)
+            self._mkdir(folder)
+            return fn()
+
     def folder(self, verdict: str, ts: float | None = None) -> Path:
         if verdict == "ERROR":
             return self.quarantine_root / day(ts)
@@ -91,47 +193,67 @@ class Archive:
         """Where ``src`` will go: ``archive/<verdict>/<date>/<name>`` (``quarantine/<date>/``
         for ERROR), with the sha256 prefix added when the name is taken by another image."""
         folder = self.folder(verdict, ts)
-        dest = folder / src.name
-        if _lexists(dest) and not (not os.path.islink(src) and _same_content(src, dest)):
-            dest = _target(folder, src.name, sha256 or str(int(time.time() * 1e6)))
-        return dest
+        link = os.path.islink(src)
+        for dest in _candidates(folder, src.name, sha256 or str(int(time.time() * 1e6))):
+            if not _lexists(dest) or not link and _same_content(src, dest):
+                return dest
+        raise AssertionError("unreachable")
 
     def move(self, src: Path, dest: Path, sha256: str = "", materialize: bool = True) -> Path:
         """Move ``src`` to ``dest`` (planned earlier); returns where it now is. A symlink is
-        replaced by a copy of its target when ``materialize`` (never for refused files)."""
+        replaced by a copy of its target when ``materialize`` (never for refused files).
+        Nothing already in the archive is ever replaced (see the module's docstring)."""
         src, dest = Path(src), Path(dest)
         self._mkdir(dest.parent)
+        if not os.path.lexists(src):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(src))
+        return self._again_if_folder_gone(dest.parent,
+                                          lambda: self._move(src, dest, sha256, materialize))
+
+    def _move(self, src: Path, dest: Path, sha256: str, materialize: bool) -> Path:
         link = os.path.islink(src)
-        if _lexists(dest):
-            if not link and _same_content(src, dest):
-                src.unlink()  # a previous move copied it and was interrupted before the unlink
-                return dest
-            dest = _target(dest.parent, src.name, sha256 or str(int(time.time() * 1e6)))
         if link and materialize and os.path.isfile(src):
             # a link inside the inbox: archive the image itself, not a link that may dangle
-            tmp = dest.parent / f"{TMP_PREFIX}{os.getpid()}-{dest.name}"
-            shutil.copy2(src, tmp)
-            os.rename(tmp, dest)
-            src.unlink()
+            before = _identity(src)
+            dest = self._copy_in(src, dest, sha256, name=src.name)
+            _unlink_if_unchanged(src, before)
             return dest
         try:
-            os.rename(src, dest)
-            return dest
+            dest, gone = _link_no_replace(src, dest, sha256, src.name)
         except OSError as e:
             if e.errno != errno.EXDEV:
                 raise
-        # another file system: copy, fsync, rename into place, then remove the original
-        tmp = dest.parent / f"{TMP_PREFIX}{os.getpid()}-{dest.name}"
-        if link:
-            os.symlink(os.readlink(src), tmp)
-        else:
-            shutil.copy2(src, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-        os.rename(tmp, dest)
-        _fsync_dir(dest.parent)
-        src.unlink()
+            # another file system: copy, fsync, link into place, then remove the original
+            before = _identity(src)
+            dest = self._copy_in(src, dest, sha256, symlink=link, name=src.name)
+            _fsync_dir(dest.parent)  # the copy is durable before the original goes
+            _unlink_if_unchanged(src, before)
+            return dest
+        if not gone:
+            # no fsync needed: until the unlink is durable the file is in the inbox as well, and
+            # a restart files it again without a second record
+            _unlink_if_same(src, dest)
         return dest
+
+    def _copy_in(self, src: Path, dest: Path, sha256: str, symlink: bool = False,
+                 name: str = "") -> Path:
+        """Copy ``src`` (its target, or the link itself when ``symlink``) to a temporary name
+        beside ``dest``, fsync it and link it into place; a failure leaves nothing behind."""
+        tmp = dest.parent / f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{dest.name}"
+        try:
+            if symlink:
+                os.symlink(os.readlink(src), tmp)
+            else:
+                shutil.copyfile(src, tmp)
+                try:
+                    shutil.copystat(src, tmp)
+                except OSError:
+                    pass  # times and mode are nice to have (some shares refuse them)
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+            return _link_no_replace(tmp, dest, sha256, name or dest.name)[0]
+        finally:
+            _remove_quietly(tmp)
 
     def file(self, src: Path, verdict: str, sha256: str = "", ts: float | None = None,
              reason: str | None = None, dest: Path | None = None) -> Path:
@@ -153,11 +275,18 @@ class Archive:
         """Write captured bytes (a camera frame) into the archive atomically."""
         folder = self.folder(verdict, ts)
         self._mkdir(folder)
+        return self._again_if_folder_gone(folder, lambda: self._save(data, name, folder, sha256))
+
+    def _save(self, data: bytes, name: str, folder: Path, sha256: str) -> Path:
         dest = _target(folder, name, sha256 or str(int(time.time() * 1e6)))
-        tmp = folder / f"{TMP_PREFIX}{os.getpid()}-{dest.name}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, dest)
+        tmp = folder / f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{dest.name}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            dest = _link_no_replace(tmp, dest, sha256, name)[0]
+        finally:
+            _remove_quietly(tmp)  # the link holds the data; a failed write leaves nothing
+        _fsync_dir(folder)  # the record that names this file is committed right after
         return dest

@@ -34,6 +34,9 @@ from inspect_core.types import Inspection
 from .config import CameraOptions
 
 
+REPORT_S = 60.0  # a camera that stays away is reported again this often
+
+
 class CameraError(Exception):
     pass
 
@@ -72,6 +75,9 @@ class CameraSource:
         self._grabber: threading.Thread | None = None
         self._halt = threading.Event()  # close() stops the grabber, not the station
         self.queue_depth = 0
+        self._down_since: float | None = None  # wall time the camera stopped delivering
+        self._failures = 0
+        self._reported = -1e9
 
     @property
     def stopping(self) -> bool:
@@ -111,21 +117,45 @@ class CameraSource:
             if not self.opt.loop:
                 return
 
+    def _trouble(self, event: str, msg: str) -> None:
+        """Report a camera problem at once, then at most every REPORT_S while it lasts (a
+        camera unplugged for the night must not write a line every ``reconnect_s``)."""
+        now = time.monotonic()
+        self._failures += 1
+        if self._down_since is None:
+            self._down_since = time.time()
+        if now - self._reported >= REPORT_S:
+            self._reported = now
+            since = time.strftime("%H:%M:%S", time.localtime(self._down_since))
+            again = "" if self._failures == 1 else \
+                f" (still, {self._failures} attempts since {since})"
+            self.ctx.log.error(event, msg + again + f"; retrying every {self.opt.reconnect_s:g} s",
+                               camera=self.name, attempts=self._failures)
+
+    def _back(self) -> None:
+        if self._down_since is not None:
+            self.ctx.log.info("camera_back", f"{self.name} delivers frames again after "
+                                             f"{time.time() - self._down_since:.0f} s",
+                              camera=self.name)
+        self._down_since, self._failures, self._reported = None, 0, -1e9
+
     def _grab_loop(self) -> None:
         """Live camera / stream: keep the newest frame; reconnect when frames stop."""
         while not self.stopping:
             try:
                 cap = self.cap = self._open()
             except CameraError as e:
-                self.ctx.log.error("camera_unavailable", f"{e}; retrying in {self.opt.reconnect_s} s")
+                self._trouble("camera_unavailable", str(e))
                 self._halt.wait(self.opt.reconnect_s)
                 continue
             while not self.stopping:
                 ok, frame = cap.read()
                 if not ok:
-                    self.ctx.log.error("camera_lost", f"{self.name}: no frame; reconnecting in "
-                                                      f"{self.opt.reconnect_s} s")
+                    self._trouble("camera_lost", f"{self.name}: no frame (disconnected, or the "
+                                                 "stream stopped); reconnecting")
                     break
+                if self._down_since is not None:
+                    self._back()
                 with self._latest_lock:
                     self.frame_no += 1
                     self._latest = (frame, time.time(), self.frame_no)

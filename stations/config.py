@@ -269,11 +269,38 @@ def parse_lenient(raw: dict[str, Any], base: Path,
             r.err(f"sinks[{i}].type", "required (the name of a registered sink, e.g. \"mqtt\")")
     cfg.sinks = [dict(s) for s in sinks]
 
+    if cfg.folder is not None:
+        _check_inbox_overlap(cfg, r)
     if cfg.camera is not None and cfg.camera.trigger == "mqtt":
         if cfg.mqtt is None or not cfg.mqtt.trigger_topic:
             r.err("mqtt.trigger_topic", "required when source.trigger = \"mqtt\" "
                                         "(add an [mqtt] table with trigger_topic)")
     return cfg, r.problems
+
+
+def _check_inbox_overlap(cfg: StationConfig, r: Reader) -> None:
+    """Nothing of the station's own may sit in the watched folder: it would be taken for an
+    image, refused and moved to quarantine (the journal, the database, this very file).
+    Sub-folders of the inbox are fine: they are not watched."""
+    inbox = os.path.realpath(cfg.folder.path)
+    moved = cfg.folder.after == "archive"
+    what = "moved to quarantine" if moved else "inspected as an image"
+    for key, folder in (("station.state_dir", cfg.state_dir), ("archive.path", cfg.archive),
+                        ("archive.quarantine", cfg.quarantine)):
+        if os.path.realpath(folder) == inbox:
+            r.err(key, f"is the watched folder itself ({cfg.folder.path}): the files the "
+                       f"station keeps there would be {what}; give it a folder of its own (a "
+                       "sub-folder of the inbox is fine: sub-folders are not watched)")
+    url = cfg.database_url or ""
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        db = Path(url[len("sqlite:///"):].split("?", 1)[0])
+        if os.path.realpath(db.parent) == inbox:
+            r.err("database.url", f"the SQLite file {db} is in the watched folder: it would be "
+                                  f"{what}; put it elsewhere (e.g. in station.state_dir)")
+    if cfg.path is not None and os.path.realpath(Path(cfg.path).parent) == inbox:
+        r.err("source.path", f"the watched folder {cfg.folder.path} holds this configuration "
+                             f"file, which would be {what}; watch another folder or keep the "
+                             "configuration elsewhere")
 
 
 def _check_overrides(ov: dict, r: Reader) -> None:

@@ -12,6 +12,17 @@ Decoding, inference and recording overlap. An image leaves the inbox only after 
 committed to the journal; sinks are idempotent on (station, sha256), so a restart after
 ``kill -9`` at any moment loses no image and records none twice.
 
+The same image twice (same sha256, e.g. a file copied into the inbox under a second name) is
+recorded once: the second file is filed beside the first (``archive/<verdict>/<date>/``, under its
+own name) without a record of its own, logged as ``already_recorded`` and, with MQTT, answered
+with the verdict and ``"already_recorded": true``. After a crash between the journal and the
+move the same happens to the very file that was recorded: it goes where its record says.
+
+A sink that fails is retried every ``journal_retry_s``; the results wait in the journal. When the
+failure needs someone (the database's schema is older than this inspect: run
+``inspect db upgrade``) it is logged as an error, again every 5 minutes, and shown by
+``inspect station status``; the line keeps running.
+
 SIGTERM / SIGINT: the source stops, the images already read are finished, the journal is
 flushed to the sinks for up to ``flush_timeout_s`` (what remains is written at the next start),
 and :meth:`Station.run` returns 0. A second signal exits at once (the journal is durable).
@@ -38,6 +49,7 @@ from .status import StatusBoard
 from .work import NotReady, Work, frame_name, judge, read_file, read_frame, run_model, save_overlay
 
 END = object()
+CLOCK_SANE = 1_704_067_200  # 2024-01-01: an earlier clock is a dead RTC battery, not the date
 
 
 class Station:
@@ -56,11 +68,24 @@ class Station:
         self.failed: str | None = None
         self.inspector = inspector or build_inspector(config, recipe, self.registry)
         self.recipe = self.inspector.recipe
-        for p in (config.state_dir, config.archive, config.quarantine):
-            Path(p).mkdir(parents=True, exist_ok=True)
+        for key, p in (("station.state_dir", config.state_dir), ("archive.path", config.archive),
+                       ("archive.quarantine", config.quarantine)):
+            try:
+                Path(p).mkdir(parents=True, exist_ok=True)
+                if not os.access(p, os.W_OK | os.X_OK):
+                    raise PermissionError(13, "Permission denied")
+            except OSError as e:
+                from .archive import fs_hint
+
+                raise InspectError(f"{key}: cannot use folder {p} ({e.strerror or e}): "
+                                   f"{fs_hint(e)}") from None
         self._lock_fd = take_lock(config.state_dir)
         self.journal = Journal(Path(config.state_dir) / "journal.sqlite")
-        self.journal.prune(30 * 86400)
+        try:
+            self.journal.prune(30 * 86400)
+        except Exception as e:  # housekeeping only (e.g. a full disk): never stop the line for it
+            self.log.warning("journal_prune", f"could not forget old entries of {self.journal.path}"
+                                              f" ({e}); carrying on")
         self.archive = Archive(config.archive, config.quarantine)
         self.status = StatusBoard(config.name, config.plugin, self.recipe.name, config.state_dir)
         self.triggers: queue.Queue = queue.Queue(maxsize=1000)
@@ -107,6 +132,11 @@ class Station:
                 self.log.warning("journal_orphans", "the journal holds results for sink(s) this "
                                  f"station no longer has ({orphans}); they stay in "
                                  f"{self.journal.path} until that sink is configured again")
+            if time.time() < CLOCK_SANE:
+                self.log.warning("clock", "the system clock says "
+                                 f"{time.strftime('%Y-%m-%d %H:%M', time.localtime())}: records "
+                                 "and archive folders carry that date. Set the clock (NTP, or "
+                                 "the machine's RTC battery) and restart the station")
             self.status.state = "running"
             self.status.write(force=True)
             self.writer.start()
@@ -119,7 +149,14 @@ class Station:
             self.status.state = "stopping"
             self.status.write(force=True)
             self.writer.finish(self.cfg.flush_timeout_s)
-            self.writer.join()
+            # a sink stuck in a network call must not keep the station from stopping (docker
+            # stop would kill it): what it has not written stays journaled
+            self.writer.join(self.cfg.flush_timeout_s + 5.0)
+            if self.writer.is_alive():
+                self.log.warning("flush_timeout", "a sink did not answer within "
+                                 f"{self.cfg.flush_timeout_s + 5:g} s; stopping anyway (its "
+                                 "results stay in the local journal and are written at the next "
+                                 "start)")
         finally:
             self._shutdown()
             for sig, old in restore.items():
@@ -127,10 +164,14 @@ class Station:
         left = self.journal.pending()
         self.status.state = "failed" if self.failed else "stopped"
         self._update_status(force=True)
-        self.journal.close()
+        if not self.writer.is_alive():  # else it may still touch the journal: the OS closes it
+            self.journal.close()
         os.close(self._lock_fd)
+        blocked = [f"{s.name} ({s.last_error})" for s in self.slots if s.needs_action]
         self.log.info("stop", f"station {self.cfg.name} stopped after {self.status.total} image(s)"
-                      + (f"; {left} result(s) stay journaled until the next start" if left else ""),
+                      + (f"; {left} result(s) stay journaled until the next start" if left else "")
+                      + (f"; not written because of: {'; '.join(blocked)}" if left and blocked
+                         else ""),
                       images=self.status.total, journal_pending=left)
         return 1 if self.failed else 0
 
@@ -264,6 +305,7 @@ class Station:
     def _record(self, group: list[Work]) -> None:
         c = self.cfg
         to_commit, filed = [], []
+        shas: set[str] = set()  # recorded by this group
         for w in group:
             insp = judge(self.inspector, w, c.name, c.plugin)
             item = w.item
@@ -294,13 +336,20 @@ class Station:
                     insp.source = planned or insp.source
                 except OSError as e:
                     self.log.warning("plan_failed", f"{insp.source}: {e}")
+            if w.known_verdict is None and w.sha256 and (
+                    w.sha256 in shas or self.journal.verdict_of(w.sha256) is not None):
+                # the same image twice in flight (two names, one content; or two identical
+                # frames), recorded by this group or a moment ago: one record; the second file
+                # is filed beside the first like any later copy
+                w.known_verdict = insp.verdict.decision.value
             if w.known_verdict is None:
                 seen = ({"path": item.path, "size": item.extra.get("size", -1),
                          "mtime_ns": item.extra.get("mtime_ns", -1)}
                         if c.folder is not None and c.folder.after == "leave" and item.path else None)
                 if seen:
                     item.extra["seen_recorded"] = True
-                to_commit.append((insp, [s.name for s in self.slots], seen))
+                shas.add(w.sha256)
+                to_commit.append((insp, [s.name for s in self.slots], seen, item.path))
             filed.append(w)
         if to_commit:
             try:  # durable from here on: the inbox may be emptied
@@ -316,21 +365,51 @@ class Station:
     def _after(self, w: Work) -> None:
         insp, item = w.inspection, w.item
         verdict = insp.verdict.decision.value
-        if self.mqtt and w.known_verdict is None:
-            self.mqtt.publish_result(insp, item.request_id)
+        # the id a PLC matches on: the trigger's, else the name the file had in the inbox (not
+        # the archive name, which gets a suffix when taken)
+        rid = item.request_id if item.request_id is not None else \
+            (os.path.basename(item.path) if item.path else None)
+        if self.mqtt:
+            if w.known_verdict is None:
+                self.mqtt.publish_result(insp, rid)
+            else:  # answered again (at least once): the details are in the first record
+                from .mqtt import result_message
+
+                self.mqtt.publish(self.mqtt.opt.result_topic,
+                                  {**result_message(insp, rid), "already_recorded": True})
         try:
             self.source.done(item, insp)
         except Exception as e:
-            self.log.error("file_failed", f"{insp.source}: recorded as {verdict} but could not be "
-                                          f"moved ({type(e).__name__}: {e}); it stays where it is "
-                                          "- check that the archive/quarantine folders are writable")
-            self.status.error(insp.source, f"could not be moved: {e}")
+            from .archive import fs_hint
+
+            shown = item.path or insp.source
+            self.log.error("file_failed", f"{shown}: recorded as {verdict}, but could not be filed "
+                                          f"into {insp.source} ({type(e).__name__}: {e}): "
+                                          f"{fs_hint(e)}. It stays in the inbox and is filed "
+                                          "(not inspected again) on a later try",
+                           path=shown, error=str(e))
+            self.status.error(shown, f"recorded as {verdict} but could not be filed: {e}")
             if hasattr(self.source, "release"):
                 self.source.release(item)
         where = item.extra.get("filed_as")
+        if w.known_verdict is not None and item.path is None:
+            # a camera delivering the very same pixels again is usually a frozen stream
+            self.log.warning("frame_repeated",
+                             f"{item.source}: this frame is identical, pixel for pixel, to one "
+                             f"already recorded (sha256 {w.sha256[:12]}, {verdict}); is the "
+                             "camera image frozen? The result is not recorded again"
+                             + (f" (part {item.part_id})" if item.part_id else ""),
+                             sha256=w.sha256, verdict=verdict, request_id=item.request_id,
+                             part_id=item.part_id)
+            self.status.inspected(insp.source, verdict, "frame identical to one already "
+                                  "recorded (camera frozen?)", id=item.request_id)
+            return
         if w.known_verdict is not None:
-            self.log.info("already_recorded", f"{insp.source}: recorded before (as {verdict}); "
-                                              "filed without inspecting again", sha256=w.sha256)
+            self.log.info("already_recorded",
+                          f"{item.path or insp.source}: the same image (sha256 "
+                          f"{w.sha256[:12]}) is already recorded as {verdict}; not recorded "
+                          "again" + (f", filed as {where}" if where else ""),
+                          sha256=w.sha256, verdict=verdict, filed_as=where)
             return
         self.status.inspected(insp.source, verdict, insp.error, id=item.request_id)
         if verdict == "ERROR":
@@ -351,6 +430,8 @@ class Station:
             journal_pending=self.journal.pending() if force or time.monotonic() - s._written >= 1
             else s.extra.get("journal_pending", 0),
             sinks=[{"name": x.name, "up": x.up, "down_since": x.down_since,
-                    "last_error": x.last_error, "written": x.written} for x in self.slots],
+                    "last_error": x.last_error, "written": x.written,
+                    "needs_action": x.needs_action} for x in self.slots],
+            journal_error=self.writer.error,
             mqtt=None if self.mqtt is None else self.mqtt.connected)
         s.write(force)

@@ -12,6 +12,16 @@ file to ``archive/<verdict>/<date>/`` (bad input to ``quarantine/``), or, with
 ``after = "leave"``, leaves it and remembers (path, size, mtime) in the station's state file
 (bad input included: in leave mode nothing in the folder is moved). An idle folder whose
 modification time has not changed is not re-read (a full pass still runs every 30 s).
+
+A file is filed only if it is still the one that was read (same inode, size and mtime): a writer
+that reuses one file name and replaced it meanwhile gets its new file inspected, not filed
+under the old one's verdict. A file that cannot be filed (archive not writable, disk full) stays
+in the inbox and is tried again after 10 s, then less and less often (up to every 5 min), so a
+broken archive does not make the station re-read the whole inbox twice a second.
+
+The same image under two names (same sha256) is recorded once: the second file is filed beside
+the first, in ``archive/<verdict>/<date>/`` under its own name, without a record of its own (its
+name appears in the log line ``already_recorded``); with ``after = "leave"`` it stays where it is.
 """
 from __future__ import annotations
 
@@ -27,6 +37,8 @@ from inspect_core.types import Inspection
 from .config import FolderOptions
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", "~", ".why.txt")
+RETRY_FIRST_S, RETRY_MAX_S = 10.0, 300.0  # a file that could not be filed: when to try again
+UNREADABLE_LOG_S = 60.0  # an unreadable inbox is reported at most this often
 
 
 def ignored(name: str) -> bool:
@@ -50,6 +62,10 @@ class FolderSource:
         self.queue_depth = 0  # files waiting in the inbox at the last full pass
         self._counted_at = -1e9
         self._dir_mtime, self._full_at, self._last_found = -1, -1e9, -1
+        # name -> (size, mtime_ns, monotonic time of the next try, delay) for files that could
+        # not be filed; bounded by the files in the inbox (an entry goes when its file does)
+        self._retry: dict[str, tuple[int, int, float, float]] = {}
+        self._unreadable_logged = -1e9
 
     # -- the source protocol ---------------------------------------------------------------
     def items(self) -> Iterator[SourceItem]:
@@ -77,11 +93,22 @@ class FolderSource:
         """Where :meth:`done` will put the file (recorded as the inspection's source)."""
         if self.opt.after == "leave":
             return None
+        known = item.extra.get("known_dest")
+        if known and self._still_free(Path(item.path), Path(known)):
+            # recorded before a crash, not filed yet: where its record says
+            item.extra["dest"] = known
+            return known
         v = inspection.verdict.decision.value
         dest = self.ctx.archive.plan(Path(item.path), v, inspection.image_sha256,
                                      inspection.inspected_at)
         item.extra["dest"] = str(dest)
         return str(dest)
+
+    @staticmethod
+    def _still_free(src: Path, dest: Path) -> bool:
+        from .archive import _lexists, _same_content
+
+        return not _lexists(dest) or _same_content(src, dest)
 
     def done(self, item: SourceItem, inspection: Inspection) -> None:
         """File the image (its result is already journaled)."""
@@ -92,6 +119,14 @@ class FolderSource:
                                                item.extra.get("mtime_ns", -1),
                                                inspection.image_sha256)
                 return
+            if self._replaced(item):
+                self.ctx.log.warning(
+                    "replaced", f"{item.path} was replaced by a new file while it was inspected: "
+                                f"the result recorded is that of the earlier file (sha256 "
+                                f"{inspection.image_sha256[:12]}), which is gone; the new one "
+                                "is inspected next. Writers should use a new name per image",
+                    path=item.path, sha256=inspection.image_sha256)
+                return
             planned = item.extra.get("dest")
             try:
                 dest = self.ctx.archive.file(Path(item.path), inspection.verdict.decision.value,
@@ -100,11 +135,38 @@ class FolderSource:
                                              dest=Path(planned) if planned else None)
             except FileNotFoundError:
                 if os.path.lexists(item.path):
+                    self._defer(item)
                     raise
                 return  # someone removed it meanwhile; the result is recorded anyway
+            except Exception:
+                self._defer(item)
+                raise
             item.extra["filed_as"] = str(dest)
+            with self._lock:
+                self._retry.pop(os.path.basename(item.path), None)
         finally:
             self.release(item)
+
+    def _replaced(self, item: SourceItem) -> bool:
+        """Whether the file at ``item.path`` is no longer the one that was read."""
+        ino = item.extra.get("ino")
+        if ino is None:  # never read (refused link, unreadable): nothing to compare
+            return False
+        try:
+            st = os.stat(item.path)
+        except OSError:
+            return False  # gone or unreadable: filing it reports that
+        return (st.st_ino, st.st_size, st.st_mtime_ns) != \
+            (ino, item.extra.get("size", st.st_size), item.extra.get("mtime_ns", st.st_mtime_ns))
+
+    def _defer(self, item: SourceItem) -> None:
+        """Try filing this file again later, waiting longer after each failure."""
+        name = os.path.basename(item.path or "")
+        size, mtime = item.extra.get("size", -1), item.extra.get("mtime_ns", -1)
+        with self._lock:
+            prev = self._retry.get(name)
+            delay = RETRY_FIRST_S if prev is None else min(RETRY_MAX_S, prev[3] * 2)
+            self._retry[name] = (size, mtime, time.monotonic() + delay, delay)
 
     def release(self, item: SourceItem) -> None:
         """Forget an item without filing it (it will be looked at again by a later pass)."""
@@ -143,16 +205,29 @@ class FolderSource:
         try:
             it = os.scandir(self.root)
         except OSError as e:
-            self.ctx.log.error("folder_unreadable", f"cannot read watched folder {self.root}: "
-                                                    f"{e.strerror or e}; retrying")
+            if now - self._unreadable_logged >= UNREADABLE_LOG_S:
+                self._unreadable_logged = now
+                self.ctx.log.error("folder_unreadable",
+                                   f"cannot read watched folder {self.root}: {e.strerror or e}; "
+                                   "check that it exists and is mounted (network share?); "
+                                   f"retrying (reported again every {UNREADABLE_LOG_S:g} s "
+                                   "while it lasts)", error=str(e))
             return 1, []
+        if self._unreadable_logged > -1e9:
+            self._unreadable_logged = -1e9
+            self.ctx.log.info("folder_readable", f"watched folder {self.root} is readable again")
         full = False  # watch list full: the rest of the pass only counts (every 2 s at most)
         count_all = now - self._counted_at >= 2.0
+        deferred = 0  # files waiting to be filed again (not counted in found)
+        names: set[str] | None = set() if self._retry else None  # to forget removed files
         with it:
             for entry in it:
                 if self.stop.is_set():
+                    names = None
                     break
                 name = entry.name
+                if names is not None:
+                    names.add(name)
                 if ignored(name):
                     continue
                 try:
@@ -160,6 +235,7 @@ class FolderSource:
                         continue
                     if full:
                         if not count_all:
+                            names = None
                             break
                         found += 1
                         continue
@@ -170,6 +246,14 @@ class FolderSource:
                 with self._lock:
                     if name in self._in_flight:
                         continue
+                    retry = self._retry.get(name)
+                if retry is not None:
+                    if (retry[0], retry[1]) != (st.st_size, st.st_mtime_ns):
+                        with self._lock:  # another file under that name: take it as usual
+                            self._retry.pop(name, None)
+                    elif now < retry[2]:
+                        deferred += 1
+                        continue  # could not be filed a moment ago: not yet again
                 if leave and self.ctx.journal.is_seen(entry.path, st.st_size, st.st_mtime_ns):
                     continue
                 found += 1
@@ -190,8 +274,12 @@ class FolderSource:
                     full = len(ready) >= self.opt.max_pending
                 elif len(self._pending) >= self.opt.max_pending:
                     full = True  # enough watched; the rest wait for a later pass
+        if names is not None:
+            with self._lock:
+                for gone in set(self._retry) - names:
+                    del self._retry[gone]
         if not full or count_all:
-            self.queue_depth = found
+            self.queue_depth = found + deferred
             self._counted_at = now if full else self._counted_at
         self._last_found = found
         ready.sort(key=lambda t: t[0])  # oldest first within a pass

@@ -11,8 +11,10 @@ fsync'd) holds three tables:
     is back. Sinks are idempotent on (station, image sha256), so a row replayed after a crash
     between "written" and "deleted" is not duplicated.
 ``done``
-    the sha256 and verdict of every image this station has recorded: an image still in the inbox
-    after a crash is filed without being inspected again.
+    the sha256 and verdict of every image this station has recorded, with the inbox path it came
+    from, where it was to be filed and the error reason: an image still in the inbox after a crash
+    is filed where its record says, without being inspected again; a *different* file with the
+    same content (same sha256) is filed beside the first one and not recorded again.
 ``seen``
     for ``after = "leave"`` folders: (path, size, mtime) already inspected.
 """
@@ -42,7 +44,10 @@ CREATE INDEX IF NOT EXISTS journal_sink ON journal (sink, seq);
 CREATE TABLE IF NOT EXISTS done (
     sha256 TEXT PRIMARY KEY,
     verdict TEXT NOT NULL,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    src TEXT,
+    dest TEXT,
+    error TEXT
 );
 CREATE INDEX IF NOT EXISTS done_at ON done (at);
 CREATE TABLE IF NOT EXISTS seen (
@@ -53,6 +58,20 @@ CREATE TABLE IF NOT EXISTS seen (
     at REAL NOT NULL
 );
 """
+
+
+# columns added to ``done`` after the first release: older state files get them on open
+DONE_COLUMNS = {"src": "TEXT", "dest": "TEXT", "error": "TEXT"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Known:
+    """What the station recorded for an image before (see :meth:`Journal.known`)."""
+
+    verdict: str
+    src: str | None = None  # the inbox path it came from
+    dest: str | None = None  # where it was (to be) filed, as its record says
+    error: str | None = None  # the reason of an ERROR
 
 
 def encode(insp: Inspection) -> str:
@@ -89,39 +108,66 @@ class Journal:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
-                                  timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None,
+                                      check_same_thread=False, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(done)")}
+            for col, typ in DONE_COLUMNS.items():
+                if col not in have:
+                    self.db.execute(f"ALTER TABLE done ADD COLUMN {col} {typ}")
+        except (OSError, sqlite3.Error) as e:
+            from inspect_core.errors import InspectError
+
+            raise InspectError(
+                f"cannot open the station's journal {self.path} ({type(e).__name__}: {e}); "
+                "check that station.state_dir is on a local disk with free space and writable by "
+                "the station's user. Do not delete the file: it may hold results not yet in the "
+                "database") from e
 
     def close(self) -> None:
         with self._lock:
             self.db.close()
 
-    def commit(self, results: list[tuple[Inspection, list[str], dict | None]]) -> None:
+    def _rollback(self) -> None:
+        """Roll back after a failed statement. SQLite may already have rolled back (disk full,
+        I/O error); a second error here must neither hide the first nor leave the shared
+        connection inside a transaction (every later BEGIN would fail)."""
+        try:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def commit(self, results: list[tuple]) -> None:
         """Durably record results: each (inspection, sinks to write it to, seen-file info or
-        None) becomes journal rows plus its ``done`` / ``seen`` rows, all in one transaction."""
+        None[, inbox path it came from]) becomes journal rows plus its ``done`` / ``seen`` rows,
+        all in one fsync'd transaction. The inspection's ``source`` is where the image is filed."""
         now = time.time()
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                for insp, sinks, seen in results:
+                for insp, sinks, seen, *origin in results:
                     payload = encode(insp)
                     self.db.executemany(
                         "INSERT INTO journal (sink, sha256, payload, created) VALUES (?, ?, ?, ?)",
                         [(s, insp.image_sha256, payload, now) for s in sinks])
-                    self.db.execute("INSERT OR REPLACE INTO done VALUES (?, ?, ?)",
-                                    (insp.image_sha256, insp.verdict.decision.value, now))
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO done (sha256, verdict, at, src, dest, error) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (insp.image_sha256, insp.verdict.decision.value, now,
+                         origin[0] if origin else None, insp.source, insp.error))
                     if seen:
                         self.db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
                                         (seen["path"], seen["size"], seen["mtime_ns"],
                                          insp.image_sha256, now))
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def mark_seen(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
@@ -150,13 +196,23 @@ class Journal:
             return
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("DELETE FROM journal WHERE seq = ?", [(s,) for s in seqs])
-            self.db.execute("COMMIT")
+            try:
+                self.db.executemany("DELETE FROM journal WHERE seq = ?", [(s,) for s in seqs])
+                self.db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+
+    def known(self, sha256: str) -> Known | None:
+        """What was recorded for the image with this sha256, or None."""
+        with self._lock:
+            row = self.db.execute("SELECT verdict, src, dest, error FROM done WHERE sha256 = ?",
+                                  (sha256,)).fetchone()
+        return Known(*row) if row else None
 
     def verdict_of(self, sha256: str) -> str | None:
-        with self._lock:
-            row = self.db.execute("SELECT verdict FROM done WHERE sha256 = ?", (sha256,)).fetchone()
-        return row[0] if row else None
+        k = self.known(sha256)
+        return k.verdict if k else None
 
     def is_seen(self, path: str, size: int, mtime_ns: int) -> bool:
         with self._lock:
@@ -172,6 +228,9 @@ class Journal:
 
 # ---------------------------------------------------------------------------------------------
 TRANSIENT_NAMES = {"DatabaseUnavailable", "OperationalError", "InterfaceError", "TimeoutError"}
+# errors that do not go away by waiting: someone has to act (the message says what)
+ACTION_NAMES = {"SchemaOutdated"}
+REMIND_S = 300.0  # while a sink stays down, say so again this often
 
 
 @dataclasses.dataclass
@@ -186,6 +245,9 @@ class SinkSlot:
     last_error: str | None = None
     next_try: float = 0.0
     written: int = 0
+    needs_action: bool = False  # down for a reason waiting will not fix (e.g. an old schema)
+    reported: float = 0.0  # monotonic time the outage was last logged
+    reported_kind: str | None = None  # the error type last logged
 
     def write(self, insp: Inspection) -> None:
         if self.sink is None:
@@ -201,16 +263,23 @@ class SinkSlot:
 
 
 class Writer(threading.Thread):
-    """Writes journal rows to their sinks in order; retries every ``retry_s`` while a sink fails."""
+    """Writes journal rows to their sinks in order; retries every ``retry_s`` while a sink fails.
+
+    It never stops by itself: a failing sink is retried (and reported again every ``remind_s``),
+    and an error reading or updating the journal itself is logged and retried as well, so the
+    database catches up as soon as the problem is gone.
+    """
 
     def __init__(self, journal: Journal, slots: list[SinkSlot], log: StationLog,
-                 retry_s: float = 2.0, batch: int = 64):
+                 retry_s: float = 2.0, batch: int = 64, remind_s: float = REMIND_S):
         super().__init__(name="journal-writer", daemon=True)
         self.journal, self.slots, self.log = journal, slots, log
-        self.retry_s, self.batch = retry_s, batch
+        self.retry_s, self.batch, self.remind_s = retry_s, batch, remind_s
         self.wake = threading.Event()
         self._finishing = threading.Event()
         self._deadline = float("inf")
+        self.error: str | None = None  # the journal error in the way now, if any
+        self._error_logged = 0.0
 
     def finish(self, timeout_s: float) -> None:
         """Write what can be written within ``timeout_s``, then stop; the rest stays journaled."""
@@ -220,17 +289,29 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         while True:
-            progressed = False
-            for slot in self.slots:
-                progressed |= self._drain(slot)
+            progressed = failed = False
+            try:
+                for slot in self.slots:
+                    progressed |= self._drain(slot)
+                if self.error is not None:
+                    self.log.info("journal_ok", f"the local journal {self.journal.path} is usable "
+                                                "again; writing the results it holds")
+                    self.error = None
+            except Exception as e:  # the journal itself failed (locked, I/O error, disk full)
+                failed = True
+                self._journal_failed(e)
             if self._finishing.is_set():
-                if time.monotonic() >= self._deadline or not progressed and self._stuck():
+                if time.monotonic() >= self._deadline or failed or \
+                        not progressed and self._stuck():
                     break
                 if not progressed:
                     self.wake.wait(min(0.2, max(0.0, self._deadline - time.monotonic())))
                     self.wake.clear()
                 continue
-            if not progressed:
+            if failed:
+                self.wake.wait(self.retry_s)
+                self.wake.clear()
+            elif not progressed:
                 waits = [s.next_try - time.monotonic() for s in self.slots if not s.up]
                 self.wake.wait(max(0.01, min([self.retry_s, *waits])))
                 self.wake.clear()
@@ -239,6 +320,19 @@ class Writer(threading.Thread):
                 slot.close()
             except Exception as e:  # closing must not hide the rest of the shutdown
                 self.log.warning("sink_close", f"closing sink {slot.name} failed: {e}")
+
+    def _journal_failed(self, e: Exception) -> None:
+        reason = f"{type(e).__name__}: {e}"
+        now = time.monotonic()
+        if reason != self.error or now - self._error_logged >= self.remind_s:
+            self.log.error("journal_error",
+                           f"cannot read or update the local journal {self.journal.path} "
+                           f"({reason}); results already in it are safe and are written to the "
+                           f"database once it works again (retrying every {self.retry_s:g} s). "
+                           "Check free disk space in station.state_dir, and that nothing else "
+                           "holds the file open", error=reason)
+            self._error_logged = now
+        self.error = reason
 
     def _stuck(self) -> bool:
         """Nothing more to write now: every sink with rows waiting is down."""
@@ -260,15 +354,7 @@ class Writer(threading.Thread):
         except Exception as e:
             self.journal.remove(done)
             slot.written += len(done)
-            reason = " ".join(f"{type(e).__name__}: {e}".split())[:400]
-            if slot.up:
-                slot.up, slot.down_since = False, time.time()
-                self.log.warning("sink_unavailable",
-                                 f"{slot.name} unavailable ({reason}); results are kept in the "
-                                 f"local journal {self.journal.path} and written when it is back",
-                                 sink=slot.name, error=reason)
-            slot.last_error = reason
-            slot.next_try = time.monotonic() + self.retry_s
+            self._sink_failed(slot, e)
             if slot.sink is not None and not _transient(e):
                 try:  # a fresh sink on the next attempt (new connection pool)
                     slot.close()
@@ -282,7 +368,49 @@ class Writer(threading.Thread):
             self.log.info("sink_back", f"{slot.name} is back after {down:.0f} s; writing the "
                                        f"journaled results in order", sink=slot.name)
             slot.up, slot.down_since, slot.last_error = True, None, None
+            slot.needs_action, slot.reported_kind = False, None
         return True
+
+    def _sink_failed(self, slot: SinkSlot, e: Exception) -> None:
+        """Mark ``slot`` down and tell the operator: at once when the outage starts or its cause
+        changes, then every ``remind_s`` while it lasts (never silently for hours)."""
+        kind = type(e).__name__
+        reason = " ".join(f"{kind}: {e}".split())[:600]
+        now = time.monotonic()
+        if slot.up:
+            slot.up, slot.down_since = False, time.time()
+        slot.last_error = reason
+        slot.next_try = now + self.retry_s
+        slot.needs_action = not _transient(e)
+        if slot.reported_kind == kind and now - slot.reported < self.remind_s:
+            return
+        first = slot.reported_kind is None
+        slot.reported, slot.reported_kind = now, kind
+        try:
+            waiting = self.journal.pending(slot.name)
+        except Exception:
+            waiting = None
+        kept = (f"{waiting} result(s) are kept" if waiting is not None else "results are kept")
+        kept += f" in the local journal {self.journal.path}"
+        since = "" if first else \
+            f" (down since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(slot.down_since))})"
+        fields = dict(sink=slot.name, error=reason, journal_pending=waiting)
+        if kind in ACTION_NAMES:
+            self.log.error("db_schema_outdated",
+                           f"{slot.name}: the database schema does not match this station's "
+                           f"inspect{since}: {e}. Nothing is lost: {kept} and written, in order, "
+                           f"as soon as the schema is right (run `inspect db upgrade` against this "
+                           f"database; the station retries every {self.retry_s:g} s and keeps "
+                           "inspecting meanwhile)", **fields)
+        elif slot.needs_action:
+            self.log.error("sink_failed",
+                           f"{slot.name} refuses results{since} ({reason}); nothing is lost: "
+                           f"{kept} and written, in order, once this is fixed (retrying every "
+                           f"{self.retry_s:g} s; the station keeps inspecting meanwhile)", **fields)
+        else:
+            self.log.warning("sink_unavailable",
+                             f"{slot.name} unavailable{since} ({reason}); {kept} and written "
+                             "when it is back", **fields)
 
 
 def _transient(e: BaseException) -> bool:

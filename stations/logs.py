@@ -1,8 +1,8 @@
 """Station logging: readable lines by default, one JSON object a line with ``--log-json``.
 
 Every record carries the station name and an ``event`` (``start``, ``inspected``,
-``quarantined``, ``db_unavailable``...) plus optional fields, so a log shipper can filter on
-them::
+``quarantined``, ``sink_unavailable``, ``db_schema_outdated``, ``file_failed``...) plus optional
+fields, so a log shipper can filter on them::
 
     {"ts": "2024-05-02T10:15:03.120Z", "level": "INFO", "station": "line1", "event": "inspected",
      "msg": "PASS inbox/p1.png", "verdict": "PASS", "ms": 41.2}

@@ -135,8 +135,12 @@ def format_status(d: dict[str, Any]) -> str:
     ]
     for s in d.get("sinks", []):
         lines.append(f"  sink {s['name']}: " + ("up" if s.get("up") else
-                                               f"DOWN since {ago(s.get('down_since'))}: "
+                                               ("NEEDS ACTION" if s.get("needs_action")
+                                                else "DOWN")
+                                               + f" since {ago(s.get('down_since'))}: "
                                                f"{s.get('last_error')}"))
+    if d.get("journal_error"):
+        lines.append(f"  JOURNAL ERROR: {d['journal_error']}")
     if d.get("mqtt") is not None:
         lines.append(f"mqtt      {'connected' if d['mqtt'] else 'disconnected'}")
     if d.get("last_verdicts"):

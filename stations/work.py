@@ -37,6 +37,7 @@ class Work:
     height: int = 0
     error: str | None = None
     known_verdict: str | None = None  # already recorded (before a crash): file it, no re-run
+    known_dest: str | None = None  # where that record says this very file is filed
     probs: np.ndarray | None = None
     result: Any = None  # inspect_core.pipeline.Result
     inspection: Inspection | None = None
@@ -64,32 +65,44 @@ def read_file(item: SourceItem, limits: Limits, preprocess=None, journal=None) -
             target = os.readlink(path)
         except OSError:
             target = path
-        w.sha256 = hashlib.sha256(f"symlink:{path}->{target}".encode()).hexdigest()
+        # the key of a refusal that has no content to hash: this link, as it is now (the same
+        # link is the same key after a restart; a new one with the same name is not)
+        stamp = f"{item.extra.get('size', '')}:{item.extra.get('mtime_ns', '')}"
+        w.sha256 = hashlib.sha256(f"symlink:{path}->{target}:{stamp}".encode()).hexdigest()
         w.error = refuse
-        return w
+        return _known(w, journal)
     try:
         st = os.stat(path)
         if st.st_size > limits.max_bytes:
             w.sha256 = _hash_file(path)
             w.error = (f"file is {st.st_size} bytes, above the station limit of "
-                       f"{limits.max_bytes} (limits.max_bytes)")
-            return w
+                       f"{limits.max_bytes} (limits.max_bytes); if such images are expected, "
+                       "raise limits.max_bytes")
+            item.extra.setdefault("ino", st.st_ino)
+            return _known(w, journal)
         with open(path, "rb") as f:
             data = f.read()
             st2 = os.fstat(f.fileno())
     except FileNotFoundError:
         raise NotReady(f"{path} vanished") from None
     except OSError as e:
-        w.sha256 = hashlib.sha256(f"unreadable:{path}".encode()).hexdigest()
-        w.error = f"cannot read the file ({e.strerror or e}); check its permissions"
-        return w
+        # no content to hash: key on the file as it is (a camera that reuses one file name
+        # must not have its next unreadable file taken for this one)
+        stamp = f"{item.extra.get('size', '')}:{item.extra.get('mtime_ns', '')}"
+        w.sha256 = hashlib.sha256(f"unreadable:{path}:{stamp}".encode()).hexdigest()
+        hint = ("check the permissions of the file (the station's user must be able to read it)"
+                if isinstance(e, PermissionError) else "check the disk or network share it is on")
+        w.error = f"cannot read the file ({e.strerror or e}); {hint}"
+        return _known(w, journal)
     if len(data) != st2.st_size or st2.st_mtime_ns != st.st_mtime_ns or \
             st.st_size != item.extra.get("size", st.st_size):
         raise NotReady(f"{path} changed while it was read")
+    # what was read, so the file is filed only if it is still this one (see FolderSource.done)
+    item.extra["ino"] = st2.st_ino
     w.data = data
     w.sha256 = hashlib.sha256(data).hexdigest()
     if journal is not None:
-        w.known_verdict = journal.verdict_of(w.sha256)
+        _known(w, journal)
         if w.known_verdict is not None:
             return w
     try:
@@ -101,6 +114,24 @@ def read_file(item: SourceItem, limits: Limits, preprocess=None, journal=None) -
         return w
     w.data = None  # the file stays on disk; only a camera frame's bytes are needed later
     return _preprocess(w, img, preprocess)
+
+
+def _known(w: Work, journal) -> Work:
+    """Fill in what the journal says about ``w.sha256``: recorded before (a crash between the
+    journal and the move, or another file with the same content), so it is filed, not recorded
+    again. The record's destination is kept only for this very file (same inbox path)."""
+    if journal is None:
+        return w
+    known = journal.known(w.sha256)
+    if known is None:
+        return w
+    w.known_verdict = known.verdict
+    if known.src is not None and known.src == w.item.path:
+        w.known_dest = known.dest
+        w.item.extra["known_dest"] = known.dest  # FolderSource.destination files it there
+    if known.verdict == "ERROR":
+        w.error = w.error or known.error
+    return w
 
 
 def read_frame(item: SourceItem, preprocess=None) -> Work:
@@ -179,7 +210,8 @@ def judge(inspector, w: Work, station: str, plugin: str) -> Inspection:
         source=str(it.path or it.source), image_sha256=w.sha256, width=int(w.width),
         height=int(w.height), verdict=verdict, station=station, plugin=plugin,
         recipe=inspector.recipe.name, model_sha256=getattr(inspector, "model_sha256", ""),
-        model_card=getattr(inspector, "model_card", None), thresholds=inspector.recipe.thresholds(), captured_at=it.captured_at,
+        model_card=getattr(inspector, "model_card", None),
+        thresholds=inspector.recipe.thresholds(), captured_at=it.captured_at,
         inspected_at=time.time(), latency_ms=(time.perf_counter() - w.t0) * 1000,
         part_id=it.part_id, lot=it.lot, error=w.error if w.result is None else None)
     w.inspection = insp

@@ -170,3 +170,46 @@ def test_check_bytes_messages_name_the_fix():
         check_bytes(_png(GRAY.astype(np.uint16) * 3), ".png", Limits())
     with pytest.raises(BadImage, match="rename"):
         check_bytes(_jpeg(GRAY), ".png", Limits())
+
+
+def test_a_repeated_bad_file_keeps_its_reason(tmp_path):
+    """Every empty file has the same sha256: the second is recorded once (as the first), but its
+    .why.txt must still say why, not 'could not be inspected'."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    cfg = parse_config({
+        "station": {"name": "bad", "plugin": "x", "recipe": "x", "until_empty": True},
+        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+    }, tmp_path)
+    from stations.testing import FakeInspector
+
+    sink = MemorySink()
+    for name in ("first.png", "second.png"):
+        (inbox / name).write_bytes(b"")
+        assert Station(cfg, inspector=FakeInspector(), sinks={"db": sink}).run(
+            install_signals=False) == 0
+    assert len(sink.items) == 1 and "empty (0 bytes)" in sink.items[0].error
+    q = next((tmp_path / "quarantine").iterdir())
+    assert "empty (0 bytes)" in (q / "second.png.why.txt").read_text()
+
+
+def test_unreadable_files_reusing_a_name_are_not_taken_for_one_another(tmp_path, monkeypatch):
+    """No content to hash: the key must not be the path alone, or a camera that reuses one
+    name would have its next unreadable file 'already recorded' and never recorded."""
+    import stations.work as work
+    from inspect_core.interfaces import SourceItem
+
+    p = tmp_path / "image.png"
+    p.write_bytes(b"x")
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(work, "open", refuse, raising=False)
+    keys = set()
+    for mtime in (1, 2):
+        item = SourceItem(source=str(p), path=str(p), extra={"size": 1, "mtime_ns": mtime})
+        w = work.read_file(item, Limits())
+        assert "check the permissions" in w.error
+        keys.add(w.sha256)
+    assert len(keys) == 2

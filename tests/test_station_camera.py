@@ -121,3 +121,84 @@ def test_a_stream_is_read_by_the_grabber_which_reconnects(tmp_path, tiny_model):
     assert len(saved) == 3  # every capture is kept; identical frames are one record (sha256)
     shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in saved}
     assert {i.image_sha256 for i in sink.items} == shas
+
+
+def test_a_camera_that_stays_away_is_reported_once_a_minute_not_every_retry(tmp_path,
+                                                                          monkeypatch):
+    """Unplugged for the night: one error line, then one a minute, and a line when it is back
+    (it used to be one line every reconnect_s: 1,800 an hour at the default)."""
+    import logging
+    import threading
+    import time
+
+    import stations.camera as camera
+    from stations.config import CameraOptions
+    from stations.logs import StationLog
+
+    records: list = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log = logging.getLogger("test.camera")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    up = threading.Event()
+
+    class Cap:
+        def read(self):
+            return True, np.zeros((4, 4, 3), np.uint8)
+
+        def release(self):
+            pass
+
+    def fake_open(self):
+        if not up.is_set():
+            raise camera.CameraError("cannot open camera device 7: check that it is connected")
+        return Cap()
+
+    monkeypatch.setattr(camera.CameraSource, "_open", fake_open)
+    ctx = type("Ctx", (), {"stop": threading.Event(), "log": StationLog("cam", log)})()
+    src = camera.CameraSource(CameraOptions(device=7, reconnect_s=0.01), ctx)
+    try:
+        assert src._latest_frame(timeout=0.6) is None  # ~60 failed attempts
+        events = [r.event for r in records]
+        assert events == ["camera_unavailable"], events
+        assert "device 7" in records[0].getMessage()
+        up.set()
+        assert src._latest_frame(timeout=5) is not None
+        for _ in range(100):
+            if "camera_back" in [r.event for r in records]:
+                break
+            time.sleep(0.02)
+        assert [r.event for r in records] == ["camera_unavailable", "camera_back"]
+    finally:
+        src.close()
+        log.removeHandler(handler)
+
+
+def test_a_frozen_camera_is_reported_not_recorded_again(tmp_path, tiny_model):
+    """The same pixels frame after frame (a stream stuck on one image): one record, and a
+    warning per repeat instead of results that look like fresh inspections."""
+    import logging
+
+    w = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), FPS,
+                        (64, 48))
+    for _ in range(5):
+        w.write(np.full((48, 64, 3), 90, np.uint8))
+    w.release()
+    records: list = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log = logging.getLogger("inspect.station")
+    level = log.level
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        station, sink = _station(tmp_path, tiny_model, trigger="interval", interval_ms=100)
+        assert station.run(install_signals=False) == 0
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    assert len(sink.items) == 1 and sink.duplicates == 0
+    repeats = [r for r in records if getattr(r, "event", None) == "frame_repeated"]
+    assert len(repeats) == 4 and "frozen" in repeats[0].getMessage()

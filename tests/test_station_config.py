@@ -225,3 +225,23 @@ def test_the_shipped_example_config_is_valid(tmp_path):
     assert cfg.name == "line1-steel" and cfg.plugin == "industrial" and cfg.recipe == "steel"
     assert cfg.overrides == {"pixel_size_mm": 0.1, "rule_params": {"min_area": {"min": 60}}}
     assert cfg.folder.path == example.parent / "inbox"
+
+
+def test_check_refuses_an_inbox_that_holds_the_station_s_own_files(tmp_path, cli):
+    """Watching the config's own folder (path = ".") with the state and database beside it:
+    the station would take station.toml, its journal and its database for bad images and move
+    them to quarantine. `check` (and `run`) must say so, with the keys."""
+    (tmp_path / "station.toml").write_text(
+        '[station]\nname = "x"\nplugin = "p"\nrecipe = "r"\nstate_dir = "."\n'
+        '[source]\ntype = "folder"\npath = "."\n'
+        '[database]\nurl = "sqlite:///records.db"\n'
+        '[archive]\npath = "sub/archive"\n')
+    res = CliRunner().invoke(cli, ["station", "check", str(tmp_path / "station.toml"), "--json"])
+    keys = {p["key"]: p["message"] for p in json.loads(res.output)["problems"]}
+    assert res.exit_code == 2
+    assert "watched folder itself" in keys["station.state_dir"]
+    assert "records.db" in keys["database.url"] and "quarantine" in keys["database.url"]
+    assert "configuration file" in keys["source.path"]
+    assert "archive.path" not in keys  # a sub-folder of the inbox is fine
+    with pytest.raises(ConfigError, match="station.state_dir"):
+        load_config(tmp_path / "station.toml")

@@ -148,6 +148,44 @@ def test_folder_station_publishes_every_result(tmp_path):
 
 
 @needs_broker
+def test_folder_results_carry_the_inbox_name_and_a_repeat_is_answered(tmp_path):
+    """The id is the name the file had in the inbox, also when the archive already holds that
+    name (the archived copy gets a suffix); a second file with the same content is not recorded
+    again but still answered, marked already_recorded (the first record has the details)."""
+    from stations.archive import day
+
+    prefix = f"test/{uuid.uuid4().hex}"
+    (tmp_path / "inbox").mkdir()
+    taken = tmp_path / "archive" / "PASS" / day() / "img00000.png"
+    taken.parent.mkdir(parents=True)
+    taken.write_bytes(b"yesterday's part, same name")
+    cfg = parse_config({
+        "station": {"name": "plc-names", "plugin": "x", "recipe": "x"},
+        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+        "mqtt": {"host": HOST, "port": PORT, "result_topic": f"{prefix}/result"},
+        "database": {"enabled": False},
+    }, tmp_path)
+    plc = Client(f"{prefix}/result")
+    sink = MemorySink()
+    station = Station(cfg, inspector=FakeInspector(), sinks={"db": sink})
+    t = _run(station)
+    try:
+        (p,) = write_images(tmp_path / "inbox", 1, seed=71)
+        (tmp_path / "inbox" / ".copy.tmp").write_bytes(p.read_bytes())
+        (tmp_path / "inbox" / ".copy.tmp").rename(tmp_path / "inbox" / "copy.png")
+        results = plc.take(2)
+    finally:
+        station.stop()
+        t.join(30)
+        plc.close()
+    by_id = {r["id"]: r for r in results}
+    assert set(by_id) == {"img00000.png", "copy.png"}
+    assert [r.get("already_recorded", False) for r in results].count(True) == 1
+    assert {r["verdict"] for r in results} == {"PASS"} and len(sink.items) == 1
+    assert sink.items[0].source != str(taken)  # filed under another name, nothing replaced
+
+
+@needs_broker
 def test_mqtt_sink_goes_through_the_journal(tmp_path):
     prefix = f"test/{uuid.uuid4().hex}"
     (tmp_path / "inbox").mkdir()
