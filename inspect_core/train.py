@@ -32,6 +32,7 @@ from .data import Dataset, open_dataset, to_channels
 from .errors import DataError, InspectError
 from .losses import dice_ce_loss
 from .metrics import SegmentationScores
+from .runtime import normalize  # the one normalisation, shared with inference
 from .model import ModelConfig, build_model, count_parameters
 
 
@@ -86,13 +87,6 @@ class SegTrainSet(TorchDataset):
             img, mask = r["image"], r["mask"]
         x = normalize(img, self.mean, self.std)
         return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(mask)).long()
-
-
-def normalize(img: np.ndarray, mean: float, std: float) -> np.ndarray:
-    """uint8 (H, W[, C]) -> float32 (C, H, W), (x/255 - mean) / std; same as the runtime."""
-    x = img.astype(np.float32) * (1.0 / 255.0)
-    x = (x - mean) / std
-    return np.ascontiguousarray(x[None] if x.ndim == 2 else x.transpose(2, 0, 1))
 
 
 def dataset_stats(ds: Dataset, channels: int, n: int = 200) -> tuple[float, float]:

@@ -94,11 +94,15 @@ def test_model_without_metadata_is_refused(tiny_model, tmp_path):
 
 
 def test_normalize_matches_training():
-    """The runtime and the trainer must feed the network identical numbers."""
+    """The runtime and the trainer must feed the network identical numbers: the trainer uses
+    the runtime's normalize, and it equals the plain formula."""
     from inspect_core.train import normalize as train_normalize
 
+    assert train_normalize is normalize
     for img in (_image(13, 17), _image(13, 17, channels=3)):
-        a, b = normalize(img, 0.43, 0.21), train_normalize(img, 0.43, 0.21)
+        ref = (img.astype(np.float32) / 255.0 - 0.43) / 0.21
+        ref = ref[None] if img.ndim == 2 else ref.transpose(2, 0, 1)
+        a, b = normalize(img, 0.43, 0.21), ref
         assert a.shape == b.shape == ((1,) if img.ndim == 2 else (3,)) + img.shape[:2]
         np.testing.assert_allclose(a, b, atol=1e-5)
 
