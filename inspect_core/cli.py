@@ -43,10 +43,13 @@ def cli() -> None:
               help="Torch threads (0 = all cores; 1 is steadier on a machine shared with other work).")
 @click.option("--val-max-side", default=0, show_default=True,
               help="Validate on images downscaled to this side (0 = native).")
+@click.option("--val-every", default=1, show_default=True,
+              help="Validate every N epochs (validation at native size can cost a third of an epoch).")
 @click.option("--steps-per-epoch", default=0, show_default=True,
               help="Batches per epoch (0 = one pass over the training set).")
 def train(data, out, epochs, batch, size, width, depth, stem_stride, arch, lr, patience, seed,
-          max_minutes, init_from, augment_json, workers, threads, val_max_side, steps_per_epoch):
+          max_minutes, init_from, augment_json, workers, threads, val_max_side, val_every,
+          steps_per_epoch):
     """Train a U-Net on a dataset folder; writes checkpoints, model.onnx and model.json."""
     try:
         from .augment import AugmentConfig
@@ -62,7 +65,7 @@ def train(data, out, epochs, batch, size, width, depth, stem_stride, arch, lr, p
     cfg = TrainConfig(data=data, out=out, epochs=epochs, batch=batch, size=size, width=width,
                       depth=depth, stem_stride=int(stem_stride), arch=arch, lr=lr,
                       patience=patience, seed=seed, max_minutes=max_minutes, init_from=init_from,
-                      augment=aug, workers=workers, val_max_side=val_max_side,
+                      augment=aug, workers=workers, val_max_side=val_max_side, val_every=val_every,
                       steps_per_epoch=steps_per_epoch, threads=threads)
     from .progress import train_progress
     with train_progress() as (log, progress):

@@ -31,6 +31,9 @@ def export_onnx(model: torch.nn.Module, path: str | Path, meta: dict,
 
     path = Path(path)
     model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)
+    from .model import flush_denormals
+
+    flush_denormals(model)  # subnormal weights make every CPU runtime slow
     c = meta["channels"]
     if not samples:  # no real images: check parity on noise rather than on nothing
         samples = [np.random.default_rng(0).standard_normal((c, 64, 64)).astype(np.float32)]

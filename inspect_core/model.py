@@ -180,3 +180,29 @@ def build_model(cfg: ModelConfig) -> UNet:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+DEAD_WEIGHT = 1e-30
+
+
+def flush_denormals(model: nn.Module, below: float = DEAD_WEIGHT) -> int:
+    """Set every weight and buffer closer to zero than ``below`` (but not zero) to zero;
+    returns how many.
+
+    Weight decay drives the weights of channels that stopped mattering towards zero until
+    they and the activations they make are subnormal (< 1.2e-38), which x86 CPUs compute
+    many times slower: the first tile checkpoint had 62% of its weights under 1e-35 and
+    trained 6x slower than a fresh network. A weight of 1e-30 next to activations of order
+    one changes no float32 output, so zeroing them is exact in practice.
+    """
+    tiny = below
+    n = 0
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                sub = (t.abs() < tiny) & (t != 0)
+                k = int(sub.sum())
+                if k:
+                    t.masked_fill_(sub, 0.0)
+                    n += k
+    return n

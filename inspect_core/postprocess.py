@@ -310,16 +310,15 @@ STEP_TYPES: dict[str, type] = {"open": Open, "close": Close, "fill_holes": FillH
 
 def build_steps(spec: list[dict], pixel_size_mm: float | None = None) -> Compose:
     """Steps from a recipe, e.g. ``[{"type": "open", "size": 3}, {"type": "min_area", ...}]``."""
+    from .spec import construct, parse
+
     steps = []
-    for s in spec:
-        s = dict(s)
-        kind = s.pop("type", None)
-        if kind not in STEP_TYPES:
-            raise ValueError(f"unknown post-processing step {kind!r}; known: {', '.join(STEP_TYPES)}")
+    for n, table in enumerate(spec):
+        kind, s = parse(n, table, STEP_TYPES, "postprocess", "post-processing step")
         if kind == "min_area":
             s.setdefault("pixel_size_mm", pixel_size_mm)
             for key in ("min_px", "min_mm2"):
                 if key in s:
                     s[key] = {int(k): float(v) for k, v in s[key].items()}
-        steps.append(STEP_TYPES[kind](**s))
+        steps.append(construct(STEP_TYPES[kind], s, f"postprocess[{n}] ({kind})"))
     return Compose(steps)

@@ -75,11 +75,11 @@ PREPROCESS_TYPES = {"resize": Resize, "clahe": Clahe}
 
 
 def build_preprocess(spec: list[dict]) -> Chain:
+    """Steps from a recipe, e.g. ``[{"type": "clahe", "clip": 2.0}, {"type": "resize", ...}]``."""
+    from .spec import construct, parse
+
     steps = []
-    for s in spec:
-        s = dict(s)
-        kind = s.pop("type", None)
-        if kind not in PREPROCESS_TYPES:
-            raise ValueError(f"unknown preprocessing step {kind!r}; known: {', '.join(PREPROCESS_TYPES)}")
-        steps.append(PREPROCESS_TYPES[kind](**s))
+    for n, table in enumerate(spec):
+        kind, params = parse(n, table, PREPROCESS_TYPES, "preprocess", "preprocessing step")
+        steps.append(construct(PREPROCESS_TYPES[kind], params, f"preprocess[{n}] ({kind})"))
     return Chain(steps)

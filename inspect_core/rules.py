@@ -242,27 +242,21 @@ def build_rules(specs: list[dict], factories: dict[str, Callable],
     (the model's) refuses unknown names. Every problem is a :class:`RuleConfigError` naming the
     rule. (A recipe's class names are also checked against its ``region_classes``:
     :meth:`inspect_core.recipes.Recipe.class_problems`.)"""
+    from .spec import construct, parse
+
     rules = []
-    for n, spec in enumerate(specs):
-        if not isinstance(spec, dict):
-            raise RuleConfigError(f"rules[{n}]: a rule is a table with a 'type', got {spec!r}")
-        spec = dict(spec)
-        kind = spec.pop("type", None)
-        if kind not in factories:
-            raise RuleConfigError(f"rules[{n}]: unknown rule type {kind!r}; "
-                                  f"known: {', '.join(sorted(factories))}")
+    for n, table in enumerate(specs):
+        kind, spec = parse(n, table, factories, "rules", "rule type", RuleConfigError)
         spec.setdefault("name", kind)
         where = f"rules[{n}] ({kind}" + (f" {spec['name']!r})" if spec["name"] != kind else ")")
         if isinstance(spec.get("classes"), str):
             spec["classes"] = [spec["classes"]]
         try:
             _check_classes(spec.get("classes"), class_names)
-            rule = factories[kind](**spec)
-        except TypeError as e:
-            params = getattr(factories[kind], "__dataclass_fields__", {})
-            known = f"; its parameters: {', '.join(params)}" if params else ""
-            raise RuleConfigError(f"{where}: {e}{known}") from None
+            rule = construct(factories[kind], spec, where, RuleConfigError)
         except RuleConfigError as e:
+            if str(e).startswith(where):
+                raise
             raise RuleConfigError(f"{where}: {e}") from None
         rules.append(rule)
     return rules

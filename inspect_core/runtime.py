@@ -31,6 +31,16 @@ class ModelMeta:
     stride: int = 16
     tile_size: int = 0  # 0 = max(512, input_size)
     tta: tuple[str, ...] = ()  # flips averaged at inference: "h", "v", "hv"
+    # Log-probability offset per class (prior-shift correction, fitted on the validation split
+    # by recipes/calibrate.py): p(c) * exp(bias[c]), renormalised. Training on crops centred on
+    # defects teaches a defect prior far above the line's; this puts it back.
+    class_bias: tuple[float, ...] = ()
+
+    @property
+    def class_weights(self) -> np.ndarray | None:
+        if not self.class_bias or not any(self.class_bias):
+            return None
+        return np.exp(np.asarray(self.class_bias, np.float32))[None, :, None, None]
 
     @property
     def tile(self) -> int:
@@ -118,6 +128,8 @@ class OnnxModel:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # subnormal numbers cost x86 CPUs many cycles each and change no decision
+        opts.add_session_config_entry("session.set_denormal_as_zero", "1")
         try:
             self.session = ort.InferenceSession(
                 str(self.path), opts, providers=providers or ["CPUExecutionProvider"])
@@ -130,7 +142,11 @@ class OnnxModel:
         m = json.loads(raw)
         self.meta = ModelMeta(m["classes"], float(m["mean"]), float(m["std"]), int(m["channels"]),
                               int(m["input_size"]), int(m.get("stride", 16)), int(m.get("tile_size", 0)),
-                              tuple(m.get("tta", ())))
+                              tuple(m.get("tta", ())), tuple(float(b) for b in m.get("class_bias", ())))
+        if self.meta.class_bias and len(self.meta.class_bias) != len(self.meta.classes):
+            raise ModelError(f"{self.path}: metadata has {len(self.meta.class_bias)} class_bias "
+                             f"values for {len(self.meta.classes)} classes; recalibrate it "
+                             "(recipes/calibrate.py) or remove class_bias")
         self.input_name = self.session.get_inputs()[0].name
 
     @property
@@ -149,7 +165,16 @@ class OnnxModel:
 
     def _probs(self, batch: np.ndarray) -> np.ndarray:
         """Softmax of a batch; with test-time augmentation (``meta.tta``) the probabilities
-        of the flipped copies are flipped back and averaged (one run, batch x (1 + flips))."""
+        of the flipped copies are flipped back and averaged (one run, batch x (1 + flips)),
+        then reweighted by the class prior correction (``meta.class_bias``), if any."""
+        p = self._averaged(batch)
+        w = self.meta.class_weights
+        if w is not None:
+            p *= w
+            p /= p.sum(1, keepdims=True)
+        return p
+
+    def _averaged(self, batch: np.ndarray) -> np.ndarray:
         if not self.meta.tta:
             return self._softmax(batch)
         axes = {"h": (3,), "v": (2,), "hv": (2, 3)}

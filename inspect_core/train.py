@@ -33,7 +33,7 @@ from .errors import DataError, InspectError
 from .losses import dice_ce_loss
 from .metrics import SegmentationScores
 from .runtime import normalize  # the one normalisation, shared with inference
-from .model import ModelConfig, build_model, count_parameters
+from .model import ModelConfig, build_model, count_parameters, flush_denormals
 
 
 @dataclass
@@ -166,8 +166,11 @@ def _load_init(model, init_from: str, log: Callable[[str], None]) -> None:
     skipped = sorted(set(own) - set(keep))
     own.update(keep)
     model.load_state_dict(own)
-    log(f"initialised {len(keep)} tensors from {p}; re-initialised {len(skipped)} "
-        f"({', '.join(skipped[:4])}{'...' if len(skipped) > 4 else ''})")
+    flushed = flush_denormals(model)
+    if flushed:
+        log(f"set {flushed:,} dead weights (|w| < 1e-30) from {p} to zero (they slow CPUs down)")
+    fresh = f" ({', '.join(skipped[:4])}{'...' if len(skipped) > 4 else ''})" if skipped else ""
+    log(f"initialised {len(keep)} tensors from {p}; re-initialised {len(skipped)}{fresh}")
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -> dict:
@@ -180,6 +183,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     seed_everything(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    torch.set_flush_denormal(True)  # subnormal activations and gradients are slow on x86
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     train_ds = open_dataset(cfg.data, "train")
@@ -272,6 +276,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             images_seen += x.shape[0]
             if progress:
                 progress(epoch, step + 1, steps, running / (step + 1))
+        flush_denormals(model)  # weight decay makes them; they would slow every later step
         dt = time.perf_counter() - t0
         t_train += dt
         elapsed += dt

@@ -3,7 +3,8 @@
 #   recipes/train.sh steel            (DATASETS defaults to ../shared/datasets)
 # Each recipe's settings live in recipes/<name>.args; runs go to runs/<name>/ (resumable:
 # rerunning continues from runs/<name>/last.pt). After training, flip test-time augmentation
-# is kept only if it raises val mIoU (recipes/set_tta.py), then the model, its card and its
+# is kept only if it raises val mIoU (recipes/set_tta.py), the class prior correction only if
+# it raises it on held-out val images too (recipes/calibrate.py), then the model, its card and its
 # weights (.pt, for --init-from) are copied into the plugin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,14 +14,16 @@ args_file=recipes/$name.args
 [ -f "$args_file" ] || { echo "no recipe $args_file" >&2; exit 2; }
 TTA=h,v
 # shellcheck disable=SC1090
-source "$args_file"   # sets DATASET, PLUGIN, ARGS (and TTA)
+INSTALL_AS=$name
+source "$args_file"   # sets DATASET, PLUGIN, ARGS (and TTA, INSTALL_AS)
 INSPECT=${INSPECT:-.venv/bin/inspect}
 PYTHON=${PYTHON:-.venv/bin/python}
 "$INSPECT" train --data "$DATASETS/$DATASET" --out "runs/$name" "${ARGS[@]}"
 "$PYTHON" recipes/set_tta.py "runs/$name" --data "$DATASETS/$DATASET" --flips "$TTA"
+"$PYTHON" recipes/calibrate.py "runs/$name" --data "$DATASETS/$DATASET"
 dest=plugins/$PLUGIN/models
 mkdir -p "$dest"
-cp "runs/$name/model.onnx" "$dest/$name.onnx"
-cp "runs/$name/model.json" "$dest/$name.json"
-cp "runs/$name/model.pt" "$dest/$name.pt"
-echo "installed $dest/$name.onnx"
+cp "runs/$name/model.onnx" "$dest/$INSTALL_AS.onnx"
+cp "runs/$name/model.json" "$dest/$INSTALL_AS.json"
+cp "runs/$name/model.pt" "$dest/$INSTALL_AS.pt"
+echo "installed $dest/$INSTALL_AS.onnx"

@@ -18,7 +18,8 @@ from inspect_core.errors import InspectError
 
 from .archive import Archive
 from .config import StationConfig
-from .journal import Journal, SinkSlot
+from .journal import Journal
+from .writer import SinkSlot
 from .logs import StationLog
 
 

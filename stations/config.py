@@ -1,50 +1,8 @@
 """Station configuration: a TOML file, parsed into dataclasses, every problem reported with its key.
 
-A complete example (relative paths are relative to the file's folder)::
-
-    [station]
-    name = "line1-steel"          # recorded with every inspection
-    plugin = "industrial"         # plugin or domain name (see `inspect plugins`)
-    recipe = "steel"              # or recipe_file = "my_recipe.toml" (a recipe of its own)
-    state_dir = "state"           # journal, ledger, status.json, lock (default "state")
-    batch = 1                     # images per model run (same-size images only)
-    threads = 0                   # ONNX Runtime threads (0: INSPECT_THREADS, else cores - 1)
-
-    [overrides]                   # station-specific settings, no retraining (Recipe.with_overrides)
-    pixel_size_mm = 0.08
-    [overrides.rule_params.min_area]   # patch one rule of the recipe, by its name
-    min = 60
-    [[overrides.add_rules]]            # add rules, e.g. a region of interest
-    type = "roi"
-    polygon = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]
-
-    [source]
-    type = "folder"               # or "camera", or a source another plugin registers
-    path = "inbox"
-    after = "archive"             # "archive": move to archive/<verdict>/<date>/; "leave": remember
-    stable_s = 1.0                # a file is taken once its size and mtime held this long
-
-    [database]
-    url = "sqlite:///inspect.db"  # or postgresql://user:${PGPASSWORD}@host/db
-
-    [archive]
-    path = "archive"
-    quarantine = "quarantine"
-
-    [limits]
-    max_pixels = 50_000_000       # refused before decoding (decompression bombs)
-
-    [mqtt]                        # optional: PLC trigger and result topics
-    host = "127.0.0.1"
-    trigger_topic = "line1/trigger"
-    result_topic = "line1/result"
-
-    [[sinks]]                     # optional extra sinks by registered name
-    type = "mqtt"
-    topic = "plant/results"
-
-Camera sources take ``device = 0`` or ``url = "rtsp://..."`` / ``url = "clip.avi"``, and
-``trigger = "interval" | "mqtt" | "motion"`` (see :mod:`stations.camera`).
+Every key, with its default and meaning, is in ``stations/example.toml`` (a test parses it, so it
+stays true). Relative paths are relative to the file's folder; ``${VAR}`` in the database URL
+reads the environment, so passwords stay out of the file.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Four threads, joined by small bounded queues (memory stays flat however much arr
 ``model``    runs ONNX Runtime on up to ``batch`` same-size images at once;
 ``recorder`` applies the rules, commits the results to the journal (one fsync'd transaction per
              group), publishes them on MQTT, then lets the source file the images;
-``writer``   writes the journal to the sinks in order (see :mod:`stations.journal`).
+``writer``   writes the journal to the sinks in order (see :mod:`stations.writer`).
 
 Decoding, inference and recording overlap. An image leaves the inbox only after its result is
 committed to the journal; sinks are idempotent on (station, sha256), so a restart after
@@ -43,10 +43,12 @@ from .archive import Archive, day
 from .assemble import (SourceContext, build_inspector, build_slots, build_source, config_base,
                        take_lock)
 from .config import StationConfig
-from .journal import Journal, Writer
+from .journal import Journal
 from .logs import StationLog
+from .settle import settle
 from .status import StatusBoard
 from .work import NotReady, Work, frame_name, judge, read_file, read_frame, run_model, save_overlay
+from .writer import Writer
 
 END = object()
 CLOCK_SANE = 1_704_067_200  # 2024-01-01: an earlier clock is a dead RTC battery, not the date
@@ -360,67 +362,7 @@ class Station:
                                    "writable. Images not recorded stay in the inbox") from e
             self.writer.wake.set()
         for w in filed:
-            self._after(w)
-
-    def _after(self, w: Work) -> None:
-        insp, item = w.inspection, w.item
-        verdict = insp.verdict.decision.value
-        # the id a PLC matches on: the trigger's, else the name the file had in the inbox (not
-        # the archive name, which gets a suffix when taken)
-        rid = item.request_id if item.request_id is not None else \
-            (os.path.basename(item.path) if item.path else None)
-        if self.mqtt:
-            if w.known_verdict is None:
-                self.mqtt.publish_result(insp, rid)
-            else:  # answered again (at least once): the details are in the first record
-                from .mqtt import result_message
-
-                self.mqtt.publish(self.mqtt.opt.result_topic,
-                                  {**result_message(insp, rid), "already_recorded": True})
-        try:
-            self.source.done(item, insp)
-        except Exception as e:
-            from .archive import fs_hint
-
-            shown = item.path or insp.source
-            self.log.error("file_failed", f"{shown}: recorded as {verdict}, but could not be filed "
-                                          f"into {insp.source} ({type(e).__name__}: {e}): "
-                                          f"{fs_hint(e)}. It stays in the inbox and is filed "
-                                          "(not inspected again) on a later try",
-                           path=shown, error=str(e))
-            self.status.error(shown, f"recorded as {verdict} but could not be filed: {e}")
-            if hasattr(self.source, "release"):
-                self.source.release(item)
-        where = item.extra.get("filed_as")
-        if w.known_verdict is not None and item.path is None:
-            # a camera delivering the very same pixels again is usually a frozen stream
-            self.log.warning("frame_repeated",
-                             f"{item.source}: this frame is identical, pixel for pixel, to one "
-                             f"already recorded (sha256 {w.sha256[:12]}, {verdict}); is the "
-                             "camera image frozen? The result is not recorded again"
-                             + (f" (part {item.part_id})" if item.part_id else ""),
-                             sha256=w.sha256, verdict=verdict, request_id=item.request_id,
-                             part_id=item.part_id)
-            self.status.inspected(insp.source, verdict, "frame identical to one already "
-                                  "recorded (camera frozen?)", id=item.request_id)
-            return
-        if w.known_verdict is not None:
-            self.log.info("already_recorded",
-                          f"{item.path or insp.source}: the same image (sha256 "
-                          f"{w.sha256[:12]}) is already recorded as {verdict}; not recorded "
-                          "again" + (f", filed as {where}" if where else ""),
-                          sha256=w.sha256, verdict=verdict, filed_as=where)
-            return
-        self.status.inspected(insp.source, verdict, insp.error, id=item.request_id)
-        if verdict == "ERROR":
-            self.log.warning("quarantined", f"{item.path or item.source}: {insp.error}"
-                             + (f" -> {where}" if where else ""), sha256=insp.image_sha256,
-                             reason=insp.error, filed_as=where, request_id=item.request_id)
-        else:
-            self.log.info("inspected", f"{verdict:6} {item.path or insp.source}", verdict=verdict,
-                          ms=round(insp.latency_ms, 1), regions=len(insp.verdict.regions),
-                          fired=[h.rule for h in insp.verdict.hits], filed_as=where,
-                          request_id=item.request_id, sha256=insp.image_sha256)
+            settle(w, source=self.source, mqtt=self.mqtt, log=self.log, status=self.status)
 
     def _update_status(self, force: bool = False) -> None:
         s = self.status

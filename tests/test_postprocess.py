@@ -241,3 +241,17 @@ def test_extract_regions_limits_polygon_points():
     assert all(x <= px < x + w and y <= py < y + h for px, py in r.polygon)
     # the simplified outline still covers most of the disc
     assert cv2.contourArea(np.array(r.polygon, np.int32)) > 0.85 * r.area_px
+
+
+def test_a_wrong_step_parameter_names_the_step_and_its_parameters():
+    with pytest.raises(ValueError, match=r"postprocess\[1\] \(open\).*size"):
+        build_steps([{"type": "min_area", "default_px": 5}, {"type": "open", "radius": 3}])
+
+
+def test_a_wrong_preprocessing_parameter_names_the_step():
+    from inspect_core.preprocess import build_preprocess
+
+    with pytest.raises(ValueError, match=r"preprocess\[0\] \(clahe\)"):
+        build_preprocess([{"type": "clahe", "strength": 9}])
+    with pytest.raises(ValueError, match=r"preprocess\[0\]: expected a table"):
+        build_preprocess(["clahe"])
