@@ -128,8 +128,6 @@ class OnnxModel:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # subnormal numbers cost x86 CPUs many cycles each and change no decision
-        opts.add_session_config_entry("session.set_denormal_as_zero", "1")
         try:
             self.session = ort.InferenceSession(
                 str(self.path), opts, providers=providers or ["CPUExecutionProvider"])

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from inspect_core.calibrate import Pixels, confusion_for, fit_class_bias, miou, two_fold_miou
+from inspect_core.calibrate import Pixels, choose
 from inspect_core.card import sha256_file
 from inspect_core.commands.evaluate import evaluate_model
 from inspect_core.data import open_dataset
@@ -43,32 +43,33 @@ def main() -> None:
     items = (model.probabilities(ds.load(i)[0]) for i in range(len(ds)))
     masks = (ds.load(i)[1] for i in range(len(ds)))
     px = Pixels.gather(zip(items, masks), ds.ignore_index, args.step)
-    k = px.logp.shape[0]
-    base = miou(confusion_for(px, np.zeros(k, np.float32)))
-    bias = fit_class_bias(px)
-    fitted = miou(confusion_for(px, bias))
-    cv = two_fold_miou(px)
-    print(f"val mIoU (every {args.step}th pixel): {base:.4f} uncalibrated, {fitted:.4f} fitted, "
-          f"{cv:.4f} two-fold; offsets {dict(zip(model.classes, np.round(bias, 2).tolist()))}")
+    c = choose(px)
+    print(f"val mIoU (every {args.step}th pixel): {c.before:.4f} uncalibrated; fitted "
+          + ", ".join(f"{m} {v:.4f} (two-fold {c.two_fold[m]:.4f})" for m, v in c.fitted.items())
+          + f"; chosen: {c.mode or 'none'} {dict(zip(model.classes, np.round(c.bias, 2).tolist()))}")
     card = json.loads(card_path.read_text())
-    card["calibration"] = {"class_bias": [float(b) for b in bias], "sampled_miou_before": base,
-                           "sampled_miou_fitted": fitted, "sampled_miou_two_fold": cv,
-                           "pixel_step": args.step, "applied": False}
-    if fitted > base + 0.002 and cv > base:
-        proto = onnx.load(str(path))
-        for p in proto.metadata_props:
-            if p.key == META_KEY:
-                meta = json.loads(p.value)
-                meta["class_bias"] = [float(b) for b in bias]
-                p.value = json.dumps(meta)
-        onnx.save(proto, str(path))
+    card["calibration"] = {"mode": c.mode, "class_bias": [float(b) for b in c.bias],
+                           "sampled_miou_before": c.before, "sampled_miou_fitted": c.fitted,
+                           "sampled_miou_two_fold": c.two_fold, "pixel_step": args.step,
+                           "applied": c.mode is not None}
+    proto = onnx.load(str(path))
+    for p in proto.metadata_props:
+        if p.key == META_KEY:
+            meta = json.loads(p.value)
+            meta.pop("class_bias", None)
+            if c.mode is not None:
+                meta["class_bias"] = [float(b) for b in c.bias]
+            p.value = json.dumps(meta)
+    onnx.save(proto, str(path))
+    card["sha256"] = sha256_file(path)
+    if c.mode is not None:
         card.setdefault("validation_uncalibrated", card.get("validation"))  # kept on a refit
         card["validation"] = evaluate_model(OnnxModel(path), args.data, "val")
-        card["calibration"]["applied"] = True
-        card["sha256"] = sha256_file(path)
         print(f"applied: full-resolution val mIoU {card['validation']['miou']:.4f}")
     else:
-        print("not applied: it does not beat the uncalibrated model")
+        if "validation_uncalibrated" in card:  # an earlier correction is taken out again
+            card["validation"] = card.pop("validation_uncalibrated")
+        print("not applied: neither form beats the uncalibrated model on held-out images")
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 

@@ -28,6 +28,7 @@ def main() -> None:
     args = ap.parse_args()
     path = args.run / "model.onnx"
     model = OnnxModel(path)
+    model.meta = replace(model.meta, tta=())  # whatever the file says now
     base = evaluate_model(model, args.data, "val")
     flips = tuple(f for f in args.flips.split(",") if f)
     model.meta = replace(model.meta, tta=flips)
@@ -36,19 +37,16 @@ def main() -> None:
     card_path = args.run / "model.json"
     card = json.loads(card_path.read_text())
     card["validation_no_tta"] = base
-    if tta["miou"] > base["miou"]:
-        proto = onnx.load(str(path))
-        for p in proto.metadata_props:
-            if p.key == META_KEY:
-                meta = json.loads(p.value)
-                meta["tta"] = list(flips)
-                p.value = json.dumps(meta)
-        onnx.save(proto, str(path))
-        card["tta"] = list(flips)
-        card["validation"] = tta
-    else:
-        card["tta"] = []
-        card["validation"] = base
+    keep = tta["miou"] > base["miou"]
+    proto = onnx.load(str(path))
+    for p in proto.metadata_props:
+        if p.key == META_KEY:
+            meta = json.loads(p.value)
+            meta["tta"] = list(flips) if keep else []
+            p.value = json.dumps(meta)
+    onnx.save(proto, str(path))
+    card["tta"] = list(flips) if keep else []
+    card["validation"] = tta if keep else base
     card["validation_source"] = "inspect evaluate (ONNX Runtime) on the val split"
     card["sha256"] = sha256_file(path)
     card_path.write_text(json.dumps(card, indent=2) + "\n")

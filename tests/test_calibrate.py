@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from inspect_core.calibrate import Pixels, confusion_for, fit_class_bias, miou, two_fold_miou
+from inspect_core.calibrate import (Pixels, choose, confusion_for, fit_class_bias, fit_shared_bias,
+                                   miou, two_fold_miou)
 
 
 def _overcalling(seed=0, images=8, shift=2.0):
@@ -58,3 +59,31 @@ def test_pixel_step_subsamples_both_axes():
     full, half = Pixels.gather(items, step=1), Pixels.gather(items, step=2)
     assert abs(len(half.target) * 4 - len(full.target)) <= 2 * 40
     assert set(np.unique(half.image)) == {0, 1}
+
+
+def test_shared_offset_moves_every_defect_class_together():
+    px = Pixels.gather(_overcalling(), step=1)
+    b = fit_shared_bias(px)
+    assert b[0] == 0 and b[1] == b[2] < 0
+    assert miou(confusion_for(px, b)) > miou(confusion_for(px, np.zeros(3, np.float32)))
+
+
+def test_choose_keeps_a_correction_only_when_held_out_images_gain():
+    px = Pixels.gather(_overcalling(images=12), step=1)
+    c = choose(px)
+    assert c.mode in ("shared", "per_class")
+    assert c.two_fold[c.mode] == max(c.two_fold.values()) > c.before
+    fit = {"shared": fit_shared_bias, "per_class": fit_class_bias}[c.mode]
+    np.testing.assert_array_equal(c.bias, fit(px))
+
+
+def test_choose_refuses_a_correction_that_does_not_generalise():
+    # every image over-calls class 1 in a different direction: no fixed offset helps others
+    items = []
+    for i, (p, m) in enumerate(_overcalling(images=8, shift=0.0)):
+        logp = np.log(p)
+        logp[1] += 3.0 if (i // 4) % 2 else -3.0  # the two folds disagree
+        q = np.exp(logp - logp.max(0))
+        items.append((q / q.sum(0), m))
+    c = choose(Pixels.gather(items, step=1))
+    assert c.mode is None and not c.bias.any()
