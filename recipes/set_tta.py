@@ -28,7 +28,9 @@ def main() -> None:
     args = ap.parse_args()
     path = args.run / "model.onnx"
     model = OnnxModel(path)
-    model.meta = replace(model.meta, tta=())  # whatever the file says now
+    # whatever the file says now; a prior correction was fitted to the old averaging, so it
+    # is dropped too (recipes/calibrate.py runs after this and fits it again)
+    model.meta = replace(model.meta, tta=(), class_bias=())
     base = evaluate_model(model, args.data, "val")
     flips = tuple(f for f in args.flips.split(",") if f)
     model.meta = replace(model.meta, tta=flips)
@@ -43,11 +45,14 @@ def main() -> None:
         if p.key == META_KEY:
             meta = json.loads(p.value)
             meta["tta"] = list(flips) if keep else []
+            meta.pop("class_bias", None)
             p.value = json.dumps(meta)
     onnx.save(proto, str(path))
     card["tta"] = list(flips) if keep else []
     card["validation"] = tta if keep else base
     card["validation_source"] = "inspect evaluate (ONNX Runtime) on the val split"
+    for stale in ("calibration", "validation_uncalibrated"):
+        card.pop(stale, None)
     card["sha256"] = sha256_file(path)
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 
