@@ -44,7 +44,7 @@ def cli() -> None:
 @click.option("--val-max-side", default=0, show_default=True,
               help="Validate on images downscaled to this side (0 = native).")
 @click.option("--val-every", default=1, show_default=True,
-              help="Validate every N epochs (validation at native size can cost a third of an epoch).")
+              help="Validate every N epochs (validating at native size takes time from training).")
 @click.option("--steps-per-epoch", default=0, show_default=True,
               help="Batches per epoch (0 = one pass over the training set).")
 def train(data, out, epochs, batch, size, width, depth, stem_stride, arch, lr, patience, seed,

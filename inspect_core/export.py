@@ -14,7 +14,7 @@ import torch
 
 from .errors import ExportError
 
-META_KEY = "inspect.meta"
+from .runtime import META_KEY
 MAX_ABS_DIFF = 1e-4
 MIN_ARGMAX_AGREEMENT = 0.9999
 
@@ -31,9 +31,9 @@ def export_onnx(model: torch.nn.Module, path: str | Path, meta: dict,
 
     path = Path(path)
     model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)
-    from .model import flush_denormals
+    from .model import zero_dead_weights
 
-    flush_denormals(model)  # subnormal weights make every CPU runtime slow
+    zero_dead_weights(model)  # they make every CPU runtime slow (see zero_dead_weights)
     c = meta["channels"]
     if not samples:  # no real images: check parity on noise rather than on nothing
         samples = [np.random.default_rng(0).standard_normal((c, 64, 64)).astype(np.float32)]

@@ -185,9 +185,23 @@ def count_parameters(model: nn.Module) -> int:
 DEAD_WEIGHT = 1e-30
 
 
-def flush_denormals(model: nn.Module, below: float = DEAD_WEIGHT) -> int:
-    """Set every weight and buffer closer to zero than ``below`` (but not zero) to zero;
-    returns how many.
+def zero_dead(tensors) -> int:
+    """Set every value of the floating-point ``tensors`` closer to zero than ``DEAD_WEIGHT``
+    (but not zero) to zero, in place; returns how many."""
+    n = 0
+    with torch.no_grad():
+        for t in tensors:
+            if t.is_floating_point():
+                dead = (t.abs() < DEAD_WEIGHT) & (t != 0)
+                k = int(dead.sum())
+                if k:
+                    t.masked_fill_(dead, 0.0)
+                    n += k
+    return n
+
+
+def zero_dead_weights(model: nn.Module) -> int:
+    """Zero the dead weights and buffers of ``model`` (:func:`zero_dead`); returns how many.
 
     Weight decay drives the weights of channels that stopped mattering towards zero until
     they and the activations they make are subnormal (< 1.2e-38), which x86 CPUs compute
@@ -195,14 +209,4 @@ def flush_denormals(model: nn.Module, below: float = DEAD_WEIGHT) -> int:
     trained 6x slower than a fresh network. A weight of 1e-30 next to activations of order
     one changes no float32 output, so zeroing them is exact in practice.
     """
-    tiny = below
-    n = 0
-    with torch.no_grad():
-        for t in list(model.parameters()) + list(model.buffers()):
-            if t.is_floating_point():
-                sub = (t.abs() < tiny) & (t != 0)
-                k = int(sub.sum())
-                if k:
-                    t.masked_fill_(sub, 0.0)
-                    n += k
-    return n
+    return zero_dead(list(model.parameters()) + list(model.buffers()))

@@ -253,11 +253,9 @@ def build_rules(specs: list[dict], factories: dict[str, Callable],
             spec["classes"] = [spec["classes"]]
         try:
             _check_classes(spec.get("classes"), class_names)
-            rule = construct(factories[kind], spec, where, RuleConfigError)
         except RuleConfigError as e:
-            if str(e).startswith(where):
-                raise
             raise RuleConfigError(f"{where}: {e}") from None
+        rule = construct(factories[kind], spec, where, RuleConfigError)
         rules.append(rule)
     return rules
 

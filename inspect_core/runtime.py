@@ -47,6 +47,21 @@ class ModelMeta:
         return self.tile_size or max(512, self.input_size)
 
 
+def edit_meta(path: str | Path, change) -> None:
+    """Rewrite the metadata embedded in the model file ``path`` in place: ``change(meta)``
+    edits the dict. For the recipe tools (set_tta, calibrate); needs the ``onnx`` package."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    entry = next((p for p in proto.metadata_props if p.key == META_KEY), None)
+    if entry is None:
+        raise ModelError(f"{path}: no '{META_KEY}' metadata to edit")
+    meta = json.loads(entry.value)
+    change(meta)
+    entry.value = json.dumps(meta)
+    onnx.save(proto, str(path))
+
+
 def _normalize(img: np.ndarray, mean: float, std: float) -> np.ndarray:
     x = img.astype(np.float32) * (1.0 / 255.0)
     x -= mean

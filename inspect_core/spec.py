@@ -25,10 +25,13 @@ def parse(n: int, spec: Any, factories: dict[str, Callable], section: str, what:
 
 def construct(factory: Callable, params: dict[str, Any], where: str,
               error: type[Exception] = ValueError) -> Any:
-    """``factory(**params)``; a TypeError (unknown or missing parameter) becomes ``error``."""
+    """``factory(**params)``; a TypeError (unknown or missing parameter) becomes ``error``,
+    and an ``error`` the factory raises itself (a bad value) gets ``where`` in front."""
     try:
         return factory(**params)
     except TypeError as e:
         fields = getattr(factory, "__dataclass_fields__", {})
         known = f"; its parameters: {', '.join(fields)}" if fields else ""
         raise error(f"{where}: {e}{known}") from None
+    except error as e:
+        raise error(f"{where}: {e}") from None

@@ -33,7 +33,7 @@ from .errors import DataError, InspectError
 from .losses import dice_ce_loss
 from .metrics import SegmentationScores
 from .runtime import normalize  # the one normalisation, shared with inference
-from .model import ModelConfig, build_model, count_parameters, flush_denormals
+from .model import ModelConfig, build_model, count_parameters, zero_dead_weights
 
 
 @dataclass
@@ -166,7 +166,7 @@ def _load_init(model, init_from: str, log: Callable[[str], None]) -> None:
     skipped = sorted(set(own) - set(keep))
     own.update(keep)
     model.load_state_dict(own)
-    flushed = flush_denormals(model)
+    flushed = zero_dead_weights(model)
     if flushed:
         log(f"set {flushed:,} dead weights (|w| < 1e-30) from {p} to zero (they slow CPUs down)")
     fresh = f" ({', '.join(skipped[:4])}{'...' if len(skipped) > 4 else ''})" if skipped else ""
@@ -276,7 +276,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             images_seen += x.shape[0]
             if progress:
                 progress(epoch, step + 1, steps, running / (step + 1))
-        flush_denormals(model)  # weight decay makes them; they would slow every later step
+        zero_dead_weights(model)  # weight decay makes them; they would slow every later step
         dt = time.perf_counter() - t0
         t_train += dt
         elapsed += dt

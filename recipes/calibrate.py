@@ -3,13 +3,14 @@
     python recipes/calibrate.py runs/tile --data ../shared/datasets/magnetic-tile
     python recipes/calibrate.py plugins/industrial/models/steel.onnx --data ../shared/datasets/neu-steel
 
-Runs the model (with its flip averaging) over the val images once, fits per-class
-log-probability offsets to val mIoU (inspect_core/calibrate.py), and estimates what they are
-worth on unseen images by two-fold cross-validation over the val images. When both the fit
-and the cross-validated estimate beat the uncalibrated model, the offsets go into the
-model's embedded metadata (every runtime applies them) and the card gets the new scores,
-measured again with the runtime at full resolution, the old ones and the estimate. The test
-split is never looked at.
+Runs the model (with its flip averaging) over the val images once, fits log-probability
+offsets to val mIoU in two forms, one shared by every non-background class and one per class
+(inspect_core/calibrate.py), and estimates what each is worth on unseen images by two-fold
+cross-validation over the val images. The form with the better estimate goes into the model's
+embedded metadata (every runtime applies it) when that estimate beats the uncalibrated model;
+the card gets the new scores, measured again with the runtime at full resolution, the old
+ones and the estimates. Otherwise any earlier correction is removed. The test split is never
+looked at.
 """
 from __future__ import annotations
 
@@ -19,20 +20,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 from inspect_core.calibrate import Pixels, choose
 from inspect_core.card import sha256_file
+from inspect_core.errors import InspectError
 from inspect_core.commands.evaluate import evaluate_model
 from inspect_core.data import open_dataset
-from inspect_core.runtime import META_KEY, OnnxModel
+from inspect_core.runtime import OnnxModel, edit_meta
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path, help="run folder with model.onnx and model.json, or a "
                     "model .onnx with its card (.json) beside it")
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", required=True, help="dataset folder (its val split is used)")
     ap.add_argument("--step", type=int, default=2, help="use every STEP-th pixel per axis")
     args = ap.parse_args()
     path = args.run if args.run.suffix == ".onnx" else args.run / "model.onnx"
@@ -40,11 +41,14 @@ def main() -> None:
     model = OnnxModel(path)
     model.meta = replace(model.meta, class_bias=())
     ds = open_dataset(args.data, "val")
-    items = (model.probabilities(ds.load(i)[0]) for i in range(len(ds)))
-    masks = (ds.load(i)[1] for i in range(len(ds)))
-    px = Pixels.gather(zip(items, masks), ds.ignore_index, args.step)
+    def scored():
+        for i in range(len(ds)):
+            img, mask = ds.load(i)
+            yield model.probabilities(img), mask
+
+    px = Pixels.gather(scored(), ds.ignore_index, args.step)
     c = choose(px)
-    print(f"val mIoU (every {args.step}th pixel): {c.before:.4f} uncalibrated; fitted "
+    print(f"val mIoU (pixel step {args.step}): {c.before:.4f} uncalibrated; fitted "
           + ", ".join(f"{m} {v:.4f} (two-fold {c.two_fold[m]:.4f})" for m, v in c.fitted.items())
           + f"; chosen: {c.mode or 'none'} {dict(zip(model.classes, np.round(c.bias, 2).tolist()))}")
     card = json.loads(card_path.read_text())
@@ -52,15 +56,12 @@ def main() -> None:
                            "sampled_miou_before": c.before, "sampled_miou_fitted": c.fitted,
                            "sampled_miou_two_fold": c.two_fold, "pixel_step": args.step,
                            "applied": c.mode is not None}
-    proto = onnx.load(str(path))
-    for p in proto.metadata_props:
-        if p.key == META_KEY:
-            meta = json.loads(p.value)
-            meta.pop("class_bias", None)
-            if c.mode is not None:
-                meta["class_bias"] = [float(b) for b in c.bias]
-            p.value = json.dumps(meta)
-    onnx.save(proto, str(path))
+    def change(meta: dict) -> None:
+        meta.pop("class_bias", None)
+        if c.mode is not None:
+            meta["class_bias"] = [float(b) for b in c.bias]
+
+    edit_meta(path, change)
     card["sha256"] = sha256_file(path)
     if c.mode is not None:
         card.setdefault("validation_uncalibrated", card.get("validation"))  # kept on a refit
@@ -74,4 +75,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InspectError as e:  # a missing model or dataset: say which, no traceback
+        raise SystemExit(f"error: {e}")

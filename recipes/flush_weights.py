@@ -21,11 +21,14 @@ import onnx
 from onnx import numpy_helper
 
 from inspect_core.card import sha256_file
-from inspect_core.model import DEAD_WEIGHT
+from inspect_core.errors import InspectError
+from inspect_core.model import DEAD_WEIGHT, zero_dead
 from inspect_core.runtime import OnnxModel
 
 
 def flush_onnx(proto: onnx.ModelProto) -> int:
+    """Zero the dead float32 initializers of ``proto`` in place (numpy twin of
+    :func:`inspect_core.model.zero_dead`); returns how many values."""
     n = 0
     for init in proto.graph.initializer:
         a = numpy_helper.to_array(init)
@@ -39,26 +42,24 @@ def flush_onnx(proto: onnx.ModelProto) -> int:
     return n
 
 
-def outputs(path: Path, channels: int) -> np.ndarray:
-    x = np.random.default_rng(0).standard_normal((1, channels, 160, 224)).astype(np.float32)
-    return OnnxModel(path, threads=1).logits(x)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("models", nargs="+", type=Path)
+    ap.add_argument("models", nargs="+", type=Path, help="ONNX model files (rewritten in place)")
     args = ap.parse_args()
     for path in args.models:
+        if not path.is_file():
+            raise SystemExit(f"error: {path}: no such model file")
         proto = onnx.load(str(path))
         n = flush_onnx(proto)
         if not n:
             print(f"{path}: nothing to flush")
             continue
-        channels = OnnxModel(path, threads=1).meta.channels
+        old = OnnxModel(path, threads=1)
+        x = np.random.default_rng(0).standard_normal((1, old.meta.channels, 160, 224)).astype(np.float32)
         with tempfile.TemporaryDirectory() as tmp:
             new = Path(tmp) / path.name
             onnx.save(proto, str(new))
-            diff = float(np.abs(outputs(new, channels) - outputs(path, channels)).max())
+            diff = float(np.abs(OnnxModel(new, threads=1).logits(x) - old.logits(x)).max())
             if diff > 1e-4:
                 raise SystemExit(f"{path}: flushing moved a logit by {diff:.2e}; left as it was")
             new.replace(path)
@@ -67,9 +68,7 @@ def main() -> None:
             import torch
 
             state = torch.load(pt, map_location="cpu", weights_only=False)
-            for t in state["model"].values():
-                if t.is_floating_point():
-                    t.masked_fill_((t.abs() < DEAD_WEIGHT) & (t != 0), 0.0)
+            zero_dead(state["model"].values())
             torch.save(state, pt)
         card = path.with_suffix(".json")
         if card.is_file():
@@ -80,4 +79,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InspectError as e:  # a missing model or dataset: say which, no traceback
+        raise SystemExit(f"error: {e}")

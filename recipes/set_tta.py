@@ -13,18 +13,18 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import onnx
 
 from inspect_core.card import sha256_file
+from inspect_core.errors import InspectError
 from inspect_core.commands.evaluate import evaluate_model
-from inspect_core.runtime import META_KEY, OnnxModel
+from inspect_core.runtime import OnnxModel, edit_meta
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("run", type=Path)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--flips", default="h,v")
+    ap.add_argument("run", type=Path, help="run folder with model.onnx and model.json")
+    ap.add_argument("--data", required=True, help="dataset folder (its val split is used)")
+    ap.add_argument("--flips", default="h,v", help="flips to try: h, v, hv (comma-separated)")
     args = ap.parse_args()
     path = args.run / "model.onnx"
     model = OnnxModel(path)
@@ -40,14 +40,11 @@ def main() -> None:
     card = json.loads(card_path.read_text())
     card["validation_no_tta"] = base
     keep = tta["miou"] > base["miou"]
-    proto = onnx.load(str(path))
-    for p in proto.metadata_props:
-        if p.key == META_KEY:
-            meta = json.loads(p.value)
-            meta["tta"] = list(flips) if keep else []
-            meta.pop("class_bias", None)
-            p.value = json.dumps(meta)
-    onnx.save(proto, str(path))
+    def change(meta: dict) -> None:
+        meta["tta"] = list(flips) if keep else []
+        meta.pop("class_bias", None)
+
+    edit_meta(path, change)
     card["tta"] = list(flips) if keep else []
     card["validation"] = tta if keep else base
     card["validation_source"] = "inspect evaluate (ONNX Runtime) on the val split"
@@ -58,4 +55,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InspectError as e:  # a missing model or dataset: say which, no traceback
+        raise SystemExit(f"error: {e}")

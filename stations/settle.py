@@ -29,7 +29,7 @@ def settle(w: Work, *, source, mqtt, log: StationLog, status: StatusBoard) -> No
             from .mqtt import result_message
 
             mqtt.publish(mqtt.opt.result_topic,
-                              {**result_message(insp, rid), "already_recorded": True})
+                         {**result_message(insp, rid), "already_recorded": True})
     try:
         source.done(item, insp)
     except Exception as e:
@@ -37,10 +37,10 @@ def settle(w: Work, *, source, mqtt, log: StationLog, status: StatusBoard) -> No
 
         shown = item.path or insp.source
         log.error("file_failed", f"{shown}: recorded as {verdict}, but could not be filed "
-                                      f"into {insp.source} ({type(e).__name__}: {e}): "
-                                      f"{fs_hint(e)}. It stays in the inbox and is filed "
-                                      "(not inspected again) on a later try",
-                       path=shown, error=str(e))
+                                 f"into {insp.source} ({type(e).__name__}: {e}): "
+                                 f"{fs_hint(e)}. It stays in the inbox and is filed "
+                                 "(not inspected again) on a later try",
+                  path=shown, error=str(e))
         status.error(shown, f"recorded as {verdict} but could not be filed: {e}")
         if hasattr(source, "release"):
             source.release(item)
@@ -48,29 +48,29 @@ def settle(w: Work, *, source, mqtt, log: StationLog, status: StatusBoard) -> No
     if w.known_verdict is not None and item.path is None:
         # a camera delivering the very same pixels again is usually a frozen stream
         log.warning("frame_repeated",
-                         f"{item.source}: this frame is identical, pixel for pixel, to one "
-                         f"already recorded (sha256 {w.sha256[:12]}, {verdict}); is the "
-                         "camera image frozen? The result is not recorded again"
-                         + (f" (part {item.part_id})" if item.part_id else ""),
-                         sha256=w.sha256, verdict=verdict, request_id=item.request_id,
-                         part_id=item.part_id)
+                    f"{item.source}: this frame is identical, pixel for pixel, to one "
+                    f"already recorded (sha256 {w.sha256[:12]}, {verdict}); is the "
+                    "camera image frozen? The result is not recorded again"
+                    + (f" (part {item.part_id})" if item.part_id else ""),
+                    sha256=w.sha256, verdict=verdict, request_id=item.request_id,
+                    part_id=item.part_id)
         status.inspected(insp.source, verdict, "frame identical to one already "
-                              "recorded (camera frozen?)", id=item.request_id)
+                         "recorded (camera frozen?)", id=item.request_id)
         return
     if w.known_verdict is not None:
         log.info("already_recorded",
-                      f"{item.path or insp.source}: the same image (sha256 "
-                      f"{w.sha256[:12]}) is already recorded as {verdict}; not recorded "
-                      "again" + (f", filed as {where}" if where else ""),
-                      sha256=w.sha256, verdict=verdict, filed_as=where)
+                 f"{item.path or insp.source}: the same image (sha256 "
+                 f"{w.sha256[:12]}) is already recorded as {verdict}; not recorded "
+                 "again" + (f", filed as {where}" if where else ""),
+                 sha256=w.sha256, verdict=verdict, filed_as=where)
         return
     status.inspected(insp.source, verdict, insp.error, id=item.request_id)
     if verdict == "ERROR":
         log.warning("quarantined", f"{item.path or item.source}: {insp.error}"
-                         + (f" -> {where}" if where else ""), sha256=insp.image_sha256,
-                         reason=insp.error, filed_as=where, request_id=item.request_id)
+                    + (f" -> {where}" if where else ""), sha256=insp.image_sha256,
+                    reason=insp.error, filed_as=where, request_id=item.request_id)
     else:
         log.info("inspected", f"{verdict:6} {item.path or insp.source}", verdict=verdict,
-                      ms=round(insp.latency_ms, 1), regions=len(insp.verdict.regions),
-                      fired=[h.rule for h in insp.verdict.hits], filed_as=where,
-                      request_id=item.request_id, sha256=insp.image_sha256)
+                 ms=round(insp.latency_ms, 1), regions=len(insp.verdict.regions),
+                 fired=[h.rule for h in insp.verdict.hits], filed_as=where,
+                 request_id=item.request_id, sha256=insp.image_sha256)

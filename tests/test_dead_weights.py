@@ -10,7 +10,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from inspect_core.model import DEAD_WEIGHT, ModelConfig, build_model, flush_denormals
+from inspect_core.model import DEAD_WEIGHT, ModelConfig, build_model, zero_dead_weights
 from inspect_core.runtime import OnnxModel
 from inspect_core.train import _load_init
 
@@ -40,11 +40,11 @@ def test_flush_zeroes_dead_weights_and_keeps_the_output():
     x = torch.randn(1, 1, 32, 48)
     with torch.no_grad():
         before = m(x)
-    n = flush_denormals(m)
+    n = zero_dead_weights(m)
     assert n > 0 and _dead(m.parameters()) == 0
     with torch.no_grad():
         torch.testing.assert_close(m(x), before, rtol=0, atol=1e-6)
-    assert flush_denormals(m) == 0  # nothing left
+    assert zero_dead_weights(m) == 0  # nothing left
     assert abs(float(small.view(-1)[2]) - 1e-6) < 1e-12  # ordinary small weights are left alone
 
 

@@ -1,15 +1,14 @@
 """The class prior correction (``class_bias`` in a model's metadata) applied by the runtime."""
 from __future__ import annotations
 
-import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
-import onnx
 import pytest
 
 from inspect_core.errors import ModelError
-from inspect_core.runtime import META_KEY, OnnxModel
+from inspect_core.runtime import OnnxModel, edit_meta
 from tests.test_postprocess_fast import _fake_model
 
 
@@ -50,13 +49,8 @@ def test_zero_bias_is_the_uncalibrated_model():
 
 
 def _with_bias(src, dst, bias):
-    proto = onnx.load(str(src))
-    for p in proto.metadata_props:
-        if p.key == META_KEY:
-            meta = json.loads(p.value)
-            meta["class_bias"] = bias
-            p.value = json.dumps(meta)
-    onnx.save(proto, str(dst))
+    shutil.copy(src, dst)
+    edit_meta(dst, lambda meta: meta.update(class_bias=bias))
     return dst
 
 
