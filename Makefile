@@ -38,7 +38,7 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.dev chromium
 	$(BIN)/python -m pytest -q
 
-# Retrain every shipped model from its recipe (about 3 hours on 2 CPU cores)
+# Retrain every shipped model from its recipe (about 5 hours on 2 CPU cores)
 weights: $(VENV)/.dev
 	recipes/all.sh
 

@@ -228,7 +228,7 @@ def _names(hit: list[tuple[int, Region]]) -> str:
     return ", ".join(sorted({r.class_name for _, r in hit}))
 
 
-from .roi_rules import InRoi, RoiCoverage, roi_mask  # noqa: E402,F401  (they use the helpers above)
+from .roi_rules import InRoi, RoiCoverage  # noqa: E402  (they use the helpers above)
 
 BUILTIN_RULES: dict[str, Callable[..., Any]] = {
     "min_area": MinArea, "max_area": MaxArea, "max_count": MaxCount, "roi": InRoi,

@@ -20,6 +20,21 @@ from .errors import ModelError
 
 META_KEY = "inspect.meta"
 
+# Test-time augmentation: each transform of an (N, C, H, W) batch with the inverse that maps its
+# probabilities back; together with the identity they are the 8 symmetries of a square.
+# Those marked "swaps" exchange height and width, so a non-square image needs a second run.
+TTA_TRANSFORMS = {
+    "h": (lambda x: np.flip(x, 3), lambda p: np.flip(p, 3)),  # mirror left-right
+    "v": (lambda x: np.flip(x, 2), lambda p: np.flip(p, 2)),  # mirror top-bottom
+    "hv": (lambda x: np.flip(x, (2, 3)), lambda p: np.flip(p, (2, 3))),  # rotate 180
+    "t": (lambda x: x.swapaxes(2, 3), lambda p: p.swapaxes(2, 3)),  # transpose (main diagonal)
+    "at": (lambda x: np.flip(x, (2, 3)).swapaxes(2, 3),  # anti-diagonal
+           lambda p: np.flip(p.swapaxes(2, 3), (2, 3))),
+    "r90": (lambda x: np.rot90(x, 1, (2, 3)), lambda p: np.rot90(p, -1, (2, 3))),
+    "r270": (lambda x: np.rot90(x, -1, (2, 3)), lambda p: np.rot90(p, 1, (2, 3))),
+}
+TTA_SWAPS = frozenset({"t", "at", "r90", "r270"})
+
 
 @dataclass(frozen=True)
 class ModelMeta:
@@ -30,7 +45,7 @@ class ModelMeta:
     input_size: int
     stride: int = 16
     tile_size: int = 0  # 0 = max(512, input_size)
-    tta: tuple[str, ...] = ()  # flips averaged at inference: "h", "v", "hv"
+    tta: tuple[str, ...] = ()  # transforms averaged at inference, names from TTA_TRANSFORMS
     # Log-probability offset per class (prior-shift correction, fitted on the validation split
     # by recipes/calibrate.py): p(c) * exp(bias[c]), renormalised. Training on crops centred on
     # defects teaches a defect prior far above the line's; this puts it back.
@@ -156,6 +171,11 @@ class OnnxModel:
         self.meta = ModelMeta(m["classes"], float(m["mean"]), float(m["std"]), int(m["channels"]),
                               int(m["input_size"]), int(m.get("stride", 16)), int(m.get("tile_size", 0)),
                               tuple(m.get("tta", ())), tuple(float(b) for b in m.get("class_bias", ())))
+        unknown = [t for t in self.meta.tta if t not in TTA_TRANSFORMS]
+        if unknown:
+            raise ModelError(f"{self.path}: metadata asks for test-time transforms {unknown}; "
+                             f"known are {sorted(TTA_TRANSFORMS)}. Rerun recipes/set_tta.py "
+                             "or upgrade inspect")
         if self.meta.class_bias and len(self.meta.class_bias) != len(self.meta.classes):
             raise ModelError(f"{self.path}: metadata has {len(self.meta.class_bias)} class_bias "
                              f"values for {len(self.meta.classes)} classes; recalibrate it "
@@ -178,7 +198,8 @@ class OnnxModel:
 
     def _probs(self, batch: np.ndarray) -> np.ndarray:
         """Softmax of a batch; with test-time augmentation (``meta.tta``) the probabilities
-        of the flipped copies are flipped back and averaged (one run, batch x (1 + flips)),
+        of the flipped or rotated copies are mapped back and averaged (one run of batch x
+        (1 + transforms); two when a non-square batch is transposed or turned by 90 degrees),
         then reweighted by the class prior correction (``meta.class_bias``), if any."""
         p = self._averaged(batch)
         w = self.meta.class_weights
@@ -188,17 +209,26 @@ class OnnxModel:
         return p
 
     def _averaged(self, batch: np.ndarray) -> np.ndarray:
-        if not self.meta.tta:
+        tta = self.meta.tta
+        if not tta:
             return self._softmax(batch)
-        axes = {"h": (3,), "v": (2,), "hv": (2, 3)}
-        flips = [axes[f] for f in self.meta.tta]
-        stacked = np.concatenate([batch] + [np.flip(batch, a) for a in flips])
-        p = self._softmax(stacked)
-        n = batch.shape[0]
-        out = np.add(p[:n], np.flip(p[n:2 * n], flips[0]))  # = p[:n].copy() += ..., one pass
-        for k, a in enumerate(flips[1:], start=2):
-            out += np.flip(p[k * n:(k + 1) * n], a)
-        out /= 1 + len(flips)
+        n, square = batch.shape[0], batch.shape[2] == batch.shape[3]
+        # the identity and every transform that keeps the shape in one run; the copies with
+        # height and width swapped (only when the batch is not square) in a second one
+        first = [t for t in tta if square or t not in TTA_SWAPS]
+        rest = [t for t in tta if t not in first]
+        p = self._softmax(np.concatenate([batch] + [TTA_TRANSFORMS[t][0](batch) for t in first]))
+        if first:  # = p[:n].copy() += ..., one pass
+            out = np.add(p[:n], TTA_TRANSFORMS[first[0]][1](p[n:2 * n]))
+        else:
+            out = p[:n].copy()
+        for i, t in enumerate(first[1:], start=2):
+            out += TTA_TRANSFORMS[t][1](p[i * n:(i + 1) * n])
+        if rest:
+            q = self._softmax(np.concatenate([TTA_TRANSFORMS[t][0](batch) for t in rest]))
+            for i, t in enumerate(rest):
+                out += TTA_TRANSFORMS[t][1](q[i * n:(i + 1) * n])
+        out /= 1 + len(tta)
         return out
 
     def prepare(self, img: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     print("| plugin / recipe | dataset (license) | val mIoU | val mean Dice | per-class IoU | "
-          "flip TTA | prior correction | training |")
+          "test-time aug. | prior correction | training |")
     print("|---|---|---:|---:|---|---|---|---|")
     for card_path in sorted(ROOT.glob("plugins/*/models/*.json")):
         c = json.loads(card_path.read_text())

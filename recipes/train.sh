@@ -2,7 +2,7 @@
 # Train one shipped recipe from its dataset and copy the result into its plugin.
 #   recipes/train.sh steel            (DATASETS defaults to ../shared/datasets)
 # Each recipe's settings live in recipes/<name>.args; runs go to runs/<name>/ (resumable:
-# rerunning continues from runs/<name>/last.pt). After training, flip test-time augmentation
+# rerunning continues from runs/<name>/last.pt). After training, test-time augmentation
 # is kept only if it raises val mIoU (recipes/set_tta.py), the class prior correction only if
 # it raises it on held-out val images too (recipes/calibrate.py), then the model, its card and its
 # weights (.pt, for --init-from) are copied into the plugin.
@@ -19,7 +19,9 @@ source "$args_file"   # sets DATASET, PLUGIN, ARGS (and TTA, INSTALL_AS)
 INSPECT=${INSPECT:-.venv/bin/inspect}
 PYTHON=${PYTHON:-.venv/bin/python}
 "$INSPECT" train --data "$DATASETS/$DATASET" --out "runs/$name" "${ARGS[@]}"
-"$PYTHON" recipes/set_tta.py "runs/$name" --data "$DATASETS/$DATASET" --flips "$TTA"
+tta_args=()
+for candidate in $TTA; do tta_args+=(--flips "$candidate"); done  # space-separated candidates
+"$PYTHON" recipes/set_tta.py "runs/$name" --data "$DATASETS/$DATASET" "${tta_args[@]}"
 "$PYTHON" recipes/calibrate.py "runs/$name" --data "$DATASETS/$DATASET"
 dest=plugins/$PLUGIN/models
 mkdir -p "$dest"
