@@ -32,7 +32,7 @@ def session(path: Path, daz: bool) -> ort.InferenceSession:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", type=Path)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--runs", type=int, default=20)

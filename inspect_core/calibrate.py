@@ -7,7 +7,7 @@ defect-free parts rejected. The Bayes-optimal fix for a shifted prior is to rewe
 posterior, p'(c) ∝ p(c) · w_c (Saerens et al., Neural Computation 2002); here log w_c (the
 ``class_bias``) are fitted directly to the validation mIoU by coordinate ascent over a grid,
 the background's offset held at zero (only differences matter). The runtime applies them
-(``ModelMeta.class_bias``) after flip averaging, so confidences stay probabilities.
+(``ModelMeta.class_bias``) after test-time averaging, so confidences stay probabilities.
 
 Two forms are fitted: one offset shared by every class but the first ("defects in general
 are over-called": one number, hard to overfit) and one per class. :func:`choose` keeps the

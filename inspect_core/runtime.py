@@ -206,8 +206,8 @@ class OnnxModel:
         return p
 
     def _averaged(self, batch: np.ndarray) -> np.ndarray:
-        # one run per copy: on this memory-bound network four batch-1 runs take 15-18% less
-        # time than one batch-4 run (bench/README.md), and a transposed copy of a non-square
+        # one run per copy: on this memory-bound network four batch-1 runs take 17-21% less
+        # time than one batch-4 run (bench/tta.py), and a transposed copy of a non-square
         # image could not share a batch with the others anyway
         out = self._softmax(batch)
         for t in self.meta.tta:

@@ -3,7 +3,7 @@
     python recipes/calibrate.py runs/tile --data ../shared/datasets/magnetic-tile
     python recipes/calibrate.py plugins/industrial/models/steel.onnx --data ../shared/datasets/neu-steel
 
-Runs the model (with its flip averaging) over the val images once, fits log-probability
+Runs the model (with its test-time averaging) over the val images once, fits log-probability
 offsets to val mIoU in two forms, one shared by every non-background class and one per class
 (inspect_core/calibrate.py), and estimates what each is worth on unseen images by two-fold
 cross-validation over the val images. The form with the better estimate goes into the model's
@@ -30,7 +30,7 @@ from inspect_core.runtime import OnnxModel, edit_meta
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path, help="run folder with model.onnx and model.json, or a "
                     "model .onnx with its card (.json) beside it")
     ap.add_argument("--data", required=True, help="dataset folder (its val split is used)")

@@ -43,7 +43,7 @@ def flush_onnx(proto: onnx.ModelProto) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", type=Path, help="ONNX model files (rewritten in place)")
     args = ap.parse_args()
     for path in args.models:

@@ -32,7 +32,7 @@ def onehot(mask: np.ndarray, n: int) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("plugin")
     ap.add_argument("recipe")
     ap.add_argument("--n", type=int, default=4)

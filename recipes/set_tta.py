@@ -24,7 +24,7 @@ from inspect_core.runtime import TTA_TRANSFORMS, OnnxModel, edit_meta
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path, help="run folder with model.onnx and model.json")
     ap.add_argument("--data", required=True, help="dataset folder (its val split is used)")
     ap.add_argument("--flips", action="append", metavar="LIST",
@@ -46,19 +46,20 @@ def main() -> None:
         model.meta = replace(model.meta, tta=c)
         scores[c] = evaluate_model(model, args.data, "val")
         print(f"val mIoU {base['miou']:.4f} -> {scores[c]['miou']:.4f} with {','.join(c)}")
-    flips = max(scores, key=lambda c: scores[c]["miou"])
-    tta = scores[flips]
+    best = max(scores, key=lambda c: scores[c]["miou"])
+    tta = scores[best]
     card_path = args.run / "model.json"
     card = json.loads(card_path.read_text())
     card["validation_no_tta"] = base
     card["tta_candidates"] = {",".join(c): round(s["miou"], 4) for c, s in scores.items()}
     keep = tta["miou"] > base["miou"]
+
     def change(meta: dict) -> None:
-        meta["tta"] = list(flips) if keep else []
+        meta["tta"] = list(best) if keep else []
         meta.pop("class_bias", None)
 
     edit_meta(path, change)
-    card["tta"] = list(flips) if keep else []
+    card["tta"] = list(best) if keep else []
     card["validation"] = tta if keep else base
     card["validation_source"] = "inspect evaluate (ONNX Runtime) on the val split"
     for stale in ("calibration", "validation_uncalibrated"):
