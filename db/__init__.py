@@ -4,7 +4,7 @@ Python API::
 
     from db import Recorder, build_report, ReportFilters
     with Recorder("sqlite:///inspect.db") as rec:
-        rec.record(inspection)            # idempotent per (station, image sha256)
+        rec.record(inspection)            # idempotent per (station, sha256 or capture id)
         rec.has("line-3", sha256)
     build_report(rec.engine, ReportFilters.parse(since="24h"))
 
@@ -16,9 +16,10 @@ from typing import Any
 
 __all__ = ["Recorder", "SqlSink", "ReportFilters", "build_report", "make_engine",
            "DatabaseUnavailable", "SchemaOutdated", "UnknownStation", "BadFilter",
-           "RecordsError"]
+           "DatabaseUnreadable", "RecordsError"]
 
-from .errors import BadFilter, DatabaseUnavailable, RecordsError, SchemaOutdated, UnknownStation
+from .errors import (BadFilter, DatabaseUnavailable, DatabaseUnreadable, RecordsError,
+                     SchemaOutdated, UnknownStation)
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import db` (and the plugin) cheap

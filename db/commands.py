@@ -8,6 +8,7 @@ import click
 
 from .engine import ENV_URL, make_engine, safe_url
 
+MAX_ROWS = 1_000_000  # --top/--thumbnails; more would not fit a SQL LIMIT (or a screen)
 DB_HELP = f"Database URL (default ${ENV_URL} or sqlite:///inspect.db in this folder)."
 
 
@@ -69,9 +70,9 @@ def db_current(url: str | None) -> None:
               help="Write a self-contained HTML page with charts and thumbnails.")
 @click.option("--bucket", type=click.Choice(["auto", "hour", "day"]), default="auto",
               show_default=True, help="Time buckets of the counts over time.")
-@click.option("--top", default=10, show_default=True, type=click.IntRange(min=0),
+@click.option("--top", default=10, show_default=True, type=click.IntRange(0, MAX_ROWS),
               help="How many worst images.")
-@click.option("--thumbnails", default=48, show_default=True, type=click.IntRange(min=0),
+@click.option("--thumbnails", default=48, show_default=True, type=click.IntRange(0, MAX_ROWS),
               help="With --html: at most this many FAIL/REVIEW overlay thumbnails.")
 def report(url, since, until, station, plugin, recipe, verdict, as_json, csv_path, regions,
            html_path, bucket, top, thumbnails) -> None:

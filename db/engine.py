@@ -23,11 +23,12 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-from .errors import DatabaseUnavailable, RecordsError
+from .errors import DatabaseUnavailable, DatabaseUnreadable, RecordsError
 
 ENV_URL = "INSPECT_DATABASE_URL"
 DEFAULT_URL = "sqlite:///inspect.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # sqlite3 error codes of a damaged / foreign file
 PG_CONNECT_TIMEOUT_S = 5
 WRITE = {"inspect_write": True}  # execution options of a write transaction
 
@@ -147,6 +148,24 @@ def unavailable(engine: Engine | URL | str, e: BaseException) -> DatabaseUnavail
                                f"(URL from --db or {ENV_URL})")
 
 
+def unreadable(url: URL, e: BaseException) -> DatabaseUnreadable | None:
+    """A :class:`DatabaseUnreadable` when ``e`` says the SQLite file is not a database or is
+    damaged (None for any other error)."""
+    code = getattr(getattr(e, "orig", None), "sqlite_errorcode", None)
+    if code not in (SQLITE_NOTADB, SQLITE_CORRUPT):
+        return None
+    path = url.database
+    if code == SQLITE_NOTADB:
+        return DatabaseUnreadable(
+            f"{path}: not an SQLite database (a text file, another format or an encrypted "
+            f"database); check that --db or {ENV_URL} names the records database, or move "
+            "this file aside and the next command creates a new one there")
+    return DatabaseUnreadable(
+        f"{path}: the SQLite database is damaged (database disk image is malformed); restore "
+        f"it from a backup, or recover what is left with `sqlite3 {path} .recover | sqlite3 "
+        "recovered.db` and use that file")
+
+
 @contextmanager
 def connect(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
     """A connection inside one transaction (``BEGIN IMMEDIATE`` on SQLite when ``write``),
@@ -160,6 +179,9 @@ def connect(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
     except DBAPIError as e:
         if is_unavailable(e):
             raise unavailable(engine, e) from e
+        bad = unreadable(engine.url, e)
+        if bad is not None:
+            raise bad from e
         raise
 
 

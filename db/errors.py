@@ -30,3 +30,9 @@ class UnknownStation(RecordsError):
 
 class BadFilter(RecordsError):
     """A report filter (``--since``, ``--until``, ``--verdict``...) cannot be understood."""
+
+
+class DatabaseUnreadable(RecordsError):
+    """The ``--db`` file is not an SQLite database (a text file, random bytes, an encrypted
+    database) or is damaged. Waiting does not fix it: someone has to point ``--db`` elsewhere,
+    restore a backup or move the file aside."""

@@ -1,8 +1,10 @@
 """SQLAlchemy 2.0 models of the inspection records.
 
 Four tables: ``station`` and ``model`` (get-or-create by name / by sha256), ``inspection`` (one
-row per inspected image, unique per station and image sha256, so a retried write never
-duplicates) and ``region`` (the connected components that the rules judged).
+row per inspected image: unique per station and image sha256 for files, per station and capture
+id for triggered captures, so a retried write never duplicates and two parts whose frames are
+identical are still two records) and ``region`` (the connected components that the rules
+judged).
 
 Times are stored as naive UTC datetimes. A few columns are denormalised for the report's
 aggregate queries: ``inspection.inspected_hour`` (hours since 1970, so counts per hour and day
@@ -74,12 +76,20 @@ class Model(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(), default=utcnow)
 
 
+#: rows keyed by their image's content (files); triggered captures are keyed by capture_id
+CONTENT_KEY = sa.text("capture_id IS NULL")
+
+
 class InspectionRecord(Base):
     """One inspected image: its verdict, what fired, what was in force, how long it took."""
 
     __tablename__ = "inspection"
     __table_args__ = (
-        sa.UniqueConstraint("station_id", "image_sha256"),
+        # the key of a record (revision 0003): a file's content once per station, a triggered
+        # capture once per capture id (its pixels may equal an earlier frame's)
+        sa.Index("uq_inspection_content", "station_id", "image_sha256", unique=True,
+                 sqlite_where=CONTENT_KEY, postgresql_where=CONTENT_KEY),
+        sa.UniqueConstraint("station_id", "capture_id"),
         sa.CheckConstraint("verdict IN ('PASS', 'REVIEW', 'FAIL', 'ERROR')", name="verdict"),
         sa.Index("ix_inspection_time", "inspected_at"),
         # covers the counts per (hour, station, verdict), streamed in index order: no sort
@@ -116,6 +126,7 @@ class InspectionRecord(Base):
     lot: Mapped[str | None] = mapped_column(sa.String(128))
     error: Mapped[str | None] = mapped_column(sa.Text)
     overlay_path: Mapped[str | None] = mapped_column(sa.Text)
+    capture_id: Mapped[str | None] = mapped_column(sa.String(128))  # None: keyed by content
     n_regions: Mapped[int] = mapped_column(sa.Integer, default=0)
     defect_area_px: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 

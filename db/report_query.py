@@ -38,12 +38,20 @@ _UNIT = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400
 def parse_when(text: str, now: datetime | None = None, *, option: str = "--since") -> datetime:
     """``24h``, ``30m``, ``7d``, ``2w`` (that long ago) or an ISO date/time -> naive UTC.
 
-    ISO times without an offset are taken as UTC.
+    ISO times without an offset are taken as UTC. :class:`BadFilter` for anything else,
+    including a span that reaches before the year 1 and a time that leaves years 1..9999 in UTC.
     """
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
-    m = _SPAN.match(text or "")
+    if not (text or "").strip():
+        raise BadFilter(f"{option} {text!r}: empty; give a span ago like 30m, 24h, 7d, 2w "
+                        f"or an ISO date/time like 2025-11-24, or leave {option} out")
+    m = _SPAN.match(text)
     if m:
-        return now - timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2).lower()])
+        try:
+            return now - timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2).lower()])
+        except (OverflowError, ValueError):
+            raise BadFilter(f"{option} {text!r}: too far back (before the year 1); give a "
+                            "shorter span, or leave the option out for everything") from None
     try:
         t = datetime.fromisoformat(text.strip())
     except (ValueError, AttributeError):
@@ -51,7 +59,11 @@ def parse_when(text: str, now: datetime | None = None, *, option: str = "--since
                         "2w, or an ISO date/time like 2025-11-24 or 2025-11-24T08:00:00+01:00"
                         ) from None
     if t.tzinfo is not None:
-        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            t = t.astimezone(timezone.utc).replace(tzinfo=None)
+        except (OverflowError, ValueError):
+            raise BadFilter(f"{option} {text!r}: out of range in UTC (years 1 to 9999); give "
+                            "a time inside that range") from None
     return t
 
 
@@ -75,8 +87,13 @@ class ReportFilters:
               plugin: str | None = None, recipe: str | None = None, verdict: str | None = None,
               now: datetime | None = None) -> "ReportFilters":
         """Filters from command-line strings; :class:`BadFilter` says what is wrong."""
-        s = parse_when(since, now, option="--since") if since else None
-        u = parse_when(until, now, option="--until") if until else None
+        for option, value in (("--station", station), ("--plugin", plugin),
+                              ("--recipe", recipe), ("--verdict", verdict)):
+            if value is not None and not value.strip():
+                raise BadFilter(f"{option} {value!r}: empty; give a value, or leave {option} "
+                                "out to include all")
+        s = parse_when(since, now, option="--since") if since is not None else None
+        u = parse_when(until, now, option="--until") if until is not None else None
         if s and u and s >= u:
             raise BadFilter(f"--since {since} ({iso(s)}) is not before --until {until} "
                             f"({iso(u)}); swap them or widen the range")
@@ -85,7 +102,8 @@ class ReportFilters:
             verdicts = [v.strip().upper() for v in verdict.split(",") if v.strip()]
             bad = [v for v in verdicts if v not in VERDICTS]
             if bad or not verdicts:
-                raise BadFilter(f"--verdict {verdict!r}: unknown verdict(s) {bad}; use one or "
+                what = f"unknown verdict(s) {', '.join(bad)}" if bad else "no verdict in it"
+                raise BadFilter(f"--verdict {verdict!r}: {what}; use one or "
                                 f"more of {', '.join(VERDICTS)} separated by commas")
         return cls(s, u, station or None, plugin or None, recipe or None, verdicts)
 
@@ -339,8 +357,8 @@ def _percentiles(conn: Connection, w: _Where, total: int) -> dict[str, float | N
 
 INSPECTION_FIELDS = ("id", "station", "plugin", "recipe", "source", "image_sha256", "width",
                      "height", "captured_at", "inspected_at", "latency_ms", "verdict", "fired",
-                     "n_regions", "defect_area_px", "part_id", "lot", "error", "overlay_path",
-                     "model_sha256")
+                     "n_regions", "defect_area_px", "part_id", "lot", "capture_id", "error",
+                     "overlay_path", "model_sha256")
 REGION_FIELDS = ("inspection_id", "station", "source", "image_sha256", "verdict", "inspected_at",
                  "class_id", "class_name", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "area_px",
                  "area_mm2", "centroid_x", "centroid_y", "max_prob", "mean_prob")
@@ -352,7 +370,7 @@ def inspection_rows(conn: Connection, f: ReportFilters) -> Iterator[dict[str, An
     q = (sa.select(I.c.id, S.c.name.label("station"), I.c.plugin, I.c.recipe, I.c.source,
                    I.c.image_sha256, I.c.width, I.c.height, I.c.captured_at, I.c.inspected_at,
                    I.c.latency_ms, I.c.verdict, I.c.fired, I.c.n_regions, I.c.defect_area_px,
-                   I.c.part_id, I.c.lot, I.c.error, I.c.overlay_path,
+                   I.c.part_id, I.c.lot, I.c.capture_id, I.c.error, I.c.overlay_path,
                    M.c.sha256.label("model_sha256"))
          .join(S, S.c.id == I.c.station_id).outerjoin(M, M.c.id == I.c.model_id)
          .where(*w.insp).order_by(I.c.inspected_at, I.c.id))

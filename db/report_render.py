@@ -8,6 +8,8 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.table import Table
 
+from inspect_core.text import markup_safe, rich_text
+
 from .errors import RecordsError
 
 VERDICT_STYLE = {"PASS": "green", "REVIEW": "yellow", "FAIL": "red", "ERROR": "magenta"}
@@ -23,11 +25,13 @@ def num(v: float | None, digits: int = 1) -> str:
 
 
 def render_terminal(report: dict[str, Any], console: Console | None = None) -> None:
-    """Print the report as rich tables."""
+    """Print the report as rich tables. Recorded text (sources, station, class names...) is
+    printed literally: never read as markup, control characters as visible escapes."""
     con = console or Console()
     f = report["filters"]
     scope = ", ".join(f"{k}={v}" for k, v in f.items() if v) or "everything"
-    con.print(f"[bold]Inspection report[/bold] {report['database']}  ({scope})")
+    con.print(f"[bold]Inspection report[/bold] {markup_safe(report['database'])}  "
+              f"({markup_safe(scope)})")
     con.print(f"{report['total']:,} inspections, yield {pct(report['yield'])}")
     for table in terminal_tables(report):
         con.print(table)
@@ -48,7 +52,8 @@ def terminal_tables(report: dict[str, Any]) -> list[Table]:
     for c in ("station", "plugin", "recipe", "total", *VERDICTS, "yield"):
         t.add_column(c, justify="left" if c in ("station", "plugin", "recipe") else "right")
     for r in report["stations"]:
-        t.add_row(r["station"], r["plugin"], r["recipe"], f"{r['total']:,}",
+        t.add_row(rich_text(r["station"]), rich_text(r["plugin"]), rich_text(r["recipe"]),
+                  f"{r['total']:,}",
                   *(f"{r[v]:,}" for v in VERDICTS), pct(r["yield"]))
     out.append(t)
 
@@ -56,7 +61,7 @@ def terminal_tables(report: dict[str, Any]) -> list[Table]:
     for c in ("class", "regions", "share", "cumulative", "area px"):
         t.add_column(c, justify="left" if c == "class" else "right")
     for r in report["pareto"]:
-        t.add_row(r["class"], f"{r['regions']:,}", pct(r["share"]), pct(r["cumulative"]),
+        t.add_row(rich_text(r["class"]), f"{r['regions']:,}", pct(r["share"]), pct(r["cumulative"]),
                   f"{r['area_px']:,}")
     out.append(t)
 
@@ -65,8 +70,8 @@ def terminal_tables(report: dict[str, Any]) -> list[Table]:
         t.add_column(c, justify="right" if c in ("area px", "regions") else "left")
     for r in report["worst"]:
         t.add_row(f"{r['defect_area_px']:,}", str(r["n_regions"]),
-                  f"[{VERDICT_STYLE[r['verdict']]}]{r['verdict']}[/]", r["station"],
-                  r["inspected_at"] or "", r["source"])
+                  rich_text(r["verdict"], VERDICT_STYLE.get(r["verdict"], "")),
+                  rich_text(r["station"]), rich_text(r["inspected_at"]), rich_text(r["source"]))
     out.append(t)
 
     lat = report["latency_ms"]
@@ -93,8 +98,22 @@ def cannot_write(path: str | Path, e: OSError) -> RecordsError:
                         "exists and is writable, or give another file name")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run (OWASP, CSV injection): text from the records that
+    starts with ``= + - @``, tab or carriage return gets a ``'`` in front, and so does text
+    that starts with ``'`` (taking one leading ``'`` off any cell gives the recorded text
+    back). Numbers stay numbers, negative ones included."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def write_csv(path: str | Path, fields: Iterable[str], rows: Iterable[dict[str, Any]]) -> int:
-    """Write ``rows`` under a header of ``fields``; returns how many rows. ``-`` is stdout."""
+    """Write ``rows`` under a header of ``fields``, every cell quoted and text neutralised by
+    :func:`csv_cell`; returns how many rows. ``-`` is stdout."""
     import sys
 
     n = 0
@@ -103,10 +122,10 @@ def write_csv(path: str | Path, fields: Iterable[str], rows: Iterable[dict[str, 
     except OSError as e:
         raise cannot_write(path, e) from e
     try:
-        writer = csv.DictWriter(fh, fieldnames=list(fields))
+        writer = csv.DictWriter(fh, fieldnames=list(fields), quoting=csv.QUOTE_ALL)
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
             n += 1
     finally:
         if fh is not sys.stdout:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import click
 
 from . import __version__
 from .errors import InspectError
+from .text import indent_continuation, terminal_text
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,7 +60,7 @@ def train(data, out, epochs, batch, size, width, depth, stem_stride, arch, lr, p
     except ImportError as e:
         raise InspectError(f"training needs the 'train' extra ({e}); "
                            "run: pip install -e '.[train]'") from e
-    aug = AugmentConfig(crop=size, **(json.loads(augment_json) if augment_json else {}))
+    aug = AugmentConfig(crop=size, **augment_overrides(augment_json, AugmentConfig))
     if init_from and ":" in init_from and not Path(init_from).exists():
         from .resolve import resolve_model
         init_from = str(resolve_model(init_from))
@@ -86,6 +88,41 @@ cli.add_command(plugins_cmd)
 cli.add_command(plugin_group)
 
 
+def augment_overrides(text: str | None, config: type) -> dict:
+    """``--augment`` JSON as keyword arguments of the dataclass ``config`` (without ``crop``,
+    which ``--size`` sets); InspectError unless it is an object of known settings, each a
+    finite number (true/false for switches)."""
+    if not text:
+        return {}
+    try:
+        d = json.loads(text)
+    except ValueError as e:
+        raise InspectError(f"--augment {text!r}: not JSON ({e}); give an object like "
+                           '\'{"rotate": 30, "rotate90": true}\'') from None
+    fields = {k: f.default for k, f in config.__dataclass_fields__.items() if k != "crop"}
+    if not isinstance(d, dict):
+        raise InspectError(f"--augment {text!r}: not a JSON object; give one like "
+                           '\'{"rotate": 30, "rotate90": true}\'')
+    for k, v in d.items():
+        if k not in fields:
+            raise InspectError(f"--augment: unknown setting {k!r} (crop comes from --size); "
+                               f"the settings are {', '.join(fields)}")
+        switch = isinstance(fields[k], bool)
+        ok = isinstance(v, bool) if switch else \
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not ok:
+            raise InspectError(f"--augment: {k} = {json.dumps(v)}: give "
+                               f"{'true or false' if switch else 'a finite number'}")
+    return d
+
+
+def error_text(e: InspectError) -> str:
+    """The message of ``e`` as it is printed: one line (see :class:`InspectError`)."""
+    if e.multiline:
+        return indent_continuation(terminal_text(e, keep_newlines=True))
+    return terminal_text(e)
+
+
 def main() -> None:
     from .plugins import load_cli_plugins
 
@@ -93,7 +130,7 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except InspectError as e:
-        click.secho(f"error: {e}", fg="red", err=True)
+        click.secho(f"error: {error_text(e)}", fg="red", err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

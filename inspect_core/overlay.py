@@ -1,6 +1,13 @@
-"""Overlay images: classes coloured, regions boxed and labelled with the verdict on top."""
+"""Overlay images: classes coloured, regions boxed and labelled with the verdict on top.
+
+Overlay files are named after their image; a name longer than the file system takes (255
+bytes) is shortened by :func:`fit_name`, which the station's archive uses as well.
+"""
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
 from pathlib import Path
 
 import cv2
@@ -63,19 +70,73 @@ class OverlayError(InspectError, OSError):
     line reports as a message with exit code 2."""
 
 
+NAME_MAX = 255  # bytes in one file name on common file systems (ext4, XFS, btrfs, NTFS, APFS)
+KEEP_SUFFIX = 16  # an extension longer than this is not kept when a name is shortened
+
+
+def fit_name(name: str, reserve: int = 0, limit: int = NAME_MAX) -> str:
+    """``name`` if it and ``reserve`` more bytes fit in ``limit`` bytes; else, deterministically,
+    a readable prefix (cut on a character boundary), ``~``, 8 hex digits of the sha256 of the
+    whole name (distinct names stay distinct) and the extension."""
+    raw = os.fsencode(name)
+    if len(raw) + reserve <= limit:
+        return name
+    stem, suffix = os.path.splitext(name)
+    if len(os.fsencode(suffix)) > KEEP_SUFFIX:
+        stem, suffix = name, ""
+    tag = "~" + hashlib.sha256(raw).hexdigest()[:8]
+    room = max(1, limit - reserve - len(os.fsencode(suffix)) - len(tag))
+    head = os.fsencode(stem)[:room]
+    try:
+        stem.encode("utf-8")
+        prefix = head.decode("utf-8", "ignore")  # drops a character cut in two
+    except UnicodeEncodeError:  # not UTF-8 on disk: keep the bytes as they are
+        prefix = os.fsdecode(head)
+    return prefix + tag + suffix
+
+
+def _write_hint(e: OSError) -> str:
+    code = e.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full: free space on it, or pass another --out"
+    if code == errno.ENAMETOOLONG:
+        return "a folder name in that path is too long for the file system: use a shorter --out"
+    if code in (errno.EACCES, errno.EPERM):
+        return "the folder is not writable by this user: fix its permissions, or pass another --out"
+    if code == errno.EROFS:
+        return "the file system is mounted read-only: pass another --out"
+    if code in (errno.EEXIST, errno.ENOTDIR):
+        return "a file is in the way where a folder is needed: pass another --out"
+    return "check that the folder exists and is writable, or pass another --out"
+
+
 def save_overlay(path: str | Path, overlay: np.ndarray) -> Path:
-    """Write the overlay PNG (creating its folder); :class:`OverlayError` when it cannot."""
+    """Write the overlay PNG (creating its folder) and return where it went (the name is
+    shortened to fit, see :func:`fit_name`); :class:`OverlayError` says why it cannot."""
     path = Path(path)
+    path = path.with_name(fit_name(path.name))
+    try:
+        ok, buf = cv2.imencode(path.suffix or ".png", overlay)
+    except cv2.error as e:
+        ok, buf = False, str(e)
+    if not ok:
+        raise OverlayError(f"{path}: could not encode the overlay as {path.suffix or '.png'} "
+                           f"({buf if isinstance(buf, str) else 'unsupported format'}); "
+                           "name it .png")
+    opened = False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        ok = cv2.imwrite(str(path), overlay)
-    except (OSError, cv2.error) as e:
-        ok, why = False, f" ({e})"
-    else:
-        why = ""
-    if not ok:
-        raise OverlayError(f"{path}: could not write the overlay{why}; check that the folder is "
-                           "writable and the disk not full, or pass another --out")
+        with open(path, "wb") as f:
+            opened = True
+            f.write(buf.tobytes())
+    except OSError as e:
+        if opened:
+            try:
+                os.unlink(path)  # no half-written overlay left behind
+            except OSError:
+                pass
+        raise OverlayError(f"{path}: could not write the overlay ({e.strerror or e}): "
+                           f"{_write_hint(e)}") from e
     return path
 
 

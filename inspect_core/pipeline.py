@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .card import sha256_file
+from .card import ModelCheck, verify_model
 from .data import read_image
 from .errors import DataError, ImageError, InspectError
 from .postprocess import Compose, argmax_labels, build_steps, extract_regions
@@ -38,9 +38,13 @@ class Inspector:
         from .rules import BUILTIN_RULES
 
         self.recipe = recipe
-        self.model = model or OnnxModel(recipe.model, threads=threads)
+        card = recipe.card or recipe.model.with_suffix(".json")
+        # the model is checked against its card as it loads (a mismatch is a ModelError);
+        # a model handed in was checked when it loaded, its hash is cached: this is cheap
+        self.model = model or OnnxModel(recipe.model, threads=threads, card=card)
+        self.model_check: ModelCheck = verify_model(recipe.model, card)
         self.classes = self.model.classes
-        self.model_sha256 = sha256_file(recipe.model)
+        self.model_sha256 = self.model_check.sha256
         problems = recipe.class_problems(self.classes)
         if problems:
             raise RecipeError("; ".join(problems))
@@ -52,19 +56,8 @@ class Inspector:
         except (ValueError, TypeError) as e:  # RuleConfigError is a ValueError
             raise RecipeError(f"{recipe.where}: {e}") from e
         self.region_ids = [self.classes.index(c) for c in names]
-        self.model_card = self._card()
-
-    def _card(self) -> str | None:
-        """The recipe's model card, if it names this very model file by its sha256 (a card
-        left beside a replaced model, or some other JSON file, is not this model's). A card
-        is metadata: one that cannot be read never stops an inspection."""
-        try:
-            card = self.recipe.load_card()
-        except RecipeError:
-            return None
-        if card is None or card.get("sha256") != self.model_sha256:
-            return None
-        return str(self.recipe.card.resolve())
+        # the card is recorded with every inspection only when it vouches for this very file
+        self.model_card = str(self.model_check.card.resolve()) if self.model_check.card else None
 
     def inspect_image(self, img: np.ndarray) -> Result:
         if self.recipe.preprocess is not None:

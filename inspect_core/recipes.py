@@ -64,6 +64,27 @@ class Recipe:
     dataset: str = ""
     source: Path | None = field(default=None, compare=False)  # the TOML file, for messages
 
+    def __post_init__(self) -> None:
+        """Every numeric parameter within its range (:data:`inspect_core.spec.LIMITS`): checked
+        here, so a recipe file, a plugin's recipe and a station's overrides (a copy made by
+        :meth:`with_overrides`) are all refused before the first image."""
+        problems = self.limit_problems()
+        if problems:
+            raise RecipeError(f"{self.where}: " + "; ".join(problems))
+
+    def limit_problems(self) -> list[str]:
+        from .spec import limit_problems
+
+        out = limit_problems("recipe", "", {k: getattr(self, k) for k in
+                                            ("pixel_size_mm", "tile", "tile_overlap")})
+        for key in ("postprocess", "rules"):
+            specs = getattr(self, key)
+            for i, spec in enumerate(specs if isinstance(specs, list) else []):
+                if isinstance(spec, dict) and isinstance(spec.get("type"), str):
+                    out += [f"{key}[{i}] ({spec['type']}): {p}"
+                            for p in limit_problems(key, spec["type"], spec)]
+        return out
+
     @property
     def where(self) -> str:
         """How messages name the recipe: its name and, when it came from a file, the file."""

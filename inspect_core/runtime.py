@@ -144,12 +144,20 @@ def tile_starts(length: int, tile: int, overlap: float, align: int = 1) -> list[
 class OnnxModel:
     """A segmentation model in an ONNX file, run with ONNX Runtime on the CPU (or a GPU)."""
 
-    def __init__(self, path: str | Path, threads: int = 0, providers: list[str] | None = None):
+    def __init__(self, path: str | Path, threads: int = 0, providers: list[str] | None = None,
+                 card: str | Path | None = None, verify: bool = True):
+        """Load ``path``; first check it against its model card (``card``, default the
+        ``.json`` beside it): a file that does not match is refused (see
+        :func:`inspect_core.card.verify_model`). ``verify=False`` is for the recipe tools that
+        rewrite a model and then its card."""
         import onnxruntime as ort
+
+        from .card import ModelCheck, verify_model
 
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
+        self.check: ModelCheck | None = verify_model(self.path, card) if verify else None
         opts = ort.SessionOptions()
         threads = threads or int(os.environ.get("INSPECT_THREADS", "0"))
         if threads:

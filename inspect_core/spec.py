@@ -1,12 +1,16 @@
 """Building objects from config tables ``{"type": NAME, ...params}``: one way, one kind of error.
 
 Recipes and station files describe preprocessing, post-processing and rules as lists of such
-tables. :func:`parse` checks one table and finds its factory; :func:`construct` calls it, and
-turns a wrong or missing parameter into a message that names the table and lists what the
-factory takes, so the person editing the TOML sees where and what.
+tables. :func:`parse` checks one table (its numbers against :data:`LIMITS`) and finds its
+factory; :func:`construct` calls it, and turns a wrong or missing parameter into a message that
+names the table and lists what the factory takes, so the person editing the TOML sees where and
+what.
 """
 from __future__ import annotations
 
+import math
+import numbers
+from dataclasses import dataclass
 from typing import Any, Callable
 
 
@@ -20,6 +24,9 @@ def parse(n: int, spec: Any, factories: dict[str, Callable], section: str, what:
     kind = params.pop("type", None)
     if kind not in factories:
         raise error(f"{section}[{n}]: unknown {what} {kind!r}; known: {', '.join(sorted(factories))}")
+    problems = limit_problems(section, kind, params)
+    if problems:
+        raise error(f"{section}[{n}] ({kind}): " + "; ".join(problems))
     return kind, params
 
 
@@ -35,3 +42,96 @@ def construct(factory: Callable, params: dict[str, Any], where: str,
         raise error(f"{where}: {e}{known}") from None
     except error as e:
         raise error(f"{where}: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The allowed range of every numeric parameter, in one table, checked when a recipe is built
+# (and again by :func:`parse` when its steps and rules are): a kernel of 1e9 px or a tile of 8 px
+# is refused with the recipe file, the key and the range, before the first image.
+
+@dataclass(frozen=True)
+class Limit:
+    """``lo..hi`` (inclusive); ``whole``: a whole number; ``off``: one more allowed value (0 =
+    "off" or "the default"); ``points``: the value is a polygon of at most that many [x, y]
+    points, each coordinate in range. A dict value (class -> number) is checked entry by entry;
+    None (not set) always passes."""
+
+    lo: float
+    hi: float
+    unit: str = ""
+    whole: bool = False
+    off: float | None = None
+    points: int = 0
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        text = f"{kind} in {self.lo:g}..{self.hi:g}" + (f" {self.unit}" if self.unit else "")
+        if self.off is not None:
+            text += f" (or {self.off:g})"
+        return text + (f", at most {self.points} points" if self.points else "")
+
+    def problem(self, key: str, value: Any) -> str | None:
+        """Why ``value`` is not allowed for ``key``, or None."""
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            return next((p for k, v in value.items()
+                         if (p := self.problem(f"{key}.{k}", v))), None)
+        if self.points:
+            return self._polygon(key, value)
+        if not self._fits(value):
+            return f"{key} must be {self.describe()}, got {value!r}"
+        return None
+
+    def _fits(self, v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (numbers.Integral, numbers.Real)):
+            return False
+        if not math.isfinite(v) or (self.whole and v != int(v)):
+            return False
+        return self.lo <= v <= self.hi or (self.off is not None and v == self.off)
+
+    def _polygon(self, key: str, value: Any) -> str | None:
+        if not isinstance(value, (list, tuple)):
+            return None  # not a polygon at all: the rule itself says what it needs
+        coords = [c for p in value if isinstance(p, (list, tuple)) for c in p]
+        if len(value) > self.points or not all(self._fits(c) for c in coords):
+            shown = repr(value) if len(value) <= 8 else f"{len(value)} points"
+            return f"{key} must be {self.describe()}, got {shown}"
+        return None
+
+
+AREA = Limit(0, 1e8, "px (or mm² with unit = \"mm2\")")  # a 10000 x 10000 image is 1e8 px
+PIXEL_SIZE = Limit(1e-5, 1e5, "mm per pixel")
+KERNEL = Limit(1, 51, "px", whole=True)  # 51 px: ~0.4 s per class on a 2000 x 2000 mask
+POLYGON = Limit(-1e6, 1e6, "px (or fractions 0..1)", points=1000)
+SIDE = Limit(16, 4096, "px", whole=True, off=0)
+RATIO = Limit(0, 1)
+
+# section -> type -> parameter -> Limit; the section "recipe", type "", holds the recipe's own keys
+LIMITS: dict[str, dict[str, dict[str, Limit]]] = {
+    "recipe": {"": {"pixel_size_mm": PIXEL_SIZE, "tile": Limit(64, 4096, "px", whole=True, off=0),
+                    "tile_overlap": Limit(0, 0.75)}},
+    "preprocess": {"resize": {"width": SIDE, "max_side": SIDE},
+                   "clahe": {"clip": Limit(0.01, 1000), "grid": Limit(1, 64, whole=True)}},
+    "postprocess": {
+        "open": {"size": KERNEL}, "close": {"size": KERNEL},
+        "fill_holes": {"max_area": Limit(0, 1e8, "px")},
+        "min_area": {"min_px": Limit(0, 1e8, "px"), "min_mm2": Limit(0, 1e8, "mm²"),
+                     "default_px": Limit(0, 1e8, "px"), "pixel_size_mm": PIXEL_SIZE},
+    },
+    "rules": {
+        "min_area": {"min": AREA}, "max_area": {"max": AREA},
+        "max_count": {"max": Limit(0, 1e6, "regions", whole=True)},
+        "roi": {"min_area": AREA, "polygon": POLYGON},
+        "roi_coverage": {"max_ratio": RATIO, "polygon": POLYGON},
+        "review_band": {"low": RATIO, "high": RATIO},
+    },
+}
+
+
+def limit_problems(section: str, kind: str, params: dict[str, Any]) -> list[str]:
+    """What in ``params`` (of one ``kind`` of ``section``) lies outside :data:`LIMITS`; a type
+    the table does not know (a plugin's rule) is left to its factory."""
+    table = LIMITS.get(section, {}).get(kind, {})
+    found = (lim.problem(key, params[key]) for key, lim in table.items() if key in params)
+    return [p for p in found if p]

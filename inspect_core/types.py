@@ -82,6 +82,9 @@ class Verdict:
 class Inspection:
     """Everything recorded about one inspected image.
 
+    A record is identified by (station, ``capture_id``) for a triggered capture, else by
+    (station, ``image_sha256``): the same file content is recorded once.
+
     ``width`` / ``height`` are those of the image as delivered (file or frame); region
     coordinates and areas in px are in the frame the model saw, i.e. after the recipe's
     preprocessing (the same unless the recipe resizes).
@@ -105,6 +108,10 @@ class Inspection:
     lot: str | None = None
     error: str | None = None  # reason, for Decision.ERROR
     overlay_path: str | None = None
+    # the key of a triggered capture (e.g. an MQTT trigger id and its capture time): each one is
+    # a record of its own even when its pixels equal an earlier frame's; None for files, whose
+    # key is their content (image_sha256)
+    capture_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "verdict"}

@@ -9,16 +9,73 @@ already taken in the target folder gets the image's sha256 prefix appended (then
 identical file already there (a move interrupted by a crash, then retried; or the same image
 delivered twice under one name) is not stored twice. A failed copy (disk full) leaves no
 temporary file behind.
+
+Names fit the file system's 255-byte limit: a name too long to take a ``.why.txt`` or a
+sha256 suffix beside it is shortened deterministically (a readable prefix, ``~`` and a hash of
+the whole name, the extension; see :func:`inspect_core.overlay.fit_name`).
+
+Only regular files are ever opened (:func:`open_regular`): a named pipe, socket or device in the
+inbox is quarantined as it is (linked, never read; a pipe is re-made on another file system), so
+no read can wait forever.
 """
 from __future__ import annotations
 
 import errno
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
+from typing import BinaryIO
+
+from inspect_core.overlay import fit_name
 
 TMP_PREFIX = ".inspect-tmp-"
+WHY = ".why.txt"  # beside a quarantined file: why it was quarantined
+SUFFIX_ROOM = 21  # "-<sha256 prefix>-<counter>" added to a name that is taken
+
+
+class NotRegularFile(OSError):
+    """A path that is a pipe, socket, device or folder where an image file was expected."""
+
+    def __init__(self, kind: str, path: str | os.PathLike):
+        super().__init__(errno.EINVAL, f"{kind}, not a file", str(path))
+        self.kind = kind
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file is when it is not a regular file (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a Unix socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symlink")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def special_reason(kind: str) -> str:
+    """Why a pipe, socket or device in the inbox is quarantined without being read."""
+    return (f"{kind}, not an image file: the station reads only regular files (reading a "
+            "pipe, socket or device can wait forever); make the writer save each image as a "
+            "file (written under a temporary name, then renamed into the inbox)")
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open a regular file for reading; :class:`NotRegularFile` for anything else. Opened
+    without blocking and checked on the open descriptor, so a pipe that took the name after
+    a check cannot make the read wait forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        kind = special_kind(os.fstat(fd).st_mode)
+        if kind:
+            raise NotRegularFile(kind, path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def day(ts: float | None = None) -> str:
@@ -39,10 +96,12 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _same_content(a: Path, b: Path) -> bool:
+    """Whether two regular files hold the same bytes (never reads a pipe or device)."""
     try:
-        if a.stat().st_size != b.stat().st_size:
+        sa, sb = os.stat(a), os.stat(b)
+        if special_kind(sa.st_mode) or special_kind(sb.st_mode) or sa.st_size != sb.st_size:
             return False
-        with open(a, "rb") as fa, open(b, "rb") as fb:
+        with open_regular(a) as fa, open_regular(b) as fb:
             while True:
                 x, y = fa.read(1 << 20), fb.read(1 << 20)
                 if x != y:
@@ -63,9 +122,9 @@ def _lexists(p: Path) -> bool:
 
 def _candidates(folder: Path, name: str, sha256: str):
     """The names an image may get in ``folder``, in order: its own, then with the sha256 prefix
-    of its content, then with a counter as well."""
-    yield folder / name
-    stem, suffix = os.path.splitext(name)
+    of its content, then with a counter as well; each short enough to take a ``.why.txt``."""
+    yield folder / fit_name(name, reserve=len(WHY))
+    stem, suffix = os.path.splitext(fit_name(name, reserve=len(WHY) + SUFFIX_ROOM))
     yield folder / f"{stem}-{sha256[:12]}{suffix}"
     k = 2
     while True:
@@ -91,9 +150,33 @@ def fs_hint(e: BaseException) -> str:
         return "a file is in the way: that path (or a part of it) must be a folder"
     if code == errno.EROFS:
         return "the file system is mounted read-only: remount it read-write"
+    if code == errno.ENAMETOOLONG:
+        return ("a name is too long for that file system (file names are shortened to 255 "
+                "bytes, so the folder path is too long): use shorter archive.path and "
+                "archive.quarantine folders")
+    if code == errno.EXDEV:
+        return ("it cannot be copied to another file system (a socket or device file, not an "
+                "image): remove it from the inbox by hand")
     if code in (errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.EHOSTDOWN, errno.ENOTCONN):
         return "the disk or network share does not answer: check it"
     return "check that the archive and quarantine folders exist and are writable"
+
+
+def _tmp_name(name: str) -> str:
+    return fit_name(f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{name}")
+
+
+def _remake_special(src: Path, tmp: Path) -> bool:
+    """On another file system, a named pipe is made anew (it holds no data); a socket or device
+    cannot be: OSError(EXDEV). False for a regular file (to be copied)."""
+    st = os.stat(src)
+    kind = special_kind(st.st_mode)
+    if kind is None:
+        return False
+    if stat.S_ISFIFO(st.st_mode):
+        os.mkfifo(tmp, stat.S_IMODE(st.st_mode))
+        return True
+    raise OSError(errno.EXDEV, f"{kind} cannot be moved to another file system", str(src))
 
 
 def _remove_quietly(p: Path) -> None:
@@ -239,11 +322,11 @@ class Archive:
                  name: str = "") -> Path:
         """Copy ``src`` (its target, or the link itself when ``symlink``) to a temporary name
         beside ``dest``, fsync it and link it into place; a failure leaves nothing behind."""
-        tmp = dest.parent / f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{dest.name}"
+        tmp = dest.parent / _tmp_name(dest.name)
         try:
             if symlink:
                 os.symlink(os.readlink(src), tmp)
-            else:
+            elif not _remake_special(src, tmp):
                 shutil.copyfile(src, tmp)
                 try:
                     shutil.copystat(src, tmp)
@@ -263,7 +346,7 @@ class Archive:
                          materialize=verdict != "ERROR")
         if verdict == "ERROR":
             try:
-                dest.with_name(dest.name + ".why.txt").write_text(
+                dest.with_name(fit_name(dest.name, reserve=len(WHY)) + WHY).write_text(
                     f"{reason or 'could not be inspected'}\n\noriginally: {src}\n"
                     f"sha256: {sha256}\nquarantined: {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
             except OSError:
@@ -279,7 +362,7 @@ class Archive:
 
     def _save(self, data: bytes, name: str, folder: Path, sha256: str) -> Path:
         dest = _target(folder, name, sha256 or str(int(time.time() * 1e6)))
-        tmp = folder / f"{TMP_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{dest.name}"
+        tmp = folder / _tmp_name(dest.name)
         try:
             with open(tmp, "wb") as f:
                 f.write(data)

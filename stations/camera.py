@@ -32,6 +32,7 @@ from inspect_core.interfaces import SourceItem
 from inspect_core.types import Inspection
 
 from .config import CameraOptions
+from .urls import mask_url
 
 
 REPORT_S = 60.0  # a camera that stays away is reported again this often
@@ -66,7 +67,9 @@ class CameraSource:
         self.ctx = context
         self.stop: threading.Event = context.stop
         self.is_file = options.url is not None and "://" not in options.url
-        self.name = options.url if options.url is not None else f"camera:{options.device}"
+        # what logs, status and records show: the URL without its password
+        self.name = mask_url(options.url) if options.url is not None else \
+            f"camera:{options.device}"
         self.cap: cv2.VideoCapture | None = None
         self.captured = 0
         self.frame_no = 0
@@ -90,7 +93,7 @@ class CameraSource:
         cap = cv2.VideoCapture(self.opt.url if self.opt.url is not None else self.opt.device)
         if not cap.isOpened():
             what = (f"video file {self.opt.url}" if self.is_file else
-                    f"stream {self.opt.url}" if self.opt.url else f"camera device {self.opt.device}")
+                    f"stream {self.name}" if self.opt.url else f"camera device {self.opt.device}")
             raise CameraError(f"cannot open {what}: check that it exists, is connected and is "
                               "not used by another program")
         if self.opt.width:

@@ -11,7 +11,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from inspect_core.errors import InspectError
+from inspect_core.errors import InspectError, ModelError
 
 from .config import ConfigError, StationConfig
 
@@ -56,20 +56,8 @@ def deep_check(cfg: StationConfig, registry=None, load_model: bool = True,
             recipe = find_recipe(cfg.plugin, cfg.recipe)
         except InspectError as e:
             add("station.recipe" if "has no recipe" in str(e) else "station.plugin", str(e))
-    if recipe is not None and not any(k.startswith("overrides") for k in skip):
-        try:
-            tuned = recipe.with_overrides(cfg.recipe_overrides(recipe.rules))
-        except InspectError as e:
-            add("overrides", str(e))
-            tuned = None
-        if tuned is not None and load_model:
-            from inspect_core.pipeline import Inspector
-
-            try:
-                Inspector(tuned, reg.rules)
-            except (InspectError, ValueError, TypeError, KeyError) as e:
-                add("overrides", f"recipe {recipe.name} with these overrides does not work with "
-                                 f"its model: {e}")
+    if recipe is not None:
+        _check_recipe(cfg, recipe, reg, load_model, skip, add)
 
     if cfg.source_type == "folder" and cfg.folder is not None:
         p = cfg.folder.path
@@ -123,6 +111,36 @@ def deep_check(cfg: StationConfig, registry=None, load_model: bool = True,
             add(f"sinks[{i}].type", f"no sink named {s.get('type')!r} is registered; known: "
                                     f"{', '.join(sorted(reg.sinks)) or 'none'}")
     return problems
+
+
+def _check_recipe(cfg: StationConfig, recipe, reg, load_model: bool, skip: set[str], add) -> None:
+    """The model is the file its card describes, and the overrides fit the recipe and model."""
+    from inspect_core.card import verify_model
+
+    key = "station.recipe_file" if cfg.recipe_file is not None else "station.recipe"
+    if load_model:
+        try:  # also when the overrides cannot be checked: a tampered model is always reported
+            verify_model(recipe.model, recipe.card)
+        except ModelError as e:
+            add(key, f"recipe {recipe.name}: {e}")
+            return
+    if any(k.startswith("overrides") for k in skip):
+        return
+    try:
+        tuned = recipe.with_overrides(cfg.recipe_overrides(recipe.rules))
+    except InspectError as e:
+        add("overrides", str(e))
+        return
+    if load_model:
+        from inspect_core.pipeline import Inspector
+
+        try:
+            Inspector(tuned, reg.rules)
+        except ModelError as e:  # unreadable, no metadata...
+            add(key, f"recipe {recipe.name}: {e}")
+        except (InspectError, ValueError, TypeError, KeyError) as e:
+            add("overrides", f"recipe {recipe.name} with these overrides does not work with "
+                             f"its model: {e}")
 
 
 def check_file(path: str | Path, registry=None) -> tuple[StationConfig | None, list[tuple[str, str]]]:

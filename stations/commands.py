@@ -1,4 +1,4 @@
-"""``inspect station run | check | status`` and ``inspect demo``."""
+"""``inspect station run | check | status | replay`` and ``inspect demo``."""
 from __future__ import annotations
 
 import json
@@ -90,8 +90,11 @@ def check_cmd(config, as_json):
         for k, m in problems:
             click.echo(f"  {k}: {m}" if k else f"  {m}", err=True)
     else:
-        src = cfg.folder.path if cfg.folder else (cfg.camera.url or f"camera {cfg.camera.device}"
-                                                  if cfg.camera else cfg.source_type)
+        from .urls import mask_url
+
+        src = cfg.folder.path if cfg.folder else (
+            mask_url(cfg.camera.url) or f"camera {cfg.camera.device}" if cfg.camera
+            else cfg.source_type)
         recipe = cfg.recipe or (cfg.recipe_file.stem if cfg.recipe_file else "")
         click.secho(f"{config}: OK - station {cfg.name}, {cfg.plugin}/{recipe}, "
                     f"source {src}, archive {cfg.archive}", fg="green")
@@ -104,24 +107,67 @@ def check_cmd(config, as_json):
               help="The station's state folder (instead of CONFIG).")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status_cmd(config, state_dir, as_json):
-    """Show a station's queue depth, images/min, last verdicts and errors.
+    """Show a station's queue depth, images/min, last verdicts and errors, and the results a
+    sink refused (dead letters).
 
     Exit code 0 when it is running, 1 when it is not.
     """
+    from .journal import read_dead_letters
     from .status import format_status, read_status
 
-    if state_dir is None:
-        if config is None:
-            raise click.UsageError("give the station's CONFIG.toml or --state-dir")
-        from .config import load_config
-
-        state_dir = load_config(config).state_dir
-    data = read_status(Path(state_dir))
+    state_dir = _state_dir(config, state_dir)
+    data = read_status(state_dir)
+    dead = read_dead_letters(state_dir)  # now, also for a stopped station or after a replay
+    if dead is not None:
+        data["dead_letters"] = dead.to_dict()
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         click.echo(format_status(data))
     sys.exit(0 if data.get("running") else 1)
+
+
+def _state_dir(config: str | None, state_dir: str | None) -> Path:
+    if state_dir is not None:
+        return Path(state_dir)
+    if config is None:
+        raise click.UsageError("give the station's CONFIG.toml or --state-dir")
+    from .config import load_config
+
+    return Path(load_config(config).state_dir)
+
+
+@station_group.command("replay")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="The station's state folder (instead of CONFIG).")
+@click.option("--sink", default=None, help="Only the dead letters of this sink (e.g. sql).")
+def replay_cmd(config, state_dir, sink):
+    """Put the results a sink refused (dead letters) back in line, after fixing the cause.
+
+    The running station writes them within journal_retry_s, a stopped one at its next start,
+    ahead of newer results. One still refused is set aside again, with its reason.
+    """
+    from .journal import Journal
+
+    state_dir = _state_dir(config, state_dir)
+    path = state_dir / "journal.sqlite"
+    if not path.is_file():
+        raise InspectError(f"no station journal in {state_dir} (journal.sqlite not found): the "
+                           "station has not run with this state folder yet")
+    journal = Journal(path)
+    try:
+        dead = journal.dead_letters()
+        n = journal.replay_dead(sink)
+    finally:
+        journal.close()
+    if not n:
+        click.echo("no dead letters" + (f" of sink {sink}" if sink else "") + f" in {path}")
+        return
+    click.echo(f"{n} result(s) put back in line in {path} (were: "
+               + ", ".join(f"{k} {v}" for k, v in sorted(dead.by_sink.items())) + "); the "
+               "running station writes them within journal_retry_s, a stopped one at its next "
+               "start. Check `inspect station status`: one still refused is set aside again")
 
 
 @click.command("demo")

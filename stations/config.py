@@ -14,8 +14,13 @@ from typing import Any
 
 from inspect_core.errors import InspectError
 
+from .mqttconf import MqttOptions, mqtt_options, mqtt_sink_options
+from .paths import check_folders, check_inbox_contents
 from .tomlkit import (REQUIRED, Reader, name_ok, nonempty, nonneg, one_of, positive,
-                      topic_ok, absolute_sqlite, expand_env)
+                      absolute_sqlite, expand_env)
+
+__all__ = ["ConfigError", "StationConfig", "FolderOptions", "CameraOptions", "MqttOptions",
+           "Limits", "load_config", "parse_config", "parse_lenient", "shortcut_config"]
 
 IMAGE_EXTS = [".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"]
 OVERRIDE_KEYS = {"pixel_size_mm", "tile", "tile_overlap", "region_classes", "coverage_classes",
@@ -24,6 +29,8 @@ OVERRIDE_KEYS = {"pixel_size_mm", "tile", "tile_overlap", "region_classes", "cov
 
 class ConfigError(InspectError):
     """A station configuration has problems; ``problems`` lists (key, message) pairs."""
+
+    multiline = True  # one problem a line: `inspect` keeps the newlines (and escapes the rest)
 
     def __init__(self, problems: list[tuple[str, str]], path: str | Path | None = None):
         self.problems = problems
@@ -61,24 +68,14 @@ class CameraOptions:
 
 
 @dataclass
-class MqttOptions:
-    host: str = "127.0.0.1"
-    port: int = 1883
-    trigger_topic: str | None = None
-    result_topic: str | None = None
-    client_id: str = ""
-    qos: int = 1
-    username: str | None = None
-    password: str | None = None
-    keepalive: int = 30
-
-
-@dataclass
 class Limits:
     max_pixels: int = 50_000_000
     max_bytes: int = 256 * 1024 * 1024
     extensions: list[str] = field(default_factory=lambda: list(IMAGE_EXTS))
     sixteen_bit: str = "refuse"  # "refuse" | "scale" (x / 257)
+    # the model's work per image in megapixels: tiles x tile area x test-time copies
+    # (stations.validate.check_work; 64 = 3x the largest shipped validation image)
+    max_work_mpx: float = 64.0
 
 
 @dataclass
@@ -153,7 +150,38 @@ def parse_lenient(raw: dict[str, Any], base: Path,
     r = Reader(Path(base))
     r.unknown(raw, "", {"station", "overrides", "source", "database", "archive", "limits", "mqtt",
                         "sinks"})
-    st = r.table(raw, "station", required=True)
+    cfg = _station(r.table(raw, "station", required=True), r, path)
+    ov = r.table(raw, "overrides")
+    r.unknown(ov, "overrides", OVERRIDE_KEYS)
+    _check_overrides(ov, r)
+    cfg.overrides = dict(ov)
+
+    src = r.table(raw, "source", required=True)
+    cfg.source = dict(src)
+    cfg.source_type = r.get(src, "source", "type", str, "folder", nonempty)
+    if cfg.source_type == "folder":
+        cfg.folder = folder_options(src, r)
+    elif cfg.source_type == "camera":
+        cfg.camera = camera_options(src, r)
+    _database(r.table(raw, "database"), r, cfg)
+    ar = r.table(raw, "archive")
+    r.unknown(ar, "archive", {"path", "quarantine", "overlays"})
+    cfg.archive = r.path(ar, "archive", "path", "archive")
+    cfg.quarantine = r.path(ar, "archive", "quarantine", "quarantine")
+    cfg.overlays = r.get(ar, "archive", "overlays", bool, False)
+    cfg.limits = _limits(r.table(raw, "limits"), r)
+    if "mqtt" in raw:
+        cfg.mqtt = mqtt_options(r.table(raw, "mqtt"), r)
+    sinks = raw.get("sinks", [])
+    if not isinstance(sinks, list) or not all(isinstance(s, dict) for s in sinks):
+        r.err("sinks", "must be an array of tables ([[sinks]] with a type)")
+        sinks = []
+    cfg.sinks = [_sink(i, s, r) for i, s in enumerate(sinks)]
+    _cross_checks(cfg, r)
+    return cfg, r.problems
+
+
+def _station(st: dict, r: Reader, path: Path | None) -> StationConfig:
     r.unknown(st, "station", {"name", "plugin", "recipe", "recipe_file", "state_dir", "batch",
                               "threads", "journal_retry_s", "flush_timeout_s", "until_empty",
                               "log_json"})
@@ -171,21 +199,10 @@ def parse_lenient(raw: dict[str, Any], base: Path,
     cfg.flush_timeout_s = r.get(st, "station", "flush_timeout_s", float, 10.0, nonneg)
     cfg.until_empty = r.get(st, "station", "until_empty", bool, False)
     cfg.log_json = r.get(st, "station", "log_json", bool, False)
+    return cfg
 
-    ov = r.table(raw, "overrides")
-    r.unknown(ov, "overrides", OVERRIDE_KEYS)
-    _check_overrides(ov, r)
-    cfg.overrides = dict(ov)
 
-    src = r.table(raw, "source", required=True)
-    cfg.source = dict(src)
-    cfg.source_type = r.get(src, "source", "type", str, "folder", nonempty)
-    if cfg.source_type == "folder":
-        cfg.folder = folder_options(src, r)
-    elif cfg.source_type == "camera":
-        cfg.camera = camera_options(src, r)
-
-    db = r.table(raw, "database")
+def _database(db: dict, r: Reader, cfg: StationConfig) -> None:
     r.unknown(db, "database", {"url", "enabled", "sink"})
     cfg.database = r.get(db, "database", "enabled", bool, True)
     cfg.database_sink = r.get(db, "database", "sink", str, "sql", nonempty)
@@ -197,43 +214,51 @@ def parse_lenient(raw: dict[str, Any], base: Path,
                                   "sqlite:///inspect.db or postgresql://user@host:5432/db")
     cfg.database_url = url
 
-    ar = r.table(raw, "archive")
-    r.unknown(ar, "archive", {"path", "quarantine", "overlays"})
-    cfg.archive = r.path(ar, "archive", "path", "archive")
-    cfg.quarantine = r.path(ar, "archive", "quarantine", "quarantine")
-    cfg.overlays = r.get(ar, "archive", "overlays", bool, False)
 
-    lim = r.table(raw, "limits")
-    r.unknown(lim, "limits", {"max_pixels", "max_bytes", "extensions", "sixteen_bit"})
-    cfg.limits = Limits(
+def _limits(lim: dict, r: Reader) -> Limits:
+    r.unknown(lim, "limits", {"max_pixels", "max_bytes", "extensions", "sixteen_bit",
+                              "max_work_mpx"})
+    out = Limits(
         max_pixels=r.get(lim, "limits", "max_pixels", int, 50_000_000, positive),
         max_bytes=r.get(lim, "limits", "max_bytes", int, 256 * 1024 * 1024, positive),
-        sixteen_bit=r.get(lim, "limits", "sixteen_bit", str, "refuse", one_of("refuse", "scale")))
+        sixteen_bit=r.get(lim, "limits", "sixteen_bit", str, "refuse", one_of("refuse", "scale")),
+        max_work_mpx=r.get(lim, "limits", "max_work_mpx", float, 64.0, positive))
     exts = r.get(lim, "limits", "extensions", list, None)
     if exts is not None:
         if not exts or not all(isinstance(e, str) and e.startswith(".") for e in exts):
             r.err("limits.extensions", f"must be a list like [\".png\", \".jpg\"], got {exts!r}")
         else:
-            cfg.limits.extensions = [e.lower() for e in exts]
+            out.extensions = [e.lower() for e in exts]
+    return out
 
-    if "mqtt" in raw:
-        cfg.mqtt = mqtt_options(r.table(raw, "mqtt"), r)
-    sinks = raw.get("sinks", [])
-    if not isinstance(sinks, list) or not all(isinstance(s, dict) for s in sinks):
-        r.err("sinks", "must be an array of tables ([[sinks]] with a type)")
-        sinks = []
-    for i, s in enumerate(sinks):
-        if not isinstance(s.get("type"), str) or not s.get("type"):
-            r.err(f"sinks[{i}].type", "required (the name of a registered sink, e.g. \"mqtt\")")
-    cfg.sinks = [dict(s) for s in sinks]
 
+def _cross_checks(cfg: StationConfig, r: Reader) -> None:
+    """What needs several tables: system folders, the inbox, MQTT triggers."""
+    check_folders((("source.path", cfg.folder.path if cfg.folder else None),
+                   ("archive.path", cfg.archive), ("archive.quarantine", cfg.quarantine),
+                   ("station.state_dir", cfg.state_dir)), r.err)
     if cfg.folder is not None:
         _check_inbox_overlap(cfg, r)
+        check_inbox_contents(cfg.folder.path, cfg.limits.extensions,
+                             cfg.folder.after == "archive", r.err)
     if cfg.camera is not None and cfg.camera.trigger == "mqtt":
         if cfg.mqtt is None or not cfg.mqtt.trigger_topic:
             r.err("mqtt.trigger_topic", "required when source.trigger = \"mqtt\" "
                                         "(add an [mqtt] table with trigger_topic)")
-    return cfg, r.problems
+
+
+def _sink(i: int, s: dict, r: Reader) -> dict[str, Any]:
+    """A [[sinks]] table as given; an mqtt sink's keys are checked here (so `station check`
+    reports them) and its certificate paths made absolute (relative to this file)."""
+    s = dict(s)
+    if not isinstance(s.get("type"), str) or not s.get("type"):
+        r.err(f"sinks[{i}].type", "required (the name of a registered sink, e.g. \"mqtt\")")
+    elif s["type"] == "mqtt":
+        opt = mqtt_sink_options(s, r, f"sinks[{i}]").mqtt
+        for key in ("ca_file", "cert_file", "key_file"):
+            if getattr(opt, key) is not None:
+                s[key] = str(getattr(opt, key))
+    return s
 
 
 def _check_inbox_overlap(cfg: StationConfig, r: Reader) -> None:
@@ -320,33 +345,12 @@ def camera_options(src: dict, r: Reader) -> CameraOptions:
     if (c.device is None) == (c.url is None):
         r.err("source.device", "give exactly one of source.device (a camera index, e.g. 0) "
                                "or source.url (a video file or rtsp:// URL)")
-    elif c.url is not None and "://" not in c.url:
+    elif c.url is not None and "://" in c.url:
+        c.url = expand_env(c.url, "source.url", r)  # rtsp://admin:${CAMERA_PASSWORD}@...
+    elif c.url is not None:
         p = Path(os.path.expanduser(c.url))
         c.url = str(p if p.is_absolute() else r.base / p)
     return c
-
-
-def mqtt_options(t: dict, r: Reader) -> MqttOptions:
-    r.unknown(t, "mqtt", {"host", "port", "trigger_topic", "result_topic", "client_id", "qos",
-                          "username", "password", "keepalive"})
-    m = MqttOptions(
-        host=r.get(t, "mqtt", "host", str, "127.0.0.1", nonempty),
-        port=r.get(t, "mqtt", "port", int, 1883,
-                   lambda v: None if 0 < v < 65536 else "must be a TCP port 1..65535"),
-        trigger_topic=r.get(t, "mqtt", "trigger_topic", str, None, topic_ok),
-        result_topic=r.get(t, "mqtt", "result_topic", str, None, topic_ok),
-        client_id=r.get(t, "mqtt", "client_id", str, ""),
-        qos=r.get(t, "mqtt", "qos", int, 1, lambda v: None if v in (0, 1, 2) else "must be 0, 1 or 2"),
-        username=r.get(t, "mqtt", "username", str, None),
-        password=r.get(t, "mqtt", "password", str, None),
-        keepalive=r.get(t, "mqtt", "keepalive", int, 30, positive))
-    if m.password:
-        m.password = expand_env(m.password, "mqtt.password", r)
-    if m.username:
-        m.username = expand_env(m.username, "mqtt.username", r)
-    if m.result_topic and any(c in m.result_topic for c in "+#"):
-        r.err("mqtt.result_topic", "a topic to publish to cannot contain the wildcards + or #")
-    return m
 
 
 def shortcut_config(plugin: str, recipe: str, watch: str | Path, db: str | None = None,

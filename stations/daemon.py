@@ -9,19 +9,23 @@ Four threads, joined by small bounded queues (memory stays flat however much arr
 ``writer``   writes the journal to the sinks in order (see :mod:`stations.writer`).
 
 Decoding, inference and recording overlap. An image leaves the inbox only after its result is
-committed to the journal; sinks are idempotent on (station, sha256), so a restart after
-``kill -9`` at any moment loses no image and records none twice.
+committed to the journal; sinks are idempotent on the record's key, (station, sha256) or
+(station, capture id), so a restart after ``kill -9`` at any moment loses no image and records
+none twice.
 
-The same image twice (same sha256, e.g. a file copied into the inbox under a second name) is
-recorded once: the second file is filed beside the first (``archive/<verdict>/<date>/``, under its
-own name) without a record of its own, logged as ``already_recorded`` and, with MQTT, answered
-with the verdict and ``"already_recorded": true``. After a crash between the journal and the
+A triggered capture (an MQTT trigger) is a record of its own, keyed by its capture id, even
+when its pixels equal an earlier frame's (logged as ``frame_repeated``: a frozen camera?). The
+same image twice otherwise (same sha256, e.g. a file copied into the inbox under a second name,
+or an untriggered frozen stream) is recorded once: the second file is filed beside the first
+(``archive/<verdict>/<date>/``, under its own name) without a record of its own, logged as
+``already_recorded`` and, with MQTT, answered with the verdict and ``"already_recorded": true``. After a crash between the journal and the
 move the same happens to the very file that was recorded: it goes where its record says.
 
 A sink that fails is retried every ``journal_retry_s``; the results wait in the journal. When the
 failure needs someone (the database's schema is older than this inspect: run
 ``inspect db upgrade``) it is logged as an error, again every 5 minutes, and shown by
-``inspect station status``; the line keeps running.
+``inspect station status``; the line keeps running. A result a sink refuses for its content is
+set aside as a dead letter instead (see :mod:`stations.writer`): the results behind it go on.
 
 SIGTERM / SIGINT: the source stops, the images already read are finished, the journal is
 flushed to the sinks for up to ``flush_timeout_s`` (what remains is written at the next start),
@@ -47,7 +51,8 @@ from .journal import Journal
 from .logs import StationLog
 from .settle import settle
 from .status import StatusBoard
-from .work import NotReady, Work, frame_name, judge, read_file, read_frame, run_model, save_overlay
+from .work import (NotReady, Work, frame_name, judge, read_file, read_frame, run_model,
+                   save_overlay, work_shape)
 from .writer import Writer
 
 END = object()
@@ -242,13 +247,15 @@ class Station:
     def _reader(self) -> None:
         pre = self.recipe.preprocess
         is_folder = self.cfg.source_type == "folder"
+        shape = work_shape(self.inspector, self.cfg.limits)  # the model's work per image
         try:
             for item in self.source.items():
                 try:
                     if item.path is not None:
-                        w = read_file(item, self.cfg.limits, pre, self.journal if is_folder else None)
+                        w = read_file(item, self.cfg.limits, pre,
+                                      self.journal if is_folder else None, shape=shape)
                     else:
-                        w = read_frame(item, pre)
+                        w = read_frame(item, pre, shape=shape)
                 except NotReady as e:
                     self.log.debug("not_ready", str(e))
                     if hasattr(self.source, "release"):
@@ -340,10 +347,13 @@ class Station:
                     self.log.warning("plan_failed", f"{insp.source}: {e}")
             if w.known_verdict is None and w.sha256 and (
                     w.sha256 in shas or self.journal.verdict_of(w.sha256) is not None):
-                # the same image twice in flight (two names, one content; or two identical
-                # frames), recorded by this group or a moment ago: one record; the second file
-                # is filed beside the first like any later copy
-                w.known_verdict = insp.verdict.decision.value
+                if insp.capture_id is not None:  # a new trigger: a part, recorded; but say it
+                    self._frame_repeated(item, insp)
+                else:
+                    # the same image twice in flight (two names, one content; or two identical
+                    # frames untriggered), recorded by this group or a moment ago: one record;
+                    # the second file is filed beside the first like any later copy
+                    w.known_verdict = insp.verdict.decision.value
             if w.known_verdict is None:
                 seen = ({"path": item.path, "size": item.extra.get("size", -1),
                          "mtime_ns": item.extra.get("mtime_ns", -1)}
@@ -364,16 +374,29 @@ class Station:
         for w in filed:
             settle(w, source=self.source, mqtt=self.mqtt, log=self.log, status=self.status)
 
+    def _frame_repeated(self, item, insp) -> None:
+        self.log.warning("frame_repeated",
+                         f"{item.source}: the frame of trigger {item.request_id} is identical, "
+                         f"pixel for pixel, to one already recorded (sha256 "
+                         f"{insp.image_sha256[:12]}); is the camera image frozen? Recorded as "
+                         "this trigger's own result" + (f" (part {item.part_id})"
+                                                        if item.part_id else ""),
+                         sha256=insp.image_sha256, request_id=item.request_id,
+                         part_id=item.part_id, capture_id=insp.capture_id)
+
     def _update_status(self, force: bool = False) -> None:
         s = self.status
+        fresh = force or time.monotonic() - s._written >= 1  # journal counts: once a second
         s.extra.update(
             queue_depth=getattr(self.source, "queue_depth", 0),
             in_flight=self.q_model.qsize() + self.q_record.qsize(),
-            journal_pending=self.journal.pending() if force or time.monotonic() - s._written >= 1
+            journal_pending=self.journal.pending() if fresh
             else s.extra.get("journal_pending", 0),
+            dead_letters=self.journal.dead_letters().to_dict() if fresh
+            else s.extra.get("dead_letters", {}),
             sinks=[{"name": x.name, "up": x.up, "down_since": x.down_since,
                     "last_error": x.last_error, "written": x.written,
                     "needs_action": x.needs_action} for x in self.slots],
             journal_error=self.writer.error,
-            mqtt=None if self.mqtt is None else self.mqtt.connected)
+            mqtt=None if self.mqtt is None else self.mqtt.status())
         s.write(force)

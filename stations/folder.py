@@ -5,6 +5,10 @@ A file is taken when its size and modification time have not changed for ``stabl
 or ending in ``.tmp``, ``.part``, ``.partial``, ``.crdownload``, ``.filepart`` or ``~`` are
 never taken (write-then-rename). Sub-folders are ignored.
 
+Only regular files are read: a named pipe, socket or device file (or a symlink to one) is
+quarantined as it is, with an ERROR record, without ever being opened (a read could wait
+forever).
+
 Memory stays bounded however many files arrive: the folder is read incrementally with
 ``os.scandir`` and at most ``max_pending`` files are watched for stability at once; the rest are
 picked up by later passes. After its result is journaled, :meth:`FolderSource.done` moves the
@@ -34,6 +38,7 @@ from typing import Iterator
 from inspect_core.interfaces import SourceItem
 from inspect_core.types import Inspection
 
+from .archive import special_kind, special_reason
 from .config import FolderOptions
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", "~", ".why.txt")
@@ -257,17 +262,7 @@ class FolderSource:
                 if leave and self.ctx.journal.is_seen(entry.path, st.st_size, st.st_mtime_ns):
                     continue
                 found += 1
-                extra: dict = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-                if link:
-                    reason = self._check_link(entry.path)
-                    if reason:
-                        extra["refuse"] = reason
-                    else:
-                        try:
-                            tst = os.stat(entry.path)
-                            extra.update(size=tst.st_size, mtime_ns=tst.st_mtime_ns)
-                        except OSError:
-                            pass
+                extra = self._extra(entry.path, st, link)
                 if self._stable(name, extra["size"], extra["mtime_ns"], now) or "refuse" in extra:
                     ready.append((extra["mtime_ns"], SourceItem(
                         source=entry.path, path=entry.path, captured_at=st.st_mtime, extra=extra)))
@@ -290,6 +285,25 @@ class FolderSource:
                 self._pending.pop(name, None)
         return found, [i for _, i in ready]
 
+    def _extra(self, path: str, st: os.stat_result, link: bool) -> dict:
+        """The item's ``extra``: the stat seen (a link's target's), and ``refuse`` for what is
+        never read: a pipe, socket or device, a symlink leading out of the folder."""
+        extra: dict = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        kind = None if link else special_kind(st.st_mode)
+        if kind:  # quarantined as it is, never opened
+            extra["refuse"] = special_reason(kind)
+        elif link:
+            reason = self._check_link(path)
+            if reason:
+                extra["refuse"] = reason
+            else:
+                try:
+                    tst = os.stat(path)
+                    extra.update(size=tst.st_size, mtime_ns=tst.st_mtime_ns)
+                except OSError:
+                    pass
+        return extra
+
     def _stable(self, name: str, size: int, mtime_ns: int, now: float) -> bool:
         if self.opt.stable_s <= 0:
             return True
@@ -310,7 +324,11 @@ class FolderSource:
                     "itself in the inbox")
         if os.path.isdir(target):
             return "symlink to a folder; only image files are taken"
-        return None
+        try:
+            kind = special_kind(os.stat(target).st_mode)
+        except OSError:
+            return None  # gone meanwhile: reading it says so
+        return f"symlink to {special_reason(kind)}" if kind else None
 
 
 def folder_factory(config: dict, context) -> FolderSource:

@@ -1,22 +1,31 @@
 """The station's local state: a write-ahead journal of results, and what it has already done.
 
 One SQLite file (``<state_dir>/journal.sqlite``, WAL, ``synchronous=FULL`` so every commit is
-fsync'd) holds three tables:
+fsync'd) holds four tables:
 
 ``journal``
     results not yet written to a sink, one row per (result, sink), in order. Every result is
     committed here *before* its image is moved out of the inbox, so a crash at any moment loses
-    nothing; the :class:`~stations.writer.Writer` thread writes rows to their sink in order and deletes them.
-    When the database is unreachable rows simply wait; they are written, oldest first, once it
-    is back. Sinks are idempotent on (station, image sha256), so a row replayed after a crash
+    nothing; the :class:`~stations.writer.Writer` thread writes rows to their sink in order and
+    deletes them. When the database is unreachable rows simply wait; they are written, oldest
+    first, once it is back. Sinks are idempotent on the record's key (station and image sha256,
+    or station and ``capture_id`` for a triggered capture), so a row replayed after a crash
     between "written" and "deleted" is not duplicated.
 ``done``
     the sha256 and verdict of every image this station has recorded, with the inbox path it came
     from, where it was to be filed and the error reason: an image still in the inbox after a crash
     is filed where its record says, without being inspected again; a *different* file with the
-    same content (same sha256) is filed beside the first one and not recorded again.
+    same content (same sha256) is filed beside the first one and not recorded again. A triggered
+    capture with the pixels of a recorded one is still recorded (its own part), and reported as
+    a repeated frame.
 ``seen``
     for ``after = "leave"`` folders: (path, size, mtime) already inspected.
+``dead``
+    dead letters: journal rows a sink refused for their content (the database cannot store
+    them, or the row cannot be read), set aside with the reason so that the rows behind them
+    are written. ``inspect station status`` shows them; ``inspect station replay`` puts them
+    back in line (under their old sequence number, so ahead of newer rows) once the cause is
+    fixed.
 """
 from __future__ import annotations
 
@@ -54,7 +63,17 @@ CREATE TABLE IF NOT EXISTS seen (
     sha256 TEXT NOT NULL,
     at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dead (
+    seq INTEGER PRIMARY KEY,
+    sink TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created REAL NOT NULL,
+    failed_at REAL NOT NULL,
+    reason TEXT NOT NULL
+);
 """
+DEAD_SHOWN = 5  # dead letters listed by status (newest first)
 
 
 # columns added to ``done`` after the first release: older state files get them on open
@@ -69,6 +88,67 @@ class Known:
     src: str | None = None  # the inbox path it came from
     dest: str | None = None  # where it was (to be) filed, as its record says
     error: str | None = None  # the reason of an ERROR
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    """A result a sink refused (see the ``dead`` table)."""
+
+    seq: int
+    sink: str
+    failed_at: float
+    reason: str
+    source: str | None = None  # from the result, when it can be read
+    part_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetters:
+    """How many results are set aside, per sink, and the newest few."""
+
+    count: int = 0
+    by_sink: dict[str, int] = dataclasses.field(default_factory=dict)
+    latest: list[DeadLetter] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"count": self.count, "by_sink": dict(self.by_sink),
+                "latest": [dataclasses.asdict(d) for d in self.latest]}
+
+
+def _dead_letters(db: sqlite3.Connection, limit: int = DEAD_SHOWN) -> DeadLetters:
+    by_sink = dict(db.execute("SELECT sink, count(*) FROM dead GROUP BY sink"))
+    latest = []
+    for seq, sink, at, reason, payload in db.execute(
+            "SELECT seq, sink, failed_at, reason, payload FROM dead ORDER BY failed_at DESC, "
+            "seq DESC LIMIT ?", (limit,)):
+        try:
+            d = json.loads(payload)
+            source, part = str(d.get("source")), d.get("part_id")
+        except (ValueError, AttributeError):
+            source, part = None, None
+        latest.append(DeadLetter(seq, sink, at, reason, source,
+                                 None if part is None else str(part)))
+    return DeadLetters(sum(by_sink.values()), by_sink, latest)
+
+
+def read_dead_letters(state_dir: str | Path) -> DeadLetters | None:
+    """The dead letters in ``<state_dir>/journal.sqlite``, read-only (the station may be
+    running); None when the journal cannot be read."""
+    path = Path(state_dir) / "journal.sqlite"
+    if not path.is_file():
+        return DeadLetters()
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        return _dead_letters(db)
+    except sqlite3.OperationalError as e:
+        return DeadLetters() if "no such table" in str(e) else None
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
 
 
 def encode(insp: Inspection) -> str:
@@ -199,6 +279,41 @@ class Journal:
             except BaseException:
                 self._rollback()
                 raise
+
+    def set_aside(self, seq: int, reason: str) -> None:
+        """Move journal row ``seq`` to the dead letters, with the reason its sink refused it."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("INSERT OR REPLACE INTO dead (seq, sink, sha256, payload, "
+                                "created, failed_at, reason) SELECT seq, sink, sha256, payload, "
+                                "created, ?, ? FROM journal WHERE seq = ?",
+                                (time.time(), reason, seq))
+                self.db.execute("DELETE FROM journal WHERE seq = ?", (seq,))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+
+    def dead_letters(self, limit: int = DEAD_SHOWN) -> DeadLetters:
+        with self._lock:
+            return _dead_letters(self.db, limit)
+
+    def replay_dead(self, sink: str | None = None) -> int:
+        """Put the dead letters (of ``sink``, or all) back in line; returns how many."""
+        where, args = ("WHERE sink = ?", (sink,)) if sink is not None else ("", ())
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                n = self.db.execute(f"INSERT INTO journal (seq, sink, sha256, payload, created) "
+                                    f"SELECT seq, sink, sha256, payload, created FROM dead {where}",
+                                    args).rowcount
+                self.db.execute(f"DELETE FROM dead {where}", args)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        return n
 
     def known(self, sha256: str) -> Known | None:
         """What was recorded for the image with this sha256, or None."""

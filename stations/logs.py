@@ -12,13 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import textwrap
 import time
 from typing import Any
+
+from inspect_core.text import terminal_text
 
 LOGGER = "inspect.station"
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line: names with newlines or escape sequences stay inside their
+    string (JSON escapes them) and come back unchanged when the line is parsed."""
+
     def format(self, record: logging.LogRecord) -> str:
         t = time.gmtime(record.created)
         out: dict[str, Any] = {
@@ -35,13 +41,20 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """``HH:MM:SS LEVEL [station] message``, one line per record: control characters in the
+    message or the station name (a file name with a newline or an escape sequence) are written
+    as visible escapes (``\\n``, ``\\x1b``), so no name can forge a line or steer the terminal.
+    A traceback follows on lines of its own, escaped the same way and indented, so that only
+    a record's first line starts at the left margin."""
+
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%H:%M:%S", time.localtime(record.created))
         station = getattr(record, "station", None)
-        head = f"{ts} {record.levelname:<7}" + (f" [{station}]" if station else "")
-        text = f"{head} {record.getMessage()}"
+        head = f"{ts} {record.levelname:<7}" + (f" [{terminal_text(station)}]" if station else "")
+        text = f"{head} {terminal_text(record.getMessage())}"
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            tb = terminal_text(self.formatException(record.exc_info), keep_newlines=True)
+            text += "\n" + textwrap.indent(tb, "  ", lambda line: True)
         return text
 
 
@@ -57,6 +70,13 @@ def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream=No
     log.addHandler(handler)
     log.setLevel(level)
     log.propagate = False
+    # model-integrity warnings (inspect_core.card) go through the same handler, so that
+    # --log-json stays one JSON object a line
+    models = logging.getLogger("inspect.models")
+    for h in list(models.handlers):
+        if getattr(h, "_inspect_station", False):
+            models.removeHandler(h)
+    models.addHandler(handler)
     return log
 
 

@@ -1,6 +1,7 @@
 """MQTT as a PLC uses it: a trigger topic in, a result topic out (paho-mqtt, imported lazily).
 
-Trigger message (JSON; a bare JSON string or number is taken as the id)::
+Trigger message (JSON; a bare JSON string or integer is taken as the id; checked by
+:func:`stations.trigger.parse_trigger`)::
 
     {"id": "A-1042", "part_id": "P-77", "lot": "L-2024-05"}
 
@@ -13,21 +14,34 @@ file, with the file name as id)::
 
 Regions are sent without their polygons (bounding box, area, class, confidence). A message that
 cannot be understood is answered on the result topic with ``"verdict": "ERROR"`` and the reason.
-The station's result messages are sent at QoS 1 and queued by paho while the broker is away; a
-``[[sinks]] type = "mqtt"`` sink instead goes through the journal (nothing lost while down).
+
+The broker being away never stops the line: results are recorded as usual, and their MQTT
+messages wait in a bounded queue (``max_queued``; when it is full the oldest are dropped and
+counted) until the link is back (reconnecting every 1 s, backing off to 30 s), then go out in
+order. ``status()`` says whether someone needs to act. A ``[[sinks]] type = "mqtt"`` sink
+instead goes through the journal (nothing lost while down).
 """
 from __future__ import annotations
 
-import json
+import collections
 import os
+import ssl
 import threading
 import time
+import uuid
+from pathlib import Path
 from typing import Any, Callable
 
 from inspect_core.errors import InspectError
 from inspect_core.types import Inspection
 
-from .config import MqttOptions
+from .mqttconf import MqttOptions, mqtt_sink_options
+from .trigger import TriggerError, encode, parse_trigger, result_message  # noqa: F401 (API)
+
+WINDOW = 100  # messages handed to paho and not yet acknowledged, at most
+QUEUE_BYTES = 64 * 1024 * 1024  # the queue's memory bound, whatever max_queued says
+FLAP_S = 10.0  # a connection closed this soon after it opened counts as a clash
+REPORT_S = 60.0  # a lasting problem is logged again this often
 
 
 def paho():
@@ -40,109 +54,198 @@ def paho():
     return mqtt
 
 
-def result_message(insp: Inspection, request_id: Any = None) -> dict[str, Any]:
-    v = insp.verdict
-    regions = []
-    for r in v.regions:
-        d = r.to_dict()
-        d.pop("polygon", None)
-        regions.append(d)
-    return {"id": request_id if request_id is not None else os.path.basename(insp.source),
-            "station": insp.station, "verdict": v.decision.value,
-            "fired": [h.to_dict() for h in v.hits], "regions": regions,
-            "part_id": insp.part_id, "lot": insp.lot, "image_sha256": insp.image_sha256,
-            "source": insp.source, "error": insp.error, "inspected_at": insp.inspected_at,
-            "latency_ms": round(insp.latency_ms, 1)}
+def make_client(opt: MqttOptions, client_id: str):
+    """A paho client with the login and TLS settings of ``opt`` (nothing connected yet)."""
+    mqtt = paho()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    if opt.username:
+        client.username_pw_set(opt.username, opt.password)
+    if opt.tls:
+        try:
+            client.tls_set(ca_certs=str(opt.ca_file) if opt.ca_file else None,
+                           certfile=str(opt.cert_file) if opt.cert_file else None,
+                           keyfile=str(opt.key_file) if opt.key_file else None,
+                           cert_reqs=ssl.CERT_REQUIRED)
+        except (ssl.SSLError, OSError, ValueError) as e:
+            raise InspectError(f"MQTT TLS settings: cannot load the certificates ({e}); check "
+                               "mqtt.ca_file, cert_file and key_file") from None
+        client.tls_insecure_set(opt.tls_insecure)
+    client.reconnect_delay_set(1, 30)
+    return client
 
 
-def parse_trigger(payload: bytes) -> dict[str, Any]:
-    """A trigger message -> {"id", "part_id", "lot"}; ValueError says what is wrong."""
-    try:
-        msg = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        text = payload[:60].decode("utf-8", "replace")
-        raise ValueError(f"trigger message is not JSON ({text!r}); send e.g. "
-                         '{"id": "A-1042", "part_id": "P-77", "lot": "L-5"}') from None
-    if isinstance(msg, (str, int)) and not isinstance(msg, bool):
-        return {"id": msg, "part_id": None, "lot": None}
-    if not isinstance(msg, dict):
-        raise ValueError(f"trigger message must be a JSON object with an \"id\", got {msg!r}")
-    if msg.get("id") in (None, ""):
-        raise ValueError("trigger message has no \"id\"; the result is published with it, "
-                         'so send e.g. {"id": "A-1042"}')
-    out = {"id": msg["id"], "part_id": msg.get("part_id"), "lot": msg.get("lot")}
-    for k in ("part_id", "lot"):
-        if out[k] is not None:
-            out[k] = str(out[k])
-    return out
+def why_not(e: BaseException, opt: MqttOptions) -> str:
+    """A failed connection attempt in words, with what to check."""
+    where = f"MQTT broker {opt.host}:{opt.port}"
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return (f"TLS: {where} sent a certificate that failed verification: certificate verify "
+                f"failed ({e.verify_message}); check mqtt.ca_file (the CA that signed the "
+                "broker's certificate) and that mqtt.host is a name in that certificate")
+    if isinstance(e, ssl.SSLError):
+        return (f"TLS handshake with {where} failed ({getattr(e, 'reason', None) or e}); check "
+                "mqtt.ca_file (the CA that signed the broker's certificate), the host name in "
+                "that certificate, and that the broker's port speaks TLS")
+    if opt.tls and isinstance(e, (ConnectionResetError, EOFError)):
+        return f"{where} closed the TLS connection: does that port speak TLS?"
+    return f"{where} not reachable ({getattr(e, 'strerror', None) or e})"
 
 
 class MqttLink:
     """One connection to the broker: subscribes to the trigger topic, publishes results.
 
-    Connects in the background and reconnects by itself (1 to 30 s back-off); ``connected``
-    says whether it is up now.
-    """
+    ``publish`` never blocks and never raises: the message joins a bounded queue that a sender
+    thread hands to the broker while connected. ``status()`` reports the link for
+    ``inspect station status``."""
 
     def __init__(self, opt: MqttOptions, station: str, log,
                  on_trigger: Callable[[dict[str, Any]], None] | None = None):
         self.opt, self.station, self.log, self.on_trigger = opt, station, log, on_trigger
         self.connected = False
-        self._closing = False
-        self._event = threading.Event()
-        self._last: list = []
-        mqtt = paho()
-        cid = opt.client_id or f"inspect-{station}-{os.getpid()}"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid)
-        if opt.username:
-            self.client.username_pw_set(opt.username, opt.password)
-        self.client.reconnect_delay_set(1, 30)
+        self.client_id = opt.client_id or f"inspect-{station}-{os.getpid()}"
+        self.client = make_client(opt, self.client_id)
+        self.client.max_inflight_messages_set(WINDOW)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
+        self._closing = False
+        self._event = threading.Event()  # the first attempt has an outcome
+        self._cv = threading.Condition()
+        self._out: collections.deque[tuple[str, str]] = collections.deque()
+        self._out_bytes = 0
+        self._inflight: set[int] = set()
+        self._early: set[int] = set()  # acknowledged before publish() returned its mid
+        self.dropped = self.delivered = 0
+        self.down_since: float | None = time.time()
+        self.last_error: str | None = None
+        self._connected_at = 0.0
+        self._ever_connected = False
+        self._flaps = 0
+        self._reported: dict[str, float] = {}
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
 
+    # -- connection --------------------------------------------------------------------------
     def start(self, wait_s: float = 5.0) -> "MqttLink":
-        self.client.connect_async(self.opt.host, self.opt.port, self.opt.keepalive)
+        """Connect (waiting up to ``wait_s`` for the broker's answer), then keep reconnecting
+        in the background. Returns at once when the broker cannot be reached."""
+        o = self.opt
+        try:
+            self.client.connect(o.host, o.port, o.keepalive)
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            self.last_error = why_not(e, o)
+            self.client.connect_async(o.host, o.port, o.keepalive)
+            self._event.set()
         self.client.loop_start()
-        if not self._event.wait(wait_s):
-            self.log.warning("mqtt_unavailable",
-                             f"MQTT broker {self.opt.host}:{self.opt.port} not reachable yet; "
-                             "the station keeps trying (results are queued)")
+        self._sender.start()
+        self._event.wait(wait_s)
+        if not self.connected and "mqtt_refused" not in self._reported:
+            self._report("mqtt_unavailable", f"{self.last_error or 'MQTT broker not answering'}"
+                         "; the station inspects and records as usual, keeps trying, and "
+                         f"queues MQTT results (up to {o.max_queued})", error=True)
         return self
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if reason_code.is_failure:
-            self.log.error("mqtt_refused", f"MQTT broker {self.opt.host}:{self.opt.port} refused "
-                                           f"the connection: {reason_code}; check mqtt.username "
-                                           "/ mqtt.password")
+            self.last_error = (f"MQTT broker {self.opt.host}:{self.opt.port} refused the "
+                               f"connection: {reason_code}; check mqtt.username and the "
+                               "password in the variable named by mqtt.password_env")
+            self._report("mqtt_refused", self.last_error, error=True)
+            self._event.set()
             return
-        self.connected = True
+        with self._cv:
+            self.connected = True
+            back = self._ever_connected and self.down_since is not None
+            waited = time.time() - self.down_since if back else 0.0
+            self._ever_connected = True
+            self.down_since, self.last_error = None, None
+            self._connected_at = time.monotonic()
+            queued = len(self._out) + len(self._inflight)
+            self._cv.notify_all()
         if self.opt.trigger_topic and self.on_trigger is not None:
             client.subscribe(self.opt.trigger_topic, qos=self.opt.qos)
+        for event in ("mqtt_unavailable", "mqtt_refused", "mqtt_dropped"):
+            self._reported.pop(event, None)  # the next outage is reported afresh
         self.log.info("mqtt_connected", f"MQTT connected to {self.opt.host}:{self.opt.port}"
-                      + (f", triggers on {self.opt.trigger_topic}" if self.opt.trigger_topic else ""))
+                      + (f", triggers on {self.opt.trigger_topic}" if self.opt.trigger_topic
+                         and self.on_trigger is not None else "")
+                      + (f" again after {waited:.0f} s away" if back else "")
+                      + (f"; sending {queued} queued result(s)" if queued else "")
+                      + (f"; {self.dropped} older result(s) were dropped while it was away "
+                         "(the queue was full; they are in the database)" if self.dropped else ""),
+                      queued=queued, dropped=self.dropped)
+        self._event.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self.last_error = self.last_error or (f"MQTT broker {self.opt.host}:{self.opt.port} "
+                                              "not reachable")
         self._event.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
-        if self.connected and not self._closing:
-            self.log.warning("mqtt_lost", f"MQTT connection lost ({reason_code}); reconnecting")
-        self.connected = False
+        with self._cv:
+            was = self.connected
+            self.connected = False
+            if was:
+                self.down_since = time.time()
+        if self._closing:
+            return
+        where = f"MQTT broker {self.opt.host}:{self.opt.port}"
+        if not was:  # closed before it answered the CONNECT
+            self.last_error = self.last_error or (
+                f"{where} closed the connection before accepting it (does it want TLS, "
+                "mqtt.tls = true, or a login, mqtt.username?)")
+            self._event.set()
+            return
+        short = time.monotonic() - self._connected_at < FLAP_S
+        self._flaps = self._flaps + 1 if short else 0
+        if not short:
+            self._reported.pop("mqtt_lost", None)
+        self.last_error = f"connection to {where} lost ({reason_code})"
+        if self._flaps >= 3:
+            self.last_error += (f"; closed {self._flaps} times within seconds of connecting: is "
+                                f"another client using the client id {self.client_id!r}? Give "
+                                "every station its own mqtt.client_id (or leave it out)")
+            self._report("mqtt_client_id_clash", self.last_error, error=True)
+        self._report("mqtt_lost", f"{self.last_error}; reconnecting, results are queued")
+
+    def _report(self, event: str, msg: str, error: bool = False, **fields: Any) -> None:
+        """Log ``event`` now, and again at most every REPORT_S while it lasts."""
+        now = time.monotonic()
+        if now - self._reported.get(event, -1e9) < REPORT_S:
+            return
+        self._reported[event] = now
+        (self.log.error if error else self.log.warning)(event, msg, **fields)
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
             trig = parse_trigger(msg.payload)
-        except ValueError as e:
+        except TriggerError as e:
             self.log.error("bad_trigger", f"{msg.topic}: {e}")
-            self.publish_error(None, str(e))
+            self.publish_error(e.request_id, str(e))
             return
         if self.on_trigger is not None:
             self.on_trigger(trig)
 
+    # -- publishing --------------------------------------------------------------------------
     def publish(self, topic: str | None, message: dict[str, Any]) -> None:
+        """Queue ``message`` for ``topic`` (strict JSON); drops the oldest when full."""
         if not topic:
             return
-        info = self.client.publish(topic, json.dumps(message, default=str), qos=self.opt.qos)
-        self._last = [i for i in self._last[-50:] if not i.is_published()] + [info]
+        payload = encode(message)
+        with self._cv:
+            self._out.append((topic, payload))
+            self._out_bytes += len(payload)
+            dropped = 0
+            while len(self._out) > 1 and (len(self._out) > self.opt.max_queued
+                                          or self._out_bytes > QUEUE_BYTES):
+                self._out_bytes -= len(self._out.popleft()[1])
+                dropped += 1
+            self.dropped += dropped
+            self._cv.notify_all()
+        if dropped:
+            self._report("mqtt_dropped", f"MQTT queue full ({self.opt.max_queued} results, "
+                         "mqtt.max_queued) while the broker is away: dropping the oldest "
+                         f"({self.dropped} so far); every result is still in the database")
 
     def publish_result(self, insp: Inspection, request_id: Any = None) -> None:
         self.publish(self.opt.result_topic, result_message(insp, request_id))
@@ -151,59 +254,127 @@ class MqttLink:
         self.publish(self.opt.result_topic, {"id": request_id, "station": self.station,
                                              "verdict": "ERROR", "error": reason, **extra})
 
+    def _on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
+        if self.opt.qos == 0:
+            return
+        with self._cv:
+            if mid in self._inflight:
+                self._inflight.discard(mid)
+                self.delivered += 1
+            else:
+                self._early.add(mid)
+            self._cv.notify_all()
+
+    def _send_loop(self) -> None:
+        mqtt = paho()
+        while True:
+            with self._cv:
+                while not self._closing and not (self.connected and self._out
+                                                 and len(self._inflight) < WINDOW):
+                    self._cv.wait(0.5)
+                if self._closing:
+                    return
+                topic, payload = self._out.popleft()
+                self._out_bytes -= len(payload)
+            info = self.client.publish(topic, payload, qos=self.opt.qos)
+            with self._cv:
+                if self.opt.qos == 0:
+                    if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                        self.delivered += 1
+                    else:  # not sent: the link dropped a moment ago
+                        self._out.appendleft((topic, payload))
+                        self._out_bytes += len(payload)
+                elif info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    # paho keeps a QoS 1/2 message (also one taken as the link dropped) and
+                    # sends it again after reconnecting, until the broker acknowledges it
+                    if info.mid in self._early:
+                        self._early.discard(info.mid)
+                        self.delivered += 1
+                    else:
+                        self._inflight.add(info.mid)
+                else:  # refused by paho (its own queue full): try again shortly
+                    self._out.appendleft((topic, payload))
+                    self._out_bytes += len(payload)
+                    self._cv.wait(0.5)
+
+    def status(self) -> dict[str, Any]:
+        """For status.json: up or not, since when, why, and the results waiting or dropped."""
+        with self._cv:
+            return {"connected": self.connected, "down_since": self.down_since,
+                    "last_error": self.last_error, "queued": len(self._out) + len(self._inflight),
+                    "dropped": self.dropped, "delivered": self.delivered,
+                    "needs_action": not self.connected}
+
     def close(self, timeout_s: float = 5.0) -> None:
+        """Send what is queued (up to ``timeout_s``, while connected), then disconnect."""
         end = time.monotonic() + timeout_s
-        for info in self._last:
-            if self.connected and not info.is_published():
-                try:
-                    info.wait_for_publish(max(0.0, end - time.monotonic()))
-                except (RuntimeError, ValueError):
-                    pass
-        self._closing = True
+        with self._cv:
+            while self.connected and (self._out or self._inflight) and time.monotonic() < end:
+                self._cv.wait(min(0.1, max(0.0, end - time.monotonic())))
+            left = len(self._out) + len(self._inflight)
+            self._closing = True
+            self._cv.notify_all()
+        if left and self.opt.result_topic:
+            self.log.warning("mqtt_undelivered", f"{left} MQTT result message(s) not delivered "
+                             f"to {self.opt.host}:{self.opt.port} before stopping; the results "
+                             "are recorded in the database", undelivered=left)
         self.client.disconnect()
         self.client.loop_stop()
+        if self._sender.is_alive():
+            self._sender.join(2.0)
 
 
 class MqttSink:
     """The ``mqtt`` sink: publishes each inspection's result message to ``topic``.
 
-    Config keys: ``host`` (127.0.0.1), ``port`` (1883), ``topic`` (required), ``qos`` (1),
-    ``client_id``, ``username``, ``password``, ``timeout_s`` (5). ``write`` waits for the
-    broker's acknowledgement and raises when it does not come, so a station journals the result
-    and sends it again later.
+    Config keys: those of ``[mqtt]`` (host, port, qos, client_id, username, password_env, tls,
+    ca_file, cert_file, key_file, tls_insecure; not the topics), plus ``topic`` (required) and
+    ``timeout_s`` (5). ``write`` waits for the broker's acknowledgement and raises when it does
+    not come, so a station journals the result and sends it again later.
     """
 
     def __init__(self, config: dict[str, Any]):
-        config = dict(config)
-        config.pop("type", None)
-        self.topic = config.pop("topic", None)
-        if not self.topic:
-            raise InspectError("the mqtt sink needs a topic (topic = \"plant/results\")")
-        self.timeout_s = float(config.pop("timeout_s", 5.0))
-        known = {f for f in MqttOptions.__dataclass_fields__}
-        unknown = set(config) - known
-        if unknown:
-            raise InspectError(f"mqtt sink: unknown keys {sorted(unknown)}; known: topic, "
-                               "timeout_s, " + ", ".join(sorted(known)))
-        self.opt = MqttOptions(**config)
+        from .config import ConfigError
         from .logs import StationLog
+        from .tomlkit import Reader
 
+        r = Reader(Path.cwd())
+        so = mqtt_sink_options(dict(config, type="mqtt"), r, "mqtt sink")
+        if r.problems:
+            raise ConfigError(r.problems)
+        self.topic, self.timeout_s, self.opt = so.topic, so.timeout_s, so.mqtt
+        if not self.opt.client_id:  # two mqtt sinks of one station must not share an id
+            self.opt.client_id = f"inspect-sink-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.link = MqttLink(self.opt, "sink", StationLog("mqtt-sink"))
-        self.link.client.connect_async(self.opt.host, self.opt.port, self.opt.keepalive)
+        self.link.client.on_publish = None  # write() waits for each acknowledgement itself
+        o = self.opt
+        try:
+            self.link.client.connect(o.host, o.port, o.keepalive)
+        except (OSError, ValueError) as e:
+            raise ConnectionError(why_not(e, o)) from None
         self.link.client.loop_start()
-        if not self.link._event.wait(self.timeout_s):
+        if not self.link._event.wait(self.timeout_s) or not self.link.connected:
             self.link.client.loop_stop()
-            raise ConnectionError(f"MQTT broker {self.opt.host}:{self.opt.port} not reachable "
-                                  f"within {self.timeout_s} s")
+            raise ConnectionError(self.link.last_error or f"MQTT broker {o.host}:{o.port} did "
+                                  f"not answer within {self.timeout_s} s")
 
     def write(self, inspection: Inspection) -> None:
-        info = self.link.client.publish(self.topic, json.dumps(result_message(inspection),
-                                                               default=str), qos=self.opt.qos)
-        if self.opt.qos > 0:
-            info.wait_for_publish(self.timeout_s)
-            if not info.is_published():
-                raise ConnectionError(f"MQTT broker {self.opt.host}:{self.opt.port} did not "
-                                      f"acknowledge within {self.timeout_s} s")
+        o = self.opt
+        if not self.link.connected:  # paho would keep it and send it twice (the journal retries)
+            raise ConnectionError(self.link.last_error or f"MQTT broker {o.host}:{o.port} "
+                                  "not connected")
+        info = self.link.client.publish(self.topic, encode(result_message(inspection)), qos=o.qos)
+        if o.qos > 0:
+            try:
+                info.wait_for_publish(self.timeout_s)
+                ok = info.is_published()
+            except (RuntimeError, ValueError) as e:
+                raise ConnectionError(f"MQTT broker {o.host}:{o.port}: {e}") from None
+            if not ok:
+                raise ConnectionError(f"MQTT broker {o.host}:{o.port} did not acknowledge "
+                                      f"within {self.timeout_s} s")
 
     def close(self) -> None:
-        self.link.close(self.timeout_s)
+        self.link._closing = True
+        self.link.client.disconnect()
+        self.link.client.loop_stop()

@@ -26,7 +26,7 @@ def settle(w: Work, *, source, mqtt, log: StationLog, status: StatusBoard) -> No
         if w.known_verdict is None:
             mqtt.publish_result(insp, rid)
         else:  # answered again (at least once): the details are in the first record
-            from .mqtt import result_message
+            from .trigger import result_message
 
             mqtt.publish(mqtt.opt.result_topic,
                          {**result_message(insp, rid), "already_recorded": True})

@@ -2,7 +2,8 @@
 
 The daemon rewrites it atomically (temporary file + rename) about once a second: state, queue
 depth (files waiting in the inbox), images in flight, journal backlog, images per minute over
-the last minute, verdict counts, the last verdicts and the last errors.
+the last minute, verdict counts, the last verdicts and the last errors, and the dead letters
+(results a sink refused for their content, set aside: NEEDS ACTION until replayed).
 """
 from __future__ import annotations
 
@@ -112,42 +113,83 @@ def read_status(state_dir: Path) -> dict[str, Any]:
     return data
 
 
-def format_status(d: dict[str, Any]) -> str:
-    def ago(t: float | None) -> str:
-        if not t:
-            return "-"
-        s = time.time() - t
-        return f"{s:.0f} s ago" if s < 120 else f"{s / 60:.0f} min ago" if s < 7200 else \
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+def dead_letter_lines(dead: dict[str, Any], ago) -> list[str]:
+    """The dead letters of a status: NEEDS ACTION while any is set aside, the newest reasons."""
+    from inspect_core.text import terminal_text
 
-    state = d.get("state", "?")
+    n = int(dead.get("count") or 0)
+    if not n:
+        return []
+    sinks = ", ".join(f"{k} {v}" for k, v in sorted((dead.get("by_sink") or {}).items()))
+    out = [f"dead      {n} result(s) refused by a sink ({sinks}), set aside: NEEDS ACTION (fix "
+           "the cause, then `inspect station replay CONFIG`)"]
+    for e in dead.get("latest") or []:
+        what = terminal_text(e.get("source") or f"journal row {e.get('seq')}")
+        if e.get("part_id"):
+            what += f" (part {terminal_text(e['part_id'])})"
+        out.append(f"  {ago(e.get('failed_at')):>12}  {e.get('sink')}: {what}: "
+                   f"{terminal_text(e.get('reason'))}")
+    return out
+
+
+def format_status(d: dict[str, Any]) -> str:
+    """The status as text for a terminal; names and errors from the station (file names, error
+    messages) are printed literally, one line each (:func:`inspect_core.text.terminal_text`)."""
+    from inspect_core.text import terminal_text as t
+
+    def ago(at: float | None) -> str:
+        if not at:
+            return "-"
+        s = time.time() - at
+        return f"{s:.0f} s ago" if s < 120 else f"{s / 60:.0f} min ago" if s < 7200 else \
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
+
+    state = t(d.get("state", "?"))
     if not d.get("running") and state not in ("stopped", "failed"):
         state = f"not running (last update {ago(d.get('updated_at'))}, was {state})"
     lines = [
-        f"station   {d.get('station')}  ({d.get('plugin')}/{d.get('recipe')}, pid {d.get('pid')})",
+        f"station   {t(d.get('station'))}  ({t(d.get('plugin'))}/{t(d.get('recipe'))}, "
+        f"pid {d.get('pid')})",
         f"state     {state}",
         f"queue     {d.get('queue_depth', 0)} waiting, {d.get('in_flight', 0)} in flight",
         f"rate      {d.get('images_per_min', 0)} images/min, {d.get('images_total', 0)} since "
         f"start ({ago(d.get('started_at'))})",
-        "verdicts  " + (", ".join(f"{k} {v}" for k, v in sorted(d.get("verdicts", {}).items()))
+        "verdicts  " + (", ".join(f"{t(k)} {v}" for k, v in sorted(d.get("verdicts", {}).items()))
                         or "none yet"),
         f"journal   {d.get('journal_pending', 0)} result(s) waiting for a sink",
     ]
     for s in d.get("sinks", []):
-        lines.append(f"  sink {s['name']}: " + ("up" if s.get("up") else
-                                               ("NEEDS ACTION" if s.get("needs_action")
-                                                else "DOWN")
-                                               + f" since {ago(s.get('down_since'))}: "
-                                               f"{s.get('last_error')}"))
+        lines.append(f"  sink {t(s['name'])}: " + ("up" if s.get("up") else
+                                                  ("NEEDS ACTION" if s.get("needs_action")
+                                                   else "DOWN")
+                                                  + f" since {ago(s.get('down_since'))}: "
+                                                  f"{t(s.get('last_error'))}"))
     if d.get("journal_error"):
-        lines.append(f"  JOURNAL ERROR: {d['journal_error']}")
-    if d.get("mqtt") is not None:
-        lines.append(f"mqtt      {'connected' if d['mqtt'] else 'disconnected'}")
+        lines.append(f"  JOURNAL ERROR: {t(d['journal_error'])}")
+    lines += dead_letter_lines(d.get("dead_letters") or {}, ago)
+    lines += _mqtt_lines(d.get("mqtt"), ago)
     if d.get("last_verdicts"):
         lines.append("last verdicts:")
-        lines += [f"  {ago(e['at']):>12}  {e['verdict']:6} {e['source']}"
+        lines += [f"  {ago(e['at']):>12}  {t(e['verdict']):6} {t(e['source'])}"
                   for e in d["last_verdicts"][:10]]
     if d.get("last_errors"):
         lines.append("last errors:")
-        lines += [f"  {ago(e['at']):>12}  {e['source']}: {e['error']}" for e in d["last_errors"][:10]]
+        lines += [f"  {ago(e['at']):>12}  {t(e['source'])}: {t(e['error'])}"
+                  for e in d["last_errors"][:10]]
     return "\n".join(lines)
+
+
+def _mqtt_lines(m: Any, ago) -> list[str]:
+    """The MQTT link (:meth:`stations.mqtt.MqttLink.status`): NEEDS ACTION while the broker is
+    away, with what waits in its queue and what was dropped."""
+    from inspect_core.text import terminal_text as t
+
+    if isinstance(m, dict):
+        waiting = f"{m.get('queued', 0)} result(s) queued, {m.get('dropped', 0)} dropped"
+        if m.get("connected"):
+            return [f"mqtt      connected ({waiting})"]
+        return [f"mqtt      NEEDS ACTION since {ago(m.get('down_since'))}: "
+                f"{t(m.get('last_error') or 'broker not reachable')} ({waiting})"]
+    if m is not None:
+        return [f"mqtt      {'connected' if m else 'disconnected'}"]
+    return []

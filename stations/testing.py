@@ -116,26 +116,27 @@ class FakeInspector:
 
 
 class MemorySink:
-    """Keeps every inspection; idempotent on (station, sha256) like the ``sql`` sink."""
+    """Keeps every inspection; idempotent on (station, sha256, capture id) like the ``sql``
+    sink (a file's key is its content; a triggered capture's is its capture id)."""
 
     def __init__(self):
         self.items: list[Inspection] = []
-        self.keys: set[tuple[str, str]] = set()
+        self.keys: set[tuple[str, str, str | None]] = set()
         self.duplicates = 0
         self.lock = threading.Lock()
         self.closed = False
 
     def write(self, insp: Inspection) -> None:
         with self.lock:
-            key = (insp.station, insp.image_sha256)
+            key = (insp.station, insp.image_sha256, insp.capture_id)
             if key in self.keys:
                 self.duplicates += 1
                 return
             self.keys.add(key)
             self.items.append(insp)
 
-    def has(self, station: str, sha256: str) -> bool:
-        return (station, sha256) in self.keys
+    def has(self, station: str, sha256: str, capture_id: str | None = None) -> bool:
+        return (station, sha256, capture_id) in self.keys
 
     def close(self) -> None:
         self.closed = True
@@ -232,3 +233,34 @@ def wait_for(cond, timeout: float = 30.0, every: float = 0.05, what: str = "cond
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(every)
+
+
+class CapturedLogs:
+    """Messages of the station logger by event (INFO and up), as a context manager::
+
+        with CapturedLogs() as logs:
+            station.run()
+        assert logs.of("quarantined")
+    """
+
+    def __enter__(self) -> "CapturedLogs":
+        import logging
+
+        self.records: list = []
+        self.handler = logging.Handler()
+        self.handler.emit = self.records.append  # type: ignore[method-assign]
+        log = logging.getLogger("inspect.station")
+        self.level = log.level
+        log.setLevel(logging.INFO)
+        log.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import logging
+
+        log = logging.getLogger("inspect.station")
+        log.removeHandler(self.handler)
+        log.setLevel(self.level)
+
+    def of(self, event: str) -> list[str]:
+        return [r.getMessage() for r in self.records if getattr(r, "event", None) == event]

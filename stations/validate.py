@@ -1,17 +1,28 @@
 """Checking an image file before it reaches the model: every refusal says why, in words.
 
 The order matters: cheap checks first, and the pixel count is read from the file header (PNG
-IHDR, JPEG SOFn, BMP, TIFF IFD) so a decompression bomb is refused before anything is decoded.
+IHDR, JPEG SOFn, BMP, TIFF IFD) so a decompression bomb is refused before anything is decoded;
+so is an image that would make the recipe's model run too long (:func:`check_work`: tiles x
+test-time copies x tile area, against ``limits.max_work_mpx``).
 :func:`decode` then converts what is sensible (RGBA without transparency -> RGB, gray <-> RGB is
 left to the model's own channel conversion, 16-bit -> 8-bit when allowed) and refuses the rest.
+
+A damaged file is refused, never judged: every PNG chunk's CRC is checked, libpng's errors
+refuse the file, and 8-bit JPEGs are decoded by libjpeg-turbo through ``simplejpeg`` in strict
+mode, where a warning (``Corrupt JPEG data: premature end of data segment``: a file cut short
+and given an end-of-image marker, whose missing part the decoder would fill with grey) is an
+error. OpenCV prints those warnings and returns the guessed image. The pixels are the same as
+OpenCV's for intact files, and decoding is as fast or faster.
 """
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import simplejpeg
 
 from .config import Limits
 
@@ -124,12 +135,35 @@ def check_complete(data: bytes, fmt: str) -> None:
         if b"IEND" not in data[-32:]:
             raise BadImage("truncated PNG: the file ends before its IEND chunk "
                            "(copy interrupted?); send the complete file again")
+        _png_chunks(data)
     elif fmt == "jpeg":
         sos = data.find(b"\xff\xda")
         eoi = data.rfind(b"\xff\xd9")
         if sos < 0 or eoi < sos:
             raise BadImage("truncated JPEG: the file ends before its end-of-image marker "
                            "(copy interrupted?); send the complete file again")
+
+
+def _png_chunks(data: bytes) -> None:
+    """Walk the chunks up to IEND, checking each one's length and CRC (about 1 ms a MB)."""
+    view = memoryview(data)
+    i = 8
+    while True:
+        if i + 12 > len(data):
+            raise BadImage(f"truncated PNG: the file ends inside a chunk at byte {i} (copy "
+                           "interrupted?); send the complete file again")
+        n, kind = struct.unpack(">I4s", data[i:i + 8])
+        end = i + 12 + n
+        if end > len(data):
+            raise BadImage(f"truncated or damaged PNG: its {kind!r} chunk at byte {i} claims "
+                           f"{n} bytes, more than the file holds; send the complete file again")
+        if zlib.crc32(view[i + 4:end - 4]) != struct.unpack(">I", data[end - 4:end])[0]:
+            raise BadImage(f"damaged PNG: the CRC of its {kind.decode('latin-1')} chunk at "
+                           f"byte {i} does not match (bits changed in transfer or on disk); "
+                           "send the file again")
+        if kind == b"IEND":
+            return
+        i = end
 
 
 def check_bytes(data: bytes, ext: str, limits: Limits) -> Header:
@@ -163,8 +197,25 @@ def check_bytes(data: bytes, ext: str, limits: Limits) -> Header:
     return hdr
 
 
+def _strict_jpeg(data: bytes, colorspace: str) -> np.ndarray:
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
+    except ValueError as e:
+        raise BadImage(f"corrupt JPEG: {e} (the file was cut short or damaged; the decoder "
+                       "would have guessed the missing pixels); send the complete file "
+                       "again") from None
+
+
 def decode(data: bytes, hdr: Header, limits: Limits) -> np.ndarray:
     """Decode to uint8 gray (H, W) or RGB (H, W, 3) as the rest of inspect expects."""
+    if hdr.format == "jpeg" and hdr.bit_depth == 8 and hdr.channels in (1, 3):
+        img = _strict_jpeg(data, "GRAY" if hdr.channels == 1 else "RGB")
+        img = img[..., 0] if hdr.channels == 1 else img
+        if img.ndim == 3 and _is_gray(img):
+            img = img[..., 0].copy()
+        return img
+    if hdr.format == "jpeg" and hdr.bit_depth == 8 and hdr.channels == 4:
+        _strict_jpeg(data, "CMYK")  # checked strictly; converted as OpenCV always did
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise BadImage(f"corrupt {hdr.format.upper()}: the header is fine but the pixel data "
@@ -210,3 +261,80 @@ def _is_gray(img: np.ndarray) -> bool:
 def load_image(data: bytes, ext: str, limits: Limits) -> np.ndarray:
     """check_bytes + decode."""
     return decode(data, check_bytes(data, ext, limits), limits)
+
+
+# -- work per image --------------------------------------------------------------------------
+# The model's work on one image, in megapixels through the network: the tiles it is cut into
+# (overlapping, so more than its area) x the tile's area x the copies run for test-time
+# augmentation. At the default, the largest validation images of the shipped recipes need a
+# third of it (landcover 1817x2061: 12 tiles of 768x768 x 3 copies = 21 M); a 7000x7000 image
+# under the tile recipe needs 340 M, about 100 s of CPU on two cores.
+DEFAULT_WORK_MPX = 64.0
+
+
+@dataclass(frozen=True)
+class WorkShape:
+    """How a recipe's model runs over an image (see :func:`stations.work.work_shape`)."""
+
+    recipe: str
+    tile: int  # the tile side (the recipe's, else the model's)
+    overlap: float
+    stride: int
+    copies: int  # 1 + the test-time augmentation copies
+    budget_mpx: float = DEFAULT_WORK_MPX  # limits.max_work_mpx
+    resizes: tuple[tuple[int, int], ...] = ()  # the recipe's resize steps: (width, max_side)
+
+
+def scaled_size(w: int, h: int, resizes: tuple[tuple[int, int], ...]) -> tuple[int, int]:
+    """The size after the recipe's resize steps (as :class:`inspect_core.preprocess.Resize`)."""
+    for width, max_side in resizes:
+        f = width / w if width else min(1.0, max_side / max(h, w)) if max_side else 1.0
+        if abs(f - 1) >= 1e-6:
+            w, h = max(1, round(w * f)), max(1, round(h * f))
+    return w, h
+
+
+def model_work(w: int, h: int, shape: WorkShape) -> tuple[int, int, int, int]:
+    """(tiles, tile width, tile height, pixels through the network) for a w x h image, as
+    :meth:`inspect_core.runtime.OnnxModel.probabilities` cuts it."""
+    from inspect_core.runtime import tile_starts
+
+    if w <= shape.tile and h <= shape.tile:
+        return 1, w, h, w * h * shape.copies
+    s = max(1, shape.stride)
+    hp, wp = -(-h // s) * s, -(-w // s) * s
+    tile = max(s, shape.tile // s * s)
+    th, tw = min(tile, hp), min(tile, wp)
+    n = len(tile_starts(hp, th, shape.overlap, s)) * len(tile_starts(wp, tw, shape.overlap, s))
+    return n, tw, th, n * th * tw * shape.copies
+
+
+def largest_square(shape: WorkShape) -> int:
+    """The side of the largest square image within the budget (after the recipe's resize)."""
+    lo, hi = 1, 1 << 17
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if model_work(*scaled_size(mid, mid, shape.resizes), shape)[3] <= shape.budget_mpx * 1e6:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def check_work(hdr: Header, shape: WorkShape) -> None:
+    """Refuse an image whose model work is above the budget (from its header: nothing decoded)."""
+    w, h = scaled_size(hdr.width, hdr.height, shape.resizes)
+    n, tw, th, px = model_work(w, h, shape)
+    if px <= shape.budget_mpx * 1e6:
+        return
+    side = largest_square(shape)
+    scaled = f" (scaled by the recipe to {w}x{h})" if (w, h) != (hdr.width, hdr.height) else ""
+    copies = f"{shape.copies} cop{'y' if shape.copies == 1 else 'ies'}" + \
+        (" (test-time augmentation)" if shape.copies > 1 else "")
+    takes = (f"; at that limit this recipe takes images up to about {side}x{side}"
+             if side < 1 << 17 else "")
+    raise BadImage(f"too much work for recipe {shape.recipe}: a {hdr.width}x{hdr.height} "
+                   f"image{scaled} is {n} tiles of {tw}x{th} x {copies} = {px / 1e6:.0f} "
+                   f"megapixels through the model, above the limit of {shape.budget_mpx:g} "
+                   f"(limits.max_work_mpx){takes}. Send smaller images, or raise "
+                   "limits.max_work_mpx if the line needs them (inspection time grows with it)")

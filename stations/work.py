@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ import numpy as np
 from inspect_core.interfaces import SourceItem
 from inspect_core.types import Decision, Inspection, Verdict
 
+from .archive import NotRegularFile, open_regular, special_kind, special_reason
 from .config import Limits
-from .validate import BadImage, check_bytes, decode
+from .validate import DEFAULT_WORK_MPX, BadImage, Header, WorkShape, check_bytes, check_work, decode
 
 
 class NotReady(Exception):
@@ -49,51 +50,65 @@ class Work:
 
 def _hash_file(path: str) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
-def read_file(item: SourceItem, limits: Limits, preprocess=None, journal=None) -> Work:
-    """Read, hash, check and decode one file of a folder source."""
+def _refuse(w: Work, reason: str, key: str, journal) -> Work:
+    """A file that is not read. Its key, as there is no content to hash, is the file as it is
+    now: the same file is the same key after a restart; a new one under that name (a camera
+    that reuses one name) is not."""
+    it = w.item
+    stamp = f"{it.extra.get('size', '')}:{it.extra.get('mtime_ns', '')}"
+    w.sha256 = hashlib.sha256(f"{key}:{stamp}".encode()).hexdigest()
+    w.error = reason
+    return _known(w, journal)
+
+
+def _oversize(w: Work, st: os.stat_result, limits: Limits, journal) -> Work:
+    w.sha256 = _hash_file(w.item.path or "")
+    w.error = (f"file is {st.st_size} bytes, above the station limit of "
+               f"{limits.max_bytes} (limits.max_bytes); if such images are expected, "
+               "raise limits.max_bytes")
+    w.item.extra.setdefault("ino", st.st_ino)
+    return _known(w, journal)
+
+
+def read_file(item: SourceItem, limits: Limits, preprocess=None, journal=None,
+              shape: WorkShape | None = None) -> Work:
+    """Read, hash, check and decode one file of a folder source. Only a regular file is
+    opened; with ``shape``, an image too large for the recipe's model is refused from its
+    header (:func:`stations.validate.check_work`)."""
     w = Work(item)
     path = item.path or ""
     refuse = item.extra.get("refuse")
-    if refuse:  # a symlink out of the folder: never read what it points to
+    if refuse:  # a symlink out of the folder, a pipe, a socket: never read
         try:
-            target = os.readlink(path)
+            key = f"symlink:{path}->{os.readlink(path)}"
         except OSError:
-            target = path
-        # the key of a refusal that has no content to hash: this link, as it is now (the same
-        # link is the same key after a restart; a new one with the same name is not)
-        stamp = f"{item.extra.get('size', '')}:{item.extra.get('mtime_ns', '')}"
-        w.sha256 = hashlib.sha256(f"symlink:{path}->{target}:{stamp}".encode()).hexdigest()
-        w.error = refuse
-        return _known(w, journal)
+            key = f"special:{path}"
+        return _refuse(w, refuse, key, journal)
     try:
         st = os.stat(path)
+        kind = special_kind(st.st_mode)
+        if kind:
+            raise NotRegularFile(kind, path)
         if st.st_size > limits.max_bytes:
-            w.sha256 = _hash_file(path)
-            w.error = (f"file is {st.st_size} bytes, above the station limit of "
-                       f"{limits.max_bytes} (limits.max_bytes); if such images are expected, "
-                       "raise limits.max_bytes")
-            item.extra.setdefault("ino", st.st_ino)
-            return _known(w, journal)
-        with open(path, "rb") as f:
+            return _oversize(w, st, limits, journal)
+        with open_regular(path) as f:  # a pipe that took the name meanwhile: refused too
             data = f.read()
             st2 = os.fstat(f.fileno())
     except FileNotFoundError:
         raise NotReady(f"{path} vanished") from None
+    except NotRegularFile as e:
+        return _refuse(w, special_reason(e.kind), f"special:{path}", journal)
     except OSError as e:
-        # no content to hash: key on the file as it is (a camera that reuses one file name
-        # must not have its next unreadable file taken for this one)
-        stamp = f"{item.extra.get('size', '')}:{item.extra.get('mtime_ns', '')}"
-        w.sha256 = hashlib.sha256(f"unreadable:{path}:{stamp}".encode()).hexdigest()
         hint = ("check the permissions of the file (the station's user must be able to read it)"
                 if isinstance(e, PermissionError) else "check the disk or network share it is on")
-        w.error = f"cannot read the file ({e.strerror or e}); {hint}"
-        return _known(w, journal)
+        return _refuse(w, f"cannot read the file ({e.strerror or e}); {hint}",
+                       f"unreadable:{path}", journal)
     if len(data) != st2.st_size or st2.st_mtime_ns != st.st_mtime_ns or \
             st.st_size != item.extra.get("size", st.st_size):
         raise NotReady(f"{path} changed while it was read")
@@ -108,12 +123,14 @@ def read_file(item: SourceItem, limits: Limits, preprocess=None, journal=None) -
     try:
         hdr = check_bytes(data, os.path.splitext(path)[1], limits)
         w.width, w.height = hdr.width, hdr.height
+        if shape is not None:
+            check_work(hdr, shape)
         img = decode(data, hdr, limits)
     except BadImage as e:
         w.error = str(e)
         return w
     w.data = None  # the file stays on disk; only a camera frame's bytes are needed later
-    return _preprocess(w, img, preprocess)
+    return _preprocess(w, img, preprocess, shape)
 
 
 def _known(w: Work, journal) -> Work:
@@ -134,8 +151,9 @@ def _known(w: Work, journal) -> Work:
     return w
 
 
-def read_frame(item: SourceItem, preprocess=None) -> Work:
-    """A camera frame: encoded as PNG (what the archive keeps and the sha256 is taken of)."""
+def read_frame(item: SourceItem, preprocess=None, shape: WorkShape | None = None) -> Work:
+    """A camera frame: encoded as PNG (what the archive keeps and the sha256 is taken of);
+    with ``shape``, one too large for the recipe's model is kept and refused."""
     w = Work(item)
     if item.frame is None:
         w.error = item.extra.get("refuse", "no frame")
@@ -149,10 +167,16 @@ def read_frame(item: SourceItem, preprocess=None) -> Work:
     w.data = buf.tobytes()
     w.sha256 = hashlib.sha256(w.data).hexdigest()
     w.height, w.width = img.shape[:2]
-    return _preprocess(w, img, preprocess)
+    if shape is not None:
+        try:
+            check_work(Header("frame", w.width, w.height), shape)
+        except BadImage as e:
+            w.error = f"{e} (set the camera's width and height lower)"
+            return w
+    return _preprocess(w, img, preprocess, shape)
 
 
-def _preprocess(w: Work, img: np.ndarray, preprocess) -> Work:
+def _preprocess(w: Work, img: np.ndarray, preprocess, shape: WorkShape | None = None) -> Work:
     w.height, w.width = img.shape[:2]
     if preprocess is not None:
         try:
@@ -160,8 +184,33 @@ def _preprocess(w: Work, img: np.ndarray, preprocess) -> Work:
         except Exception as e:
             w.error = f"the recipe's preprocessing failed on this image: {type(e).__name__}: {e}"
             return w
+        if shape is not None:  # the work as the model will see it (a plugin's own resizing)
+            try:
+                check_work(Header("preprocessed", img.shape[1], img.shape[0]),
+                           replace(shape, resizes=()))
+            except BadImage as e:
+                w.error = f"after the recipe's preprocessing: {e}"
+                return w
     w.image = img
     return w
+
+
+def work_shape(inspector, limits: Limits) -> WorkShape:
+    """How the inspector's model runs over an image (tile, overlap, stride, test-time copies,
+    the recipe's resize steps) and the station's limit on that work (``limits.max_work_mpx``)."""
+    from inspect_core.preprocess import Chain, Resize
+
+    recipe = inspector.recipe
+    meta = getattr(getattr(inspector, "model", None), "meta", None)
+    pre = recipe.preprocess
+    steps = pre.steps if isinstance(pre, Chain) else [pre]
+    return WorkShape(recipe=recipe.name,
+                     tile=int(recipe.tile or getattr(meta, "tile", 0) or 1 << 30),
+                     overlap=float(recipe.tile_overlap),
+                     stride=int(getattr(meta, "stride", 1) or 1),
+                     copies=1 + len(getattr(meta, "tta", ()) or ()),
+                     budget_mpx=float(getattr(limits, "max_work_mpx", DEFAULT_WORK_MPX)),
+                     resizes=tuple((s.width, s.max_side) for s in steps if isinstance(s, Resize)))
 
 
 def run_model(inspector, works: list[Work]) -> None:
@@ -206,6 +255,14 @@ def judge(inspector, w: Work, station: str, plugin: str) -> Inspection:
         if w.error is None:
             w.error = "not inspected"
     it = w.item
+    capture_id = None
+    if it.path is None and it.request_id is not None:  # a triggered capture: a record of its own
+        rid = str(it.request_id)
+        if len(rid) > 64:  # bounded (the column holds 128), still distinct
+            digest = hashlib.sha256(rid.encode("utf-8", "surrogatepass")).hexdigest()
+            rid = f"{rid[:40]}~{digest[:16]}"
+        at = it.captured_at if it.captured_at is not None else time.time()
+        capture_id = f"{rid}@{at:.6f}#{it.extra.get('frame_no', 0)}"
     insp = Inspection(
         source=str(it.path or it.source), image_sha256=w.sha256, width=int(w.width),
         height=int(w.height), verdict=verdict, station=station, plugin=plugin,
@@ -213,7 +270,8 @@ def judge(inspector, w: Work, station: str, plugin: str) -> Inspection:
         model_card=getattr(inspector, "model_card", None),
         thresholds=inspector.recipe.thresholds(), captured_at=it.captured_at,
         inspected_at=time.time(), latency_ms=(time.perf_counter() - w.t0) * 1000,
-        part_id=it.part_id, lot=it.lot, error=w.error if w.result is None else None)
+        part_id=it.part_id, lot=it.lot, error=w.error if w.result is None else None,
+        capture_id=capture_id)
     w.inspection = insp
     return insp
 
@@ -225,10 +283,10 @@ def frame_name(station: str, item: SourceItem) -> str:
 
 
 def save_overlay(inspector, w: Work, folder: Path) -> str | None:
-    from inspect_core.overlay import render_overlay, save_overlay as save
+    from inspect_core.overlay import fit_name, render_overlay, save_overlay as save
 
     if w.result is None or w.inspection is None:
         return None
     ov = render_overlay(w.result.image, w.result.labels, w.result.verdict, inspector.classes)
     stem = Path(w.inspection.source).stem
-    return str(save(folder / f"{stem}-{w.sha256[:8]}.png", ov))
+    return str(save(folder / fit_name(f"{stem}-{w.sha256[:8]}.png"), ov))

@@ -3,6 +3,11 @@
 Each sink (the SQL database, MQTT, one a plugin registers) sits in a :class:`SinkSlot`; the
 :class:`Writer` drains the journal (:mod:`stations.journal`) into them oldest first, retries
 a sink that fails, and says so in the station log until it is back.
+
+A sink that refuses one result for its content raises an exception whose ``dead_letter``
+attribute is true (the ``sql`` sink's ``RecordRefused``); that result, or a journal row that
+cannot be read, is set aside as a dead letter (logged as ``dead_letter``) and the results
+behind it go on: waiting would never fix it, and it must not hold up the line's records.
 """
 from __future__ import annotations
 
@@ -129,29 +134,23 @@ class Writer(threading.Thread):
         return all(not s.up for s in self.slots if waiting.get(s.name))
 
     def _drain(self, slot: SinkSlot) -> bool:
-        """Write one batch for ``slot``; True when something was written."""
+        """Write one batch for ``slot``; True when something was written (or set aside)."""
         if not slot.up and time.monotonic() < slot.next_try:
             return False
         rows = self.journal.oldest(slot.name, self.batch)
         if not rows:
             return False
-        done: list[int] = []
-        try:
-            for seq, payload in rows:
-                slot.write(decode(payload))
-                done.append(seq)
-        except Exception as e:
-            self.journal.remove(done)
-            slot.written += len(done)
-            self._sink_failed(slot, e)
-            if slot.sink is not None and not _transient(e):
+        done, error, aside = self._write_rows(slot, rows)
+        self.journal.remove(done)
+        slot.written += len(done)
+        if error is not None:
+            self._sink_failed(slot, error)
+            if slot.sink is not None and not _transient(error):
                 try:  # a fresh sink on the next attempt (new connection pool)
                     slot.close()
                 except Exception:
                     slot.sink = None
-            return bool(done)
-        self.journal.remove(done)
-        slot.written += len(done)
+            return bool(done or aside)
         if not slot.up:
             down = time.time() - (slot.down_since or time.time())
             self.log.info("sink_back", f"{slot.name} is back after {down:.0f} s; writing the "
@@ -159,6 +158,48 @@ class Writer(threading.Thread):
             slot.up, slot.down_since, slot.last_error = True, None, None
             slot.needs_action, slot.reported_kind = False, None
         return True
+
+    def _write_rows(self, slot: SinkSlot, rows: list[tuple[int, str]]
+                    ) -> tuple[list[int], Exception | None, int]:
+        """Write ``rows`` in order until the sink fails: (sequence numbers written, the failure
+        or None, how many were set aside as dead letters on the way)."""
+        done: list[int] = []
+        aside = 0
+        for seq, payload in rows:
+            try:
+                insp = decode(payload)
+            except Exception as e:  # corrupt, or written by a newer inspect
+                self._set_aside(slot, seq, "the journal row cannot be read "
+                                           f"({type(e).__name__}: {e})")
+                aside += 1
+                continue
+            try:
+                slot.write(insp)
+            except Exception as e:
+                if not getattr(e, "dead_letter", False):
+                    return done, e, aside
+                self._set_aside(slot, seq, " ".join(
+                    f"{type(e).__name__}: {e}".split())[:800], insp)
+                aside += 1
+                continue
+            done.append(seq)
+        return done, None, aside
+
+    def _set_aside(self, slot: SinkSlot, seq: int, reason: str,
+                   insp: Inspection | None = None) -> None:
+        """Make journal row ``seq`` a dead letter and say so (an error: someone must act)."""
+        self.journal.set_aside(seq, reason)
+        count = self.journal.dead_letters(limit=0).count
+        what = (f"the result of {insp.source}" + (f" (part {insp.part_id})" if insp.part_id
+                                                  else "")) if insp else f"journal row {seq}"
+        self.log.error("dead_letter",
+                       f"{slot.name} refused {what}: {reason}. It is set aside in "
+                       f"{self.journal.path} ({count} dead letter(s) now) and the results "
+                       "behind it are written. Fix the cause, then run `inspect station replay "
+                       "CONFIG` to write it; `inspect station status` lists the reasons",
+                       sink=slot.name, seq=seq, reason=reason, dead_letters=count,
+                       sha256=getattr(insp, "image_sha256", None),
+                       part_id=getattr(insp, "part_id", None))
 
     def _sink_failed(self, slot: SinkSlot, e: Exception) -> None:
         """Mark ``slot`` down and tell the operator: at once when the outage starts or its cause

@@ -72,7 +72,7 @@ def test_evaluate_json_keys(tiny_model, tmp_path):
             cv2.imwrite(str(root / split / "masks" / f"{i}.png"), m)
     (root / "classes.json").write_text(json.dumps({"classes": ["background", "scratch", "dent"]}))
     res = run("evaluate", "--model", tiny_model, "--data", root, "--split", "val", "--json")
-    s = json.loads(res.output)
+    s = json.loads(res.stdout)  # warnings go to stderr
     assert set(s) >= {"miou", "mean_dice", "pixel_accuracy", "per_class", "image_recall",
                       "false_reject_rate", "images"}
     assert s["images"] == 3 and set(s["per_class"]) == {"background", "scratch", "dent"}
@@ -187,3 +187,14 @@ def test_evaluate_applies_a_recipes_preprocessing_with_its_masks(tiny_model, tmp
     assert s["images"] == 3 and seen == [(16, 20)] * 3  # the model saw the resized frames
     with pytest.raises(DataError, match="not a scaling"):
         evaluate_model(model, root, "val", preprocess=lambda img: img[:, :10])
+
+
+@pytest.mark.parametrize("augment,says", [
+    ("{bad", "not JSON"), ("[1]", "not a JSON object"), ('{"nope": 1}', "unknown setting 'nope'"),
+    ('{"crop": 64}', "crop comes from --size"), ('{"rotate": NaN}', "rotate = NaN"),
+    ('{"hflip": 1}', "hflip = 1: give true or false"), ('{"scale": "x"}', "a finite number")])
+def test_train_augment_mistakes_are_one_line_errors(tmp_path, monkeypatch, capsys, augment, says):
+    code, out, err = main_exit(monkeypatch, capsys, "train", "--data", tmp_path,
+                               "--out", tmp_path / "run", "--augment", augment)
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()

@@ -1,5 +1,5 @@
-"""The plugin system: hooks documented and exercised, discovery, selection, isolation."""
-import inspect as pyinspect
+"""The plugin system: hooks exercised, discovery, selection, isolation (the hook documentation:
+test_hook_docs.py; tracing and pluggy's blocking: test_plugin_tracing.py)."""
 import json
 import types
 from importlib import metadata
@@ -51,14 +51,6 @@ def make_plugin(model, calls, sample=None):
     for f in (register_domains, register_rules, register_sources, register_sinks, register_commands):
         setattr(mod, f.__name__, f)
     return mod
-
-
-def test_every_hook_is_documented():
-    assert set(HOOKS) >= {"register_domains", "register_rules", "register_sources",
-                          "register_sinks", "register_commands"}
-    for name in HOOKS:
-        doc = pyinspect.getdoc(getattr(hookspecs, name)) or ""
-        assert len(doc) > 80 and "call" in doc.lower(), f"hook {name} needs documentation"
 
 
 def test_every_hook_is_exercised(tiny_model, monkeypatch):

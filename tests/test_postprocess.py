@@ -172,13 +172,15 @@ def test_compose_applies_steps_in_order():
 
 def test_build_steps_from_recipe():
     comp = build_steps([{"type": "open", "size": 5},
-                        {"type": "min_area", "min_mm2": {"1": 0.05}, "min_px": {"2": "3"}}],
+                        {"type": "min_area", "min_mm2": {"1": 0.05}, "min_px": {"2": 3}}],
                        pixel_size_mm=0.1)
     assert isinstance(comp.steps[0], Open) and comp.steps[0].size == 5
     ma = comp.steps[1]
     assert ma.pixel_size_mm == 0.1 and ma.min_mm2 == {1: 0.05} and ma.min_px == {2: 3.0}
     with pytest.raises(ValueError, match="unknown post-processing step"):
         build_steps([{"type": "dilate"}])
+    with pytest.raises(ValueError, match=r"min_px.2 must be a number in 0..1e\+08 px, got '3'"):
+        build_steps([{"type": "min_area", "min_px": {"2": "3"}}])  # a number, not text
 
 
 # --------------------------------------------------------------------------- regions

@@ -8,7 +8,7 @@ import pytest
 
 from inspect_core import plugins
 from inspect_core.card import sha256_file
-from inspect_core.errors import InspectError
+from inspect_core.errors import InspectError, ModelError
 from inspect_core.hookspecs import hookimpl
 from inspect_core.pipeline import Inspector
 from inspect_core.recipes import Domain, Recipe, RecipeError
@@ -102,8 +102,9 @@ def test_inspection_names_the_model_card_only_when_it_matches_the_model(tiny_mod
     insp = Inspector(r).inspect_file(tmp_path / "missing.png")[0]
     assert insp.model_card == str(tmp_path / "m.json")
     assert insp.to_dict()["model_card"] == str(tmp_path / "m.json")
-    write_card(tmp_path, sha="0" * 64)  # a card left beside another model
-    assert Inspector(r).model_card is None
+    write_card(tmp_path, sha="0" * 64)  # a card left beside another model: refused
+    with pytest.raises(ModelError, match="0" * 64):
+        Inspector(r)
 
 
 def test_an_image_that_breaks_the_chain_is_an_error_record_not_a_crash(tiny_model, tmp_path):

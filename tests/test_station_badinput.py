@@ -205,7 +205,7 @@ def test_unreadable_files_reusing_a_name_are_not_taken_for_one_another(tmp_path,
     def refuse(*a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(work, "open", refuse, raising=False)
+    monkeypatch.setattr(work, "open_regular", refuse)
     keys = set()
     for mtime in (1, 2):
         item = SourceItem(source=str(p), path=str(p), extra={"size": 1, "mtime_ns": mtime})

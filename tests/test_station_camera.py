@@ -202,3 +202,49 @@ def test_a_frozen_camera_is_reported_not_recorded_again(tmp_path, tiny_model):
     assert len(sink.items) == 1 and sink.duplicates == 0
     repeats = [r for r in records if getattr(r, "event", None) == "frame_repeated"]
     assert len(repeats) == 4 and "frozen" in repeats[0].getMessage()
+
+
+def test_a_camera_password_is_never_shown(tmp_path, tiny_model):
+    """rtsp://admin:pass@... used to appear in `camera_unavailable` lines and in the output of
+    `station check`; it is masked like a database URL's password."""
+    import logging
+    import threading
+
+    from click.testing import CliRunner
+
+    from inspect_core.cli import cli
+    from inspect_core.plugins import load_cli_plugins
+    from stations.camera import CameraSource
+    from stations.config import CameraOptions
+    from stations.logs import StationLog
+    from stations.testing import free_port, recipe_file
+    from stations.urls import mask_url
+
+    assert mask_url("rtsp://admin:pa:ss@10.0.0.2:554/s?ch=1&password=x") == \
+        "rtsp://admin:***@10.0.0.2:554/s?ch=1&password=***"
+    assert mask_url("/videos/clip.avi") == "/videos/clip.avi"
+    url = f"rtsp://admin:s3cret@127.0.0.1:{free_port()}/stream1"
+    records: list = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log = logging.getLogger("test.camera.mask")
+    log.addHandler(handler)
+    log.propagate = False
+    ctx = type("Ctx", (), {"stop": threading.Event(), "log": StationLog("cam", log)})()
+    src = CameraSource(CameraOptions(url=url, reconnect_s=0.05), ctx)
+    try:
+        assert src._latest_frame(timeout=1.0) is None
+    finally:
+        src.close()
+        log.removeHandler(handler)
+    assert [r.event for r in records][:1] == ["camera_unavailable"]
+    shown = " ".join(r.getMessage() + str(r.fields) for r in records)
+    assert "admin:***@127.0.0.1" in shown and "s3cret" not in shown
+
+    recipe_file(tmp_path, tiny_model)
+    (tmp_path / "cam.toml").write_text(f'[station]\nname = "cam"\nrecipe_file = "tiny.toml"\n'
+                                       f'[source]\ntype = "camera"\nurl = "{url}"\n')
+    if "station" not in cli.commands:
+        load_cli_plugins(cli)
+    res = CliRunner().invoke(cli, ["station", "check", str(tmp_path / "cam.toml")])
+    assert res.exit_code == 0 and "admin:***@" in res.output and "s3cret" not in res.output

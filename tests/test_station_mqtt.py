@@ -78,6 +78,104 @@ def test_parse_trigger():
             parse_trigger(bad)
 
 
+def _strict(raw: bytes) -> dict:
+    """Parse as RFC 8259 JSON: NaN / Infinity (Python's json default) are refused."""
+    def refuse(word):
+        raise ValueError(f"not JSON: {word}")
+    return json.loads(raw, parse_constant=refuse)
+
+
+BAD_FIELDS = [  # (payload, the field the answer names, the id the answer may carry)
+    ({"id": [1, 2]}, "id", None), ({"id": {"a": 1}}, "id", None), ({"id": True}, "id", None),
+    (b'{"id": 1e308}', "id", None), (b'{"id": NaN}', "id", None), (b'{"id": -Infinity}', "id", None),
+    ({"id": "x" * 200}, "id", None), ({"id": 2 ** 70}, "id", None), ({"id": "A\u0000"}, "id", None),
+    (b"[1, 2]", None, None), (b"true", None, None), (b"1.5", None, None),
+    ({"id": "A", "part_id": "P" * 200}, "part_id", "A"), ({"id": 7, "part_id": "P\u0000X"}, "part_id", 7),
+    ({"id": "A", "lot": "L\n1"}, "lot", "A"), (b'{"id": "A", "lot": "\\ud800"}', "lot", "A"),
+    ({"id": "A", "part_id": [1]}, "part_id", "A"), ({"id": "A", "lot": 1.5}, "lot", "A"),
+    ({"id": "A", "part_id": {"x": "y" * 1000}}, "part_id", "A"),
+]
+
+
+@pytest.mark.parametrize("payload, field, rid", BAD_FIELDS)
+def test_a_bad_trigger_field_is_refused_naming_it_without_echoing_it(payload, field, rid):
+    """Wrong types, NaN, control characters, lone surrogates and over-long values are refused
+    at the edge (a 200-character or NUL part_id used to break the PostgreSQL insert; a NaN id
+    made the result invalid JSON; a 1 MB id made 1 MB results)."""
+    from stations.trigger import TriggerError
+
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    with pytest.raises(TriggerError) as e:
+        parse_trigger(data)
+    msg = str(e.value)
+    if field:
+        assert f'field "{field}"' in msg
+    assert len(msg) < 200 and "xxxx" not in msg and "PPPP" not in msg and "yyyy" not in msg
+    assert e.value.request_id == rid
+
+
+def test_trigger_fields_are_normalised_and_bounded():
+    from stations.trigger import MAX_FIELD_CHARS, MAX_ID_CHARS, MAX_TRIGGER_BYTES, TriggerError
+
+    ok = parse_trigger(json.dumps({"id": "A" * MAX_ID_CHARS, "part_id": "  P-1 ", "lot": "",
+                                   "extra": [1]}).encode())
+    assert ok == {"id": "A" * MAX_ID_CHARS, "part_id": "P-1", "lot": None}
+    assert parse_trigger(json.dumps({"id": -(2 ** 63 - 1), "lot": "L" * MAX_FIELD_CHARS})
+                         .encode())["lot"] == "L" * MAX_FIELD_CHARS
+    assert parse_trigger('{"id": "Ä-1", "part_id": "Prüfteil"}'.encode())["part_id"] == "Prüfteil"
+    assert MAX_FIELD_CHARS <= 128  # the part_id and lot columns in db/models.py
+    with pytest.raises(TriggerError, match=f"at most {MAX_TRIGGER_BYTES}"):
+        parse_trigger(json.dumps({"id": "x" * 1_000_000}).encode())
+    with pytest.raises(TriggerError, match="not JSON"):
+        parse_trigger(b"[" * 3000)
+    with pytest.raises(TriggerError, match="not JSON"):
+        parse_trigger(b"\xff\xfe")
+
+
+def test_result_messages_are_strict_json():
+    from stations.trigger import encode
+
+    raw = encode({"id": "A", "regions": [{"confidence": float("nan"), "area": float("inf")}]})
+    assert _strict(raw.encode()) == {"id": "A", "regions": [{"confidence": None, "area": None}]}
+
+
+@needs_broker
+def test_bad_triggers_get_a_short_valid_error_answer_and_no_record(tmp_path, tiny_model):
+    prefix = f"test/{uuid.uuid4().hex}"
+    write_video(tmp_path / "clip.avi", frames=12)
+    cfg = parse_config({
+        "station": {"name": "edge", "plugin": "tiny", "recipe": "tiny"},
+        "source": {"type": "camera", "url": "clip.avi", "trigger": "mqtt"},
+        "mqtt": {"host": HOST, "port": PORT, "trigger_topic": f"{prefix}/trigger",
+                 "result_topic": f"{prefix}/result"},
+    }, tmp_path)
+    sink = MemorySink()
+    recipe = Recipe(name="tiny", model=tiny_model, rules=[{"type": "min_area", "min": 1}])
+    station = Station(cfg, recipe=recipe, sinks={"db": sink})
+    plc = Client(f"{prefix}/result")
+    raw: list[bytes] = []
+    plc.c.on_message = lambda c, u, m: (raw.append(m.payload), plc.messages.put(m.payload))
+    t = _run(station)
+    try:
+        wait_for(lambda: station.mqtt is not None and station.mqtt.connected, timeout=30,
+                 what="the station to connect")
+        for bad in (b'{"id": NaN}', json.dumps({"id": "x" * 1_000_000}).encode(),
+                    json.dumps({"id": "B-1", "part_id": "P" * 200}).encode(),
+                    json.dumps({"id": "B-2", "part_id": "P\u0000X"}).encode()):
+            plc.publish(f"{prefix}/trigger", bad)
+        plc.publish(f"{prefix}/trigger", {"id": "B-3", "part_id": "P3"})
+        answers = [_strict(m) for m in plc.take(5)]
+    finally:
+        station.stop()
+        t.join(30)
+        plc.close()
+    assert t.code == 0 and all(len(m) < 1000 for m in raw)
+    errors = [a for a in answers if a["verdict"] == "ERROR"]
+    assert [a["id"] for a in errors] == [None, None, "B-1", "B-2"]
+    assert '"part_id"' in errors[2]["error"] and "U+0000" in errors[3]["error"]
+    assert [i.part_id for i in sink.items] == ["P3"]
+
+
 @needs_broker
 def test_trigger_captures_inspects_and_answers_with_the_same_id(tmp_path, tiny_model):
     prefix = f"test/{uuid.uuid4().hex}"
@@ -211,3 +309,12 @@ def test_paho_is_imported_only_when_mqtt_is_used():
             "from inspect_core.plugins import get_registry; get_registry(); "
             "assert not [m for m in sys.modules if m.startswith('paho')], 'paho imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_longest_id_fits_the_capture_key_column():
+    """A triggered capture is recorded under "<id>@<time>#<frame>" (capture_id, String(128) in
+    db/models.py): the longest id accepted must leave room for the rest."""
+    from stations.trigger import MAX_ID_CHARS
+
+    key = f"{'x' * MAX_ID_CHARS}@{1e10 - 1:.6f}#{2 ** 32}"
+    assert len(key) <= 128

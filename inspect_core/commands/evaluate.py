@@ -12,6 +12,8 @@ from ..metrics import SegmentationScores
 from ..postprocess import argmax_labels
 from ..progress import item_progress
 from ..runtime import OnnxModel
+from ..text import rich_text
+from .predict import warn_unverified
 
 
 def evaluate_model(model: OnnxModel, data: str | Path, split: str, tile: int = 0,
@@ -25,7 +27,7 @@ def evaluate_model(model: OnnxModel, data: str | Path, split: str, tile: int = 0
         raise ModelError(f"{model.path}: the model has {len(model.classes)} classes "
                          f"{model.classes}, the dataset {len(ds.classes)} {ds.classes}")
     scores = SegmentationScores(ds.classes)
-    with item_progress(len(ds), f"evaluating {ds.name}/{split}") as advance:
+    with item_progress(len(ds), f"evaluating {ds.name}/{split}") as advance:  # shown literally
         for i in range(len(ds)):
             img, mask = ds.load(i)
             if preprocess is not None:
@@ -66,15 +68,20 @@ def _model_frame(img: np.ndarray, mask: np.ndarray, preprocess, path: Path):
 def evaluate(model_path, data, split, tile, threads, as_json):
     """Per-class Dice, IoU, precision and recall over a whole split, plus image-level recall
     and false-reject rate."""
-    preprocess, overlap = None, 0.25
+    from ..spec import LIMITS
+
+    if why := LIMITS["recipe"][""]["tile"].problem("--tile", tile):
+        raise click.BadParameter(why, param_hint="--tile")
+    preprocess, overlap, card = None, 0.25, None
     if ":" in model_path and not Path(model_path).exists():
         from ..resolve import find_recipe
 
         plugin, _, name = model_path.partition(":")
         recipe = find_recipe(plugin, name)
-        model_path, preprocess = recipe.model, recipe.preprocess
+        model_path, preprocess, card = recipe.model, recipe.preprocess, recipe.card
         tile, overlap = tile or recipe.tile, recipe.tile_overlap
-    model = OnnxModel(model_path, threads=threads)
+    model = OnnxModel(model_path, threads=threads, card=card)  # refused if not its card's
+    warn_unverified(model.check)
     s = evaluate_model(model, data, split, tile, preprocess, overlap)
     if as_json:
         click.echo(json.dumps(s, indent=2))
@@ -82,11 +89,11 @@ def evaluate(model_path, data, split, tile, threads, as_json):
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{Path(data).name}/{split}: {s['images']} images")
+    t = Table(title=rich_text(f"{Path(data).name}/{split}: {s['images']} images"))
     for col in ("class", "dice", "iou", "precision", "recall"):
         t.add_column(col, justify="right" if col != "class" else "left")
-    for name, v in s["per_class"].items():
-        t.add_row(name, *(f"{v[k]:.4f}" for k in ("dice", "iou", "precision", "recall")))
+    for name, v in s["per_class"].items():  # class names come from the dataset's files
+        t.add_row(rich_text(name), *(f"{v[k]:.4f}" for k in ("dice", "iou", "precision", "recall")))
     con = Console()
     con.print(t)
     con.print(f"mIoU {s['miou']:.4f}  mean Dice {s['mean_dice']:.4f}  pixel accuracy "

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-from ..card import sha256_file
+from ..card import sha256_file, verify_model
+from ..errors import ModelError
 from ..plugins import get_registry
+from ..text import rich_text, terminal_text
 
 
 def plugin_listing() -> list[dict]:
@@ -26,8 +28,13 @@ def plugin_listing() -> list[dict]:
                 continue
             recipes = []
             for r in reg.domains[dname].recipes:
+                try:  # a model that does not match its card is listed, and is a failure
+                    sha = verify_model(r.model, r.card).sha256
+                except ModelError as e:
+                    failed.setdefault(name, []).append(f"{dname}/{r.name}: {e}")
+                    sha = sha256_file(r.model)
                 recipes.append({"name": r.name, "model": str(r.model.resolve()),
-                                "sha256": sha256_file(r.model), "classes": _classes(r)})
+                                "sha256": sha, "classes": _classes(r)})
             domains.append({"name": dname, "recipes": recipes})
         out.append({
             "plugin": name, "version": info.version, "module": info.module, "domains": domains,
@@ -64,27 +71,35 @@ def plugins_cmd(as_json):
     if as_json:
         click.echo(json.dumps(listing, indent=2))
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table(title="inspect plugins")
-        for col in ("plugin", "version", "domain", "recipe", "classes", "model", "sha256"):
-            t.add_column(col)
-        for p in listing:
-            if p["failures"] and not p["module"]:
-                continue  # failed to import: reported below
-            if not p["domains"]:
-                extras = ", ".join(f"{k}: {', '.join(p[k])}" for k in ("rules", "sources", "sinks") if p[k])
-                t.add_row(p["plugin"], p["version"], "-", "-", extras, "", "")
-            for d in p["domains"]:
-                for r in d["recipes"]:
-                    t.add_row(p["plugin"], p["version"], d["name"], r["name"], ", ".join(r["classes"]),
-                              _short(r["model"]), r["sha256"][:12])
-        Console().print(t)
+        _print_table(listing)
     for f in reg.failures:
-        click.secho(f"plugin {f.plugin}: {f.reason}", fg="red", err=True)
+        click.secho(f"plugin {terminal_text(f.plugin)}: {terminal_text(f.reason)}", fg="red",
+                    err=True)
     if reg.failures:
         sys.exit(1)
+
+
+def _print_table(listing: list[dict]) -> None:
+    """The listing as a rich table; every name is printed literally (no markup, no escapes)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="inspect plugins")
+    for col in ("plugin", "version", "domain", "recipe", "classes", "model", "sha256"):
+        t.add_column(col)
+    for p in listing:
+        if p["failures"] and not p["module"]:
+            continue  # failed to import: reported below
+        if not p["domains"]:
+            extras = ", ".join(f"{k}: {', '.join(p[k])}" for k in ("rules", "sources", "sinks")
+                               if p[k])
+            t.add_row(*map(rich_text, (p["plugin"], p["version"], "-", "-", extras, "", "")))
+        for d in p["domains"]:
+            for r in d["recipes"]:
+                t.add_row(*map(rich_text, (p["plugin"], p["version"], d["name"], r["name"],
+                                           ", ".join(r["classes"]), _short(r["model"]),
+                                           r["sha256"][:12])))
+    Console().print(t)
 
 
 def _short(path: str) -> str:

@@ -12,15 +12,23 @@ from ..overlay import render_result, save_overlay
 from ..pipeline import Inspector
 from ..progress import item_progress
 from ..recipes import Recipe
+from ..text import terminal_text
 from ..types import Decision
 
 # exit codes a script can act on
 EXIT_PASS, EXIT_REVIEW, EXIT_FAIL, EXIT_ERROR = 0, 3, 4, 5
 
 
+def warn_unverified(check) -> None:
+    """Say on stderr that a model has no card to verify it against (``verify_model``)."""
+    if check is not None and check.status == "no_card":
+        click.secho(f"warning: {terminal_text(check.note)}", fg="yellow", err=True)
+
+
 def bare_recipe(model: Path) -> Recipe:
     """A model without a plugin: every region of a non-background class makes the image FAIL.
-    Its card is the ``.json`` beside the model (what ``inspect train`` writes), if any."""
+    Its card is the ``.json`` beside the model (what ``inspect train`` writes): a model that
+    does not match it is refused; one without a card runs, with a warning."""
     return Recipe(name=model.stem, model=model, rules=[{"type": "min_area", "min": 1}],
                   card=model.with_suffix(".json"))
 
@@ -94,6 +102,7 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
         recipe = recipe.with_overrides({"pixel_size_mm": pixel_size})
     paths = _expand(images)
     inspector = Inspector(recipe, reg.rules, threads=threads)
+    warn_unverified(inspector.model_check)
     sink = None
     if record:
         if "sql" not in reg.sinks:
@@ -124,21 +133,23 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
         if sink is not None:
             sink.close()
     if not as_json and not no_overlay:
-        click.echo(f"overlays in {Path(out).resolve()}")
+        click.echo(f"overlays in {terminal_text(Path(out).resolve())}")
     sys.exit({Decision.PASS: EXIT_PASS, Decision.REVIEW: EXIT_REVIEW, Decision.FAIL: EXIT_FAIL,
               Decision.ERROR: EXIT_ERROR}[worst])
 
 
 def _print(insp) -> None:
+    """One image's verdict for a person; names (files, classes, rules) cannot steer the
+    terminal (:func:`~inspect_core.text.terminal_text`)."""
     v = insp.verdict
     colour = {"PASS": "green", "REVIEW": "yellow", "FAIL": "red", "ERROR": "magenta"}[v.decision.value]
-    click.secho(f"{v.decision.value:6} {insp.source}", fg=colour, bold=True)
+    click.secho(f"{v.decision.value:6} {terminal_text(insp.source)}", fg=colour, bold=True)
     if insp.error:
-        click.echo(f"       {insp.error}")
+        click.echo(f"       {terminal_text(insp.error)}")
     for h in v.hits:
-        click.echo(f"       {h.rule}: {h.message}")
+        click.echo(f"       {terminal_text(h.rule)}: {terminal_text(h.message)}")
     for r in v.regions[:10]:
-        click.echo(f"       - {r.class_name:12} area {r.area_px:6d} px  bbox {list(r.bbox)}  "
-                   f"p {r.mean_prob:.2f}/{r.max_prob:.2f}")
+        click.echo(f"       - {terminal_text(r.class_name):12} area {r.area_px:6d} px  bbox "
+                   f"{list(r.bbox)}  p {r.mean_prob:.2f}/{r.max_prob:.2f}")
     if len(v.regions) > 10:
         click.echo(f"       ... {len(v.regions) - 10} more regions")
