@@ -15,7 +15,7 @@
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY inspect_core/ inspect_core/
 COPY plugins/ plugins/
 COPY stations/ stations/

@@ -12,12 +12,12 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # runtime only: ONNX Runtime, NumPy, OpenCV (no torch)
-$(VENV)/.runtime: $(BIN)/python pyproject.toml
+$(VENV)/.runtime: $(BIN)/python pyproject.toml setup.py
 	$(BIN)/pip install -q -e .
 	touch $@
 
 # everything the tests need: the train extra (torch CPU) and dev tools
-$(VENV)/.dev: $(BIN)/python pyproject.toml
+$(VENV)/.dev: $(BIN)/python pyproject.toml setup.py
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[train,dev]'
 	touch $@
@@ -40,7 +40,7 @@ test: $(VENV)/.dev chromium
 
 # Retrain every shipped model from its recipe (about 5 hours on 2 CPU cores)
 weights: $(VENV)/.dev
-	recipes/all.sh
+	training/all.sh
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/infer.py

@@ -3,7 +3,7 @@
     python bench/dead_weights.py MODEL.onnx [--size 256] [--runs 20] [--json]
 
 Times the model as given and a copy with its dead weights set to zero
-(recipes/flush_weights.py), each with and without ONNX Runtime's denormals-are-zero session
+(training/flush_weights.py), each with and without ONNX Runtime's denormals-are-zero session
 option, batch 1, one thread, interleaved, median of ``--runs`` after warm-up. Outputs are
 compared too: the largest logit difference between the two copies.
 """

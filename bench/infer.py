@@ -40,8 +40,8 @@ def main() -> None:
 
     import torch
 
-    from inspect_core.model import ModelConfig, build_model
-    from inspect_core.runtime import OnnxModel
+    from inspect_core.training.unet import ModelConfig, build_model
+    from inspect_core.runtime.onnx_model import OnnxModel
 
     onnx_path = Path(args.model)
     ck = torch.load(onnx_path.with_suffix(".pt"), map_location="cpu", weights_only=False)

@@ -32,10 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from db.engine import make_engine  # noqa: E402
-from db.migrate import ensure_schema  # noqa: E402
-from db.recorder import Recorder  # noqa: E402
-from db.report_query import ReportFilters, build_report  # noqa: E402
+from inspect_db.engine import make_engine  # noqa: E402
+from inspect_db.migrate import ensure_schema  # noqa: E402
+from inspect_db.recorder import Recorder  # noqa: E402
+from inspect_db.report_query import ReportFilters, build_report  # noqa: E402
 from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict  # noqa: E402
 
 CLASSES = ["scratch", "dent", "inclusion"]

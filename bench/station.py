@@ -41,8 +41,8 @@ SHIPPED = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
 def random_model(path: Path) -> Path:
     import torch
 
-    from inspect_core.export import export_onnx
-    from inspect_core.model import ModelConfig, build_model
+    from inspect_core.training.export import export_onnx
+    from inspect_core.training.unet import ModelConfig, build_model
 
     torch.manual_seed(0)
     cfg = ModelConfig(in_channels=1, num_classes=4, width=32, depth=4, stem_stride=2)
@@ -72,7 +72,7 @@ def make_images(folder: Path, n: int, size: int) -> list[Path]:
 
 def model_only(model_path: Path, size: int, n: int, threads: int) -> tuple[float, float]:
     """Images/s and CPU ms per image of ``session.run`` alone on one image's input."""
-    from inspect_core.runtime import OnnxModel
+    from inspect_core.runtime.onnx_model import OnnxModel
 
     m = OnnxModel(model_path, threads=threads)
     x = m.prepare(np.random.default_rng(1).integers(0, 256, (size, size), dtype=np.uint8))[None]
@@ -101,10 +101,10 @@ class TimedSink:
 
 
 def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -> dict:
-    from inspect_core.plugins import get_registry
-    from inspect_core.recipes import Recipe
-    from stations.config import parse_config
-    from stations.daemon import Station
+    from inspect_core.plugin_api.manager import get_registry
+    from inspect_core.runtime.recipe import Recipe
+    from inspect_stations.config import parse_config
+    from inspect_stations.daemon import Station
 
     shutil.rmtree(work, ignore_errors=True)
     inbox = work / "inbox"
@@ -154,7 +154,7 @@ def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -
 
 
 def tta_of(model_path: Path) -> tuple[str, ...]:
-    from inspect_core.runtime import OnnxModel
+    from inspect_core.runtime.onnx_model import OnnxModel
 
     return OnnxModel(model_path, threads=1).meta.tta
 
@@ -171,7 +171,7 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="also print the results as the markdown table of bench/README.md")
     args = ap.parse_args()
 
-    from stations.logs import setup_logging
+    from inspect_stations.logs import setup_logging
 
     setup_logging(False, logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="bench-station-"))

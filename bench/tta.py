@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from inspect_core.runtime import OnnxModel
+from inspect_core.runtime.onnx_model import OnnxModel
 
 SETS = ["", "h", "h,v", "h,v,hv", "h,v,hv,t,at,r90,r270"]
 

@@ -2,7 +2,7 @@
 
 Python API::
 
-    from db import Recorder, build_report, ReportFilters
+    from inspect_db import Recorder, build_report, ReportFilters
     with Recorder("sqlite:///inspect.db") as rec:
         rec.record(inspection)            # idempotent per (station, sha256 or capture id)
         rec.has("line-3", sha256)
@@ -18,18 +18,18 @@ __all__ = ["Recorder", "SqlSink", "ReportFilters", "build_report", "make_engine"
            "DatabaseUnavailable", "SchemaOutdated", "UnknownStation", "BadFilter",
            "DatabaseUnreadable", "RecordsError"]
 
-from .errors import (BadFilter, DatabaseUnavailable, DatabaseUnreadable, RecordsError,
+from inspect_db.errors import (BadFilter, DatabaseUnavailable, DatabaseUnreadable, RecordsError,
                      SchemaOutdated, UnknownStation)
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import db` (and the plugin) cheap
     if name in ("Recorder", "SqlSink"):
-        from . import recorder
+        from inspect_db import recorder
         return getattr(recorder, name)
     if name in ("ReportFilters", "build_report"):
-        from . import report_query
+        from inspect_db import report_query
         return getattr(report_query, name)
     if name == "make_engine":
-        from .engine import make_engine
+        from inspect_db.engine import make_engine
         return make_engine
     raise AttributeError(name)

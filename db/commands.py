@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .engine import ENV_URL, make_engine, safe_url
+from inspect_db.engine import ENV_URL, make_engine, safe_url
 
 MAX_ROWS = 1_000_000  # --top/--thumbnails; more would not fit a SQL LIMIT (or a screen)
 DB_HELP = f"Database URL (default ${ENV_URL} or sqlite:///inspect.db in this folder)."
@@ -22,7 +22,7 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 def db_upgrade(url: str | None, revision: str) -> None:
     """Migrate the database schema to the newest revision (creates an empty database)."""
-    from .migrate import upgrade
+    from inspect_db.migrate import upgrade
 
     engine = make_engine(url)
     try:
@@ -40,7 +40,7 @@ def db_upgrade(url: str | None, revision: str) -> None:
 @click.option("--db", "url", default=None, help=DB_HELP)
 def db_current(url: str | None) -> None:
     """Show the database's schema revision and what this inspect needs."""
-    from .migrate import schema_state
+    from inspect_db.migrate import schema_state
 
     engine = make_engine(url)
     try:
@@ -80,9 +80,9 @@ def report(url, since, until, station, plugin, recipe, verdict, as_json, csv_pat
 
     Prints rich tables, or JSON with --json; --csv and --html also write files.
     """
-    from .engine import connect
-    from .migrate import ensure_schema
-    from .report_query import (INSPECTION_FIELDS, REGION_FIELDS, ReportFilters, build_report,
+    from inspect_db.engine import connect
+    from inspect_db.migrate import ensure_schema
+    from inspect_db.report_query import (INSPECTION_FIELDS, REGION_FIELDS, ReportFilters, build_report,
                                inspection_rows, region_rows)
 
     if regions and not csv_path:
@@ -99,7 +99,7 @@ def report(url, since, until, station, plugin, recipe, verdict, as_json, csv_pat
             data = build_report(conn, filters, worst=top, bucket=bucket,
                                 gallery=thumbnails if html_path else 0)
             if csv_path:
-                from .report_render import write_csv
+                from inspect_db.report_render import write_csv
 
                 rows = region_rows(conn, filters) if regions else inspection_rows(conn, filters)
                 n = write_csv(csv_path, REGION_FIELDS if regions else INSPECTION_FIELDS, rows)
@@ -108,13 +108,13 @@ def report(url, since, until, station, plugin, recipe, verdict, as_json, csv_pat
     finally:
         engine.dispose()
     if html_path:
-        from .html import write_html
+        from inspect_db.html import write_html
 
         say(f"wrote {write_html(html_path, data)}")
     if as_json:
         data.pop("gallery", None)
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     elif csv_path != "-":
-        from .report_render import render_terminal
+        from inspect_db.report_render import render_terminal
 
         render_terminal(data)

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-from .errors import DatabaseUnavailable, DatabaseUnreadable, RecordsError
+from inspect_db.errors import DatabaseUnavailable, DatabaseUnreadable, RecordsError
 
 ENV_URL = "INSPECT_DATABASE_URL"
 DEFAULT_URL = "sqlite:///inspect.db"

@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .report_render import VERDICTS, cannot_write, pct
+from inspect_db.report_render import VERDICTS, cannot_write, pct
 
 COLOURS = {"PASS": "#2e9b4a", "REVIEW": "#e0a800", "FAIL": "#d33b3b", "ERROR": "#8a5bb5"}
 THUMB_SIDE = 200

@@ -18,9 +18,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from .engine import ENV_URL, connect, safe_url
-from .errors import SchemaOutdated
-from .models import TABLES
+from inspect_db.engine import ENV_URL, connect, safe_url
+from inspect_db.errors import SchemaOutdated
+from inspect_db.models import TABLES
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PG_LOCK_KEY = 0x1D5EC7  # pg_advisory_xact_lock key of the migration

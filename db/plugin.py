@@ -1,18 +1,18 @@
 """The records plugin: the ``sql`` sink, ``inspect db ...`` and ``inspect report``.
 
-Loaded through the ``inspect.plugins`` entry point ``records = "db.plugin"``. Imports stay
+Loaded through the ``inspect.plugins`` entry point ``records = "inspect_db.plugin"``. Imports stay
 light here; SQLAlchemy and Alembic load when a command or the sink is used.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from inspect_core.hookspecs import hookimpl
+from inspect_core.plugin_api.hookspecs import hookimpl
 
 
 def sql_sink(config: dict[str, Any]):
     """Factory of the ``sql`` sink (config key ``url``; see :class:`db.recorder.SqlSink`)."""
-    from .recorder import SqlSink
+    from inspect_db.recorder import SqlSink
 
     return SqlSink(config)
 
@@ -24,7 +24,7 @@ def register_sinks(register) -> None:
 
 @hookimpl
 def register_commands(cli) -> None:
-    from .commands import db_group, report
+    from inspect_db.commands import db_group, report
 
     cli.add_command(db_group)
     cli.add_command(report)

@@ -37,11 +37,11 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from inspect_core.types import Inspection
 
-from .engine import connect, make_engine, safe_url
-from .errors import RecordsError
-from .migrate import ensure_schema
-from .models import CONTENT_KEY, InspectionRecord, Model, RegionRecord, Station
-from .sanitize import clean_row, clean_text
+from inspect_db.engine import connect, make_engine, safe_url
+from inspect_db.errors import RecordsError
+from inspect_db.migrate import ensure_schema
+from inspect_db.models import CONTENT_KEY, InspectionRecord, Model, RegionRecord, Station
+from inspect_db.sanitize import clean_row, clean_text
 
 INSP = InspectionRecord.__table__
 REGION = RegionRecord.__table__

@@ -21,9 +21,9 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .engine import connect, safe_url
-from .errors import BadFilter, UnknownStation
-from .models import VERDICTS, InspectionRecord, Model, RegionRecord, Station
+from inspect_db.engine import connect, safe_url
+from inspect_db.errors import BadFilter, UnknownStation
+from inspect_db.models import VERDICTS, InspectionRecord, Model, RegionRecord, Station
 
 I = InspectionRecord.__table__  # noqa: E741
 R = RegionRecord.__table__
@@ -205,7 +205,7 @@ def build_report(db: Engine | Connection, filters: ReportFilters | None = None, 
     checked the schema (:func:`db.migrate.ensure_schema`).
     """
     if isinstance(db, Engine):
-        from .migrate import ensure_schema
+        from inspect_db.migrate import ensure_schema
 
         ensure_schema(db)  # an empty database is migrated, an outdated one refused
         with connect(db) as conn:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from inspect_core.text import markup_safe, rich_text
 
-from .errors import RecordsError
+from inspect_db.errors import RecordsError
 
 VERDICT_STYLE = {"PASS": "green", "REVIEW": "yellow", "FAIL": "red", "ERROR": "magenta"}
 VERDICTS = ("PASS", "REVIEW", "FAIL", "ERROR")

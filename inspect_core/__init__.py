@@ -16,17 +16,17 @@ __version__ = "0.1.0"
 
 # public name -> the submodule that defines it
 _EXPORTS: dict[str, str] = {
-    # hooks and what their register callables accept (inspect_core/hookspecs.py)
-    "hookimpl": "hookspecs", "hookspec": "hookspecs", "Rule": "hookspecs",
-    "RuleFactory": "hookspecs", "SourceFactory": "hookspecs", "SinkFactory": "hookspecs",
-    "SourceContext": "hookspecs",
+    # hooks and what their register callables accept (inspect_core/plugin_api/hookspecs.py)
+    "hookimpl": "plugin_api.hookspecs", "hookspec": "plugin_api.hookspecs", "Rule": "plugin_api.hookspecs",
+    "RuleFactory": "plugin_api.hookspecs", "SourceFactory": "plugin_api.hookspecs", "SinkFactory": "plugin_api.hookspecs",
+    "SourceContext": "plugin_api.hookspecs",
     # what register_domains registers
-    "Domain": "recipes", "Recipe": "recipes", "SampleImage": "recipes", "RecipeError": "recipes",
+    "Domain": "runtime.recipe", "Recipe": "runtime.recipe", "SampleImage": "runtime.recipe", "RecipeError": "runtime.recipe",
     # what rules, sources and sinks see
-    "RuleContext": "rules", "RuleConfigError": "rules",
+    "RuleContext": "rules.engine", "RuleConfigError": "rules.engine",
     "Region": "types", "RuleHit": "types", "Decision": "types", "Verdict": "types",
     "Inspection": "types",
-    "Source": "interfaces", "Sink": "interfaces", "SourceItem": "interfaces",
+    "Source": "plugin_api.interfaces", "Sink": "plugin_api.interfaces", "SourceItem": "plugin_api.interfaces",
     "InspectError": "errors",
 }
 

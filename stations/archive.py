@@ -12,7 +12,7 @@ temporary file behind.
 
 Names fit the file system's 255-byte limit: a name too long to take a ``.why.txt`` or a
 sha256 suffix beside it is shortened deterministically (a readable prefix, ``~`` and a hash of
-the whole name, the extension; see :func:`inspect_core.overlay.fit_name`).
+the whole name, the extension; see :func:`inspect_core.runtime.overlay.fit_name`).
 
 Only regular files are ever opened (:func:`open_regular`): a named pipe, socket or device in the
 inbox is quarantined as it is (linked, never read; a pipe is re-made on another file system), so
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from inspect_core.overlay import fit_name
+from inspect_core.runtime.overlay import fit_name
 
 TMP_PREFIX = ".inspect-tmp-"
 WHY = ".why.txt"  # beside a quarantined file: why it was quarantined

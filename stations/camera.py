@@ -28,11 +28,11 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from inspect_core.interfaces import SourceItem
+from inspect_core.plugin_api.interfaces import SourceItem
 from inspect_core.types import Inspection
 
-from .config import CameraOptions
-from .urls import mask_url
+from inspect_stations.config import CameraOptions
+from inspect_stations.urls import mask_url
 
 
 REPORT_S = 60.0  # a camera that stays away is reported again this often
@@ -270,8 +270,8 @@ class CameraSource:
 
 def camera_factory(config: dict, context) -> CameraSource:
     """The ``camera`` source of the registry: ``config`` is the raw [source] table."""
-    from .config import ConfigError, camera_options
-    from .tomlkit import Reader as _Reader
+    from inspect_stations.config import ConfigError, camera_options
+    from inspect_stations.toml_reader import Reader as _Reader
 
     r = _Reader(context.base)
     opt = camera_options(config, r)

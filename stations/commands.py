@@ -41,9 +41,9 @@ def run_cmd(config, plugin, recipe_name, watch, db, name, archive, state_dir, st
     """
     import logging
 
-    from .config import load_config, shortcut_config
-    from .daemon import Station
-    from .logs import setup_logging
+    from inspect_stations.config import load_config, shortcut_config
+    from inspect_stations.daemon import Station
+    from inspect_stations.logs import setup_logging
 
     if config and (plugin or recipe_name or watch):
         raise click.UsageError("give either CONFIG or --plugin/--recipe/--watch, not both")
@@ -77,7 +77,7 @@ def run_cmd(config, plugin, recipe_name, watch, db, name, archive, state_dir, st
 @click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{key, message}]}.")
 def check_cmd(config, as_json):
     """Validate CONFIG and report every problem with its key. Exit 0 when it is fine, 2 if not."""
-    from .check import check_file
+    from inspect_stations.config_check import check_file
 
     cfg, problems = check_file(config)
     if as_json:
@@ -90,7 +90,7 @@ def check_cmd(config, as_json):
         for k, m in problems:
             click.echo(f"  {k}: {m}" if k else f"  {m}", err=True)
     else:
-        from .urls import mask_url
+        from inspect_stations.urls import mask_url
 
         src = cfg.folder.path if cfg.folder else (
             mask_url(cfg.camera.url) or f"camera {cfg.camera.device}" if cfg.camera
@@ -112,8 +112,8 @@ def status_cmd(config, state_dir, as_json):
 
     Exit code 0 when it is running, 1 when it is not.
     """
-    from .journal import read_dead_letters
-    from .status import format_status, read_status
+    from inspect_stations.journal import read_dead_letters
+    from inspect_stations.status import format_status, read_status
 
     state_dir = _state_dir(config, state_dir)
     data = read_status(state_dir)
@@ -132,7 +132,7 @@ def _state_dir(config: str | None, state_dir: str | None) -> Path:
         return Path(state_dir)
     if config is None:
         raise click.UsageError("give the station's CONFIG.toml or --state-dir")
-    from .config import load_config
+    from inspect_stations.config import load_config
 
     return Path(load_config(config).state_dir)
 
@@ -148,7 +148,7 @@ def replay_cmd(config, state_dir, sink):
     The running station writes them within journal_retry_s, a stopped one at its next start,
     ahead of newer results. One still refused is set aside again, with its reason.
     """
-    from .journal import Journal
+    from inspect_stations.journal import Journal
 
     state_dir = _state_dir(config, state_dir)
     path = state_dir / "journal.sqlite"
@@ -177,7 +177,7 @@ def replay_cmd(config, state_dir, sink):
               help="Keep the folder (database, archive, report.html) afterwards.")
 def demo_cmd(workdir, keep):
     """One station per shipped recipe over its sample images, a SQLite database, the report."""
-    from .demo import run_demo
+    from inspect_stations.demo import run_demo
 
     result = run_demo(Path(workdir) if workdir else None, keep=keep)
     sys.exit(0 if result.ok else 1)

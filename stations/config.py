@@ -14,9 +14,9 @@ from typing import Any
 
 from inspect_core.errors import InspectError
 
-from .mqttconf import MqttOptions, mqtt_options, mqtt_sink_options
-from .paths import check_folders, check_inbox_contents
-from .tomlkit import (REQUIRED, Reader, name_ok, nonempty, nonneg, one_of, positive,
+from inspect_stations.mqttconf import MqttOptions, mqtt_options, mqtt_sink_options
+from inspect_stations.paths import check_folders, check_inbox_contents
+from inspect_stations.toml_reader import (REQUIRED, Reader, name_ok, nonempty, nonneg, one_of, positive,
                       absolute_sqlite, expand_env)
 
 __all__ = ["ConfigError", "StationConfig", "FolderOptions", "CameraOptions", "MqttOptions",
@@ -74,7 +74,7 @@ class Limits:
     extensions: list[str] = field(default_factory=lambda: list(IMAGE_EXTS))
     sixteen_bit: str = "refuse"  # "refuse" | "scale" (x / 257)
     # the model's work per image in megapixels: tiles x tile area x test-time copies
-    # (stations.validate.check_work; 64 = 3x the largest shipped validation image)
+    # (stations.image_check.check_work; 64 = 3x the largest shipped validation image)
     max_work_mpx: float = 64.0
 
 

@@ -43,17 +43,17 @@ from typing import Any
 
 from inspect_core.errors import InspectError
 
-from .archive import Archive, day
-from .assemble import (SourceContext, build_inspector, build_slots, build_source, config_base,
+from inspect_stations.archive import Archive, day
+from inspect_stations.builders import (SourceContext, build_inspector, build_slots, build_source, config_base,
                        take_lock)
-from .config import StationConfig
-from .journal import Journal
-from .logs import StationLog
-from .settle import settle
-from .status import StatusBoard
-from .work import (NotReady, Work, frame_name, judge, read_file, read_frame, run_model,
+from inspect_stations.config import StationConfig
+from inspect_stations.journal import Journal
+from inspect_stations.logs import StationLog
+from inspect_stations.deliver import settle
+from inspect_stations.status import StatusBoard
+from inspect_stations.work import (NotReady, Work, frame_name, judge, read_file, read_frame, run_model,
                    save_overlay, work_shape)
-from .writer import Writer
+from inspect_stations.writer import Writer
 
 END = object()
 CLOCK_SANE = 1_704_067_200  # 2024-01-01: an earlier clock is a dead RTC battery, not the date
@@ -82,7 +82,7 @@ class Station:
                 if not os.access(p, os.W_OK | os.X_OK):
                     raise PermissionError(13, "Permission denied")
             except OSError as e:
-                from .archive import fs_hint
+                from inspect_stations.archive import fs_hint
 
                 raise InspectError(f"{key}: cannot use folder {p} ({e.strerror or e}): "
                                    f"{fs_hint(e)}") from None
@@ -113,7 +113,7 @@ class Station:
     @property
     def registry(self):
         if self._registry is None:
-            from inspect_core.plugins import get_registry
+            from inspect_core.plugin_api.manager import get_registry
 
             self._registry = get_registry()
         return self._registry
@@ -202,7 +202,7 @@ class Station:
         m = self.cfg.mqtt
         if m is None:
             return
-        from .mqtt import MqttLink
+        from inspect_stations.mqtt import MqttLink
 
         def on_trigger(trig):
             try:

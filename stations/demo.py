@@ -56,11 +56,11 @@ def run_demo(workdir: Path | None = None, keep: bool = True, domains=None, regis
              echo: Callable[[str], None] = click.echo) -> DemoResult:
     import logging
 
-    from inspect_core.plugins import get_registry
+    from inspect_core.plugin_api.manager import get_registry
 
-    from .config import parse_config
-    from .daemon import Station
-    from .logs import setup_logging
+    from inspect_stations.config import parse_config
+    from inspect_stations.daemon import Station
+    from inspect_stations.logs import setup_logging
 
     reg = registry or get_registry()
     todo = _recipes(domains if domains is not None else reg.domains.values())
@@ -117,7 +117,7 @@ def _root_command():
     root = ctx.find_root().command if ctx is not None else None
     if root is None or not isinstance(root, click.Group) or "report" not in root.commands:
         from inspect_core.cli import cli as root
-        from inspect_core.plugins import load_cli_plugins
+        from inspect_core.plugin_api.manager import load_cli_plugins
 
         if "report" not in root.commands:
             load_cli_plugins(root)

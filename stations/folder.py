@@ -35,11 +35,11 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from inspect_core.interfaces import SourceItem
+from inspect_core.plugin_api.interfaces import SourceItem
 from inspect_core.types import Inspection
 
-from .archive import special_kind, special_reason
-from .config import FolderOptions
+from inspect_stations.archive import special_kind, special_reason
+from inspect_stations.config import FolderOptions
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", "~", ".why.txt")
 RETRY_FIRST_S, RETRY_MAX_S = 10.0, 300.0  # a file that could not be filed: when to try again
@@ -111,7 +111,7 @@ class FolderSource:
 
     @staticmethod
     def _still_free(src: Path, dest: Path) -> bool:
-        from .archive import _lexists, _same_content
+        from inspect_stations.archive import _lexists, _same_content
 
         return not _lexists(dest) or _same_content(src, dest)
 
@@ -333,8 +333,8 @@ class FolderSource:
 
 def folder_factory(config: dict, context) -> FolderSource:
     """The ``folder`` source of the registry: ``config`` is the raw [source] table."""
-    from .config import ConfigError, folder_options
-    from .tomlkit import Reader as _Reader
+    from inspect_stations.config import ConfigError, folder_options
+    from inspect_stations.toml_reader import Reader as _Reader
 
     r = _Reader(context.base)
     opt = folder_options(config, r)

@@ -70,7 +70,7 @@ def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream=No
     log.addHandler(handler)
     log.setLevel(level)
     log.propagate = False
-    # model-integrity warnings (inspect_core.card) go through the same handler, so that
+    # model-integrity warnings (inspect_core.cards) go through the same handler, so that
     # --log-json stays one JSON object a line
     models = logging.getLogger("inspect.models")
     for h in list(models.handlers):

@@ -35,8 +35,8 @@ from typing import Any, Callable
 from inspect_core.errors import InspectError
 from inspect_core.types import Inspection
 
-from .mqttconf import MqttOptions, mqtt_sink_options
-from .trigger import TriggerError, encode, parse_trigger, result_message  # noqa: F401 (API)
+from inspect_stations.mqttconf import MqttOptions, mqtt_sink_options
+from inspect_stations.trigger import TriggerError, encode, parse_trigger, result_message  # noqa: F401 (API)
 
 WINDOW = 100  # messages handed to paho and not yet acknowledged, at most
 QUEUE_BYTES = 64 * 1024 * 1024  # the queue's memory bound, whatever max_queued says
@@ -334,9 +334,9 @@ class MqttSink:
     """
 
     def __init__(self, config: dict[str, Any]):
-        from .config import ConfigError
-        from .logs import StationLog
-        from .tomlkit import Reader
+        from inspect_stations.config import ConfigError
+        from inspect_stations.logs import StationLog
+        from inspect_stations.toml_reader import Reader
 
         r = Reader(Path.cwd())
         so = mqtt_sink_options(dict(config, type="mqtt"), r, "mqtt sink")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .tomlkit import Reader, expand_env, nonempty, positive, topic_ok
+from inspect_stations.toml_reader import Reader, expand_env, nonempty, positive, topic_ok
 
 MQTT_PORT, MQTTS_PORT = 1883, 8883
 MAX_QUEUED = 10_000  # results held for the broker while it is away (the oldest are dropped)

@@ -82,7 +82,7 @@ def check_folders(folders: Iterable[tuple[str, Path]], err: Callable[[str, str],
 def count_files(inbox: Path, extensions: Iterable[str]) -> tuple[int, list[str]]:
     """(images, names of the other files) among the first ``SCAN_MAX`` entries of ``inbox``;
     names the folder source never takes (hidden, ``.tmp``...) and sub-folders are skipped."""
-    from .folder import ignored
+    from inspect_stations.folder import ignored
 
     exts = {e.lower() for e in extensions}
     images, foreign = 0, []

@@ -5,31 +5,31 @@ Registered through the same hooks as any third-party plugin (entry point ``stati
 """
 from __future__ import annotations
 
-from inspect_core.hookspecs import hookimpl
+from inspect_core.plugin_api.hookspecs import hookimpl
 
 
 @hookimpl
 def register_commands(cli):
-    from .commands import demo_cmd, station_group
+    from inspect_stations.commands import demo_cmd, station_group
 
     cli.add_command(station_group)
     cli.add_command(demo_cmd)
 
 
 def _folder(config, context):
-    from .folder import folder_factory
+    from inspect_stations.folder import folder_factory
 
     return folder_factory(config, context)
 
 
 def _camera(config, context):
-    from .camera import camera_factory
+    from inspect_stations.camera import camera_factory
 
     return camera_factory(config, context)
 
 
 def _mqtt_sink(config):
-    from .mqtt import MqttSink
+    from inspect_stations.mqtt import MqttSink
 
     return MqttSink(config)
 

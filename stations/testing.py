@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inspect_core.recipes import Recipe
+from inspect_core.runtime.recipe import Recipe
 from inspect_core.types import Decision, Inspection, Verdict
 
 

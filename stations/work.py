@@ -15,12 +15,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inspect_core.interfaces import SourceItem
+from inspect_core.plugin_api.interfaces import SourceItem
 from inspect_core.types import Decision, Inspection, Verdict
 
-from .archive import NotRegularFile, open_regular, special_kind, special_reason
-from .config import Limits
-from .validate import DEFAULT_WORK_MPX, BadImage, Header, WorkShape, check_bytes, check_work, decode
+from inspect_stations.archive import NotRegularFile, open_regular, special_kind, special_reason
+from inspect_stations.config import Limits
+from inspect_stations.image_check import DEFAULT_WORK_MPX, BadImage, Header, WorkShape, check_bytes, check_work, decode
 
 
 class NotReady(Exception):
@@ -40,7 +40,7 @@ class Work:
     known_verdict: str | None = None  # already recorded (before a crash): file it, no re-run
     known_dest: str | None = None  # where that record says this very file is filed
     probs: np.ndarray | None = None
-    result: Any = None  # inspect_core.pipeline.Result
+    result: Any = None  # inspect_core.runtime.inspector.Result
     inspection: Inspection | None = None
 
     @property
@@ -80,7 +80,7 @@ def read_file(item: SourceItem, limits: Limits, preprocess=None, journal=None,
               shape: WorkShape | None = None) -> Work:
     """Read, hash, check and decode one file of a folder source. Only a regular file is
     opened; with ``shape``, an image too large for the recipe's model is refused from its
-    header (:func:`stations.validate.check_work`)."""
+    header (:func:`stations.image_check.check_work`)."""
     w = Work(item)
     path = item.path or ""
     refuse = item.extra.get("refuse")
@@ -198,7 +198,7 @@ def _preprocess(w: Work, img: np.ndarray, preprocess, shape: WorkShape | None = 
 def work_shape(inspector, limits: Limits) -> WorkShape:
     """How the inspector's model runs over an image (tile, overlap, stride, test-time copies,
     the recipe's resize steps) and the station's limit on that work (``limits.max_work_mpx``)."""
-    from inspect_core.preprocess import Chain, Resize
+    from inspect_core.runtime.preprocess import Chain, Resize
 
     recipe = inspector.recipe
     meta = getattr(getattr(inspector, "model", None), "meta", None)
@@ -283,7 +283,7 @@ def frame_name(station: str, item: SourceItem) -> str:
 
 
 def save_overlay(inspector, w: Work, folder: Path) -> str | None:
-    from inspect_core.overlay import fit_name, render_overlay, save_overlay as save
+    from inspect_core.runtime.overlay import fit_name, render_overlay, save_overlay as save
 
     if w.result is None or w.inspection is None:
         return None

@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 from inspect_core.types import Inspection
 
-from .journal import Journal, decode
-from .logs import StationLog
+from inspect_stations.journal import Journal, decode
+from inspect_stations.logs import StationLog
 
 TRANSIENT_NAMES = {"DatabaseUnavailable", "OperationalError", "InterfaceError", "TimeoutError"}
 # errors that do not go away by waiting: someone has to act (the message says what)

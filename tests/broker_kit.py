@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stations.testing import free_port
+from inspect_stations.testing import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 needs_mosquitto = pytest.mark.skipif(not os.access(MOSQUITTO, os.X_OK),

@@ -19,8 +19,8 @@ def make_tiny_model(path: Path, classes=CLASSES, channels: int = 1, seed: int = 
     one class on bright pixels so predictions are deterministic and non-trivial."""
     import torch
 
-    from inspect_core.export import export_onnx
-    from inspect_core.model import ModelConfig, build_model
+    from inspect_core.training.export import export_onnx
+    from inspect_core.training.unet import ModelConfig, build_model
 
     torch.manual_seed(seed)
     model = build_model(ModelConfig(in_channels=channels, num_classes=len(classes), width=4, depth=2))

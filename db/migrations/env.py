@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from db.engine import make_engine
-from db.models import Base
+from inspect_db.engine import make_engine
+from inspect_db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -25,7 +25,7 @@ def _configure(connection) -> None:
 
 
 def run_offline() -> None:
-    from db.engine import parse_url
+    from inspect_db.engine import parse_url
 
     url = context.get_x_argument(as_dictionary=True).get("url")
     context.configure(url=parse_url(url), target_metadata=target_metadata,

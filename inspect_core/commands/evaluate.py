@@ -7,13 +7,13 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..data import open_dataset
-from ..metrics import SegmentationScores
-from ..postprocess import argmax_labels
-from ..progress import item_progress
-from ..runtime import OnnxModel
-from ..text import rich_text
-from .predict import warn_unverified
+from inspect_core.data.datasets import open_dataset
+from inspect_core.data.metrics import SegmentationScores
+from inspect_core.runtime.postprocess import argmax_labels
+from inspect_core.commands.progress import item_progress
+from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.text import rich_text
+from inspect_core.commands.predict import warn_unverified
 
 
 def evaluate_model(model: OnnxModel, data: str | Path, split: str, tile: int = 0,
@@ -22,7 +22,7 @@ def evaluate_model(model: OnnxModel, data: str | Path, split: str, tile: int = 0
     as in production, and its mask resized to match (nearest neighbour)."""
     ds = open_dataset(data, split)
     if len(ds.classes) != len(model.classes):
-        from ..errors import ModelError
+        from inspect_core.errors import ModelError
 
         raise ModelError(f"{model.path}: the model has {len(model.classes)} classes "
                          f"{model.classes}, the dataset {len(ds.classes)} {ds.classes}")
@@ -43,7 +43,7 @@ def _model_frame(img: np.ndarray, mask: np.ndarray, preprocess, path: Path):
     just scale (a crop) cannot be evaluated against the dataset's masks."""
     import cv2
 
-    from ..errors import DataError
+    from inspect_core.errors import DataError
 
     out = preprocess(img)
     (h, w), (oh, ow) = img.shape[:2], out.shape[:2]
@@ -68,13 +68,13 @@ def _model_frame(img: np.ndarray, mask: np.ndarray, preprocess, path: Path):
 def evaluate(model_path, data, split, tile, threads, as_json):
     """Per-class Dice, IoU, precision and recall over a whole split, plus image-level recall
     and false-reject rate."""
-    from ..spec import LIMITS
+    from inspect_core.params import LIMITS
 
     if why := LIMITS["recipe"][""]["tile"].problem("--tile", tile):
         raise click.BadParameter(why, param_hint="--tile")
     preprocess, overlap, card = None, 0.25, None
     if ":" in model_path and not Path(model_path).exists():
-        from ..resolve import find_recipe
+        from inspect_core.plugin_api.resolve import find_recipe
 
         plugin, _, name = model_path.partition(":")
         recipe = find_recipe(plugin, name)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from ..card import sha256_file, verify_model
-from ..errors import ModelError
-from ..plugins import get_registry
-from ..text import rich_text, terminal_text
+from inspect_core.cards import sha256_file, verify_model
+from inspect_core.errors import ModelError
+from inspect_core.plugin_api.manager import get_registry
+from inspect_core.text import rich_text, terminal_text
 
 
 def plugin_listing() -> list[dict]:
@@ -53,7 +53,7 @@ def _classes(recipe) -> list[str]:
     card = recipe.load_card()
     if card is not None:
         return card.get("classes", [])
-    from ..runtime import OnnxModel
+    from inspect_core.runtime.onnx_model import OnnxModel
 
     return OnnxModel(recipe.model).classes
 
@@ -123,7 +123,7 @@ def plugin_group():
 def plugin_new(name, directory, model_path):
     """Write an installable plugin package NAME (pyproject with the entry point, hooks, recipe,
     README, a test). Then: pip install -e DIR/inspect-NAME && inspect plugins."""
-    from ..scaffold import scaffold
+    from inspect_core.plugin_api.scaffold import scaffold
 
     root = scaffold(name, Path(directory), Path(model_path) if model_path else None)
     click.echo(f"wrote {root}\nnext: pip install -e {root} && inspect plugins && pytest {root}")

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from ..errors import InspectError
-from ..overlay import render_result, save_overlay
-from ..pipeline import Inspector
-from ..progress import item_progress
-from ..recipes import Recipe
-from ..text import terminal_text
-from ..types import Decision
+from inspect_core.errors import InspectError
+from inspect_core.runtime.overlay import render_result, save_overlay
+from inspect_core.runtime.inspector import Inspector
+from inspect_core.commands.progress import item_progress
+from inspect_core.runtime.recipe import Recipe
+from inspect_core.text import terminal_text
+from inspect_core.types import Decision
 
 # exit codes a script can act on
 EXIT_PASS, EXIT_REVIEW, EXIT_FAIL, EXIT_ERROR = 0, 3, 4, 5
@@ -34,7 +34,7 @@ def bare_recipe(model: Path) -> Recipe:
 
 
 def _expand(images: tuple[str, ...]) -> list[Path]:
-    from ..data import IMAGE_EXTS
+    from inspect_core.data.datasets import IMAGE_EXTS
 
     out: list[Path] = []
     for s in images:
@@ -82,7 +82,7 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
 
     Exit code: 0 all PASS, 3 some REVIEW, 4 some FAIL, 5 some image could not be read.
     """
-    from ..plugins import get_registry
+    from inspect_core.plugin_api.manager import get_registry
 
     if db and not record:
         raise click.UsageError("--db goes with --record (where to record the inspections)")
@@ -90,7 +90,7 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
     if plugin or recipe_name:
         if not (plugin and recipe_name):
             raise click.UsageError("--plugin and --recipe go together")
-        from ..resolve import find_recipe
+        from inspect_core.plugin_api.resolve import find_recipe
 
         recipe = find_recipe(plugin, recipe_name)
     elif model_path:

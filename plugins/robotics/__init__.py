@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inspect_core.hookspecs import hookimpl
-from inspect_core.recipes import Domain, Recipe
+from inspect_core.plugin_api.hookspecs import hookimpl
+from inspect_core.runtime.recipe import Domain, Recipe
 
 HERE = Path(__file__).parent
 

@@ -1,0 +1,54 @@
+"""Rich progress bars for long-running commands.
+
+Log lines and labels are data (dataset folders, file names): they are printed literally, one
+line each (:func:`inspect_core.text.terminal_text`), never read as markup or wrapped.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from inspect_core.text import terminal_text
+
+
+def _printer(console: Console) -> Callable[[str], None]:
+    def log(msg: str) -> None:
+        console.print(terminal_text(msg), markup=False, highlight=False, soft_wrap=True)
+
+    return log
+
+
+@contextlib.contextmanager
+def train_progress():
+    """Yields (log, progress) callbacks for :func:`inspect_core.training.trainer.train`."""
+    console = Console(stderr=True)
+    if not sys.stderr.isatty():
+        yield _printer(console), None
+        return
+    with Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("train", total=1, epoch=0, loss=0.0)
+
+        def progress(epoch, step, steps, loss):
+            bar.update(task, completed=step, total=steps, epoch=epoch, loss=loss)
+
+        yield _printer(bar.console), progress
+
+
+@contextlib.contextmanager
+def item_progress(total: int, label: str):
+    """A progress bar over ``total`` items; yields ``advance()``. Silent when not a terminal."""
+    console = Console(stderr=True)
+    if not sys.stderr.isatty() or total < 2:
+        yield lambda n=1: None
+        return
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                  MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                  transient=True) as bar:
+        task = bar.add_task(terminal_text(label), total=total)
+        yield lambda n=1: bar.advance(task, n)

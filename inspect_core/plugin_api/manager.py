@@ -1,0 +1,298 @@
+"""Plugin discovery and the registry of what plugins registered.
+
+Plugins come from one entry-point group, ``inspect.plugins``. ``INSPECT_PLUGINS`` selects:
+``INSPECT_PLUGINS=industrial,records`` loads only those; ``INSPECT_PLUGINS=-robotics`` loads all
+but robotics (the others are blocked in the pluggy PluginManager and never imported; a name that
+is not installed is reported). Every hook is called through pluggy, one plugin at a time
+(:func:`call_hook`), so that a plugin that fails to import, or whose hook raises (``sys.exit``
+included: exit codes are verdicts) or registers something invalid, is recorded in
+``Registry.failures`` with its name and the reason, and the others keep working. Only
+KeyboardInterrupt goes through. ``INSPECT_TRACE_HOOKS=1`` prints each plugin load and hook call,
+its plugin and its duration to stderr (:func:`trace_hooks`).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import partial
+from importlib import import_module, metadata
+from typing import TYPE_CHECKING, Any, Callable
+
+import pluggy
+
+from inspect_core.plugin_api import hookspecs
+from inspect_core.plugin_api.hookspecs import PROJECT, RuleFactory, SinkFactory, SourceFactory
+
+if TYPE_CHECKING:
+    from inspect_core.runtime.recipe import Domain
+
+ENTRY_POINT_GROUP = "inspect.plugins"
+ENV_SELECT = "INSPECT_PLUGINS"
+ENV_TRACE = "INSPECT_TRACE_HOOKS"
+CORE = "core"  # the core's own rules, registered through the same hooks; never blocked
+BUILTIN = "inspect_core.plugin_api.builtin"
+
+
+@dataclass
+class PluginFailure:
+    plugin: str
+    reason: str
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    version: str
+    module: str
+
+
+@dataclass
+class Registry:
+    plugins: dict[str, PluginInfo] = field(default_factory=dict)
+    domains: dict[str, Domain] = field(default_factory=dict)
+    domain_plugin: dict[str, str] = field(default_factory=dict)  # domain -> plugin name
+    rules: dict[str, RuleFactory] = field(default_factory=dict)
+    sources: dict[str, SourceFactory] = field(default_factory=dict)
+    sinks: dict[str, SinkFactory] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin
+    failures: list[PluginFailure] = field(default_factory=list)
+    pm: pluggy.PluginManager = field(default_factory=lambda: _make_pm())
+
+    def fail(self, plugin: str, reason: str) -> None:
+        self.failures.append(PluginFailure(plugin, reason))
+
+    def registered_by(self, plugin: str, kind: str) -> list[str]:
+        """Names of the ``kind`` ("rules", "sources", "sinks") that ``plugin`` registered."""
+        return sorted(n for (k, n), p in self.owners.items() if k == kind and p == plugin)
+
+
+@dataclass
+class Candidate:
+    """A plugin that may be loaded: its name, how to import it, its distribution's version."""
+
+    name: str
+    load: Callable[[], Any]
+    version: str
+
+
+def _selection() -> tuple[set[str] | None, set[str]]:
+    """(only these, or None for all; blocked) from ``INSPECT_PLUGINS``."""
+    raw = os.environ.get(ENV_SELECT, "").strip()
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    only = {n for n in names if not n.startswith("-")}
+    blocked = {n[1:] for n in names if n.startswith("-")}
+    return (only or None), blocked
+
+
+def _make_pm() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    if os.environ.get(ENV_TRACE, "").strip() not in ("", "0"):
+        trace_hooks(pm)
+    return pm
+
+
+def trace_hooks(pm: pluggy.PluginManager,
+                write: Callable[[str], object] | None = None) -> Callable[[], None]:
+    """Write a line per hook call to ``write`` (stderr): the hook, the plugin(s) whose
+    implementations ran, the duration and the outcome, e.g.
+    ``inspect: register_domains plugin=industrial 12.3 ms ok [hook]``. Plugin imports are
+    traced by :func:`load_plugins` through the same writer (``[load]``). Returns an undo
+    function (it stops the hook lines)."""
+    pm.trace.root.setwriter(write or (lambda s: sys.stderr.write("inspect: " + s)))
+    tracer = pm.trace.root.get("hook")
+    started: list[float] = []
+
+    def before(hook_name, impls, kwargs) -> None:
+        started.append(time.perf_counter())
+
+    def after(outcome, hook_name, impls, kwargs) -> None:
+        ms = (time.perf_counter() - started.pop()) * 1000
+        result = "ok" if outcome.exception is None else f"failed: {describe(outcome.exception)}"
+        names = ",".join(i.plugin_name for i in impls) or "none"
+        tracer(f"{hook_name} plugin={names} {ms:.1f} ms {result}")
+
+    return pm.add_hookcall_monitoring(before, after)
+
+
+def candidates(extra: list[tuple[str, Any]] | None = None) -> list[Candidate]:
+    """The core, then every ``inspect.plugins`` entry point by name, then ``extra``."""
+    found = [Candidate(CORE, partial(import_module, BUILTIN), _version("inspect-vision"))]
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        found.append(Candidate(ep.name, ep.load, ep.dist.version if ep.dist else "?"))
+    for name, mod in extra or []:
+        found.append(Candidate(name, partial(_given, mod), "local"))
+    return found
+
+
+def _block_unselected(reg: Registry, names: list[str]) -> None:
+    """Block (``pm.set_blocked``) what ``INSPECT_PLUGINS`` leaves out; report names it gives
+    that no plugin has."""
+    only, blocked = _selection()
+    for name in names:
+        if name != CORE and ((only is not None and name not in only) or name in blocked):
+            reg.pm.set_blocked(name)
+    for name in sorted(((only or set()) | blocked) - set(names)):
+        reg.fail(name, f"{ENV_SELECT} names {name!r}, but no plugin of that name is installed; "
+                       f"installed: {', '.join(n for n in names if n != CORE)}")
+
+
+def load_plugins(extra: list[tuple[str, Any]] | None = None) -> Registry:
+    """Load every selected plugin, call its register hooks, validate what it registers.
+
+    ``extra`` adds (name, module) pairs without an entry point (tests use it).
+    """
+    reg = Registry()
+    found = candidates(extra)
+    _block_unselected(reg, [c.name for c in found])
+    for c in found:
+        if reg.pm.is_blocked(c.name):
+            reg.pm.trace.root.get("load")(f"{c.name} blocked by {ENV_SELECT}")
+            continue
+        module = _register(reg, c)
+        if module is None:
+            continue
+        reg.plugins[c.name] = PluginInfo(c.name, c.version,
+                                         getattr(module, "__name__", str(module)))
+        for hook, register in _registrars(reg, c.name).items():
+            call_hook(reg, c.name, hook, register=register)
+    return reg
+
+
+def _register(reg: Registry, c: Candidate) -> Any | None:
+    """Import one plugin and register it with the PluginManager; None (and a failure) when
+    that fails. A hook implementation that matches no hookspec (a typo) is a failure too."""
+    start = time.perf_counter()
+    try:
+        module = c.load()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # a broken plugin (even one calling sys.exit) must not
+        reg.fail(c.name, f"failed to import: {describe(e)}")  # take the others down
+        return None
+    try:
+        reg.pm.register(module, name=c.name)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # pluggy refused it: a hook with unknown arguments, or the
+        reg.fail(c.name, f"failed to register: {describe(e)}")  # same module twice
+        return None
+    ms = (time.perf_counter() - start) * 1000
+    reg.pm.trace.root.get("load")(f"{c.name} ({getattr(module, '__name__', module)}) {ms:.1f} ms")
+    for caller in reg.pm.get_hookcallers(module) or []:
+        if not caller.has_spec() and any(i.plugin is module and not i.optionalhook
+                                         for i in caller.get_hookimpls()):
+            known = ", ".join(sorted(n for n, h in vars(reg.pm.hook).items() if h.has_spec()))
+            reg.fail(c.name, f"{caller.name} is not an inspect hook (a typo?); it is never "
+                             f"called. The hooks are: {known}")
+    return module
+
+
+def call_hook(reg: Registry, plugin: str, hook: str, **kwargs: Any) -> bool:
+    """Call ``plugin``'s implementation of ``hook`` through pluggy, and only its own (a
+    ``subset_hook_caller`` without every other plugin). Whatever it raises but
+    KeyboardInterrupt is recorded as a failure of ``plugin``; False then."""
+    pm = reg.pm
+    module = pm.get_plugin(plugin)
+    caller = getattr(pm.hook, hook)
+    if module is None or not any(i.plugin is module for i in caller.get_hookimpls()):
+        return True
+    only_this = pm.subset_hook_caller(hook, remove_plugins=pm.get_plugins() - {module})
+    try:
+        only_this(**kwargs)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        reg.fail(plugin, f"{hook} failed: {describe(e)}")
+        return False
+    return True
+
+
+def _given(module: Any) -> Any:
+    return module
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "0+local"
+
+
+def _registrars(reg: Registry, name: str) -> dict[str, Callable]:
+    """The ``register`` callable each register hook of plugin ``name`` receives."""
+    def registrar(kind: str, table: dict):
+        def register(key, factory):
+            if not isinstance(key, str) or not key or not callable(factory):
+                raise TypeError(f"register_{kind} needs a name and a callable, got {key!r}")
+            if key in table:
+                reg.fail(name, f"{kind[:-1]} {key!r} is already registered by "
+                               f"{reg.owners.get((kind, key), '?')}; ignored")
+                return
+            table[key] = factory
+            reg.owners[(kind, key)] = name
+        return register
+
+    return {"register_domains": lambda domain: _add_domain(reg, name, domain),
+            "register_rules": registrar("rules", reg.rules),
+            "register_sources": registrar("sources", reg.sources),
+            "register_sinks": registrar("sinks", reg.sinks)}
+
+
+def _add_domain(reg: Registry, name: str, domain: Any) -> None:
+    """``register`` of register_domains: a broken recipe (missing model, bad sample) is
+    reported and left out, the domain's other recipes keep working; a domain with no usable
+    recipe is refused (raises), a duplicate name reported and ignored."""
+    from dataclasses import replace
+
+    from inspect_core.runtime.recipe import Domain, Recipe
+
+    if not isinstance(domain, Domain):
+        raise TypeError(f"register_domains expects a Domain, got {type(domain).__name__}")
+    broken = {id(r): r.problems() for r in domain.recipes
+              if isinstance(r, Recipe) and r.problems()}
+    if broken and len(broken) < len(domain.recipes):
+        for problems in broken.values():
+            reg.fail(name, f"domain {domain.name!r}: " + "; ".join(problems) + " (recipe left out)")
+        domain = replace(domain, recipes=[r for r in domain.recipes if id(r) not in broken])
+    problems = domain.problems()
+    if problems:
+        raise ValueError(f"domain {domain.name!r}: " + "; ".join(problems))
+    if domain.name in reg.domains:
+        reg.fail(name, f"domain {domain.name!r} is already registered by "
+                       f"{reg.domain_plugin[domain.name]}; ignored")
+        return
+    reg.domains[domain.name] = domain
+    reg.domain_plugin[domain.name] = name
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry(refresh: bool = False) -> Registry:
+    global _REGISTRY
+    if _REGISTRY is None or refresh:
+        _REGISTRY = load_plugins()
+    return _REGISTRY
+
+
+def load_cli_plugins(cli) -> None:
+    """Let every plugin add its commands (``register_commands``), one plugin at a time."""
+    reg = get_registry()
+    for name in list(reg.plugins):
+        call_hook(reg, name, "register_commands", cli=cli)
+
+
+def describe(e: BaseException) -> str:
+    """Why a plugin failed, in words: ``RuntimeError: boom``, or for ``sys.exit(3)`` "it exited
+    (SystemExit 3)": exit codes mean verdicts here, so a plugin's exit is a plugin failure."""
+    if isinstance(e, SystemExit):
+        return f"it exited (SystemExit {e.code!r}); a plugin must raise an exception instead"
+    return f"{type(e).__name__}: {e}"
+
+
+def format_traceback(e: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(e), e)).strip()

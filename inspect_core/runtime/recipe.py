@@ -1,0 +1,269 @@
+"""Domains and recipes: what a plugin registers to inspect one kind of part.
+
+A recipe is usually written as a TOML file beside its model::
+
+    name = "steel"
+    model = "models/steel.onnx"
+    pixel_size_mm = 0.1
+    region_classes = ["inclusion", "patches", "scratches"]
+    [[postprocess]]
+    type = "open"
+    size = 3
+    [[rules]]
+    type = "min_area"
+    classes = ["inclusion", "patches", "scratches"]
+    min = 30
+    [[samples]]
+    image = "samples/steel_ok.png"
+    expected = "PASS"
+
+and loaded with :meth:`Recipe.from_toml`; a plugin may add a Python ``preprocess`` callable.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from inspect_core.errors import InspectError
+
+Preprocess = Callable[[np.ndarray], np.ndarray]
+REGION_RULES = ("min_area", "max_area", "max_count", "roi")  # built-in rules that judge regions
+
+
+class RecipeError(InspectError, ValueError):
+    """A recipe does not fit its model (unknown class names...) or is malformed; exit code 2."""
+
+
+@dataclass(frozen=True)
+class SampleImage:
+    image: Path
+    expected: str  # PASS / REVIEW / FAIL
+
+
+@dataclass
+class Recipe:
+    name: str
+    model: Path
+    description: str = ""
+    preprocess: Preprocess | None = None  # uint8 image -> uint8 image, before normalisation
+    postprocess: list[dict] = field(default_factory=list)
+    rules: list[dict] = field(default_factory=list)
+    pixel_size_mm: float | None = None
+    region_classes: list[str] | None = None  # None = every class but index 0
+    coverage_classes: list[str] = field(default_factory=list)
+    tile: int = 0  # 0 = the model's own tile size
+    tile_overlap: float = 0.25
+    samples: list[SampleImage] = field(default_factory=list)
+    card: Path | None = None  # the model card (JSON): classes, validation, sha256 of the model
+    dataset: str = ""
+    source: Path | None = field(default=None, compare=False)  # the TOML file, for messages
+
+    def __post_init__(self) -> None:
+        """Every numeric parameter within its range (:data:`inspect_core.params.LIMITS`): checked
+        here, so a recipe file, a plugin's recipe and a station's overrides (a copy made by
+        :meth:`with_overrides`) are all refused before the first image."""
+        problems = self.limit_problems()
+        if problems:
+            raise RecipeError(f"{self.where}: " + "; ".join(problems))
+
+    def limit_problems(self) -> list[str]:
+        from inspect_core.params import limit_problems
+
+        out = limit_problems("recipe", "", {k: getattr(self, k) for k in
+                                            ("pixel_size_mm", "tile", "tile_overlap")})
+        for key in ("postprocess", "rules"):
+            specs = getattr(self, key)
+            for i, spec in enumerate(specs if isinstance(specs, list) else []):
+                if isinstance(spec, dict) and isinstance(spec.get("type"), str):
+                    out += [f"{key}[{i}] ({spec['type']}): {p}"
+                            for p in limit_problems(key, spec["type"], spec)]
+        return out
+
+    @property
+    def where(self) -> str:
+        """How messages name the recipe: its name and, when it came from a file, the file."""
+        return f"recipe {self.name}" + (f" ({self.source})" if self.source else "")
+
+    @classmethod
+    def from_toml(cls, path: str | Path, preprocess: Preprocess | None = None) -> "Recipe":
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise InspectError(f"{path}: cannot read recipe ({e})") from e
+        return cls.from_dict(raw, path.parent, preprocess, source=path)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], base: Path, preprocess: Preprocess | None = None,
+                  source: Path | None = None) -> "Recipe":
+        raw = dict(raw)
+        where = source or f"recipe in {base}"
+        if "model" not in raw or "name" not in raw:
+            raise RecipeError(f"{where}: 'name' and 'model' are required")
+        model = (base / raw.pop("model")).resolve()
+        spec = raw.pop("preprocess", None)
+        if spec and preprocess is None:
+            from inspect_core.runtime.preprocess import build_preprocess
+
+            try:
+                preprocess = build_preprocess(spec)
+            except (ValueError, TypeError) as e:
+                raise RecipeError(f"{where}: preprocess: {e}") from e
+        card = raw.pop("card", None)
+        samples = []
+        for i, s in enumerate(raw.pop("samples", [])):
+            if not isinstance(s, dict) or not isinstance(s.get("image"), str) \
+                    or not isinstance(s.get("expected"), str):
+                raise RecipeError(f"{where}: samples[{i}] needs image = \"PATH\" and "
+                                  f"expected = \"PASS\" | \"REVIEW\" | \"FAIL\", got {s!r}")
+            samples.append(SampleImage((base / s["image"]).resolve(), s["expected"].upper()))
+        known = set(cls.__dataclass_fields__) - {"source"}
+        unknown = set(raw) - known
+        if unknown:
+            raise RecipeError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(model=model, samples=samples, preprocess=preprocess, source=source,
+                   card=(base / card).resolve() if card else model.with_suffix(".json"), **raw)
+
+    def load_card(self) -> dict[str, Any] | None:
+        """The model card (JSON dict), or None when there is none; a card that cannot be read
+        is a :class:`RecipeError`."""
+        if self.card is None or not self.card.is_file():
+            return None
+        try:
+            card = json.loads(self.card.read_text())
+        except (OSError, ValueError) as e:
+            raise RecipeError(f"{self.where}: model card {self.card} cannot be read ({e})") from e
+        if not isinstance(card, dict):
+            raise RecipeError(f"{self.where}: model card {self.card} is not a JSON object")
+        return card
+
+    def class_problems(self, classes: list[str]) -> list[str]:
+        """What in the recipe does not fit a model with ``classes``: class names it does not
+        know, region rules on classes that are not region classes (they could never fire), and
+        mm² rules without a pixel size."""
+        out = []
+        known = f"; the model's classes are {classes}"
+        region = self.region_classes if self.region_classes is not None else classes[1:]
+        for key, names in (("region_classes", region), ("coverage_classes", self.coverage_classes)):
+            unknown = [c for c in names if c not in classes]
+            if unknown:
+                out.append(f"{key} {unknown} are not classes of the model{known}")
+        for key in ("postprocess", "rules"):
+            for i, spec in enumerate(getattr(self, key)):
+                if not isinstance(spec, dict):
+                    continue
+                what = f"{key}[{i}] ({spec.get('type')})"
+                names = spec.get("classes") or []
+                names = [names] if isinstance(names, str) else \
+                    list(names) if isinstance(names, (list, tuple)) else []
+                for table in ("min_px", "min_mm2"):
+                    names += list(spec[table]) if isinstance(spec.get(table), dict) else []
+                names = [c for c in names if isinstance(c, str) and not c.isdigit()]
+                unknown = [c for c in names if c not in classes]
+                outside = [c for c in names if c not in region]
+                if unknown:
+                    out.append(f"{what} names {unknown}, not classes of the model{known}")
+                elif key == "rules" and spec.get("type") in REGION_RULES and outside:
+                    out.append(f"{what} names {outside}, which are not region_classes {region}: "
+                               "no region of them is extracted, so it could never fire")
+                if key == "rules" and spec.get("unit") == "mm2" and not self.pixel_size_mm:
+                    out.append(f"{what} measures in mm2 but there is no pixel_size_mm (set it in "
+                               "the recipe or the station, or --pixel-size)")
+        return [f"{self.where}: {p}" for p in out]
+
+    def problems(self) -> list[str]:
+        out = []
+        if not self.model.is_file():
+            out.append(f"recipe {self.name}: model file {self.model} not found")
+        for s in self.samples:
+            if not s.image.is_file():
+                out.append(f"recipe {self.name}: sample image {s.image} not found")
+            if s.expected not in ("PASS", "REVIEW", "FAIL"):
+                out.append(f"recipe {self.name}: sample {s.image.name} expects {s.expected!r}, "
+                           "not PASS/REVIEW/FAIL")
+        for key in ("postprocess", "rules"):
+            for i, spec in enumerate(getattr(self, key)):
+                if not isinstance(spec, dict) or "type" not in spec:
+                    out.append(f"recipe {self.name}: {key}[{i}] needs a 'type'")
+        try:  # the card names the model's classes: a misspelt class is found at load time
+            card = self.load_card()
+        except RecipeError as e:
+            return out + [str(e)]
+        if card and isinstance(card.get("classes"), list):
+            out.extend(self.class_problems(card["classes"]))
+        return out
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> "Recipe":
+        """A copy with station overrides applied, no retraining needed.
+
+        Keys: ``rules`` / ``postprocess`` (replace the lists), ``rule_params`` (``{rule name:
+        {param: value}}`` patches one rule), ``pixel_size_mm``, ``tile``, ``tile_overlap``,
+        ``region_classes``.
+        """
+        if not overrides:
+            return self
+        o = dict(overrides)
+        patches = o.pop("rule_params", {})
+        allowed = {"rules", "postprocess", "pixel_size_mm", "tile", "tile_overlap",
+                   "region_classes", "coverage_classes"}
+        unknown = set(o) - allowed
+        if unknown:
+            raise RecipeError(f"unknown recipe override(s) {sorted(unknown)}; "
+                              f"allowed: {sorted(allowed | {'rule_params'})}")
+        new = replace(self, **copy.deepcopy(o))
+        if patches:
+            rules = copy.deepcopy(new.rules)
+            names = [r.get("name", r["type"]) for r in rules]
+            for rule_name, params in patches.items():
+                if rule_name not in names:
+                    raise RecipeError(f"rule_params: recipe {self.name} has no rule {rule_name!r}; "
+                                      f"its rules: {names}")
+                if names.count(rule_name) > 1:
+                    raise RecipeError(f"rule_params: recipe {self.name} has {names.count(rule_name)} "
+                                      f"rules named {rule_name!r}; give each a distinct `name` "
+                                      "in the recipe, or replace the whole `rules` list")
+                rules[names.index(rule_name)].update(params)
+            new = replace(new, rules=rules)
+        return new
+
+    def thresholds(self) -> dict[str, Any]:
+        """What is in force, recorded with every inspection (``region_classes`` too: a station
+        override of it changes which regions the rules see)."""
+        return {"rules": self.rules, "postprocess": self.postprocess,
+                "pixel_size_mm": self.pixel_size_mm, "region_classes": self.region_classes}
+
+
+@dataclass
+class Domain:
+    name: str
+    recipes: list[Recipe]
+    description: str = ""
+
+    def recipe(self, name: str) -> Recipe:
+        for r in self.recipes:
+            if r.name == name:
+                return r
+        raise InspectError(f"domain {self.name} has no recipe {name!r}; "
+                           f"recipes: {', '.join(r.name for r in self.recipes)}")
+
+    def problems(self) -> list[str]:
+        out = []
+        if not self.name or not isinstance(self.name, str):
+            out.append("a domain needs a name")
+        if not self.recipes:
+            out.append("a domain needs at least one recipe")
+        names = [r.name for r in self.recipes]
+        if len(set(names)) != len(names):
+            out.append(f"duplicate recipe names {names}")
+        for r in self.recipes:
+            if not isinstance(r, Recipe):
+                out.append(f"{r!r} is not a Recipe")
+            else:
+                out.extend(r.problems())
+        return out

@@ -1,0 +1,150 @@
+"""Putting a station together from its config: recipe and inspector, sinks, source, lock.
+
+Everything named in the config is resolved through the plugin registry (the same way a
+third-party plugin's sources and sinks are found); :class:`stations.daemon.Station` calls these
+unless it is handed the pieces directly.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inspect_core.errors import InspectError
+
+from inspect_stations.archive import Archive
+from inspect_stations.config import StationConfig
+from inspect_stations.journal import Journal
+from inspect_stations.writer import SinkSlot
+from inspect_stations.logs import StationLog
+
+
+@dataclass
+class SourceContext:
+    """What a source factory gets besides its [source] table."""
+
+    station: str
+    stop: threading.Event
+    base: Path  # the config file's folder (relative paths)
+    journal: Journal
+    archive: Archive
+    log: StationLog
+    triggers: queue.Queue  # MQTT trigger messages: {"id", "part_id", "lot"}
+    until_empty: bool = False
+    config: StationConfig | None = None
+
+
+def load_recipe(cfg: StationConfig):
+    """The station's recipe: its own ``recipe_file``, or the plugin's recipe by name."""
+    if cfg.recipe_file is not None:
+        from inspect_core.runtime.recipe import Recipe
+
+        recipe = Recipe.from_toml(cfg.recipe_file)
+        problems = recipe.problems()
+        if problems:
+            raise InspectError(f"station.recipe_file {cfg.recipe_file}: " + "; ".join(problems))
+        if cfg.recipe and cfg.recipe != recipe.name:
+            raise InspectError(f"station.recipe is {cfg.recipe!r} but {cfg.recipe_file} defines "
+                               f"recipe {recipe.name!r}; remove station.recipe or make them match")
+        return recipe
+    from inspect_core.plugin_api.resolve import find_recipe
+
+    return find_recipe(cfg.plugin, cfg.recipe)
+
+
+def build_inspector(cfg: StationConfig, recipe, registry):
+    """The recipe (given, or by name) with the station's overrides, as an Inspector."""
+    from inspect_core.runtime.inspector import Inspector
+
+    if recipe is None:
+        recipe = load_recipe(cfg)
+    recipe = recipe.with_overrides(cfg.recipe_overrides(recipe.rules))
+    try:
+        return Inspector(recipe, registry.rules, threads=model_threads(cfg.threads))
+    except ValueError as e:  # a rule or post-processing step that does not fit the model
+        raise InspectError(f"station {cfg.name}: recipe {recipe.name} with the "
+                           f"station's overrides: {e}") from e
+
+
+def model_threads(configured: int = 0) -> int:
+    """ONNX Runtime threads: ``station.threads``, else ``INSPECT_THREADS``, else all cores but
+    one, which is left to decoding, post-processing and recording so they overlap inference
+    instead of competing with it."""
+    if configured:
+        return configured
+    env = os.environ.get("INSPECT_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def take_lock(state_dir: Path) -> int:
+    """An exclusive lock on the state folder (released by the kernel when the process dies)."""
+    path = Path(state_dir) / "lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise InspectError(f"another station (pid {other}) is already running with the state "
+                           f"folder {state_dir}; stop it, or give this station its "
+                           "own station.state_dir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def build_slots(cfg: StationConfig, sinks: dict[str, Any] | None, registry) -> list[SinkSlot]:
+    """The journaled sinks: ``sinks`` as given, else the database and [[sinks]] by name."""
+    def factory_of(obj):
+        return obj if callable(obj) and not hasattr(obj, "write") else (lambda: obj)
+
+    if sinks is not None:
+        return [SinkSlot(name, factory_of(s)) for name, s in sinks.items()]
+    slots = []
+    reg_sinks = registry.sinks
+    if cfg.database:
+        name = cfg.database_sink
+        if name not in reg_sinks:
+            raise InspectError(f"database sink {name!r} is not registered (is the records "
+                               "plugin `db` installed? see `inspect plugins`); or set "
+                               "[database] enabled = false")
+        conf = {"url": cfg.database_url} if cfg.database_url else {}
+        slots.append(SinkSlot(name, lambda f=reg_sinks[name], c=conf: f(dict(c))))
+    for i, spec in enumerate(cfg.sinks):
+        kind = spec["type"]
+        if kind not in reg_sinks:
+            raise InspectError(f"sinks[{i}]: no sink named {kind!r} is registered; known: "
+                               f"{', '.join(sorted(reg_sinks)) or 'none'}")
+        conf = {k: v for k, v in spec.items() if k != "type"}
+        slots.append(SinkSlot(f"sinks[{i}]:{kind}", lambda f=reg_sinks[kind], c=conf: f(dict(c))))
+    return slots
+
+
+def build_source(cfg: StationConfig, context: SourceContext, registry_fn):
+    """The built-in folder or camera source, or one another plugin registered
+    (``registry_fn()`` gives the registry; it is only loaded when needed)."""
+    kind = cfg.source_type
+    if kind == "folder":
+        from inspect_stations.folder import FolderSource
+
+        return FolderSource(cfg.folder, context)
+    if kind == "camera":
+        from inspect_stations.camera import CameraSource
+
+        return CameraSource(cfg.camera, context)
+    registry = registry_fn()
+    factory = registry.sources.get(kind)
+    if factory is None:
+        raise InspectError(f"source.type: no source named {kind!r} is registered; known: "
+                           f"{', '.join(sorted(registry.sources)) or 'none'}")
+    return factory(dict(cfg.source), context)
+
+
+def config_base(cfg: StationConfig) -> Path:
+    return Path(cfg.path).resolve().parent if cfg.path else Path.cwd()

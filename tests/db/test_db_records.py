@@ -1,0 +1,366 @@
+"""Recording inspections: schema on first use, idempotence, concurrency, errors, migrations."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import shutil
+import threading
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from inspect_db.engine import make_engine
+from inspect_db.errors import DatabaseUnavailable, RecordsError, SchemaOutdated
+from inspect_db.migrate import ensure_schema, head_revision, schema_state, upgrade
+from inspect_db.models import Base, InspectionRecord, Model, Station
+from inspect_db.recorder import Recorder
+from db_support import (db_url, make_inspection, pg_database, region,  # noqa: F401
+                             sqlite_url, writer_process)
+
+
+def count(engine, table: str) -> int:
+    with engine.connect() as c:
+        return c.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def test_first_use_migrates_an_empty_database(db_url):
+    engine = make_engine(db_url)
+    assert schema_state(engine).empty
+    with Recorder(engine=engine) as rec:
+        assert rec.record(make_inspection(1))
+    st = schema_state(engine)
+    assert st.up_to_date and st.current == head_revision()
+    assert st.our_tables == ["inspection", "model", "region", "station"]
+    engine.dispose()
+
+
+def test_record_round_trip(db_url):
+    at = datetime(2025, 11, 24, 8, 30, 15, tzinfo=timezone.utc).timestamp()
+    insp = make_inspection(7, verdict="FAIL", at=at, latency=12.5, overlay="/o/7.png",
+                           regions=[region("scratch", 40), region("dent", 25, class_id=2, x=50)])
+    with Recorder(db_url) as rec:
+        assert rec.record(insp, model_card={"version": "1.2", "sha256": "ab" * 32})
+        with Session(rec.engine) as s:
+            row = s.scalars(sa.select(InspectionRecord)).one()
+            assert row.station.name == "line-1"
+            assert (row.station.plugin, row.station.recipe) == ("industrial", "steel")
+            assert len(row.station.config_hash) == 64
+            assert row.model.sha256 == "ab" * 32 and row.model.version == "1.2"
+            assert row.model.card["version"] == "1.2"
+            assert row.inspected_at == datetime(2025, 11, 24, 8, 30, 15)
+            assert row.captured_at == datetime(2025, 11, 24, 8, 30, 14, 500000)
+            assert (row.verdict, row.latency_ms, row.width, row.height) == ("FAIL", 12.5, 640, 480)
+            assert row.fired[0]["rule"] == "min_area" and row.fired[0]["regions"] == [0, 1]
+            assert row.thresholds["rules"][0]["min"] == 30
+            assert (row.part_id, row.lot, row.overlay_path) == ("P7", "L1", "/o/7.png")
+            assert (row.n_regions, row.defect_area_px) == (2, 65)
+            regs = sorted(row.regions, key=lambda r: r.area_px)
+            assert [r.class_name for r in regs] == ["dent", "scratch"]
+            r = regs[1]
+            assert (r.bbox_x, r.bbox_y, r.bbox_w, r.bbox_h) == (5, 6, 7, 8)
+            assert (r.centroid_x, r.centroid_y) == (8.5, 9.25)
+            assert r.polygon == [[5, 6], [12, 6], [12, 14]]
+            assert r.area_mm2 == pytest.approx(0.4) and r.max_prob == pytest.approx(0.91)
+            assert r.inspected_at == row.inspected_at and r.station_id == row.station_id
+
+
+def test_thresholds_with_paths_and_numpy_values_are_stored(db_url):
+    import numpy as np
+    from pathlib import Path
+
+    insp = make_inspection(4)
+    insp.thresholds = {"pixel_size_mm": np.float32(0.5), "model": Path("/m/x.onnx"),
+                       "roi": np.array([1, 2])}
+    with Recorder(db_url) as rec:
+        rec.record(insp)
+        with Session(rec.engine) as s:
+            row = s.scalars(sa.select(InspectionRecord)).one()
+            assert row.thresholds == {"pixel_size_mm": 0.5, "model": "/m/x.onnx", "roi": [1, 2]}
+
+
+def test_error_inspection_keeps_its_reason(db_url):
+    with Recorder(db_url) as rec:
+        rec.record(make_inspection(3, verdict="ERROR"))
+        with Session(rec.engine) as s:
+            row = s.scalars(sa.select(InspectionRecord)).one()
+            assert (row.verdict, row.error, row.n_regions) == ("ERROR", "cannot read file", 0)
+
+
+def test_recording_twice_leaves_one_inspection(db_url):
+    insp = make_inspection(1, verdict="FAIL", regions=[region(), region(x=30)])
+    with Recorder(db_url) as rec:
+        assert rec.record(insp) is True
+        assert rec.record(insp) is False  # a retry
+        assert Recorder(engine=rec.engine).record(insp) is False  # another process, no cache
+        assert rec.has("line-1", insp.image_sha256)
+        assert not rec.has("line-2", insp.image_sha256)
+        assert not rec.has("line-1", "f" * 64)
+        assert count(rec.engine, "inspection") == 1 and count(rec.engine, "region") == 2
+
+
+def test_stations_and_models_are_get_or_create(db_url):
+    with Recorder(db_url) as rec:
+        rec.record(make_inspection(1, station="a"))
+        rec.record(make_inspection(1, station="b"))  # same image, another station: kept
+        rec.record(make_inspection(2, station="a", recipe="knots"))  # station changed recipe
+        rec.record(make_inspection(3, station="a", recipe="knots", model="cd" * 32))
+        rec.record(make_inspection(4, station="c", model=""))  # no model known
+        assert count(rec.engine, "inspection") == 5
+        with Session(rec.engine) as s:
+            stations = {st.name: st for st in s.scalars(sa.select(Station))}
+            assert sorted(stations) == ["a", "b", "c"] and stations["a"].recipe == "knots"
+            assert sorted(s.scalars(sa.select(Model.sha256))) == ["ab" * 32, "cd" * 32]
+            none = s.scalars(sa.select(InspectionRecord).where(InspectionRecord.source.like(
+                "%00004.png"))).one()
+            assert none.model_id is None
+
+
+def test_sql_sink_is_registered_by_the_plugin(db_url):
+    from inspect_core.plugin_api.manager import load_plugins
+
+    reg = load_plugins()
+    assert "records" in reg.plugins and "sql" in reg.sinks
+    sink = reg.sinks["sql"]({"url": db_url})
+    sink.write(make_inspection(1))
+    sink.write(make_inspection(1))
+    sink.write(make_inspection(2))
+    sink.close()
+    assert (sink.written, sink.duplicates) == (2, 1)
+
+
+def test_default_url_comes_from_the_environment(monkeypatch, tmp_path):
+    from inspect_db.engine import DEFAULT_URL, resolve_url
+
+    monkeypatch.delenv("INSPECT_DATABASE_URL", raising=False)
+    assert resolve_url(None) == DEFAULT_URL == "sqlite:///inspect.db"
+    monkeypatch.setenv("INSPECT_DATABASE_URL", f"sqlite:///{tmp_path}/env.db")
+    assert resolve_url(None).endswith("env.db") and resolve_url("sqlite://") == "sqlite://"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INSPECT_DATABASE_URL")
+    with Recorder() as rec:
+        rec.record(make_inspection(1))
+        with rec.engine.connect() as c:
+            assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    assert (tmp_path / "inspect.db").is_file()
+
+
+def test_threads_share_one_recorder(db_url):
+    ids = list(range(60))
+    with Recorder(db_url) as rec:
+        new = []
+
+        def work(chunk):
+            new.append(sum(rec.record(make_inspection(i, regions=[region()])) for i in chunk))
+
+        # overlapping chunks: every image is recorded by two threads
+        threads = [threading.Thread(target=work, args=(ids[k:k + 30],)) for k in range(0, 60, 15)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(new) == 60
+        assert count(rec.engine, "inspection") == 60 and count(rec.engine, "region") == 60
+
+
+def test_several_writer_processes_on_an_empty_database(db_url):
+    # three processes start on an empty database at once (racing to migrate it), two of them
+    # record the same station's images twice over; one image per (station, sha256) remains
+    ctx = mp.get_context("spawn")
+    jobs = [(db_url, "line-1", list(range(0, 40))), (db_url, "line-1", list(range(20, 60))),
+            (db_url, "line-2", list(range(0, 40)))]
+    with ctx.Pool(3) as pool:
+        new = pool.starmap(writer_process, jobs)
+    assert sum(new[:2]) == 60 and new[2] == 40
+    engine = make_engine(db_url)
+    assert count(engine, "inspection") == 100 and count(engine, "region") == 100
+    assert schema_state(engine).up_to_date
+    engine.dispose()
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path):
+    rec = Recorder("postgresql://postgres@127.0.0.1:1/nothing")  # nothing listens on port 1
+    with pytest.raises(DatabaseUnavailable) as e:
+        rec.record(make_inspection(1))
+    msg = str(e.value)
+    assert "127.0.0.1:1/nothing" in msg and "server runs" in msg and "--db" in msg
+    with pytest.raises(DatabaseUnavailable, match="does not exist"):
+        Recorder(f"sqlite:///{tmp_path}/no/such/folder/x.db")
+    with pytest.raises(RecordsError, match="only SQLite and PostgreSQL"):
+        make_engine("mysql://u@h/db")
+    with pytest.raises(RecordsError, match="cannot be parsed"):
+        make_engine("not a url")
+
+
+def test_a_station_can_journal_while_the_database_is_down(sqlite_url, tmp_path):
+    """DatabaseUnavailable leaves nothing half-written; the same recorder recovers."""
+    locked = make_engine(sqlite_url)
+    with Recorder(engine=locked) as rec:
+        rec.record(make_inspection(1))
+    rec = Recorder(sqlite_url)
+    rec.connect()
+    with locked.connect() as holder:  # another writer holds the write lock
+        holder.execution_options(inspect_write=True)
+        holder.begin()
+        holder.exec_driver_sql("PRAGMA busy_timeout=0")
+        with rec.engine.connect() as c:
+            c.exec_driver_sql("PRAGMA busy_timeout=50")  # give up quickly (pooled connection)
+        with pytest.raises(DatabaseUnavailable, match="locked"):
+            rec.record(make_inspection(2))
+        holder.rollback()
+    assert rec.record(make_inspection(2)) is True
+    assert count(rec.engine, "inspection") == 2
+    rec.close()
+    locked.dispose()
+
+
+@pytest.fixture
+def two_revisions(tmp_path, monkeypatch):
+    """A copy of the migrations with one more revision after head, as a newer inspect would
+    have; returns (module, this inspect's head, the newer head)."""
+    import inspect_db.migrate as m
+
+    head = head_revision()
+    newer = f"{int(head) + 1:04d}"
+    scripts = tmp_path / "migrations"
+    shutil.copytree(m.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / f"{newer}_note.py").write_text(
+        'import sqlalchemy as sa\nfrom alembic import op\n'
+        f'revision = "{newer}"\ndown_revision = "{head}"\nbranch_labels = None\n'
+        'depends_on = None\n'
+        'def upgrade():\n    op.add_column("inspection", sa.Column("note", sa.Text()))\n'
+        'def downgrade():\n    op.drop_column("inspection", "note")\n')
+    monkeypatch.setattr(m, "MIGRATIONS", scripts)
+    return m, head, newer
+
+
+def test_an_old_schema_asks_for_inspect_db_upgrade(db_url, two_revisions):
+    _, head, newer = two_revisions
+    engine = make_engine(db_url)
+    assert upgrade(engine, head) == (None, head)
+    with pytest.raises(SchemaOutdated) as e:
+        ensure_schema(engine)
+    assert f"revision {head}" in str(e.value) and "inspect db upgrade" in str(e.value)
+    with pytest.raises(SchemaOutdated, match="inspect db upgrade"):
+        Recorder(engine=engine).record(make_inspection(1))
+    assert upgrade(engine) == (head, newer)
+    assert ensure_schema(engine).current == newer
+    engine.dispose()
+
+
+def test_upgrade_from_0001_keeps_the_records_and_copies_plugin_and_recipe(db_url):
+    """A database filled at revision 0001 (regions without plugin/recipe) upgrades to head;
+    its regions get their inspection's plugin and recipe, so the filtered Pareto counts them."""
+    from inspect_db.report_query import ReportFilters, build_report
+
+    engine = make_engine(db_url)
+    assert upgrade(engine, "0001") == (None, "0001")
+    at = "2025-11-20 10:00:00"
+    with engine.begin() as c:  # rows as inspect at revision 0001 wrote them
+        c.execute(sa.text("INSERT INTO station (name, plugin, recipe, config_hash, created_at) "
+                          "VALUES ('line-1', 'industrial', 'steel', '', :at)"), {"at": at})
+        sid = c.execute(sa.text("SELECT id FROM station")).scalar_one()
+        for i, (plugin, recipe, classes) in enumerate([("industrial", "steel", ["dent", "dent"]),
+                                                       ("aerial", "roofs", ["crack"])], 1):
+            c.execute(sa.text(
+                "INSERT INTO inspection (station_id, plugin, recipe, source, image_sha256, "
+                "width, height, inspected_at, inspected_hour, latency_ms, verdict, fired, "
+                "thresholds, n_regions, defect_area_px) VALUES (:s, :p, :r, 'x.png', :sha, "
+                "8, 8, :at, 0, 1.0, 'FAIL', '[]', '{}', :n, :n)"),
+                {"s": sid, "p": plugin, "r": recipe, "sha": f"{i:064x}", "at": at,
+                 "n": len(classes)})
+            iid = c.execute(sa.text("SELECT id FROM inspection WHERE image_sha256 = :sha"),
+                            {"sha": f"{i:064x}"}).scalar_one()
+            for cls in classes:
+                c.execute(sa.text(
+                    "INSERT INTO region (inspection_id, station_id, inspected_at, verdict, "
+                    "class_id, class_name, bbox_x, bbox_y, bbox_w, bbox_h, area_px, centroid_x, "
+                    "centroid_y, max_prob, mean_prob, polygon) VALUES (:i, :s, :at, 'FAIL', 1, "
+                    ":cls, 0, 0, 1, 1, 1, 0, 0, 0.9, 0.9, '[]')"),
+                    {"i": iid, "s": sid, "at": at, "cls": cls})
+    assert upgrade(engine) == ("0001", head_revision())
+    with engine.connect() as c:
+        rows = c.execute(sa.text("SELECT class_name, plugin, recipe FROM region "
+                                 "ORDER BY class_name")).all()
+    assert [tuple(r) for r in rows] == [("crack", "aerial", "roofs"),
+                                        ("dent", "industrial", "steel"),
+                                        ("dent", "industrial", "steel")]
+    pareto = build_report(engine, ReportFilters.parse(plugin="industrial", recipe="steel"))["pareto"]
+    assert [(p["class"], p["regions"]) for p in pareto] == [("dent", 2)]
+    with Recorder(engine=engine) as rec:  # and new records go on at head
+        assert rec.record(make_inspection(3, verdict="FAIL", regions=[region("scratch", 5)]))
+    engine.dispose()
+
+
+def test_a_newer_or_foreign_schema_is_refused(db_url):
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE alembic_version SET version_num = 'fffffff'"))
+    with pytest.raises(SchemaOutdated, match="upgrade inspect"):
+        ensure_schema(engine)
+    with engine.begin() as c:
+        c.execute(sa.text("DROP TABLE alembic_version"))
+    with pytest.raises(SchemaOutdated, match="no Alembic revision"):
+        ensure_schema(engine)
+    engine.dispose()
+
+
+def test_migrations_create_exactly_the_models(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    with engine.connect() as c:
+        diff = compare_metadata(MigrationContext.configure(c, opts={"compare_type": False}),
+                                Base.metadata)
+    assert diff == []
+    engine.dispose()
+
+
+def test_db_commands_upgrade_and_current(db_url):
+    from click.testing import CliRunner
+
+    from inspect_db.commands import db_group
+
+    r = CliRunner().invoke(db_group, ["current", "--db", db_url])
+    assert r.exit_code == 0 and "empty" in r.output, r.output
+    r = CliRunner().invoke(db_group, ["upgrade", "--db", db_url])
+    assert r.exit_code == 0 and f"upgraded from empty to {head_revision()}" in r.output, r.output
+    r = CliRunner().invoke(db_group, ["upgrade", "--db", db_url])
+    assert f"already at revision {head_revision()}" in r.output
+    r = CliRunner().invoke(db_group, ["current", "--db", db_url])
+    assert "up to date" in r.output
+
+
+def test_model_card_named_by_the_inspection_is_stored_once_and_only_if_it_matches(db_url,
+                                                                                 tmp_path):
+    import json
+
+    card = tmp_path / "model.json"
+    card.write_text(json.dumps({"sha256": "ab" * 32, "classes": ["background", "scratch"],
+                                "validation": {"miou": 0.7}}))
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps({"sha256": "ef" * 32, "classes": ["background"]}))
+    with Recorder(db_url) as rec:
+        first = make_inspection(1, model="cd" * 32)
+        first.model_card = str(stale)  # describes another model file: not stored
+        rec.record(first)
+        rec.record(make_inspection(2, model="ab" * 32))  # no card known yet
+        later = make_inspection(3, model="ab" * 32)
+        later.model_card = str(card)
+        rec.record(later)  # a new process (cache below) brings the card: the row gets it
+        fresh = Recorder(engine=rec.engine)
+        fresh.record(later)
+        fresh.record(make_inspection(4, model="ab" * 32))
+        with Session(rec.engine) as s:
+            models = {m.sha256: m for m in s.scalars(sa.select(Model))}
+            assert models["cd" * 32].card is None and models["cd" * 32].version is None
+            m = models["ab" * 32]
+            assert m.card["validation"]["miou"] == 0.7 and m.version == "ab" * 6
+    missing = make_inspection(5, model="ff" * 32)
+    missing.model_card = str(tmp_path / "gone.json")  # a vanished card never fails a record
+    with Recorder(db_url) as rec:
+        assert rec.record(missing)

@@ -1,0 +1,168 @@
+"""Training end to end on a tiny synthetic dataset: outputs, model card, resume, determinism.
+
+Each run is 2 epochs x 2 steps of a width-4, depth-2 network on 32x32 crops: well under a
+second. Nothing here checks that the model learns; it checks the machinery around training.
+The final export uses the fast legacy exporter: test_export covers the default one, and the
+train -> export hand-over (samples, metadata, parity) does not depend on which exporter runs.
+"""
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import inspect_core.training.export
+from inspect_core.training.augment import AugmentConfig
+from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.training.trainer import TrainConfig, train
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast_export_and_restore_threads():
+    n = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(inspect_core.training.export, "export_onnx",
+                   partial(inspect_core.training.export.export_onnx, dynamo=False))
+        yield
+    torch.set_num_threads(n)  # train(threads=1) sets the process-wide count
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """8 train + 2 val gray 48x48 images, each with a bright square of class 1."""
+    root = tmp_path_factory.mktemp("squares")
+    (root / "classes.json").write_text(json.dumps({"classes": ["background", "square"],
+                                                   "ignore_index": 255, "name": "squares"}))
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("val", 2)):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+        for i in range(n):
+            img = rng.normal(60, 10, (48, 48)).clip(0, 255).astype(np.uint8)
+            mask = np.zeros((48, 48), np.uint8)
+            y, x = rng.integers(4, 28, 2)
+            img[y:y + 14, x:x + 14] = 220
+            mask[y:y + 14, x:x + 14] = 1
+            mask[y - 1, x:x + 14] = 255  # an ignored boundary row
+            cv2.imwrite(str(root / split / "images" / f"{i:02d}.png"), img)
+            cv2.imwrite(str(root / split / "masks" / f"{i:02d}.png"), mask)
+    return root
+
+
+def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
+    cfg = dict(data=str(data), out=str(out), epochs=2, batch=4, size=32, width=4, depth=2,
+               workers=0, steps_per_epoch=2, threads=1, bf16="off", seed=0,
+               augment=AugmentConfig(crop=32))
+    cfg.update(kw)
+    return TrainConfig(**cfg)
+
+
+def _log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "train.log").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def full_run(_fast_export_and_restore_threads, dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    messages: list[str] = []
+    card = train(_cfg(dataset, out), log=messages.append)
+    return out, card, messages
+
+
+def test_writes_checkpoints_model_and_card(full_run, dataset):
+    out, card, _ = full_run
+    for name in ("last.pt", "best.pt", "model.onnx", "model.json", "train.log"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "model.json").read_text()) == json.loads(json.dumps(card))
+    for key in ("classes", "normalization", "dataset", "validation", "train_images_per_s",
+                "versions", "export_parity"):
+        assert key in card, key
+    assert card["classes"] == ["background", "square"]
+    assert set(card["normalization"]) >= {"mean", "std"}
+    assert len(card["dataset"]["file_list_sha256"]) == 64
+    assert card["dataset"]["train_images"] == 8
+    assert {"miou", "mean_dice", "per_class"} <= set(card["validation"])
+    assert card["train_images_per_s"] > 0
+    assert "torch" in card["versions"] and "onnxruntime" in card["versions"]
+    assert card["export_parity"]["max_abs_diff"] < 1e-4 and card["export_parity"]["samples"] == 2
+    assert card["epochs"] == 2
+
+
+def test_exported_model_runs_with_the_card_normalisation(full_run):
+    out, card, _ = full_run
+    m = OnnxModel(out / "model.onnx", threads=1)
+    assert m.classes == card["classes"] and m.meta.channels == 1
+    assert m.meta.mean == pytest.approx(card["normalization"]["mean"])
+    assert m.meta.std == pytest.approx(card["normalization"]["std"])
+    assert m.probabilities(np.zeros((48, 48), np.uint8)).shape == (2, 48, 48)
+
+
+def test_checkpoints_hold_what_resume_and_export_need(full_run):
+    out, _, _ = full_run
+    last = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 1 and len(last["history"]) == 2
+    assert {"model", "opt", "sched", "rng", "gen", "best"} <= set(last)
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    assert best["config"]["width"] == 4 and best["config"]["num_classes"] == 2
+    assert best["val"]["miou"] == pytest.approx(last["best"])
+
+
+def test_log_has_one_row_per_epoch(full_run):
+    out, _, _ = full_run
+    rows = _log(out)
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert all(np.isfinite(r["loss"]) and "val_miou" in r for r in rows)
+
+
+def test_same_seed_same_loss_history(full_run, dataset, tmp_path):
+    out, _, _ = full_run
+    train(_cfg(dataset, tmp_path / "again"), log=lambda s: None)
+    assert [r["loss"] for r in _log(tmp_path / "again")] == [r["loss"] for r in _log(out)]
+    train(_cfg(dataset, tmp_path / "other", seed=1), log=lambda s: None)
+    assert [r["loss"] for r in _log(tmp_path / "other")] != [r["loss"] for r in _log(out)]
+
+
+def test_resume_extends_a_finished_run(dataset, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(dataset, out, epochs=1), log=lambda s: None)
+    assert [r["epoch"] for r in _log(out)] == [0]
+    messages: list[str] = []
+    card = train(_cfg(dataset, out, epochs=2), log=messages.append)
+    assert any("resumed from" in m and "epoch 1" in m for m in messages)
+    assert [r["epoch"] for r in _log(out)] == [0, 1]
+    assert card["epochs"] == 2
+    assert torch.load(out / "last.pt", weights_only=False)["epoch"] == 1
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _crash_in_epoch_1(epoch, step, steps, loss):
+    if epoch == 1:
+        raise _Interrupted
+
+
+def test_resume_after_interruption_continues_exactly(full_run, dataset, tmp_path):
+    """Killed during epoch 1 and resumed, a run matches an uninterrupted one: weights,
+    optimiser, schedule, sampler and augmentation all pick up where epoch 0 left them."""
+    full_out, _, _ = full_run
+    out = tmp_path / "run"
+    with pytest.raises(_Interrupted):
+        train(_cfg(dataset, out), log=lambda s: None, progress=_crash_in_epoch_1)
+    assert [r["epoch"] for r in _log(out)] == [0]
+    assert not (out / "model.onnx").exists()
+    train(_cfg(dataset, out), log=lambda s: None)
+    rows, full = _log(out), _log(full_out)
+    assert [r["epoch"] for r in rows] == [0, 1]
+    timing = ("seconds", "images_per_s")
+    assert ([{k: v for k, v in r.items() if k not in timing} for r in rows]
+            == [{k: v for k, v in r.items() if k not in timing} for r in full])  # loss, lr, val
+    a = torch.load(out / "last.pt", weights_only=False)["model"]
+    b = torch.load(full_out / "last.pt", weights_only=False)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
