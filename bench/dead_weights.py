@@ -7,6 +7,7 @@ Times the model as given and a copy with its dead weights set to zero
 option, batch 1, one thread, interleaved, median of ``--runs`` after warm-up. Outputs are
 compared too: the largest logit difference between the two copies.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ import onnx
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
-from flush_weights import flush_onnx  # noqa: E402
+from flush_weights import flush_onnx
 
 
 def session(path: Path, daz: bool) -> ort.InferenceSession:
@@ -32,7 +33,9 @@ def session(path: Path, daz: bool) -> ort.InferenceSession:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("model", type=Path)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--runs", type=int, default=20)
@@ -44,8 +47,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         flushed = Path(tmp) / "flushed.onnx"
         onnx.save(proto, str(flushed))
-        sessions = {(name, daz): session(p, daz) for name, p in (("as given", a.model), ("flushed", flushed))
-                    for daz in (False, True)}
+        sessions = {
+            (name, daz): session(p, daz)
+            for name, p in (("as given", a.model), ("flushed", flushed))
+            for daz in (False, True)
+        }
         c = sessions[("as given", False)].get_inputs()[0].shape[1]
         x = np.random.default_rng(0).standard_normal((1, c, a.size, a.size)).astype(np.float32)
         outs = {k: s.run(None, {"image": x})[0] for k, s in sessions.items()}
@@ -57,8 +63,14 @@ def main() -> None:
                 times[k].append(1000 * (time.perf_counter() - t))
     med = {f"{n}, daz={'on' if d else 'off'}": float(np.median(v)) for (n, d), v in times.items()}
     diff = float(np.abs(outs[("as given", False)] - outs[("flushed", False)]).max())
-    result = {"model": str(a.model), "size": a.size, "dead_weights": dead, "weights": total,
-              "median_ms": med, "max_logit_diff": diff}
+    result = {
+        "model": str(a.model),
+        "size": a.size,
+        "dead_weights": dead,
+        "weights": total,
+        "median_ms": med,
+        "max_logit_diff": diff,
+    }
     if a.json:
         print(json.dumps(result, indent=2))
         return

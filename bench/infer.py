@@ -5,6 +5,7 @@
 For each size (256, 512, 1024 px square) prints the median milliseconds over ``--runs`` runs
 after warm-up for both engines and their ratio. Both use every core of the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,9 @@ def median_ms(fn, runs: int, warmup: int = 3) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", default=str(DEFAULT_MODEL), help="ONNX model with a .pt beside it")
     ap.add_argument("--sizes", default="256,512,1024")
     ap.add_argument("--runs", type=int, default=20)
@@ -40,8 +43,8 @@ def main() -> None:
 
     import torch
 
-    from inspect_core.training.unet import ModelConfig, build_model
     from inspect_core.runtime.onnx_model import OnnxModel
+    from inspect_core.training.unet import ModelConfig, build_model
 
     onnx_path = Path(args.model)
     ck = torch.load(onnx_path.with_suffix(".pt"), map_location="cpu", weights_only=False)
@@ -61,15 +64,25 @@ def main() -> None:
 
         torch_ms = median_ms(run_torch, args.runs)
         ort_ms = median_ms(lambda: ort_model.logits(x), args.runs)
-        rows.append({"size": size, "torch_ms": round(torch_ms, 2), "ort_ms": round(ort_ms, 2),
-                     "speedup": round(torch_ms / ort_ms, 2)})
+        rows.append(
+            {
+                "size": size,
+                "torch_ms": round(torch_ms, 2),
+                "ort_ms": round(ort_ms, 2),
+                "speedup": round(torch_ms / ort_ms, 2),
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"model {onnx_path.name}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+        print(
+            f"model {onnx_path.name}, torch {torch.__version__}, threads {torch.get_num_threads()}"
+        )
         print(f"{'size':>6} {'torch ms':>10} {'ORT ms':>10} {'speedup':>8}")
         for r in rows:
-            print(f"{r['size']:>6} {r['torch_ms']:>10.2f} {r['ort_ms']:>10.2f} {r['speedup']:>7.2f}x")
+            print(
+                f"{r['size']:>6} {r['torch_ms']:>10.2f} {r['ort_ms']:>10.2f} {r['speedup']:>7.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 
 Prints a Markdown table (``--out FILE`` writes it too).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,28 +33,51 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict  # noqa: E402
 from inspect_db.engine import make_engine  # noqa: E402
 from inspect_db.migrate import ensure_schema  # noqa: E402
 from inspect_db.recorder import Recorder  # noqa: E402
 from inspect_db.report_query import ReportFilters, build_report  # noqa: E402
-from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict  # noqa: E402
 
 CLASSES = ["scratch", "dent", "inclusion"]
 DAYS = 30
 
 
 def synthetic(i: int, station: str, regions: int = 5) -> Inspection:
-    regs = [Region(1 + k % 3, CLASSES[k % 3], (10 * k, 20, 15, 12), 120 + k, (10 * k + 7.5, 26.0),
-                   0.93, 0.81, [(10 * k + dx, 20 + dy) for dx, dy in
-                                ((0, 0), (15, 0), (15, 12), (8, 14), (0, 12))], 1.2)
-            for k in range(regions)]
+    regs = [
+        Region(
+            1 + k % 3,
+            CLASSES[k % 3],
+            (10 * k, 20, 15, 12),
+            120 + k,
+            (10 * k + 7.5, 26.0),
+            0.93,
+            0.81,
+            [(10 * k + dx, 20 + dy) for dx, dy in ((0, 0), (15, 0), (15, 12), (8, 14), (0, 12))],
+            1.2,
+        )
+        for k in range(regions)
+    ]
     return Inspection(
-        source=f"/cam/{station}/{i:08d}.png", image_sha256=f"{i:064x}", width=1280, height=960,
-        verdict=Verdict(Decision.FAIL, [RuleHit("min_area", Decision.FAIL, "5 regions",
-                                                list(range(regions)))], regs),
-        station=station, plugin="industrial", recipe="steel", model_sha256="ab" * 32,
+        source=f"/cam/{station}/{i:08d}.png",
+        image_sha256=f"{i:064x}",
+        width=1280,
+        height=960,
+        verdict=Verdict(
+            Decision.FAIL,
+            [RuleHit("min_area", Decision.FAIL, "5 regions", list(range(regions)))],
+            regs,
+        ),
+        station=station,
+        plugin="industrial",
+        recipe="steel",
+        model_sha256="ab" * 32,
         thresholds={"rules": [{"type": "min_area", "min": 30}], "pixel_size_mm": 0.1},
-        inspected_at=time.time(), latency_ms=42.0, part_id=f"P{i}", lot="L7")
+        inspected_at=time.time(),
+        latency_ms=42.0,
+        part_id=f"P{i}",
+        lot="L7",
+    )
 
 
 def record_rate(url: str, n: int, writers: int = 1) -> float:
@@ -64,7 +88,7 @@ def record_rate(url: str, n: int, writers: int = 1) -> float:
     items = [[synthetic(i, f"bench-{w}") for i in range(w, n, writers)] for w in range(writers)]
     with Recorder(url) as rec:
         for w in range(writers):
-            rec.record(synthetic(10 ** 9, f"bench-{w}"))  # connect, migrate, warm the caches
+            rec.record(synthetic(10**9, f"bench-{w}"))  # connect, migrate, warm the caches
 
         def work(chunk: list[Inspection]) -> None:
             for insp in chunk:
@@ -89,12 +113,13 @@ def pg_database(admin: str):
         name = f"inspect_bench_{secrets.token_hex(4)}"
         with psycopg.connect(admin, autocommit=True, connect_timeout=3) as c:
             c.execute(f'CREATE DATABASE "{name}"')
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return None, f"PostgreSQL unavailable: {' '.join(str(e).split())[:120]}"
 
     def drop() -> None:
         with psycopg.connect(admin, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     return admin.rpartition("/")[0] + "/" + name, drop
 
 
@@ -152,11 +177,16 @@ def fill_sqlite(path: Path, n: int) -> dict[str, float]:
     params = {"n": n, "t0": t0, "step": DAYS * 86400 / n}
     t = time.perf_counter()
     con.execute("BEGIN")
-    con.executemany("INSERT INTO station (id, name, plugin, recipe, config_hash, created_at) "
-                    "VALUES (?, ?, 'industrial', 'steel', '', '2025-01-01 00:00:00.000000')",
-                    [(k + 1, f"line-{k + 1}") for k in range(4)])
-    con.execute("INSERT INTO model (id, sha256, plugin, recipe, created_at) VALUES "
-                "(1, ?, 'industrial', 'steel', '2025-01-01 00:00:00.000000')", ("ab" * 32,))
+    con.executemany(
+        "INSERT INTO station (id, name, plugin, recipe, config_hash, created_at) "
+        "VALUES (?, ?, 'industrial', 'steel', '', '2025-01-01 00:00:00.000000')",
+        [(k + 1, f"line-{k + 1}") for k in range(4)],
+    )
+    con.execute(
+        "INSERT INTO model (id, sha256, plugin, recipe, created_at) VALUES "
+        "(1, ?, 'industrial', 'steel', '2025-01-01 00:00:00.000000')",
+        ("ab" * 32,),
+    )
     con.execute(FILL_INSPECTIONS, params)
     t_insp = time.perf_counter() - t
     con.execute(FILL_REGIONS, params)
@@ -165,8 +195,12 @@ def fill_sqlite(path: Path, n: int) -> dict[str, float]:
     regions = con.execute("SELECT count(*) FROM region").fetchone()[0]
     con.execute("PRAGMA journal_mode=WAL")
     con.close()
-    return {"fill_s": fill_s, "inspections_s": t_insp, "regions": regions,
-            "size_mb": path.stat().st_size / 1e6}
+    return {
+        "fill_s": fill_s,
+        "inspections_s": t_insp,
+        "regions": regions,
+        "size_mb": path.stat().st_size / 1e6,
+    }
 
 
 def time_report(url: str, **filters) -> tuple[float, int]:
@@ -191,11 +225,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="inspections in the report database")
     ap.add_argument("--record-n", type=int, default=2000, help="inspections recorded per backend")
-    ap.add_argument("--pg", default=os.environ.get("INSPECT_BENCH_PG",
-                                                   "postgresql://postgres@127.0.0.1:5432/test"),
-                    help="an admin URL on the PostgreSQL server (a scratch database is created)")
-    ap.add_argument("--writers", type=int, default=4,
-                    help="concurrent writer threads (stations) of the second recording run")
+    ap.add_argument(
+        "--pg",
+        default=os.environ.get("INSPECT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="an admin URL on the PostgreSQL server (a scratch database is created)",
+    )
+    ap.add_argument(
+        "--writers",
+        type=int,
+        default=4,
+        help="concurrent writer threads (stations) of the second recording run",
+    )
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--out", help="also write the Markdown table here")
     args = ap.parse_args()
@@ -204,8 +244,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for writers in (1, args.writers):
             rate = record_rate(f"sqlite:///{tmp}/rate{writers}.db", args.record_n, writers)
-            rows.append((f"record, SQLite (WAL), {writers} writer(s), 5 regions each",
-                         f"{rate:,.0f} inspections/s"))
+            rows.append(
+                (
+                    f"record, SQLite (WAL), {writers} writer(s), 5 regions each",
+                    f"{rate:,.0f} inspections/s",
+                )
+            )
             print(rows[-1], flush=True)
         if not args.no_pg:
             for writers in (1, args.writers):
@@ -215,24 +259,34 @@ def main() -> None:
                     break
                 try:
                     rate = record_rate(url, args.record_n, writers)
-                    rows.append((f"record, PostgreSQL (psycopg 3), {writers} writer(s), "
-                                 "5 regions each", f"{rate:,.0f} inspections/s"))
+                    rows.append(
+                        (
+                            f"record, PostgreSQL (psycopg 3), {writers} writer(s), 5 regions each",
+                            f"{rate:,.0f} inspections/s",
+                        )
+                    )
                 finally:
                     drop()
                 print(rows[-1], flush=True)
 
         path = Path(tmp) / "report.db"
         info = fill_sqlite(path, args.n)
-        rows.append((f"bulk fill SQLite, {args.n:,} inspections + {info['regions']:,} regions",
-                     f"{info['fill_s']:.1f} s ({args.n / info['fill_s']:,.0f} inspections/s), "
-                     f"{info['size_mb']:,.0f} MB"))
+        rows.append(
+            (
+                f"bulk fill SQLite, {args.n:,} inspections + {info['regions']:,} regions",
+                f"{info['fill_s']:.1f} s ({args.n / info['fill_s']:,.0f} inspections/s), "
+                f"{info['size_mb']:,.0f} MB",
+            )
+        )
         print(rows[-1], flush=True)
         url = f"sqlite:///{path}"
-        for label, flt in [("all (30 days)", {}), ("--since 24h", {"since": "24h"}),
-                           ("--since 7d --station line-2", {"since": "7d", "station": "line-2"}),
-                           ("--verdict FAIL", {"verdict": "FAIL"}),
-                           ("--plugin industrial --recipe steel",
-                            {"plugin": "industrial", "recipe": "steel"})]:
+        for label, flt in [
+            ("all (30 days)", {}),
+            ("--since 24h", {"since": "24h"}),
+            ("--since 7d --station line-2", {"since": "7d", "station": "line-2"}),
+            ("--verdict FAIL", {"verdict": "FAIL"}),
+            ("--plugin industrial --recipe steel", {"plugin": "industrial", "recipe": "steel"}),
+        ]:
             dt, total = time_report(url, **flt)
             rows.append((f"build_report {label} ({total:,} inspections)", f"{dt:.2f} s"))
             print(rows[-1], flush=True)
@@ -240,8 +294,11 @@ def main() -> None:
         rows.append(("`inspect report --json` all, whole process", f"{dt:.2f} s"))
         print(rows[-1], flush=True)
 
-    table = "| measurement | result |\n| --- | --- |\n" + "\n".join(
-        f"| {a} | {b} |" for a, b in rows) + "\n"
+    table = (
+        "| measurement | result |\n| --- | --- |\n"
+        + "\n".join(f"| {a} | {b} |" for a, b in rows)
+        + "\n"
+    )
     print("\n" + table)
     if args.out:
         Path(args.out).write_text(table)

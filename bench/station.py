@@ -19,6 +19,7 @@ both alike. ``--write`` also prints the markdown table kept in ``bench/README.md
 Without ``--model`` it uses the shipped steel model if present, else a random-weight U-Net
 of the same architecture (width 32, stem stride 2, 4 classes, gray; needs torch to export).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,15 @@ def random_model(path: Path) -> Path:
     torch.manual_seed(0)
     cfg = ModelConfig(in_channels=1, num_classes=4, width=32, depth=4, stem_stride=2)
     model = build_model(cfg).eval()
-    meta = {"classes": ["background", "inclusion", "patches", "scratches"], "mean": 0.5,
-            "std": 0.25, "channels": 1, "input_size": 192, "stride": model.stride,
-            "ignore_index": 255}
+    meta = {
+        "classes": ["background", "inclusion", "patches", "scratches"],
+        "mean": 0.5,
+        "std": 0.25,
+        "channels": 1,
+        "input_size": 192,
+        "stride": model.stride,
+        "ignore_index": 255,
+    }
     sample = np.random.default_rng(0).normal(size=(1, 96, 128)).astype(np.float32)
     export_onnx(model, path, meta, [sample], dynamo=False)
     return path
@@ -60,10 +67,11 @@ def make_images(folder: Path, n: int, size: int) -> list[Path]:
     rng = np.random.default_rng(size)
     out = []
     for i in range(n):
-        img = cv2.GaussianBlur(rng.normal(128, 30, (size, size)).clip(0, 255).astype(np.uint8),
-                               (5, 5), 0)
+        img = cv2.GaussianBlur(
+            rng.normal(128, 30, (size, size)).clip(0, 255).astype(np.uint8), (5, 5), 0
+        )
         x, y = rng.integers(0, size - 20, 2)
-        img[y:y + 12, x:x + 20] = 230  # a defect-like blob
+        img[y : y + 12, x : x + 20] = 230  # a defect-like blob
         p = folder / f"b{i:05d}.png"
         cv2.imwrite(str(p), img)
         out.append(p)
@@ -113,16 +121,25 @@ def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -
         shutil.copy(p, inbox / p.name)
     db = f"sqlite:///{work / 'records.db'}"
     sink = TimedSink(get_registry().sinks["sql"]({"url": db}))  # schema created before timing
-    cfg = parse_config({
-        "station": {"name": f"bench-b{batch}", "plugin": "bench", "recipe": "steel",
-                    "until_empty": True, "batch": batch},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.01},
-    }, work)
-    recipe = Recipe(name="steel", model=model_path,
-                    postprocess=[{"type": "open", "size": 3}, {"type": "min_area",
-                                                               "default_px": 15}],
-                    rules=[{"type": "min_area", "min": 40}, {"type": "review_band",
-                                                             "low": 0.5, "high": 0.7}])
+    cfg = parse_config(
+        {
+            "station": {
+                "name": f"bench-b{batch}",
+                "plugin": "bench",
+                "recipe": "steel",
+                "until_empty": True,
+                "batch": batch,
+            },
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.01},
+        },
+        work,
+    )
+    recipe = Recipe(
+        name="steel",
+        model=model_path,
+        postprocess=[{"type": "open", "size": 3}, {"type": "min_area", "default_px": 15}],
+        rules=[{"type": "min_area", "min": 40}, {"type": "review_band", "low": 0.5, "high": 0.7}],
+    )
     station = Station(cfg, recipe=recipe, sinks={"sql": sink})
     session = station.inspector.model.session
     threads = session.get_session_options().intra_op_num_threads
@@ -149,8 +166,13 @@ def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -
     assert code == 0 and recorded == n, (code, recorded)
     steady = (n - 1) / (sink.times[-1] - sink.times[0])
     outside = (cpu - in_run[0]) / n * 1000 if threads == 1 else None
-    return {"steady": steady, "wall": n / dt, "threads": threads, "cpu_ms": cpu / n * 1000,
-            "outside_run_ms": outside}
+    return {
+        "steady": steady,
+        "wall": n / dt,
+        "threads": threads,
+        "cpu_ms": cpu / n * 1000,
+        "outside_run_ms": outside,
+    }
 
 
 def tta_of(model_path: Path) -> tuple[str, ...]:
@@ -160,15 +182,20 @@ def tta_of(model_path: Path) -> tuple[str, ...]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", default=None)
     ap.add_argument("--sizes", default="200,512")
     ap.add_argument("--n", "--images", dest="n", type=int, default=200, help="images per run")
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--write", action="store_true", help="also print the results as the markdown table of bench/README.md")
+    ap.add_argument(
+        "--write",
+        action="store_true",
+        help="also print the results as the markdown table of bench/README.md",
+    )
     args = ap.parse_args()
 
     from inspect_stations.logs import setup_logging
@@ -181,8 +208,10 @@ def main() -> None:
         elif SHIPPED.is_file():
             model, origin = SHIPPED, "shipped steel.onnx"
         else:
-            model, origin = random_model(tmp / "unet.onnx"), \
-                "random-weight U-Net, steel architecture (width 32, stem stride 2, 4 classes)"
+            model, origin = (
+                random_model(tmp / "unet.onnx"),
+                "random-weight U-Net, steel architecture (width 32, stem stride 2, 4 classes)",
+            )
         rows = []
         cores = os.cpu_count() or 1
         if os.environ.get("INSPECT_THREADS"):  # OnnxModel then uses it whatever it is given
@@ -205,23 +234,36 @@ def main() -> None:
                         best[b] = r
             reference = max(model_best.values())
             for b, r in best.items():
-                rows.append({"size": size, "batch": b,
-                             "model_images_per_s": {("all" if th == 0 else str(th)): round(v, 1)
-                                                    for th, v in model_best.items()},
-                             "station_threads": r["threads"],
-                             "station_images_per_s": round(r["steady"], 1),
-                             "station_wall_images_per_s": round(r["wall"], 1),
-                             "model_cpu_ms": round(model_cpu[max(model_best,
-                                                                 key=model_best.get)], 1),
-                             "station_cpu_ms": round(r["cpu_ms"], 1),
-                             "station_outside_run_cpu_ms": None if r["outside_run_ms"] is None
-                             else round(r["outside_run_ms"], 1),
-                             "ratio": round(r["steady"] / reference, 3)})
-        info = {"model": origin, "tta": list(tta_of(model)), "images": args.n, "cpu": _cpu(),
-                "cores": os.cpu_count(),
-                "load_avg": [round(x, 2) for x in os.getloadavg()],
-                "onnxruntime": _version("onnxruntime"), "python": platform.python_version(),
-                "INSPECT_THREADS": os.environ.get("INSPECT_THREADS", "0 (all cores)")}
+                rows.append(
+                    {
+                        "size": size,
+                        "batch": b,
+                        "model_images_per_s": {
+                            ("all" if th == 0 else str(th)): round(v, 1)
+                            for th, v in model_best.items()
+                        },
+                        "station_threads": r["threads"],
+                        "station_images_per_s": round(r["steady"], 1),
+                        "station_wall_images_per_s": round(r["wall"], 1),
+                        "model_cpu_ms": round(model_cpu[max(model_best, key=model_best.get)], 1),
+                        "station_cpu_ms": round(r["cpu_ms"], 1),
+                        "station_outside_run_cpu_ms": None
+                        if r["outside_run_ms"] is None
+                        else round(r["outside_run_ms"], 1),
+                        "ratio": round(r["steady"] / reference, 3),
+                    }
+                )
+        info = {
+            "model": origin,
+            "tta": list(tta_of(model)),
+            "images": args.n,
+            "cpu": _cpu(),
+            "cores": os.cpu_count(),
+            "load_avg": [round(x, 2) for x in os.getloadavg()],
+            "onnxruntime": _version("onnxruntime"),
+            "python": platform.python_version(),
+            "INSPECT_THREADS": os.environ.get("INSPECT_THREADS", "0 (all cores)"),
+        }
         if args.json:
             print(json.dumps({"info": info, "rows": rows}, indent=2))
         else:
@@ -256,14 +298,19 @@ def _models(r: dict) -> str:
 
 
 def _table(info: dict, rows: list[dict]) -> str:
-    out = [f"model: {info['model']} (TTA flips per image: {info['tta'] or 'none'}); "
-           f"{info['images']} images; {info['cpu']}, {info['cores']} cores, "
-           f"load {info['load_avg']}"]
-    out += [f"{r['size']:>5} px batch {r['batch']}: model only {_models(r)}; station "
-            f"{r['station_images_per_s']} img/s steady ({r['station_wall_images_per_s']} wall, "
-            f"{r['station_threads']} ORT thr); station / best model = {r['ratio']}; CPU ms/image: "
-            f"model {r['model_cpu_ms']}, station {r['station_cpu_ms']} "
-            f"({_outside(r)} outside session.run)" for r in rows]
+    out = [
+        f"model: {info['model']} (TTA flips per image: {info['tta'] or 'none'}); "
+        f"{info['images']} images; {info['cpu']}, {info['cores']} cores, "
+        f"load {info['load_avg']}"
+    ]
+    out += [
+        f"{r['size']:>5} px batch {r['batch']}: model only {_models(r)}; station "
+        f"{r['station_images_per_s']} img/s steady ({r['station_wall_images_per_s']} wall, "
+        f"{r['station_threads']} ORT thr); station / best model = {r['ratio']}; CPU ms/image: "
+        f"model {r['model_cpu_ms']}, station {r['station_cpu_ms']} "
+        f"({_outside(r)} outside session.run)"
+        for r in rows
+    ]
     return "\n".join(out)
 
 
@@ -274,7 +321,8 @@ def _outside(r: dict) -> str:
 
 def _markdown(info: dict, rows: list[dict]) -> str:
     lines = [
-        "## Station throughput (`bench/station.py`)", "",
+        "## Station throughput (`bench/station.py`)",
+        "",
         "End to end: PNG file in the inbox -> read, checked, decoded -> model -> post-processing "
         "and rules -> journal -> SQLite record (the `sql` sink) -> file moved to the archive. "
         "*Steady*: records written per second between the first and the last record; *wall*: "
@@ -283,22 +331,29 @@ def _markdown(info: dict, rows: list[dict]) -> str:
         "the same size, with its flipped copies in the same run when the model asks for "
         "test-time augmentation), back to back, with ONNX Runtime's default threads (all cores) "
         "and with all cores but one (or `INSPECT_THREADS`); the ratio is against the faster. "
-        "Best of interleaved runs.", "",
+        "Best of interleaved runs.",
+        "",
         f"Model: {info['model']}, TTA flips per image: {', '.join(info['tta']) or 'none'}. "
         f"{info['images']} images per run. {info['cpu']}, "
         f"{info['cores']} cores, load average {info['load_avg']} at the end of the run; "
         f"onnxruntime {info['onnxruntime']}, Python {info['python']}, "
-        f"INSPECT_THREADS={info['INSPECT_THREADS']}.", "",
+        f"INSPECT_THREADS={info['INSPECT_THREADS']}.",
+        "",
         "| size (px) | batch | model only (img/s) | station steady (img/s) | station wall (img/s) "
         "| ORT threads in the station | station / model | CPU ms per image: model, station "
         "(outside `session.run`) |",
         "|---:|---:|---|---:|---:|---:|---:|---|",
     ]
-    lines += [f"| {r['size']} | {r['batch']} | {_models(r)} | {r['station_images_per_s']} | "
-              f"{r['station_wall_images_per_s']} | {r['station_threads']} | {r['ratio']:.2f} | "
-              f"{r['model_cpu_ms']}, {r['station_cpu_ms']} ({_outside(r)}) |" for r in rows]
-    lines += ["", "Reproduce: `python bench/station.py --write` (add `--model PATH` for another "
-              "model)."]
+    lines += [
+        f"| {r['size']} | {r['batch']} | {_models(r)} | {r['station_images_per_s']} | "
+        f"{r['station_wall_images_per_s']} | {r['station_threads']} | {r['ratio']:.2f} | "
+        f"{r['model_cpu_ms']}, {r['station_cpu_ms']} ({_outside(r)}) |"
+        for r in rows
+    ]
+    lines += [
+        "",
+        "Reproduce: `python bench/station.py --write` (add `--model PATH` for another model).",
+    ]
     return "\n".join(lines) + "\n"
 
 

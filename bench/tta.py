@@ -8,6 +8,7 @@ Batch 1, one ONNX Runtime thread, the shipped model with its prior correction, m
 is its own session run; the second table times the alternative the runtime used before, the
 four h,v,hv copies stacked into one batch-4 run, against four batch-1 runs (logits only).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,16 @@ SETS = ["", "h", "h,v", "h,v,hv", "h,v,hv,t,at,r90,r270"]
 def stacked_vs_separate(m: OnnxModel, img: np.ndarray, runs: int) -> dict[str, float]:
     """Median ms of the network on the four h,v,hv copies: one batch-4 run vs four batch-1."""
     x = m.prepare(img)[None]
-    copies = [np.ascontiguousarray(c) for c in
-              (x, np.flip(x, 3), np.flip(x, 2), np.flip(x, (2, 3)))]
+    copies = [
+        np.ascontiguousarray(c) for c in (x, np.flip(x, 3), np.flip(x, 2), np.flip(x, (2, 3)))
+    ]
     stacked = np.concatenate(copies)
     times: dict[str, list[float]] = {"stacked": [], "separate": []}
     for k in range(runs + 1):
-        for name, run in (("stacked", lambda: m.logits(stacked)),
-                          ("separate", lambda: [m.logits(c) for c in copies])):
+        for name, run in (
+            ("stacked", lambda: m.logits(stacked)),
+            ("separate", lambda: [m.logits(c) for c in copies]),
+        ):
             t = time.perf_counter()
             run()
             if k:
@@ -40,7 +44,9 @@ def stacked_vs_separate(m: OnnxModel, img: np.ndarray, runs: int) -> dict[str, f
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", default="plugins/industrial/models/tile.onnx")
     ap.add_argument("--size", default="300x500", help="HxW of the test image")
     ap.add_argument("--runs", type=int, default=15)
@@ -60,18 +66,26 @@ def main() -> None:
                 times[s].append(1000 * (time.perf_counter() - t))
     med = {s: float(np.median(v)) for s, v in times.items()}
     batched = stacked_vs_separate(m, img, a.runs)
-    rows = [{"tta": s or "none", "ms": round(med[s], 1), "ratio": round(med[s] / med[""], 2)}
-            for s in SETS]
+    rows = [
+        {"tta": s or "none", "ms": round(med[s], 1), "ratio": round(med[s] / med[""], 2)}
+        for s in SETS
+    ]
     if a.json:
-        print(json.dumps({"model": a.model, "size": a.size, "results": rows,
-                          "four_copies_ms": batched}, indent=2))
+        print(
+            json.dumps(
+                {"model": a.model, "size": a.size, "results": rows, "four_copies_ms": batched},
+                indent=2,
+            )
+        )
         return
     print(f"{a.model}, {a.size}, 1 thread, median of {a.runs}")
     print("| averaged transforms | ms | vs none |\n|---|---:|---:|")
     for r in rows:
         print(f"| {r['tta']} | {r['ms']} | {r['ratio']:.2f}x |")
-    print(f"\n| 4 copies (logits) | ms |\n|---|---:|\n| one batch-4 run | {batched['stacked']:.1f} |\n"
-          f"| four batch-1 runs | {batched['separate']:.1f} |")
+    print(
+        f"\n| 4 copies (logits) | ms |\n|---|---:|\n| one batch-4 run | {batched['stacked']:.1f} |\n"
+        f"| four batch-1 runs | {batched['separate']:.1f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -10,26 +10,46 @@ Python API::
 
 The database URL defaults to ``$INSPECT_DATABASE_URL`` or ``sqlite:///inspect.db``.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Recorder", "SqlSink", "ReportFilters", "build_report", "make_engine",
-           "DatabaseUnavailable", "SchemaOutdated", "UnknownStation", "BadFilter",
-           "DatabaseUnreadable", "RecordsError"]
+__all__ = [
+    "Recorder",
+    "SqlSink",
+    "ReportFilters",
+    "build_report",
+    "make_engine",
+    "DatabaseUnavailable",
+    "SchemaOutdated",
+    "UnknownStation",
+    "BadFilter",
+    "DatabaseUnreadable",
+    "RecordsError",
+]
 
-from inspect_db.errors import (BadFilter, DatabaseUnavailable, DatabaseUnreadable, RecordsError,
-                     SchemaOutdated, UnknownStation)
+from inspect_db.errors import (
+    BadFilter,
+    DatabaseUnavailable,
+    DatabaseUnreadable,
+    RecordsError,
+    SchemaOutdated,
+    UnknownStation,
+)
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import db` (and the plugin) cheap
     if name in ("Recorder", "SqlSink"):
         from inspect_db import recorder
+
         return getattr(recorder, name)
     if name in ("ReportFilters", "build_report"):
         from inspect_db import report_query
+
         return getattr(report_query, name)
     if name == "make_engine":
         from inspect_db.engine import make_engine
+
         return make_engine
     raise AttributeError(name)

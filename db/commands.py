@@ -1,4 +1,5 @@
 """``inspect db upgrade|current`` and ``inspect report``."""
+
 from __future__ import annotations
 
 import json
@@ -47,57 +48,111 @@ def db_current(url: str | None) -> None:
         st = schema_state(engine)
     finally:
         engine.dispose()
-    status = ("up to date" if st.up_to_date else
-              "empty (the first inspect command will create the schema)" if st.empty else
-              "outdated: run `inspect db upgrade`")
+    status = (
+        "up to date"
+        if st.up_to_date
+        else "empty (the first inspect command will create the schema)"
+        if st.empty
+        else "outdated: run `inspect db upgrade`"
+    )
     click.echo(f"{st.url}: revision {st.current or 'none'}, head {st.head} ({status})")
 
 
 @click.command("report")
 @click.option("--db", "url", default=None, help=DB_HELP)
-@click.option("--since", default=None, help="Start: 24h, 7d, 30m, 2w ago, or an ISO date/time "
-              "(UTC unless it has an offset).")
+@click.option(
+    "--since",
+    default=None,
+    help="Start: 24h, 7d, 30m, 2w ago, or an ISO date/time (UTC unless it has an offset).",
+)
 @click.option("--until", default=None, help="End (exclusive), same forms as --since.")
 @click.option("--station", default=None, help="Only this station.")
 @click.option("--plugin", default=None, help="Only this plugin.")
 @click.option("--recipe", default=None, help="Only this recipe.")
 @click.option("--verdict", default=None, help="Only these verdicts, e.g. FAIL or FAIL,REVIEW.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False),
-              help="Write one row per inspection to this CSV file (- for stdout).")
+@click.option(
+    "--csv",
+    "csv_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write one row per inspection to this CSV file (- for stdout).",
+)
 @click.option("--regions", is_flag=True, help="With --csv: one row per region instead.")
-@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
-              help="Write a self-contained HTML page with charts and thumbnails.")
-@click.option("--bucket", type=click.Choice(["auto", "hour", "day"]), default="auto",
-              show_default=True, help="Time buckets of the counts over time.")
-@click.option("--top", default=10, show_default=True, type=click.IntRange(0, MAX_ROWS),
-              help="How many worst images.")
-@click.option("--thumbnails", default=48, show_default=True, type=click.IntRange(0, MAX_ROWS),
-              help="With --html: at most this many FAIL/REVIEW overlay thumbnails.")
-def report(url, since, until, station, plugin, recipe, verdict, as_json, csv_path, regions,
-           html_path, bucket, top, thumbnails) -> None:
+@click.option(
+    "--html",
+    "html_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write a self-contained HTML page with charts and thumbnails.",
+)
+@click.option(
+    "--bucket",
+    type=click.Choice(["auto", "hour", "day"]),
+    default="auto",
+    show_default=True,
+    help="Time buckets of the counts over time.",
+)
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, MAX_ROWS),
+    help="How many worst images.",
+)
+@click.option(
+    "--thumbnails",
+    default=48,
+    show_default=True,
+    type=click.IntRange(0, MAX_ROWS),
+    help="With --html: at most this many FAIL/REVIEW overlay thumbnails.",
+)
+def report(
+    url,
+    since,
+    until,
+    station,
+    plugin,
+    recipe,
+    verdict,
+    as_json,
+    csv_path,
+    regions,
+    html_path,
+    bucket,
+    top,
+    thumbnails,
+) -> None:
     """Yield, verdicts, defect Pareto, worst images, latency and counts over time.
 
     Prints rich tables, or JSON with --json; --csv and --html also write files.
     """
     from inspect_db.engine import connect
     from inspect_db.migrate import ensure_schema
-    from inspect_db.report_query import (INSPECTION_FIELDS, REGION_FIELDS, ReportFilters, build_report,
-                               inspection_rows, region_rows)
+    from inspect_db.report_query import (
+        INSPECTION_FIELDS,
+        REGION_FIELDS,
+        ReportFilters,
+        build_report,
+        inspection_rows,
+        region_rows,
+    )
 
     if regions and not csv_path:
         raise click.UsageError("--regions goes with --csv FILE")
     if as_json and csv_path == "-":
-        raise click.UsageError("--json and --csv - both write to standard output; "
-                               "give --csv a file name")
+        raise click.UsageError(
+            "--json and --csv - both write to standard output; give --csv a file name"
+        )
     filters = ReportFilters.parse(since, until, station, plugin, recipe, verdict)
     engine = make_engine(url)
     say = (lambda m: click.echo(m, err=True)) if as_json or csv_path == "-" else click.echo
     try:
         ensure_schema(engine)
         with connect(engine) as conn:
-            data = build_report(conn, filters, worst=top, bucket=bucket,
-                                gallery=thumbnails if html_path else 0)
+            data = build_report(
+                conn, filters, worst=top, bucket=bucket, gallery=thumbnails if html_path else 0
+            )
             if csv_path:
                 from inspect_db.report_render import write_csv
 

@@ -9,13 +9,14 @@ and foreign keys on. The driver's own transaction handling is switched off and S
 execution option ``inspect_write=True``): several writer processes then queue on the write lock
 instead of failing with "database is locked" when a read snapshot cannot be upgraded.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -42,18 +43,22 @@ def parse_url(url: str | None = None) -> URL:
     """Parse and normalise a database URL (PostgreSQL goes through psycopg 3)."""
     raw = resolve_url(url)
     if raw.startswith("postgres://"):
-        raw = "postgresql://" + raw[len("postgres://"):]
+        raw = "postgresql://" + raw[len("postgres://") :]
     try:
         u = make_url(raw)
     except ArgumentError as e:
-        raise RecordsError(f"database URL {raw!r} cannot be parsed ({e}); give e.g. "
-                           "sqlite:///inspect.db or postgresql://user@host:5432/dbname "
-                           f"with --db or {ENV_URL}") from e
+        raise RecordsError(
+            f"database URL {raw!r} cannot be parsed ({e}); give e.g. "
+            "sqlite:///inspect.db or postgresql://user@host:5432/dbname "
+            f"with --db or {ENV_URL}"
+        ) from e
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
     if u.get_backend_name() not in ("sqlite", "postgresql"):
-        raise RecordsError(f"database URL {safe_url(u)}: only SQLite and PostgreSQL are "
-                           "supported (sqlite:///FILE or postgresql://user@host/db)")
+        raise RecordsError(
+            f"database URL {safe_url(u)}: only SQLite and PostgreSQL are "
+            "supported (sqlite:///FILE or postgresql://user@host/db)"
+        )
     return u
 
 
@@ -80,13 +85,19 @@ def make_engine(url: str | None = None, *, pool_size: int = 5, echo: bool = Fals
     if u.get_backend_name() == "sqlite":
         return _sqlite_engine(u, echo)
     try:
-        engine = sa.create_engine(u, pool_size=pool_size, max_overflow=pool_size,
-                                  pool_pre_ping=True, echo=echo, json_serializer=json_dumps,
-                                  connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S,
-                                                "application_name": "inspect"})
+        engine = sa.create_engine(
+            u,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            echo=echo,
+            json_serializer=json_dumps,
+            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "inspect"},
+        )
     except (NoSuchModuleError, ImportError) as e:
-        raise RecordsError("PostgreSQL needs psycopg 3: pip install 'inspect-vision[postgres]'"
-                           f" ({e})") from e
+        raise RecordsError(
+            f"PostgreSQL needs psycopg 3: pip install 'inspect-vision[postgres]' ({e})"
+        ) from e
     return engine
 
 
@@ -99,9 +110,9 @@ def _sqlite_engine(u: URL, echo: bool) -> Engine:
     if not memory and not Path(db).parent.exists():
         raise DatabaseUnavailable(
             f"SQLite database {db}: folder {Path(db).parent} does not exist; create it or "
-            f"give another file with --db sqlite:///PATH or {ENV_URL}")
-    kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                              "check_same_thread": False}
+            f"give another file with --db sqlite:///PATH or {ENV_URL}"
+        )
+    kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     engine = sa.create_engine(u, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -129,8 +140,9 @@ def is_unavailable(e: BaseException) -> bool:
         return True
     if isinstance(e, OperationalError):  # SQLite also reports schema problems this way
         text = str(getattr(e, "orig", e)).lower()
-        return not any(s in text for s in ("no such table", "no such column", "syntax error",
-                                           "has no column"))
+        return not any(
+            s in text for s in ("no such table", "no such column", "syntax error", "has no column")
+        )
     return isinstance(e, (sa.exc.InterfaceError, sa.exc.TimeoutError))
 
 
@@ -144,8 +156,9 @@ def unavailable(engine: Engine | URL | str, e: BaseException) -> DatabaseUnavail
         hint = "check that the file's folder is writable and no other program holds a lock"
     else:
         hint = "check that the server runs and accepts connections, and the user/database exist"
-    return DatabaseUnavailable(f"cannot use database {safe_url(u)}: {reason}; {hint} "
-                               f"(URL from --db or {ENV_URL})")
+    return DatabaseUnavailable(
+        f"cannot use database {safe_url(u)}: {reason}; {hint} (URL from --db or {ENV_URL})"
+    )
 
 
 def unreadable(url: URL, e: BaseException) -> DatabaseUnreadable | None:
@@ -159,11 +172,13 @@ def unreadable(url: URL, e: BaseException) -> DatabaseUnreadable | None:
         return DatabaseUnreadable(
             f"{path}: not an SQLite database (a text file, another format or an encrypted "
             f"database); check that --db or {ENV_URL} names the records database, or move "
-            "this file aside and the next command creates a new one there")
+            "this file aside and the next command creates a new one there"
+        )
     return DatabaseUnreadable(
         f"{path}: the SQLite database is damaged (database disk image is malformed); restore "
         f"it from a backup, or recover what is left with `sqlite3 {path} .recover | sqlite3 "
-        "recovered.db` and use that file")
+        "recovered.db` and use that file"
+    )
 
 
 @contextmanager

@@ -4,6 +4,7 @@ All derive from :class:`inspect_core.errors.InspectError`, so the command line t
 message and exit code 2. A station catches :class:`DatabaseUnavailable` to journal locally and
 retry later.
 """
+
 from __future__ import annotations
 
 from inspect_core.errors import InspectError

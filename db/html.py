@@ -6,6 +6,7 @@ loaded, the script sets ``data-tables``, ``data-charts``, ``data-thumbnails`` an
 ``data-status="ready"`` on ``<body>`` (counts of what rendered), which the tests read back from
 headless Chromium.
 """
+
 from __future__ import annotations
 
 import base64
@@ -60,8 +61,9 @@ def thumbnail_data_uri(path: str | Path, side: int = THUMB_SIDE) -> str | None:
     h, w = img.shape[:2]
     scale = min(1.0, side / max(h, w))
     if scale < 1.0:
-        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
-                         interpolation=cv2.INTER_AREA)
+        img = cv2.resize(
+            img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
     if not ok:
         return None
@@ -74,13 +76,16 @@ def _table(title: str, header: list[str], rows: list[list[Any]], left: int = 1) 
         return f"<{tag}{cls}>{v}</{tag}>"
 
     head = "".join(cell("th", i, escape(h)) for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>"
-                   for r in rows)
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows
+    )
     cls = "report" if rows else "report empty"
     if not rows:
         body = f'<tr><td class="l muted" colspan="{len(header)}">nothing recorded</td></tr>'
-    return (f'<h2>{escape(title)}</h2><table class="{cls}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    return (
+        f'<h2>{escape(title)}</h2><table class="{cls}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
 
 
 def _v(verdict: str) -> str:
@@ -91,8 +96,10 @@ def yield_chart(rows: list[dict[str, Any]], width: int = 760, height: int = 240)
     """Inspections per bucket as grey bars, yield as a green line (0-100 %)."""
     pad_l, pad_r, pad_t, pad_b = 48, 48, 12, 36
     pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
-    parts = [f'<svg class="chart" id="yield-chart" xmlns="http://www.w3.org/2000/svg" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">']
+    parts = [
+        f'<svg class="chart" id="yield-chart" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+    ]
     n = len(rows)
     top = max((r["total"] for r in rows), default=0) or 1
     bw = pw / max(n, 1)
@@ -100,30 +107,38 @@ def yield_chart(rows: list[dict[str, Any]], width: int = 760, height: int = 240)
     for i, r in enumerate(rows):
         x = pad_l + i * bw
         bh = ph * r["total"] / top
-        parts.append(f'<rect class="mark bar" x="{x + bw * 0.1:.1f}" y="{pad_t + ph - bh:.1f}" '
-                     f'width="{max(bw * 0.8, 1):.1f}" height="{bh:.1f}" fill="#ccd">'
-                     f'<title>{escape(r["start"])}: {r["total"]} inspections, yield '
-                     f'{pct(r["yield"])}</title></rect>')
+        parts.append(
+            f'<rect class="mark bar" x="{x + bw * 0.1:.1f}" y="{pad_t + ph - bh:.1f}" '
+            f'width="{max(bw * 0.8, 1):.1f}" height="{bh:.1f}" fill="#ccd">'
+            f"<title>{escape(r['start'])}: {r['total']} inspections, yield "
+            f"{pct(r['yield'])}</title></rect>"
+        )
         if r["yield"] is not None:
             pts.append(f"{x + bw / 2:.1f},{pad_t + ph * (1 - r['yield']):.1f}")
     if pts:
-        parts.append(f'<polyline class="mark line" points="{" ".join(pts)}" fill="none" '
-                     f'stroke="{COLOURS["PASS"]}" stroke-width="2"/>')
+        parts.append(
+            f'<polyline class="mark line" points="{" ".join(pts)}" fill="none" '
+            f'stroke="{COLOURS["PASS"]}" stroke-width="2"/>'
+        )
         for p in pts:
             x, y = p.split(",")
             parts.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="{COLOURS["PASS"]}"/>')
     for frac in (0, 0.5, 1):
         y = pad_t + ph * (1 - frac)
-        parts.append(f'<line x1="{pad_l}" x2="{pad_l + pw}" y1="{y:.1f}" y2="{y:.1f}" '
-                     f'stroke="#eee"/><text x="{pad_l + pw + 4}" y="{y + 4:.1f}" '
-                     f'font-size="11" fill="{COLOURS["PASS"]}">{int(frac * 100)}%</text>'
-                     f'<text x="{pad_l - 4}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
-                     f'fill="#667">{int(top * frac)}</text>')
+        parts.append(
+            f'<line x1="{pad_l}" x2="{pad_l + pw}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="#eee"/><text x="{pad_l + pw + 4}" y="{y + 4:.1f}" '
+            f'font-size="11" fill="{COLOURS["PASS"]}">{int(frac * 100)}%</text>'
+            f'<text x="{pad_l - 4}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+            f'fill="#667">{int(top * frac)}</text>'
+        )
     if rows:
         for i in sorted({0, n // 2, n - 1}):
-            parts.append(f'<text x="{pad_l + i * bw + bw / 2:.1f}" y="{height - 14}" '
-                         f'font-size="11" text-anchor="middle" fill="#555">'
-                         f'{escape(rows[i]["start"][:16])}</text>')
+            parts.append(
+                f'<text x="{pad_l + i * bw + bw / 2:.1f}" y="{height - 14}" '
+                f'font-size="11" text-anchor="middle" fill="#555">'
+                f"{escape(rows[i]['start'][:16])}</text>"
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -132,29 +147,37 @@ def pareto_chart(rows: list[dict[str, Any]], width: int = 760, height: int = 260
     """Regions per class as bars, most frequent first, with the cumulative share as a line."""
     pad_l, pad_r, pad_t, pad_b = 56, 48, 12, 48
     pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
-    parts = [f'<svg class="chart" id="pareto-chart" xmlns="http://www.w3.org/2000/svg" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">']
+    parts = [
+        f'<svg class="chart" id="pareto-chart" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+    ]
     top = max((r["regions"] for r in rows), default=0) or 1
     bw = pw / max(len(rows), 1)
     pts = []
     for i, r in enumerate(rows):
         x = pad_l + i * bw
         bh = ph * r["regions"] / top
-        parts.append(f'<rect class="mark bar" x="{x + bw * 0.15:.1f}" '
-                     f'y="{pad_t + ph - bh:.1f}" width="{max(bw * 0.7, 1):.1f}" '
-                     f'height="{bh:.1f}" fill="{COLOURS["FAIL"]}"><title>{escape(r["class"])}: '
-                     f'{r["regions"]} regions ({pct(r["share"])})</title></rect>'
-                     f'<text x="{x + bw / 2:.1f}" y="{height - pad_b + 16}" font-size="11" '
-                     f'text-anchor="middle">{escape(r["class"])}</text>')
+        parts.append(
+            f'<rect class="mark bar" x="{x + bw * 0.15:.1f}" '
+            f'y="{pad_t + ph - bh:.1f}" width="{max(bw * 0.7, 1):.1f}" '
+            f'height="{bh:.1f}" fill="{COLOURS["FAIL"]}"><title>{escape(r["class"])}: '
+            f"{r['regions']} regions ({pct(r['share'])})</title></rect>"
+            f'<text x="{x + bw / 2:.1f}" y="{height - pad_b + 16}" font-size="11" '
+            f'text-anchor="middle">{escape(r["class"])}</text>'
+        )
         pts.append(f"{x + bw / 2:.1f},{pad_t + ph * (1 - r['cumulative']):.1f}")
     if pts:
-        parts.append(f'<polyline class="mark line" points="{" ".join(pts)}" fill="none" '
-                     'stroke="#333" stroke-width="2"/>')
+        parts.append(
+            f'<polyline class="mark line" points="{" ".join(pts)}" fill="none" '
+            'stroke="#333" stroke-width="2"/>'
+        )
     for frac in (0, 0.5, 1):
         y = pad_t + ph * (1 - frac)
-        parts.append(f'<text x="{pad_l + pw + 4}" y="{y + 4:.1f}" font-size="11">'
-                     f'{int(frac * 100)}%</text><text x="{pad_l - 4}" y="{y + 4:.1f}" '
-                     f'font-size="11" text-anchor="end">{int(top * frac)}</text>')
+        parts.append(
+            f'<text x="{pad_l + pw + 4}" y="{y + 4:.1f}" font-size="11">'
+            f'{int(frac * 100)}%</text><text x="{pad_l - 4}" y="{y + 4:.1f}" '
+            f'font-size="11" text-anchor="end">{int(top * frac)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -163,10 +186,15 @@ def _gallery(items: list[dict[str, Any]]) -> str:
     figs = []
     for it in items:
         uri = thumbnail_data_uri(it["overlay_path"]) if it.get("overlay_path") else None
-        cap = (f'{_v(it["verdict"])} {escape(it["station"])} · {escape(it["inspected_at"] or "")}'
-               f'<br>{escape(Path(it["source"]).name)}')
-        img = (f'<img class="thumb" src="{uri}" alt="{escape(it["source"])}">' if uri else
-               '<div class="missing">overlay missing</div>')
+        cap = (
+            f"{_v(it['verdict'])} {escape(it['station'])} · {escape(it['inspected_at'] or '')}"
+            f"<br>{escape(Path(it['source']).name)}"
+        )
+        img = (
+            f'<img class="thumb" src="{uri}" alt="{escape(it["source"])}">'
+            if uri
+            else '<div class="missing">overlay missing</div>'
+        )
         figs.append(f"<figure>{img}<figcaption>{cap}</figcaption></figure>")
     if not figs:
         return '<p class="muted">no FAIL or REVIEW image with an overlay in this range</p>'
@@ -181,39 +209,101 @@ def render_html(report: dict[str, Any]) -> str:
     lat = report["latency_ms"]
     tl = report["timeline"]
     sections = [
-        _table("Verdicts", [*VERDICTS, "total", "yield"],
-               [[*(f"{vc[v]:,}" for v in VERDICTS), f"{report['total']:,}",
-                 pct(report["yield"])]], left=0),
-        _table("Yield per station", ["station", "plugin", "recipe", "total", *VERDICTS, "yield"],
-               [[escape(r["station"]), escape(r["plugin"]), escape(r["recipe"]),
-                 f"{r['total']:,}", *(f"{r[v]:,}" for v in VERDICTS), pct(r["yield"])]
-                for r in report["stations"]], left=3),
+        _table(
+            "Verdicts",
+            [*VERDICTS, "total", "yield"],
+            [[*(f"{vc[v]:,}" for v in VERDICTS), f"{report['total']:,}", pct(report["yield"])]],
+            left=0,
+        ),
+        _table(
+            "Yield per station",
+            ["station", "plugin", "recipe", "total", *VERDICTS, "yield"],
+            [
+                [
+                    escape(r["station"]),
+                    escape(r["plugin"]),
+                    escape(r["recipe"]),
+                    f"{r['total']:,}",
+                    *(f"{r[v]:,}" for v in VERDICTS),
+                    pct(r["yield"]),
+                ]
+                for r in report["stations"]
+            ],
+            left=3,
+        ),
         f"<h2>Yield over time (per {escape(tl['bucket'])}, UTC)</h2>" + yield_chart(tl["rows"]),
         "<h2>Defect Pareto</h2>" + pareto_chart(report["pareto"]),
-        _table("Defects by class", ["class", "regions", "share", "cumulative", "area px"],
-               [[escape(r["class"]), f"{r['regions']:,}", pct(r["share"]),
-                 pct(r["cumulative"]), f"{r['area_px']:,}"] for r in report["pareto"]]),
-        _table("Worst images (largest defect area)",
-               ["source", "station", "verdict", "inspected (UTC)", "regions", "area px"],
-               [[escape(r["source"]), escape(r["station"]), _v(r["verdict"]),
-                 escape(r["inspected_at"] or ""), r["n_regions"], f"{r['defect_area_px']:,}"]
-                for r in report["worst"]], left=4),
-        _table("Latency (ms)", ["count", "p50", "p95", "mean", "max"],
-               [[f"{lat['count']:,}", *("-" if lat[k] is None else f"{lat[k]:.1f}"
-                                        for k in ("p50", "p95", "mean", "max"))]]
-               if lat["count"] else [], left=0),
-        _table(f"Inspections per {tl['bucket']}", ["start (UTC)", "total", *VERDICTS, "yield"],
-               [[escape(r["start"]), f"{r['total']:,}", *(f"{r[v]:,}" for v in VERDICTS),
-                 pct(r["yield"])] for r in tl["rows"]]),
+        _table(
+            "Defects by class",
+            ["class", "regions", "share", "cumulative", "area px"],
+            [
+                [
+                    escape(r["class"]),
+                    f"{r['regions']:,}",
+                    pct(r["share"]),
+                    pct(r["cumulative"]),
+                    f"{r['area_px']:,}",
+                ]
+                for r in report["pareto"]
+            ],
+        ),
+        _table(
+            "Worst images (largest defect area)",
+            ["source", "station", "verdict", "inspected (UTC)", "regions", "area px"],
+            [
+                [
+                    escape(r["source"]),
+                    escape(r["station"]),
+                    _v(r["verdict"]),
+                    escape(r["inspected_at"] or ""),
+                    r["n_regions"],
+                    f"{r['defect_area_px']:,}",
+                ]
+                for r in report["worst"]
+            ],
+            left=4,
+        ),
+        _table(
+            "Latency (ms)",
+            ["count", "p50", "p95", "mean", "max"],
+            [
+                [
+                    f"{lat['count']:,}",
+                    *(
+                        "-" if lat[k] is None else f"{lat[k]:.1f}"
+                        for k in ("p50", "p95", "mean", "max")
+                    ),
+                ]
+            ]
+            if lat["count"]
+            else [],
+            left=0,
+        ),
+        _table(
+            f"Inspections per {tl['bucket']}",
+            ["start (UTC)", "total", *VERDICTS, "yield"],
+            [
+                [
+                    escape(r["start"]),
+                    f"{r['total']:,}",
+                    *(f"{r[v]:,}" for v in VERDICTS),
+                    pct(r["yield"]),
+                ]
+                for r in tl["rows"]
+            ],
+        ),
         "<h2>FAIL and REVIEW images</h2>" + _gallery(report.get("gallery", [])),
     ]
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>Inspection report</title><style>{CSS}</style></head><body>"
-            f"<h1>Inspection report</h1><p class=\"muted\">{escape(report['database'])} · "
-            f"{escape(scope)} · generated {escape(report['generated_at'])}</p>"
-            f"<p><b>{report['total']:,}</b> inspections, yield <b>{pct(report['yield'])}</b></p>"
-            + "".join(sections) + f"<script>{SCRIPT}</script></body></html>")
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Inspection report</title><style>{CSS}</style></head><body>"
+        f'<h1>Inspection report</h1><p class="muted">{escape(report["database"])} · '
+        f"{escape(scope)} · generated {escape(report['generated_at'])}</p>"
+        f"<p><b>{report['total']:,}</b> inspections, yield <b>{pct(report['yield'])}</b></p>"
+        + "".join(sections)
+        + f"<script>{SCRIPT}</script></body></html>"
+    )
 
 
 def write_html(path: str | Path, report: dict[str, Any]) -> Path:

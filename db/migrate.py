@@ -6,6 +6,7 @@ is migrated to the head revision on first use; a database at an older revision r
 one transaction under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL),
 so several processes that start on one empty database at once migrate it exactly once.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -113,17 +114,20 @@ def ensure_schema(engine: Engine, *, migrate_empty: bool = True) -> SchemaState:
     raise SchemaOutdated(
         f"database {state.url} has schema revision {state.current}, this inspect needs "
         f"{state.head}: "
-        f"run `inspect db upgrade --db {state.url}` (or with {ENV_URL} set), then retry")
+        f"run `inspect db upgrade --db {state.url}` (or with {ENV_URL} set), then retry"
+    )
 
 
 def _unversioned(engine: Engine) -> SchemaOutdated:
     return SchemaOutdated(
         f"database {safe_url(engine.url)} has inspect's tables but no Alembic revision "
         "(created by hand?): move them aside, or if they match revision 0001 stamp it with "
-        "`alembic -c db/alembic.ini -x url=URL stamp 0001`")
+        "`alembic -c db/alembic.ini -x url=URL stamp 0001`"
+    )
 
 
 def _newer(engine: Engine, rev: str) -> SchemaOutdated:
     return SchemaOutdated(
         f"database {safe_url(engine.url)} has schema revision {rev}, which this version of "
-        "inspect does not know (a newer inspect migrated it): upgrade inspect on this machine")
+        "inspect does not know (a newer inspect migrated it): upgrade inspect on this machine"
+    )

@@ -15,9 +15,10 @@ join), and ``region.station_id`` / ``region.inspected_at`` / ``region.verdict`` 
 verdict, plugin or recipe reads one covering index, never a join).
 The Alembic migrations in ``db/migrations`` create exactly this schema; a test checks that.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,7 +40,7 @@ NAMING = {
 
 def utcnow() -> datetime:
     """Now as a naive UTC datetime (how times are stored)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):
@@ -59,7 +60,7 @@ class Station(Base):
     config_hash: Mapped[str] = mapped_column(sa.String(64), default="")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(), default=utcnow)
 
-    inspections: Mapped[list["InspectionRecord"]] = relationship(back_populates="station")
+    inspections: Mapped[list[InspectionRecord]] = relationship(back_populates="station")
 
 
 class Model(Base):
@@ -87,17 +88,38 @@ class InspectionRecord(Base):
     __table_args__ = (
         # the key of a record (revision 0003): a file's content once per station, a triggered
         # capture once per capture id (its pixels may equal an earlier frame's)
-        sa.Index("uq_inspection_content", "station_id", "image_sha256", unique=True,
-                 sqlite_where=CONTENT_KEY, postgresql_where=CONTENT_KEY),
+        sa.Index(
+            "uq_inspection_content",
+            "station_id",
+            "image_sha256",
+            unique=True,
+            sqlite_where=CONTENT_KEY,
+            postgresql_where=CONTENT_KEY,
+        ),
         sa.UniqueConstraint("station_id", "capture_id"),
         sa.CheckConstraint("verdict IN ('PASS', 'REVIEW', 'FAIL', 'ERROR')", name="verdict"),
         sa.Index("ix_inspection_time", "inspected_at"),
         # covers the counts per (hour, station, verdict), streamed in index order: no sort
-        sa.Index("ix_inspection_hour_cover", "inspected_hour", "station_id", "verdict",
-                 "inspected_at", "latency_ms", "plugin", "recipe"),
+        sa.Index(
+            "ix_inspection_hour_cover",
+            "inspected_hour",
+            "station_id",
+            "verdict",
+            "inspected_at",
+            "latency_ms",
+            "plugin",
+            "recipe",
+        ),
         # covers the latency percentiles: ORDER BY latency_ms LIMIT 1 OFFSET k walks it
-        sa.Index("ix_inspection_latency_cover", "latency_ms", "inspected_at", "station_id",
-                 "verdict", "plugin", "recipe"),
+        sa.Index(
+            "ix_inspection_latency_cover",
+            "latency_ms",
+            "inspected_at",
+            "station_id",
+            "verdict",
+            "plugin",
+            "recipe",
+        ),
         sa.Index("ix_inspection_station_time", "station_id", "inspected_at"),
         sa.Index("ix_inspection_defect_area", "defect_area_px"),  # worst images
         sa.Index("ix_inspection_verdict_time", "verdict", "inspected_at"),  # FAIL/REVIEW gallery
@@ -132,8 +154,9 @@ class InspectionRecord(Base):
 
     station: Mapped[Station] = relationship(back_populates="inspections")
     model: Mapped[Model | None] = relationship()
-    regions: Mapped[list["RegionRecord"]] = relationship(back_populates="inspection",
-                                                         cascade="all, delete-orphan")
+    regions: Mapped[list[RegionRecord]] = relationship(
+        back_populates="inspection", cascade="all, delete-orphan"
+    )
 
 
 class RegionRecord(Base):
@@ -145,8 +168,16 @@ class RegionRecord(Base):
         sa.Index("ix_region_inspection", "inspection_id", "class_name", "area_px"),
         # covers the defect Pareto: streams GROUP BY class_name, filters time, station,
         # verdict, plugin and recipe in the index (revision 0002 added plugin and recipe)
-        sa.Index("ix_region_pareto", "class_name", "inspected_at", "station_id", "verdict",
-                 "plugin", "recipe", "area_px"),
+        sa.Index(
+            "ix_region_pareto",
+            "class_name",
+            "inspected_at",
+            "station_id",
+            "verdict",
+            "plugin",
+            "recipe",
+            "area_px",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

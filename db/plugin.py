@@ -3,6 +3,7 @@
 Loaded through the ``inspect.plugins`` entry point ``records = "inspect_db.plugin"``. Imports stay
 light here; SQLAlchemy and Alembic load when a command or the sink is used.
 """
+
 from __future__ import annotations
 
 from typing import Any

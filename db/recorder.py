@@ -19,16 +19,18 @@ A station daemon uses it like this::
     except DatabaseUnavailable:
         journal.append(inspection)    # keep it locally, replay later (rec.has() skips dupes)
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,7 +38,6 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from inspect_core.types import Inspection
-
 from inspect_db.engine import connect, make_engine, safe_url
 from inspect_db.errors import RecordsError
 from inspect_db.migrate import ensure_schema
@@ -62,24 +63,36 @@ def utc(ts: float | None) -> datetime | None:
     """Unix seconds -> naive UTC datetime (how times are stored)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def config_hash(inspection: Inspection) -> str:
     """What a station ran with: plugin, recipe, model and thresholds, hashed."""
-    blob = json.dumps({"plugin": inspection.plugin, "recipe": inspection.recipe,
-                       "model": inspection.model_sha256, "thresholds": inspection.thresholds},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {
+            "plugin": inspection.plugin,
+            "recipe": inspection.recipe,
+            "model": inspection.model_sha256,
+            "thresholds": inspection.thresholds,
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @lru_cache(maxsize=64)
-def _insert_ignore_stmt(dialect: str, table: sa.Table, keys: tuple[str, ...],
-                        returning: sa.Column | None, where: Any = None) -> sa.Insert:
+def _insert_ignore_stmt(
+    dialect: str,
+    table: sa.Table,
+    keys: tuple[str, ...],
+    returning: sa.Column | None,
+    where: Any = None,
+) -> sa.Insert:
     """``INSERT ... ON CONFLICT (keys) [WHERE where] DO NOTHING [RETURNING col]``, built once per
     dialect and executed with parameters (building a statement per row costs more than running
     it). ``where`` names a partial unique index."""
@@ -88,8 +101,14 @@ def _insert_ignore_stmt(dialect: str, table: sa.Table, keys: tuple[str, ...],
     return stmt if returning is None else stmt.returning(returning)
 
 
-def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any],
-                  keys: list[str], returning: sa.Column | None = None, where: Any = None) -> Any:
+def insert_ignore(
+    conn: Connection,
+    table: sa.Table,
+    values: dict[str, Any],
+    keys: list[str],
+    returning: sa.Column | None = None,
+    where: Any = None,
+) -> Any:
     """INSERT that does nothing when ``keys`` already exist (in the partial unique index of
     ``where``, if given); returns ``returning`` or None."""
     name = conn.dialect.name
@@ -131,34 +150,66 @@ def inspection_values(insp: Inspection, station_id: int, model_id: int | None) -
     """The ``inspection`` row of an :class:`Inspection`."""
     v = insp.verdict
     at = insp.inspected_at if insp.inspected_at is not None else time.time()
-    return clean_row(INSP, dict(
-        station_id=station_id, model_id=model_id, plugin=insp.plugin or "",
-        recipe=insp.recipe or "", source=insp.source, image_sha256=insp.image_sha256,
-        width=int(insp.width), height=int(insp.height), captured_at=utc(insp.captured_at),
-        inspected_at=utc(at), inspected_hour=int(at // 3600), latency_ms=float(insp.latency_ms),
-        verdict=v.decision.value, fired=[h.to_dict() for h in v.hits],
-        thresholds=insp.thresholds,
-        part_id=insp.part_id, lot=insp.lot, error=insp.error, overlay_path=insp.overlay_path,
-        capture_id=insp.capture_id, n_regions=len(v.regions),
-        defect_area_px=int(sum(r.area_px for r in v.regions))))
+    return clean_row(
+        INSP,
+        dict(
+            station_id=station_id,
+            model_id=model_id,
+            plugin=insp.plugin or "",
+            recipe=insp.recipe or "",
+            source=insp.source,
+            image_sha256=insp.image_sha256,
+            width=int(insp.width),
+            height=int(insp.height),
+            captured_at=utc(insp.captured_at),
+            inspected_at=utc(at),
+            inspected_hour=int(at // 3600),
+            latency_ms=float(insp.latency_ms),
+            verdict=v.decision.value,
+            fired=[h.to_dict() for h in v.hits],
+            thresholds=insp.thresholds,
+            part_id=insp.part_id,
+            lot=insp.lot,
+            error=insp.error,
+            overlay_path=insp.overlay_path,
+            capture_id=insp.capture_id,
+            n_regions=len(v.regions),
+            defect_area_px=int(sum(r.area_px for r in v.regions)),
+        ),
+    )
 
 
-def region_values(insp: Inspection, inspection_id: int, station_id: int,
-                  inspected_at: datetime) -> list[dict[str, Any]]:
+def region_values(
+    insp: Inspection, inspection_id: int, station_id: int, inspected_at: datetime
+) -> list[dict[str, Any]]:
     """The ``region`` rows of an :class:`Inspection`."""
     out = []
     verdict = insp.verdict.decision.value
     for r in insp.verdict.regions:
         x, y, w, h = (int(c) for c in r.bbox)
-        out.append(dict(
-            inspection_id=inspection_id, station_id=station_id, inspected_at=inspected_at,
-            verdict=verdict, plugin=insp.plugin or "", recipe=insp.recipe or "",
-            class_id=int(r.class_id), class_name=r.class_name,
-            bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h, area_px=int(r.area_px),
-            area_mm2=None if r.area_mm2 is None else float(r.area_mm2),
-            centroid_x=float(r.centroid[0]), centroid_y=float(r.centroid[1]),
-            max_prob=float(r.max_prob), mean_prob=float(r.mean_prob),
-            polygon=[[int(p[0]), int(p[1])] for p in r.polygon]))
+        out.append(
+            dict(
+                inspection_id=inspection_id,
+                station_id=station_id,
+                inspected_at=inspected_at,
+                verdict=verdict,
+                plugin=insp.plugin or "",
+                recipe=insp.recipe or "",
+                class_id=int(r.class_id),
+                class_name=r.class_name,
+                bbox_x=x,
+                bbox_y=y,
+                bbox_w=w,
+                bbox_h=h,
+                area_px=int(r.area_px),
+                area_mm2=None if r.area_mm2 is None else float(r.area_mm2),
+                centroid_x=float(r.centroid[0]),
+                centroid_y=float(r.centroid[1]),
+                max_prob=float(r.max_prob),
+                mean_prob=float(r.mean_prob),
+                polygon=[[int(p[0]), int(p[1])] for p in r.polygon],
+            )
+        )
         clean_row(REGION, out[-1], json_too=False)  # the polygon is integers only
     return out
 
@@ -173,8 +224,9 @@ class Recorder:
     ``inspect db upgrade``.
     """
 
-    def __init__(self, url: str | None = None, *, engine: Engine | None = None,
-                 migrate: bool = True):
+    def __init__(
+        self, url: str | None = None, *, engine: Engine | None = None, migrate: bool = True
+    ):
         self.engine = engine or make_engine(url)
         self._owns_engine = engine is None
         self._migrate = migrate
@@ -185,7 +237,7 @@ class Recorder:
         self._tls = threading.local()  # ids created by the transaction in flight, per thread
 
     # -- setup ---------------------------------------------------------------------------
-    def connect(self) -> "Recorder":
+    def connect(self) -> Recorder:
         """Connect and check (or create) the schema now rather than on the first write."""
         if not self._ready:
             with self._lock:
@@ -198,15 +250,20 @@ class Recorder:
         if self._owns_engine:
             self.engine.dispose()
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     # -- writing -------------------------------------------------------------------------
-    def record(self, inspection: Inspection, *, config_hash: str | None = None,
-               model_card: dict[str, Any] | None = None) -> bool:
+    def record(
+        self,
+        inspection: Inspection,
+        *,
+        config_hash: str | None = None,
+        model_card: dict[str, Any] | None = None,
+    ) -> bool:
         """Write one inspection and its regions in one transaction.
 
         Returns True if it was new, False if this station had already recorded it (the same
@@ -225,12 +282,15 @@ class Recorder:
         except (DataError, IntegrityError) as e:  # this record's content: others go on
             raise self._refused(inspection, e) from e
         except DBAPIError as e:  # not a connection problem: connect() converted those
-            raise RecordsError(f"cannot record {inspection.source} in "
-                               f"{self.engine.url.render_as_string(hide_password=True)}: "
-                               f"{type(e.orig).__name__}: {e.orig}") from e
+            raise RecordsError(
+                f"cannot record {inspection.source} in "
+                f"{self.engine.url.render_as_string(hide_password=True)}: "
+                f"{type(e.orig).__name__}: {e.orig}"
+            ) from e
 
-    def _record_once(self, inspection: Inspection, chash: str | None,
-                     card: dict[str, Any] | None) -> bool:
+    def _record_once(
+        self, inspection: Inspection, chash: str | None, card: dict[str, Any] | None
+    ) -> bool:
         try:
             self._pending = {}
             with connect(self.engine, write=True) as conn:
@@ -252,7 +312,8 @@ class Recorder:
         return RecordRefused(
             f"{safe_url(self.engine.url)} refuses the record of {clean_text(what, 300)}: "
             f"{reason}. Only this record is affected; fix what the database objects to (a "
-            "constraint or column changed by hand?), then record it again")
+            "constraint or column changed by hand?), then record it again"
+        )
 
     @property
     def _pending(self) -> dict:
@@ -271,17 +332,25 @@ class Recorder:
         """Record several inspections, one transaction each; returns how many were new."""
         return sum(self.record(i) for i in inspections)
 
-    def _write(self, conn: Connection, insp: Inspection, chash: str | None,
-               card: dict[str, Any] | None) -> bool:
+    def _write(
+        self, conn: Connection, insp: Inspection, chash: str | None, card: dict[str, Any] | None
+    ) -> bool:
         sid = self._station_id(conn, insp, chash or config_hash(insp))
         mid = self._model_id(conn, insp, card) if insp.model_sha256 else None
         values = inspection_values(insp, sid, mid)
         if values["capture_id"] is None:  # a file: its content is the key
-            iid = insert_ignore(conn, INSP, values, ["station_id", "image_sha256"],
-                                returning=INSP.c.id, where=CONTENT_KEY)
+            iid = insert_ignore(
+                conn,
+                INSP,
+                values,
+                ["station_id", "image_sha256"],
+                returning=INSP.c.id,
+                where=CONTENT_KEY,
+            )
         else:  # a triggered capture: its capture id is the key
-            iid = insert_ignore(conn, INSP, values, ["station_id", "capture_id"],
-                                returning=INSP.c.id)
+            iid = insert_ignore(
+                conn, INSP, values, ["station_id", "capture_id"], returning=INSP.c.id
+            )
         if iid is None:
             return False
         rows = region_values(insp, iid, sid, values["inspected_at"])
@@ -295,14 +364,25 @@ class Recorder:
         if cached is not None and cached[1:] == want:
             return cached[0]
         name = clean_text(insp.station, 128)
-        insert_ignore(conn, STATION, dict(name=name, plugin=want[0], recipe=want[1],
-                                          config_hash=chash, created_at=now_utc()), ["name"])
-        row = conn.execute(sa.select(STATION.c.id, STATION.c.plugin, STATION.c.recipe,
-                                     STATION.c.config_hash)
-                           .where(STATION.c.name == name)).one()
+        insert_ignore(
+            conn,
+            STATION,
+            dict(
+                name=name, plugin=want[0], recipe=want[1], config_hash=chash, created_at=now_utc()
+            ),
+            ["name"],
+        )
+        row = conn.execute(
+            sa.select(
+                STATION.c.id, STATION.c.plugin, STATION.c.recipe, STATION.c.config_hash
+            ).where(STATION.c.name == name)
+        ).one()
         if tuple(row[1:]) != want:  # the station now runs another recipe or configuration
-            conn.execute(sa.update(STATION).where(STATION.c.id == row.id)
-                         .values(plugin=want[0], recipe=want[1], config_hash=chash))
+            conn.execute(
+                sa.update(STATION)
+                .where(STATION.c.id == row.id)
+                .values(plugin=want[0], recipe=want[1], config_hash=chash)
+            )
         self._pending.setdefault("stations", {})[insp.station] = (row.id, *want)
         return row.id
 
@@ -315,25 +395,56 @@ class Recorder:
         if card is None:
             card = read_card(insp.model_card, sha)
         version = card_version(card)
-        values = clean_row(MODEL, dict(sha256=sha, plugin=insp.plugin or "",
-                                       recipe=insp.recipe or "", version=version, card=card,
-                                       created_at=now_utc()))
+        values = clean_row(
+            MODEL,
+            dict(
+                sha256=sha,
+                plugin=insp.plugin or "",
+                recipe=insp.recipe or "",
+                version=version,
+                card=card,
+                created_at=now_utc(),
+            ),
+        )
         insert_ignore(conn, MODEL, values, ["sha256"])
         row = conn.execute(sa.select(MODEL.c.id, MODEL.c.card).where(MODEL.c.sha256 == sha)).one()
         if row.card is None and card is not None:
-            conn.execute(sa.update(MODEL).where(MODEL.c.id == row.id)
-                         .values(card=values["card"], version=values["version"]))
+            conn.execute(
+                sa.update(MODEL)
+                .where(MODEL.c.id == row.id)
+                .values(card=values["card"], version=values["version"])
+            )
         self._pending.setdefault("models", {})[sha] = row.id
         return row.id
 
-    def register_model(self, sha256: str, *, plugin: str = "", recipe: str = "",
-                       version: str | None = None, card: dict[str, Any] | None = None) -> int:
+    def register_model(
+        self,
+        sha256: str,
+        *,
+        plugin: str = "",
+        recipe: str = "",
+        version: str | None = None,
+        card: dict[str, Any] | None = None,
+    ) -> int:
         """Get-or-create a model row with its details; returns its id."""
         self.connect()
         with connect(self.engine, write=True) as conn:
-            insert_ignore(conn, MODEL, clean_row(MODEL, dict(
-                sha256=sha256, plugin=plugin, recipe=recipe, version=version, card=card,
-                created_at=now_utc())), ["sha256"])
+            insert_ignore(
+                conn,
+                MODEL,
+                clean_row(
+                    MODEL,
+                    dict(
+                        sha256=sha256,
+                        plugin=plugin,
+                        recipe=recipe,
+                        version=version,
+                        card=card,
+                        created_at=now_utc(),
+                    ),
+                ),
+                ["sha256"],
+            )
             mid = conn.execute(sa.select(MODEL.c.id).where(MODEL.c.sha256 == sha256)).scalar_one()
         self._models[sha256] = mid
         return mid
@@ -344,10 +455,17 @@ class Recorder:
         None), or the triggered capture with this ``capture_id`` (the same key as
         :meth:`record`)."""
         self.connect()
-        key = (INSP.c.capture_id.is_(None) & (INSP.c.image_sha256 == image_sha256)
-               if capture_id is None else INSP.c.capture_id == clean_text(capture_id, 128))
-        stmt = (sa.select(INSP.c.id).join(STATION, STATION.c.id == INSP.c.station_id)
-                .where(STATION.c.name == clean_text(station, 128), key).limit(1))
+        key = (
+            INSP.c.capture_id.is_(None) & (INSP.c.image_sha256 == image_sha256)
+            if capture_id is None
+            else INSP.c.capture_id == clean_text(capture_id, 128)
+        )
+        stmt = (
+            sa.select(INSP.c.id)
+            .join(STATION, STATION.c.id == INSP.c.station_id)
+            .where(STATION.c.name == clean_text(station, 128), key)
+            .limit(1)
+        )
         with connect(self.engine) as conn:
             return conn.execute(stmt).first() is not None
 

@@ -7,11 +7,12 @@ undecodable file name) is written with escapes, text longer than its column is c
 trailing ``…`` (PostgreSQL refuses it: StringDataRightTruncation), and NaN / infinity in JSON
 (which PostgreSQL's json refuses) become the strings ``"nan"`` / ``"inf"``.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,12 +30,11 @@ def clean_text(value: str, limit: int | None) -> str:
             value.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates: bytes of an undecodable file name
             try:
-                value = value.encode("utf-8", "surrogateescape").decode("utf-8",
-                                                                        "backslashreplace")
+                value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
             except UnicodeEncodeError:
                 value = value.encode("utf-8", "backslashreplace").decode("utf-8")
     if limit is not None and len(value) > limit:
-        value = value[:limit - 1] + CUT
+        value = value[: limit - 1] + CUT
     return value
 
 
@@ -48,25 +48,30 @@ def clean_json(value: Any) -> Any:
     if cls is float:
         return value if math.isfinite(value) else str(value)
     if isinstance(value, dict):
-        return {clean_json(k) if isinstance(k, str) else k: clean_json(v)
-                for k, v in value.items()}
+        return {clean_json(k) if isinstance(k, str) else k: clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean_json(v) for v in value]
     if isinstance(value, str):
         return clean_text(str(value), None)
-    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and \
-            not math.isfinite(value):  # numpy floats
+    if (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, numbers.Integral)
+        and not math.isfinite(value)
+    ):  # numpy floats
         return str(float(value))
     return value  # numpy ints and arrays, paths: the JSON serialiser writes them
 
 
-@lru_cache(maxsize=None)
+@cache
 def _text_columns(table: sa.Table) -> tuple[tuple[str, int | None], ...]:
-    return tuple((c.name, getattr(c.type, "length", None)) for c in table.columns
-                 if isinstance(c.type, sa.String))
+    return tuple(
+        (c.name, getattr(c.type, "length", None))
+        for c in table.columns
+        if isinstance(c.type, sa.String)
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _json_columns(table: sa.Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.columns if isinstance(c.type, sa.JSON))
 

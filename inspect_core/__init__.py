@@ -7,6 +7,7 @@ What a plugin author needs is importable from here::
 Each name is imported on first use (PEP 562), so ``import inspect_core.types`` stays light and
 nothing here imports torch or OpenCV until a name that needs it is asked for.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -17,16 +18,29 @@ __version__ = "0.1.0"
 # public name -> the submodule that defines it
 _EXPORTS: dict[str, str] = {
     # hooks and what their register callables accept (inspect_core/plugin_api/hookspecs.py)
-    "hookimpl": "plugin_api.hookspecs", "hookspec": "plugin_api.hookspecs", "Rule": "plugin_api.hookspecs",
-    "RuleFactory": "plugin_api.hookspecs", "SourceFactory": "plugin_api.hookspecs", "SinkFactory": "plugin_api.hookspecs",
+    "hookimpl": "plugin_api.hookspecs",
+    "hookspec": "plugin_api.hookspecs",
+    "Rule": "plugin_api.hookspecs",
+    "RuleFactory": "plugin_api.hookspecs",
+    "SourceFactory": "plugin_api.hookspecs",
+    "SinkFactory": "plugin_api.hookspecs",
     "SourceContext": "plugin_api.hookspecs",
     # what register_domains registers
-    "Domain": "runtime.recipe", "Recipe": "runtime.recipe", "SampleImage": "runtime.recipe", "RecipeError": "runtime.recipe",
+    "Domain": "runtime.recipe",
+    "Recipe": "runtime.recipe",
+    "SampleImage": "runtime.recipe",
+    "RecipeError": "runtime.recipe",
     # what rules, sources and sinks see
-    "RuleContext": "rules.engine", "RuleConfigError": "rules.engine",
-    "Region": "types", "RuleHit": "types", "Decision": "types", "Verdict": "types",
+    "RuleContext": "rules.engine",
+    "RuleConfigError": "rules.engine",
+    "Region": "types",
+    "RuleHit": "types",
+    "Decision": "types",
+    "Verdict": "types",
     "Inspection": "types",
-    "Source": "plugin_api.interfaces", "Sink": "plugin_api.interfaces", "SourceItem": "plugin_api.interfaces",
+    "Source": "plugin_api.interfaces",
+    "Sink": "plugin_api.interfaces",
+    "SourceItem": "plugin_api.interfaces",
     "InspectError": "errors",
 }
 

@@ -1,5 +1,6 @@
 """The model card (``model.json``) written beside every trained model, and the check that a
 model file is the one its card describes (:func:`verify_model`, run whenever a model loads)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,14 @@ _LOGGED: set[tuple] = set()  # what verify_model has already logged in this proc
 
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for name in ("torch", "onnxruntime", "onnx", "numpy", "opencv-python-headless", "albumentations"):
+    for name in (
+        "torch",
+        "onnxruntime",
+        "onnx",
+        "numpy",
+        "opencv-python-headless",
+        "albumentations",
+    ):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -90,37 +98,66 @@ def verify_model(model: str | Path, card: str | Path | None = None) -> ModelChec
         raise ModelError(f"{model}: cannot read the model file ({e.strerror or e})") from e
     expected = card_sha256(card)
     if expected is None:
-        note = (f"{model}: no model card ({card.name} with its sha256) beside it, so it is not "
-                f"verified (sha256 {actual}); inspect train writes one (model.json)")
-        _log_once(logging.INFO, (model, actual, "no_card"), note, "model_unverified", model,
-                  None, actual)
+        note = (
+            f"{model}: no model card ({card.name} with its sha256) beside it, so it is not "
+            f"verified (sha256 {actual}); inspect train writes one (model.json)"
+        )
+        _log_once(
+            logging.INFO, (model, actual, "no_card"), note, "model_unverified", model, None, actual
+        )
         return ModelCheck(actual, None, "no_card", note)
     if expected == actual:
         return ModelCheck(actual, card, "verified")
-    msg = (f"{model} does not match its model card {card}: the card says sha256 {expected}, "
-           f"the file has sha256 {actual}. The file changed after its card was written. "
-           "Restore it from its plugin's package (reinstall the plugin), or, if the model was "
-           "retrained or edited on purpose, copy the card written with it (model.json) or "
-           "write the file's sha256 into the card")
+    msg = (
+        f"{model} does not match its model card {card}: the card says sha256 {expected}, "
+        f"the file has sha256 {actual}. The file changed after its card was written. "
+        "Restore it from its plugin's package (reinstall the plugin), or, if the model was "
+        "retrained or edited on purpose, copy the card written with it (model.json) or "
+        "write the file's sha256 into the card"
+    )
     if os.environ.get(ALLOW_UNVERIFIED_ENV, "").strip() == "1":
         note = f"{msg}. Loaded anyway: {ALLOW_UNVERIFIED_ENV}=1 (development only)"
-        _log_once(logging.WARNING, (model, actual, expected), note, "model_mismatch_allowed",
-                  model, expected, actual)
+        _log_once(
+            logging.WARNING,
+            (model, actual, expected),
+            note,
+            "model_mismatch_allowed",
+            model,
+            expected,
+            actual,
+        )
         return ModelCheck(actual, None, "mismatch_allowed", note)
     raise ModelError(f"{msg}. ({ALLOW_UNVERIFIED_ENV}=1 loads it anyway, for development only)")
 
 
-def _log_once(level: int, key: tuple, msg: str, event: str, model: Path,
-              expected: str | None, actual: str) -> None:
+def _log_once(
+    level: int, key: tuple, msg: str, event: str, model: Path, expected: str | None, actual: str
+) -> None:
     if key in _LOGGED:
         return
     _LOGGED.add(key)
-    log.log(level, msg, extra={"event": event, "fields": {
-        "model": str(model), "card_sha256": expected, "file_sha256": actual}})
+    log.log(
+        level,
+        msg,
+        extra={
+            "event": event,
+            "fields": {"model": str(model), "card_sha256": expected, "file_sha256": actual},
+        },
+    )
 
 
-def write_card(out: Path, cfg, mcfg, train_ds, val: dict, history: list, seconds: float,
-               parity: dict, images_per_s: float, meta: dict) -> dict:
+def write_card(
+    out: Path,
+    cfg,
+    mcfg,
+    train_ds,
+    val: dict,
+    history: list,
+    seconds: float,
+    parity: dict,
+    images_per_s: float,
+    meta: dict,
+) -> dict:
     card = {
         "model": "model.onnx",
         "sha256": sha256_file(out / "model.onnx"),

@@ -1,5 +1,6 @@
 """The ``inspect`` command line. Core commands live here; plugins add theirs through the
 ``register_commands`` hook, exactly as a third-party package would."""
+
 from __future__ import annotations
 
 import sys
@@ -17,11 +18,10 @@ def cli() -> None:
     """Visual inspection for production lines: segment, judge, record, report."""
 
 
-from inspect_core.commands.evaluate import evaluate  # noqa: E402
-from inspect_core.commands.train import train  # noqa: E402
-from inspect_core.commands.predict import predict  # noqa: E402
-
-from inspect_core.commands.plugins import plugin_group, plugins_cmd  # noqa: E402
+from inspect_core.commands.evaluate import evaluate
+from inspect_core.commands.plugins import plugin_group, plugins_cmd
+from inspect_core.commands.predict import predict
+from inspect_core.commands.train import train
 
 cli.add_command(evaluate)
 cli.add_command(train)

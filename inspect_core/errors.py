@@ -1,4 +1,5 @@
 """Errors that speak to the person at the line: what went wrong, where, and what to do."""
+
 from __future__ import annotations
 
 

@@ -6,16 +6,24 @@ factory; :func:`construct` calls it, and turns a wrong or missing parameter into
 names the table and lists what the factory takes, so the person editing the TOML sees where and
 what.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
-def parse(n: int, spec: Any, factories: dict[str, Callable], section: str, what: str,
-          error: type[Exception] = ValueError) -> tuple[str, dict[str, Any]]:
+def parse(
+    n: int,
+    spec: Any,
+    factories: dict[str, Callable],
+    section: str,
+    what: str,
+    error: type[Exception] = ValueError,
+) -> tuple[str, dict[str, Any]]:
     """``(type, params)`` of table number ``n`` of ``section`` (e.g. "rules"); ``what`` names
     one entry in messages (e.g. "rule type")."""
     if not isinstance(spec, dict):
@@ -23,15 +31,18 @@ def parse(n: int, spec: Any, factories: dict[str, Callable], section: str, what:
     params = dict(spec)
     kind = params.pop("type", None)
     if kind not in factories:
-        raise error(f"{section}[{n}]: unknown {what} {kind!r}; known: {', '.join(sorted(factories))}")
+        raise error(
+            f"{section}[{n}]: unknown {what} {kind!r}; known: {', '.join(sorted(factories))}"
+        )
     problems = limit_problems(section, kind, params)
     if problems:
         raise error(f"{section}[{n}] ({kind}): " + "; ".join(problems))
     return kind, params
 
 
-def construct(factory: Callable, params: dict[str, Any], where: str,
-              error: type[Exception] = ValueError) -> Any:
+def construct(
+    factory: Callable, params: dict[str, Any], where: str, error: type[Exception] = ValueError
+) -> Any:
     """``factory(**params)``; a TypeError (unknown or missing parameter) becomes ``error``,
     and an ``error`` the factory raises itself (a bad value) gets ``where`` in front."""
     try:
@@ -48,6 +59,7 @@ def construct(factory: Callable, params: dict[str, Any], where: str,
 # The allowed range of every numeric parameter, in one table, checked when a recipe is built
 # (and again by :func:`parse` when its steps and rules are): a kernel of 1e9 px or a tile of 8 px
 # is refused with the recipe file, the key and the range, before the first image.
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -75,8 +87,7 @@ class Limit:
         if value is None:
             return None
         if isinstance(value, dict):
-            return next((p for k, v in value.items()
-                         if (p := self.problem(f"{key}.{k}", v))), None)
+            return next((p for k, v in value.items() if (p := self.problem(f"{key}.{k}", v))), None)
         if self.points:
             return self._polygon(key, value)
         if not self._fits(value):
@@ -100,7 +111,7 @@ class Limit:
         return None
 
 
-AREA = Limit(0, 1e8, "px (or mm² with unit = \"mm2\")")  # a 10000 x 10000 image is 1e8 px
+AREA = Limit(0, 1e8, 'px (or mm² with unit = "mm2")')  # a 10000 x 10000 image is 1e8 px
 PIXEL_SIZE = Limit(1e-5, 1e5, "mm per pixel")
 KERNEL = Limit(1, 51, "px", whole=True)  # 51 px: ~0.4 s per class on a 2000 x 2000 mask
 POLYGON = Limit(-1e6, 1e6, "px (or fractions 0..1)", points=1000)
@@ -109,18 +120,31 @@ RATIO = Limit(0, 1)
 
 # section -> type -> parameter -> Limit; the section "recipe", type "", holds the recipe's own keys
 LIMITS: dict[str, dict[str, dict[str, Limit]]] = {
-    "recipe": {"": {"pixel_size_mm": PIXEL_SIZE, "tile": Limit(64, 4096, "px", whole=True, off=0),
-                    "tile_overlap": Limit(0, 0.75)}},
-    "preprocess": {"resize": {"width": SIDE, "max_side": SIDE},
-                   "clahe": {"clip": Limit(0.01, 1000), "grid": Limit(1, 64, whole=True)}},
+    "recipe": {
+        "": {
+            "pixel_size_mm": PIXEL_SIZE,
+            "tile": Limit(64, 4096, "px", whole=True, off=0),
+            "tile_overlap": Limit(0, 0.75),
+        }
+    },
+    "preprocess": {
+        "resize": {"width": SIDE, "max_side": SIDE},
+        "clahe": {"clip": Limit(0.01, 1000), "grid": Limit(1, 64, whole=True)},
+    },
     "postprocess": {
-        "open": {"size": KERNEL}, "close": {"size": KERNEL},
+        "open": {"size": KERNEL},
+        "close": {"size": KERNEL},
         "fill_holes": {"max_area": Limit(0, 1e8, "px")},
-        "min_area": {"min_px": Limit(0, 1e8, "px"), "min_mm2": Limit(0, 1e8, "mm²"),
-                     "default_px": Limit(0, 1e8, "px"), "pixel_size_mm": PIXEL_SIZE},
+        "min_area": {
+            "min_px": Limit(0, 1e8, "px"),
+            "min_mm2": Limit(0, 1e8, "mm²"),
+            "default_px": Limit(0, 1e8, "px"),
+            "pixel_size_mm": PIXEL_SIZE,
+        },
     },
     "rules": {
-        "min_area": {"min": AREA}, "max_area": {"max": AREA},
+        "min_area": {"min": AREA},
+        "max_area": {"max": AREA},
         "max_count": {"max": Limit(0, 1e6, "regions", whole=True)},
         "roi": {"min_area": AREA, "polygon": POLYGON},
         "roi_coverage": {"max_ratio": RATIO, "polygon": POLYGON},

@@ -9,6 +9,7 @@ DEL, C1 codes), Unicode line separators and bidirectional overrides as visible e
 parsed as markup) or a string with ``[`` escaped, so ``[bold red]x.png`` prints as itself and
 ``a[/b]c.jpg`` cannot raise a MarkupError.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,9 @@ if TYPE_CHECKING:  # rich is imported only by the functions that need it
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # C0 controls, DEL, C1 controls, line/paragraph separators, bidi embeddings/overrides/isolates
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_KEEP_NL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f"
-                             "\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_KEEP_NL = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def _escape(m: re.Match) -> str:
@@ -47,7 +49,7 @@ def markup_safe(value: object) -> str:
     return escape(terminal_text(value))
 
 
-def rich_text(value: object, style: str = "") -> "Text":
+def rich_text(value: object, style: str = "") -> Text:
     """A rich :class:`~rich.text.Text` of :func:`terminal_text` (never parsed as markup), for
     table cells and ``console.print``."""
     from rich.text import Text

@@ -3,6 +3,7 @@
 source -> plugin preprocess -> model -> post-process (Regions) -> rules (Verdict)
        -> Inspection -> sinks / database
 """
+
 from __future__ import annotations
 
 import enum
@@ -45,10 +46,18 @@ class Region:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Region":
-        return cls(d["class_id"], d["class_name"], tuple(d["bbox"]), d["area_px"],
-                   tuple(d["centroid"]), d["max_prob"], d["mean_prob"],
-                   [tuple(p) for p in d.get("polygon", [])], d.get("area_mm2"))
+    def from_dict(cls, d: dict[str, Any]) -> Region:
+        return cls(
+            d["class_id"],
+            d["class_name"],
+            tuple(d["bbox"]),
+            d["area_px"],
+            tuple(d["centroid"]),
+            d["max_prob"],
+            d["mean_prob"],
+            [tuple(p) for p in d.get("polygon", [])],
+            d.get("area_mm2"),
+        )
 
 
 @dataclass
@@ -61,8 +70,12 @@ class RuleHit:
     regions: list[int] = field(default_factory=list)  # indexes into Verdict.regions
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "decision": self.decision.value, "message": self.message,
-                "regions": list(self.regions)}
+        return {
+            "rule": self.rule,
+            "decision": self.decision.value,
+            "message": self.message,
+            "regions": list(self.regions),
+        }
 
 
 @dataclass
@@ -73,9 +86,12 @@ class Verdict:
     coverage: dict[str, float] = field(default_factory=dict)  # class -> share of ROI/image
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.decision.value, "fired": [h.to_dict() for h in self.hits],
-                "regions": [r.to_dict() for r in self.regions],
-                "coverage": {k: round(v, 5) for k, v in self.coverage.items()}}
+        return {
+            "verdict": self.decision.value,
+            "fired": [h.to_dict() for h in self.hits],
+            "regions": [r.to_dict() for r in self.regions],
+            "coverage": {k: round(v, 5) for k, v in self.coverage.items()},
+        }
 
 
 @dataclass

@@ -18,6 +18,7 @@ Only regular files are ever opened (:func:`open_regular`): a named pipe, socket 
 inbox is quarantined as it is (linked, never read; a pipe is re-made on another file system), so
 no read can wait forever.
 """
+
 from __future__ import annotations
 
 import errno
@@ -47,9 +48,14 @@ def special_kind(mode: int) -> str | None:
     """What a file is when it is not a regular file (None for a regular file)."""
     if stat.S_ISREG(mode):
         return None
-    for test, kind in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a Unix socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symlink")):
+    for test, kind in (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a Unix socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symlink"),
+    ):
         if test(mode):
             return kind
     return "not a regular file"
@@ -57,9 +63,11 @@ def special_kind(mode: int) -> str | None:
 
 def special_reason(kind: str) -> str:
     """Why a pipe, socket or device in the inbox is quarantined without being read."""
-    return (f"{kind}, not an image file: the station reads only regular files (reading a "
-            "pipe, socket or device can wait forever); make the writer save each image as a "
-            "file (written under a temporary name, then renamed into the inbox)")
+    return (
+        f"{kind}, not an image file: the station reads only regular files (reading a "
+        "pipe, socket or device can wait forever); make the writer save each image as a "
+        "file (written under a temporary name, then renamed into the inbox)"
+    )
 
 
 def open_regular(path: str | os.PathLike) -> BinaryIO:
@@ -144,19 +152,25 @@ def fs_hint(e: BaseException) -> str:
         return "the disk is full: free space on it (or point archive.path elsewhere)"
     if code in (errno.EACCES, errno.EPERM):
         who = f"uid {os.getuid()}" if hasattr(os, "getuid") else "the station's user"
-        return (f"permission denied: the station runs as {who} and must be able to write "
-                "there; fix the folder's owner or mode (in Docker: --user, or chown the volume)")
+        return (
+            f"permission denied: the station runs as {who} and must be able to write "
+            "there; fix the folder's owner or mode (in Docker: --user, or chown the volume)"
+        )
     if code in (errno.EEXIST, errno.ENOTDIR):
         return "a file is in the way: that path (or a part of it) must be a folder"
     if code == errno.EROFS:
         return "the file system is mounted read-only: remount it read-write"
     if code == errno.ENAMETOOLONG:
-        return ("a name is too long for that file system (file names are shortened to 255 "
-                "bytes, so the folder path is too long): use shorter archive.path and "
-                "archive.quarantine folders")
+        return (
+            "a name is too long for that file system (file names are shortened to 255 "
+            "bytes, so the folder path is too long): use shorter archive.path and "
+            "archive.quarantine folders"
+        )
     if code == errno.EXDEV:
-        return ("it cannot be copied to another file system (a socket or device file, not an "
-                "image): remove it from the inbox by hand")
+        return (
+            "it cannot be copied to another file system (a socket or device file, not an "
+            "image): remove it from the inbox by hand"
+        )
     if code in (errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.EHOSTDOWN, errno.ENOTCONN):
         return "the disk or network share does not answer: check it"
     return "check that the archive and quarantine folders exist and are writable"
@@ -202,8 +216,13 @@ def _link_no_replace(src: Path, dest: Path, sha256: str, name: str) -> tuple[Pat
                 return dest, False  # already there
             dest = next(p for p in names if p != dest)
         except OSError as e:
-            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK,
-                               errno.ENOSYS):
+            if e.errno not in (
+                errno.EPERM,
+                errno.ENOTSUP,
+                errno.EOPNOTSUPP,
+                errno.EMLINK,
+                errno.ENOSYS,
+            ):
                 raise
             # no hard links here (some network shares, FAT): a rename; the name was checked free
             if _lexists(dest):
@@ -290,8 +309,9 @@ class Archive:
         self._mkdir(dest.parent)
         if not os.path.lexists(src):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(src))
-        return self._again_if_folder_gone(dest.parent,
-                                          lambda: self._move(src, dest, sha256, materialize))
+        return self._again_if_folder_gone(
+            dest.parent, lambda: self._move(src, dest, sha256, materialize)
+        )
 
     def _move(self, src: Path, dest: Path, sha256: str, materialize: bool) -> Path:
         link = os.path.islink(src)
@@ -318,8 +338,9 @@ class Archive:
             _unlink_if_same(src, dest)
         return dest
 
-    def _copy_in(self, src: Path, dest: Path, sha256: str, symlink: bool = False,
-                 name: str = "") -> Path:
+    def _copy_in(
+        self, src: Path, dest: Path, sha256: str, symlink: bool = False, name: str = ""
+    ) -> Path:
         """Copy ``src`` (its target, or the link itself when ``symlink``) to a temporary name
         beside ``dest``, fsync it and link it into place; a failure leaves nothing behind."""
         tmp = dest.parent / _tmp_name(dest.name)
@@ -338,23 +359,33 @@ class Archive:
         finally:
             _remove_quietly(tmp)
 
-    def file(self, src: Path, verdict: str, sha256: str = "", ts: float | None = None,
-             reason: str | None = None, dest: Path | None = None) -> Path:
+    def file(
+        self,
+        src: Path,
+        verdict: str,
+        sha256: str = "",
+        ts: float | None = None,
+        reason: str | None = None,
+        dest: Path | None = None,
+    ) -> Path:
         """Plan (unless ``dest``) and move; an ERROR gets ``<name>.why.txt`` with ``reason``."""
         src = Path(src)
-        dest = self.move(src, dest or self.plan(src, verdict, sha256, ts), sha256,
-                         materialize=verdict != "ERROR")
+        dest = self.move(
+            src, dest or self.plan(src, verdict, sha256, ts), sha256, materialize=verdict != "ERROR"
+        )
         if verdict == "ERROR":
             try:
                 dest.with_name(fit_name(dest.name, reserve=len(WHY)) + WHY).write_text(
                     f"{reason or 'could not be inspected'}\n\noriginally: {src}\n"
-                    f"sha256: {sha256}\nquarantined: {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+                    f"sha256: {sha256}\nquarantined: {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+                )
             except OSError:
                 pass
         return dest
 
-    def save(self, data: bytes, name: str, verdict: str, sha256: str = "",
-             ts: float | None = None) -> Path:
+    def save(
+        self, data: bytes, name: str, verdict: str, sha256: str = "", ts: float | None = None
+    ) -> Path:
         """Write captured bytes (a camera frame) into the archive atomically."""
         folder = self.folder(verdict, ts)
         self._mkdir(folder)

@@ -4,6 +4,7 @@ Everything named in the config is resolved through the plugin registry (the same
 third-party plugin's sources and sinks are found); :class:`stations.daemon.Station` calls these
 unless it is handed the pieces directly.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -15,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from inspect_core.errors import InspectError
-
 from inspect_stations.archive import Archive
 from inspect_stations.config import StationConfig
 from inspect_stations.journal import Journal
-from inspect_stations.writer import SinkSlot
 from inspect_stations.logs import StationLog
+from inspect_stations.writer import SinkSlot
 
 
 @dataclass
@@ -48,8 +48,10 @@ def load_recipe(cfg: StationConfig):
         if problems:
             raise InspectError(f"station.recipe_file {cfg.recipe_file}: " + "; ".join(problems))
         if cfg.recipe and cfg.recipe != recipe.name:
-            raise InspectError(f"station.recipe is {cfg.recipe!r} but {cfg.recipe_file} defines "
-                               f"recipe {recipe.name!r}; remove station.recipe or make them match")
+            raise InspectError(
+                f"station.recipe is {cfg.recipe!r} but {cfg.recipe_file} defines "
+                f"recipe {recipe.name!r}; remove station.recipe or make them match"
+            )
         return recipe
     from inspect_core.plugin_api.resolve import find_recipe
 
@@ -66,8 +68,9 @@ def build_inspector(cfg: StationConfig, recipe, registry):
     try:
         return Inspector(recipe, registry.rules, threads=model_threads(cfg.threads))
     except ValueError as e:  # a rule or post-processing step that does not fit the model
-        raise InspectError(f"station {cfg.name}: recipe {recipe.name} with the "
-                           f"station's overrides: {e}") from e
+        raise InspectError(
+            f"station {cfg.name}: recipe {recipe.name} with the station's overrides: {e}"
+        ) from e
 
 
 def model_threads(configured: int = 0) -> int:
@@ -91,9 +94,11 @@ def take_lock(state_dir: Path) -> int:
     except BlockingIOError:
         other = os.read(fd, 32).decode(errors="replace").strip() or "?"
         os.close(fd)
-        raise InspectError(f"another station (pid {other}) is already running with the state "
-                           f"folder {state_dir}; stop it, or give this station its "
-                           "own station.state_dir") from None
+        raise InspectError(
+            f"another station (pid {other}) is already running with the state "
+            f"folder {state_dir}; stop it, or give this station its "
+            "own station.state_dir"
+        ) from None
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd
@@ -101,6 +106,7 @@ def take_lock(state_dir: Path) -> int:
 
 def build_slots(cfg: StationConfig, sinks: dict[str, Any] | None, registry) -> list[SinkSlot]:
     """The journaled sinks: ``sinks`` as given, else the database and [[sinks]] by name."""
+
     def factory_of(obj):
         return obj if callable(obj) and not hasattr(obj, "write") else (lambda: obj)
 
@@ -111,16 +117,20 @@ def build_slots(cfg: StationConfig, sinks: dict[str, Any] | None, registry) -> l
     if cfg.database:
         name = cfg.database_sink
         if name not in reg_sinks:
-            raise InspectError(f"database sink {name!r} is not registered (is the records "
-                               "plugin `db` installed? see `inspect plugins`); or set "
-                               "[database] enabled = false")
+            raise InspectError(
+                f"database sink {name!r} is not registered (is the records "
+                "plugin `db` installed? see `inspect plugins`); or set "
+                "[database] enabled = false"
+            )
         conf = {"url": cfg.database_url} if cfg.database_url else {}
         slots.append(SinkSlot(name, lambda f=reg_sinks[name], c=conf: f(dict(c))))
     for i, spec in enumerate(cfg.sinks):
         kind = spec["type"]
         if kind not in reg_sinks:
-            raise InspectError(f"sinks[{i}]: no sink named {kind!r} is registered; known: "
-                               f"{', '.join(sorted(reg_sinks)) or 'none'}")
+            raise InspectError(
+                f"sinks[{i}]: no sink named {kind!r} is registered; known: "
+                f"{', '.join(sorted(reg_sinks)) or 'none'}"
+            )
         conf = {k: v for k, v in spec.items() if k != "type"}
         slots.append(SinkSlot(f"sinks[{i}]:{kind}", lambda f=reg_sinks[kind], c=conf: f(dict(c))))
     return slots
@@ -141,8 +151,10 @@ def build_source(cfg: StationConfig, context: SourceContext, registry_fn):
     registry = registry_fn()
     factory = registry.sources.get(kind)
     if factory is None:
-        raise InspectError(f"source.type: no source named {kind!r} is registered; known: "
-                           f"{', '.join(sorted(registry.sources)) or 'none'}")
+        raise InspectError(
+            f"source.type: no source named {kind!r} is registered; known: "
+            f"{', '.join(sorted(registry.sources)) or 'none'}"
+        )
     return factory(dict(cfg.source), context)
 
 

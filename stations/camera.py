@@ -17,23 +17,22 @@ Live cameras are read continuously by a grabber thread (so a capture is the newe
 one stale in the driver's buffer) that reconnects every ``reconnect_s`` when frames stop.
 A video file ends the source when it ends, unless ``loop = true``.
 """
+
 from __future__ import annotations
 
 import os
 import queue
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
 from inspect_core.plugin_api.interfaces import SourceItem
 from inspect_core.types import Inspection
-
 from inspect_stations.config import CameraOptions
 from inspect_stations.urls import mask_url
-
 
 REPORT_S = 60.0  # a camera that stays away is reported again this often
 
@@ -68,8 +67,7 @@ class CameraSource:
         self.stop: threading.Event = context.stop
         self.is_file = options.url is not None and "://" not in options.url
         # what logs, status and records show: the URL without its password
-        self.name = mask_url(options.url) if options.url is not None else \
-            f"camera:{options.device}"
+        self.name = mask_url(options.url) if options.url is not None else f"camera:{options.device}"
         self.cap: cv2.VideoCapture | None = None
         self.captured = 0
         self.frame_no = 0
@@ -92,10 +90,17 @@ class CameraSource:
             raise CameraError(f"video file {self.opt.url} not found (source.url)")
         cap = cv2.VideoCapture(self.opt.url if self.opt.url is not None else self.opt.device)
         if not cap.isOpened():
-            what = (f"video file {self.opt.url}" if self.is_file else
-                    f"stream {self.name}" if self.opt.url else f"camera device {self.opt.device}")
-            raise CameraError(f"cannot open {what}: check that it exists, is connected and is "
-                              "not used by another program")
+            what = (
+                f"video file {self.opt.url}"
+                if self.is_file
+                else f"stream {self.name}"
+                if self.opt.url
+                else f"camera device {self.opt.device}"
+            )
+            raise CameraError(
+                f"cannot open {what}: check that it exists, is connected and is "
+                "not used by another program"
+            )
         if self.opt.width:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.opt.width)
         if self.opt.height:
@@ -130,16 +135,23 @@ class CameraSource:
         if now - self._reported >= REPORT_S:
             self._reported = now
             since = time.strftime("%H:%M:%S", time.localtime(self._down_since))
-            again = "" if self._failures == 1 else \
-                f" (still, {self._failures} attempts since {since})"
-            self.ctx.log.error(event, msg + again + f"; retrying every {self.opt.reconnect_s:g} s",
-                               camera=self.name, attempts=self._failures)
+            again = (
+                "" if self._failures == 1 else f" (still, {self._failures} attempts since {since})"
+            )
+            self.ctx.log.error(
+                event,
+                msg + again + f"; retrying every {self.opt.reconnect_s:g} s",
+                camera=self.name,
+                attempts=self._failures,
+            )
 
     def _back(self) -> None:
         if self._down_since is not None:
-            self.ctx.log.info("camera_back", f"{self.name} delivers frames again after "
-                                             f"{time.time() - self._down_since:.0f} s",
-                              camera=self.name)
+            self.ctx.log.info(
+                "camera_back",
+                f"{self.name} delivers frames again after {time.time() - self._down_since:.0f} s",
+                camera=self.name,
+            )
         self._down_since, self._failures, self._reported = None, 0, -1e9
 
     def _grab_loop(self) -> None:
@@ -154,8 +166,11 @@ class CameraSource:
             while not self.stopping:
                 ok, frame = cap.read()
                 if not ok:
-                    self._trouble("camera_lost", f"{self.name}: no frame (disconnected, or the "
-                                                 "stream stopped); reconnecting")
+                    self._trouble(
+                        "camera_lost",
+                        f"{self.name}: no frame (disconnected, or the "
+                        "stream stopped); reconnecting",
+                    )
                     break
                 if self._down_since is not None:
                     self._back()
@@ -171,8 +186,9 @@ class CameraSource:
     def _live_frames(self) -> Iterator[tuple[np.ndarray, float]]:
         """Each new frame of a live source, (frame, wall-clock ms)."""
         if self._grabber is None:
-            self._grabber = threading.Thread(target=self._grab_loop, name="camera-grabber",
-                                             daemon=True)
+            self._grabber = threading.Thread(
+                target=self._grab_loop, name="camera-grabber", daemon=True
+            )
             self._grabber.start()
         last = 0
         while not self.stop.is_set():
@@ -185,8 +201,9 @@ class CameraSource:
 
     def _latest_frame(self, timeout: float = 2.0) -> tuple[np.ndarray, int] | None:
         if self._grabber is None:
-            self._grabber = threading.Thread(target=self._grab_loop, name="camera-grabber",
-                                             daemon=True)
+            self._grabber = threading.Thread(
+                target=self._grab_loop, name="camera-grabber", daemon=True
+            )
             self._grabber.start()
         end = time.monotonic() + timeout
         with self._latest_lock:
@@ -197,9 +214,13 @@ class CameraSource:
     # -- the source protocol -------------------------------------------------------------------
     def _item(self, frame: np.ndarray, frame_no: int, **kw) -> SourceItem:
         self.captured += 1
-        return SourceItem(source=f"{self.name}#frame={frame_no}", frame=to_rgb(frame),
-                          captured_at=time.time(), extra={"camera": self.name,
-                                                          "frame_no": frame_no}, **kw)
+        return SourceItem(
+            source=f"{self.name}#frame={frame_no}",
+            frame=to_rgb(frame),
+            captured_at=time.time(),
+            extra={"camera": self.name, "frame_no": frame_no},
+            **kw,
+        )
 
     def _limit_reached(self) -> bool:
         return bool(self.opt.max_frames) and self.captured >= self.opt.max_frames
@@ -251,8 +272,11 @@ class CameraSource:
                 got = self._latest_frame()
             kw = dict(request_id=trig.get("id"), part_id=trig.get("part_id"), lot=trig.get("lot"))
             if got is None:
-                reason = (f"no frame from {self.name}: the video file has ended" if self.is_file
-                          else f"no frame from {self.name} (camera disconnected?)")
+                reason = (
+                    f"no frame from {self.name}: the video file has ended"
+                    if self.is_file
+                    else f"no frame from {self.name} (camera disconnected?)"
+                )
                 yield SourceItem(source=self.name, extra={"refuse": reason}, **kw)
                 continue
             yield self._item(got[0], got[1], **kw)

@@ -1,4 +1,5 @@
 """``inspect station run | check | status | replay`` and ``inspect demo``."""
+
 from __future__ import annotations
 
 import json
@@ -20,21 +21,52 @@ def station_group() -> None:
 @click.option("--plugin", help="Shortcut without a config file: plugin (or domain) name.")
 @click.option("--recipe", "recipe_name", help="Shortcut: recipe of the plugin.")
 @click.option("--watch", type=click.Path(file_okay=False), help="Shortcut: the inbox folder.")
-@click.option("--db", default=None, help="Shortcut: database URL (default INSPECT_DATABASE_URL "
-              "or sqlite:///inspect.db).")
+@click.option(
+    "--db",
+    default=None,
+    help="Shortcut: database URL (default INSPECT_DATABASE_URL or sqlite:///inspect.db).",
+)
 @click.option("--name", default=None, help="Shortcut: station name (default PLUGIN-RECIPE).")
-@click.option("--archive", type=click.Path(file_okay=False), default=None,
-              help="Shortcut: archive folder (default: 'archive' beside the inbox).")
-@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
-              help="Journal and status folder (default: station.state_dir, or beside the inbox).")
-@click.option("--stable-s", type=float, default=None,
-              help="Seconds a file must stay unchanged before it is taken.")
-@click.option("--until-empty", is_flag=True, help="Stop once the source has nothing more to give "
-              "(a batch run) instead of waiting for new images.")
+@click.option(
+    "--archive",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Shortcut: archive folder (default: 'archive' beside the inbox).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Journal and status folder (default: station.state_dir, or beside the inbox).",
+)
+@click.option(
+    "--stable-s",
+    type=float,
+    default=None,
+    help="Seconds a file must stay unchanged before it is taken.",
+)
+@click.option(
+    "--until-empty",
+    is_flag=True,
+    help="Stop once the source has nothing more to give "
+    "(a batch run) instead of waiting for new images.",
+)
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line (for log shippers).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def run_cmd(config, plugin, recipe_name, watch, db, name, archive, state_dir, stable_s,
-            until_empty, log_json, verbose):
+def run_cmd(
+    config,
+    plugin,
+    recipe_name,
+    watch,
+    db,
+    name,
+    archive,
+    state_dir,
+    stable_s,
+    until_empty,
+    log_json,
+    verbose,
+):
     """Run a station from CONFIG (TOML), or from --plugin/--recipe/--watch [--db].
 
     Stops cleanly on SIGTERM or Ctrl-C (finishes the images in hand, flushes, exits 0).
@@ -58,16 +90,28 @@ def run_cmd(config, plugin, recipe_name, watch, db, name, archive, state_dir, st
     elif plugin and recipe_name and watch:
         if not Path(watch).is_dir():
             raise InspectError(f"--watch {watch}: folder not found; create it or fix the path")
-        cfg = shortcut_config(plugin, recipe_name, watch, db, name, archive, state_dir,
-                              1.0 if stable_s is None else stable_s)
+        cfg = shortcut_config(
+            plugin,
+            recipe_name,
+            watch,
+            db,
+            name,
+            archive,
+            state_dir,
+            1.0 if stable_s is None else stable_s,
+        )
     else:
-        raise click.UsageError("give a CONFIG.toml, or --plugin P --recipe R --watch DIR "
-                               "(see `inspect station run --help`)")
+        raise click.UsageError(
+            "give a CONFIG.toml, or --plugin P --recipe R --watch DIR "
+            "(see `inspect station run --help`)"
+        )
     cfg.until_empty = cfg.until_empty or until_empty
     setup_logging(log_json or cfg.log_json, logging.DEBUG if verbose else logging.INFO)
     if cfg.folder is not None and not cfg.folder.path.is_dir():
-        raise InspectError(f"watched folder {cfg.folder.path} does not exist (source.path); "
-                           "create it or fix the path")
+        raise InspectError(
+            f"watched folder {cfg.folder.path} does not exist (source.path); "
+            "create it or fix the path"
+        )
     code = Station(cfg).run()
     sys.exit(code)
 
@@ -81,30 +125,53 @@ def check_cmd(config, as_json):
 
     cfg, problems = check_file(config)
     if as_json:
-        click.echo(json.dumps({"ok": not problems, "config": str(config),
-                               "problems": [{"key": k, "message": m} for k, m in problems]},
-                              indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": not problems,
+                    "config": str(config),
+                    "problems": [{"key": k, "message": m} for k, m in problems],
+                },
+                indent=2,
+            )
+        )
     elif problems:
-        click.secho(f"{config}: {len(problems)} problem{'s' if len(problems) != 1 else ''}:",
-                    fg="red", err=True)
+        click.secho(
+            f"{config}: {len(problems)} problem{'s' if len(problems) != 1 else ''}:",
+            fg="red",
+            err=True,
+        )
         for k, m in problems:
             click.echo(f"  {k}: {m}" if k else f"  {m}", err=True)
     else:
         from inspect_stations.urls import mask_url
 
-        src = cfg.folder.path if cfg.folder else (
-            mask_url(cfg.camera.url) or f"camera {cfg.camera.device}" if cfg.camera
-            else cfg.source_type)
+        src = (
+            cfg.folder.path
+            if cfg.folder
+            else (
+                mask_url(cfg.camera.url) or f"camera {cfg.camera.device}"
+                if cfg.camera
+                else cfg.source_type
+            )
+        )
         recipe = cfg.recipe or (cfg.recipe_file.stem if cfg.recipe_file else "")
-        click.secho(f"{config}: OK - station {cfg.name}, {cfg.plugin}/{recipe}, "
-                    f"source {src}, archive {cfg.archive}", fg="green")
+        click.secho(
+            f"{config}: OK - station {cfg.name}, {cfg.plugin}/{recipe}, "
+            f"source {src}, archive {cfg.archive}",
+            fg="green",
+        )
     sys.exit(2 if problems else 0)
 
 
 @station_group.command("status")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
-              help="The station's state folder (instead of CONFIG).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The station's state folder (instead of CONFIG).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status_cmd(config, state_dir, as_json):
     """Show a station's queue depth, images/min, last verdicts and errors, and the results a
@@ -139,8 +206,12 @@ def _state_dir(config: str | None, state_dir: str | None) -> Path:
 
 @station_group.command("replay")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
-              help="The station's state folder (instead of CONFIG).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="The station's state folder (instead of CONFIG).",
+)
 @click.option("--sink", default=None, help="Only the dead letters of this sink (e.g. sql).")
 def replay_cmd(config, state_dir, sink):
     """Put the results a sink refused (dead letters) back in line, after fixing the cause.
@@ -153,8 +224,10 @@ def replay_cmd(config, state_dir, sink):
     state_dir = _state_dir(config, state_dir)
     path = state_dir / "journal.sqlite"
     if not path.is_file():
-        raise InspectError(f"no station journal in {state_dir} (journal.sqlite not found): the "
-                           "station has not run with this state folder yet")
+        raise InspectError(
+            f"no station journal in {state_dir} (journal.sqlite not found): the "
+            "station has not run with this state folder yet"
+        )
     journal = Journal(path)
     try:
         dead = journal.dead_letters()
@@ -164,17 +237,29 @@ def replay_cmd(config, state_dir, sink):
     if not n:
         click.echo("no dead letters" + (f" of sink {sink}" if sink else "") + f" in {path}")
         return
-    click.echo(f"{n} result(s) put back in line in {path} (were: "
-               + ", ".join(f"{k} {v}" for k, v in sorted(dead.by_sink.items())) + "); the "
-               "running station writes them within journal_retry_s, a stopped one at its next "
-               "start. Check `inspect station status`: one still refused is set aside again")
+    click.echo(
+        f"{n} result(s) put back in line in {path} (were: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(dead.by_sink.items()))
+        + "); the "
+        "running station writes them within journal_retry_s, a stopped one at its next "
+        "start. Check `inspect station status`: one still refused is set aside again"
+    )
 
 
 @click.command("demo")
-@click.option("--dir", "workdir", type=click.Path(file_okay=False), default=None,
-              help="Folder to set the demo up in (default: a new temporary folder).")
-@click.option("--keep/--no-keep", default=True, show_default=True,
-              help="Keep the folder (database, archive, report.html) afterwards.")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder to set the demo up in (default: a new temporary folder).",
+)
+@click.option(
+    "--keep/--no-keep",
+    default=True,
+    show_default=True,
+    help="Keep the folder (database, archive, report.html) afterwards.",
+)
 def demo_cmd(workdir, keep):
     """One station per shipped recipe over its sample images, a SQLite database, the report."""
     from inspect_stations.demo import run_demo

@@ -5,6 +5,7 @@
 recipe exist, the overrides fit the recipe and its model, folders exist or can be created, the
 database and source types are registered, optional packages are installed.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,7 +13,6 @@ import os
 from pathlib import Path
 
 from inspect_core.errors import InspectError, ModelError
-
 from inspect_stations.config import ConfigError, StationConfig
 
 
@@ -31,15 +31,16 @@ def _writable_dir(p: Path) -> str | None:
     return None
 
 
-def deep_check(cfg: StationConfig, registry=None, load_model: bool = True,
-               skip: set[str] = frozenset()) -> list[tuple[str, str]]:
+def deep_check(
+    cfg: StationConfig, registry=None, load_model: bool = True, skip: set[str] = frozenset()
+) -> list[tuple[str, str]]:
     """Problems found with the installed plugins and the file system; ``skip``: keys already
     reported (their checks are left out)."""
     from inspect_core.plugin_api.manager import get_registry
 
     reg = registry or get_registry()
     problems: list[tuple[str, str]] = []
-    add = lambda k, m: problems.append((k, m))  # noqa: E731
+    add = lambda k, m: problems.append((k, m))
 
     recipe = None
     if cfg.recipe_file is not None and "station.recipe_file" not in skip:
@@ -66,38 +67,58 @@ def deep_check(cfg: StationConfig, registry=None, load_model: bool = True,
         elif not os.access(p, os.R_OK | os.X_OK):
             add("source.path", f"watched folder {p} is not readable")
         elif cfg.folder.after == "archive" and not os.access(p, os.W_OK):
-            add("source.path", f"watched folder {p} is not writable, so files cannot be moved "
-                               "to the archive; fix its permissions or set source.after = \"leave\"")
+            add(
+                "source.path",
+                f"watched folder {p} is not writable, so files cannot be moved "
+                'to the archive; fix its permissions or set source.after = "leave"',
+            )
         if cfg.mqtt is not None and cfg.mqtt.trigger_topic:
-            add("mqtt.trigger_topic", "a folder station takes no triggers (it inspects files as "
-                                      "they arrive); remove it, or use a camera source")
+            add(
+                "mqtt.trigger_topic",
+                "a folder station takes no triggers (it inspects files as "
+                "they arrive); remove it, or use a camera source",
+            )
     elif cfg.source_type == "camera" and cfg.camera is not None:
         u = cfg.camera.url
         if u is not None and "://" not in u and not Path(u).is_file():
             add("source.url", f"video file {u} not found")
     elif cfg.source_type not in reg.sources:
-        add("source.type", f"no source named {cfg.source_type!r} is registered; known: "
-                           f"{', '.join(sorted({'folder', 'camera', *reg.sources}))}")
+        add(
+            "source.type",
+            f"no source named {cfg.source_type!r} is registered; known: "
+            f"{', '.join(sorted({'folder', 'camera', *reg.sources}))}",
+        )
 
     if cfg.database:
         if cfg.database_sink not in reg.sinks:
-            add("database.sink", f"sink {cfg.database_sink!r} is not registered (is the records "
-                                 "plugin `db` installed? see `inspect plugins`), or set "
-                                 "[database] enabled = false")
+            add(
+                "database.sink",
+                f"sink {cfg.database_sink!r} is not registered (is the records "
+                "plugin `db` installed? see `inspect plugins`), or set "
+                "[database] enabled = false",
+            )
         url = cfg.database_url or os.environ.get("INSPECT_DATABASE_URL") or "sqlite:///inspect.db"
         scheme = url.split("://", 1)[0].split("+", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
-            add("database.url", f"{scheme}:// is not supported; use sqlite:///FILE or "
-                                "postgresql://user@host:5432/db")
+            add(
+                "database.url",
+                f"{scheme}:// is not supported; use sqlite:///FILE or "
+                "postgresql://user@host:5432/db",
+            )
         elif scheme != "sqlite" and importlib.util.find_spec("psycopg") is None:
-            add("database.url", "PostgreSQL needs psycopg 3: pip install 'inspect-vision[postgres]'")
+            add(
+                "database.url", "PostgreSQL needs psycopg 3: pip install 'inspect-vision[postgres]'"
+            )
         elif scheme == "sqlite" and url.startswith("sqlite:///") and ":memory:" not in url:
-            why = _writable_dir(Path(url[len("sqlite:///"):]).parent)
+            why = _writable_dir(Path(url[len("sqlite:///") :]).parent)
             if why:
                 add("database.url", why)
 
-    for key, p in (("archive.path", cfg.archive), ("archive.quarantine", cfg.quarantine),
-                   ("station.state_dir", cfg.state_dir)):
+    for key, p in (
+        ("archive.path", cfg.archive),
+        ("archive.quarantine", cfg.quarantine),
+        ("station.state_dir", cfg.state_dir),
+    ):
         why = _writable_dir(p)
         if why:
             add(key, why)
@@ -108,8 +129,11 @@ def deep_check(cfg: StationConfig, registry=None, load_model: bool = True,
         add("mqtt", "give mqtt.trigger_topic and/or mqtt.result_topic, or remove [mqtt]")
     for i, s in enumerate(cfg.sinks):
         if s.get("type") not in reg.sinks:
-            add(f"sinks[{i}].type", f"no sink named {s.get('type')!r} is registered; known: "
-                                    f"{', '.join(sorted(reg.sinks)) or 'none'}")
+            add(
+                f"sinks[{i}].type",
+                f"no sink named {s.get('type')!r} is registered; known: "
+                f"{', '.join(sorted(reg.sinks)) or 'none'}",
+            )
     return problems
 
 
@@ -139,11 +163,15 @@ def _check_recipe(cfg: StationConfig, recipe, reg, load_model: bool, skip: set[s
         except ModelError as e:  # unreadable, no metadata...
             add(key, f"recipe {recipe.name}: {e}")
         except (InspectError, ValueError, TypeError, KeyError) as e:
-            add("overrides", f"recipe {recipe.name} with these overrides does not work with "
-                             f"its model: {e}")
+            add(
+                "overrides",
+                f"recipe {recipe.name} with these overrides does not work with its model: {e}",
+            )
 
 
-def check_file(path: str | Path, registry=None) -> tuple[StationConfig | None, list[tuple[str, str]]]:
+def check_file(
+    path: str | Path, registry=None
+) -> tuple[StationConfig | None, list[tuple[str, str]]]:
     """(config or None, every problem) for a config file: structural problems first, then the
     deeper checks for the parts that parsed."""
     from inspect_stations.config import parse_lenient, read_toml

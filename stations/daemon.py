@@ -31,6 +31,7 @@ SIGTERM / SIGINT: the source stops, the images already read are finished, the jo
 flushed to the sinks for up to ``flush_timeout_s`` (what remains is written at the next start),
 and :meth:`Station.run` returns 0. A second signal exits at once (the journal is durable).
 """
+
 from __future__ import annotations
 
 import os
@@ -42,17 +43,31 @@ from pathlib import Path
 from typing import Any
 
 from inspect_core.errors import InspectError
-
 from inspect_stations.archive import Archive, day
-from inspect_stations.builders import (SourceContext, build_inspector, build_slots, build_source, config_base,
-                       take_lock)
+from inspect_stations.builders import (
+    SourceContext,
+    build_inspector,
+    build_slots,
+    build_source,
+    config_base,
+    take_lock,
+)
 from inspect_stations.config import StationConfig
+from inspect_stations.deliver import settle
 from inspect_stations.journal import Journal
 from inspect_stations.logs import StationLog
-from inspect_stations.deliver import settle
 from inspect_stations.status import StatusBoard
-from inspect_stations.work import (NotReady, Work, frame_name, judge, read_file, read_frame, run_model,
-                   save_overlay, work_shape)
+from inspect_stations.work import (
+    NotReady,
+    Work,
+    frame_name,
+    judge,
+    read_file,
+    read_frame,
+    run_model,
+    save_overlay,
+    work_shape,
+)
 from inspect_stations.writer import Writer
 
 END = object()
@@ -65,9 +80,17 @@ class Station:
     ``inspector`` (anything with ``model``, ``recipe``, ``judge_probs``), ``sinks`` (name ->
     sink object or zero-argument factory; replaces the database and [[sinks]]) and ``source``."""
 
-    def __init__(self, config: StationConfig, *, recipe=None, inspector=None,
-                 sinks: dict[str, Any] | None = None, source=None, registry=None,
-                 log: StationLog | None = None):
+    def __init__(
+        self,
+        config: StationConfig,
+        *,
+        recipe=None,
+        inspector=None,
+        sinks: dict[str, Any] | None = None,
+        source=None,
+        registry=None,
+        log: StationLog | None = None,
+    ):
         self.cfg = config
         self.log = log or StationLog(config.name)
         self._registry = registry
@@ -75,8 +98,11 @@ class Station:
         self.failed: str | None = None
         self.inspector = inspector or build_inspector(config, recipe, self.registry)
         self.recipe = self.inspector.recipe
-        for key, p in (("station.state_dir", config.state_dir), ("archive.path", config.archive),
-                       ("archive.quarantine", config.quarantine)):
+        for key, p in (
+            ("station.state_dir", config.state_dir),
+            ("archive.path", config.archive),
+            ("archive.quarantine", config.quarantine),
+        ):
             try:
                 Path(p).mkdir(parents=True, exist_ok=True)
                 if not os.access(p, os.W_OK | os.X_OK):
@@ -84,21 +110,32 @@ class Station:
             except OSError as e:
                 from inspect_stations.archive import fs_hint
 
-                raise InspectError(f"{key}: cannot use folder {p} ({e.strerror or e}): "
-                                   f"{fs_hint(e)}") from None
+                raise InspectError(
+                    f"{key}: cannot use folder {p} ({e.strerror or e}): {fs_hint(e)}"
+                ) from None
         self._lock_fd = take_lock(config.state_dir)
         self.journal = Journal(Path(config.state_dir) / "journal.sqlite")
         try:
             self.journal.prune(30 * 86400)
         except Exception as e:  # housekeeping only (e.g. a full disk): never stop the line for it
-            self.log.warning("journal_prune", f"could not forget old entries of {self.journal.path}"
-                                              f" ({e}); carrying on")
+            self.log.warning(
+                "journal_prune",
+                f"could not forget old entries of {self.journal.path} ({e}); carrying on",
+            )
         self.archive = Archive(config.archive, config.quarantine)
         self.status = StatusBoard(config.name, config.plugin, self.recipe.name, config.state_dir)
         self.triggers: queue.Queue = queue.Queue(maxsize=1000)
-        self.context = SourceContext(config.name, self.stop_event, config_base(config), self.journal,
-                                     self.archive, self.log, self.triggers, config.until_empty,
-                                     config)
+        self.context = SourceContext(
+            config.name,
+            self.stop_event,
+            config_base(config),
+            self.journal,
+            self.archive,
+            self.log,
+            self.triggers,
+            config.until_empty,
+            config,
+        )
         self.slots = build_slots(config, sinks, self.registry if sinks is None else None)
         self.source = source or build_source(config, self.context, lambda: self.registry)
         self.mqtt = None
@@ -129,26 +166,38 @@ class Station:
         try:
             self._start_mqtt()
             pending = self.journal.pending()
-            self.log.info("start", f"station {self.cfg.name}: {self.cfg.plugin}/{self.recipe.name}"
-                          f", source {self.cfg.source_type}, archive {self.cfg.archive}"
-                          + (f", {pending} journaled result(s) to write" if pending else ""),
-                          pid=os.getpid(), journal_pending=pending)
+            self.log.info(
+                "start",
+                f"station {self.cfg.name}: {self.cfg.plugin}/{self.recipe.name}"
+                f", source {self.cfg.source_type}, archive {self.cfg.archive}"
+                + (f", {pending} journaled result(s) to write" if pending else ""),
+                pid=os.getpid(),
+                journal_pending=pending,
+            )
             names = {s.name for s in self.slots}
             orphans = {k: v for k, v in self.journal.pending_by_sink().items() if k not in names}
             if orphans:
-                self.log.warning("journal_orphans", "the journal holds results for sink(s) this "
-                                 f"station no longer has ({orphans}); they stay in "
-                                 f"{self.journal.path} until that sink is configured again")
+                self.log.warning(
+                    "journal_orphans",
+                    "the journal holds results for sink(s) this "
+                    f"station no longer has ({orphans}); they stay in "
+                    f"{self.journal.path} until that sink is configured again",
+                )
             if time.time() < CLOCK_SANE:
-                self.log.warning("clock", "the system clock says "
-                                 f"{time.strftime('%Y-%m-%d %H:%M', time.localtime())}: records "
-                                 "and archive folders carry that date. Set the clock (NTP, or "
-                                 "the machine's RTC battery) and restart the station")
+                self.log.warning(
+                    "clock",
+                    "the system clock says "
+                    f"{time.strftime('%Y-%m-%d %H:%M', time.localtime())}: records "
+                    "and archive folders carry that date. Set the clock (NTP, or "
+                    "the machine's RTC battery) and restart the station",
+                )
             self.status.state = "running"
             self.status.write(force=True)
             self.writer.start()
-            threads = [threading.Thread(target=self._guard, args=(f,), name=f.__name__, daemon=True)
-                       for f in (self._reader, self._model, self._recorder)]
+            threads = [
+                threading.Thread(target=self._guard, args=(f,), name=f.__name__, daemon=True)
+                for f in (self._reader, self._model, self._recorder)
+            ]
             for t in threads:
                 t.start()
             while any(t.is_alive() for t in threads):
@@ -160,10 +209,13 @@ class Station:
             # stop would kill it): what it has not written stays journaled
             self.writer.join(self.cfg.flush_timeout_s + 5.0)
             if self.writer.is_alive():
-                self.log.warning("flush_timeout", "a sink did not answer within "
-                                 f"{self.cfg.flush_timeout_s + 5:g} s; stopping anyway (its "
-                                 "results stay in the local journal and are written at the next "
-                                 "start)")
+                self.log.warning(
+                    "flush_timeout",
+                    "a sink did not answer within "
+                    f"{self.cfg.flush_timeout_s + 5:g} s; stopping anyway (its "
+                    "results stay in the local journal and are written at the next "
+                    "start)",
+                )
         finally:
             self._shutdown()
             for sig, old in restore.items():
@@ -175,11 +227,14 @@ class Station:
             self.journal.close()
         os.close(self._lock_fd)
         blocked = [f"{s.name} ({s.last_error})" for s in self.slots if s.needs_action]
-        self.log.info("stop", f"station {self.cfg.name} stopped after {self.status.total} image(s)"
-                      + (f"; {left} result(s) stay journaled until the next start" if left else "")
-                      + (f"; not written because of: {'; '.join(blocked)}" if left and blocked
-                         else ""),
-                      images=self.status.total, journal_pending=left)
+        self.log.info(
+            "stop",
+            f"station {self.cfg.name} stopped after {self.status.total} image(s)"
+            + (f"; {left} result(s) stay journaled until the next start" if left else "")
+            + (f"; not written because of: {'; '.join(blocked)}" if left and blocked else ""),
+            images=self.status.total,
+            journal_pending=left,
+        )
         return 1 if self.failed else 0
 
     def _install_signals(self) -> dict:
@@ -190,8 +245,10 @@ class Station:
         def handler(signum, frame):
             if self.stop_event.is_set():
                 os._exit(130)  # second signal: leave now; journaled results survive
-            self.log.info("signal", f"{signal.Signals(signum).name}: finishing the current "
-                                    "images, then stopping")
+            self.log.info(
+                "signal",
+                f"{signal.Signals(signum).name}: finishing the current images, then stopping",
+            )
             self.stop()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -210,12 +267,15 @@ class Station:
             except queue.Full:
                 self.mqtt.publish_error(trig.get("id"), "station busy: too many triggers waiting")
 
-        self.mqtt = MqttLink(m, self.cfg.name, self.log,
-                             on_trigger if self.cfg.source_type != "folder" else None).start()
+        self.mqtt = MqttLink(
+            m, self.cfg.name, self.log, on_trigger if self.cfg.source_type != "folder" else None
+        ).start()
 
     def _shutdown(self) -> None:
-        for what, fn in (("source", getattr(self.source, "close", None)),
-                         ("mqtt", self.mqtt.close if self.mqtt else None)):
+        for what, fn in (
+            ("source", getattr(self.source, "close", None)),
+            ("mqtt", self.mqtt.close if self.mqtt else None),
+        ):
             if fn is None:
                 continue
             try:
@@ -229,8 +289,11 @@ class Station:
             fn()
         except Exception as e:
             self.failed = f"{type(e).__name__}: {e}"
-            self.log.error("failed", f"{fn.__name__.strip('_')} stopped: {self.failed}",
-                           exc_info=not isinstance(e, InspectError))
+            self.log.error(
+                "failed",
+                f"{fn.__name__.strip('_')} stopped: {self.failed}",
+                exc_info=not isinstance(e, InspectError),
+            )
             self.stop_event.set()
             self.abort.set()
 
@@ -252,8 +315,13 @@ class Station:
             for item in self.source.items():
                 try:
                     if item.path is not None:
-                        w = read_file(item, self.cfg.limits, pre,
-                                      self.journal if is_folder else None, shape=shape)
+                        w = read_file(
+                            item,
+                            self.cfg.limits,
+                            pre,
+                            self.journal if is_folder else None,
+                            shape=shape,
+                        )
                     else:
                         w = read_frame(item, pre, shape=shape)
                 except NotReady as e:
@@ -326,16 +394,26 @@ class Station:
                 continue
             if item.path is None:  # a camera frame: keep it in the archive, record that path
                 try:
-                    insp.source = str(self.archive.save(
-                        w.data, frame_name(c.name, item), insp.verdict.decision.value, w.sha256,
-                        insp.inspected_at))
+                    insp.source = str(
+                        self.archive.save(
+                            w.data,
+                            frame_name(c.name, item),
+                            insp.verdict.decision.value,
+                            w.sha256,
+                            insp.inspected_at,
+                        )
+                    )
                 except OSError as e:
-                    self.log.error("archive_failed", f"cannot save frame {item.source} into "
-                                                     f"{c.archive}: {e}; recording it anyway")
+                    self.log.error(
+                        "archive_failed",
+                        f"cannot save frame {item.source} into "
+                        f"{c.archive}: {e}; recording it anyway",
+                    )
             if c.overlays and w.result is not None:
                 try:
-                    insp.overlay_path = save_overlay(self.inspector, w, Path(c.archive) / "overlays"
-                                                     / day(insp.inspected_at))
+                    insp.overlay_path = save_overlay(
+                        self.inspector, w, Path(c.archive) / "overlays" / day(insp.inspected_at)
+                    )
                 except OSError as e:
                     self.log.warning("overlay_failed", f"overlay for {insp.source}: {e}")
             dest = getattr(self.source, "destination", None)
@@ -345,8 +423,11 @@ class Station:
                     insp.source = planned or insp.source
                 except OSError as e:
                     self.log.warning("plan_failed", f"{insp.source}: {e}")
-            if w.known_verdict is None and w.sha256 and (
-                    w.sha256 in shas or self.journal.verdict_of(w.sha256) is not None):
+            if (
+                w.known_verdict is None
+                and w.sha256
+                and (w.sha256 in shas or self.journal.verdict_of(w.sha256) is not None)
+            ):
                 if insp.capture_id is not None:  # a new trigger: a part, recorded; but say it
                     self._frame_repeated(item, insp)
                 else:
@@ -355,9 +436,15 @@ class Station:
                     # the second file is filed beside the first like any later copy
                     w.known_verdict = insp.verdict.decision.value
             if w.known_verdict is None:
-                seen = ({"path": item.path, "size": item.extra.get("size", -1),
-                         "mtime_ns": item.extra.get("mtime_ns", -1)}
-                        if c.folder is not None and c.folder.after == "leave" and item.path else None)
+                seen = (
+                    {
+                        "path": item.path,
+                        "size": item.extra.get("size", -1),
+                        "mtime_ns": item.extra.get("mtime_ns", -1),
+                    }
+                    if c.folder is not None and c.folder.after == "leave" and item.path
+                    else None
+                )
                 if seen:
                     item.extra["seen_recorded"] = True
                 shas.add(w.sha256)
@@ -367,22 +454,27 @@ class Station:
             try:  # durable from here on: the inbox may be emptied
                 self.journal.commit(to_commit)
             except Exception as e:
-                raise InspectError(f"cannot write the local journal {self.journal.path} ({e}); "
-                                   "check free disk space and that station.state_dir is "
-                                   "writable. Images not recorded stay in the inbox") from e
+                raise InspectError(
+                    f"cannot write the local journal {self.journal.path} ({e}); "
+                    "check free disk space and that station.state_dir is "
+                    "writable. Images not recorded stay in the inbox"
+                ) from e
             self.writer.wake.set()
         for w in filed:
             settle(w, source=self.source, mqtt=self.mqtt, log=self.log, status=self.status)
 
     def _frame_repeated(self, item, insp) -> None:
-        self.log.warning("frame_repeated",
-                         f"{item.source}: the frame of trigger {item.request_id} is identical, "
-                         f"pixel for pixel, to one already recorded (sha256 "
-                         f"{insp.image_sha256[:12]}); is the camera image frozen? Recorded as "
-                         "this trigger's own result" + (f" (part {item.part_id})"
-                                                        if item.part_id else ""),
-                         sha256=insp.image_sha256, request_id=item.request_id,
-                         part_id=item.part_id, capture_id=insp.capture_id)
+        self.log.warning(
+            "frame_repeated",
+            f"{item.source}: the frame of trigger {item.request_id} is identical, "
+            f"pixel for pixel, to one already recorded (sha256 "
+            f"{insp.image_sha256[:12]}); is the camera image frozen? Recorded as "
+            "this trigger's own result" + (f" (part {item.part_id})" if item.part_id else ""),
+            sha256=insp.image_sha256,
+            request_id=item.request_id,
+            part_id=item.part_id,
+            capture_id=insp.capture_id,
+        )
 
     def _update_status(self, force: bool = False) -> None:
         s = self.status
@@ -390,13 +482,22 @@ class Station:
         s.extra.update(
             queue_depth=getattr(self.source, "queue_depth", 0),
             in_flight=self.q_model.qsize() + self.q_record.qsize(),
-            journal_pending=self.journal.pending() if fresh
-            else s.extra.get("journal_pending", 0),
-            dead_letters=self.journal.dead_letters().to_dict() if fresh
+            journal_pending=self.journal.pending() if fresh else s.extra.get("journal_pending", 0),
+            dead_letters=self.journal.dead_letters().to_dict()
+            if fresh
             else s.extra.get("dead_letters", {}),
-            sinks=[{"name": x.name, "up": x.up, "down_since": x.down_since,
-                    "last_error": x.last_error, "written": x.written,
-                    "needs_action": x.needs_action} for x in self.slots],
+            sinks=[
+                {
+                    "name": x.name,
+                    "up": x.up,
+                    "down_since": x.down_since,
+                    "last_error": x.last_error,
+                    "written": x.written,
+                    "needs_action": x.needs_action,
+                }
+                for x in self.slots
+            ],
             journal_error=self.writer.error,
-            mqtt=None if self.mqtt is None else self.mqtt.status())
+            mqtt=None if self.mqtt is None else self.mqtt.status(),
+        )
         s.write(force)

@@ -5,6 +5,7 @@ The last step of :mod:`stations.daemon`'s recorder for each image: the result go
 (archive or quarantine; a failure leaves it in the inbox, to be filed, not inspected, on a
 later try), and the station log and status board get one line about it.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,57 +21,89 @@ def settle(w: Work, *, source, mqtt, log: StationLog, status: StatusBoard) -> No
     verdict = insp.verdict.decision.value
     # the id a PLC matches on: the trigger's, else the name the file had in the inbox (not
     # the archive name, which gets a suffix when taken)
-    rid = item.request_id if item.request_id is not None else \
-        (os.path.basename(item.path) if item.path else None)
+    rid = (
+        item.request_id
+        if item.request_id is not None
+        else (os.path.basename(item.path) if item.path else None)
+    )
     if mqtt:
         if w.known_verdict is None:
             mqtt.publish_result(insp, rid)
         else:  # answered again (at least once): the details are in the first record
             from inspect_stations.trigger import result_message
 
-            mqtt.publish(mqtt.opt.result_topic,
-                         {**result_message(insp, rid), "already_recorded": True})
+            mqtt.publish(
+                mqtt.opt.result_topic, {**result_message(insp, rid), "already_recorded": True}
+            )
     try:
         source.done(item, insp)
     except Exception as e:
         from inspect_stations.archive import fs_hint
 
         shown = item.path or insp.source
-        log.error("file_failed", f"{shown}: recorded as {verdict}, but could not be filed "
-                                 f"into {insp.source} ({type(e).__name__}: {e}): "
-                                 f"{fs_hint(e)}. It stays in the inbox and is filed "
-                                 "(not inspected again) on a later try",
-                  path=shown, error=str(e))
+        log.error(
+            "file_failed",
+            f"{shown}: recorded as {verdict}, but could not be filed "
+            f"into {insp.source} ({type(e).__name__}: {e}): "
+            f"{fs_hint(e)}. It stays in the inbox and is filed "
+            "(not inspected again) on a later try",
+            path=shown,
+            error=str(e),
+        )
         status.error(shown, f"recorded as {verdict} but could not be filed: {e}")
         if hasattr(source, "release"):
             source.release(item)
     where = item.extra.get("filed_as")
     if w.known_verdict is not None and item.path is None:
         # a camera delivering the very same pixels again is usually a frozen stream
-        log.warning("frame_repeated",
-                    f"{item.source}: this frame is identical, pixel for pixel, to one "
-                    f"already recorded (sha256 {w.sha256[:12]}, {verdict}); is the "
-                    "camera image frozen? The result is not recorded again"
-                    + (f" (part {item.part_id})" if item.part_id else ""),
-                    sha256=w.sha256, verdict=verdict, request_id=item.request_id,
-                    part_id=item.part_id)
-        status.inspected(insp.source, verdict, "frame identical to one already "
-                         "recorded (camera frozen?)", id=item.request_id)
+        log.warning(
+            "frame_repeated",
+            f"{item.source}: this frame is identical, pixel for pixel, to one "
+            f"already recorded (sha256 {w.sha256[:12]}, {verdict}); is the "
+            "camera image frozen? The result is not recorded again"
+            + (f" (part {item.part_id})" if item.part_id else ""),
+            sha256=w.sha256,
+            verdict=verdict,
+            request_id=item.request_id,
+            part_id=item.part_id,
+        )
+        status.inspected(
+            insp.source,
+            verdict,
+            "frame identical to one already recorded (camera frozen?)",
+            id=item.request_id,
+        )
         return
     if w.known_verdict is not None:
-        log.info("already_recorded",
-                 f"{item.path or insp.source}: the same image (sha256 "
-                 f"{w.sha256[:12]}) is already recorded as {verdict}; not recorded "
-                 "again" + (f", filed as {where}" if where else ""),
-                 sha256=w.sha256, verdict=verdict, filed_as=where)
+        log.info(
+            "already_recorded",
+            f"{item.path or insp.source}: the same image (sha256 "
+            f"{w.sha256[:12]}) is already recorded as {verdict}; not recorded "
+            "again" + (f", filed as {where}" if where else ""),
+            sha256=w.sha256,
+            verdict=verdict,
+            filed_as=where,
+        )
         return
     status.inspected(insp.source, verdict, insp.error, id=item.request_id)
     if verdict == "ERROR":
-        log.warning("quarantined", f"{item.path or item.source}: {insp.error}"
-                    + (f" -> {where}" if where else ""), sha256=insp.image_sha256,
-                    reason=insp.error, filed_as=where, request_id=item.request_id)
+        log.warning(
+            "quarantined",
+            f"{item.path or item.source}: {insp.error}" + (f" -> {where}" if where else ""),
+            sha256=insp.image_sha256,
+            reason=insp.error,
+            filed_as=where,
+            request_id=item.request_id,
+        )
     else:
-        log.info("inspected", f"{verdict:6} {item.path or insp.source}", verdict=verdict,
-                 ms=round(insp.latency_ms, 1), regions=len(insp.verdict.regions),
-                 fired=[h.rule for h in insp.verdict.hits], filed_as=where,
-                 request_id=item.request_id, sha256=insp.image_sha256)
+        log.info(
+            "inspected",
+            f"{verdict:6} {item.path or insp.source}",
+            verdict=verdict,
+            ms=round(insp.latency_ms, 1),
+            regions=len(insp.verdict.regions),
+            fired=[h.rule for h in insp.verdict.hits],
+            filed_as=where,
+            request_id=item.request_id,
+            sha256=insp.image_sha256,
+        )

@@ -5,14 +5,15 @@ with its own inbox, archive and state folder, all recording into one SQLite data
 (``demo.db``); each runs until its inbox is empty. Then ``inspect report`` prints the report and
 writes ``report.html``. The verdict of every sample is compared with the one the recipe expects.
 """
+
 from __future__ import annotations
 
 import shutil
-from html import escape
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
-from typing import Callable
 
 import click
 
@@ -52,12 +53,16 @@ def _filed_verdicts(archive: Path, quarantine: Path) -> dict[str, str]:
     return out
 
 
-def run_demo(workdir: Path | None = None, keep: bool = True, domains=None, registry=None,
-             echo: Callable[[str], None] = click.echo) -> DemoResult:
+def run_demo(
+    workdir: Path | None = None,
+    keep: bool = True,
+    domains=None,
+    registry=None,
+    echo: Callable[[str], None] = click.echo,
+) -> DemoResult:
     import logging
 
     from inspect_core.plugin_api.manager import get_registry
-
     from inspect_stations.config import parse_config
     from inspect_stations.daemon import Station
     from inspect_stations.logs import setup_logging
@@ -66,9 +71,10 @@ def run_demo(workdir: Path | None = None, keep: bool = True, domains=None, regis
     todo = _recipes(domains if domains is not None else reg.domains.values())
     if not todo:
         why = "; ".join(f"{f.plugin}: {f.reason}" for f in reg.failures)
-        raise InspectError("no installed recipe has sample images, so there is nothing to demo"
-                           + (f" (plugins that failed to load: {why})" if why else
-                              "; see `inspect plugins`"))
+        raise InspectError(
+            "no installed recipe has sample images, so there is nothing to demo"
+            + (f" (plugins that failed to load: {why})" if why else "; see `inspect plugins`")
+        )
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="inspect-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{(workdir / 'demo.db').resolve()}"
@@ -82,13 +88,22 @@ def run_demo(workdir: Path | None = None, keep: bool = True, domains=None, regis
         inbox.mkdir(parents=True, exist_ok=True)
         for s in recipe.samples:
             shutil.copy2(s.image, inbox / s.image.name)
-        cfg = parse_config({
-            "station": {"name": name, "plugin": domain, "recipe": recipe.name,
-                        "state_dir": "state", "until_empty": True, "flush_timeout_s": 30.0},
-            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-            "database": {"url": db_url},
-            "archive": {"path": "archive", "quarantine": "quarantine", "overlays": True},
-        }, home)
+        cfg = parse_config(
+            {
+                "station": {
+                    "name": name,
+                    "plugin": domain,
+                    "recipe": recipe.name,
+                    "state_dir": "state",
+                    "until_empty": True,
+                    "flush_timeout_s": 30.0,
+                },
+                "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+                "database": {"url": db_url},
+                "archive": {"path": "archive", "quarantine": "quarantine", "overlays": True},
+            },
+            home,
+        )
         station = Station(cfg, recipe=recipe, registry=reg)
         code = station.run(install_signals=False)
         filed = _filed_verdicts(cfg.archive, cfg.quarantine)
@@ -96,13 +111,23 @@ def run_demo(workdir: Path | None = None, keep: bool = True, domains=None, regis
         for s in recipe.samples:
             got = filed.get(s.image.name, "missing")
             counts[got] = counts.get(got, 0) + 1
-            result.samples.append({"station": name, "image": s.image.name,
-                                   "expected": s.expected, "got": got})
-        result.stations.append({"name": name, "recipe": f"{domain}/{recipe.name}",
-                                "images": len(recipe.samples), "verdicts": counts, "exit": code})
+            result.samples.append(
+                {"station": name, "image": s.image.name, "expected": s.expected, "got": got}
+            )
+        result.stations.append(
+            {
+                "name": name,
+                "recipe": f"{domain}/{recipe.name}",
+                "images": len(recipe.samples),
+                "verdicts": counts,
+                "exit": code,
+            }
+        )
         summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        echo(f"  {name}: {len(recipe.samples)} image(s): {summary}"
-             + ("" if code == 0 else f" (station exited {code})"))
+        echo(
+            f"  {name}: {len(recipe.samples)} image(s): {summary}"
+            + ("" if code == 0 else f" (station exited {code})")
+        )
     for m in result.mismatches:
         echo(f"  note: {m['station']} {m['image']}: expected {m['expected']}, got {m['got']}")
     result.report_html = _report(result, echo)
@@ -129,17 +154,24 @@ def _report(result: DemoResult, echo) -> Path:
     html = result.workdir / "report.html"
     root = _root_command()
     if "report" in getattr(root, "commands", {}):
-        root.main(["report", "--db", result.db_url, "--html", str(html)],
-                  prog_name="inspect", standalone_mode=False)
+        root.main(
+            ["report", "--db", result.db_url, "--html", str(html)],
+            prog_name="inspect",
+            standalone_mode=False,
+        )
         return html
     echo("(the records plugin's `inspect report` is not installed; a short summary instead)")
     rows = []
     for s in result.stations:
         verdicts = ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items()))
         echo(f"  {s['name']:40} {s['images']:4d} images  {verdicts}")
-        rows.append(f"<tr><td>{escape(s['name'])}</td><td>{s['images']}</td>"
-                    f"<td>{escape(verdicts)}</td></tr>")
-    html.write_text("<!doctype html><meta charset=utf-8><title>inspect demo</title>"
-                    "<h1>inspect demo</h1><table border=1><tr><th>station</th><th>images</th>"
-                    f"<th>verdicts</th></tr>{''.join(rows)}</table>\n")
+        rows.append(
+            f"<tr><td>{escape(s['name'])}</td><td>{s['images']}</td>"
+            f"<td>{escape(verdicts)}</td></tr>"
+        )
+    html.write_text(
+        "<!doctype html><meta charset=utf-8><title>inspect demo</title>"
+        "<h1>inspect demo</h1><table border=1><tr><th>station</th><th>images</th>"
+        f"<th>verdicts</th></tr>{''.join(rows)}</table>\n"
+    )
     return html

@@ -27,17 +27,17 @@ The same image under two names (same sha256) is recorded once: the second file i
 the first, in ``archive/<verdict>/<date>/`` under its own name, without a record of its own (its
 name appears in the log line ``already_recorded``); with ``after = "leave"`` it stays where it is.
 """
+
 from __future__ import annotations
 
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from inspect_core.plugin_api.interfaces import SourceItem
 from inspect_core.types import Inspection
-
 from inspect_stations.archive import special_kind, special_reason
 from inspect_stations.config import FolderOptions
 
@@ -77,8 +77,10 @@ class FolderSource:
         if not self.root.is_dir():
             from inspect_core.errors import InspectError
 
-            raise InspectError(f"watched folder {self.root} does not exist (source.path); "
-                               "create it or fix the path")
+            raise InspectError(
+                f"watched folder {self.root} does not exist (source.path); "
+                "create it or fix the path"
+            )
         while not self.stop.is_set():
             found, ready = self._scan()
             for item in ready:
@@ -91,8 +93,11 @@ class FolderSource:
                     idle = not found and not self._in_flight
                 if idle and self.ctx.until_empty:
                     return
-                self.stop.wait(self.opt.poll_s if not self._pending else
-                               min(self.opt.poll_s, max(0.01, self.opt.stable_s / 2)))
+                self.stop.wait(
+                    self.opt.poll_s
+                    if not self._pending
+                    else min(self.opt.poll_s, max(0.01, self.opt.stable_s / 2))
+                )
 
     def destination(self, item: SourceItem, inspection: Inspection) -> str | None:
         """Where :meth:`done` will put the file (recorded as the inspection's source)."""
@@ -104,8 +109,9 @@ class FolderSource:
             item.extra["dest"] = known
             return known
         v = inspection.verdict.decision.value
-        dest = self.ctx.archive.plan(Path(item.path), v, inspection.image_sha256,
-                                     inspection.inspected_at)
+        dest = self.ctx.archive.plan(
+            Path(item.path), v, inspection.image_sha256, inspection.inspected_at
+        )
         item.extra["dest"] = str(dest)
         return str(dest)
 
@@ -120,24 +126,34 @@ class FolderSource:
         try:
             if self.opt.after == "leave":
                 if not item.extra.get("seen_recorded"):
-                    self.ctx.journal.mark_seen(item.path, item.extra.get("size", -1),
-                                               item.extra.get("mtime_ns", -1),
-                                               inspection.image_sha256)
+                    self.ctx.journal.mark_seen(
+                        item.path,
+                        item.extra.get("size", -1),
+                        item.extra.get("mtime_ns", -1),
+                        inspection.image_sha256,
+                    )
                 return
             if self._replaced(item):
                 self.ctx.log.warning(
-                    "replaced", f"{item.path} was replaced by a new file while it was inspected: "
-                                f"the result recorded is that of the earlier file (sha256 "
-                                f"{inspection.image_sha256[:12]}), which is gone; the new one "
-                                "is inspected next. Writers should use a new name per image",
-                    path=item.path, sha256=inspection.image_sha256)
+                    "replaced",
+                    f"{item.path} was replaced by a new file while it was inspected: "
+                    f"the result recorded is that of the earlier file (sha256 "
+                    f"{inspection.image_sha256[:12]}), which is gone; the new one "
+                    "is inspected next. Writers should use a new name per image",
+                    path=item.path,
+                    sha256=inspection.image_sha256,
+                )
                 return
             planned = item.extra.get("dest")
             try:
-                dest = self.ctx.archive.file(Path(item.path), inspection.verdict.decision.value,
-                                             inspection.image_sha256, inspection.inspected_at,
-                                             reason=inspection.error,
-                                             dest=Path(planned) if planned else None)
+                dest = self.ctx.archive.file(
+                    Path(item.path),
+                    inspection.verdict.decision.value,
+                    inspection.image_sha256,
+                    inspection.inspected_at,
+                    reason=inspection.error,
+                    dest=Path(planned) if planned else None,
+                )
             except FileNotFoundError:
                 if os.path.lexists(item.path):
                     self._defer(item)
@@ -161,8 +177,11 @@ class FolderSource:
             st = os.stat(item.path)
         except OSError:
             return False  # gone or unreadable: filing it reports that
-        return (st.st_ino, st.st_size, st.st_mtime_ns) != \
-            (ino, item.extra.get("size", st.st_size), item.extra.get("mtime_ns", st.st_mtime_ns))
+        return (st.st_ino, st.st_size, st.st_mtime_ns) != (
+            ino,
+            item.extra.get("size", st.st_size),
+            item.extra.get("mtime_ns", st.st_mtime_ns),
+        )
 
     def _defer(self, item: SourceItem) -> None:
         """Try filing this file again later, waiting longer after each failure."""
@@ -193,8 +212,13 @@ class FolderSource:
             mtime = os.stat(self.root).st_mtime_ns
         except OSError:
             return False
-        same = (mtime == self._dir_mtime and not self._pending and self._last_found == 0
-                and time.time_ns() - mtime > 2_000_000_000 and now - self._full_at < 30)
+        same = (
+            mtime == self._dir_mtime
+            and not self._pending
+            and self._last_found == 0
+            and time.time_ns() - mtime > 2_000_000_000
+            and now - self._full_at < 30
+        )
         if not same:
             self._dir_mtime, self._full_at = mtime, now
         return same
@@ -212,11 +236,14 @@ class FolderSource:
         except OSError as e:
             if now - self._unreadable_logged >= UNREADABLE_LOG_S:
                 self._unreadable_logged = now
-                self.ctx.log.error("folder_unreadable",
-                                   f"cannot read watched folder {self.root}: {e.strerror or e}; "
-                                   "check that it exists and is mounted (network share?); "
-                                   f"retrying (reported again every {UNREADABLE_LOG_S:g} s "
-                                   "while it lasts)", error=str(e))
+                self.ctx.log.error(
+                    "folder_unreadable",
+                    f"cannot read watched folder {self.root}: {e.strerror or e}; "
+                    "check that it exists and is mounted (network share?); "
+                    f"retrying (reported again every {UNREADABLE_LOG_S:g} s "
+                    "while it lasts)",
+                    error=str(e),
+                )
             return 1, []
         if self._unreadable_logged > -1e9:
             self._unreadable_logged = -1e9
@@ -264,8 +291,17 @@ class FolderSource:
                 found += 1
                 extra = self._extra(entry.path, st, link)
                 if self._stable(name, extra["size"], extra["mtime_ns"], now) or "refuse" in extra:
-                    ready.append((extra["mtime_ns"], SourceItem(
-                        source=entry.path, path=entry.path, captured_at=st.st_mtime, extra=extra)))
+                    ready.append(
+                        (
+                            extra["mtime_ns"],
+                            SourceItem(
+                                source=entry.path,
+                                path=entry.path,
+                                captured_at=st.st_mtime,
+                                extra=extra,
+                            ),
+                        )
+                    )
                     full = len(ready) >= self.opt.max_pending
                 elif len(self._pending) >= self.opt.max_pending:
                     full = True  # enough watched; the rest wait for a later pass
@@ -318,10 +354,12 @@ class FolderSource:
     def _check_link(self, path: str) -> str | None:
         target = os.path.realpath(path)
         if not os.path.exists(target):
-            return (f"broken symlink: it points to {os.readlink(path)!r}, which does not exist")
+            return f"broken symlink: it points to {os.readlink(path)!r}, which does not exist"
         if os.path.commonpath([self.root_real, target]) != self.root_real:
-            return (f"symlink pointing outside the watched folder (to {target}); put the image "
-                    "itself in the inbox")
+            return (
+                f"symlink pointing outside the watched folder (to {target}); put the image "
+                "itself in the inbox"
+            )
         if os.path.isdir(target):
             return "symlink to a folder; only image files are taken"
         try:

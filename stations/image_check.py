@@ -14,6 +14,7 @@ and given an end-of-image marker, whose missing part the decoder would fill with
 error. OpenCV prints those warnings and returns the guessed image. The pixels are the same as
 OpenCV's for intact files, and decoding is as fast or faster.
 """
+
 from __future__ import annotations
 
 import struct
@@ -40,8 +41,12 @@ class Header:
     channels: int = 0  # 0 = not known from the header
 
 
-FORMAT_EXTS = {"png": {".png"}, "jpeg": {".jpg", ".jpeg", ".jpe"}, "bmp": {".bmp", ".dib"},
-               "tiff": {".tif", ".tiff"}}
+FORMAT_EXTS = {
+    "png": {".png"},
+    "jpeg": {".jpg", ".jpeg", ".jpe"},
+    "bmp": {".bmp", ".dib"},
+    "tiff": {".tif", ".tiff"},
+}
 
 
 def sniff(data: bytes) -> str | None:
@@ -61,10 +66,14 @@ def read_header(data: bytes) -> Header:
     fmt = sniff(data)
     if fmt is None:
         head = data[:16]
-        hint = " (it looks like text)" if head and all(32 <= b < 127 or b in (9, 10, 13)
-                                                       for b in head) else ""
-        raise BadImage(f"not an image: the first bytes match no PNG, JPEG, BMP or TIFF "
-                       f"header{hint}")
+        hint = (
+            " (it looks like text)"
+            if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+            else ""
+        )
+        raise BadImage(
+            f"not an image: the first bytes match no PNG, JPEG, BMP or TIFF header{hint}"
+        )
     try:
         return {"png": _png, "jpeg": _jpeg, "bmp": _bmp, "tiff": _tiff}[fmt](data)
     except (struct.error, IndexError, ValueError) as e:
@@ -94,9 +103,9 @@ def _jpeg(d: bytes) -> Header:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             i += 2
             continue
-        length = struct.unpack(">H", d[i + 2:i + 4])[0]
+        length = struct.unpack(">H", d[i + 2 : i + 4])[0]
         if marker in _SOF:
-            depth, h, w, n = struct.unpack(">BHHB", d[i + 4:i + 10])
+            depth, h, w, n = struct.unpack(">BHHB", d[i + 4 : i + 10])
             return Header("jpeg", w, h, depth, n)
         if marker == 0xDA:
             raise ValueError("scan data before the frame header")
@@ -116,13 +125,16 @@ def _bmp(d: bytes) -> Header:
 def _tiff(d: bytes) -> Header:
     e = "<" if d[:2] == b"II" else ">"
     off = struct.unpack(e + "I", d[4:8])[0]
-    n = struct.unpack(e + "H", d[off:off + 2])[0]
+    n = struct.unpack(e + "H", d[off : off + 2])[0]
     tags: dict[int, int] = {}
     for k in range(n):
         p = off + 2 + 12 * k
-        tag, typ, _count = struct.unpack(e + "HHI", d[p:p + 8])
-        val = struct.unpack(e + "H", d[p + 8:p + 10])[0] if typ == 3 else \
-            struct.unpack(e + "I", d[p + 8:p + 12])[0]
+        tag, typ, _count = struct.unpack(e + "HHI", d[p : p + 8])
+        val = (
+            struct.unpack(e + "H", d[p + 8 : p + 10])[0]
+            if typ == 3
+            else struct.unpack(e + "I", d[p + 8 : p + 12])[0]
+        )
         tags[tag] = val
     if 256 not in tags or 257 not in tags:
         raise ValueError("no ImageWidth/ImageLength tags")
@@ -133,15 +145,19 @@ def check_complete(data: bytes, fmt: str) -> None:
     """Refuse files that stop early (a copy interrupted, a camera upload cut off)."""
     if fmt == "png":
         if b"IEND" not in data[-32:]:
-            raise BadImage("truncated PNG: the file ends before its IEND chunk "
-                           "(copy interrupted?); send the complete file again")
+            raise BadImage(
+                "truncated PNG: the file ends before its IEND chunk "
+                "(copy interrupted?); send the complete file again"
+            )
         _png_chunks(data)
     elif fmt == "jpeg":
         sos = data.find(b"\xff\xda")
         eoi = data.rfind(b"\xff\xd9")
         if sos < 0 or eoi < sos:
-            raise BadImage("truncated JPEG: the file ends before its end-of-image marker "
-                           "(copy interrupted?); send the complete file again")
+            raise BadImage(
+                "truncated JPEG: the file ends before its end-of-image marker "
+                "(copy interrupted?); send the complete file again"
+            )
 
 
 def _png_chunks(data: bytes) -> None:
@@ -150,17 +166,23 @@ def _png_chunks(data: bytes) -> None:
     i = 8
     while True:
         if i + 12 > len(data):
-            raise BadImage(f"truncated PNG: the file ends inside a chunk at byte {i} (copy "
-                           "interrupted?); send the complete file again")
-        n, kind = struct.unpack(">I4s", data[i:i + 8])
+            raise BadImage(
+                f"truncated PNG: the file ends inside a chunk at byte {i} (copy "
+                "interrupted?); send the complete file again"
+            )
+        n, kind = struct.unpack(">I4s", data[i : i + 8])
         end = i + 12 + n
         if end > len(data):
-            raise BadImage(f"truncated or damaged PNG: its {kind!r} chunk at byte {i} claims "
-                           f"{n} bytes, more than the file holds; send the complete file again")
-        if zlib.crc32(view[i + 4:end - 4]) != struct.unpack(">I", data[end - 4:end])[0]:
-            raise BadImage(f"damaged PNG: the CRC of its {kind.decode('latin-1')} chunk at "
-                           f"byte {i} does not match (bits changed in transfer or on disk); "
-                           "send the file again")
+            raise BadImage(
+                f"truncated or damaged PNG: its {kind!r} chunk at byte {i} claims "
+                f"{n} bytes, more than the file holds; send the complete file again"
+            )
+        if zlib.crc32(view[i + 4 : end - 4]) != struct.unpack(">I", data[end - 4 : end])[0]:
+            raise BadImage(
+                f"damaged PNG: the CRC of its {kind.decode('latin-1')} chunk at "
+                f"byte {i} does not match (bits changed in transfer or on disk); "
+                "send the file again"
+            )
         if kind == b"IEND":
             return
         i = end
@@ -169,30 +191,42 @@ def _png_chunks(data: bytes) -> None:
 def check_bytes(data: bytes, ext: str, limits: Limits) -> Header:
     """Every check that needs no decoding: size, extension, format, header, pixel count."""
     if not data:
-        raise BadImage("file is empty (0 bytes): the camera or the copy that wrote it failed; "
-                       "check the writer and send the image again")
+        raise BadImage(
+            "file is empty (0 bytes): the camera or the copy that wrote it failed; "
+            "check the writer and send the image again"
+        )
     if len(data) > limits.max_bytes:
-        raise BadImage(f"file is {len(data)} bytes, above the station limit of "
-                       f"{limits.max_bytes} (limits.max_bytes)")
+        raise BadImage(
+            f"file is {len(data)} bytes, above the station limit of "
+            f"{limits.max_bytes} (limits.max_bytes)"
+        )
     ext = ext.lower()
     if ext not in limits.extensions:
-        raise BadImage(f"extension {ext or '(none)'!r} is not one this station takes "
-                       f"({', '.join(limits.extensions)}); rename the file if it is an image, "
-                       "or keep other files out of the inbox")
+        raise BadImage(
+            f"extension {ext or '(none)'!r} is not one this station takes "
+            f"({', '.join(limits.extensions)}); rename the file if it is an image, "
+            "or keep other files out of the inbox"
+        )
     hdr = read_header(data)
     if ext not in FORMAT_EXTS[hdr.format]:
-        raise BadImage(f"wrong extension: the file is named {ext} but holds {hdr.format.upper()} "
-                       f"data; fix the program that writes it (or rename it "
-                       f"{sorted(FORMAT_EXTS[hdr.format])[0]})")
+        raise BadImage(
+            f"wrong extension: the file is named {ext} but holds {hdr.format.upper()} "
+            f"data; fix the program that writes it (or rename it "
+            f"{sorted(FORMAT_EXTS[hdr.format])[0]})"
+        )
     if hdr.width <= 0 or hdr.height <= 0:
         raise BadImage(f"{hdr.format.upper()} header says {hdr.width}x{hdr.height} pixels")
     if hdr.width * hdr.height > limits.max_pixels:
-        raise BadImage(f"too many pixels: {hdr.width}x{hdr.height} = {hdr.width * hdr.height:,} "
-                       f"is above the limit of {limits.max_pixels:,} (limits.max_pixels); "
-                       "refused before decoding")
+        raise BadImage(
+            f"too many pixels: {hdr.width}x{hdr.height} = {hdr.width * hdr.height:,} "
+            f"is above the limit of {limits.max_pixels:,} (limits.max_pixels); "
+            "refused before decoding"
+        )
     if hdr.bit_depth > 8 and limits.sixteen_bit == "refuse":
-        raise BadImage(f"{hdr.bit_depth}-bit image: this station takes 8-bit images; export "
-                       "8-bit, or set limits.sixteen_bit = \"scale\" to convert (value / 257)")
+        raise BadImage(
+            f"{hdr.bit_depth}-bit image: this station takes 8-bit images; export "
+            '8-bit, or set limits.sixteen_bit = "scale" to convert (value / 257)'
+        )
     check_complete(data, hdr.format)
     return hdr
 
@@ -201,9 +235,11 @@ def _strict_jpeg(data: bytes, colorspace: str) -> np.ndarray:
     try:
         return simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
     except ValueError as e:
-        raise BadImage(f"corrupt JPEG: {e} (the file was cut short or damaged; the decoder "
-                       "would have guessed the missing pixels); send the complete file "
-                       "again") from None
+        raise BadImage(
+            f"corrupt JPEG: {e} (the file was cut short or damaged; the decoder "
+            "would have guessed the missing pixels); send the complete file "
+            "again"
+        ) from None
 
 
 def decode(data: bytes, hdr: Header, limits: Limits) -> np.ndarray:
@@ -218,15 +254,21 @@ def decode(data: bytes, hdr: Header, limits: Limits) -> np.ndarray:
         _strict_jpeg(data, "CMYK")  # checked strictly; converted as OpenCV always did
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise BadImage(f"corrupt {hdr.format.upper()}: the header is fine but the pixel data "
-                       "cannot be decoded (truncated or damaged file)")
+        raise BadImage(
+            f"corrupt {hdr.format.upper()}: the header is fine but the pixel data "
+            "cannot be decoded (truncated or damaged file)"
+        )
     if img.shape[1] != hdr.width or img.shape[0] != hdr.height:
-        raise BadImage(f"decoded size {img.shape[1]}x{img.shape[0]} differs from the header's "
-                       f"{hdr.width}x{hdr.height}: damaged file")
+        raise BadImage(
+            f"decoded size {img.shape[1]}x{img.shape[0]} differs from the header's "
+            f"{hdr.width}x{hdr.height}: damaged file"
+        )
     if img.dtype == np.uint16:
         if limits.sixteen_bit == "refuse":
-            raise BadImage("16-bit image: this station takes 8-bit images; export 8-bit, or set "
-                           "limits.sixteen_bit = \"scale\" to convert (value / 257)")
+            raise BadImage(
+                "16-bit image: this station takes 8-bit images; export 8-bit, or set "
+                'limits.sixteen_bit = "scale" to convert (value / 257)'
+            )
         img = (img / 257.0).round().astype(np.uint8)
     elif img.dtype != np.uint8:
         raise BadImage(f"unsupported pixel type {img.dtype}; save it as 8-bit")
@@ -236,13 +278,17 @@ def decode(data: bytes, hdr: Header, limits: Limits) -> np.ndarray:
             img = img[..., 0]
         elif c == 2:  # gray + alpha
             if (img[..., 1] != 255).any():
-                raise BadImage("gray image with transparent pixels: what is under them is "
-                               "undefined; save it without an alpha channel")
+                raise BadImage(
+                    "gray image with transparent pixels: what is under them is "
+                    "undefined; save it without an alpha channel"
+                )
             img = img[..., 0].copy()
         elif c == 4:
             if (img[..., 3] != 255).any():
-                raise BadImage("RGBA image with transparent pixels: what is under them is "
-                               "undefined; save it without an alpha channel")
+                raise BadImage(
+                    "RGBA image with transparent pixels: what is under them is "
+                    "undefined; save it without an alpha channel"
+                )
             img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
         elif c == 3:
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -255,7 +301,9 @@ def decode(data: bytes, hdr: Header, limits: Limits) -> np.ndarray:
 
 def _is_gray(img: np.ndarray) -> bool:
     sub = img[::7, ::7]
-    return bool(np.array_equal(sub[..., 0], sub[..., 1]) and np.array_equal(sub[..., 1], sub[..., 2]))
+    return bool(
+        np.array_equal(sub[..., 0], sub[..., 1]) and np.array_equal(sub[..., 1], sub[..., 2])
+    )
 
 
 def load_image(data: bytes, ext: str, limits: Limits) -> np.ndarray:
@@ -329,12 +377,18 @@ def check_work(hdr: Header, shape: WorkShape) -> None:
         return
     side = largest_square(shape)
     scaled = f" (scaled by the recipe to {w}x{h})" if (w, h) != (hdr.width, hdr.height) else ""
-    copies = f"{shape.copies} cop{'y' if shape.copies == 1 else 'ies'}" + \
-        (" (test-time augmentation)" if shape.copies > 1 else "")
-    takes = (f"; at that limit this recipe takes images up to about {side}x{side}"
-             if side < 1 << 17 else "")
-    raise BadImage(f"too much work for recipe {shape.recipe}: a {hdr.width}x{hdr.height} "
-                   f"image{scaled} is {n} tiles of {tw}x{th} x {copies} = {px / 1e6:.0f} "
-                   f"megapixels through the model, above the limit of {shape.budget_mpx:g} "
-                   f"(limits.max_work_mpx){takes}. Send smaller images, or raise "
-                   "limits.max_work_mpx if the line needs them (inspection time grows with it)")
+    copies = f"{shape.copies} cop{'y' if shape.copies == 1 else 'ies'}" + (
+        " (test-time augmentation)" if shape.copies > 1 else ""
+    )
+    takes = (
+        f"; at that limit this recipe takes images up to about {side}x{side}"
+        if side < 1 << 17
+        else ""
+    )
+    raise BadImage(
+        f"too much work for recipe {shape.recipe}: a {hdr.width}x{hdr.height} "
+        f"image{scaled} is {n} tiles of {tw}x{th} x {copies} = {px / 1e6:.0f} "
+        f"megapixels through the model, above the limit of {shape.budget_mpx:g} "
+        f"(limits.max_work_mpx){takes}. Send smaller images, or raise "
+        "limits.max_work_mpx if the line needs them (inspection time grows with it)"
+    )

@@ -27,6 +27,7 @@ fsync'd) holds four tables:
     back in line (under their old sequence number, so ahead of newer rows) once the cause is
     fixed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -111,23 +112,29 @@ class DeadLetters:
     latest: list[DeadLetter] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"count": self.count, "by_sink": dict(self.by_sink),
-                "latest": [dataclasses.asdict(d) for d in self.latest]}
+        return {
+            "count": self.count,
+            "by_sink": dict(self.by_sink),
+            "latest": [dataclasses.asdict(d) for d in self.latest],
+        }
 
 
 def _dead_letters(db: sqlite3.Connection, limit: int = DEAD_SHOWN) -> DeadLetters:
     by_sink = dict(db.execute("SELECT sink, count(*) FROM dead GROUP BY sink"))
     latest = []
     for seq, sink, at, reason, payload in db.execute(
-            "SELECT seq, sink, failed_at, reason, payload FROM dead ORDER BY failed_at DESC, "
-            "seq DESC LIMIT ?", (limit,)):
+        "SELECT seq, sink, failed_at, reason, payload FROM dead ORDER BY failed_at DESC, "
+        "seq DESC LIMIT ?",
+        (limit,),
+    ):
         try:
             d = json.loads(payload)
             source, part = str(d.get("source")), d.get("part_id")
         except (ValueError, AttributeError):
             source, part = None, None
-        latest.append(DeadLetter(seq, sink, at, reason, source,
-                                 None if part is None else str(part)))
+        latest.append(
+            DeadLetter(seq, sink, at, reason, source, None if part is None else str(part))
+        )
     return DeadLetters(sum(by_sink.values()), by_sink, latest)
 
 
@@ -157,10 +164,18 @@ def encode(insp: Inspection) -> str:
     v = insp.verdict
     d["verdict"] = {
         "decision": v.decision.value,
-        "hits": [{"rule": h.rule, "decision": h.decision.value, "message": h.message,
-                  "regions": h.regions} for h in v.hits],
+        "hits": [
+            {
+                "rule": h.rule,
+                "decision": h.decision.value,
+                "message": h.message,
+                "regions": h.regions,
+            }
+            for h in v.hits
+        ],
         "regions": [r.__dict__ for r in v.regions],
-        "coverage": v.coverage}
+        "coverage": v.coverage,
+    }
     return json.dumps(d, default=str, separators=(",", ":"))
 
 
@@ -169,13 +184,26 @@ def decode(payload: str) -> Inspection:
     v = d.pop("verdict")
     verdict = Verdict(
         Decision(v["decision"]),
-        [RuleHit(h["rule"], Decision(h["decision"]), h["message"], list(h["regions"]))
-         for h in v["hits"]],
-        [Region(r["class_id"], r["class_name"], tuple(r["bbox"]), r["area_px"],
-                tuple(r["centroid"]), r["max_prob"], r["mean_prob"],
-                [tuple(p) for p in r.get("polygon", [])], r.get("area_mm2"))
-         for r in v["regions"]],
-        dict(v.get("coverage", {})))
+        [
+            RuleHit(h["rule"], Decision(h["decision"]), h["message"], list(h["regions"]))
+            for h in v["hits"]
+        ],
+        [
+            Region(
+                r["class_id"],
+                r["class_name"],
+                tuple(r["bbox"]),
+                r["area_px"],
+                tuple(r["centroid"]),
+                r["max_prob"],
+                r["mean_prob"],
+                [tuple(p) for p in r.get("polygon", [])],
+                r.get("area_mm2"),
+            )
+            for r in v["regions"]
+        ],
+        dict(v.get("coverage", {})),
+    )
     known = {f.name for f in dataclasses.fields(Inspection)}
     return Inspection(verdict=verdict, **{k: val for k, val in d.items() if k in known})
 
@@ -188,8 +216,9 @@ class Journal:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), isolation_level=None,
-                                      check_same_thread=False, timeout=30)
+            self.db = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
@@ -204,7 +233,8 @@ class Journal:
                 f"cannot open the station's journal {self.path} ({type(e).__name__}: {e}); "
                 "check that station.state_dir is on a local disk with free space and writable by "
                 "the station's user. Do not delete the file: it may hold results not yet in the "
-                "database") from e
+                "database"
+            ) from e
 
     def close(self) -> None:
         with self._lock:
@@ -232,16 +262,25 @@ class Journal:
                     payload = encode(insp)
                     self.db.executemany(
                         "INSERT INTO journal (sink, sha256, payload, created) VALUES (?, ?, ?, ?)",
-                        [(s, insp.image_sha256, payload, now) for s in sinks])
+                        [(s, insp.image_sha256, payload, now) for s in sinks],
+                    )
                     self.db.execute(
                         "INSERT OR REPLACE INTO done (sha256, verdict, at, src, dest, error) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
-                        (insp.image_sha256, insp.verdict.decision.value, now,
-                         origin[0] if origin else None, insp.source, insp.error))
+                        (
+                            insp.image_sha256,
+                            insp.verdict.decision.value,
+                            now,
+                            origin[0] if origin else None,
+                            insp.source,
+                            insp.error,
+                        ),
+                    )
                     if seen:
-                        self.db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
-                                        (seen["path"], seen["size"], seen["mtime_ns"],
-                                         insp.image_sha256, now))
+                        self.db.execute(
+                            "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
+                            (seen["path"], seen["size"], seen["mtime_ns"], insp.image_sha256, now),
+                        )
                 self.db.execute("COMMIT")
             except BaseException:
                 self._rollback()
@@ -249,15 +288,18 @@ class Journal:
 
     def mark_seen(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
         with self._lock:
-            self.db.execute("INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
-                            (path, size, mtime_ns, sha256, time.time()))
+            self.db.execute(
+                "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
+                (path, size, mtime_ns, sha256, time.time()),
+            )
 
     def pending(self, sink: str | None = None) -> int:
         with self._lock:
             if sink is None:
                 return self.db.execute("SELECT count(*) FROM journal").fetchone()[0]
-            return self.db.execute("SELECT count(*) FROM journal WHERE sink = ?",
-                                   (sink,)).fetchone()[0]
+            return self.db.execute(
+                "SELECT count(*) FROM journal WHERE sink = ?", (sink,)
+            ).fetchone()[0]
 
     def pending_by_sink(self) -> dict[str, int]:
         with self._lock:
@@ -265,8 +307,10 @@ class Journal:
 
     def oldest(self, sink: str, limit: int = 64) -> list[tuple[int, str]]:
         with self._lock:
-            return self.db.execute("SELECT seq, payload FROM journal WHERE sink = ? "
-                                   "ORDER BY seq LIMIT ?", (sink, limit)).fetchall()
+            return self.db.execute(
+                "SELECT seq, payload FROM journal WHERE sink = ? ORDER BY seq LIMIT ?",
+                (sink, limit),
+            ).fetchall()
 
     def remove(self, seqs: list[int]) -> None:
         if not seqs:
@@ -285,10 +329,12 @@ class Journal:
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                self.db.execute("INSERT OR REPLACE INTO dead (seq, sink, sha256, payload, "
-                                "created, failed_at, reason) SELECT seq, sink, sha256, payload, "
-                                "created, ?, ? FROM journal WHERE seq = ?",
-                                (time.time(), reason, seq))
+                self.db.execute(
+                    "INSERT OR REPLACE INTO dead (seq, sink, sha256, payload, "
+                    "created, failed_at, reason) SELECT seq, sink, sha256, payload, "
+                    "created, ?, ? FROM journal WHERE seq = ?",
+                    (time.time(), reason, seq),
+                )
                 self.db.execute("DELETE FROM journal WHERE seq = ?", (seq,))
                 self.db.execute("COMMIT")
             except BaseException:
@@ -305,9 +351,11 @@ class Journal:
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                n = self.db.execute(f"INSERT INTO journal (seq, sink, sha256, payload, created) "
-                                    f"SELECT seq, sink, sha256, payload, created FROM dead {where}",
-                                    args).rowcount
+                n = self.db.execute(
+                    f"INSERT INTO journal (seq, sink, sha256, payload, created) "
+                    f"SELECT seq, sink, sha256, payload, created FROM dead {where}",
+                    args,
+                ).rowcount
                 self.db.execute(f"DELETE FROM dead {where}", args)
                 self.db.execute("COMMIT")
             except BaseException:
@@ -318,8 +366,9 @@ class Journal:
     def known(self, sha256: str) -> Known | None:
         """What was recorded for the image with this sha256, or None."""
         with self._lock:
-            row = self.db.execute("SELECT verdict, src, dest, error FROM done WHERE sha256 = ?",
-                                  (sha256,)).fetchone()
+            row = self.db.execute(
+                "SELECT verdict, src, dest, error FROM done WHERE sha256 = ?", (sha256,)
+            ).fetchone()
         return Known(*row) if row else None
 
     def verdict_of(self, sha256: str) -> str | None:
@@ -328,8 +377,9 @@ class Journal:
 
     def is_seen(self, path: str, size: int, mtime_ns: int) -> bool:
         with self._lock:
-            row = self.db.execute("SELECT size, mtime_ns FROM seen WHERE path = ?",
-                                  (path,)).fetchone()
+            row = self.db.execute(
+                "SELECT size, mtime_ns FROM seen WHERE path = ?", (path,)
+            ).fetchone()
         return row is not None and row[0] == size and row[1] == mtime_ns
 
     def prune(self, older_than_s: float) -> None:

@@ -7,6 +7,7 @@ fields, so a log shipper can filter on them::
     {"ts": "2024-05-02T10:15:03.120Z", "level": "INFO", "station": "line1", "event": "inspected",
      "msg": "PASS inbox/p1.png", "verdict": "PASS", "ms": 41.2}
 """
+
 from __future__ import annotations
 
 import json
@@ -58,7 +59,9 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def setup_logging(json_lines: bool = False, level: int = logging.INFO, stream=None) -> logging.Logger:
+def setup_logging(
+    json_lines: bool = False, level: int = logging.INFO, stream=None
+) -> logging.Logger:
     """Configure the station logger (to stderr); safe to call more than once."""
     log = logging.getLogger(LOGGER)
     for h in list(log.handlers):
@@ -88,8 +91,12 @@ class StationLog:
         self.logger = logger or logging.getLogger(LOGGER)
 
     def _log(self, level: int, event: str, msg: str, exc_info: bool = False, **fields: Any) -> None:
-        self.logger.log(level, msg, exc_info=exc_info,
-                        extra={"station": self.station, "event": event, "fields": fields})
+        self.logger.log(
+            level,
+            msg,
+            exc_info=exc_info,
+            extra={"station": self.station, "event": event, "fields": fields},
+        )
 
     def debug(self, event: str, msg: str, **fields: Any) -> None:
         self._log(logging.DEBUG, event, msg, **fields)

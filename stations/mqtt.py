@@ -21,6 +21,7 @@ counted) until the link is back (reconnecting every 1 s, backing off to 30 s), t
 order. ``status()`` says whether someone needs to act. A ``[[sinks]] type = "mqtt"`` sink
 instead goes through the journal (nothing lost while down).
 """
+
 from __future__ import annotations
 
 import collections
@@ -29,14 +30,14 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from inspect_core.errors import InspectError
 from inspect_core.types import Inspection
-
 from inspect_stations.mqttconf import MqttOptions, mqtt_sink_options
-from inspect_stations.trigger import TriggerError, encode, parse_trigger, result_message  # noqa: F401 (API)
+from inspect_stations.trigger import TriggerError, encode, parse_trigger, result_message
 
 WINDOW = 100  # messages handed to paho and not yet acknowledged, at most
 QUEUE_BYTES = 64 * 1024 * 1024  # the queue's memory bound, whatever max_queued says
@@ -49,8 +50,10 @@ def paho():
     try:
         import paho.mqtt.client as mqtt
     except ImportError as e:
-        raise InspectError("MQTT needs the paho-mqtt package, which is not installed: "
-                           "pip install 'inspect-vision[mqtt]'") from e
+        raise InspectError(
+            "MQTT needs the paho-mqtt package, which is not installed: "
+            "pip install 'inspect-vision[mqtt]'"
+        ) from e
     return mqtt
 
 
@@ -62,13 +65,17 @@ def make_client(opt: MqttOptions, client_id: str):
         client.username_pw_set(opt.username, opt.password)
     if opt.tls:
         try:
-            client.tls_set(ca_certs=str(opt.ca_file) if opt.ca_file else None,
-                           certfile=str(opt.cert_file) if opt.cert_file else None,
-                           keyfile=str(opt.key_file) if opt.key_file else None,
-                           cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_set(
+                ca_certs=str(opt.ca_file) if opt.ca_file else None,
+                certfile=str(opt.cert_file) if opt.cert_file else None,
+                keyfile=str(opt.key_file) if opt.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
         except (ssl.SSLError, OSError, ValueError) as e:
-            raise InspectError(f"MQTT TLS settings: cannot load the certificates ({e}); check "
-                               "mqtt.ca_file, cert_file and key_file") from None
+            raise InspectError(
+                f"MQTT TLS settings: cannot load the certificates ({e}); check "
+                "mqtt.ca_file, cert_file and key_file"
+            ) from None
         client.tls_insecure_set(opt.tls_insecure)
     client.reconnect_delay_set(1, 30)
     return client
@@ -78,13 +85,17 @@ def why_not(e: BaseException, opt: MqttOptions) -> str:
     """A failed connection attempt in words, with what to check."""
     where = f"MQTT broker {opt.host}:{opt.port}"
     if isinstance(e, ssl.SSLCertVerificationError):
-        return (f"TLS: {where} sent a certificate that failed verification: certificate verify "
-                f"failed ({e.verify_message}); check mqtt.ca_file (the CA that signed the "
-                "broker's certificate) and that mqtt.host is a name in that certificate")
+        return (
+            f"TLS: {where} sent a certificate that failed verification: certificate verify "
+            f"failed ({e.verify_message}); check mqtt.ca_file (the CA that signed the "
+            "broker's certificate) and that mqtt.host is a name in that certificate"
+        )
     if isinstance(e, ssl.SSLError):
-        return (f"TLS handshake with {where} failed ({getattr(e, 'reason', None) or e}); check "
-                "mqtt.ca_file (the CA that signed the broker's certificate), the host name in "
-                "that certificate, and that the broker's port speaks TLS")
+        return (
+            f"TLS handshake with {where} failed ({getattr(e, 'reason', None) or e}); check "
+            "mqtt.ca_file (the CA that signed the broker's certificate), the host name in "
+            "that certificate, and that the broker's port speaks TLS"
+        )
     if opt.tls and isinstance(e, (ConnectionResetError, EOFError)):
         return f"{where} closed the TLS connection: does that port speak TLS?"
     return f"{where} not reachable ({getattr(e, 'strerror', None) or e})"
@@ -97,8 +108,13 @@ class MqttLink:
     thread hands to the broker while connected. ``status()`` reports the link for
     ``inspect station status``."""
 
-    def __init__(self, opt: MqttOptions, station: str, log,
-                 on_trigger: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(
+        self,
+        opt: MqttOptions,
+        station: str,
+        log,
+        on_trigger: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self.opt, self.station, self.log, self.on_trigger = opt, station, log, on_trigger
         self.connected = False
         self.client_id = opt.client_id or f"inspect-{station}-{os.getpid()}"
@@ -126,7 +142,7 @@ class MqttLink:
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
 
     # -- connection --------------------------------------------------------------------------
-    def start(self, wait_s: float = 5.0) -> "MqttLink":
+    def start(self, wait_s: float = 5.0) -> MqttLink:
         """Connect (waiting up to ``wait_s`` for the broker's answer), then keep reconnecting
         in the background. Returns at once when the broker cannot be reached."""
         o = self.opt
@@ -140,16 +156,22 @@ class MqttLink:
         self._sender.start()
         self._event.wait(wait_s)
         if not self.connected and "mqtt_refused" not in self._reported:
-            self._report("mqtt_unavailable", f"{self.last_error or 'MQTT broker not answering'}"
-                         "; the station inspects and records as usual, keeps trying, and "
-                         f"queues MQTT results (up to {o.max_queued})", error=True)
+            self._report(
+                "mqtt_unavailable",
+                f"{self.last_error or 'MQTT broker not answering'}"
+                "; the station inspects and records as usual, keeps trying, and "
+                f"queues MQTT results (up to {o.max_queued})",
+                error=True,
+            )
         return self
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if reason_code.is_failure:
-            self.last_error = (f"MQTT broker {self.opt.host}:{self.opt.port} refused the "
-                               f"connection: {reason_code}; check mqtt.username and the "
-                               "password in the variable named by mqtt.password_env")
+            self.last_error = (
+                f"MQTT broker {self.opt.host}:{self.opt.port} refused the "
+                f"connection: {reason_code}; check mqtt.username and the "
+                "password in the variable named by mqtt.password_env"
+            )
             self._report("mqtt_refused", self.last_error, error=True)
             self._event.set()
             return
@@ -166,19 +188,31 @@ class MqttLink:
             client.subscribe(self.opt.trigger_topic, qos=self.opt.qos)
         for event in ("mqtt_unavailable", "mqtt_refused", "mqtt_dropped"):
             self._reported.pop(event, None)  # the next outage is reported afresh
-        self.log.info("mqtt_connected", f"MQTT connected to {self.opt.host}:{self.opt.port}"
-                      + (f", triggers on {self.opt.trigger_topic}" if self.opt.trigger_topic
-                         and self.on_trigger is not None else "")
-                      + (f" again after {waited:.0f} s away" if back else "")
-                      + (f"; sending {queued} queued result(s)" if queued else "")
-                      + (f"; {self.dropped} older result(s) were dropped while it was away "
-                         "(the queue was full; they are in the database)" if self.dropped else ""),
-                      queued=queued, dropped=self.dropped)
+        self.log.info(
+            "mqtt_connected",
+            f"MQTT connected to {self.opt.host}:{self.opt.port}"
+            + (
+                f", triggers on {self.opt.trigger_topic}"
+                if self.opt.trigger_topic and self.on_trigger is not None
+                else ""
+            )
+            + (f" again after {waited:.0f} s away" if back else "")
+            + (f"; sending {queued} queued result(s)" if queued else "")
+            + (
+                f"; {self.dropped} older result(s) were dropped while it was away "
+                "(the queue was full; they are in the database)"
+                if self.dropped
+                else ""
+            ),
+            queued=queued,
+            dropped=self.dropped,
+        )
         self._event.set()
 
     def _on_connect_fail(self, client, userdata) -> None:
-        self.last_error = self.last_error or (f"MQTT broker {self.opt.host}:{self.opt.port} "
-                                              "not reachable")
+        self.last_error = self.last_error or (
+            f"MQTT broker {self.opt.host}:{self.opt.port} not reachable"
+        )
         self._event.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
@@ -193,7 +227,8 @@ class MqttLink:
         if not was:  # closed before it answered the CONNECT
             self.last_error = self.last_error or (
                 f"{where} closed the connection before accepting it (does it want TLS, "
-                "mqtt.tls = true, or a login, mqtt.username?)")
+                "mqtt.tls = true, or a login, mqtt.username?)"
+            )
             self._event.set()
             return
         short = time.monotonic() - self._connected_at < FLAP_S
@@ -202,9 +237,11 @@ class MqttLink:
             self._reported.pop("mqtt_lost", None)
         self.last_error = f"connection to {where} lost ({reason_code})"
         if self._flaps >= 3:
-            self.last_error += (f"; closed {self._flaps} times within seconds of connecting: is "
-                                f"another client using the client id {self.client_id!r}? Give "
-                                "every station its own mqtt.client_id (or leave it out)")
+            self.last_error += (
+                f"; closed {self._flaps} times within seconds of connecting: is "
+                f"another client using the client id {self.client_id!r}? Give "
+                "every station its own mqtt.client_id (or leave it out)"
+            )
             self._report("mqtt_client_id_clash", self.last_error, error=True)
         self._report("mqtt_lost", f"{self.last_error}; reconnecting, results are queued")
 
@@ -236,23 +273,35 @@ class MqttLink:
             self._out.append((topic, payload))
             self._out_bytes += len(payload)
             dropped = 0
-            while len(self._out) > 1 and (len(self._out) > self.opt.max_queued
-                                          or self._out_bytes > QUEUE_BYTES):
+            while len(self._out) > 1 and (
+                len(self._out) > self.opt.max_queued or self._out_bytes > QUEUE_BYTES
+            ):
                 self._out_bytes -= len(self._out.popleft()[1])
                 dropped += 1
             self.dropped += dropped
             self._cv.notify_all()
         if dropped:
-            self._report("mqtt_dropped", f"MQTT queue full ({self.opt.max_queued} results, "
-                         "mqtt.max_queued) while the broker is away: dropping the oldest "
-                         f"({self.dropped} so far); every result is still in the database")
+            self._report(
+                "mqtt_dropped",
+                f"MQTT queue full ({self.opt.max_queued} results, "
+                "mqtt.max_queued) while the broker is away: dropping the oldest "
+                f"({self.dropped} so far); every result is still in the database",
+            )
 
     def publish_result(self, insp: Inspection, request_id: Any = None) -> None:
         self.publish(self.opt.result_topic, result_message(insp, request_id))
 
     def publish_error(self, request_id: Any, reason: str, **extra: Any) -> None:
-        self.publish(self.opt.result_topic, {"id": request_id, "station": self.station,
-                                             "verdict": "ERROR", "error": reason, **extra})
+        self.publish(
+            self.opt.result_topic,
+            {
+                "id": request_id,
+                "station": self.station,
+                "verdict": "ERROR",
+                "error": reason,
+                **extra,
+            },
+        )
 
     def _on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
         if self.opt.qos == 0:
@@ -269,8 +318,9 @@ class MqttLink:
         mqtt = paho()
         while True:
             with self._cv:
-                while not self._closing and not (self.connected and self._out
-                                                 and len(self._inflight) < WINDOW):
+                while not self._closing and not (
+                    self.connected and self._out and len(self._inflight) < WINDOW
+                ):
                     self._cv.wait(0.5)
                 if self._closing:
                     return
@@ -300,10 +350,15 @@ class MqttLink:
     def status(self) -> dict[str, Any]:
         """For status.json: up or not, since when, why, and the results waiting or dropped."""
         with self._cv:
-            return {"connected": self.connected, "down_since": self.down_since,
-                    "last_error": self.last_error, "queued": len(self._out) + len(self._inflight),
-                    "dropped": self.dropped, "delivered": self.delivered,
-                    "needs_action": not self.connected}
+            return {
+                "connected": self.connected,
+                "down_since": self.down_since,
+                "last_error": self.last_error,
+                "queued": len(self._out) + len(self._inflight),
+                "dropped": self.dropped,
+                "delivered": self.delivered,
+                "needs_action": not self.connected,
+            }
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Send what is queued (up to ``timeout_s``, while connected), then disconnect."""
@@ -315,9 +370,13 @@ class MqttLink:
             self._closing = True
             self._cv.notify_all()
         if left and self.opt.result_topic:
-            self.log.warning("mqtt_undelivered", f"{left} MQTT result message(s) not delivered "
-                             f"to {self.opt.host}:{self.opt.port} before stopping; the results "
-                             "are recorded in the database", undelivered=left)
+            self.log.warning(
+                "mqtt_undelivered",
+                f"{left} MQTT result message(s) not delivered "
+                f"to {self.opt.host}:{self.opt.port} before stopping; the results "
+                "are recorded in the database",
+                undelivered=left,
+            )
         self.client.disconnect()
         self.client.loop_stop()
         if self._sender.is_alive():
@@ -355,14 +414,17 @@ class MqttSink:
         self.link.client.loop_start()
         if not self.link._event.wait(self.timeout_s) or not self.link.connected:
             self.link.client.loop_stop()
-            raise ConnectionError(self.link.last_error or f"MQTT broker {o.host}:{o.port} did "
-                                  f"not answer within {self.timeout_s} s")
+            raise ConnectionError(
+                self.link.last_error
+                or f"MQTT broker {o.host}:{o.port} did not answer within {self.timeout_s} s"
+            )
 
     def write(self, inspection: Inspection) -> None:
         o = self.opt
         if not self.link.connected:  # paho would keep it and send it twice (the journal retries)
-            raise ConnectionError(self.link.last_error or f"MQTT broker {o.host}:{o.port} "
-                                  "not connected")
+            raise ConnectionError(
+                self.link.last_error or f"MQTT broker {o.host}:{o.port} not connected"
+            )
         info = self.link.client.publish(self.topic, encode(result_message(inspection)), qos=o.qos)
         if o.qos > 0:
             try:
@@ -371,8 +433,9 @@ class MqttSink:
             except (RuntimeError, ValueError) as e:
                 raise ConnectionError(f"MQTT broker {o.host}:{o.port}: {e}") from None
             if not ok:
-                raise ConnectionError(f"MQTT broker {o.host}:{o.port} did not acknowledge "
-                                      f"within {self.timeout_s} s")
+                raise ConnectionError(
+                    f"MQTT broker {o.host}:{o.port} did not acknowledge within {self.timeout_s} s"
+                )
 
     def close(self) -> None:
         self.link._closing = True

@@ -5,6 +5,7 @@ it (a plain ``password`` key is refused). TLS is on with ``tls = true`` (or when
 ``cert_file`` is given); the broker's certificate is verified against ``ca_file`` (else the
 system's CAs) and its host name checked unless ``tls_insecure = true`` (for tests only).
 """
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,23 @@ from inspect_stations.toml_reader import Reader, expand_env, nonempty, positive,
 MQTT_PORT, MQTTS_PORT = 1883, 8883
 MAX_QUEUED = 10_000  # results held for the broker while it is away (the oldest are dropped)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-KEYS = {"host", "port", "trigger_topic", "result_topic", "client_id", "qos", "username",
-        "password_env", "keepalive", "tls", "ca_file", "cert_file", "key_file", "tls_insecure",
-        "max_queued"}
+KEYS = {
+    "host",
+    "port",
+    "trigger_topic",
+    "result_topic",
+    "client_id",
+    "qos",
+    "username",
+    "password_env",
+    "keepalive",
+    "tls",
+    "ca_file",
+    "cert_file",
+    "key_file",
+    "tls_insecure",
+    "max_queued",
+}
 SINK_KEYS = (KEYS - {"trigger_topic", "result_topic"}) | {"type", "topic", "timeout_s"}
 
 
@@ -53,22 +68,36 @@ class MqttSinkOptions:
 def mqtt_options(t: dict, r: Reader, prefix: str = "mqtt", known: set[str] = KEYS) -> MqttOptions:
     """Read an ``[mqtt]`` table (or a sink's), adding every problem to ``r`` under ``prefix``."""
     r.unknown({k: v for k, v in t.items() if k != "password"}, prefix, known)
-    k = lambda key: f"{prefix}.{key}"  # noqa: E731
+    k = lambda key: f"{prefix}.{key}"
     if "password" in t:
-        r.err(k("password"), "a password does not go in the configuration file: put it in an "
-                             "environment variable and name that variable here, e.g. "
-                             "password_env = \"MQTT_PASSWORD\"")
+        r.err(
+            k("password"),
+            "a password does not go in the configuration file: put it in an "
+            "environment variable and name that variable here, e.g. "
+            'password_env = "MQTT_PASSWORD"',
+        )
     m = MqttOptions(
         host=r.get(t, prefix, "host", str, "127.0.0.1", nonempty),
         client_id=r.get(t, prefix, "client_id", str, ""),
-        qos=r.get(t, prefix, "qos", int, 1,
-                  lambda v: None if v in (0, 1, 2) else "must be 0, 1 or 2"),
+        qos=r.get(
+            t, prefix, "qos", int, 1, lambda v: None if v in (0, 1, 2) else "must be 0, 1 or 2"
+        ),
         username=r.get(t, prefix, "username", str, None, nonempty),
-        password_env=r.get(t, prefix, "password_env", str, None,
-                           lambda v: None if _ENV_NAME.fullmatch(v) else
-                           "must be the name of an environment variable (e.g. MQTT_PASSWORD)"),
+        password_env=r.get(
+            t,
+            prefix,
+            "password_env",
+            str,
+            None,
+            lambda v: (
+                None
+                if _ENV_NAME.fullmatch(v)
+                else "must be the name of an environment variable (e.g. MQTT_PASSWORD)"
+            ),
+        ),
         keepalive=r.get(t, prefix, "keepalive", int, 30, positive),
-        max_queued=r.get(t, prefix, "max_queued", int, MAX_QUEUED, positive))
+        max_queued=r.get(t, prefix, "max_queued", int, MAX_QUEUED, positive),
+    )
     if "trigger_topic" in known:
         m.trigger_topic = r.get(t, prefix, "trigger_topic", str, None, topic_ok)
         m.result_topic = r.get(t, prefix, "result_topic", str, None, topic_ok)
@@ -78,15 +107,24 @@ def mqtt_options(t: dict, r: Reader, prefix: str = "mqtt", known: set[str] = KEY
         m.username = expand_env(m.username, k("username"), r)
     if m.password_env:
         if not m.username:
-            r.err(k("password_env"), "give the user name too (username = \"...\")")
+            r.err(k("password_env"), 'give the user name too (username = "...")')
         m.password = os.environ.get(m.password_env)
         if m.password is None:
-            r.err(k("password_env"), f"environment variable {m.password_env} is not set; set it "
-                                     "to the broker password where the station runs (docker run "
-                                     f"-e {m.password_env}=...)")
+            r.err(
+                k("password_env"),
+                f"environment variable {m.password_env} is not set; set it "
+                "to the broker password where the station runs (docker run "
+                f"-e {m.password_env}=...)",
+            )
     _tls(t, r, prefix, m)
-    m.port = r.get(t, prefix, "port", int, MQTTS_PORT if m.tls else MQTT_PORT,
-                   lambda v: None if 0 < v < 65536 else "must be a TCP port 1..65535")
+    m.port = r.get(
+        t,
+        prefix,
+        "port",
+        int,
+        MQTTS_PORT if m.tls else MQTT_PORT,
+        lambda v: None if 0 < v < 65536 else "must be a TCP port 1..65535",
+    )
     return m
 
 
@@ -94,8 +132,10 @@ def _tls(t: dict, r: Reader, prefix: str, m: MqttOptions) -> None:
     for key in ("ca_file", "cert_file", "key_file"):
         p = r.path(t, prefix, key, None)
         if p is not None and not p.is_file():
-            r.err(f"{prefix}.{key}", f"file {p} not found (relative paths start at the "
-                                     "configuration file's folder)")
+            r.err(
+                f"{prefix}.{key}",
+                f"file {p} not found (relative paths start at the configuration file's folder)",
+            )
         elif p is not None and not os.access(p, os.R_OK):
             r.err(f"{prefix}.{key}", f"file {p} is not readable by this user")
         setattr(m, key, p)
@@ -103,8 +143,11 @@ def _tls(t: dict, r: Reader, prefix: str, m: MqttOptions) -> None:
     m.tls = r.get(t, prefix, "tls", bool, implied)
     m.tls_insecure = r.get(t, prefix, "tls_insecure", bool, False)
     if implied and not m.tls:
-        r.err(f"{prefix}.tls", "is false but ca_file / cert_file are given: set tls = true, or "
-                               "remove the certificate files")
+        r.err(
+            f"{prefix}.tls",
+            "is false but ca_file / cert_file are given: set tls = true, or "
+            "remove the certificate files",
+        )
     if m.key_file is not None and m.cert_file is None:
         r.err(f"{prefix}.key_file", "needs cert_file (the client certificate it belongs to)")
     if m.tls_insecure and not m.tls:
@@ -116,8 +159,10 @@ def mqtt_sink_options(t: dict, r: Reader, prefix: str) -> MqttSinkOptions:
     ``timeout_s``."""
     topic = r.get(t, prefix, "topic", str, None, topic_ok)
     if topic is None and "topic" not in t:
-        r.err(f"{prefix}.topic", "required (the topic results are published to, e.g. "
-                                 "topic = \"plant/results\")")
+        r.err(
+            f"{prefix}.topic",
+            'required (the topic results are published to, e.g. topic = "plant/results")',
+        )
     elif topic and any(c in topic for c in "+#"):
         r.err(f"{prefix}.topic", "a topic to publish to cannot contain the wildcards + or #")
     timeout_s = r.get(t, prefix, "timeout_s", float, 5.0, positive)

@@ -14,19 +14,52 @@ refuse, comparing resolved paths (symlinks followed, so ``/bin`` is caught as ``
   extension (``limits.extensions``) and more of them than images: no camera or PLC wrote that,
   it is somebody's folder. A few stray files in a real inbox go to quarantine as usual.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
-SYSTEM_TREES = ("/etc", "/bin", "/sbin", "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
-                "/dev", "/proc", "/sys")
+SYSTEM_TREES = (
+    "/etc",
+    "/bin",
+    "/sbin",
+    "/usr",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/boot",
+    "/dev",
+    "/proc",
+    "/sys",
+)
 ALLOWED_IN_TREES = ("/dev/shm",)  # a RAM disk: its sub-folders are fine
-SYSTEM_FOLDERS = ("/", "/var", "/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/tmp",
-                  "/var/mail", "/var/backups", "/var/opt", "/var/local", "/var/www", "/run",
-                  "/tmp", "/home", "/root", "/opt", "/srv", "/mnt", "/media", "/snap",
-                  "/dev/shm")
+SYSTEM_FOLDERS = (
+    "/",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/var/cache",
+    "/var/spool",
+    "/var/tmp",
+    "/var/mail",
+    "/var/backups",
+    "/var/opt",
+    "/var/local",
+    "/var/www",
+    "/run",
+    "/tmp",
+    "/home",
+    "/root",
+    "/opt",
+    "/srv",
+    "/mnt",
+    "/media",
+    "/snap",
+    "/dev/shm",
+)
 FOREIGN_MIN = 10  # non-image files an inbox may already hold before it is refused
 SCAN_MAX = 2000  # entries of the inbox looked at (a huge folder is not listed in full)
 
@@ -53,17 +86,22 @@ def system_folder(path: str | Path) -> str | None:
     shown = f"{path}" + (f" (which is {real})" if real != str(path) else "")
     for tree in SYSTEM_TREES:
         t = _real(tree)
-        if _inside(real, t) and not any(_inside(real, _real(a)) and real != _real(a)
-                                        for a in ALLOWED_IN_TREES):
+        if _inside(real, t) and not any(
+            _inside(real, _real(a)) and real != _real(a) for a in ALLOWED_IN_TREES
+        ):
             where = "is" if real == t else "is inside"
             return f"{shown} {where} {tree}, which belongs to the operating system"
     if real in _homes():
-        return (f"{shown} is the home folder itself (a folder inside it is fine, e.g. "
-                f"{os.path.join(str(path), 'line1', 'inbox')})")
+        return (
+            f"{shown} is the home folder itself (a folder inside it is fine, e.g. "
+            f"{os.path.join(str(path), 'line1', 'inbox')})"
+        )
     for folder in SYSTEM_FOLDERS:
         if real == _real(folder):
-            return (f"{shown} is {folder} itself, a system folder shared with other programs "
-                    "(a folder inside it is fine)")
+            return (
+                f"{shown} is {folder} itself, a system folder shared with other programs "
+                "(a folder inside it is fine)"
+            )
     return None
 
 
@@ -74,9 +112,12 @@ def check_folders(folders: Iterable[tuple[str, Path]], err: Callable[[str, str],
             continue
         why = system_folder(p)
         if why:
-            err(key, f"{why}: the station moves files out of its inbox and writes into its "
-                     "archive, quarantine and state folders; give it a folder of its own "
-                     "(e.g. /srv/inspect/line1/inbox)")
+            err(
+                key,
+                f"{why}: the station moves files out of its inbox and writes into its "
+                "archive, quarantine and state folders; give it a folder of its own "
+                "(e.g. /srv/inspect/line1/inbox)",
+            )
 
 
 def count_files(inbox: Path, extensions: Iterable[str]) -> tuple[int, list[str]]:
@@ -107,8 +148,9 @@ def count_files(inbox: Path, extensions: Iterable[str]) -> tuple[int, list[str]]
     return images, foreign
 
 
-def check_inbox_contents(inbox: Path, extensions: Iterable[str], moved: bool,
-                         err: Callable[[str, str], None]) -> None:
+def check_inbox_contents(
+    inbox: Path, extensions: Iterable[str], moved: bool, err: Callable[[str, str], None]
+) -> None:
     """Refuse an inbox that already holds a folder's worth of files no camera wrote."""
     if system_folder(inbox):
         return  # refused already, and not worth listing
@@ -116,9 +158,15 @@ def check_inbox_contents(inbox: Path, extensions: Iterable[str], moved: bool,
     if len(foreign) < FOREIGN_MIN or len(foreign) <= images:
         return
     shown = ", ".join(sorted(foreign)[:5]) + (", ..." if len(foreign) > 5 else "")
-    fate = ("move every one of them into quarantine" if moved else
-            "record every one of them as an ERROR")
-    err("source.path", f"folder {inbox} already holds {len(foreign)} files that are not images "
-                       f"({shown}) and {images} image(s): it does not look like an inbox, and "
-                       f"the station would {fate}. Check source.path; if it is right, move those "
-                       "files elsewhere (or add their extension to limits.extensions)")
+    fate = (
+        "move every one of them into quarantine"
+        if moved
+        else "record every one of them as an ERROR"
+    )
+    err(
+        "source.path",
+        f"folder {inbox} already holds {len(foreign)} files that are not images "
+        f"({shown}) and {images} image(s): it does not look like an inbox, and "
+        f"the station would {fate}. Check source.path; if it is right, move those "
+        "files elsewhere (or add their extension to limits.extensions)",
+    )

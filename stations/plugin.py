@@ -3,6 +3,7 @@
 Registered through the same hooks as any third-party plugin (entry point ``station`` in the
 ``inspect.plugins`` group). Imports stay light: OpenCV capture and paho-mqtt load only when used.
 """
+
 from __future__ import annotations
 
 from inspect_core.plugin_api.hookspecs import hookimpl

@@ -5,6 +5,7 @@ depth (files waiting in the inbox), images in flight, journal backlog, images pe
 the last minute, verdict counts, the last verdicts and the last errors, and the dead letters
 (results a sink refused for their content, set aside: NEEDS ACTION until replayed).
 """
+
 from __future__ import annotations
 
 import collections
@@ -41,8 +42,13 @@ class StatusBoard:
     def __init__(self, station: str, plugin: str, recipe: str, state_dir: Path):
         self.path = Path(state_dir) / STATUS_FILE
         self.lock = threading.Lock()
-        self.base = {"station": station, "plugin": plugin, "recipe": recipe, "pid": os.getpid(),
-                     "started_at": time.time()}
+        self.base = {
+            "station": station,
+            "plugin": plugin,
+            "recipe": recipe,
+            "pid": os.getpid(),
+            "started_at": time.time(),
+        }
         self.state = "starting"
         self.total = 0
         self.counts: collections.Counter = collections.Counter()
@@ -81,10 +87,17 @@ class StatusBoard:
     def snapshot(self) -> dict[str, Any]:
         ipm = self.images_per_min()
         with self.lock:
-            return {**self.base, "state": self.state, "updated_at": time.time(),
-                    "images_total": self.total, "images_per_min": ipm,
-                    "verdicts": dict(self.counts), "last_verdicts": list(self.recent)[::-1],
-                    "last_errors": list(self.errors)[::-1], **self.extra}
+            return {
+                **self.base,
+                "state": self.state,
+                "updated_at": time.time(),
+                "images_total": self.total,
+                "images_per_min": ipm,
+                "verdicts": dict(self.counts),
+                "last_verdicts": list(self.recent)[::-1],
+                "last_errors": list(self.errors)[::-1],
+                **self.extra,
+            }
 
     def write(self, force: bool = False, every_s: float = 1.0) -> None:
         now = time.monotonic()
@@ -106,8 +119,10 @@ def read_status(state_dir: Path) -> dict[str, Any]:
     except FileNotFoundError:
         from inspect_core.errors import InspectError
 
-        raise InspectError(f"no station status in {state_dir} ({STATUS_FILE} not found): the "
-                           "station has not run with this state folder yet") from None
+        raise InspectError(
+            f"no station status in {state_dir} ({STATUS_FILE} not found): the "
+            "station has not run with this state folder yet"
+        ) from None
     running = data.get("state") not in ("stopped", "failed") and pid_alive(int(data.get("pid", 0)))
     data["running"] = bool(running and time.time() - data.get("updated_at", 0) < 30)
     return data
@@ -121,14 +136,18 @@ def dead_letter_lines(dead: dict[str, Any], ago) -> list[str]:
     if not n:
         return []
     sinks = ", ".join(f"{k} {v}" for k, v in sorted((dead.get("by_sink") or {}).items()))
-    out = [f"dead      {n} result(s) refused by a sink ({sinks}), set aside: NEEDS ACTION (fix "
-           "the cause, then `inspect station replay CONFIG`)"]
+    out = [
+        f"dead      {n} result(s) refused by a sink ({sinks}), set aside: NEEDS ACTION (fix "
+        "the cause, then `inspect station replay CONFIG`)"
+    ]
     for e in dead.get("latest") or []:
         what = terminal_text(e.get("source") or f"journal row {e.get('seq')}")
         if e.get("part_id"):
             what += f" (part {terminal_text(e['part_id'])})"
-        out.append(f"  {ago(e.get('failed_at')):>12}  {e.get('sink')}: {what}: "
-                   f"{terminal_text(e.get('reason'))}")
+        out.append(
+            f"  {ago(e.get('failed_at')):>12}  {e.get('sink')}: {what}: "
+            f"{terminal_text(e.get('reason'))}"
+        )
     return out
 
 
@@ -141,8 +160,13 @@ def format_status(d: dict[str, Any]) -> str:
         if not at:
             return "-"
         s = time.time() - at
-        return f"{s:.0f} s ago" if s < 120 else f"{s / 60:.0f} min ago" if s < 7200 else \
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
+        return (
+            f"{s:.0f} s ago"
+            if s < 120
+            else f"{s / 60:.0f} min ago"
+            if s < 7200
+            else time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
+        )
 
     state = t(d.get("state", "?"))
     if not d.get("running") and state not in ("stopped", "failed"):
@@ -154,28 +178,39 @@ def format_status(d: dict[str, Any]) -> str:
         f"queue     {d.get('queue_depth', 0)} waiting, {d.get('in_flight', 0)} in flight",
         f"rate      {d.get('images_per_min', 0)} images/min, {d.get('images_total', 0)} since "
         f"start ({ago(d.get('started_at'))})",
-        "verdicts  " + (", ".join(f"{t(k)} {v}" for k, v in sorted(d.get("verdicts", {}).items()))
-                        or "none yet"),
+        "verdicts  "
+        + (
+            ", ".join(f"{t(k)} {v}" for k, v in sorted(d.get("verdicts", {}).items())) or "none yet"
+        ),
         f"journal   {d.get('journal_pending', 0)} result(s) waiting for a sink",
     ]
     for s in d.get("sinks", []):
-        lines.append(f"  sink {t(s['name'])}: " + ("up" if s.get("up") else
-                                                  ("NEEDS ACTION" if s.get("needs_action")
-                                                   else "DOWN")
-                                                  + f" since {ago(s.get('down_since'))}: "
-                                                  f"{t(s.get('last_error'))}"))
+        lines.append(
+            f"  sink {t(s['name'])}: "
+            + (
+                "up"
+                if s.get("up")
+                else ("NEEDS ACTION" if s.get("needs_action") else "DOWN")
+                + f" since {ago(s.get('down_since'))}: "
+                f"{t(s.get('last_error'))}"
+            )
+        )
     if d.get("journal_error"):
         lines.append(f"  JOURNAL ERROR: {t(d['journal_error'])}")
     lines += dead_letter_lines(d.get("dead_letters") or {}, ago)
     lines += _mqtt_lines(d.get("mqtt"), ago)
     if d.get("last_verdicts"):
         lines.append("last verdicts:")
-        lines += [f"  {ago(e['at']):>12}  {t(e['verdict']):6} {t(e['source'])}"
-                  for e in d["last_verdicts"][:10]]
+        lines += [
+            f"  {ago(e['at']):>12}  {t(e['verdict']):6} {t(e['source'])}"
+            for e in d["last_verdicts"][:10]
+        ]
     if d.get("last_errors"):
         lines.append("last errors:")
-        lines += [f"  {ago(e['at']):>12}  {t(e['source'])}: {t(e['error'])}"
-                  for e in d["last_errors"][:10]]
+        lines += [
+            f"  {ago(e['at']):>12}  {t(e['source'])}: {t(e['error'])}"
+            for e in d["last_errors"][:10]
+        ]
     return "\n".join(lines)
 
 
@@ -188,8 +223,10 @@ def _mqtt_lines(m: Any, ago) -> list[str]:
         waiting = f"{m.get('queued', 0)} result(s) queued, {m.get('dropped', 0)} dropped"
         if m.get("connected"):
             return [f"mqtt      connected ({waiting})"]
-        return [f"mqtt      NEEDS ACTION since {ago(m.get('down_since'))}: "
-                f"{t(m.get('last_error') or 'broker not reachable')} ({waiting})"]
+        return [
+            f"mqtt      NEEDS ACTION since {ago(m.get('down_since'))}: "
+            f"{t(m.get('last_error') or 'broker not reachable')} ({waiting})"
+        ]
     if m is not None:
         return [f"mqtt      {'connected' if m else 'disconnected'}"]
     return []

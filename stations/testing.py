@@ -4,6 +4,7 @@ Nothing here is needed on the line. :class:`FakeInspector` stands in for a model
 plumbing is measured; :class:`MemorySink` / :class:`FlakySink` stand in for a database;
 :class:`PostgresCluster` runs a throw-away PostgreSQL server from the installed binaries.
 """
+
 from __future__ import annotations
 
 import glob
@@ -26,8 +27,15 @@ from inspect_core.runtime.recipe import Recipe
 from inspect_core.types import Decision, Inspection, Verdict
 
 
-def write_images(folder: Path, n: int, size: tuple[int, int] = (32, 48), seed: int = 0,
-                 prefix: str = "img", ext: str = ".png", start: int = 0) -> list[Path]:
+def write_images(
+    folder: Path,
+    n: int,
+    size: tuple[int, int] = (32, 48),
+    seed: int = 0,
+    prefix: str = "img",
+    ext: str = ".png",
+    start: int = 0,
+) -> list[Path]:
     """``n`` distinct random gray images, each written to a temporary name and renamed into
     place (so a station never sees half a file)."""
     folder = Path(folder)
@@ -49,8 +57,10 @@ def write_images(folder: Path, n: int, size: tuple[int, int] = (32, 48), seed: i
 def recipe_file(folder: Path, model: Path, name: str = "tiny") -> Path:
     """A recipe TOML for a bare model: any region of a non-background class fails."""
     p = Path(folder) / f"{name}.toml"
-    p.write_text(f'name = "{name}"\nmodel = "{Path(model).resolve()}"\n'
-                 '[[rules]]\ntype = "min_area"\nmin = 1\n')
+    p.write_text(
+        f'name = "{name}"\nmodel = "{Path(model).resolve()}"\n'
+        '[[rules]]\ntype = "min_area"\nmin = 1\n'
+    )
     return p
 
 
@@ -79,7 +89,7 @@ def write_config(path: Path, tables: dict[str, dict[str, Any]]) -> Path:
 
 # -- stand-ins -------------------------------------------------------------------------------
 class _FakeModel:
-    class meta:  # noqa: N801 - mimics OnnxModel.meta
+    class meta:
         tile = 1 << 30
         channels = 1
 
@@ -166,8 +176,10 @@ def free_port() -> int:
 
 
 def pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
     return Path(found[-1]).parent if found else None
 
 
@@ -198,19 +210,47 @@ class PostgresCluster:
         cmd = [str(self.bin / args[0]), *args[1:]]
         if self.user:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
-        subprocess.run(cmd, check=True, timeout=timeout, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, cwd=self.root)
+        subprocess.run(
+            cmd,
+            check=True,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=self.root,
+        )
 
-    def init(self) -> "PostgresCluster":
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--no-sync")
+    def init(self) -> PostgresCluster:
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         return self
 
     def start(self) -> None:
-        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c shared_buffers=16MB -c max_connections=20")
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"),
-                  "-w", "-t", "60", "start")
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c shared_buffers=16MB -c max_connections=20"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
@@ -238,12 +278,12 @@ def wait_for(cond, timeout: float = 30.0, every: float = 0.05, what: str = "cond
 class CapturedLogs:
     """Messages of the station logger by event (INFO and up), as a context manager::
 
-        with CapturedLogs() as logs:
-            station.run()
-        assert logs.of("quarantined")
+    with CapturedLogs() as logs:
+        station.run()
+    assert logs.of("quarantined")
     """
 
-    def __enter__(self) -> "CapturedLogs":
+    def __enter__(self) -> CapturedLogs:
         import logging
 
         self.records: list = []

@@ -3,6 +3,7 @@
 The helpers behind :mod:`stations.config`: each check returns None when a value is fine, or
 what is wrong with it in words (the key and the value are added by :class:`Reader`).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 REQUIRED = object()
+
 
 class Reader:
     """Reads typed values out of nested tables, collecting every problem with its key."""
@@ -37,12 +39,26 @@ class Reader:
     def unknown(self, table: dict, prefix: str, known: set[str]) -> None:
         for k in sorted(set(table) - known):
             hint = _close(k, known)
-            self.err(f"{prefix}.{k}" if prefix else k,
-                     "unknown key" + (f"; did you mean {hint!r}?" if hint else
-                                      f"; known keys: {', '.join(sorted(known))}"))
+            self.err(
+                f"{prefix}.{k}" if prefix else k,
+                "unknown key"
+                + (
+                    f"; did you mean {hint!r}?"
+                    if hint
+                    else f"; known keys: {', '.join(sorted(known))}"
+                ),
+            )
 
-    def get(self, table: dict, prefix: str, key: str, kind: type | tuple, default: Any = None,
-            check=None, hint: str = "") -> Any:
+    def get(
+        self,
+        table: dict,
+        prefix: str,
+        key: str,
+        kind: type | tuple,
+        default: Any = None,
+        check=None,
+        hint: str = "",
+    ) -> Any:
         full = f"{prefix}.{key}" if prefix else key
         if key not in table:
             if default is REQUIRED:
@@ -73,13 +89,25 @@ class Reader:
 
 
 def _name(k: type) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-            list: "a list", dict: "a table"}.get(k, k.__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }.get(k, k.__name__)
 
 
 def _kind(v: Any) -> str:
-    return {str: "string", int: "integer", float: "number", bool: "boolean", list: "list",
-            dict: "table"}.get(type(v), type(v).__name__)
+    return {
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        list: "list",
+        dict: "table",
+    }.get(type(v), type(v).__name__)
 
 
 def _close(word: str, options: set[str]) -> str | None:
@@ -102,6 +130,7 @@ def nonempty(v) -> str | None:
 def one_of(*options: str):
     def check(v) -> str | None:
         return None if v in options else f"must be one of {', '.join(map(repr, options))}"
+
     return check
 
 
@@ -116,11 +145,13 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 def expand_env(value: str, key: str, r: Reader) -> str:
     """``${VAR}`` from the environment (for passwords in URLs); unset variables are errors."""
+
     def sub(m: re.Match) -> str:
         if m.group(1) not in os.environ:
             r.err(key, f"environment variable {m.group(1)} is not set")
             return m.group(0)
         return os.environ[m.group(1)]
+
     return _ENV.sub(sub, value)
 
 
@@ -128,9 +159,13 @@ def absolute_sqlite(url: str, base: Path) -> str:
     """``sqlite:///rel.db`` is relative to the config file's folder, not the working dir."""
     prefix = "sqlite:///"
     if url.startswith(prefix):
-        rest = url[len(prefix):]
-        if rest and not rest.startswith("/") and not rest.startswith(":memory:") \
-                and not rest.startswith("file:"):
+        rest = url[len(prefix) :]
+        if (
+            rest
+            and not rest.startswith("/")
+            and not rest.startswith(":memory:")
+            and not rest.startswith("file:")
+        ):
             return prefix + str((base / rest).resolve())
     return url
 

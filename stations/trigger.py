@@ -7,6 +7,7 @@ record a different part than the PLC meant. Surrounding spaces of ``part_id`` an
 removed, and an empty one is no value. The answer never repeats a refused value (it can be a
 megabyte), only its kind and length; it carries the trigger's ``id`` when that one was fine.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,13 @@ def _kind(v: Any) -> str:
         return "true/false"
     if isinstance(v, float):
         return "a number that is not an integer" if math.isfinite(v) else "NaN or Infinity"
-    return {dict: "an object", list: "a list", type(None): "null", str: "a string",
-            int: "an integer"}.get(type(v), type(v).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        type(None): "null",
+        str: "a string",
+        int: "an integer",
+    }.get(type(v), type(v).__name__)
 
 
 def _bad_char(s: str) -> str | None:
@@ -51,12 +57,14 @@ def _bad_char(s: str) -> str | None:
 
 def _text(v: str, name: str, limit: int) -> str:
     if len(v) > limit:
-        raise TriggerError(f'trigger field "{name}" is {len(v)} characters long; at most '
-                           f"{limit} are accepted")
+        raise TriggerError(
+            f'trigger field "{name}" is {len(v)} characters long; at most {limit} are accepted'
+        )
     bad = _bad_char(v)
     if bad:
-        raise TriggerError(f'trigger field "{name}" holds a control character ({bad}); send '
-                           "printable text only")
+        raise TriggerError(
+            f'trigger field "{name}" holds a control character ({bad}); send printable text only'
+        )
     return v
 
 
@@ -64,15 +72,21 @@ def check_id(v: Any) -> str | int:
     """A request id: a non-empty string of at most MAX_ID_CHARS, or a 64-bit integer."""
     if isinstance(v, int) and not isinstance(v, bool):
         if abs(v) > MAX_INT_ID:
-            raise TriggerError('trigger field "id" is an integer beyond 64 bits; send a '
-                               f"string of at most {MAX_ID_CHARS} characters instead")
+            raise TriggerError(
+                'trigger field "id" is an integer beyond 64 bits; send a '
+                f"string of at most {MAX_ID_CHARS} characters instead"
+            )
         return v
     if not isinstance(v, str):
-        raise TriggerError(f'trigger field "id" must be a string (at most {MAX_ID_CHARS} '
-                           f"characters) or an integer, got {_kind(v)}")
+        raise TriggerError(
+            f'trigger field "id" must be a string (at most {MAX_ID_CHARS} '
+            f"characters) or an integer, got {_kind(v)}"
+        )
     if not v:
-        raise TriggerError('trigger message has no "id"; the result is published with it, '
-                           'so send e.g. {"id": "A-1042"}')
+        raise TriggerError(
+            'trigger message has no "id"; the result is published with it, '
+            'so send e.g. {"id": "A-1042"}'
+        )
     return _text(v, "id", MAX_ID_CHARS)
 
 
@@ -84,8 +98,9 @@ def check_field(v: Any, name: str, request_id: str | int | None) -> str | None:
         if isinstance(v, int) and not isinstance(v, bool):
             v = str(v)
         if not isinstance(v, str):
-            raise TriggerError(f'trigger field "{name}" must be a string or an integer, '
-                               f"got {_kind(v)}")
+            raise TriggerError(
+                f'trigger field "{name}" must be a string or an integer, got {_kind(v)}'
+            )
         v = _text(v.strip(), name, MAX_FIELD_CHARS)
         return v or None
     except TriggerError as e:
@@ -98,25 +113,33 @@ def parse_trigger(payload: bytes) -> dict[str, Any]:
     The message is a JSON object (other keys are ignored), or a bare JSON string or integer
     taken as the id."""
     if len(payload) > MAX_TRIGGER_BYTES:
-        raise TriggerError(f"trigger message is {len(payload)} bytes; at most "
-                           f"{MAX_TRIGGER_BYTES} are accepted (send e.g. {EXAMPLE})")
+        raise TriggerError(
+            f"trigger message is {len(payload)} bytes; at most "
+            f"{MAX_TRIGGER_BYTES} are accepted (send e.g. {EXAMPLE})"
+        )
     try:
         msg = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         text = payload[:60].decode("utf-8", "replace")
-        raise TriggerError(f"trigger message is not JSON ({text!r}); send e.g. {EXAMPLE}") \
-            from None
+        raise TriggerError(f"trigger message is not JSON ({text!r}); send e.g. {EXAMPLE}") from None
     if isinstance(msg, (str, int)) and not isinstance(msg, bool):
         return {"id": check_id(msg), "part_id": None, "lot": None}
     if not isinstance(msg, dict):
-        raise TriggerError(f'trigger message must be a JSON object with an "id", got '
-                           f"{_kind(msg)}; send e.g. {EXAMPLE}")
+        raise TriggerError(
+            f'trigger message must be a JSON object with an "id", got '
+            f"{_kind(msg)}; send e.g. {EXAMPLE}"
+        )
     if msg.get("id") is None:
-        raise TriggerError('trigger message has no "id"; the result is published with it, '
-                           'so send e.g. {"id": "A-1042"}')
+        raise TriggerError(
+            'trigger message has no "id"; the result is published with it, '
+            'so send e.g. {"id": "A-1042"}'
+        )
     rid = check_id(msg["id"])
-    return {"id": rid, "part_id": check_field(msg.get("part_id"), "part_id", rid),
-            "lot": check_field(msg.get("lot"), "lot", rid)}
+    return {
+        "id": rid,
+        "part_id": check_field(msg.get("part_id"), "part_id", rid),
+        "lot": check_field(msg.get("lot"), "lot", rid),
+    }
 
 
 # -- results --------------------------------------------------------------------------------
@@ -128,12 +151,20 @@ def result_message(insp: Inspection, request_id: Any = None) -> dict[str, Any]:
         d = r.to_dict()
         d.pop("polygon", None)
         regions.append(d)
-    return {"id": request_id if request_id is not None else os.path.basename(insp.source),
-            "station": insp.station, "verdict": v.decision.value,
-            "fired": [h.to_dict() for h in v.hits], "regions": regions,
-            "part_id": insp.part_id, "lot": insp.lot, "image_sha256": insp.image_sha256,
-            "source": insp.source, "error": insp.error, "inspected_at": insp.inspected_at,
-            "latency_ms": round(insp.latency_ms, 1)}
+    return {
+        "id": request_id if request_id is not None else os.path.basename(insp.source),
+        "station": insp.station,
+        "verdict": v.decision.value,
+        "fired": [h.to_dict() for h in v.hits],
+        "regions": regions,
+        "part_id": insp.part_id,
+        "lot": insp.lot,
+        "image_sha256": insp.image_sha256,
+        "source": insp.source,
+        "error": insp.error,
+        "inspected_at": insp.inspected_at,
+        "latency_ms": round(insp.latency_ms, 1),
+    }
 
 
 def _finite(v: Any) -> Any:

@@ -5,14 +5,17 @@ password of the user-info part is masked, and so is the value of any query param
 says it holds a secret (``password``, ``pwd``, ``token``, ``key``, ``auth``...), as some cameras
 take their credentials there. A string without ``://`` (a video file path) is returned as is.
 """
+
 from __future__ import annotations
 
 import re
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
-_SECRET_PARAM = re.compile(r"(?i)([?&;](?:[^=&;#]*(?:pass|pwd|token|secret|auth|key|sig)"
-                           r"[^=&;#]*)=)([^&;#]*)")
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:[^=&;#]*(?:pass|pwd|token|secret|auth|key|sig)"
+    r"[^=&;#]*)=)([^&;#]*)"
+)
 
 
 def mask_url(url: str | None) -> str | None:

@@ -3,6 +3,7 @@
 These are the steps the daemon's threads run; they never raise for a bad image: a problem
 becomes ``Work.error`` and, later, an ERROR inspection whose ``error`` says why.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,10 +18,17 @@ import numpy as np
 
 from inspect_core.plugin_api.interfaces import SourceItem
 from inspect_core.types import Decision, Inspection, Verdict
-
 from inspect_stations.archive import NotRegularFile, open_regular, special_kind, special_reason
 from inspect_stations.config import Limits
-from inspect_stations.image_check import DEFAULT_WORK_MPX, BadImage, Header, WorkShape, check_bytes, check_work, decode
+from inspect_stations.image_check import (
+    DEFAULT_WORK_MPX,
+    BadImage,
+    Header,
+    WorkShape,
+    check_bytes,
+    check_work,
+    decode,
+)
 
 
 class NotReady(Exception):
@@ -69,15 +77,18 @@ def _refuse(w: Work, reason: str, key: str, journal) -> Work:
 
 def _oversize(w: Work, st: os.stat_result, limits: Limits, journal) -> Work:
     w.sha256 = _hash_file(w.item.path or "")
-    w.error = (f"file is {st.st_size} bytes, above the station limit of "
-               f"{limits.max_bytes} (limits.max_bytes); if such images are expected, "
-               "raise limits.max_bytes")
+    w.error = (
+        f"file is {st.st_size} bytes, above the station limit of "
+        f"{limits.max_bytes} (limits.max_bytes); if such images are expected, "
+        "raise limits.max_bytes"
+    )
     w.item.extra.setdefault("ino", st.st_ino)
     return _known(w, journal)
 
 
-def read_file(item: SourceItem, limits: Limits, preprocess=None, journal=None,
-              shape: WorkShape | None = None) -> Work:
+def read_file(
+    item: SourceItem, limits: Limits, preprocess=None, journal=None, shape: WorkShape | None = None
+) -> Work:
     """Read, hash, check and decode one file of a folder source. Only a regular file is
     opened; with ``shape``, an image too large for the recipe's model is refused from its
     header (:func:`stations.image_check.check_work`)."""
@@ -105,12 +116,19 @@ def read_file(item: SourceItem, limits: Limits, preprocess=None, journal=None,
     except NotRegularFile as e:
         return _refuse(w, special_reason(e.kind), f"special:{path}", journal)
     except OSError as e:
-        hint = ("check the permissions of the file (the station's user must be able to read it)"
-                if isinstance(e, PermissionError) else "check the disk or network share it is on")
-        return _refuse(w, f"cannot read the file ({e.strerror or e}); {hint}",
-                       f"unreadable:{path}", journal)
-    if len(data) != st2.st_size or st2.st_mtime_ns != st.st_mtime_ns or \
-            st.st_size != item.extra.get("size", st.st_size):
+        hint = (
+            "check the permissions of the file (the station's user must be able to read it)"
+            if isinstance(e, PermissionError)
+            else "check the disk or network share it is on"
+        )
+        return _refuse(
+            w, f"cannot read the file ({e.strerror or e}); {hint}", f"unreadable:{path}", journal
+        )
+    if (
+        len(data) != st2.st_size
+        or st2.st_mtime_ns != st.st_mtime_ns
+        or st.st_size != item.extra.get("size", st.st_size)
+    ):
         raise NotReady(f"{path} changed while it was read")
     # what was read, so the file is filed only if it is still this one (see FolderSource.done)
     item.extra["ino"] = st2.st_ino
@@ -186,8 +204,9 @@ def _preprocess(w: Work, img: np.ndarray, preprocess, shape: WorkShape | None = 
             return w
         if shape is not None:  # the work as the model will see it (a plugin's own resizing)
             try:
-                check_work(Header("preprocessed", img.shape[1], img.shape[0]),
-                           replace(shape, resizes=()))
+                check_work(
+                    Header("preprocessed", img.shape[1], img.shape[0]), replace(shape, resizes=())
+                )
             except BadImage as e:
                 w.error = f"after the recipe's preprocessing: {e}"
                 return w
@@ -204,13 +223,15 @@ def work_shape(inspector, limits: Limits) -> WorkShape:
     meta = getattr(getattr(inspector, "model", None), "meta", None)
     pre = recipe.preprocess
     steps = pre.steps if isinstance(pre, Chain) else [pre]
-    return WorkShape(recipe=recipe.name,
-                     tile=int(recipe.tile or getattr(meta, "tile", 0) or 1 << 30),
-                     overlap=float(recipe.tile_overlap),
-                     stride=int(getattr(meta, "stride", 1) or 1),
-                     copies=1 + len(getattr(meta, "tta", ()) or ()),
-                     budget_mpx=float(getattr(limits, "max_work_mpx", DEFAULT_WORK_MPX)),
-                     resizes=tuple((s.width, s.max_side) for s in steps if isinstance(s, Resize)))
+    return WorkShape(
+        recipe=recipe.name,
+        tile=int(recipe.tile or getattr(meta, "tile", 0) or 1 << 30),
+        overlap=float(recipe.tile_overlap),
+        stride=int(getattr(meta, "stride", 1) or 1),
+        copies=1 + len(getattr(meta, "tta", ()) or ()),
+        budget_mpx=float(getattr(limits, "max_work_mpx", DEFAULT_WORK_MPX)),
+        resizes=tuple((s.width, s.max_side) for s in steps if isinstance(s, Resize)),
+    )
 
 
 def run_model(inspector, works: list[Work]) -> None:
@@ -232,8 +253,9 @@ def run_model(inspector, works: list[Work]) -> None:
             pass  # fall back to one by one, so one bad image does not fail the others
         for w in group:
             try:
-                w.probs = model.probabilities(w.image, tile=recipe.tile or None,
-                                              overlap=recipe.tile_overlap)
+                w.probs = model.probabilities(
+                    w.image, tile=recipe.tile or None, overlap=recipe.tile_overlap
+                )
             except Exception as e:
                 w.error = f"the model failed on this image: {type(e).__name__}: {e}"
 
@@ -264,14 +286,25 @@ def judge(inspector, w: Work, station: str, plugin: str) -> Inspection:
         at = it.captured_at if it.captured_at is not None else time.time()
         capture_id = f"{rid}@{at:.6f}#{it.extra.get('frame_no', 0)}"
     insp = Inspection(
-        source=str(it.path or it.source), image_sha256=w.sha256, width=int(w.width),
-        height=int(w.height), verdict=verdict, station=station, plugin=plugin,
-        recipe=inspector.recipe.name, model_sha256=getattr(inspector, "model_sha256", ""),
+        source=str(it.path or it.source),
+        image_sha256=w.sha256,
+        width=int(w.width),
+        height=int(w.height),
+        verdict=verdict,
+        station=station,
+        plugin=plugin,
+        recipe=inspector.recipe.name,
+        model_sha256=getattr(inspector, "model_sha256", ""),
         model_card=getattr(inspector, "model_card", None),
-        thresholds=inspector.recipe.thresholds(), captured_at=it.captured_at,
-        inspected_at=time.time(), latency_ms=(time.perf_counter() - w.t0) * 1000,
-        part_id=it.part_id, lot=it.lot, error=w.error if w.result is None else None,
-        capture_id=capture_id)
+        thresholds=inspector.recipe.thresholds(),
+        captured_at=it.captured_at,
+        inspected_at=time.time(),
+        latency_ms=(time.perf_counter() - w.t0) * 1000,
+        part_id=it.part_id,
+        lot=it.lot,
+        error=w.error if w.result is None else None,
+        capture_id=capture_id,
+    )
     w.inspection = insp
     return insp
 
@@ -283,7 +316,8 @@ def frame_name(station: str, item: SourceItem) -> str:
 
 
 def save_overlay(inspector, w: Work, folder: Path) -> str | None:
-    from inspect_core.runtime.overlay import fit_name, render_overlay, save_overlay as save
+    from inspect_core.runtime.overlay import fit_name, render_overlay
+    from inspect_core.runtime.overlay import save_overlay as save
 
     if w.result is None or w.inspection is None:
         return None

@@ -9,15 +9,16 @@ attribute is true (the ``sql`` sink's ``RecordRefused``); that result, or a jour
 cannot be read, is set aside as a dead letter (logged as ``dead_letter``) and the results
 behind it go on: waiting would never fix it, and it must not hold up the line's records.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from inspect_core.types import Inspection
-
 from inspect_stations.journal import Journal, decode
 from inspect_stations.logs import StationLog
 
@@ -64,8 +65,15 @@ class Writer(threading.Thread):
     database catches up as soon as the problem is gone.
     """
 
-    def __init__(self, journal: Journal, slots: list[SinkSlot], log: StationLog,
-                 retry_s: float = 2.0, batch: int = 64, remind_s: float = REMIND_S):
+    def __init__(
+        self,
+        journal: Journal,
+        slots: list[SinkSlot],
+        log: StationLog,
+        retry_s: float = 2.0,
+        batch: int = 64,
+        remind_s: float = REMIND_S,
+    ):
         super().__init__(name="journal-writer", daemon=True)
         self.journal, self.slots, self.log = journal, slots, log
         self.retry_s, self.batch, self.remind_s = retry_s, batch, remind_s
@@ -88,15 +96,17 @@ class Writer(threading.Thread):
                 for slot in self.slots:
                     progressed |= self._drain(slot)
                 if self.error is not None:
-                    self.log.info("journal_ok", f"the local journal {self.journal.path} is usable "
-                                                "again; writing the results it holds")
+                    self.log.info(
+                        "journal_ok",
+                        f"the local journal {self.journal.path} is usable "
+                        "again; writing the results it holds",
+                    )
                     self.error = None
             except Exception as e:  # the journal itself failed (locked, I/O error, disk full)
                 failed = True
                 self._journal_failed(e)
             if self._finishing.is_set():
-                if time.monotonic() >= self._deadline or failed or \
-                        not progressed and self._stuck():
+                if time.monotonic() >= self._deadline or failed or not progressed and self._stuck():
                     break
                 if not progressed:
                     self.wake.wait(min(0.2, max(0.0, self._deadline - time.monotonic())))
@@ -119,12 +129,15 @@ class Writer(threading.Thread):
         reason = f"{type(e).__name__}: {e}"
         now = time.monotonic()
         if reason != self.error or now - self._error_logged >= self.remind_s:
-            self.log.error("journal_error",
-                           f"cannot read or update the local journal {self.journal.path} "
-                           f"({reason}); results already in it are safe and are written to the "
-                           f"database once it works again (retrying every {self.retry_s:g} s). "
-                           "Check free disk space in station.state_dir, and that nothing else "
-                           "holds the file open", error=reason)
+            self.log.error(
+                "journal_error",
+                f"cannot read or update the local journal {self.journal.path} "
+                f"({reason}); results already in it are safe and are written to the "
+                f"database once it works again (retrying every {self.retry_s:g} s). "
+                "Check free disk space in station.state_dir, and that nothing else "
+                "holds the file open",
+                error=reason,
+            )
             self._error_logged = now
         self.error = reason
 
@@ -153,14 +166,18 @@ class Writer(threading.Thread):
             return bool(done or aside)
         if not slot.up:
             down = time.time() - (slot.down_since or time.time())
-            self.log.info("sink_back", f"{slot.name} is back after {down:.0f} s; writing the "
-                                       f"journaled results in order", sink=slot.name)
+            self.log.info(
+                "sink_back",
+                f"{slot.name} is back after {down:.0f} s; writing the journaled results in order",
+                sink=slot.name,
+            )
             slot.up, slot.down_since, slot.last_error = True, None, None
             slot.needs_action, slot.reported_kind = False, None
         return True
 
-    def _write_rows(self, slot: SinkSlot, rows: list[tuple[int, str]]
-                    ) -> tuple[list[int], Exception | None, int]:
+    def _write_rows(
+        self, slot: SinkSlot, rows: list[tuple[int, str]]
+    ) -> tuple[list[int], Exception | None, int]:
         """Write ``rows`` in order until the sink fails: (sequence numbers written, the failure
         or None, how many were set aside as dead letters on the way)."""
         done: list[int] = []
@@ -169,8 +186,9 @@ class Writer(threading.Thread):
             try:
                 insp = decode(payload)
             except Exception as e:  # corrupt, or written by a newer inspect
-                self._set_aside(slot, seq, "the journal row cannot be read "
-                                           f"({type(e).__name__}: {e})")
+                self._set_aside(
+                    slot, seq, f"the journal row cannot be read ({type(e).__name__}: {e})"
+                )
                 aside += 1
                 continue
             try:
@@ -178,28 +196,36 @@ class Writer(threading.Thread):
             except Exception as e:
                 if not getattr(e, "dead_letter", False):
                     return done, e, aside
-                self._set_aside(slot, seq, " ".join(
-                    f"{type(e).__name__}: {e}".split())[:800], insp)
+                self._set_aside(slot, seq, " ".join(f"{type(e).__name__}: {e}".split())[:800], insp)
                 aside += 1
                 continue
             done.append(seq)
         return done, None, aside
 
-    def _set_aside(self, slot: SinkSlot, seq: int, reason: str,
-                   insp: Inspection | None = None) -> None:
+    def _set_aside(
+        self, slot: SinkSlot, seq: int, reason: str, insp: Inspection | None = None
+    ) -> None:
         """Make journal row ``seq`` a dead letter and say so (an error: someone must act)."""
         self.journal.set_aside(seq, reason)
         count = self.journal.dead_letters(limit=0).count
-        what = (f"the result of {insp.source}" + (f" (part {insp.part_id})" if insp.part_id
-                                                  else "")) if insp else f"journal row {seq}"
-        self.log.error("dead_letter",
-                       f"{slot.name} refused {what}: {reason}. It is set aside in "
-                       f"{self.journal.path} ({count} dead letter(s) now) and the results "
-                       "behind it are written. Fix the cause, then run `inspect station replay "
-                       "CONFIG` to write it; `inspect station status` lists the reasons",
-                       sink=slot.name, seq=seq, reason=reason, dead_letters=count,
-                       sha256=getattr(insp, "image_sha256", None),
-                       part_id=getattr(insp, "part_id", None))
+        what = (
+            (f"the result of {insp.source}" + (f" (part {insp.part_id})" if insp.part_id else ""))
+            if insp
+            else f"journal row {seq}"
+        )
+        self.log.error(
+            "dead_letter",
+            f"{slot.name} refused {what}: {reason}. It is set aside in "
+            f"{self.journal.path} ({count} dead letter(s) now) and the results "
+            "behind it are written. Fix the cause, then run `inspect station replay "
+            "CONFIG` to write it; `inspect station status` lists the reasons",
+            sink=slot.name,
+            seq=seq,
+            reason=reason,
+            dead_letters=count,
+            sha256=getattr(insp, "image_sha256", None),
+            part_id=getattr(insp, "part_id", None),
+        )
 
     def _sink_failed(self, slot: SinkSlot, e: Exception) -> None:
         """Mark ``slot`` down and tell the operator: at once when the outage starts or its cause
@@ -220,27 +246,38 @@ class Writer(threading.Thread):
             waiting = self.journal.pending(slot.name)
         except Exception:
             waiting = None
-        kept = (f"{waiting} result(s) are kept" if waiting is not None else "results are kept")
+        kept = f"{waiting} result(s) are kept" if waiting is not None else "results are kept"
         kept += f" in the local journal {self.journal.path}"
-        since = "" if first else \
-            f" (down since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(slot.down_since))})"
+        since = (
+            ""
+            if first
+            else f" (down since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(slot.down_since))})"
+        )
         fields = dict(sink=slot.name, error=reason, journal_pending=waiting)
         if kind in ACTION_NAMES:
-            self.log.error("db_schema_outdated",
-                           f"{slot.name}: the database schema does not match this station's "
-                           f"inspect{since}: {e}. Nothing is lost: {kept} and written, in order, "
-                           f"as soon as the schema is right (run `inspect db upgrade` against this "
-                           f"database; the station retries every {self.retry_s:g} s and keeps "
-                           "inspecting meanwhile)", **fields)
+            self.log.error(
+                "db_schema_outdated",
+                f"{slot.name}: the database schema does not match this station's "
+                f"inspect{since}: {e}. Nothing is lost: {kept} and written, in order, "
+                f"as soon as the schema is right (run `inspect db upgrade` against this "
+                f"database; the station retries every {self.retry_s:g} s and keeps "
+                "inspecting meanwhile)",
+                **fields,
+            )
         elif slot.needs_action:
-            self.log.error("sink_failed",
-                           f"{slot.name} refuses results{since} ({reason}); nothing is lost: "
-                           f"{kept} and written, in order, once this is fixed (retrying every "
-                           f"{self.retry_s:g} s; the station keeps inspecting meanwhile)", **fields)
+            self.log.error(
+                "sink_failed",
+                f"{slot.name} refuses results{since} ({reason}); nothing is lost: "
+                f"{kept} and written, in order, once this is fixed (retrying every "
+                f"{self.retry_s:g} s; the station keeps inspecting meanwhile)",
+                **fields,
+            )
         else:
-            self.log.warning("sink_unavailable",
-                             f"{slot.name} unavailable{since} ({reason}); {kept} and written "
-                             "when it is back", **fields)
+            self.log.warning(
+                "sink_unavailable",
+                f"{slot.name} unavailable{since} ({reason}); {kept} and written when it is back",
+                **fields,
+            )
 
 
 def _transient(e: BaseException) -> bool:

@@ -1,6 +1,7 @@
 """A private Mosquitto broker for tests (on a free 127.0.0.1 port, stopped and restarted at will),
 a CA and server certificate made with the openssl CLI, and a subscriber that collects messages.
 Tests using it skip when /usr/sbin/mosquitto (or openssl, mosquitto_passwd) is missing."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,9 @@ import pytest
 from inspect_stations.testing import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-needs_mosquitto = pytest.mark.skipif(not os.access(MOSQUITTO, os.X_OK),
-                                     reason="mosquitto is not installed")
+needs_mosquitto = pytest.mark.skipif(
+    not os.access(MOSQUITTO, os.X_OK), reason="mosquitto is not installed"
+)
 
 
 class Mosquitto:
@@ -32,8 +34,11 @@ class Mosquitto:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.conf = self.folder / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "log_dest stderr",
-                 f"allow_anonymous {options.pop('allow_anonymous', 'true')}"]
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "log_dest stderr",
+            f"allow_anonymous {options.pop('allow_anonymous', 'true')}",
+        ]
         if options.pop("persistence", False):  # sessions survive a restart
             lines += ["persistence true", f"persistence_location {self.folder}/"]
         if os.geteuid() == 0:
@@ -42,14 +47,17 @@ class Mosquitto:
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Mosquitto":
+    def start(self) -> Mosquitto:
         self.log = open(self.folder / "mosquitto.log", "ab")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=self.log, stderr=subprocess.STDOUT
+        )
         end = time.monotonic() + 10
         while time.monotonic() < end:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {(self.folder / 'mosquitto.log').read_text()}")
+                raise RuntimeError(
+                    f"mosquitto exited: {(self.folder / 'mosquitto.log').read_text()}"
+                )
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return self
@@ -74,37 +82,83 @@ def make_certs(folder: Path, host_ip: str = "127.0.0.1") -> dict[str, Path]:
     if openssl is None:
         pytest.skip("openssl is not installed")
     folder.mkdir(parents=True, exist_ok=True)
-    p = {n: folder / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt",
-                                 "ext.cnf")}
+    p = {
+        n: folder / n
+        for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "ext.cnf")
+    }
 
     def run(*args: str) -> None:
         subprocess.run([openssl, *args], check=True, capture_output=True, timeout=60)
 
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")  # fast to make
-    run("req", "-x509", *ec, "-nodes", "-days", "2", "-subj",
-        "/CN=inspect test CA", "-keyout", str(p["ca.key"]), "-out", str(p["ca.crt"]))
-    run("req", *ec, "-nodes", "-subj", f"/CN={host_ip}",
-        "-keyout", str(p["server.key"]), "-out", str(p["server.csr"]))
+    run(
+        "req",
+        "-x509",
+        *ec,
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=inspect test CA",
+        "-keyout",
+        str(p["ca.key"]),
+        "-out",
+        str(p["ca.crt"]),
+    )
+    run(
+        "req",
+        *ec,
+        "-nodes",
+        "-subj",
+        f"/CN={host_ip}",
+        "-keyout",
+        str(p["server.key"]),
+        "-out",
+        str(p["server.csr"]),
+    )
     p["ext.cnf"].write_text(f"subjectAltName = IP:{host_ip}\n")
-    run("x509", "-req", "-in", str(p["server.csr"]), "-CA", str(p["ca.crt"]), "-CAkey",
-        str(p["ca.key"]), "-CAcreateserial", "-days", "2", "-out", str(p["server.crt"]),
-        "-extfile", str(p["ext.cnf"]))
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(p["server.csr"]),
+        "-CA",
+        str(p["ca.crt"]),
+        "-CAkey",
+        str(p["ca.key"]),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        str(p["server.crt"]),
+        "-extfile",
+        str(p["ext.cnf"]),
+    )
     return p
 
 
 class Subscriber:
     """Collects the JSON messages of one topic (QoS 1)."""
 
-    def __init__(self, port: int, topic: str, host: str = "127.0.0.1", tls_ca: Path | None = None,
-                 login: tuple[str, str] | None = None, client_id: str | None = None):
+    def __init__(
+        self,
+        port: int,
+        topic: str,
+        host: str = "127.0.0.1",
+        tls_ca: Path | None = None,
+        login: tuple[str, str] | None = None,
+        client_id: str | None = None,
+    ):
         mqtt = pytest.importorskip("paho.mqtt.client")
         self.messages: queue.Queue = queue.Queue()
         self.raw: list[bytes] = []
         ready = threading.Event()
         # a fixed client id keeps its session (and the messages queued for it) across a restart
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id=client_id or f"sub-{uuid.uuid4().hex}",
-                             clean_session=client_id is None)
+        self.c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"sub-{uuid.uuid4().hex}",
+            clean_session=client_id is None,
+        )
         if tls_ca:
             self.c.tls_set(ca_certs=str(tls_ca))
         if login:

@@ -3,6 +3,7 @@
 Nothing here trains a real model: the tiny model exists to exercise export, runtime, plugins,
 stations and records quickly.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,11 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# the database fixtures (db_url: SQLite and PostgreSQL, pg_database, sqlite_url)
+pytest_plugins = ["db_support"]
+
 CLASSES = ["background", "scratch", "dent"]
 
 
-def make_tiny_model(path: Path, classes=CLASSES, channels: int = 1, seed: int = 0,
-                    bias_class: int | None = None) -> Path:
+def make_tiny_model(
+    path: Path, classes=CLASSES, channels: int = 1, seed: int = 0, bias_class: int | None = None
+) -> Path:
     """Export a tiny random U-Net with inspect metadata. ``bias_class`` makes the head favour
     one class on bright pixels so predictions are deterministic and non-trivial."""
     import torch
@@ -23,12 +28,23 @@ def make_tiny_model(path: Path, classes=CLASSES, channels: int = 1, seed: int = 
     from inspect_core.training.unet import ModelConfig, build_model
 
     torch.manual_seed(seed)
-    model = build_model(ModelConfig(in_channels=channels, num_classes=len(classes), width=4, depth=2))
+    model = build_model(
+        ModelConfig(in_channels=channels, num_classes=len(classes), width=4, depth=2)
+    )
     model.eval()
-    meta = {"classes": list(classes), "mean": 0.5, "std": 0.25, "channels": channels,
-            "input_size": 64, "stride": model.stride, "ignore_index": 255}
+    meta = {
+        "classes": list(classes),
+        "mean": 0.5,
+        "std": 0.25,
+        "channels": channels,
+        "input_size": 64,
+        "stride": model.stride,
+        "ignore_index": 255,
+    }
     samples = [np.random.default_rng(seed).normal(size=(channels, 37, 53)).astype(np.float32)]
-    export_onnx(model, path, meta, samples, dynamo=False)  # the fast exporter; test_export covers the default
+    export_onnx(
+        model, path, meta, samples, dynamo=False
+    )  # the fast exporter; test_export covers the default
     return path
 
 

@@ -6,20 +6,24 @@ PostgreSQL the test run creates its own database ``inspect_test_<random>`` on 12
 schema in it (via ``search_path``), so tests and runs never see each other's rows. If the
 server cannot be reached the PostgreSQL cases are skipped, saying why.
 """
+
 from __future__ import annotations
 
 import os
 import secrets
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict
 
 PG_BASE = os.environ.get("INSPECT_TEST_PG_URL", "")
-PG_CANDIDATES = [PG_BASE] if PG_BASE else [
-    "postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test"]
+PG_CANDIDATES = (
+    [PG_BASE]
+    if PG_BASE
+    else ["postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test"]
+)
 
 
 def _pg_admin() -> tuple[str | None, str]:
@@ -34,7 +38,7 @@ def _pg_admin() -> tuple[str | None, str]:
             with psycopg.connect(url, connect_timeout=3, autocommit=True) as c:
                 c.execute("SELECT 1")
             return url, ""
-        except Exception as e:  # noqa: BLE001 - any failure means "skip"
+        except Exception as e:
             reasons.append(f"{url}: {' '.join(str(e).split())[:160]}")
     return None, "PostgreSQL test server unreachable (" + "; ".join(reasons) + ")"
 
@@ -86,27 +90,59 @@ def sqlite_url(tmp_path) -> str:
 
 
 def region(cls: str = "scratch", area: int = 40, class_id: int = 1, x: int = 5) -> Region:
-    return Region(class_id, cls, (x, 6, 7, 8), area, (x + 3.5, 9.25), 0.91, 0.72,
-                  [(x, 6), (x + 7, 6), (x + 7, 14)], area * 0.01)
+    return Region(
+        class_id,
+        cls,
+        (x, 6, 7, 8),
+        area,
+        (x + 3.5, 9.25),
+        0.91,
+        0.72,
+        [(x, 6), (x + 7, 6), (x + 7, 14)],
+        area * 0.01,
+    )
 
 
-def make_inspection(i: int, *, station: str = "line-1", verdict: str = "PASS",
-                    regions: list[Region] | None = None, at: float | None = None,
-                    latency: float = 10.0, plugin: str = "industrial", recipe: str = "steel",
-                    model: str = "ab" * 32, overlay: str | None = None) -> Inspection:
+def make_inspection(
+    i: int,
+    *,
+    station: str = "line-1",
+    verdict: str = "PASS",
+    regions: list[Region] | None = None,
+    at: float | None = None,
+    latency: float = 10.0,
+    plugin: str = "industrial",
+    recipe: str = "steel",
+    model: str = "ab" * 32,
+    overlay: str | None = None,
+) -> Inspection:
     """A synthetic inspection; image sha256 derived from ``i`` (same i = same image)."""
     regions = list(regions or [])
     d = Decision(verdict)
-    hits = [RuleHit("min_area", d, f"{len(regions)} regions", list(range(len(regions))))] \
-        if d in (Decision.FAIL, Decision.REVIEW) else []
+    hits = (
+        [RuleHit("min_area", d, f"{len(regions)} regions", list(range(len(regions))))]
+        if d in (Decision.FAIL, Decision.REVIEW)
+        else []
+    )
     return Inspection(
-        source=f"/images/{i:05d}.png", image_sha256=f"{i:064x}", width=640, height=480,
-        verdict=Verdict(d, hits, regions), station=station, plugin=plugin, recipe=recipe,
-        model_sha256=model, thresholds={"rules": [{"type": "min_area", "min": 30}],
-                                        "pixel_size_mm": 0.1},
-        captured_at=(at or time.time()) - 0.5, inspected_at=at or time.time(),
-        latency_ms=latency, part_id=f"P{i}", lot="L1",
-        error="cannot read file" if d is Decision.ERROR else None, overlay_path=overlay)
+        source=f"/images/{i:05d}.png",
+        image_sha256=f"{i:064x}",
+        width=640,
+        height=480,
+        verdict=Verdict(d, hits, regions),
+        station=station,
+        plugin=plugin,
+        recipe=recipe,
+        model_sha256=model,
+        thresholds={"rules": [{"type": "min_area", "min": 30}], "pixel_size_mm": 0.1},
+        captured_at=(at or time.time()) - 0.5,
+        inspected_at=at or time.time(),
+        latency_ms=latency,
+        part_id=f"P{i}",
+        lot="L1",
+        error="cannot read file" if d is Decision.ERROR else None,
+        overlay_path=overlay,
+    )
 
 
 def writer_process(url: str, station: str, ids: list[int]) -> int:
@@ -115,5 +151,9 @@ def writer_process(url: str, station: str, ids: list[int]) -> int:
     from inspect_db.recorder import Recorder
 
     with Recorder(url) as rec:
-        return sum(rec.record(make_inspection(i, station=station, verdict="FAIL",
-                                              regions=[region(area=10 + i)])) for i in ids)
+        return sum(
+            rec.record(
+                make_inspection(i, station=station, verdict="FAIL", regions=[region(area=10 + i)])
+            )
+            for i in ids
+        )

@@ -9,6 +9,7 @@ the best candidate, if it raises val mIoU, is written into the model's embedded 
 every runtime uses it) and the card is updated (new sha256, every score). The test split is
 never looked at.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,20 +17,25 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-
 from inspect_core.cards import sha256_file
-from inspect_core.errors import InspectError
 from inspect_core.commands.evaluate import evaluate_model
+from inspect_core.errors import InspectError
 from inspect_core.runtime.onnx_model import TTA_TRANSFORMS, OnnxModel, edit_meta
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("run", type=Path, help="run folder with model.onnx and model.json")
     ap.add_argument("--data", required=True, help="dataset folder (its val split is used)")
-    ap.add_argument("--flips", action="append", metavar="LIST",
-                    help="a candidate set of transforms, comma-separated (repeat to compare "
-                         f"several; default h,v); known: {', '.join(TTA_TRANSFORMS)}")
+    ap.add_argument(
+        "--flips",
+        action="append",
+        metavar="LIST",
+        help="a candidate set of transforms, comma-separated (repeat to compare "
+        f"several; default h,v); known: {', '.join(TTA_TRANSFORMS)}",
+    )
     args = ap.parse_args()
     candidates = [tuple(f for f in c.split(",") if f) for c in (args.flips or ["h,v"])]
     for c in candidates:

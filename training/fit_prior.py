@@ -12,6 +12,7 @@ the card gets the new scores, measured again with the runtime at full resolution
 ones and the estimates. Otherwise any earlier correction is removed. The test split is never
 looked at.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,18 +22,24 @@ from pathlib import Path
 
 import numpy as np
 
-from inspect_core.training.calibration import Pixels, choose
 from inspect_core.cards import sha256_file
-from inspect_core.errors import InspectError
 from inspect_core.commands.evaluate import evaluate_model
 from inspect_core.data.datasets import open_dataset
+from inspect_core.errors import InspectError
 from inspect_core.runtime.onnx_model import OnnxModel, edit_meta
+from inspect_core.training.calibration import Pixels, choose
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", type=Path, help="run folder with model.onnx and model.json, or a "
-                    "model .onnx with its card (.json) beside it")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "run",
+        type=Path,
+        help="run folder with model.onnx and model.json, or a "
+        "model .onnx with its card (.json) beside it",
+    )
     ap.add_argument("--data", required=True, help="dataset folder (its val split is used)")
     ap.add_argument("--step", type=int, default=2, help="use every STEP-th pixel per axis")
     args = ap.parse_args()
@@ -41,6 +48,7 @@ def main() -> None:
     model = OnnxModel(path)
     model.meta = replace(model.meta, class_bias=())
     ds = open_dataset(args.data, "val")
+
     def scored():
         for i in range(len(ds)):
             img, mask = ds.load(i)
@@ -48,14 +56,22 @@ def main() -> None:
 
     px = Pixels.gather(scored(), ds.ignore_index, args.step)
     c = choose(px)
-    print(f"val mIoU (pixel step {args.step}): {c.before:.4f} uncalibrated; fitted "
-          + ", ".join(f"{m} {v:.4f} (two-fold {c.two_fold[m]:.4f})" for m, v in c.fitted.items())
-          + f"; chosen: {c.mode or 'none'} {dict(zip(model.classes, np.round(c.bias, 2).tolist()))}")
+    print(
+        f"val mIoU (pixel step {args.step}): {c.before:.4f} uncalibrated; fitted "
+        + ", ".join(f"{m} {v:.4f} (two-fold {c.two_fold[m]:.4f})" for m, v in c.fitted.items())
+        + f"; chosen: {c.mode or 'none'} {dict(zip(model.classes, np.round(c.bias, 2).tolist()))}"
+    )
     card = json.loads(card_path.read_text())
-    card["calibration"] = {"mode": c.mode, "class_bias": [float(b) for b in c.bias],
-                           "sampled_miou_before": c.before, "sampled_miou_fitted": c.fitted,
-                           "sampled_miou_two_fold": c.two_fold, "pixel_step": args.step,
-                           "applied": c.mode is not None}
+    card["calibration"] = {
+        "mode": c.mode,
+        "class_bias": [float(b) for b in c.bias],
+        "sampled_miou_before": c.before,
+        "sampled_miou_fitted": c.fitted,
+        "sampled_miou_two_fold": c.two_fold,
+        "pixel_step": args.step,
+        "applied": c.mode is not None,
+    }
+
     def change(meta: dict) -> None:
         meta.pop("class_bias", None)
         if c.mode is not None:
@@ -65,7 +81,9 @@ def main() -> None:
     card["sha256"] = sha256_file(path)
     if c.mode is not None:
         card.setdefault("validation_uncalibrated", card.get("validation"))  # kept on a refit
-        card["validation"] = evaluate_model(OnnxModel(path, verify=False), args.data, "val")  # card written below
+        card["validation"] = evaluate_model(
+            OnnxModel(path, verify=False), args.data, "val"
+        )  # card written below
         print(f"applied: full-resolution val mIoU {card['validation']['miou']:.4f}")
     else:
         if "validation_uncalibrated" in card:  # an earlier correction is taken out again

@@ -9,6 +9,7 @@ older ones: the ONNX initializers (graph and metadata otherwise untouched), the 
 it, and the card's sha256. The outputs before and after are compared on noise and the
 script refuses to write when any logit moves by more than 1e-4.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,8 @@ from onnx import numpy_helper
 
 from inspect_core.cards import sha256_file
 from inspect_core.errors import InspectError
-from inspect_core.training.unet import DEAD_WEIGHT, zero_dead
 from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.training.unet import DEAD_WEIGHT, zero_dead
 
 
 def flush_onnx(proto: onnx.ModelProto) -> int:
@@ -43,7 +44,9 @@ def flush_onnx(proto: onnx.ModelProto) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("models", nargs="+", type=Path, help="ONNX model files (rewritten in place)")
     args = ap.parse_args()
     for path in args.models:
@@ -55,7 +58,11 @@ def main() -> None:
             print(f"{path}: nothing to flush")
             continue
         old = OnnxModel(path, threads=1)
-        x = np.random.default_rng(0).standard_normal((1, old.meta.channels, 160, 224)).astype(np.float32)
+        x = (
+            np.random.default_rng(0)
+            .standard_normal((1, old.meta.channels, 160, 224))
+            .astype(np.float32)
+        )
         with tempfile.TemporaryDirectory() as tmp:
             new = Path(tmp) / path.name
             onnx.save(proto, str(new))

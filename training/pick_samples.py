@@ -9,6 +9,7 @@ model's verdict agrees with that are taken, so a sample documents correct behavi
 plugin test then fails if a later model or rule change alters any of them. When the split has
 no defect-free image (NEU-Seg: every image has a defect), a crop of a val image is used.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,9 @@ import cv2
 import numpy as np
 
 from inspect_core.data.datasets import open_dataset
-from inspect_core.runtime.inspector import Inspector
 from inspect_core.plugin_api.manager import load_plugins
 from inspect_core.plugin_api.resolve import find_recipe
+from inspect_core.runtime.inspector import Inspector
 
 MARK = "# --- samples (written by training/pick_samples.py) ---"
 
@@ -32,7 +33,9 @@ def onehot(mask: np.ndarray, n: int) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("plugin")
     ap.add_argument("recipe")
     ap.add_argument("--n", type=int, default=4)
@@ -91,7 +94,7 @@ def _crops(img: np.ndarray, mask: np.ndarray):
     sh, sw = max(32, mask.shape[0] // 2), max(32, mask.shape[1] // 2)
     for y in range(0, max(1, mask.shape[0] - sh + 1), max(1, sh // 2)):
         for x in range(0, max(1, mask.shape[1] - sw + 1), max(1, sw // 2)):
-            yield img[y:y + sh, x:x + sw].copy(), mask[y:y + sh, x:x + sw].copy()
+            yield img[y : y + sh, x : x + sw].copy(), mask[y : y + sh, x : x + sw].copy()
 
 
 if __name__ == "__main__":

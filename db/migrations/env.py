@@ -7,6 +7,7 @@ Used two ways: programmatically by :mod:`db.migrate` (which hands over an open c
 
 where the URL comes from ``-x url=``, else ``INSPECT_DATABASE_URL``, else the default.
 """
+
 from __future__ import annotations
 
 from alembic import context
@@ -19,17 +20,24 @@ target_metadata = Base.metadata
 
 
 def _configure(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite",
-                      compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
 
 
 def run_offline() -> None:
     from inspect_db.engine import parse_url
 
     url = context.get_x_argument(as_dictionary=True).get("url")
-    context.configure(url=parse_url(url), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=parse_url(url),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,4 +1,5 @@
 """``inspect evaluate``: score a model on a dataset split."""
+
 from __future__ import annotations
 
 import json
@@ -7,25 +8,33 @@ from pathlib import Path
 import click
 import numpy as np
 
+from inspect_core.commands.predict import warn_unverified
+from inspect_core.commands.progress import item_progress
 from inspect_core.data.datasets import open_dataset
 from inspect_core.data.metrics import SegmentationScores
-from inspect_core.runtime.postprocess import argmax_labels
-from inspect_core.commands.progress import item_progress
 from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.runtime.postprocess import argmax_labels
 from inspect_core.text import rich_text
-from inspect_core.commands.predict import warn_unverified
 
 
-def evaluate_model(model: OnnxModel, data: str | Path, split: str, tile: int = 0,
-                   preprocess=None, overlap: float = 0.25) -> dict:
+def evaluate_model(
+    model: OnnxModel,
+    data: str | Path,
+    split: str,
+    tile: int = 0,
+    preprocess=None,
+    overlap: float = 0.25,
+) -> dict:
     """Scores of ``model`` on a split. ``preprocess`` (a recipe's) is applied to each image
     as in production, and its mask resized to match (nearest neighbour)."""
     ds = open_dataset(data, split)
     if len(ds.classes) != len(model.classes):
         from inspect_core.errors import ModelError
 
-        raise ModelError(f"{model.path}: the model has {len(model.classes)} classes "
-                         f"{model.classes}, the dataset {len(ds.classes)} {ds.classes}")
+        raise ModelError(
+            f"{model.path}: the model has {len(model.classes)} classes "
+            f"{model.classes}, the dataset {len(ds.classes)} {ds.classes}"
+        )
     scores = SegmentationScores(ds.classes)
     with item_progress(len(ds), f"evaluating {ds.name}/{split}") as advance:  # shown literally
         for i in range(len(ds)):
@@ -50,16 +59,22 @@ def _model_frame(img: np.ndarray, mask: np.ndarray, preprocess, path: Path):
     if (oh, ow) == (h, w):
         return out, mask
     if abs(ow * h - oh * w) > max(h, w):  # more than rounding: not a plain resize
-        raise DataError(f"{path}: the recipe's preprocessing turns {w}x{h} into {ow}x{oh}, not a "
-                        "scaling, so the masks cannot follow; evaluate the bare model instead "
-                        "(--model FILE.onnx)")
+        raise DataError(
+            f"{path}: the recipe's preprocessing turns {w}x{h} into {ow}x{oh}, not a "
+            "scaling, so the masks cannot follow; evaluate the bare model instead "
+            "(--model FILE.onnx)"
+        )
     return out, cv2.resize(mask, (ow, oh), interpolation=cv2.INTER_NEAREST)
 
 
 @click.command()
-@click.option("--model", "model_path", required=True,
-              help="ONNX model file, or PLUGIN:RECIPE (then with the recipe's preprocessing, "
-                   "tile size and overlap, as in production).")
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    help="ONNX model file, or PLUGIN:RECIPE (then with the recipe's preprocessing, "
+    "tile size and overlap, as in production).",
+)
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--split", default="val", show_default=True, help="val, test or train.")
 @click.option("--tile", default=0, help="Tile size for large images (0 = the model's).")
@@ -96,6 +111,8 @@ def evaluate(model_path, data, split, tile, threads, as_json):
         t.add_row(rich_text(name), *(f"{v[k]:.4f}" for k in ("dice", "iou", "precision", "recall")))
     con = Console()
     con.print(t)
-    con.print(f"mIoU {s['miou']:.4f}  mean Dice {s['mean_dice']:.4f}  pixel accuracy "
-              f"{s['pixel_accuracy']:.4f}  image recall {s['image_recall']:.4f}  "
-              f"false-reject rate {s['false_reject_rate']:.4f}")
+    con.print(
+        f"mIoU {s['miou']:.4f}  mean Dice {s['mean_dice']:.4f}  pixel accuracy "
+        f"{s['pixel_accuracy']:.4f}  image recall {s['image_recall']:.4f}  "
+        f"false-reject rate {s['false_reject_rate']:.4f}"
+    )

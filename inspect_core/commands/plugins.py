@@ -1,4 +1,5 @@
 """``inspect plugins`` (what is installed) and ``inspect plugin new`` (scaffold a plugin)."""
+
 from __future__ import annotations
 
 import json
@@ -33,19 +34,40 @@ def plugin_listing() -> list[dict]:
                 except ModelError as e:
                     failed.setdefault(name, []).append(f"{dname}/{r.name}: {e}")
                     sha = sha256_file(r.model)
-                recipes.append({"name": r.name, "model": str(r.model.resolve()),
-                                "sha256": sha, "classes": _classes(r)})
+                recipes.append(
+                    {
+                        "name": r.name,
+                        "model": str(r.model.resolve()),
+                        "sha256": sha,
+                        "classes": _classes(r),
+                    }
+                )
             domains.append({"name": dname, "recipes": recipes})
-        out.append({
-            "plugin": name, "version": info.version, "module": info.module, "domains": domains,
-            "rules": reg.registered_by(name, "rules"),
-            "sources": reg.registered_by(name, "sources"),
-            "sinks": reg.registered_by(name, "sinks"),
-            "failures": failed.pop(name, []),
-        })
+        out.append(
+            {
+                "plugin": name,
+                "version": info.version,
+                "module": info.module,
+                "domains": domains,
+                "rules": reg.registered_by(name, "rules"),
+                "sources": reg.registered_by(name, "sources"),
+                "sinks": reg.registered_by(name, "sinks"),
+                "failures": failed.pop(name, []),
+            }
+        )
     for name, reasons in failed.items():  # failed to import: nothing registered
-        out.append({"plugin": name, "version": "", "module": "", "domains": [], "rules": [],
-                    "sources": [], "sinks": [], "failures": reasons})
+        out.append(
+            {
+                "plugin": name,
+                "version": "",
+                "module": "",
+                "domains": [],
+                "rules": [],
+                "sources": [],
+                "sinks": [],
+                "failures": reasons,
+            }
+        )
     return out
 
 
@@ -73,8 +95,9 @@ def plugins_cmd(as_json):
     else:
         _print_table(listing)
     for f in reg.failures:
-        click.secho(f"plugin {terminal_text(f.plugin)}: {terminal_text(f.reason)}", fg="red",
-                    err=True)
+        click.secho(
+            f"plugin {terminal_text(f.plugin)}: {terminal_text(f.reason)}", fg="red", err=True
+        )
     if reg.failures:
         sys.exit(1)
 
@@ -91,14 +114,26 @@ def _print_table(listing: list[dict]) -> None:
         if p["failures"] and not p["module"]:
             continue  # failed to import: reported below
         if not p["domains"]:
-            extras = ", ".join(f"{k}: {', '.join(p[k])}" for k in ("rules", "sources", "sinks")
-                               if p[k])
+            extras = ", ".join(
+                f"{k}: {', '.join(p[k])}" for k in ("rules", "sources", "sinks") if p[k]
+            )
             t.add_row(*map(rich_text, (p["plugin"], p["version"], "-", "-", extras, "", "")))
         for d in p["domains"]:
             for r in d["recipes"]:
-                t.add_row(*map(rich_text, (p["plugin"], p["version"], d["name"], r["name"],
-                                           ", ".join(r["classes"]), _short(r["model"]),
-                                           r["sha256"][:12])))
+                t.add_row(
+                    *map(
+                        rich_text,
+                        (
+                            p["plugin"],
+                            p["version"],
+                            d["name"],
+                            r["name"],
+                            ", ".join(r["classes"]),
+                            _short(r["model"]),
+                            r["sha256"][:12],
+                        ),
+                    )
+                )
     Console().print(t)
 
 
@@ -116,10 +151,21 @@ def plugin_group():
 
 @plugin_group.command("new")
 @click.argument("name")
-@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Folder in which the package folder is created.")
-@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="ONNX model to ship (default: a copy of the industrial steel model).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Folder in which the package folder is created.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="ONNX model to ship (default: a copy of the industrial steel model).",
+)
 def plugin_new(name, directory, model_path):
     """Write an installable plugin package NAME (pyproject with the entry point, hooks, recipe,
     README, a test). Then: pip install -e DIR/inspect-NAME && inspect plugins."""

@@ -1,4 +1,5 @@
 """``inspect predict``: regions, verdicts and overlays for images."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from inspect_core.errors import InspectError
-from inspect_core.runtime.overlay import render_result, save_overlay
-from inspect_core.runtime.inspector import Inspector
 from inspect_core.commands.progress import item_progress
+from inspect_core.errors import InspectError
+from inspect_core.runtime.inspector import Inspector
+from inspect_core.runtime.overlay import render_result, save_overlay
 from inspect_core.runtime.recipe import Recipe
 from inspect_core.text import terminal_text
 from inspect_core.types import Decision
@@ -29,8 +30,12 @@ def bare_recipe(model: Path) -> Recipe:
     """A model without a plugin: every region of a non-background class makes the image FAIL.
     Its card is the ``.json`` beside the model (what ``inspect train`` writes): a model that
     does not match it is refused; one without a card runs, with a warning."""
-    return Recipe(name=model.stem, model=model, rules=[{"type": "min_area", "min": 1}],
-                  card=model.with_suffix(".json"))
+    return Recipe(
+        name=model.stem,
+        model=model,
+        rules=[{"type": "min_area", "min": 1}],
+        card=model.with_suffix(".json"),
+    )
 
 
 def _expand(images: tuple[str, ...]) -> list[Path]:
@@ -42,8 +47,9 @@ def _expand(images: tuple[str, ...]) -> list[Path]:
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS)
             if not found:
-                raise InspectError(f"folder {p} holds no images ({', '.join(IMAGE_EXTS)}); "
-                                   "nothing was inspected")
+                raise InspectError(
+                    f"folder {p} holds no images ({', '.join(IMAGE_EXTS)}); nothing was inspected"
+                )
             out.extend(found)
         else:
             out.append(p)
@@ -66,18 +72,43 @@ def overlay_path(out: Path, image: Path, sha256: str, taken: set[Path]) -> Path:
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), help="A bare ONNX model.")
 @click.option("--plugin", help="Plugin (or domain) name; with --recipe runs the full chain.")
 @click.option("--recipe", "recipe_name", help="Recipe of the plugin.")
-@click.option("--out", type=click.Path(file_okay=False), default="predictions", show_default=True,
-              help="Folder for overlay PNGs.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="predictions",
+    show_default=True,
+    help="Folder for overlay PNGs.",
+)
 @click.option("--no-overlay", is_flag=True, help="Do not write overlays.")
-@click.option("--pixel-size", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="mm per pixel of the image the model sees (areas in mm²).")
+@click.option(
+    "--pixel-size",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="mm per pixel of the image the model sees (areas in mm²).",
+)
 @click.option("--record", is_flag=True, help="Record every inspection in the database.")
-@click.option("--db", default=None, help="Database URL for --record (default INSPECT_DATABASE_URL "
-              "or sqlite:///inspect.db).")
+@click.option(
+    "--db",
+    default=None,
+    help="Database URL for --record (default INSPECT_DATABASE_URL or sqlite:///inspect.db).",
+)
 @click.option("--threads", default=0, help="ONNX Runtime threads (0 = all cores).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image, one a line.")
-def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size, record, db,
-            threads, as_json):
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object per image, one a line."
+)
+def predict(
+    images,
+    model_path,
+    plugin,
+    recipe_name,
+    out,
+    no_overlay,
+    pixel_size,
+    record,
+    db,
+    threads,
+    as_json,
+):
     """Inspect IMAGES (files or folders): verdict, fired rules, regions and an overlay each.
 
     Exit code: 0 all PASS, 3 some REVIEW, 4 some FAIL, 5 some image could not be read.
@@ -106,8 +137,9 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
     sink = None
     if record:
         if "sql" not in reg.sinks:
-            raise InspectError("--record needs the records plugin (db), which is not loaded; "
-                               "see `inspect plugins`")
+            raise InspectError(
+                "--record needs the records plugin (db), which is not loaded; see `inspect plugins`"
+            )
         sink = reg.sinks["sql"]({"url": db} if db else {})
     taken = {p.resolve() for p in paths}
     worst = Decision.PASS
@@ -134,22 +166,32 @@ def predict(images, model_path, plugin, recipe_name, out, no_overlay, pixel_size
             sink.close()
     if not as_json and not no_overlay:
         click.echo(f"overlays in {terminal_text(Path(out).resolve())}")
-    sys.exit({Decision.PASS: EXIT_PASS, Decision.REVIEW: EXIT_REVIEW, Decision.FAIL: EXIT_FAIL,
-              Decision.ERROR: EXIT_ERROR}[worst])
+    sys.exit(
+        {
+            Decision.PASS: EXIT_PASS,
+            Decision.REVIEW: EXIT_REVIEW,
+            Decision.FAIL: EXIT_FAIL,
+            Decision.ERROR: EXIT_ERROR,
+        }[worst]
+    )
 
 
 def _print(insp) -> None:
     """One image's verdict for a person; names (files, classes, rules) cannot steer the
     terminal (:func:`~inspect_core.text.terminal_text`)."""
     v = insp.verdict
-    colour = {"PASS": "green", "REVIEW": "yellow", "FAIL": "red", "ERROR": "magenta"}[v.decision.value]
+    colour = {"PASS": "green", "REVIEW": "yellow", "FAIL": "red", "ERROR": "magenta"}[
+        v.decision.value
+    ]
     click.secho(f"{v.decision.value:6} {terminal_text(insp.source)}", fg=colour, bold=True)
     if insp.error:
         click.echo(f"       {terminal_text(insp.error)}")
     for h in v.hits:
         click.echo(f"       {terminal_text(h.rule)}: {terminal_text(h.message)}")
     for r in v.regions[:10]:
-        click.echo(f"       - {terminal_text(r.class_name):12} area {r.area_px:6d} px  bbox "
-                   f"{list(r.bbox)}  p {r.mean_prob:.2f}/{r.max_prob:.2f}")
+        click.echo(
+            f"       - {terminal_text(r.class_name):12} area {r.area_px:6d} px  bbox "
+            f"{list(r.bbox)}  p {r.mean_prob:.2f}/{r.max_prob:.2f}"
+        )
     if len(v.regions) > 10:
         click.echo(f"       ... {len(v.regions) - 10} more regions")

@@ -3,11 +3,12 @@
 Log lines and labels are data (dataset folders, file names): they are printed literally, one
 line each (:func:`inspect_core.text.terminal_text`), never read as markup or wrapped.
 """
+
 from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -29,9 +30,15 @@ def train_progress():
     if not sys.stderr.isatty():
         yield _printer(console), None
         return
-    with Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("train", total=1, epoch=0, loss=0.0)
 
         def progress(epoch, step, steps, loss):
@@ -47,8 +54,13 @@ def item_progress(total: int, label: str):
     if not sys.stderr.isatty() or total < 2:
         yield lambda n=1: None
         return
-    with Progress(TextColumn("{task.description}", markup=False), BarColumn(),
-                  MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                  transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(terminal_text(label), total=total)
         yield lambda n=1: bar.advance(task, n)

@@ -4,8 +4,26 @@ The dataset layouts (``classes.json`` + ``<split>/images`` + ``<split>/masks``, 
 are read by :func:`open_dataset`; :class:`SegmentationScores` accumulates a confusion matrix
 and reports mIoU, mean Dice and per-class scores.
 """
-from .datasets import Dataset, Sample, load_classes, open_dataset, read_image, read_mask, to_channels
+
+from .datasets import (
+    Dataset,
+    Sample,
+    load_classes,
+    open_dataset,
+    read_image,
+    read_mask,
+    to_channels,
+)
 from .metrics import SegmentationScores, confusion
 
-__all__ = ["Dataset", "Sample", "SegmentationScores", "confusion", "load_classes",
-           "open_dataset", "read_image", "read_mask", "to_channels"]
+__all__ = [
+    "Dataset",
+    "Sample",
+    "SegmentationScores",
+    "confusion",
+    "load_classes",
+    "open_dataset",
+    "read_image",
+    "read_mask",
+    "to_channels",
+]

@@ -15,6 +15,7 @@ MVTec AD layout (one object category)::
 Readers never import torch: evaluation and the runtime use them too. Everything malformed is
 a :class:`DataError` naming the file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -109,7 +110,9 @@ def read_image(path: Path, max_pixels: int = 200_000_000) -> np.ndarray:
 def _is_gray(img: np.ndarray) -> bool:
     """A JPEG saved as 3 identical channels is gray. Every pixel is checked: a subsample would
     call a gray part with a small coloured mark (or a sparse colour mask) gray."""
-    return bool(np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]))
+    return bool(
+        np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])
+    )
 
 
 def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
@@ -121,8 +124,9 @@ def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
     raise ValueError(f"channels must be 1 or 3, got {channels}")
 
 
-def read_mask(path: Path, num_classes: int, ignore_index: int = 255,
-              binary_class: int | None = None) -> np.ndarray:
+def read_mask(
+    path: Path, num_classes: int, ignore_index: int = 255, binary_class: int | None = None
+) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: mask not found")
@@ -156,14 +160,20 @@ def _images_in(folder: Path) -> list[Path]:
 def load_classes(root: Path) -> dict:
     cj = root / "classes.json"
     if not cj.is_file():
-        raise DataError(f"{cj}: classes.json not found; a dataset folder needs one "
-                        '(e.g. {"classes": ["background", "defect"], "ignore_index": 255})')
+        raise DataError(
+            f"{cj}: classes.json not found; a dataset folder needs one "
+            '(e.g. {"classes": ["background", "defect"], "ignore_index": 255})'
+        )
     try:
         meta = json.loads(cj.read_text())
     except json.JSONDecodeError as e:
         raise DataError(f"{cj}: not valid JSON ({e})") from e
     classes = meta.get("classes")
-    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+    if (
+        not isinstance(classes, list)
+        or len(classes) < 2
+        or not all(isinstance(c, str) for c in classes)
+    ):
         raise DataError(f"{cj}: 'classes' must be a list of at least two class names")
     return meta
 
@@ -188,19 +198,24 @@ def open_dataset(root: str | Path, split: str) -> Dataset:
     for img in images:
         mask = mask_dir / f"{img.stem}.png"
         if not mask.is_file():
-            raise DataError(f"{img}: its mask {mask} is missing; every image needs a mask "
-                            "of the same stem")
+            raise DataError(
+                f"{img}: its mask {mask} is missing; every image needs a mask of the same stem"
+            )
         samples.append(Sample(img, mask))
-    ds = Dataset(root, meta.get("name", root.name), classes, ignore, split, samples,
-                 meta.get("license", ""))
+    ds = Dataset(
+        root, meta.get("name", root.name), classes, ignore, split, samples, meta.get("license", "")
+    )
     ds.channels = _detect_channels(samples[0].image)
     return ds
 
 
 def _open_mvtec(root: Path, split: str) -> Dataset:
     """MVTec AD: 'train' = train/good; 'test' (or 'val') = test/*, masks from ground_truth/."""
-    defects = sorted(p.name for p in (root / "test").iterdir() if p.is_dir() and p.name != "good") \
-        if (root / "test").is_dir() else []
+    defects = (
+        sorted(p.name for p in (root / "test").iterdir() if p.is_dir() and p.name != "good")
+        if (root / "test").is_dir()
+        else []
+    )
     classes = ["background", *defects]
     samples: list[Sample] = []
     if split == "train":

@@ -1,4 +1,5 @@
 """Segmentation metrics from one confusion matrix accumulated over a whole split."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,13 +7,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def confusion(pred: np.ndarray, target: np.ndarray, num_classes: int,
-              ignore_index: int = 255) -> np.ndarray:
+def confusion(
+    pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int = 255
+) -> np.ndarray:
     """Confusion matrix ``cm[true, pred]`` over the pixels whose target is not ignored."""
     valid = target != ignore_index
     t = target[valid].astype(np.int64)
     p = pred[valid].astype(np.int64)
-    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
+    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(
+        num_classes, num_classes
+    )
 
 
 @dataclass

@@ -1,4 +1,5 @@
 """The core's own contributions, registered through the same hooks as any plugin."""
+
 from __future__ import annotations
 
 from inspect_core.plugin_api.hookspecs import RegisterRule, hookimpl

@@ -22,11 +22,13 @@ way in. ``INSPECT_TRACE_HOOKS=1`` prints every hook call, its plugin and its dur
 The types below (:class:`Rule`, :class:`RuleFactory`, :class:`SourceFactory`,
 :class:`SinkFactory`, :class:`SourceContext`) say what each ``register`` accepts.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
@@ -34,8 +36,8 @@ if TYPE_CHECKING:  # kept out of the import: plugins import this module first, a
     import click
 
     from inspect_core.plugin_api.interfaces import Sink, Source
-    from inspect_core.runtime.recipe import Domain
     from inspect_core.rules.engine import RuleContext
+    from inspect_core.runtime.recipe import Domain
     from inspect_core.types import RuleHit
 
 PROJECT = "inspect"

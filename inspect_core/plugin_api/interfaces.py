@@ -1,8 +1,10 @@
 """Protocols for what plugins provide to stations: sources of images and sinks of results."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -10,16 +10,18 @@ included: exit codes are verdicts) or registers something invalid, is recorded i
 KeyboardInterrupt goes through. ``INSPECT_TRACE_HOOKS=1`` prints each plugin load and hook call,
 its plugin and its duration to stderr (:func:`trace_hooks`).
 """
+
 from __future__ import annotations
 
 import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import import_module, metadata
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -95,8 +97,9 @@ def _make_pm() -> pluggy.PluginManager:
     return pm
 
 
-def trace_hooks(pm: pluggy.PluginManager,
-                write: Callable[[str], object] | None = None) -> Callable[[], None]:
+def trace_hooks(
+    pm: pluggy.PluginManager, write: Callable[[str], object] | None = None
+) -> Callable[[], None]:
     """Write a line per hook call to ``write`` (stderr): the hook, the plugin(s) whose
     implementations ran, the duration and the outcome, e.g.
     ``inspect: register_domains plugin=industrial 12.3 ms ok [hook]``. Plugin imports are
@@ -136,8 +139,11 @@ def _block_unselected(reg: Registry, names: list[str]) -> None:
         if name != CORE and ((only is not None and name not in only) or name in blocked):
             reg.pm.set_blocked(name)
     for name in sorted(((only or set()) | blocked) - set(names)):
-        reg.fail(name, f"{ENV_SELECT} names {name!r}, but no plugin of that name is installed; "
-                       f"installed: {', '.join(n for n in names if n != CORE)}")
+        reg.fail(
+            name,
+            f"{ENV_SELECT} names {name!r}, but no plugin of that name is installed; "
+            f"installed: {', '.join(n for n in names if n != CORE)}",
+        )
 
 
 def load_plugins(extra: list[tuple[str, Any]] | None = None) -> Registry:
@@ -155,8 +161,9 @@ def load_plugins(extra: list[tuple[str, Any]] | None = None) -> Registry:
         module = _register(reg, c)
         if module is None:
             continue
-        reg.plugins[c.name] = PluginInfo(c.name, c.version,
-                                         getattr(module, "__name__", str(module)))
+        reg.plugins[c.name] = PluginInfo(
+            c.name, c.version, getattr(module, "__name__", str(module))
+        )
         for hook, register in _registrars(reg, c.name).items():
             call_hook(reg, c.name, hook, register=register)
     return reg
@@ -183,11 +190,15 @@ def _register(reg: Registry, c: Candidate) -> Any | None:
     ms = (time.perf_counter() - start) * 1000
     reg.pm.trace.root.get("load")(f"{c.name} ({getattr(module, '__name__', module)}) {ms:.1f} ms")
     for caller in reg.pm.get_hookcallers(module) or []:
-        if not caller.has_spec() and any(i.plugin is module and not i.optionalhook
-                                         for i in caller.get_hookimpls()):
+        if not caller.has_spec() and any(
+            i.plugin is module and not i.optionalhook for i in caller.get_hookimpls()
+        ):
             known = ", ".join(sorted(n for n, h in vars(reg.pm.hook).items() if h.has_spec()))
-            reg.fail(c.name, f"{caller.name} is not an inspect hook (a typo?); it is never "
-                             f"called. The hooks are: {known}")
+            reg.fail(
+                c.name,
+                f"{caller.name} is not an inspect hook (a typo?); it is never "
+                f"called. The hooks are: {known}",
+            )
     return module
 
 
@@ -224,22 +235,29 @@ def _version(dist: str) -> str:
 
 def _registrars(reg: Registry, name: str) -> dict[str, Callable]:
     """The ``register`` callable each register hook of plugin ``name`` receives."""
+
     def registrar(kind: str, table: dict):
         def register(key, factory):
             if not isinstance(key, str) or not key or not callable(factory):
                 raise TypeError(f"register_{kind} needs a name and a callable, got {key!r}")
             if key in table:
-                reg.fail(name, f"{kind[:-1]} {key!r} is already registered by "
-                               f"{reg.owners.get((kind, key), '?')}; ignored")
+                reg.fail(
+                    name,
+                    f"{kind[:-1]} {key!r} is already registered by "
+                    f"{reg.owners.get((kind, key), '?')}; ignored",
+                )
                 return
             table[key] = factory
             reg.owners[(kind, key)] = name
+
         return register
 
-    return {"register_domains": lambda domain: _add_domain(reg, name, domain),
-            "register_rules": registrar("rules", reg.rules),
-            "register_sources": registrar("sources", reg.sources),
-            "register_sinks": registrar("sinks", reg.sinks)}
+    return {
+        "register_domains": lambda domain: _add_domain(reg, name, domain),
+        "register_rules": registrar("rules", reg.rules),
+        "register_sources": registrar("sources", reg.sources),
+        "register_sinks": registrar("sinks", reg.sinks),
+    }
 
 
 def _add_domain(reg: Registry, name: str, domain: Any) -> None:
@@ -252,8 +270,7 @@ def _add_domain(reg: Registry, name: str, domain: Any) -> None:
 
     if not isinstance(domain, Domain):
         raise TypeError(f"register_domains expects a Domain, got {type(domain).__name__}")
-    broken = {id(r): r.problems() for r in domain.recipes
-              if isinstance(r, Recipe) and r.problems()}
+    broken = {id(r): r.problems() for r in domain.recipes if isinstance(r, Recipe) and r.problems()}
     if broken and len(broken) < len(domain.recipes):
         for problems in broken.values():
             reg.fail(name, f"domain {domain.name!r}: " + "; ".join(problems) + " (recipe left out)")
@@ -262,8 +279,11 @@ def _add_domain(reg: Registry, name: str, domain: Any) -> None:
     if problems:
         raise ValueError(f"domain {domain.name!r}: " + "; ".join(problems))
     if domain.name in reg.domains:
-        reg.fail(name, f"domain {domain.name!r} is already registered by "
-                       f"{reg.domain_plugin[domain.name]}; ignored")
+        reg.fail(
+            name,
+            f"domain {domain.name!r} is already registered by "
+            f"{reg.domain_plugin[domain.name]}; ignored",
+        )
         return
     reg.domains[domain.name] = domain
     reg.domain_plugin[domain.name] = name

@@ -1,4 +1,5 @@
 """Resolve ``PLUGIN:RECIPE`` / ``DOMAIN:RECIPE`` names to recipes and model files."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,11 +21,15 @@ def find_recipe(plugin_or_domain: str, recipe: str) -> Recipe:
     if not domains:
         failed = [f for f in reg.failures if f.plugin == plugin_or_domain]
         hint = f" (it failed to load: {failed[0].reason})" if failed else ""
-        raise InspectError(f"no plugin or domain named {plugin_or_domain!r}{hint}; "
-                           f"installed: {', '.join(sorted(reg.domains)) or 'none'} "
-                           "(see `inspect plugins`)")
-    raise InspectError(f"plugin {plugin_or_domain} has no recipe {recipe!r}; recipes: "
-                       + ", ".join(r.name for d in domains for r in reg.domains[d].recipes))
+        raise InspectError(
+            f"no plugin or domain named {plugin_or_domain!r}{hint}; "
+            f"installed: {', '.join(sorted(reg.domains)) or 'none'} "
+            "(see `inspect plugins`)"
+        )
+    raise InspectError(
+        f"plugin {plugin_or_domain} has no recipe {recipe!r}; recipes: "
+        + ", ".join(r.name for d in domains for r in reg.domains[d].recipes)
+    )
 
 
 def resolve_model(spec: str) -> Path:

@@ -1,4 +1,5 @@
 """``inspect plugin new``: write an installable domain plugin package."""
+
 from __future__ import annotations
 
 import json
@@ -45,14 +46,17 @@ def _toml(v) -> str:
 
 
 def _tables(key: str, specs: list[dict]) -> str:
-    return "".join(f"\n[[{key}]]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in spec.items())
-                   for spec in specs)
+    return "".join(
+        f"\n[[{key}]]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in spec.items()) for spec in specs
+    )
 
 
 def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
     if not NAME_RE.match(name):
-        raise InspectError(f"plugin name {name!r}: use 2-40 lowercase letters, digits or _ "
-                           "starting with a letter (it becomes a Python package name)")
+        raise InspectError(
+            f"plugin name {name!r}: use 2-40 lowercase letters, digits or _ "
+            "starting with a letter (it becomes a Python package name)"
+        )
     root = directory / f"inspect-{name.replace('_', '-')}"
     if root.exists():
         raise InspectError(f"{root} already exists; choose another --dir or remove it")
@@ -66,8 +70,10 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
         try:
             base = find_recipe("industrial", "steel")
         except InspectError as e:
-            raise InspectError(f"no --model given and the shipped steel model is unavailable ({e}); "
-                               "pass --model MODEL.onnx") from e
+            raise InspectError(
+                f"no --model given and the shipped steel model is unavailable ({e}); "
+                "pass --model MODEL.onnx"
+            ) from e
         model = base.model
         samples = [(s.image, s.expected) for s in base.samples]
     from inspect_core.runtime.onnx_model import OnnxModel
@@ -92,17 +98,19 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
         chain = _tables("postprocess", base.postprocess) + _tables("rules", base.rules)
     else:
         region, chain = defects, DEFAULT_CHAIN.format(defects=_toml(defects))
-    recipe_toml = ("# Recipe: which model, how to clean its masks, and which rules make the verdict.\n"
-                   f'name = "default"\nmodel = "../models/default.onnx"\n'
-                   f"region_classes = {_toml(region)}\n" + chain + sample_toml)
+    recipe_toml = (
+        "# Recipe: which model, how to clean its masks, and which rules make the verdict.\n"
+        f'name = "default"\nmodel = "../models/default.onnx"\n'
+        f"region_classes = {_toml(region)}\n" + chain + sample_toml
+    )
     files = {
-        root / "pyproject.toml": f'''
+        root / "pyproject.toml": f"""
             [build-system]
             requires = ["setuptools>=68"]
             build-backend = "setuptools.build_meta"
 
             [project]
-            name = "inspect-{name.replace('_', '-')}"
+            name = "inspect-{name.replace("_", "-")}"
             version = "0.1.0"
             description = "inspect domain plugin: {name}"
             requires-python = ">=3.11"
@@ -116,7 +124,7 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
 
             [tool.setuptools.package-data]
             "*" = ["*.onnx", "*.json", "*.toml", "*.png", "*.jpg"]
-            ''',
+            """,
         pkg / "__init__.py": f'''
             """inspect plugin {name}: registers the {name} domain and its recipes."""
             from pathlib import Path
@@ -156,7 +164,7 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
                 bad = [r for r in results if not r.ok]
                 assert not bad, bad
             ''',
-        root / "README.md": f'''
+        root / "README.md": f"""
             # inspect-{name}
 
             An [inspect](https://example.invalid/inspect) domain plugin.
@@ -176,7 +184,7 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
             cp runs/{name}/model.json inspect_{name}/models/default.json
             ```
             Then edit `inspect_{name}/recipes/default.toml` (classes, rules, samples).
-            ''',
+            """,
     }
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

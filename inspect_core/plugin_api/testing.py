@@ -8,6 +8,7 @@ In a plugin's own test::
         check_plugin("wood")          # loads through the entry point, validates everything
         assert_samples("wood")        # every sample image still gets its expected verdict
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,11 +40,16 @@ def check_plugin(name: str, registry: Registry | None = None) -> Registry:
     reg = registry or load_plugins()
     failures = [f.reason for f in reg.failures if f.plugin == name]
     assert not failures, f"plugin {name} failed: {failures}"
-    assert name in reg.plugins, (f"plugin {name} is not installed (no entry point in group "
-                                 f"'inspect.plugins'); installed: {sorted(reg.plugins)}")
+    assert name in reg.plugins, (
+        f"plugin {name} is not installed (no entry point in group "
+        f"'inspect.plugins'); installed: {sorted(reg.plugins)}"
+    )
     domains = [d for d, p in reg.domain_plugin.items() if p == name]
-    hooks = [h for h in ("register_rules", "register_sources", "register_sinks", "register_commands")
-             if any(i.plugin_name == name for i in getattr(reg.pm.hook, h).get_hookimpls())]
+    hooks = [
+        h
+        for h in ("register_rules", "register_sources", "register_sinks", "register_commands")
+        if any(i.plugin_name == name for i in getattr(reg.pm.hook, h).get_hookimpls())
+    ]
     assert domains or hooks, f"plugin {name} registers nothing"
     for d in domains:
         for recipe in reg.domains[d].recipes:
@@ -51,15 +57,19 @@ def check_plugin(name: str, registry: Registry | None = None) -> Registry:
             card = recipe.load_card()
             if card is not None:
                 assert card.get("classes") == inspector.classes, (
-                    f"{recipe.card}: card classes {card.get('classes')} != model {inspector.classes}")
+                    f"{recipe.card}: card classes {card.get('classes')} != model {inspector.classes}"
+                )
                 assert card.get("sha256") in (None, inspector.model_sha256), (
                     f"{recipe.card}: the card describes another model file (sha256 "
                     f"{str(card.get('sha256'))[:12]}, {recipe.model.name} is "
-                    f"{inspector.model_sha256[:12]}); copy the model.json written with this model")
+                    f"{inspector.model_sha256[:12]}); copy the model.json written with this model"
+                )
     return reg
 
 
-def run_samples(name: str, recipe: str | None = None, registry: Registry | None = None) -> list[SampleResult]:
+def run_samples(
+    name: str, recipe: str | None = None, registry: Registry | None = None
+) -> list[SampleResult]:
     """Run every sample image of a plugin's (or domain's) recipes through ONNX Runtime."""
     from inspect_core.runtime.inspector import Inspector
 
@@ -74,16 +84,27 @@ def run_samples(name: str, recipe: str | None = None, registry: Registry | None 
             inspector = Inspector(r, reg.rules)
             for s in r.samples:
                 insp, _ = inspector.inspect_file(s.image)
-                results.append(SampleResult(d, r.name, s.image, s.expected,
-                                            insp.verdict.decision.value,
-                                            [h.rule for h in insp.verdict.hits]))
+                results.append(
+                    SampleResult(
+                        d,
+                        r.name,
+                        s.image,
+                        s.expected,
+                        insp.verdict.decision.value,
+                        [h.rule for h in insp.verdict.hits],
+                    )
+                )
     return results
 
 
-def assert_samples(name: str, recipe: str | None = None, registry: Registry | None = None) -> list[SampleResult]:
+def assert_samples(
+    name: str, recipe: str | None = None, registry: Registry | None = None
+) -> list[SampleResult]:
     results = run_samples(name, recipe, registry)
     assert results, f"plugin {name} has no sample images"
     bad = [r for r in results if not r.ok]
     assert not bad, "verdicts changed:\n" + "\n".join(
-        f"  {r.domain}/{r.recipe} {r.image.name}: expected {r.expected}, got {r.got} {r.fired}" for r in bad)
+        f"  {r.domain}/{r.recipe} {r.image.name}: expected {r.expected}, got {r.got} {r.fired}"
+        for r in bad
+    )
     return results

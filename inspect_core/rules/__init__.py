@@ -4,6 +4,7 @@
 those plugins register); :func:`judge` applies them to a :class:`RuleContext` (regions, label
 map, probabilities, class names, pixel size). Region-of-interest rules are in :mod:`.roi`.
 """
+
 from .engine import RuleConfigError, RuleContext, build_rules, judge
 from .roi import roi_mask, roi_points
 

@@ -26,10 +26,12 @@ The verdict is the most severe decision among the hits; PASS when nothing fired.
 ``[low, high)`` becomes REVIEW (an operator looks before the part is scrapped); at or above
 ``high``, and below ``low``, the FAIL stands (``low = 0``: every FAIL below ``high`` is reviewed).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -93,10 +95,15 @@ def _check_classes_param(classes: Any, required: bool = False) -> list[str] | No
         return None
     if isinstance(classes, str):
         classes = [classes]
-    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes) \
-            or not classes:  # [] would silently match nothing
-        raise RuleConfigError(f"classes must be a list of class names (leave it out for every "
-                              f"region class), got {classes!r}")
+    if (
+        not isinstance(classes, (list, tuple))
+        or not all(isinstance(c, str) for c in classes)
+        or not classes
+    ):  # [] would silently match nothing
+        raise RuleConfigError(
+            f"classes must be a list of class names (leave it out for every "
+            f"region class), got {classes!r}"
+        )
     return list(classes)
 
 
@@ -132,14 +139,21 @@ class MinArea:
         _check_common(self, min=self.min)
 
     def __call__(self, ctx: RuleContext) -> list[RuleHit]:
-        hit = [(i, r) for i, r in _pick(ctx.regions, self.classes) if _area(r, self.unit) >= self.min]
+        hit = [
+            (i, r) for i, r in _pick(ctx.regions, self.classes) if _area(r, self.unit) >= self.min
+        ]
         if not hit:
             return []
         largest = max(_area(r, self.unit) for _, r in hit)
-        return [RuleHit(self.name, _decision(self.decision),
-                        f"{len(hit)} region(s) of {_names(hit)} at or above "
-                        f"{_fmt_area(self.min, self.unit)} (largest {_fmt_area(largest, self.unit)})",
-                        [i for i, _ in hit])]
+        return [
+            RuleHit(
+                self.name,
+                _decision(self.decision),
+                f"{len(hit)} region(s) of {_names(hit)} at or above "
+                f"{_fmt_area(self.min, self.unit)} (largest {_fmt_area(largest, self.unit)})",
+                [i for i, _ in hit],
+            )
+        ]
 
 
 @dataclass
@@ -156,12 +170,20 @@ class MaxArea:
         _check_common(self, max=self.max)
 
     def __call__(self, ctx: RuleContext) -> list[RuleHit]:
-        hit = [(i, r) for i, r in _pick(ctx.regions, self.classes) if _area(r, self.unit) > self.max]
+        hit = [
+            (i, r) for i, r in _pick(ctx.regions, self.classes) if _area(r, self.unit) > self.max
+        ]
         if not hit:
             return []
-        return [RuleHit(self.name, _decision(self.decision),
-                        f"{len(hit)} region(s) of {_names(hit)} larger than "
-                        f"{_fmt_area(self.max, self.unit)}", [i for i, _ in hit])]
+        return [
+            RuleHit(
+                self.name,
+                _decision(self.decision),
+                f"{len(hit)} region(s) of {_names(hit)} larger than "
+                f"{_fmt_area(self.max, self.unit)}",
+                [i for i, _ in hit],
+            )
+        ]
 
 
 @dataclass
@@ -180,9 +202,14 @@ class MaxCount:
         hit = _pick(ctx.regions, self.classes)
         if len(hit) <= self.max:
             return []
-        return [RuleHit(self.name, _decision(self.decision),
-                        f"{len(hit)} region(s) of {_names(hit)}, more than {self.max}",
-                        [i for i, _ in hit])]
+        return [
+            RuleHit(
+                self.name,
+                _decision(self.decision),
+                f"{len(hit)} region(s) of {_names(hit)}, more than {self.max}",
+                [i for i, _ in hit],
+            )
+        ]
 
 
 @dataclass
@@ -215,10 +242,19 @@ class ReviewBand:
     def adjust(self, hits: list[RuleHit], ctx: RuleContext) -> list[RuleHit]:
         out = []
         for h in hits:
-            if h.decision == Decision.FAIL and h.regions and \
-                    all(self.uncertain(ctx.regions[i]) for i in h.regions):
-                out.append(RuleHit(h.rule, Decision.REVIEW, h.message + f" (confidence in "
-                                   f"[{self.low}, {self.high}): review)", h.regions))
+            if (
+                h.decision == Decision.FAIL
+                and h.regions
+                and all(self.uncertain(ctx.regions[i]) for i in h.regions)
+            ):
+                out.append(
+                    RuleHit(
+                        h.rule,
+                        Decision.REVIEW,
+                        h.message + f" (confidence in [{self.low}, {self.high}): review)",
+                        h.regions,
+                    )
+                )
             else:
                 out.append(h)
         return out
@@ -231,13 +267,18 @@ def _names(hit: list[tuple[int, Region]]) -> str:
 from inspect_core.rules.roi import InRoi, RoiCoverage  # noqa: E402  (they use the helpers above)
 
 BUILTIN_RULES: dict[str, Callable[..., Any]] = {
-    "min_area": MinArea, "max_area": MaxArea, "max_count": MaxCount, "roi": InRoi,
-    "roi_coverage": RoiCoverage, "review_band": ReviewBand,
+    "min_area": MinArea,
+    "max_area": MaxArea,
+    "max_count": MaxCount,
+    "roi": InRoi,
+    "roi_coverage": RoiCoverage,
+    "review_band": ReviewBand,
 }
 
 
-def build_rules(specs: list[dict], factories: dict[str, Callable],
-                class_names: list[str] | None = None) -> list[Callable]:
+def build_rules(
+    specs: list[dict], factories: dict[str, Callable], class_names: list[str] | None = None
+) -> list[Callable]:
     """Rules from config tables ``{"type": "min_area", "classes": [...], ...}``; ``class_names``
     (the model's) refuses unknown names. Every problem is a :class:`RuleConfigError` naming the
     rule. (A recipe's class names are also checked against its ``region_classes``:
@@ -260,7 +301,9 @@ def build_rules(specs: list[dict], factories: dict[str, Callable],
     return rules
 
 
-def judge(ctx: RuleContext, rules: list[Callable], coverage: dict[str, float] | None = None) -> Verdict:
+def judge(
+    ctx: RuleContext, rules: list[Callable], coverage: dict[str, float] | None = None
+) -> Verdict:
     """Run every rule and combine their hits into a verdict."""
     hits: list[RuleHit] = []
     for rule in rules:

@@ -1,15 +1,26 @@
 """Region-of-interest rules: a region inside or touching a polygon, and a class's coverage of
 a polygon. Polygons are in image pixels, or fractions of the image (see :func:`roi_points`)."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
-from inspect_core.rules.engine import (RuleConfigError, RuleContext, _area, _check_classes_param, _check_common,
-                    _check_number, _decision, _names, _pick)
+from inspect_core.rules.engine import (
+    RuleConfigError,
+    RuleContext,
+    _area,
+    _check_classes_param,
+    _check_common,
+    _check_number,
+    _decision,
+    _names,
+    _pick,
+)
 from inspect_core.types import Region, RuleHit
 
 
@@ -23,12 +34,15 @@ def roi_points(polygon: Any, units: str = "auto") -> tuple[np.ndarray, bool]:
     except (TypeError, ValueError):
         pts = np.zeros((0,))
     if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
-        raise RuleConfigError(f"a region of interest needs at least 3 [x, y] points, got {polygon!r}")
+        raise RuleConfigError(
+            f"a region of interest needs at least 3 [x, y] points, got {polygon!r}"
+        )
     in_unit = bool((pts >= 0).all() and (pts <= 1).all())
     if units == "fraction":
         if not in_unit:
-            raise RuleConfigError(f"polygon {polygon!r} has units = 'fraction' but coordinates "
-                                  "outside 0..1")
+            raise RuleConfigError(
+                f"polygon {polygon!r} has units = 'fraction' but coordinates outside 0..1"
+            )
         return pts, True
     if units == "px":
         return pts, False
@@ -37,12 +51,14 @@ def roi_points(polygon: Any, units: str = "auto") -> tuple[np.ndarray, bool]:
     if np.abs(pts).max() <= 2:
         raise RuleConfigError(
             f"polygon {polygon!r}: coordinates this small look like fractions of the image, but "
-            "fractions must lie within 0..1; fix them, or say units = 'px' or 'fraction'")
+            "fractions must lie within 0..1; fix them, or say units = 'px' or 'fraction'"
+        )
     return pts, False
 
 
-def roi_mask(polygon: Sequence[Sequence[float]], shape: tuple[int, int],
-             units: str = "auto") -> np.ndarray:
+def roi_mask(
+    polygon: Sequence[Sequence[float]], shape: tuple[int, int], units: str = "auto"
+) -> np.ndarray:
     """A filled polygon, in pixels or in fractions of the image (``units``)."""
     h, w = shape
     pts, fraction = roi_points(polygon, units)
@@ -59,7 +75,7 @@ def region_pixels(ctx: RuleContext, r: Region) -> np.ndarray:
     """The region's own pixels in its bounding box, without other regions of its class reaching
     into the box: its polygon's first point (on its outline) picks its 8-connected component."""
     x, y, w, h = r.bbox
-    sub = ctx.labels[y:y + h, x:x + w] == r.class_id
+    sub = ctx.labels[y : y + h, x : x + w] == r.class_id
     if not r.polygon:
         return sub
     n, comp = cv2.connectedComponents(sub.astype(np.uint8), connectivity=8)
@@ -75,7 +91,7 @@ def _touches(roi: np.ndarray, ctx: RuleContext, r: Region) -> tuple[int, int]:
     """(pixels of the region inside the ROI, pixels of the region)."""
     x, y, w, h = r.bbox
     own = region_pixels(ctx, r)
-    return int((roi[y:y + h, x:x + w] & own).sum()), int(own.sum())
+    return int((roi[y : y + h, x : x + w] & own).sum()), int(own.sum())
 
 
 @dataclass
@@ -108,14 +124,20 @@ class InRoi:
             if _area(r, self.unit) < self.min_area:
                 continue
             inside, total = _touches(roi, ctx, r)
-            if (self.mode == "touching" and inside > 0) or \
-               (self.mode == "inside" and inside == total):
+            if (self.mode == "touching" and inside > 0) or (
+                self.mode == "inside" and inside == total
+            ):
                 hit.append((i, r))
         if not hit:
             return []
-        return [RuleHit(self.name, _decision(self.decision),
-                        f"{len(hit)} region(s) of {_names(hit)} {self.mode} the region of interest",
-                        [i for i, _ in hit])]
+        return [
+            RuleHit(
+                self.name,
+                _decision(self.decision),
+                f"{len(hit)} region(s) of {_names(hit)} {self.mode} the region of interest",
+                [i for i, _ in hit],
+            )
+        ]
 
 
 @dataclass
@@ -139,13 +161,22 @@ class RoiCoverage:
         _decision(self.decision)
 
     def __call__(self, ctx: RuleContext) -> list[RuleHit]:
-        roi = roi_mask(self.polygon, ctx.shape, self.units) if self.polygon \
+        roi = (
+            roi_mask(self.polygon, ctx.shape, self.units)
+            if self.polygon
             else np.ones(ctx.shape, bool)
+        )
         ids = [ctx.class_names.index(c) for c in self.classes if c in ctx.class_names]
         ratio = float((np.isin(ctx.labels, ids) & roi).sum()) / int(roi.sum())
         if ratio <= self.max_ratio:
             return []
         regs = [i for i, r in _pick(ctx.regions, self.classes) if _touches(roi, ctx, r)[0]]
-        return [RuleHit(self.name, _decision(self.decision),
-                        f"{'+'.join(self.classes)} cover {ratio:.1%} of the region of interest "
-                        f"(limit {self.max_ratio:.1%})", regs)]
+        return [
+            RuleHit(
+                self.name,
+                _decision(self.decision),
+                f"{'+'.join(self.classes)} cover {ratio:.1%} of the region of interest "
+                f"(limit {self.max_ratio:.1%})",
+                regs,
+            )
+        ]

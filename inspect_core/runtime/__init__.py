@@ -4,6 +4,7 @@ source image -> :mod:`preprocess` -> :class:`OnnxModel` (ONNX Runtime, tiling, t
 copies) -> :mod:`postprocess` (label map -> regions) -> :mod:`inspect_core.rules` -> verdict.
 :class:`Inspector` runs that chain for one :class:`Recipe`; :mod:`overlay` draws the result.
 """
+
 from .inspector import Inspector, Result
 from .onnx_model import META_KEY, TTA_TRANSFORMS, ModelMeta, OnnxModel
 from .overlay import render_overlay, render_result, save_overlay
@@ -11,6 +12,22 @@ from .postprocess import argmax_labels, build_steps, extract_regions
 from .preprocess import build_preprocess
 from .recipe import Domain, Recipe, RecipeError, SampleImage
 
-__all__ = ["Domain", "Inspector", "META_KEY", "ModelMeta", "OnnxModel", "Recipe", "RecipeError",
-           "Result", "SampleImage", "TTA_TRANSFORMS", "argmax_labels", "build_preprocess",
-           "build_steps", "extract_regions", "render_overlay", "render_result", "save_overlay"]
+__all__ = [
+    "Domain",
+    "Inspector",
+    "META_KEY",
+    "ModelMeta",
+    "OnnxModel",
+    "Recipe",
+    "RecipeError",
+    "Result",
+    "SampleImage",
+    "TTA_TRANSFORMS",
+    "argmax_labels",
+    "build_preprocess",
+    "build_steps",
+    "extract_regions",
+    "render_overlay",
+    "render_result",
+    "save_overlay",
+]

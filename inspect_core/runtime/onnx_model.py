@@ -5,6 +5,7 @@ size), so the ``.onnx`` file alone is enough. Images larger than the tile size a
 overlapping tiles whose softmax probabilities are blended with a smooth weight window, so the
 seams do not show.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,10 @@ TTA_TRANSFORMS = {
     "v": (lambda x: np.flip(x, 2), lambda p: np.flip(p, 2)),  # mirror top-bottom
     "hv": (lambda x: np.flip(x, (2, 3)), lambda p: np.flip(p, (2, 3))),  # rotate 180
     "t": (lambda x: x.swapaxes(2, 3), lambda p: p.swapaxes(2, 3)),  # transpose (main diagonal)
-    "at": (lambda x: np.flip(x, (2, 3)).swapaxes(2, 3),  # anti-diagonal
-           lambda p: np.flip(p.swapaxes(2, 3), (2, 3))),
+    "at": (
+        lambda x: np.flip(x, (2, 3)).swapaxes(2, 3),  # anti-diagonal
+        lambda p: np.flip(p.swapaxes(2, 3), (2, 3)),
+    ),
     "r90": (lambda x: np.rot90(x, 1, (2, 3)), lambda p: np.rot90(p, -1, (2, 3))),
     "r270": (lambda x: np.rot90(x, -1, (2, 3)), lambda p: np.rot90(p, 1, (2, 3))),
 }
@@ -92,8 +95,13 @@ def _normalize_table(mean: float, std: float) -> np.ndarray:
 
 def normalize(img: np.ndarray, mean: float, std: float) -> np.ndarray:
     """uint8 (H, W[, C]) -> float32 (C, H, W), (x/255 - mean) / std (as in training)."""
-    if img.dtype == np.uint8 and img.size and img.ndim in (2, 3) \
-            and type(mean) is float and type(std) is float:
+    if (
+        img.dtype == np.uint8
+        and img.size
+        and img.ndim in (2, 3)
+        and type(mean) is float
+        and type(std) is float
+    ):
         # a uint8 image has 256 values: look them up (one pass, bit-identical to computing them)
         table = _normalize_table(mean, std)
         if img.ndim == 2:
@@ -121,6 +129,7 @@ def softmax(logits: np.ndarray, axis: int = 1, inplace: bool = False) -> np.ndar
 
 def blend_window(h: int, w: int) -> np.ndarray:
     """Weights for one tile: highest in the middle, small but non-zero at the border."""
+
     def ramp(n: int) -> np.ndarray:
         r = np.minimum(np.arange(n) + 1, np.arange(n)[::-1] + 1).astype(np.float32)
         return np.minimum(r / max(1.0, n / 4), 1.0)
@@ -144,8 +153,14 @@ def tile_starts(length: int, tile: int, overlap: float, align: int = 1) -> list[
 class OnnxModel:
     """A segmentation model in an ONNX file, run with ONNX Runtime on the CPU (or a GPU)."""
 
-    def __init__(self, path: str | Path, threads: int = 0, providers: list[str] | None = None,
-                 card: str | Path | None = None, verify: bool = True):
+    def __init__(
+        self,
+        path: str | Path,
+        threads: int = 0,
+        providers: list[str] | None = None,
+        card: str | Path | None = None,
+        verify: bool = True,
+    ):
         """Load ``path``; first check it against its model card (``card``, default the
         ``.json`` beside it): a file that does not match is refused (see
         :func:`inspect_core.cards.verify_model`). ``verify=False`` is for the recipe tools that
@@ -166,26 +181,41 @@ class OnnxModel:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(
-                str(self.path), opts, providers=providers or ["CPUExecutionProvider"])
+                str(self.path), opts, providers=providers or ["CPUExecutionProvider"]
+            )
         except Exception as e:  # onnxruntime raises its own exception types
             raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({e})") from e
         raw = self.session.get_modelmeta().custom_metadata_map.get(META_KEY)
         if raw is None:
-            raise ModelError(f"{self.path}: no '{META_KEY}' metadata; export it with inspect "
-                             "(inspect train writes it) so classes and normalisation are known")
+            raise ModelError(
+                f"{self.path}: no '{META_KEY}' metadata; export it with inspect "
+                "(inspect train writes it) so classes and normalisation are known"
+            )
         m = json.loads(raw)
-        self.meta = ModelMeta(m["classes"], float(m["mean"]), float(m["std"]), int(m["channels"]),
-                              int(m["input_size"]), int(m.get("stride", 16)), int(m.get("tile_size", 0)),
-                              tuple(m.get("tta", ())), tuple(float(b) for b in m.get("class_bias", ())))
+        self.meta = ModelMeta(
+            m["classes"],
+            float(m["mean"]),
+            float(m["std"]),
+            int(m["channels"]),
+            int(m["input_size"]),
+            int(m.get("stride", 16)),
+            int(m.get("tile_size", 0)),
+            tuple(m.get("tta", ())),
+            tuple(float(b) for b in m.get("class_bias", ())),
+        )
         unknown = [t for t in self.meta.tta if t not in TTA_TRANSFORMS]
         if unknown:
-            raise ModelError(f"{self.path}: metadata asks for test-time transforms {unknown}; "
-                             f"known are {sorted(TTA_TRANSFORMS)}. Rerun training/choose_tta.py "
-                             "or upgrade inspect")
+            raise ModelError(
+                f"{self.path}: metadata asks for test-time transforms {unknown}; "
+                f"known are {sorted(TTA_TRANSFORMS)}. Rerun training/choose_tta.py "
+                "or upgrade inspect"
+            )
         if self.meta.class_bias and len(self.meta.class_bias) != len(self.meta.classes):
-            raise ModelError(f"{self.path}: metadata has {len(self.meta.class_bias)} class_bias "
-                             f"values for {len(self.meta.classes)} classes; recalibrate it "
-                             "(training/fit_prior.py) or remove class_bias")
+            raise ModelError(
+                f"{self.path}: metadata has {len(self.meta.class_bias)} class_bias "
+                f"values for {len(self.meta.classes)} classes; recalibrate it "
+                "(training/fit_prior.py) or remove class_bias"
+            )
         self.input_name = self.session.get_inputs()[0].name
 
     @property
@@ -230,8 +260,9 @@ class OnnxModel:
 
         return normalize(to_channels(img, self.meta.channels), self.meta.mean, self.meta.std)
 
-    def probabilities(self, img: np.ndarray, tile: int | None = None, overlap: float = 0.25,
-                      batch: int = 1) -> np.ndarray:
+    def probabilities(
+        self, img: np.ndarray, tile: int | None = None, overlap: float = 0.25, batch: int = 1
+    ) -> np.ndarray:
         """Softmax probabilities (classes, H, W) for one uint8 image, tiled when larger than
         ``tile`` (default: the model's tile size)."""
         x = self.prepare(img)
@@ -255,14 +286,18 @@ class OnnxModel:
         window = blend_window(th, tw)
         acc = np.zeros((len(self.classes), hp, wp), np.float32)
         norm = np.zeros((hp, wp), np.float32)
-        boxes = [(y, xx) for y in tile_starts(hp, th, overlap, s) for xx in tile_starts(wp, tw, overlap, s)]
+        boxes = [
+            (y, xx)
+            for y in tile_starts(hp, th, overlap, s)
+            for xx in tile_starts(wp, tw, overlap, s)
+        ]
         for i in range(0, len(boxes), batch):
-            chunk = boxes[i:i + batch]
-            tiles = np.stack([x[:, y:y + th, xx:xx + tw] for y, xx in chunk])
+            chunk = boxes[i : i + batch]
+            tiles = np.stack([x[:, y : y + th, xx : xx + tw] for y, xx in chunk])
             probs = self._probs(tiles)
             for (y, xx), p in zip(chunk, probs):
-                acc[:, y:y + th, xx:xx + tw] += p * window
-                norm[y:y + th, xx:xx + tw] += window
+                acc[:, y : y + th, xx : xx + tw] += p * window
+                norm[y : y + th, xx : xx + tw] += window
         acc /= norm
         return np.ascontiguousarray(acc[:, :h, :w])
 

@@ -3,6 +3,7 @@
 Overlay files are named after their image; a name longer than the file system takes (255
 bytes) is shortened by :func:`fit_name`, which the station's archive uses as well.
 """
+
 from __future__ import annotations
 
 import errno
@@ -16,8 +17,12 @@ import numpy as np
 from inspect_core.errors import InspectError
 from inspect_core.types import Decision, Verdict
 
-VERDICT_BGR = {Decision.PASS: (60, 180, 60), Decision.REVIEW: (0, 200, 255),
-               Decision.FAIL: (40, 40, 220), Decision.ERROR: (160, 160, 160)}
+VERDICT_BGR = {
+    Decision.PASS: (60, 180, 60),
+    Decision.REVIEW: (0, 200, 255),
+    Decision.FAIL: (40, 40, 220),
+    Decision.ERROR: (160, 160, 160),
+}
 
 
 def palette(n: int) -> np.ndarray:
@@ -36,11 +41,20 @@ def banner_text(verdict: Verdict) -> str:
     return verdict.decision.value + (f": {', '.join(deciding)}" if deciding else "")
 
 
-def render_overlay(image: np.ndarray, labels: np.ndarray, verdict: Verdict, classes: list[str],
-                   alpha: float = 0.45, draw_classes: list[int] | None = None) -> np.ndarray:
+def render_overlay(
+    image: np.ndarray,
+    labels: np.ndarray,
+    verdict: Verdict,
+    classes: list[str],
+    alpha: float = 0.45,
+    draw_classes: list[int] | None = None,
+) -> np.ndarray:
     """BGR uint8 overlay of the label map and region boxes on the (gray or RGB) image."""
-    base = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else \
-        cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    base = (
+        cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        if image.ndim == 2
+        else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    )
     base = base.copy()
     colours = palette(len(classes))
     ids = draw_classes if draw_classes is not None else range(1, len(classes))
@@ -54,14 +68,30 @@ def render_overlay(image: np.ndarray, labels: np.ndarray, verdict: Verdict, clas
         c = tuple(int(v) for v in colours[r.class_id])
         cv2.rectangle(base, (x, y), (x + w - 1, y + h - 1), c, thick)
         label = f"{r.class_name} {r.mean_prob:.2f}"
-        cv2.putText(base, label, (x, max(10, y - 3)), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8,
-                    c, max(1, thick - 1), cv2.LINE_AA)
+        cv2.putText(
+            base,
+            label,
+            (x, max(10, y - 3)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale * 0.8,
+            c,
+            max(1, thick - 1),
+            cv2.LINE_AA,
+        )
     banner = max(14, int(22 * scale))
     colour = VERDICT_BGR[verdict.decision]
     cv2.rectangle(base, (0, 0), (base.shape[1], banner), colour, -1)
     text = banner_text(verdict)
-    cv2.putText(base, text, (4, banner - 4), cv2.FONT_HERSHEY_SIMPLEX, banner / 30,
-                (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(
+        base,
+        text,
+        (4, banner - 4),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        banner / 30,
+        (255, 255, 255),
+        1,
+        cv2.LINE_AA,
+    )
     return base
 
 
@@ -120,9 +150,11 @@ def save_overlay(path: str | Path, overlay: np.ndarray) -> Path:
     except cv2.error as e:
         ok, buf = False, str(e)
     if not ok:
-        raise OverlayError(f"{path}: could not encode the overlay as {path.suffix or '.png'} "
-                           f"({buf if isinstance(buf, str) else 'unsupported format'}); "
-                           "name it .png")
+        raise OverlayError(
+            f"{path}: could not encode the overlay as {path.suffix or '.png'} "
+            f"({buf if isinstance(buf, str) else 'unsupported format'}); "
+            "name it .png"
+        )
     opened = False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,8 +167,9 @@ def save_overlay(path: str | Path, overlay: np.ndarray) -> Path:
                 os.unlink(path)  # no half-written overlay left behind
             except OSError:
                 pass
-        raise OverlayError(f"{path}: could not write the overlay ({e.strerror or e}): "
-                           f"{_write_hint(e)}") from e
+        raise OverlayError(
+            f"{path}: could not write the overlay ({e.strerror or e}): {_write_hint(e)}"
+        ) from e
     return path
 
 

@@ -15,11 +15,12 @@ a few tens of microseconds per step. ``MinArea`` hands the components it has lab
 each class once. ``tests/test_postprocess_fast.py`` checks all of it against the plain
 whole-image computations.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -119,7 +120,7 @@ class FillHoles:
             # border. A hole lies inside the bounding box of the class's pixels and does not
             # touch the box's edge either, so the box (padded with 1s) is enough.
             inv = np.ones((h + 2, w + 2), np.uint8)
-            np.subtract(1, m[y:y + h, x:x + w], out=inv[1:-1, 1:-1])
+            np.subtract(1, m[y : y + h, x : x + w], out=inv[1:-1, 1:-1])
             n, comp = cv2.connectedComponents(inv, connectivity=4)
             if n <= 2:  # label 0 (the class) and the border's component: no hole
                 continue
@@ -129,7 +130,7 @@ class FillHoles:
                 fill &= np.bincount(comp.ravel(), minlength=n) <= self.max_area
             if not fill.any():
                 continue
-            o = out[y:y + h, x:x + w]
+            o = out[y : y + h, x : x + w]
             o[fill[comp[1:-1, 1:-1]] & (o == 0)] = c
         return out
 
@@ -154,13 +155,14 @@ class Components:
     ids: list[int]
 
     @classmethod
-    def of(cls, mask: np.ndarray, box: Box) -> "Components":
+    def of(cls, mask: np.ndarray, box: Box) -> Components:
         x, y, w, h = box
         # OpenCV labels 2x2 blocks from the image origin and numbers components in the order
         # their first block is met; an even box origin keeps that order the whole image's.
         x0, y0 = x & ~1, y & ~1
         n, comp, stats, cents = cv2.connectedComponentsWithStats(
-            mask[y0:y + h, x0:x + w], connectivity=8)
+            mask[y0 : y + h, x0 : x + w], connectivity=8
+        )
         if x0 or y0:
             stats[:, cv2.CC_STAT_LEFT] += x0
             stats[:, cv2.CC_STAT_TOP] += y0
@@ -198,8 +200,9 @@ class MinArea:
     def __call__(self, labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
         return self.apply(labels, probs)
 
-    def apply(self, labels: np.ndarray, probs: np.ndarray,
-              found: dict[int, Components] | None = None) -> np.ndarray:
+    def apply(
+        self, labels: np.ndarray, probs: np.ndarray, found: dict[int, Components] | None = None
+    ) -> np.ndarray:
         """As calling the step; also puts into ``found`` the :class:`Components` of each
         foreground class it labelled, as they are in the returned label map."""
         out = labels.copy()
@@ -215,7 +218,7 @@ class MinArea:
             small[0] = False
             if small.any():
                 h, w = comps.labels.shape
-                out[comps.y0:comps.y0 + h, comps.x0:comps.x0 + w][small[comps.labels]] = 0
+                out[comps.y0 : comps.y0 + h, comps.x0 : comps.x0 + w][small[comps.labels]] = 0
                 comps.ids = [i for i in comps.ids if not small[i]]
             if found is not None and c != 0:  # removed background stays background
                 found[c] = comps
@@ -229,8 +232,9 @@ class Compose:
     def __call__(self, labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
         return self.run(labels, probs)[0]
 
-    def run(self, labels: np.ndarray, probs: np.ndarray
-            ) -> tuple[np.ndarray, dict[int, Components]]:
+    def run(
+        self, labels: np.ndarray, probs: np.ndarray
+    ) -> tuple[np.ndarray, dict[int, Components]]:
         """The final label map, and the components of the classes a last ``MinArea`` step
         labelled (for :func:`extract_regions`; valid while the label map is not changed)."""
         found: dict[int, Components] = {}
@@ -246,8 +250,12 @@ class Compose:
 def argmax_labels(probs: np.ndarray) -> np.ndarray:
     """``probs.argmax(0)`` as uint8: the most probable class per pixel, the first on a tie."""
     c = probs.shape[0] if probs.ndim == 3 else 0
-    if not (1 <= c <= 256 and probs.dtype in (np.float32, np.float64) and probs.size
-            and probs.flags.c_contiguous):
+    if not (
+        1 <= c <= 256
+        and probs.dtype in (np.float32, np.float64)
+        and probs.size
+        and probs.flags.c_contiguous
+    ):
         return probs.argmax(0).astype(np.uint8)
     # one pass per class instead of numpy's per-pixel loop over the class axis: a class takes
     # a pixel when it beats every class before it (strictly: ties keep the first), so the
@@ -263,16 +271,21 @@ def argmax_labels(probs: np.ndarray) -> np.ndarray:
     return labels
 
 
-def extract_regions(labels: np.ndarray, probs: np.ndarray, class_names: Sequence[str],
-                    classes: Iterable[int] | None = None, pixel_size_mm: float | None = None,
-                    max_polygon_points: int = 64,
-                    components: dict[int, Components] | None = None) -> list[Region]:
+def extract_regions(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    class_names: Sequence[str],
+    classes: Iterable[int] | None = None,
+    pixel_size_mm: float | None = None,
+    max_polygon_points: int = 64,
+    components: dict[int, Components] | None = None,
+) -> list[Region]:
     """Connected components (8-connected) of each class into regions, largest first.
 
     ``components``: already labelled classes of this very label map (as :meth:`Compose.run`
     returns them); the other classes are labelled here."""
     regions: list[Region] = []
-    for c in (list(classes) if classes is not None else range(1, probs.shape[0])):
+    for c in list(classes) if classes is not None else range(1, probs.shape[0]):
         comps = components.get(c) if components else None
         if comps is None:
             m, box = _class_mask(labels, c)
@@ -282,10 +295,11 @@ def extract_regions(labels: np.ndarray, probs: np.ndarray, class_names: Sequence
         for i in comps.ids:
             x, y, w, h, area = (int(v) for v in comps.stats[i])
             by, bx = y - comps.y0, x - comps.x0
-            sub = comps.labels[by:by + h, bx:bx + w] == i
-            p = probs[c, y:y + h, x:x + w][sub]
-            contours, _ = cv2.findContours(sub.view(np.uint8), cv2.RETR_EXTERNAL,
-                                           cv2.CHAIN_APPROX_SIMPLE)
+            sub = comps.labels[by : by + h, bx : bx + w] == i
+            p = probs[c, y : y + h, x : x + w][sub]
+            contours, _ = cv2.findContours(
+                sub.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+            )
             poly = max(contours, key=cv2.contourArea) if contours else np.zeros((0, 1, 2), int)
             if len(poly) > max_polygon_points:
                 eps = 0.005 * cv2.arcLength(poly, True)
@@ -293,19 +307,29 @@ def extract_regions(labels: np.ndarray, probs: np.ndarray, class_names: Sequence
                     poly = cv2.approxPolyDP(poly, eps, True)
                     eps *= 1.5
             cx, cy = comps.centroids[i]
-            regions.append(Region(
-                class_id=c, class_name=class_names[c], bbox=(x, y, w, h), area_px=area,
-                centroid=(float(cx), float(cy)),
-                max_prob=float(p.max()), mean_prob=float(p.mean()),
-                polygon=[(int(px) + x, int(py) + y) for px, py in poly.reshape(-1, 2)],
-                area_mm2=area * pixel_size_mm**2 if pixel_size_mm else None,
-            ))
+            regions.append(
+                Region(
+                    class_id=c,
+                    class_name=class_names[c],
+                    bbox=(x, y, w, h),
+                    area_px=area,
+                    centroid=(float(cx), float(cy)),
+                    max_prob=float(p.max()),
+                    mean_prob=float(p.mean()),
+                    polygon=[(int(px) + x, int(py) + y) for px, py in poly.reshape(-1, 2)],
+                    area_mm2=area * pixel_size_mm**2 if pixel_size_mm else None,
+                )
+            )
     regions.sort(key=lambda r: -r.area_px)
     return regions
 
 
-STEP_TYPES: dict[str, type] = {"open": Open, "close": Close, "fill_holes": FillHoles,
-                               "min_area": MinArea}
+STEP_TYPES: dict[str, type] = {
+    "open": Open,
+    "close": Close,
+    "fill_holes": FillHoles,
+    "min_area": MinArea,
+}
 
 
 def build_steps(spec: list[dict], pixel_size_mm: float | None = None) -> Compose:

@@ -3,10 +3,11 @@
 Each step is a callable ``uint8 image -> uint8 image`` applied before the model's own
 normalisation. Plugins may also hand a recipe any Python callable instead.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np

@@ -19,14 +19,16 @@ A recipe is usually written as a TOML file beside its model::
 
 and loaded with :meth:`Recipe.from_toml`; a plugin may add a Python ``preprocess`` callable.
 """
+
 from __future__ import annotations
 
 import copy
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -75,14 +77,17 @@ class Recipe:
     def limit_problems(self) -> list[str]:
         from inspect_core.params import limit_problems
 
-        out = limit_problems("recipe", "", {k: getattr(self, k) for k in
-                                            ("pixel_size_mm", "tile", "tile_overlap")})
+        out = limit_problems(
+            "recipe", "", {k: getattr(self, k) for k in ("pixel_size_mm", "tile", "tile_overlap")}
+        )
         for key in ("postprocess", "rules"):
             specs = getattr(self, key)
             for i, spec in enumerate(specs if isinstance(specs, list) else []):
                 if isinstance(spec, dict) and isinstance(spec.get("type"), str):
-                    out += [f"{key}[{i}] ({spec['type']}): {p}"
-                            for p in limit_problems(key, spec["type"], spec)]
+                    out += [
+                        f"{key}[{i}] ({spec['type']}): {p}"
+                        for p in limit_problems(key, spec["type"], spec)
+                    ]
         return out
 
     @property
@@ -91,7 +96,7 @@ class Recipe:
         return f"recipe {self.name}" + (f" ({self.source})" if self.source else "")
 
     @classmethod
-    def from_toml(cls, path: str | Path, preprocess: Preprocess | None = None) -> "Recipe":
+    def from_toml(cls, path: str | Path, preprocess: Preprocess | None = None) -> Recipe:
         path = Path(path)
         try:
             raw = tomllib.loads(path.read_text())
@@ -100,8 +105,13 @@ class Recipe:
         return cls.from_dict(raw, path.parent, preprocess, source=path)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], base: Path, preprocess: Preprocess | None = None,
-                  source: Path | None = None) -> "Recipe":
+    def from_dict(
+        cls,
+        raw: dict[str, Any],
+        base: Path,
+        preprocess: Preprocess | None = None,
+        source: Path | None = None,
+    ) -> Recipe:
         raw = dict(raw)
         where = source or f"recipe in {base}"
         if "model" not in raw or "name" not in raw:
@@ -118,17 +128,28 @@ class Recipe:
         card = raw.pop("card", None)
         samples = []
         for i, s in enumerate(raw.pop("samples", [])):
-            if not isinstance(s, dict) or not isinstance(s.get("image"), str) \
-                    or not isinstance(s.get("expected"), str):
-                raise RecipeError(f"{where}: samples[{i}] needs image = \"PATH\" and "
-                                  f"expected = \"PASS\" | \"REVIEW\" | \"FAIL\", got {s!r}")
+            if (
+                not isinstance(s, dict)
+                or not isinstance(s.get("image"), str)
+                or not isinstance(s.get("expected"), str)
+            ):
+                raise RecipeError(
+                    f'{where}: samples[{i}] needs image = "PATH" and '
+                    f'expected = "PASS" | "REVIEW" | "FAIL", got {s!r}'
+                )
             samples.append(SampleImage((base / s["image"]).resolve(), s["expected"].upper()))
         known = set(cls.__dataclass_fields__) - {"source"}
         unknown = set(raw) - known
         if unknown:
             raise RecipeError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(model=model, samples=samples, preprocess=preprocess, source=source,
-                   card=(base / card).resolve() if card else model.with_suffix(".json"), **raw)
+        return cls(
+            model=model,
+            samples=samples,
+            preprocess=preprocess,
+            source=source,
+            card=(base / card).resolve() if card else model.with_suffix(".json"),
+            **raw,
+        )
 
     def load_card(self) -> dict[str, Any] | None:
         """The model card (JSON dict), or None when there is none; a card that cannot be read
@@ -160,8 +181,13 @@ class Recipe:
                     continue
                 what = f"{key}[{i}] ({spec.get('type')})"
                 names = spec.get("classes") or []
-                names = [names] if isinstance(names, str) else \
-                    list(names) if isinstance(names, (list, tuple)) else []
+                names = (
+                    [names]
+                    if isinstance(names, str)
+                    else list(names)
+                    if isinstance(names, (list, tuple))
+                    else []
+                )
                 for table in ("min_px", "min_mm2"):
                     names += list(spec[table]) if isinstance(spec.get(table), dict) else []
                 names = [c for c in names if isinstance(c, str) and not c.isdigit()]
@@ -170,11 +196,15 @@ class Recipe:
                 if unknown:
                     out.append(f"{what} names {unknown}, not classes of the model{known}")
                 elif key == "rules" and spec.get("type") in REGION_RULES and outside:
-                    out.append(f"{what} names {outside}, which are not region_classes {region}: "
-                               "no region of them is extracted, so it could never fire")
+                    out.append(
+                        f"{what} names {outside}, which are not region_classes {region}: "
+                        "no region of them is extracted, so it could never fire"
+                    )
                 if key == "rules" and spec.get("unit") == "mm2" and not self.pixel_size_mm:
-                    out.append(f"{what} measures in mm2 but there is no pixel_size_mm (set it in "
-                               "the recipe or the station, or --pixel-size)")
+                    out.append(
+                        f"{what} measures in mm2 but there is no pixel_size_mm (set it in "
+                        "the recipe or the station, or --pixel-size)"
+                    )
         return [f"{self.where}: {p}" for p in out]
 
     def problems(self) -> list[str]:
@@ -185,8 +215,10 @@ class Recipe:
             if not s.image.is_file():
                 out.append(f"recipe {self.name}: sample image {s.image} not found")
             if s.expected not in ("PASS", "REVIEW", "FAIL"):
-                out.append(f"recipe {self.name}: sample {s.image.name} expects {s.expected!r}, "
-                           "not PASS/REVIEW/FAIL")
+                out.append(
+                    f"recipe {self.name}: sample {s.image.name} expects {s.expected!r}, "
+                    "not PASS/REVIEW/FAIL"
+                )
         for key in ("postprocess", "rules"):
             for i, spec in enumerate(getattr(self, key)):
                 if not isinstance(spec, dict) or "type" not in spec:
@@ -199,7 +231,7 @@ class Recipe:
             out.extend(self.class_problems(card["classes"]))
         return out
 
-    def with_overrides(self, overrides: dict[str, Any] | None) -> "Recipe":
+    def with_overrides(self, overrides: dict[str, Any] | None) -> Recipe:
         """A copy with station overrides applied, no retraining needed.
 
         Keys: ``rules`` / ``postprocess`` (replace the lists), ``rule_params`` (``{rule name:
@@ -210,24 +242,37 @@ class Recipe:
             return self
         o = dict(overrides)
         patches = o.pop("rule_params", {})
-        allowed = {"rules", "postprocess", "pixel_size_mm", "tile", "tile_overlap",
-                   "region_classes", "coverage_classes"}
+        allowed = {
+            "rules",
+            "postprocess",
+            "pixel_size_mm",
+            "tile",
+            "tile_overlap",
+            "region_classes",
+            "coverage_classes",
+        }
         unknown = set(o) - allowed
         if unknown:
-            raise RecipeError(f"unknown recipe override(s) {sorted(unknown)}; "
-                              f"allowed: {sorted(allowed | {'rule_params'})}")
+            raise RecipeError(
+                f"unknown recipe override(s) {sorted(unknown)}; "
+                f"allowed: {sorted(allowed | {'rule_params'})}"
+            )
         new = replace(self, **copy.deepcopy(o))
         if patches:
             rules = copy.deepcopy(new.rules)
             names = [r.get("name", r["type"]) for r in rules]
             for rule_name, params in patches.items():
                 if rule_name not in names:
-                    raise RecipeError(f"rule_params: recipe {self.name} has no rule {rule_name!r}; "
-                                      f"its rules: {names}")
+                    raise RecipeError(
+                        f"rule_params: recipe {self.name} has no rule {rule_name!r}; "
+                        f"its rules: {names}"
+                    )
                 if names.count(rule_name) > 1:
-                    raise RecipeError(f"rule_params: recipe {self.name} has {names.count(rule_name)} "
-                                      f"rules named {rule_name!r}; give each a distinct `name` "
-                                      "in the recipe, or replace the whole `rules` list")
+                    raise RecipeError(
+                        f"rule_params: recipe {self.name} has {names.count(rule_name)} "
+                        f"rules named {rule_name!r}; give each a distinct `name` "
+                        "in the recipe, or replace the whole `rules` list"
+                    )
                 rules[names.index(rule_name)].update(params)
             new = replace(new, rules=rules)
         return new
@@ -235,8 +280,12 @@ class Recipe:
     def thresholds(self) -> dict[str, Any]:
         """What is in force, recorded with every inspection (``region_classes`` too: a station
         override of it changes which regions the rules see)."""
-        return {"rules": self.rules, "postprocess": self.postprocess,
-                "pixel_size_mm": self.pixel_size_mm, "region_classes": self.region_classes}
+        return {
+            "rules": self.rules,
+            "postprocess": self.postprocess,
+            "pixel_size_mm": self.pixel_size_mm,
+            "region_classes": self.region_classes,
+        }
 
 
 @dataclass
@@ -249,8 +298,10 @@ class Domain:
         for r in self.recipes:
             if r.name == name:
                 return r
-        raise InspectError(f"domain {self.name} has no recipe {name!r}; "
-                           f"recipes: {', '.join(r.name for r in self.recipes)}")
+        raise InspectError(
+            f"domain {self.name} has no recipe {name!r}; "
+            f"recipes: {', '.join(r.name for r in self.recipes)}"
+        )
 
     def problems(self) -> list[str]:
         out = []

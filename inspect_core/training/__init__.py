@@ -5,6 +5,7 @@ the augmentation of ``augment.py`` and the losses of ``losses.py``, exports the 
 to ONNX (``export.py``) and writes its card; ``calibration.py`` fits the class prior
 correction the runtime applies.
 """
+
 from .trainer import TrainConfig, train
 from .unet import ModelConfig, UNet, build_model
 

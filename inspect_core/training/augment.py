@@ -4,6 +4,7 @@
 albumentations pipeline applied to image and mask together (the mask is resampled with
 nearest-neighbour and padded with the ignore index, so padding never counts as background).
 """
+
 from __future__ import annotations
 
 import random
@@ -30,11 +31,13 @@ class AugmentConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AugmentConfig":
+    def from_dict(cls, d: dict) -> AugmentConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def build_augment(cfg: AugmentConfig, ignore_index: int = 255, seed: int | None = None) -> A.Compose:
+def build_augment(
+    cfg: AugmentConfig, ignore_index: int = 255, seed: int | None = None
+) -> A.Compose:
     """``seed`` makes the augmentation sequence reproducible (None = fresh randomness)."""
     t: list = []
     if cfg.hflip:
@@ -54,8 +57,11 @@ def build_augment(cfg: AugmentConfig, ignore_index: int = 255, seed: int | None 
                 p=0.7,
             )
         )
-    t.append(A.PadIfNeeded(cfg.crop, cfg.crop, border_mode=cv2.BORDER_CONSTANT,
-                           fill=0, fill_mask=ignore_index))
+    t.append(
+        A.PadIfNeeded(
+            cfg.crop, cfg.crop, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=ignore_index
+        )
+    )
     crop = A.RandomCrop(cfg.crop, cfg.crop)
     if cfg.defect_crop_bias > 0:
         # tiny defects in large images: most random crops would hold none
@@ -64,7 +70,9 @@ def build_augment(cfg: AugmentConfig, ignore_index: int = 255, seed: int | None 
         crop.transforms_ps = [cfg.defect_crop_bias, 1 - cfg.defect_crop_bias]
     t.append(crop)
     if cfg.brightness_contrast:
-        t.append(A.RandomBrightnessContrast(cfg.brightness_contrast, cfg.brightness_contrast, p=0.5))
+        t.append(
+            A.RandomBrightnessContrast(cfg.brightness_contrast, cfg.brightness_contrast, p=0.5)
+        )
     if cfg.noise:
         t.append(A.GaussNoise(std_range=(0.02, 0.06), p=cfg.noise))
     comp = A.Compose(t)

@@ -15,6 +15,7 @@ one whose two-fold estimate on held-out val images is higher, and neither unless
 the uncalibrated model: on the magnetic-tile val split (131 images, a handful per defect
 class) per-class offsets raised the fitted mIoU most and the held-out one least.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ BLOCK = 4  # images per block of the two-fold split
 class Pixels:
     """Log-probabilities (K, N), labels (N,) and image numbers (N,) of validation pixels,
     ignored ones dropped."""
+
     logp: np.ndarray
     target: np.ndarray
     image: np.ndarray

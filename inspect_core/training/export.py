@@ -4,6 +4,7 @@ The exported graph has dynamic batch, height and width, and carries its own meta
 (``inspect.meta``: classes, normalisation, channels, input size, stride) so the ``.onnx`` file
 alone is enough to run it.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,14 +14,20 @@ import numpy as np
 import torch
 
 from inspect_core.errors import ExportError
-
 from inspect_core.runtime.onnx_model import META_KEY
+
 MAX_ABS_DIFF = 1e-4
 MIN_ARGMAX_AGREEMENT = 0.9999
 
 
-def export_onnx(model: torch.nn.Module, path: str | Path, meta: dict,
-                samples: list[np.ndarray], opset: int = 18, dynamo: bool = True) -> dict:
+def export_onnx(
+    model: torch.nn.Module,
+    path: str | Path,
+    meta: dict,
+    samples: list[np.ndarray],
+    opset: int = 18,
+    dynamo: bool = True,
+) -> dict:
     """Export ``model`` to ``path``, embed ``meta`` and check parity on ``samples``.
 
     ``samples`` are normalised (C, H, W) float32 arrays; real images of differing sizes
@@ -42,16 +49,30 @@ def export_onnx(model: torch.nn.Module, path: str | Path, meta: dict,
         if dynamo:  # torch's default exporter (torch.export + onnxscript)
             dyn = torch.export.Dim.DYNAMIC
             torch.onnx.export(
-                model, (dummy,), str(path), input_names=["image"], output_names=["logits"],
-                dynamic_shapes={"x": {0: dyn, 2: dyn, 3: dyn}}, opset_version=opset,
-                dynamo=True, external_data=False, verbose=False,
+                model,
+                (dummy,),
+                str(path),
+                input_names=["image"],
+                output_names=["logits"],
+                dynamic_shapes={"x": {0: dyn, 2: dyn, 3: dyn}},
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
             )
         else:  # the legacy TorchScript exporter: ~10x faster to export, deprecated
             torch.onnx.export(
-                model, (dummy,), str(path), input_names=["image"], output_names=["logits"],
-                dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
-                              "logits": {0: "batch", 2: "height", 3: "width"}},
-                opset_version=opset, dynamo=False,
+                model,
+                (dummy,),
+                str(path),
+                input_names=["image"],
+                output_names=["logits"],
+                dynamic_axes={
+                    "image": {0: "batch", 2: "height", 3: "width"},
+                    "logits": {0: "batch", 2: "height", 3: "width"},
+                },
+                opset_version=opset,
+                dynamo=False,
             )
     proto = onnx.load(str(path))
     entry = proto.metadata_props.add()

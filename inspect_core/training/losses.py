@@ -1,12 +1,14 @@
 """Dice + cross-entropy, both honouring the ignore index (needs torch)."""
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 
-def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255,
-              eps: float = 1.0) -> torch.Tensor:
+def dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255, eps: float = 1.0
+) -> torch.Tensor:
     """Soft Dice averaged over the classes present in the batch's target, pixels summed over
     the batch; ignored pixels take no part.
 
@@ -32,8 +34,13 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 25
     return 1 - dice[present].mean()
 
 
-def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255,
-                 class_weights: torch.Tensor | None = None, dice_weight: float = 1.0) -> torch.Tensor:
+def dice_ce_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    ignore_index: int = 255,
+    class_weights: torch.Tensor | None = None,
+    dice_weight: float = 1.0,
+) -> torch.Tensor:
     target = target.long()
     if bool((target == ignore_index).all()):
         return logits.sum() * 0.0

@@ -11,6 +11,7 @@
 CPU speed: channels_last memory format, bf16 autocast where the CPU has native bf16, and
 training crops (a fully convolutional network validated at full resolution).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,21 +19,23 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
-from inspect_core.training.augment import AugmentConfig, build_augment
 from inspect_core.data.datasets import Dataset, open_dataset, to_channels
-from inspect_core.errors import DataError, InspectError
-from inspect_core.training.losses import dice_ce_loss
 from inspect_core.data.metrics import SegmentationScores
-from inspect_core.runtime.onnx_model import normalize  # the one normalisation, shared with inference
+from inspect_core.errors import DataError, InspectError
+from inspect_core.runtime.onnx_model import (
+    normalize,
+)  # the one normalisation, shared with inference
+from inspect_core.training.augment import AugmentConfig, build_augment
+from inspect_core.training.losses import dice_ce_loss
 from inspect_core.training.unet import ModelConfig, build_model, count_parameters, zero_dead_weights
 
 
@@ -92,7 +95,10 @@ class SegTrainSet(TorchDataset):
 def dataset_stats(ds: Dataset, channels: int, n: int = 200) -> tuple[float, float]:
     """Mean and std of the training images (one value for all channels), from a subsample."""
     idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
-    vals = [to_channels(ds.load(int(i))[0], channels).astype(np.float32).ravel()[::17] / 255 for i in idx]
+    vals = [
+        to_channels(ds.load(int(i))[0], channels).astype(np.float32).ravel()[::17] / 255
+        for i in idx
+    ]
     v = np.concatenate(vals)
     return float(v.mean()), float(max(v.std(), 1e-3))
 
@@ -123,8 +129,16 @@ def bf16_supported() -> bool:
 
 
 @torch.no_grad()
-def validate(model, ds: Dataset, channels: int, mean: float, std: float, device,
-             max_side: int = 0, autocast=None) -> dict:
+def validate(
+    model,
+    ds: Dataset,
+    channels: int,
+    mean: float,
+    std: float,
+    device,
+    max_side: int = 0,
+    autocast=None,
+) -> dict:
     import cv2
 
     model.eval()
@@ -157,8 +171,9 @@ def _load_init(model, init_from: str, log: Callable[[str], None]) -> None:
     if p.suffix == ".onnx":
         p = p.with_suffix(".pt")
     if not p.is_file():
-        raise InspectError(f"{init_from}: no weights to start from (expected a .pt checkpoint "
-                           "beside the .onnx)")
+        raise InspectError(
+            f"{init_from}: no weights to start from (expected a .pt checkpoint beside the .onnx)"
+        )
     state = torch.load(p, map_location="cpu", weights_only=False)
     state = state.get("model", state)
     own = model.state_dict()
@@ -193,15 +208,23 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         val_ds = open_dataset(cfg.data, "test")
     channels = train_ds.channels
     mean, std = dataset_stats(train_ds, channels)
-    mcfg = ModelConfig(in_channels=channels, num_classes=len(train_ds.classes), width=cfg.width,
-                       depth=cfg.depth, stem_stride=cfg.stem_stride, arch=cfg.arch)
+    mcfg = ModelConfig(
+        in_channels=channels,
+        num_classes=len(train_ds.classes),
+        width=cfg.width,
+        depth=cfg.depth,
+        stem_stride=cfg.stem_stride,
+        arch=cfg.arch,
+    )
     model = build_model(mcfg)
     if cfg.init_from:
         _load_init(model, cfg.init_from, log)
     model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    use_bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and (device.type == "cuda" or bf16_supported()))
+    use_bf16 = cfg.bf16 == "on" or (
+        cfg.bf16 == "auto" and (device.type == "cuda" or bf16_supported())
+    )
 
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
@@ -209,9 +232,16 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     aug = build_augment(cfg.augment, train_ds.ignore_index, seed=cfg.seed)
     tset = SegTrainSet(train_ds, channels, aug, mean, std)
     g = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(tset, batch_size=cfg.batch, shuffle=True, drop_last=True, generator=g,
-                        num_workers=cfg.workers, worker_init_fn=_worker_init,
-                        persistent_workers=cfg.workers > 0)
+    loader = DataLoader(
+        tset,
+        batch_size=cfg.batch,
+        shuffle=True,
+        drop_last=True,
+        generator=g,
+        num_workers=cfg.workers,
+        worker_init_fn=_worker_init,
+        persistent_workers=cfg.workers > 0,
+    )
     steps = cfg.steps_per_epoch or len(loader)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = max(1, cfg.epochs * steps)
@@ -245,9 +275,11 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
             aug.py_random.setstate(ck["aug_rng"][1])
         log(f"resumed from {last} at epoch {start_epoch}")
 
-    log(f"{train_ds.name}: {len(train_ds)} train / {len(val_ds)} val images, {channels} channel(s), "
+    log(
+        f"{train_ds.name}: {len(train_ds)} train / {len(val_ds)} val images, {channels} channel(s), "
         f"{len(train_ds.classes)} classes; {count_parameters(model):,} parameters; "
-        f"device {device}, bf16 {use_bf16}, threads {torch.get_num_threads()}")
+        f"device {device}, bf16 {use_bf16}, threads {torch.get_num_threads()}"
+    )
     images_seen, t_train = 0, 0.0
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -280,26 +312,49 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
         dt = time.perf_counter() - t0
         t_train += dt
         elapsed += dt
-        row = {"epoch": epoch, "loss": running / steps, "seconds": round(dt, 1),
-               "images_per_s": round(steps * cfg.batch / dt, 2), "lr": opt.param_groups[0]["lr"]}
+        row = {
+            "epoch": epoch,
+            "loss": running / steps,
+            "seconds": round(dt, 1),
+            "images_per_s": round(steps * cfg.batch / dt, 2),
+            "lr": opt.param_groups[0]["lr"],
+        }
         if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
             val = validate(model, val_ds, channels, mean, std, device, cfg.val_max_side, autocast)
             row.update(val_miou=round(val["miou"], 4), val_mean_dice=round(val["mean_dice"], 4))
             if val["miou"] > best:
                 best, bad_epochs = val["miou"], 0
-                torch.save({"model": model.state_dict(), "config": mcfg.to_dict(), "epoch": epoch,
-                            "val": val}, out / "best.pt")
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "config": mcfg.to_dict(),
+                        "epoch": epoch,
+                        "val": val,
+                    },
+                    out / "best.pt",
+                )
             else:
                 bad_epochs += 1
         history.append(row)
         with open(out / "train.log", "a") as f:
             f.write(json.dumps(row) + "\n")
         log(json.dumps(row))
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "epoch": epoch, "best": best, "bad_epochs": bad_epochs, "history": history,
-                    "elapsed": elapsed, "rng": torch.get_rng_state(), "gen": g.get_state(),
-                    "aug_rng": (aug.random_generator.bit_generator.state, aug.py_random.getstate())},
-                   out / "last.pt.tmp")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "epoch": epoch,
+                "best": best,
+                "bad_epochs": bad_epochs,
+                "history": history,
+                "elapsed": elapsed,
+                "rng": torch.get_rng_state(),
+                "gen": g.get_state(),
+                "aug_rng": (aug.random_generator.bit_generator.state, aug.py_random.getstate()),
+            },
+            out / "last.pt.tmp",
+        )
         os.replace(out / "last.pt.tmp", last)
         if bad_epochs >= cfg.patience:
             log(f"early stop: no val improvement for {cfg.patience} epochs")
@@ -313,11 +368,30 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     export_model.load_state_dict(best_ck["model"])
     export_model.eval()
     torch.save({"model": export_model.state_dict(), "config": mcfg.to_dict()}, out / "model.pt")
-    meta = {"classes": train_ds.classes, "mean": mean, "std": std, "channels": channels,
-            "input_size": cfg.size, "stride": export_model.stride, "ignore_index": train_ds.ignore_index}
-    samples = [normalize(to_channels(val_ds.load(i)[0], channels), mean, std)
-               for i in range(min(4, len(val_ds)))]
+    meta = {
+        "classes": train_ds.classes,
+        "mean": mean,
+        "std": std,
+        "channels": channels,
+        "input_size": cfg.size,
+        "stride": export_model.stride,
+        "ignore_index": train_ds.ignore_index,
+    }
+    samples = [
+        normalize(to_channels(val_ds.load(i)[0], channels), mean, std)
+        for i in range(min(4, len(val_ds)))
+    ]
     parity = export_onnx(export_model, out / "model.onnx", meta, samples)
     ips = [h["images_per_s"] for h in history if "images_per_s" in h]
-    return write_card(out, cfg, mcfg, train_ds, best_ck["val"], history, elapsed, parity,
-                      float(np.median(ips)) if ips else 0.0, meta)
+    return write_card(
+        out,
+        cfg,
+        mcfg,
+        train_ds,
+        best_ck["val"],
+        history,
+        elapsed,
+        parity,
+        float(np.median(ips)) if ips else 0.0,
+        meta,
+    )

@@ -13,6 +13,7 @@ the logits are cropped back, so the output always has the input's height and wid
 
 This module needs torch (the ``train`` extra); inference goes through ONNX Runtime instead.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -38,7 +39,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         return cls(**known)
 

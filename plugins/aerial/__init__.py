@@ -4,6 +4,7 @@ Large tiles are inspected tiled; every inspection reports the share of each land
 and FAILs when buildings cover more than the configured share of a protected zone (a region of
 interest, set per station).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,5 +17,10 @@ HERE = Path(__file__).parent
 
 @hookimpl
 def register_domains(register):
-    register(Domain("aerial", [Recipe.from_toml(HERE / "recipes" / "landcover.toml")],
-                    description="land cover from aerial imagery"))
+    register(
+        Domain(
+            "aerial",
+            [Recipe.from_toml(HERE / "recipes" / "landcover.toml")],
+            description="land cover from aerial imagery",
+        )
+    )

@@ -4,6 +4,7 @@ Gray-scale surfaces; any defect region above its class's minimum area fails the 
 regions the model is unsure of go to an operator (REVIEW). Ball screw images (1100-2700 px,
 pits a few pixels wide) are inspected tiled at native resolution.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,5 +18,10 @@ RECIPES = ("steel", "tile", "ballscrew")
 
 @hookimpl
 def register_domains(register):
-    register(Domain("industrial", [Recipe.from_toml(HERE / "recipes" / f"{n}.toml") for n in RECIPES],
-                    description="surface defects on steel strip, magnetic tiles and ball screws"))
+    register(
+        Domain(
+            "industrial",
+            [Recipe.from_toml(HERE / "recipes" / f"{n}.toml") for n in RECIPES],
+            description="surface defects on steel strip, magnetic tiles and ball screws",
+        )
+    )

@@ -4,6 +4,7 @@ Frames are scaled to the training width (480 px); a pedestrian, bicyclist or car
 its minimum area inside the drive corridor (a region of interest in front of the vehicle) means
 FAIL, i.e. stop.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,5 +17,10 @@ HERE = Path(__file__).parent
 
 @hookimpl
 def register_domains(register):
-    register(Domain("robotics", [Recipe.from_toml(HERE / "recipes" / "driving.toml")],
-                    description="obstacles in the drive corridor"))
+    register(
+        Domain(
+            "robotics",
+            [Recipe.from_toml(HERE / "recipes" / "driving.toml")],
+            description="obstacles in the drive corridor",
+        )
+    )

@@ -1,4 +1,5 @@
 """The core command line: predict and evaluate on a tiny model and synthetic data."""
+
 import json
 
 import cv2
@@ -26,8 +27,9 @@ def run(*args):
 
 def test_predict_json_overlays_and_exit_code(tiny_model, images, tmp_path):
     out = tmp_path / "ov"
-    res = CliRunner().invoke(cli, ["predict", "--model", str(tiny_model), *map(str, images),
-                                   "--out", str(out), "--json"])
+    res = CliRunner().invoke(
+        cli, ["predict", "--model", str(tiny_model), *map(str, images), "--out", str(out), "--json"]
+    )
     lines = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
     assert len(lines) == 3
     for line, img in zip(lines, images):
@@ -46,8 +48,10 @@ def test_predict_json_overlays_and_exit_code(tiny_model, images, tmp_path):
 def test_predict_unreadable_image_is_an_error_record_not_a_crash(tiny_model, images, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    res = CliRunner().invoke(cli, ["predict", "--model", str(tiny_model), str(bad), str(images[0]),
-                                   "--json", "--no-overlay"])
+    res = CliRunner().invoke(
+        cli,
+        ["predict", "--model", str(tiny_model), str(bad), str(images[0]), "--json", "--no-overlay"],
+    )
     lines = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
     assert lines[0]["verdict"] == "ERROR" and "broken.png" in lines[0]["error"]
     assert lines[1]["verdict"] in ("PASS", "FAIL")  # the next image is still inspected
@@ -66,15 +70,24 @@ def test_evaluate_json_keys(tiny_model, tmp_path):
         (root / split / "masks").mkdir(parents=True)
         rng = np.random.default_rng(1)
         for i in range(3):
-            cv2.imwrite(str(root / split / "images" / f"{i}.png"), rng.integers(0, 255, (32, 40), np.uint8))
+            cv2.imwrite(
+                str(root / split / "images" / f"{i}.png"), rng.integers(0, 255, (32, 40), np.uint8)
+            )
             m = np.zeros((32, 40), np.uint8)
             m[5:10, 5:12] = i % 3
             cv2.imwrite(str(root / split / "masks" / f"{i}.png"), m)
     (root / "classes.json").write_text(json.dumps({"classes": ["background", "scratch", "dent"]}))
     res = run("evaluate", "--model", tiny_model, "--data", root, "--split", "val", "--json")
     s = json.loads(res.stdout)  # warnings go to stderr
-    assert set(s) >= {"miou", "mean_dice", "pixel_accuracy", "per_class", "image_recall",
-                      "false_reject_rate", "images"}
+    assert set(s) >= {
+        "miou",
+        "mean_dice",
+        "pixel_accuracy",
+        "per_class",
+        "image_recall",
+        "false_reject_rate",
+        "images",
+    }
     assert s["images"] == 3 and set(s["per_class"]) == {"background", "scratch", "dent"}
     assert set(s["per_class"]["dent"]) == {"dice", "iou", "precision", "recall"}
     assert 0 <= s["miou"] <= 1
@@ -105,8 +118,9 @@ def main_exit(monkeypatch, capsys, *args):
     return e.value.code, out.out, out.err
 
 
-def test_predict_on_a_folder_without_images_is_an_error_not_a_pass(tiny_model, tmp_path,
-                                                                   monkeypatch, capsys):
+def test_predict_on_a_folder_without_images_is_an_error_not_a_pass(
+    tiny_model, tmp_path, monkeypatch, capsys
+):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no images here")
@@ -121,8 +135,9 @@ def test_overlays_never_overwrite_each_other_or_the_inputs(tiny_model, tmp_path)
         folder.mkdir()
         cv2.imwrite(str(folder / "part.png"), rng.integers(0, 255, (30, 40), np.uint8))
     original = (a / "part.png").read_bytes()
-    res = CliRunner().invoke(cli, ["predict", "--model", str(tiny_model), str(a), str(b),
-                                   "--out", str(a), "--json"])
+    res = CliRunner().invoke(
+        cli, ["predict", "--model", str(tiny_model), str(a), str(b), "--out", str(a), "--json"]
+    )
     lines = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     paths = [line["overlay_path"] for line in lines]
     assert len(set(paths)) == 2 and str(a / "part.png") not in paths
@@ -132,16 +147,26 @@ def test_overlays_never_overwrite_each_other_or_the_inputs(tiny_model, tmp_path)
 
 
 def test_predict_option_mistakes_exit_2(tiny_model, images, tmp_path, monkeypatch, capsys):
-    code, _, err = main_exit(monkeypatch, capsys, "predict", "--model", tiny_model, images[0],
-                             "--db", "sqlite:///x.db")
+    code, _, err = main_exit(
+        monkeypatch, capsys, "predict", "--model", tiny_model, images[0], "--db", "sqlite:///x.db"
+    )
     assert code == 2 and "--db goes with --record" in err
-    code, _, err = main_exit(monkeypatch, capsys, "predict", "--model", tiny_model, images[0],
-                             "--pixel-size", "0")
+    code, _, err = main_exit(
+        monkeypatch, capsys, "predict", "--model", tiny_model, images[0], "--pixel-size", "0"
+    )
     assert code == 2 and "--pixel-size" in err
     blocker = tmp_path / "file.txt"
     blocker.write_text("")
-    code, _, err = main_exit(monkeypatch, capsys, "predict", "--model", tiny_model, images[0],
-                             "--out", blocker / "overlays")
+    code, _, err = main_exit(
+        monkeypatch,
+        capsys,
+        "predict",
+        "--model",
+        tiny_model,
+        images[0],
+        "--out",
+        blocker / "overlays",
+    )
     assert code == 2 and "could not write the overlay" in err and "--out" in err
 
 
@@ -149,8 +174,10 @@ def test_overlay_banner_names_a_rule_that_decided_the_verdict():
     from inspect_core.runtime.overlay import banner_text
     from inspect_core.types import Decision, RuleHit, Verdict
 
-    v = Verdict(Decision.FAIL, [RuleHit("max_count", Decision.REVIEW, ""),
-                                RuleHit("min_area", Decision.FAIL, "")])
+    v = Verdict(
+        Decision.FAIL,
+        [RuleHit("max_count", Decision.REVIEW, ""), RuleHit("min_area", Decision.FAIL, "")],
+    )
     assert banner_text(v) == "FAIL: min_area"
     assert banner_text(Verdict(Decision.PASS)) == "PASS"
 
@@ -171,8 +198,8 @@ def small_dataset(root, size=(32, 40)):
 def test_evaluate_applies_a_recipes_preprocessing_with_its_masks(tiny_model, tmp_path):
     from inspect_core.commands.evaluate import evaluate_model
     from inspect_core.errors import DataError
-    from inspect_core.runtime.preprocess import Resize
     from inspect_core.runtime.onnx_model import OnnxModel
+    from inspect_core.runtime.preprocess import Resize
 
     root = small_dataset(tmp_path / "ds")
     model = OnnxModel(tiny_model)
@@ -189,12 +216,29 @@ def test_evaluate_applies_a_recipes_preprocessing_with_its_masks(tiny_model, tmp
         evaluate_model(model, root, "val", preprocess=lambda img: img[:, :10])
 
 
-@pytest.mark.parametrize("augment,says", [
-    ("{bad", "not JSON"), ("[1]", "not a JSON object"), ('{"nope": 1}', "unknown setting 'nope'"),
-    ('{"crop": 64}', "crop comes from --size"), ('{"rotate": NaN}', "rotate = NaN"),
-    ('{"hflip": 1}', "hflip = 1: give true or false"), ('{"scale": "x"}', "a finite number")])
+@pytest.mark.parametrize(
+    "augment,says",
+    [
+        ("{bad", "not JSON"),
+        ("[1]", "not a JSON object"),
+        ('{"nope": 1}', "unknown setting 'nope'"),
+        ('{"crop": 64}', "crop comes from --size"),
+        ('{"rotate": NaN}', "rotate = NaN"),
+        ('{"hflip": 1}', "hflip = 1: give true or false"),
+        ('{"scale": "x"}', "a finite number"),
+    ],
+)
 def test_train_augment_mistakes_are_one_line_errors(tmp_path, monkeypatch, capsys, augment, says):
-    code, out, err = main_exit(monkeypatch, capsys, "train", "--data", tmp_path,
-                               "--out", tmp_path / "run", "--augment", augment)
+    code, out, err = main_exit(
+        monkeypatch,
+        capsys,
+        "train",
+        "--data",
+        tmp_path,
+        "--out",
+        tmp_path / "run",
+        "--augment",
+        augment,
+    )
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run").exists()

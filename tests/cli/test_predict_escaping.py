@@ -1,5 +1,6 @@
 """`inspect predict` and `inspect evaluate` print file, folder and class names literally: no
 escape sequence reaches the terminal, no name is read as rich markup (issue 10)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,7 @@ HOSTILE = "a\x1b[2J[bold]b\u202e"
 def test_predict_prints_a_hostile_file_name_literally(tiny_model, tmp_path):
     img = tmp_path / f"{HOSTILE}.png"
     cv2.imwrite(str(img), np.full((24, 24), 230, np.uint8))
-    res = CliRunner().invoke(cli, ["predict", "--model", str(tiny_model), str(img),
-                                   "--no-overlay"])
+    res = CliRunner().invoke(cli, ["predict", "--model", str(tiny_model), str(img), "--no-overlay"])
     assert res.exit_code in (0, 4), res.output
     assert "\x1b" not in res.stdout and "\u202e" not in res.stdout
     assert "a\\x1b[2J[bold]b\\u202e.png" in res.stdout

@@ -1,6 +1,7 @@
 """Data printed for a person (file names, station, plugin and class names, error messages) is
 printed literally: never read as rich markup, never steering the terminal with escape
 sequences, never splitting into a second (forged) line of a log or an error."""
+
 from __future__ import annotations
 
 import io
@@ -38,8 +39,10 @@ def test_rich_helpers_print_markup_literally():
 
 
 def test_indent_continuation_keeps_extra_lines_from_passing_for_their_own():
-    assert indent_continuation("error: x\nerror: fake\n  key: y") == \
-        "error: x\n  error: fake\n  key: y"
+    assert (
+        indent_continuation("error: x\nerror: fake\n  key: y")
+        == "error: x\n  error: fake\n  key: y"
+    )
 
 
 # -- station log lines ------------------------------------------------------------------------
@@ -60,8 +63,10 @@ def test_a_file_name_cannot_forge_a_text_log_line():
         logging.getLogger("inspect.station").handlers.clear()
     lines = buf.getvalue().splitlines()
     assert "\x1b" not in buf.getvalue()
-    assert lines[0].endswith("cannot archive a.png\\n2026-01-01 12:00:00 ERROR   [line1] fake "
-                             "x\\x1b[31mred.png [bold]b.png")
+    assert lines[0].endswith(
+        "cannot archive a.png\\n2026-01-01 12:00:00 ERROR   [line1] fake "
+        "x\\x1b[31mred.png [bold]b.png"
+    )
     assert "[line\\x1b[2J1]" in lines[0]
     assert lines[1].endswith("failed on a.png\\n2026-01-01 fake")  # the message: one line
     assert lines[2] == "  Traceback (most recent call last):"  # its own lines, indented
@@ -95,20 +100,55 @@ def test_json_log_lines_stay_one_line_and_keep_the_name():
 def test_plugins_listing_prints_hostile_names_literally(monkeypatch):
     from inspect_core.commands import plugins as mod
 
-    listing = [{"plugin": "[bold]evil", "version": "1[/]", "module": "m", "rules": [],
-                "sources": [], "sinks": [], "failures": [],
-                "domains": [{"name": "d\x1b[31m", "recipes": [
-                    {"name": "r\nx", "model": "/m/[i]a.onnx", "sha256": "ab" * 32,
-                     "classes": ["[/]", "dent"]}]}]},
-               {"plugin": "[red]extra", "version": "2", "module": "n", "domains": [],
-                "rules": ["[/x]"], "sources": [], "sinks": [], "failures": []}]
+    listing = [
+        {
+            "plugin": "[bold]evil",
+            "version": "1[/]",
+            "module": "m",
+            "rules": [],
+            "sources": [],
+            "sinks": [],
+            "failures": [],
+            "domains": [
+                {
+                    "name": "d\x1b[31m",
+                    "recipes": [
+                        {
+                            "name": "r\nx",
+                            "model": "/m/[i]a.onnx",
+                            "sha256": "ab" * 32,
+                            "classes": ["[/]", "dent"],
+                        }
+                    ],
+                }
+            ],
+        },
+        {
+            "plugin": "[red]extra",
+            "version": "2",
+            "module": "n",
+            "domains": [],
+            "rules": ["[/x]"],
+            "sources": [],
+            "sinks": [],
+            "failures": [],
+        },
+    ]
     failure = SimpleNamespace(plugin="[bad]", reason="import failed\x1b[2J\nforged line")
     monkeypatch.setattr(mod, "plugin_listing", lambda: listing)
     monkeypatch.setattr(mod, "get_registry", lambda: SimpleNamespace(failures=[failure]))
     res = CliRunner().invoke(mod.plugins_cmd, [], env={"COLUMNS": "300"})
     assert res.exit_code == 1, repr(res.exception)
-    for literal in ("[bold]evil", "1[/]", "d\\x1b[31m", "r\\nx", "[/], dent", "[red]extra",
-                    "rules: [/x]", "/m/[i]a.onnx"):
+    for literal in (
+        "[bold]evil",
+        "1[/]",
+        "d\\x1b[31m",
+        "r\\nx",
+        "[/], dent",
+        "[red]extra",
+        "rules: [/x]",
+        "/m/[i]a.onnx",
+    ):
         assert literal in res.stdout, (literal, res.stdout)
     assert "\x1b" not in res.output
     assert "plugin [bad]: import failed\\x1b[2J\\nforged line" in res.stderr
@@ -126,11 +166,13 @@ def main_exit(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     return e.value.code, out.out, out.err
 
 
-def test_an_error_naming_a_hostile_file_prints_it_literally_on_one_line(monkeypatch, capsys,
-                                                                       tmp_path):
+def test_an_error_naming_a_hostile_file_prints_it_literally_on_one_line(
+    monkeypatch, capsys, tmp_path
+):
     bad = tmp_path / "no" / "[bold]x\x1b[31m\nerror: fake.csv"
-    code, out, err = main_exit(monkeypatch, capsys, "report", "--db",
-                               f"sqlite:///{tmp_path / 'r.db'}", "--csv", str(bad))
+    code, out, err = main_exit(
+        monkeypatch, capsys, "report", "--db", f"sqlite:///{tmp_path / 'r.db'}", "--csv", str(bad)
+    )
     assert code == 2
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     assert "[bold]x\\x1b[31m\\nerror: fake.csv: cannot write it" in err
@@ -151,8 +193,12 @@ def test_multiline_errors_keep_their_lines_but_extra_lines_are_indented(monkeypa
         cli_mod.main()
     err = capsys.readouterr().err
     assert e.value.code == 2
-    assert err.splitlines() == ["error: config.toml: 2 problems:", "  a: x\\x1b[2J",
-                                "  error: forged", "  b: y"]
+    assert err.splitlines() == [
+        "error: config.toml: 2 problems:",
+        "  a: x\\x1b[2J",
+        "  error: forged",
+        "  b: y",
+    ]
 
 
 # -- progress output ------------------------------------------------------------------------------
@@ -174,26 +220,44 @@ def test_item_progress_label_is_not_markup_or_a_format_string(monkeypatch):
 
     buf = io.StringIO()
     monkeypatch.setattr(mod.sys.stderr, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(mod, "Console", lambda **kw: Console(file=buf, width=200,
-                                                             force_terminal=True,
-                                                             color_system=None))
+    monkeypatch.setattr(
+        mod,
+        "Console",
+        lambda **kw: Console(file=buf, width=200, force_terminal=True, color_system=None),
+    )
     with mod.item_progress(3, "evaluating [/]{task.fields}\x1b[2J/val") as advance:
         advance()
     assert "evaluating [/]{task.fields}\\x1b[2J/val" in buf.getvalue()
+
+
 def test_station_status_prints_names_and_errors_on_one_line_each():
     import time
 
     from inspect_stations.status import format_status
 
     now = time.time()
-    d = {"station": "line\x1b[2J1", "plugin": "p", "recipe": "[r]", "pid": 1, "state": "running",
-         "running": True, "updated_at": now, "started_at": now, "verdicts": {"FAIL": 1},
-         "sinks": [{"name": "sql", "up": False, "down_since": now,
-                    "last_error": "cannot use a\nb.db"}],
-         "last_verdicts": [{"at": now, "verdict": "FAIL", "source": FORGED}],
-         "last_errors": [{"at": now, "source": "x\x1b[31m.png", "error": "bad\rname"}]}
+    d = {
+        "station": "line\x1b[2J1",
+        "plugin": "p",
+        "recipe": "[r]",
+        "pid": 1,
+        "state": "running",
+        "running": True,
+        "updated_at": now,
+        "started_at": now,
+        "verdicts": {"FAIL": 1},
+        "sinks": [
+            {"name": "sql", "up": False, "down_since": now, "last_error": "cannot use a\nb.db"}
+        ],
+        "last_verdicts": [{"at": now, "verdict": "FAIL", "source": FORGED}],
+        "last_errors": [{"at": now, "source": "x\x1b[31m.png", "error": "bad\rname"}],
+    }
     out = format_status(d)
     assert "\x1b" not in out and "\r" not in out
-    assert "line\\x1b[2J1" in out and "cannot use a\\nb.db" in out and "x\\x1b[31m.png: bad\\rname" in out
+    assert (
+        "line\\x1b[2J1" in out
+        and "cannot use a\\nb.db" in out
+        and "x\\x1b[31m.png: bad\\rname" in out
+    )
     assert len([ln for ln in out.splitlines() if "a.png" in ln]) == 1
     assert not any(ln.startswith("2026") for ln in out.splitlines())

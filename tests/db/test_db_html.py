@@ -1,4 +1,5 @@
 """``inspect report --html``: one self-contained page, checked in headless Chromium."""
+
 from __future__ import annotations
 
 import base64
@@ -12,27 +13,43 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from db_support import make_inspection, region
 
 from inspect_db.commands import report as report_cmd
 from inspect_db.recorder import Recorder
-from db_support import make_inspection, region, sqlite_url  # noqa: F401
 
 APT_HINT = "install it with: apt-get install -y chromium"
 
 
 def find_chromium() -> str | None:
-    for name in (os.environ.get("INSPECT_CHROMIUM"), "chromium", "chromium-browser",
-                 "google-chrome", "/usr/bin/chromium"):
+    for name in (
+        os.environ.get("INSPECT_CHROMIUM"),
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "/usr/bin/chromium",
+    ):
         if name and shutil.which(name):
             return shutil.which(name)
     return None
 
 
 def dump_dom(chromium: str, page, profile) -> str:
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000",
-           "--dump-dom", page.as_uri()]
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
@@ -46,14 +63,29 @@ def html_report(sqlite_url, tmp_path):
     with Recorder(sqlite_url) as rec:
         for i in range(4):
             rec.record(make_inspection(i, at=now - 60 * i))
-        for i, (v, size) in enumerate([("FAIL", (600, 800)), ("FAIL", (90, 120)),
-                                       ("REVIEW", (300, 300)), ("FAIL", (40, 64))]):
+        for i, (v, size) in enumerate(
+            [("FAIL", (600, 800)), ("FAIL", (90, 120)), ("REVIEW", (300, 300)), ("FAIL", (40, 64))]
+        ):
             png = tmp_path / f"overlay{i}.png"
             cv2.imwrite(str(png), rng.integers(0, 255, (*size, 3), dtype=np.uint8))
-            rec.record(make_inspection(10 + i, verdict=v, overlay=str(png), at=now - 90 * i,
-                                       regions=[region("scratch", 30 + i)]))
-        rec.record(make_inspection(20, verdict="FAIL", overlay=str(tmp_path / "gone.png"),
-                                   regions=[region("dent", 12, 2)], at=now - 30))
+            rec.record(
+                make_inspection(
+                    10 + i,
+                    verdict=v,
+                    overlay=str(png),
+                    at=now - 90 * i,
+                    regions=[region("scratch", 30 + i)],
+                )
+            )
+        rec.record(
+            make_inspection(
+                20,
+                verdict="FAIL",
+                overlay=str(tmp_path / "gone.png"),
+                regions=[region("dent", 12, 2)],
+                at=now - 30,
+            )
+        )
     page = tmp_path / "report.html"
     res = CliRunner().invoke(report_cmd, ["--db", sqlite_url, "--html", str(page)])
     assert res.exit_code == 0, res.output
@@ -76,8 +108,10 @@ def test_html_is_self_contained_with_small_thumbnails(html_report):
 def test_html_renders_in_headless_chromium(html_report, tmp_path):
     chromium = find_chromium()
     if chromium is None:
-        pytest.skip(f"Chromium not found (looked for chromium, chromium-browser, google-chrome "
-                    f"and $INSPECT_CHROMIUM); {APT_HINT}")
+        pytest.skip(
+            f"Chromium not found (looked for chromium, chromium-browser, google-chrome "
+            f"and $INSPECT_CHROMIUM); {APT_HINT}"
+        )
     dom = dump_dom(chromium, html_report, tmp_path / "profile")
     body = re.search(r"<body([^>]*)>", dom)
     assert body, dom[:500]

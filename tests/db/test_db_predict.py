@@ -1,4 +1,5 @@
 """End to end: ``inspect predict --record`` fills the database, ``inspect report`` agrees."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-
 from conftest import make_tiny_model
+
 from inspect_db.engine import make_engine
-from db_support import db_url, pg_database  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,12 @@ def db_counts(url: str) -> tuple[int, dict[str, int], int]:
     engine = make_engine(url)
     with engine.connect() as c:
         total = c.execute(sa.text("SELECT count(*) FROM inspection")).scalar_one()
-        by = {v: n for v, n in c.execute(
-            sa.text("SELECT verdict, count(*) FROM inspection GROUP BY verdict"))}
+        by = {
+            v: n
+            for v, n in c.execute(
+                sa.text("SELECT verdict, count(*) FROM inspection GROUP BY verdict")
+            )
+        }
         regions = c.execute(sa.text("SELECT count(*) FROM region")).scalar_one()
     engine.dispose()
     return total, by, regions
@@ -56,8 +60,18 @@ def db_counts(url: str) -> tuple[int, dict[str, int], int]:
 
 def test_predict_record_then_report(cli, db_url, images, finding_model, tmp_path):
     runner = CliRunner()
-    args = ["predict", str(images), "--model", str(finding_model), "--record", "--db", db_url,
-            "--out", str(tmp_path / "overlays"), "--json"]
+    args = [
+        "predict",
+        str(images),
+        "--model",
+        str(finding_model),
+        "--record",
+        "--db",
+        db_url,
+        "--out",
+        str(tmp_path / "overlays"),
+        "--json",
+    ]
     res = runner.invoke(cli, args)
     assert res.exit_code == 5, res.output  # some image could not be read
     printed = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
@@ -87,8 +101,12 @@ def test_predict_record_then_report(cli, db_url, images, finding_model, tmp_path
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "inspect_core.cli", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "inspect_core.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_bad_input_exits_2_with_a_clear_message(tmp_path):
@@ -117,11 +135,26 @@ def test_predict_record_registers_the_model_card(cli, db_url, images, finding_mo
     model = tmp_path / "m" / "model.onnx"
     model.parent.mkdir()
     shutil.copy(finding_model, model)
-    card = {"sha256": sha256_file(model), "classes": ["background", "scratch", "dent"],
-            "validation": {"miou": 0.5}}
+    card = {
+        "sha256": sha256_file(model),
+        "classes": ["background", "scratch", "dent"],
+        "validation": {"miou": 0.5},
+    }
     model.with_suffix(".json").write_text(json.dumps(card))
-    res = CliRunner().invoke(cli, ["predict", str(images / "part0.png"), "--model", str(model),
-                                   "--record", "--db", db_url, "--no-overlay", "--json"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "predict",
+            str(images / "part0.png"),
+            "--model",
+            str(model),
+            "--record",
+            "--db",
+            db_url,
+            "--no-overlay",
+            "--json",
+        ],
+    )
     assert res.exit_code in (0, 4), res.output
     line = json.loads(res.stdout.splitlines()[0])
     assert line["model_card"] == str(model.with_suffix(".json"))

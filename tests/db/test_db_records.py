@@ -1,13 +1,15 @@
 """Recording inspections: schema on first use, idempotence, concurrency, errors, migrations."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
 import shutil
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from db_support import make_inspection, region, writer_process
 from sqlalchemy.orm import Session
 
 from inspect_db.engine import make_engine
@@ -15,8 +17,6 @@ from inspect_db.errors import DatabaseUnavailable, RecordsError, SchemaOutdated
 from inspect_db.migrate import ensure_schema, head_revision, schema_state, upgrade
 from inspect_db.models import Base, InspectionRecord, Model, Station
 from inspect_db.recorder import Recorder
-from db_support import (db_url, make_inspection, pg_database, region,  # noqa: F401
-                             sqlite_url, writer_process)
 
 
 def count(engine, table: str) -> int:
@@ -36,9 +36,15 @@ def test_first_use_migrates_an_empty_database(db_url):
 
 
 def test_record_round_trip(db_url):
-    at = datetime(2025, 11, 24, 8, 30, 15, tzinfo=timezone.utc).timestamp()
-    insp = make_inspection(7, verdict="FAIL", at=at, latency=12.5, overlay="/o/7.png",
-                           regions=[region("scratch", 40), region("dent", 25, class_id=2, x=50)])
+    at = datetime(2025, 11, 24, 8, 30, 15, tzinfo=UTC).timestamp()
+    insp = make_inspection(
+        7,
+        verdict="FAIL",
+        at=at,
+        latency=12.5,
+        overlay="/o/7.png",
+        regions=[region("scratch", 40), region("dent", 25, class_id=2, x=50)],
+    )
     with Recorder(db_url) as rec:
         assert rec.record(insp, model_card={"version": "1.2", "sha256": "ab" * 32})
         with Session(rec.engine) as s:
@@ -66,12 +72,16 @@ def test_record_round_trip(db_url):
 
 
 def test_thresholds_with_paths_and_numpy_values_are_stored(db_url):
-    import numpy as np
     from pathlib import Path
 
+    import numpy as np
+
     insp = make_inspection(4)
-    insp.thresholds = {"pixel_size_mm": np.float32(0.5), "model": Path("/m/x.onnx"),
-                       "roi": np.array([1, 2])}
+    insp.thresholds = {
+        "pixel_size_mm": np.float32(0.5),
+        "model": Path("/m/x.onnx"),
+        "roi": np.array([1, 2]),
+    }
     with Recorder(db_url) as rec:
         rec.record(insp)
         with Session(rec.engine) as s:
@@ -111,8 +121,9 @@ def test_stations_and_models_are_get_or_create(db_url):
             stations = {st.name: st for st in s.scalars(sa.select(Station))}
             assert sorted(stations) == ["a", "b", "c"] and stations["a"].recipe == "knots"
             assert sorted(s.scalars(sa.select(Model.sha256))) == ["ab" * 32, "cd" * 32]
-            none = s.scalars(sa.select(InspectionRecord).where(InspectionRecord.source.like(
-                "%00004.png"))).one()
+            none = s.scalars(
+                sa.select(InspectionRecord).where(InspectionRecord.source.like("%00004.png"))
+            ).one()
             assert none.model_id is None
 
 
@@ -155,7 +166,7 @@ def test_threads_share_one_recorder(db_url):
             new.append(sum(rec.record(make_inspection(i, regions=[region()])) for i in chunk))
 
         # overlapping chunks: every image is recorded by two threads
-        threads = [threading.Thread(target=work, args=(ids[k:k + 30],)) for k in range(0, 60, 15)]
+        threads = [threading.Thread(target=work, args=(ids[k : k + 30],)) for k in range(0, 60, 15)]
         for t in threads:
             t.start()
         for t in threads:
@@ -168,8 +179,11 @@ def test_several_writer_processes_on_an_empty_database(db_url):
     # three processes start on an empty database at once (racing to migrate it), two of them
     # record the same station's images twice over; one image per (station, sha256) remains
     ctx = mp.get_context("spawn")
-    jobs = [(db_url, "line-1", list(range(0, 40))), (db_url, "line-1", list(range(20, 60))),
-            (db_url, "line-2", list(range(0, 40)))]
+    jobs = [
+        (db_url, "line-1", list(range(0, 40))),
+        (db_url, "line-1", list(range(20, 60))),
+        (db_url, "line-2", list(range(0, 40))),
+    ]
     with ctx.Pool(3) as pool:
         new = pool.starmap(writer_process, jobs)
     assert sum(new[:2]) == 60 and new[2] == 40
@@ -226,11 +240,12 @@ def two_revisions(tmp_path, monkeypatch):
     scripts = tmp_path / "migrations"
     shutil.copytree(m.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     (scripts / "versions" / f"{newer}_note.py").write_text(
-        'import sqlalchemy as sa\nfrom alembic import op\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n"
         f'revision = "{newer}"\ndown_revision = "{head}"\nbranch_labels = None\n'
-        'depends_on = None\n'
+        "depends_on = None\n"
         'def upgrade():\n    op.add_column("inspection", sa.Column("note", sa.Text()))\n'
-        'def downgrade():\n    op.drop_column("inspection", "note")\n')
+        'def downgrade():\n    op.drop_column("inspection", "note")\n'
+    )
     monkeypatch.setattr(m, "MIGRATIONS", scripts)
     return m, head, newer
 
@@ -258,35 +273,59 @@ def test_upgrade_from_0001_keeps_the_records_and_copies_plugin_and_recipe(db_url
     assert upgrade(engine, "0001") == (None, "0001")
     at = "2025-11-20 10:00:00"
     with engine.begin() as c:  # rows as inspect at revision 0001 wrote them
-        c.execute(sa.text("INSERT INTO station (name, plugin, recipe, config_hash, created_at) "
-                          "VALUES ('line-1', 'industrial', 'steel', '', :at)"), {"at": at})
+        c.execute(
+            sa.text(
+                "INSERT INTO station (name, plugin, recipe, config_hash, created_at) "
+                "VALUES ('line-1', 'industrial', 'steel', '', :at)"
+            ),
+            {"at": at},
+        )
         sid = c.execute(sa.text("SELECT id FROM station")).scalar_one()
-        for i, (plugin, recipe, classes) in enumerate([("industrial", "steel", ["dent", "dent"]),
-                                                       ("aerial", "roofs", ["crack"])], 1):
-            c.execute(sa.text(
-                "INSERT INTO inspection (station_id, plugin, recipe, source, image_sha256, "
-                "width, height, inspected_at, inspected_hour, latency_ms, verdict, fired, "
-                "thresholds, n_regions, defect_area_px) VALUES (:s, :p, :r, 'x.png', :sha, "
-                "8, 8, :at, 0, 1.0, 'FAIL', '[]', '{}', :n, :n)"),
-                {"s": sid, "p": plugin, "r": recipe, "sha": f"{i:064x}", "at": at,
-                 "n": len(classes)})
-            iid = c.execute(sa.text("SELECT id FROM inspection WHERE image_sha256 = :sha"),
-                            {"sha": f"{i:064x}"}).scalar_one()
+        for i, (plugin, recipe, classes) in enumerate(
+            [("industrial", "steel", ["dent", "dent"]), ("aerial", "roofs", ["crack"])], 1
+        ):
+            c.execute(
+                sa.text(
+                    "INSERT INTO inspection (station_id, plugin, recipe, source, image_sha256, "
+                    "width, height, inspected_at, inspected_hour, latency_ms, verdict, fired, "
+                    "thresholds, n_regions, defect_area_px) VALUES (:s, :p, :r, 'x.png', :sha, "
+                    "8, 8, :at, 0, 1.0, 'FAIL', '[]', '{}', :n, :n)"
+                ),
+                {
+                    "s": sid,
+                    "p": plugin,
+                    "r": recipe,
+                    "sha": f"{i:064x}",
+                    "at": at,
+                    "n": len(classes),
+                },
+            )
+            iid = c.execute(
+                sa.text("SELECT id FROM inspection WHERE image_sha256 = :sha"), {"sha": f"{i:064x}"}
+            ).scalar_one()
             for cls in classes:
-                c.execute(sa.text(
-                    "INSERT INTO region (inspection_id, station_id, inspected_at, verdict, "
-                    "class_id, class_name, bbox_x, bbox_y, bbox_w, bbox_h, area_px, centroid_x, "
-                    "centroid_y, max_prob, mean_prob, polygon) VALUES (:i, :s, :at, 'FAIL', 1, "
-                    ":cls, 0, 0, 1, 1, 1, 0, 0, 0.9, 0.9, '[]')"),
-                    {"i": iid, "s": sid, "at": at, "cls": cls})
+                c.execute(
+                    sa.text(
+                        "INSERT INTO region (inspection_id, station_id, inspected_at, verdict, "
+                        "class_id, class_name, bbox_x, bbox_y, bbox_w, bbox_h, area_px, centroid_x, "
+                        "centroid_y, max_prob, mean_prob, polygon) VALUES (:i, :s, :at, 'FAIL', 1, "
+                        ":cls, 0, 0, 1, 1, 1, 0, 0, 0.9, 0.9, '[]')"
+                    ),
+                    {"i": iid, "s": sid, "at": at, "cls": cls},
+                )
     assert upgrade(engine) == ("0001", head_revision())
     with engine.connect() as c:
-        rows = c.execute(sa.text("SELECT class_name, plugin, recipe FROM region "
-                                 "ORDER BY class_name")).all()
-    assert [tuple(r) for r in rows] == [("crack", "aerial", "roofs"),
-                                        ("dent", "industrial", "steel"),
-                                        ("dent", "industrial", "steel")]
-    pareto = build_report(engine, ReportFilters.parse(plugin="industrial", recipe="steel"))["pareto"]
+        rows = c.execute(
+            sa.text("SELECT class_name, plugin, recipe FROM region ORDER BY class_name")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("crack", "aerial", "roofs"),
+        ("dent", "industrial", "steel"),
+        ("dent", "industrial", "steel"),
+    ]
+    pareto = build_report(engine, ReportFilters.parse(plugin="industrial", recipe="steel"))[
+        "pareto"
+    ]
     assert [(p["class"], p["regions"]) for p in pareto] == [("dent", 2)]
     with Recorder(engine=engine) as rec:  # and new records go on at head
         assert rec.record(make_inspection(3, verdict="FAIL", regions=[region("scratch", 5)]))
@@ -314,8 +353,9 @@ def test_migrations_create_exactly_the_models(db_url):
     engine = make_engine(db_url)
     ensure_schema(engine)
     with engine.connect() as c:
-        diff = compare_metadata(MigrationContext.configure(c, opts={"compare_type": False}),
-                                Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(c, opts={"compare_type": False}), Base.metadata
+        )
     assert diff == []
     engine.dispose()
 
@@ -335,13 +375,15 @@ def test_db_commands_upgrade_and_current(db_url):
     assert "up to date" in r.output
 
 
-def test_model_card_named_by_the_inspection_is_stored_once_and_only_if_it_matches(db_url,
-                                                                                 tmp_path):
+def test_model_card_named_by_the_inspection_is_stored_once_and_only_if_it_matches(db_url, tmp_path):
     import json
 
     card = tmp_path / "model.json"
-    card.write_text(json.dumps({"sha256": "ab" * 32, "classes": ["background", "scratch"],
-                                "validation": {"miou": 0.7}}))
+    card.write_text(
+        json.dumps(
+            {"sha256": "ab" * 32, "classes": ["background", "scratch"], "validation": {"miou": 0.7}}
+        )
+    )
     stale = tmp_path / "stale.json"
     stale.write_text(json.dumps({"sha256": "ef" * 32, "classes": ["background"]}))
     with Recorder(db_url) as rec:

@@ -1,23 +1,29 @@
 """``inspect report``: the aggregate queries, filters, JSON, CSV and the terminal tables."""
+
 from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from db_support import make_inspection, region
 
 from inspect_db.commands import report as report_cmd
 from inspect_db.engine import make_engine
 from inspect_db.errors import BadFilter, UnknownStation
 from inspect_db.recorder import Recorder
-from inspect_db.report_query import (INSPECTION_FIELDS, REGION_FIELDS, ReportFilters, build_report,
-                             parse_when)
-from db_support import db_url, make_inspection, pg_database, region  # noqa: F401
+from inspect_db.report_query import (
+    INSPECTION_FIELDS,
+    REGION_FIELDS,
+    ReportFilters,
+    build_report,
+    parse_when,
+)
 
-T0 = datetime(2025, 11, 20, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 11, 20, 10, 0, tzinfo=UTC)
 
 
 def ts(dt: datetime) -> float:
@@ -32,18 +38,39 @@ def fill(url: str) -> None:
     """15 inspections at two stations, with a known answer for every section."""
     with Recorder(url) as rec:
         for i, v in enumerate(LINE1):
-            regs = {0: [region("dent", 3)], 6: [region("dent", 20)], 7: [region("dent", 20)],
-                    8: [region("scratch", 100), region("scratch", 50)]}.get(i, [])
-            rec.record(make_inspection(i, station="line-1", verdict=v, regions=regs,
-                                       at=ts(T0 + timedelta(minutes=10 * i)),
-                                       latency=LATENCIES[i]))
+            regs = {
+                0: [region("dent", 3)],
+                6: [region("dent", 20)],
+                7: [region("dent", 20)],
+                8: [region("scratch", 100), region("scratch", 50)],
+            }.get(i, [])
+            rec.record(
+                make_inspection(
+                    i,
+                    station="line-1",
+                    verdict=v,
+                    regions=regs,
+                    at=ts(T0 + timedelta(minutes=10 * i)),
+                    latency=LATENCIES[i],
+                )
+            )
         for k, v in enumerate(["PASS", "PASS", "PASS", "FAIL", "FAIL"]):
-            regs = {3: [region("crack", 300, 3)],
-                    4: [region("crack", 10, 3), region("scratch", 5)]}.get(k, [])
-            rec.record(make_inspection(100 + k, station="line-2", verdict=v, regions=regs,
-                                       plugin="aerial", recipe="roofs",
-                                       at=ts(T0 + timedelta(days=1, minutes=5 * k)),
-                                       latency=LATENCIES[10 + k]))
+            regs = {
+                3: [region("crack", 300, 3)],
+                4: [region("crack", 10, 3), region("scratch", 5)],
+            }.get(k, [])
+            rec.record(
+                make_inspection(
+                    100 + k,
+                    station="line-2",
+                    verdict=v,
+                    regions=regs,
+                    plugin="aerial",
+                    recipe="roofs",
+                    at=ts(T0 + timedelta(days=1, minutes=5 * k)),
+                    latency=LATENCIES[10 + k],
+                )
+            )
 
 
 @pytest.fixture
@@ -68,10 +95,16 @@ def test_report_sections(filled):
     st = {s["station"]: s for s in r["stations"]}
     assert st["line-1"]["total"] == 10 and st["line-1"]["yield"] == 0.6
     assert (st["line-1"]["REVIEW"], st["line-1"]["FAIL"], st["line-1"]["ERROR"]) == (2, 1, 1)
-    assert (st["line-2"]["plugin"], st["line-2"]["recipe"], st["line-2"]["yield"]) == \
-        ("aerial", "roofs", 0.6)
-    assert [(p["class"], p["regions"]) for p in r["pareto"]] == \
-        [("dent", 3), ("scratch", 3), ("crack", 2)]
+    assert (st["line-2"]["plugin"], st["line-2"]["recipe"], st["line-2"]["yield"]) == (
+        "aerial",
+        "roofs",
+        0.6,
+    )
+    assert [(p["class"], p["regions"]) for p in r["pareto"]] == [
+        ("dent", 3),
+        ("scratch", 3),
+        ("crack", 2),
+    ]
     assert [p["cumulative"] for p in r["pareto"]] == [round(3 / 8, 4), round(6 / 8, 4), 1.0]
     assert r["pareto"][1]["area_px"] == 155
     assert [w["defect_area_px"] for w in r["worst"]] == [300, 150, 20, 20, 15, 3]
@@ -85,8 +118,10 @@ def test_report_sections(filled):
     tl = r["timeline"]
     assert tl["bucket"] == "hour"
     assert [(b["start"], b["total"], b["PASS"]) for b in tl["rows"]] == [
-        ("2025-11-20T10:00:00Z", 6, 6), ("2025-11-20T11:00:00Z", 4, 0),
-        ("2025-11-21T10:00:00Z", 5, 3)]
+        ("2025-11-20T10:00:00Z", 6, 6),
+        ("2025-11-20T11:00:00Z", 4, 0),
+        ("2025-11-21T10:00:00Z", 5, 3),
+    ]
     assert r["gallery"] == []  # no overlays recorded
     json.dumps(r)  # plain data
 
@@ -102,15 +137,20 @@ def test_days_and_filters(filled):
     assert report(filled, plugin="aerial", recipe="steel")["total"] == 0
     r = report(filled, verdict="fail,review")
     assert r["total"] == 5 and r["verdicts"]["PASS"] == 0
-    assert [(p["class"], p["regions"]) for p in r["pareto"]] == \
-        [("scratch", 3), ("crack", 2), ("dent", 2)]
+    assert [(p["class"], p["regions"]) for p in r["pareto"]] == [
+        ("scratch", 3),
+        ("crack", 2),
+        ("dent", 2),
+    ]
     r = report(filled, plugin="industrial")  # the Pareto through the join path
     assert [(p["class"], p["regions"]) for p in r["pareto"]] == [("dent", 3), ("scratch", 2)]
     engine = make_engine(filled)
     days = build_report(engine, ReportFilters(), bucket="day")["timeline"]["rows"]
     engine.dispose()
-    assert [(d["start"], d["total"]) for d in days] == [("2025-11-20T00:00:00Z", 10),
-                                                        ("2025-11-21T00:00:00Z", 5)]
+    assert [(d["start"], d["total"]) for d in days] == [
+        ("2025-11-20T00:00:00Z", 10),
+        ("2025-11-21T00:00:00Z", 5),
+    ]
 
 
 def test_empty_database_gives_an_empty_report(db_url):
@@ -179,12 +219,19 @@ def test_long_ranges_are_counted_per_day_in_sql(db_url):
     days = [0, 0, 1, 99, 150]  # 150 days: groups by day in SQL rather than by hour
     with Recorder(db_url) as rec:
         for i, d in enumerate(days):
-            rec.record(make_inspection(i, verdict="PASS" if i % 2 else "FAIL",
-                                       at=ts(T0 + timedelta(days=d, hours=i))))
+            rec.record(
+                make_inspection(
+                    i, verdict="PASS" if i % 2 else "FAIL", at=ts(T0 + timedelta(days=d, hours=i))
+                )
+            )
     r = report(db_url)
     assert r["timeline"]["bucket"] == "day"
     assert [(b["start"][:10], b["total"], b["PASS"]) for b in r["timeline"]["rows"]] == [
-        ("2025-11-20", 2, 1), ("2025-11-21", 1, 0), ("2026-02-27", 1, 1), ("2026-04-19", 1, 0)]
+        ("2025-11-20", 2, 1),
+        ("2025-11-21", 1, 0),
+        ("2026-02-27", 1, 1),
+        ("2026-04-19", 1, 0),
+    ]
 
 
 def test_cli_output_files_it_cannot_write_are_clear_errors(filled, tmp_path):
@@ -202,11 +249,14 @@ def test_pareto_filtered_by_plugin_and_recipe_reads_the_region_copies(filled):
     (no join), and agrees with the per-inspection counts."""
     r = report(filled, plugin="aerial", recipe="roofs")
     assert r["total"] == 5
-    assert [(p["class"], p["regions"], p["area_px"]) for p in r["pareto"]] == \
-        [("crack", 2, 310), ("scratch", 1, 5)]
+    assert [(p["class"], p["regions"], p["area_px"]) for p in r["pareto"]] == [
+        ("crack", 2, 310),
+        ("scratch", 1, 5),
+    ]
     assert report(filled, recipe="roofs")["pareto"] == r["pareto"]
-    assert report(filled, plugin="industrial", verdict="FAIL")["pareto"] == \
-        [{"class": "scratch", "regions": 2, "area_px": 150, "share": 1.0, "cumulative": 1.0}]
+    assert report(filled, plugin="industrial", verdict="FAIL")["pareto"] == [
+        {"class": "scratch", "regions": 2, "area_px": 150, "share": 1.0, "cumulative": 1.0}
+    ]
 
 
 def test_filtered_pareto_reads_one_covering_index_on_sqlite(tmp_path):
@@ -223,8 +273,11 @@ def test_filtered_pareto_reads_one_covering_index_on_sqlite(tmp_path):
     with connect(engine) as c:
         for flt in ({"plugin": "aerial", "recipe": "roofs"}, {"recipe": "roofs", "since": "7d"}):
             w = _where(c, ReportFilters.parse(**flt))
-            q = (sa.select(R.c.class_name, sa.func.count(), sa.func.sum(R.c.area_px))
-                 .where(*w.region).group_by(R.c.class_name))
+            q = (
+                sa.select(R.c.class_name, sa.func.count(), sa.func.sum(R.c.area_px))
+                .where(*w.region)
+                .group_by(R.c.class_name)
+            )
             sql = str(q.compile(dialect=c.dialect, compile_kwargs={"literal_binds": True}))
             plan = [row[3] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
             assert plan == ["SCAN region USING COVERING INDEX ix_region_pareto"], plan

@@ -1,6 +1,7 @@
 """`inspect report` and `inspect db` against hostile data and hostile options: file names that
 are spreadsheet formulas, rich markup or terminal escapes; times out of range; a --db file
 that is not SQLite. Each ends in an exit code and one line, never a traceback."""
+
 from __future__ import annotations
 
 import csv
@@ -12,26 +13,46 @@ from datetime import datetime
 
 import pytest
 from click.testing import CliRunner
+from db_support import make_inspection, region
 
+from inspect_core.types import Region
 from inspect_db.commands import report as report_cmd
 from inspect_db.errors import BadFilter
 from inspect_db.recorder import Recorder
 from inspect_db.report_query import ReportFilters, parse_when
-from inspect_core.types import Region
-from db_support import db_url, make_inspection, pg_database, region, sqlite_url  # noqa: F401
 
-FORMULAS = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+2", "-2+3", "@SUM(A1)", "\tx.png",
-            "\rx.png", "'quoted.png"]
-MARKUP = ["[bold red]x.png", "a[/b]c.jpg", "x\x1b[31mred.png", "a\nb.png", "tab\there.png",
-          "back\\slash[/].png"]
+FORMULAS = [
+    '=HYPERLINK("http://evil","x")',
+    "+1+2",
+    "-2+3",
+    "@SUM(A1)",
+    "\tx.png",
+    "\rx.png",
+    "'quoted.png",
+]
+MARKUP = [
+    "[bold red]x.png",
+    "a[/b]c.jpg",
+    "x\x1b[31mred.png",
+    "a\nb.png",
+    "tab\there.png",
+    "back\\slash[/].png",
+]
 
 
-def record(url: str, sources: list[str], *, station: str = "line-1",
-           regions: list[Region] | None = None, **fields) -> None:
+def record(
+    url: str,
+    sources: list[str],
+    *,
+    station: str = "line-1",
+    regions: list[Region] | None = None,
+    **fields,
+) -> None:
     with Recorder(url) as rec:
         for i, src in enumerate(sources):
-            insp = make_inspection(i, station=station, verdict="FAIL",
-                                   regions=regions or [region("scratch", 50 + i)])
+            insp = make_inspection(
+                i, station=station, verdict="FAIL", regions=regions or [region("scratch", 50 + i)]
+            )
             rec.record(dataclasses.replace(insp, source=src, **fields))
 
 
@@ -64,16 +85,21 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(sqlite_url, tmp_
 
 
 def test_region_csv_neutralises_text_but_keeps_negative_numbers(sqlite_url, tmp_path):
-    neg = Region(1, "-dent", (-5, -6, 7, 8), 40, (-1.5, -2.25), 0.9, 0.7,
-                 [(-5, -6), (2, -6), (2, 2)], None)
+    neg = Region(
+        1, "-dent", (-5, -6, 7, 8), 40, (-1.5, -2.25), 0.9, 0.7, [(-5, -6), (2, -6), (2, 2)], None
+    )
     record(sqlite_url, ["=cmd|' /C calc'!A0"], regions=[neg])
     out = tmp_path / "reg.csv"
     res = invoke("--db", sqlite_url, "--csv", str(out), "--regions")
     assert res.exit_code == 0, res.output
     (row,) = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
     assert row["source"] == "'=cmd|' /C calc'!A0" and row["class_name"] == "'-dent"
-    assert (row["bbox_x"], row["bbox_y"], row["centroid_x"], row["centroid_y"]) == \
-        ("-5", "-6", "-1.5", "-2.25")
+    assert (row["bbox_x"], row["bbox_y"], row["centroid_x"], row["centroid_y"]) == (
+        "-5",
+        "-6",
+        "-1.5",
+        "-2.25",
+    )
 
 
 # -- item 7: rich markup and terminal escapes in recorded data ------------------------------
@@ -82,8 +108,15 @@ def test_report_prints_hostile_names_literally_on_one_line(sqlite_url):
     res = invoke("--db", sqlite_url, "--station", "[red]line[/red]")
     assert res.exit_code == 0, repr(res.exception)
     out = res.stdout
-    for literal in ("[bold red]x.png", "a[/b]c.jpg", "x\\x1b[31mred.png", "a\\nb.png",
-                    "tab\\there.png", "back\\slash[/].png", "[red]line[/red]"):
+    for literal in (
+        "[bold red]x.png",
+        "a[/b]c.jpg",
+        "x\\x1b[31mred.png",
+        "a\\nb.png",
+        "tab\\there.png",
+        "back\\slash[/].png",
+        "[red]line[/red]",
+    ):
         assert literal in out, (literal, out)
     assert "\x1b" not in out and "\r" not in out
     worst = [ln for ln in out.splitlines() if ".png" in ln or ".jpg" in ln]
@@ -98,22 +131,25 @@ def test_report_survives_markup_in_class_and_recipe_names(sqlite_url):
 
 
 # -- item 14: options and databases that used to end in a traceback -------------------------
-@pytest.mark.parametrize("option,value,says", [
-    ("--since", "99999999999d", "too far back"),
-    ("--since", "999999999999999999999999999w", "too far back"),
-    ("--until", "0001-01-01T00:00:00+01:00", "out of range"),
-    ("--since", "9999-12-31T23:00:00-05:00", "out of range"),
-    ("--since", "", "empty"),
-    ("--until", "  ", "empty"),
-    ("--since", "-5d", "not a time"),
-    ("--since", "nan", "not a time"),
-    ("--since", "nand", "not a time"),
-    ("--since", "infd", "not a time"),
-    ("--verdict", "", "empty"),
-    ("--verdict", ",", "no verdict in it"),
-    ("--verdict", "FAIL,[x]", "unknown verdict"),
-    ("--station", "", "empty"),
-])
+@pytest.mark.parametrize(
+    "option,value,says",
+    [
+        ("--since", "99999999999d", "too far back"),
+        ("--since", "999999999999999999999999999w", "too far back"),
+        ("--until", "0001-01-01T00:00:00+01:00", "out of range"),
+        ("--since", "9999-12-31T23:00:00-05:00", "out of range"),
+        ("--since", "", "empty"),
+        ("--until", "  ", "empty"),
+        ("--since", "-5d", "not a time"),
+        ("--since", "nan", "not a time"),
+        ("--since", "nand", "not a time"),
+        ("--since", "infd", "not a time"),
+        ("--verdict", "", "empty"),
+        ("--verdict", ",", "no verdict in it"),
+        ("--verdict", "FAIL,[x]", "unknown verdict"),
+        ("--station", "", "empty"),
+    ],
+)
 def test_bad_filters_are_one_line_errors(option, value, says):
     with pytest.raises(BadFilter, match=says) as e:
         ReportFilters.parse(**{option[2:]: value})
@@ -123,10 +159,15 @@ def test_bad_filters_are_one_line_errors(option, value, says):
 def test_extreme_but_valid_times_work(db_url):
     now = datetime(2025, 11, 24, 12, 0)
     assert parse_when("0001-01-01T00:00:00", now) == datetime(1, 1, 1)
-    assert parse_when("0d", now) == now and parse_when("1.5h", now) == datetime(2025, 11, 24, 10, 30)
+    assert parse_when("0d", now) == now and parse_when("1.5h", now) == datetime(
+        2025, 11, 24, 10, 30
+    )
     record(db_url, ["a.png"])
-    for args in (["--since", "0001-01-01", "--until", "9999-12-31T23:59:59"],
-                 ["--since", "0001-01-01T00:00:00-01:00"], ["--until", "9999-12-31T23:59:59"]):
+    for args in (
+        ["--since", "0001-01-01", "--until", "9999-12-31T23:59:59"],
+        ["--since", "0001-01-01T00:00:00-01:00"],
+        ["--until", "9999-12-31T23:59:59"],
+    ):
         res = invoke("--db", db_url, *args, "--json")
         assert res.exit_code == 0, (args, repr(res.exception))
         assert json.loads(res.stdout)["total"] == 1
@@ -144,8 +185,10 @@ def main_exit(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     return e.value.code, out.out, out.err
 
 
-@pytest.mark.parametrize("args", [["report", "--since", "99999999999d"],
-                                  ["report", "--until", "0001-01-01T00:00:00+01:00"]])
+@pytest.mark.parametrize(
+    "args",
+    [["report", "--since", "99999999999d"], ["report", "--until", "0001-01-01T00:00:00+01:00"]],
+)
 def test_out_of_range_times_exit_2_with_one_line(monkeypatch, capsys, sqlite_url, args):
     code, out, err = main_exit(monkeypatch, capsys, *args, "--db", sqlite_url)
     assert code == 2, err
@@ -154,16 +197,20 @@ def test_out_of_range_times_exit_2_with_one_line(monkeypatch, capsys, sqlite_url
 
 @pytest.mark.parametrize("option", ["--top", "--thumbnails"])
 def test_row_counts_beyond_a_sql_limit_are_usage_errors(monkeypatch, capsys, sqlite_url, option):
-    code, out, err = main_exit(monkeypatch, capsys, "report", "--db", sqlite_url, option,
-                               str(10 ** 30))
+    code, out, err = main_exit(
+        monkeypatch, capsys, "report", "--db", sqlite_url, option, str(10**30)
+    )
     assert code == 2 and "Traceback" not in err and option in err, err
 
 
-@pytest.mark.parametrize("content", [bytes(range(256)) * 20, b"hello, not a database\n",
-                                     b"SQLite format 3\x00" + b"\xff" * 2000])
+@pytest.mark.parametrize(
+    "content",
+    [bytes(range(256)) * 20, b"hello, not a database\n", b"SQLite format 3\x00" + b"\xff" * 2000],
+)
 @pytest.mark.parametrize("command", [["report"], ["db", "upgrade"], ["db", "current"]])
-def test_a_db_file_that_is_not_sqlite_is_one_line_exit_2(monkeypatch, capsys, tmp_path,
-                                                         content, command):
+def test_a_db_file_that_is_not_sqlite_is_one_line_exit_2(
+    monkeypatch, capsys, tmp_path, content, command
+):
     bad = tmp_path / "records.db"
     bad.write_bytes(content)
     code, out, err = main_exit(monkeypatch, capsys, *command, "--db", f"sqlite:///{bad}")

@@ -2,6 +2,7 @@
 hook table and ``inspect_core/plugin_api/hookspecs.py`` name the same hooks with the same arguments (as
 datasette's tests/test_docs.py checks its plugin hooks), every argument and return value is
 described and typed, the docstring examples run, and the public plugin API imports lazily."""
+
 from __future__ import annotations
 
 import inspect as pyinspect
@@ -35,35 +36,53 @@ def readme_hooks(readme: str) -> dict[str, str]:
         cells = line.split("|")
         if line.startswith("|") and len(cells) > 2:
             for name, args in CALL.findall(cells[1]):
-                found[name] = f"{name}({', '.join(a.strip() for a in args.split(',') if a.strip())})"
+                found[name] = (
+                    f"{name}({', '.join(a.strip() for a in args.split(',') if a.strip())})"
+                )
     return found
 
 
 def spec_functions() -> dict[str, typing.Callable]:
     """Every hookspec in the hookspecs module, as pluggy itself finds them."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
-    return {n: getattr(hookspecs, n) for n in dir(hookspecs)
-            if pm.parse_hookspec_opts(hookspecs, n) is not None}
+    return {
+        n: getattr(hookspecs, n)
+        for n in dir(hookspecs)
+        if pm.parse_hookspec_opts(hookspecs, n) is not None
+    }
 
 
 def spec_hooks() -> dict[str, str]:
-    return {n: f"{n}({', '.join(pyinspect.signature(f).parameters)})"
-            for n, f in spec_functions().items()}
+    return {
+        n: f"{n}({', '.join(pyinspect.signature(f).parameters)})"
+        for n, f in spec_functions().items()
+    }
 
 
 def mismatches(readme: dict[str, str], specs: dict[str, str]) -> list[str]:
     out = [f"README's hook table lacks {specs[n]}" for n in specs if n not in readme]
-    out += [f"README names {readme[n]}, which hookspecs.py does not declare"
-            for n in readme if n not in specs]
-    out += [f"README writes {readme[n]}, hookspecs.py declares {specs[n]}"
-            for n in readme if n in specs and readme[n] != specs[n]]
+    out += [
+        f"README names {readme[n]}, which hookspecs.py does not declare"
+        for n in readme
+        if n not in specs
+    ]
+    out += [
+        f"README writes {readme[n]}, hookspecs.py declares {specs[n]}"
+        for n in readme
+        if n in specs and readme[n] != specs[n]
+    ]
     return out
 
 
 def test_readme_table_and_hookspecs_name_the_same_hooks_and_arguments():
     specs = spec_hooks()
-    assert set(specs) == {"register_domains", "register_rules", "register_sources",
-                          "register_sinks", "register_commands"}
+    assert set(specs) == {
+        "register_domains",
+        "register_rules",
+        "register_sources",
+        "register_sinks",
+        "register_commands",
+    }
     assert mismatches(readme_hooks((ROOT / "README.md").read_text()), specs) == []
 
 
@@ -72,11 +91,14 @@ def test_the_comparison_catches_a_missing_renamed_or_extra_hook():
     specs = spec_hooks()
     drifted = readme.replace("`register_commands(cli)`", "`register_commands(group)`")
     assert mismatches(readme_hooks(drifted), specs) == [
-        "README writes register_commands(group), hookspecs.py declares register_commands(cli)"]
+        "README writes register_commands(group), hookspecs.py declares register_commands(cli)"
+    ]
     assert "README's hook table lacks register_rules(register)" in mismatches(
-        {k: v for k, v in readme_hooks(readme).items() if k != "register_rules"}, specs)
+        {k: v for k, v in readme_hooks(readme).items() if k != "register_rules"}, specs
+    )
     assert mismatches({**specs, "register_models": "register_models(register)"}, specs) == [
-        "README names register_models(register), which hookspecs.py does not declare"]
+        "README names register_models(register), which hookspecs.py does not declare"
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(spec_functions()))
@@ -89,12 +111,19 @@ def test_every_hook_documents_and_types_its_arguments_and_return(name):
     import click
 
     from inspect_core.plugin_api.interfaces import Sink, Source
-    from inspect_core.runtime.recipe import Domain
     from inspect_core.rules.engine import RuleContext
+    from inspect_core.runtime.recipe import Domain
     from inspect_core.types import RuleHit
 
-    names = {**vars(hookspecs), "click": click, "Sink": Sink, "Source": Source,
-             "Domain": Domain, "RuleContext": RuleContext, "RuleHit": RuleHit}
+    names = {
+        **vars(hookspecs),
+        "click": click,
+        "Sink": Sink,
+        "Source": Source,
+        "Domain": Domain,
+        "RuleContext": RuleContext,
+        "RuleHit": RuleHit,
+    }
     hints = typing.get_type_hints(fn, globalns=names)
     for param in pyinspect.signature(fn).parameters:
         assert hints.get(param) not in (None, typing.Any), f"{name}: type {param}"
@@ -151,7 +180,9 @@ def test_public_api_is_exported_lazily():
     """)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert res.stdout.strip() == "ok", res.stderr
-    assert {"hookimpl", "Domain", "Recipe", "RuleFactory", "SourceItem"} <= set(inspect_core.__all__)
+    assert {"hookimpl", "Domain", "Recipe", "RuleFactory", "SourceItem"} <= set(
+        inspect_core.__all__
+    )
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         inspect_core.Nope  # noqa: B018
     from inspect_core import cli  # submodules still import as before

@@ -1,5 +1,6 @@
 """A plugin that calls sys.exit() at import or in a hook is reported by name like any failing
 plugin; it cannot make every `inspect` command exit 3 (= REVIEW) without a word (issue 10)."""
+
 from __future__ import annotations
 
 import sys
@@ -41,8 +42,9 @@ def exiting_plugins(tmp_path, monkeypatch):
 
     def entry_points(group=None):
         eps = list(real(group=group)) if group else []
-        return eps + [metadata.EntryPoint(n.split("_plug")[0], n, plugins.ENTRY_POINT_GROUP)
-                      for n in MODULES]
+        return eps + [
+            metadata.EntryPoint(n.split("_plug")[0], n, plugins.ENTRY_POINT_GROUP) for n in MODULES
+        ]
 
     monkeypatch.setattr(plugins.metadata, "entry_points", entry_points)
     monkeypatch.setattr(plugins, "_REGISTRY", None)
@@ -76,8 +78,18 @@ def test_inspect_plugins_reports_them_with_exit_1(exiting_plugins, monkeypatch, 
 
 
 def test_predict_with_another_plugin_still_works(exiting_plugins, monkeypatch, capsys):
-    code, out, _ = main_exit(monkeypatch, capsys, "predict", "--plugin", "industrial",
-                             "--recipe", "steel", SAMPLE, "--json", "--no-overlay")
+    code, out, _ = main_exit(
+        monkeypatch,
+        capsys,
+        "predict",
+        "--plugin",
+        "industrial",
+        "--recipe",
+        "steel",
+        SAMPLE,
+        "--json",
+        "--no-overlay",
+    )
     assert code == 0 and '"verdict": "PASS"' in out
 
 

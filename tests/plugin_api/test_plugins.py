@@ -1,14 +1,13 @@
 """The plugin system: hooks exercised, discovery, selection, isolation (the hook documentation:
 test_hook_docs.py; tracing and pluggy's blocking: test_plugin_tracing.py)."""
+
 import json
 import types
 from importlib import metadata
 
 import numpy as np
-import pytest
 
 from inspect_core.plugin_api import hookspecs
-
 from inspect_core.plugin_api import manager as plugins
 from inspect_core.plugin_api.hookspecs import hookimpl
 from inspect_core.runtime.recipe import Domain, Recipe, SampleImage
@@ -24,13 +23,17 @@ def make_plugin(model, calls, sample=None):
     def register_domains(register):
         calls.append("register_domains")
         samples = [SampleImage(sample, "FAIL")] if sample else []
-        register(Domain("fake", [Recipe("r1", model, rules=[{"type": "min_area", "min": 1}],
-                                        samples=samples)]))
+        register(
+            Domain(
+                "fake",
+                [Recipe("r1", model, rules=[{"type": "min_area", "min": 1}], samples=samples)],
+            )
+        )
 
     @hookimpl
     def register_rules(register):
         calls.append("register_rules")
-        register("always_review", lambda **kw: (lambda ctx: []))
+        register("always_review", lambda **kw: lambda ctx: [])
 
     @hookimpl
     def register_sources(register):
@@ -50,7 +53,13 @@ def make_plugin(model, calls, sample=None):
         def fake_cmd():
             """A command from a plugin."""
 
-    for f in (register_domains, register_rules, register_sources, register_sinks, register_commands):
+    for f in (
+        register_domains,
+        register_rules,
+        register_sources,
+        register_sinks,
+        register_commands,
+    ):
         setattr(mod, f.__name__, f)
     return mod
 
@@ -101,8 +110,14 @@ def test_broken_plugins_are_reported_and_others_keep_working(tiny_model, monkeyp
 
     wrong.register_sinks = register_sinks
     calls = []
-    reg = plugins.load_plugins(extra=[("bad", bad), ("raising", raising), ("wrong", wrong),
-                                      ("fake", make_plugin(tiny_model, calls))])
+    reg = plugins.load_plugins(
+        extra=[
+            ("bad", bad),
+            ("raising", raising),
+            ("wrong", wrong),
+            ("fake", make_plugin(tiny_model, calls)),
+        ]
+    )
     reasons = {f.plugin: f.reason for f in reg.failures}
     assert "no_such_module_xyz" in reasons["ghost"] and "import" in reasons["ghost"]
     assert "missing.onnx" in reasons["bad"] and "not found" in reasons["bad"]
@@ -113,8 +128,9 @@ def test_broken_plugins_are_reported_and_others_keep_working(tiny_model, monkeyp
 
 def test_duplicate_domain_is_refused(tiny_model):
     a, b = [], []
-    reg = plugins.load_plugins(extra=[("one", make_plugin(tiny_model, a)),
-                                      ("two", make_plugin(tiny_model, b))])
+    reg = plugins.load_plugins(
+        extra=[("one", make_plugin(tiny_model, a)), ("two", make_plugin(tiny_model, b))]
+    )
     assert reg.domain_plugin["fake"] == "one"
     assert any(f.plugin == "two" and "already registered" in f.reason for f in reg.failures)
 
@@ -165,8 +181,9 @@ def test_plugins_command_lists_shipped_recipes():
         assert r["classes"] and len(r["classes"]) >= 2
 
 
-def test_plugins_listing_names_what_each_plugin_registered_and_its_failures(tiny_model,
-                                                                           monkeypatch):
+def test_plugins_listing_names_what_each_plugin_registered_and_its_failures(
+    tiny_model, monkeypatch
+):
     """Each plugin lists its own rules, sources and sinks (not everyone's), and --json carries
     the reasons a plugin failed, also for one that could not be imported."""
     from click.testing import CliRunner
@@ -198,8 +215,12 @@ def test_a_broken_recipe_is_left_out_and_its_siblings_kept(tiny_model, tmp_path)
 
     @hookimpl
     def register_domains(register):
-        register(Domain("half", [Recipe("good", tiny_model),
-                                 Recipe("bad", tmp_path / "not_trained_yet.onnx")]))
+        register(
+            Domain(
+                "half",
+                [Recipe("good", tiny_model), Recipe("bad", tmp_path / "not_trained_yet.onnx")],
+            )
+        )
 
     mod.register_domains = register_domains
     reg = plugins.load_plugins(extra=[("half", mod)])

@@ -1,4 +1,5 @@
 """`inspect plugin new` writes a package that installs, lists and passes its own test."""
+
 import json
 import subprocess
 import sys
@@ -13,28 +14,49 @@ BIN = Path(sys.executable).parent
 
 
 def test_scaffolded_plugin_installs_lists_and_passes_its_test(tiny_model, tmp_path):
-    res = CliRunner().invoke(cli, ["plugin", "new", "woodgrain", "--dir", str(tmp_path),
-                                   "--model", str(tiny_model)], catch_exceptions=False)
+    res = CliRunner().invoke(
+        cli,
+        ["plugin", "new", "woodgrain", "--dir", str(tmp_path), "--model", str(tiny_model)],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     root = tmp_path / "inspect-woodgrain"
     assert (root / "pyproject.toml").is_file() and (root / "README.md").is_file()
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(root)]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-e",
+        str(root),
+    ]
     subprocess.run(pip, check=True, capture_output=True)
     try:
-        out = subprocess.run([str(BIN / "inspect"), "plugins", "--json"], capture_output=True, text=True)
+        out = subprocess.run(
+            [str(BIN / "inspect"), "plugins", "--json"], capture_output=True, text=True
+        )
         listing = {p["plugin"]: p for p in json.loads(out.stdout)}
         assert "woodgrain" in listing
         (dom,) = listing["woodgrain"]["domains"]
         assert dom["name"] == "woodgrain" and dom["recipes"][0]["name"] == "default"
         assert dom["recipes"][0]["classes"] == ["background", "scratch", "dent"]
-        test = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                               str(root / "tests")], capture_output=True, text=True, cwd=root)
+        test = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+            capture_output=True,
+            text=True,
+            cwd=root,
+        )
         assert test.returncode == 0, test.stdout + test.stderr
         # the tiny model ships no samples: registration passes, the sample test says why it skips
         assert "1 passed, 1 skipped" in test.stdout
     finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "inspect-woodgrain"],
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "uninstall", "-y", "-q", "inspect-woodgrain"],
+            capture_output=True,
+        )
 
 
 def test_scaffold_refuses_bad_names_and_existing_folders(tiny_model, tmp_path):

@@ -1,24 +1,36 @@
 """`inspect plugin new` without --model copies the steel model with its samples, and must then
 copy the chain those samples' verdicts were picked with (post-processing and rules)."""
+
 import numpy as np
 
 from inspect_core.plugin_api import scaffold as scaffold_mod
 from inspect_core.runtime.recipe import Recipe, SampleImage
 
 
-def test_scaffold_from_the_shipped_model_keeps_its_chain_and_samples(tiny_model, tmp_path,
-                                                                     monkeypatch):
+def test_scaffold_from_the_shipped_model_keeps_its_chain_and_samples(
+    tiny_model, tmp_path, monkeypatch
+):
     import cv2
 
     sample = tmp_path / "ok.png"
     cv2.imwrite(str(sample), np.zeros((16, 16), np.uint8))
-    base = Recipe("steel", tiny_model, region_classes=["scratch"],
-                  postprocess=[{"type": "open", "size": 3},
-                               {"type": "min_area", "min_px": {"scratch": 15}}],
-                  rules=[{"type": "roi", "name": "in zone", "classes": ["scratch"],
-                          "polygon": [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]], "min_area": 40},
-                         {"type": "review_band", "low": 0.5, "high": 0.7, "on": "max_prob"}],
-                  samples=[SampleImage(sample, "PASS")])
+    base = Recipe(
+        "steel",
+        tiny_model,
+        region_classes=["scratch"],
+        postprocess=[{"type": "open", "size": 3}, {"type": "min_area", "min_px": {"scratch": 15}}],
+        rules=[
+            {
+                "type": "roi",
+                "name": "in zone",
+                "classes": ["scratch"],
+                "polygon": [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]],
+                "min_area": 40,
+            },
+            {"type": "review_band", "low": 0.5, "high": 0.7, "on": "max_prob"},
+        ],
+        samples=[SampleImage(sample, "PASS")],
+    )
     import inspect_core.plugin_api.resolve as resolve
 
     monkeypatch.setattr(resolve, "find_recipe", lambda plugin, recipe: base)

@@ -1,6 +1,7 @@
 """Every numeric parameter of a recipe has a sane range, checked when the recipe loads (issue 10,
 item 16): an `open` kernel of 1e9 is refused by the recipe, its station overrides and
 `inspect station check`, not found by OpenCV running out of memory on every image."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from inspect_core.rules.engine import BUILTIN_RULES
 from inspect_core.runtime.postprocess import STEP_TYPES
 from inspect_core.runtime.preprocess import PREPROCESS_TYPES
 from inspect_core.runtime.recipe import Recipe, RecipeError
-from inspect_core.rules.engine import BUILTIN_RULES
 
 HUGE = 1_000_000_000
 
@@ -25,27 +26,34 @@ def write_recipe(tmp_path: Path, model: Path, body: str = "") -> Path:
     return path
 
 
-@pytest.mark.parametrize("body,key,allowed", [
-    ('[[postprocess]]\ntype = "open"\nsize = 1000000000\n', "postprocess[0] (open): size",
-     "1..51"),
-    ('[[postprocess]]\ntype = "close"\nsize = 0\n', "postprocess[0] (close): size", "1..51"),
-    ('[[postprocess]]\ntype = "open"\nsize = 3.5\n', "size", "whole number"),
-    ('[[postprocess]]\ntype = "fill_holes"\nmax_area = 1e12\n', "max_area", "0..1e+08"),
-    ('[[postprocess]]\ntype = "min_area"\nmin_px = {scratch = -1}\n', "min_px", "0..1e+08"),
-    ('[[postprocess]]\ntype = "min_area"\ndefault_px = nan\n', "default_px", "0..1e+08"),
-    ('[[rules]]\ntype = "min_area"\nmin = inf\n', "rules[0] (min_area): min", "0..1e+08"),
-    ('[[rules]]\ntype = "max_count"\nmax = 1e12\n', "rules[0] (max_count): max", "0..1e+06"),
-    ('[[rules]]\ntype = "roi"\npolygon = [[0, 0], [1e12, 0], [0, 5]]\n', "polygon", "-1e+06"),
-    ('[[rules]]\ntype = "review_band"\nlow = -1\n', "low", "0..1"),
-    ('tile = 1000000000\n', "tile", "64..4096"),
-    ('tile = 8\n', "tile", "or 0"),
-    ('tile_overlap = 0.99\n', "tile_overlap", "0..0.75"),
-    ('pixel_size_mm = 0.0\n', "pixel_size_mm", "1e-05..100000"),
-    ('preprocess = [{type = "resize", width = 1000000000}]\n', "width", "16..4096"),
-    ('preprocess = [{type = "clahe", grid = 100000}]\n', "grid", "1..64"),
-])
-def test_out_of_range_values_are_refused_naming_file_key_and_range(tiny_model, tmp_path, body,
-                                                                   key, allowed):
+@pytest.mark.parametrize(
+    "body,key,allowed",
+    [
+        (
+            '[[postprocess]]\ntype = "open"\nsize = 1000000000\n',
+            "postprocess[0] (open): size",
+            "1..51",
+        ),
+        ('[[postprocess]]\ntype = "close"\nsize = 0\n', "postprocess[0] (close): size", "1..51"),
+        ('[[postprocess]]\ntype = "open"\nsize = 3.5\n', "size", "whole number"),
+        ('[[postprocess]]\ntype = "fill_holes"\nmax_area = 1e12\n', "max_area", "0..1e+08"),
+        ('[[postprocess]]\ntype = "min_area"\nmin_px = {scratch = -1}\n', "min_px", "0..1e+08"),
+        ('[[postprocess]]\ntype = "min_area"\ndefault_px = nan\n', "default_px", "0..1e+08"),
+        ('[[rules]]\ntype = "min_area"\nmin = inf\n', "rules[0] (min_area): min", "0..1e+08"),
+        ('[[rules]]\ntype = "max_count"\nmax = 1e12\n', "rules[0] (max_count): max", "0..1e+06"),
+        ('[[rules]]\ntype = "roi"\npolygon = [[0, 0], [1e12, 0], [0, 5]]\n', "polygon", "-1e+06"),
+        ('[[rules]]\ntype = "review_band"\nlow = -1\n', "low", "0..1"),
+        ("tile = 1000000000\n", "tile", "64..4096"),
+        ("tile = 8\n", "tile", "or 0"),
+        ("tile_overlap = 0.99\n", "tile_overlap", "0..0.75"),
+        ("pixel_size_mm = 0.0\n", "pixel_size_mm", "1e-05..100000"),
+        ('preprocess = [{type = "resize", width = 1000000000}]\n', "width", "16..4096"),
+        ('preprocess = [{type = "clahe", grid = 100000}]\n', "grid", "1..64"),
+    ],
+)
+def test_out_of_range_values_are_refused_naming_file_key_and_range(
+    tiny_model, tmp_path, body, key, allowed
+):
     path = write_recipe(tmp_path, tiny_model, body)
     with pytest.raises(RecipeError) as e:
         Recipe.from_toml(path)
@@ -54,8 +62,9 @@ def test_out_of_range_values_are_refused_naming_file_key_and_range(tiny_model, t
 
 
 def test_station_overrides_are_checked_as_the_recipe_is(tiny_model, tmp_path):
-    recipe = Recipe.from_toml(write_recipe(tmp_path, tiny_model, '[[rules]]\ntype = "min_area"\n'
-                                                                  'min = 5\n'))
+    recipe = Recipe.from_toml(
+        write_recipe(tmp_path, tiny_model, '[[rules]]\ntype = "min_area"\nmin = 5\n')
+    )
     with pytest.raises(RecipeError, match=r"postprocess\[0\] \(open\): size"):
         recipe.with_overrides({"postprocess": [{"type": "open", "size": HUGE}]})
     with pytest.raises(RecipeError, match=r"rules\[0\] \(min_area\): min"):
@@ -77,7 +86,8 @@ def test_station_check_refuses_an_open_kernel_of_1e9(tiny_model, tmp_path):
     (tmp_path / "s.toml").write_text(
         '[station]\nname = "s"\nrecipe_file = "part.toml"\n'
         '[[overrides.postprocess]]\ntype = "open"\nsize = 1000000000\n'
-        '[source]\npath = "inbox"\n[database]\nenabled = false\n')
+        '[source]\npath = "inbox"\n[database]\nenabled = false\n'
+    )
     res = CliRunner().invoke(cli, ["station", "check", str(tmp_path / "s.toml"), "--json"])
     assert res.exit_code == 2, res.output
     problems = {p["key"]: p["message"] for p in json.loads(res.output)["problems"]}
@@ -87,8 +97,11 @@ def test_station_check_refuses_an_open_kernel_of_1e9(tiny_model, tmp_path):
 def test_every_numeric_parameter_of_every_built_in_type_has_a_range():
     from inspect_core.params import LIMITS
 
-    for section, types in (("postprocess", STEP_TYPES), ("rules", BUILTIN_RULES),
-                           ("preprocess", PREPROCESS_TYPES)):
+    for section, types in (
+        ("postprocess", STEP_TYPES),
+        ("rules", BUILTIN_RULES),
+        ("preprocess", PREPROCESS_TYPES),
+    ):
         for kind, cls in types.items():
             for f in dataclasses.fields(cls):
                 numeric = any(t in str(f.type) for t in ("int", "float"))

@@ -1,10 +1,17 @@
 """Rules on synthetic label maps: each rule type, overrides, the review band, the verdict."""
+
 import numpy as np
 import pytest
 
+from inspect_core.rules.engine import (
+    BUILTIN_RULES,
+    RuleConfigError,
+    RuleContext,
+    build_rules,
+    judge,
+)
 from inspect_core.runtime.postprocess import extract_regions
 from inspect_core.runtime.recipe import Recipe
-from inspect_core.rules.engine import BUILTIN_RULES, RuleConfigError, RuleContext, build_rules, judge
 from inspect_core.types import Decision
 
 CLASSES = ["background", "scratch", "dent"]
@@ -53,11 +60,22 @@ def test_min_area_in_mm2_needs_pixel_size():
 
 
 def test_max_area_and_max_count():
-    assert verdict([{"type": "max_area", "classes": ["dent"], "max": 899}], blobs()).decision == Decision.FAIL
-    assert verdict([{"type": "max_area", "classes": ["dent"], "max": 900}], blobs()).decision == Decision.PASS
-    v = verdict([{"type": "max_count", "classes": ["scratch"], "max": 1, "decision": "REVIEW"}], blobs())
+    assert (
+        verdict([{"type": "max_area", "classes": ["dent"], "max": 899}], blobs()).decision
+        == Decision.FAIL
+    )
+    assert (
+        verdict([{"type": "max_area", "classes": ["dent"], "max": 900}], blobs()).decision
+        == Decision.PASS
+    )
+    v = verdict(
+        [{"type": "max_count", "classes": ["scratch"], "max": 1, "decision": "REVIEW"}], blobs()
+    )
     assert v.decision == Decision.REVIEW and len(v.hits[0].regions) == 2
-    assert verdict([{"type": "max_count", "classes": ["scratch"], "max": 2}], blobs()).decision == Decision.PASS
+    assert (
+        verdict([{"type": "max_count", "classes": ["scratch"], "max": 2}], blobs()).decision
+        == Decision.PASS
+    )
 
 
 def test_roi_touching_vs_inside():
@@ -66,16 +84,30 @@ def test_roi_touching_vs_inside():
     v = verdict([{"type": "roi", "polygon": right, "classes": ["dent"], "mode": "inside"}], blobs())
     assert v.decision == Decision.FAIL
     left = [[0, 0], [70, 0], [70, 99], [0, 99]]  # cuts through the dent
-    assert verdict([{"type": "roi", "polygon": left, "classes": ["dent"], "mode": "inside"}],
-                   blobs()).decision == Decision.PASS
-    assert verdict([{"type": "roi", "polygon": left, "classes": ["dent"], "mode": "touching"}],
-                   blobs()).decision == Decision.FAIL
+    assert (
+        verdict(
+            [{"type": "roi", "polygon": left, "classes": ["dent"], "mode": "inside"}], blobs()
+        ).decision
+        == Decision.PASS
+    )
+    assert (
+        verdict(
+            [{"type": "roi", "polygon": left, "classes": ["dent"], "mode": "touching"}], blobs()
+        ).decision
+        == Decision.FAIL
+    )
     # fractions of the image work the same; min_area filters small regions
     frac = [[0.5, 0.0], [1.0, 0.0], [1.0, 0.1], [0.5, 0.1]]
-    assert verdict([{"type": "roi", "polygon": frac, "classes": ["scratch"], "min_area": 10}],
-                   blobs()).decision == Decision.PASS
-    assert verdict([{"type": "roi", "polygon": frac, "classes": ["scratch"]}],
-                   blobs()).decision == Decision.FAIL
+    assert (
+        verdict(
+            [{"type": "roi", "polygon": frac, "classes": ["scratch"], "min_area": 10}], blobs()
+        ).decision
+        == Decision.PASS
+    )
+    assert (
+        verdict([{"type": "roi", "polygon": frac, "classes": ["scratch"]}], blobs()).decision
+        == Decision.FAIL
+    )
 
 
 def test_roi_coverage_ratio():
@@ -92,8 +124,10 @@ def test_review_band_downgrades_uncertain_fail_only():
 
 
 def test_most_severe_decision_wins_and_hits_are_listed():
-    specs = [{"type": "max_count", "classes": ["scratch"], "max": 1, "decision": "REVIEW"},
-             {"type": "min_area", "classes": ["dent"], "min": 100}]
+    specs = [
+        {"type": "max_count", "classes": ["scratch"], "max": 1, "decision": "REVIEW"},
+        {"type": "min_area", "classes": ["dent"], "min": 100},
+    ]
     v = verdict(specs, blobs())
     assert v.decision == Decision.FAIL
     assert {h.rule for h in v.hits} == {"max_count", "min_area"}
@@ -128,24 +162,27 @@ def test_station_overrides_patch_rules_without_retraining(tmp_path):
 
 def test_config_errors_surface_when_built_not_on_the_first_defect():
     """A typo in a rule that has not fired yet is an error at load time, naming the rule."""
-    bad = [({"type": "min_area", "min": 1, "decision": "MAYBE"}, "decision"),
-           ({"type": "min_area", "min": 1, "unit": "mm"}, "unit"),
-           ({"type": "min_area", "min": -5}, "min must be"),
-           ({"type": "max_count", "max": "3"}, "max must be"),
-           ({"type": "roi", "polygon": [[0, 0], [5, 5]]}, "at least 3"),
-           ({"type": "roi", "polygon": [[0, 0], [50, 0], [50, 50]], "mode": "inner"}, "mode"),
-           ({"type": "roi_coverage", "max_ratio": 0.2}, "classes"),
-           ({"type": "max_count", "classes": []}, "classes"),
-           ({"type": "roi_coverage", "classes": ["dent"], "max_ratio": 30}, "max_ratio"),
-           ({"type": "review_band", "low": 0.8, "high": 0.5}, "below high"),
-           ({"type": "review_band", "on": "confidence"}, "mean_prob"),
-           ({"type": "min_area", "min": 1, "decision": "ERROR"}, "decision")]
+    bad = [
+        ({"type": "min_area", "min": 1, "decision": "MAYBE"}, "decision"),
+        ({"type": "min_area", "min": 1, "unit": "mm"}, "unit"),
+        ({"type": "min_area", "min": -5}, "min must be"),
+        ({"type": "max_count", "max": "3"}, "max must be"),
+        ({"type": "roi", "polygon": [[0, 0], [5, 5]]}, "at least 3"),
+        ({"type": "roi", "polygon": [[0, 0], [50, 0], [50, 50]], "mode": "inner"}, "mode"),
+        ({"type": "roi_coverage", "max_ratio": 0.2}, "classes"),
+        ({"type": "max_count", "classes": []}, "classes"),
+        ({"type": "roi_coverage", "classes": ["dent"], "max_ratio": 30}, "max_ratio"),
+        ({"type": "review_band", "low": 0.8, "high": 0.5}, "below high"),
+        ({"type": "review_band", "on": "confidence"}, "mean_prob"),
+        ({"type": "min_area", "min": 1, "decision": "ERROR"}, "decision"),
+    ]
     for spec, words in bad:
         with pytest.raises(RuleConfigError, match=words) as e:
             build_rules([spec], BUILTIN_RULES, CLASSES)
         assert f"rules[0] ({spec['type']})" in str(e.value)
     # a rule error is an InspectError: the command line prints it and exits 2, no traceback
     from inspect_core.errors import InspectError
+
     assert issubclass(RuleConfigError, InspectError) and issubclass(RuleConfigError, ValueError)
 
 
@@ -158,8 +195,14 @@ def test_a_single_class_name_is_a_list_of_one_not_a_substring_match():
 
 
 def test_thresholds_compare_at_or_above_for_minimums_above_for_maximums():
-    assert verdict([{"type": "min_area", "classes": ["dent"], "min": 900}], blobs()).decision == Decision.FAIL
-    assert verdict([{"type": "min_area", "classes": ["dent"], "min": 901}], blobs()).decision == Decision.PASS
+    assert (
+        verdict([{"type": "min_area", "classes": ["dent"], "min": 900}], blobs()).decision
+        == Decision.FAIL
+    )
+    assert (
+        verdict([{"type": "min_area", "classes": ["dent"], "min": 901}], blobs()).decision
+        == Decision.PASS
+    )
     # mm²: 100 px at 0.7 mm/px is 49 mm² exactly, although 100 * 0.7**2 = 48.99999999999999
     lab = np.zeros((40, 40), np.uint8)
     lab[5:15, 5:15] = 2
@@ -197,23 +240,31 @@ def test_roi_judges_each_region_by_its_own_pixels():
     assert [v.regions[i].area_px for i in v.hits[0].regions] == [16]
     # the L lies wholly inside an L-shaped ROI that leaves the dot out
     l_roi = [[5, 5], [65, 5], [65, 15], [15, 15], [15, 65], [5, 65]]
-    v = verdict([{"type": "roi", "polygon": l_roi, "classes": ["scratch"], "mode": "inside"}],
-                l_and_dot())
+    v = verdict(
+        [{"type": "roi", "polygon": l_roi, "classes": ["scratch"], "mode": "inside"}], l_and_dot()
+    )
     assert [v.regions[i].area_px for i in v.hits[0].regions] == [291]
 
 
 def test_roi_polygon_units_are_explicit_when_ambiguous():
     spec = {"type": "roi", "classes": ["scratch"]}
     with pytest.raises(RuleConfigError, match="units"):  # an overshooting fraction
-        build_rules([{**spec, "polygon": [[-0.05, 0.5], [1.05, 0.5], [1.05, 1.0]]}],
-                    BUILTIN_RULES, CLASSES)
+        build_rules(
+            [{**spec, "polygon": [[-0.05, 0.5], [1.05, 0.5], [1.05, 1.0]]}], BUILTIN_RULES, CLASSES
+        )
     with pytest.raises(RuleConfigError, match="outside 0..1"):
-        build_rules([{**spec, "polygon": [[0, 0], [50, 0], [50, 50]], "units": "fraction"}],
-                    BUILTIN_RULES, CLASSES)
+        build_rules(
+            [{**spec, "polygon": [[0, 0], [50, 0], [50, 50]], "units": "fraction"}],
+            BUILTIN_RULES,
+            CLASSES,
+        )
     # [[0,0],[1,0],[1,1],[0,1]] is the whole image as fractions, a 2x2 px square as pixels
     unit_square = [[0, 0], [1, 0], [1, 1], [0, 1]]
     assert verdict([{**spec, "polygon": unit_square}], blobs()).decision == Decision.FAIL
-    assert verdict([{**spec, "polygon": unit_square, "units": "px"}], blobs()).decision == Decision.PASS
+    assert (
+        verdict([{**spec, "polygon": unit_square, "units": "px"}], blobs()).decision
+        == Decision.PASS
+    )
     # a polygon entirely outside the image is a configuration error, not a silent PASS
     with pytest.raises(RuleConfigError, match="outside the 100x100 image"):
         verdict([{**spec, "polygon": [[500, 500], [600, 500], [600, 600]]}], blobs())
@@ -238,7 +289,13 @@ def test_review_band_keeps_fail_outside_the_band_and_low_zero_reviews_everything
 
 
 def test_rule_params_refuse_an_ambiguous_rule_name(tmp_path):
-    r = Recipe("x", tmp_path / "m.onnx", rules=[{"type": "roi", "polygon": [[0, 0], [1, 0], [1, 1]]},
-                                              {"type": "roi", "polygon": [[0, 0], [0, 1], [1, 1]]}])
+    r = Recipe(
+        "x",
+        tmp_path / "m.onnx",
+        rules=[
+            {"type": "roi", "polygon": [[0, 0], [1, 0], [1, 1]]},
+            {"type": "roi", "polygon": [[0, 0], [0, 1], [1, 1]]},
+        ],
+    )
     with pytest.raises(Exception, match="2 rules named 'roi'"):
         r.with_overrides({"rule_params": {"roi": {"min_area": 5}}})

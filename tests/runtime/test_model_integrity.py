@@ -1,6 +1,7 @@
 """A model whose bytes no longer match its card is refused wherever it is loaded (issue 10,
 item 5): the Inspector, `inspect predict`, `inspect evaluate`, `inspect station check`; a
 development override loads it with a warning; each file is hashed once per process."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ from inspect_core import cards as card_mod
 from inspect_core.cards import ALLOW_UNVERIFIED_ENV, sha256_file
 from inspect_core.errors import ModelError
 from inspect_core.runtime.inspector import Inspector
-from inspect_core.runtime.recipe import Recipe
 from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.runtime.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 STEEL = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
@@ -57,8 +58,10 @@ def steel_copies(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def recipe_for(model: Path) -> Recipe:
-    return Recipe.from_dict({"name": "steel", "model": model.name,
-                             "rules": [{"type": "min_area", "min": 1}]}, model.parent)
+    return Recipe.from_dict(
+        {"name": "steel", "model": model.name, "rules": [{"type": "min_area", "min": 1}]},
+        model.parent,
+    )
 
 
 def hashes(model: Path) -> tuple[str, str]:
@@ -87,8 +90,7 @@ def test_inspector_refuses_a_model_that_does_not_match_its_card(steel_copies):
     assert "reinstall" in msg and "card" in msg and ALLOW_UNVERIFIED_ENV in msg
 
 
-def test_override_loads_it_with_a_warning_naming_file_and_hashes(steel_copies, monkeypatch,
-                                                                 caplog):
+def test_override_loads_it_with_a_warning_naming_file_and_hashes(steel_copies, monkeypatch, caplog):
     _, tampered = steel_copies
     monkeypatch.setenv(ALLOW_UNVERIFIED_ENV, "1")
     monkeypatch.setattr(card_mod, "_LOGGED", set())
@@ -117,21 +119,23 @@ def main_exit(monkeypatch, capsys, *args):
 
 def test_predict_refuses_it(steel_copies, monkeypatch, capsys):
     intact, tampered = steel_copies
-    code, out, err = main_exit(monkeypatch, capsys, "predict", "--model", tampered, SAMPLE,
-                               "--json", "--no-overlay")
+    code, out, err = main_exit(
+        monkeypatch, capsys, "predict", "--model", tampered, SAMPLE, "--json", "--no-overlay"
+    )
     assert code == 2 and out == "" and str(tampered) in err and hashes(tampered)[0] in err
-    code, out, err = main_exit(monkeypatch, capsys, "predict", "--model", intact, SAMPLE,
-                               "--json", "--no-overlay")
+    code, out, err = main_exit(
+        monkeypatch, capsys, "predict", "--model", intact, SAMPLE, "--json", "--no-overlay"
+    )
     assert code in (0, 3, 4) and json.loads(out)["model_card"] == str(intact.with_suffix(".json"))
     assert "warning" not in err
 
 
-def test_predict_warns_about_a_bare_model_without_a_card(tiny_model, monkeypatch, capsys,
-                                                         tmp_path):
+def test_predict_warns_about_a_bare_model_without_a_card(tiny_model, monkeypatch, capsys, tmp_path):
     img = tmp_path / "a.png"
     cv2.imwrite(str(img), np.zeros((20, 20), np.uint8))
-    code, out, err = main_exit(monkeypatch, capsys, "predict", "--model", tiny_model, img,
-                               "--json", "--no-overlay")
+    code, out, err = main_exit(
+        monkeypatch, capsys, "predict", "--model", tiny_model, img, "--json", "--no-overlay"
+    )
     assert code in (0, 4) and json.loads(out)["model_card"] is None
     assert "warning" in err and "no model card" in err and str(tiny_model) in err
 
@@ -141,21 +145,24 @@ def dataset(root: Path) -> Path:
         (root / "val" / sub).mkdir(parents=True)
     cv2.imwrite(str(root / "val" / "images" / "a.png"), np.zeros((16, 16), np.uint8))
     cv2.imwrite(str(root / "val" / "masks" / "a.png"), np.zeros((16, 16), np.uint8))
-    (root / "classes.json").write_text(json.dumps(
-        {"classes": ["background", "inclusion", "patches", "scratches"]}))
+    (root / "classes.json").write_text(
+        json.dumps({"classes": ["background", "inclusion", "patches", "scratches"]})
+    )
     return root
 
 
 def test_evaluate_refuses_it(steel_copies, monkeypatch, capsys, tmp_path):
     intact, tampered = steel_copies
     data = dataset(tmp_path / "ds")
-    code, out, err = main_exit(monkeypatch, capsys, "evaluate", "--model", tampered,
-                               "--data", data, "--json")
+    code, out, err = main_exit(
+        monkeypatch, capsys, "evaluate", "--model", tampered, "--data", data, "--json"
+    )
     assert code == 2 and str(tampered) in err and hashes(tampered)[1] in err
     from inspect_core import cli as cli_mod
 
-    monkeypatch.setattr(sys, "argv", ["inspect", "evaluate", "--model", str(intact),
-                                      "--data", str(data), "--json"])
+    monkeypatch.setattr(
+        sys, "argv", ["inspect", "evaluate", "--model", str(intact), "--data", str(data), "--json"]
+    )
     cli_mod.main()  # returns: exit 0
     assert json.loads(capsys.readouterr().out)["images"] == 1
 
@@ -168,11 +175,14 @@ def test_station_check_refuses_it(steel_copies, tmp_path):
         load_cli_plugins(cli)
     intact, tampered = steel_copies
     for model in (intact, tampered):
-        (tmp_path / "r.toml").write_text(f'name = "steel"\nmodel = "{model}"\n'
-                                         '[[rules]]\ntype = "min_area"\nmin = 1\n')
+        (tmp_path / "r.toml").write_text(
+            f'name = "steel"\nmodel = "{model}"\n[[rules]]\ntype = "min_area"\nmin = 1\n'
+        )
         (tmp_path / "inbox").mkdir(exist_ok=True)
-        (tmp_path / "s.toml").write_text('[station]\nname = "s"\nrecipe_file = "r.toml"\n'
-                                         '[source]\npath = "inbox"\n[database]\nenabled = false\n')
+        (tmp_path / "s.toml").write_text(
+            '[station]\nname = "s"\nrecipe_file = "r.toml"\n'
+            '[source]\npath = "inbox"\n[database]\nenabled = false\n'
+        )
         res = CliRunner().invoke(cli, ["station", "check", str(tmp_path / "s.toml"), "--json"])
         if model == intact:
             assert res.exit_code == 0, res.output

@@ -1,12 +1,21 @@
 """Each post-processing step on small synthetic label maps, and region extraction."""
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
-from inspect_core.runtime.postprocess import (Close, Compose, FillHoles, MinArea, Open, argmax_labels,
-                                      build_steps, extract_regions)
+from inspect_core.runtime.postprocess import (
+    Close,
+    Compose,
+    FillHoles,
+    MinArea,
+    Open,
+    argmax_labels,
+    build_steps,
+    extract_regions,
+)
 
 NAMES = ["background", "scratch", "dent"]
 
@@ -72,9 +81,9 @@ def test_close_does_not_overwrite_other_classes():
 
 
 def _ring(lab, y0, x0, size, hole, c=1):
-    lab[y0:y0 + size, x0:x0 + size] = c
+    lab[y0 : y0 + size, x0 : x0 + size] = c
     m = (size - hole) // 2
-    lab[y0 + m:y0 + m + hole, x0 + m:x0 + m + hole] = 0
+    lab[y0 + m : y0 + m + hole, x0 + m : x0 + m + hole] = 0
     return lab
 
 
@@ -82,7 +91,7 @@ def test_fill_holes_fills_enclosed_hole():
     lab = _ring(_blank(), 5, 5, 12, 4)
     out = FillHoles()(lab, _probs(lab))
     assert (out[5:17, 5:17] == 1).all()
-    assert (out[lab == 0].sum() == 16)  # exactly the 4x4 hole was filled
+    assert out[lab == 0].sum() == 16  # exactly the 4x4 hole was filled
     assert out[0, 0] == 0
 
 
@@ -171,9 +180,13 @@ def test_compose_applies_steps_in_order():
 
 
 def test_build_steps_from_recipe():
-    comp = build_steps([{"type": "open", "size": 5},
-                        {"type": "min_area", "min_mm2": {"1": 0.05}, "min_px": {"2": 3}}],
-                       pixel_size_mm=0.1)
+    comp = build_steps(
+        [
+            {"type": "open", "size": 5},
+            {"type": "min_area", "min_mm2": {"1": 0.05}, "min_px": {"2": 3}},
+        ],
+        pixel_size_mm=0.1,
+    )
     assert isinstance(comp.steps[0], Open) and comp.steps[0].size == 5
     ma = comp.steps[1]
     assert ma.pixel_size_mm == 0.1 and ma.min_mm2 == {1: 0.05} and ma.min_px == {2: 3.0}
@@ -208,7 +221,9 @@ def test_extract_regions_geometry_and_probabilities():
     assert (r.class_id, r.class_name) == (1, "scratch")
     assert r.bbox == (10, 5, 20, 10)
     assert r.centroid == pytest.approx((19.5, 9.5))
-    assert r.max_prob == pytest.approx(0.97) and r.mean_prob == pytest.approx((199 * 0.6 + 0.97) / 200)
+    assert r.max_prob == pytest.approx(0.97) and r.mean_prob == pytest.approx(
+        (199 * 0.6 + 0.97) / 200
+    )
     assert r.area_mm2 == pytest.approx(200 * 0.25)
     x, y, w, h = r.bbox
     assert len(r.polygon) >= 4

@@ -6,6 +6,7 @@ at a time; ``inspect_core.runtime.onnx_model`` normalises through a lookup table
 in place. The references below are the straightforward whole-image versions (what the code did
 before); regions, label maps, probabilities and verdicts must be identical, not just close.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -15,11 +16,19 @@ import cv2
 import numpy as np
 import pytest
 
-from inspect_core.runtime.inspector import Inspector
-from inspect_core.runtime.postprocess import (Close, Compose, FillHoles, MinArea, Open, argmax_labels,
-                                      build_steps, extract_regions)
 from inspect_core.rules.engine import BUILTIN_RULES, RuleContext, build_rules, judge
+from inspect_core.runtime.inspector import Inspector
 from inspect_core.runtime.onnx_model import ModelMeta, OnnxModel, normalize, softmax
+from inspect_core.runtime.postprocess import (
+    Close,
+    Compose,
+    FillHoles,
+    MinArea,
+    Open,
+    argmax_labels,
+    build_steps,
+    extract_regions,
+)
 from inspect_core.types import Region
 
 NAMES = ["background", "inclusion", "patches", "scratches"]
@@ -41,6 +50,7 @@ def ref_open(size, classes=None):
             kept = cv2.morphologyEx(m, cv2.MORPH_OPEN, _kernel(size))
             out[(m == 1) & (kept == 0)] = 0
         return out
+
     return step
 
 
@@ -54,6 +64,7 @@ def ref_close(size, classes=None):
             grown = cv2.morphologyEx(m, cv2.MORPH_CLOSE, _kernel(size))
             out[(grown == 1) & (out == 0)] = c
         return out
+
     return step
 
 
@@ -73,6 +84,7 @@ def ref_fill_holes(max_area=0, classes=None):
                 hole = comp[1:-1, 1:-1] == i
                 out[hole & (out == 0)] = c
         return out
+
     return step
 
 
@@ -89,35 +101,45 @@ def ref_min_area(step: MinArea):
             if small:
                 out[np.isin(comp, small)] = 0
         return out
+
     return run
 
 
-def ref_extract(labels, probs, class_names, classes=None, pixel_size_mm=None,
-                max_polygon_points=64):
+def ref_extract(
+    labels, probs, class_names, classes=None, pixel_size_mm=None, max_polygon_points=64
+):
     regions = []
-    for c in (list(classes) if classes is not None else range(1, probs.shape[0])):
+    for c in list(classes) if classes is not None else range(1, probs.shape[0]):
         m = (labels == c).astype(np.uint8)
         if not m.any():
             continue
         n, comp, stats, cents = cv2.connectedComponentsWithStats(m, connectivity=8)
         for i in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[i])
-            sub = comp[y:y + h, x:x + w] == i
-            p = probs[c, y:y + h, x:x + w][sub]
-            contours, _ = cv2.findContours(sub.astype(np.uint8), cv2.RETR_EXTERNAL,
-                                           cv2.CHAIN_APPROX_SIMPLE)
+            sub = comp[y : y + h, x : x + w] == i
+            p = probs[c, y : y + h, x : x + w][sub]
+            contours, _ = cv2.findContours(
+                sub.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+            )
             poly = max(contours, key=cv2.contourArea) if contours else np.zeros((0, 1, 2), int)
             if len(poly) > max_polygon_points:
                 eps = 0.005 * cv2.arcLength(poly, True)
                 while len(poly) > max_polygon_points:
                     poly = cv2.approxPolyDP(poly, eps, True)
                     eps *= 1.5
-            regions.append(Region(
-                class_id=c, class_name=class_names[c], bbox=(x, y, w, h), area_px=area,
-                centroid=(float(cents[i][0]), float(cents[i][1])),
-                max_prob=float(p.max()), mean_prob=float(p.mean()),
-                polygon=[(int(px) + x, int(py) + y) for px, py in poly.reshape(-1, 2)],
-                area_mm2=area * pixel_size_mm**2 if pixel_size_mm else None))
+            regions.append(
+                Region(
+                    class_id=c,
+                    class_name=class_names[c],
+                    bbox=(x, y, w, h),
+                    area_px=area,
+                    centroid=(float(cents[i][0]), float(cents[i][1])),
+                    max_prob=float(p.max()),
+                    mean_prob=float(p.mean()),
+                    polygon=[(int(px) + x, int(py) + y) for px, py in poly.reshape(-1, 2)],
+                    area_mm2=area * pixel_size_mm**2 if pixel_size_mm else None,
+                )
+            )
     regions.sort(key=lambda r: -r.area_px)
     return regions
 
@@ -168,10 +190,18 @@ def _probs(seed: int, h: int, w: int, sigma: float, bias: float, ties: bool = Fa
 
 
 MAPS = [  # seed, h, w, sigma, background bias, ties
-    (0, 200, 200, 2.0, 1.5, False), (1, 200, 200, 4.0, 3.0, False), (2, 200, 200, 1.0, 0.0, False),
-    (3, 37, 53, 1.5, 0.5, False), (4, 64, 64, 0.0, 0.0, False), (5, 1, 17, 1.0, 0.0, False),
-    (6, 13, 1, 1.0, 0.0, False), (7, 90, 130, 2.0, 0.0, True), (8, 31, 29, 0.0, 1.0, True),
-    (9, 128, 96, 3.0, 5.0, False), (10, 2, 2, 0.0, 0.0, False), (11, 257, 131, 6.0, 2.0, False),
+    (0, 200, 200, 2.0, 1.5, False),
+    (1, 200, 200, 4.0, 3.0, False),
+    (2, 200, 200, 1.0, 0.0, False),
+    (3, 37, 53, 1.5, 0.5, False),
+    (4, 64, 64, 0.0, 0.0, False),
+    (5, 1, 17, 1.0, 0.0, False),
+    (6, 13, 1, 1.0, 0.0, False),
+    (7, 90, 130, 2.0, 0.0, True),
+    (8, 31, 29, 0.0, 1.0, True),
+    (9, 128, 96, 3.0, 5.0, False),
+    (10, 2, 2, 0.0, 0.0, False),
+    (11, 257, 131, 6.0, 2.0, False),
 ]
 
 STEPS = [
@@ -221,9 +251,19 @@ def test_argmax_labels_nan_and_odd_inputs():
 def test_each_step_matches_whole_image_reference(case, cv_threads):
     p = _probs(*case)
     labels = p.argmax(0).astype(np.uint8)
-    steps = [Open(3), Open(2), Open(5, classes=[3, 1]), Close(3), Close(4), Close(7, classes=[2]),
-             FillHoles(), FillHoles(max_area=12), FillHoles(max_area=1, classes=[1]),
-             MinArea(default_px=15), MinArea(min_px={2: 50.0}, classes=[0, 2, 3])]
+    steps = [
+        Open(3),
+        Open(2),
+        Open(5, classes=[3, 1]),
+        Close(3),
+        Close(4),
+        Close(7, classes=[2]),
+        FillHoles(),
+        FillHoles(max_area=12),
+        FillHoles(max_area=1, classes=[1]),
+        MinArea(default_px=15),
+        MinArea(min_px={2: 50.0}, classes=[0, 2, 3]),
+    ]
     for step, ref in zip(steps, _reference(steps)):
         got, want = step(labels, p), ref(labels, p)
         np.testing.assert_array_equal(got, want, err_msg=repr(step))
@@ -231,8 +271,9 @@ def test_each_step_matches_whole_image_reference(case, cv_threads):
 
 
 @pytest.mark.parametrize("case", MAPS, ids=lambda c: f"map{c[0]}")
-@pytest.mark.parametrize("steps", STEPS,
-                         ids=lambda s: "+".join(type(x).__name__ for x in s) or "none")
+@pytest.mark.parametrize(
+    "steps", STEPS, ids=lambda s: "+".join(type(x).__name__ for x in s) or "none"
+)
 def test_compose_and_regions_match_reference(case, steps, cv_threads):
     p = _probs(*case)
     labels, found = Compose(steps).run(argmax_labels(p), p)
@@ -251,7 +292,7 @@ def test_regions_keep_order_of_equal_areas_and_blobs_at_odd_offsets():
     """Ties in area keep OpenCV's component order; boxes starting at odd rows and columns."""
     lab = np.zeros((41, 43), np.uint8)
     for y, x in [(1, 1), (1, 9), (3, 5), (7, 2), (7, 14), (13, 3), (19, 31), (33, 37), (39, 41)]:
-        lab[y:y + 2, x:x + 2] = 1  # 4 px each
+        lab[y : y + 2, x : x + 2] = 1  # 4 px each
         lab[y + 1, x + 1] = 3 if (y + x) % 4 == 2 else 1
     lab[20:23, 1:4] = 2
     lab[21, 2] = 0  # a one-pixel hole
@@ -268,8 +309,11 @@ def test_regions_keep_order_of_equal_areas_and_blobs_at_odd_offsets():
         assert extract_regions(labels, p, NAMES, components=found) == ref_extract(want, p, NAMES)
 
 
-RULES = [{"type": "min_area", "min": 40}, {"type": "review_band", "low": 0.5, "high": 0.7},
-         {"type": "max_count", "classes": ["scratches"], "max": 2, "decision": "REVIEW"}]
+RULES = [
+    {"type": "min_area", "min": 40},
+    {"type": "review_band", "low": 0.5, "high": 0.7},
+    {"type": "max_count", "classes": ["scratches"], "max": 2, "decision": "REVIEW"},
+]
 
 
 @pytest.mark.parametrize("case", MAPS, ids=lambda c: f"map{c[0]}")
@@ -277,20 +321,25 @@ def test_inspector_verdict_matches_reference(case):
     """``Inspector.judge_probs`` (argmax, steps, regions, coverage, rules) against the
     reference chain, on the steel recipe's post-processing."""
     p = _probs(*case)
-    spec = [{"type": "open", "size": 3}, {"type": "fill_holes", "max_area": 200},
-            {"type": "min_area", "default_px": 15}]
+    spec = [
+        {"type": "open", "size": 3},
+        {"type": "fill_holes", "max_area": 200},
+        {"type": "min_area", "default_px": 15},
+    ]
     rules = build_rules(RULES, BUILTIN_RULES, NAMES)
     recipe = SimpleNamespace(pixel_size_mm=None, coverage_classes=["patches", "background"])
-    fake = SimpleNamespace(post=build_steps(spec), classes=NAMES, region_ids=[1, 2, 3],
-                           recipe=recipe, rules=rules)
+    fake = SimpleNamespace(
+        post=build_steps(spec), classes=NAMES, region_ids=[1, 2, 3], recipe=recipe, rules=rules
+    )
     got = Inspector.judge_probs(fake, None, p)
 
     labels = p.argmax(0).astype(np.uint8)
     for ref in _reference(build_steps(spec).steps):
         labels = ref(labels, p)
     regions = ref_extract(labels, p, NAMES, [1, 2, 3])
-    coverage = {c: float((labels == NAMES.index(c)).sum()) / labels.size
-                for c in recipe.coverage_classes}
+    coverage = {
+        c: float((labels == NAMES.index(c)).sum()) / labels.size for c in recipe.coverage_classes
+    }
     want = judge(RuleContext(regions, labels, NAMES), rules, coverage)
     np.testing.assert_array_equal(got.labels, labels)
     assert got.verdict == want
@@ -300,14 +349,21 @@ def test_inspector_verdict_matches_reference(case):
 # --------------------------------------------------------------------------- runtime
 
 
-@pytest.mark.parametrize("mean,std", [(0.5, 0.25), (0.4495820701122284, 0.20415708422660828),
-                                      (np.float64(0.43), 0.21)])
+@pytest.mark.parametrize(
+    "mean,std", [(0.5, 0.25), (0.4495820701122284, 0.20415708422660828), (np.float64(0.43), 0.21)]
+)
 def test_normalize_is_bit_identical(mean, std):
     rng = np.random.default_rng(0)
     gray = rng.integers(0, 256, (37, 53), dtype=np.uint8)
     rgb = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    for img in (gray, gray[::-1, ::2], rgb, rgb[:, ::-1], np.arange(256, dtype=np.uint8)[None],
-                gray.astype(np.float32)):
+    for img in (
+        gray,
+        gray[::-1, ::2],
+        rgb,
+        rgb[:, ::-1],
+        np.arange(256, dtype=np.uint8)[None],
+        gray.astype(np.float32),
+    ):
         got, want = normalize(img, mean, std), ref_normalize(img, mean, std)
         assert got.dtype == want.dtype and got.shape == want.shape and got.flags.c_contiguous
         np.testing.assert_array_equal(got, want)
@@ -350,7 +406,7 @@ def test_probabilities_are_bit_identical(tta):
         p = ref_softmax(m.logits(np.concatenate([x] + [np.flip(x, a) for a in flips])))
         out = p[:1].copy()
         for k, a in enumerate(flips, start=1):
-            out += np.flip(p[k:k + 1], a)
+            out += np.flip(p[k : k + 1], a)
         want = (out / (1 + len(flips)))[0]
     got = m.probabilities(img)
     assert got.dtype == np.float32

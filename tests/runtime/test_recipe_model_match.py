@@ -1,14 +1,15 @@
 """Recipes against their model: class names checked at load (with the recipe and its file), the
 model card carried to the records, and one odd image never stopping a batch."""
+
 import json
 import types
 
 import numpy as np
 import pytest
 
-from inspect_core.plugin_api import manager as plugins
 from inspect_core.cards import sha256_file
 from inspect_core.errors import InspectError, ModelError
+from inspect_core.plugin_api import manager as plugins
 from inspect_core.plugin_api.hookspecs import hookimpl
 from inspect_core.runtime.inspector import Inspector
 from inspect_core.runtime.recipe import Domain, Recipe, RecipeError
@@ -42,17 +43,21 @@ def recipe(tiny_model, tmp_path, **toml) -> Recipe:
 
 def write_card(tmp_path, classes=CLASSES, sha=None):
     model = tmp_path / "m.onnx"
-    (tmp_path / "m.json").write_text(json.dumps({"classes": classes,
-                                                 "sha256": sha or sha256_file(model)}))
+    (tmp_path / "m.json").write_text(
+        json.dumps({"classes": classes, "sha256": sha or sha256_file(model)})
+    )
 
 
-@pytest.mark.parametrize("toml,words", [
-    ({"rules": [{"type": "min_area", "classes": ["scrach"], "min": 5}]}, "scrach"),
-    ({"region_classes": ["knot"]}, "knot"),
-    ({"coverage_classes": ["grain"]}, "grain"),
-    ({"postprocess": [{"type": "min_area", "min_px": {"dnet": 5}}]}, "dnet"),
-    ({"postprocess": [{"type": "open", "classes": ["scratches"]}]}, "scratches"),
-])
+@pytest.mark.parametrize(
+    "toml,words",
+    [
+        ({"rules": [{"type": "min_area", "classes": ["scrach"], "min": 5}]}, "scrach"),
+        ({"region_classes": ["knot"]}, "knot"),
+        ({"coverage_classes": ["grain"]}, "grain"),
+        ({"postprocess": [{"type": "min_area", "min_px": {"dnet": 5}}]}, "dnet"),
+        ({"postprocess": [{"type": "open", "classes": ["scratches"]}]}, "scratches"),
+    ],
+)
 def test_unknown_class_names_are_refused_naming_recipe_and_file(tiny_model, tmp_path, toml, words):
     r = recipe(tiny_model, tmp_path, **toml)
     with pytest.raises(RecipeError) as e:
@@ -63,13 +68,21 @@ def test_unknown_class_names_are_refused_naming_recipe_and_file(tiny_model, tmp_
 
 
 def test_region_rule_on_a_class_without_regions_is_refused(tiny_model, tmp_path):
-    r = recipe(tiny_model, tmp_path, region_classes=["scratch"],
-               rules=[{"type": "min_area", "classes": ["dent"], "min": 5}])
+    r = recipe(
+        tiny_model,
+        tmp_path,
+        region_classes=["scratch"],
+        rules=[{"type": "min_area", "classes": ["dent"], "min": 5}],
+    )
     with pytest.raises(RecipeError, match="could never fire"):
         Inspector(r)
     # roi_coverage reads the label map: any class of the model will do
-    ok = recipe(tiny_model, tmp_path, region_classes=["scratch"],
-                rules=[{"type": "roi_coverage", "classes": ["dent"], "max_ratio": 0.5}])
+    ok = recipe(
+        tiny_model,
+        tmp_path,
+        region_classes=["scratch"],
+        rules=[{"type": "roi_coverage", "classes": ["dent"], "max_ratio": 0.5}],
+    )
     Inspector(ok)
 
 
@@ -132,7 +145,9 @@ def test_recipe_file_errors_name_the_file(tmp_path):
         Recipe.from_toml(path)
 
 
-def test_recorded_thresholds_include_station_overrides_that_change_the_verdict(tiny_model, tmp_path):
+def test_recorded_thresholds_include_station_overrides_that_change_the_verdict(
+    tiny_model, tmp_path
+):
     r = recipe(tiny_model, tmp_path, rules=[{"type": "min_area", "min": 5}])
     tuned = r.with_overrides({"region_classes": ["dent"], "rule_params": {"min_area": {"min": 9}}})
     t = tuned.thresholds()

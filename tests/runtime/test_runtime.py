@@ -1,4 +1,5 @@
 """ONNX Runtime inference: metadata, whole images, batches and sliding-window tiles."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,8 @@ def _image(h, w, seed=0, channels=1):
     rng = np.random.default_rng(seed)
     shape = (h, w) if channels == 1 else (h, w, 3)
     img = rng.normal(120, 40, shape).clip(0, 255).astype(np.uint8)
-    img[h // 4:h // 2, w // 3:w // 2] = 230
-    img[h // 2:h * 3 // 4, w // 10:w // 4] = 20
+    img[h // 4 : h // 2, w // 3 : w // 2] = 230
+    img[h // 2 : h * 3 // 4, w // 10 : w // 4] = 20
     return img
 
 
@@ -49,8 +50,14 @@ def spread_model(tmp_path_factory):
         model.head.weight.mul_(f[:, None, None, None])
         model.head.bias.mul_(f)
         model.head.bias.sub_(model(x)[0].mean((1, 2)))
-    meta = {"classes": ["background", "a", "b"], "mean": 0.5, "std": 0.25, "channels": 1,
-            "input_size": 64, "stride": model.stride}
+    meta = {
+        "classes": ["background", "a", "b"],
+        "mean": 0.5,
+        "std": 0.25,
+        "channels": 1,
+        "input_size": 64,
+        "stride": model.stride,
+    }
     path = tmp_path_factory.mktemp("rt") / "spread.onnx"
     export_onnx(model, path, meta, [x[0].numpy()], dynamo=False)
     return model, OnnxModel(path, threads=1)
@@ -149,8 +156,13 @@ def test_onnx_matches_torch_on_odd_size(spread_model):
 
 def test_tile_starts_cover_and_align():
     assert tile_starts(50, 64, 0.25) == [0]
-    for length, tile, ov, align in [(96, 32, 0.25, 1), (150, 100, 0.25, 4), (200, 64, 0.5, 16),
-                                    (1000, 512, 0.25, 32), (96, 48, 0.9, 4)]:
+    for length, tile, ov, align in [
+        (96, 32, 0.25, 1),
+        (150, 100, 0.25, 4),
+        (200, 64, 0.5, 16),
+        (1000, 512, 0.25, 32),
+        (96, 48, 0.9, 4),
+    ]:
         starts = tile_starts(length, tile, ov, align)
         assert starts[0] == 0 and starts[-1] == length - tile
         assert all(b > a for a, b in zip(starts, starts[1:]))
@@ -166,8 +178,10 @@ def test_blend_window_positive_and_peaked():
     np.testing.assert_array_equal(w, w[::-1, ::-1])
 
 
-@pytest.mark.parametrize("h,w,tile,overlap", [(96, 120, 32, 0.25), (95, 121, 40, 0.5),
-                                               (150, 61, 64, 0.25), (33, 200, 16, 0.1)])
+@pytest.mark.parametrize(
+    "h,w,tile,overlap",
+    [(96, 120, 32, 0.25), (95, 121, 40, 0.5), (150, 61, 64, 0.25), (33, 200, 16, 0.1)],
+)
 def test_tiling_bookkeeping_is_exact_for_a_pointwise_model(tiny_model, h, w, tile, overlap):
     """With a network whose output at a pixel depends only on that pixel, tiling must give
     exactly the whole-image result: any offset, coverage or normalisation mistake in the
@@ -199,7 +213,7 @@ def test_receptive_field_bound(spread_model):
     assert 10 < reach <= RF_RADIUS
     # and directly: changing every input pixel beyond RF_RADIUS leaves the block unchanged
     far = torch.ones(112, 112, dtype=torch.bool)
-    far[52 - RF_RADIUS:60 + RF_RADIUS, 52 - RF_RADIUS:60 + RF_RADIUS] = False
+    far[52 - RF_RADIUS : 60 + RF_RADIUS, 52 - RF_RADIUS : 60 + RF_RADIUS] = False
     with torch.no_grad():
         x2 = torch.where(far, torch.randn_like(x) * 3, x)
         torch.testing.assert_close(model(x2)[..., 52:60, 52:60], model(x)[..., 52:60, 52:60])
@@ -215,16 +229,20 @@ def _safe_pixels(h, w, tile, overlap, stride, r):
     for y in tile_starts(hp, th, overlap, stride):
         for x in tile_starts(wp, tw, overlap, stride):
             inner = np.zeros((hp, wp), bool)
-            inner[y + r if y else 0: y + th - r if y + th < hp else hp,
-                  x + r if x else 0: x + tw - r if x + tw < wp else wp] = True
+            inner[
+                y + r if y else 0 : y + th - r if y + th < hp else hp,
+                x + r if x else 0 : x + tw - r if x + tw < wp else wp,
+            ] = True
             covered = np.zeros((hp, wp), bool)
-            covered[y:y + th, x:x + tw] = True
+            covered[y : y + th, x : x + tw] = True
             safe &= ~covered | inner
     return safe[:h, :w]
 
 
-@pytest.mark.parametrize("h,w,tile,overlap", [(150, 150, 100, 0.25), (150, 150, 96, 0.25),
-                                               (96, 120, 64, 0.5), (131, 157, 90, 0.3)])
+@pytest.mark.parametrize(
+    "h,w,tile,overlap",
+    [(150, 150, 100, 0.25), (150, 150, 96, 0.25), (96, 120, 64, 0.5), (131, 157, 90, 0.3)],
+)
 def test_tiled_equals_whole_image(spread_model, h, w, tile, overlap):
     """Tiles reproduce whole-image inference exactly wherever the receptive field stays inside
     every covering tile (tile offsets are multiples of the network stride, so the pooling grid

@@ -1,4 +1,5 @@
 """The class prior correction (``class_bias`` in a model's metadata) applied by the runtime."""
+
 from __future__ import annotations
 
 import shutil
@@ -6,10 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from test_postprocess_fast import _fake_model
 
 from inspect_core.errors import ModelError
 from inspect_core.runtime.onnx_model import OnnxModel, edit_meta
-from test_postprocess_fast import _fake_model
 
 
 def _img():

@@ -1,4 +1,5 @@
 """Test-time augmentation: flipped and rotated copies are mapped back and averaged."""
+
 import shutil
 from dataclasses import replace
 
@@ -66,8 +67,9 @@ def test_averaging_over_all_eight_makes_the_model_rotation_invariant(tiny_model,
     plain = m.probabilities(turned)
     assert not np.allclose(plain, np.rot90(m.probabilities(img), axes=(1, 2)), atol=1e-3)
     m.meta = replace(m.meta, tta=ALL)
-    np.testing.assert_allclose(m.probabilities(turned), np.rot90(m.probabilities(img), axes=(1, 2)),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        m.probabilities(turned), np.rot90(m.probabilities(img), axes=(1, 2)), atol=1e-5
+    )
 
 
 def test_an_unknown_transform_in_the_metadata_is_refused(tiny_model, tmp_path):

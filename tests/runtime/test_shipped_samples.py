@@ -1,4 +1,5 @@
 """Every shipped recipe's sample images keep their expected verdicts (ONNX Runtime only)."""
+
 import json
 
 import pytest
@@ -6,8 +7,11 @@ import pytest
 from inspect_core.plugin_api.manager import load_plugins
 from inspect_core.plugin_api.testing import assert_samples, check_plugin
 
-SHIPPED = {"industrial": {"steel", "tile", "ballscrew"}, "aerial": {"landcover"},
-           "robotics": {"driving"}}
+SHIPPED = {
+    "industrial": {"steel", "tile", "ballscrew"},
+    "aerial": {"landcover"},
+    "robotics": {"driving"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +22,12 @@ def registry():
 @pytest.mark.parametrize("plugin", sorted(SHIPPED))
 def test_shipped_plugin_registers_its_recipes(plugin, registry):
     check_plugin(plugin, registry)
-    names = {r.name for d, p in registry.domain_plugin.items() if p == plugin
-             for r in registry.domains[d].recipes}
+    names = {
+        r.name
+        for d, p in registry.domain_plugin.items()
+        if p == plugin
+        for r in registry.domains[d].recipes
+    }
     assert names == SHIPPED[plugin]
 
 

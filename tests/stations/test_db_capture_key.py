@@ -6,16 +6,17 @@ are now keyed by station and capture id (``Inspection.capture_id``, from the tri
 keep the content key. Revision 0003 adds the column and changes the unique keys; it is tested
 on SQLite and PostgreSQL, upgrading a database that already holds records.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
+from db_support import make_inspection, region
+from test_station_deadletter import Logs, db_rows, frame, pending, run_station, station_config
 
 from inspect_db.engine import make_engine
 from inspect_db.migrate import head_revision, upgrade
 from inspect_db.recorder import Recorder
 from inspect_stations.journal import decode, encode
-from db_support import db_url, make_inspection, pg_database, region  # noqa: F401
-from test_station_deadletter import Logs, db_rows, frame, pending, run_station, station_config
 
 
 def test_identical_frames_of_two_triggers_are_two_records(db_url):
@@ -31,8 +32,11 @@ def test_identical_frames_of_two_triggers_are_two_records(db_url):
         assert rec.has("line-1", first.image_sha256, capture_id="T2@1.250000#3")
         assert not rec.has("line-1", first.image_sha256, capture_id="T9@1.0#1")
         assert not rec.has("line-2", first.image_sha256, capture_id="T1@1.000000#3")
-    assert db_rows(db_url, "part_id, capture_id") == [("P1", "T1@1.000000#3"),
-                                                       ("P2", "T2@1.250000#3"), ("P1", None)]
+    assert db_rows(db_url, "part_id, capture_id") == [
+        ("P1", "T1@1.000000#3"),
+        ("P2", "T2@1.250000#3"),
+        ("P1", None),
+    ]
 
 
 def test_capture_id_survives_the_journal():
@@ -43,14 +47,15 @@ def test_capture_id_survives_the_journal():
     assert '"capture_id"' not in old and decode(old).capture_id is None
 
 
-def test_a_station_records_each_triggered_part_even_when_the_frames_are_identical(db_url,
-                                                                                 tmp_path):
+def test_a_station_records_each_triggered_part_even_when_the_frames_are_identical(db_url, tmp_path):
     _, cfg = station_config(tmp_path, db_url)
-    items = [frame(90, rid="T1", part_id="P1", frame_no=5),
-             frame(90, rid="T2", part_id="P2", frame_no=5),  # the camera delivered the same pixels
-             frame(90, rid="T2", part_id="P3", frame_no=6),  # a PLC reusing a trigger id
-             frame(90, frame_no=7),  # an interval capture of a frozen stream: not a new part
-             frame(90, frame_no=8)]
+    items = [
+        frame(90, rid="T1", part_id="P1", frame_no=5),
+        frame(90, rid="T2", part_id="P2", frame_no=5),  # the camera delivered the same pixels
+        frame(90, rid="T2", part_id="P3", frame_no=6),  # a PLC reusing a trigger id
+        frame(90, frame_no=7),  # an interval capture of a frozen stream: not a new part
+        frame(90, frame_no=8),
+    ]
     with Logs() as logs:
         run_station(cfg, items)
     rows = db_rows(db_url, "part_id, capture_id, image_sha256")
@@ -73,25 +78,38 @@ def _fill_at_0002(engine) -> None:
     """Rows as inspect at revision 0002 wrote them: two inspections, three regions."""
     at = "2025-11-20 10:00:00"
     with engine.begin() as c:
-        c.execute(sa.text("INSERT INTO station (name, plugin, recipe, config_hash, created_at) "
-                          "VALUES ('line-1', 'industrial', 'steel', '', :at)"), {"at": at})
+        c.execute(
+            sa.text(
+                "INSERT INTO station (name, plugin, recipe, config_hash, created_at) "
+                "VALUES ('line-1', 'industrial', 'steel', '', :at)"
+            ),
+            {"at": at},
+        )
         sid = c.execute(sa.text("SELECT id FROM station")).scalar_one()
         for i, n in ((1, 2), (2, 1)):
-            c.execute(sa.text(
-                "INSERT INTO inspection (station_id, plugin, recipe, source, image_sha256, "
-                "width, height, inspected_at, inspected_hour, latency_ms, verdict, fired, "
-                "thresholds, part_id, n_regions, defect_area_px) VALUES (:s, 'industrial', "
-                "'steel', 'x.png', :sha, 8, 8, :at, 0, 1.0, 'FAIL', '[]', '{}', :p, :n, :n)"),
-                {"s": sid, "sha": f"{i:064x}", "at": at, "n": n, "p": f"P{i}"})
-            iid = c.execute(sa.text("SELECT id FROM inspection WHERE image_sha256 = :sha"),
-                            {"sha": f"{i:064x}"}).scalar_one()
+            c.execute(
+                sa.text(
+                    "INSERT INTO inspection (station_id, plugin, recipe, source, image_sha256, "
+                    "width, height, inspected_at, inspected_hour, latency_ms, verdict, fired, "
+                    "thresholds, part_id, n_regions, defect_area_px) VALUES (:s, 'industrial', "
+                    "'steel', 'x.png', :sha, 8, 8, :at, 0, 1.0, 'FAIL', '[]', '{}', :p, :n, :n)"
+                ),
+                {"s": sid, "sha": f"{i:064x}", "at": at, "n": n, "p": f"P{i}"},
+            )
+            iid = c.execute(
+                sa.text("SELECT id FROM inspection WHERE image_sha256 = :sha"), {"sha": f"{i:064x}"}
+            ).scalar_one()
             for _ in range(n):
-                c.execute(sa.text(
-                    "INSERT INTO region (inspection_id, station_id, inspected_at, verdict, "
-                    "plugin, recipe, class_id, class_name, bbox_x, bbox_y, bbox_w, bbox_h, "
-                    "area_px, centroid_x, centroid_y, max_prob, mean_prob, polygon) VALUES "
-                    "(:i, :s, :at, 'FAIL', 'industrial', 'steel', 1, 'dent', 0, 0, 1, 1, 1, 0, "
-                    "0, 0.9, 0.9, '[]')"), {"i": iid, "s": sid, "at": at})
+                c.execute(
+                    sa.text(
+                        "INSERT INTO region (inspection_id, station_id, inspected_at, verdict, "
+                        "plugin, recipe, class_id, class_name, bbox_x, bbox_y, bbox_w, bbox_h, "
+                        "area_px, centroid_x, centroid_y, max_prob, mean_prob, polygon) VALUES "
+                        "(:i, :s, :at, 'FAIL', 'industrial', 'steel', 1, 'dent', 0, 0, 1, 1, 1, 0, "
+                        "0, 0.9, 0.9, '[]')"
+                    ),
+                    {"i": iid, "s": sid, "at": at},
+                )
 
 
 def _count(engine, table: str) -> int:
@@ -165,13 +183,25 @@ def test_two_mqtt_triggers_on_a_frozen_camera_are_two_records(tmp_path):
     w.release()
     prefix = f"test/{uuid.uuid4().hex}"
     url = f"sqlite:///{tmp_path / 'records.db'}"
-    cfg = parse_config({
-        "station": {"name": "frozen", "plugin": "tiny", "recipe": "tiny", "journal_retry_s": 0.1},
-        "source": {"type": "camera", "url": "clip.avi", "trigger": "mqtt"},
-        "mqtt": {"host": HOST, "port": PORT, "trigger_topic": f"{prefix}/trigger",
-                 "result_topic": f"{prefix}/result"},
-        "database": {"url": url},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {
+                "name": "frozen",
+                "plugin": "tiny",
+                "recipe": "tiny",
+                "journal_retry_s": 0.1,
+            },
+            "source": {"type": "camera", "url": "clip.avi", "trigger": "mqtt"},
+            "mqtt": {
+                "host": HOST,
+                "port": PORT,
+                "trigger_topic": f"{prefix}/trigger",
+                "result_topic": f"{prefix}/result",
+            },
+            "database": {"url": url},
+        },
+        tmp_path,
+    )
     station = Station(cfg, inspector=FakeInspector())
     answers: queue.Queue = queue.Queue()
     subscribed = threading.Event()
@@ -185,11 +215,15 @@ def test_two_mqtt_triggers_on_a_frozen_camera_are_two_records(tmp_path):
     t.start()
     try:
         assert subscribed.wait(10), "could not subscribe"
-        wait_for(lambda: station.mqtt is not None and station.mqtt.connected, timeout=30,
-                 what="the station to connect")
+        wait_for(
+            lambda: station.mqtt is not None and station.mqtt.connected,
+            timeout=30,
+            what="the station to connect",
+        )
         for i in (1, 2):
-            plc.publish(f"{prefix}/trigger", json.dumps({"id": f"T{i}", "part_id": f"P{i}"}),
-                        qos=1).wait_for_publish(10)
+            plc.publish(
+                f"{prefix}/trigger", json.dumps({"id": f"T{i}", "part_id": f"P{i}"}), qos=1
+            ).wait_for_publish(10)
         results = [answers.get(timeout=30) for _ in range(2)]
         wait_for(lambda: station.journal.pending() == 0, what="the records written")
     finally:

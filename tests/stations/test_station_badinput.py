@@ -1,5 +1,6 @@
 """Bad input: each file is moved to quarantine/ with an ERROR record saying why, and the station
 carries on with the good images around it."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,8 @@ import pytest
 from inspect_core.runtime.recipe import Recipe
 from inspect_stations.config import Limits, parse_config
 from inspect_stations.daemon import Station
-from inspect_stations.testing import MemorySink, write_images
 from inspect_stations.image_check import BadImage, check_bytes, load_image, read_header
+from inspect_stations.testing import MemorySink, write_images
 
 
 def _png(img: np.ndarray) -> bytes:
@@ -33,10 +34,15 @@ def _jpeg(img: np.ndarray) -> bytes:
 def _bomb_png(width: int, height: int) -> bytes:
     """A valid PNG header announcing width x height over a tiny (bogus) body."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    chunk = lambda t, d: (struct.pack(">I", len(d)) + t + d  # noqa: E731
-                          + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
+    chunk = lambda t, d: (
+        struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    )
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 RNG = np.random.default_rng(7)
@@ -84,8 +90,10 @@ BAD = {
     "huge.png": (_png(np.zeros((1100, 1000), np.uint8)), "too many pixels"),
     "bomb.png": (_bomb_png(50_000, 50_000), "refused before decoding"),
     "deep.png": (_png(GRAY.astype(np.uint16) * 200), "16-bit"),
-    "glass.png": (_png(np.dstack([COLOUR, np.where(GRAY > 128, 255, 0).astype(np.uint8)])),
-                  "transparent pixels"),
+    "glass.png": (
+        _png(np.dstack([COLOUR, np.where(GRAY > 128, 255, 0).astype(np.uint8)])),
+        "transparent pixels",
+    ),
 }
 GOOD = {  # converted where sensible: inspected, not refused
     "colour.png": _png(COLOUR),  # the tiny model is gray: RGB -> gray
@@ -96,8 +104,9 @@ GOOD = {  # converted where sensible: inspected, not refused
 }
 
 
-def test_each_bad_input_is_quarantined_with_the_reason_and_the_station_carries_on(tmp_path,
-                                                                                   tiny_model):
+def test_each_bad_input_is_quarantined_with_the_reason_and_the_station_carries_on(
+    tmp_path, tiny_model
+):
     inbox = tmp_path / "inbox"
     good = write_images(inbox, 6, seed=11)
     for name, (data, _) in BAD.items():
@@ -111,11 +120,14 @@ def test_each_bad_input_is_quarantined_with_the_reason_and_the_station_carries_o
     os.symlink(tmp_path / "nowhere.png", inbox / "dangling.png")
     os.symlink(inbox / "img00000.png", inbox / "link_in.png")  # inside the folder: fine
 
-    cfg = parse_config({
-        "station": {"name": "bad", "plugin": "tiny", "recipe": "tiny", "until_empty": True},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "limits": {"max_pixels": 1_000_000},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "bad", "plugin": "tiny", "recipe": "tiny", "until_empty": True},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "limits": {"max_pixels": 1_000_000},
+        },
+        tmp_path,
+    )
     sink = MemorySink()
     recipe = Recipe(name="tiny", model=tiny_model, rules=[{"type": "min_area", "min": 1}])
     assert Station(cfg, recipe=recipe, sinks={"db": sink}).run(install_signals=False) == 0
@@ -144,8 +156,7 @@ def test_each_bad_input_is_quarantined_with_the_reason_and_the_station_carries_o
     why = (q / "bomb.png.why.txt").read_text()
     assert "too many pixels" in why and "originally:" in why
     assert (q / "link_out.png").is_symlink() and outside.exists()  # the target is not touched
-    archived = {p.name for p in (tmp_path / "archive").rglob("*")
-                if p.is_file() or p.is_symlink()}
+    archived = {p.name for p in (tmp_path / "archive").rglob("*") if p.is_file() or p.is_symlink()}
     assert archived == inspected | {"link_in.png"}
 
 
@@ -153,11 +164,14 @@ def test_sixteen_bit_is_scaled_when_configured(tmp_path, tiny_model):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "deep.png").write_bytes(_png(GRAY.astype(np.uint16) * 257))
-    cfg = parse_config({
-        "station": {"name": "deep", "plugin": "tiny", "recipe": "tiny", "until_empty": True},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "limits": {"sixteen_bit": "scale"},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "deep", "plugin": "tiny", "recipe": "tiny", "until_empty": True},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "limits": {"sixteen_bit": "scale"},
+        },
+        tmp_path,
+    )
     sink = MemorySink()
     recipe = Recipe(name="tiny", model=tiny_model, rules=[{"type": "min_area", "min": 1}])
     assert Station(cfg, recipe=recipe, sinks={"db": sink}).run(install_signals=False) == 0
@@ -177,17 +191,22 @@ def test_a_repeated_bad_file_keeps_its_reason(tmp_path):
     .why.txt must still say why, not 'could not be inspected'."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    cfg = parse_config({
-        "station": {"name": "bad", "plugin": "x", "recipe": "x", "until_empty": True},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "bad", "plugin": "x", "recipe": "x", "until_empty": True},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+        },
+        tmp_path,
+    )
     from inspect_stations.testing import FakeInspector
 
     sink = MemorySink()
     for name in ("first.png", "second.png"):
         (inbox / name).write_bytes(b"")
-        assert Station(cfg, inspector=FakeInspector(), sinks={"db": sink}).run(
-            install_signals=False) == 0
+        assert (
+            Station(cfg, inspector=FakeInspector(), sinks={"db": sink}).run(install_signals=False)
+            == 0
+        )
     assert len(sink.items) == 1 and "empty (0 bytes)" in sink.items[0].error
     q = next((tmp_path / "quarantine").iterdir())
     assert "empty (0 bytes)" in (q / "second.png.why.txt").read_text()

@@ -1,5 +1,6 @@
 """Camera source on a video file the test writes itself (MJPG .avi): interval and motion
 triggers; each captured frame is saved into the archive and recorded like a file."""
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ def write_video(path: Path, frames: int = 30, square: tuple[int, int] = (10, 20)
     assert w.isOpened(), "OpenCV cannot write MJPG .avi here"
     for i in range(frames):
         f = np.full((48, 64, 3), 100, np.uint8)
-        f[44:46, 2 * i % 60:2 * i % 60 + 2] = 255
+        f[44:46, 2 * i % 60 : 2 * i % 60 + 2] = 255
         if square[0] <= i < square[1]:
             f[10:30, 20:40] = 240
         w.write(f)
@@ -35,11 +36,19 @@ def write_video(path: Path, frames: int = 30, square: tuple[int, int] = (10, 20)
 
 
 def _station(tmp: Path, model: Path, **source) -> tuple[Station, MemorySink]:
-    cfg = parse_config({
-        "station": {"name": "cam", "plugin": "tiny", "recipe": "tiny", "until_empty": True,
-                    "batch": 2},
-        "source": {"type": "camera", "url": str(tmp / "clip.avi"), **source},
-    }, tmp)
+    cfg = parse_config(
+        {
+            "station": {
+                "name": "cam",
+                "plugin": "tiny",
+                "recipe": "tiny",
+                "until_empty": True,
+                "batch": 2,
+            },
+            "source": {"type": "camera", "url": str(tmp / "clip.avi"), **source},
+        },
+        tmp,
+    )
     sink = MemorySink()
     recipe = Recipe(name="tiny", model=model, rules=[{"type": "min_area", "min": 1}])
     return Station(cfg, recipe=recipe, sinks={"db": sink}), sink
@@ -68,8 +77,9 @@ def test_interval_trigger_saves_and_records_every_capture(tmp_path, tiny_model):
 
 def test_motion_trigger_captures_when_the_scene_changes(tmp_path, tiny_model):
     write_video(tmp_path / "clip.avi")
-    station, sink = _station(tmp_path, tiny_model, trigger="motion", motion_threshold=0.05,
-                             motion_cooldown_ms=300)
+    station, sink = _station(
+        tmp_path, tiny_model, trigger="motion", motion_threshold=0.05, motion_cooldown_ms=300
+    )
     assert station.run(install_signals=False) == 0
     assert [_frame_no(i) for i in sink.items] == [11, 21]  # the square comes, the square goes
 
@@ -84,8 +94,9 @@ def test_max_frames_and_motion_measure():
 
 def test_max_frames_stops_the_source(tmp_path, tiny_model):
     write_video(tmp_path / "clip.avi")
-    station, sink = _station(tmp_path, tiny_model, trigger="interval", interval_ms=100,
-                             max_frames=4)
+    station, sink = _station(
+        tmp_path, tiny_model, trigger="interval", interval_ms=100, max_frames=4
+    )
     assert station.run(install_signals=False) == 0
     assert len(sink.items) == 4
 
@@ -101,8 +112,13 @@ def test_camera_config_needs_exactly_one_of_device_or_url(tmp_path):
     from inspect_stations.config import ConfigError
 
     with pytest.raises(ConfigError) as e:
-        parse_config({"station": {"name": "c", "plugin": "p", "recipe": "r"},
-                      "source": {"type": "camera", "trigger": "sometimes"}}, tmp_path)
+        parse_config(
+            {
+                "station": {"name": "c", "plugin": "p", "recipe": "r"},
+                "source": {"type": "camera", "trigger": "sometimes"},
+            },
+            tmp_path,
+        )
     keys = [k for k, _ in e.value.problems]
     assert "source.device" in keys and "source.trigger" in keys
 
@@ -111,8 +127,9 @@ def test_a_stream_is_read_by_the_grabber_which_reconnects(tmp_path, tiny_model):
     """A URL (here file://, as rtsp:// would be) is read continuously by the grabber thread;
     when the stream ends it reconnects, and captures take the newest frame."""
     write_video(tmp_path / "clip.avi", frames=8)
-    station, sink = _station(tmp_path, tiny_model, trigger="interval", interval_ms=50,
-                             max_frames=3, reconnect_s=0.05)
+    station, sink = _station(
+        tmp_path, tiny_model, trigger="interval", interval_ms=50, max_frames=3, reconnect_s=0.05
+    )
     station.cfg.camera.url = station.source.opt.url = f"file://{tmp_path / 'clip.avi'}"
     station.source.is_file = False
     assert station.run(install_signals=False) == 0
@@ -123,8 +140,7 @@ def test_a_stream_is_read_by_the_grabber_which_reconnects(tmp_path, tiny_model):
     assert {i.image_sha256 for i in sink.items} == shas
 
 
-def test_a_camera_that_stays_away_is_reported_once_a_minute_not_every_retry(tmp_path,
-                                                                          monkeypatch):
+def test_a_camera_that_stays_away_is_reported_once_a_minute_not_every_retry(tmp_path, monkeypatch):
     """Unplugged for the night: one error line, then one a minute, and a line when it is back
     (it used to be one line every reconnect_s: 1,800 an hour at the default)."""
     import logging
@@ -181,8 +197,7 @@ def test_a_frozen_camera_is_reported_not_recorded_again(tmp_path, tiny_model):
     warning per repeat instead of results that look like fresh inspections."""
     import logging
 
-    w = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), FPS,
-                        (64, 48))
+    w = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (64, 48))
     for _ in range(5):
         w.write(np.full((48, 64, 3), 90, np.uint8))
     w.release()
@@ -220,8 +235,10 @@ def test_a_camera_password_is_never_shown(tmp_path, tiny_model):
     from inspect_stations.testing import free_port, recipe_file
     from inspect_stations.urls import mask_url
 
-    assert mask_url("rtsp://admin:pa:ss@10.0.0.2:554/s?ch=1&password=x") == \
-        "rtsp://admin:***@10.0.0.2:554/s?ch=1&password=***"
+    assert (
+        mask_url("rtsp://admin:pa:ss@10.0.0.2:554/s?ch=1&password=x")
+        == "rtsp://admin:***@10.0.0.2:554/s?ch=1&password=***"
+    )
     assert mask_url("/videos/clip.avi") == "/videos/clip.avi"
     url = f"rtsp://admin:s3cret@127.0.0.1:{free_port()}/stream1"
     records: list = []
@@ -242,8 +259,10 @@ def test_a_camera_password_is_never_shown(tmp_path, tiny_model):
     assert "admin:***@127.0.0.1" in shown and "s3cret" not in shown
 
     recipe_file(tmp_path, tiny_model)
-    (tmp_path / "cam.toml").write_text(f'[station]\nname = "cam"\nrecipe_file = "tiny.toml"\n'
-                                       f'[source]\ntype = "camera"\nurl = "{url}"\n')
+    (tmp_path / "cam.toml").write_text(
+        f'[station]\nname = "cam"\nrecipe_file = "tiny.toml"\n'
+        f'[source]\ntype = "camera"\nurl = "{url}"\n'
+    )
     if "station" not in cli.commands:
         load_cli_plugins(cli)
     res = CliRunner().invoke(cli, ["station", "check", str(tmp_path / "cam.toml")])

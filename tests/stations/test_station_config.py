@@ -1,5 +1,6 @@
 """Station configuration: TOML -> dataclasses, overrides onto the recipe, and
 `inspect station check` reporting every problem with its key."""
+
 from __future__ import annotations
 
 import json
@@ -86,14 +87,24 @@ def test_a_full_config_parses_with_paths_relative_to_the_file(tmp_path):
 def test_overrides_map_onto_the_recipe(tmp_path, tiny_model):
     (tmp_path / "inbox").mkdir()
     write_images(tmp_path / "inbox", 2, seed=71)
-    recipe = Recipe(name="tiny", model=tiny_model, pixel_size_mm=0.5,
-                    rules=[{"type": "min_area", "min": 1}, {"type": "review_band"}])
-    cfg = parse_config({
-        "station": {"name": "ovr", "plugin": "tiny", "recipe": "tiny", "until_empty": True},
-        "overrides": {"pixel_size_mm": 0.08, "rule_params": {"min_area": {"min": 60}},
-                      "add_rules": [{"type": "roi", "polygon": [[0, 0], [1, 0], [1, 1]]}]},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0},
-    }, tmp_path)
+    recipe = Recipe(
+        name="tiny",
+        model=tiny_model,
+        pixel_size_mm=0.5,
+        rules=[{"type": "min_area", "min": 1}, {"type": "review_band"}],
+    )
+    cfg = parse_config(
+        {
+            "station": {"name": "ovr", "plugin": "tiny", "recipe": "tiny", "until_empty": True},
+            "overrides": {
+                "pixel_size_mm": 0.08,
+                "rule_params": {"min_area": {"min": 60}},
+                "add_rules": [{"type": "roi", "polygon": [[0, 0], [1, 0], [1, 1]]}],
+            },
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0},
+        },
+        tmp_path,
+    )
     sink = MemorySink()
     station = Station(cfg, recipe=recipe, sinks={"db": sink})
     assert station.recipe.pixel_size_mm == 0.08
@@ -157,19 +168,22 @@ type = "kafka"
     res = CliRunner().invoke(cli, ["station", "check", str(tmp_path / "deep.toml")])
     assert res.exit_code == 2
     out = res.output
-    for key, words in (("overrides", "has no rule 'max_count'"),
-                       ("source.path", "does not exist"),
-                       ("database.url", "mysql:// is not supported"),
-                       ("mqtt.trigger_topic", "takes no triggers"),
-                       ("sinks[0].type", "no sink named 'kafka'")):
+    for key, words in (
+        ("overrides", "has no rule 'max_count'"),
+        ("source.path", "does not exist"),
+        ("database.url", "mysql:// is not supported"),
+        ("mqtt.trigger_topic", "takes no triggers"),
+        ("sinks[0].type", "no sink named 'kafka'"),
+    ):
         assert f"{key}: " in out and words in out, (key, out)
 
 
 def test_check_ok_and_toml_syntax_errors(tmp_path, tiny_model, cli):
     recipe_file(tmp_path, tiny_model)
     (tmp_path / "inbox").mkdir()
-    (tmp_path / "ok.toml").write_text('[station]\nname = "ok"\nrecipe_file = "tiny.toml"\n'
-                                      '[source]\npath = "inbox"\n')
+    (tmp_path / "ok.toml").write_text(
+        '[station]\nname = "ok"\nrecipe_file = "tiny.toml"\n[source]\npath = "inbox"\n'
+    )
     res = CliRunner().invoke(cli, ["station", "check", str(tmp_path / "ok.toml")])
     assert res.exit_code == 0 and "OK - station ok" in res.output
     (tmp_path / "broken.toml").write_text('[station]\nname = "x\n')
@@ -178,9 +192,11 @@ def test_check_ok_and_toml_syntax_errors(tmp_path, tiny_model, cli):
 
 
 def test_environment_variables_in_the_database_url(tmp_path, monkeypatch):
-    raw = {"station": {"name": "env", "plugin": "p", "recipe": "r"},
-           "source": {"type": "folder", "path": "inbox"},
-           "database": {"url": "postgresql://line:${LINE_DB_PASSWORD}@db/line"}}
+    raw = {
+        "station": {"name": "env", "plugin": "p", "recipe": "r"},
+        "source": {"type": "folder", "path": "inbox"},
+        "database": {"url": "postgresql://line:${LINE_DB_PASSWORD}@db/line"},
+    }
     monkeypatch.setenv("LINE_DB_PASSWORD", "s3cret")
     assert parse_config(raw, tmp_path).database_url == "postgresql://line:s3cret@db/line"
     monkeypatch.delenv("LINE_DB_PASSWORD")
@@ -190,9 +206,22 @@ def test_environment_variables_in_the_database_url(tmp_path, monkeypatch):
 
 def test_shortcut_with_an_unknown_plugin_says_what_is_installed(tmp_path):
     (tmp_path / "inbox").mkdir()
-    res = subprocess.run([INSPECT, "station", "run", "--plugin", "nosuch", "--recipe", "x",
-                          "--watch", str(tmp_path / "inbox")], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [
+            INSPECT,
+            "station",
+            "run",
+            "--plugin",
+            "nosuch",
+            "--recipe",
+            "x",
+            "--watch",
+            str(tmp_path / "inbox"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2
     assert "no plugin or domain named 'nosuch'" in res.stderr
     res = subprocess.run([INSPECT, "station", "run"], capture_output=True, text=True, timeout=120)
@@ -205,15 +234,31 @@ def test_status_text(tmp_path):
     b = StatusBoard("s1", "industrial", "steel", tmp_path)
     b.inspected("a.png", "PASS")
     b.inspected("b.png", "ERROR", "file is empty (0 bytes)")
-    b.extra.update(queue_depth=7, in_flight=2, journal_pending=3,
-                   sinks=[{"name": "sql", "up": False, "down_since": time.time() - 5,
-                           "last_error": "connection refused"}])
+    b.extra.update(
+        queue_depth=7,
+        in_flight=2,
+        journal_pending=3,
+        sinks=[
+            {
+                "name": "sql",
+                "up": False,
+                "down_since": time.time() - 5,
+                "last_error": "connection refused",
+            }
+        ],
+    )
     b.write(force=True)
     d = read_status(tmp_path)
     assert d["running"] and d["queue_depth"] == 7 and d["verdicts"] == {"PASS": 1, "ERROR": 1}
     text = format_status(d)
-    for words in ("7 waiting, 2 in flight", "ERROR 1, PASS 1", "3 result(s) waiting",
-                  "sink sql: DOWN since", "connection refused", "b.png: file is empty"):
+    for words in (
+        "7 waiting, 2 in flight",
+        "ERROR 1, PASS 1",
+        "3 result(s) waiting",
+        "sink sql: DOWN since",
+        "connection refused",
+        "b.png: file is empty",
+    ):
         assert words in text, words
 
 
@@ -235,7 +280,8 @@ def test_check_refuses_an_inbox_that_holds_the_station_s_own_files(tmp_path, cli
         '[station]\nname = "x"\nplugin = "p"\nrecipe = "r"\nstate_dir = "."\n'
         '[source]\ntype = "folder"\npath = "."\n'
         '[database]\nurl = "sqlite:///records.db"\n'
-        '[archive]\npath = "sub/archive"\n')
+        '[archive]\npath = "sub/archive"\n'
+    )
     res = CliRunner().invoke(cli, ["station", "check", str(tmp_path / "station.toml"), "--json"])
     keys = {p["key"]: p["message"] for p in json.loads(res.output)["problems"]}
     assert res.exit_code == 2

@@ -1,6 +1,7 @@
 """Images that must be quarantined, never judged: cut short (even with an end marker appended),
 damaged (bad CRC, truncated pixel data), or so large for the recipe that running the model
 on them would hold the line for minutes."""
+
 from __future__ import annotations
 
 import struct
@@ -14,8 +15,8 @@ import pytest
 from inspect_core.plugin_api.interfaces import SourceItem
 from inspect_stations.config import Limits, parse_config
 from inspect_stations.daemon import Station
-from inspect_stations.testing import FakeInspector, MemorySink, write_images
 from inspect_stations.image_check import BadImage, load_image
+from inspect_stations.testing import FakeInspector, MemorySink, write_images
 
 RNG = np.random.default_rng(5)
 PART = cv2.GaussianBlur(RNG.integers(0, 256, (120, 160, 3), dtype=np.uint8), (5, 5), 0)
@@ -38,7 +39,7 @@ def _png_parts(img: np.ndarray) -> tuple[bytes, bytes]:
 
 
 def _cut(data: bytes, keep: float = 0.3) -> bytes:
-    return data[:int(len(data) * keep)]
+    return data[: int(len(data) * keep)]
 
 
 GRAY = PART[..., 1]
@@ -61,23 +62,25 @@ def _bad_text_crc() -> bytes:
 CORRUPT = {
     # name: (bytes, words the reason must contain)
     "cut_eoi.jpg": (_cut(_jpeg(PART)) + b"\xff\xd9", "corrupt JPEG"),
-    "cut_eoi_progressive.jpg": (_cut(_jpeg(PART, cv2.IMWRITE_JPEG_PROGRESSIVE, 1))
-                                + b"\xff\xd9", "corrupt JPEG"),
+    "cut_eoi_progressive.jpg": (
+        _cut(_jpeg(PART, cv2.IMWRITE_JPEG_PROGRESSIVE, 1)) + b"\xff\xd9",
+        "corrupt JPEG",
+    ),
     "cut_eoi_gray.jpg": (_cut(_jpeg(GRAY)) + b"\xff\xd9", "corrupt JPEG"),
     "cut_eoi_90.jpg": (_cut(_jpeg(PART), 0.9) + b"\xff\xd9", "corrupt JPEG"),
     "cut_iend.png": (_cut(_PNG) + _IEND, "PNG"),
     "idat_crc.png": (_flip(_PNG, _PNG.find(b"IDAT") + 20), "CRC"),
     "idat_short.png": (_HEAD + _chunk(b"IDAT", _cut(_ZDATA)) + _IEND, "PNG"),
-    "idat_few_rows.png": (_HEAD + _chunk(b"IDAT", zlib.compress(b"\0" * 161 * 30)) + _IEND,
-                          "PNG"),
+    "idat_few_rows.png": (_HEAD + _chunk(b"IDAT", zlib.compress(b"\0" * 161 * 30)) + _IEND, "PNG"),
     "text_crc.png": (_bad_text_crc(), "CRC"),
 }
 INTACT = {
     "part.jpg": _jpeg(PART),
     "part_progressive.jpg": _jpeg(PART, cv2.IMWRITE_JPEG_PROGRESSIVE, 1),
     "part_gray.jpg": _jpeg(GRAY),
-    "part_444.jpg": _jpeg(PART, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
-                          cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444),
+    "part_444.jpg": _jpeg(
+        PART, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
+    ),
     "part.png": _PNG,
     "rows.png": _HEAD + _chunk(b"IDAT", _ZDATA[:50]) + _chunk(b"IDAT", _ZDATA[50:]) + _IEND,
 }
@@ -106,13 +109,17 @@ def test_damaged_images_are_quarantined_and_never_judged(tmp_path):
         (inbox / name).write_bytes(data)
     for name, data in INTACT.items():
         (inbox / name).write_bytes(data)
-    cfg = parse_config({
-        "station": {"name": "corrupt", "plugin": "x", "recipe": "x", "until_empty": True},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.02},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "corrupt", "plugin": "x", "recipe": "x", "until_empty": True},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.02},
+        },
+        tmp_path,
+    )
     sink = MemorySink()
-    assert Station(cfg, inspector=FakeInspector(), sinks={"db": sink}).run(
-        install_signals=False) == 0
+    assert (
+        Station(cfg, inspector=FakeInspector(), sinks={"db": sink}).run(install_signals=False) == 0
+    )
     by_name = {Path(i.source).name: i for i in sink.items}
     for name, (_, words) in CORRUPT.items():
         assert by_name[name].verdict.decision.value == "ERROR", name
@@ -152,8 +159,7 @@ def _zeros_png(side: int) -> bytes:
 def test_work_is_counted_from_the_header_in_tiles_and_copies():
     from inspect_stations.image_check import Header, WorkShape, check_work
 
-    shape = WorkShape(recipe="tile", tile=512, overlap=0.25, stride=32, copies=4,
-                      budget_mpx=64.0)
+    shape = WorkShape(recipe="tile", tile=512, overlap=0.25, stride=32, copies=4, budget_mpx=64.0)
     check_work(Header("png", 2000, 2000), shape)  # 25 tiles x 4 copies: 26 M, fine
     with pytest.raises(BadImage) as e:
         check_work(Header("png", 7000, 7000), shape)
@@ -174,8 +180,9 @@ def test_too_much_work_is_refused_before_decoding(tmp_path, monkeypatch):
     decoded = []
     monkeypatch.setattr(work, "decode", lambda *a: decoded.append(1))
     st = path.stat()
-    item = SourceItem(source=str(path), path=str(path),
-                      extra={"size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    item = SourceItem(
+        source=str(path), path=str(path), extra={"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    )
     w = work.read_file(item, Limits(), shape=work.work_shape(TiledInspector(), Limits()))
     assert decoded == [] and w.image is None
     assert "limits.max_work_mpx" in w.error and "7000x7000" in w.error
@@ -186,10 +193,13 @@ def test_a_7000x7000_blank_png_is_quarantined_without_running_the_model(tmp_path
     inbox.mkdir()
     (inbox / "blank.png").write_bytes(_zeros_png(7000))
     write_images(inbox, 1, seed=9)
-    cfg = parse_config({
-        "station": {"name": "work", "plugin": "x", "recipe": "x", "until_empty": True},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.02},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "work", "plugin": "x", "recipe": "x", "until_empty": True},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.02},
+        },
+        tmp_path,
+    )
     sink = MemorySink()
     inspector = TiledInspector()
     assert Station(cfg, inspector=inspector, sinks={"db": sink}).run(install_signals=False) == 0
@@ -206,11 +216,14 @@ def test_the_work_limit_is_raised_in_the_station_config(tmp_path):
     from inspect_stations.image_check import Header, check_work
     from inspect_stations.work import work_shape
 
-    cfg = parse_config({
-        "station": {"name": "work", "plugin": "x", "recipe": "x"},
-        "source": {"type": "folder", "path": "inbox"},
-        "limits": {"max_work_mpx": 400},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "work", "plugin": "x", "recipe": "x"},
+            "source": {"type": "folder", "path": "inbox"},
+            "limits": {"max_work_mpx": 400},
+        },
+        tmp_path,
+    )
     shape = work_shape(TiledInspector(), cfg.limits)
     assert shape.budget_mpx == 400 and shape.copies == 4 and shape.tile == 512
     check_work(Header("png", 7000, 7000), shape)  # 340 M: within the raised limit

@@ -1,5 +1,6 @@
 """Exactly-once under kill -9, and graceful shutdown on SIGTERM, with a real station process
 (`inspect station run CONFIG.toml`), a tiny model and the SQLite ``sql`` sink."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,13 +34,21 @@ def _setup(tmp_path: Path, model: Path, n: int, **station) -> tuple[Path, dict]:
     shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
     assert len(shas) == n
     recipe_file(tmp_path, model)
-    cfg = write_config(tmp_path / "station.toml", {
-        "station": {"name": "crash", "recipe_file": "tiny.toml", "batch": 4, **station},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "database": {"url": "sqlite:///records.db"},
-    })
-    return cfg, {"inbox": inbox, "archive": tmp_path / "archive", "db": tmp_path / "records.db",
-                 "shas": shas, "state": tmp_path / "state"}
+    cfg = write_config(
+        tmp_path / "station.toml",
+        {
+            "station": {"name": "crash", "recipe_file": "tiny.toml", "batch": 4, **station},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "database": {"url": "sqlite:///records.db"},
+        },
+    )
+    return cfg, {
+        "inbox": inbox,
+        "archive": tmp_path / "archive",
+        "db": tmp_path / "records.db",
+        "shas": shas,
+        "state": tmp_path / "state",
+    }
 
 
 def _archived(archive: Path) -> list[Path]:
@@ -74,19 +83,29 @@ def test_kill9_at_random_points_loses_nothing_and_records_nothing_twice(tmp_path
     added, kills = first, 0
     while (_inbox(w["inbox"]) or added < n) and kills < 20:
         before = len(_archived(w["archive"]))
-        proc = subprocess.Popen([INSPECT, "station", "run", str(cfg)], cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [INSPECT, "station", "run", str(cfg)],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             recorded = len(_records(w["db"]))
             if kills % 3 == 1:  # while the database is being written
-                wait_for(lambda: len(_records(w["db"])) > recorded or proc.poll() is not None,
-                         timeout=60, what="new records")
+                wait_for(
+                    lambda: len(_records(w["db"])) > recorded or proc.poll() is not None,
+                    timeout=60,
+                    what="new records",
+                )
                 time.sleep(rng.uniform(0.0, 0.1))
             elif kills % 3 == 2:  # anywhere: start-up and recovery included
                 time.sleep(rng.uniform(0.0, 1.2))
             else:  # while images are inspected, journaled and moved
-                wait_for(lambda: len(_archived(w["archive"])) > before or proc.poll() is not None,
-                         timeout=60, what="the station to archive an image")
+                wait_for(
+                    lambda: len(_archived(w["archive"])) > before or proc.poll() is not None,
+                    timeout=60,
+                    what="the station to archive an image",
+                )
                 time.sleep(rng.uniform(0.0, 0.15))
         finally:
             proc.send_signal(signal.SIGKILL)
@@ -99,16 +118,22 @@ def test_kill9_at_random_points_loses_nothing_and_records_nothing_twice(tmp_path
             added += k
     assert kills >= 8 and len(w["shas"]) == n
     # a last run drains whatever is left
-    done = subprocess.run([INSPECT, "station", "run", str(cfg), "--until-empty"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [INSPECT, "station", "run", str(cfg), "--until-empty"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
     archived = _archived(w["archive"])
     records = _records(w["db"])
     assert _inbox(w["inbox"]) == []
     assert len(archived) == n, f"{len(archived)} archived of {n} after {kills} kills"
-    assert len(records) == n, (f"{len(records)} records of {n} after {kills} kills; last run:\n"
-                               + done.stderr[-3000:])
+    assert len(records) == n, (
+        f"{len(records)} records of {n} after {kills} kills; last run:\n" + done.stderr[-3000:]
+    )
     assert {sha for sha, _ in records} == w["shas"]
     assert {hashlib.sha256(p.read_bytes()).hexdigest() for p in archived} == w["shas"]
     con = sqlite3.connect(w["state"] / "journal.sqlite")
@@ -120,11 +145,19 @@ def test_sigterm_finishes_current_images_flushes_and_exits_0(tmp_path, tiny_mode
     _needs_sql_sink()
     n = 1000
     cfg, w = _setup(tmp_path, tiny_model, n)
-    proc = subprocess.Popen([INSPECT, "station", "run", str(cfg), "--log-json"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [INSPECT, "station", "run", str(cfg), "--log-json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for(lambda: len(_archived(w["archive"])) >= 5, timeout=60,
-                 what="the station to start archiving")
+        wait_for(
+            lambda: len(_archived(w["archive"])) >= 5,
+            timeout=60,
+            what="the station to start archiving",
+        )
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -137,8 +170,9 @@ def test_sigterm_finishes_current_images_flushes_and_exits_0(tmp_path, tiny_mode
     assert len(records) == len(archived)  # everything taken was recorded and filed
     assert len(archived) + len(left) == n
     assert left, "SIGTERM came too late to test anything; raise n"
-    assert {sha for sha, _ in records} == {hashlib.sha256(p.read_bytes()).hexdigest()
-                                           for p in archived}
+    assert {sha for sha, _ in records} == {
+        hashlib.sha256(p.read_bytes()).hexdigest() for p in archived
+    }
     events = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert all({"ts", "level", "station", "event", "msg"} <= set(e) for e in events)
     kinds = [e["event"] for e in events]
@@ -147,8 +181,13 @@ def test_sigterm_finishes_current_images_flushes_and_exits_0(tmp_path, tiny_mode
     assert status["state"] == "stopped" and status["journal_pending"] == 0
     assert status["images_total"] == len(archived)
     # `inspect station status` reads it: not running any more -> exit 1
-    st = subprocess.run([INSPECT, "station", "status", str(cfg), "--json"], cwd=tmp_path,
-                        capture_output=True, text=True, timeout=60)
+    st = subprocess.run(
+        [INSPECT, "station", "status", str(cfg), "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert st.returncode == 1
     assert json.loads(st.stdout)["images_total"] == len(archived)
 
@@ -156,16 +195,30 @@ def test_sigterm_finishes_current_images_flushes_and_exits_0(tmp_path, tiny_mode
 def test_second_station_on_the_same_state_dir_is_refused(tmp_path, tiny_model):
     _needs_sql_sink()
     cfg, w = _setup(tmp_path, tiny_model, 3)
-    proc = subprocess.Popen([INSPECT, "station", "run", str(cfg)], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [INSPECT, "station", "run", str(cfg)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: (w["state"] / "status.json").exists(), timeout=60, what="status.json")
-        other = subprocess.run([INSPECT, "station", "run", str(cfg)], cwd=tmp_path,
-                               capture_output=True, text=True, timeout=60)
+        other = subprocess.run(
+            [INSPECT, "station", "run", str(cfg)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert other.returncode == 2
         assert "already running" in other.stderr and str(w["state"]) in other.stderr
-        st = subprocess.run([INSPECT, "station", "status", str(cfg)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+        st = subprocess.run(
+            [INSPECT, "station", "status", str(cfg)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert st.returncode == 0, st.stdout + st.stderr
         assert "running" in st.stdout and "crash" in st.stdout
     finally:

@@ -7,6 +7,7 @@ the database still refuses for its content is set aside as a dead letter (shown 
 ``inspect station status``, replayed by ``inspect station replay`` after the fix). Runs on
 SQLite and on the PostgreSQL test server (``db_url``).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,6 @@ from inspect_stations.config import load_config
 from inspect_stations.daemon import Station
 from inspect_stations.journal import Journal, read_dead_letters
 from inspect_stations.testing import FakeInspector, MemorySink, write_config
-from db_support import db_url, pg_database  # noqa: F401
 
 
 class Frames:
@@ -44,22 +44,43 @@ class Frames:
         pass
 
 
-def frame(value: int, *, rid: str | None = None, part_id: str | None = None,
-          lot: str | None = "L1", frame_no: int = 0) -> SourceItem:
+def frame(
+    value: int,
+    *,
+    rid: str | None = None,
+    part_id: str | None = None,
+    lot: str | None = "L1",
+    frame_no: int = 0,
+) -> SourceItem:
     """A 16x24 frame of one grey ``value`` (same value = byte-identical frame)."""
-    return SourceItem(source=f"cam#frame={frame_no}", frame=np.full((16, 24), value, np.uint8),
-                      captured_at=time.time(), part_id=part_id, lot=lot, request_id=rid,
-                      extra={"camera": "cam", "frame_no": frame_no})
+    return SourceItem(
+        source=f"cam#frame={frame_no}",
+        frame=np.full((16, 24), value, np.uint8),
+        captured_at=time.time(),
+        part_id=part_id,
+        lot=lot,
+        request_id=rid,
+        extra={"camera": "cam", "frame_no": frame_no},
+    )
 
 
 def station_config(tmp: Path, url: str, name: str = "dl"):
     (tmp / "inbox").mkdir(exist_ok=True)
-    path = write_config(tmp / "station.toml", {
-        "station": {"name": name, "plugin": "tiny", "recipe": "tiny", "journal_retry_s": 0.1,
-                    "flush_timeout_s": 3.0, "until_empty": True},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0},
-        "database": {"url": url},
-    })
+    path = write_config(
+        tmp / "station.toml",
+        {
+            "station": {
+                "name": name,
+                "plugin": "tiny",
+                "recipe": "tiny",
+                "journal_retry_s": 0.1,
+                "flush_timeout_s": 3.0,
+                "until_empty": True,
+            },
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0},
+            "database": {"url": url},
+        },
+    )
     return path, load_config(path)
 
 
@@ -75,8 +96,9 @@ def db_rows(url: str, cols: str = "part_id, lot") -> list[tuple]:
     engine = make_engine(url)
     try:
         with engine.connect() as c:
-            return [tuple(r) for r in c.execute(sa.text(f"SELECT {cols} FROM inspection "
-                                                        "ORDER BY id"))]
+            return [
+                tuple(r) for r in c.execute(sa.text(f"SELECT {cols} FROM inspection ORDER BY id"))
+            ]
     finally:
         engine.dispose()
 
@@ -95,8 +117,7 @@ class Logs:
     def __enter__(self):
         self.items: list[tuple[str, str]] = []
         self.handler = logging.Handler()
-        self.handler.emit = lambda r: self.items.append((getattr(r, "event", None),
-                                                         r.getMessage()))
+        self.handler.emit = lambda r: self.items.append((getattr(r, "event", None), r.getMessage()))
         self.log = logging.getLogger("inspect.station")
         self.level = self.log.level
         self.log.setLevel(logging.INFO)
@@ -121,12 +142,20 @@ def refuse_lot(url: str, lot: str) -> None:
     engine = make_engine(url)
     with engine.begin() as c:
         if engine.dialect.name == "sqlite":
-            c.execute(sa.text("CREATE TRIGGER refuse_lot BEFORE INSERT ON inspection "
-                              f"WHEN NEW.lot = '{lot}' BEGIN "
-                              "SELECT RAISE(ABORT, 'lot refused by a test trigger'); END"))
+            c.execute(
+                sa.text(
+                    "CREATE TRIGGER refuse_lot BEFORE INSERT ON inspection "
+                    f"WHEN NEW.lot = '{lot}' BEGIN "
+                    "SELECT RAISE(ABORT, 'lot refused by a test trigger'); END"
+                )
+            )
         else:
-            c.execute(sa.text("ALTER TABLE inspection ADD CONSTRAINT refuse_lot "
-                              f"CHECK (lot IS NULL OR lot <> '{lot}')"))
+            c.execute(
+                sa.text(
+                    "ALTER TABLE inspection ADD CONSTRAINT refuse_lot "
+                    f"CHECK (lot IS NULL OR lot <> '{lot}')"
+                )
+            )
     engine.dispose()
 
 
@@ -135,15 +164,24 @@ def accept_lots(url: str) -> None:
 
     engine = make_engine(url)
     with engine.begin() as c:
-        c.execute(sa.text("DROP TRIGGER refuse_lot" if engine.dialect.name == "sqlite" else
-                          "ALTER TABLE inspection DROP CONSTRAINT refuse_lot"))
+        c.execute(
+            sa.text(
+                "DROP TRIGGER refuse_lot"
+                if engine.dialect.name == "sqlite"
+                else "ALTER TABLE inspection DROP CONSTRAINT refuse_lot"
+            )
+        )
     engine.dispose()
 
 
 def test_overlong_and_nul_part_ids_are_recorded_and_nothing_waits_behind_them(db_url, tmp_path):
     _, cfg = station_config(tmp_path, db_url)
-    items = [frame(10, rid="T1", part_id="P" * 200), frame(20, rid="T2", part_id="P\x00X"),
-             frame(30, rid="T3", part_id="P3", lot="L\x00" + "x" * 300), frame(40, rid="T4")]
+    items = [
+        frame(10, rid="T1", part_id="P" * 200),
+        frame(20, rid="T2", part_id="P\x00X"),
+        frame(30, rid="T3", part_id="P3", lot="L\x00" + "x" * 300),
+        frame(40, rid="T4"),
+    ]
     with Logs() as logs:
         station = run_station(cfg, items)
     assert pending(tmp_path) == 0, logs.items
@@ -161,8 +199,12 @@ def test_a_refused_result_is_set_aside_and_replayed_after_the_fix(db_url, tmp_pa
 
     path, cfg = station_config(tmp_path, db_url)
     refuse_lot(db_url, "BAD")
-    items = [frame(1, rid="A"), frame(2, rid="B", part_id="P-bad", lot="BAD"), frame(3, rid="C"),
-             frame(4, rid="D")]
+    items = [
+        frame(1, rid="A"),
+        frame(2, rid="B", part_id="P-bad", lot="BAD"),
+        frame(3, rid="C"),
+        frame(4, rid="D"),
+    ]
     with Logs() as logs:
         run_station(cfg, items)
     # the results behind the refused one are recorded; it waits aside, with its reason
@@ -201,8 +243,10 @@ def test_a_journal_row_that_cannot_be_read_is_set_aside(tmp_path):
     """A corrupt row (or one written by a newer inspect) used to block its sink for good."""
     _, cfg = station_config(tmp_path, "sqlite://")
     j = Journal(tmp_path / "state" / "journal.sqlite")
-    j.db.execute("INSERT INTO journal (sink, sha256, payload, created) VALUES "
-                 "('db', 'x', '{\"not\": \"an inspection\"}', 0)")
+    j.db.execute(
+        "INSERT INTO journal (sink, sha256, payload, created) VALUES "
+        "('db', 'x', '{\"not\": \"an inspection\"}', 0)"
+    )
     j.close()
     sink = MemorySink()
     with Logs() as logs:
@@ -227,8 +271,9 @@ def test_an_outage_is_not_a_dead_letter(tmp_path):
 
 @pytest.mark.parametrize("bad", ["\x00", "\ud800", "\udcff"])
 def test_recorder_never_hands_the_database_text_it_refuses(db_url, bad):
-    from inspect_db.recorder import Recorder
     from db_support import make_inspection, region
+
+    from inspect_db.recorder import Recorder
 
     insp = make_inspection(1, verdict="FAIL", regions=[region("s" * 80 + bad)])
     insp.source = f"/images/odd{bad}name.png"
@@ -244,11 +289,11 @@ def test_recorder_never_hands_the_database_text_it_refuses(db_url, bad):
 def test_non_finite_numbers_in_json_are_stored_as_text(db_url):
     """PostgreSQL's json refuses NaN and Infinity (a rule with ``max = inf``, a card's NaN
     score): they are written as strings instead of failing the record."""
+    from db_support import make_inspection
     from sqlalchemy.orm import Session
 
     from inspect_db.models import InspectionRecord, Model
     from inspect_db.recorder import Recorder
-    from db_support import make_inspection
 
     insp = make_inspection(2)
     insp.thresholds = {"max": float("inf"), "rules": [{"min": np.float32("nan")}]}

@@ -1,5 +1,6 @@
 """`inspect demo`: one station per recipe over its sample images, drained into SQLite, then the
 report (tested with tiny injected recipes; the shipped ones need the trained models)."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -29,8 +30,10 @@ def _domain(tmp: Path, model: Path, name: str, n: int) -> Domain:
     bad = folder / f"{name}_broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
     samples.append(SampleImage(bad, "FAIL"))
-    return Domain(name, [Recipe(name="blob", model=model, rules=[{"type": "min_area", "min": 1}],
-                                samples=samples)])
+    return Domain(
+        name,
+        [Recipe(name="blob", model=model, rules=[{"type": "min_area", "min": 1}], samples=samples)],
+    )
 
 
 def test_demo_runs_a_station_per_recipe_and_reports(tmp_path, tiny_model, capsys):
@@ -45,8 +48,9 @@ def test_demo_runs_a_station_per_recipe_and_reports(tmp_path, tiny_model, capsys
     assert [s["name"] for s in res.stations] == ["demo-alpha-blob", "demo-beta-blob"]
     assert [s["images"] for s in res.stations] == [4, 3]
     con = sqlite3.connect(tmp_path / "demo" / "demo.db")
-    rows = con.execute("SELECT s.name, i.verdict FROM inspection i JOIN station s "
-                       "ON s.id = i.station_id").fetchall()
+    rows = con.execute(
+        "SELECT s.name, i.verdict FROM inspection i JOIN station s ON s.id = i.station_id"
+    ).fetchall()
     con.close()
     assert len(rows) == 7 and sum(v == "ERROR" for _, v in rows) == 2
     # every sample has been compared with what its recipe expects
@@ -60,8 +64,12 @@ def test_demo_runs_a_station_per_recipe_and_reports(tmp_path, tiny_model, capsys
 
 
 def test_demo_without_recipes_says_why(tmp_path):
-    res = subprocess.run([INSPECT, "demo", "--dir", str(tmp_path / "d")], capture_output=True,
-                         text=True, timeout=120, env={"PATH": "/usr/bin:/bin",
-                                                      "INSPECT_PLUGINS": "station,records"})
+    res = subprocess.run(
+        [INSPECT, "demo", "--dir", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "INSPECT_PLUGINS": "station,records"},
+    )
     assert res.returncode == 2
     assert "no installed recipe has sample images" in res.stderr

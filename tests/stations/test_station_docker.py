@@ -1,5 +1,6 @@
 """The station's Docker image: torch-free runtime, and a build context that never carries a
 station's images, journal or database (no Docker daemon needed for these checks)."""
+
 from __future__ import annotations
 
 import re
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _ignored(path: str, patterns: list[str]) -> bool:
     """Docker's .dockerignore rules, as far as this file uses them: a pattern matches a path or
     any folder above it; ``**`` any number of folders, ``*`` within one name."""
+
     def rx(p: str) -> re.Pattern:
         out = ""
         i = 0
@@ -50,15 +52,31 @@ def _patterns() -> list[str]:
 
 def test_the_build_context_leaves_station_data_out_and_keeps_the_code():
     pats = _patterns()
-    for p in ("stations/inbox/part1.png", "stations/archive/PASS/2024-05-02/part1.png",
-              "stations/quarantine/2024-05-02/bad.png", "stations/state/journal.sqlite",
-              "stations/state/records.db", "line1/.station-steel/journal.sqlite",
-              "demo.db", "work/demo/demo.db-wal", "runs/steel/model.onnx", ".venv/bin/python"):
+    for p in (
+        "stations/inbox/part1.png",
+        "stations/archive/PASS/2024-05-02/part1.png",
+        "stations/quarantine/2024-05-02/bad.png",
+        "stations/state/journal.sqlite",
+        "stations/state/records.db",
+        "line1/.station-steel/journal.sqlite",
+        "demo.db",
+        "work/demo/demo.db-wal",
+        "runs/steel/model.onnx",
+        ".venv/bin/python",
+    ):
         assert _ignored(p, pats), f"{p} would be sent to the Docker build"
-    for p in ("stations/archive.py", "stations/daemon.py", "stations/example.toml",
-              "plugins/industrial/models/steel.onnx", "plugins/industrial/models/steel.json",
-              "db/alembic.ini", "db/migrations/versions/0001_initial.py", "inspect_core/cli.py",
-              "pyproject.toml", "README.md"):
+    for p in (
+        "stations/archive.py",
+        "stations/daemon.py",
+        "stations/example.toml",
+        "plugins/industrial/models/steel.onnx",
+        "plugins/industrial/models/steel.json",
+        "db/alembic.ini",
+        "db/migrations/versions/0001_initial.py",
+        "inspect_core/cli.py",
+        "pyproject.toml",
+        "README.md",
+    ):
         assert not _ignored(p, pats), f"{p} is needed by the Docker build"
 
 
@@ -80,15 +98,25 @@ def test_a_station_runs_and_records_without_torch(tmp_path, tiny_model):
     pytest.importorskip("db")
     write_images(tmp_path / "inbox", 3, seed=5)
     recipe_file(tmp_path, tiny_model)
-    cfg = write_config(tmp_path / "station.toml", {
-        "station": {"name": "bare", "recipe_file": "tiny.toml"},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "database": {"url": "sqlite:///records.db"},
-    })
-    code = ("import sys; sys.modules['torch'] = None; sys.argv = ['inspect'] + sys.argv[1:]; "
-            "from inspect_core.cli import main; main()")
-    run = subprocess.run([sys.executable, "-c", code, "station", "run", str(cfg), "--until-empty",
-                          "--log-json"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    cfg = write_config(
+        tmp_path / "station.toml",
+        {
+            "station": {"name": "bare", "recipe_file": "tiny.toml"},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "database": {"url": "sqlite:///records.db"},
+        },
+    )
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.argv = ['inspect'] + sys.argv[1:]; "
+        "from inspect_core.cli import main; main()"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, "station", "run", str(cfg), "--until-empty", "--log-json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "ModuleNotFoundError" not in run.stderr and "import of torch" not in run.stderr
     import sqlite3
@@ -96,6 +124,10 @@ def test_a_station_runs_and_records_without_torch(tmp_path, tiny_model):
     con = sqlite3.connect(tmp_path / "records.db")
     assert con.execute("SELECT count(*) FROM inspection").fetchone()[0] == 3
     con.close()
-    st = subprocess.run([sys.executable, "-c", code, "station", "status", "--state-dir",
-                         str(tmp_path / "state")], capture_output=True, text=True, timeout=60)
+    st = subprocess.run(
+        [sys.executable, "-c", code, "station", "status", "--state-dir", str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert st.returncode == 1 and "bare" in st.stdout  # stopped: not running -> 1

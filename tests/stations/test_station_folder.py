@@ -1,6 +1,7 @@
 """Folder source: complete files only, archive or leave-and-remember, bounded memory for
 10,000 files at once, crash leftovers filed without a second inspection, moves across file
 systems."""
+
 from __future__ import annotations
 
 import errno
@@ -28,10 +29,19 @@ from inspect_stations.work import Work, judge
 
 def _cfg(tmp: Path, until_empty: bool = True, **source):
     (tmp / "inbox").mkdir(exist_ok=True)
-    return parse_config({
-        "station": {"name": "folder", "plugin": "x", "recipe": "x", "until_empty": until_empty},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.02, **source},
-    }, tmp)
+    return parse_config(
+        {
+            "station": {"name": "folder", "plugin": "x", "recipe": "x", "until_empty": until_empty},
+            "source": {
+                "type": "folder",
+                "path": "inbox",
+                "stable_s": 0.0,
+                "poll_s": 0.02,
+                **source,
+            },
+        },
+        tmp,
+    )
 
 
 class CountingInspector(FakeInspector):
@@ -116,7 +126,7 @@ def test_a_file_is_taken_only_once_completely_written(tmp_path):
         slow = tmp_path / "inbox" / "slow.png"
         with open(slow, "wb") as f:  # a slow writer: a chunk every 0.1 s
             for k in range(0, len(data), max(1, len(data) // 8)):
-                f.write(data[k:k + max(1, len(data) // 8)])
+                f.write(data[k : k + max(1, len(data) // 8)])
                 f.flush()
                 time.sleep(0.1)
                 assert slow.exists() and not sink.items, "taken while still being written"
@@ -136,16 +146,24 @@ def test_a_file_is_taken_only_once_completely_written(tmp_path):
 def test_leave_mode_remembers_what_it_has_inspected(tmp_path):
     write_images(tmp_path / "inbox", 5, seed=21)
     sink, insp = MemorySink(), CountingInspector()
-    assert Station(_cfg(tmp_path, after="leave"), inspector=insp,
-                   sinks={"db": sink}).run(install_signals=False) == 0
+    assert (
+        Station(_cfg(tmp_path, after="leave"), inspector=insp, sinks={"db": sink}).run(
+            install_signals=False
+        )
+        == 0
+    )
     assert insp.calls == 5 and len(sink.items) == 5
     assert len(list((tmp_path / "inbox").iterdir())) == 5 and not _files(tmp_path / "archive")
     # a restart does not inspect them again; a changed file is inspected again
     time.sleep(0.01)
     write_images(tmp_path / "inbox", 1, seed=22, start=2)  # overwrites img00002.png
     insp2 = CountingInspector()
-    assert Station(_cfg(tmp_path, after="leave"), inspector=insp2,
-                   sinks={"db": sink}).run(install_signals=False) == 0
+    assert (
+        Station(_cfg(tmp_path, after="leave"), inspector=insp2, sinks={"db": sink}).run(
+            install_signals=False
+        )
+        == 0
+    )
     assert insp2.calls == 1 and len(sink.items) == 6
 
 
@@ -189,8 +207,12 @@ def test_moves_across_file_systems(tmp_path, monkeypatch):
     paths = write_images(tmp_path / "inbox", 3, seed=41)
     data = {p.name: p.read_bytes() for p in paths}
     sink = MemorySink()
-    assert Station(_cfg(tmp_path), inspector=FakeInspector(),
-                   sinks={"db": sink}).run(install_signals=False) == 0
+    assert (
+        Station(_cfg(tmp_path), inspector=FakeInspector(), sinks={"db": sink}).run(
+            install_signals=False
+        )
+        == 0
+    )
     assert len(crossed) == 3  # the copy path was taken
     archived = _files(tmp_path / "archive")
     assert {p.name: p.read_bytes() for p in archived} == data  # no temporary files left
@@ -201,11 +223,19 @@ def test_moves_across_file_systems(tmp_path, monkeypatch):
 def test_same_name_twice_keeps_both_images(tmp_path):
     write_images(tmp_path / "inbox", 1, seed=51)
     sink = MemorySink()
-    assert Station(_cfg(tmp_path), inspector=FakeInspector(),
-                   sinks={"db": sink}).run(install_signals=False) == 0
+    assert (
+        Station(_cfg(tmp_path), inspector=FakeInspector(), sinks={"db": sink}).run(
+            install_signals=False
+        )
+        == 0
+    )
     write_images(tmp_path / "inbox", 1, seed=52)  # another image, same file name
-    assert Station(_cfg(tmp_path), inspector=FakeInspector(),
-                   sinks={"db": sink}).run(install_signals=False) == 0
+    assert (
+        Station(_cfg(tmp_path), inspector=FakeInspector(), sinks={"db": sink}).run(
+            install_signals=False
+        )
+        == 0
+    )
     names = {p.name for p in _files(tmp_path / "archive")}
     assert len(names) == 2 and "img00000.png" in names
     assert [n for n in names if n.startswith("img00000-") and n.endswith(".png")]
@@ -291,8 +321,12 @@ def test_a_failed_copy_leaves_no_temporary_file_and_says_the_disk_is_full(tmp_pa
     monkeypatch.setattr(archive.shutil, "copyfile", full)
     write_images(tmp_path / "inbox", 1, seed=63)
     with _Logs() as logs:
-        assert Station(_cfg(tmp_path), inspector=FakeInspector(),
-                       sinks={"db": MemorySink()}).run(install_signals=False) == 0
+        assert (
+            Station(_cfg(tmp_path), inspector=FakeInspector(), sinks={"db": MemorySink()}).run(
+                install_signals=False
+            )
+            == 0
+        )
     assert [p.name for p in _files(tmp_path / "archive")] == []  # no .inspect-tmp-* left
     assert len(list((tmp_path / "inbox").iterdir())) == 1  # stays for a later try
     msg = logs.of("file_failed")[0]
@@ -313,8 +347,9 @@ def test_a_file_that_cannot_be_filed_is_retried_later_not_every_pass(tmp_path, m
     monkeypatch.setattr(Archive, "file", refuse)
     write_images(tmp_path / "inbox", 3, seed=64)
     sink = MemorySink()
-    station = Station(_cfg(tmp_path, until_empty=False), inspector=FakeInspector(),
-                      sinks={"db": sink})
+    station = Station(
+        _cfg(tmp_path, until_empty=False), inspector=FakeInspector(), sinks={"db": sink}
+    )
     with _Logs() as logs:
         t = threading.Thread(target=station.run, kwargs={"install_signals": False})
         t.start()
@@ -347,8 +382,12 @@ def test_a_file_replaced_while_inspected_is_not_filed_under_the_old_verdict(tmp_
 
     sink = MemorySink()
     with _Logs() as logs:
-        assert Station(_cfg(tmp_path), inspector=Replacing(fail_above=150),
-                       sinks={"db": sink}).run(install_signals=False) == 0
+        assert (
+            Station(_cfg(tmp_path), inspector=Replacing(fail_above=150), sinks={"db": sink}).run(
+                install_signals=False
+            )
+            == 0
+        )
     assert sorted(i.verdict.decision.value for i in sink.items) == ["FAIL", "PASS"]
     filed = _files(tmp_path / "archive")
     assert [f.read_bytes() for f in filed] == [new_bytes]
@@ -358,8 +397,9 @@ def test_a_file_replaced_while_inspected_is_not_filed_under_the_old_verdict(tmp_
 
 def test_an_unreadable_inbox_is_reported_once_a_minute_not_every_poll(tmp_path):
     write_images(tmp_path / "inbox", 1, seed=66)
-    station = Station(_cfg(tmp_path, until_empty=False), inspector=FakeInspector(),
-                      sinks={"db": MemorySink()})
+    station = Station(
+        _cfg(tmp_path, until_empty=False), inspector=FakeInspector(), sinks={"db": MemorySink()}
+    )
     with _Logs() as logs:
         t = threading.Thread(target=station.run, kwargs={"install_signals": False})
         t.start()
@@ -425,7 +465,8 @@ def test_filing_goes_on_after_the_archive_folder_was_removed(tmp_path):
 
 
 def test_a_clock_in_the_past_is_reported_and_a_prune_failure_does_not_stop_the_start(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     import sqlite3
 
     import inspect_stations.daemon as daemon
@@ -439,15 +480,20 @@ def test_a_clock_in_the_past_is_reported_and_a_prune_failure_does_not_stop_the_s
     write_images(tmp_path / "inbox", 1, seed=69)
     sink = MemorySink()
     with _Logs() as logs:
-        assert Station(_cfg(tmp_path), inspector=FakeInspector(),
-                       sinks={"db": sink}).run(install_signals=False) == 0
+        assert (
+            Station(_cfg(tmp_path), inspector=FakeInspector(), sinks={"db": sink}).run(
+                install_signals=False
+            )
+            == 0
+        )
     assert len(sink.items) == 1
     assert "disk is full" in logs.of("journal_prune")[0]
     assert "Set the clock" in logs.of("clock")[0]
 
 
-def test_a_copy_across_file_systems_does_not_delete_a_file_that_took_the_name(tmp_path,
-                                                                             monkeypatch):
+def test_a_copy_across_file_systems_does_not_delete_a_file_that_took_the_name(
+    tmp_path, monkeypatch
+):
     """The inbox and the archive on different volumes: while the image is copied, the camera
     renames its next image over the same name. That one must stay in the inbox."""
     import inspect_stations.archive as archive

@@ -1,6 +1,7 @@
 """Hostile files in the inbox: named pipes and sockets (a read must never hang the station), and
 file names near the file system's 255-byte limit (archive, quarantine reason and overlay names
 are shortened deterministically, and errors say what really happened)."""
+
 from __future__ import annotations
 
 import errno
@@ -22,11 +23,19 @@ from inspect_stations.testing import CapturedLogs, FakeInspector, MemorySink, wa
 
 def _cfg(tmp: Path, until_empty: bool = True, **station):
     (tmp / "inbox").mkdir(exist_ok=True)
-    return parse_config({
-        "station": {"name": "hostile", "plugin": "x", "recipe": "x",
-                    "until_empty": until_empty, **station},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.02},
-    }, tmp)
+    return parse_config(
+        {
+            "station": {
+                "name": "hostile",
+                "plugin": "x",
+                "recipe": "x",
+                "until_empty": until_empty,
+                **station,
+            },
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.02},
+        },
+        tmp,
+    )
 
 
 def _release(fifo: Path) -> None:
@@ -43,7 +52,8 @@ def _files(folder: Path) -> list[Path]:
 
 # -- named pipes, sockets ----------------------------------------------------------------------
 def test_a_fifo_and_a_socket_are_quarantined_unread_and_later_files_are_inspected(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)  # a Unix socket path must be short: bind relative to here
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -53,8 +63,9 @@ def test_a_fifo_and_a_socket_are_quarantined_unread_and_later_files_are_inspecte
     sock.bind("inbox/s.png")
     good = write_images(inbox, 3, seed=91)
     sink = MemorySink()
-    station = Station(_cfg(tmp_path, until_empty=False), inspector=FakeInspector(),
-                      sinks={"db": sink})
+    station = Station(
+        _cfg(tmp_path, until_empty=False), inspector=FakeInspector(), sinks={"db": sink}
+    )
     t = threading.Thread(target=station.run, kwargs={"install_signals": False}, daemon=True)
     try:
         with CapturedLogs() as logs:
@@ -97,7 +108,8 @@ def test_a_second_fifo_under_a_quarantined_name_does_not_hang_the_filing(tmp_pat
 
 
 def test_a_fifo_is_quarantined_across_file_systems_and_a_socket_waits_with_a_reason(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     """Inbox and quarantine on separate volumes (Docker): a pipe holds no data and is made
     anew there; a socket cannot be, so it stays, and the log says why (not 'disk full')."""
     import inspect_stations.archive as archive
@@ -117,8 +129,12 @@ def test_a_fifo_is_quarantined_across_file_systems_and_a_socket_waits_with_a_rea
     sock.bind("inbox/s.png")
     try:
         with CapturedLogs() as logs:
-            assert Station(_cfg(tmp_path), inspector=FakeInspector(),
-                           sinks={"db": MemorySink()}).run(install_signals=False) == 0
+            assert (
+                Station(_cfg(tmp_path), inspector=FakeInspector(), sinks={"db": MemorySink()}).run(
+                    install_signals=False
+                )
+                == 0
+            )
     finally:
         sock.close()
     q = next((tmp_path / "quarantine").iterdir())
@@ -135,8 +151,9 @@ def test_a_file_replaced_by_a_fifo_after_the_scan_is_refused_not_read(tmp_path):
     p = tmp_path / "x.png"
     os.mkfifo(p)
     st = os.stat(p)
-    item = SourceItem(source=str(p), path=str(p),
-                      extra={"size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    item = SourceItem(
+        source=str(p), path=str(p), extra={"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    )
     out: list = []
     t = threading.Thread(target=lambda: out.append(read_file(item, Limits())), daemon=True)
     t.start()
@@ -148,9 +165,9 @@ def test_a_file_replaced_by_a_fifo_after_the_scan_is_refused_not_read(tmp_path):
 
 # -- names near the 255-byte limit -----------------------------------------------------------
 LONG_NAMES = [
-    "a" * 243 + ".png",                      # 247 characters
-    "é" * 125 + "x.png",                     # 255 bytes in UTF-8, 2-byte characters
-    "検" * 83 + "ab.png",                    # 255 bytes, 3-byte characters
+    "a" * 243 + ".png",  # 247 characters
+    "é" * 125 + "x.png",  # 255 bytes in UTF-8, 2-byte characters
+    "検" * 83 + "ab.png",  # 255 bytes, 3-byte characters
 ]
 
 
@@ -171,8 +188,7 @@ def test_long_names_are_archived_quarantined_and_overlaid(tmp_path, tiny_model):
             (inbox / name).write_bytes(_png(20 + 10 * k + round_))
             (inbox / ("bad" + name[3:])).write_bytes(b"line %d stopped %d" % (k, round_))
         with CapturedLogs() as logs:
-            assert Station(cfg, recipe=recipe, sinks={"db": sink}).run(
-                install_signals=False) == 0
+            assert Station(cfg, recipe=recipe, sinks={"db": sink}).run(install_signals=False) == 0
         assert not logs.of("file_failed") and not logs.of("overlay_failed"), logs.records
         assert not list(inbox.iterdir())
     assert len(sink.items) == 4 * len(LONG_NAMES)  # 2 rounds of images and of text files
@@ -190,12 +206,14 @@ def test_long_names_are_archived_quarantined_and_overlaid(tmp_path, tiny_model):
     for p in quarantined:
         why = p.with_name(p.name + ".why.txt")
         assert why.is_file() and "not an image" in why.read_text()
-    archived = {p.name for p in _files(tmp_path / "archive" / "PASS")} | \
-        {p.name for p in _files(tmp_path / "archive" / "FAIL")}
+    archived = {p.name for p in _files(tmp_path / "archive" / "PASS")} | {
+        p.name for p in _files(tmp_path / "archive" / "FAIL")
+    }
     assert len(archived) == 2 * len(LONG_NAMES)
     # readable: the shortened name starts like the original and keeps its extension
-    assert any(n.startswith("a" * 100) and n.endswith(".png") and n != LONG_NAMES[0]
-               for n in archived)
+    assert any(
+        n.startswith("a" * 100) and n.endswith(".png") and n != LONG_NAMES[0] for n in archived
+    )
 
 
 def test_long_names_across_file_systems(tmp_path, monkeypatch):
@@ -216,8 +234,12 @@ def test_long_names_across_file_systems(tmp_path, monkeypatch):
         (inbox / name).write_bytes(_png(40 + k))
     sink = MemorySink()
     with CapturedLogs() as logs:
-        assert Station(_cfg(tmp_path), inspector=FakeInspector(),
-                       sinks={"db": sink}).run(install_signals=False) == 0
+        assert (
+            Station(_cfg(tmp_path), inspector=FakeInspector(), sinks={"db": sink}).run(
+                install_signals=False
+            )
+            == 0
+        )
     assert not logs.of("file_failed"), logs.records
     assert not list(inbox.iterdir()) and len(_files(tmp_path / "archive")) == len(LONG_NAMES)
 

@@ -1,5 +1,6 @@
 """Database outages: results go to the local journal and are written, in order, once the
 database is back; nothing lost, nothing duplicated. A fake flaky sink, then real PostgreSQL."""
+
 from __future__ import annotations
 
 import os
@@ -14,18 +15,33 @@ from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict
 from inspect_stations.config import parse_config
 from inspect_stations.daemon import Station
 from inspect_stations.journal import decode, encode
-from inspect_stations.testing import (FakeInspector, FlakySink, MemorySink, PostgresCluster, pg_bin,
-                              wait_for, write_images)
+from inspect_stations.testing import (
+    FakeInspector,
+    FlakySink,
+    MemorySink,
+    PostgresCluster,
+    pg_bin,
+    wait_for,
+    write_images,
+)
 
 
 def _config(tmp: Path, **station):
     (tmp / "inbox").mkdir(exist_ok=True)
-    return parse_config({
-        "station": {"name": "outage", "plugin": "tiny", "recipe": "tiny",
-                    "journal_retry_s": 0.1, **station},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "database": {"enabled": False},
-    }, tmp)
+    return parse_config(
+        {
+            "station": {
+                "name": "outage",
+                "plugin": "tiny",
+                "recipe": "tiny",
+                "journal_retry_s": 0.1,
+                **station,
+            },
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "database": {"enabled": False},
+        },
+        tmp,
+    )
 
 
 def _start(station: Station) -> threading.Thread:
@@ -48,14 +64,40 @@ def _pending(tmp: Path) -> int:
 
 def test_journal_roundtrip_keeps_every_field():
     insp = Inspection(
-        source="/a/b.png", image_sha256="ab" * 32, width=7, height=5,
-        verdict=Verdict(Decision.REVIEW,
-                        [RuleHit("min_area", Decision.REVIEW, "1 region", [0])],
-                        [Region(1, "scratch", (1, 2, 3, 4), 12, (2.123456, 3.5), 0.61234567,
-                                0.55, [(1, 2), (3, 4)], 0.12)], {"scratch": 0.25}),
-        station="s", plugin="p", recipe="r", model_sha256="cd" * 32,
-        thresholds={"rules": [{"type": "min_area", "min": 3}]}, captured_at=1.5,
-        inspected_at=2.5, latency_ms=3.25, part_id="P1", lot="L1", error=None)
+        source="/a/b.png",
+        image_sha256="ab" * 32,
+        width=7,
+        height=5,
+        verdict=Verdict(
+            Decision.REVIEW,
+            [RuleHit("min_area", Decision.REVIEW, "1 region", [0])],
+            [
+                Region(
+                    1,
+                    "scratch",
+                    (1, 2, 3, 4),
+                    12,
+                    (2.123456, 3.5),
+                    0.61234567,
+                    0.55,
+                    [(1, 2), (3, 4)],
+                    0.12,
+                )
+            ],
+            {"scratch": 0.25},
+        ),
+        station="s",
+        plugin="p",
+        recipe="r",
+        model_sha256="cd" * 32,
+        thresholds={"rules": [{"type": "min_area", "min": 3}]},
+        captured_at=1.5,
+        inspected_at=2.5,
+        latency_ms=3.25,
+        part_id="P1",
+        lot="L1",
+        error=None,
+    )
     assert decode(encode(insp)) == insp
 
 
@@ -71,8 +113,10 @@ def test_outage_journals_in_order_and_replays_without_duplicates(tmp_path):
         wait_for(lambda: _archived(tmp_path) == 50, what="images filed during the outage")
         wait_for(lambda: sink.failures > 0, what="a failed write")
         assert len(sink.items) == 20 and _pending(tmp_path) == 30
-        wait_for(lambda: station.status.snapshot().get("sinks", [{}])[0].get("up") is False,
-                 what="status to show the sink down")
+        wait_for(
+            lambda: station.status.snapshot().get("sinks", [{}])[0].get("up") is False,
+            what="status to show the sink down",
+        )
         sink.up.set()  # back
         wait_for(lambda: len(sink.items) == 50, what="the journal to be replayed")
         write_images(tmp_path / "inbox", 5, seed=3, start=50)
@@ -92,8 +136,9 @@ def test_outage_journals_in_order_and_replays_without_duplicates(tmp_path):
 def test_results_journaled_at_shutdown_are_written_at_the_next_start(tmp_path):
     sink = FlakySink()
     sink.up.clear()
-    station = Station(_config(tmp_path, flush_timeout_s=0.2), inspector=FakeInspector(),
-                      sinks={"db": sink})
+    station = Station(
+        _config(tmp_path, flush_timeout_s=0.2), inspector=FakeInspector(), sinks={"db": sink}
+    )
     t = _start(station)
     write_images(tmp_path / "inbox", 12, seed=4)
     wait_for(lambda: _archived(tmp_path) == 12, what="12 images filed")
@@ -104,8 +149,9 @@ def test_results_journaled_at_shutdown_are_written_at_the_next_start(tmp_path):
     assert '"journal_pending": 12' in status
 
     sink.up.set()  # a later start with the database reachable writes them first
-    station = Station(_config(tmp_path, until_empty=True), inspector=FakeInspector(),
-                      sinks={"db": sink})
+    station = Station(
+        _config(tmp_path, until_empty=True), inspector=FakeInspector(), sinks={"db": sink}
+    )
     assert station.run(install_signals=False) == 0
     assert len(sink.items) == 12 and _pending(tmp_path) == 0
 
@@ -142,16 +188,19 @@ def _pg_rows(url: str) -> list[tuple]:
     eng = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with eng.connect() as c:
-            return c.execute(sa.text("SELECT id, image_sha256, inspected_at, source FROM inspection "
-                                     "ORDER BY id")).fetchall()
+            return c.execute(
+                sa.text("SELECT id, image_sha256, inspected_at, source FROM inspection ORDER BY id")
+            ).fetchall()
     except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # down, or no schema yet
         return []
     finally:
         eng.dispose()
 
 
-@pytest.mark.skipif(pg_bin() is None or shutil.which("runuser") is None and os.geteuid() == 0,
-                    reason="PostgreSQL server binaries not installed")
+@pytest.mark.skipif(
+    pg_bin() is None or shutil.which("runuser") is None and os.geteuid() == 0,
+    reason="PostgreSQL server binaries not installed",
+)
 def test_postgres_stopped_while_images_flow(tmp_path, tiny_model):
     from inspect_core.plugin_api.manager import get_registry
     from inspect_core.runtime.recipe import Recipe
@@ -163,12 +212,19 @@ def test_postgres_stopped_while_images_flow(tmp_path, tiny_model):
     try:
         pg.init().start()
         (tmp_path / "inbox").mkdir()
-        cfg = parse_config({
-            "station": {"name": "pg-outage", "plugin": "tiny", "recipe": "tiny",
-                        "journal_retry_s": 0.2},
-            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-            "database": {"url": pg.url},
-        }, tmp_path)
+        cfg = parse_config(
+            {
+                "station": {
+                    "name": "pg-outage",
+                    "plugin": "tiny",
+                    "recipe": "tiny",
+                    "journal_retry_s": 0.2,
+                },
+                "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+                "database": {"url": pg.url},
+            },
+            tmp_path,
+        )
         recipe = Recipe(name="tiny", model=tiny_model, rules=[{"type": "min_area", "min": 1}])
         station = Station(cfg, recipe=recipe)
         t = _start(station)
@@ -181,8 +237,11 @@ def test_postgres_stopped_while_images_flow(tmp_path, tiny_model):
             wait_for(lambda: _pending(tmp_path) == 40, timeout=60, what="40 journaled results")
             pg.start()
             write_images(tmp_path / "inbox", 10, seed=8, start=70)
-            wait_for(lambda: len(_pg_rows(pg.url)) == 80 and _pending(tmp_path) == 0,
-                     timeout=60, what="80 rows after PostgreSQL came back")
+            wait_for(
+                lambda: len(_pg_rows(pg.url)) == 80 and _pending(tmp_path) == 0,
+                timeout=60,
+                what="80 rows after PostgreSQL came back",
+            )
         finally:
             station.stop()
             t.join(60)
@@ -205,8 +264,9 @@ class _Records:
 
         self.items: list[tuple[str, int, str]] = []
         self.handler = logging.Handler()
-        self.handler.emit = lambda r: self.items.append((getattr(r, "event", None), r.levelno,
-                                                         r.getMessage()))
+        self.handler.emit = lambda r: self.items.append(
+            (getattr(r, "event", None), r.levelno, r.getMessage())
+        )
 
     def __enter__(self):
         import logging
@@ -263,9 +323,9 @@ def test_outdated_schema_is_reported_and_results_wait_in_the_journal(tmp_path):
     pytest.importorskip("db")
     import logging
 
+    from inspect_core.plugin_api.manager import get_registry
     from inspect_db.engine import make_engine
     from inspect_db.migrate import upgrade
-    from inspect_core.plugin_api.manager import get_registry
 
     if "sql" not in get_registry().sinks:
         pytest.skip("the records plugin (sql sink) is not installed")
@@ -273,12 +333,19 @@ def test_outdated_schema_is_reported_and_results_wait_in_the_journal(tmp_path):
     engine = make_engine(url)
     upgrade(engine, "0001")
     (tmp_path / "inbox").mkdir()
-    cfg = parse_config({
-        "station": {"name": "old-schema", "plugin": "tiny", "recipe": "tiny",
-                    "journal_retry_s": 0.1},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "database": {"url": url},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {
+                "name": "old-schema",
+                "plugin": "tiny",
+                "recipe": "tiny",
+                "journal_retry_s": 0.1,
+            },
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "database": {"url": url},
+        },
+        tmp_path,
+    )
     station = Station(cfg, inspector=FakeInspector())
     station.writer.remind_s = 0.5
     with _Records() as logs:
@@ -286,8 +353,11 @@ def test_outdated_schema_is_reported_and_results_wait_in_the_journal(tmp_path):
         try:
             write_images(tmp_path / "inbox", 8, seed=12)
             wait_for(lambda: _archived(tmp_path) == 8, what="8 images filed")
-            wait_for(lambda: len(logs.of("db_schema_outdated")) >= 2, timeout=10,
-                     what="the outdated schema reported again")
+            wait_for(
+                lambda: len(logs.of("db_schema_outdated")) >= 2,
+                timeout=10,
+                what="the outdated schema reported again",
+            )
             assert _pending(tmp_path) == 8
             msg = logs.of("db_schema_outdated")[0]
             assert msg[1] == logging.ERROR
@@ -335,12 +405,17 @@ def test_journal_failures_keep_their_cause_and_leave_no_transaction_open(tmp_pat
     from inspect_stations.journal import Journal
 
     j = Journal(tmp_path / "journal.sqlite")
-    insp = Inspection(source="a.png", image_sha256="ab" * 32, width=1, height=1,
-                      verdict=Verdict(Decision.PASS))
+    insp = Inspection(
+        source="a.png", image_sha256="ab" * 32, width=1, height=1, verdict=Verdict(Decision.PASS)
+    )
     real = j.db
     # disk full during commit: SQLite has rolled back already; the error must stay "full"
-    j.db = _FailingDb(real, "INSERT INTO journal", sqlite3.OperationalError(
-        "database or disk is full"), auto_rollback=True)
+    j.db = _FailingDb(
+        real,
+        "INSERT INTO journal",
+        sqlite3.OperationalError("database or disk is full"),
+        auto_rollback=True,
+    )
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
         j.commit([(insp, ["db"], None)])
     # a failed delete must not leave the shared connection inside a transaction
@@ -379,8 +454,9 @@ def test_stop_does_not_hang_on_a_sink_that_never_answers(tmp_path):
         def close(self):
             pass
 
-    station = Station(_config(tmp_path, flush_timeout_s=0.2), inspector=FakeInspector(),
-                      sinks={"db": Hung()})
+    station = Station(
+        _config(tmp_path, flush_timeout_s=0.2), inspector=FakeInspector(), sinks={"db": Hung()}
+    )
     t = _start(station)
     try:
         write_images(tmp_path / "inbox", 2, seed=13)
@@ -411,19 +487,29 @@ def test_station_records_carry_the_model_card_through_the_journal(tmp_path):
     inspector.model_card = str(card)
     (tmp_path / "inbox").mkdir()
     url = f"sqlite:///{tmp_path / 'records.db'}"
-    cfg = parse_config({
-        "station": {"name": "card", "plugin": "tiny", "recipe": "tiny", "until_empty": True},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "database": {"url": url},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "card", "plugin": "tiny", "recipe": "tiny", "until_empty": True},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "database": {"url": url},
+        },
+        tmp_path,
+    )
     write_images(tmp_path / "inbox", 2, seed=14)
     assert Station(cfg, inspector=inspector).run(install_signals=False) == 0
     con = sqlite3.connect(tmp_path / "records.db")
-    rows = con.execute("SELECT m.version, m.card FROM inspection i JOIN model m "
-                       "ON m.id = i.model_id").fetchall()
+    rows = con.execute(
+        "SELECT m.version, m.card FROM inspection i JOIN model m ON m.id = i.model_id"
+    ).fetchall()
     con.close()
     assert len(rows) == 2 and {r[0] for r in rows} == {"v7"}
     assert json.loads(rows[0][1])["val_miou"] == 0.5
-    insp = Inspection(source="a", image_sha256="1" * 64, width=1, height=1,
-                      verdict=Verdict(Decision.PASS), model_card=str(card))
+    insp = Inspection(
+        source="a",
+        image_sha256="1" * 64,
+        width=1,
+        height=1,
+        verdict=Verdict(Decision.PASS),
+        model_card=str(card),
+    )
     assert decode(encode(insp)).model_card == str(card)

@@ -1,5 +1,6 @@
 """MQTT as a PLC uses it, against the Mosquitto broker on 127.0.0.1:1883: trigger -> capture ->
 result with the same id; results of folder stations; the journaled mqtt sink; lazy import."""
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from test_station_camera import write_video
 
 from inspect_core.runtime.recipe import Recipe
 from inspect_stations.config import parse_config
 from inspect_stations.daemon import Station
 from inspect_stations.mqtt import parse_trigger
 from inspect_stations.testing import FakeInspector, MemorySink, wait_for, write_images
-
-from test_station_camera import write_video
 
 HOST, PORT = "127.0.0.1", 1883
 
@@ -69,30 +69,49 @@ def _run(station: Station) -> threading.Thread:
 
 
 def test_parse_trigger():
-    assert parse_trigger(b'{"id": 7, "part_id": 12, "lot": "L"}') == \
-        {"id": 7, "part_id": "12", "lot": "L"}
+    assert parse_trigger(b'{"id": 7, "part_id": 12, "lot": "L"}') == {
+        "id": 7,
+        "part_id": "12",
+        "lot": "L",
+    }
     assert parse_trigger(b'"A-1"')["id"] == "A-1"
-    for bad, words in ((b"GO", "not JSON"), (b'{"part_id": 1}', 'no "id"'),
-                       (b"[1, 2]", "JSON object")):
+    for bad, words in (
+        (b"GO", "not JSON"),
+        (b'{"part_id": 1}', 'no "id"'),
+        (b"[1, 2]", "JSON object"),
+    ):
         with pytest.raises(ValueError, match=words):
             parse_trigger(bad)
 
 
 def _strict(raw: bytes) -> dict:
     """Parse as RFC 8259 JSON: NaN / Infinity (Python's json default) are refused."""
+
     def refuse(word):
         raise ValueError(f"not JSON: {word}")
+
     return json.loads(raw, parse_constant=refuse)
 
 
 BAD_FIELDS = [  # (payload, the field the answer names, the id the answer may carry)
-    ({"id": [1, 2]}, "id", None), ({"id": {"a": 1}}, "id", None), ({"id": True}, "id", None),
-    (b'{"id": 1e308}', "id", None), (b'{"id": NaN}', "id", None), (b'{"id": -Infinity}', "id", None),
-    ({"id": "x" * 200}, "id", None), ({"id": 2 ** 70}, "id", None), ({"id": "A\u0000"}, "id", None),
-    (b"[1, 2]", None, None), (b"true", None, None), (b"1.5", None, None),
-    ({"id": "A", "part_id": "P" * 200}, "part_id", "A"), ({"id": 7, "part_id": "P\u0000X"}, "part_id", 7),
-    ({"id": "A", "lot": "L\n1"}, "lot", "A"), (b'{"id": "A", "lot": "\\ud800"}', "lot", "A"),
-    ({"id": "A", "part_id": [1]}, "part_id", "A"), ({"id": "A", "lot": 1.5}, "lot", "A"),
+    ({"id": [1, 2]}, "id", None),
+    ({"id": {"a": 1}}, "id", None),
+    ({"id": True}, "id", None),
+    (b'{"id": 1e308}', "id", None),
+    (b'{"id": NaN}', "id", None),
+    (b'{"id": -Infinity}', "id", None),
+    ({"id": "x" * 200}, "id", None),
+    ({"id": 2**70}, "id", None),
+    ({"id": "A\u0000"}, "id", None),
+    (b"[1, 2]", None, None),
+    (b"true", None, None),
+    (b"1.5", None, None),
+    ({"id": "A", "part_id": "P" * 200}, "part_id", "A"),
+    ({"id": 7, "part_id": "P\u0000X"}, "part_id", 7),
+    ({"id": "A", "lot": "L\n1"}, "lot", "A"),
+    (b'{"id": "A", "lot": "\\ud800"}', "lot", "A"),
+    ({"id": "A", "part_id": [1]}, "part_id", "A"),
+    ({"id": "A", "lot": 1.5}, "lot", "A"),
     ({"id": "A", "part_id": {"x": "y" * 1000}}, "part_id", "A"),
 ]
 
@@ -115,13 +134,25 @@ def test_a_bad_trigger_field_is_refused_naming_it_without_echoing_it(payload, fi
 
 
 def test_trigger_fields_are_normalised_and_bounded():
-    from inspect_stations.trigger import MAX_FIELD_CHARS, MAX_ID_CHARS, MAX_TRIGGER_BYTES, TriggerError
+    from inspect_stations.trigger import (
+        MAX_FIELD_CHARS,
+        MAX_ID_CHARS,
+        MAX_TRIGGER_BYTES,
+        TriggerError,
+    )
 
-    ok = parse_trigger(json.dumps({"id": "A" * MAX_ID_CHARS, "part_id": "  P-1 ", "lot": "",
-                                   "extra": [1]}).encode())
+    ok = parse_trigger(
+        json.dumps(
+            {"id": "A" * MAX_ID_CHARS, "part_id": "  P-1 ", "lot": "", "extra": [1]}
+        ).encode()
+    )
     assert ok == {"id": "A" * MAX_ID_CHARS, "part_id": "P-1", "lot": None}
-    assert parse_trigger(json.dumps({"id": -(2 ** 63 - 1), "lot": "L" * MAX_FIELD_CHARS})
-                         .encode())["lot"] == "L" * MAX_FIELD_CHARS
+    assert (
+        parse_trigger(json.dumps({"id": -(2**63 - 1), "lot": "L" * MAX_FIELD_CHARS}).encode())[
+            "lot"
+        ]
+        == "L" * MAX_FIELD_CHARS
+    )
     assert parse_trigger('{"id": "Ä-1", "part_id": "Prüfteil"}'.encode())["part_id"] == "Prüfteil"
     assert MAX_FIELD_CHARS <= 128  # the part_id and lot columns in db/models.py
     with pytest.raises(TriggerError, match=f"at most {MAX_TRIGGER_BYTES}"):
@@ -143,12 +174,19 @@ def test_result_messages_are_strict_json():
 def test_bad_triggers_get_a_short_valid_error_answer_and_no_record(tmp_path, tiny_model):
     prefix = f"test/{uuid.uuid4().hex}"
     write_video(tmp_path / "clip.avi", frames=12)
-    cfg = parse_config({
-        "station": {"name": "edge", "plugin": "tiny", "recipe": "tiny"},
-        "source": {"type": "camera", "url": "clip.avi", "trigger": "mqtt"},
-        "mqtt": {"host": HOST, "port": PORT, "trigger_topic": f"{prefix}/trigger",
-                 "result_topic": f"{prefix}/result"},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "edge", "plugin": "tiny", "recipe": "tiny"},
+            "source": {"type": "camera", "url": "clip.avi", "trigger": "mqtt"},
+            "mqtt": {
+                "host": HOST,
+                "port": PORT,
+                "trigger_topic": f"{prefix}/trigger",
+                "result_topic": f"{prefix}/result",
+            },
+        },
+        tmp_path,
+    )
     sink = MemorySink()
     recipe = Recipe(name="tiny", model=tiny_model, rules=[{"type": "min_area", "min": 1}])
     station = Station(cfg, recipe=recipe, sinks={"db": sink})
@@ -157,11 +195,17 @@ def test_bad_triggers_get_a_short_valid_error_answer_and_no_record(tmp_path, tin
     plc.c.on_message = lambda c, u, m: (raw.append(m.payload), plc.messages.put(m.payload))
     t = _run(station)
     try:
-        wait_for(lambda: station.mqtt is not None and station.mqtt.connected, timeout=30,
-                 what="the station to connect")
-        for bad in (b'{"id": NaN}', json.dumps({"id": "x" * 1_000_000}).encode(),
-                    json.dumps({"id": "B-1", "part_id": "P" * 200}).encode(),
-                    json.dumps({"id": "B-2", "part_id": "P\u0000X"}).encode()):
+        wait_for(
+            lambda: station.mqtt is not None and station.mqtt.connected,
+            timeout=30,
+            what="the station to connect",
+        )
+        for bad in (
+            b'{"id": NaN}',
+            json.dumps({"id": "x" * 1_000_000}).encode(),
+            json.dumps({"id": "B-1", "part_id": "P" * 200}).encode(),
+            json.dumps({"id": "B-2", "part_id": "P\u0000X"}).encode(),
+        ):
             plc.publish(f"{prefix}/trigger", bad)
         plc.publish(f"{prefix}/trigger", {"id": "B-3", "part_id": "P3"})
         answers = [_strict(m) for m in plc.take(5)]
@@ -180,20 +224,30 @@ def test_bad_triggers_get_a_short_valid_error_answer_and_no_record(tmp_path, tin
 def test_trigger_captures_inspects_and_answers_with_the_same_id(tmp_path, tiny_model):
     prefix = f"test/{uuid.uuid4().hex}"
     write_video(tmp_path / "clip.avi", frames=12)
-    cfg = parse_config({
-        "station": {"name": "plc-cam", "plugin": "tiny", "recipe": "tiny"},
-        "source": {"type": "camera", "url": "clip.avi", "trigger": "mqtt"},
-        "mqtt": {"host": HOST, "port": PORT, "trigger_topic": f"{prefix}/trigger",
-                 "result_topic": f"{prefix}/result"},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "plc-cam", "plugin": "tiny", "recipe": "tiny"},
+            "source": {"type": "camera", "url": "clip.avi", "trigger": "mqtt"},
+            "mqtt": {
+                "host": HOST,
+                "port": PORT,
+                "trigger_topic": f"{prefix}/trigger",
+                "result_topic": f"{prefix}/result",
+            },
+        },
+        tmp_path,
+    )
     sink = MemorySink()
     recipe = Recipe(name="tiny", model=tiny_model, rules=[{"type": "min_area", "min": 1}])
     station = Station(cfg, recipe=recipe, sinks={"db": sink})
     plc = Client(f"{prefix}/result")
     t = _run(station)
     try:
-        wait_for(lambda: station.mqtt is not None and station.mqtt.connected, timeout=30,
-                 what="the station to connect")
+        wait_for(
+            lambda: station.mqtt is not None and station.mqtt.connected,
+            timeout=30,
+            what="the station to connect",
+        )
         for i in range(3):
             plc.publish(f"{prefix}/trigger", {"id": f"A-{i}", "part_id": f"P{i}", "lot": "L7"})
         results = plc.take(3)
@@ -223,12 +277,15 @@ def test_trigger_captures_inspects_and_answers_with_the_same_id(tmp_path, tiny_m
 def test_folder_station_publishes_every_result(tmp_path):
     prefix = f"test/{uuid.uuid4().hex}"
     (tmp_path / "inbox").mkdir()
-    cfg = parse_config({
-        "station": {"name": "plc-folder", "plugin": "x", "recipe": "x"},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "mqtt": {"host": HOST, "port": PORT, "result_topic": f"{prefix}/result"},
-        "database": {"enabled": False},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "plc-folder", "plugin": "x", "recipe": "x"},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "mqtt": {"host": HOST, "port": PORT, "result_topic": f"{prefix}/result"},
+            "database": {"enabled": False},
+        },
+        tmp_path,
+    )
     plc = Client(f"{prefix}/result")
     station = Station(cfg, inspector=FakeInspector(fail_above=128), sinks={})
     t = _run(station)
@@ -257,12 +314,15 @@ def test_folder_results_carry_the_inbox_name_and_a_repeat_is_answered(tmp_path):
     taken = tmp_path / "archive" / "PASS" / day() / "img00000.png"
     taken.parent.mkdir(parents=True)
     taken.write_bytes(b"yesterday's part, same name")
-    cfg = parse_config({
-        "station": {"name": "plc-names", "plugin": "x", "recipe": "x"},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "mqtt": {"host": HOST, "port": PORT, "result_topic": f"{prefix}/result"},
-        "database": {"enabled": False},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "plc-names", "plugin": "x", "recipe": "x"},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "mqtt": {"host": HOST, "port": PORT, "result_topic": f"{prefix}/result"},
+            "database": {"enabled": False},
+        },
+        tmp_path,
+    )
     plc = Client(f"{prefix}/result")
     sink = MemorySink()
     station = Station(cfg, inspector=FakeInspector(), sinks={"db": sink})
@@ -287,12 +347,15 @@ def test_folder_results_carry_the_inbox_name_and_a_repeat_is_answered(tmp_path):
 def test_mqtt_sink_goes_through_the_journal(tmp_path):
     prefix = f"test/{uuid.uuid4().hex}"
     (tmp_path / "inbox").mkdir()
-    cfg = parse_config({
-        "station": {"name": "sink", "plugin": "x", "recipe": "x", "until_empty": True},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "database": {"enabled": False},
-        "sinks": [{"type": "mqtt", "host": HOST, "port": PORT, "topic": f"{prefix}/all"}],
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "sink", "plugin": "x", "recipe": "x", "until_empty": True},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "database": {"enabled": False},
+            "sinks": [{"type": "mqtt", "host": HOST, "port": PORT, "topic": f"{prefix}/all"}],
+        },
+        tmp_path,
+    )
     plc = Client(f"{prefix}/all")
     try:
         write_images(tmp_path / "inbox", 4, seed=62)
@@ -304,10 +367,12 @@ def test_mqtt_sink_goes_through_the_journal(tmp_path):
 
 
 def test_paho_is_imported_only_when_mqtt_is_used():
-    code = ("import sys, inspect_stations.plugin, inspect_stations.commands, inspect_stations.daemon, inspect_stations.folder, "
-            "inspect_stations.camera, stations.config_check, inspect_stations.demo; "
-            "from inspect_core.plugin_api.manager import get_registry; get_registry(); "
-            "assert not [m for m in sys.modules if m.startswith('paho')], 'paho imported'")
+    code = (
+        "import sys, inspect_stations.plugin, inspect_stations.commands, inspect_stations.daemon, inspect_stations.folder, "
+        "inspect_stations.camera, stations.config_check, inspect_stations.demo; "
+        "from inspect_core.plugin_api.manager import get_registry; get_registry(); "
+        "assert not [m for m in sys.modules if m.startswith('paho')], 'paho imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -316,5 +381,5 @@ def test_the_longest_id_fits_the_capture_key_column():
     db/models.py): the longest id accepted must leave room for the rest."""
     from inspect_stations.trigger import MAX_ID_CHARS
 
-    key = f"{'x' * MAX_ID_CHARS}@{1e10 - 1:.6f}#{2 ** 32}"
+    key = f"{'x' * MAX_ID_CHARS}@{1e10 - 1:.6f}#{2**32}"
     assert len(key) <= 128

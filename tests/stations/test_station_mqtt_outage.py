@@ -3,6 +3,7 @@ the station's client id) never stops the line: results are recorded as usual, th
 messages wait in a bounded queue (the oldest dropped, and counted, when it is full) and go out,
 in order, when the link is back. It used to kill the recorder thread: `inspect station run`
 exited 1 with "Message publish failed: The client is not currently connected"."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,13 @@ import threading
 import uuid
 
 import pytest
+from broker_kit import Mosquitto, Records, Subscriber, needs_mosquitto
 
 from inspect_stations.config import parse_config
 from inspect_stations.daemon import Station
 from inspect_stations.logs import StationLog
 from inspect_stations.mqttconf import MqttOptions
 from inspect_stations.testing import FakeInspector, MemorySink, free_port, wait_for, write_images
-
-from broker_kit import Mosquitto, Records, Subscriber, needs_mosquitto
 
 pytest.importorskip("paho.mqtt.client")
 
@@ -30,18 +30,26 @@ def _link(opt: MqttOptions, rec: Records):
 
 def test_a_station_whose_broker_is_down_keeps_inspecting_and_recording(tmp_path):
     (tmp_path / "inbox").mkdir()
-    cfg = parse_config({
-        "station": {"name": "nobroker", "plugin": "x", "recipe": "x", "until_empty": True},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "mqtt": {"host": "127.0.0.1", "port": free_port(), "result_topic": "line1/result",
-                 "max_queued": 3},
-        "database": {"enabled": False},
-    }, tmp_path)
+    cfg = parse_config(
+        {
+            "station": {"name": "nobroker", "plugin": "x", "recipe": "x", "until_empty": True},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "mqtt": {
+                "host": "127.0.0.1",
+                "port": free_port(),
+                "result_topic": "line1/result",
+                "max_queued": 3,
+            },
+            "database": {"enabled": False},
+        },
+        tmp_path,
+    )
     rec = Records()
     sink = MemorySink()
     write_images(tmp_path / "inbox", 5, seed=81)
-    station = Station(cfg, inspector=FakeInspector(), sinks={"db": sink},
-                      log=StationLog("nobroker", rec.logger))
+    station = Station(
+        cfg, inspector=FakeInspector(), sinks={"db": sink}, log=StationLog("nobroker", rec.logger)
+    )
     assert station.run(install_signals=False) == 0
     assert len(sink.items) == 5 and not list((tmp_path / "inbox").iterdir())
     st = station.mqtt.status()
@@ -136,18 +144,26 @@ def test_status_shows_needs_action_while_the_broker_is_away(tmp_path):
     from inspect_stations.status import format_status, read_status
 
     (tmp_path / "inbox").mkdir()
-    cfg = parse_config({
-        "station": {"name": "st", "plugin": "x", "recipe": "x"},
-        "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-        "mqtt": {"port": free_port(), "result_topic": "line1/result"},
-        "database": {"enabled": False},
-    }, tmp_path)
-    station = Station(cfg, inspector=FakeInspector(), sinks={"db": MemorySink()},
-                      log=StationLog("st", Records().logger))
+    cfg = parse_config(
+        {
+            "station": {"name": "st", "plugin": "x", "recipe": "x"},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "mqtt": {"port": free_port(), "result_topic": "line1/result"},
+            "database": {"enabled": False},
+        },
+        tmp_path,
+    )
+    station = Station(
+        cfg,
+        inspector=FakeInspector(),
+        sinks={"db": MemorySink()},
+        log=StationLog("st", Records().logger),
+    )
     t = threading.Thread(target=station.run, kwargs={"install_signals": False})
     t.start()
     try:
         write_images(tmp_path / "inbox", 2, seed=82)
+
         def queued() -> bool:
             try:
                 m = read_status(cfg.state_dir).get("mqtt")

@@ -2,6 +2,7 @@
 that already holds a folder's worth of non-images: `station check` used to accept
 source.path = "/etc" (and archive = "/etc"), and a station then moved /etc's files into
 quarantine. Nothing here runs a station on such a folder."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,11 @@ def cli():
 
 
 def _raw(tmp_path: Path, inbox: str | Path = "inbox", **tables) -> dict:
-    raw = {"station": {"name": "p", "plugin": "x", "recipe": "x", "state_dir": "state"},
-           "source": {"type": "folder", "path": str(inbox)},
-           "archive": {"path": "archive", "quarantine": "quarantine"}}
+    raw = {
+        "station": {"name": "p", "plugin": "x", "recipe": "x", "state_dir": "state"},
+        "source": {"type": "folder", "path": str(inbox)},
+        "archive": {"path": "archive", "quarantine": "quarantine"},
+    }
     for name, values in tables.items():
         raw[name] = {**raw.get(name, {}), **values}
     return raw
@@ -41,18 +44,21 @@ def _problems(raw: dict, base: Path) -> dict[str, str]:
     return dict(e.value.problems)
 
 
-@pytest.mark.parametrize("key, table, value", [
-    ("source.path", "source", {"path": "/etc"}),
-    ("source.path", "source", {"path": "/"}),
-    ("source.path", "source", {"path": "/usr/share"}),
-    ("source.path", "source", {"path": "/var"}),
-    ("source.path", "source", {"path": "~"}),
-    ("source.path", "source", {"path": "/proc/self"}),
-    ("archive.path", "archive", {"path": "/etc"}),
-    ("archive.quarantine", "archive", {"quarantine": "/boot"}),
-    ("station.state_dir", "station", {"state_dir": "/"}),
-    ("station.state_dir", "station", {"state_dir": "/tmp"}),
-])
+@pytest.mark.parametrize(
+    "key, table, value",
+    [
+        ("source.path", "source", {"path": "/etc"}),
+        ("source.path", "source", {"path": "/"}),
+        ("source.path", "source", {"path": "/usr/share"}),
+        ("source.path", "source", {"path": "/var"}),
+        ("source.path", "source", {"path": "~"}),
+        ("source.path", "source", {"path": "/proc/self"}),
+        ("archive.path", "archive", {"path": "/etc"}),
+        ("archive.quarantine", "archive", {"quarantine": "/boot"}),
+        ("station.state_dir", "station", {"state_dir": "/"}),
+        ("station.state_dir", "station", {"state_dir": "/tmp"}),
+    ],
+)
 def test_system_folders_are_refused(tmp_path, key, table, value):
     raw = _raw(tmp_path)
     raw[table].update(value)
@@ -102,10 +108,19 @@ def test_an_inbox_full_of_other_files_is_refused_a_real_one_is_not(tmp_path):
 def test_check_and_run_refuse_etc(tmp_path, cli):
     """Both commands stop at the configuration. (The plugin does not exist either, so even a
     version without this check would fail before it touched /etc.)"""
-    toml = write_config(tmp_path / "station.toml", {
-        "station": {"name": "etc", "plugin": "nosuch", "recipe": "nosuch", "state_dir": "state"},
-        "source": {"type": "folder", "path": "/etc"},
-        "archive": {"path": "/etc", "quarantine": "quarantine"}})
+    toml = write_config(
+        tmp_path / "station.toml",
+        {
+            "station": {
+                "name": "etc",
+                "plugin": "nosuch",
+                "recipe": "nosuch",
+                "state_dir": "state",
+            },
+            "source": {"type": "folder", "path": "/etc"},
+            "archive": {"path": "/etc", "quarantine": "quarantine"},
+        },
+    )
     res = CliRunner().invoke(cli, ["station", "check", str(toml), "--json"])
     assert res.exit_code == 2
     keys: dict[str, str] = {}

@@ -1,10 +1,18 @@
 """Fitting the class prior correction (inspect_core.training.calibration) on synthetic posteriors."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from inspect_core.training.calibration import (Pixels, choose, confusion_for, fit_class_bias, fit_shared_bias,
-                                   miou, two_fold_miou)
+from inspect_core.training.calibration import (
+    Pixels,
+    choose,
+    confusion_for,
+    fit_class_bias,
+    fit_shared_bias,
+    miou,
+    two_fold_miou,
+)
 
 
 def _overcalling(seed=0, images=8, shift=2.0):
@@ -15,7 +23,7 @@ def _overcalling(seed=0, images=8, shift=2.0):
     for _ in range(images):
         mask = np.zeros((40, 40), np.uint8)
         y, x = rng.integers(0, 30, 2)
-        mask[y:y + 8, x:x + 8] = 1
+        mask[y : y + 8, x : x + 8] = 1
         mask[:4] = 2
         mask[-1] = 255  # ignored
         onehot = np.eye(3, dtype=np.float32)[np.minimum(mask, 2)].transpose(2, 0, 1)

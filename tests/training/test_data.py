@@ -1,5 +1,6 @@
 """Dataset readers on well-formed and malformed folders (built synthetically), and the
 training augmentation."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from inspect_core.training.augment import AugmentConfig, build_augment
 from inspect_core.data.datasets import open_dataset, read_image, read_mask, to_channels
 from inspect_core.errors import DataError, InspectError
+from inspect_core.training.augment import AugmentConfig, build_augment
 
 CLASSES = ["background", "scratch", "dent"]
 
@@ -32,8 +33,11 @@ def _shared(root: Path, n=2, split="train", classes=CLASSES, image=None, ext=".p
     """A well-formed dataset in the shared layout."""
     root.mkdir(parents=True, exist_ok=True)
     if classes is not None:
-        (root / "classes.json").write_text(json.dumps({"classes": classes, "ignore_index": 255,
-                                                       "name": "synthetic", "license": "CC0"}))
+        (root / "classes.json").write_text(
+            json.dumps(
+                {"classes": classes, "ignore_index": 255, "name": "synthetic", "license": "CC0"}
+            )
+        )
     (root / split / "images").mkdir(parents=True, exist_ok=True)
     (root / split / "masks").mkdir(parents=True, exist_ok=True)
     for i in range(n):
@@ -77,9 +81,14 @@ def test_missing_classes_json(tmp_path):
     assert isinstance(e.value, InspectError)
 
 
-@pytest.mark.parametrize("content,match", [("{not json", "not valid JSON"),
-                                           ('{"classes": ["only"]}', "at least two"),
-                                           ('{"classes": "background,defect"}', "list")])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"classes": ["only"]}', "at least two"),
+        ('{"classes": "background,defect"}', "list"),
+    ],
+)
 def test_malformed_classes_json(tmp_path, content, match):
     root = _shared(tmp_path / "d")
     (root / "classes.json").write_text(content)
@@ -253,8 +262,12 @@ def test_to_channels():
 
 
 def _mvtec(root: Path) -> Path:
-    for folder, names in [("train/good", ["000", "001"]), ("test/good", ["000"]),
-                          ("test/crack", ["000", "001"]), ("test/scratch", ["000"])]:
+    for folder, names in [
+        ("train/good", ["000", "001"]),
+        ("test/good", ["000"]),
+        ("test/crack", ["000", "001"]),
+        ("test/scratch", ["000"]),
+    ]:
         (root / folder).mkdir(parents=True, exist_ok=True)
         for n in names:
             cv2.imwrite(str(root / folder / f"{n}.png"), _gray(seed=len(folder) + int(n)))
@@ -277,7 +290,11 @@ def test_mvtec_layout(tmp_path):
 
     test = open_dataset(root, "test")
     assert [s.image.relative_to(root).as_posix() for s in test.samples] == [
-        "test/crack/000.png", "test/crack/001.png", "test/good/000.png", "test/scratch/000.png"]
+        "test/crack/000.png",
+        "test/crack/001.png",
+        "test/good/000.png",
+        "test/scratch/000.png",
+    ]
     by_name = {s.image.relative_to(root).as_posix(): i for i, s in enumerate(test.samples)}
     _, crack = test.load(by_name["test/crack/001.png"])
     _, scratch = test.load(by_name["test/scratch/000.png"])
@@ -305,7 +322,7 @@ def _coded(h, w, seed=0):
     mask = np.zeros((h, w), np.uint8)
     for _ in range(h * w // 200):
         y, x = rng.integers(0, h - 8), rng.integers(0, w - 8)
-        mask[y:y + rng.integers(4, 12), x:x + rng.integers(4, 12)] = rng.integers(1, 3)
+        mask[y : y + rng.integers(4, 12), x : x + rng.integers(4, 12)] = rng.integers(1, 3)
     return (40 + 80 * mask).astype(np.uint8), mask
 
 
@@ -352,8 +369,14 @@ def test_same_seed_same_augmentation_and_transforms_are_independent():
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
     # horizontal and vertical flips draw separately: all four combinations occur
-    kinds = {next(k for k, f in enumerate([img, img[:, ::-1], img[::-1], img[::-1, ::-1]])
-                  if np.array_equal(o, f)) for o in outs[0]}
+    kinds = {
+        next(
+            k
+            for k, f in enumerate([img, img[:, ::-1], img[::-1], img[::-1, ::-1]])
+            if np.array_equal(o, f)
+        )
+        for o in outs[0]
+    }
     assert kinds == {0, 1, 2, 3}
     other = build_augment(cfg, seed=8)
     assert any(not np.array_equal(other(image=img, mask=mask)["image"], o) for o in outs[0])

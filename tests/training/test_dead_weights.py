@@ -1,5 +1,6 @@
 """Dead weights (|w| < 1e-30, left by weight decay) are zeroed: at init, during training, at
 export and in shipped models, without changing what the network computes."""
+
 from __future__ import annotations
 
 import subprocess
@@ -8,13 +9,12 @@ import sys
 import numpy as np
 import onnx
 import torch
+from conftest import CLASSES, make_tiny_model
 from onnx import numpy_helper
 
-from inspect_core.training.unet import DEAD_WEIGHT, ModelConfig, build_model, zero_dead_weights
 from inspect_core.runtime.onnx_model import OnnxModel
 from inspect_core.training.trainer import _load_init
-
-from conftest import CLASSES, make_tiny_model
+from inspect_core.training.unet import DEAD_WEIGHT, ModelConfig, build_model, zero_dead_weights
 
 
 def _model_with_dead_weights(seed: int = 0):
@@ -62,12 +62,23 @@ def test_export_writes_no_dead_weights(tmp_path):
     from inspect_core.training.export import export_onnx
 
     m = _model_with_dead_weights()
-    meta = {"classes": CLASSES, "mean": 0.5, "std": 0.25, "channels": 1, "input_size": 64,
-            "stride": m.stride, "ignore_index": 255}
+    meta = {
+        "classes": CLASSES,
+        "mean": 0.5,
+        "std": 0.25,
+        "channels": 1,
+        "input_size": 64,
+        "stride": m.stride,
+        "ignore_index": 255,
+    }
     samples = [np.random.default_rng(0).normal(size=(1, 37, 53)).astype(np.float32)]
     export_onnx(m, tmp_path / "m.onnx", meta, samples, dynamo=False)
-    inits = [numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "m.onnx")).graph.initializer]
-    assert not any(((np.abs(a) < DEAD_WEIGHT) & (a != 0)).any() for a in inits if a.dtype == np.float32)
+    inits = [
+        numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "m.onnx")).graph.initializer
+    ]
+    assert not any(
+        ((np.abs(a) < DEAD_WEIGHT) & (a != 0)).any() for a in inits if a.dtype == np.float32
+    )
 
 
 def test_flush_script_rewrites_an_old_model_without_changing_outputs(tmp_path):
@@ -80,11 +91,16 @@ def test_flush_script_rewrites_an_old_model_without_changing_outputs(tmp_path):
     onnx.save(proto, str(path))
     x = np.random.default_rng(0).standard_normal((1, 1, 40, 40)).astype(np.float32)
     before = OnnxModel(path, threads=1).logits(x)
-    out = subprocess.run([sys.executable, "training/flush_weights.py", str(path)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "training/flush_weights.py", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "dead weights set to zero" in out
     after = numpy_helper.to_array(
-        next(i for i in onnx.load(str(path)).graph.initializer if i.name == init.name))
+        next(i for i in onnx.load(str(path)).graph.initializer if i.name == init.name)
+    )
     assert not ((np.abs(after) < DEAD_WEIGHT) & (after != 0)).any()
     np.testing.assert_allclose(OnnxModel(path, threads=1).logits(x), before, atol=1e-5)
     assert OnnxModel(path, threads=1).classes == CLASSES  # metadata kept

@@ -1,4 +1,5 @@
 """ONNX export: parity with torch, embedded metadata, dynamic axes, and the failure path."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,13 +8,20 @@ import torch
 
 import inspect_core.training.export as export_mod
 from inspect_core.errors import ExportError
+from inspect_core.runtime.onnx_model import OnnxModel
 from inspect_core.training.export import check_parity, export_onnx
 from inspect_core.training.unet import ModelConfig, build_model
-from inspect_core.runtime.onnx_model import OnnxModel
 
 CLASSES = ["background", "crack", "pit", "stain"]
-META = {"classes": CLASSES, "mean": 0.41, "std": 0.19, "channels": 3, "input_size": 96,
-        "stride": 8, "ignore_index": 255}
+META = {
+    "classes": CLASSES,
+    "mean": 0.41,
+    "std": 0.19,
+    "channels": 3,
+    "input_size": 96,
+    "stride": 8,
+    "ignore_index": 255,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -125,7 +133,12 @@ def test_export_without_samples_checks_on_noise(tmp_path):
     path = tmp_path / "nosamples.onnx"
     result = export_onnx(_model(in_channels=1), path, meta, [], dynamo=False)
     assert result["samples"] == 1 and result["max_abs_diff"] <= export_mod.MAX_ABS_DIFF
-    assert OnnxModel(path, threads=1).logits(np.zeros((1, 1, 33, 17), np.float32)).shape == (1, 4, 33, 17)
+    assert OnnxModel(path, threads=1).logits(np.zeros((1, 1, 33, 17), np.float32)).shape == (
+        1,
+        4,
+        33,
+        17,
+    )
 
 
 def test_channels_last_model_is_exported_correctly(tmp_path):

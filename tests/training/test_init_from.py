@@ -1,10 +1,11 @@
 """`inspect train --init-from`: shipped weights start a new model; a new head when classes differ."""
+
 import pytest
 import torch
 
 from inspect_core.errors import InspectError
-from inspect_core.training.unet import ModelConfig, build_model
 from inspect_core.training.trainer import _load_init
+from inspect_core.training.unet import ModelConfig, build_model
 
 
 def test_init_from_keeps_matching_layers_and_reinitialises_the_head(tmp_path):

@@ -1,4 +1,5 @@
 """Dice + cross-entropy: the ignore index really takes pixels out of the loss."""
+
 from __future__ import annotations
 
 import math
@@ -63,7 +64,8 @@ def test_ignoring_pixels_equals_leaving_them_out():
     cropped = dice_ce_loss(logits[..., :4].contiguous(), target[..., :4].contiguous(), IGNORE)
     assert with_ignore.item() == pytest.approx(cropped.item(), rel=1e-5)
     assert dice_loss(logits, half, IGNORE).item() == pytest.approx(
-        dice_loss(logits[..., :4], target[..., :4], IGNORE).item(), rel=1e-5)
+        dice_loss(logits[..., :4], target[..., :4], IGNORE).item(), rel=1e-5
+    )
 
 
 def test_all_ignored_gives_zero_without_nan():

@@ -1,4 +1,5 @@
 """Segmentation metrics against confusion matrices worked out by hand."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,16 +10,10 @@ from inspect_core.data.metrics import SegmentationScores, confusion
 CLASSES = ["background", "scratch", "dent"]
 X = 255  # ignore
 
-TARGET = np.array([[0, 0, 1],
-                   [1, 1, 2],
-                   [2, X, 0]], np.uint8)
-PRED = np.array([[0, 1, 1],
-                 [1, 0, 2],
-                 [1, 2, 0]], np.uint8)
+TARGET = np.array([[0, 0, 1], [1, 1, 2], [2, X, 0]], np.uint8)
+PRED = np.array([[0, 1, 1], [1, 0, 2], [1, 2, 0]], np.uint8)
 # valid (true, pred) pairs: (0,0) (0,1) (1,1) | (1,1) (1,0) (2,2) | (2,1) -- (0,0)
-CM = np.array([[2, 1, 0],
-               [1, 2, 0],
-               [0, 1, 1]])
+CM = np.array([[2, 1, 0], [1, 2, 0], [0, 1, 1]])
 
 
 def test_confusion_by_hand_excludes_ignored_pixels():
@@ -32,9 +27,13 @@ def test_per_class_and_summary_by_hand():
     s.update(PRED, TARGET, X)
     pc = s.per_class()
     # background: tp 2, fp 1, fn 1
-    assert pc["background"] == pytest.approx(dict(dice=4 / 6, iou=2 / 4, precision=2 / 3, recall=2 / 3))
+    assert pc["background"] == pytest.approx(
+        dict(dice=4 / 6, iou=2 / 4, precision=2 / 3, recall=2 / 3)
+    )
     # scratch: tp 2, fp 2, fn 1
-    assert pc["scratch"] == pytest.approx(dict(dice=4 / 7, iou=2 / 5, precision=2 / 4, recall=2 / 3))
+    assert pc["scratch"] == pytest.approx(
+        dict(dice=4 / 7, iou=2 / 5, precision=2 / 4, recall=2 / 3)
+    )
     # dent: tp 1, fp 0, fn 1
     assert pc["dent"] == pytest.approx(dict(dice=2 / 3, iou=1 / 2, precision=1.0, recall=1 / 2))
 

@@ -1,4 +1,5 @@
 """The U-Net takes any input size and returns logits of exactly that size, for every variant."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,7 +54,7 @@ def test_batch_items_are_independent_in_eval():
     x = torch.randn(3, 1, 37, 53)
     with torch.no_grad():
         together = model(x)
-        alone = torch.cat([model(x[i:i + 1]) for i in range(3)])
+        alone = torch.cat([model(x[i : i + 1]) for i in range(3)])
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
 
 
@@ -63,7 +64,9 @@ def test_every_parameter_gets_a_gradient(arch):
     applied) would never train."""
     model = _model(arch=arch).train()
     model(torch.randn(2, 1, 24, 20)).square().mean().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    missing = [
+        n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0
+    ]
     assert not missing
 
 

@@ -5,6 +5,7 @@ second. Nothing here checks that the model learns; it checks the machinery aroun
 The final export uses the fast legacy exporter: test_export covers the default one, and the
 train -> export hand-over (samples, metadata, parity) does not depend on which exporter runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ import pytest
 import torch
 
 import inspect_core.training.export
-from inspect_core.training.augment import AugmentConfig
 from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.training.augment import AugmentConfig
 from inspect_core.training.trainer import TrainConfig, train
 
 
@@ -26,8 +27,11 @@ from inspect_core.training.trainer import TrainConfig, train
 def _fast_export_and_restore_threads():
     n = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(inspect_core.training.export, "export_onnx",
-                   partial(inspect_core.training.export.export_onnx, dynamo=False))
+        mp.setattr(
+            inspect_core.training.export,
+            "export_onnx",
+            partial(inspect_core.training.export.export_onnx, dynamo=False),
+        )
         yield
     torch.set_num_threads(n)  # train(threads=1) sets the process-wide count
 
@@ -36,8 +40,9 @@ def _fast_export_and_restore_threads():
 def dataset(tmp_path_factory) -> Path:
     """8 train + 2 val gray 48x48 images, each with a bright square of class 1."""
     root = tmp_path_factory.mktemp("squares")
-    (root / "classes.json").write_text(json.dumps({"classes": ["background", "square"],
-                                                   "ignore_index": 255, "name": "squares"}))
+    (root / "classes.json").write_text(
+        json.dumps({"classes": ["background", "square"], "ignore_index": 255, "name": "squares"})
+    )
     rng = np.random.default_rng(0)
     for split, n in (("train", 8), ("val", 2)):
         (root / split / "images").mkdir(parents=True)
@@ -46,18 +51,30 @@ def dataset(tmp_path_factory) -> Path:
             img = rng.normal(60, 10, (48, 48)).clip(0, 255).astype(np.uint8)
             mask = np.zeros((48, 48), np.uint8)
             y, x = rng.integers(4, 28, 2)
-            img[y:y + 14, x:x + 14] = 220
-            mask[y:y + 14, x:x + 14] = 1
-            mask[y - 1, x:x + 14] = 255  # an ignored boundary row
+            img[y : y + 14, x : x + 14] = 220
+            mask[y : y + 14, x : x + 14] = 1
+            mask[y - 1, x : x + 14] = 255  # an ignored boundary row
             cv2.imwrite(str(root / split / "images" / f"{i:02d}.png"), img)
             cv2.imwrite(str(root / split / "masks" / f"{i:02d}.png"), mask)
     return root
 
 
 def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
-    cfg = dict(data=str(data), out=str(out), epochs=2, batch=4, size=32, width=4, depth=2,
-               workers=0, steps_per_epoch=2, threads=1, bf16="off", seed=0,
-               augment=AugmentConfig(crop=32))
+    cfg = dict(
+        data=str(data),
+        out=str(out),
+        epochs=2,
+        batch=4,
+        size=32,
+        width=4,
+        depth=2,
+        workers=0,
+        steps_per_epoch=2,
+        threads=1,
+        bf16="off",
+        seed=0,
+        augment=AugmentConfig(crop=32),
+    )
     cfg.update(kw)
     return TrainConfig(**cfg)
 
@@ -79,8 +96,15 @@ def test_writes_checkpoints_model_and_card(full_run, dataset):
     for name in ("last.pt", "best.pt", "model.onnx", "model.json", "train.log"):
         assert (out / name).is_file(), name
     assert json.loads((out / "model.json").read_text()) == json.loads(json.dumps(card))
-    for key in ("classes", "normalization", "dataset", "validation", "train_images_per_s",
-                "versions", "export_parity"):
+    for key in (
+        "classes",
+        "normalization",
+        "dataset",
+        "validation",
+        "train_images_per_s",
+        "versions",
+        "export_parity",
+    ):
         assert key in card, key
     assert card["classes"] == ["background", "square"]
     assert set(card["normalization"]) >= {"mean", "std"}
@@ -161,8 +185,9 @@ def test_resume_after_interruption_continues_exactly(full_run, dataset, tmp_path
     rows, full = _log(out), _log(full_out)
     assert [r["epoch"] for r in rows] == [0, 1]
     timing = ("seconds", "images_per_s")
-    assert ([{k: v for k, v in r.items() if k not in timing} for r in rows]
-            == [{k: v for k, v in r.items() if k not in timing} for r in full])  # loss, lr, val
+    assert [{k: v for k, v in r.items() if k not in timing} for r in rows] == [
+        {k: v for k, v in r.items() if k not in timing} for r in full
+    ]  # loss, lr, val
     a = torch.load(out / "last.pt", weights_only=False)["model"]
     b = torch.load(full_out / "last.pt", weights_only=False)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
