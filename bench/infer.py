@@ -58,12 +58,12 @@ def main() -> None:
         x = np.random.default_rng(0).normal(size=(1, c, size, size)).astype(np.float32)
         xt = torch.from_numpy(x)
 
-        def run_torch():
+        def run_torch(xt=xt):
             with torch.inference_mode():
                 model(xt)
 
         torch_ms = median_ms(run_torch, args.runs)
-        ort_ms = median_ms(lambda: ort_model.logits(x), args.runs)
+        ort_ms = median_ms(lambda x=x: ort_model.logits(x), args.runs)
         rows.append(
             {
                 "size": size,

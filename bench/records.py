@@ -12,7 +12,7 @@
    fsync latency; concurrent writers share flushes (group commit).
 2. Report time: a SQLite database bulk-filled in SQL (a recursive CTE, no Python loop over rows)
    with ``--n`` inspections over 30 days at 4 stations and 3 regions per inspection on average;
-   then :func:`db.report_query.build_report` with several filters, and the whole
+   then :func:`inspect_db.report_query.build_report` with several filters, and the whole
    ``inspect report --json`` command (process start included).
 
 Prints a Markdown table (``--out FILE`` writes it too).
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,8 @@ from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict  #
 from inspect_db.engine import make_engine  # noqa: E402
 from inspect_db.migrate import ensure_schema  # noqa: E402
 from inspect_db.recorder import Recorder  # noqa: E402
-from inspect_db.report_query import ReportFilters, build_report  # noqa: E402
+from inspect_db.report_filters import ReportFilters  # noqa: E402
+from inspect_db.report_query import build_report  # noqa: E402
 
 CLASSES = ["scratch", "dent", "inclusion"]
 DAYS = 30
@@ -241,59 +243,14 @@ def main() -> None:
     args = ap.parse_args()
 
     rows: list[tuple[str, str]] = []
+
+    def add(measurement: str, result: str) -> None:
+        rows.append((measurement, result))
+        print(rows[-1], flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
-        for writers in (1, args.writers):
-            rate = record_rate(f"sqlite:///{tmp}/rate{writers}.db", args.record_n, writers)
-            rows.append(
-                (
-                    f"record, SQLite (WAL), {writers} writer(s), 5 regions each",
-                    f"{rate:,.0f} inspections/s",
-                )
-            )
-            print(rows[-1], flush=True)
-        if not args.no_pg:
-            for writers in (1, args.writers):
-                url, drop = pg_database(args.pg)
-                if url is None:
-                    rows.append(("record, PostgreSQL", f"skipped: {drop}"))
-                    break
-                try:
-                    rate = record_rate(url, args.record_n, writers)
-                    rows.append(
-                        (
-                            f"record, PostgreSQL (psycopg 3), {writers} writer(s), 5 regions each",
-                            f"{rate:,.0f} inspections/s",
-                        )
-                    )
-                finally:
-                    drop()
-                print(rows[-1], flush=True)
-
-        path = Path(tmp) / "report.db"
-        info = fill_sqlite(path, args.n)
-        rows.append(
-            (
-                f"bulk fill SQLite, {args.n:,} inspections + {info['regions']:,} regions",
-                f"{info['fill_s']:.1f} s ({args.n / info['fill_s']:,.0f} inspections/s), "
-                f"{info['size_mb']:,.0f} MB",
-            )
-        )
-        print(rows[-1], flush=True)
-        url = f"sqlite:///{path}"
-        for label, flt in [
-            ("all (30 days)", {}),
-            ("--since 24h", {"since": "24h"}),
-            ("--since 7d --station line-2", {"since": "7d", "station": "line-2"}),
-            ("--verdict FAIL", {"verdict": "FAIL"}),
-            ("--plugin industrial --recipe steel", {"plugin": "industrial", "recipe": "steel"}),
-        ]:
-            dt, total = time_report(url, **flt)
-            rows.append((f"build_report {label} ({total:,} inspections)", f"{dt:.2f} s"))
-            print(rows[-1], flush=True)
-        dt = time_cli(url)
-        rows.append(("`inspect report --json` all, whole process", f"{dt:.2f} s"))
-        print(rows[-1], flush=True)
-
+        measure_recording(args, tmp, add)
+        measure_reports(Path(tmp) / "report.db", args.n, add)
     table = (
         "| measurement | result |\n| --- | --- |\n"
         + "\n".join(f"| {a} | {b} |" for a, b in rows)
@@ -302,6 +259,52 @@ def main() -> None:
     print("\n" + table)
     if args.out:
         Path(args.out).write_text(table)
+
+
+def measure_recording(args: argparse.Namespace, tmp: str, add: Callable[[str, str], None]) -> None:
+    """Recording rates, SQLite and (unless --no-pg) PostgreSQL, with one and more writers."""
+    for writers in (1, args.writers):
+        rate = record_rate(f"sqlite:///{tmp}/rate{writers}.db", args.record_n, writers)
+        add(
+            f"record, SQLite (WAL), {writers} writer(s), 5 regions each",
+            f"{rate:,.0f} inspections/s",
+        )
+    if args.no_pg:
+        return
+    for writers in (1, args.writers):
+        url, drop = pg_database(args.pg)
+        if url is None:
+            add("record, PostgreSQL", f"skipped: {drop}")
+            return
+        try:
+            rate = record_rate(url, args.record_n, writers)
+        finally:
+            drop()
+        add(
+            f"record, PostgreSQL (psycopg 3), {writers} writer(s), 5 regions each",
+            f"{rate:,.0f} inspections/s",
+        )
+
+
+def measure_reports(path: Path, n: int, add: Callable[[str, str], None]) -> None:
+    """Fill an SQLite database with ``n`` inspections, then time reports over it."""
+    info = fill_sqlite(path, n)
+    add(
+        f"bulk fill SQLite, {n:,} inspections + {info['regions']:,} regions",
+        f"{info['fill_s']:.1f} s ({n / info['fill_s']:,.0f} inspections/s), "
+        f"{info['size_mb']:,.0f} MB",
+    )
+    url = f"sqlite:///{path}"
+    for label, flt in [
+        ("all (30 days)", {}),
+        ("--since 24h", {"since": "24h"}),
+        ("--since 7d --station line-2", {"since": "7d", "station": "line-2"}),
+        ("--verdict FAIL", {"verdict": "FAIL"}),
+        ("--plugin industrial --recipe steel", {"plugin": "industrial", "recipe": "steel"}),
+    ]:
+        dt, total = time_report(url, **flt)
+        add(f"build_report {label} ({total:,} inspections)", f"{dt:.2f} s")
+    add("`inspect report --json` all, whole process", f"{time_cli(url):.2f} s")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import logging
 import os
 import platform
 import shutil
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -109,6 +110,33 @@ class TimedSink:
 
 
 def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -> dict:
+    """Run a folder station over ``images`` with ``batch``; its rates and CPU per image."""
+    station, sink = _station(model_path, images, batch, work)
+    session = station.inspector.model.session
+    threads = session.get_session_options().intra_op_num_threads
+    in_run = _time_runs(session)
+    t, cpu = time.perf_counter(), time.process_time()
+    code = station.run(install_signals=False)
+    dt, cpu = time.perf_counter() - t, time.process_time() - cpu
+    con = sqlite3.connect(work / "records.db")
+    recorded = con.execute("SELECT count(*) FROM inspection").fetchone()[0]
+    con.close()
+    n = len(images)
+    assert code == 0 and recorded == n, (code, recorded)
+    steady = (n - 1) / (sink.times[-1] - sink.times[0])
+    outside = (cpu - in_run[0]) / n * 1000 if threads == 1 else None
+    return {
+        "steady": steady,
+        "wall": n / dt,
+        "threads": threads,
+        "cpu_ms": cpu / n * 1000,
+        "outside_run_ms": outside,
+    }
+
+
+def _station(model_path: Path, images: list[Path], batch: int, work: Path):
+    """A one-shot folder station in ``work`` with ``images`` in its inbox, recording into
+    ``work/records.db`` through a :class:`TimedSink` (the schema is created before timing)."""
     from inspect_core.plugin_api.manager import get_registry
     from inspect_core.runtime.recipe import Recipe
     from inspect_stations.config import parse_config
@@ -120,7 +148,7 @@ def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -
     for p in images:
         shutil.copy(p, inbox / p.name)
     db = f"sqlite:///{work / 'records.db'}"
-    sink = TimedSink(get_registry().sinks["sql"]({"url": db}))  # schema created before timing
+    sink = TimedSink(get_registry().sinks["sql"]({"url": db}))
     cfg = parse_config(
         {
             "station": {
@@ -137,16 +165,19 @@ def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -
     recipe = Recipe(
         name="steel",
         model=model_path,
-        postprocess=[{"type": "open", "size": 3}, {"type": "min_area", "default_px": 15}],
+        postprocess=[{"type": "open", "size": 3}, {"type": "remove_small", "default_px": 15}],
         rules=[{"type": "min_area", "min": 40}, {"type": "review_band", "low": 0.5, "high": 0.7}],
     )
-    station = Station(cfg, recipe=recipe, sinks={"sql": sink})
-    session = station.inspector.model.session
-    threads = session.get_session_options().intra_op_num_threads
+    return Station(cfg, recipe=recipe, sinks={"sql": sink}), sink
+
+
+def _time_runs(session) -> list[float]:
+    """Wrap ``session.run`` to add up the thread CPU time spent in it (all of it, on one
+    thread); returns the one-element list it adds to."""
     in_run = [0.0]
     run = session.run
 
-    def timed_run(*args, **kwargs):  # thread CPU of the calling thread (all of it on 1 thread)
+    def timed_run(*args, **kwargs):
         t0 = time.thread_time()
         try:
             return run(*args, **kwargs)
@@ -154,25 +185,7 @@ def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -
             in_run[0] += time.thread_time() - t0
 
     session.run = timed_run
-    t, cpu = time.perf_counter(), time.process_time()
-    code = station.run(install_signals=False)
-    dt, cpu = time.perf_counter() - t, time.process_time() - cpu
-    import sqlite3
-
-    con = sqlite3.connect(work / "records.db")
-    recorded = con.execute("SELECT count(*) FROM inspection").fetchone()[0]
-    con.close()
-    n = len(images)
-    assert code == 0 and recorded == n, (code, recorded)
-    steady = (n - 1) / (sink.times[-1] - sink.times[0])
-    outside = (cpu - in_run[0]) / n * 1000 if threads == 1 else None
-    return {
-        "steady": steady,
-        "wall": n / dt,
-        "threads": threads,
-        "cpu_ms": cpu / n * 1000,
-        "outside_run_ms": outside,
-    }
+    return in_run
 
 
 def tta_of(model_path: Path) -> tuple[str, ...]:
@@ -203,56 +216,10 @@ def main() -> None:
     setup_logging(False, logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="bench-station-"))
     try:
-        if args.model:
-            model, origin = Path(args.model), Path(args.model).name
-        elif SHIPPED.is_file():
-            model, origin = SHIPPED, "shipped steel.onnx"
-        else:
-            model, origin = (
-                random_model(tmp / "unet.onnx"),
-                "random-weight U-Net, steel architecture (width 32, stem stride 2, 4 classes)",
-            )
+        model, origin = _pick_model(args.model, tmp)
         rows = []
-        cores = os.cpu_count() or 1
-        if os.environ.get("INSPECT_THREADS"):  # OnnxModel then uses it whatever it is given
-            thread_options = [int(os.environ["INSPECT_THREADS"])]
-        else:
-            thread_options = sorted({0, max(1, cores - 1)})  # ORT default (all cores), cores - 1
         for size in (int(s) for s in args.sizes.split(",")):
-            images = make_images(tmp / f"img{size}", args.n, size)
-            model_best: dict[int, float] = {}
-            model_cpu: dict[int, float] = {}
-            best: dict[int, dict] = {}
-            for _ in range(args.repeat):
-                for th in thread_options:
-                    rate, cpu = model_only(model, size, args.n, th)
-                    if rate > model_best.get(th, 0.0):
-                        model_best[th], model_cpu[th] = rate, cpu
-                for b in (int(x) for x in args.batches.split(",")):
-                    r = station_rate(model, images, b, tmp / f"work{size}-{b}")
-                    if r["steady"] > best.get(b, {}).get("steady", 0.0):
-                        best[b] = r
-            reference = max(model_best.values())
-            for b, r in best.items():
-                rows.append(
-                    {
-                        "size": size,
-                        "batch": b,
-                        "model_images_per_s": {
-                            ("all" if th == 0 else str(th)): round(v, 1)
-                            for th, v in model_best.items()
-                        },
-                        "station_threads": r["threads"],
-                        "station_images_per_s": round(r["steady"], 1),
-                        "station_wall_images_per_s": round(r["wall"], 1),
-                        "model_cpu_ms": round(model_cpu[max(model_best, key=model_best.get)], 1),
-                        "station_cpu_ms": round(r["cpu_ms"], 1),
-                        "station_outside_run_cpu_ms": None
-                        if r["outside_run_ms"] is None
-                        else round(r["outside_run_ms"], 1),
-                        "ratio": round(r["steady"] / reference, 3),
-                    }
-                )
+            rows += _measure_size(model, size, args, tmp)
         info = {
             "model": origin,
             "tta": list(tta_of(model)),
@@ -272,6 +239,61 @@ def main() -> None:
             print("\n" + _markdown(info, rows))  # for bench/README.md, "Station throughput"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pick_model(given: str | None, tmp: Path) -> tuple[Path, str]:
+    """The model to run and how the results name it: ``--model``, else the shipped steel
+    model, else a random-weight network of its architecture."""
+    if given:
+        return Path(given), Path(given).name
+    if SHIPPED.is_file():
+        return SHIPPED, "shipped steel.onnx"
+    return (
+        random_model(tmp / "unet.onnx"),
+        "random-weight U-Net, steel architecture (width 32, stem stride 2, 4 classes)",
+    )
+
+
+def _measure_size(model: Path, size: int, args: argparse.Namespace, tmp: Path) -> list[dict]:
+    """The model alone and the station (one row per batch size) on ``size`` px images, the
+    best of ``--repeat`` interleaved runs."""
+    if os.environ.get("INSPECT_THREADS"):  # OnnxModel then uses it whatever it is given
+        thread_options = [int(os.environ["INSPECT_THREADS"])]
+    else:  # ORT default (all cores), cores - 1
+        thread_options = sorted({0, max(1, (os.cpu_count() or 1) - 1)})
+    images = make_images(tmp / f"img{size}", args.n, size)
+    model_best: dict[int, float] = {}
+    model_cpu: dict[int, float] = {}
+    best: dict[int, dict] = {}
+    for _ in range(args.repeat):
+        for th in thread_options:
+            rate, cpu = model_only(model, size, args.n, th)
+            if rate > model_best.get(th, 0.0):
+                model_best[th], model_cpu[th] = rate, cpu
+        for b in (int(x) for x in args.batches.split(",")):
+            r = station_rate(model, images, b, tmp / f"work{size}-{b}")
+            if r["steady"] > best.get(b, {}).get("steady", 0.0):
+                best[b] = r
+    reference = max(model_best.values())
+    return [
+        {
+            "size": size,
+            "batch": b,
+            "model_images_per_s": {
+                ("all" if th == 0 else str(th)): round(v, 1) for th, v in model_best.items()
+            },
+            "station_threads": r["threads"],
+            "station_images_per_s": round(r["steady"], 1),
+            "station_wall_images_per_s": round(r["wall"], 1),
+            "model_cpu_ms": round(model_cpu[max(model_best, key=model_best.get)], 1),
+            "station_cpu_ms": round(r["cpu_ms"], 1),
+            "station_outside_run_cpu_ms": None
+            if r["outside_run_ms"] is None
+            else round(r["outside_run_ms"], 1),
+            "ratio": round(r["steady"] / reference, 3),
+        }
+        for b, r in best.items()
+    ]
 
 
 def _cpu() -> str:

@@ -1,7 +1,8 @@
 """What test-time augmentation costs: one image through ``OnnxModel.probabilities`` with each
 set of averaged transforms.
 
-    python bench/tta.py [--model plugins/industrial/models/tile.onnx] [--size 300x500] [--runs 15] [--json]
+    python bench/tta.py [--model plugins/industrial/models/tile.onnx] [--size 300x500]
+                        [--runs 15] [--json]
 
 Batch 1, one ONNX Runtime thread, the shipped model with its prior correction, median of
 ``--runs`` after a warm-up, the sets interleaved so a busy machine slows them alike. Each copy
@@ -82,10 +83,9 @@ def main() -> None:
     print("| averaged transforms | ms | vs none |\n|---|---:|---:|")
     for r in rows:
         print(f"| {r['tta']} | {r['ms']} | {r['ratio']:.2f}x |")
-    print(
-        f"\n| 4 copies (logits) | ms |\n|---|---:|\n| one batch-4 run | {batched['stacked']:.1f} |\n"
-        f"| four batch-1 runs | {batched['separate']:.1f} |"
-    )
+    print("\n| 4 copies (logits) | ms |\n|---|---:|")
+    print(f"| one batch-4 run | {batched['stacked']:.1f} |")
+    print(f"| four batch-1 runs | {batched['separate']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -39,15 +39,19 @@ from inspect_db.errors import (
 )
 
 
-def __getattr__(name: str) -> Any:  # lazy: keep `import db` (and the plugin) cheap
+def __getattr__(name: str) -> Any:  # lazy: keep `import inspect_db` (and the plugin) cheap
     if name in ("Recorder", "SqlSink"):
         from inspect_db import recorder
 
         return getattr(recorder, name)
-    if name in ("ReportFilters", "build_report"):
-        from inspect_db import report_query
+    if name == "ReportFilters":
+        from inspect_db.report_filters import ReportFilters
 
-        return getattr(report_query, name)
+        return ReportFilters
+    if name == "build_report":
+        from inspect_db.report_query import build_report
+
+        return build_report
     if name == "make_engine":
         from inspect_db.engine import make_engine
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from inspect_db.engine import ENV_URL, make_engine, safe_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from inspect_db.report_filters import ReportFilters
 
 MAX_ROWS = 1_000_000  # --top/--thumbnails; more would not fit a SQL LIMIT (or a screen)
 DB_HELP = f"Database URL (default ${ENV_URL} or sqlite:///inspect.db in this folder)."
@@ -107,36 +113,15 @@ def db_current(url: str | None) -> None:
     type=click.IntRange(0, MAX_ROWS),
     help="With --html: at most this many FAIL/REVIEW overlay thumbnails.",
 )
-def report(
-    url,
-    since,
-    until,
-    station,
-    plugin,
-    recipe,
-    verdict,
-    as_json,
-    csv_path,
-    regions,
-    html_path,
-    bucket,
-    top,
-    thumbnails,
-) -> None:
+def report(url, as_json, csv_path, regions, html_path, bucket, top, thumbnails, **filter_options):
     """Yield, verdicts, defect Pareto, worst images, latency and counts over time.
 
     Prints rich tables, or JSON with --json; --csv and --html also write files.
     """
     from inspect_db.engine import connect
     from inspect_db.migrate import ensure_schema
-    from inspect_db.report_query import (
-        INSPECTION_FIELDS,
-        REGION_FIELDS,
-        ReportFilters,
-        build_report,
-        inspection_rows,
-        region_rows,
-    )
+    from inspect_db.report_filters import ReportFilters
+    from inspect_db.report_query import build_report
 
     if regions and not csv_path:
         raise click.UsageError("--regions goes with --csv FILE")
@@ -144,7 +129,7 @@ def report(
         raise click.UsageError(
             "--json and --csv - both write to standard output; give --csv a file name"
         )
-    filters = ReportFilters.parse(since, until, station, plugin, recipe, verdict)
+    filters = ReportFilters.parse(**filter_options)  # --since ... --verdict
     engine = make_engine(url)
     say = (lambda m: click.echo(m, err=True)) if as_json or csv_path == "-" else click.echo
     try:
@@ -154,10 +139,7 @@ def report(
                 conn, filters, worst=top, bucket=bucket, gallery=thumbnails if html_path else 0
             )
             if csv_path:
-                from inspect_db.report_render import write_csv
-
-                rows = region_rows(conn, filters) if regions else inspection_rows(conn, filters)
-                n = write_csv(csv_path, REGION_FIELDS if regions else INSPECTION_FIELDS, rows)
+                n = _write_csv(conn, filters, csv_path, regions)
                 if csv_path != "-":
                     say(f"wrote {n} {'regions' if regions else 'inspections'} to {csv_path}")
     finally:
@@ -173,3 +155,19 @@ def report(
         from inspect_db.report_render import render_terminal
 
         render_terminal(data)
+
+
+def _write_csv(conn: Connection, filters: ReportFilters, path: str, regions: bool) -> int:
+    """Write the matching inspections (or their regions) to the CSV file ``path`` (``-``:
+    stdout); returns how many rows."""
+    from inspect_db.report_query import (
+        INSPECTION_FIELDS,
+        REGION_FIELDS,
+        inspection_rows,
+        region_rows,
+    )
+    from inspect_db.report_render import write_csv
+
+    if regions:
+        return write_csv(path, REGION_FIELDS, region_rows(conn, filters))
+    return write_csv(path, INSPECTION_FIELDS, inspection_rows(conn, filters))

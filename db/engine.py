@@ -198,9 +198,3 @@ def connect(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
         if bad is not None:
             raise bad from e
         raise
-
-
-def check_connection(engine: Engine) -> None:
-    """Connect once; raise :class:`DatabaseUnavailable` with the reason if that fails."""
-    with connect(engine) as conn:
-        conn.exec_driver_sql("SELECT 1")

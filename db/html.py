@@ -14,7 +14,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from inspect_db.report_render import VERDICTS, cannot_write, pct
+from inspect_core.types import VERDICTS
+from inspect_db.report_render import cannot_write, count_cells, pct
 
 COLOURS = {"PASS": "#2e9b4a", "REVIEW": "#e0a800", "FAIL": "#d33b3b", "ERROR": "#8a5bb5"}
 THUMB_SIDE = 200
@@ -92,14 +93,26 @@ def _v(verdict: str) -> str:
     return f'<span class="{escape(verdict)}">{escape(verdict)}</span>'
 
 
+def _svg_open(chart_id: str, width: int, height: int) -> str:
+    return (
+        f'<svg class="chart" id="{chart_id}" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+    )
+
+
+def _line(points: list[str], colour: str) -> str:
+    """A chart's line through ``points`` ("x,y")."""
+    return (
+        f'<polyline class="mark line" points="{" ".join(points)}" fill="none" '
+        f'stroke="{colour}" stroke-width="2"/>'
+    )
+
+
 def yield_chart(rows: list[dict[str, Any]], width: int = 760, height: int = 240) -> str:
     """Inspections per bucket as grey bars, yield as a green line (0-100 %)."""
     pad_l, pad_r, pad_t, pad_b = 48, 48, 12, 36
     pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
-    parts = [
-        f'<svg class="chart" id="yield-chart" xmlns="http://www.w3.org/2000/svg" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-    ]
+    parts = [_svg_open("yield-chart", width, height)]
     n = len(rows)
     top = max((r["total"] for r in rows), default=0) or 1
     bw = pw / max(n, 1)
@@ -116,10 +129,7 @@ def yield_chart(rows: list[dict[str, Any]], width: int = 760, height: int = 240)
         if r["yield"] is not None:
             pts.append(f"{x + bw / 2:.1f},{pad_t + ph * (1 - r['yield']):.1f}")
     if pts:
-        parts.append(
-            f'<polyline class="mark line" points="{" ".join(pts)}" fill="none" '
-            f'stroke="{COLOURS["PASS"]}" stroke-width="2"/>'
-        )
+        parts.append(_line(pts, COLOURS["PASS"]))
         for p in pts:
             x, y = p.split(",")
             parts.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="{COLOURS["PASS"]}"/>')
@@ -147,10 +157,7 @@ def pareto_chart(rows: list[dict[str, Any]], width: int = 760, height: int = 260
     """Regions per class as bars, most frequent first, with the cumulative share as a line."""
     pad_l, pad_r, pad_t, pad_b = 56, 48, 12, 48
     pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
-    parts = [
-        f'<svg class="chart" id="pareto-chart" xmlns="http://www.w3.org/2000/svg" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-    ]
+    parts = [_svg_open("pareto-chart", width, height)]
     top = max((r["regions"] for r in rows), default=0) or 1
     bw = pw / max(len(rows), 1)
     pts = []
@@ -167,10 +174,7 @@ def pareto_chart(rows: list[dict[str, Any]], width: int = 760, height: int = 260
         )
         pts.append(f"{x + bw / 2:.1f},{pad_t + ph * (1 - r['cumulative']):.1f}")
     if pts:
-        parts.append(
-            f'<polyline class="mark line" points="{" ".join(pts)}" fill="none" '
-            'stroke="#333" stroke-width="2"/>'
-        )
+        parts.append(_line(pts, "#333"))
     for frac in (0, 0.5, 1):
         y = pad_t + ph * (1 - frac)
         parts.append(
@@ -205,93 +209,16 @@ def render_html(report: dict[str, Any]) -> str:
     """The whole page for a report built with ``gallery > 0``."""
     f = report["filters"]
     scope = ", ".join(f"{k}={v}" for k, v in f.items() if v) or "everything recorded"
-    vc = report["verdicts"]
-    lat = report["latency_ms"]
     tl = report["timeline"]
     sections = [
-        _table(
-            "Verdicts",
-            [*VERDICTS, "total", "yield"],
-            [[*(f"{vc[v]:,}" for v in VERDICTS), f"{report['total']:,}", pct(report["yield"])]],
-            left=0,
-        ),
-        _table(
-            "Yield per station",
-            ["station", "plugin", "recipe", "total", *VERDICTS, "yield"],
-            [
-                [
-                    escape(r["station"]),
-                    escape(r["plugin"]),
-                    escape(r["recipe"]),
-                    f"{r['total']:,}",
-                    *(f"{r[v]:,}" for v in VERDICTS),
-                    pct(r["yield"]),
-                ]
-                for r in report["stations"]
-            ],
-            left=3,
-        ),
+        _verdicts_table(report),
+        _stations_table(report["stations"]),
         f"<h2>Yield over time (per {escape(tl['bucket'])}, UTC)</h2>" + yield_chart(tl["rows"]),
         "<h2>Defect Pareto</h2>" + pareto_chart(report["pareto"]),
-        _table(
-            "Defects by class",
-            ["class", "regions", "share", "cumulative", "area px"],
-            [
-                [
-                    escape(r["class"]),
-                    f"{r['regions']:,}",
-                    pct(r["share"]),
-                    pct(r["cumulative"]),
-                    f"{r['area_px']:,}",
-                ]
-                for r in report["pareto"]
-            ],
-        ),
-        _table(
-            "Worst images (largest defect area)",
-            ["source", "station", "verdict", "inspected (UTC)", "regions", "area px"],
-            [
-                [
-                    escape(r["source"]),
-                    escape(r["station"]),
-                    _v(r["verdict"]),
-                    escape(r["inspected_at"] or ""),
-                    r["n_regions"],
-                    f"{r['defect_area_px']:,}",
-                ]
-                for r in report["worst"]
-            ],
-            left=4,
-        ),
-        _table(
-            "Latency (ms)",
-            ["count", "p50", "p95", "mean", "max"],
-            [
-                [
-                    f"{lat['count']:,}",
-                    *(
-                        "-" if lat[k] is None else f"{lat[k]:.1f}"
-                        for k in ("p50", "p95", "mean", "max")
-                    ),
-                ]
-            ]
-            if lat["count"]
-            else [],
-            left=0,
-        ),
-        _table(
-            f"Inspections per {tl['bucket']}",
-            ["start (UTC)", "total", *VERDICTS, "yield"],
-            [
-                [
-                    escape(r["start"]),
-                    f"{r['total']:,}",
-                    *(f"{r[v]:,}" for v in VERDICTS),
-                    pct(r["yield"]),
-                ]
-                for r in tl["rows"]
-            ],
-        ),
+        _pareto_table(report["pareto"]),
+        _worst_table(report["worst"]),
+        _latency_table(report["latency_ms"]),
+        _timeline_table(tl),
         "<h2>FAIL and REVIEW images</h2>" + _gallery(report.get("gallery", [])),
     ]
     return (
@@ -303,6 +230,78 @@ def render_html(report: dict[str, Any]) -> str:
         f"<p><b>{report['total']:,}</b> inspections, yield <b>{pct(report['yield'])}</b></p>"
         + "".join(sections)
         + f"<script>{SCRIPT}</script></body></html>"
+    )
+
+
+def _verdicts_table(report: dict[str, Any]) -> str:
+    vc = report["verdicts"]
+    return _table(
+        "Verdicts",
+        [*VERDICTS, "total", "yield"],
+        [[*(f"{vc[v]:,}" for v in VERDICTS), f"{report['total']:,}", pct(report["yield"])]],
+        left=0,
+    )
+
+
+def _stations_table(rows: list[dict[str, Any]]) -> str:
+    return _table(
+        "Yield per station",
+        ["station", "plugin", "recipe", "total", *VERDICTS, "yield"],
+        [
+            [escape(r["station"]), escape(r["plugin"]), escape(r["recipe"]), *count_cells(r)]
+            for r in rows
+        ],
+        left=3,
+    )
+
+
+def _pareto_table(rows: list[dict[str, Any]]) -> str:
+    return _table(
+        "Defects by class",
+        ["class", "regions", "share", "cumulative", "area px"],
+        [
+            [
+                escape(r["class"]),
+                f"{r['regions']:,}",
+                pct(r["share"]),
+                pct(r["cumulative"]),
+                f"{r['area_px']:,}",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _worst_table(rows: list[dict[str, Any]]) -> str:
+    return _table(
+        "Worst images (largest defect area)",
+        ["source", "station", "verdict", "inspected (UTC)", "regions", "area px"],
+        [
+            [
+                escape(r["source"]),
+                escape(r["station"]),
+                _v(r["verdict"]),
+                escape(r["inspected_at"] or ""),
+                r["n_regions"],
+                f"{r['defect_area_px']:,}",
+            ]
+            for r in rows
+        ],
+        left=4,
+    )
+
+
+def _latency_table(lat: dict[str, Any]) -> str:
+    cells = ("-" if lat[k] is None else f"{lat[k]:.1f}" for k in ("p50", "p95", "mean", "max"))
+    rows = [[f"{lat['count']:,}", *cells]] if lat["count"] else []
+    return _table("Latency (ms)", ["count", "p50", "p95", "mean", "max"], rows, left=0)
+
+
+def _timeline_table(tl: dict[str, Any]) -> str:
+    return _table(
+        f"Inspections per {tl['bucket']}",
+        ["start (UTC)", "total", *VERDICTS, "yield"],
+        [[escape(r["start"]), *count_cells(r)] for r in tl["rows"]],
     )
 
 

@@ -2,9 +2,10 @@
 
 :func:`ensure_schema` is what every tool calls before touching the database: an empty database
 is migrated to the head revision on first use; a database at an older revision raises
-:class:`~db.errors.SchemaOutdated` telling you to run ``inspect db upgrade``. Migrations run in
-one transaction under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL),
-so several processes that start on one empty database at once migrate it exactly once.
+:class:`~inspect_db.errors.SchemaOutdated` telling you to run ``inspect db upgrade``.
+Migrations run in one transaction under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock
+on PostgreSQL), so several processes that start on one empty database at once migrate it
+exactly once.
 """
 
 from __future__ import annotations

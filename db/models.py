@@ -24,10 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from inspect_core.types import VERDICTS
+
 #: a 64-bit id that still auto-increments on SQLite (where only INTEGER PRIMARY KEY does)
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-VERDICTS = ("PASS", "REVIEW", "FAIL", "ERROR")
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -41,6 +41,13 @@ NAMING = {
 def utcnow() -> datetime:
     """Now as a naive UTC datetime (how times are stored)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def utc(ts: float | None) -> datetime | None:
+    """Unix seconds -> naive UTC datetime (how times are stored)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):
@@ -97,7 +104,7 @@ class InspectionRecord(Base):
             postgresql_where=CONTENT_KEY,
         ),
         sa.UniqueConstraint("station_id", "capture_id"),
-        sa.CheckConstraint("verdict IN ('PASS', 'REVIEW', 'FAIL', 'ERROR')", name="verdict"),
+        sa.CheckConstraint(f"verdict IN ({', '.join(map(repr, VERDICTS))})", name="verdict"),
         sa.Index("ix_inspection_time", "inspected_at"),
         # covers the counts per (hour, station, verdict), streamed in index order: no sort
         sa.Index(

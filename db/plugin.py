@@ -12,7 +12,8 @@ from inspect_core.plugin_api.hookspecs import hookimpl
 
 
 def sql_sink(config: dict[str, Any]):
-    """Factory of the ``sql`` sink (config key ``url``; see :class:`db.recorder.SqlSink`)."""
+    """Factory of the ``sql`` sink (config key ``url``; see
+    :class:`inspect_db.recorder.SqlSink`)."""
     from inspect_db.recorder import SqlSink
 
     return SqlSink(config)

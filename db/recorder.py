@@ -7,33 +7,29 @@ never duplicates, and two triggered parts whose frames are identical are two rec
 inspection and its regions are written in one transaction. Stations and models are
 get-or-create (by name / by sha256), safe with several writer processes at once.
 
-Every row is cleaned before the database sees it (:mod:`db.sanitize`: no NUL, valid UTF-8,
-text cut to its column, no NaN in JSON). A row the database still refuses for its content raises
-:class:`RecordRefused` (``dead_letter = True``): a station sets it aside and goes on.
+The rows come from :mod:`inspect_db.rows`, every one cleaned before the database sees it. A
+row the database still refuses for its content raises :class:`RecordRefused`
+(``dead_letter = True``): a station sets it aside and goes on.
 
-A station daemon uses it like this::
+::
 
     rec = Recorder(url)               # does not connect yet
     try:
         rec.record(inspection)        # True: new row; False: was already recorded
     except DatabaseUnavailable:
-        journal.append(inspection)    # keep it locally, replay later (rec.has() skips dupes)
+        ...                           # nothing was written: keep it, record it again later
+
+(A station journals every result before it is recorded; its writer thread calls the ``sql``
+sink and tries again while the database is away.)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
-import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
@@ -41,13 +37,22 @@ from inspect_core.types import Inspection
 from inspect_db.engine import connect, make_engine, safe_url
 from inspect_db.errors import RecordsError
 from inspect_db.migrate import ensure_schema
-from inspect_db.models import CONTENT_KEY, InspectionRecord, Model, RegionRecord, Station
-from inspect_db.sanitize import clean_row, clean_text
+from inspect_db.models import CONTENT_KEY, utcnow
+from inspect_db.rows import (
+    INSP,
+    MODEL,
+    REGION,
+    STATION,
+    card_version,
+    config_hash,
+    insert_ignore,
+    inspection_values,
+    model_values,
+    read_card,
+    region_values,
+)
+from inspect_db.sanitize import clean_text
 
-INSP = InspectionRecord.__table__
-REGION = RegionRecord.__table__
-STATION = Station.__table__
-MODEL = Model.__table__
 _REGION_INSERT = sa.insert(REGION)
 
 
@@ -59,169 +64,14 @@ class RecordRefused(RecordsError):
     dead_letter = True
 
 
-def utc(ts: float | None) -> datetime | None:
-    """Unix seconds -> naive UTC datetime (how times are stored)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def config_hash(inspection: Inspection) -> str:
-    """What a station ran with: plugin, recipe, model and thresholds, hashed."""
-    blob = json.dumps(
-        {
-            "plugin": inspection.plugin,
-            "recipe": inspection.recipe,
-            "model": inspection.model_sha256,
-            "thresholds": inspection.thresholds,
-        },
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-@lru_cache(maxsize=64)
-def _insert_ignore_stmt(
-    dialect: str,
-    table: sa.Table,
-    keys: tuple[str, ...],
-    returning: sa.Column | None,
-    where: Any = None,
-) -> sa.Insert:
-    """``INSERT ... ON CONFLICT (keys) [WHERE where] DO NOTHING [RETURNING col]``, built once per
-    dialect and executed with parameters (building a statement per row costs more than running
-    it). ``where`` names a partial unique index."""
-    ins = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
-    stmt = ins.on_conflict_do_nothing(index_elements=list(keys), index_where=where)
-    return stmt if returning is None else stmt.returning(returning)
-
-
-def insert_ignore(
-    conn: Connection,
-    table: sa.Table,
-    values: dict[str, Any],
-    keys: list[str],
-    returning: sa.Column | None = None,
-    where: Any = None,
-) -> Any:
-    """INSERT that does nothing when ``keys`` already exist (in the partial unique index of
-    ``where``, if given); returns ``returning`` or None."""
-    name = conn.dialect.name
-    if name in ("sqlite", "postgresql"):
-        stmt = _insert_ignore_stmt(name, table, tuple(keys), returning, where)
-        res = conn.execute(stmt, values)
-        return None if returning is None else res.scalar_one_or_none()
-    try:  # any other dialect: a savepoint around a plain INSERT
-        with conn.begin_nested():
-            res = conn.execute(sa.insert(table), values)
-    except IntegrityError:
-        return None
-    return res.inserted_primary_key[0] if returning is not None else None
-
-
-def read_card(path: str | None, sha256: str) -> dict[str, Any] | None:
-    """The model card at ``path`` if it names the model with ``sha256``; None when there is
-    no path, the file is gone or unreadable, or it names another model (a stale card must not
-    be stored as this model's; recording never fails because of a card)."""
-    if not path:
-        return None
-    try:
-        card = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(card, dict) or card.get("sha256") != sha256:
-        return None
-    return card
-
-
-def card_version(card: dict[str, Any] | None) -> str | None:
-    """A model's version: the card's ``version``, else the first 12 hex digits of its sha256."""
-    if not card:
-        return None
-    return str(card.get("version") or str(card.get("sha256") or "")[:12] or "") or None
-
-
-def inspection_values(insp: Inspection, station_id: int, model_id: int | None) -> dict[str, Any]:
-    """The ``inspection`` row of an :class:`Inspection`."""
-    v = insp.verdict
-    at = insp.inspected_at if insp.inspected_at is not None else time.time()
-    return clean_row(
-        INSP,
-        dict(
-            station_id=station_id,
-            model_id=model_id,
-            plugin=insp.plugin or "",
-            recipe=insp.recipe or "",
-            source=insp.source,
-            image_sha256=insp.image_sha256,
-            width=int(insp.width),
-            height=int(insp.height),
-            captured_at=utc(insp.captured_at),
-            inspected_at=utc(at),
-            inspected_hour=int(at // 3600),
-            latency_ms=float(insp.latency_ms),
-            verdict=v.decision.value,
-            fired=[h.to_dict() for h in v.hits],
-            thresholds=insp.thresholds,
-            part_id=insp.part_id,
-            lot=insp.lot,
-            error=insp.error,
-            overlay_path=insp.overlay_path,
-            capture_id=insp.capture_id,
-            n_regions=len(v.regions),
-            defect_area_px=int(sum(r.area_px for r in v.regions)),
-        ),
-    )
-
-
-def region_values(
-    insp: Inspection, inspection_id: int, station_id: int, inspected_at: datetime
-) -> list[dict[str, Any]]:
-    """The ``region`` rows of an :class:`Inspection`."""
-    out = []
-    verdict = insp.verdict.decision.value
-    for r in insp.verdict.regions:
-        x, y, w, h = (int(c) for c in r.bbox)
-        out.append(
-            dict(
-                inspection_id=inspection_id,
-                station_id=station_id,
-                inspected_at=inspected_at,
-                verdict=verdict,
-                plugin=insp.plugin or "",
-                recipe=insp.recipe or "",
-                class_id=int(r.class_id),
-                class_name=r.class_name,
-                bbox_x=x,
-                bbox_y=y,
-                bbox_w=w,
-                bbox_h=h,
-                area_px=int(r.area_px),
-                area_mm2=None if r.area_mm2 is None else float(r.area_mm2),
-                centroid_x=float(r.centroid[0]),
-                centroid_y=float(r.centroid[1]),
-                max_prob=float(r.max_prob),
-                mean_prob=float(r.mean_prob),
-                polygon=[[int(p[0]), int(p[1])] for p in r.polygon],
-            )
-        )
-        clean_row(REGION, out[-1], json_too=False)  # the polygon is integers only
-    return out
-
-
 class Recorder:
     """Records :class:`~inspect_core.types.Inspection` objects in the database at ``url``.
 
     Connects lazily (first :meth:`record`, :meth:`has` or :meth:`connect`); an empty
     database is migrated then. Thread-safe: each call uses its own pooled connection.
-    Raises :class:`~db.errors.DatabaseUnavailable` when the database cannot be reached (try
-    again later: nothing is half-written) and :class:`~db.errors.SchemaOutdated` when it needs
-    ``inspect db upgrade``.
+    Raises :class:`~inspect_db.errors.DatabaseUnavailable` when the database cannot be reached
+    (try again later: nothing is half-written) and :class:`~inspect_db.errors.SchemaOutdated`
+    when it needs ``inspect db upgrade``.
     """
 
     def __init__(
@@ -367,9 +217,7 @@ class Recorder:
         insert_ignore(
             conn,
             STATION,
-            dict(
-                name=name, plugin=want[0], recipe=want[1], config_hash=chash, created_at=now_utc()
-            ),
+            dict(name=name, plugin=want[0], recipe=want[1], config_hash=chash, created_at=utcnow()),
             ["name"],
         )
         row = conn.execute(
@@ -394,18 +242,7 @@ class Recorder:
             return self._models[sha]
         if card is None:
             card = read_card(insp.model_card, sha)
-        version = card_version(card)
-        values = clean_row(
-            MODEL,
-            dict(
-                sha256=sha,
-                plugin=insp.plugin or "",
-                recipe=insp.recipe or "",
-                version=version,
-                card=card,
-                created_at=now_utc(),
-            ),
-        )
+        values = model_values(sha, insp.plugin or "", insp.recipe or "", card_version(card), card)
         insert_ignore(conn, MODEL, values, ["sha256"])
         row = conn.execute(sa.select(MODEL.c.id, MODEL.c.card).where(MODEL.c.sha256 == sha)).one()
         if row.card is None and card is not None:
@@ -429,22 +266,8 @@ class Recorder:
         """Get-or-create a model row with its details; returns its id."""
         self.connect()
         with connect(self.engine, write=True) as conn:
-            insert_ignore(
-                conn,
-                MODEL,
-                clean_row(
-                    MODEL,
-                    dict(
-                        sha256=sha256,
-                        plugin=plugin,
-                        recipe=recipe,
-                        version=version,
-                        card=card,
-                        created_at=now_utc(),
-                    ),
-                ),
-                ["sha256"],
-            )
+            values = model_values(sha256, plugin, recipe, version, card)
+            insert_ignore(conn, MODEL, values, ["sha256"])
             mid = conn.execute(sa.select(MODEL.c.id).where(MODEL.c.sha256 == sha256)).scalar_one()
         self._models[sha256] = mid
         return mid

@@ -4,7 +4,7 @@
 sections ``verdicts``, ``stations`` (yield per station), ``pareto`` (defects by class),
 ``worst`` (largest defect area), ``latency_ms`` (p50/p95), ``timeline`` (counts per hour or day)
 and, on request, ``gallery`` (recent FAIL/REVIEW images with overlays). Every section is one
-GROUP BY / ORDER BY ... LIMIT query served by the indexes in :mod:`db.models`; Python only
+GROUP BY / ORDER BY ... LIMIT query served by the indexes in :mod:`inspect_db.models`; Python only
 loops over groups, never over inspections. :func:`inspection_rows` / :func:`region_rows`
 stream the rows for CSV export.
 
@@ -14,203 +14,20 @@ Times are naive UTC in the database and ISO 8601 with ``Z`` in the report.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from inspect_core.types import VERDICTS
 from inspect_db.engine import connect, safe_url
-from inspect_db.errors import BadFilter, UnknownStation
-from inspect_db.models import VERDICTS, InspectionRecord, Model, RegionRecord, Station
+from inspect_db.errors import BadFilter
+from inspect_db.models import Model, utcnow
+from inspect_db.report_filters import Conditions, I, R, ReportFilters, S, conditions, iso
 
-I = InspectionRecord.__table__  # noqa: E741
-R = RegionRecord.__table__
-S = Station.__table__
 M = Model.__table__
-
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days|w|wk|weeks?)\s*$", re.I)
-_UNIT = {
-    "s": 1,
-    "sec": 1,
-    "m": 60,
-    "min": 60,
-    "h": 3600,
-    "hr": 3600,
-    "d": 86400,
-    "day": 86400,
-    "days": 86400,
-    "w": 604800,
-    "wk": 604800,
-    "week": 604800,
-    "weeks": 604800,
-}
-
-
-def parse_when(text: str, now: datetime | None = None, *, option: str = "--since") -> datetime:
-    """``24h``, ``30m``, ``7d``, ``2w`` (that long ago) or an ISO date/time -> naive UTC.
-
-    ISO times without an offset are taken as UTC. :class:`BadFilter` for anything else,
-    including a span that reaches before the year 1 and a time that leaves years 1..9999 in UTC.
-    """
-    now = now or datetime.now(UTC).replace(tzinfo=None)
-    if not (text or "").strip():
-        raise BadFilter(
-            f"{option} {text!r}: empty; give a span ago like 30m, 24h, 7d, 2w "
-            f"or an ISO date/time like 2025-11-24, or leave {option} out"
-        )
-    m = _SPAN.match(text)
-    if m:
-        try:
-            return now - timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2).lower()])
-        except (OverflowError, ValueError):
-            raise BadFilter(
-                f"{option} {text!r}: too far back (before the year 1); give a "
-                "shorter span, or leave the option out for everything"
-            ) from None
-    try:
-        t = datetime.fromisoformat(text.strip())
-    except (ValueError, AttributeError):
-        raise BadFilter(
-            f"{option} {text!r}: not a time; give a span ago like 30m, 24h, 7d, "
-            "2w, or an ISO date/time like 2025-11-24 or 2025-11-24T08:00:00+01:00"
-        ) from None
-    if t.tzinfo is not None:
-        try:
-            t = t.astimezone(UTC).replace(tzinfo=None)
-        except (OverflowError, ValueError):
-            raise BadFilter(
-                f"{option} {text!r}: out of range in UTC (years 1 to 9999); give "
-                "a time inside that range"
-            ) from None
-    return t
-
-
-def iso(t: datetime | None) -> str | None:
-    return None if t is None else t.replace(microsecond=0).isoformat() + "Z"
-
-
-@dataclass
-class ReportFilters:
-    """Which inspections a report covers (None = no restriction)."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    station: str | None = None
-    plugin: str | None = None
-    recipe: str | None = None
-    verdicts: list[str] | None = None
-
-    @classmethod
-    def parse(
-        cls,
-        since: str | None = None,
-        until: str | None = None,
-        station: str | None = None,
-        plugin: str | None = None,
-        recipe: str | None = None,
-        verdict: str | None = None,
-        now: datetime | None = None,
-    ) -> ReportFilters:
-        """Filters from command-line strings; :class:`BadFilter` says what is wrong."""
-        for option, value in (
-            ("--station", station),
-            ("--plugin", plugin),
-            ("--recipe", recipe),
-            ("--verdict", verdict),
-        ):
-            if value is not None and not value.strip():
-                raise BadFilter(
-                    f"{option} {value!r}: empty; give a value, or leave {option} out to include all"
-                )
-        s = parse_when(since, now, option="--since") if since is not None else None
-        u = parse_when(until, now, option="--until") if until is not None else None
-        if s and u and s >= u:
-            raise BadFilter(
-                f"--since {since} ({iso(s)}) is not before --until {until} "
-                f"({iso(u)}); swap them or widen the range"
-            )
-        verdicts = None
-        if verdict:
-            verdicts = [v.strip().upper() for v in verdict.split(",") if v.strip()]
-            bad = [v for v in verdicts if v not in VERDICTS]
-            if bad or not verdicts:
-                what = f"unknown verdict(s) {', '.join(bad)}" if bad else "no verdict in it"
-                raise BadFilter(
-                    f"--verdict {verdict!r}: {what}; use one or "
-                    f"more of {', '.join(VERDICTS)} separated by commas"
-                )
-        return cls(s, u, station or None, plugin or None, recipe or None, verdicts)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["since"], d["until"] = iso(self.since), iso(self.until)
-        return d
-
-
-@dataclass
-class _Where:
-    """SQL conditions of the filters.
-
-    ``insp``: on the inspection table, for the planner to use any index. ``scan``: the same,
-    but on SQLite written ``+column`` so that no index serves them: a query over ``scan``
-    reads the one covering index that gives its GROUP BY / ORDER BY order (the documented
-    way to steer SQLite's planner). ``hours``: the range of ``inspected_hour``, the leading
-    column of the counts' index. ``region``: on the region table's copies of the inspection's
-    columns (Pareto), all in ``ix_region_pareto``.
-    """
-
-    insp: list[Any] = field(default_factory=list)
-    scan: list[Any] = field(default_factory=list)
-    hours: list[Any] = field(default_factory=list)
-    region: list[Any] = field(default_factory=list)
-
-
-def _hour(t: datetime) -> int:
-    return int(t.replace(tzinfo=UTC).timestamp() // 3600)
-
-
-def _where(conn: Connection, f: ReportFilters) -> _Where:
-    w = _Where()
-    sqlite = conn.dialect.name == "sqlite"
-
-    def unindexed(name: str) -> Any:
-        col = I.c[name]
-        return sa.literal_column(f"+inspection.{name}", col.type) if sqlite else col
-
-    def add(name: str, cond: Any) -> None:
-        w.insp.append(cond(I.c[name]))
-        w.scan.append(cond(unindexed(name)))
-
-    if f.since is not None:
-        add("inspected_at", lambda c: c >= f.since)
-        w.hours.append(I.c.inspected_hour >= _hour(f.since))
-        w.region.append(R.c.inspected_at >= f.since)
-    if f.until is not None:
-        add("inspected_at", lambda c: c < f.until)
-        w.hours.append(I.c.inspected_hour <= _hour(f.until))
-        w.region.append(R.c.inspected_at < f.until)
-    if f.station is not None:
-        sid = conn.execute(sa.select(S.c.id).where(S.c.name == f.station)).scalar_one_or_none()
-        if sid is None:
-            names = conn.execute(sa.select(S.c.name).order_by(S.c.name).limit(50)).scalars().all()
-            raise UnknownStation(
-                f"--station {f.station!r}: no such station in the database; "
-                f"known stations: {', '.join(names) or '(none recorded yet)'}"
-            )
-        add("station_id", lambda c: c == sid)
-        w.region.append(R.c.station_id == sid)
-    for name, value in (("plugin", f.plugin), ("recipe", f.recipe)):
-        if value is not None:
-            add(name, lambda c, v=value: c == v)
-            w.region.append(R.c[name] == value)
-    if f.verdicts:
-        add("verdict", lambda c: c.in_(f.verdicts))
-        w.region.append(R.c.verdict.in_(f.verdicts))
-    return w
 
 
 def _bucket_iso(hour: int, unit: str) -> str:
@@ -219,7 +36,7 @@ def _bucket_iso(hour: int, unit: str) -> str:
     return t.isoformat() + "Z"
 
 
-def _span(conn: Connection, f: ReportFilters, w: _Where) -> timedelta | None:
+def _span(conn: Connection, f: ReportFilters, w: Conditions) -> timedelta | None:
     """How long the report covers: the filters' range, else the inspections' first to last."""
     lo, hi = f.since, f.until
     if lo is None or hi is None:
@@ -249,7 +66,7 @@ def build_report(
     ``worst``: how many images with the largest defect area; ``bucket``: ``hour``, ``day`` or
     ``auto`` (hours for up to 3 days, else days); ``gallery``: how many recent FAIL/REVIEW
     inspections with an overlay to list (0 = none). Given a connection, the caller has
-    checked the schema (:func:`db.migrate.ensure_schema`).
+    checked the schema (:func:`inspect_db.migrate.ensure_schema`).
     """
     if isinstance(db, Engine):
         from inspect_db.migrate import ensure_schema
@@ -260,7 +77,7 @@ def build_report(
     if bucket not in ("auto", "hour", "day"):
         raise BadFilter(f"bucket {bucket!r}: use hour, day or auto")
     conn, f = db, filters or ReportFilters()
-    w = _where(conn, f)
+    w = conditions(conn, f)
     span = _span(conn, f, w)
     unit = (
         bucket
@@ -274,7 +91,7 @@ def build_report(
     latency.update(_percentiles(conn, w, total))
     report: dict[str, Any] = {
         "database": safe_url(conn.engine.url),
-        "generated_at": iso(datetime.now(UTC).replace(tzinfo=None)),
+        "generated_at": iso(utcnow()),
         "filters": f.to_dict(),
         "total": total,
         **summary,
@@ -288,15 +105,14 @@ def build_report(
 
 
 def _summary(
-    conn: Connection, w: _Where, unit: str, span: timedelta | None, stations: dict
+    conn: Connection, w: Conditions, unit: str, span: timedelta | None, stations: dict
 ) -> dict[str, Any]:
     """One GROUP BY (hour, station, verdict) that streams over the covering index
     ``ix_inspection_hour_cover``: verdict counts, yield per station, the timeline and the
     latency mean and maximum. Long day-bucketed ranges group by day in SQL instead, so the
     groups stay few."""
     by_day_in_sql = unit == "day" and span is not None and span > timedelta(days=62)
-    key = (I.c.inspected_hour // 24) if by_day_in_sql else I.c.inspected_hour
-    key = key.label("k")
+    key = ((I.c.inspected_hour // 24) if by_day_in_sql else I.c.inspected_hour).label("k")
     q = (
         sa.select(
             key,
@@ -321,51 +137,56 @@ def _summary(
         lat_sum += float(lsum or 0.0)
         lat_max = float(lmax) if lat_max is None or float(lmax) > lat_max else lat_max
     total = sum(verdicts.values())
+    return {
+        "total": total,
+        "verdicts": verdicts,
+        "yield": _yield(verdicts),
+        "stations": _station_rows(per_station, stations),
+        "timeline": {
+            "bucket": unit,
+            "rows": [
+                {"start": _bucket_iso(b, unit), **_counted(per_bucket[b])}
+                for b in sorted(per_bucket)
+            ],
+        },
+        "latency_ms": {
+            "count": total,
+            "p50": None,
+            "p95": None,
+            "mean": round(lat_sum / total, 3) if total else None,
+            "max": round(lat_max, 3) if lat_max is not None else None,
+        },
+    }
+
+
+def _yield(counts: dict[str, int]) -> float | None:
+    """The share of PASS among ``counts`` (verdict -> count), None when there are none."""
+    n = sum(counts.values())
+    return round(counts["PASS"] / n, 4) if n else None
+
+
+def _counted(counts: dict[str, int]) -> dict[str, Any]:
+    """A report row's ``total``, count of each verdict and ``yield``."""
+    return {"total": sum(counts.values()), **counts, "yield": _yield(counts)}
+
+
+def _station_rows(per_station: dict[int, dict[str, int]], stations: dict) -> list[dict[str, Any]]:
+    """Yield per station, by station name; ``stations``: id -> station row."""
     rows = []
     for sid, counts in per_station.items():
         st = stations.get(sid)
-        n = sum(counts.values())
         rows.append(
             {
                 "station": st.name if st else str(sid),
                 "plugin": st.plugin if st else "",
                 "recipe": st.recipe if st else "",
-                "total": n,
-                **counts,
-                "yield": round(counts["PASS"] / n, 4) if n else None,
+                **_counted(counts),
             }
         )
-    rows.sort(key=lambda r: r["station"])
-    timeline = []
-    for bkey in sorted(per_bucket):
-        counts = per_bucket[bkey]
-        n = sum(counts.values())
-        timeline.append(
-            {
-                "start": _bucket_iso(bkey, unit),
-                "total": n,
-                **counts,
-                "yield": round(counts["PASS"] / n, 4) if n else None,
-            }
-        )
-    latency = {
-        "count": total,
-        "p50": None,
-        "p95": None,
-        "mean": round(lat_sum / total, 3) if total else None,
-        "max": round(lat_max, 3) if lat_max is not None else None,
-    }
-    return {
-        "total": total,
-        "verdicts": verdicts,
-        "yield": round(verdicts["PASS"] / total, 4) if total else None,
-        "stations": rows,
-        "timeline": {"bucket": unit, "rows": timeline},
-        "latency_ms": latency,
-    }
+    return sorted(rows, key=lambda r: r["station"])
 
 
-def _pareto(conn: Connection, w: _Where) -> list[dict[str, Any]]:
+def _pareto(conn: Connection, w: Conditions) -> list[dict[str, Any]]:
     """Regions per class, most frequent first, with the cumulative share."""
     n = sa.func.count().label("n")
     q = sa.select(R.c.class_name, n, sa.func.sum(R.c.area_px).label("area")).where(*w.region)
@@ -387,22 +208,39 @@ def _pareto(conn: Connection, w: _Where) -> list[dict[str, Any]]:
     return out
 
 
-def _inspection_cols() -> list[Any]:
+# the fields of an image in the report's ``worst`` and ``gallery`` sections
+BRIEF_FIELDS = (
+    "id",
+    "station",
+    "plugin",
+    "recipe",
+    "source",
+    "image_sha256",
+    "verdict",
+    "n_regions",
+    "defect_area_px",
+    "inspected_at",
+    "latency_ms",
+    "overlay_path",
+    "part_id",
+    "lot",
+)
+# the region table's copies of its inspection's columns: the inspection's own are read
+_COPIED = ("station_id", "inspected_at", "verdict", "plugin", "recipe")
+
+
+def _columns(fields: tuple[str, ...], table: sa.Table = I) -> list[Any]:
+    """The columns of ``fields``: ``station`` (its name) and ``model_sha256`` from their
+    tables, the others from ``table``, or the inspection table where ``table`` lacks them or
+    only copies them."""
+    special = {"station": S.c.name, "model_sha256": M.c.sha256}
     return [
-        I.c.id,
-        S.c.name.label("station"),
-        I.c.plugin,
-        I.c.recipe,
-        I.c.source,
-        I.c.image_sha256,
-        I.c.verdict,
-        I.c.n_regions,
-        I.c.defect_area_px,
-        I.c.inspected_at,
-        I.c.latency_ms,
-        I.c.overlay_path,
-        I.c.part_id,
-        I.c.lot,
+        special[f].label(f)
+        if f in special
+        else table.c[f]
+        if f in table.c and not (table is R and f in _COPIED)
+        else I.c[f]
+        for f in fields
     ]
 
 
@@ -412,11 +250,11 @@ def _brief(row: Any) -> dict[str, Any]:
     return d
 
 
-def _worst(conn: Connection, w: _Where, limit: int) -> list[dict[str, Any]]:
+def _worst(conn: Connection, w: Conditions, limit: int) -> list[dict[str, Any]]:
     if limit <= 0:
         return []
     q = (
-        sa.select(*_inspection_cols())
+        sa.select(*_columns(BRIEF_FIELDS))
         .join(S, S.c.id == I.c.station_id)
         .where(*w.insp, I.c.defect_area_px > 0)
         .order_by(I.c.defect_area_px.desc(), I.c.id)
@@ -425,9 +263,9 @@ def _worst(conn: Connection, w: _Where, limit: int) -> list[dict[str, Any]]:
     return [_brief(r) for r in conn.execute(q)]
 
 
-def _gallery(conn: Connection, w: _Where, limit: int) -> list[dict[str, Any]]:
+def _gallery(conn: Connection, w: Conditions, limit: int) -> list[dict[str, Any]]:
     q = (
-        sa.select(*_inspection_cols())
+        sa.select(*_columns(BRIEF_FIELDS))
         .join(S, S.c.id == I.c.station_id)
         .where(*w.insp, I.c.verdict.in_(("FAIL", "REVIEW")), I.c.overlay_path.is_not(None))
         .order_by(I.c.inspected_at.desc(), I.c.id.desc())
@@ -436,7 +274,7 @@ def _gallery(conn: Connection, w: _Where, limit: int) -> list[dict[str, Any]]:
     return [_brief(r) for r in conn.execute(q)]
 
 
-def _percentiles(conn: Connection, w: _Where, total: int) -> dict[str, float | None]:
+def _percentiles(conn: Connection, w: Conditions, total: int) -> dict[str, float | None]:
     """p50 and p95 of the latency with linear interpolation (PostgreSQL's percentile_cont).
 
     SQLite has no percentile function and sorting a million rows takes seconds; instead
@@ -512,31 +350,9 @@ REGION_FIELDS = (
 
 def inspection_rows(conn: Connection, f: ReportFilters) -> Iterator[dict[str, Any]]:
     """Every matching inspection, oldest first, streamed (for CSV)."""
-    w = _where(conn, f)
+    w = conditions(conn, f)
     q = (
-        sa.select(
-            I.c.id,
-            S.c.name.label("station"),
-            I.c.plugin,
-            I.c.recipe,
-            I.c.source,
-            I.c.image_sha256,
-            I.c.width,
-            I.c.height,
-            I.c.captured_at,
-            I.c.inspected_at,
-            I.c.latency_ms,
-            I.c.verdict,
-            I.c.fired,
-            I.c.n_regions,
-            I.c.defect_area_px,
-            I.c.part_id,
-            I.c.lot,
-            I.c.capture_id,
-            I.c.error,
-            I.c.overlay_path,
-            M.c.sha256.label("model_sha256"),
-        )
+        sa.select(*_columns(INSPECTION_FIELDS))
         .join(S, S.c.id == I.c.station_id)
         .outerjoin(M, M.c.id == I.c.model_id)
         .where(*w.insp)
@@ -551,28 +367,9 @@ def inspection_rows(conn: Connection, f: ReportFilters) -> Iterator[dict[str, An
 
 def region_rows(conn: Connection, f: ReportFilters) -> Iterator[dict[str, Any]]:
     """Every region of every matching inspection, streamed (for CSV)."""
-    w = _where(conn, f)
+    w = conditions(conn, f)
     q = (
-        sa.select(
-            R.c.inspection_id,
-            S.c.name.label("station"),
-            I.c.source,
-            I.c.image_sha256,
-            I.c.verdict,
-            I.c.inspected_at,
-            R.c.class_id,
-            R.c.class_name,
-            R.c.bbox_x,
-            R.c.bbox_y,
-            R.c.bbox_w,
-            R.c.bbox_h,
-            R.c.area_px,
-            R.c.area_mm2,
-            R.c.centroid_x,
-            R.c.centroid_y,
-            R.c.max_prob,
-            R.c.mean_prob,
-        )
+        sa.select(*_columns(REGION_FIELDS, R))
         .join(I, I.c.id == R.c.inspection_id)
         .join(S, S.c.id == I.c.station_id)
         .where(*w.insp)

@@ -1,4 +1,5 @@
-"""Rendering a report dict (from :func:`db.report_query.build_report`) for a terminal or CSV."""
+"""Rendering a report dict (from :func:`inspect_db.report_query.build_report`) for a terminal
+or CSV."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from inspect_core.text import markup_safe, rich_text
+from inspect_core.types import VERDICTS
 from inspect_db.errors import RecordsError
 
 VERDICT_STYLE = {"PASS": "green", "REVIEW": "yellow", "FAIL": "red", "ERROR": "magenta"}
-VERDICTS = ("PASS", "REVIEW", "FAIL", "ERROR")
 
 
 def pct(v: float | None) -> str:
@@ -39,35 +40,55 @@ def render_terminal(report: dict[str, Any], console: Console | None = None) -> N
         con.print(table)
 
 
+def count_cells(row: dict[str, Any]) -> list[str]:
+    """A station's or a time bucket's total, its count of each verdict and its yield."""
+    return [f"{row['total']:,}", *(f"{row[v]:,}" for v in VERDICTS), pct(row["yield"])]
+
+
 def terminal_tables(report: dict[str, Any]) -> list[Table]:
     """The report's sections as rich tables (verdicts, stations, Pareto, worst, latency,
     timeline)."""
-    out = []
+    return [
+        _verdicts(report),
+        _stations(report["stations"]),
+        _pareto(report["pareto"]),
+        _worst(report["worst"]),
+        _latency(report["latency_ms"]),
+        _timeline(report["timeline"]),
+    ]
+
+
+def _table(title: str, columns: Iterable[str], left: Iterable[str] = ()) -> Table:
+    """A table of ``columns``: those named in ``left`` left-aligned, the others (numbers)
+    right-aligned."""
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, justify="left" if c in left else "right")
+    return t
+
+
+def _verdicts(report: dict[str, Any]) -> Table:
     t = Table(title="Verdicts")
     for v in VERDICTS:
         t.add_column(v, justify="right", style=VERDICT_STYLE[v])
     t.add_column("yield", justify="right")
     t.add_row(*(f"{report['verdicts'][v]:,}" for v in VERDICTS), pct(report["yield"]))
-    out.append(t)
+    return t
 
-    t = Table(title="Yield per station")
-    for c in ("station", "plugin", "recipe", "total", *VERDICTS, "yield"):
-        t.add_column(c, justify="left" if c in ("station", "plugin", "recipe") else "right")
-    for r in report["stations"]:
-        t.add_row(
-            rich_text(r["station"]),
-            rich_text(r["plugin"]),
-            rich_text(r["recipe"]),
-            f"{r['total']:,}",
-            *(f"{r[v]:,}" for v in VERDICTS),
-            pct(r["yield"]),
-        )
-    out.append(t)
 
-    t = Table(title="Defect Pareto by class")
-    for c in ("class", "regions", "share", "cumulative", "area px"):
-        t.add_column(c, justify="left" if c == "class" else "right")
-    for r in report["pareto"]:
+def _stations(rows: list[dict[str, Any]]) -> Table:
+    names = ("station", "plugin", "recipe")
+    t = _table("Yield per station", (*names, "total", *VERDICTS, "yield"), names)
+    for r in rows:
+        t.add_row(*(rich_text(r[k]) for k in names), *count_cells(r))
+    return t
+
+
+def _pareto(rows: list[dict[str, Any]]) -> Table:
+    t = _table(
+        "Defect Pareto by class", ("class", "regions", "share", "cumulative", "area px"), ("class",)
+    )
+    for r in rows:
         t.add_row(
             rich_text(r["class"]),
             f"{r['regions']:,}",
@@ -75,12 +96,13 @@ def terminal_tables(report: dict[str, Any]) -> list[Table]:
             pct(r["cumulative"]),
             f"{r['area_px']:,}",
         )
-    out.append(t)
+    return t
 
-    t = Table(title="Worst images (largest defect area)")
-    for c in ("area px", "regions", "verdict", "station", "inspected", "source"):
-        t.add_column(c, justify="right" if c in ("area px", "regions") else "left")
-    for r in report["worst"]:
+
+def _worst(rows: list[dict[str, Any]]) -> Table:
+    text = ("verdict", "station", "inspected", "source")
+    t = _table("Worst images (largest defect area)", ("area px", "regions", *text), text)
+    for r in rows:
         t.add_row(
             f"{r['defect_area_px']:,}",
             str(r["n_regions"]),
@@ -89,25 +111,26 @@ def terminal_tables(report: dict[str, Any]) -> list[Table]:
             rich_text(r["inspected_at"]),
             rich_text(r["source"]),
         )
-    out.append(t)
+    return t
 
-    lat = report["latency_ms"]
-    t = Table(title="Latency (ms)")
-    for c in ("count", "p50", "p95", "mean", "max"):
-        t.add_column(c, justify="right")
+
+def _latency(lat: dict[str, Any]) -> Table:
+    t = _table("Latency (ms)", ("count", "p50", "p95", "mean", "max"))
     t.add_row(
         f"{lat['count']:,}", num(lat["p50"]), num(lat["p95"]), num(lat["mean"]), num(lat["max"])
     )
-    out.append(t)
+    return t
 
-    tl = report["timeline"]
-    t = Table(title=f"Inspections per {tl['bucket']}")
-    for c in ("start (UTC)", "total", *VERDICTS, "yield"):
-        t.add_column(c, justify="left" if c.startswith("start") else "right")
+
+def _timeline(tl: dict[str, Any]) -> Table:
+    t = _table(
+        f"Inspections per {tl['bucket']}",
+        ("start (UTC)", "total", *VERDICTS, "yield"),
+        ("start (UTC)",),
+    )
     for r in tl["rows"]:
-        t.add_row(r["start"], f"{r['total']:,}", *(f"{r[v]:,}" for v in VERDICTS), pct(r["yield"]))
-    out.append(t)
-    return out
+        t.add_row(r["start"], *count_cells(r))
+    return t
 
 
 def cannot_write(path: str | Path, e: OSError) -> RecordsError:

@@ -39,8 +39,10 @@ _EXPORTS: dict[str, str] = {
     "Verdict": "types",
     "Inspection": "types",
     "Source": "plugin_api.interfaces",
+    "BaseSource": "plugin_api.interfaces",
     "Sink": "plugin_api.interfaces",
     "SourceItem": "plugin_api.interfaces",
+    "FileFacts": "plugin_api.interfaces",
     "InspectError": "errors",
 }
 

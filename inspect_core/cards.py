@@ -1,5 +1,6 @@
-"""The model card (``model.json``) written beside every trained model, and the check that a
-model file is the one its card describes (:func:`verify_model`, run whenever a model loads)."""
+"""Model cards as the runtime reads them: the check that a model file is the one its card
+(``model.json`` beside it, written by training: :mod:`inspect_core.training.model_card`)
+describes (:func:`verify_model`, run whenever a model loads), and the file hashes it uses."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import hashlib
 import json
 import logging
 import os
-import platform
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from inspect_core.errors import ModelError
@@ -20,23 +19,6 @@ ALLOW_UNVERIFIED_ENV = "INSPECT_ALLOW_UNVERIFIED_MODELS"
 log = logging.getLogger("inspect.models")
 _HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
 _LOGGED: set[tuple] = set()  # what verify_model has already logged in this process
-
-
-def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in (
-        "torch",
-        "onnxruntime",
-        "onnx",
-        "numpy",
-        "opencv-python-headless",
-        "albumentations",
-    ):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def sha256_file(path: str | Path) -> str:
@@ -144,43 +126,3 @@ def _log_once(
             "fields": {"model": str(model), "card_sha256": expected, "file_sha256": actual},
         },
     )
-
-
-def write_card(
-    out: Path,
-    cfg,
-    mcfg,
-    train_ds,
-    val: dict,
-    history: list,
-    seconds: float,
-    parity: dict,
-    images_per_s: float,
-    meta: dict,
-) -> dict:
-    card = {
-        "model": "model.onnx",
-        "sha256": sha256_file(out / "model.onnx"),
-        "architecture": mcfg.to_dict(),
-        "classes": train_ds.classes,
-        "channels": meta["channels"],
-        "input_size": meta["input_size"],
-        "normalization": {"mean": meta["mean"], "std": meta["std"], "scale": "x/255"},
-        "dataset": {
-            "name": train_ds.name,
-            "path": str(cfg.data),
-            "license": train_ds.license,
-            "train_images": len(train_ds),
-            "file_list_sha256": train_ds.fingerprint(),
-        },
-        "validation": {k: v for k, v in val.items()},
-        "epochs": len(history),
-        "best_epoch": max(range(len(history)), key=lambda i: history[i].get("val_miou", -1)),
-        "training_seconds": round(seconds, 1),
-        "train_images_per_s": images_per_s,
-        "export_parity": parity,
-        "training": cfg.to_dict(),
-        "versions": package_versions(),
-    }
-    (out / "model.json").write_text(json.dumps(card, indent=2) + "\n")
-    return card

@@ -25,18 +25,20 @@ def parse(
     error: type[Exception] = ValueError,
 ) -> tuple[str, dict[str, Any]]:
     """``(type, params)`` of table number ``n`` of ``section`` (e.g. "rules"); ``what`` names
-    one entry in messages (e.g. "rule type")."""
+    one entry in messages (e.g. "rule type"). An old type name (:data:`ALIASES`) comes back
+    as the current one."""
     if not isinstance(spec, dict):
         raise error(f"{section}[{n}]: expected a table with a 'type', got {spec!r}")
     params = dict(spec)
-    kind = params.pop("type", None)
-    if kind not in factories:
+    written = params.pop("type", None)
+    kind = canonical(section, written)
+    if not isinstance(kind, str) or kind not in factories:
         raise error(
-            f"{section}[{n}]: unknown {what} {kind!r}; known: {', '.join(sorted(factories))}"
+            f"{section}[{n}]: unknown {what} {written!r}; known: {', '.join(sorted(factories))}"
         )
     problems = limit_problems(section, kind, params)
     if problems:
-        raise error(f"{section}[{n}] ({kind}): " + "; ".join(problems))
+        raise error(f"{section}[{n}] ({written}): " + "; ".join(problems))
     return kind, params
 
 
@@ -135,7 +137,7 @@ LIMITS: dict[str, dict[str, dict[str, Limit]]] = {
         "open": {"size": KERNEL},
         "close": {"size": KERNEL},
         "fill_holes": {"max_area": Limit(0, 1e8, "px")},
-        "min_area": {
+        "remove_small": {
             "min_px": Limit(0, 1e8, "px"),
             "min_mm2": Limit(0, 1e8, "mm²"),
             "default_px": Limit(0, 1e8, "px"),
@@ -153,9 +155,19 @@ LIMITS: dict[str, dict[str, dict[str, Limit]]] = {
 }
 
 
+# Old type names still accepted, section -> old name -> current name. The post-processing step
+# that removes small regions was ``min_area``, the name of the rule that fires for large ones.
+ALIASES: dict[str, dict[str, str]] = {"postprocess": {"min_area": "remove_small"}}
+
+
+def canonical(section: str, kind: Any) -> Any:
+    """The current name of type ``kind`` of ``section`` (see :data:`ALIASES`)."""
+    return ALIASES.get(section, {}).get(kind, kind) if isinstance(kind, str) else kind
+
+
 def limit_problems(section: str, kind: str, params: dict[str, Any]) -> list[str]:
     """What in ``params`` (of one ``kind`` of ``section``) lies outside :data:`LIMITS`; a type
     the table does not know (a plugin's rule) is left to its factory."""
-    table = LIMITS.get(section, {}).get(kind, {})
+    table = LIMITS.get(section, {}).get(canonical(section, kind), {})
     found = (lim.problem(key, params[key]) for key, lim in table.items() if key in params)
     return [p for p in found if p]

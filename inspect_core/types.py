@@ -12,6 +12,8 @@ from typing import Any
 
 
 class Decision(str, enum.Enum):
+    """A verdict; the members are in order of severity."""
+
     PASS = "PASS"
     REVIEW = "REVIEW"
     FAIL = "FAIL"
@@ -19,7 +21,12 @@ class Decision(str, enum.Enum):
 
     @property
     def severity(self) -> int:
-        return {"PASS": 0, "REVIEW": 1, "FAIL": 2, "ERROR": 3}[self.value]
+        return _SEVERITY[self]
+
+
+_SEVERITY = {d: i for i, d in enumerate(Decision)}
+#: the verdicts as text, in order of severity (database column values, report columns)
+VERDICTS: tuple[str, ...] = tuple(d.value for d in Decision)
 
 
 @dataclass

@@ -14,9 +14,9 @@ Names fit the file system's 255-byte limit: a name too long to take a ``.why.txt
 sha256 suffix beside it is shortened deterministically (a readable prefix, ``~`` and a hash of
 the whole name, the extension; see :func:`inspect_core.runtime.overlay.fit_name`).
 
-Only regular files are ever opened (:func:`open_regular`): a named pipe, socket or device in the
-inbox is quarantined as it is (linked, never read; a pipe is re-made on another file system), so
-no read can wait forever.
+Only regular files are ever opened (:mod:`inspect_stations.regular_files`): a named pipe,
+socket or device in the inbox is quarantined as it is (linked, never read; a pipe is re-made on
+another file system), so no read can wait forever.
 """
 
 from __future__ import annotations
@@ -27,66 +27,17 @@ import shutil
 import stat
 import time
 from pathlib import Path
-from typing import BinaryIO
 
 from inspect_core.runtime.overlay import fit_name
+from inspect_stations.regular_files import lexists, same_content, special_kind
 
 TMP_PREFIX = ".inspect-tmp-"
 WHY = ".why.txt"  # beside a quarantined file: why it was quarantined
 SUFFIX_ROOM = 21  # "-<sha256 prefix>-<counter>" added to a name that is taken
 
 
-class NotRegularFile(OSError):
-    """A path that is a pipe, socket, device or folder where an image file was expected."""
-
-    def __init__(self, kind: str, path: str | os.PathLike):
-        super().__init__(errno.EINVAL, f"{kind}, not a file", str(path))
-        self.kind = kind
-
-
-def special_kind(mode: int) -> str | None:
-    """What a file is when it is not a regular file (None for a regular file)."""
-    if stat.S_ISREG(mode):
-        return None
-    for test, kind in (
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISSOCK, "a Unix socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISLNK, "a symlink"),
-    ):
-        if test(mode):
-            return kind
-    return "not a regular file"
-
-
-def special_reason(kind: str) -> str:
-    """Why a pipe, socket or device in the inbox is quarantined without being read."""
-    return (
-        f"{kind}, not an image file: the station reads only regular files (reading a "
-        "pipe, socket or device can wait forever); make the writer save each image as a "
-        "file (written under a temporary name, then renamed into the inbox)"
-    )
-
-
-def open_regular(path: str | os.PathLike) -> BinaryIO:
-    """Open a regular file for reading; :class:`NotRegularFile` for anything else. Opened
-    without blocking and checked on the open descriptor, so a pipe that took the name after
-    a check cannot make the read wait forever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        kind = special_kind(os.fstat(fd).st_mode)
-        if kind:
-            raise NotRegularFile(kind, path)
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def day(ts: float | None = None) -> str:
+    """The dated folder of a time (local time): ``2024-05-02``."""
     return time.strftime("%Y-%m-%d", time.localtime(ts if ts is not None else time.time()))
 
 
@@ -103,31 +54,6 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _same_content(a: Path, b: Path) -> bool:
-    """Whether two regular files hold the same bytes (never reads a pipe or device)."""
-    try:
-        sa, sb = os.stat(a), os.stat(b)
-        if special_kind(sa.st_mode) or special_kind(sb.st_mode) or sa.st_size != sb.st_size:
-            return False
-        with open_regular(a) as fa, open_regular(b) as fb:
-            while True:
-                x, y = fa.read(1 << 20), fb.read(1 << 20)
-                if x != y:
-                    return False
-                if not x:
-                    return True
-    except OSError:
-        return False
-
-
-def _lexists(p: Path) -> bool:
-    try:
-        os.lstat(p)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def _candidates(folder: Path, name: str, sha256: str):
     """The names an image may get in ``folder``, in order: its own, then with the sha256 prefix
     of its content, then with a counter as well; each short enough to take a ``.why.txt``."""
@@ -140,9 +66,14 @@ def _candidates(folder: Path, name: str, sha256: str):
         k += 1
 
 
+def _suffix_key(sha256: str) -> str:
+    """What a taken name is told apart by: the image's sha256, else the time in microseconds."""
+    return sha256 or str(int(time.time() * 1e6))
+
+
 def _target(folder: Path, name: str, sha256: str) -> Path:
     """The first free name for ``name`` in ``folder``."""
-    return next(p for p in _candidates(folder, name, sha256) if not _lexists(p))
+    return next(p for p in _candidates(folder, name, sha256) if not lexists(p))
 
 
 def fs_hint(e: BaseException) -> str:
@@ -205,14 +136,14 @@ def _link_no_replace(src: Path, dest: Path, sha256: str, name: str) -> tuple[Pat
     replacing anything there; a name already holding the same content is used as it is.
     Returns (where it is, whether ``src`` is gone already): ``src`` stays unless the file
     system has no hard links (then it is renamed). Raises OSError(EXDEV) across file systems."""
-    key = sha256 or str(int(time.time() * 1e6))
+    key = _suffix_key(sha256)
     names = _candidates(dest.parent, name, key)
     while True:
         try:
             os.link(src, dest, follow_symlinks=False)
             return dest, False
         except FileExistsError:
-            if os.path.islink(src) == os.path.islink(dest) and _same_content(src, dest):
+            if os.path.islink(src) == os.path.islink(dest) and same_content(src, dest):
                 return dest, False  # already there
             dest = next(p for p in names if p != dest)
         except OSError as e:
@@ -225,7 +156,7 @@ def _link_no_replace(src: Path, dest: Path, sha256: str, name: str) -> tuple[Pat
             ):
                 raise
             # no hard links here (some network shares, FAT): a rename; the name was checked free
-            if _lexists(dest):
+            if lexists(dest):
                 dest = _target(dest.parent, name, key)
             os.rename(src, dest)
             return dest, True
@@ -238,7 +169,7 @@ def _unlink_if_same(src: Path, dest: Path) -> None:
         a, b = os.lstat(src), os.lstat(dest)
     except FileNotFoundError:
         return
-    if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) or _same_content(src, dest):
+    if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) or same_content(src, dest):
         src.unlink()
 
 
@@ -296,8 +227,8 @@ class Archive:
         for ERROR), with the sha256 prefix added when the name is taken by another image."""
         folder = self.folder(verdict, ts)
         link = os.path.islink(src)
-        for dest in _candidates(folder, src.name, sha256 or str(int(time.time() * 1e6))):
-            if not _lexists(dest) or not link and _same_content(src, dest):
+        for dest in _candidates(folder, src.name, _suffix_key(sha256)):
+            if not lexists(dest) or not link and same_content(src, dest):
                 return dest
         raise AssertionError("unreachable")
 
@@ -392,7 +323,7 @@ class Archive:
         return self._again_if_folder_gone(folder, lambda: self._save(data, name, folder, sha256))
 
     def _save(self, data: bytes, name: str, folder: Path, sha256: str) -> Path:
-        dest = _target(folder, name, sha256 or str(int(time.time() * 1e6)))
+        dest = _target(folder, name, _suffix_key(sha256))
         tmp = folder / _tmp_name(dest.name)
         try:
             with open(tmp, "wb") as f:

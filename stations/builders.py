@@ -1,8 +1,10 @@
 """Putting a station together from its config: recipe and inspector, sinks, source, lock.
 
 Everything named in the config is resolved through the plugin registry (the same way a
-third-party plugin's sources and sinks are found); :class:`stations.daemon.Station` calls these
-unless it is handed the pieces directly.
+third-party plugin's sources and sinks are found); :class:`inspect_stations.daemon.Station`
+calls these unless it is handed the pieces directly. A source from a plugin, or one handed in,
+is made a full :class:`~inspect_core.plugin_api.interfaces.Source` here (:func:`as_source`), so
+the station calls every method without asking whether it is there.
 """
 
 from __future__ import annotations
@@ -11,16 +13,22 @@ import fcntl
 import os
 import queue
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from inspect_core.errors import InspectError
+from inspect_core.plugin_api.interfaces import BaseSource, Sink, Source, SourceItem
+from inspect_core.runtime.inspector import InspectorBase
 from inspect_stations.archive import Archive
 from inspect_stations.config import StationConfig
 from inspect_stations.journal import Journal
 from inspect_stations.logs import StationLog
+from inspect_stations.toml_reader import Reader, read_alone
 from inspect_stations.writer import SinkSlot
+
+Options = TypeVar("Options")
 
 
 @dataclass
@@ -58,7 +66,7 @@ def load_recipe(cfg: StationConfig):
     return find_recipe(cfg.plugin, cfg.recipe)
 
 
-def build_inspector(cfg: StationConfig, recipe, registry):
+def build_inspector(cfg: StationConfig, recipe, registry) -> InspectorBase:
     """The recipe (given, or by name) with the station's overrides, as an Inspector."""
     from inspect_core.runtime.inspector import Inspector
 
@@ -104,10 +112,12 @@ def take_lock(state_dir: Path) -> int:
     return fd
 
 
-def build_slots(cfg: StationConfig, sinks: dict[str, Any] | None, registry) -> list[SinkSlot]:
+def build_slots(
+    cfg: StationConfig, sinks: dict[str, Sink | Callable[[], Sink]] | None, registry
+) -> list[SinkSlot]:
     """The journaled sinks: ``sinks`` as given, else the database and [[sinks]] by name."""
 
-    def factory_of(obj):
+    def factory_of(obj: Any) -> Callable[[], Sink]:
         return obj if callable(obj) and not hasattr(obj, "write") else (lambda: obj)
 
     if sinks is not None:
@@ -136,7 +146,7 @@ def build_slots(cfg: StationConfig, sinks: dict[str, Any] | None, registry) -> l
     return slots
 
 
-def build_source(cfg: StationConfig, context: SourceContext, registry_fn):
+def build_source(cfg: StationConfig, context: SourceContext, registry_fn) -> Source:
     """The built-in folder or camera source, or one another plugin registered
     (``registry_fn()`` gives the registry; it is only loaded when needed)."""
     kind = cfg.source_type
@@ -155,7 +165,47 @@ def build_source(cfg: StationConfig, context: SourceContext, registry_fn):
             f"source.type: no source named {kind!r} is registered; known: "
             f"{', '.join(sorted(registry.sources)) or 'none'}"
         )
-    return factory(dict(cfg.source), context)
+    return as_source(factory(dict(cfg.source), context), f"source {kind!r}")
+
+
+def source_options(
+    config: dict[str, Any], context: SourceContext, read: Callable[[dict, Reader], Options]
+) -> Options:
+    """A source's options from its raw [source] table, read by ``read(table, reader)``
+    (``config_tables.folder_options``...); every problem at once, as a ConfigError."""
+    return read_alone(read, config, context.base)
+
+
+def as_source(obj: Any, what: str) -> Source:
+    """``obj`` as a full :class:`Source`: a :class:`BaseSource` as it is; an object written
+    without it (``items``, ``done``, ``close``) with the defaults for what it lacks."""
+    if isinstance(obj, BaseSource):
+        return obj
+    if not callable(getattr(obj, "items", None)):
+        raise InspectError(
+            f"{what}: {type(obj).__name__} has no items() method, so it is not a source; "
+            "derive it from inspect_core.plugin_api.interfaces.BaseSource and write items()"
+        )
+    return _Adapted(obj)
+
+
+class _Adapted(BaseSource):
+    """A source object that does not derive from :class:`BaseSource`: its own methods where
+    it has them, the defaults where not."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        for name in ("destination", "done", "release", "close"):
+            method = getattr(inner, name, None)
+            if callable(method):
+                setattr(self, name, method)
+
+    def items(self) -> Iterator[SourceItem]:
+        return self.inner.items()
+
+    @property
+    def queue_depth(self) -> int:  # type: ignore[override]
+        return int(getattr(self.inner, "queue_depth", 0) or 0)
 
 
 def config_base(cfg: StationConfig) -> Path:

@@ -29,8 +29,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from inspect_core.plugin_api.interfaces import SourceItem
-from inspect_core.types import Inspection
+from inspect_core.plugin_api.interfaces import BaseSource, SourceItem
 from inspect_stations.config import CameraOptions
 from inspect_stations.urls import mask_url
 
@@ -60,7 +59,11 @@ def to_rgb(frame: np.ndarray) -> np.ndarray:
     return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-class CameraSource:
+class CameraSource(BaseSource):
+    """Frames of one camera, video file or stream, captured as ``source.trigger`` says (see the
+    module docstring). The station saves each frame into the archive itself, so ``done`` and
+    ``destination`` keep the defaults."""
+
     def __init__(self, options: CameraOptions, context):
         self.opt = options
         self.ctx = context
@@ -183,13 +186,16 @@ class CameraSource:
             if not self.stopping:
                 self._halt.wait(self.opt.reconnect_s)
 
-    def _live_frames(self) -> Iterator[tuple[np.ndarray, float]]:
-        """Each new frame of a live source, (frame, wall-clock ms)."""
+    def _start_grabber(self) -> None:
         if self._grabber is None:
             self._grabber = threading.Thread(
                 target=self._grab_loop, name="camera-grabber", daemon=True
             )
             self._grabber.start()
+
+    def _live_frames(self) -> Iterator[tuple[np.ndarray, float]]:
+        """Each new frame of a live source, (frame, wall-clock ms)."""
+        self._start_grabber()
         last = 0
         while not self.stop.is_set():
             with self._latest_lock:
@@ -200,11 +206,7 @@ class CameraSource:
             yield frame, t * 1000.0
 
     def _latest_frame(self, timeout: float = 2.0) -> tuple[np.ndarray, int] | None:
-        if self._grabber is None:
-            self._grabber = threading.Thread(
-                target=self._grab_loop, name="camera-grabber", daemon=True
-            )
-            self._grabber.start()
+        self._start_grabber()
         end = time.monotonic() + timeout
         with self._latest_lock:
             while self._latest is None and time.monotonic() < end and not self.stop.is_set():
@@ -218,7 +220,7 @@ class CameraSource:
             source=f"{self.name}#frame={frame_no}",
             frame=to_rgb(frame),
             captured_at=time.time(),
-            extra={"camera": self.name, "frame_no": frame_no},
+            frame_no=frame_no,
             **kw,
         )
 
@@ -247,9 +249,7 @@ class CameraSource:
                 prev = cur
                 if moved >= self.opt.motion_threshold and t_ms >= cooldown_until:
                     cooldown_until = t_ms + self.opt.motion_cooldown_ms
-                    item = self._item(frame, self.frame_no)
-                    item.extra["motion"] = round(moved, 4)
-                    yield item
+                    yield self._item(frame, self.frame_no)
 
     def _on_trigger(self) -> Iterator[SourceItem]:
         triggers: queue.Queue = self.ctx.triggers
@@ -277,12 +277,9 @@ class CameraSource:
                     if self.is_file
                     else f"no frame from {self.name} (camera disconnected?)"
                 )
-                yield SourceItem(source=self.name, extra={"refuse": reason}, **kw)
+                yield SourceItem(source=self.name, refuse=reason, **kw)
                 continue
             yield self._item(got[0], got[1], **kw)
-
-    def done(self, item: SourceItem, inspection: Inspection) -> None:
-        pass  # the station saved the frame into the archive before recording it
 
     def close(self) -> None:
         self._halt.set()
@@ -290,15 +287,3 @@ class CameraSource:
             self._grabber.join(timeout=5)
         if self.cap is not None:
             self.cap.release()
-
-
-def camera_factory(config: dict, context) -> CameraSource:
-    """The ``camera`` source of the registry: ``config`` is the raw [source] table."""
-    from inspect_stations.config import ConfigError, camera_options
-    from inspect_stations.toml_reader import Reader as _Reader
-
-    r = _Reader(context.base)
-    opt = camera_options(config, r)
-    if r.problems:
-        raise ConfigError(r.problems)
-    return CameraSource(opt, context)

@@ -11,6 +11,11 @@ import click
 from inspect_core.errors import InspectError
 
 
+def _folder_option(*decls: str, help: str):
+    """An option that names a folder (none by default)."""
+    return click.option(*decls, type=click.Path(file_okay=False), default=None, help=help)
+
+
 @click.group("station")
 def station_group() -> None:
     """Run an inspection station on the line: a folder or camera source, records, archive."""
@@ -20,23 +25,16 @@ def station_group() -> None:
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--plugin", help="Shortcut without a config file: plugin (or domain) name.")
 @click.option("--recipe", "recipe_name", help="Shortcut: recipe of the plugin.")
-@click.option("--watch", type=click.Path(file_okay=False), help="Shortcut: the inbox folder.")
+@_folder_option("--watch", help="Shortcut: the inbox folder.")
 @click.option(
     "--db",
     default=None,
     help="Shortcut: database URL (default INSPECT_DATABASE_URL or sqlite:///inspect.db).",
 )
 @click.option("--name", default=None, help="Shortcut: station name (default PLUGIN-RECIPE).")
-@click.option(
-    "--archive",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Shortcut: archive folder (default: 'archive' beside the inbox).",
-)
-@click.option(
+@_folder_option("--archive", help="Shortcut: archive folder (default: 'archive' beside the inbox).")
+@_folder_option(
     "--state-dir",
-    type=click.Path(file_okay=False),
-    default=None,
     help="Journal and status folder (default: station.state_dir, or beside the inbox).",
 )
 @click.option(
@@ -73,33 +71,15 @@ def run_cmd(
     """
     import logging
 
-    from inspect_stations.config import load_config, shortcut_config
     from inspect_stations.daemon import Station
     from inspect_stations.logs import setup_logging
 
     if config and (plugin or recipe_name or watch):
         raise click.UsageError("give either CONFIG or --plugin/--recipe/--watch, not both")
     if config:
-        cfg = load_config(config)
-        if state_dir:
-            cfg.state_dir = Path(state_dir).resolve()
-        if stable_s is not None and cfg.folder is not None:
-            cfg.folder.stable_s = stable_s
-        if db:
-            cfg.database_url = db
+        cfg = _config_with_options(config, state_dir, stable_s, db)
     elif plugin and recipe_name and watch:
-        if not Path(watch).is_dir():
-            raise InspectError(f"--watch {watch}: folder not found; create it or fix the path")
-        cfg = shortcut_config(
-            plugin,
-            recipe_name,
-            watch,
-            db,
-            name,
-            archive,
-            state_dir,
-            1.0 if stable_s is None else stable_s,
-        )
+        cfg = _shortcut(plugin, recipe_name, watch, db, name, archive, state_dir, stable_s)
     else:
         raise click.UsageError(
             "give a CONFIG.toml, or --plugin P --recipe R --watch DIR "
@@ -114,6 +94,32 @@ def run_cmd(
         )
     code = Station(cfg).run()
     sys.exit(code)
+
+
+def _config_with_options(
+    config: str, state_dir: str | None, stable_s: float | None, db: str | None
+):
+    """CONFIG with the command line's --state-dir, --stable-s and --db in place of its own."""
+    from inspect_stations.config import load_config
+
+    cfg = load_config(config)
+    if state_dir:
+        cfg.state_dir = Path(state_dir).resolve()
+    if stable_s is not None and cfg.folder is not None:
+        cfg.folder.stable_s = stable_s
+    if db:
+        cfg.database_url = db
+    return cfg
+
+
+def _shortcut(plugin, recipe_name, watch, db, name, archive, state_dir, stable_s):
+    """The configuration of --plugin/--recipe/--watch: folders beside the watched one."""
+    from inspect_stations.config import shortcut_config
+
+    if not Path(watch).is_dir():
+        raise InspectError(f"--watch {watch}: folder not found; create it or fix the path")
+    stable_s = 1.0 if stable_s is None else stable_s
+    return shortcut_config(plugin, recipe_name, watch, db, name, archive, state_dir, stable_s)
 
 
 @station_group.command("check")
@@ -164,14 +170,16 @@ def check_cmd(config, as_json):
     sys.exit(2 if problems else 0)
 
 
+def _config_or_state_dir(command):
+    """CONFIG or --state-dir: how ``status`` and ``replay`` find a station's state folder."""
+    command = _folder_option("--state-dir", help="The station's state folder (instead of CONFIG).")(
+        command
+    )
+    return click.argument("config", required=False, type=click.Path(dir_okay=False))(command)
+
+
 @station_group.command("status")
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="The station's state folder (instead of CONFIG).",
-)
+@_config_or_state_dir
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status_cmd(config, state_dir, as_json):
     """Show a station's queue depth, images/min, last verdicts and errors, and the results a
@@ -195,23 +203,19 @@ def status_cmd(config, state_dir, as_json):
 
 
 def _state_dir(config: str | None, state_dir: str | None) -> Path:
+    """The state folder given, or the one CONFIG names: read on its own, so that a config the
+    station now refuses (an inbox with junk in it, a key it does not know) still shows."""
     if state_dir is not None:
         return Path(state_dir)
     if config is None:
         raise click.UsageError("give the station's CONFIG.toml or --state-dir")
-    from inspect_stations.config import load_config
+    from inspect_stations.config import state_dir_of
 
-    return Path(load_config(config).state_dir)
+    return state_dir_of(config)
 
 
 @station_group.command("replay")
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="The station's state folder (instead of CONFIG).",
-)
+@_config_or_state_dir
 @click.option("--sink", default=None, help="Only the dead letters of this sink (e.g. sql).")
 def replay_cmd(config, state_dir, sink):
     """Put the results a sink refused (dead letters) back in line, after fixing the cause.
@@ -247,12 +251,8 @@ def replay_cmd(config, state_dir, sink):
 
 
 @click.command("demo")
-@click.option(
-    "--dir",
-    "workdir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder to set the demo up in (default: a new temporary folder).",
+@_folder_option(
+    "--dir", "workdir", help="Folder to set the demo up in (default: a new temporary folder)."
 )
 @click.option(
     "--keep/--no-keep",

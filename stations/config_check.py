@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from inspect_core.errors import InspectError, ModelError
-from inspect_stations.config import ConfigError, StationConfig
+from inspect_stations.config import ConfigError, StationConfig, parse_lenient, read_toml
 
 
 def _writable_dir(p: Path) -> str | None:
@@ -31,6 +32,9 @@ def _writable_dir(p: Path) -> str | None:
     return None
 
 
+Add = Callable[[str, str], None]
+
+
 def deep_check(
     cfg: StationConfig, registry=None, load_model: bool = True, skip: set[str] = frozenset()
 ) -> list[tuple[str, str]]:
@@ -41,25 +45,46 @@ def deep_check(
     reg = registry or get_registry()
     problems: list[tuple[str, str]] = []
     add = lambda k, m: problems.append((k, m))
+    recipe = _find_recipe(cfg, skip, add)
+    if recipe is not None:
+        _check_recipe(cfg, recipe, reg, load_model, skip, add)
+    _check_source(cfg, reg, add)
+    if cfg.database:
+        _check_database(cfg, reg, add)
+    for key, p in (
+        ("archive.path", cfg.archive),
+        ("archive.quarantine", cfg.quarantine),
+        ("station.state_dir", cfg.state_dir),
+    ):
+        why = _writable_dir(p)
+        if why:
+            add(key, why)
+    _check_mqtt_and_sinks(cfg, reg, add)
+    return problems
 
-    recipe = None
+
+def _find_recipe(cfg: StationConfig, skip: set[str], add: Add):
+    """The station's recipe (its own file, or the plugin's), or None when it cannot be had."""
     if cfg.recipe_file is not None and "station.recipe_file" not in skip:
         from inspect_stations.builders import load_recipe
 
         try:
-            recipe = load_recipe(cfg)
+            return load_recipe(cfg)
         except InspectError as e:
             add("station.recipe_file", str(e))
     elif cfg.plugin and cfg.recipe and not skip & {"station.plugin", "station.recipe"}:
-        try:
-            from inspect_core.plugin_api.resolve import find_recipe
+        from inspect_core.plugin_api.resolve import find_recipe
 
-            recipe = find_recipe(cfg.plugin, cfg.recipe)
+        try:
+            return find_recipe(cfg.plugin, cfg.recipe)
         except InspectError as e:
             add("station.recipe" if "has no recipe" in str(e) else "station.plugin", str(e))
-    if recipe is not None:
-        _check_recipe(cfg, recipe, reg, load_model, skip, add)
+    return None
 
+
+def _check_source(cfg: StationConfig, reg, add: Add) -> None:
+    """The watched folder can be read (and emptied), a video file exists, a plugin's source
+    type is registered."""
     if cfg.source_type == "folder" and cfg.folder is not None:
         p = cfg.folder.path
         if not p.is_dir():
@@ -89,39 +114,33 @@ def deep_check(
             f"{', '.join(sorted({'folder', 'camera', *reg.sources}))}",
         )
 
-    if cfg.database:
-        if cfg.database_sink not in reg.sinks:
-            add(
-                "database.sink",
-                f"sink {cfg.database_sink!r} is not registered (is the records "
-                "plugin `db` installed? see `inspect plugins`), or set "
-                "[database] enabled = false",
-            )
-        url = cfg.database_url or os.environ.get("INSPECT_DATABASE_URL") or "sqlite:///inspect.db"
-        scheme = url.split("://", 1)[0].split("+", 1)[0]
-        if scheme not in ("sqlite", "postgresql", "postgres"):
-            add(
-                "database.url",
-                f"{scheme}:// is not supported; use sqlite:///FILE or "
-                "postgresql://user@host:5432/db",
-            )
-        elif scheme != "sqlite" and importlib.util.find_spec("psycopg") is None:
-            add(
-                "database.url", "PostgreSQL needs psycopg 3: pip install 'inspect-vision[postgres]'"
-            )
-        elif scheme == "sqlite" and url.startswith("sqlite:///") and ":memory:" not in url:
-            why = _writable_dir(Path(url[len("sqlite:///") :]).parent)
-            if why:
-                add("database.url", why)
 
-    for key, p in (
-        ("archive.path", cfg.archive),
-        ("archive.quarantine", cfg.quarantine),
-        ("station.state_dir", cfg.state_dir),
-    ):
-        why = _writable_dir(p)
+def _check_database(cfg: StationConfig, reg, add: Add) -> None:
+    """The records sink is installed, and the database URL is one it can use."""
+    if cfg.database_sink not in reg.sinks:
+        add(
+            "database.sink",
+            f"sink {cfg.database_sink!r} is not registered (is the records "
+            "plugin `db` installed? see `inspect plugins`), or set "
+            "[database] enabled = false",
+        )
+    url = cfg.database_url or os.environ.get("INSPECT_DATABASE_URL") or "sqlite:///inspect.db"
+    scheme = url.split("://", 1)[0].split("+", 1)[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        add(
+            "database.url",
+            f"{scheme}:// is not supported; use sqlite:///FILE or postgresql://user@host:5432/db",
+        )
+    elif scheme != "sqlite" and importlib.util.find_spec("psycopg") is None:
+        add("database.url", "PostgreSQL needs psycopg 3: pip install 'inspect-vision[postgres]'")
+    elif scheme == "sqlite" and url.startswith("sqlite:///") and ":memory:" not in url:
+        why = _writable_dir(Path(url[len("sqlite:///") :]).parent)
         if why:
-            add(key, why)
+            add("database.url", why)
+
+
+def _check_mqtt_and_sinks(cfg: StationConfig, reg, add: Add) -> None:
+    """paho-mqtt is installed when MQTT is used, [mqtt] has a topic, every sink is registered."""
     uses_mqtt = cfg.mqtt is not None or any(s.get("type") == "mqtt" for s in cfg.sinks)
     if uses_mqtt and importlib.util.find_spec("paho") is None:
         add("mqtt", "MQTT needs the paho-mqtt package: pip install 'inspect-vision[mqtt]'")
@@ -134,10 +153,11 @@ def deep_check(
                 f"no sink named {s.get('type')!r} is registered; known: "
                 f"{', '.join(sorted(reg.sinks)) or 'none'}",
             )
-    return problems
 
 
-def _check_recipe(cfg: StationConfig, recipe, reg, load_model: bool, skip: set[str], add) -> None:
+def _check_recipe(
+    cfg: StationConfig, recipe, reg, load_model: bool, skip: set[str], add: Add
+) -> None:
     """The model is the file its card describes, and the overrides fit the recipe and model."""
     from inspect_core.cards import verify_model
 
@@ -174,8 +194,6 @@ def check_file(
 ) -> tuple[StationConfig | None, list[tuple[str, str]]]:
     """(config or None, every problem) for a config file: structural problems first, then the
     deeper checks for the parts that parsed."""
-    from inspect_stations.config import parse_lenient, read_toml
-
     try:
         raw = read_toml(path)
     except ConfigError as e:

@@ -3,10 +3,13 @@
 Four threads, joined by small bounded queues (memory stays flat however much arrives):
 
 ``reader``   takes items from the source, reads, hashes, checks and decodes them;
-``model``    runs ONNX Runtime on up to ``batch`` same-size images at once;
+``model``    runs the model on up to ``batch`` same-size images at once;
 ``recorder`` applies the rules, commits the results to the journal (one fsync'd transaction per
              group), publishes them on MQTT, then lets the source file the images;
-``writer``   writes the journal to the sinks in order (see :mod:`stations.writer`).
+``writer``   writes the journal to the sinks in order (see :mod:`inspect_stations.writer`).
+
+The first three are :class:`inspect_stations.pipeline.Pipeline`; this module builds the
+station, starts and stops them.
 
 Decoding, inference and recording overlap. An image leaves the inbox only after its result is
 committed to the journal; sinks are idempotent on the record's key, (station, sha256) or
@@ -18,14 +21,16 @@ when its pixels equal an earlier frame's (logged as ``frame_repeated``: a frozen
 same image twice otherwise (same sha256, e.g. a file copied into the inbox under a second name,
 or an untriggered frozen stream) is recorded once: the second file is filed beside the first
 (``archive/<verdict>/<date>/``, under its own name) without a record of its own, logged as
-``already_recorded`` and, with MQTT, answered with the verdict and ``"already_recorded": true``. After a crash between the journal and the
-move the same happens to the very file that was recorded: it goes where its record says.
+``already_recorded`` and, with MQTT, answered with the verdict and ``"already_recorded": true``.
+After a crash between the journal and the move the same happens to the very file that was
+recorded: it goes where its record says.
 
 A sink that fails is retried every ``journal_retry_s``; the results wait in the journal. When the
 failure needs someone (the database's schema is older than this inspect: run
 ``inspect db upgrade``) it is logged as an error, again every 5 minutes, and shown by
 ``inspect station status``; the line keeps running. A result a sink refuses for its content is
-set aside as a dead letter instead (see :mod:`stations.writer`): the results behind it go on.
+set aside as a dead letter instead (see :mod:`inspect_stations.writer`): the results behind it
+go on.
 
 SIGTERM / SIGINT: the source stops, the images already read are finished, the journal is
 flushed to the sinks for up to ``flush_timeout_s`` (what remains is written at the next start),
@@ -43,9 +48,12 @@ from pathlib import Path
 from typing import Any
 
 from inspect_core.errors import InspectError
-from inspect_stations.archive import Archive, day
+from inspect_core.plugin_api.interfaces import Source
+from inspect_core.runtime.inspector import InspectorBase
+from inspect_stations.archive import Archive
 from inspect_stations.builders import (
     SourceContext,
+    as_source,
     build_inspector,
     build_slots,
     build_source,
@@ -53,41 +61,30 @@ from inspect_stations.builders import (
     take_lock,
 )
 from inspect_stations.config import StationConfig
-from inspect_stations.deliver import settle
 from inspect_stations.journal import Journal
 from inspect_stations.logs import StationLog
+from inspect_stations.pipeline import Pipeline
 from inspect_stations.status import StatusBoard
-from inspect_stations.work import (
-    NotReady,
-    Work,
-    frame_name,
-    judge,
-    read_file,
-    read_frame,
-    run_model,
-    save_overlay,
-    work_shape,
-)
 from inspect_stations.writer import Writer
 
-END = object()
 CLOCK_SANE = 1_704_067_200  # 2024-01-01: an earlier clock is a dead RTC battery, not the date
 
 
 class Station:
     """One running station. Everything named in the config is resolved through the plugin
     registry unless given directly: ``recipe`` (a Recipe; the config's overrides are applied),
-    ``inspector`` (anything with ``model``, ``recipe``, ``judge_probs``), ``sinks`` (name ->
-    sink object or zero-argument factory; replaces the database and [[sinks]]) and ``source``."""
+    ``inspector`` (an :class:`~inspect_core.runtime.inspector.InspectorBase`), ``sinks`` (name
+    -> sink object or zero-argument factory; replaces the database and [[sinks]]) and
+    ``source``."""
 
     def __init__(
         self,
         config: StationConfig,
         *,
         recipe=None,
-        inspector=None,
+        inspector: InspectorBase | None = None,
         sinks: dict[str, Any] | None = None,
-        source=None,
+        source: Any = None,
         registry=None,
         log: StationLog | None = None,
     ):
@@ -98,30 +95,9 @@ class Station:
         self.failed: str | None = None
         self.inspector = inspector or build_inspector(config, recipe, self.registry)
         self.recipe = self.inspector.recipe
-        for key, p in (
-            ("station.state_dir", config.state_dir),
-            ("archive.path", config.archive),
-            ("archive.quarantine", config.quarantine),
-        ):
-            try:
-                Path(p).mkdir(parents=True, exist_ok=True)
-                if not os.access(p, os.W_OK | os.X_OK):
-                    raise PermissionError(13, "Permission denied")
-            except OSError as e:
-                from inspect_stations.archive import fs_hint
-
-                raise InspectError(
-                    f"{key}: cannot use folder {p} ({e.strerror or e}): {fs_hint(e)}"
-                ) from None
+        _usable_folders(config)
         self._lock_fd = take_lock(config.state_dir)
-        self.journal = Journal(Path(config.state_dir) / "journal.sqlite")
-        try:
-            self.journal.prune(30 * 86400)
-        except Exception as e:  # housekeeping only (e.g. a full disk): never stop the line for it
-            self.log.warning(
-                "journal_prune",
-                f"could not forget old entries of {self.journal.path} ({e}); carrying on",
-            )
+        self.journal = self._open_journal()
         self.archive = Archive(config.archive, config.quarantine)
         self.status = StatusBoard(config.name, config.plugin, self.recipe.name, config.state_dir)
         self.triggers: queue.Queue = queue.Queue(maxsize=1000)
@@ -137,16 +113,36 @@ class Station:
             config,
         )
         self.slots = build_slots(config, sinks, self.registry if sinks is None else None)
-        self.source = source or build_source(config, self.context, lambda: self.registry)
+        self.source: Source = (
+            as_source(source, "the station's source")
+            if source is not None
+            else build_source(config, self.context, lambda: self.registry)
+        )
         self.mqtt = None
-        # small queues: enough to overlap the stages, and a bound on the images (and model
-        # outputs, which are large) held in memory
-        self.q_model: queue.Queue = queue.Queue(maxsize=max(2, config.batch))
-        self.q_record: queue.Queue = queue.Queue(maxsize=max(2, config.batch))
         self.writer = Writer(self.journal, self.slots, self.log, config.journal_retry_s)
-        self.abort = threading.Event()  # a pipeline thread crashed: the others give up too
+        self.pipeline = Pipeline(
+            config,
+            self.inspector,
+            self.source,
+            self.journal,
+            self.archive,
+            self.writer,
+            self.log,
+            self.status,
+            after_group=self._update_status,
+        )
 
-    # -- construction ----------------------------------------------------------------------
+    def _open_journal(self) -> Journal:
+        journal = Journal(Path(self.cfg.state_dir) / "journal.sqlite")
+        try:
+            journal.prune(30 * 86400)
+        except Exception as e:  # housekeeping only (e.g. a full disk): never stop the line for it
+            self.log.warning(
+                "journal_prune",
+                f"could not forget old entries of {journal.path} ({e}); carrying on",
+            )
+        return journal
+
     @property
     def registry(self):
         if self._registry is None:
@@ -165,38 +161,14 @@ class Station:
         restore = self._install_signals() if install_signals else {}
         try:
             self._start_mqtt()
-            pending = self.journal.pending()
-            self.log.info(
-                "start",
-                f"station {self.cfg.name}: {self.cfg.plugin}/{self.recipe.name}"
-                f", source {self.cfg.source_type}, archive {self.cfg.archive}"
-                + (f", {pending} journaled result(s) to write" if pending else ""),
-                pid=os.getpid(),
-                journal_pending=pending,
-            )
-            names = {s.name for s in self.slots}
-            orphans = {k: v for k, v in self.journal.pending_by_sink().items() if k not in names}
-            if orphans:
-                self.log.warning(
-                    "journal_orphans",
-                    "the journal holds results for sink(s) this "
-                    f"station no longer has ({orphans}); they stay in "
-                    f"{self.journal.path} until that sink is configured again",
-                )
-            if time.time() < CLOCK_SANE:
-                self.log.warning(
-                    "clock",
-                    "the system clock says "
-                    f"{time.strftime('%Y-%m-%d %H:%M', time.localtime())}: records "
-                    "and archive folders carry that date. Set the clock (NTP, or "
-                    "the machine's RTC battery) and restart the station",
-                )
+            self._announce()
             self.status.state = "running"
             self.status.write(force=True)
             self.writer.start()
+            p = self.pipeline
             threads = [
                 threading.Thread(target=self._guard, args=(f,), name=f.__name__, daemon=True)
-                for f in (self._reader, self._model, self._recorder)
+                for f in (p.reader, p.model, p.recorder)
             ]
             for t in threads:
                 t.start()
@@ -204,22 +176,60 @@ class Station:
                 threads[-1].join(0.2)
             self.status.state = "stopping"
             self.status.write(force=True)
-            self.writer.finish(self.cfg.flush_timeout_s)
-            # a sink stuck in a network call must not keep the station from stopping (docker
-            # stop would kill it): what it has not written stays journaled
-            self.writer.join(self.cfg.flush_timeout_s + 5.0)
-            if self.writer.is_alive():
-                self.log.warning(
-                    "flush_timeout",
-                    "a sink did not answer within "
-                    f"{self.cfg.flush_timeout_s + 5:g} s; stopping anyway (its "
-                    "results stay in the local journal and are written at the next "
-                    "start)",
-                )
+            self._flush()
         finally:
             self._shutdown()
             for sig, old in restore.items():
                 signal.signal(sig, old)
+        return self._stopped()
+
+    def _announce(self) -> None:
+        """The start line, and what needs someone: results for sinks no longer configured, a
+        system clock that cannot be right."""
+        pending = self.journal.pending()
+        self.log.info(
+            "start",
+            f"station {self.cfg.name}: {self.cfg.plugin}/{self.recipe.name}"
+            f", source {self.cfg.source_type}, archive {self.cfg.archive}"
+            + (f", {pending} journaled result(s) to write" if pending else ""),
+            pid=os.getpid(),
+            journal_pending=pending,
+        )
+        names = {s.name for s in self.slots}
+        orphans = {k: v for k, v in self.journal.pending_by_sink().items() if k not in names}
+        if orphans:
+            self.log.warning(
+                "journal_orphans",
+                "the journal holds results for sink(s) this "
+                f"station no longer has ({orphans}); they stay in "
+                f"{self.journal.path} until that sink is configured again",
+            )
+        if time.time() < CLOCK_SANE:
+            self.log.warning(
+                "clock",
+                "the system clock says "
+                f"{time.strftime('%Y-%m-%d %H:%M', time.localtime())}: records "
+                "and archive folders carry that date. Set the clock (NTP, or "
+                "the machine's RTC battery) and restart the station",
+            )
+
+    def _flush(self) -> None:
+        """Let the writer write what is journaled, for up to ``flush_timeout_s``."""
+        self.writer.finish(self.cfg.flush_timeout_s)
+        # a sink stuck in a network call must not keep the station from stopping (docker
+        # stop would kill it): what it has not written stays journaled
+        self.writer.join(self.cfg.flush_timeout_s + 5.0)
+        if self.writer.is_alive():
+            self.log.warning(
+                "flush_timeout",
+                "a sink did not answer within "
+                f"{self.cfg.flush_timeout_s + 5:g} s; stopping anyway (its "
+                "results stay in the local journal and are written at the next "
+                "start)",
+            )
+
+    def _stopped(self) -> int:
+        """Close the journal and the lock, log the stop line; the exit code."""
         left = self.journal.pending()
         self.status.state = "failed" if self.failed else "stopped"
         self._update_status(force=True)
@@ -270,10 +280,11 @@ class Station:
         self.mqtt = MqttLink(
             m, self.cfg.name, self.log, on_trigger if self.cfg.source_type != "folder" else None
         ).start()
+        self.pipeline.mqtt = self.mqtt
 
     def _shutdown(self) -> None:
         for what, fn in (
-            ("source", getattr(self.source, "close", None)),
+            ("source", self.source.close),
             ("mqtt", self.mqtt.close if self.mqtt else None),
         ):
             if fn is None:
@@ -295,193 +306,14 @@ class Station:
                 exc_info=not isinstance(e, InspectError),
             )
             self.stop_event.set()
-            self.abort.set()
-
-    # -- the pipeline threads --------------------------------------------------------------
-    def _put(self, q: queue.Queue, item) -> bool:
-        while not self.abort.is_set():
-            try:
-                q.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def _reader(self) -> None:
-        pre = self.recipe.preprocess
-        is_folder = self.cfg.source_type == "folder"
-        shape = work_shape(self.inspector, self.cfg.limits)  # the model's work per image
-        try:
-            for item in self.source.items():
-                try:
-                    if item.path is not None:
-                        w = read_file(
-                            item,
-                            self.cfg.limits,
-                            pre,
-                            self.journal if is_folder else None,
-                            shape=shape,
-                        )
-                    else:
-                        w = read_frame(item, pre, shape=shape)
-                except NotReady as e:
-                    self.log.debug("not_ready", str(e))
-                    if hasattr(self.source, "release"):
-                        self.source.release(item)
-                    continue
-                if not self._put(self.q_model if w.needs_model else self.q_record, w):
-                    break
-        finally:
-            self._put(self.q_model, END)
-
-    def _model(self) -> None:
-        while not self.abort.is_set():
-            try:
-                first = self.q_model.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            batch = [first] if first is not END else []
-            ended = first is END
-            while not ended and len(batch) < self.cfg.batch:
-                try:
-                    w = self.q_model.get_nowait()
-                except queue.Empty:
-                    break
-                if w is END:
-                    ended = True
-                else:
-                    batch.append(w)
-            if batch:
-                run_model(self.inspector, batch)
-                for w in batch:
-                    self._put(self.q_record, w)
-            if ended:
-                self._put(self.q_record, END)
-                return
-
-    def _recorder(self) -> None:
-        ended = False
-        while not ended and not self.abort.is_set():
-            group: list[Work] = []
-            try:
-                w = self.q_record.get(timeout=0.5)
-                while True:
-                    if w is END:
-                        ended = True
-                        break
-                    group.append(w)
-                    if len(group) >= 64:
-                        break
-                    w = self.q_record.get_nowait()
-            except queue.Empty:
-                pass
-            if group:
-                self._record(group)
-            self._update_status()
-
-    def _record(self, group: list[Work]) -> None:
-        c = self.cfg
-        to_commit, filed = [], []
-        shas: set[str] = set()  # recorded by this group
-        for w in group:
-            insp = judge(self.inspector, w, c.name, c.plugin)
-            item = w.item
-            if item.path is None and w.data is None:  # a trigger that got no frame
-                self.log.error("no_frame", w.error or "no frame", request_id=item.request_id)
-                if self.mqtt:
-                    self.mqtt.publish_error(item.request_id, w.error or "no frame")
-                self.status.error(item.source, w.error or "no frame")
-                continue
-            if item.path is None:  # a camera frame: keep it in the archive, record that path
-                try:
-                    insp.source = str(
-                        self.archive.save(
-                            w.data,
-                            frame_name(c.name, item),
-                            insp.verdict.decision.value,
-                            w.sha256,
-                            insp.inspected_at,
-                        )
-                    )
-                except OSError as e:
-                    self.log.error(
-                        "archive_failed",
-                        f"cannot save frame {item.source} into "
-                        f"{c.archive}: {e}; recording it anyway",
-                    )
-            if c.overlays and w.result is not None:
-                try:
-                    insp.overlay_path = save_overlay(
-                        self.inspector, w, Path(c.archive) / "overlays" / day(insp.inspected_at)
-                    )
-                except OSError as e:
-                    self.log.warning("overlay_failed", f"overlay for {insp.source}: {e}")
-            dest = getattr(self.source, "destination", None)
-            if item.path is not None and dest is not None:
-                try:
-                    planned = dest(item, insp)
-                    insp.source = planned or insp.source
-                except OSError as e:
-                    self.log.warning("plan_failed", f"{insp.source}: {e}")
-            if (
-                w.known_verdict is None
-                and w.sha256
-                and (w.sha256 in shas or self.journal.verdict_of(w.sha256) is not None)
-            ):
-                if insp.capture_id is not None:  # a new trigger: a part, recorded; but say it
-                    self._frame_repeated(item, insp)
-                else:
-                    # the same image twice in flight (two names, one content; or two identical
-                    # frames untriggered), recorded by this group or a moment ago: one record;
-                    # the second file is filed beside the first like any later copy
-                    w.known_verdict = insp.verdict.decision.value
-            if w.known_verdict is None:
-                seen = (
-                    {
-                        "path": item.path,
-                        "size": item.extra.get("size", -1),
-                        "mtime_ns": item.extra.get("mtime_ns", -1),
-                    }
-                    if c.folder is not None and c.folder.after == "leave" and item.path
-                    else None
-                )
-                if seen:
-                    item.extra["seen_recorded"] = True
-                shas.add(w.sha256)
-                to_commit.append((insp, [s.name for s in self.slots], seen, item.path))
-            filed.append(w)
-        if to_commit:
-            try:  # durable from here on: the inbox may be emptied
-                self.journal.commit(to_commit)
-            except Exception as e:
-                raise InspectError(
-                    f"cannot write the local journal {self.journal.path} ({e}); "
-                    "check free disk space and that station.state_dir is "
-                    "writable. Images not recorded stay in the inbox"
-                ) from e
-            self.writer.wake.set()
-        for w in filed:
-            settle(w, source=self.source, mqtt=self.mqtt, log=self.log, status=self.status)
-
-    def _frame_repeated(self, item, insp) -> None:
-        self.log.warning(
-            "frame_repeated",
-            f"{item.source}: the frame of trigger {item.request_id} is identical, "
-            f"pixel for pixel, to one already recorded (sha256 "
-            f"{insp.image_sha256[:12]}); is the camera image frozen? Recorded as "
-            "this trigger's own result" + (f" (part {item.part_id})" if item.part_id else ""),
-            sha256=insp.image_sha256,
-            request_id=item.request_id,
-            part_id=item.part_id,
-            capture_id=insp.capture_id,
-        )
+            self.pipeline.abort.set()
 
     def _update_status(self, force: bool = False) -> None:
         s = self.status
         fresh = force or time.monotonic() - s._written >= 1  # journal counts: once a second
         s.extra.update(
-            queue_depth=getattr(self.source, "queue_depth", 0),
-            in_flight=self.q_model.qsize() + self.q_record.qsize(),
+            queue_depth=self.source.queue_depth,
+            in_flight=self.pipeline.in_flight,
             journal_pending=self.journal.pending() if fresh else s.extra.get("journal_pending", 0),
             dead_letters=self.journal.dead_letters().to_dict()
             if fresh
@@ -501,3 +333,22 @@ class Station:
             mqtt=None if self.mqtt is None else self.mqtt.status(),
         )
         s.write(force)
+
+
+def _usable_folders(config: StationConfig) -> None:
+    """The state, archive and quarantine folders exist (made if need be) and are writable."""
+    for key, p in (
+        ("station.state_dir", config.state_dir),
+        ("archive.path", config.archive),
+        ("archive.quarantine", config.quarantine),
+    ):
+        try:
+            Path(p).mkdir(parents=True, exist_ok=True)
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as e:
+            from inspect_stations.archive import fs_hint
+
+            raise InspectError(
+                f"{key}: cannot use folder {p} ({e.strerror or e}): {fs_hint(e)}"
+            ) from None

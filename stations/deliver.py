@@ -1,45 +1,60 @@
 """After an image is recorded (or known): answer the line, file the image, say what happened.
 
-The last step of :mod:`stations.daemon`'s recorder for each image: the result goes out on MQTT
-(a repeat is answered with ``"already_recorded": true``), the source files the image
-(archive or quarantine; a failure leaves it in the inbox, to be filed, not inspected, on a
-later try), and the station log and status board get one line about it.
+The last step of the recorder (:mod:`inspect_stations.pipeline`) for each image: the result
+goes out on MQTT (a repeat is answered with ``"already_recorded": true``), the source files the
+image (archive or quarantine; a failure leaves it in the inbox, to be filed, not inspected, on
+a later try), and the station log and status board get one line about it.
 """
 
 from __future__ import annotations
 
 import os
 
+from inspect_core.plugin_api.interfaces import Source
 from inspect_stations.logs import StationLog
 from inspect_stations.status import StatusBoard
 from inspect_stations.work import Work
 
 
-def settle(w: Work, *, source, mqtt, log: StationLog, status: StatusBoard) -> None:
+def settle(w: Work, *, source: Source, mqtt, log: StationLog, status: StatusBoard) -> None:
     """File the image of ``w`` and report its result (see the module docstring)."""
+    if mqtt:
+        _answer(w, mqtt)
+    _file(w, source, log, status)
+    if w.known_verdict is None:
+        _report_new(w, log, status)
+    elif w.item.path is None:
+        _report_repeated_frame(w, log, status)
+    else:
+        _report_known(w, log)
+
+
+def _answer(w: Work, mqtt) -> None:
+    """The result on MQTT, under the id a PLC matches on: the trigger's, else the name the
+    file had in the inbox (not the archive name, which gets a suffix when taken)."""
     insp, item = w.inspection, w.item
-    verdict = insp.verdict.decision.value
-    # the id a PLC matches on: the trigger's, else the name the file had in the inbox (not
-    # the archive name, which gets a suffix when taken)
     rid = (
         item.request_id
         if item.request_id is not None
         else (os.path.basename(item.path) if item.path else None)
     )
-    if mqtt:
-        if w.known_verdict is None:
-            mqtt.publish_result(insp, rid)
-        else:  # answered again (at least once): the details are in the first record
-            from inspect_stations.trigger import result_message
+    if w.known_verdict is None:
+        mqtt.publish_result(insp, rid)
+    else:  # answered again (at least once): the details are in the first record
+        from inspect_stations.trigger import result_message
 
-            mqtt.publish(
-                mqtt.opt.result_topic, {**result_message(insp, rid), "already_recorded": True}
-            )
+        mqtt.publish(mqtt.opt.result_topic, {**result_message(insp, rid), "already_recorded": True})
+
+
+def _file(w: Work, source: Source, log: StationLog, status: StatusBoard) -> None:
+    """The source files the image; a failure leaves it in the inbox (logged, on the board)."""
+    insp, item = w.inspection, w.item
     try:
         source.done(item, insp)
     except Exception as e:
         from inspect_stations.archive import fs_hint
 
+        verdict = insp.verdict.decision.value
         shown = item.path or insp.source
         log.error(
             "file_failed",
@@ -51,40 +66,52 @@ def settle(w: Work, *, source, mqtt, log: StationLog, status: StatusBoard) -> No
             error=str(e),
         )
         status.error(shown, f"recorded as {verdict} but could not be filed: {e}")
-        if hasattr(source, "release"):
-            source.release(item)
-    where = item.extra.get("filed_as")
-    if w.known_verdict is not None and item.path is None:
-        # a camera delivering the very same pixels again is usually a frozen stream
-        log.warning(
-            "frame_repeated",
-            f"{item.source}: this frame is identical, pixel for pixel, to one "
-            f"already recorded (sha256 {w.sha256[:12]}, {verdict}); is the "
-            "camera image frozen? The result is not recorded again"
-            + (f" (part {item.part_id})" if item.part_id else ""),
-            sha256=w.sha256,
-            verdict=verdict,
-            request_id=item.request_id,
-            part_id=item.part_id,
-        )
-        status.inspected(
-            insp.source,
-            verdict,
-            "frame identical to one already recorded (camera frozen?)",
-            id=item.request_id,
-        )
-        return
-    if w.known_verdict is not None:
-        log.info(
-            "already_recorded",
-            f"{item.path or insp.source}: the same image (sha256 "
-            f"{w.sha256[:12]}) is already recorded as {verdict}; not recorded "
-            "again" + (f", filed as {where}" if where else ""),
-            sha256=w.sha256,
-            verdict=verdict,
-            filed_as=where,
-        )
-        return
+        source.release(item)
+
+
+def _report_repeated_frame(w: Work, log: StationLog, status: StatusBoard) -> None:
+    """A camera delivering the very same pixels again is usually a frozen stream."""
+    insp, item = w.inspection, w.item
+    verdict = insp.verdict.decision.value
+    log.warning(
+        "frame_repeated",
+        f"{item.source}: this frame is identical, pixel for pixel, to one "
+        f"already recorded (sha256 {w.sha256[:12]}, {verdict}); is the "
+        "camera image frozen? The result is not recorded again"
+        + (f" (part {item.part_id})" if item.part_id else ""),
+        sha256=w.sha256,
+        verdict=verdict,
+        request_id=item.request_id,
+        part_id=item.part_id,
+    )
+    status.inspected(
+        insp.source,
+        verdict,
+        "frame identical to one already recorded (camera frozen?)",
+        id=item.request_id,
+    )
+
+
+def _report_known(w: Work, log: StationLog) -> None:
+    """A file whose image is recorded already (a copy, or recorded before a crash)."""
+    insp, item = w.inspection, w.item
+    verdict = insp.verdict.decision.value
+    where = _filed_as(w)
+    log.info(
+        "already_recorded",
+        f"{item.path or insp.source}: the same image (sha256 "
+        f"{w.sha256[:12]}) is already recorded as {verdict}; not recorded "
+        "again" + (f", filed as {where}" if where else ""),
+        sha256=w.sha256,
+        verdict=verdict,
+        filed_as=where,
+    )
+
+
+def _report_new(w: Work, log: StationLog, status: StatusBoard) -> None:
+    insp, item = w.inspection, w.item
+    verdict = insp.verdict.decision.value
+    where = _filed_as(w)
     status.inspected(insp.source, verdict, insp.error, id=item.request_id)
     if verdict == "ERROR":
         log.warning(
@@ -107,3 +134,7 @@ def settle(w: Work, *, source, mqtt, log: StationLog, status: StatusBoard) -> No
             request_id=item.request_id,
             sha256=insp.image_sha256,
         )
+
+
+def _filed_as(w: Work) -> str | None:
+    return w.item.file.filed_as if w.item.file is not None else None

@@ -60,11 +60,10 @@ def run_demo(
     registry=None,
     echo: Callable[[str], None] = click.echo,
 ) -> DemoResult:
+    """Run one station per recipe with samples (see the module docstring)."""
     import logging
 
     from inspect_core.plugin_api.manager import get_registry
-    from inspect_stations.config import parse_config
-    from inspect_stations.daemon import Station
     from inspect_stations.logs import setup_logging
 
     reg = registry or get_registry()
@@ -82,52 +81,7 @@ def run_demo(
     echo(f"demo in {workdir}: {len(todo)} station(s), database {db_url}")
     setup_logging(False, logging.WARNING)
     for domain, recipe in todo:
-        name = f"demo-{domain}-{recipe.name}"
-        home = workdir / "stations" / name
-        inbox = home / "inbox"
-        inbox.mkdir(parents=True, exist_ok=True)
-        for s in recipe.samples:
-            shutil.copy2(s.image, inbox / s.image.name)
-        cfg = parse_config(
-            {
-                "station": {
-                    "name": name,
-                    "plugin": domain,
-                    "recipe": recipe.name,
-                    "state_dir": "state",
-                    "until_empty": True,
-                    "flush_timeout_s": 30.0,
-                },
-                "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
-                "database": {"url": db_url},
-                "archive": {"path": "archive", "quarantine": "quarantine", "overlays": True},
-            },
-            home,
-        )
-        station = Station(cfg, recipe=recipe, registry=reg)
-        code = station.run(install_signals=False)
-        filed = _filed_verdicts(cfg.archive, cfg.quarantine)
-        counts: dict[str, int] = {}
-        for s in recipe.samples:
-            got = filed.get(s.image.name, "missing")
-            counts[got] = counts.get(got, 0) + 1
-            result.samples.append(
-                {"station": name, "image": s.image.name, "expected": s.expected, "got": got}
-            )
-        result.stations.append(
-            {
-                "name": name,
-                "recipe": f"{domain}/{recipe.name}",
-                "images": len(recipe.samples),
-                "verdicts": counts,
-                "exit": code,
-            }
-        )
-        summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        echo(
-            f"  {name}: {len(recipe.samples)} image(s): {summary}"
-            + ("" if code == 0 else f" (station exited {code})")
-        )
+        _run_station(result, domain, recipe, reg, echo)
     for m in result.mismatches:
         echo(f"  note: {m['station']} {m['image']}: expected {m['expected']}, got {m['got']}")
     result.report_html = _report(result, echo)
@@ -135,6 +89,59 @@ def run_demo(
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def _run_station(result: DemoResult, domain: str, recipe, reg, echo) -> None:
+    """A folder station over the recipe's samples until its inbox is empty; what it filed
+    where, in ``result``."""
+    from inspect_stations.config import parse_config
+    from inspect_stations.daemon import Station
+
+    name = f"demo-{domain}-{recipe.name}"
+    home = result.workdir / "stations" / name
+    inbox = home / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    for s in recipe.samples:
+        shutil.copy2(s.image, inbox / s.image.name)
+    cfg = parse_config(
+        {
+            "station": {
+                "name": name,
+                "plugin": domain,
+                "recipe": recipe.name,
+                "state_dir": "state",
+                "until_empty": True,
+                "flush_timeout_s": 30.0,
+            },
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+            "database": {"url": result.db_url},
+            "archive": {"path": "archive", "quarantine": "quarantine", "overlays": True},
+        },
+        home,
+    )
+    code = Station(cfg, recipe=recipe, registry=reg).run(install_signals=False)
+    filed = _filed_verdicts(cfg.archive, cfg.quarantine)
+    counts: dict[str, int] = {}
+    for s in recipe.samples:
+        got = filed.get(s.image.name, "missing")
+        counts[got] = counts.get(got, 0) + 1
+        result.samples.append(
+            {"station": name, "image": s.image.name, "expected": s.expected, "got": got}
+        )
+    result.stations.append(
+        {
+            "name": name,
+            "recipe": f"{domain}/{recipe.name}",
+            "images": len(recipe.samples),
+            "verdicts": counts,
+            "exit": code,
+        }
+    )
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    echo(
+        f"  {name}: {len(recipe.samples)} image(s): {summary}"
+        + ("" if code == 0 else f" (station exited {code})")
+    )
 
 
 def _root_command():

@@ -34,12 +34,13 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from inspect_core.plugin_api.interfaces import SourceItem
+from inspect_core.plugin_api.interfaces import BaseSource, FileFacts, SourceItem
 from inspect_core.types import Inspection
-from inspect_stations.archive import special_kind, special_reason
 from inspect_stations.config import FolderOptions
+from inspect_stations.regular_files import lexists, same_content, special_kind, special_reason
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", "~", ".why.txt")
 RETRY_FIRST_S, RETRY_MAX_S = 10.0, 300.0  # a file that could not be filed: when to try again
@@ -50,9 +51,22 @@ def ignored(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(IGNORED_SUFFIXES)
 
 
-class FolderSource:
-    """``items()`` yields :class:`SourceItem` with ``path`` set and ``extra`` holding the stat
-    seen (``size``, ``mtime_ns``) and, for a symlink leading out of the folder, ``refuse``."""
+@dataclass
+class _Pass:
+    """What one pass over the folder has seen so far (see :meth:`FolderSource._scan`)."""
+
+    now: float  # monotonic
+    count_all: bool  # count every file, even once the watch list is full (every 2 s at most)
+    names: set[str] | None  # every name seen, to forget removed files; None: not all were seen
+    found: int = 0  # files still to do
+    deferred: int = 0  # files waiting to be filed again (not counted in found)
+    full: bool = False  # watch list full: the rest of the pass only counts
+    ready: list[tuple[int, SourceItem]] = field(default_factory=list)  # (mtime_ns, item)
+
+
+class FolderSource(BaseSource):
+    """``items()`` yields :class:`SourceItem` with ``path`` and ``file`` (the stat seen) set and,
+    for what is never read (a pipe, a symlink leading out of the folder), ``refuse``."""
 
     def __init__(self, options: FolderOptions, context):
         self.opt = options
@@ -103,37 +117,30 @@ class FolderSource:
         """Where :meth:`done` will put the file (recorded as the inspection's source)."""
         if self.opt.after == "leave":
             return None
-        known = item.extra.get("known_dest")
-        if known and self._still_free(Path(item.path), Path(known)):
+        facts = _facts(item)
+        known = facts.known_dest
+        if known and (not lexists(Path(known)) or same_content(Path(item.path), Path(known))):
             # recorded before a crash, not filed yet: where its record says
-            item.extra["dest"] = known
+            facts.dest = known
             return known
         v = inspection.verdict.decision.value
         dest = self.ctx.archive.plan(
             Path(item.path), v, inspection.image_sha256, inspection.inspected_at
         )
-        item.extra["dest"] = str(dest)
+        facts.dest = str(dest)
         return str(dest)
-
-    @staticmethod
-    def _still_free(src: Path, dest: Path) -> bool:
-        from inspect_stations.archive import _lexists, _same_content
-
-        return not _lexists(dest) or _same_content(src, dest)
 
     def done(self, item: SourceItem, inspection: Inspection) -> None:
         """File the image (its result is already journaled)."""
+        facts = _facts(item)
         try:
             if self.opt.after == "leave":
-                if not item.extra.get("seen_recorded"):
+                if not facts.seen_recorded:
                     self.ctx.journal.mark_seen(
-                        item.path,
-                        item.extra.get("size", -1),
-                        item.extra.get("mtime_ns", -1),
-                        inspection.image_sha256,
+                        item.path, facts.size, facts.mtime_ns, inspection.image_sha256
                     )
                 return
-            if self._replaced(item):
+            if self._replaced(item.path, facts):
                 self.ctx.log.warning(
                     "replaced",
                     f"{item.path} was replaced by a new file while it was inspected: "
@@ -144,7 +151,7 @@ class FolderSource:
                     sha256=inspection.image_sha256,
                 )
                 return
-            planned = item.extra.get("dest")
+            planned = facts.dest
             try:
                 dest = self.ctx.archive.file(
                     Path(item.path),
@@ -162,31 +169,27 @@ class FolderSource:
             except Exception:
                 self._defer(item)
                 raise
-            item.extra["filed_as"] = str(dest)
+            facts.filed_as = str(dest)
             with self._lock:
                 self._retry.pop(os.path.basename(item.path), None)
         finally:
             self.release(item)
 
-    def _replaced(self, item: SourceItem) -> bool:
-        """Whether the file at ``item.path`` is no longer the one that was read."""
-        ino = item.extra.get("ino")
-        if ino is None:  # never read (refused link, unreadable): nothing to compare
+    @staticmethod
+    def _replaced(path: str, facts: FileFacts) -> bool:
+        """Whether the file at ``path`` is no longer the one that was read."""
+        if facts.ino is None:  # never read (refused link, unreadable): nothing to compare
             return False
         try:
-            st = os.stat(item.path)
+            st = os.stat(path)
         except OSError:
             return False  # gone or unreadable: filing it reports that
-        return (st.st_ino, st.st_size, st.st_mtime_ns) != (
-            ino,
-            item.extra.get("size", st.st_size),
-            item.extra.get("mtime_ns", st.st_mtime_ns),
-        )
+        return (st.st_ino, st.st_size, st.st_mtime_ns) != (facts.ino, facts.size, facts.mtime_ns)
 
     def _defer(self, item: SourceItem) -> None:
         """Try filing this file again later, waiting longer after each failure."""
         name = os.path.basename(item.path or "")
-        size, mtime = item.extra.get("size", -1), item.extra.get("mtime_ns", -1)
+        size, mtime = _facts(item).size, _facts(item).mtime_ns
         with self._lock:
             prev = self._retry.get(name)
             delay = RETRY_FIRST_S if prev is None else min(RETRY_MAX_S, prev[3] * 2)
@@ -198,9 +201,6 @@ class FolderSource:
         with self._lock:
             self._in_flight.discard(name)
             self._pending.pop(name, None)
-
-    def close(self) -> None:
-        pass
 
     # -- scanning --------------------------------------------------------------------------
     def _unchanged(self, now: float) -> bool:
@@ -224,15 +224,28 @@ class FolderSource:
         return same
 
     def _scan(self) -> tuple[int, list[SourceItem]]:
-        """One pass: returns (files still to do, items ready now)."""
+        """One pass: returns (files still to do, items ready now, oldest first)."""
         now = time.monotonic()
         if self._unchanged(now):
             return 0, []
-        ready: list[tuple[int, SourceItem]] = []
-        found = 0
-        leave = self.opt.after == "leave"
+        entries = self._open_folder(now)
+        if entries is None:
+            return 1, []
+        p = _Pass(now, now - self._counted_at >= 2.0, set() if self._retry else None)
+        with entries:
+            for entry in entries:
+                if self.stop.is_set():
+                    p.names = None
+                    break
+                if not self._look_at(entry, p):
+                    break
+        self._end_pass(p)
+        return p.found, [i for _, i in p.ready]
+
+    def _open_folder(self, now: float):
+        """``os.scandir`` of the folder, or None (logged, at most every UNREADABLE_LOG_S)."""
         try:
-            it = os.scandir(self.root)
+            entries = os.scandir(self.root)
         except OSError as e:
             if now - self._unreadable_logged >= UNREADABLE_LOG_S:
                 self._unreadable_logged = now
@@ -244,101 +257,101 @@ class FolderSource:
                     "while it lasts)",
                     error=str(e),
                 )
-            return 1, []
+            return None
         if self._unreadable_logged > -1e9:
             self._unreadable_logged = -1e9
             self.ctx.log.info("folder_readable", f"watched folder {self.root} is readable again")
-        full = False  # watch list full: the rest of the pass only counts (every 2 s at most)
-        count_all = now - self._counted_at >= 2.0
-        deferred = 0  # files waiting to be filed again (not counted in found)
-        names: set[str] | None = set() if self._retry else None  # to forget removed files
-        with it:
-            for entry in it:
-                if self.stop.is_set():
-                    names = None
-                    break
-                name = entry.name
-                if names is not None:
-                    names.add(name)
-                if ignored(name):
-                    continue
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        continue
-                    if full:
-                        if not count_all:
-                            names = None
-                            break
-                        found += 1
-                        continue
-                    link = entry.is_symlink()
-                    st = entry.stat(follow_symlinks=False) if link else entry.stat()
-                except OSError:
-                    continue  # vanished between listing and stat
-                with self._lock:
-                    if name in self._in_flight:
-                        continue
-                    retry = self._retry.get(name)
-                if retry is not None:
-                    if (retry[0], retry[1]) != (st.st_size, st.st_mtime_ns):
-                        with self._lock:  # another file under that name: take it as usual
-                            self._retry.pop(name, None)
-                    elif now < retry[2]:
-                        deferred += 1
-                        continue  # could not be filed a moment ago: not yet again
-                if leave and self.ctx.journal.is_seen(entry.path, st.st_size, st.st_mtime_ns):
-                    continue
-                found += 1
-                extra = self._extra(entry.path, st, link)
-                if self._stable(name, extra["size"], extra["mtime_ns"], now) or "refuse" in extra:
-                    ready.append(
-                        (
-                            extra["mtime_ns"],
-                            SourceItem(
-                                source=entry.path,
-                                path=entry.path,
-                                captured_at=st.st_mtime,
-                                extra=extra,
-                            ),
-                        )
-                    )
-                    full = len(ready) >= self.opt.max_pending
-                elif len(self._pending) >= self.opt.max_pending:
-                    full = True  # enough watched; the rest wait for a later pass
-        if names is not None:
-            with self._lock:
-                for gone in set(self._retry) - names:
-                    del self._retry[gone]
-        if not full or count_all:
-            self.queue_depth = found + deferred
-            self._counted_at = now if full else self._counted_at
-        self._last_found = found
-        ready.sort(key=lambda t: t[0])  # oldest first within a pass
+        return entries
+
+    def _look_at(self, entry: os.DirEntry, p: _Pass) -> bool:
+        """Count ``entry`` and take it when it is ready; False ends the pass early."""
+        name = entry.name
+        if p.names is not None:
+            p.names.add(name)
+        if ignored(name):
+            return True
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                return True
+            if p.full:  # the rest of the pass only counts, and only every 2 s
+                if not p.count_all:
+                    p.names = None
+                    return False
+                p.found += 1
+                return True
+            link = entry.is_symlink()
+            st = entry.stat(follow_symlinks=False) if link else entry.stat()
+        except OSError:
+            return True  # vanished between listing and stat
+        if self._waiting(name, st, p):
+            return True
+        if self.opt.after == "leave" and self.ctx.journal.is_seen(
+            entry.path, st.st_size, st.st_mtime_ns
+        ):
+            return True
+        p.found += 1
+        item = self._item(entry.path, st, link)
+        facts = _facts(item)
+        if self._stable(name, facts.size, facts.mtime_ns, p.now) or item.refuse:
+            p.ready.append((facts.mtime_ns, item))
+            p.full = len(p.ready) >= self.opt.max_pending
+        elif len(self._pending) >= self.opt.max_pending:
+            p.full = True  # enough watched; the rest wait for a later pass
+        return True
+
+    def _waiting(self, name: str, st: os.stat_result, p: _Pass) -> bool:
+        """In flight, or could not be filed a moment ago and not due again yet."""
         with self._lock:
-            for _, item in ready:
+            if name in self._in_flight:
+                return True
+            retry = self._retry.get(name)
+        if retry is None:
+            return False
+        if (retry[0], retry[1]) != (st.st_size, st.st_mtime_ns):
+            with self._lock:  # another file under that name: take it as usual
+                self._retry.pop(name, None)
+            return False
+        if p.now < retry[2]:
+            p.deferred += 1
+            return True
+        return False
+
+    def _end_pass(self, p: _Pass) -> None:
+        """Forget retries of removed files, update the queue depth, mark the ready ones in
+        flight (oldest first)."""
+        if p.names is not None:
+            with self._lock:
+                for gone in set(self._retry) - p.names:
+                    del self._retry[gone]
+        if not p.full or p.count_all:
+            self.queue_depth = p.found + p.deferred
+            self._counted_at = p.now if p.full else self._counted_at
+        self._last_found = p.found
+        p.ready.sort(key=lambda t: t[0])  # oldest first within a pass
+        with self._lock:
+            for _, item in p.ready:
                 name = os.path.basename(item.path)
                 self._in_flight.add(name)
                 self._pending.pop(name, None)
-        return found, [i for _, i in ready]
 
-    def _extra(self, path: str, st: os.stat_result, link: bool) -> dict:
-        """The item's ``extra``: the stat seen (a link's target's), and ``refuse`` for what is
+    def _item(self, path: str, st: os.stat_result, link: bool) -> SourceItem:
+        """The item of a file: the stat seen (a link's target's), and ``refuse`` for what is
         never read: a pipe, socket or device, a symlink leading out of the folder."""
-        extra: dict = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        facts, refuse = FileFacts(st.st_size, st.st_mtime_ns), None
         kind = None if link else special_kind(st.st_mode)
         if kind:  # quarantined as it is, never opened
-            extra["refuse"] = special_reason(kind)
+            refuse = special_reason(kind)
         elif link:
-            reason = self._check_link(path)
-            if reason:
-                extra["refuse"] = reason
-            else:
+            refuse = self._check_link(path)
+            if not refuse:
                 try:
                     tst = os.stat(path)
-                    extra.update(size=tst.st_size, mtime_ns=tst.st_mtime_ns)
+                    facts = FileFacts(tst.st_size, tst.st_mtime_ns)
                 except OSError:
                     pass
-        return extra
+        return SourceItem(
+            source=path, path=path, captured_at=st.st_mtime, refuse=refuse, file=facts
+        )
 
     def _stable(self, name: str, size: int, mtime_ns: int, now: float) -> bool:
         if self.opt.stable_s <= 0:
@@ -369,13 +382,8 @@ class FolderSource:
         return f"symlink to {special_reason(kind)}" if kind else None
 
 
-def folder_factory(config: dict, context) -> FolderSource:
-    """The ``folder`` source of the registry: ``config`` is the raw [source] table."""
-    from inspect_stations.config import ConfigError, folder_options
-    from inspect_stations.toml_reader import Reader as _Reader
-
-    r = _Reader(context.base)
-    opt = folder_options(config, r)
-    if r.problems:
-        raise ConfigError(r.problems)
-    return FolderSource(opt, context)
+def _facts(item: SourceItem) -> FileFacts:
+    """The item's file facts (an item this source made always has them)."""
+    if item.file is None:
+        item.file = FileFacts(-1, -1)
+    return item.file

@@ -322,7 +322,7 @@ DEFAULT_WORK_MPX = 64.0
 
 @dataclass(frozen=True)
 class WorkShape:
-    """How a recipe's model runs over an image (see :func:`stations.work.work_shape`)."""
+    """How a recipe's model runs over an image (see :func:`inspect_stations.work.work_shape`)."""
 
     recipe: str
     tile: int  # the tile side (the recipe's, else the model's)
@@ -334,7 +334,8 @@ class WorkShape:
 
 
 def scaled_size(w: int, h: int, resizes: tuple[tuple[int, int], ...]) -> tuple[int, int]:
-    """The size after the recipe's resize steps (as :class:`inspect_core.runtime.preprocess.Resize`)."""
+    """The size after the recipe's resize steps (as
+    :class:`inspect_core.runtime.preprocess.Resize` computes it)."""
     for width, max_side in resizes:
         f = width / w if width else min(1.0, max_side / max(h, w)) if max_side else 1.0
         if abs(f - 1) >= 1e-6:

@@ -6,11 +6,11 @@ fsync'd) holds four tables:
 ``journal``
     results not yet written to a sink, one row per (result, sink), in order. Every result is
     committed here *before* its image is moved out of the inbox, so a crash at any moment loses
-    nothing; the :class:`~stations.writer.Writer` thread writes rows to their sink in order and
-    deletes them. When the database is unreachable rows simply wait; they are written, oldest
-    first, once it is back. Sinks are idempotent on the record's key (station and image sha256,
-    or station and ``capture_id`` for a triggered capture), so a row replayed after a crash
-    between "written" and "deleted" is not duplicated.
+    nothing; the :class:`~inspect_stations.writer.Writer` thread writes rows to their sink in
+    order and deletes them. When the database is unreachable rows simply wait; they are
+    written, oldest first, once it is back. Sinks are idempotent on the record's key (station
+    and image sha256, or station and ``capture_id`` for a triggered capture), so a row replayed
+    after a crash between "written" and "deleted" is not duplicated.
 ``done``
     the sha256 and verdict of every image this station has recorded, with the inbox path it came
     from, where it was to be filed and the error reason: an image still in the inbox after a crash
@@ -89,6 +89,27 @@ class Known:
     src: str | None = None  # the inbox path it came from
     dest: str | None = None  # where it was (to be) filed, as its record says
     error: str | None = None  # the reason of an ERROR
+
+
+@dataclasses.dataclass(frozen=True)
+class SeenFile:
+    """A file of an ``after = "leave"`` folder, as it was inspected (see the ``seen`` table)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclasses.dataclass(frozen=True)
+class JournalEntry:
+    """One result to commit (:meth:`Journal.commit`): the inspection (its ``source`` is where
+    the image is filed), the sinks to write it to, the leave-mode file to remember as seen, and
+    the inbox path it came from."""
+
+    inspection: Inspection
+    sinks: list[str]
+    seen: SeenFile | None = None
+    src: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,20 +209,7 @@ def decode(payload: str) -> Inspection:
             RuleHit(h["rule"], Decision(h["decision"]), h["message"], list(h["regions"]))
             for h in v["hits"]
         ],
-        [
-            Region(
-                r["class_id"],
-                r["class_name"],
-                tuple(r["bbox"]),
-                r["area_px"],
-                tuple(r["centroid"]),
-                r["max_prob"],
-                r["mean_prob"],
-                [tuple(p) for p in r.get("polygon", [])],
-                r.get("area_mm2"),
-            )
-            for r in v["regions"]
-        ],
+        [Region.from_dict(r) for r in v["regions"]],
         dict(v.get("coverage", {})),
     )
     known = {f.name for f in dataclasses.fields(Inspection)}
@@ -250,41 +258,37 @@ class Journal:
         except sqlite3.Error:
             pass
 
-    def commit(self, results: list[tuple]) -> None:
-        """Durably record results: each (inspection, sinks to write it to, seen-file info or
-        None[, inbox path it came from]) becomes journal rows plus its ``done`` / ``seen`` rows,
-        all in one fsync'd transaction. The inspection's ``source`` is where the image is filed."""
+    def commit(self, entries: list[JournalEntry]) -> None:
+        """Durably record results: each entry becomes journal rows (one per sink) plus its
+        ``done`` and ``seen`` rows, all in one fsync'd transaction."""
         now = time.time()
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                for insp, sinks, seen, *origin in results:
-                    payload = encode(insp)
-                    self.db.executemany(
-                        "INSERT INTO journal (sink, sha256, payload, created) VALUES (?, ?, ?, ?)",
-                        [(s, insp.image_sha256, payload, now) for s in sinks],
-                    )
-                    self.db.execute(
-                        "INSERT OR REPLACE INTO done (sha256, verdict, at, src, dest, error) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            insp.image_sha256,
-                            insp.verdict.decision.value,
-                            now,
-                            origin[0] if origin else None,
-                            insp.source,
-                            insp.error,
-                        ),
-                    )
-                    if seen:
-                        self.db.execute(
-                            "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
-                            (seen["path"], seen["size"], seen["mtime_ns"], insp.image_sha256, now),
-                        )
+                for e in entries:
+                    self._insert(e, now)
                 self.db.execute("COMMIT")
             except BaseException:
                 self._rollback()
                 raise
+
+    def _insert(self, e: JournalEntry, now: float) -> None:
+        insp = e.inspection
+        payload = encode(insp)
+        self.db.executemany(
+            "INSERT INTO journal (sink, sha256, payload, created) VALUES (?, ?, ?, ?)",
+            [(s, insp.image_sha256, payload, now) for s in e.sinks],
+        )
+        self.db.execute(
+            "INSERT OR REPLACE INTO done (sha256, verdict, at, src, dest, error) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (insp.image_sha256, insp.verdict.decision.value, now, e.src, insp.source, insp.error),
+        )
+        if e.seen:
+            self.db.execute(
+                "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
+                (e.seen.path, e.seen.size, e.seen.mtime_ns, insp.image_sha256, now),
+            )
 
     def mark_seen(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
         with self._lock:

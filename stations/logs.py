@@ -64,9 +64,7 @@ def setup_logging(
 ) -> logging.Logger:
     """Configure the station logger (to stderr); safe to call more than once."""
     log = logging.getLogger(LOGGER)
-    for h in list(log.handlers):
-        if getattr(h, "_inspect_station", False):
-            log.removeHandler(h)
+    _remove_ours(log)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler._inspect_station = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
@@ -76,11 +74,16 @@ def setup_logging(
     # model-integrity warnings (inspect_core.cards) go through the same handler, so that
     # --log-json stays one JSON object a line
     models = logging.getLogger("inspect.models")
-    for h in list(models.handlers):
-        if getattr(h, "_inspect_station", False):
-            models.removeHandler(h)
+    _remove_ours(models)
     models.addHandler(handler)
     return log
+
+
+def _remove_ours(logger: logging.Logger) -> None:
+    """Remove the handler an earlier :func:`setup_logging` added (so it can be called again)."""
+    for h in list(logger.handlers):
+        if getattr(h, "_inspect_station", False):
+            logger.removeHandler(h)
 
 
 class StationLog:

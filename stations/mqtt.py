@@ -1,7 +1,7 @@
 """MQTT as a PLC uses it: a trigger topic in, a result topic out (paho-mqtt, imported lazily).
 
 Trigger message (JSON; a bare JSON string or integer is taken as the id; checked by
-:func:`stations.trigger.parse_trigger`)::
+:func:`inspect_stations.trigger.parse_trigger`)::
 
     {"id": "A-1042", "part_id": "P-77", "lot": "L-2024-05"}
 
@@ -19,86 +19,28 @@ The broker being away never stops the line: results are recorded as usual, and t
 messages wait in a bounded queue (``max_queued``; when it is full the oldest are dropped and
 counted) until the link is back (reconnecting every 1 s, backing off to 30 s), then go out in
 order. ``status()`` says whether someone needs to act. A ``[[sinks]] type = "mqtt"`` sink
-instead goes through the journal (nothing lost while down).
+(:mod:`inspect_stations.mqtt_sink`) instead goes through the journal (nothing lost while down).
+The paho client itself, with login and TLS, is made in :mod:`inspect_stations.mqtt_client`.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import ssl
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from inspect_core.errors import InspectError
 from inspect_core.types import Inspection
-from inspect_stations.mqttconf import MqttOptions, mqtt_sink_options
+from inspect_stations.mqtt_client import make_client, paho, why_not
+from inspect_stations.mqttconf import MqttOptions
 from inspect_stations.trigger import TriggerError, encode, parse_trigger, result_message
 
 WINDOW = 100  # messages handed to paho and not yet acknowledged, at most
 QUEUE_BYTES = 64 * 1024 * 1024  # the queue's memory bound, whatever max_queued says
 FLAP_S = 10.0  # a connection closed this soon after it opened counts as a clash
 REPORT_S = 60.0  # a lasting problem is logged again this often
-
-
-def paho():
-    """The paho client module, or a clear error when the optional dependency is missing."""
-    try:
-        import paho.mqtt.client as mqtt
-    except ImportError as e:
-        raise InspectError(
-            "MQTT needs the paho-mqtt package, which is not installed: "
-            "pip install 'inspect-vision[mqtt]'"
-        ) from e
-    return mqtt
-
-
-def make_client(opt: MqttOptions, client_id: str):
-    """A paho client with the login and TLS settings of ``opt`` (nothing connected yet)."""
-    mqtt = paho()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    if opt.username:
-        client.username_pw_set(opt.username, opt.password)
-    if opt.tls:
-        try:
-            client.tls_set(
-                ca_certs=str(opt.ca_file) if opt.ca_file else None,
-                certfile=str(opt.cert_file) if opt.cert_file else None,
-                keyfile=str(opt.key_file) if opt.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        except (ssl.SSLError, OSError, ValueError) as e:
-            raise InspectError(
-                f"MQTT TLS settings: cannot load the certificates ({e}); check "
-                "mqtt.ca_file, cert_file and key_file"
-            ) from None
-        client.tls_insecure_set(opt.tls_insecure)
-    client.reconnect_delay_set(1, 30)
-    return client
-
-
-def why_not(e: BaseException, opt: MqttOptions) -> str:
-    """A failed connection attempt in words, with what to check."""
-    where = f"MQTT broker {opt.host}:{opt.port}"
-    if isinstance(e, ssl.SSLCertVerificationError):
-        return (
-            f"TLS: {where} sent a certificate that failed verification: certificate verify "
-            f"failed ({e.verify_message}); check mqtt.ca_file (the CA that signed the "
-            "broker's certificate) and that mqtt.host is a name in that certificate"
-        )
-    if isinstance(e, ssl.SSLError):
-        return (
-            f"TLS handshake with {where} failed ({getattr(e, 'reason', None) or e}); check "
-            "mqtt.ca_file (the CA that signed the broker's certificate), the host name in "
-            "that certificate, and that the broker's port speaks TLS"
-        )
-    if opt.tls and isinstance(e, (ConnectionResetError, EOFError)):
-        return f"{where} closed the TLS connection: does that port speak TLS?"
-    return f"{where} not reachable ({getattr(e, 'strerror', None) or e})"
 
 
 class MqttLink:
@@ -377,67 +319,29 @@ class MqttLink:
                 "are recorded in the database",
                 undelivered=left,
             )
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.disconnect()
         if self._sender.is_alive():
             self._sender.join(2.0)
 
-
-class MqttSink:
-    """The ``mqtt`` sink: publishes each inspection's result message to ``topic``.
-
-    Config keys: those of ``[mqtt]`` (host, port, qos, client_id, username, password_env, tls,
-    ca_file, cert_file, key_file, tls_insecure; not the topics), plus ``topic`` (required) and
-    ``timeout_s`` (5). ``write`` waits for the broker's acknowledgement and raises when it does
-    not come, so a station journals the result and sends it again later.
-    """
-
-    def __init__(self, config: dict[str, Any]):
-        from inspect_stations.config import ConfigError
-        from inspect_stations.logs import StationLog
-        from inspect_stations.toml_reader import Reader
-
-        r = Reader(Path.cwd())
-        so = mqtt_sink_options(dict(config, type="mqtt"), r, "mqtt sink")
-        if r.problems:
-            raise ConfigError(r.problems)
-        self.topic, self.timeout_s, self.opt = so.topic, so.timeout_s, so.mqtt
-        if not self.opt.client_id:  # two mqtt sinks of one station must not share an id
-            self.opt.client_id = f"inspect-sink-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.link = MqttLink(self.opt, "sink", StationLog("mqtt-sink"))
-        self.link.client.on_publish = None  # write() waits for each acknowledgement itself
+    def connect_now(self, timeout_s: float) -> None:
+        """Connect and wait for the broker to accept, without the queue's sender (for a caller
+        that publishes and waits for each acknowledgement itself); ConnectionError, in words,
+        when it does not accept within ``timeout_s``."""
         o = self.opt
         try:
-            self.link.client.connect(o.host, o.port, o.keepalive)
-        except (OSError, ValueError) as e:
+            self.client.connect(o.host, o.port, o.keepalive)
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
             raise ConnectionError(why_not(e, o)) from None
-        self.link.client.loop_start()
-        if not self.link._event.wait(self.timeout_s) or not self.link.connected:
-            self.link.client.loop_stop()
+        self.client.loop_start()
+        if not self._event.wait(timeout_s) or not self.connected:
+            self.client.loop_stop()
             raise ConnectionError(
-                self.link.last_error
-                or f"MQTT broker {o.host}:{o.port} did not answer within {self.timeout_s} s"
+                self.last_error
+                or f"MQTT broker {o.host}:{o.port} did not answer within {timeout_s} s"
             )
 
-    def write(self, inspection: Inspection) -> None:
-        o = self.opt
-        if not self.link.connected:  # paho would keep it and send it twice (the journal retries)
-            raise ConnectionError(
-                self.link.last_error or f"MQTT broker {o.host}:{o.port} not connected"
-            )
-        info = self.link.client.publish(self.topic, encode(result_message(inspection)), qos=o.qos)
-        if o.qos > 0:
-            try:
-                info.wait_for_publish(self.timeout_s)
-                ok = info.is_published()
-            except (RuntimeError, ValueError) as e:
-                raise ConnectionError(f"MQTT broker {o.host}:{o.port}: {e}") from None
-            if not ok:
-                raise ConnectionError(
-                    f"MQTT broker {o.host}:{o.port} did not acknowledge within {self.timeout_s} s"
-                )
-
-    def close(self) -> None:
-        self.link._closing = True
-        self.link.client.disconnect()
-        self.link.client.loop_stop()
+    def disconnect(self) -> None:
+        """Close the connection at once (what is queued stays unsent; see :meth:`close`)."""
+        self._closing = True
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inspect_stations.toml_reader import Reader, expand_env, nonempty, positive, topic_ok
+from inspect_stations.toml_reader import Reader, expand_env, nonempty, positive
 
 MQTT_PORT, MQTTS_PORT = 1883, 8883
 MAX_QUEUED = 10_000  # results held for the broker while it is away (the oldest are dropped)
@@ -65,57 +65,51 @@ class MqttSinkOptions:
     timeout_s: float = 5.0
 
 
+def topic_ok(v: str) -> str | None:
+    return None if v.strip() and "\0" not in v else "must be a non-empty MQTT topic"
+
+
+def publish_topic_ok(v: str) -> str | None:
+    """A topic to publish to: a topic without the wildcards of a subscription."""
+    if any(c in v for c in "+#"):
+        return "a topic to publish to cannot contain the wildcards + or #"
+    return topic_ok(v)
+
+
+# key: (type, check) of the broker keys read the same way; the default is MqttOptions'
+SPEC = {
+    "host": (str, nonempty),
+    "client_id": (str, None),
+    "qos": (int, lambda v: None if v in (0, 1, 2) else "must be 0, 1 or 2"),
+    "username": (str, nonempty),
+    "password_env": (
+        str,
+        lambda v: (
+            None
+            if _ENV_NAME.fullmatch(v)
+            else "must be the name of an environment variable (e.g. MQTT_PASSWORD)"
+        ),
+    ),
+    "keepalive": (int, positive),
+    "max_queued": (int, positive),
+}
+TOPICS_SPEC = {"trigger_topic": (str, topic_ok), "result_topic": (str, publish_topic_ok)}
+
+
 def mqtt_options(t: dict, r: Reader, prefix: str = "mqtt", known: set[str] = KEYS) -> MqttOptions:
     """Read an ``[mqtt]`` table (or a sink's), adding every problem to ``r`` under ``prefix``."""
     r.unknown({k: v for k, v in t.items() if k != "password"}, prefix, known)
-    k = lambda key: f"{prefix}.{key}"
     if "password" in t:
         r.err(
-            k("password"),
+            f"{prefix}.password",
             "a password does not go in the configuration file: put it in an "
             "environment variable and name that variable here, e.g. "
             'password_env = "MQTT_PASSWORD"',
         )
-    m = MqttOptions(
-        host=r.get(t, prefix, "host", str, "127.0.0.1", nonempty),
-        client_id=r.get(t, prefix, "client_id", str, ""),
-        qos=r.get(
-            t, prefix, "qos", int, 1, lambda v: None if v in (0, 1, 2) else "must be 0, 1 or 2"
-        ),
-        username=r.get(t, prefix, "username", str, None, nonempty),
-        password_env=r.get(
-            t,
-            prefix,
-            "password_env",
-            str,
-            None,
-            lambda v: (
-                None
-                if _ENV_NAME.fullmatch(v)
-                else "must be the name of an environment variable (e.g. MQTT_PASSWORD)"
-            ),
-        ),
-        keepalive=r.get(t, prefix, "keepalive", int, 30, positive),
-        max_queued=r.get(t, prefix, "max_queued", int, MAX_QUEUED, positive),
-    )
+    m = r.fill(MqttOptions(), t, prefix, SPEC)
     if "trigger_topic" in known:
-        m.trigger_topic = r.get(t, prefix, "trigger_topic", str, None, topic_ok)
-        m.result_topic = r.get(t, prefix, "result_topic", str, None, topic_ok)
-        if m.result_topic and any(c in m.result_topic for c in "+#"):
-            r.err(k("result_topic"), "a topic to publish to cannot contain the wildcards + or #")
-    if m.username:
-        m.username = expand_env(m.username, k("username"), r)
-    if m.password_env:
-        if not m.username:
-            r.err(k("password_env"), 'give the user name too (username = "...")')
-        m.password = os.environ.get(m.password_env)
-        if m.password is None:
-            r.err(
-                k("password_env"),
-                f"environment variable {m.password_env} is not set; set it "
-                "to the broker password where the station runs (docker run "
-                f"-e {m.password_env}=...)",
-            )
+        r.fill(m, t, prefix, TOPICS_SPEC)
+    _login(r, prefix, m)
     _tls(t, r, prefix, m)
     m.port = r.get(
         t,
@@ -126,6 +120,25 @@ def mqtt_options(t: dict, r: Reader, prefix: str = "mqtt", known: set[str] = KEY
         lambda v: None if 0 < v < 65536 else "must be a TCP port 1..65535",
     )
     return m
+
+
+def _login(r: Reader, prefix: str, m: MqttOptions) -> None:
+    """The user name (``${VAR}`` read from the environment) and the password, read from the
+    environment variable ``password_env`` names."""
+    if m.username:
+        m.username = expand_env(m.username, f"{prefix}.username", r)
+    if not m.password_env:
+        return
+    if not m.username:
+        r.err(f"{prefix}.password_env", 'give the user name too (username = "...")')
+    m.password = os.environ.get(m.password_env)
+    if m.password is None:
+        r.err(
+            f"{prefix}.password_env",
+            f"environment variable {m.password_env} is not set; set it "
+            "to the broker password where the station runs (docker run "
+            f"-e {m.password_env}=...)",
+        )
 
 
 def _tls(t: dict, r: Reader, prefix: str, m: MqttOptions) -> None:
@@ -157,13 +170,11 @@ def _tls(t: dict, r: Reader, prefix: str, m: MqttOptions) -> None:
 def mqtt_sink_options(t: dict, r: Reader, prefix: str) -> MqttSinkOptions:
     """The keys of a ``[[sinks]] type = "mqtt"`` table: the broker keys plus ``topic`` and
     ``timeout_s``."""
-    topic = r.get(t, prefix, "topic", str, None, topic_ok)
-    if topic is None and "topic" not in t:
+    topic = r.get(t, prefix, "topic", str, None, publish_topic_ok)
+    if "topic" not in t:
         r.err(
             f"{prefix}.topic",
             'required (the topic results are published to, e.g. topic = "plant/results")',
         )
-    elif topic and any(c in topic for c in "+#"):
-        r.err(f"{prefix}.topic", "a topic to publish to cannot contain the wildcards + or #")
     timeout_s = r.get(t, prefix, "timeout_s", float, 5.0, positive)
     return MqttSinkOptions(mqtt_options(t, r, prefix, SINK_KEYS), topic or "", timeout_s)

@@ -6,7 +6,13 @@ Registered through the same hooks as any third-party plugin (entry point ``stati
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from inspect_core.plugin_api.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from inspect_core.plugin_api.hookspecs import SourceContext
+    from inspect_core.plugin_api.interfaces import Sink, Source
 
 
 @hookimpl
@@ -17,20 +23,24 @@ def register_commands(cli):
     cli.add_command(demo_cmd)
 
 
-def _folder(config, context):
-    from inspect_stations.folder import folder_factory
+def _folder(config: dict[str, Any], context: SourceContext) -> Source:
+    from inspect_stations.builders import source_options
+    from inspect_stations.config_tables import folder_options
+    from inspect_stations.folder import FolderSource
 
-    return folder_factory(config, context)
-
-
-def _camera(config, context):
-    from inspect_stations.camera import camera_factory
-
-    return camera_factory(config, context)
+    return FolderSource(source_options(config, context, folder_options), context)
 
 
-def _mqtt_sink(config):
-    from inspect_stations.mqtt import MqttSink
+def _camera(config: dict[str, Any], context: SourceContext) -> Source:
+    from inspect_stations.builders import source_options
+    from inspect_stations.camera import CameraSource
+    from inspect_stations.config_tables import camera_options
+
+    return CameraSource(source_options(config, context, camera_options), context)
+
+
+def _mqtt_sink(config: dict[str, Any]) -> Sink:
+    from inspect_stations.mqtt_sink import MqttSink
 
     return MqttSink(config)
 

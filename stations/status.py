@@ -57,6 +57,7 @@ class StatusBoard:
         self.minute: collections.deque = collections.deque()  # monotonic times, last 60 s
         self.extra: dict[str, Any] = {}
         self._written = 0.0
+        self._t0: float | None = None  # the first write: the rate counts from there
 
     def inspected(self, source: str, verdict: str, error: str | None = None, **kw: Any) -> None:
         now = time.monotonic()
@@ -81,7 +82,7 @@ class StatusBoard:
             while self.minute and self.minute[0] < now - 60:
                 self.minute.popleft()
             n = len(self.minute)
-        up = min(60.0, now - self._t0) if hasattr(self, "_t0") else 60.0
+        up = min(60.0, now - self._t0) if self._t0 is not None else 60.0
         return round(n * 60.0 / max(up, 1.0), 1)
 
     def snapshot(self) -> dict[str, Any]:
@@ -101,7 +102,7 @@ class StatusBoard:
 
     def write(self, force: bool = False, every_s: float = 1.0) -> None:
         now = time.monotonic()
-        if not hasattr(self, "_t0"):
+        if self._t0 is None:
             self._t0 = now
         if not force and now - self._written < every_s:
             return
@@ -128,7 +129,107 @@ def read_status(state_dir: Path) -> dict[str, Any]:
     return data
 
 
-def dead_letter_lines(dead: dict[str, Any], ago) -> list[str]:
+def ago(at: float | None) -> str:
+    """How long ago ``at`` was: seconds, minutes, else the date and time."""
+    if not at:
+        return "-"
+    s = time.time() - at
+    if s < 120:
+        return f"{s:.0f} s ago"
+    if s < 7200:
+        return f"{s / 60:.0f} min ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
+
+
+def format_status(d: dict[str, Any]) -> str:
+    """The status as text for a terminal; names and errors from the station (file names, error
+    messages) are printed literally, one line each (:func:`inspect_core.text.terminal_text`)."""
+    lines = _summary_lines(d)
+    lines += _sink_lines(d)
+    lines += _dead_letter_lines(d.get("dead_letters") or {})
+    lines += _mqtt_lines(d.get("mqtt"))
+    lines += _recent_lines(d)
+    return "\n".join(lines)
+
+
+def _summary_lines(d: dict[str, Any]) -> list[str]:
+    """The station, its state, queue, rate, verdict counts and journal backlog."""
+    from inspect_core.text import terminal_text as t
+
+    state = t(d.get("state", "?"))
+    if not d.get("running") and state not in ("stopped", "failed"):
+        state = f"not running (last update {ago(d.get('updated_at'))}, was {state})"
+    verdicts = ", ".join(f"{t(k)} {v}" for k, v in sorted(d.get("verdicts", {}).items()))
+    return [
+        f"station   {t(d.get('station'))}  ({t(d.get('plugin'))}/{t(d.get('recipe'))}, "
+        f"pid {d.get('pid')})",
+        f"state     {state}",
+        f"queue     {d.get('queue_depth', 0)} waiting, {d.get('in_flight', 0)} in flight",
+        f"rate      {d.get('images_per_min', 0)} images/min, {d.get('images_total', 0)} since "
+        f"start ({ago(d.get('started_at'))})",
+        f"verdicts  {verdicts or 'none yet'}",
+        f"journal   {d.get('journal_pending', 0)} result(s) waiting for a sink",
+    ]
+
+
+def _sink_lines(d: dict[str, Any]) -> list[str]:
+    """Each journaled sink: up, or DOWN / NEEDS ACTION since when and why; a journal error."""
+    from inspect_core.text import terminal_text as t
+
+    lines = []
+    for s in d.get("sinks", []):
+        if s.get("up"):
+            lines.append(f"  sink {t(s['name'])}: up")
+            continue
+        how = "NEEDS ACTION" if s.get("needs_action") else "DOWN"
+        lines.append(
+            f"  sink {t(s['name'])}: {how} since {ago(s.get('down_since'))}: "
+            f"{t(s.get('last_error'))}"
+        )
+    if d.get("journal_error"):
+        lines.append(f"  JOURNAL ERROR: {t(d['journal_error'])}")
+    return lines
+
+
+def _recent_lines(d: dict[str, Any]) -> list[str]:
+    """The last ten verdicts and the last ten errors, newest first."""
+    from inspect_core.text import terminal_text as t
+
+    lines = []
+    if d.get("last_verdicts"):
+        lines.append("last verdicts:")
+        lines += [
+            f"  {ago(e['at']):>12}  {t(e['verdict']):6} {t(e['source'])}"
+            for e in d["last_verdicts"][:10]
+        ]
+    if d.get("last_errors"):
+        lines.append("last errors:")
+        lines += [
+            f"  {ago(e['at']):>12}  {t(e['source'])}: {t(e['error'])}"
+            for e in d["last_errors"][:10]
+        ]
+    return lines
+
+
+def _mqtt_lines(m: Any) -> list[str]:
+    """The MQTT link (:meth:`inspect_stations.mqtt.MqttLink.status`): NEEDS ACTION while the
+    broker is away, with what waits in its queue and what was dropped."""
+    from inspect_core.text import terminal_text as t
+
+    if isinstance(m, dict):
+        waiting = f"{m.get('queued', 0)} result(s) queued, {m.get('dropped', 0)} dropped"
+        if m.get("connected"):
+            return [f"mqtt      connected ({waiting})"]
+        return [
+            f"mqtt      NEEDS ACTION since {ago(m.get('down_since'))}: "
+            f"{t(m.get('last_error') or 'broker not reachable')} ({waiting})"
+        ]
+    if m is not None:
+        return [f"mqtt      {'connected' if m else 'disconnected'}"]
+    return []
+
+
+def _dead_letter_lines(dead: dict[str, Any]) -> list[str]:
     """The dead letters of a status: NEEDS ACTION while any is set aside, the newest reasons."""
     from inspect_core.text import terminal_text
 
@@ -145,88 +246,7 @@ def dead_letter_lines(dead: dict[str, Any], ago) -> list[str]:
         if e.get("part_id"):
             what += f" (part {terminal_text(e['part_id'])})"
         out.append(
-            f"  {ago(e.get('failed_at')):>12}  {e.get('sink')}: {what}: "
+            f"  {ago(e.get('failed_at')):>12}  {terminal_text(e.get('sink'))}: {what}: "
             f"{terminal_text(e.get('reason'))}"
         )
     return out
-
-
-def format_status(d: dict[str, Any]) -> str:
-    """The status as text for a terminal; names and errors from the station (file names, error
-    messages) are printed literally, one line each (:func:`inspect_core.text.terminal_text`)."""
-    from inspect_core.text import terminal_text as t
-
-    def ago(at: float | None) -> str:
-        if not at:
-            return "-"
-        s = time.time() - at
-        return (
-            f"{s:.0f} s ago"
-            if s < 120
-            else f"{s / 60:.0f} min ago"
-            if s < 7200
-            else time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
-        )
-
-    state = t(d.get("state", "?"))
-    if not d.get("running") and state not in ("stopped", "failed"):
-        state = f"not running (last update {ago(d.get('updated_at'))}, was {state})"
-    lines = [
-        f"station   {t(d.get('station'))}  ({t(d.get('plugin'))}/{t(d.get('recipe'))}, "
-        f"pid {d.get('pid')})",
-        f"state     {state}",
-        f"queue     {d.get('queue_depth', 0)} waiting, {d.get('in_flight', 0)} in flight",
-        f"rate      {d.get('images_per_min', 0)} images/min, {d.get('images_total', 0)} since "
-        f"start ({ago(d.get('started_at'))})",
-        "verdicts  "
-        + (
-            ", ".join(f"{t(k)} {v}" for k, v in sorted(d.get("verdicts", {}).items())) or "none yet"
-        ),
-        f"journal   {d.get('journal_pending', 0)} result(s) waiting for a sink",
-    ]
-    for s in d.get("sinks", []):
-        lines.append(
-            f"  sink {t(s['name'])}: "
-            + (
-                "up"
-                if s.get("up")
-                else ("NEEDS ACTION" if s.get("needs_action") else "DOWN")
-                + f" since {ago(s.get('down_since'))}: "
-                f"{t(s.get('last_error'))}"
-            )
-        )
-    if d.get("journal_error"):
-        lines.append(f"  JOURNAL ERROR: {t(d['journal_error'])}")
-    lines += dead_letter_lines(d.get("dead_letters") or {}, ago)
-    lines += _mqtt_lines(d.get("mqtt"), ago)
-    if d.get("last_verdicts"):
-        lines.append("last verdicts:")
-        lines += [
-            f"  {ago(e['at']):>12}  {t(e['verdict']):6} {t(e['source'])}"
-            for e in d["last_verdicts"][:10]
-        ]
-    if d.get("last_errors"):
-        lines.append("last errors:")
-        lines += [
-            f"  {ago(e['at']):>12}  {t(e['source'])}: {t(e['error'])}"
-            for e in d["last_errors"][:10]
-        ]
-    return "\n".join(lines)
-
-
-def _mqtt_lines(m: Any, ago) -> list[str]:
-    """The MQTT link (:meth:`stations.mqtt.MqttLink.status`): NEEDS ACTION while the broker is
-    away, with what waits in its queue and what was dropped."""
-    from inspect_core.text import terminal_text as t
-
-    if isinstance(m, dict):
-        waiting = f"{m.get('queued', 0)} result(s) queued, {m.get('dropped', 0)} dropped"
-        if m.get("connected"):
-            return [f"mqtt      connected ({waiting})"]
-        return [
-            f"mqtt      NEEDS ACTION since {ago(m.get('down_since'))}: "
-            f"{t(m.get('last_error') or 'broker not reachable')} ({waiting})"
-        ]
-    if m is not None:
-        return [f"mqtt      {'connected' if m else 'disconnected'}"]
-    return []

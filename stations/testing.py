@@ -1,4 +1,4 @@
-"""Helpers for testing and benchmarking stations (used by tests/test_station_*.py and bench/).
+"""Helpers for testing and benchmarking stations (used by tests/stations/ and bench/).
 
 Nothing here is needed on the line. :class:`FakeInspector` stands in for a model when only the
 plumbing is measured; :class:`MemorySink` / :class:`FlakySink` stand in for a database;
@@ -23,6 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inspect_core.runtime.inspector import InspectorBase, Result, Segmentation
+from inspect_core.runtime.onnx_model import ModelMeta
 from inspect_core.runtime.recipe import Recipe
 from inspect_core.types import Decision, Inspection, Verdict
 
@@ -88,41 +90,29 @@ def write_config(path: Path, tables: dict[str, dict[str, Any]]) -> Path:
 
 
 # -- stand-ins -------------------------------------------------------------------------------
-class _FakeModel:
-    class meta:
-        tile = 1 << 30
-        channels = 1
-
-    classes = ["background", "defect"]
-
-    def probabilities(self, img, tile=None, overlap=0.25):
-        return np.zeros((2, 1, 1), np.float32)
-
-    def probabilities_batch(self, imgs):
-        return [self.probabilities(i) for i in imgs]
-
-
-@dataclass
-class _FakeResult:
-    verdict: Verdict
-    labels: Any = None
-    image: Any = None
-
-
-class FakeInspector:
-    """Decides without a model: PASS, or FAIL when the image's mean grey level is above
-    ``fail_above``. Costs nothing, so a test measures only the station around it."""
+class FakeInspector(InspectorBase):
+    """The inspector's steps without a model: every frame's probabilities are background, and
+    ``judge`` decides PASS, or FAIL when the frame's mean grey level is above ``fail_above``.
+    Costs nothing, so a test measures only the station around it."""
 
     def __init__(self, fail_above: float = 256.0):
         self.recipe = Recipe(name="fake", model=Path("fake.onnx"))
-        self.model = _FakeModel()
-        self.classes = self.model.classes
+        self.classes = ["background", "defect"]
+        # no tiling, no test-time copies: the work limit sees a frame once
+        self.meta = ModelMeta(self.classes, 0.0, 1.0, 1, 1 << 30, stride=1)
         self.model_sha256 = "0" * 64
         self.fail_above = fail_above
 
-    def judge_probs(self, img, probs):
-        bad = float(np.mean(img)) > self.fail_above
-        return _FakeResult(Verdict(Decision.FAIL if bad else Decision.PASS))
+    def probabilities(self, frame: np.ndarray) -> np.ndarray:
+        return np.zeros((2, 1, 1), np.float32)
+
+    def post_process(self, probs: np.ndarray) -> Segmentation:
+        return Segmentation(np.zeros(probs.shape[1:], np.uint8), [], {})
+
+    def judge(self, frame: np.ndarray, seg: Segmentation) -> Result:
+        bad = float(np.mean(frame)) > self.fail_above
+        labels = np.zeros(frame.shape[:2], np.uint8)  # all background, as an overlay wants it
+        return Result(Verdict(Decision.FAIL if bad else Decision.PASS), labels, frame)
 
 
 class MemorySink:

@@ -1,7 +1,8 @@
 """Reading typed values out of TOML tables, collecting every problem with its key.
 
-The helpers behind :mod:`stations.config`: each check returns None when a value is fine, or
-what is wrong with it in words (the key and the value are added by :class:`Reader`).
+The helpers behind :mod:`inspect_stations.config`: each check returns None when a value is
+fine, or what is wrong with it in words (the key and the value are added by :class:`Reader`).
+The problems found are raised together as one :class:`ConfigError`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,31 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from inspect_core.errors import InspectError
 
 REQUIRED = object()
+Check = Callable[[Any], str | None]
+T = TypeVar("T")
+
+
+class ConfigError(InspectError):
+    """A station configuration has problems; ``problems`` lists (key, message) pairs."""
+
+    multiline = True  # one problem a line: `inspect` keeps the newlines (and escapes the rest)
+
+    def __init__(self, problems: list[tuple[str, str]], path: str | Path | None = None):
+        self.problems = problems
+        self.path = path
+        where = f"{path}: " if path else ""
+        lines = "\n".join(f"  {k}: {m}" if k else f"  {m}" for k, m in problems)
+        n = len(problems)
+        super().__init__(
+            f"{where}{n} problem{'s' if n != 1 else ''} in the station configuration:\n{lines}"
+        )
 
 
 class Reader:
@@ -87,27 +109,43 @@ class Reader:
         p = Path(os.path.expanduser(v))
         return p if p.is_absolute() else (self.base / p)
 
+    def fill(
+        self, obj: T, table: dict, prefix: str, spec: dict[str, tuple[type, Check | None]]
+    ) -> T:
+        """Set each key of ``spec`` (key: (kind, check)) on ``obj`` from ``table``: the value
+        given there when it is right, else the one ``obj`` holds (its default)."""
+        for key, (kind, check) in spec.items():
+            setattr(obj, key, self.get(table, prefix, key, kind, getattr(obj, key), check))
+        return obj
+
+
+def read_alone(read: Callable[[dict, Reader], T], table: dict, base: Path) -> T:
+    """``read(table, reader)`` for a table on its own (a source's or a sink's configuration,
+    relative paths from ``base``); :class:`ConfigError` lists every problem found."""
+    r = Reader(Path(base))
+    out = read(table, r)
+    if r.problems:
+        raise ConfigError(r.problems)
+    return out
+
+
+# a TOML value's type in words: (what a key must be, what it was given)
+_WORDS = {
+    str: ("a string", "string"),
+    int: ("an integer", "integer"),
+    float: ("a number", "number"),
+    bool: ("true or false", "boolean"),
+    list: ("a list", "list"),
+    dict: ("a table", "table"),
+}
+
 
 def _name(k: type) -> str:
-    return {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        list: "a list",
-        dict: "a table",
-    }.get(k, k.__name__)
+    return _WORDS[k][0] if k in _WORDS else k.__name__
 
 
 def _kind(v: Any) -> str:
-    return {
-        str: "string",
-        int: "integer",
-        float: "number",
-        bool: "boolean",
-        list: "list",
-        dict: "table",
-    }.get(type(v), type(v).__name__)
+    return _WORDS[type(v)][1] if type(v) in _WORDS else type(v).__name__
 
 
 def _close(word: str, options: set[str]) -> str | None:
@@ -168,7 +206,3 @@ def absolute_sqlite(url: str, base: Path) -> str:
         ):
             return prefix + str((base / rest).resolve())
     return url
-
-
-def topic_ok(v: str) -> str | None:
-    return None if v.strip() and "\0" not in v else "must be a non-empty MQTT topic"

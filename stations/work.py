@@ -9,19 +9,18 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from inspect_core.plugin_api.interfaces import SourceItem
+from inspect_core.plugin_api.interfaces import FileFacts, SourceItem
+from inspect_core.runtime.inspector import InspectorBase, Result
 from inspect_core.types import Decision, Inspection, Verdict
-from inspect_stations.archive import NotRegularFile, open_regular, special_kind, special_reason
 from inspect_stations.config import Limits
 from inspect_stations.image_check import (
-    DEFAULT_WORK_MPX,
     BadImage,
     Header,
     WorkShape,
@@ -29,6 +28,14 @@ from inspect_stations.image_check import (
     check_work,
     decode,
 )
+from inspect_stations.regular_files import (
+    NotRegularFile,
+    open_regular,
+    special_kind,
+    special_reason,
+)
+
+Preprocess = Callable[[np.ndarray], np.ndarray]
 
 
 class NotReady(Exception):
@@ -37,6 +44,8 @@ class NotReady(Exception):
 
 @dataclass
 class Work:
+    """One image on its way through the station's threads (reader -> model -> recorder)."""
+
     item: SourceItem
     t0: float = field(default_factory=time.perf_counter)
     data: bytes | None = None  # the encoded image (a camera frame is encoded as PNG)
@@ -46,9 +55,8 @@ class Work:
     height: int = 0
     error: str | None = None
     known_verdict: str | None = None  # already recorded (before a crash): file it, no re-run
-    known_dest: str | None = None  # where that record says this very file is filed
     probs: np.ndarray | None = None
-    result: Any = None  # inspect_core.runtime.inspector.Result
+    result: Result | None = None
     inspection: Inspection | None = None
 
     @property
@@ -57,19 +65,23 @@ class Work:
 
 
 def _hash_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open_regular(path) as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    with open_regular(path) as f:  # only a regular file: a pipe could block the read forever
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _facts(item: SourceItem, st: os.stat_result) -> FileFacts:
+    """The item's :class:`FileFacts`; made from ``st`` for a source that gave none."""
+    if item.file is None:
+        item.file = FileFacts(st.st_size, st.st_mtime_ns)
+    return item.file
 
 
 def _refuse(w: Work, reason: str, key: str, journal) -> Work:
     """A file that is not read. Its key, as there is no content to hash, is the file as it is
     now: the same file is the same key after a restart; a new one under that name (a camera
     that reuses one name) is not."""
-    it = w.item
-    stamp = f"{it.extra.get('size', '')}:{it.extra.get('mtime_ns', '')}"
+    f = w.item.file
+    stamp = f"{f.size}:{f.mtime_ns}" if f is not None else ":"
     w.sha256 = hashlib.sha256(f"{key}:{stamp}".encode()).hexdigest()
     w.error = reason
     return _known(w, journal)
@@ -82,25 +94,30 @@ def _oversize(w: Work, st: os.stat_result, limits: Limits, journal) -> Work:
         f"{limits.max_bytes} (limits.max_bytes); if such images are expected, "
         "raise limits.max_bytes"
     )
-    w.item.extra.setdefault("ino", st.st_ino)
+    facts = _facts(w.item, st)
+    if facts.ino is None:
+        facts.ino = st.st_ino
     return _known(w, journal)
 
 
 def read_file(
-    item: SourceItem, limits: Limits, preprocess=None, journal=None, shape: WorkShape | None = None
+    item: SourceItem,
+    limits: Limits,
+    preprocess: Preprocess | None = None,
+    journal=None,
+    shape: WorkShape | None = None,
 ) -> Work:
     """Read, hash, check and decode one file of a folder source. Only a regular file is
     opened; with ``shape``, an image too large for the recipe's model is refused from its
-    header (:func:`stations.image_check.check_work`)."""
+    header (:func:`inspect_stations.image_check.check_work`)."""
     w = Work(item)
     path = item.path or ""
-    refuse = item.extra.get("refuse")
-    if refuse:  # a symlink out of the folder, a pipe, a socket: never read
+    if item.refuse:  # a symlink out of the folder, a pipe, a socket: never read
         try:
             key = f"symlink:{path}->{os.readlink(path)}"
         except OSError:
             key = f"special:{path}"
-        return _refuse(w, refuse, key, journal)
+        return _refuse(w, item.refuse, key, journal)
     try:
         st = os.stat(path)
         kind = special_kind(st.st_mode)
@@ -124,26 +141,30 @@ def read_file(
         return _refuse(
             w, f"cannot read the file ({e.strerror or e}); {hint}", f"unreadable:{path}", journal
         )
-    if (
-        len(data) != st2.st_size
-        or st2.st_mtime_ns != st.st_mtime_ns
-        or st.st_size != item.extra.get("size", st.st_size)
-    ):
+    seen = item.file.size if item.file is not None else st.st_size
+    if len(data) != st2.st_size or st2.st_mtime_ns != st.st_mtime_ns or st.st_size != seen:
         raise NotReady(f"{path} changed while it was read")
     # what was read, so the file is filed only if it is still this one (see FolderSource.done)
-    item.extra["ino"] = st2.st_ino
+    _facts(item, st).ino = st2.st_ino
     w.data = data
     w.sha256 = hashlib.sha256(data).hexdigest()
     if journal is not None:
         _known(w, journal)
         if w.known_verdict is not None:
             return w
+    return _decode(w, os.path.splitext(path)[1], limits, preprocess, shape)
+
+
+def _decode(
+    w: Work, ext: str, limits: Limits, preprocess: Preprocess | None, shape: WorkShape | None
+) -> Work:
+    """Check the header of the bytes read (and the work they make), decode, preprocess."""
     try:
-        hdr = check_bytes(data, os.path.splitext(path)[1], limits)
+        hdr = check_bytes(w.data, ext, limits)
         w.width, w.height = hdr.width, hdr.height
         if shape is not None:
             check_work(hdr, shape)
-        img = decode(data, hdr, limits)
+        img = decode(w.data, hdr, limits)
     except BadImage as e:
         w.error = str(e)
         return w
@@ -161,20 +182,21 @@ def _known(w: Work, journal) -> Work:
     if known is None:
         return w
     w.known_verdict = known.verdict
-    if known.src is not None and known.src == w.item.path:
-        w.known_dest = known.dest
-        w.item.extra["known_dest"] = known.dest  # FolderSource.destination files it there
+    if known.src is not None and known.src == w.item.path and w.item.file is not None:
+        w.item.file.known_dest = known.dest  # FolderSource.destination files it there
     if known.verdict == "ERROR":
         w.error = w.error or known.error
     return w
 
 
-def read_frame(item: SourceItem, preprocess=None, shape: WorkShape | None = None) -> Work:
+def read_frame(
+    item: SourceItem, preprocess: Preprocess | None = None, shape: WorkShape | None = None
+) -> Work:
     """A camera frame: encoded as PNG (what the archive keeps and the sha256 is taken of);
     with ``shape``, one too large for the recipe's model is kept and refused."""
     w = Work(item)
     if item.frame is None:
-        w.error = item.extra.get("refuse", "no frame")
+        w.error = item.refuse or "no frame"
         return w
     img = item.frame
     bgr = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
@@ -194,7 +216,9 @@ def read_frame(item: SourceItem, preprocess=None, shape: WorkShape | None = None
     return _preprocess(w, img, preprocess, shape)
 
 
-def _preprocess(w: Work, img: np.ndarray, preprocess, shape: WorkShape | None = None) -> Work:
+def _preprocess(
+    w: Work, img: np.ndarray, preprocess: Preprocess | None, shape: WorkShape | None = None
+) -> Work:
     w.height, w.width = img.shape[:2]
     if preprocess is not None:
         try:
@@ -214,54 +238,36 @@ def _preprocess(w: Work, img: np.ndarray, preprocess, shape: WorkShape | None = 
     return w
 
 
-def work_shape(inspector, limits: Limits) -> WorkShape:
+def work_shape(inspector: InspectorBase, limits: Limits) -> WorkShape:
     """How the inspector's model runs over an image (tile, overlap, stride, test-time copies,
     the recipe's resize steps) and the station's limit on that work (``limits.max_work_mpx``)."""
     from inspect_core.runtime.preprocess import Chain, Resize
 
-    recipe = inspector.recipe
-    meta = getattr(getattr(inspector, "model", None), "meta", None)
+    recipe, meta = inspector.recipe, inspector.meta
     pre = recipe.preprocess
     steps = pre.steps if isinstance(pre, Chain) else [pre]
     return WorkShape(
         recipe=recipe.name,
-        tile=int(recipe.tile or getattr(meta, "tile", 0) or 1 << 30),
+        tile=int(recipe.tile or meta.tile or 1 << 30),
         overlap=float(recipe.tile_overlap),
-        stride=int(getattr(meta, "stride", 1) or 1),
-        copies=1 + len(getattr(meta, "tta", ()) or ()),
-        budget_mpx=float(getattr(limits, "max_work_mpx", DEFAULT_WORK_MPX)),
+        stride=int(meta.stride or 1),
+        copies=1 + len(meta.tta or ()),
+        budget_mpx=float(limits.max_work_mpx),
         resizes=tuple((s.width, s.max_side) for s in steps if isinstance(s, Resize)),
     )
 
 
-def run_model(inspector, works: list[Work]) -> None:
-    """Probabilities for every work that needs the model; same-size images in one batch."""
+def run_model(inspector: InspectorBase, works: list[Work]) -> None:
+    """Probabilities for every work that needs the model, by the inspector's ``forward``
+    (same-size images share a batch; an image the model fails on gets its own error)."""
     todo = [w for w in works if w.needs_model]
-    model = inspector.model
-    recipe = inspector.recipe
-    tile = recipe.tile or model.meta.tile
-    groups: dict[tuple, list[Work]] = {}
-    for w in todo:
-        groups.setdefault(w.image.shape, []).append(w)
-    for shape, group in groups.items():
-        try:
-            if len(group) > 1 and max(shape[:2]) <= tile:
-                for w, p in zip(group, model.probabilities_batch([w.image for w in group])):
-                    w.probs = p
-                continue
-        except Exception:
-            pass  # fall back to one by one, so one bad image does not fail the others
-        for w in group:
-            try:
-                w.probs = model.probabilities(
-                    w.image, tile=recipe.tile or None, overlap=recipe.tile_overlap
-                )
-            except Exception as e:
-                w.error = f"the model failed on this image: {type(e).__name__}: {e}"
+    for w, run in zip(todo, inspector.forward([w.image for w in todo])):
+        w.probs, w.error = run.probs, run.error
 
 
-def judge(inspector, w: Work, station: str, plugin: str) -> Inspection:
-    """Rules on the probabilities -> the :class:`Inspection` to record."""
+def build_inspection(inspector: InspectorBase, w: Work, station: str, plugin: str) -> Inspection:
+    """The rules on the model's output (or the verdict known from before, or ERROR) -> the
+    :class:`Inspection` to record, kept as ``w.inspection``."""
     if w.probs is not None and w.error is None:
         try:
             w.result = inspector.judge_probs(w.image, w.probs)
@@ -277,50 +283,51 @@ def judge(inspector, w: Work, station: str, plugin: str) -> Inspection:
         if w.error is None:
             w.error = "not inspected"
     it = w.item
-    capture_id = None
-    if it.path is None and it.request_id is not None:  # a triggered capture: a record of its own
-        rid = str(it.request_id)
-        if len(rid) > 64:  # bounded (the column holds 128), still distinct
-            digest = hashlib.sha256(rid.encode("utf-8", "surrogatepass")).hexdigest()
-            rid = f"{rid[:40]}~{digest[:16]}"
-        at = it.captured_at if it.captured_at is not None else time.time()
-        capture_id = f"{rid}@{at:.6f}#{it.extra.get('frame_no', 0)}"
-    insp = Inspection(
-        source=str(it.path or it.source),
-        image_sha256=w.sha256,
-        width=int(w.width),
-        height=int(w.height),
-        verdict=verdict,
+    w.inspection = inspector.record(
+        str(it.path or it.source),
+        w.sha256,
+        (w.width, w.height),
+        verdict,
+        w.t0,
         station=station,
         plugin=plugin,
-        recipe=inspector.recipe.name,
-        model_sha256=getattr(inspector, "model_sha256", ""),
-        model_card=getattr(inspector, "model_card", None),
-        thresholds=inspector.recipe.thresholds(),
         captured_at=it.captured_at,
-        inspected_at=time.time(),
-        latency_ms=(time.perf_counter() - w.t0) * 1000,
         part_id=it.part_id,
         lot=it.lot,
         error=w.error if w.result is None else None,
-        capture_id=capture_id,
+        capture_id=capture_id(it),
     )
-    w.inspection = insp
-    return insp
+    return w.inspection
+
+
+def capture_id(item: SourceItem) -> str | None:
+    """The key of a triggered capture (a record of its own even when its pixels repeat an
+    earlier frame's): trigger id, capture time, frame number; None for a file or an untriggered
+    frame, whose key is their content."""
+    if item.path is not None or item.request_id is None:
+        return None
+    rid = str(item.request_id)
+    if len(rid) > 64:  # bounded (the column holds 128), still distinct
+        digest = hashlib.sha256(rid.encode("utf-8", "surrogatepass")).hexdigest()
+        rid = f"{rid[:40]}~{digest[:16]}"
+    at = item.captured_at if item.captured_at is not None else time.time()
+    return f"{rid}@{at:.6f}#{item.frame_no}"
 
 
 def frame_name(station: str, item: SourceItem) -> str:
+    """The archive name of a camera frame: station, capture time, frame number."""
     t = item.captured_at or time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(t)) + f"-{int(t * 1000) % 1000:03d}"
-    return f"{station}-{stamp}-{item.extra.get('frame_no', 0):07d}.png"
+    return f"{station}-{stamp}-{item.frame_no:07d}.png"
 
 
-def save_overlay(inspector, w: Work, folder: Path) -> str | None:
-    from inspect_core.runtime.overlay import fit_name, render_overlay
-    from inspect_core.runtime.overlay import save_overlay as save
+def archive_overlay(inspector: InspectorBase, w: Work, folder: Path) -> str | None:
+    """Draw the classes and the verdict over the image the model saw and write the PNG into
+    ``folder`` (the archive's overlays of the day); its path, or None without a result."""
+    from inspect_core.runtime.overlay import fit_name, render_overlay, save_overlay
 
     if w.result is None or w.inspection is None:
         return None
     ov = render_overlay(w.result.image, w.result.labels, w.result.verdict, inspector.classes)
     stem = Path(w.inspection.source).stem
-    return str(save(folder / fit_name(f"{stem}-{w.sha256[:8]}.png"), ov))
+    return str(save_overlay(folder / fit_name(f"{stem}-{w.sha256[:8]}.png"), ov))

@@ -1,8 +1,8 @@
 """The writer thread: journal rows to their sinks, in order, through any outage.
 
 Each sink (the SQL database, MQTT, one a plugin registers) sits in a :class:`SinkSlot`; the
-:class:`Writer` drains the journal (:mod:`stations.journal`) into them oldest first, retries
-a sink that fails, and says so in the station log until it is back.
+:class:`Writer` drains the journal (:mod:`inspect_stations.journal`) into them oldest first,
+retries a sink that fails, and says so in the station log until it is back.
 
 A sink that refuses one result for its content raises an exception whose ``dead_letter``
 attribute is true (the ``sql`` sink's ``RecordRefused``); that result, or a journal row that
@@ -248,11 +248,8 @@ class Writer(threading.Thread):
             waiting = None
         kept = f"{waiting} result(s) are kept" if waiting is not None else "results are kept"
         kept += f" in the local journal {self.journal.path}"
-        since = (
-            ""
-            if first
-            else f" (down since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(slot.down_since))})"
-        )
+        down = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(slot.down_since))
+        since = "" if first else f" (down since {down})"
         fields = dict(sink=slot.name, error=reason, journal_pending=waiting)
         if kind in ACTION_NAMES:
             self.log.error(

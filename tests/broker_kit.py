@@ -87,52 +87,17 @@ def make_certs(folder: Path, host_ip: str = "127.0.0.1") -> dict[str, Path]:
         for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "ext.cnf")
     }
 
-    def run(*args: str) -> None:
+    def run(command: str) -> None:  # file names in ``command`` are those of ``p``
+        args = [str(p[a]) if a in p else a for a in command.split()]
         subprocess.run([openssl, *args], check=True, capture_output=True, timeout=60)
 
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")  # fast to make
-    run(
-        "req",
-        "-x509",
-        *ec,
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=inspect test CA",
-        "-keyout",
-        str(p["ca.key"]),
-        "-out",
-        str(p["ca.crt"]),
-    )
-    run(
-        "req",
-        *ec,
-        "-nodes",
-        "-subj",
-        f"/CN={host_ip}",
-        "-keyout",
-        str(p["server.key"]),
-        "-out",
-        str(p["server.csr"]),
-    )
+    ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"  # fast to make
+    run(f"req -x509 {ec} -days 2 -subj /CN=inspect-test-CA -keyout ca.key -out ca.crt")
+    run(f"req {ec} -subj /CN={host_ip} -keyout server.key -out server.csr")
     p["ext.cnf"].write_text(f"subjectAltName = IP:{host_ip}\n")
     run(
-        "x509",
-        "-req",
-        "-in",
-        str(p["server.csr"]),
-        "-CA",
-        str(p["ca.crt"]),
-        "-CAkey",
-        str(p["ca.key"]),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-out",
-        str(p["server.crt"]),
-        "-extfile",
-        str(p["ext.cnf"]),
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+        "-out server.crt -extfile ext.cnf"
     )
     return p
 

@@ -4,29 +4,27 @@
     python training/choose_tta.py runs/tile --data D --flips h,v,hv --flips h,v,hv,t,at,r90,r270
 
 Evaluates the model without test-time augmentation and with each candidate set of transforms
-(flips h, v, hv; transposes t, at; quarter turns r90, r270: inspect_core.runtime.onnx_model.TTA_TRANSFORMS);
-the best candidate, if it raises val mIoU, is written into the model's embedded metadata (so
-every runtime uses it) and the card is updated (new sha256, every score). The test split is
-never looked at.
+(flips h, v, hv; transposes t, at; quarter turns r90, r270:
+inspect_core.runtime.onnx_model.TTA_TRANSFORMS); the best candidate, if it raises val mIoU, is
+written into the model's embedded metadata (so every runtime uses it) and the card is updated
+(new sha256, every score). The test split is never looked at.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
 
-from inspect_core.cards import sha256_file
+from _cli import parser, run
+
 from inspect_core.commands.evaluate import evaluate_model
-from inspect_core.errors import InspectError
 from inspect_core.runtime.onnx_model import TTA_TRANSFORMS, OnnxModel, edit_meta
+from inspect_core.training.model_card import save_card
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = parser(__doc__)
     ap.add_argument("run", type=Path, help="run folder with model.onnx and model.json")
     ap.add_argument("--data", required=True, help="dataset folder (its val split is used)")
     ap.add_argument(
@@ -53,29 +51,24 @@ def main() -> None:
         scores[c] = evaluate_model(model, args.data, "val")
         print(f"val mIoU {base['miou']:.4f} -> {scores[c]['miou']:.4f} with {','.join(c)}")
     best = max(scores, key=lambda c: scores[c]["miou"])
-    tta = scores[best]
+    keep = scores[best]["miou"] > base["miou"]
     card_path = args.run / "model.json"
     card = json.loads(card_path.read_text())
-    card["validation_no_tta"] = base
-    card["tta_candidates"] = {",".join(c): round(s["miou"], 4) for c, s in scores.items()}
-    keep = tta["miou"] > base["miou"]
 
     def change(meta: dict) -> None:
         meta["tta"] = list(best) if keep else []
         meta.pop("class_bias", None)
 
     edit_meta(path, change)
+    card["validation_no_tta"] = base
+    card["tta_candidates"] = {",".join(c): round(s["miou"], 4) for c, s in scores.items()}
     card["tta"] = list(best) if keep else []
-    card["validation"] = tta if keep else base
+    card["validation"] = scores[best] if keep else base
     card["validation_source"] = "inspect evaluate (ONNX Runtime) on the val split"
     for stale in ("calibration", "validation_uncalibrated"):
         card.pop(stale, None)
-    card["sha256"] = sha256_file(path)
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    save_card(card, card_path, path)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InspectError as e:  # a missing model or dataset: say which, no traceback
-        raise SystemExit(f"error: {e}")
+    run(main)

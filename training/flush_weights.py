@@ -12,18 +12,17 @@ script refuses to write when any logit moves by more than 1e-4.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
+from _cli import parser, run
 from onnx import numpy_helper
 
-from inspect_core.cards import sha256_file
-from inspect_core.errors import InspectError
 from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.training.model_card import save_card
 from inspect_core.training.unet import DEAD_WEIGHT, zero_dead
 
 
@@ -44,9 +43,7 @@ def flush_onnx(proto: onnx.ModelProto) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = parser(__doc__)
     ap.add_argument("models", nargs="+", type=Path, help="ONNX model files (rewritten in place)")
     args = ap.parse_args()
     for path in args.models:
@@ -79,14 +76,9 @@ def main() -> None:
             torch.save(state, pt)
         card = path.with_suffix(".json")
         if card.is_file():
-            c = json.loads(card.read_text())
-            c["sha256"] = sha256_file(path)
-            card.write_text(json.dumps(c, indent=2) + "\n")
+            save_card(json.loads(card.read_text()), card, path)
         print(f"{path}: {n:,} dead weights set to zero; largest logit change {diff:.1e}")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InspectError as e:  # a missing model or dataset: say which, no traceback
-        raise SystemExit(f"error: {e}")
+    run(main)

@@ -12,12 +12,12 @@ no defect-free image (NEU-Seg: every image has a defect), a crop of a val image 
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
 import cv2
 import numpy as np
+from _cli import parser, run
 
 from inspect_core.data.datasets import open_dataset
 from inspect_core.plugin_api.manager import load_plugins
@@ -33,9 +33,7 @@ def onehot(mask: np.ndarray, n: int) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = parser(__doc__)
     ap.add_argument("plugin")
     ap.add_argument("recipe")
     ap.add_argument("--n", type=int, default=4)
@@ -98,4 +96,4 @@ def _crops(img: np.ndarray, mask: np.ndarray):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

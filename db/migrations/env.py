@@ -1,6 +1,6 @@
 """Alembic environment of the inspection records.
 
-Used two ways: programmatically by :mod:`db.migrate` (which hands over an open connection in
+Used two ways: programmatically by :mod:`inspect_db.migrate` (which hands over an open connection in
 ``config.attributes["connection"]``, already inside a locked transaction), or from a shell::
 
     alembic -c db/alembic.ini -x url=sqlite:///inspect.db upgrade head

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from inspect_core.commands.predict import warn_unverified
 from inspect_core.commands.progress import item_progress
 from inspect_core.data.datasets import open_dataset
 from inspect_core.data.metrics import SegmentationScores
+from inspect_core.runtime.inspector import InspectorBase
 from inspect_core.runtime.onnx_model import OnnxModel
 from inspect_core.runtime.postprocess import argmax_labels
 from inspect_core.text import rich_text
@@ -25,15 +27,43 @@ def evaluate_model(
     preprocess=None,
     overlap: float = 0.25,
 ) -> dict:
-    """Scores of ``model`` on a split. ``preprocess`` (a recipe's) is applied to each image
-    as in production, and its mask resized to match (nearest neighbour)."""
+    """Scores of a bare ``model`` on a split (the training tools score a model whose metadata
+    they edit). ``preprocess`` is applied to each image, and its mask resized to match."""
+
+    def probabilities(img: np.ndarray) -> np.ndarray:
+        return model.probabilities(img, tile=tile or None, overlap=overlap)
+
+    return _score(data, split, model.classes, model.path, preprocess, probabilities)
+
+
+def evaluate_inspector(inspector: InspectorBase, data: str | Path, split: str) -> dict:
+    """Scores of a recipe's chain on a split, as in production: its preprocessing (each mask
+    resized to match) and its model step (tile size, overlap, test-time copies)."""
+    return _score(
+        data,
+        split,
+        inspector.classes,
+        inspector.recipe.model,
+        inspector.preprocess,
+        inspector.probabilities,
+    )
+
+
+def _score(
+    data: str | Path,
+    split: str,
+    classes: list[str],
+    model_path: Path,
+    preprocess: Callable[[np.ndarray], np.ndarray] | None,
+    probabilities: Callable[[np.ndarray], np.ndarray],
+) -> dict:
     ds = open_dataset(data, split)
-    if len(ds.classes) != len(model.classes):
+    if len(ds.classes) != len(classes):
         from inspect_core.errors import ModelError
 
         raise ModelError(
-            f"{model.path}: the model has {len(model.classes)} classes "
-            f"{model.classes}, the dataset {len(ds.classes)} {ds.classes}"
+            f"{model_path}: the model has {len(classes)} classes "
+            f"{classes}, the dataset {len(ds.classes)} {ds.classes}"
         )
     scores = SegmentationScores(ds.classes)
     with item_progress(len(ds), f"evaluating {ds.name}/{split}") as advance:  # shown literally
@@ -41,8 +71,7 @@ def evaluate_model(
             img, mask = ds.load(i)
             if preprocess is not None:
                 img, mask = _model_frame(img, mask, preprocess, ds.samples[i].image)
-            probs = model.probabilities(img, tile=tile or None, overlap=overlap)
-            scores.update(argmax_labels(probs), mask, ds.ignore_index)
+            scores.update(argmax_labels(probabilities(img)), mask, ds.ignore_index)
             advance()
     return scores.summary()
 
@@ -87,17 +116,23 @@ def evaluate(model_path, data, split, tile, threads, as_json):
 
     if why := LIMITS["recipe"][""]["tile"].problem("--tile", tile):
         raise click.BadParameter(why, param_hint="--tile")
-    preprocess, overlap, card = None, 0.25, None
     if ":" in model_path and not Path(model_path).exists():
+        from inspect_core.plugin_api.manager import get_registry
         from inspect_core.plugin_api.resolve import find_recipe
+        from inspect_core.runtime.inspector import Inspector
 
         plugin, _, name = model_path.partition(":")
         recipe = find_recipe(plugin, name)
-        model_path, preprocess, card = recipe.model, recipe.preprocess, recipe.card
-        tile, overlap = tile or recipe.tile, recipe.tile_overlap
-    model = OnnxModel(model_path, threads=threads, card=card)  # refused if not its card's
-    warn_unverified(model.check)
-    s = evaluate_model(model, data, split, tile, preprocess, overlap)
+        if tile:
+            recipe = recipe.with_overrides({"tile": tile})
+        # the recipe's chain, refused if the model is not its card's
+        inspector = Inspector(recipe, get_registry().rules, threads=threads)
+        warn_unverified(inspector.model_check)
+        s = evaluate_inspector(inspector, data, split)
+    else:
+        model = OnnxModel(model_path, threads=threads)  # refused if not its card's
+        warn_unverified(model.check)
+        s = evaluate_model(model, data, split, tile)
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return

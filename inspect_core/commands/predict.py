@@ -118,32 +118,15 @@ def predict(
     if db and not record:
         raise click.UsageError("--db goes with --record (where to record the inspections)")
     reg = get_registry()
-    if plugin or recipe_name:
-        if not (plugin and recipe_name):
-            raise click.UsageError("--plugin and --recipe go together")
-        from inspect_core.plugin_api.resolve import find_recipe
-
-        recipe = find_recipe(plugin, recipe_name)
-    elif model_path:
-        recipe = bare_recipe(Path(model_path))
-        plugin = ""
-    else:
-        raise click.UsageError("give --model MODEL.onnx, or --plugin P --recipe R")
+    recipe = _recipe(model_path, plugin, recipe_name)
     if pixel_size:
         recipe = recipe.with_overrides({"pixel_size_mm": pixel_size})
     paths = _expand(images)
     inspector = Inspector(recipe, reg.rules, threads=threads)
     warn_unverified(inspector.model_check)
-    sink = None
-    if record:
-        if "sql" not in reg.sinks:
-            raise InspectError(
-                "--record needs the records plugin (db), which is not loaded; see `inspect plugins`"
-            )
-        sink = reg.sinks["sql"]({"url": db} if db else {})
+    sink = _sql_sink(reg, db) if record else None
     taken = {p.resolve() for p in paths}
     worst = Decision.PASS
-    console_out = sys.stdout
     try:
         with item_progress(len(paths), "inspecting") as advance:
             for path in paths:
@@ -157,7 +140,7 @@ def predict(
                 d = insp.verdict.decision
                 worst = d if d.severity > worst.severity else worst
                 if as_json:
-                    console_out.write(json.dumps(insp.to_dict()) + "\n")
+                    sys.stdout.write(json.dumps(insp.to_dict()) + "\n")
                 else:
                     _print(insp)
                 advance()
@@ -166,14 +149,37 @@ def predict(
             sink.close()
     if not as_json and not no_overlay:
         click.echo(f"overlays in {terminal_text(Path(out).resolve())}")
-    sys.exit(
-        {
-            Decision.PASS: EXIT_PASS,
-            Decision.REVIEW: EXIT_REVIEW,
-            Decision.FAIL: EXIT_FAIL,
-            Decision.ERROR: EXIT_ERROR,
-        }[worst]
-    )
+    sys.exit(EXIT_CODES[worst])
+
+
+EXIT_CODES = {
+    Decision.PASS: EXIT_PASS,
+    Decision.REVIEW: EXIT_REVIEW,
+    Decision.FAIL: EXIT_FAIL,
+    Decision.ERROR: EXIT_ERROR,
+}
+
+
+def _recipe(model_path: str | None, plugin: str | None, recipe_name: str | None) -> Recipe:
+    """The plugin's recipe (--plugin, --recipe), or a bare model's (--model)."""
+    if plugin or recipe_name:
+        if not (plugin and recipe_name):
+            raise click.UsageError("--plugin and --recipe go together")
+        from inspect_core.plugin_api.resolve import find_recipe
+
+        return find_recipe(plugin, recipe_name)
+    if model_path:
+        return bare_recipe(Path(model_path))
+    raise click.UsageError("give --model MODEL.onnx, or --plugin P --recipe R")
+
+
+def _sql_sink(reg, db: str | None):
+    """The records plugin's ``sql`` sink, for --record."""
+    if "sql" not in reg.sinks:
+        raise InspectError(
+            "--record needs the records plugin (db), which is not loaded; see `inspect plugins`"
+        )
+    return reg.sinks["sql"]({"url": db} if db else {})
 
 
 def _print(insp) -> None:

@@ -76,28 +76,7 @@ from inspect_core.errors import InspectError
     show_default=True,
     help="Batches per epoch (0 = one pass over the training set).",
 )
-def train(
-    data,
-    out,
-    epochs,
-    batch,
-    size,
-    width,
-    depth,
-    stem_stride,
-    arch,
-    lr,
-    patience,
-    seed,
-    max_minutes,
-    init_from,
-    augment_json,
-    workers,
-    threads,
-    val_max_side,
-    val_every,
-    steps_per_epoch,
-):
+def train(out, size, stem_stride, init_from, augment_json, **settings):
     """Train a U-Net on a dataset folder; writes checkpoints, model.onnx and model.json."""
     try:
         from inspect_core.training.augment import AugmentConfig
@@ -112,27 +91,14 @@ def train(
         from inspect_core.plugin_api.resolve import resolve_model
 
         init_from = str(resolve_model(init_from))
+    # every other option is the TrainConfig field of its name
     cfg = TrainConfig(
-        data=data,
         out=out,
-        epochs=epochs,
-        batch=batch,
         size=size,
-        width=width,
-        depth=depth,
         stem_stride=int(stem_stride),
-        arch=arch,
-        lr=lr,
-        patience=patience,
-        seed=seed,
-        max_minutes=max_minutes,
         init_from=init_from,
         augment=aug,
-        workers=workers,
-        val_max_side=val_max_side,
-        val_every=val_every,
-        steps_per_epoch=steps_per_epoch,
-        threads=threads,
+        **settings,
     )
     from inspect_core.commands.progress import train_progress
 

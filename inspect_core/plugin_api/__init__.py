@@ -6,11 +6,13 @@ this subpackage is where those names live.
 """
 
 from .hookspecs import hookimpl, hookspec
-from .interfaces import Sink, Source, SourceItem
+from .interfaces import BaseSource, FileFacts, Sink, Source, SourceItem
 from .manager import Registry, get_registry, load_cli_plugins, load_plugins
 from .resolve import find_recipe, resolve_model
 
 __all__ = [
+    "BaseSource",
+    "FileFacts",
     "Registry",
     "Sink",
     "Source",

@@ -53,10 +53,10 @@ class Rule(Protocol):
     def __call__(self, ctx: RuleContext) -> list[RuleHit]: ...
 
 
-# Builds a Rule from one ``[[rules]]`` table, ``factory(**params)``: ``params`` are the table's
-# keys except ``type``, plus ``name`` (the table's ``name``, else the type). Raise
-# ``inspect_core.rules.engine.RuleConfigError`` (or TypeError for an unknown key) for a bad value: the
-# recipe is refused when it loads, with the table's position. A dataclass works well (as the
+# Builds a Rule from one ``[[rules]]`` table, ``factory(**params)``: ``params`` are the table's keys
+# except ``type``, plus ``name`` (the table's ``name``, else the type). Raise
+# ``inspect_core.rules.engine.RuleConfigError`` (or TypeError for an unknown key) for a bad value:
+# the recipe is refused when it loads, with the table's position. A dataclass works well (as the
 # built-in rules in inspect_core/rules/engine.py are).
 RuleFactory = Callable[..., Rule]
 
@@ -94,15 +94,15 @@ def register_domains(register: RegisterDomain) -> None:
     """Register inspection domains: the kinds of part this plugin inspects, and how.
 
     :param register:
-        Call ``register(domain)`` once per :class:`inspect_core.runtime.recipe.Domain`: a name and one
-        or more :class:`~inspect_core.runtime.recipe.Recipe` objects. A recipe bundles what one kind of
-        part needs: the ONNX weights, preprocessing, post-processing steps, rules, the default
-        pixel size and sample images with the verdicts they must produce
-        (:meth:`Recipe.from_toml` reads it from a file). ``register`` raises TypeError for
-        anything but a Domain and ValueError for a domain with no usable recipe. A recipe
-        with a problem (model file not found, a sample missing) is reported and left out; its
-        siblings are kept. Domain names must be unique across plugins: a second domain of the
-        same name is reported as a failure of the later plugin and ignored.
+        Call ``register(domain)`` once per :class:`inspect_core.runtime.recipe.Domain`: a name and
+        one or more :class:`~inspect_core.runtime.recipe.Recipe` objects. A recipe bundles what one
+        kind of part needs: the ONNX weights, preprocessing, post-processing steps, rules, the
+        default pixel size and sample images with the verdicts they must produce
+        (:meth:`Recipe.from_toml` reads it from a file). ``register`` raises TypeError for anything
+        but a Domain and ValueError for a domain with no usable recipe. A recipe with a problem
+        (model file not found, a sample missing) is reported and left out; its siblings are kept.
+        Domain names must be unique across plugins: a second domain of the same name is reported as
+        a failure of the later plugin and ignored.
 
     :returns: Nothing: a returned value is ignored. Raising reports the plugin as failed.
     """
@@ -113,14 +113,14 @@ def register_rules(register: RegisterRule) -> None:
     """Register rule types that recipes and stations can name in ``[[rules]]`` tables.
 
     :param register:
-        Call ``register(name, factory)`` once per rule type: ``name`` is the table's ``type``
-        and ``factory`` a :class:`RuleFactory`, ``factory(**params) -> rule``, where
-        ``rule(ctx) -> list[RuleHit]`` and ``ctx`` is an :class:`inspect_core.rules.engine.RuleContext`
-        (regions, label map, class names, pixel size). ``register`` raises TypeError for an
-        empty name or a factory that is not callable; a name that is already registered is
-        reported and the later one ignored. The core registers the built-in rules
-        (``min_area``, ``max_area``, ``max_count``, ``roi``, ``roi_coverage``,
-        ``review_band``) through this same hook.
+        Call ``register(name, factory)`` once per rule type: ``name`` is the table's ``type`` and
+        ``factory`` a :class:`RuleFactory`, ``factory(**params) -> rule``, where
+        ``rule(ctx) -> list[RuleHit]`` and ``ctx`` is an
+        :class:`inspect_core.rules.engine.RuleContext` (regions, label map, class names, pixel
+        size). ``register`` raises TypeError for an empty name or a
+        factory that is not callable; a name that is already registered is reported and the later
+        one ignored. The core registers the built-in rules (``min_area``, ``max_area``,
+        ``max_count``, ``roi``, ``roi_coverage``, ``review_band``) through this same hook.
 
     :returns: Nothing: a returned value is ignored. Raising reports the plugin as failed.
     """
@@ -131,12 +131,13 @@ def register_sources(register: RegisterSource) -> None:
     """Register image sources that stations can name in their ``[source]`` table.
 
     :param register:
-        Call ``register(name, factory)`` once per source type: ``factory(config, context)``
-        (a :class:`SourceFactory`) returns an :class:`inspect_core.plugin_api.interfaces.Source`: an
-        object with ``items()`` (an iterator of :class:`inspect_core.plugin_api.interfaces.SourceItem`),
-        ``done(item, inspection)`` (called after the result is recorded) and ``close()``.
-        ``register`` raises TypeError for an empty name or a factory that is not callable; a
-        name that is already registered is reported and the later one ignored.
+        Call ``register(name, factory)`` once per source type: ``factory(config, context)`` (a
+        :class:`SourceFactory`) returns an :class:`inspect_core.plugin_api.interfaces.Source`: an
+        object with ``items()`` (an iterator of
+        :class:`inspect_core.plugin_api.interfaces.SourceItem`), ``done(item, inspection)`` (called
+        after the result is recorded) and ``close()``. ``register`` raises TypeError for an empty
+        name or a factory that is not callable; a name that is already registered is reported and
+        the later one ignored.
 
     :returns: Nothing: a returned value is ignored. Raising reports the plugin as failed.
     """
@@ -148,11 +149,11 @@ def register_sinks(register: RegisterSink) -> None:
 
     :param register:
         Call ``register(name, factory)`` once per sink type: ``factory(config)`` (a
-        :class:`SinkFactory`) returns an :class:`inspect_core.plugin_api.interfaces.Sink`: an object with
-        ``write(inspection)`` and ``close()``. ``inspect predict --record`` and stations write
-        every :class:`inspect_core.types.Inspection` to their configured sinks. ``register``
-        raises TypeError for an empty name or a factory that is not callable; a name that is
-        already registered is reported and the later one ignored.
+        :class:`SinkFactory`) returns an :class:`inspect_core.plugin_api.interfaces.Sink`: an object
+        with ``write(inspection)`` and ``close()``. ``inspect predict --record`` and stations write
+        every :class:`inspect_core.types.Inspection` to their configured sinks. ``register`` raises
+        TypeError for an empty name or a factory that is not callable; a name that is already
+        registered is reported and the later one ignored.
 
         In a station, a sink's ``write`` that raises is retried (the result waits in the
         journal) until it succeeds; an exception with a true ``dead_letter`` attribute says

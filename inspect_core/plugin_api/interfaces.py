@@ -1,10 +1,16 @@
-"""Protocols for what plugins provide to stations: sources of images and sinks of results."""
+"""What a station takes images from and writes results to: sources, the items they deliver,
+and sinks.
+
+A source plugin derives from :class:`BaseSource` and writes ``items()``; everything else has a
+default. The station calls every method of :class:`Source` on every source, so a source that
+files its images (as the built-in folder source does) overrides ``done`` and ``destination``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -12,28 +18,99 @@ from inspect_core.types import Inspection
 
 
 @dataclass
-class SourceItem:
-    """One image delivered by a source: a file path, or a decoded frame with its origin."""
+class FileFacts:
+    """What is known of a file on its way through a station, for sources that file their
+    images (``destination`` and ``done``). A file source sets ``size`` and ``mtime_ns`` when it
+    takes the file; the other fields are filled in on the way, as each says."""
 
-    source: str  # a path or a camera URL + frame number
+    size: int  # the file as the source saw it: the station reads it only if it still matches
+    mtime_ns: int
+    ino: int | None = None  # set by the station when it reads the file: the inode read
+    # set by the station: the file was recorded before (a crash between the journal and the
+    # move), and its record says it is filed here
+    known_dest: str | None = None
+    dest: str | None = None  # set by ``destination``: where ``done`` is to file it
+    filed_as: str | None = None  # set by ``done``: where it went (logged)
+    # set by the station for a source that leaves files in place: the journal commit already
+    # remembered it as seen, so ``done`` need not
+    seen_recorded: bool = False
+
+
+@dataclass
+class SourceItem:
+    """One image delivered by a source: a file (``path``) or a decoded frame (``frame``).
+
+    A source sets ``source`` and one of ``path`` / ``frame``; everything else is optional.
+    ``request_id``, ``part_id`` and ``lot`` come with a trigger (e.g. an MQTT message) and go
+    into the record; a triggered frame is a record of its own (its key is the trigger id, the
+    capture time and ``frame_no``), a file's key is its content."""
+
+    source: str  # what logs show: a path, or a camera URL (without password) + frame number
     path: str | None = None
-    frame: np.ndarray | None = None
-    captured_at: float | None = None
+    frame: np.ndarray | None = None  # RGB or grey, uint8
+    captured_at: float | None = None  # unix seconds
     part_id: str | None = None
     lot: str | None = None
     request_id: str | None = None  # e.g. the MQTT trigger id, echoed with the result
-    extra: dict[str, Any] = field(default_factory=dict)
+    frame_no: int = 0  # a camera's frame counter: in the capture key and the archive name
+    # never read it: record an ERROR with this reason and file it as it is (a pipe in the
+    # inbox, a symlink out of it, a trigger that got no frame)
+    refuse: str | None = None
+    file: FileFacts | None = None  # for a file: its stat, and what the station learns of it
 
 
 class Source(Protocol):
-    def items(self) -> Iterator[SourceItem]: ...
+    """What a station calls on its source (:class:`BaseSource` gives the defaults)."""
 
-    def done(self, item: SourceItem, inspection: Inspection) -> None: ...
+    queue_depth: int  # images waiting (shown by ``inspect station status``)
+
+    def items(self) -> Iterator[SourceItem]:
+        """The images, as they come; return when the station's ``stop`` event is set (or,
+        with ``until_empty``, when nothing is left)."""
+        ...
+
+    def destination(self, item: SourceItem, inspection: Inspection) -> str | None:
+        """Where ``done`` will put the image, recorded as its source; None: where it is."""
+        ...
+
+    def done(self, item: SourceItem, inspection: Inspection) -> None:
+        """The result is durably recorded: file the image. Raising leaves it in place (logged);
+        it is filed, not inspected again, when it comes again."""
+        ...
+
+    def release(self, item: SourceItem) -> None:
+        """The station let the item go without a result (e.g. a file still being written):
+        deliver it again later."""
+        ...
 
     def close(self) -> None: ...
 
 
+class BaseSource:
+    """Defaults for a :class:`Source`: write ``items()``; override the rest as needed."""
+
+    queue_depth: int = 0
+
+    def items(self) -> Iterator[SourceItem]:
+        raise NotImplementedError(f"{type(self).__name__} must define items()")
+
+    def destination(self, item: SourceItem, inspection: Inspection) -> str | None:
+        return None
+
+    def done(self, item: SourceItem, inspection: Inspection) -> None:
+        pass
+
+    def release(self, item: SourceItem) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Sink(Protocol):
+    """Where results go: ``write`` is idempotent on the record's key (station and image
+    sha256, or station and ``capture_id``); raising retries it later (see ``register_sinks``)."""
+
     def write(self, inspection: Inspection) -> None: ...
 
     def close(self) -> None: ...

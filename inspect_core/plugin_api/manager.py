@@ -1,14 +1,15 @@
 """Plugin discovery and the registry of what plugins registered.
 
-Plugins come from one entry-point group, ``inspect.plugins``. ``INSPECT_PLUGINS`` selects:
-``INSPECT_PLUGINS=industrial,records`` loads only those; ``INSPECT_PLUGINS=-robotics`` loads all
-but robotics (the others are blocked in the pluggy PluginManager and never imported; a name that
-is not installed is reported). Every hook is called through pluggy, one plugin at a time
-(:func:`call_hook`), so that a plugin that fails to import, or whose hook raises (``sys.exit``
-included: exit codes are verdicts) or registers something invalid, is recorded in
-``Registry.failures`` with its name and the reason, and the others keep working. Only
-KeyboardInterrupt goes through. ``INSPECT_TRACE_HOOKS=1`` prints each plugin load and hook call,
-its plugin and its duration to stderr (:func:`trace_hooks`).
+Plugins come from one entry-point group, ``inspect.plugins``, by entry-point name (the shipped
+ones: ``industrial``, ``aerial``, ``robotics``, ``records`` (the database, ``inspect_db``) and
+``station``). ``INSPECT_PLUGINS`` selects: ``INSPECT_PLUGINS=industrial,records`` loads only
+those; ``INSPECT_PLUGINS=-robotics`` loads all but robotics (the others are blocked in the
+pluggy PluginManager and never imported; a name that is not installed is reported). Every hook
+is called through pluggy, one plugin at a time (:func:`call_hook`), so that a plugin that fails
+to import, or whose hook raises (``sys.exit`` included: exit codes are verdicts) or registers
+something invalid, is recorded in ``Registry.failures`` with its name and the reason, and the
+others keep working. Only KeyboardInterrupt goes through. ``INSPECT_TRACE_HOOKS=1`` prints each
+plugin load and hook call, its plugin and its duration to stderr (:func:`trace_hooks`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -312,7 +312,3 @@ def describe(e: BaseException) -> str:
     if isinstance(e, SystemExit):
         return f"it exited (SystemExit {e.code!r}); a plugin must raise an exception instead"
     return f"{type(e).__name__}: {e}"
-
-
-def format_traceback(e: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(e), e)).strip()

@@ -56,8 +56,9 @@ def check_plugin(name: str, registry: Registry | None = None) -> Registry:
             inspector = Inspector(recipe, reg.rules)  # builds steps and rules: config errors raise
             card = recipe.load_card()
             if card is not None:
-                assert card.get("classes") == inspector.classes, (
-                    f"{recipe.card}: card classes {card.get('classes')} != model {inspector.classes}"
+                classes = card.get("classes")
+                assert classes == inspector.classes, (
+                    f"{recipe.card}: card classes {classes} != model {inspector.classes}"
                 )
                 assert card.get("sha256") in (None, inspector.model_sha256), (
                     f"{recipe.card}: the card describes another model file (sha256 "

@@ -2,7 +2,7 @@
 
 :func:`build_rules` turns a recipe's ``[[rules]]`` into rule objects (the built-in types and
 those plugins register); :func:`judge` applies them to a :class:`RuleContext` (regions, label
-map, probabilities, class names, pixel size). Region-of-interest rules are in :mod:`.roi`.
+map, class names, pixel size). Region-of-interest rules are in :mod:`.roi`.
 """
 
 from .engine import RuleConfigError, RuleContext, build_rules, judge

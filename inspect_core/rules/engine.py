@@ -125,8 +125,36 @@ def _check_classes(classes, names: list[str] | None) -> None:
         raise RuleConfigError(f"unknown class(es) {unknown}; the model knows {names}")
 
 
+def fired(rule: Any, hit: list[tuple[int, Region]], message: str) -> list[RuleHit]:
+    """The one hit of a region rule (``rule.name``, ``rule.decision``) over the regions
+    ``hit`` (index, region), or none when ``hit`` is empty."""
+    if not hit:
+        return []
+    return [RuleHit(rule.name, _decision(rule.decision), message, [i for i, _ in hit])]
+
+
+class _AreaRule:
+    """What :class:`MinArea` and :class:`MaxArea` share: one hit for the regions of
+    ``classes`` whose area (in ``unit``) ``exceeds`` the limit."""
+
+    classes: list[str] | None
+    unit: str
+
+    def exceeds(self, area: float) -> bool:
+        raise NotImplementedError
+
+    def describe(self, hit: list[tuple[int, Region]]) -> str:
+        raise NotImplementedError
+
+    def __call__(self, ctx: RuleContext) -> list[RuleHit]:
+        hit = [
+            (i, r) for i, r in _pick(ctx.regions, self.classes) if self.exceeds(_area(r, self.unit))
+        ]
+        return fired(self, hit, self.describe(hit)) if hit else []
+
+
 @dataclass
-class MinArea:
+class MinArea(_AreaRule):
     """Fire for every region of ``classes`` whose area is at least ``min`` (px or mm2)."""
 
     classes: list[str] | None = None
@@ -138,26 +166,19 @@ class MinArea:
     def __post_init__(self) -> None:
         _check_common(self, min=self.min)
 
-    def __call__(self, ctx: RuleContext) -> list[RuleHit]:
-        hit = [
-            (i, r) for i, r in _pick(ctx.regions, self.classes) if _area(r, self.unit) >= self.min
-        ]
-        if not hit:
-            return []
+    def exceeds(self, area: float) -> bool:
+        return area >= self.min
+
+    def describe(self, hit: list[tuple[int, Region]]) -> str:
         largest = max(_area(r, self.unit) for _, r in hit)
-        return [
-            RuleHit(
-                self.name,
-                _decision(self.decision),
-                f"{len(hit)} region(s) of {_names(hit)} at or above "
-                f"{_fmt_area(self.min, self.unit)} (largest {_fmt_area(largest, self.unit)})",
-                [i for i, _ in hit],
-            )
-        ]
+        return (
+            f"{len(hit)} region(s) of {_names(hit)} at or above "
+            f"{_fmt_area(self.min, self.unit)} (largest {_fmt_area(largest, self.unit)})"
+        )
 
 
 @dataclass
-class MaxArea:
+class MaxArea(_AreaRule):
     """Fire when a region of ``classes`` is larger than ``max`` (px or mm2)."""
 
     classes: list[str] | None = None
@@ -169,21 +190,12 @@ class MaxArea:
     def __post_init__(self) -> None:
         _check_common(self, max=self.max)
 
-    def __call__(self, ctx: RuleContext) -> list[RuleHit]:
-        hit = [
-            (i, r) for i, r in _pick(ctx.regions, self.classes) if _area(r, self.unit) > self.max
-        ]
-        if not hit:
-            return []
-        return [
-            RuleHit(
-                self.name,
-                _decision(self.decision),
-                f"{len(hit)} region(s) of {_names(hit)} larger than "
-                f"{_fmt_area(self.max, self.unit)}",
-                [i for i, _ in hit],
-            )
-        ]
+    def exceeds(self, area: float) -> bool:
+        return area > self.max
+
+    def describe(self, hit: list[tuple[int, Region]]) -> str:
+        limit = _fmt_area(self.max, self.unit)
+        return f"{len(hit)} region(s) of {_names(hit)} larger than {limit}"
 
 
 @dataclass
@@ -202,14 +214,7 @@ class MaxCount:
         hit = _pick(ctx.regions, self.classes)
         if len(hit) <= self.max:
             return []
-        return [
-            RuleHit(
-                self.name,
-                _decision(self.decision),
-                f"{len(hit)} region(s) of {_names(hit)}, more than {self.max}",
-                [i for i, _ in hit],
-            )
-        ]
+        return fired(self, hit, f"{len(hit)} region(s) of {_names(hit)}, more than {self.max}")
 
 
 @dataclass

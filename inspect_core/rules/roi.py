@@ -20,6 +20,7 @@ from inspect_core.rules.engine import (
     _decision,
     _names,
     _pick,
+    fired,
 )
 from inspect_core.types import Region, RuleHit
 
@@ -128,16 +129,9 @@ class InRoi:
                 self.mode == "inside" and inside == total
             ):
                 hit.append((i, r))
-        if not hit:
-            return []
-        return [
-            RuleHit(
-                self.name,
-                _decision(self.decision),
-                f"{len(hit)} region(s) of {_names(hit)} {self.mode} the region of interest",
-                [i for i, _ in hit],
-            )
-        ]
+        return fired(
+            self, hit, f"{len(hit)} region(s) of {_names(hit)} {self.mode} the region of interest"
+        )
 
 
 @dataclass

@@ -1,9 +1,29 @@
-"""One recipe's full chain: preprocess -> model -> post-process -> regions -> rules -> verdict."""
+"""One recipe's full chain: preprocess -> model -> post-process -> regions -> rules -> verdict.
+
+Every caller runs an image through the same steps, declared once by :class:`InspectorBase`
+(the shape of anomalib's base inferencer):
+
+``load``          the constructor: the model (checked against its card), post-processing, rules
+``preprocess``    a decoded image -> the frame the model sees (the recipe's preprocessing)
+``forward``       frames -> class probabilities, one :class:`ModelRun` per frame (a failure is
+                  that frame's, never its neighbours'); ``probabilities`` for a single frame
+``post_process``  probabilities -> :class:`Segmentation` (label map, regions, coverage)
+``judge``         segmentation -> :class:`Result` (the rules' verdict, what an overlay needs)
+``record``        -> the :class:`~inspect_core.types.Inspection` that is stored
+
+:class:`Inspector` implements them with ONNX Runtime. ``inspect predict`` calls
+:meth:`InspectorBase.inspect_file`; ``inspect evaluate`` with a recipe calls ``preprocess`` and
+``probabilities``; a station (and so ``inspect demo``) calls ``preprocess``, ``forward`` on
+batches, ``judge_probs`` and ``record``; the station's ``FakeInspector`` implements the same
+steps without a model.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,24 +33,153 @@ import numpy as np
 from inspect_core.cards import ModelCheck, verify_model
 from inspect_core.data.datasets import read_image
 from inspect_core.errors import DataError, ImageError, InspectError
-from inspect_core.rules.engine import RuleContext, build_rules, judge
-from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.rules.engine import RuleContext, build_rules
+from inspect_core.rules.engine import judge as apply_rules
+from inspect_core.runtime.onnx_model import ModelMeta, OnnxModel
 from inspect_core.runtime.postprocess import Compose, argmax_labels, build_steps, extract_regions
 from inspect_core.runtime.recipe import Recipe, RecipeError
-from inspect_core.types import Decision, Inspection, Verdict
+from inspect_core.types import Decision, Inspection, Region, Verdict
+
+
+@dataclass
+class ModelRun:
+    """What ``forward`` gives for one frame: its probabilities, or why the model failed on it."""
+
+    probs: np.ndarray | None = None  # (classes, H, W) float32, H x W those of the frame
+    error: str | None = None  # a sentence for the record; None when ``probs`` is set
+
+
+@dataclass
+class Segmentation:
+    """What ``post_process`` gives ``judge``: the label map after the recipe's steps, the
+    regions of the recipe's region classes, and each coverage class's share of the frame."""
+
+    labels: np.ndarray  # (H, W) class indexes
+    regions: list[Region]
+    coverage: dict[str, float]
 
 
 @dataclass
 class Result:
-    """A verdict plus what an overlay needs."""
+    """What ``judge`` gives: the verdict, plus what an overlay needs (the frame the model saw
+    and its label map)."""
 
     verdict: Verdict
     labels: np.ndarray
     image: np.ndarray
 
 
-class Inspector:
-    """Runs one recipe. Build once per station; ``inspect_image`` is cheap to call repeatedly."""
+class InspectorBase(ABC):
+    """The steps of an inspection (see the module docstring). A subclass sets ``recipe``,
+    ``classes`` and ``meta`` and writes ``probabilities``, ``post_process`` and ``judge``; the
+    rest is shared. ``model_sha256`` / ``model_card`` are recorded with every inspection."""
+
+    recipe: Recipe
+    classes: list[str]
+    meta: ModelMeta  # how the model runs over a frame: tile, stride, test-time copies
+    model_sha256: str = ""
+    model_card: str | None = None
+
+    # -- the steps --------------------------------------------------------------------------
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """The frame the model sees: the recipe's preprocessing (a plugin's), if any."""
+        pre = self.recipe.preprocess
+        return image if pre is None else pre(image)
+
+    @abstractmethod
+    def probabilities(self, frame: np.ndarray) -> np.ndarray:
+        """Class probabilities (classes, H, W) of one preprocessed frame; raises on failure."""
+
+    def forward(self, frames: Sequence[np.ndarray]) -> list[ModelRun]:
+        """Probabilities of several frames, one :class:`ModelRun` each, in order; a frame the
+        model fails on gets its reason, the others still run."""
+        return [self._run_one(f) for f in frames]
+
+    @abstractmethod
+    def post_process(self, probs: np.ndarray) -> Segmentation:
+        """Label map, regions and coverage from the probabilities."""
+
+    @abstractmethod
+    def judge(self, frame: np.ndarray, seg: Segmentation) -> Result:
+        """The rules' verdict on a segmentation of ``frame``."""
+
+    # -- the runs built from them -----------------------------------------------------------
+    def judge_probs(self, frame: np.ndarray, probs: np.ndarray) -> Result:
+        """``post_process`` then ``judge``."""
+        return self.judge(frame, self.post_process(probs))
+
+    def inspect_image(self, image: np.ndarray) -> Result:
+        """The whole chain on one decoded image; raises what a step raises."""
+        frame = self.preprocess(image)
+        return self.judge_probs(frame, self.probabilities(frame))
+
+    def record(
+        self,
+        source: str,
+        image_sha256: str,
+        size: tuple[int, int],
+        verdict: Verdict,
+        started: float,
+        **fields: Any,
+    ) -> Inspection:
+        """The :class:`Inspection` to store for one image: ``size`` is (width, height) as
+        delivered, ``started`` the ``time.perf_counter()`` when its work began; ``fields`` are
+        the other :class:`Inspection` fields (station, plugin, error, part_id, capture_id...)."""
+        return Inspection(
+            source=source,
+            image_sha256=image_sha256,
+            width=int(size[0]),
+            height=int(size[1]),
+            verdict=verdict,
+            recipe=self.recipe.name,
+            model_sha256=self.model_sha256,
+            model_card=self.model_card,
+            thresholds=self.recipe.thresholds(),
+            inspected_at=time.time(),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            **fields,
+        )
+
+    def inspect_file(
+        self, path: str | Path, station: str = "cli", plugin: str = ""
+    ) -> tuple[Inspection, Result | None]:
+        """Inspect one file; unreadable images give an ERROR inspection, never an exception."""
+        path = Path(path)
+        t0 = time.perf_counter()
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raw, err = b"", f"cannot read file: {e}"
+        else:
+            err = None
+        result = None
+        w = h = 0
+        if err is None:
+            try:
+                img = read_image(path)
+                h, w = img.shape[:2]
+                result = self.inspect_image(img)
+            except (DataError, ImageError) as e:
+                err = str(e)
+            except InspectError:
+                raise  # a configuration problem (e.g. a rule), not this image's
+            except Exception as e:  # one odd image must not stop a batch: record why
+                err = f"{path}: inspection failed: {type(e).__name__}: {e}"
+        verdict = result.verdict if result else Verdict(Decision.ERROR)
+        sha = hashlib.sha256(raw).hexdigest()
+        fields = dict(station=station, plugin=plugin, error=err)
+        return self.record(str(path), sha, (w, h), verdict, t0, **fields), result
+
+    def _run_one(self, frame: np.ndarray) -> ModelRun:
+        try:
+            return ModelRun(self.probabilities(frame))
+        except Exception as e:
+            return ModelRun(error=f"the model failed on this image: {type(e).__name__}: {e}")
+
+
+class Inspector(InspectorBase):
+    """Runs one recipe with ONNX Runtime. Build once per station; every step is cheap to call
+    repeatedly."""
 
     def __init__(
         self,
@@ -66,21 +215,40 @@ class Inspector:
         # the card is recorded with every inspection only when it vouches for this very file
         self.model_card = str(self.model_check.card.resolve()) if self.model_check.card else None
 
-    def inspect_image(self, img: np.ndarray) -> Result:
-        if self.recipe.preprocess is not None:
-            img = self.recipe.preprocess(img)
-        probs = self.model.probabilities(
-            img, tile=self.recipe.tile or None, overlap=self.recipe.tile_overlap
-        )
-        return self.judge_probs(img, probs)
+    @property
+    def meta(self) -> ModelMeta:
+        return self.model.meta
 
-    def judge_probs(self, img: np.ndarray, probs: np.ndarray) -> Result:
-        labels = argmax_labels(probs)
-        run = getattr(self.post, "run", None)  # Compose: also the components it has labelled
-        if run is not None:
-            labels, found = run(labels, probs)
-        else:
-            labels, found = self.post(labels, probs), None
+    def probabilities(self, frame: np.ndarray) -> np.ndarray:
+        """The model over one frame, tiled as the recipe says (else as the model says)."""
+        return self.model.probabilities(
+            frame, tile=self.recipe.tile or None, overlap=self.recipe.tile_overlap
+        )
+
+    def forward(self, frames: Sequence[np.ndarray]) -> list[ModelRun]:
+        """Same-size frames that fit one tile share one batch; if a batch fails, its frames run
+        one by one, so that one bad frame does not fail the others."""
+        runs: list[ModelRun | None] = [None] * len(frames)
+        groups: dict[tuple, list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(f.shape, []).append(i)
+        tile = self.recipe.tile or self.meta.tile
+        for shape, idx in groups.items():
+            if len(idx) > 1 and max(shape[:2]) <= tile:
+                try:
+                    probs = self.model.probabilities_batch([frames[i] for i in idx])
+                except Exception:
+                    pass  # one by one below
+                else:
+                    for i, p in zip(idx, probs):
+                        runs[i] = ModelRun(p)
+                    continue
+            for i in idx:
+                runs[i] = self._run_one(frames[i])
+        return [r for r in runs if r is not None]
+
+    def post_process(self, probs: np.ndarray) -> Segmentation:
+        labels, found = self.post.run(argmax_labels(probs), probs)
         regions = extract_regions(
             labels,
             probs,
@@ -94,55 +262,11 @@ class Inspector:
             c: float(np.count_nonzero(labels == self.classes.index(c))) / total
             for c in self.recipe.coverage_classes
         }
-        ctx = RuleContext(regions, labels, self.classes, self.recipe.pixel_size_mm)
-        return Result(judge(ctx, self.rules, coverage), labels, img)
+        return Segmentation(labels, regions, coverage)
 
-    def inspect_file(
-        self, path: str | Path, station: str = "cli", plugin: str = "", **extra
-    ) -> tuple[Inspection, Result | None]:
-        """Inspect one file; unreadable images give an ERROR inspection, never an exception."""
-        path = Path(path)
-        t0 = time.perf_counter()
-        try:
-            raw = path.read_bytes()
-        except OSError as e:
-            raw = b""
-            err = f"cannot read file: {e}"
-        else:
-            err = None
-        sha = hashlib.sha256(raw).hexdigest()
-        result = None
-        w = h = 0
-        if err is None:
-            try:
-                img = read_image(path)
-                h, w = img.shape[:2]
-                result = self.inspect_image(img)
-            except (DataError, ImageError) as e:
-                err = str(e)
-            except InspectError:
-                raise  # a configuration problem (e.g. a rule), not this image's
-            except Exception as e:  # one odd image must not stop a batch: record why
-                err = f"{path}: inspection failed: {type(e).__name__}: {e}"
-        verdict = result.verdict if result else Verdict(Decision.ERROR)
-        insp = Inspection(
-            source=str(path),
-            image_sha256=sha,
-            width=w,
-            height=h,
-            verdict=verdict,
-            station=station,
-            plugin=plugin,
-            recipe=self.recipe.name,
-            model_sha256=self.model_sha256,
-            model_card=self.model_card,
-            thresholds=self.recipe.thresholds(),
-            inspected_at=time.time(),
-            latency_ms=(time.perf_counter() - t0) * 1000,
-            error=err,
-            **extra,
-        )
-        return insp, result
+    def judge(self, frame: np.ndarray, seg: Segmentation) -> Result:
+        ctx = RuleContext(seg.regions, seg.labels, self.classes, self.recipe.pixel_size_mm)
+        return Result(apply_rules(ctx, self.rules, seg.coverage), seg.labels, frame)
 
 
 def _by_index(specs: list[dict], classes: list[str]) -> list[dict]:

@@ -62,6 +62,36 @@ class ModelMeta:
     def tile(self) -> int:
         return self.tile_size or max(512, self.input_size)
 
+    @classmethod
+    def from_json(cls, raw: str, path: Path) -> ModelMeta:
+        """The metadata embedded in the model file ``path`` (``raw``: its JSON), checked."""
+        m = json.loads(raw)
+        meta = cls(
+            m["classes"],
+            float(m["mean"]),
+            float(m["std"]),
+            int(m["channels"]),
+            int(m["input_size"]),
+            int(m.get("stride", 16)),
+            int(m.get("tile_size", 0)),
+            tuple(m.get("tta", ())),
+            tuple(float(b) for b in m.get("class_bias", ())),
+        )
+        unknown = [t for t in meta.tta if t not in TTA_TRANSFORMS]
+        if unknown:
+            raise ModelError(
+                f"{path}: metadata asks for test-time transforms {unknown}; "
+                f"known are {sorted(TTA_TRANSFORMS)}. Rerun training/choose_tta.py "
+                "or upgrade inspect"
+            )
+        if meta.class_bias and len(meta.class_bias) != len(meta.classes):
+            raise ModelError(
+                f"{path}: metadata has {len(meta.class_bias)} class_bias "
+                f"values for {len(meta.classes)} classes; recalibrate it "
+                "(training/fit_prior.py) or remove class_bias"
+            )
+        return meta
+
 
 def edit_meta(path: str | Path, change) -> None:
     """Rewrite the metadata embedded in the model file ``path`` in place: ``change(meta)``
@@ -163,7 +193,7 @@ class OnnxModel:
     ):
         """Load ``path``; first check it against its model card (``card``, default the
         ``.json`` beside it): a file that does not match is refused (see
-        :func:`inspect_core.cards.verify_model`). ``verify=False`` is for the recipe tools that
+        :func:`inspect_core.cards.verify_model`). ``verify=False`` is for the training tools that
         rewrite a model and then its card."""
         import onnxruntime as ort
 
@@ -191,31 +221,7 @@ class OnnxModel:
                 f"{self.path}: no '{META_KEY}' metadata; export it with inspect "
                 "(inspect train writes it) so classes and normalisation are known"
             )
-        m = json.loads(raw)
-        self.meta = ModelMeta(
-            m["classes"],
-            float(m["mean"]),
-            float(m["std"]),
-            int(m["channels"]),
-            int(m["input_size"]),
-            int(m.get("stride", 16)),
-            int(m.get("tile_size", 0)),
-            tuple(m.get("tta", ())),
-            tuple(float(b) for b in m.get("class_bias", ())),
-        )
-        unknown = [t for t in self.meta.tta if t not in TTA_TRANSFORMS]
-        if unknown:
-            raise ModelError(
-                f"{self.path}: metadata asks for test-time transforms {unknown}; "
-                f"known are {sorted(TTA_TRANSFORMS)}. Rerun training/choose_tta.py "
-                "or upgrade inspect"
-            )
-        if self.meta.class_bias and len(self.meta.class_bias) != len(self.meta.classes):
-            raise ModelError(
-                f"{self.path}: metadata has {len(self.meta.class_bias)} class_bias "
-                f"values for {len(self.meta.classes)} classes; recalibrate it "
-                "(training/fit_prior.py) or remove class_bias"
-            )
+        self.meta = ModelMeta.from_json(raw, self.path)
         self.input_name = self.session.get_inputs()[0].name
 
     @property

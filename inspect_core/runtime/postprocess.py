@@ -10,10 +10,15 @@ step removes become background; pixels it adds take the step's class.
 Cost: every step works on one class at a time, skips the classes absent from the label map and
 runs OpenCV only on the bounding box of a class's pixels (with the margin the operation needs
 to give the same result as on the whole image), so a label map with a few small defects costs
-a few tens of microseconds per step. ``MinArea`` hands the components it has labelled to
-``extract_regions`` through :meth:`Compose.run`, so a recipe ending with ``min_area`` labels
-each class once. ``tests/test_postprocess_fast.py`` checks all of it against the plain
-whole-image computations.
+a few tens of microseconds per step. ``RemoveSmallRegions`` hands the components it has
+labelled to ``extract_regions`` through :meth:`Compose.run`, so a recipe ending with
+``remove_small`` labels each class once. ``tests/runtime/test_postprocess_fast.py`` checks all
+of it against the plain whole-image computations.
+
+Recipes name the steps ``open``, ``close``, ``fill_holes`` and ``remove_small``
+(:data:`STEP_TYPES`). ``remove_small`` was called ``min_area`` before; that name is still
+accepted (:data:`inspect_core.params.ALIASES`), but it is also the name of a rule that does
+the opposite (it fires for regions at least that large), so recipes use ``remove_small``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -62,11 +68,14 @@ def _margin(kernel: np.ndarray) -> int:
 
 
 @dataclass
-class Open:
-    """Morphological opening per class: removes specks and thin spurs narrower than ``size``."""
+class _Morphology:
+    """What :class:`Open` and :class:`Close` share: per class, one OpenCV morphological
+    operation (``op``) with an elliptic kernel of ``size`` px, run on the class's bounding box
+    (with the margin that keeps the result the whole image's); ``_apply`` writes the change."""
 
     size: int = 3
     classes: Sequence[int] | None = None
+    op: ClassVar[int]
 
     def __call__(self, labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
         out = labels.copy()
@@ -77,30 +86,29 @@ class Open:
             k = _kernel(self.size)
             y0, y1, x0, x1 = _grow(box, _margin(k), m.shape)
             sub = m[y0:y1, x0:x1]
-            kept = cv2.morphologyEx(sub, cv2.MORPH_OPEN, k)
-            out[y0:y1, x0:x1][sub > kept] = 0  # in the class, not kept by the opening
+            self._apply(out[y0:y1, x0:x1], sub, cv2.morphologyEx(sub, self.op, k), c)
         return out
 
+    def _apply(self, out: np.ndarray, before: np.ndarray, after: np.ndarray, c: int) -> None:
+        raise NotImplementedError
 
-@dataclass
-class Close:
+
+class Open(_Morphology):
+    """Morphological opening per class: removes specks and thin spurs narrower than ``size``."""
+
+    op = cv2.MORPH_OPEN
+
+    def _apply(self, out: np.ndarray, before: np.ndarray, after: np.ndarray, c: int) -> None:
+        out[before > after] = 0  # in the class, not kept by the opening
+
+
+class Close(_Morphology):
     """Morphological closing per class: bridges gaps narrower than ``size`` in background."""
 
-    size: int = 3
-    classes: Sequence[int] | None = None
+    op = cv2.MORPH_CLOSE
 
-    def __call__(self, labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
-        out = labels.copy()
-        for c in _classes(self.classes, probs):
-            m, box = _class_mask(labels, c)
-            if not box[2]:
-                continue
-            k = _kernel(self.size)
-            y0, y1, x0, x1 = _grow(box, _margin(k), m.shape)
-            grown = cv2.morphologyEx(m[y0:y1, x0:x1], cv2.MORPH_CLOSE, k)
-            o = out[y0:y1, x0:x1]
-            o[(grown != 0) & (o == 0)] = c
-        return out
+    def _apply(self, out: np.ndarray, before: np.ndarray, after: np.ndarray, c: int) -> None:
+        out[(after != 0) & (out == 0)] = c
 
 
 @dataclass
@@ -175,8 +183,10 @@ class Components:
 
 
 @dataclass
-class MinArea:
-    """Drop components smaller than a per-class minimum, in pixels or in mm² (given a pixel size).
+class RemoveSmallRegions:
+    """Remove components smaller than a per-class minimum, in pixels or in mm² (given a pixel
+    size): their pixels become background. A recipe's ``type = "remove_small"`` (formerly
+    ``"min_area"``, still accepted).
 
     ``min_px`` / ``min_mm2`` map class index -> minimum; ``default_px`` applies to the others.
     """
@@ -235,12 +245,16 @@ class Compose:
     def run(
         self, labels: np.ndarray, probs: np.ndarray
     ) -> tuple[np.ndarray, dict[int, Components]]:
-        """The final label map, and the components of the classes a last ``MinArea`` step
-        labelled (for :func:`extract_regions`; valid while the label map is not changed)."""
+        """The final label map, and the components of the classes a last
+        :class:`RemoveSmallRegions` step labelled (for :func:`extract_regions`; valid while the
+        label map is not changed)."""
         found: dict[int, Components] = {}
         for step in self.steps:
             found = {}
-            if isinstance(step, MinArea) and type(step).__call__ is MinArea.__call__:
+            if (
+                isinstance(step, RemoveSmallRegions)
+                and type(step).__call__ is RemoveSmallRegions.__call__
+            ):
                 labels = step.apply(labels, probs, found)
             else:
                 labels = step(labels, probs)
@@ -324,25 +338,28 @@ def extract_regions(
     return regions
 
 
+# the recipe's ``type`` of each step; ``min_area`` is still read as ``remove_small``
+# (:data:`inspect_core.params.ALIASES`)
 STEP_TYPES: dict[str, type] = {
     "open": Open,
     "close": Close,
     "fill_holes": FillHoles,
-    "min_area": MinArea,
+    "remove_small": RemoveSmallRegions,
 }
 
 
 def build_steps(spec: list[dict], pixel_size_mm: float | None = None) -> Compose:
-    """Steps from a recipe, e.g. ``[{"type": "open", "size": 3}, {"type": "min_area", ...}]``."""
+    """Steps from a recipe's ``[[postprocess]]`` tables, e.g. ``{"type": "open", "size": 3}``;
+    ``pixel_size_mm`` is ``remove_small``'s default (for ``min_mm2``)."""
     from inspect_core.params import construct, parse
 
     steps = []
     for n, table in enumerate(spec):
         kind, s = parse(n, table, STEP_TYPES, "postprocess", "post-processing step")
-        if kind == "min_area":
+        if kind == "remove_small":
             s.setdefault("pixel_size_mm", pixel_size_mm)
             for key in ("min_px", "min_mm2"):
                 if key in s:
                     s[key] = {int(k): float(v) for k, v in s[key].items()}
-        steps.append(construct(STEP_TYPES[kind], s, f"postprocess[{n}] ({kind})"))
+        steps.append(construct(STEP_TYPES[kind], s, f"postprocess[{n}] ({table['type']})"))
     return Compose(steps)

@@ -81,8 +81,3 @@ def build_augment(
         # its own generator with the same seed, so e.g. hflip and vflip would always fire together
         comp.set_random_state(np.random.default_rng(seed), random.Random(seed))
     return comp
-
-
-def eval_pad(crop: int, ignore_index: int = 255) -> A.Compose:
-    """Validation needs no augmentation: the network takes any size."""
-    return A.Compose([])

@@ -15,6 +15,7 @@ import torch
 
 from inspect_core.errors import ExportError
 from inspect_core.runtime.onnx_model import META_KEY
+from inspect_core.training.unet import zero_dead_weights
 
 MAX_ABS_DIFF = 1e-4
 MIN_ARGMAX_AGREEMENT = 0.9999
@@ -38,42 +39,11 @@ def export_onnx(
 
     path = Path(path)
     model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)
-    from inspect_core.training.unet import zero_dead_weights
-
     zero_dead_weights(model)  # they make every CPU runtime slow (see zero_dead_weights)
     c = meta["channels"]
     if not samples:  # no real images: check parity on noise rather than on nothing
         samples = [np.random.default_rng(0).standard_normal((c, 64, 64)).astype(np.float32)]
-    dummy = torch.from_numpy(samples[0][None])
-    with torch.no_grad():
-        if dynamo:  # torch's default exporter (torch.export + onnxscript)
-            dyn = torch.export.Dim.DYNAMIC
-            torch.onnx.export(
-                model,
-                (dummy,),
-                str(path),
-                input_names=["image"],
-                output_names=["logits"],
-                dynamic_shapes={"x": {0: dyn, 2: dyn, 3: dyn}},
-                opset_version=opset,
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-            )
-        else:  # the legacy TorchScript exporter: ~10x faster to export, deprecated
-            torch.onnx.export(
-                model,
-                (dummy,),
-                str(path),
-                input_names=["image"],
-                output_names=["logits"],
-                dynamic_axes={
-                    "image": {0: "batch", 2: "height", 3: "width"},
-                    "logits": {0: "batch", 2: "height", 3: "width"},
-                },
-                opset_version=opset,
-                dynamo=False,
-            )
+    _export(model, torch.from_numpy(samples[0][None]), path, opset, dynamo)
     proto = onnx.load(str(path))
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta)
@@ -83,6 +53,38 @@ def export_onnx(
     except ExportError as e:
         path.unlink(missing_ok=True)
         raise ExportError(f"{e} The file was removed.") from e
+
+
+def _export(
+    model: torch.nn.Module, dummy: torch.Tensor, path: Path, opset: int, dynamo: bool
+) -> None:
+    """``torch.onnx.export`` with dynamic batch, height and width: by torch's default exporter
+    (``dynamo``: torch.export + onnxscript), or the legacy TorchScript one (~10x faster to
+    export, deprecated)."""
+    common = dict(input_names=["image"], output_names=["logits"], opset_version=opset)
+    with torch.no_grad():
+        if dynamo:
+            dyn = torch.export.Dim.DYNAMIC
+            torch.onnx.export(
+                model,
+                (dummy,),
+                str(path),
+                dynamic_shapes={"x": {0: dyn, 2: dyn, 3: dyn}},
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+                **common,
+            )
+        else:
+            axes = {0: "batch", 2: "height", 3: "width"}
+            torch.onnx.export(
+                model,
+                (dummy,),
+                str(path),
+                dynamic_axes={"image": axes, "logits": axes},
+                dynamo=False,
+                **common,
+            )
 
 
 def check_parity(model: torch.nn.Module, path: str | Path, samples: list[np.ndarray]) -> dict:

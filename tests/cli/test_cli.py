@@ -41,7 +41,7 @@ def test_predict_json_overlays_and_exit_code(tiny_model, images, tmp_path):
         for r in line["regions"]:
             x, y, w, h = r["bbox"]
             assert 0 <= x < line["width"] and 0 <= y < line["height"] and r["area_px"] <= w * h
-    worst = {"PASS": 0, "FAIL": 4}[max((l["verdict"] for l in lines), key=["PASS", "FAIL"].index)]
+    worst = {"PASS": 0, "FAIL": 4}[max((x["verdict"] for x in lines), key=["PASS", "FAIL"].index)]
     assert res.exit_code == worst
 
 

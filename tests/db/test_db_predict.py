@@ -47,12 +47,9 @@ def db_counts(url: str) -> tuple[int, dict[str, int], int]:
     engine = make_engine(url)
     with engine.connect() as c:
         total = c.execute(sa.text("SELECT count(*) FROM inspection")).scalar_one()
-        by = {
-            v: n
-            for v, n in c.execute(
-                sa.text("SELECT verdict, count(*) FROM inspection GROUP BY verdict")
-            )
-        }
+        by = dict(
+            c.execute(sa.text("SELECT verdict, count(*) FROM inspection GROUP BY verdict")).all()
+        )
         regions = c.execute(sa.text("SELECT count(*) FROM region")).scalar_one()
     engine.dispose()
     return total, by, regions

@@ -15,13 +15,8 @@ from inspect_db.commands import report as report_cmd
 from inspect_db.engine import make_engine
 from inspect_db.errors import BadFilter, UnknownStation
 from inspect_db.recorder import Recorder
-from inspect_db.report_query import (
-    INSPECTION_FIELDS,
-    REGION_FIELDS,
-    ReportFilters,
-    build_report,
-    parse_when,
-)
+from inspect_db.report_filters import ReportFilters, parse_when
+from inspect_db.report_query import INSPECTION_FIELDS, REGION_FIELDS, build_report
 
 T0 = datetime(2025, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -265,14 +260,14 @@ def test_filtered_pareto_reads_one_covering_index_on_sqlite(tmp_path):
     import sqlalchemy as sa
 
     from inspect_db.engine import connect
-    from inspect_db.report_query import R, _where
+    from inspect_db.report_filters import R, conditions
 
     url = f"sqlite:///{tmp_path / 'plan.db'}"
     fill(url)
     engine = make_engine(url)
     with connect(engine) as c:
         for flt in ({"plugin": "aerial", "recipe": "roofs"}, {"recipe": "roofs", "since": "7d"}):
-            w = _where(c, ReportFilters.parse(**flt))
+            w = conditions(c, ReportFilters.parse(**flt))
             q = (
                 sa.select(R.c.class_name, sa.func.count(), sa.func.sum(R.c.area_px))
                 .where(*w.region)

@@ -19,7 +19,7 @@ from inspect_core.types import Region
 from inspect_db.commands import report as report_cmd
 from inspect_db.errors import BadFilter
 from inspect_db.recorder import Recorder
-from inspect_db.report_query import ReportFilters, parse_when
+from inspect_db.report_filters import ReportFilters, parse_when
 
 FORMULAS = [
     '=HYPERLINK("http://evil","x")',

@@ -1,7 +1,8 @@
 """The hooks are documented where a plugin author looks, and the documentation is true: README's
-hook table and ``inspect_core/plugin_api/hookspecs.py`` name the same hooks with the same arguments (as
-datasette's tests/test_docs.py checks its plugin hooks), every argument and return value is
-described and typed, the docstring examples run, and the public plugin API imports lazily."""
+hook table and ``inspect_core/plugin_api/hookspecs.py`` name the same hooks with the same
+arguments (as datasette's tests/test_docs.py checks its plugin hooks), every argument and return
+value is described and typed, the docstring examples run, and the public plugin API imports
+lazily."""
 
 from __future__ import annotations
 
@@ -168,7 +169,8 @@ def test_public_api_is_exported_lazily():
     code = textwrap.dedent("""
         import sys
         import inspect_core.types
-        heavy = {"torch", "cv2", "pluggy", "numpy", "inspect_core.runtime.recipe"} & set(sys.modules)
+        heavy = {"torch", "cv2", "pluggy", "numpy", "inspect_core.runtime.recipe"}
+        heavy &= set(sys.modules)
         assert not heavy, heavy
         from inspect_core import *
         import inspect_core

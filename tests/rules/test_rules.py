@@ -1,5 +1,7 @@
 """Rules on synthetic label maps: each rule type, overrides, the review band, the verdict."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from inspect_core.rules.engine import (
     judge,
 )
 from inspect_core.runtime.postprocess import extract_regions
-from inspect_core.runtime.recipe import Recipe
+from inspect_core.runtime.recipe import Recipe, RecipeError
 from inspect_core.types import Decision
 
 CLASSES = ["background", "scratch", "dent"]
@@ -212,14 +214,28 @@ def test_thresholds_compare_at_or_above_for_minimums_above_for_maximums():
     assert verdict([at_limit], lab, pixel_size=0.7).decision == Decision.PASS
 
 
-def test_postprocess_min_area_in_mm2_keeps_a_component_of_exactly_the_minimum():
-    from inspect_core.runtime.postprocess import MinArea
+def test_postprocess_remove_small_in_mm2_keeps_a_component_of_exactly_the_minimum():
+    from inspect_core.runtime.postprocess import RemoveSmallRegions
 
     lab = np.zeros((40, 40), np.uint8)
     lab[5:15, 5:15] = 1  # 100 px = 49 mm² at 0.7 mm/px
     probs = np.zeros((3, 40, 40), np.float32)
-    assert (MinArea(min_mm2={1: 49}, pixel_size_mm=0.7)(lab, probs) == lab).all()
-    assert not MinArea(min_mm2={1: 49.01}, pixel_size_mm=0.7)(lab, probs).any()
+    assert (RemoveSmallRegions(min_mm2={1: 49}, pixel_size_mm=0.7)(lab, probs) == lab).all()
+    assert not RemoveSmallRegions(min_mm2={1: 49.01}, pixel_size_mm=0.7)(lab, probs).any()
+
+
+def test_postprocess_old_name_min_area_is_still_remove_small():
+    """Recipes and station overrides written before the step was renamed still load; its
+    ranges still apply, and messages name the type as written."""
+    from inspect_core.runtime.postprocess import RemoveSmallRegions, build_steps
+
+    for name in ("remove_small", "min_area"):
+        (step,) = build_steps([{"type": name, "default_px": 15}]).steps
+        assert step == RemoveSmallRegions(default_px=15)
+        with pytest.raises(ValueError, match=rf"postprocess\[0\] \({name}\): default_px must be"):
+            build_steps([{"type": name, "default_px": 1e9}])
+        with pytest.raises(RecipeError, match=rf"postprocess\[0\] \({name}\): default_px"):
+            Recipe("r", model=Path("m.onnx"), postprocess=[{"type": name, "default_px": -1}])
 
 
 def l_and_dot():

@@ -10,8 +10,8 @@ from inspect_core.runtime.postprocess import (
     Close,
     Compose,
     FillHoles,
-    MinArea,
     Open,
+    RemoveSmallRegions,
     argmax_labels,
     build_steps,
     extract_regions,
@@ -121,7 +121,7 @@ def test_fill_holes_diagonal_ring_is_closed():
     assert out[0, 0] == 0
 
 
-# --------------------------------------------------------------------------- MinArea
+# --------------------------------------------------------------------------- RemoveSmallRegions
 
 
 def _two_blobs():
@@ -134,29 +134,31 @@ def _two_blobs():
 
 def test_min_area_in_pixels_per_class():
     lab = _two_blobs()
-    out = MinArea(min_px={1: 5})(lab, _probs(lab))
+    out = RemoveSmallRegions(min_px={1: 5})(lab, _probs(lab))
     assert (out[2:4, 2:4] == 0).all() and (out[10:20, 10:20] == 1).all()
     assert (out[25:28, 25:28] == 2).all()  # class 2 has no minimum
-    out = MinArea(default_px=10)(lab, _probs(lab))
+    out = RemoveSmallRegions(default_px=10)(lab, _probs(lab))
     assert (out[25:28, 25:28] == 0).all() and (out[10:20, 10:20] == 1).all()
-    out = MinArea(min_px={1: 4})(lab, _probs(lab))  # equal to the minimum: kept
+    out = RemoveSmallRegions(min_px={1: 4})(lab, _probs(lab))  # equal to the minimum: kept
     assert (out[2:4, 2:4] == 1).all()
 
 
 def test_min_area_in_mm2_with_pixel_size():
     lab = _two_blobs()
     # 0.1 mm/px -> 1 px = 0.01 mm²; 0.05 mm² = 5 px
-    out = MinArea(min_mm2={1: 0.05, 2: 0.1}, pixel_size_mm=0.1)(lab, _probs(lab))
+    out = RemoveSmallRegions(min_mm2={1: 0.05, 2: 0.1}, pixel_size_mm=0.1)(lab, _probs(lab))
     assert (out[2:4, 2:4] == 0).all()  # 4 px = 0.04 mm²
     assert (out[25:28, 25:28] == 0).all()  # 9 px = 0.09 mm²
     assert (out[10:20, 10:20] == 1).all()
-    assert MinArea(min_px={1: 50}, min_mm2={1: 0.05}, pixel_size_mm=0.1).threshold(1) == 50
+    assert (
+        RemoveSmallRegions(min_px={1: 50}, min_mm2={1: 0.05}, pixel_size_mm=0.1).threshold(1) == 50
+    )
 
 
 def test_min_area_mm2_without_pixel_size_is_a_clear_error():
     lab = _two_blobs()
     with pytest.raises(ValueError, match="pixel size"):
-        MinArea(min_mm2={1: 0.05})(lab, _probs(lab))
+        RemoveSmallRegions(min_mm2={1: 0.05})(lab, _probs(lab))
 
 
 # --------------------------------------------------------------------------- Compose

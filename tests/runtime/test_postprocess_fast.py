@@ -1,10 +1,11 @@
 """The fast post-processing and runtime paths give exactly what the plain computations give.
 
-``inspect_core.runtime.postprocess`` labels each class on the bounding box of its pixels, skips absent
-classes, hands ``MinArea``'s components on to ``extract_regions`` and takes the argmax one class
-at a time; ``inspect_core.runtime.onnx_model`` normalises through a lookup table and computes the softmax
-in place. The references below are the straightforward whole-image versions (what the code did
-before); regions, label maps, probabilities and verdicts must be identical, not just close.
+``inspect_core.runtime.postprocess`` labels each class on the bounding box of its pixels, skips
+absent classes, hands ``RemoveSmallRegions``'s components on to ``extract_regions`` and takes
+the argmax one class at a time; ``inspect_core.runtime.onnx_model`` normalises through a lookup
+table and computes the softmax in place. The references below are the straightforward
+whole-image versions (what the code did before); regions, label maps, probabilities and
+verdicts must be identical, not just close.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from inspect_core.runtime.postprocess import (
     Close,
     Compose,
     FillHoles,
-    MinArea,
     Open,
+    RemoveSmallRegions,
     argmax_labels,
     build_steps,
     extract_regions,
@@ -88,7 +89,7 @@ def ref_fill_holes(max_area=0, classes=None):
     return step
 
 
-def ref_min_area(step: MinArea):
+def ref_remove_small(step: RemoveSmallRegions):
     def run(labels, probs):
         out = labels.copy()
         for c in step.classes if step.classes is not None else range(1, probs.shape[0]):
@@ -169,7 +170,7 @@ def _reference(steps):
         elif isinstance(s, FillHoles):
             out.append(ref_fill_holes(s.max_area, s.classes))
         else:
-            out.append(ref_min_area(s))
+            out.append(ref_remove_small(s))
     return out
 
 
@@ -205,12 +206,16 @@ MAPS = [  # seed, h, w, sigma, background bias, ties
 ]
 
 STEPS = [
-    [Open(3), FillHoles(max_area=200), MinArea(default_px=15)],  # the steel recipe
-    [Open(3), MinArea(default_px=15)],  # bench/station.py
-    [Close(3), FillHoles(), MinArea(min_px={1: 30.0}, classes=[1, 2])],
-    [Open(5, classes=[2, 3]), Close(4), MinArea(default_px=8, classes=[0, 1, 3])],
-    [Open(2), MinArea(default_px=40), Close(5)],  # MinArea not last: nothing handed over
-    [MinArea(min_mm2={1: 0.5, 3: 2.0}, pixel_size_mm=0.1, default_px=3)],
+    [Open(3), FillHoles(max_area=200), RemoveSmallRegions(default_px=15)],  # the steel recipe
+    [Open(3), RemoveSmallRegions(default_px=15)],  # bench/station.py
+    [Close(3), FillHoles(), RemoveSmallRegions(min_px={1: 30.0}, classes=[1, 2])],
+    [Open(5, classes=[2, 3]), Close(4), RemoveSmallRegions(default_px=8, classes=[0, 1, 3])],
+    [
+        Open(2),
+        RemoveSmallRegions(default_px=40),
+        Close(5),
+    ],  # RemoveSmallRegions not last: nothing handed over
+    [RemoveSmallRegions(min_mm2={1: 0.5, 3: 2.0}, pixel_size_mm=0.1, default_px=3)],
     [FillHoles(max_area=10, classes=[3, 1]), Open(1)],
     [],
 ]
@@ -261,8 +266,8 @@ def test_each_step_matches_whole_image_reference(case, cv_threads):
         FillHoles(),
         FillHoles(max_area=12),
         FillHoles(max_area=1, classes=[1]),
-        MinArea(default_px=15),
-        MinArea(min_px={2: 50.0}, classes=[0, 2, 3]),
+        RemoveSmallRegions(default_px=15),
+        RemoveSmallRegions(min_px={2: 50.0}, classes=[0, 2, 3]),
     ]
     for step, ref in zip(steps, _reference(steps)):
         got, want = step(labels, p), ref(labels, p)
@@ -300,7 +305,10 @@ def test_regions_keep_order_of_equal_areas_and_blobs_at_odd_offsets():
     for k in range(4):
         p[k][lab == k] = 0.7
     p[1, 3, 5] = p[1, 33, 37] = 0.9
-    for steps in ([Open(1), FillHoles(), MinArea(default_px=2)], [MinArea(default_px=4)]):
+    for steps in (
+        [Open(1), FillHoles(), RemoveSmallRegions(default_px=2)],
+        [RemoveSmallRegions(default_px=4)],
+    ):
         labels, found = Compose(steps).run(lab, p)
         want = lab
         for ref in _reference(steps):
@@ -318,8 +326,8 @@ RULES = [
 
 @pytest.mark.parametrize("case", MAPS, ids=lambda c: f"map{c[0]}")
 def test_inspector_verdict_matches_reference(case):
-    """``Inspector.judge_probs`` (argmax, steps, regions, coverage, rules) against the
-    reference chain, on the steel recipe's post-processing."""
+    """``Inspector.post_process`` and ``judge`` (argmax, steps, regions, coverage, rules)
+    against the reference chain, on the steel recipe's post-processing."""
     p = _probs(*case)
     spec = [
         {"type": "open", "size": 3},
@@ -331,7 +339,7 @@ def test_inspector_verdict_matches_reference(case):
     fake = SimpleNamespace(
         post=build_steps(spec), classes=NAMES, region_ids=[1, 2, 3], recipe=recipe, rules=rules
     )
-    got = Inspector.judge_probs(fake, None, p)
+    got = Inspector.judge(fake, None, Inspector.post_process(fake, p))
 
     labels = p.argmax(0).astype(np.uint8)
     for ref in _reference(build_steps(spec).steps):

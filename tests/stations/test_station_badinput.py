@@ -149,7 +149,7 @@ def test_each_bad_input_is_quarantined_with_the_reason_and_the_station_carries_o
         assert by_name[name].verdict.decision.value in ("PASS", "FAIL", "REVIEW"), name
     assert len(sink.items) == len(refused) + len(inspected)
 
-    assert not [p for p in inbox.iterdir()], "the inbox must be empty"
+    assert not list(inbox.iterdir()), "the inbox must be empty"
     q = next((tmp_path / "quarantine").iterdir())
     quarantined = {p.name for p in q.iterdir() if not p.name.endswith(".why.txt")}
     assert quarantined == refused
@@ -216,7 +216,7 @@ def test_unreadable_files_reusing_a_name_are_not_taken_for_one_another(tmp_path,
     """No content to hash: the key must not be the path alone, or a camera that reuses one
     name would have its next unreadable file 'already recorded' and never recorded."""
     import inspect_stations.work as work
-    from inspect_core.plugin_api.interfaces import SourceItem
+    from inspect_core.plugin_api.interfaces import FileFacts, SourceItem
 
     p = tmp_path / "image.png"
     p.write_bytes(b"x")
@@ -227,7 +227,7 @@ def test_unreadable_files_reusing_a_name_are_not_taken_for_one_another(tmp_path,
     monkeypatch.setattr(work, "open_regular", refuse)
     keys = set()
     for mtime in (1, 2):
-        item = SourceItem(source=str(p), path=str(p), extra={"size": 1, "mtime_ns": mtime})
+        item = SourceItem(source=str(p), path=str(p), file=FileFacts(1, mtime))
         w = work.read_file(item, Limits())
         assert "check the permissions" in w.error
         keys.add(w.sha256)

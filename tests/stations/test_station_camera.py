@@ -134,7 +134,7 @@ def test_a_stream_is_read_by_the_grabber_which_reconnects(tmp_path, tiny_model):
     station.source.is_file = False
     assert station.run(install_signals=False) == 0
     assert station.status.total == 3 and station.source.captured == 3
-    saved = [p for p in (tmp_path / "archive").rglob("*.png")]
+    saved = list((tmp_path / "archive").rglob("*.png"))
     assert len(saved) == 3  # every capture is kept; identical frames are one record (sha256)
     shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in saved}
     assert {i.image_sha256 for i in sink.items} == shas

@@ -291,3 +291,36 @@ def test_check_refuses_an_inbox_that_holds_the_station_s_own_files(tmp_path, cli
     assert "archive.path" not in keys  # a sub-folder of the inbox is fine
     with pytest.raises(ConfigError, match="station.state_dir"):
         load_config(tmp_path / "station.toml")
+
+
+def test_status_and_replay_read_a_config_the_station_now_refuses(tmp_path, cli):
+    """An operator must always see what a station did: `status` and `replay` read only the
+    state folder from CONFIG, so junk that has since landed in the inbox (the station refuses
+    such a config) or a mistyped key elsewhere does not hide the status."""
+    from inspect_stations.journal import Journal
+    from inspect_stations.paths import FOREIGN_MIN
+    from inspect_stations.status import StatusBoard
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for i in range(FOREIGN_MIN):
+        (inbox / f"notes{i}.txt").write_text("x")
+    (tmp_path / "station.toml").write_text(
+        '[station]\nname = "s1"\nplugin = "p"\nrecipe = "r"\nstate_dir = "state"\nbach = 2\n'
+        '[source]\ntype = "folder"\npath = "inbox"\n'
+    )
+    with pytest.raises(ConfigError, match="does not look like an inbox"):
+        load_config(tmp_path / "station.toml")
+    (tmp_path / "state").mkdir()
+    b = StatusBoard("s1", "industrial", "steel", tmp_path / "state")
+    b.inspected("a.png", "PASS")
+    b.write(force=True)
+    Journal(tmp_path / "state" / "journal.sqlite").close()
+    res = CliRunner().invoke(cli, ["station", "status", str(tmp_path / "station.toml")])
+    assert res.exit_code == 0 and "station   s1" in res.output and "PASS 1" in res.output
+    res = CliRunner().invoke(cli, ["station", "replay", str(tmp_path / "station.toml")])
+    assert res.exit_code == 0 and "no dead letters" in res.output, res.output
+    # the state folder itself must be readable from the file: else say which key is wrong
+    (tmp_path / "station.toml").write_text("[station]\nstate_dir = 3\n")
+    res = CliRunner().invoke(cli, ["station", "status", str(tmp_path / "station.toml")])
+    assert res.exit_code != 0 and "station.state_dir" in res.output + str(res.exception)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inspect_core.plugin_api.interfaces import SourceItem
+from inspect_core.plugin_api.interfaces import FileFacts, SourceItem
 from inspect_stations.config import Limits, parse_config
 from inspect_stations.daemon import Station
 from inspect_stations.image_check import BadImage, load_image
@@ -144,12 +144,12 @@ class TiledInspector(FakeInspector):
 
     def __init__(self):
         super().__init__()
-        self.model.meta = _TiledMeta
+        self.meta = _TiledMeta
         self.calls = 0
 
-    def judge_probs(self, img, probs):
+    def judge(self, frame, seg):
         self.calls += 1
-        return super().judge_probs(img, probs)
+        return super().judge(frame, seg)
 
 
 def _zeros_png(side: int) -> bytes:
@@ -180,9 +180,7 @@ def test_too_much_work_is_refused_before_decoding(tmp_path, monkeypatch):
     decoded = []
     monkeypatch.setattr(work, "decode", lambda *a: decoded.append(1))
     st = path.stat()
-    item = SourceItem(
-        source=str(path), path=str(path), extra={"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    )
+    item = SourceItem(source=str(path), path=str(path), file=FileFacts(st.st_size, st.st_mtime_ns))
     w = work.read_file(item, Limits(), shape=work.work_shape(TiledInspector(), Limits()))
     assert decoded == [] and w.image is None
     assert "limits.max_work_mpx" in w.error and "7000x7000" in w.error

@@ -93,7 +93,7 @@ def test_kill9_at_random_points_loses_nothing_and_records_nothing_twice(tmp_path
             recorded = len(_records(w["db"]))
             if kills % 3 == 1:  # while the database is being written
                 wait_for(
-                    lambda: len(_records(w["db"])) > recorded or proc.poll() is not None,
+                    lambda n=recorded, p=proc: len(_records(w["db"])) > n or p.poll() is not None,
                     timeout=60,
                     what="new records",
                 )
@@ -102,7 +102,9 @@ def test_kill9_at_random_points_loses_nothing_and_records_nothing_twice(tmp_path
                 time.sleep(rng.uniform(0.0, 1.2))
             else:  # while images are inspected, journaled and moved
                 wait_for(
-                    lambda: len(_archived(w["archive"])) > before or proc.poll() is not None,
+                    lambda n=before, p=proc: (
+                        len(_archived(w["archive"])) > n or p.poll() is not None
+                    ),
                     timeout=60,
                     what="the station to archive an image",
                 )

@@ -60,7 +60,7 @@ def frame(
         part_id=part_id,
         lot=lot,
         request_id=rid,
-        extra={"camera": "cam", "frame_no": frame_no},
+        frame_no=frame_no,
     )
 
 

@@ -95,7 +95,7 @@ def test_a_station_runs_and_records_without_torch(tmp_path, tiny_model):
     then `inspect station status`."""
     from inspect_stations.testing import recipe_file, write_config, write_images
 
-    pytest.importorskip("db")
+    pytest.importorskip("inspect_db")
     write_images(tmp_path / "inbox", 3, seed=5)
     recipe_file(tmp_path, tiny_model)
     cfg = write_config(

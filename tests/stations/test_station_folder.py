@@ -22,9 +22,10 @@ import pytest
 from inspect_core.plugin_api.interfaces import SourceItem
 from inspect_stations.config import parse_config
 from inspect_stations.daemon import Station
+from inspect_stations.journal import JournalEntry
 from inspect_stations.logs import setup_logging
 from inspect_stations.testing import FakeInspector, MemorySink, wait_for, write_images
-from inspect_stations.work import Work, judge
+from inspect_stations.work import Work, build_inspection
 
 
 def _cfg(tmp: Path, until_empty: bool = True, **source):
@@ -49,9 +50,9 @@ class CountingInspector(FakeInspector):
         super().__init__()
         self.calls = 0
 
-    def judge_probs(self, img, probs):
+    def judge(self, frame, seg):
         self.calls += 1
-        return super().judge_probs(img, probs)
+        return super().judge(frame, seg)
 
 
 class CountSink:
@@ -175,8 +176,8 @@ def test_an_image_recorded_before_a_crash_is_filed_without_a_second_inspection(t
     w = Work(SourceItem(source=str(paths[1]), path=str(paths[1])))
     w.sha256 = hashlib.sha256(paths[1].read_bytes()).hexdigest()
     insp.fail_above = 100
-    w.result = insp.judge_probs(np.full((4, 4), 255, np.uint8), None)  # FAIL (bright)
-    station.journal.commit([(judge(insp, w, "folder", "x"), ["db"], None)])
+    w.result = insp.inspect_image(np.full((4, 4), 255, np.uint8))  # FAIL (bright)
+    station.journal.commit([JournalEntry(build_inspection(insp, w, "folder", "x"), ["db"])])
     insp.calls, insp.fail_above = 0, 256.0
     assert station.run(install_signals=False) == 0
     assert insp.calls == 2  # the other two only
@@ -252,11 +253,11 @@ def test_a_crash_leftover_is_filed_where_its_record_says_even_after_midnight(tmp
     src = paths[0]
     w = Work(SourceItem(source=str(src), path=str(src)))
     w.sha256 = hashlib.sha256(src.read_bytes()).hexdigest()
-    w.result = insp.judge_probs(np.zeros((4, 4), np.uint8), None)  # PASS
-    record = judge(insp, w, "folder", "x")
+    w.result = insp.inspect_image(np.zeros((4, 4), np.uint8))  # PASS
+    record = build_inspection(insp, w, "folder", "x")
     yesterday = tmp_path / "archive" / "PASS" / "2001-02-03" / src.name
     record.source = str(yesterday)  # what the previous run planned and recorded
-    station.journal.commit([(record, ["db"], None, str(src))])
+    station.journal.commit([JournalEntry(record, ["db"], src=str(src))])
     insp.calls = 0
     assert station.run(install_signals=False) == 0
     assert insp.calls == 1  # only the other image
@@ -278,7 +279,7 @@ def test_the_same_image_twice_at_once_is_recorded_once(tmp_path):
     assert found == 2
     works = [read_file(i, station.cfg.limits, None, station.journal) for i in items]
     run_model(station.inspector, works)
-    station._record(works)  # one group, as the recorder thread forms them
+    station.pipeline.record(works)  # one group, as the recorder thread forms them
     assert station.journal.pending() == 1
     names = sorted(f.name for f in _files(tmp_path / "archive" / "PASS"))
     assert names == ["copy.png", p.name] and not list(inbox.iterdir())
@@ -298,7 +299,7 @@ def test_an_archived_file_is_never_replaced(tmp_path, monkeypatch):
     dest.parent.mkdir(parents=True)
     dest.write_bytes(b"another station's image")
     with monkeypatch.context() as m:  # it appears right after the station looked
-        m.setattr(archive, "_lexists", lambda p: False)
+        m.setattr(archive, "lexists", lambda p: False)
         got = a.move(src, dest, "ab" * 32)
     assert dest.read_bytes() == b"another station's image"
     assert got != dest and got.read_bytes() == b"mine" and not src.exists()
@@ -372,13 +373,13 @@ def test_a_file_replaced_while_inspected_is_not_filed_under_the_old_verdict(tmp_
     new_bytes = cv2.imencode(".png", np.full((8, 8), 200, np.uint8))[1].tobytes()
 
     class Replacing(FakeInspector):
-        def judge_probs(self, img, probs):
+        def judge(self, frame, seg):
             if not getattr(self, "done", False):
                 self.done = True
                 tmp = inbox / ".next.tmp"
                 tmp.write_bytes(new_bytes)
                 os.replace(tmp, p)
-            return super().judge_probs(img, probs)
+            return super().judge(frame, seg)
 
     sink = MemorySink()
     with _Logs() as logs:
@@ -543,8 +544,8 @@ def test_the_same_image_in_flight_in_two_groups_is_recorded_once(tmp_path):
     works = [read_file(i, station.cfg.limits, None, station.journal) for i in items]
     assert [w.known_verdict for w in works] == [None, None]  # neither recorded when read
     run_model(station.inspector, works)
-    station._record(works[:1])
-    station._record(works[1:])
+    station.pipeline.record(works[:1])
+    station.pipeline.record(works[1:])
     assert station.journal.pending() == 1
     assert sorted(f.name for f in _files(tmp_path / "archive" / "PASS")) == ["copy.png", p.name]
     station.journal.close()

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inspect_core.plugin_api.interfaces import SourceItem
+from inspect_core.plugin_api.interfaces import FileFacts, SourceItem
 from inspect_core.runtime.recipe import Recipe
 from inspect_stations.config import Limits, parse_config
 from inspect_stations.daemon import Station
@@ -151,9 +151,7 @@ def test_a_file_replaced_by_a_fifo_after_the_scan_is_refused_not_read(tmp_path):
     p = tmp_path / "x.png"
     os.mkfifo(p)
     st = os.stat(p)
-    item = SourceItem(
-        source=str(p), path=str(p), extra={"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    )
+    item = SourceItem(source=str(p), path=str(p), file=FileFacts(st.st_size, st.st_mtime_ns))
     out: list = []
     t = threading.Thread(target=lambda: out.append(read_file(item, Limits())), daemon=True)
     t.start()

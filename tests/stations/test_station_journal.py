@@ -14,7 +14,7 @@ import pytest
 from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict
 from inspect_stations.config import parse_config
 from inspect_stations.daemon import Station
-from inspect_stations.journal import decode, encode
+from inspect_stations.journal import JournalEntry, decode, encode
 from inspect_stations.testing import (
     FakeInspector,
     FlakySink,
@@ -320,7 +320,7 @@ def test_outdated_schema_is_reported_and_results_wait_in_the_journal(tmp_path):
     """db raises SchemaOutdated (not DatabaseUnavailable): the station says, as an error and
     again while it lasts, to run `inspect db upgrade`; nothing is lost; once upgraded, the
     journal is written in order."""
-    pytest.importorskip("db")
+    pytest.importorskip("inspect_db")
     import logging
 
     from inspect_core.plugin_api.manager import get_registry
@@ -417,16 +417,16 @@ def test_journal_failures_keep_their_cause_and_leave_no_transaction_open(tmp_pat
         auto_rollback=True,
     )
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
-        j.commit([(insp, ["db"], None)])
+        j.commit([JournalEntry(insp, ["db"])])
     # a failed delete must not leave the shared connection inside a transaction
     j.db = real
-    j.commit([(insp, ["db"], None)])
+    j.commit([JournalEntry(insp, ["db"])])
     j.db = _FailingDb(real, "DELETE FROM journal", sqlite3.OperationalError("disk I/O error"))
     with pytest.raises(sqlite3.OperationalError):
         j.remove([1])
     j.db = real
     assert not real.in_transaction
-    j.commit([(insp, ["db"], None)])  # still usable
+    j.commit([JournalEntry(insp, ["db"])])  # still usable
     assert j.pending() == 2
     j.close()
 

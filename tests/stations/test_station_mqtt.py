@@ -18,8 +18,8 @@ from test_station_camera import write_video
 from inspect_core.runtime.recipe import Recipe
 from inspect_stations.config import parse_config
 from inspect_stations.daemon import Station
-from inspect_stations.mqtt import parse_trigger
 from inspect_stations.testing import FakeInspector, MemorySink, wait_for, write_images
+from inspect_stations.trigger import parse_trigger
 
 HOST, PORT = "127.0.0.1", 1883
 
@@ -368,8 +368,9 @@ def test_mqtt_sink_goes_through_the_journal(tmp_path):
 
 def test_paho_is_imported_only_when_mqtt_is_used():
     code = (
-        "import sys, inspect_stations.plugin, inspect_stations.commands, inspect_stations.daemon, inspect_stations.folder, "
-        "inspect_stations.camera, stations.config_check, inspect_stations.demo; "
+        "import sys, inspect_stations.plugin, inspect_stations.commands, "
+        "inspect_stations.daemon, inspect_stations.folder, inspect_stations.camera, "
+        "inspect_stations.config_check, inspect_stations.mqtt_sink, inspect_stations.demo; "
         "from inspect_core.plugin_api.manager import get_registry; get_registry(); "
         "assert not [m for m in sys.modules if m.startswith('paho')], 'paho imported'"
     )

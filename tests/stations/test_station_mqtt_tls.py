@@ -149,7 +149,7 @@ def test_a_wrong_password_is_reported_as_refused(tmp_path, broker, monkeypatch):
 
 @needs_mosquitto
 def test_the_mqtt_sink_takes_tls_and_a_login(tmp_path, broker, monkeypatch):
-    from inspect_stations.mqtt import MqttSink
+    from inspect_stations.mqtt_sink import MqttSink
 
     monkeypatch.setenv("SINK_PW", SECRET)
     topic = f"test/{uuid.uuid4().hex}/all"

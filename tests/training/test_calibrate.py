@@ -1,4 +1,5 @@
-"""Fitting the class prior correction (inspect_core.training.calibration) on synthetic posteriors."""
+"""Fitting the class prior correction (inspect_core.training.calibration) on synthetic
+posteriors."""
 
 from __future__ import annotations
 

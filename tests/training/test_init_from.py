@@ -1,10 +1,11 @@
-"""`inspect train --init-from`: shipped weights start a new model; a new head when classes differ."""
+"""`inspect train --init-from`: shipped weights start a new model; a new head when classes
+differ."""
 
 import pytest
 import torch
 
 from inspect_core.errors import InspectError
-from inspect_core.training.trainer import _load_init
+from inspect_core.training.run import load_init
 from inspect_core.training.unet import ModelConfig, build_model
 
 
@@ -17,7 +18,7 @@ def test_init_from_keeps_matching_layers_and_reinitialises_the_head(tmp_path):
     dst = build_model(ModelConfig(in_channels=1, num_classes=2, width=8, depth=2))
     before_head = dst.head.weight.detach().clone()
     messages = []
-    _load_init(dst, str(tmp_path / "m.onnx"), messages.append)
+    load_init(dst, str(tmp_path / "m.onnx"), messages.append)
     s, d = src.state_dict(), dst.state_dict()
     assert torch.equal(d["stem.0.weight"], s["stem.0.weight"])
     assert torch.equal(d["enc.1.body.0.0.weight"], s["enc.1.body.0.0.weight"])
@@ -28,4 +29,4 @@ def test_init_from_keeps_matching_layers_and_reinitialises_the_head(tmp_path):
 def test_init_from_missing_weights_is_clear(tmp_path):
     model = build_model(ModelConfig(width=4, depth=2))
     with pytest.raises(InspectError, match="no weights to start from"):
-        _load_init(model, str(tmp_path / "nothing.onnx"), print)
+        load_init(model, str(tmp_path / "nothing.onnx"), print)

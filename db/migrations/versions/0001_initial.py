@@ -18,6 +18,12 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    _create_station_and_model()
+    _create_inspection()
+    _create_region()
+
+
+def _create_station_and_model() -> None:
     op.create_table(
         "station",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -41,6 +47,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_model"),
         sa.UniqueConstraint("sha256", name="uq_model_sha256"),
     )
+
+
+def _create_inspection() -> None:
     op.create_table(
         "inspection",
         sa.Column("id", BigId, nullable=False),
@@ -87,6 +96,9 @@ def upgrade() -> None:
                     ["plugin", "recipe", "inspected_at"])
     op.create_index("ix_inspection_part_id", "inspection", ["part_id"])
     op.create_index("ix_inspection_lot", "inspection", ["lot"])
+
+
+def _create_region() -> None:
     op.create_table(
         "region",
         sa.Column("id", BigId, nullable=False),

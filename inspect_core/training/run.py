@@ -1,0 +1,261 @@
+"""A training run: its setup from a :class:`~inspect_core.training.trainer.TrainConfig`
+(datasets, network, data loader, optimiser, learning-rate schedule: :func:`start_run`) and its
+checkpoints (``last.pt``: :func:`save_last` and :func:`resume`; other weights to start from:
+:func:`load_init`). The loop itself is :func:`inspect_core.training.trainer.train` (needs torch).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from inspect_core.data.datasets import Dataset, open_dataset
+from inspect_core.errors import DataError, InspectError
+from inspect_core.training.augment import build_augment
+from inspect_core.training.trainset import SegTrainSet, dataset_stats, worker_init
+from inspect_core.training.unet import ModelConfig, build_model, count_parameters, zero_dead_weights
+
+if TYPE_CHECKING:
+    import albumentations as A
+
+    from inspect_core.training.trainer import TrainConfig
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def bf16_supported() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def load_init(model, init_from: str, log: Callable[[str], None]) -> None:
+    """Load weights from a checkpoint (.pt) or a model whose .pt lies beside its .onnx.
+
+    Layers whose shape differs (a new set of classes changes the head) keep their fresh
+    initialisation.
+    """
+    p = Path(init_from)
+    if p.suffix == ".onnx":
+        p = p.with_suffix(".pt")
+    if not p.is_file():
+        raise InspectError(
+            f"{init_from}: no weights to start from (expected a .pt checkpoint beside the .onnx)"
+        )
+    state = torch.load(p, map_location="cpu", weights_only=False)
+    state = state.get("model", state)
+    own = model.state_dict()
+    keep = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(own) - set(keep))
+    own.update(keep)
+    model.load_state_dict(own)
+    flushed = zero_dead_weights(model)
+    if flushed:
+        log(f"set {flushed:,} dead weights (|w| < 1e-30) from {p} to zero (they slow CPUs down)")
+    fresh = f" ({', '.join(skipped[:4])}{'...' if len(skipped) > 4 else ''})" if skipped else ""
+    log(f"initialised {len(keep)} tensors from {p}; re-initialised {len(skipped)}{fresh}")
+
+
+@dataclass
+class Run:
+    """One training run: its data, network, optimiser and schedule, and where it stands (the
+    fields after ``clock`` are saved in ``last.pt`` every epoch and restored on resume)."""
+
+    cfg: TrainConfig
+    out: Path
+    device: torch.device
+    train_ds: Dataset
+    val_ds: Dataset
+    mean: float
+    std: float
+    mcfg: ModelConfig
+    model: torch.nn.Module
+    use_bf16: bool
+    aug: A.Compose  # the seeded augmentation (its random state is saved too)
+    gen: torch.Generator
+    loader: DataLoader
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    clock: dict[str, float]  # "done": the share of the time budget used (--max-minutes)
+    start_epoch: int = 0  # the first epoch of this session (after a resume, not 0)
+    best: float = -1.0
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+    elapsed: float = 0.0  # training seconds over every session of the run
+
+    @property
+    def channels(self) -> int:
+        return self.train_ds.channels
+
+    @property
+    def steps(self) -> int:
+        return self.cfg.steps_per_epoch or len(self.loader)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16)
+
+
+def start_run(cfg: TrainConfig, log: Callable[[str], None]) -> Run:
+    """Seed, open the datasets, build the network, its data loader and optimiser, and resume
+    from ``last.pt`` when the run folder has one."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.set_flush_denormal(True)  # subnormal activations and gradients are slow on x86
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    train_ds = open_dataset(cfg.data, "train")
+    try:
+        val_ds = open_dataset(cfg.data, "val")
+    except DataError:
+        val_ds = open_dataset(cfg.data, "test")
+    mean, std = dataset_stats(train_ds, train_ds.channels)
+    mcfg, model = _build_model(cfg, train_ds, device, log)
+    use_bf16 = cfg.bf16 == "on" or (
+        cfg.bf16 == "auto" and (device.type == "cuda" or bf16_supported())
+    )
+    aug, gen, loader = _loader(cfg, train_ds, mean, std)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    clock = {"done": 0.0}
+    sched = _schedule(cfg, opt, cfg.steps_per_epoch or len(loader), clock)
+    run = Run(
+        cfg,
+        out,
+        device,
+        train_ds,
+        val_ds,
+        mean,
+        std,
+        mcfg,
+        model,
+        use_bf16,
+        aug,
+        gen,
+        loader,
+        opt,
+        sched,
+        clock,
+    )
+    resume(run, log)
+    log(
+        f"{train_ds.name}: {len(train_ds)} train / {len(val_ds)} val images, "
+        f"{run.channels} channel(s), {len(train_ds.classes)} classes; "
+        f"{count_parameters(model):,} parameters; device {device}, bf16 {use_bf16}, "
+        f"threads {torch.get_num_threads()}"
+    )
+    return run
+
+
+def _build_model(
+    cfg: TrainConfig, train_ds: Dataset, device: torch.device, log: Callable[[str], None]
+) -> tuple[ModelConfig, torch.nn.Module]:
+    """The network for ``train_ds``, initialised from ``cfg.init_from`` when given, on
+    ``device``."""
+    mcfg = ModelConfig(
+        in_channels=train_ds.channels,
+        num_classes=len(train_ds.classes),
+        width=cfg.width,
+        depth=cfg.depth,
+        stem_stride=cfg.stem_stride,
+        arch=cfg.arch,
+    )
+    model = build_model(mcfg)
+    if cfg.init_from:
+        load_init(model, cfg.init_from, log)
+    model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return mcfg, model
+
+
+def _loader(
+    cfg: TrainConfig, train_ds: Dataset, mean: float, std: float
+) -> tuple[A.Compose, torch.Generator, DataLoader]:
+    """The seeded augmentation, the sampler's generator and the loader of training batches."""
+    aug = build_augment(cfg.augment, train_ds.ignore_index, seed=cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    loader = DataLoader(
+        SegTrainSet(train_ds, train_ds.channels, aug, mean, std),
+        batch_size=cfg.batch,
+        shuffle=True,
+        drop_last=True,
+        generator=gen,
+        num_workers=cfg.workers,
+        worker_init_fn=worker_init,
+        persistent_workers=cfg.workers > 0,
+    )
+    return aug, gen, loader
+
+
+def _schedule(
+    cfg: TrainConfig, opt: torch.optim.Optimizer, steps: int, clock: dict[str, float]
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Warm-up, then cosine decay over the run. With a time budget (--max-minutes) the decay
+    follows whichever runs out first, steps or minutes (``clock["done"]``, kept up to date by
+    the training loop), so a budget-limited run still ends at a low rate. (A step-only
+    schedule, max_minutes = 0, is the deterministic one.)"""
+    total = max(1, cfg.epochs * steps)
+    warm = min(200, total // 20)
+
+    def lr_factor(step: int) -> float:
+        done = step / total
+        if cfg.max_minutes:
+            done = max(done, clock["done"])
+        return min(1.0, (step + 1) / max(1, warm)) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+
+
+def resume(run: Run, log: Callable[[str], None]) -> None:
+    """Carry on from the run folder's ``last.pt``, if any: weights, optimiser, schedule, the
+    random streams of torch, the sampler and the augmentation."""
+    last = run.out / "last.pt"
+    if not last.is_file():
+        return
+    ck = torch.load(last, map_location="cpu", weights_only=False)
+    run.model.load_state_dict(ck["model"])
+    run.opt.load_state_dict(ck["opt"])
+    run.sched.load_state_dict(ck["sched"])
+    run.start_epoch, run.best, run.bad_epochs = ck["epoch"] + 1, ck["best"], ck["bad_epochs"]
+    run.history, run.elapsed = ck["history"], ck["elapsed"]
+    torch.set_rng_state(ck["rng"])
+    run.gen.set_state(ck["gen"])
+    if "aug_rng" in ck:  # checkpoints from before the augmentation was seeded lack it
+        run.aug.random_generator.bit_generator.state = ck["aug_rng"][0]
+        run.aug.py_random.setstate(ck["aug_rng"][1])
+    log(f"resumed from {last} at epoch {run.start_epoch}")
+
+
+def save_last(run: Run, epoch: int) -> None:
+    """``last.pt``: everything :func:`resume` needs, written whole or not at all."""
+    state = {
+        "model": run.model.state_dict(),
+        "opt": run.opt.state_dict(),
+        "sched": run.sched.state_dict(),
+        "epoch": epoch,
+        "best": run.best,
+        "bad_epochs": run.bad_epochs,
+        "history": run.history,
+        "elapsed": run.elapsed,
+        "rng": torch.get_rng_state(),
+        "gen": run.gen.get_state(),
+        "aug_rng": (run.aug.random_generator.bit_generator.state, run.aug.py_random.getstate()),
+    }
+    torch.save(state, run.out / "last.pt.tmp")
+    os.replace(run.out / "last.pt.tmp", run.out / "last.pt")

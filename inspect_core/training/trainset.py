@@ -1,0 +1,58 @@
+"""What the training loop reads: the training images, decoded once and augmented on every
+access (:class:`SegTrainSet`), and their statistics for the normalisation (needs torch)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset as TorchDataset
+
+from inspect_core.data.datasets import Dataset, to_channels
+from inspect_core.runtime.onnx_model import normalize  # the one normalisation, as inference
+
+
+class SegTrainSet(TorchDataset):
+    """Decodes each image once and keeps it in memory; augments on every access."""
+
+    def __init__(self, ds: Dataset, channels: int, aug, mean: float, std: float):
+        self.ds, self.channels, self.aug = ds, channels, aug
+        self.mean, self.std = mean, std
+        self.cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int):
+        if i not in self.cache:
+            img, mask = self.ds.load(i)
+            self.cache[i] = (to_channels(img, self.channels), mask)
+        img, mask = self.cache[i]
+        if self.aug is not None:
+            r = self.aug(image=img, mask=mask)
+            img, mask = r["image"], r["mask"]
+        x = normalize(img, self.mean, self.std)
+        return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(mask)).long()
+
+
+def dataset_stats(ds: Dataset, channels: int, n: int = 200) -> tuple[float, float]:
+    """Mean and std of the training images (one value for all channels), from a subsample."""
+    idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
+    vals = [
+        to_channels(ds.load(int(i))[0], channels).astype(np.float32).ravel()[::17] / 255
+        for i in idx
+    ]
+    v = np.concatenate(vals)
+    return float(v.mean()), float(max(v.std(), 1e-3))
+
+
+def worker_init(worker_id: int) -> None:
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+    # each worker holds a copy of the augmentation: give each its own stream
+    info = torch.utils.data.get_worker_info()
+    aug = getattr(info.dataset, "aug", None) if info is not None else None
+    if aug is not None:
+        aug.set_random_state(np.random.default_rng(s), random.Random(s))
