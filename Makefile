@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch==2.13.0 is the CPU wheel on these machines' disk; nothing may pull another torch.
 TORCH := torch==2.13.0
 
-.PHONY: demo test venv runtime dev weights bench clean chromium
+.PHONY: demo test lint typecheck venv runtime dev weights bench clean chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,7 +35,23 @@ chromium:
 demo: $(VENV)/.runtime
 	$(BIN)/inspect demo
 
-test: $(VENV)/.dev chromium
+# ruff (pyproject.toml [tool.ruff]): lint, and the formatting ruff format would give
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy, strict on the public seams (pyproject.toml [tool.mypy]). db/, stations/ and plugins/ are
+# installed as inspect_db, inspect_stations, inspect_plugins (setup.py) through an import hook
+# mypy cannot follow: links under those names in build/typecheck (its mypy_path) stand in.
+typecheck: $(VENV)/.dev
+	@mkdir -p build/typecheck
+	@ln -sfn ../../db build/typecheck/inspect_db
+	@ln -sfn ../../stations build/typecheck/inspect_stations
+	@ln -sfn ../../plugins build/typecheck/inspect_plugins
+	$(BIN)/mypy
+
+# every check; the tests last
+test: $(VENV)/.dev lint typecheck chromium
 	$(BIN)/python -m pytest -q
 
 # Retrain every shipped model from its recipe (about 5 hours on 2 CPU cores)
@@ -48,4 +64,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/records.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache build/typecheck

@@ -42,6 +42,7 @@ def resolve_url(url: str | None = None) -> str:
 def parse_url(url: str | None = None) -> URL:
     """Parse and normalise a database URL (PostgreSQL goes through psycopg 3)."""
     raw = resolve_url(url)
+    _check_utf8(raw)
     if raw.startswith("postgres://"):
         raw = "postgresql://" + raw[len("postgres://") :]
     try:
@@ -60,6 +61,25 @@ def parse_url(url: str | None = None) -> URL:
             "supported (sqlite:///FILE or postgresql://user@host/db)"
         )
     return u
+
+
+def _check_utf8(raw: str) -> None:
+    """A URL with bytes that are not UTF-8 (typed on a Latin-1 terminal, a file name from a
+    Windows share) cannot be used: say so, naming the first such byte but not the URL (it may
+    hold a password)."""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError as e:
+        c = raw[e.start]
+        try:
+            shown = "\\x" + c.encode("utf-8", "surrogateescape").hex()
+        except UnicodeEncodeError:
+            shown = f"U+{ord(c):04X}"
+        raise RecordsError(
+            f"the database URL (from --db or {ENV_URL}) holds bytes that are not UTF-8 "
+            f"({shown} at character {e.start + 1}); SQLite and PostgreSQL take UTF-8 names: "
+            "rename the database file or its folder, or give the URL in UTF-8"
+        ) from None
 
 
 def safe_url(url: str | URL) -> str:

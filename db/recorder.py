@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,6 +55,15 @@ from inspect_db.rows import (
 from inspect_db.sanitize import clean_text
 
 _REGION_INSERT = sa.insert(REGION)
+StationKey = tuple[int, str, str, str]  # id, plugin, recipe, config hash
+
+
+@dataclass
+class _Pending:
+    """The station and model ids the transaction in flight created (cached once it commits)."""
+
+    stations: dict[str, StationKey] = field(default_factory=dict)  # name -> id, plugin, ...
+    models: dict[str, int] = field(default_factory=dict)  # sha256 -> id
 
 
 class RecordRefused(RecordsError):
@@ -82,7 +92,7 @@ class Recorder:
         self._migrate = migrate
         self._ready = False
         self._lock = threading.Lock()
-        self._stations: dict[str, tuple[int, str, str, str]] = {}  # name -> id, plugin, ...
+        self._stations: dict[str, StationKey] = {}  # name -> id, plugin, ...
         self._models: dict[str, int] = {}  # sha256 -> id
         self._tls = threading.local()  # ids created by the transaction in flight, per thread
 
@@ -103,7 +113,7 @@ class Recorder:
     def __enter__(self) -> Recorder:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- writing -------------------------------------------------------------------------
@@ -142,13 +152,13 @@ class Recorder:
         self, inspection: Inspection, chash: str | None, card: dict[str, Any] | None
     ) -> bool:
         try:
-            self._pending = {}
+            self._pending = _Pending()
             with connect(self.engine, write=True) as conn:
                 new = self._write(conn, inspection, chash, card)
             # only ids of committed rows are cached: another thread must never reference a
             # station or model row that this transaction might still roll back
-            self._stations.update(self._pending.get("stations", {}))
-            self._models.update(self._pending.get("models", {}))
+            self._stations.update(self._pending.stations)
+            self._models.update(self._pending.models)
             return new
         except BaseException:
             self._forget()
@@ -166,11 +176,12 @@ class Recorder:
         )
 
     @property
-    def _pending(self) -> dict:
-        return self._tls.__dict__.setdefault("pending", {})
+    def _pending(self) -> _Pending:
+        pending: _Pending = self._tls.__dict__.setdefault("pending", _Pending())
+        return pending
 
     @_pending.setter
-    def _pending(self, value: dict) -> None:
+    def _pending(self, value: _Pending) -> None:
         self._tls.pending = value
 
     def _forget(self) -> None:
@@ -231,8 +242,9 @@ class Recorder:
                 .where(STATION.c.id == row.id)
                 .values(plugin=want[0], recipe=want[1], config_hash=chash)
             )
-        self._pending.setdefault("stations", {})[insp.station] = (row.id, *want)
-        return row.id
+        station_id: int = row.id
+        self._pending.stations[insp.station] = (station_id, *want)
+        return station_id
 
     def _model_id(self, conn: Connection, insp: Inspection, card: dict[str, Any] | None) -> int:
         """Get-or-create the model row; its card (given, or read from ``insp.model_card``) is
@@ -251,8 +263,9 @@ class Recorder:
                 .where(MODEL.c.id == row.id)
                 .values(card=values["card"], version=values["version"])
             )
-        self._pending.setdefault("models", {})[sha] = row.id
-        return row.id
+        model_id: int = row.id
+        self._pending.models[sha] = model_id
+        return model_id
 
     def register_model(
         self,
@@ -268,7 +281,9 @@ class Recorder:
         with connect(self.engine, write=True) as conn:
             values = model_values(sha256, plugin, recipe, version, card)
             insert_ignore(conn, MODEL, values, ["sha256"])
-            mid = conn.execute(sa.select(MODEL.c.id).where(MODEL.c.sha256 == sha256)).scalar_one()
+            mid: int = conn.execute(
+                sa.select(MODEL.c.id).where(MODEL.c.sha256 == sha256)
+            ).scalar_one()
         self._models[sha256] = mid
         return mid
 

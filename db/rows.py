@@ -24,13 +24,22 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from inspect_core.types import Inspection
-from inspect_db.models import InspectionRecord, Model, RegionRecord, Station, utc, utcnow
+from inspect_db.models import Base, InspectionRecord, Model, RegionRecord, Station, utc, utcnow
 from inspect_db.sanitize import clean_row
 
-INSP = InspectionRecord.__table__
-REGION = RegionRecord.__table__
-STATION = Station.__table__
-MODEL = Model.__table__
+
+def _table(model: type[Base]) -> sa.Table:
+    """The table of a mapped class (SQLAlchemy types ``__table__`` as any FROM clause)."""
+    table = model.__table__
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table
+
+
+INSP = _table(InspectionRecord)
+REGION = _table(RegionRecord)
+STATION = _table(Station)
+MODEL = _table(Model)
 
 
 def config_hash(inspection: Inspection) -> str:
@@ -53,7 +62,7 @@ def _insert_ignore_stmt(
     dialect: str,
     table: sa.Table,
     keys: tuple[str, ...],
-    returning: sa.Column | None,
+    returning: sa.Column[Any] | None,
     where: Any = None,
 ) -> sa.Insert:
     """``INSERT ... ON CONFLICT (keys) [WHERE where] DO NOTHING [RETURNING col]``, built once per
@@ -69,7 +78,7 @@ def insert_ignore(
     table: sa.Table,
     values: dict[str, Any],
     keys: list[str],
-    returning: sa.Column | None = None,
+    returning: sa.Column[Any] | None = None,
     where: Any = None,
 ) -> Any:
     """INSERT that does nothing when ``keys`` already exist (in the partial unique index of
@@ -84,7 +93,8 @@ def insert_ignore(
             res = conn.execute(sa.insert(table), values)
     except IntegrityError:
         return None
-    return res.inserted_primary_key[0] if returning is not None else None
+    key = res.inserted_primary_key if returning is not None else None
+    return None if key is None else key[0]
 
 
 def read_card(path: str | None, sha256: str) -> dict[str, Any] | None:

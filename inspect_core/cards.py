@@ -1,24 +1,74 @@
 """Model cards as the runtime reads them: the check that a model file is the one its card
 (``model.json`` beside it, written by training: :mod:`inspect_core.training.model_card`)
-describes (:func:`verify_model`, run whenever a model loads), and the file hashes it uses."""
+describes (:func:`verify_model`, run whenever a model loads), the card reader that says what is
+wrong with a damaged card (:func:`read_card`), and the file hashes they use.
+
+A card is required (a missing one refuses the model) for a plugin's recipe and for a recipe that
+names its card; a bare model (``inspect predict --model x.onnx``) without a card file loads with
+a warning. A card file that exists but is damaged always refuses the model."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from inspect_core.errors import ModelError
 
-# INSPECT_ALLOW_UNVERIFIED_MODELS=1 loads a model that does not match its card (development
-# only: a model being edited by hand); each such load is logged as a warning.
+# INSPECT_ALLOW_UNVERIFIED_MODELS=1 loads a model that does not match its card, or whose card is
+# missing or damaged (development only: a model being edited by hand); each such load is logged
+# as a warning.
 ALLOW_UNVERIFIED_ENV = "INSPECT_ALLOW_UNVERIFIED_MODELS"
+OVERRIDE_HINT = f"({ALLOW_UNVERIFIED_ENV}=1 loads it anyway, for development only)"
+MAX_SMALL_FILE = 1 << 20  # cards and recipes: 1 MB is far beyond any real one
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 log = logging.getLogger("inspect.models")
 _HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
 _LOGGED: set[tuple] = set()  # what verify_model has already logged in this process
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_small_file(path: str | Path, limit: int = MAX_SMALL_FILE) -> bytes:
+    """The bytes of ``path``, which must be a regular file of at most ``limit`` bytes. Opened
+    without blocking and checked with fstat before any read, so a FIFO, a device (/dev/zero)
+    or a directory is refused at once, never read until memory runs out or forever. Anything
+    else is an :class:`OSError` whose ``strerror`` says what is wrong."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        _must_be_regular(st, path)
+        chunks, size = [], 0
+        while size <= limit and st.st_size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if st.st_size > limit or size > limit:
+        size = max(st.st_size, size)
+        raise OSError(errno.EFBIG, f"it is {size} bytes, over the {limit} allowed", str(path))
+    return b"".join(chunks)
+
+
+def _must_be_regular(st: os.stat_result, path: str | Path) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+        raise OSError(errno.EINVAL, f"it is {kind}, not a regular file", str(path))
 
 
 def sha256_file(path: str | Path) -> str:
@@ -31,9 +81,11 @@ def sha256_file(path: str | Path) -> str:
 
 def sha256_cached(path: str | Path) -> str:
     """:func:`sha256_file`, computed once per process for a file of a given path, size and
-    modification time (a station builds its inspector once; tools load a model several times)."""
+    modification time (a station builds its inspector once; tools load a model several times).
+    A path that is no regular file (a FIFO, a device) is an :class:`OSError`, never read."""
     p = Path(path).resolve()
     st = p.stat()
+    _must_be_regular(st, p)
     key = (str(p), st.st_size, st.st_mtime_ns)
     if key not in _HASHES:
         digest = sha256_file(p)
@@ -44,11 +96,17 @@ def sha256_cached(path: str | Path) -> str:
     return _HASHES[key]
 
 
+class CardError(ModelError):
+    """A model card that exists but cannot serve as one (unreadable, not a JSON object, no
+    valid sha256), or a required card that is missing. The message names the file."""
+
+
 @dataclass(frozen=True)
 class ModelCheck:
     """What :func:`verify_model` found. ``card``: the card that vouches for the file (None when
-    unverified); ``status``: "verified", "no_card" or "mismatch_allowed" (the override);
-    ``note``: why it is unverified, for a warning."""
+    unverified); ``status``: "verified", "no_card", "mismatch_allowed" or
+    "card_problem_allowed" (the last two: the override); ``note``: why it is unverified, for a
+    warning."""
 
     sha256: str
     card: Path | None
@@ -56,21 +114,51 @@ class ModelCheck:
     note: str = ""
 
 
-def card_sha256(card: Path) -> str | None:
-    """The sha256 a card vouches for; None when ``card`` is no card (missing, not a JSON object,
-    no "sha256": a file that merely shares the model's name never stops an inspection)."""
+def allow_unverified() -> bool:
+    """Whether ``INSPECT_ALLOW_UNVERIFIED_MODELS=1`` (development only) is set."""
+    return os.environ.get(ALLOW_UNVERIFIED_ENV, "").strip() == "1"
+
+
+def read_card(card: Path) -> dict[str, Any]:
+    """The card at ``card`` as a JSON object whose "sha256" is 64 hexadecimal characters
+    (lower-cased here). Whatever else is there is a :class:`CardError` saying what is wrong."""
     try:
-        data = json.loads(card.read_text())
-    except (OSError, ValueError):
-        return None
-    sha = data.get("sha256") if isinstance(data, dict) else None
-    return sha.lower() if isinstance(sha, str) and sha else None
+        data = json.loads(read_small_file(card).decode("utf-8"))
+    except OSError as e:
+        raise CardError(f"model card {card} cannot be read ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise CardError(f"model card {card} is not UTF-8 text (byte {e.start})") from e
+    except ValueError as e:
+        raise CardError(f"model card {card} is not valid JSON ({e}): truncated or damaged") from e
+    if not isinstance(data, dict):
+        raise CardError(f"model card {card} is not a JSON object (it is a {type(data).__name__})")
+    sha = data.get("sha256")
+    if not isinstance(sha, str) or not SHA256_HEX.fullmatch(sha):
+        got = "has no sha256" if "sha256" not in data else f'has "sha256": {json.dumps(sha)}'
+        raise CardError(
+            f"model card {card} {got}; it must hold the model file's sha256, 64 hexadecimal "
+            "characters"
+        )
+    return {**data, "sha256": sha.lower()}
 
 
-def verify_model(model: str | Path, card: str | Path | None = None) -> ModelCheck:
+def card_fix(card: Path) -> str:
+    """What to do about a missing or damaged card ``card``."""
+    return (
+        f"Restore {card.name} from its plugin's package (reinstall the plugin); for a model you "
+        "trained, copy the model.json that inspect train wrote with it to "
+        f"{card}"
+    )
+
+
+def verify_model(
+    model: str | Path, card: str | Path | None = None, *, required: bool = False
+) -> ModelCheck:
     """Check that ``model`` is the file its card (``card``, default the ``.json`` beside it)
-    describes. A mismatch is a :class:`ModelError` naming the file and both hashes, unless
-    ``INSPECT_ALLOW_UNVERIFIED_MODELS=1`` (then a logged warning). A model without a card loads
+    describes. A mismatch, or a card file that is there but damaged, is a :class:`ModelError`
+    naming the file and what is wrong; so is a missing card when ``required`` (a plugin's
+    recipe, a recipe that names its card). ``INSPECT_ALLOW_UNVERIFIED_MODELS=1`` turns each
+    into a logged warning. A model without a card file that is not ``required`` loads
     (``status`` "no_card"; ``inspect predict`` and ``evaluate`` say so)."""
     model = Path(model)
     card = Path(card) if card else model.with_suffix(".json")
@@ -78,8 +166,7 @@ def verify_model(model: str | Path, card: str | Path | None = None) -> ModelChec
         actual = sha256_cached(model)
     except OSError as e:
         raise ModelError(f"{model}: cannot read the model file ({e.strerror or e})") from e
-    expected = card_sha256(card)
-    if expected is None:
+    if not os.path.lexists(card) and not required:
         note = (
             f"{model}: no model card ({card.name} with its sha256) beside it, so it is not "
             f"verified (sha256 {actual}); inspect train writes one (model.json)"
@@ -88,6 +175,13 @@ def verify_model(model: str | Path, card: str | Path | None = None) -> ModelChec
             logging.INFO, (model, actual, "no_card"), note, "model_unverified", model, None, actual
         )
         return ModelCheck(actual, None, "no_card", note)
+    try:
+        if not os.path.lexists(card):
+            raise CardError(f"model card {card} is missing")
+        expected = read_card(card)["sha256"]
+    except CardError as e:
+        msg = f"{model} is not verified: {e}. {card_fix(card)}"
+        return _allowed_or_raise(msg, model, actual, None, "card_problem_allowed")
     if expected == actual:
         return ModelCheck(actual, card, "verified")
     msg = (
@@ -97,19 +191,20 @@ def verify_model(model: str | Path, card: str | Path | None = None) -> ModelChec
         "retrained or edited on purpose, copy the card written with it (model.json) or "
         "write the file's sha256 into the card"
     )
-    if os.environ.get(ALLOW_UNVERIFIED_ENV, "").strip() == "1":
-        note = f"{msg}. Loaded anyway: {ALLOW_UNVERIFIED_ENV}=1 (development only)"
-        _log_once(
-            logging.WARNING,
-            (model, actual, expected),
-            note,
-            "model_mismatch_allowed",
-            model,
-            expected,
-            actual,
-        )
-        return ModelCheck(actual, None, "mismatch_allowed", note)
-    raise ModelError(f"{msg}. ({ALLOW_UNVERIFIED_ENV}=1 loads it anyway, for development only)")
+    return _allowed_or_raise(msg, model, actual, expected, "mismatch_allowed")
+
+
+def _allowed_or_raise(
+    msg: str, model: Path, actual: str, expected: str | None, status: str
+) -> ModelCheck:
+    """With the override: a logged warning and an unverified :class:`ModelCheck`; else the
+    :class:`ModelError`."""
+    if not allow_unverified():
+        raise ModelError(f"{msg}. {OVERRIDE_HINT}")
+    note = f"{msg}. Loaded anyway: {ALLOW_UNVERIFIED_ENV}=1 (development only)"
+    event = "model_mismatch_allowed" if expected else "model_card_problem_allowed"
+    _log_once(logging.WARNING, (model, actual, status, msg), note, event, model, expected, actual)
+    return ModelCheck(actual, None, status, note)
 
 
 def _log_once(

@@ -37,6 +37,23 @@ def error_text(e: InspectError) -> str:
     return terminal_text(e)
 
 
+def not_utf8_text(e: UnicodeEncodeError) -> str:
+    """The one-line error for text that cannot be written as UTF-8: bytes that are not UTF-8
+    in an argument, an environment variable or a file name (typed on a Latin-1 terminal,
+    from a Windows share), which Python holds as surrogate escapes."""
+    text = e.object if isinstance(e.object, str) else str(e.object)
+    try:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return (
+        f"'{terminal_text(shown)}' holds bytes that are not UTF-8 and cannot be used as text "
+        "here: give command-line arguments and environment variables in UTF-8 (is the "
+        "terminal or script set to another encoding?)"
+    )
+
+
 def main() -> None:
     from inspect_core.plugin_api.manager import load_cli_plugins
 
@@ -46,6 +63,9 @@ def main() -> None:
     except InspectError as e:
         click.secho(f"error: {error_text(e)}", fg="red", err=True)
         sys.exit(e.exit_code)
+    except UnicodeEncodeError as e:
+        click.secho(f"error: {not_utf8_text(e)}", fg="red", err=True)
+        sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from typing import Any
 def parse(
     n: int,
     spec: Any,
-    factories: dict[str, Callable],
+    factories: Mapping[str, Callable[..., Any]],
     section: str,
     what: str,
     error: type[Exception] = ValueError,
@@ -43,7 +43,10 @@ def parse(
 
 
 def construct(
-    factory: Callable, params: dict[str, Any], where: str, error: type[Exception] = ValueError
+    factory: Callable[..., Any],
+    params: dict[str, Any],
+    where: str,
+    error: type[Exception] = ValueError,
 ) -> Any:
     """``factory(**params)``; a TypeError (unknown or missing parameter) becomes ``error``,
     and an ``error`` the factory raises itself (a bad value) gets ``where`` in front."""
@@ -97,7 +100,7 @@ class Limit:
         return None
 
     def _fits(self, v: Any) -> bool:
-        if isinstance(v, bool) or not isinstance(v, (numbers.Integral, numbers.Real)):
+        if not _is_number(v):
             return False
         if not math.isfinite(v) or (self.whole and v != int(v)):
             return False
@@ -111,6 +114,11 @@ class Limit:
             shown = repr(value) if len(value) <= 8 else f"{len(value)} points"
             return f"{key} must be {self.describe()}, got {shown}"
         return None
+
+
+def _is_number(v: object) -> bool:
+    """A real number (int, float, NumPy's), not a bool."""
+    return not isinstance(v, bool) and isinstance(v, (numbers.Integral, numbers.Real))
 
 
 AREA = Limit(0, 1e8, 'px (or mm² with unit = "mm2")')  # a 10000 x 10000 image is 1e8 px

@@ -1,10 +1,13 @@
 """Safe text for a terminal or a log line: data (file names, station names, error messages)
 never steers the terminal, forges a line, or is read as rich markup.
 
-:func:`terminal_text` writes control characters (ESC, newline, carriage return, tab, NUL,
-DEL, C1 codes), Unicode line separators and bidirectional overrides as visible escapes
-(``\\x1b``, ``\\n``, ``\\u202e``), so ``"a\\nb.png"`` prints as ``a\\nb.png`` on one line and
-``"x\\x1b[31mred.png"`` prints those characters instead of turning the terminal red.
+:func:`terminal_text` writes every control, format and separator character (Unicode categories
+Cc, Cf, Zl, Zp: ESC, newline, tab, NUL, DEL, C1 codes, line separators, bidirectional controls,
+zero-width spaces, byte-order marks) as a visible escape (``\\x1b``, ``\\n``, ``\\u202e``,
+``\\u200b``), so ``"a\\nb.png"`` prints as ``a\\nb.png`` on one line,
+``"x\\x1b[31mred.png"`` prints those characters instead of turning the terminal red, and two
+names that differ by an invisible character look different. A byte of an undecodable file name
+(``\\udcff`` from ``surrogateescape``) prints as that byte, ``\\xff``.
 :func:`rich_text` / :func:`markup_safe` add what rich needs: a :class:`rich.text.Text` (never
 parsed as markup) or a string with ``[`` escaped, so ``[bold red]x.png`` prints as itself and
 ``a[/b]c.jpg`` cannot raise a MarkupError.
@@ -12,26 +15,27 @@ parsed as markup) or a string with ``[`` escaped, so ``[bold red]x.png`` prints 
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # rich is imported only by the functions that need it
     from rich.text import Text
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# C0 controls, DEL, C1 controls, line/paragraph separators, bidi embeddings/overrides/isolates
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_KEEP_NL = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+# controls, format characters (bidi controls, zero-width, BOM), line/paragraph separators,
+# lone surrogates (bytes of an undecodable file name)
+_ESCAPED = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
-def _escape(m: re.Match) -> str:
-    c = m.group(0)
+def _escape(c: str) -> str:
     if c in _NAMED:
         return _NAMED[c]
     n = ord(c)
-    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
+    if 0xDC80 <= n <= 0xDCFF:  # surrogateescape: the byte that could not be decoded
+        return f"\\x{n - 0xDC00:02x}"
+    if n < 0x100:
+        return f"\\x{n:02x}"
+    return f"\\u{n:04x}" if n <= 0xFFFF else f"\\U{n:08x}"
 
 
 def terminal_text(value: object, *, keep_newlines: bool = False) -> str:
@@ -39,7 +43,14 @@ def terminal_text(value: object, *, keep_newlines: bool = False) -> str:
     written as a visible escape. ``keep_newlines``: leave ``\\n`` alone (for messages that
     are multi-line by design; the rest is still escaped)."""
     text = "" if value is None else str(value)
-    return (_UNSAFE_KEEP_NL if keep_newlines else _UNSAFE).sub(_escape, text)
+    if text.isprintable():  # the common case: nothing to escape (newlines are not printable)
+        return text
+    return "".join(
+        _escape(c)
+        if unicodedata.category(c) in _ESCAPED and not (keep_newlines and c == "\n")
+        else c
+        for c in text
+    )
 
 
 def markup_safe(value: object) -> str:

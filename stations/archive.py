@@ -306,10 +306,15 @@ class Archive:
         )
         if verdict == "ERROR":
             try:
-                dest.with_name(fit_name(dest.name, reserve=len(WHY)) + WHY).write_text(
+                text = (
                     f"{reason or 'could not be inspected'}\n\noriginally: {src}\n"
                     f"sha256: {sha256}\nquarantined: {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
                 )
+                try:  # a name that is not UTF-8 as its bytes, as it was in the inbox
+                    data = text.encode("utf-8", "surrogateescape")
+                except UnicodeEncodeError:
+                    data = text.encode("utf-8", "backslashreplace")
+                dest.with_name(fit_name(dest.name, reserve=len(WHY)) + WHY).write_bytes(data)
             except OSError:
                 pass
         return dest

@@ -1,4 +1,4 @@
-"""Putting a station together from its config: recipe and inspector, sinks, source, lock.
+"""Putting a station together from its config: recipe and inspector, sinks, source.
 
 Everything named in the config is resolved through the plugin registry (the same way a
 third-party plugin's sources and sinks are found); :class:`inspect_stations.daemon.Station`
@@ -9,7 +9,6 @@ the station calls every method without asking whether it is there.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import queue
 import threading
@@ -91,25 +90,6 @@ def model_threads(configured: int = 0) -> int:
     if env.isdigit() and int(env) > 0:
         return int(env)
     return max(1, (os.cpu_count() or 1) - 1)
-
-
-def take_lock(state_dir: Path) -> int:
-    """An exclusive lock on the state folder (released by the kernel when the process dies)."""
-    path = Path(state_dir) / "lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        other = os.read(fd, 32).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise InspectError(
-            f"another station (pid {other}) is already running with the state "
-            f"folder {state_dir}; stop it, or give this station its "
-            "own station.state_dir"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    return fd
 
 
 def build_slots(

@@ -7,14 +7,21 @@ Trigger modes (``source.trigger``):
     a file (so a recorded clip replays the same captures, as fast as the station can go).
 ``mqtt``
     one frame per message on the MQTT trigger topic (``{"id": ..., "part_id": ..., "lot": ...}``);
-    the result is published on the result topic with the same id.
+    the result is published on the result topic with the same id. A live camera's frame is the
+    first one captured after the trigger arrived (or one at most ``frame_max_age_ms`` older),
+    taken as the trigger arrives, and it must come within ``trigger_max_age_ms``: a camera that
+    is away, or a station so busy that the trigger waited longer, records the part as ERROR
+    (``no frame from the camera ...``, ``trigger expired ...``) instead of filing an older or a
+    later part's frame under its id (:mod:`inspect_stations.camera_triggers`). A video file
+    gives each trigger its next frame.
 ``motion``
     a frame when at least ``motion_threshold`` of the pixels changed by more than
     ``motion_delta`` grey levels since the previous frame, then no capture for
     ``motion_cooldown_ms``.
 
 Live cameras are read continuously by a grabber thread (so a capture is the newest frame, not
-one stale in the driver's buffer) that reconnects every ``reconnect_s`` when frames stop.
+one stale in the driver's buffer) that reconnects every ``reconnect_s`` when frames stop, and
+forgets the last frame when they do (a capture is never a frame from before the outage).
 A video file ends the source when it ends, unless ``loop = true``.
 """
 
@@ -25,11 +32,13 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from inspect_core.plugin_api.interfaces import BaseSource, SourceItem
+from inspect_stations.camera_triggers import TriggerFrames, arrival, trigger_fields
 from inspect_stations.config import CameraOptions
 from inspect_stations.urls import mask_url
 
@@ -38,6 +47,16 @@ REPORT_S = 60.0  # a camera that stays away is reported again this often
 
 class CameraError(Exception):
     pass
+
+
+@dataclass
+class Frame:
+    """A frame of a live camera, with when the grabber got it."""
+
+    image: np.ndarray
+    at: float  # time.time()
+    mono: float  # time.monotonic()
+    number: int
 
 
 def motion_fraction(prev: np.ndarray | None, cur: np.ndarray, delta: int) -> float:
@@ -74,14 +93,20 @@ class CameraSource(BaseSource):
         self.cap: cv2.VideoCapture | None = None
         self.captured = 0
         self.frame_no = 0
-        self._latest: tuple[np.ndarray, float, int] | None = None
+        self._latest: Frame | None = None
         self._latest_lock = threading.Condition()
         self._grabber: threading.Thread | None = None
+        self._pairer: TriggerFrames | None = None  # trigger = "mqtt" on a live camera
         self._halt = threading.Event()  # close() stops the grabber, not the station
         self.queue_depth = 0
         self._down_since: float | None = None  # wall time the camera stopped delivering
         self._failures = 0
         self._reported = -1e9
+
+    @property
+    def down_since(self) -> float | None:
+        """The wall-clock time the camera stopped delivering frames, None while it delivers."""
+        return self._down_since
 
     @property
     def stopping(self) -> bool:
@@ -163,12 +188,14 @@ class CameraSource(BaseSource):
             try:
                 cap = self.cap = self._open()
             except CameraError as e:
+                self._forget()
                 self._trouble("camera_unavailable", str(e))
                 self._halt.wait(self.opt.reconnect_s)
                 continue
             while not self.stopping:
                 ok, frame = cap.read()
                 if not ok:
+                    self._forget()
                     self._trouble(
                         "camera_lost",
                         f"{self.name}: no frame (disconnected, or the "
@@ -179,12 +206,17 @@ class CameraSource(BaseSource):
                     self._back()
                 with self._latest_lock:
                     self.frame_no += 1
-                    self._latest = (frame, time.time(), self.frame_no)
+                    self._latest = Frame(frame, time.time(), time.monotonic(), self.frame_no)
                     self._latest_lock.notify_all()
             cap.release()
             self.cap = None
             if not self.stopping:
                 self._halt.wait(self.opt.reconnect_s)
+
+    def _forget(self) -> None:
+        """The camera stopped delivering: its last frame is no capture of anything after now."""
+        with self._latest_lock:
+            self._latest = None
 
     def _start_grabber(self) -> None:
         if self._grabber is None:
@@ -199,27 +231,35 @@ class CameraSource(BaseSource):
         last = 0
         while not self.stop.is_set():
             with self._latest_lock:
-                if self._latest is None or self._latest[2] == last:
+                if self._latest is None or self._latest.number == last:
                     self._latest_lock.wait(0.2)
                     continue
-                frame, t, last = self._latest
-            yield frame, t * 1000.0
+                f = self._latest
+            last = f.number
+            yield f.image, f.at * 1000.0
 
-    def _latest_frame(self, timeout: float = 2.0) -> tuple[np.ndarray, int] | None:
+    def frame_since(self, earliest: float, deadline: float) -> Frame | None:
+        """The newest frame captured at or after ``earliest`` (``time.monotonic()``), waiting
+        for one until ``deadline``; None when none came (the camera is away)."""
         self._start_grabber()
-        end = time.monotonic() + timeout
         with self._latest_lock:
-            while self._latest is None and time.monotonic() < end and not self.stop.is_set():
-                self._latest_lock.wait(0.1)
-            return None if self._latest is None else (self._latest[0], self._latest[2])
+            while not self.stopping:
+                f = self._latest
+                if f is not None and f.mono >= earliest:
+                    return f
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._latest_lock.wait(min(left, 0.1))
+        return None
 
     # -- the source protocol -------------------------------------------------------------------
-    def _item(self, frame: np.ndarray, frame_no: int, **kw) -> SourceItem:
+    def _item(self, frame: np.ndarray, frame_no: int, at: float | None = None, **kw) -> SourceItem:
         self.captured += 1
         return SourceItem(
             source=f"{self.name}#frame={frame_no}",
             frame=to_rgb(frame),
-            captured_at=time.time(),
+            captured_at=at if at is not None else time.time(),
             frame_no=frame_no,
             **kw,
         )
@@ -252,37 +292,49 @@ class CameraSource(BaseSource):
                     yield self._item(frame, self.frame_no)
 
     def _on_trigger(self) -> Iterator[SourceItem]:
+        """One item per trigger: its frame, or no frame and the reason (recorded as ERROR)."""
+        if self.is_file:
+            yield from self._file_triggers()
+            return
+        self._start_grabber()
+        if self._pairer is None:
+            self._pairer = TriggerFrames(self, self.ctx.triggers).start()
+        while not self.stop.is_set() and not self._limit_reached():
+            self.queue_depth = self._pairer.waiting()
+            pair = self._pairer.get(timeout=0.2)
+            if pair is None:
+                continue
+            trig, got, reason = pair
+            kw = trigger_fields(trig)
+            if got is None:
+                yield SourceItem(source=self.name, refuse=reason, captured_at=arrival(trig), **kw)
+            else:
+                yield self._item(got.image, got.number, got.at, **kw)
+
+    def _file_triggers(self) -> Iterator[SourceItem]:
+        """A video file (tests, replays): each trigger takes the file's next frame."""
         triggers: queue.Queue = self.ctx.triggers
-        file_frames = self._file_frames() if self.is_file else None
+        file_frames: Iterator | None = self._file_frames()
         while not self.stop.is_set() and not self._limit_reached():
             try:
                 trig = triggers.get(timeout=0.2)
             except queue.Empty:
-                if self.ctx.until_empty and self.is_file and self.frame_no and file_frames is None:
+                if self.ctx.until_empty and self.frame_no and file_frames is None:
                     return
                 continue
-            got: tuple[np.ndarray, int] | None = None
-            if file_frames is not None:
-                try:
-                    frame, _ = next(file_frames)
-                    got = (frame, self.frame_no)
-                except StopIteration:
-                    file_frames = None
-            else:
-                got = self._latest_frame()
-            kw = dict(request_id=trig.get("id"), part_id=trig.get("part_id"), lot=trig.get("lot"))
-            if got is None:
-                reason = (
-                    f"no frame from {self.name}: the video file has ended"
-                    if self.is_file
-                    else f"no frame from {self.name} (camera disconnected?)"
-                )
-                yield SourceItem(source=self.name, refuse=reason, **kw)
+            kw = trigger_fields(trig)
+            frame = next(file_frames, None) if file_frames is not None else None
+            if frame is None:
+                file_frames = None
+                reason = f"no frame from {self.name}: the video file has ended"
+                yield SourceItem(source=self.name, refuse=reason, captured_at=arrival(trig), **kw)
                 continue
-            yield self._item(got[0], got[1], **kw)
+            yield self._item(frame[0], self.frame_no, **kw)
 
     def close(self) -> None:
         self._halt.set()
+        if self._pairer is not None:
+            self._pairer.join(timeout=5)
         if self._grabber is not None:
             self._grabber.join(timeout=5)
         if self.cap is not None:

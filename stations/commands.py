@@ -185,7 +185,7 @@ def status_cmd(config, state_dir, as_json):
     """Show a station's queue depth, images/min, last verdicts and errors, and the results a
     sink refused (dead letters).
 
-    Exit code 0 when it is running, 1 when it is not.
+    Exit code 0 when it is running, 1 when it is not, 2 when its status cannot be read.
     """
     from inspect_stations.journal import read_dead_letters
     from inspect_stations.status import format_status, read_status

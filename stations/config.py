@@ -30,6 +30,7 @@ from inspect_stations.config_types import CameraOptions, FolderOptions, Limits, 
 from inspect_stations.mqttconf import MqttOptions, mqtt_options
 from inspect_stations.paths import check_folders, check_inbox_contents
 from inspect_stations.toml_reader import ConfigError, Reader, nonempty
+from inspect_stations.topics import check_trigger_loops
 
 __all__ = [
     "ConfigError",
@@ -57,14 +58,21 @@ def load_config(path: str | Path) -> StationConfig:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """The tables of a TOML file; :class:`ConfigError` when it cannot be read or parsed."""
+    """The tables of a TOML file; :class:`ConfigError` when it cannot be read or parsed. Only
+    a regular file of at most 1 MB is read: a device (``/dev/zero``) or a FIFO given by mistake
+    is refused at once instead of being read until memory runs out, or forever."""
+    from inspect_core.cards import MAX_SMALL_FILE, read_small_file
+
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_small_file(path, MAX_SMALL_FILE).decode("utf-8")
     except OSError as e:
         raise ConfigError(
-            [("", f"cannot read the file ({e.strerror or e}); check the path")], path
+            [("", f"cannot read the file ({e.strerror or e}); a station config is a TOML file")],
+            path,
         ) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([("", f"not UTF-8 text ({e}); save it as UTF-8")], path) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -123,7 +131,8 @@ def _source(src: dict, r: Reader, cfg: StationConfig) -> None:
 
 
 def _cross_checks(cfg: StationConfig, r: Reader) -> None:
-    """What needs several tables: system folders, the inbox, MQTT triggers."""
+    """What needs several tables: system folders, the inbox, MQTT triggers (and a trigger topic
+    that would match the station's own results)."""
     check_folders(
         (
             ("source.path", cfg.folder.path if cfg.folder else None),
@@ -144,6 +153,7 @@ def _cross_checks(cfg: StationConfig, r: Reader) -> None:
                 "mqtt.trigger_topic",
                 'required when source.trigger = "mqtt" (add an [mqtt] table with trigger_topic)',
             )
+    check_trigger_loops(cfg.mqtt, cfg.sinks, r.err)
 
 
 def _check_inbox_overlap(cfg: StationConfig, r: Reader) -> None:

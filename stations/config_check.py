@@ -15,6 +15,7 @@ from pathlib import Path
 
 from inspect_core.errors import InspectError, ModelError
 from inspect_stations.config import ConfigError, StationConfig, parse_lenient, read_toml
+from inspect_stations.topics import check_trigger_loops
 
 
 def _writable_dir(p: Path) -> str | None:
@@ -140,12 +141,14 @@ def _check_database(cfg: StationConfig, reg, add: Add) -> None:
 
 
 def _check_mqtt_and_sinks(cfg: StationConfig, reg, add: Add) -> None:
-    """paho-mqtt is installed when MQTT is used, [mqtt] has a topic, every sink is registered."""
+    """paho-mqtt is installed when MQTT is used, [mqtt] has a topic that cannot trigger the
+    station on its own results, every sink is registered."""
     uses_mqtt = cfg.mqtt is not None or any(s.get("type") == "mqtt" for s in cfg.sinks)
     if uses_mqtt and importlib.util.find_spec("paho") is None:
         add("mqtt", "MQTT needs the paho-mqtt package: pip install 'inspect-vision[mqtt]'")
     if cfg.mqtt is not None and not (cfg.mqtt.trigger_topic or cfg.mqtt.result_topic):
         add("mqtt", "give mqtt.trigger_topic and/or mqtt.result_topic, or remove [mqtt]")
+    check_trigger_loops(cfg.mqtt, cfg.sinks, add)
     for i, s in enumerate(cfg.sinks):
         if s.get("type") not in reg.sinks:
             add(
@@ -159,12 +162,10 @@ def _check_recipe(
     cfg: StationConfig, recipe, reg, load_model: bool, skip: set[str], add: Add
 ) -> None:
     """The model is the file its card describes, and the overrides fit the recipe and model."""
-    from inspect_core.cards import verify_model
-
     key = "station.recipe_file" if cfg.recipe_file is not None else "station.recipe"
     if load_model:
         try:  # also when the overrides cannot be checked: a tampered model is always reported
-            verify_model(recipe.model, recipe.card)
+            recipe.check_model()
         except ModelError as e:
             add(key, f"recipe {recipe.name}: {e}")
             return

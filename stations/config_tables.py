@@ -51,6 +51,8 @@ CAMERA_SPEC = {
     "loop": (bool, None),
     "max_frames": (int, nonneg),
     "reconnect_s": (float, positive),
+    "trigger_max_age_ms": (int, positive),
+    "frame_max_age_ms": (int, nonneg),
     "width": (int, nonneg),
     "height": (int, nonneg),
 }

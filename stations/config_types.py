@@ -36,6 +36,10 @@ class CameraOptions:
     loop: bool = False  # replay a video file from the start when it ends
     max_frames: int = 0  # stop after this many captures (0 = no limit)
     reconnect_s: float = 2.0
+    # trigger = "mqtt": a trigger's frame must be captured within trigger_max_age_ms of the
+    # trigger's arrival (else its part is recorded as ERROR), and at most frame_max_age_ms before
+    trigger_max_age_ms: int = 1000
+    frame_max_age_ms: int = 0
     width: int = 0
     height: int = 0
 
@@ -47,7 +51,7 @@ class Limits:
     extensions: list[str] = field(default_factory=lambda: list(IMAGE_EXTS))
     sixteen_bit: str = "refuse"  # "refuse" | "scale" (x / 257)
     # the model's work per image in megapixels: tiles x tile area x test-time copies
-    # (inspect_stations.image_check.check_work; 64 = 3x the largest shipped validation image)
+    # (inspect_stations.work_limit.check_work; 64 = 3x the largest shipped validation image)
     max_work_mpx: float = 64.0
 
 

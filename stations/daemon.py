@@ -32,6 +32,10 @@ failure needs someone (the database's schema is older than this inspect: run
 set aside as a dead letter instead (see :mod:`inspect_stations.writer`): the results behind it
 go on.
 
+One station per state folder and per inbox: a second one started on either is refused, naming
+the process that holds it (:mod:`inspect_stations.locks`); two stations on one inbox would
+each record every image.
+
 SIGTERM / SIGINT: the source stops, the images already read are finished, the journal is
 flushed to the sinks for up to ``flush_timeout_s`` (what remains is written at the next start),
 and :meth:`Station.run` returns 0. A second signal exits at once (the journal is durable).
@@ -58,10 +62,10 @@ from inspect_stations.builders import (
     build_slots,
     build_source,
     config_base,
-    take_lock,
 )
 from inspect_stations.config import StationConfig
 from inspect_stations.journal import Journal
+from inspect_stations.locks import take_inbox_lock, take_lock
 from inspect_stations.logs import StationLog
 from inspect_stations.pipeline import Pipeline
 from inspect_stations.status import StatusBoard
@@ -96,7 +100,7 @@ class Station:
         self.inspector = inspector or build_inspector(config, recipe, self.registry)
         self.recipe = self.inspector.recipe
         _usable_folders(config)
-        self._lock_fd = take_lock(config.state_dir)
+        self._lock_fd, self._inbox_fd = _take_locks(config, own_inbox=source is None)
         self.journal = self._open_journal()
         self.archive = Archive(config.archive, config.quarantine)
         self.status = StatusBoard(config.name, config.plugin, self.recipe.name, config.state_dir)
@@ -235,7 +239,9 @@ class Station:
         self._update_status(force=True)
         if not self.writer.is_alive():  # else it may still touch the journal: the OS closes it
             self.journal.close()
-        os.close(self._lock_fd)
+        for fd in (self._lock_fd, self._inbox_fd):
+            if fd is not None:
+                os.close(fd)
         blocked = [f"{s.name} ({s.last_error})" for s in self.slots if s.needs_action]
         self.log.info(
             "stop",
@@ -333,6 +339,22 @@ class Station:
             mqtt=None if self.mqtt is None else self.mqtt.status(),
         )
         s.write(force)
+
+
+def _take_locks(config: StationConfig, own_inbox: bool) -> tuple[int, int | None]:
+    """The state folder's lock and, for a folder source the station builds, the inbox's
+    (:mod:`inspect_stations.locks`); nothing stays held when one of them is refused."""
+    state = take_lock(config.state_dir)
+    try:
+        inbox = (
+            take_inbox_lock(config.folder.path, config.name)
+            if config.folder is not None and own_inbox
+            else None
+        )
+    except BaseException:
+        os.close(state)
+        raise
+    return state, inbox
 
 
 def _usable_folders(config: StationConfig) -> None:

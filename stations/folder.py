@@ -367,7 +367,9 @@ class FolderSource(BaseSource):
     def _check_link(self, path: str) -> str | None:
         target = os.path.realpath(path)
         if not os.path.exists(target):
-            return f"broken symlink: it points to {os.readlink(path)!r}, which does not exist"
+            return (
+                f"broken symlink: it points to '{_shown(os.readlink(path))}', which does not exist"
+            )
         if os.path.commonpath([self.root_real, target]) != self.root_real:
             return (
                 f"symlink pointing outside the watched folder (to {target}); put the image "
@@ -380,6 +382,14 @@ class FolderSource(BaseSource):
         except OSError:
             return None  # gone meanwhile: reading it says so
         return f"symlink to {special_reason(kind)}" if kind else None
+
+
+def _shown(name: str) -> str:
+    """A name as text: bytes that are not UTF-8 (a Latin-1 ``\xfc``) as ``\xfc``."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _facts(item: SourceItem) -> FileFacts:

@@ -20,24 +20,46 @@ fsync'd) holds four tables:
     a repeated frame.
 ``seen``
     for ``after = "leave"`` folders: (path, size, mtime) already inspected.
+
+Paths are stored losslessly, a name that is not valid UTF-8 as its bytes
+(:mod:`inspect_stations.journal_codec`): such a file is inspected, recorded and filed like any.
 ``dead``
     dead letters: journal rows a sink refused for their content (the database cannot store
     them, or the row cannot be read), set aside with the reason so that the rows behind them
     are written. ``inspect station status`` shows them; ``inspect station replay`` puts them
     back in line (under their old sequence number, so ahead of newer rows) once the cause is
-    fixed.
+    fixed (:mod:`inspect_stations.dead_letters`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
-from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict
+from inspect_core.types import Inspection
+from inspect_stations.dead_letters import (
+    DEAD_SHOWN,
+    DeadLetter,
+    DeadLetters,
+    dead_letters_of,
+    read_dead_letters,
+)
+from inspect_stations.journal_codec import decode, encode, loaded, stored
+
+__all__ = [
+    "Journal",
+    "JournalEntry",
+    "Known",
+    "SeenFile",
+    "DeadLetter",
+    "DeadLetters",
+    "read_dead_letters",
+    "encode",
+    "decode",
+]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -74,9 +96,6 @@ CREATE TABLE IF NOT EXISTS dead (
     reason TEXT NOT NULL
 );
 """
-DEAD_SHOWN = 5  # dead letters listed by status (newest first)
-
-
 # columns added to ``done`` after the first release: older state files get them on open
 DONE_COLUMNS = {"src": "TEXT", "dest": "TEXT", "error": "TEXT"}
 
@@ -112,108 +131,20 @@ class JournalEntry:
     src: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class DeadLetter:
-    """A result a sink refused (see the ``dead`` table)."""
-
-    seq: int
-    sink: str
-    failed_at: float
-    reason: str
-    source: str | None = None  # from the result, when it can be read
-    part_id: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class DeadLetters:
-    """How many results are set aside, per sink, and the newest few."""
-
-    count: int = 0
-    by_sink: dict[str, int] = dataclasses.field(default_factory=dict)
-    latest: list[DeadLetter] = dataclasses.field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "count": self.count,
-            "by_sink": dict(self.by_sink),
-            "latest": [dataclasses.asdict(d) for d in self.latest],
-        }
-
-
-def _dead_letters(db: sqlite3.Connection, limit: int = DEAD_SHOWN) -> DeadLetters:
-    by_sink = dict(db.execute("SELECT sink, count(*) FROM dead GROUP BY sink"))
-    latest = []
-    for seq, sink, at, reason, payload in db.execute(
-        "SELECT seq, sink, failed_at, reason, payload FROM dead ORDER BY failed_at DESC, "
-        "seq DESC LIMIT ?",
-        (limit,),
-    ):
-        try:
-            d = json.loads(payload)
-            source, part = str(d.get("source")), d.get("part_id")
-        except (ValueError, AttributeError):
-            source, part = None, None
-        latest.append(
-            DeadLetter(seq, sink, at, reason, source, None if part is None else str(part))
+def _open_failed(path: Path, e: Exception) -> str:
+    """Why the journal cannot be opened, and what to do."""
+    if getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return (
+            f"the station's journal {path} is damaged or not a journal ({e}): move it aside "
+            f"(rename it {path.name}.damaged) and start again with a new one. Results in it "
+            "not yet in the database are lost unless recovered (`sqlite3 "
+            f"{path.name}.damaged .recover`)"
         )
-    return DeadLetters(sum(by_sink.values()), by_sink, latest)
-
-
-def read_dead_letters(state_dir: str | Path) -> DeadLetters | None:
-    """The dead letters in ``<state_dir>/journal.sqlite``, read-only (the station may be
-    running); None when the journal cannot be read."""
-    path = Path(state_dir) / "journal.sqlite"
-    if not path.is_file():
-        return DeadLetters()
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error:
-        return None
-    try:
-        return _dead_letters(db)
-    except sqlite3.OperationalError as e:
-        return DeadLetters() if "no such table" in str(e) else None
-    except sqlite3.Error:
-        return None
-    finally:
-        db.close()
-
-
-def encode(insp: Inspection) -> str:
-    """JSON of every field (faster than dataclasses.asdict, which deep-copies everything)."""
-    d = dict(insp.__dict__)
-    v = insp.verdict
-    d["verdict"] = {
-        "decision": v.decision.value,
-        "hits": [
-            {
-                "rule": h.rule,
-                "decision": h.decision.value,
-                "message": h.message,
-                "regions": h.regions,
-            }
-            for h in v.hits
-        ],
-        "regions": [r.__dict__ for r in v.regions],
-        "coverage": v.coverage,
-    }
-    return json.dumps(d, default=str, separators=(",", ":"))
-
-
-def decode(payload: str) -> Inspection:
-    d = json.loads(payload)
-    v = d.pop("verdict")
-    verdict = Verdict(
-        Decision(v["decision"]),
-        [
-            RuleHit(h["rule"], Decision(h["decision"]), h["message"], list(h["regions"]))
-            for h in v["hits"]
-        ],
-        [Region.from_dict(r) for r in v["regions"]],
-        dict(v.get("coverage", {})),
+    return (
+        f"cannot open the station's journal {path} ({type(e).__name__}: {e}); check that "
+        "station.state_dir is on a local disk with free space and writable by the station's "
+        "user. Do not delete the file: it may hold results not yet in the database"
     )
-    known = {f.name for f in dataclasses.fields(Inspection)}
-    return Inspection(verdict=verdict, **{k: val for k, val in d.items() if k in known})
 
 
 class Journal:
@@ -237,12 +168,7 @@ class Journal:
         except (OSError, sqlite3.Error) as e:
             from inspect_core.errors import InspectError
 
-            raise InspectError(
-                f"cannot open the station's journal {self.path} ({type(e).__name__}: {e}); "
-                "check that station.state_dir is on a local disk with free space and writable by "
-                "the station's user. Do not delete the file: it may hold results not yet in the "
-                "database"
-            ) from e
+            raise InspectError(_open_failed(self.path, e)) from e
 
     def close(self) -> None:
         with self._lock:
@@ -282,19 +208,26 @@ class Journal:
         self.db.execute(
             "INSERT OR REPLACE INTO done (sha256, verdict, at, src, dest, error) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (insp.image_sha256, insp.verdict.decision.value, now, e.src, insp.source, insp.error),
+            (
+                insp.image_sha256,
+                insp.verdict.decision.value,
+                now,
+                stored(e.src),
+                stored(insp.source),
+                stored(insp.error),
+            ),
         )
         if e.seen:
             self.db.execute(
                 "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
-                (e.seen.path, e.seen.size, e.seen.mtime_ns, insp.image_sha256, now),
+                (stored(e.seen.path), e.seen.size, e.seen.mtime_ns, insp.image_sha256, now),
             )
 
     def mark_seen(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
         with self._lock:
             self.db.execute(
                 "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
-                (path, size, mtime_ns, sha256, time.time()),
+                (stored(path), size, mtime_ns, sha256, time.time()),
             )
 
     def pending(self, sink: str | None = None) -> int:
@@ -347,7 +280,7 @@ class Journal:
 
     def dead_letters(self, limit: int = DEAD_SHOWN) -> DeadLetters:
         with self._lock:
-            return _dead_letters(self.db, limit)
+            return dead_letters_of(self.db, limit)
 
     def replay_dead(self, sink: str | None = None) -> int:
         """Put the dead letters (of ``sink``, or all) back in line; returns how many."""
@@ -373,7 +306,10 @@ class Journal:
             row = self.db.execute(
                 "SELECT verdict, src, dest, error FROM done WHERE sha256 = ?", (sha256,)
             ).fetchone()
-        return Known(*row) if row else None
+        if row is None:
+            return None
+        verdict, src, dest, error = row
+        return Known(verdict, loaded(src), loaded(dest), loaded(error))
 
     def verdict_of(self, sha256: str) -> str | None:
         k = self.known(sha256)
@@ -382,7 +318,7 @@ class Journal:
     def is_seen(self, path: str, size: int, mtime_ns: int) -> bool:
         with self._lock:
             row = self.db.execute(
-                "SELECT size, mtime_ns FROM seen WHERE path = ?", (path,)
+                "SELECT size, mtime_ns FROM seen WHERE path = ?", (stored(path),)
             ).fetchone()
         return row is not None and row[0] == size and row[1] == mtime_ns
 

@@ -14,6 +14,10 @@ file, with the file name as id)::
 
 Regions are sent without their polygons (bounding box, area, class, confidence). A message that
 cannot be understood is answered on the result topic with ``"verdict": "ERROR"`` and the reason.
+A retained trigger (the broker keeps it and sends it at every connect) is never acted on: it is
+logged (``retained_trigger``, with the command that clears it) and ignored, and so is a message
+on the station's own result topic. Each trigger is stamped with ``received``
+(``time.monotonic()`` on arrival): a camera takes the frame captured after it.
 
 The broker being away never stops the line: results are recorded as usual, and their MQTT
 messages wait in a bounded queue (``max_queued``; when it is full the oldest are dropped and
@@ -41,6 +45,7 @@ WINDOW = 100  # messages handed to paho and not yet acknowledged, at most
 QUEUE_BYTES = 64 * 1024 * 1024  # the queue's memory bound, whatever max_queued says
 FLAP_S = 10.0  # a connection closed this soon after it opened counts as a clash
 REPORT_S = 60.0  # a lasting problem is logged again this often
+RETAINED_REPORTS = 20  # retained triggers logged per connection, at most (one line a topic)
 
 
 class MqttLink:
@@ -81,6 +86,7 @@ class MqttLink:
         self._ever_connected = False
         self._flaps = 0
         self._reported: dict[str, float] = {}
+        self._retained: set[str] = set()  # topics of retained triggers logged this connection
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
 
     # -- connection --------------------------------------------------------------------------
@@ -126,6 +132,7 @@ class MqttLink:
             self._connected_at = time.monotonic()
             queued = len(self._out) + len(self._inflight)
             self._cv.notify_all()
+        self._retained.clear()
         if self.opt.trigger_topic and self.on_trigger is not None:
             client.subscribe(self.opt.trigger_topic, qos=self.opt.qos)
         for event in ("mqtt_unavailable", "mqtt_refused", "mqtt_dropped"):
@@ -196,14 +203,42 @@ class MqttLink:
         (self.log.error if error else self.log.warning)(event, msg, **fields)
 
     def _on_message(self, client, userdata, msg) -> None:
+        if msg.retain:  # kept by the broker and sent at every connect: not a new part
+            self._ignore_retained(msg.topic)
+            return
+        if self.opt.result_topic and msg.topic == self.opt.result_topic:
+            self._report(
+                "trigger_loop",
+                f"{msg.topic}: ignored a message on the result topic; mqtt.trigger_topic "
+                f"{self.opt.trigger_topic!r} must not match the topic results go to",
+                error=True,
+            )
+            return
         try:
             trig = parse_trigger(msg.payload)
         except TriggerError as e:
             self.log.error("bad_trigger", f"{msg.topic}: {e}")
             self.publish_error(e.request_id, str(e))
             return
+        trig["received"] = time.monotonic()  # a camera takes the frame captured after it
         if self.on_trigger is not None:
             self.on_trigger(trig)
+
+    def _ignore_retained(self, topic: str) -> None:
+        """A retained trigger (a PLC's or an operator's ``mosquitto_pub -r``) is logged once per
+        topic and connection, never acted on: it would record the old part again at every start
+        and every reconnect."""
+        if topic in self._retained or len(self._retained) >= RETAINED_REPORTS:
+            return
+        self._retained.add(topic)
+        port = "" if self.opt.port == 1883 else f" -p {self.opt.port}"
+        self.log.warning(
+            "retained_trigger",
+            f"{topic}: ignored a retained trigger message (the broker keeps it and sends it "
+            "again at every connect; it is no new part). Send triggers without retain, and "
+            f"clear this one: mosquitto_pub -h {self.opt.host}{port} -t '{topic}' -r -n",
+            topic=topic,
+        )
 
     # -- publishing --------------------------------------------------------------------------
     def publish(self, topic: str | None, message: dict[str, Any]) -> None:

@@ -6,7 +6,12 @@ image) and writes into its archive, quarantine and state folders, so a slip in t
 refuse, comparing resolved paths (symlinks followed, so ``/bin`` is caught as ``/usr/bin``):
 
 * the filesystem root and the operating system's trees, with everything inside them:
-  ``SYSTEM_TREES`` (``/etc``, ``/usr``, ``/bin``, ``/lib*``, ``/boot``, ``/dev``, ``/proc``...);
+  ``SYSTEM_TREES`` (``/etc``, ``/usr``, ``/bin``, ``/lib*``, ``/boot``, ``/dev``, ``/proc``,
+  ``/var/spool`` with its cron tables and mail...);
+* a user's keys, credentials and settings, with everything inside them: ``USER_TREES`` in any
+  home folder (``~/.ssh``, ``~/.gnupg``, ``~/.config``, ``~/.aws``, ``~/.kube``...), and every
+  other hidden folder directly in a home folder (``~/.cache``; ``~/.local/share/x`` is fine).
+  Home folders are ``$HOME``, ``/root`` and those of the system's users (``/etc/passwd``);
 * folders that hold other folders, themselves but not what is inside them: ``SYSTEM_FOLDERS``
   (``/var``, ``/var/lib``, ``/tmp``, ``/home``, ``/srv``, ``/mnt``...) and the user's home
   folder (``/var/lib/inspect/inbox`` or ``~/line1/inbox`` are fine);
@@ -17,6 +22,7 @@ refuse, comparing resolved paths (symlinks followed, so ``/bin`` is caught as ``
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -34,6 +40,7 @@ SYSTEM_TREES = (
     "/dev",
     "/proc",
     "/sys",
+    "/var/spool",
 )
 ALLOWED_IN_TREES = ("/dev/shm",)  # a RAM disk: its sub-folders are fine
 SYSTEM_FOLDERS = (
@@ -42,7 +49,6 @@ SYSTEM_FOLDERS = (
     "/var/lib",
     "/var/log",
     "/var/cache",
-    "/var/spool",
     "/var/tmp",
     "/var/mail",
     "/var/backups",
@@ -60,6 +66,18 @@ SYSTEM_FOLDERS = (
     "/snap",
     "/dev/shm",
 )
+# in a home folder: keys, credentials, settings (and the programs they start)
+USER_TREES = (
+    ".ssh",
+    ".gnupg",
+    ".config",
+    ".aws",
+    ".azure",
+    ".kube",
+    ".docker",
+    ".password-store",
+    ".pki",
+)
 FOREIGN_MIN = 10  # non-image files an inbox may already hold before it is refused
 SCAN_MAX = 2000  # entries of the inbox looked at (a huge folder is not listed in full)
 
@@ -69,11 +87,23 @@ def _real(p: str | Path) -> str:
 
 
 def _homes() -> set[str]:
+    """``$HOME``, ``/root`` and the home folders of the system's users (not ``/``)."""
     out = set()
-    for h in (os.environ.get("HOME"), os.path.expanduser("~")):
-        if h and h != "/":
+    for h in (os.environ.get("HOME"), os.path.expanduser("~"), "/root", *_user_homes()):
+        if h and h != "/" and os.path.isabs(h):
             out.add(_real(h))
+    out.discard("/")
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _user_homes() -> tuple[str, ...]:
+    try:
+        import pwd
+
+        return tuple({u.pw_dir for u in pwd.getpwall()})
+    except (ImportError, OSError, KeyError):
+        return ()
 
 
 def _inside(path: str, tree: str) -> bool:
@@ -91,17 +121,37 @@ def system_folder(path: str | Path) -> str | None:
         ):
             where = "is" if real == t else "is inside"
             return f"{shown} {where} {tree}, which belongs to the operating system"
-    if real in _homes():
-        return (
-            f"{shown} is the home folder itself (a folder inside it is fine, e.g. "
-            f"{os.path.join(str(path), 'line1', 'inbox')})"
-        )
+    why = _user_folder(real, shown)
+    if why:
+        return why
     for folder in SYSTEM_FOLDERS:
         if real == _real(folder):
             return (
                 f"{shown} is {folder} itself, a system folder shared with other programs "
                 "(a folder inside it is fine)"
             )
+    return None
+
+
+def _user_folder(real: str, shown: str) -> str | None:
+    """Why ``real`` is a home folder, its keys or settings, or a hidden folder in it."""
+    homes = _homes()
+    if real in homes:
+        return (
+            f"{shown} is a home folder itself (a folder inside it is fine, e.g. "
+            f"{os.path.join(real, 'line1', 'inbox')})"
+        )
+    for home in homes:
+        for name in USER_TREES:
+            tree = _real(os.path.join(home, name))
+            if _inside(real, tree):
+                where = "is" if real == tree else "is inside"
+                return f"{shown} {where} {tree}, which holds a user's keys, credentials or settings"
+    parent, name = os.path.split(real)
+    if name.startswith(".") and parent in homes:
+        return (
+            f"{shown} is a hidden folder of the home folder {parent} (a program's settings or data)"
+        )
     return None
 
 

@@ -157,11 +157,14 @@ class Pipeline:
         c = self.cfg
         entries: list[JournalEntry] = []
         filed: list[Work] = []
+        missed: list[Work] = []  # triggers that got no frame: recorded as ERROR, answered
         shas: set[str] = set()  # recorded by this group
         for w in group:
             insp = build_inspection(self.inspector, w, c.name, c.plugin)
             if w.item.path is None and w.data is None:  # a trigger that got no frame
-                self._no_frame(w.item, w.error or "no frame")
+                if insp.capture_id is not None:  # its part is in the records, as ERROR
+                    entries.append(JournalEntry(insp, [s.name for s in self.writer.slots]))
+                missed.append(w)
                 continue
             self._place(w, insp)
             entry = self._entry(w, insp, shas)
@@ -179,13 +182,16 @@ class Pipeline:
                     "writable. Images not recorded stay in the inbox"
                 ) from e
             self.writer.wake.set()
+        for w in missed:
+            self._no_frame(w.item, w.inspection)
         for w in filed:
             settle(w, source=self.source, mqtt=self.mqtt, log=self.log, status=self.status)
 
-    def _no_frame(self, item: SourceItem, reason: str) -> None:
-        self.log.error("no_frame", reason, request_id=item.request_id)
+    def _no_frame(self, item: SourceItem, insp: Inspection) -> None:
+        reason = insp.error or "no frame"
+        self.log.error("no_frame", reason, request_id=item.request_id, part_id=item.part_id)
         if self.mqtt:
-            self.mqtt.publish_error(item.request_id, reason)
+            self.mqtt.publish_result(insp, item.request_id)
         self.status.error(item.source, reason)
 
     def _place(self, w: Work, insp: Inspection) -> None:

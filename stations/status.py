@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import threading
 import time
@@ -26,10 +27,14 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def pid_alive(pid: int) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """Whether process ``pid`` exists (False for anything but a positive process id: 0 would
+    ask about this process's group)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
@@ -114,41 +119,82 @@ class StatusBoard:
 
 
 def read_status(state_dir: Path) -> dict[str, Any]:
+    """The status a station last wrote, with ``running``; :class:`InspectError` saying what to
+    do when the file is missing or damaged. Values of the wrong kind are shown as they are."""
+    from inspect_core.cards import MAX_SMALL_FILE, read_small_file
+    from inspect_core.errors import InspectError
+
     path = Path(state_dir) / STATUS_FILE
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_small_file(path, MAX_SMALL_FILE))
+        problem = None if isinstance(data, dict) else f"a JSON {type(data).__name__}, not an object"
     except FileNotFoundError:
-        from inspect_core.errors import InspectError
-
         raise InspectError(
             f"no station status in {state_dir} ({STATUS_FILE} not found): the "
             "station has not run with this state folder yet"
         ) from None
-    running = data.get("state") not in ("stopped", "failed") and pid_alive(int(data.get("pid", 0)))
-    data["running"] = bool(running and time.time() - data.get("updated_at", 0) < 30)
+    except OSError as e:
+        problem = e.strerror or str(e)
+    except ValueError as e:  # not UTF-8, not JSON
+        problem = f"not JSON: {e}"
+    if problem is not None:
+        raise InspectError(
+            f"cannot read the station status {path} ({problem}); it is damaged (written "
+            "during a crash or on a full disk?). Remove it: a running station writes it again "
+            "within a second, a stopped one at its next start"
+        )
+    age = _seconds(time.time()) - _seconds(data.get("updated_at"))
+    running = data.get("state") not in ("stopped", "failed") and pid_alive(data.get("pid"))
+    data["running"] = bool(running and abs(age) < 30)
     return data
 
 
-def ago(at: float | None) -> str:
-    """How long ago ``at`` was: seconds, minutes, else the date and time."""
-    if not at:
+def _seconds(value: Any) -> float:
+    """A time from status.json as a number (NaN for anything that is not one)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+def ago(at: Any) -> str:
+    """How long ago ``at`` was: seconds, minutes, else the date and time ("?" for a value
+    that is not a time)."""
+    if at is None or at == 0:
         return "-"
-    s = time.time() - at
-    if s < 120:
+    t = _seconds(at)
+    s = time.time() - t
+    if not math.isfinite(s):
+        return "?"
+    if 0 <= s < 120:
         return f"{s:.0f} s ago"
-    if s < 7200:
+    if 0 <= s < 7200:
         return f"{s / 60:.0f} min ago"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(at))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+    except (OverflowError, ValueError, OSError):
+        return "?"
 
 
 def format_status(d: dict[str, Any]) -> str:
     """The status as text for a terminal; names and errors from the station (file names, error
-    messages) are printed literally, one line each (:func:`inspect_core.text.terminal_text`)."""
-    lines = _summary_lines(d)
-    lines += _sink_lines(d)
-    lines += _dead_letter_lines(d.get("dead_letters") or {})
-    lines += _mqtt_lines(d.get("mqtt"))
-    lines += _recent_lines(d)
+    messages) are printed literally, one line each (:func:`inspect_core.text.terminal_text`).
+    A part of a damaged status.json that cannot be shown is named, and the rest is shown."""
+    lines: list[str] = []
+    for part, show in (
+        ("summary", _summary_lines),
+        ("sinks", _sink_lines),
+        ("dead_letters", lambda d: _dead_letter_lines(d.get("dead_letters") or {})),
+        ("mqtt", lambda d: _mqtt_lines(d.get("mqtt"))),
+        ("last verdicts and errors", _recent_lines),
+    ):
+        try:
+            lines += show(d)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as e:
+            from inspect_core.text import terminal_text
+
+            why = terminal_text(f"{type(e).__name__}: {e}")
+            lines.append(f"  ({part}: cannot be shown, status.json is damaged here: {why})")
     return "\n".join(lines)
 
 

@@ -1,11 +1,14 @@
 """MQTT messages in and out: a trigger checked at the edge, a result encoded as strict JSON.
 
 A trigger is refused (answered with ``"verdict": "ERROR"`` naming the field) rather than
-repaired when a field is of the wrong type, too long, or holds a control character: the part id
-and lot are traceability keys, and silently changing them (``"P\\u0000X"`` -> ``"PX"``) could
-record a different part than the PLC meant. Surrounding spaces of ``part_id`` and ``lot`` are
-removed, and an empty one is no value. The answer never repeats a refused value (it can be a
-megabyte), only its kind and length; it carries the trigger's ``id`` when that one was fine.
+repaired when a field is of the wrong type, too long, or holds a control or invisible character
+(Unicode Cc, Cf, Zl, Zp, Co, Cs: ``U+0000``, a zero-width space, a right-to-left override, a
+line separator; the answer names it by code point): the part id and lot are traceability keys,
+silently changing them (``"P\\u0000X"`` -> ``"PX"``) could record a different part than the PLC
+meant, and ``"P-77"`` and ``"P-77\\u200b"`` would be two parts that look the same. Surrounding
+spaces of ``part_id`` and ``lot`` are removed, and an empty one is no value. The answer never
+repeats a refused value (it can be a megabyte), only its kind and length; it carries the
+trigger's ``id`` when that one was fine.
 """
 
 from __future__ import annotations
@@ -48,11 +51,26 @@ def _kind(v: Any) -> str:
     }.get(type(v), type(v).__name__)
 
 
+# controls, format characters (bidi overrides, zero-width spaces, byte-order marks), line and
+# paragraph separators, private use, lone surrogates: nothing a part id is typed or printed with
+BAD_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
+
+
 def _bad_char(s: str) -> str | None:
     for i, ch in enumerate(s):
-        if unicodedata.category(ch) in ("Cc", "Cs"):  # control characters, lone surrogates
-            return f"U+{ord(ch):04X} at position {i + 1}"
+        if unicodedata.category(ch) in BAD_CATEGORIES:
+            name = unicodedata.name(ch, "")
+            return f"U+{ord(ch):04X}{' ' + name if name else ''} at position {i + 1}"
     return None
+
+
+def _refuse_hidden(v: str, name: str) -> None:
+    bad = _bad_char(v)
+    if bad:
+        raise TriggerError(
+            f'trigger field "{name}" holds an invisible or control character ({bad}); '
+            "send printable text only"
+        )
 
 
 def _text(v: str, name: str, limit: int) -> str:
@@ -60,11 +78,7 @@ def _text(v: str, name: str, limit: int) -> str:
         raise TriggerError(
             f'trigger field "{name}" is {len(v)} characters long; at most {limit} are accepted'
         )
-    bad = _bad_char(v)
-    if bad:
-        raise TriggerError(
-            f'trigger field "{name}" holds a control character ({bad}); send printable text only'
-        )
+    _refuse_hidden(v, name)
     return v
 
 
@@ -101,8 +115,10 @@ def check_field(v: Any, name: str, request_id: str | int | None) -> str | None:
             raise TriggerError(
                 f'trigger field "{name}" must be a string or an integer, got {_kind(v)}'
             )
-        v = _text(v.strip(), name, MAX_FIELD_CHARS)
-        return v or None
+        # checked before the surrounding spaces go: str.strip() would also drop a trailing
+        # control or separator character (U+0085, U+2028) that must refuse the trigger
+        _refuse_hidden(v, name)
+        return _text(v.strip(), name, MAX_FIELD_CHARS) or None
     except TriggerError as e:
         raise TriggerError(str(e), request_id) from None
 

@@ -1,36 +1,33 @@
 """Showing a URL without its secrets: ``rtsp://admin:pass@cam/stream`` -> ``rtsp://admin:***@cam/stream``.
 
-Used wherever a camera (or broker) URL reaches a log line, a status file or the terminal. The
-password of the user-info part is masked, and so is the value of any query parameter whose name
-says it holds a secret (``password``, ``pwd``, ``token``, ``key``, ``auth``...), as some cameras
-take their credentials there. A string without ``://`` (a video file path) is returned as is.
+Used wherever a camera (or broker) URL reaches a log line, a status file or the terminal.
+Operators paste passwords as they are, not URL-encoded (``${CAMERA_PASSWORD}`` may hold
+``Xy/9#@``), so the URL is not parsed: everything between ``://`` and the *last* ``@`` is the
+user-info, and what follows the user name's ``:`` there is masked. The value of every parameter
+whose name says it holds a secret (``password``, ``pwd``, ``pw``, ``token``, ``key``, ``auth``...)
+is masked too, in the query (``?pw=...``) and in a path of parameters (Dahua's
+``/user=admin_password=..._channel=1``), up to the next ``&`` or ``;`` or ``_name=`` (a ``/`` or
+``#`` may be part of the password). A string without ``://`` (a video file path) is returned as
+is.
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 _SECRET_PARAM = re.compile(
-    r"(?i)([?&;](?:[^=&;#]*(?:pass|pwd|token|secret|auth|key|sig)"
-    r"[^=&;#]*)=)([^&;#]*)"
+    r"(?i)([?&;/_][^=&;#/?_]*(?:pass|pwd|pw|token|secret|auth|key|sig|cred)[^=&;#/?_]*=)"
+    r"(.*?)(?=_[a-z][a-z0-9]*=|[&;]|$)"
 )
 
 
 def mask_url(url: str | None) -> str | None:
-    """``url`` with its password (and secret-looking query values) replaced by ``***``."""
+    """``url`` with its password (and secret-looking parameter values) replaced by ``***``."""
     if not url or "://" not in url:
         return url
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-    except ValueError:  # not parseable as a URL: mask anything between "://" and "@"
-        return re.sub(r"(://[^/@:]*:)[^/@]*@", rf"\g<1>{MASK}@", url)
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":" + MASK
-        netloc = f"{userinfo}@{host}"
-    out = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return _SECRET_PARAM.sub(rf"\g<1>{MASK}", out)
+    scheme, _, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
+    return _SECRET_PARAM.sub(rf"\g<1>{MASK}", f"{scheme}://{rest}")

@@ -20,20 +20,14 @@ from inspect_core.plugin_api.interfaces import FileFacts, SourceItem
 from inspect_core.runtime.inspector import InspectorBase, Result
 from inspect_core.types import Decision, Inspection, Verdict
 from inspect_stations.config import Limits
-from inspect_stations.image_check import (
-    BadImage,
-    Header,
-    WorkShape,
-    check_bytes,
-    check_work,
-    decode,
-)
+from inspect_stations.image_check import BadImage, Header, check_bytes, decode
 from inspect_stations.regular_files import (
     NotRegularFile,
     open_regular,
     special_kind,
     special_reason,
 )
+from inspect_stations.work_limit import WorkShape, check_work
 
 Preprocess = Callable[[np.ndarray], np.ndarray]
 
@@ -64,11 +58,6 @@ class Work:
         return self.error is None and self.known_verdict is None and self.image is not None
 
 
-def _hash_file(path: str) -> str:
-    with open_regular(path) as f:  # only a regular file: a pipe could block the read forever
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _facts(item: SourceItem, st: os.stat_result) -> FileFacts:
     """The item's :class:`FileFacts`; made from ``st`` for a source that gave none."""
     if item.file is None:
@@ -79,25 +68,27 @@ def _facts(item: SourceItem, st: os.stat_result) -> FileFacts:
 def _refuse(w: Work, reason: str, key: str, journal) -> Work:
     """A file that is not read. Its key, as there is no content to hash, is the file as it is
     now: the same file is the same key after a restart; a new one under that name (a camera
-    that reuses one name) is not."""
+    that reuses one name) is not. A name that is not valid UTF-8 keeps its bytes in the key."""
     f = w.item.file
     stamp = f"{f.size}:{f.mtime_ns}" if f is not None else ":"
-    w.sha256 = hashlib.sha256(f"{key}:{stamp}".encode()).hexdigest()
+    w.sha256 = hashlib.sha256(f"{key}:{stamp}".encode("utf-8", "surrogatepass")).hexdigest()
     w.error = reason
     return _known(w, journal)
 
 
 def _oversize(w: Work, st: os.stat_result, limits: Limits, journal) -> Work:
-    w.sha256 = _hash_file(w.item.path or "")
-    w.error = (
+    """A file above ``limits.max_bytes``, refused from its size alone: nothing of it is read
+    (an 8 GB sparse file would take the reader half a minute to hash), so it is keyed like
+    an unreadable file, by its path, inode, size and modification time."""
+    facts = _facts(w.item, st)
+    if facts.ino is None:
+        facts.ino = st.st_ino
+    reason = (
         f"file is {st.st_size} bytes, above the station limit of "
         f"{limits.max_bytes} (limits.max_bytes); if such images are expected, "
         "raise limits.max_bytes"
     )
-    facts = _facts(w.item, st)
-    if facts.ino is None:
-        facts.ino = st.st_ino
-    return _known(w, journal)
+    return _refuse(w, reason, f"oversize:{w.item.path}:{st.st_ino}", journal)
 
 
 def read_file(
@@ -109,7 +100,7 @@ def read_file(
 ) -> Work:
     """Read, hash, check and decode one file of a folder source. Only a regular file is
     opened; with ``shape``, an image too large for the recipe's model is refused from its
-    header (:func:`inspect_stations.image_check.check_work`)."""
+    header (:func:`inspect_stations.work_limit.check_work`)."""
     w = Work(item)
     path = item.path or ""
     if item.refuse:  # a symlink out of the folder, a pipe, a socket: never read

@@ -48,9 +48,24 @@ def make_tiny_model(
     return path
 
 
+def write_card(model: Path, classes=CLASSES) -> Path:
+    """The model card ``inspect train`` writes beside a model (its classes and sha256)."""
+    import json
+
+    from inspect_core.cards import sha256_file
+
+    card = model.with_suffix(".json")
+    card.write_text(json.dumps({"classes": list(classes), "sha256": sha256_file(model)}))
+    return card
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+    """The tiny model with its card (``tiny.json``), as training leaves one: a plugin's recipe
+    needs its card."""
+    model = make_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+    write_card(model)
+    return model
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import numpy as np
 from inspect_core.commands.predict import warn_unverified
 from inspect_core.commands.progress import item_progress
 from inspect_core.data.datasets import open_dataset
+from inspect_core.data.frames import model_frame
 from inspect_core.data.metrics import SegmentationScores
 from inspect_core.runtime.inspector import InspectorBase
 from inspect_core.runtime.onnx_model import OnnxModel
@@ -70,30 +71,10 @@ def _score(
         for i in range(len(ds)):
             img, mask = ds.load(i)
             if preprocess is not None:
-                img, mask = _model_frame(img, mask, preprocess, ds.samples[i].image)
+                img, mask = model_frame(img, mask, preprocess, ds.samples[i].image)
             scores.update(argmax_labels(probabilities(img)), mask, ds.ignore_index)
             advance()
     return scores.summary()
-
-
-def _model_frame(img: np.ndarray, mask: np.ndarray, preprocess, path: Path):
-    """The preprocessed image and its mask at the same size; a preprocessing that does not
-    just scale (a crop) cannot be evaluated against the dataset's masks."""
-    import cv2
-
-    from inspect_core.errors import DataError
-
-    out = preprocess(img)
-    (h, w), (oh, ow) = img.shape[:2], out.shape[:2]
-    if (oh, ow) == (h, w):
-        return out, mask
-    if abs(ow * h - oh * w) > max(h, w):  # more than rounding: not a plain resize
-        raise DataError(
-            f"{path}: the recipe's preprocessing turns {w}x{h} into {ow}x{oh}, not a "
-            "scaling, so the masks cannot follow; evaluate the bare model instead "
-            "(--model FILE.onnx)"
-        )
-    return out, cv2.resize(mask, (ow, oh), interpolation=cv2.INTER_NEAREST)
 
 
 @click.command()
@@ -148,6 +129,14 @@ def evaluate(model_path, data, split, tile, threads, as_json):
     con.print(t)
     con.print(
         f"mIoU {s['miou']:.4f}  mean Dice {s['mean_dice']:.4f}  pixel accuracy "
-        f"{s['pixel_accuracy']:.4f}  image recall {s['image_recall']:.4f}  "
-        f"false-reject rate {s['false_reject_rate']:.4f}"
+        f"{s['pixel_accuracy']:.4f}  image recall {_rate(s, 'image_recall')}  "
+        f"false-reject rate {_rate(s, 'false_reject_rate')}",
+        highlight=False,
     )
+
+
+def _rate(s: dict, key: str) -> str:
+    """An image-level rate for the terminal: the number, or n/a with the reason."""
+    if s[key] is None:
+        return f"n/a ({s.get('undefined', {}).get(key, 'no images to count')})"
+    return f"{s[key]:.4f}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from inspect_core.cards import sha256_file, verify_model
+from inspect_core.cards import sha256_file
 from inspect_core.errors import ModelError
 from inspect_core.plugin_api.manager import get_registry
 from inspect_core.text import rich_text, terminal_text
@@ -30,7 +30,7 @@ def plugin_listing() -> list[dict]:
             recipes = []
             for r in reg.domains[dname].recipes:
                 try:  # a model that does not match its card is listed, and is a failure
-                    sha = verify_model(r.model, r.card).sha256
+                    sha = r.check_model().sha256
                 except ModelError as e:
                     failed.setdefault(name, []).append(f"{dname}/{r.name}: {e}")
                     sha = sha256_file(r.model)
@@ -103,38 +103,49 @@ def plugins_cmd(as_json):
 
 
 def _print_table(listing: list[dict]) -> None:
-    """The listing as a rich table; every name is printed literally (no markup, no escapes)."""
+    """The listing in three columns that fit an 80-column terminal: the plugin and its
+    version; its recipes (``DOMAIN:RECIPE``, as ``evaluate --model`` and ``train --init-from``
+    take them); each recipe's classes with its model file and sha256 (12 digits; all 64 with
+    --json) on a line below, or what else the plugin registers (``rules: ...``). Long cells
+    wrap at spaces (a word longer than its column folds, nothing is cut); every name is
+    printed literally (no markup, no escapes)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title="inspect plugins")
-    for col in ("plugin", "version", "domain", "recipe", "classes", "model", "sha256"):
-        t.add_column(col)
+    t = Table(
+        title="inspect plugins",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        header_style="bold",
+    )
+    t.add_column("plugin", no_wrap=True)
+    t.add_column("recipe", overflow="fold")
+    t.add_column("classes; model file, sha256", overflow="fold", ratio=1)
     for p in listing:
         if p["failures"] and not p["module"]:
             continue  # failed to import: reported below
-        if not p["domains"]:
-            extras = ", ".join(
-                f"{k}: {', '.join(p[k])}" for k in ("rules", "sources", "sinks") if p[k]
-            )
-            t.add_row(*map(rich_text, (p["plugin"], p["version"], "-", "-", extras, "", "")))
+        kinds = [k for k in ("rules", "sources", "sinks") if p[k]]
+        rows = [(rich_text(""), rich_text(f"{k}: {', '.join(p[k])}")) for k in kinds]
         for d in p["domains"]:
             for r in d["recipes"]:
-                t.add_row(
-                    *map(
-                        rich_text,
-                        (
-                            p["plugin"],
-                            p["version"],
-                            d["name"],
-                            r["name"],
-                            ", ".join(r["classes"]),
-                            _short(r["model"]),
-                            r["sha256"][:12],
-                        ),
-                    )
-                )
+                rows.append((rich_text(f"{d['name']}:{r['name']}", "cyan"), _classes_cell(r)))
+        head = Text().append_text(rich_text(p["plugin"], "bold"))
+        head.append_text(rich_text(f" {p['version']}", "dim"))
+        rows = rows or [(rich_text("-"), rich_text(""))]
+        for i, (what, cell) in enumerate(rows):
+            t.add_row(head if i == 0 else "", what, cell, end_section=i == len(rows) - 1)
     Console().print(t)
+
+
+def _classes_cell(recipe: dict):
+    """A recipe's classes, then on the next line its model file and sha256 (dim)."""
+    cell = rich_text(", ".join(recipe["classes"]))
+    cell.append("\n")
+    return cell.append_text(rich_text(f"{_short(recipe['model'])} {recipe['sha256'][:12]}", "dim"))
 
 
 def _short(path: str) -> str:
@@ -146,7 +157,7 @@ def _short(path: str) -> str:
 
 @click.group("plugin")
 def plugin_group():
-    """Write new domain plugins."""
+    """Write new domain plugins and pick their sample images."""
 
 
 @plugin_group.command("new")
@@ -164,12 +175,115 @@ def plugin_group():
     "model_path",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="ONNX model to ship (default: a copy of the industrial steel model).",
+    help="ONNX model to ship (default: a copy of the industrial steel model; with --data, "
+    "the shipped model that suits the dataset).",
 )
-def plugin_new(name, directory, model_path):
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Dataset folder (classes.json + train/ images and masks, or MVTec AD): size the "
+    "recipe from its masks and choose the model to fine-tune.",
+)
+def plugin_new(name, directory, model_path, data):
     """Write an installable plugin package NAME (pyproject with the entry point, hooks, recipe,
-    README, a test). Then: pip install -e DIR/inspect-NAME && inspect plugins."""
-    from inspect_core.plugin_api.scaffold import scaffold
+    README, a test). Then: pip install -e DIR/inspect-NAME && inspect plugins.
 
-    root = scaffold(name, Path(directory), Path(model_path) if model_path else None)
-    click.echo(f"wrote {root}\nnext: pip install -e {root} && inspect plugins && pytest {root}")
+    With --data the recipe's post-processing and rules are sized from the dataset's true
+    masks (no opening for thin defects), and the `inspect train` command to run next is
+    printed."""
+    from inspect_core.plugin_api.scaffold import scaffold, scaffold_from_data
+
+    model = Path(model_path) if model_path else None
+    if data is None:
+        root = scaffold(name, Path(directory), model)
+        click.echo(f"wrote {root}\nnext: pip install -e {root} && inspect plugins && pytest {root}")
+        return
+    made = scaffold_from_data(name, Path(directory), Path(data).resolve(), model)
+    for line in made.survey.lines():
+        click.echo(terminal_text(line))
+    click.echo(f"start from {made.start.spec}: {made.start.reason}")
+    for reason in made.chain.reasons:
+        click.echo(f"recipe: {reason}")
+    models = made.root / f"inspect_{name}" / "models"
+    steps = [
+        f"pip install -e {made.root}",
+        made.train_command,
+        f"cp runs/{name}/model.onnx {models / 'default.onnx'}",
+        f"cp runs/{name}/model.json {models / 'default.json'}",
+        f"inspect plugin samples {name}:default --data {made.survey.root} --write",
+        f"pytest {made.root}",
+    ]
+    click.echo(terminal_text(f"wrote {made.root}; next:"))
+    for step in steps:
+        click.echo(terminal_text(f"  {step}"))
+
+
+@plugin_group.command("samples")
+@click.argument("recipe_spec", metavar="PLUGIN:RECIPE")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The dataset the recipe's model was trained on (its folder).",
+)
+@click.option("--split", default="val", show_default=True, help="The split to pick from.")
+@click.option("--n", default=4, show_default=True, help="About how many samples (half FAIL).")
+@click.option("--scan", default=60, show_default=True, help="Images of the split to look at.")
+@click.option(
+    "--write", is_flag=True, help="Copy the images and write [[samples]] into the recipe."
+)
+def plugin_samples(recipe_spec, data, split, n, scan, write):
+    """Pick sample images with expected verdicts for a recipe: images of the dataset where
+    the rules give the same verdict on the model's mask as on the true mask. Without --write,
+    print what would be written."""
+    from inspect_core.data.datasets import open_dataset
+    from inspect_core.errors import InspectError
+    from inspect_core.plugin_api.resolve import find_recipe
+    from inspect_core.plugin_api.samples import (
+        pick_samples,
+        samples_block,
+        samples_dir,
+        write_samples,
+    )
+    from inspect_core.runtime.inspector import Inspector
+
+    plugin, _, name = recipe_spec.partition(":")
+    if not plugin or not name:
+        raise click.BadParameter(
+            "give PLUGIN:RECIPE, e.g. wood:default", param_hint="PLUGIN:RECIPE"
+        )
+    recipe = find_recipe(plugin, name)
+    if recipe.source is None:
+        raise InspectError(
+            f"recipe {recipe_spec} was not read from a TOML file, so there is no file to write "
+            "its samples into; run without --write and add the [[samples]] it prints by hand"
+        )
+    picks = pick_samples(
+        Inspector(recipe, get_registry().rules), open_dataset(data, split), n, scan
+    )
+    if not picks:
+        raise InspectError(
+            f"no image of {data} ({split}, {scan} looked at) got the same verdict from the "
+            f"model as from its true mask: is {recipe.model} trained on this dataset?"
+        )
+    for p in picks:
+        crop = "" if p.crop is None else f" (crop {p.crop})"
+        click.echo(
+            terminal_text(f"{p.verdict:6} {p.file_name(recipe.name)}  from {p.source}{crop}")
+        )
+    missing = sorted({"PASS", "FAIL", "REVIEW"} - {p.verdict for p in picks})
+    if missing:
+        click.echo(f"none found for {', '.join(missing)} (--scan more images to find some)")
+    if not write:
+        rel = "../" + samples_dir(recipe.source).name
+        click.echo("\n" + samples_block(picks, recipe.name, rel))
+        click.echo(terminal_text(f"not written: add --write to save them into {recipe.source}"))
+        return
+    written = write_samples(picks, recipe.name, recipe.source)
+    click.echo(
+        terminal_text(
+            f"wrote {len(written)} images into {samples_dir(recipe.source)} and their "
+            f"[[samples]] into {recipe.source}"
+        )
+    )

@@ -10,46 +10,106 @@ import click
 
 from inspect_core.errors import InspectError
 
+EPILOG = """\b
+Options not given are chosen for the run, logged at its start and recorded in model.json
+("settings_chosen"). A fine-tune (--init-from) by default trains the network of the weights
+it starts from, at lr 1e-3, for 30 minutes with the cosine schedule fitted to them, without
+early stop; give --epochs to train by epochs instead."""
 
-@click.command()
+
+@click.command(epilog=EPILOG)
 @click.option(
     "--data",
     required=True,
     type=click.Path(exists=True, file_okay=False),
-    help="Dataset folder (classes.json + train/ val/ images and masks, or MVTec AD).",
+    help="Dataset folder (classes.json + train/ val/ images and masks, or MVTec AD). Without "
+    "a val/ split about 15% of train is held out to validate on (whole groups where "
+    'classes.json has a "groups" pattern); test/ is never used to pick the model.',
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder to write.")
-@click.option("--epochs", default=40, show_default=True)
-@click.option("--batch", default=8, show_default=True)
-@click.option("--size", default=256, show_default=True, help="Training crop size in pixels.")
-@click.option("--width", default=16, show_default=True, help="Channels at the first level.")
-@click.option("--depth", default=4, show_default=True, help="Down-sampling steps.")
-@click.option(
-    "--stem-stride",
-    default=1,
-    type=click.Choice(["1", "2"]),
-    show_default=True,
-    help="2 runs the U-Net at half resolution (faster; for defects wider than a few px).",
-)
-@click.option(
-    "--arch", default="enhanced", type=click.Choice(["enhanced", "plain"]), show_default=True
-)
-@click.option("--lr", default=2e-3, show_default=True)
-@click.option("--patience", default=8, show_default=True, help="Early stopping patience (epochs).")
-@click.option("--seed", default=0, show_default=True)
-@click.option(
-    "--max-minutes", default=0.0, show_default=True, help="Stop after this long (0 = no limit)."
-)
 @click.option(
     "--init-from",
     default=None,
-    help="Start from weights: a .pt/.onnx path or PLUGIN:RECIPE of an installed plugin.",
+    help="Start from trained weights: PLUGIN:RECIPE of an installed plugin (e.g. "
+    "industrial:steel) or a .pt/.onnx path. Fine-tunes: the options below that are not given "
+    "take the fine-tune defaults, and the network those weights belong to.",
 )
+@click.option(
+    "--init-partial",
+    is_flag=True,
+    help="With --init-from: start the tensors that do not fit from scratch instead of "
+    "stopping (the head, for other classes, and the first layer, for other image channels, "
+    "are adapted without it).",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Passes over the training set; 0 = no limit (a time budget ends the run). "
+    "[default: 40; with --init-from 0, and --max-minutes 30]",
+)
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Time budget: stop after this long, keeping the best; the cosine learning-rate "
+    "schedule is fitted to it. [default: 30 with --init-from and no --epochs, else 0 = none]",
+)
+@click.option(
+    "--lr",
+    type=float,
+    default=None,
+    help="Peak learning rate (Adam; warm-up, then cosine). [default: 2e-3; 1e-3 with "
+    "--init-from: a high rate would undo the trained features while the new head settles]",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Stop after this many epochs without a better val mIoU; 0 = never. [default: 8; "
+    "0 with --init-from: the schedule runs to its end, the best epoch is kept]",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(min=16),
+    default=None,
+    help="Training crop in pixels. [default: the images' shorter side (median) rounded down "
+    "to a multiple of 32, between 64 and 256]",
+)
+@click.option("--batch", default=8, show_default=True, help="Images per optimiser step.")
+@click.option(
+    "--width",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Channels at the first level. [default: 16; with --init-from, that of its weights]",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Down-sampling steps. [default: 4; with --init-from, that of its weights]",
+)
+@click.option(
+    "--stem-stride",
+    default=None,
+    type=click.Choice(["1", "2"]),
+    help="2 runs the U-Net at half resolution (faster; for defects wider than a few px). "
+    "[default: 1; with --init-from, that of its weights]",
+)
+@click.option(
+    "--arch",
+    default=None,
+    type=click.Choice(["enhanced", "plain"]),
+    help="[default: enhanced; with --init-from, that of its weights]",
+)
+@click.option("--seed", default=0, show_default=True)
 @click.option(
     "--augment",
     "augment_json",
     default=None,
-    help='Augmentation overrides as JSON, e.g. \'{"rotate": 30, "rotate90": true}\'.',
+    help='Augmentation overrides as JSON, e.g. \'{"rotate": 30, "rotate90": true}\'. '
+    "[default: flips, rotation 15, scale 0.15, brightness/contrast 0.2, noise; "
+    "'{\"vflip\": false}' for scenes with an up and down]",
 )
 @click.option("--workers", default=1, show_default=True, help="Data loading processes.")
 @click.option(
@@ -72,12 +132,18 @@ from inspect_core.errors import InspectError
 )
 @click.option(
     "--steps-per-epoch",
-    default=0,
-    show_default=True,
-    help="Batches per epoch (0 = one pass over the training set).",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Batches per epoch; 0 = one pass over the training set. [default: 0; with no epoch "
+    "limit at least 100, so validating a small set does not eat the time budget]",
 )
-def train(out, size, stem_stride, init_from, augment_json, **settings):
-    """Train a U-Net on a dataset folder; writes checkpoints, model.onnx and model.json."""
+def train(out, stem_stride, init_from, augment_json, **settings):
+    """Train a U-Net on a dataset folder; writes checkpoints, model.onnx and model.json.
+
+    \b
+    From scratch:  inspect train --data DATASET --out runs/mine
+    Fine-tune:     inspect train --data DATASET --out runs/mine --init-from industrial:steel
+    """
     try:
         from inspect_core.training.augment import AugmentConfig
         from inspect_core.training.trainer import TrainConfig
@@ -86,16 +152,11 @@ def train(out, size, stem_stride, init_from, augment_json, **settings):
         raise InspectError(
             f"training needs the 'train' extra ({e}); run: pip install -e '.[train]'"
         ) from e
-    aug = AugmentConfig(crop=size, **augment_overrides(augment_json, AugmentConfig))
-    if init_from and ":" in init_from and not Path(init_from).exists():
-        from inspect_core.plugin_api.resolve import resolve_model
-
-        init_from = str(resolve_model(init_from))
-    # every other option is the TrainConfig field of its name
+    aug = AugmentConfig(**augment_overrides(augment_json, AugmentConfig))
+    # every other option is the TrainConfig field of its name; None = chosen by the run
     cfg = TrainConfig(
         out=out,
-        size=size,
-        stem_stride=int(stem_stride),
+        stem_stride=int(stem_stride) if stem_stride else None,
         init_from=init_from,
         augment=aug,
         **settings,

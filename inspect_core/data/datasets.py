@@ -3,6 +3,10 @@
 Shared layout (``../shared/datasets/<name>``)::
 
     classes.json                      {"classes": [...], "ignore_index": 255, ...}
+                                      optional "groups": a regex with one capture group
+                                      applied to each file stem (e.g. "^(tile\\\\d+)_" in JSON):
+                                      images of one group (one part, tile, video) are never
+                                      split between training and a carved validation set
     <split>/images/<stem>.(jpg|png|bmp|tif)
     <split>/masks/<stem>.png          8-bit class indices, 255 = ignore
 
@@ -20,7 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -49,9 +54,14 @@ class Dataset:
     samples: list[Sample] = field(default_factory=list)
     license: str = ""
     channels: int = 0  # 1 or 3, detected from the first image
+    groups: str | None = None  # classes.json "groups": regex, its capture group names a group
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def subset(self, indices: list[int], split: str) -> Dataset:
+        """The samples at ``indices`` as a dataset of their own, named ``split``."""
+        return replace(self, split=split, samples=[self.samples[i] for i in indices])
 
     def fingerprint(self) -> str:
         """sha256 of the sorted relative file list: names the exact data a model saw."""
@@ -175,7 +185,37 @@ def load_classes(root: Path) -> dict:
         or not all(isinstance(c, str) for c in classes)
     ):
         raise DataError(f"{cj}: 'classes' must be a list of at least two class names")
+    _check_groups(cj, meta.get("groups"))
     return meta
+
+
+def _check_groups(cj: Path, pattern: object) -> None:
+    """classes.json's optional "groups": a regex with exactly one capture group."""
+    if pattern is None:
+        return
+    example = 'e.g. "groups": "^(tile\\\\d+)_" groups tile3_001.png with tile3_002.png'
+    if not isinstance(pattern, str):
+        raise DataError(f"{cj}: 'groups' must be a regex string ({example})")
+    try:
+        n = re.compile(pattern).groups
+    except re.error as e:
+        raise DataError(
+            f"{cj}: 'groups' {pattern!r} is not a valid regex ({e}); {example}"
+        ) from None
+    if n != 1:
+        raise DataError(
+            f"{cj}: 'groups' {pattern!r} has {n} capture groups; it needs exactly one, the "
+            f"part of the file stem that names the group ({example})"
+        )
+
+
+def has_split(root: str | Path, split: str) -> bool:
+    """Whether the dataset folder has ``split`` of its own (an MVTec folder has no val split:
+    :func:`open_dataset` answers 'val' with its test images)."""
+    root = Path(root)
+    if (root / "ground_truth").is_dir() or (root / "train" / "good").is_dir():
+        return split in ("train", "test") and (root / split).is_dir()
+    return (root / split / "images").is_dir()
 
 
 def open_dataset(root: str | Path, split: str) -> Dataset:
@@ -202,9 +242,8 @@ def open_dataset(root: str | Path, split: str) -> Dataset:
                 f"{img}: its mask {mask} is missing; every image needs a mask of the same stem"
             )
         samples.append(Sample(img, mask))
-    ds = Dataset(
-        root, meta.get("name", root.name), classes, ignore, split, samples, meta.get("license", "")
-    )
+    name, lic = meta.get("name", root.name), meta.get("license", "")
+    ds = Dataset(root, name, classes, ignore, split, samples, lic, groups=meta.get("groups"))
     ds.channels = _detect_channels(samples[0].image)
     return ds
 

@@ -66,10 +66,28 @@ class SegmentationScores:
             "mean_dice": float(np.mean(dices)) if dices else float("nan"),
             "pixel_accuracy": _ratio(np.trace(self.cm), total),
             "per_class": pc,
-            "image_recall": _ratio(tp, tp + fn),
-            "false_reject_rate": _ratio(fp, fp + tn, empty=0.0),
+            "image_recall": _ratio(tp, tp + fn) if tp + fn else None,
+            "false_reject_rate": _ratio(fp, fp + tn) if fp + tn else None,
             "images": self.images,
+            **_undefined(tp + fn, fp + tn),
         }
+
+
+# image-level rates that have no image to count, and why (they are None then, not 0 or 1)
+UNDEFINED = {
+    "image_recall": "no image of the split has a defect in its mask",
+    "false_reject_rate": "no image of the split is defect-free (every mask has a defect)",
+}
+
+
+def _undefined(defective: int, clean: int) -> dict:
+    """``{"undefined": {rate: reason}}`` for the image-level rates with no image to count."""
+    why = {
+        k: UNDEFINED[k]
+        for k, n in (("image_recall", defective), ("false_reject_rate", clean))
+        if not n
+    }
+    return {"undefined": why} if why else {}
 
 
 def _ratio(a: float, b: float, empty: float = 1.0) -> float:

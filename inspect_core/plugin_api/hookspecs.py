@@ -53,6 +53,16 @@ class Rule(Protocol):
     def __call__(self, ctx: RuleContext) -> list[RuleHit]: ...
 
 
+class VerdictAdjuster(Rule, Protocol):
+    """A rule with ``adjusts_verdict = True``: instead of being called, it gets the hits of all
+    the other rules in ``adjust`` and returns them changed (``review_band`` turns a FAIL that
+    rests on uncertain regions into REVIEW)."""
+
+    adjusts_verdict: bool
+
+    def adjust(self, hits: list[RuleHit], ctx: RuleContext) -> list[RuleHit]: ...
+
+
 # Builds a Rule from one ``[[rules]]`` table, ``factory(**params)``: ``params`` are the table's keys
 # except ``type``, plus ``name`` (the table's ``name``, else the type). Raise
 # ``inspect_core.rules.engine.RuleConfigError`` (or TypeError for an unknown key) for a bad value:

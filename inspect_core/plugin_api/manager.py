@@ -36,12 +36,18 @@ ENV_SELECT = "INSPECT_PLUGINS"
 ENV_TRACE = "INSPECT_TRACE_HOOKS"
 CORE = "core"  # the core's own rules, registered through the same hooks; never blocked
 BUILTIN = "inspect_core.plugin_api.builtin"
+LEFT_OUT = " (recipe left out)"  # ends the failure of a recipe left out of its domain
 
 
 @dataclass
 class PluginFailure:
+    """What went wrong with a plugin. ``domain`` and ``recipe`` name a recipe that was left out
+    (a missing model, a damaged card), so that asking for it can say why it is not there."""
+
     plugin: str
     reason: str
+    domain: str = ""
+    recipe: str = ""
 
 
 @dataclass
@@ -63,8 +69,13 @@ class Registry:
     failures: list[PluginFailure] = field(default_factory=list)
     pm: pluggy.PluginManager = field(default_factory=lambda: _make_pm())
 
-    def fail(self, plugin: str, reason: str) -> None:
-        self.failures.append(PluginFailure(plugin, reason))
+    def fail(self, plugin: str, reason: str, domain: str = "", recipe: str = "") -> None:
+        self.failures.append(PluginFailure(plugin, reason, domain, recipe))
+
+    def left_out(self, domain: str, recipe: str) -> PluginFailure | None:
+        """Why recipe ``recipe`` of ``domain`` was left out when its plugin loaded, if it was."""
+        found = [f for f in self.failures if (f.domain, f.recipe) == (domain, recipe)]
+        return found[0] if found else None
 
     def registered_by(self, plugin: str, kind: str) -> list[str]:
         """Names of the ``kind`` ("rules", "sources", "sinks") that ``plugin`` registered."""
@@ -261,20 +272,29 @@ def _registrars(reg: Registry, name: str) -> dict[str, Callable]:
 
 
 def _add_domain(reg: Registry, name: str, domain: Any) -> None:
-    """``register`` of register_domains: a broken recipe (missing model, bad sample) is
-    reported and left out, the domain's other recipes keep working; a domain with no usable
-    recipe is refused (raises), a duplicate name reported and ignored."""
+    """``register`` of register_domains: a broken recipe (missing model, bad sample, a missing or
+    damaged model card) is reported and left out, the domain's other recipes keep working; a
+    domain with no usable recipe is refused (raises), a duplicate name reported and ignored.
+    A plugin's recipes need their model cards (``card_required``): a plugin ships each model
+    with its card, so a missing one means the model folder was tampered with or damaged."""
     from dataclasses import replace
 
     from inspect_core.runtime.recipe import Domain, Recipe
 
     if not isinstance(domain, Domain):
         raise TypeError(f"register_domains expects a Domain, got {type(domain).__name__}")
-    broken = {id(r): r.problems() for r in domain.recipes if isinstance(r, Recipe) and r.problems()}
-    if broken and len(broken) < len(domain.recipes):
-        for problems in broken.values():
-            reg.fail(name, f"domain {domain.name!r}: " + "; ".join(problems) + " (recipe left out)")
-        domain = replace(domain, recipes=[r for r in domain.recipes if id(r) not in broken])
+    recipes = [
+        replace(r, card_required=True) if isinstance(r, Recipe) else r for r in domain.recipes
+    ]
+    domain = replace(domain, recipes=recipes)
+    found = {id(r): r.problems() for r in recipes if isinstance(r, Recipe)}
+    broken = {key: problems for key, problems in found.items() if problems}
+    if broken and len(broken) < len(recipes):
+        for r in recipes:
+            if id(r) in broken:
+                reason = f"domain {domain.name!r}: " + "; ".join(broken[id(r)])
+                reg.fail(name, reason + LEFT_OUT, domain.name, r.name)
+        domain = replace(domain, recipes=[r for r in recipes if id(r) not in broken])
     problems = domain.problems()
     if problems:
         raise ValueError(f"domain {domain.name!r}: " + "; ".join(problems))

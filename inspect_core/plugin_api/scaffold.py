@@ -3,130 +3,60 @@
 :func:`scaffold` writes ``inspect-NAME/``: ``pyproject.toml`` with the entry point, the package
 ``inspect_NAME/`` (the hook implementation, a recipe, a copy of the model and its samples), a
 README and a test that uses :mod:`inspect_core.plugin_api.testing`. The files are the templates
-below, filled in with the plugin's name.
+of :mod:`inspect_core.plugin_api.scaffold_templates`, filled in with the plugin's name.
+
+:func:`scaffold_from_data` does the same for a dataset: it surveys the true masks
+(:mod:`~inspect_core.plugin_api.dataset_survey`), sizes the recipe's post-processing and rules
+from the smallest defects, picks the shipped model to fine-tune (same channels, trained on
+defects; :mod:`~inspect_core.plugin_api.plugin_plan`) and ships a copy of it until the user's
+own model is trained with the ``inspect train`` command it returns.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inspect_core.errors import InspectError
+from inspect_core.plugin_api.dataset_survey import DatasetSurvey, survey_dataset
+from inspect_core.plugin_api.plugin_plan import (
+    ChainPlan,
+    StartModel,
+    choose_start_model,
+    plan_chain,
+)
+from inspect_core.plugin_api.scaffold_templates import (
+    DATA_TEMPLATES,
+    DEFAULT_CHAIN,
+    SAMPLES_MARK,
+    STEEL_CHAIN_NOTE,
+    TEMPLATES,
+)
 
 if TYPE_CHECKING:
     from inspect_core.runtime.recipe import Recipe
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
-# post-processing and rules of a recipe for a model other than the shipped steel one
-DEFAULT_CHAIN = """
-[[postprocess]]
-type = "open"
-size = 3
 
-[[postprocess]]
-type = "remove_small"
-default_px = 20
+@dataclass(frozen=True)
+class NewPlugin:
+    """What :func:`scaffold_from_data` wrote and found: the package folder, its recipe, the
+    dataset survey, the chain sized from it, the model it starts from and the ``inspect
+    train`` command to run next."""
 
-[[rules]]
-type = "min_area"
-classes = {defects}
-min = 50
-decision = "FAIL"
-
-[[rules]]
-type = "review_band"
-low = 0.5
-high = 0.7
-"""
-
-# the package's files, relative to its root; {name}: the plugin, {dist}: its distribution name
-TEMPLATES = {
-    "pyproject.toml": """
-        [build-system]
-        requires = ["setuptools>=68"]
-        build-backend = "setuptools.build_meta"
-
-        [project]
-        name = "inspect-{dist}"
-        version = "0.1.0"
-        description = "inspect domain plugin: {name}"
-        requires-python = ">=3.11"
-        dependencies = ["inspect-vision"]
-
-        [project.entry-points."inspect.plugins"]
-        {name} = "inspect_{name}"
-
-        [tool.setuptools.packages.find]
-        include = ["inspect_{name}*"]
-
-        [tool.setuptools.package-data]
-        "*" = ["*.onnx", "*.json", "*.toml", "*.png", "*.jpg"]
-        """,
-    "inspect_{name}/__init__.py": '''
-        """inspect plugin {name}: registers the {name} domain and its recipes."""
-        from pathlib import Path
-
-        from inspect_core.plugin_api.hookspecs import hookimpl
-        from inspect_core.runtime.recipe import Domain, Recipe
-
-        HERE = Path(__file__).parent
-
-
-        def preprocess(img):
-            """Prepare a uint8 image before the model (same as in training). Identity here."""
-            return img
-
-
-        @hookimpl
-        def register_domains(register):
-            recipes = [Recipe.from_toml(p, preprocess=preprocess)
-                       for p in sorted((HERE / "recipes").glob("*.toml"))]
-            register(Domain("{name}", recipes, description="{name} inspection"))
-        ''',
-    "tests/test_{name}.py": """
-        import pytest
-
-        from inspect_core.plugin_api.testing import check_plugin, run_samples
-
-
-        def test_registers():
-            check_plugin("{name}")
-
-
-        def test_samples_keep_their_verdicts():
-            results = run_samples("{name}")
-            if not results:
-                pytest.skip("no sample images yet: add [[samples]] to recipes/default.toml")
-            bad = [r for r in results if not r.ok]
-            assert not bad, bad
-        """,
-    "README.md": """
-        # inspect-{dist}
-
-        An [inspect](https://example.invalid/inspect) domain plugin.
-
-        ```
-        pip install -e .
-        inspect plugins                       # lists {name}
-        inspect predict --plugin {name} --recipe default IMAGE.png
-        pytest tests
-        ```
-
-        Train your own weights and replace `inspect_{name}/models/default.onnx`:
-
-        ```
-        inspect train --data MY_DATASET --out runs/{name} --init-from industrial:steel
-        cp runs/{name}/model.onnx inspect_{name}/models/default.onnx
-        cp runs/{name}/model.json inspect_{name}/models/default.json
-        ```
-        Then edit `inspect_{name}/recipes/default.toml` (classes, rules, samples).
-        """,
-}
+    root: Path
+    recipe: Path
+    survey: DatasetSurvey
+    chain: ChainPlan
+    start: StartModel
+    train_command: str
 
 
 def _toml(v) -> str:
@@ -146,11 +76,9 @@ def _tables(key: str, specs: list[dict]) -> str:
     )
 
 
-def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
-    """Write the plugin package ``NAME`` into ``directory/inspect-NAME`` and return that folder.
-
-    ``model``: its starting weights (default: the shipped steel model, with its samples,
-    post-processing and rules)."""
+def _package_root(name: str, directory: Path) -> Path:
+    """``directory/inspect-NAME``; an error when the name cannot be a package or the folder
+    exists."""
     if not NAME_RE.match(name):
         raise InspectError(
             f"plugin name {name!r}: use 2-40 lowercase letters, digits or _ "
@@ -159,16 +87,32 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
     root = directory / f"inspect-{name.replace('_', '-')}"
     if root.exists():
         raise InspectError(f"{root} already exists; choose another --dir or remove it")
+    return root
+
+
+def _write(root: Path, templates: dict[str, str], recipe_toml: str, **fields: str) -> Path:
+    """Fill in and write ``templates`` and the recipe under ``root``; returns the recipe."""
+    name = fields["name"]
+    for template, text in templates.items():
+        path = root / template.format(name=name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip().format(**fields))
+    recipe = root / f"inspect_{name}" / "recipes" / "default.toml"
+    recipe.parent.mkdir(exist_ok=True)
+    recipe.write_text(recipe_toml)
+    return recipe
+
+
+def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
+    """Write the plugin package ``NAME`` into ``directory/inspect-NAME`` and return that folder.
+
+    ``model``: its starting weights (default: the shipped steel model, with its samples,
+    post-processing and rules)."""
+    root = _package_root(name, directory)
     pkg = root / f"inspect_{name}"
     base = _steel_recipe() if model is None else None
     recipe_toml = _recipe(model or base.model, base, pkg)
-    for template, text in TEMPLATES.items():
-        path = root / template.format(name=name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = text.format(name=name, dist=name.replace("_", "-"))
-        path.write_text(textwrap.dedent(text).lstrip())
-    (pkg / "recipes").mkdir(exist_ok=True)
-    (pkg / "recipes" / "default.toml").write_text(recipe_toml)
+    _write(root, TEMPLATES, recipe_toml, name=name, dist=name.replace("_", "-"))
     return root
 
 
@@ -186,18 +130,29 @@ def _steel_recipe() -> Recipe:
         ) from e
 
 
+def _copy_model(model: Path, pkg: Path) -> None:
+    """``model`` and its card as ``pkg/models/default.onnx`` / ``.json``; an empty samples
+    folder. A plugin's model needs its card (it is refused without one)."""
+    card = model.with_suffix(".json")
+    if not card.is_file():
+        raise InspectError(
+            f"{model} has no model card ({card.name} beside it), and a plugin's model is refused "
+            "without one; inspect train writes model.json beside model.onnx: pass a model "
+            "that has its card"
+        )
+    (pkg / "models").mkdir(parents=True)
+    (pkg / "samples").mkdir()
+    shutil.copy(model, pkg / "models" / "default.onnx")
+    shutil.copy(card, pkg / "models" / "default.json")
+
+
 def _recipe(model: Path, base: Recipe | None, pkg: Path) -> str:
     """Copy ``model`` (and its card) into ``pkg/models`` and, with the steel recipe ``base``,
     its sample images into ``pkg/samples``; returns the text of the plugin's recipe."""
     from inspect_core.runtime.onnx_model import OnnxModel
 
     defects = OnnxModel(model).classes[1:]
-    (pkg / "models").mkdir(parents=True)
-    (pkg / "samples").mkdir()
-    shutil.copy(model, pkg / "models" / "default.onnx")
-    card = model.with_suffix(".json")
-    if card.is_file():
-        shutil.copy(card, pkg / "models" / "default.json")
+    _copy_model(model, pkg)
     sample_toml = ""
     for s in base.samples if base is not None else []:
         shutil.copy(s.image, pkg / "samples" / s.image.name)
@@ -208,11 +163,96 @@ def _recipe(model: Path, base: Recipe | None, pkg: Path) -> str:
     # samples' expected verdicts hold for exactly that chain
     if base is not None:
         region = base.region_classes if base.region_classes is not None else defects
-        chain = _tables("postprocess", base.postprocess) + _tables("rules", base.rules)
+        chain = STEEL_CHAIN_NOTE + _tables("postprocess", base.postprocess)
+        chain += _tables("rules", base.rules)
     else:
         region, chain = defects, DEFAULT_CHAIN.format(defects=_toml(defects))
     return (
         "# Recipe: which model, how to clean its masks, and which rules make the verdict.\n"
         f'name = "default"\nmodel = "../models/default.onnx"\n'
-        f"region_classes = {_toml(region)}\n" + chain + sample_toml
+        f"region_classes = {_toml(region)}\n"
+        + chain
+        + (f"\n{SAMPLES_MARK}\n{sample_toml}" if sample_toml else "")
+    )
+
+
+def scaffold_from_data(
+    name: str, directory: Path, data: Path, model: Path | None = None
+) -> NewPlugin:
+    """Write the plugin package ``NAME`` for the dataset at ``data`` (see the module
+    docstring). ``model``: the model to start from instead of the shipped one chosen for the
+    dataset's channels."""
+    root = _package_root(name, directory)
+    survey = survey_dataset(data)
+    chain = plan_chain(survey)
+    start = choose_start_model(survey.channels, model)
+    train = start.train_command(data, f"runs/{name}", survey)
+    pkg = root / f"inspect_{name}"
+    _copy_model(start.model, pkg)
+    recipe = _write(
+        root,
+        DATA_TEMPLATES,
+        _data_recipe(name, data, survey, chain, start, train),
+        name=name,
+        dist=name.replace("_", "-"),
+        data=str(data),
+        classes=_toml(survey.classes),
+        start=start.spec,
+        start_sha256=hashlib.sha256(start.model.read_bytes()).hexdigest(),
+        train=train,
+        survey="\n".join(survey.lines()),
+        why_start=start.reason,
+    )
+    return NewPlugin(root, recipe, survey, chain, start, train)
+
+
+def _comment(lines: list[str]) -> str:
+    return "".join(f"# {line}".rstrip() + "\n" for line in lines)
+
+
+def _data_recipe(
+    name: str,
+    data: Path,
+    survey: DatasetSurvey,
+    chain: ChainPlan,
+    start: StartModel,
+    train: str,
+) -> str:
+    """The recipe of a plugin made from a dataset: no class names (it loads with the starting
+    model's copy and with the trained model alike), its sizes and their reasons."""
+    steps = [{"type": "open", "size": chain.open_size}] if chain.open_size else []
+    steps.append({"type": "remove_small", "default_px": chain.remove_small_px})
+    rules = [
+        {"type": "min_area", "min": chain.min_area_px, "decision": "FAIL"},
+        {"type": "review_band", "low": 0.5, "high": 0.7},
+    ]
+    defects = ", ".join(c.name for c in survey.defects)
+    return (
+        _comment(
+            [
+                f"Recipe of the {name} plugin, made by `inspect plugin new {name} --data {data}`.",
+                "What the true masks said:",
+                *(f"  {line}" for line in survey.lines()),
+                "",
+                f"models/default.onnx is a copy of {start.spec} until you train your own:",
+                f"  {train}",
+                "",
+                "No class names here, so the recipe loads with either model: every class but",
+                f"the first is a defect ({defects}). Once trained, you may name them:",
+                'region_classes, per-class remove_small `min_px = { "crack" = 12 }`, rule classes.',
+                "Sizes from the masks:",
+                *(f"  {r}" for r in chain.reasons),
+            ]
+        )
+        + 'name = "default"\nmodel = "../models/default.onnx"\n'
+        + _tables("postprocess", steps)
+        + _tables("rules", rules)
+        + f"\n{SAMPLES_MARK}\n"
+        + _comment(
+            [
+                f"none yet: after training, `inspect plugin samples {name}:default --data {data}",
+                "--write` picks validation images whose verdict from the model equals the one",
+                "from their true mask, and writes them here with that verdict.",
+            ]
+        )
     )

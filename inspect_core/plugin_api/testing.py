@@ -102,7 +102,10 @@ def assert_samples(
     name: str, recipe: str | None = None, registry: Registry | None = None
 ) -> list[SampleResult]:
     results = run_samples(name, recipe, registry)
-    assert results, f"plugin {name} has no sample images"
+    assert results, (
+        f"plugin {name} has no sample images; pick them from a dataset with "
+        f"inspect plugin samples {name}:RECIPE --data DATASET --write"
+    )
     bad = [r for r in results if not r.ok]
     assert not bad, "verdicts changed:\n" + "\n".join(
         f"  {r.domain}/{r.recipe} {r.image.name}: expected {r.expected}, got {r.got} {r.fired}"

@@ -29,14 +29,17 @@ The verdict is the most severe decision among the hits; PASS when nothing fired.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
 from inspect_core.errors import InspectError
 from inspect_core.types import Decision, Region, RuleHit, Verdict
+
+if TYPE_CHECKING:
+    from inspect_core.plugin_api.hookspecs import Rule, RuleFactory, VerdictAdjuster
 
 
 @dataclass
@@ -90,9 +93,13 @@ def _pick(regions: list[Region], classes: Sequence[str] | None) -> list[tuple[in
     return [(i, r) for i, r in enumerate(regions) if classes is None or r.class_name in classes]
 
 
-def _check_classes_param(classes: Any, required: bool = False) -> list[str] | None:
-    if classes is None and not required:
-        return None
+def _check_classes_param(classes: Any) -> list[str] | None:
+    """None (every region class), or ``classes`` checked as :func:`_class_list` does."""
+    return None if classes is None else _class_list(classes)
+
+
+def _class_list(classes: Any) -> list[str]:
+    """``classes`` (a class name, or a non-empty list of them) as a list."""
     if isinstance(classes, str):
         classes = [classes]
     if (
@@ -117,7 +124,7 @@ def _check_common(rule: Any, **numbers: float) -> None:
     _decision(rule.decision)
 
 
-def _check_classes(classes, names: list[str] | None) -> None:
+def _check_classes(classes: Sequence[str] | None, names: list[str] | None) -> None:
     if classes is None or names is None:
         return
     unknown = [c for c in classes if c not in names]
@@ -238,7 +245,7 @@ class ReviewBand:
             raise RuleConfigError(f"on must be 'mean_prob' or 'max_prob', got {self.on!r}")
 
     def uncertain(self, r: Region) -> bool:
-        v = getattr(r, self.on)
+        v: float = getattr(r, self.on)
         return self.low <= v < self.high
 
     def __call__(self, ctx: RuleContext) -> list[RuleHit]:
@@ -271,7 +278,7 @@ def _names(hit: list[tuple[int, Region]]) -> str:
 
 from inspect_core.rules.roi import InRoi, RoiCoverage  # noqa: E402  (they use the helpers above)
 
-BUILTIN_RULES: dict[str, Callable[..., Any]] = {
+BUILTIN_RULES: dict[str, RuleFactory] = {
     "min_area": MinArea,
     "max_area": MaxArea,
     "max_count": MaxCount,
@@ -282,15 +289,17 @@ BUILTIN_RULES: dict[str, Callable[..., Any]] = {
 
 
 def build_rules(
-    specs: list[dict], factories: dict[str, Callable], class_names: list[str] | None = None
-) -> list[Callable]:
+    specs: list[dict[str, Any]],
+    factories: Mapping[str, RuleFactory],
+    class_names: list[str] | None = None,
+) -> list[Rule]:
     """Rules from config tables ``{"type": "min_area", "classes": [...], ...}``; ``class_names``
     (the model's) refuses unknown names. Every problem is a :class:`RuleConfigError` naming the
     rule. (A recipe's class names are also checked against its ``region_classes``:
     :meth:`inspect_core.runtime.recipe.Recipe.class_problems`.)"""
     from inspect_core.params import construct, parse
 
-    rules = []
+    rules: list[Rule] = []
     for n, table in enumerate(specs):
         kind, spec = parse(n, table, factories, "rules", "rule type", RuleConfigError)
         spec.setdefault("name", kind)
@@ -306,16 +315,21 @@ def build_rules(
     return rules
 
 
+def adjusts_verdict(rule: Rule) -> TypeGuard[VerdictAdjuster]:
+    """Whether ``rule`` adjusts the other rules' hits (``adjusts_verdict = True``)."""
+    return bool(getattr(rule, "adjusts_verdict", False))
+
+
 def judge(
-    ctx: RuleContext, rules: list[Callable], coverage: dict[str, float] | None = None
+    ctx: RuleContext, rules: Sequence[Rule], coverage: dict[str, float] | None = None
 ) -> Verdict:
     """Run every rule and combine their hits into a verdict."""
     hits: list[RuleHit] = []
     for rule in rules:
-        if not getattr(rule, "adjusts_verdict", False):
+        if not adjusts_verdict(rule):
             hits.extend(rule(ctx))
     for rule in rules:
-        if getattr(rule, "adjusts_verdict", False):
+        if adjusts_verdict(rule):
             hits = rule.adjust(hits, ctx)
     decision = max((h.decision for h in hits), key=lambda d: d.severity, default=Decision.PASS)
     return Verdict(decision, hits, ctx.regions, coverage or {})

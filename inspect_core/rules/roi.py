@@ -14,9 +14,9 @@ from inspect_core.rules.engine import (
     RuleConfigError,
     RuleContext,
     _area,
-    _check_classes_param,
     _check_common,
     _check_number,
+    _class_list,
     _decision,
     _names,
     _pick,
@@ -76,7 +76,7 @@ def region_pixels(ctx: RuleContext, r: Region) -> np.ndarray:
     """The region's own pixels in its bounding box, without other regions of its class reaching
     into the box: its polygon's first point (on its outline) picks its 8-connected component."""
     x, y, w, h = r.bbox
-    sub = ctx.labels[y : y + h, x : x + w] == r.class_id
+    sub: np.ndarray = ctx.labels[y : y + h, x : x + w] == r.class_id
     if not r.polygon:
         return sub
     n, comp = cv2.connectedComponents(sub.astype(np.uint8), connectivity=8)
@@ -85,7 +85,8 @@ def region_pixels(ctx: RuleContext, r: Region) -> np.ndarray:
     px, py = r.polygon[0]
     if not (0 <= py - y < h and 0 <= px - x < w) or comp[py - y, px - x] == 0:
         return sub
-    return comp == comp[py - y, px - x]
+    own: np.ndarray = comp == comp[py - y, px - x]
+    return own
 
 
 def _touches(roi: np.ndarray, ctx: RuleContext, r: Region) -> tuple[int, int]:
@@ -148,7 +149,7 @@ class RoiCoverage:
     units: str = "auto"
 
     def __post_init__(self) -> None:
-        self.classes = _check_classes_param(self.classes, required=True)
+        self.classes = _class_list(self.classes)
         _check_number("max_ratio", self.max_ratio, 0, 1)
         if self.polygon:  # none or [] = the whole image
             roi_points(self.polygon, self.units)

@@ -23,14 +23,14 @@ from __future__ import annotations
 import hashlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inspect_core.cards import ModelCheck, verify_model
+from inspect_core.cards import ModelCheck
 from inspect_core.data.datasets import read_image
 from inspect_core.errors import DataError, ImageError, InspectError
 from inspect_core.rules.engine import RuleContext, build_rules
@@ -39,6 +39,9 @@ from inspect_core.runtime.onnx_model import ModelMeta, OnnxModel
 from inspect_core.runtime.postprocess import Compose, argmax_labels, build_steps, extract_regions
 from inspect_core.runtime.recipe import Recipe, RecipeError
 from inspect_core.types import Decision, Inspection, Region, Verdict
+
+if TYPE_CHECKING:
+    from inspect_core.plugin_api.hookspecs import Rule, RuleFactory
 
 
 @dataclass
@@ -76,9 +79,18 @@ class InspectorBase(ABC):
 
     recipe: Recipe
     classes: list[str]
-    meta: ModelMeta  # how the model runs over a frame: tile, stride, test-time copies
     model_sha256: str = ""
     model_card: str | None = None
+    _meta: ModelMeta
+
+    @property
+    def meta(self) -> ModelMeta:
+        """How the model runs over a frame: tile, stride, test-time copies."""
+        return self._meta
+
+    @meta.setter
+    def meta(self, value: ModelMeta) -> None:
+        self._meta = value
 
     # -- the steps --------------------------------------------------------------------------
     def preprocess(self, image: np.ndarray) -> np.ndarray:
@@ -146,6 +158,7 @@ class InspectorBase(ABC):
         """Inspect one file; unreadable images give an ERROR inspection, never an exception."""
         path = Path(path)
         t0 = time.perf_counter()
+        err: str | None
         try:
             raw = path.read_bytes()
         except OSError as e:
@@ -184,7 +197,7 @@ class Inspector(InspectorBase):
     def __init__(
         self,
         recipe: Recipe,
-        rule_factories: dict | None = None,
+        rule_factories: Mapping[str, RuleFactory] | None = None,
         threads: int = 0,
         model: OnnxModel | None = None,
     ):
@@ -193,11 +206,11 @@ class Inspector(InspectorBase):
         from inspect_core.rules.engine import BUILTIN_RULES
 
         self.recipe = recipe
-        card = recipe.card or recipe.model.with_suffix(".json")
+        card = recipe.card_path
         # the model is checked against its card as it loads (a mismatch is a ModelError);
         # a model handed in was checked when it loaded, its hash is cached: this is cheap
         self.model = model or OnnxModel(recipe.model, threads=threads, card=card)
-        self.model_check: ModelCheck = verify_model(recipe.model, card)
+        self.model_check: ModelCheck = recipe.check_model()  # a plugin's: its card is required
         self.classes = self.model.classes
         self.model_sha256 = self.model_check.sha256
         problems = recipe.class_problems(self.classes)
@@ -208,7 +221,9 @@ class Inspector(InspectorBase):
             self.post: Compose = build_steps(
                 _by_index(recipe.postprocess, self.classes), recipe.pixel_size_mm
             )
-            self.rules = build_rules(recipe.rules, rule_factories or BUILTIN_RULES, self.classes)
+            self.rules: list[Rule] = build_rules(
+                recipe.rules, rule_factories or BUILTIN_RULES, self.classes
+            )
         except (ValueError, TypeError) as e:  # RuleConfigError is a ValueError
             raise RecipeError(f"{recipe.where}: {e}") from e
         self.region_ids = [self.classes.index(c) for c in names]
@@ -217,7 +232,12 @@ class Inspector(InspectorBase):
 
     @property
     def meta(self) -> ModelMeta:
+        """The model's (a tool that changes ``model.meta`` changes this)."""
         return self.model.meta
+
+    @meta.setter
+    def meta(self, value: ModelMeta) -> None:
+        self.model.meta = value
 
     def probabilities(self, frame: np.ndarray) -> np.ndarray:
         """The model over one frame, tiled as the recipe says (else as the model says)."""
@@ -229,7 +249,7 @@ class Inspector(InspectorBase):
         """Same-size frames that fit one tile share one batch; if a batch fails, its frames run
         one by one, so that one bad frame does not fail the others."""
         runs: list[ModelRun | None] = [None] * len(frames)
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[tuple[int, ...], list[int]] = {}
         for i, f in enumerate(frames):
             groups.setdefault(f.shape, []).append(i)
         tile = self.recipe.tile or self.meta.tile
@@ -269,7 +289,7 @@ class Inspector(InspectorBase):
         return Result(apply_rules(ctx, self.rules, seg.coverage), seg.labels, frame)
 
 
-def _by_index(specs: list[dict], classes: list[str]) -> list[dict]:
+def _by_index(specs: list[dict[str, Any]], classes: list[str]) -> list[dict[str, Any]]:
     """Post-processing specs may name classes; the steps work on class indexes."""
 
     def index(c: Any) -> int:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,7 +25,8 @@ META_KEY = "inspect.meta"
 
 # Test-time augmentation: each transform of an (N, C, H, W) batch with the inverse that maps its
 # probabilities back; together with the identity they are the 8 symmetries of a square.
-TTA_TRANSFORMS = {
+Transform = Callable[[np.ndarray], np.ndarray]
+TTA_TRANSFORMS: dict[str, tuple[Transform, Transform]] = {
     "h": (lambda x: np.flip(x, 3), lambda p: np.flip(p, 3)),  # mirror left-right
     "v": (lambda x: np.flip(x, 2), lambda p: np.flip(p, 2)),  # mirror top-bottom
     "hv": (lambda x: np.flip(x, (2, 3)), lambda p: np.flip(p, (2, 3))),  # rotate 180
@@ -93,7 +96,7 @@ class ModelMeta:
         return meta
 
 
-def edit_meta(path: str | Path, change) -> None:
+def edit_meta(path: str | Path, change: Callable[[dict[str, Any]], None]) -> None:
     """Rewrite the metadata embedded in the model file ``path`` in place: ``change(meta)``
     edits the dict. For the training tools (choose_tta, fit_prior); needs the ``onnx`` package."""
     import onnx
@@ -162,7 +165,8 @@ def blend_window(h: int, w: int) -> np.ndarray:
 
     def ramp(n: int) -> np.ndarray:
         r = np.minimum(np.arange(n) + 1, np.arange(n)[::-1] + 1).astype(np.float32)
-        return np.minimum(r / max(1.0, n / 4), 1.0)
+        weights: np.ndarray = np.minimum(r / max(1.0, n / 4), 1.0)
+        return weights
 
     return np.outer(ramp(h), ramp(w)).astype(np.float32) + 1e-3
 
@@ -230,7 +234,9 @@ class OnnxModel:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw network output for a normalised (N, C, H, W) float32 batch."""
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+        feed = {self.input_name: np.ascontiguousarray(batch, np.float32)}
+        out: np.ndarray = self.session.run(None, feed)[0]  # onnxruntime has no type hints
+        return out
 
     def _softmax(self, batch: np.ndarray) -> np.ndarray:
         """Softmax of the network's output, computed in that output's own memory (ONNX
@@ -275,7 +281,8 @@ class OnnxModel:
         tile = tile or self.meta.tile
         h, w = x.shape[1:]
         if h <= tile and w <= tile:
-            return self._probs(x[None])[0]
+            probs: np.ndarray = self._probs(x[None])[0]
+            return probs
         return self._tiled(x, tile, overlap, batch)
 
     def _tiled(self, x: np.ndarray, tile: int, overlap: float, batch: int) -> np.ndarray:

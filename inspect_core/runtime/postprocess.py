@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -51,7 +51,8 @@ def _kernel(size: int) -> np.ndarray:
 def _class_mask(labels: np.ndarray, c: int) -> tuple[np.ndarray, Box]:
     """The 0/1 uint8 mask of class ``c`` and the bounding box of its pixels (width 0: absent)."""
     m = (labels == c).view(np.uint8)
-    return m, cv2.boundingRect(m)
+    x, y, w, h = cv2.boundingRect(m)
+    return m, (x, y, w, h)
 
 
 def _grow(box: Box, pad: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -64,7 +65,8 @@ def _margin(kernel: np.ndarray) -> int:
     """Margin around a class's box for a morphological opening or closing to match the whole
     image's: more than twice the kernel's reach. Beyond the box the mask is 0, so the box's
     edges (where OpenCV's default border applies) are then too far away to change a result."""
-    return 2 * max(kernel.shape) + 1
+    reach: int = max(kernel.shape)
+    return 2 * reach + 1
 
 
 @dataclass
@@ -270,7 +272,7 @@ def argmax_labels(probs: np.ndarray) -> np.ndarray:
         and probs.size
         and probs.flags.c_contiguous
     ):
-        return probs.argmax(0).astype(np.uint8)
+        return _numpy_argmax(probs)
     # one pass per class instead of numpy's per-pixel loop over the class axis: a class takes
     # a pixel when it beats every class before it (strictly: ties keep the first), so the
     # label is the last such class, i.e. the largest
@@ -278,10 +280,16 @@ def argmax_labels(probs: np.ndarray) -> np.ndarray:
     labels = np.zeros(probs.shape[1:], np.uint8)
     for k in range(1, c):
         beats = cv2.compare(probs[k], best, cv2.CMP_GT)  # 255 / 0
-        cv2.max(labels, cv2.min(beats, k), dst=labels)
+        # OpenCV takes a scalar operand; its stubs list arrays only
+        cv2.max(labels, cv2.min(beats, k), dst=labels)  # type: ignore[call-overload]
         np.maximum(best, probs[k], out=best)
     if np.isnan(best.max()):  # argmax picks the first NaN; rare enough to leave to numpy
-        return probs.argmax(0).astype(np.uint8)
+        return _numpy_argmax(probs)
+    return labels
+
+
+def _numpy_argmax(probs: np.ndarray) -> np.ndarray:
+    labels: np.ndarray = probs.argmax(0).astype(np.uint8)
     return labels
 
 
@@ -340,7 +348,7 @@ def extract_regions(
 
 # the recipe's ``type`` of each step; ``min_area`` is still read as ``remove_small``
 # (:data:`inspect_core.params.ALIASES`)
-STEP_TYPES: dict[str, type] = {
+STEP_TYPES: dict[str, Callable[..., Step]] = {
     "open": Open,
     "close": Close,
     "fill_holes": FillHoles,
@@ -348,7 +356,7 @@ STEP_TYPES: dict[str, type] = {
 }
 
 
-def build_steps(spec: list[dict], pixel_size_mm: float | None = None) -> Compose:
+def build_steps(spec: list[dict[str, Any]], pixel_size_mm: float | None = None) -> Compose:
     """Steps from a recipe's ``[[postprocess]]`` tables, e.g. ``{"type": "open", "size": 3}``;
     ``pixel_size_mm`` is ``remove_small``'s default (for ``min_mm2``)."""
     from inspect_core.params import construct, parse

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -62,9 +63,12 @@ class Clahe:
         return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
+Step = Callable[[np.ndarray], np.ndarray]  # uint8 image -> uint8 image
+
+
 @dataclass
 class Chain:
-    steps: list[Callable[[np.ndarray], np.ndarray]]
+    steps: list[Step]
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         for s in self.steps:
@@ -72,14 +76,14 @@ class Chain:
         return img
 
 
-PREPROCESS_TYPES = {"resize": Resize, "clahe": Clahe}
+PREPROCESS_TYPES: dict[str, Callable[..., Step]] = {"resize": Resize, "clahe": Clahe}
 
 
-def build_preprocess(spec: list[dict]) -> Chain:
+def build_preprocess(spec: list[dict[str, Any]]) -> Chain:
     """Steps from a recipe, e.g. ``[{"type": "clahe", "clip": 2.0}, {"type": "resize", ...}]``."""
     from inspect_core.params import construct, parse
 
-    steps = []
+    steps: list[Step] = []
     for n, table in enumerate(spec):
         kind, params = parse(n, table, PREPROCESS_TYPES, "preprocess", "preprocessing step")
         steps.append(construct(PREPROCESS_TYPES[kind], params, f"preprocess[{n}] ({kind})"))

@@ -23,7 +23,7 @@ and loaded with :meth:`Recipe.from_toml`; a plugin may add a Python ``preprocess
 from __future__ import annotations
 
 import copy
-import json
+import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -32,6 +32,17 @@ from typing import Any
 
 import numpy as np
 
+from inspect_core.cards import (
+    MAX_SMALL_FILE,
+    OVERRIDE_HINT,
+    CardError,
+    ModelCheck,
+    allow_unverified,
+    card_fix,
+    read_card,
+    read_small_file,
+    verify_model,
+)
 from inspect_core.errors import InspectError
 
 Preprocess = Callable[[np.ndarray], np.ndarray]
@@ -63,6 +74,9 @@ class Recipe:
     tile_overlap: float = 0.25
     samples: list[SampleImage] = field(default_factory=list)
     card: Path | None = None  # the model card (JSON): classes, validation, sha256 of the model
+    # a missing card refuses the model (a plugin's recipe: set when it registers; a recipe that
+    # names its card); else a model without a card file runs, with a warning
+    card_required: bool = False
     dataset: str = ""
     source: Path | None = field(default=None, compare=False)  # the TOML file, for messages
 
@@ -97,11 +111,18 @@ class Recipe:
 
     @classmethod
     def from_toml(cls, path: str | Path, preprocess: Preprocess | None = None) -> Recipe:
+        """The recipe in the TOML file ``path``: a regular file of at most 1 MB (a device, a
+        FIFO or a directory is refused before it is read)."""
         path = Path(path)
         try:
-            raw = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise InspectError(f"{path}: cannot read recipe ({e})") from e
+            raw = tomllib.loads(read_small_file(path, MAX_SMALL_FILE).decode("utf-8"))
+        except OSError as e:
+            raise InspectError(
+                f"{path}: cannot read recipe ({e.strerror or e}); a recipe is a TOML file "
+                f"of at most {MAX_SMALL_FILE // (1 << 20)} MB"
+            ) from e
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise InspectError(f"{path}: cannot read recipe ({e}); it must be TOML text") from e
         return cls.from_dict(raw, path.parent, preprocess, source=path)
 
     @classmethod
@@ -126,6 +147,8 @@ class Recipe:
             except (ValueError, TypeError) as e:
                 raise RecipeError(f"{where}: preprocess: {e}") from e
         card = raw.pop("card", None)
+        if card is not None and (not isinstance(card, str) or not card):
+            raise RecipeError(f'{where}: card = "PATH" names the model card, got {card!r}')
         samples = []
         for i, s in enumerate(raw.pop("samples", [])):
             if (
@@ -138,7 +161,7 @@ class Recipe:
                     f'expected = "PASS" | "REVIEW" | "FAIL", got {s!r}'
                 )
             samples.append(SampleImage((base / s["image"]).resolve(), s["expected"].upper()))
-        known = set(cls.__dataclass_fields__) - {"source"}
+        known = set(cls.__dataclass_fields__) - {"source", "card_required"}
         unknown = set(raw) - known
         if unknown:
             raise RecipeError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
@@ -148,21 +171,40 @@ class Recipe:
             preprocess=preprocess,
             source=source,
             card=(base / card).resolve() if card else model.with_suffix(".json"),
+            card_required=card is not None,
             **raw,
         )
 
+    @property
+    def card_path(self) -> Path:
+        """Where the model card is: :attr:`card`, else the ``.json`` beside the model."""
+        return self.card or self.model.with_suffix(".json")
+
     def load_card(self) -> dict[str, Any] | None:
-        """The model card (JSON dict), or None when there is none; a card that cannot be read
-        is a :class:`RecipeError`."""
-        if self.card is None or not self.card.is_file():
-            return None
+        """The model card (a JSON object with the model's sha256), or None when there is no
+        file at :attr:`card_path` and the recipe does not need one (:attr:`card_required`). A
+        required card that is missing, or a card that is there but damaged, is a
+        :class:`RecipeError` naming it and what to do (None with the development override
+        ``INSPECT_ALLOW_UNVERIFIED_MODELS=1``: loading the model logs it)."""
+        path = self.card_path
         try:
-            card = json.loads(self.card.read_text())
-        except (OSError, ValueError) as e:
-            raise RecipeError(f"{self.where}: model card {self.card} cannot be read ({e})") from e
-        if not isinstance(card, dict):
-            raise RecipeError(f"{self.where}: model card {self.card} is not a JSON object")
-        return card
+            if not os.path.lexists(path):
+                if not self.card_required:
+                    return None
+                raise CardError(
+                    f"model card {path} is missing; a plugin's recipe, or one that names its "
+                    "card, runs only a model its card vouches for"
+                )
+            return read_card(path)
+        except CardError as e:
+            if allow_unverified():
+                return None
+            raise RecipeError(f"{self.where}: {e}. {card_fix(path)}. {OVERRIDE_HINT}") from e
+
+    def check_model(self) -> ModelCheck:
+        """The model file checked against its card (:func:`inspect_core.cards.verify_model`);
+        a missing card refuses it when :attr:`card_required`."""
+        return verify_model(self.model, self.card_path, required=self.card_required)
 
     def class_problems(self, classes: list[str]) -> list[str]:
         """What in the recipe does not fit a model with ``classes``: class names it does not

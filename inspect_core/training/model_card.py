@@ -11,12 +11,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from inspect_core.cards import sha256_file
 
 if TYPE_CHECKING:
-    from inspect_core.data.datasets import Dataset
-    from inspect_core.training.trainer import TrainConfig
-    from inspect_core.training.unet import ModelConfig
+    from inspect_core.training.run import Run
 
 
 def package_versions() -> dict[str, str]:
@@ -37,43 +37,39 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def write_card(
-    out: Path,
-    cfg: TrainConfig,
-    mcfg: ModelConfig,
-    train_ds: Dataset,
-    val: dict,
-    history: list[dict],
-    seconds: float,
-    parity: dict,
-    images_per_s: float,
-    meta: dict,
-) -> dict:
-    """Write ``out/model.json`` for the ``out/model.onnx`` a run exported: its sha256, network,
-    classes, normalisation, dataset, validation scores (``val``), epochs (``history``),
-    training time and speed, export parity, settings and package versions. Returns it."""
+def write_card(run: Run, val: dict, parity: dict, meta: dict) -> dict:
+    """Write ``model.json`` for the ``model.onnx`` that ``run`` exported: its sha256, network,
+    classes, normalisation, dataset, validation scores (``val``) and where the validation images
+    came from, the weights it started from and what of them loaded, epochs, training time and
+    speed, export parity, settings (and which were chosen for the user) and package versions.
+    Returns it."""
+    out, history = run.out, run.history
+    ips = [h["images_per_s"] for h in history if "images_per_s" in h]
     card = {
         "model": "model.onnx",
         "sha256": sha256_file(out / "model.onnx"),
-        "architecture": mcfg.to_dict(),
-        "classes": train_ds.classes,
+        "architecture": run.mcfg.to_dict(),
+        "classes": run.train_ds.classes,
         "channels": meta["channels"],
         "input_size": meta["input_size"],
         "normalization": {"mean": meta["mean"], "std": meta["std"], "scale": "x/255"},
         "dataset": {
-            "name": train_ds.name,
-            "path": str(cfg.data),
-            "license": train_ds.license,
-            "train_images": len(train_ds),
-            "file_list_sha256": train_ds.fingerprint(),
+            "name": run.train_ds.name,
+            "path": str(run.cfg.data),
+            "license": run.train_ds.license,
+            "train_images": len(run.train_ds),
+            "file_list_sha256": run.train_ds.fingerprint(),
         },
         "validation": dict(val),
+        "validation_split": run.holdout.to_dict(),
+        "init_from": run.init.to_dict() if run.init else None,
         "epochs": len(history),
         "best_epoch": max(range(len(history)), key=lambda i: history[i].get("val_miou", -1)),
-        "training_seconds": round(seconds, 1),
-        "train_images_per_s": images_per_s,
+        "training_seconds": round(run.elapsed, 1),
+        "train_images_per_s": float(np.median(ips)) if ips else 0.0,
         "export_parity": parity,
-        "training": cfg.to_dict(),
+        "training": run.cfg.to_dict(),
+        "settings_chosen": dict(run.auto),
         "versions": package_versions(),
     }
     _dump(out / "model.json", card)

@@ -1,7 +1,9 @@
 """A training run: its setup from a :class:`~inspect_core.training.trainer.TrainConfig`
-(datasets, network, data loader, optimiser, learning-rate schedule: :func:`start_run`) and its
-checkpoints (``last.pt``: :func:`save_last` and :func:`resume`; other weights to start from:
-:func:`load_init`). The loop itself is :func:`inspect_core.training.trainer.train` (needs torch).
+(datasets and the validation split, :mod:`.holdout`; the settings left open, :mod:`.settings`;
+network, started from other weights by :mod:`.init_from`; data loader, optimiser,
+learning-rate schedule: :func:`start_run`) and its checkpoints (``last.pt``: :func:`save_last`
+and :func:`resume`). The loop itself is :func:`inspect_core.training.trainer.train` (needs
+torch).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import math
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,11 +20,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from inspect_core.data.datasets import Dataset, open_dataset
-from inspect_core.errors import DataError, InspectError
+from inspect_core.data.datasets import Dataset
 from inspect_core.training.augment import build_augment
+from inspect_core.training.holdout import Holdout, open_splits
+from inspect_core.training.init_from import InitReport, InitSource, load_init, open_init_source
+from inspect_core.training.settings import differences, resolve_settings
 from inspect_core.training.trainset import SegTrainSet, dataset_stats, worker_init
-from inspect_core.training.unet import ModelConfig, build_model, count_parameters, zero_dead_weights
+from inspect_core.training.unet import ModelConfig, build_model, count_parameters
 
 if TYPE_CHECKING:
     import albumentations as A
@@ -44,39 +48,17 @@ def bf16_supported() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def load_init(model, init_from: str, log: Callable[[str], None]) -> None:
-    """Load weights from a checkpoint (.pt) or a model whose .pt lies beside its .onnx.
-
-    Layers whose shape differs (a new set of classes changes the head) keep their fresh
-    initialisation.
-    """
-    p = Path(init_from)
-    if p.suffix == ".onnx":
-        p = p.with_suffix(".pt")
-    if not p.is_file():
-        raise InspectError(
-            f"{init_from}: no weights to start from (expected a .pt checkpoint beside the .onnx)"
-        )
-    state = torch.load(p, map_location="cpu", weights_only=False)
-    state = state.get("model", state)
-    own = model.state_dict()
-    keep = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    skipped = sorted(set(own) - set(keep))
-    own.update(keep)
-    model.load_state_dict(own)
-    flushed = zero_dead_weights(model)
-    if flushed:
-        log(f"set {flushed:,} dead weights (|w| < 1e-30) from {p} to zero (they slow CPUs down)")
-    fresh = f" ({', '.join(skipped[:4])}{'...' if len(skipped) > 4 else ''})" if skipped else ""
-    log(f"initialised {len(keep)} tensors from {p}; re-initialised {len(skipped)}{fresh}")
-
-
 @dataclass
 class Run:
     """One training run: its data, network, optimiser and schedule, and where it stands (the
-    fields after ``clock`` are saved in ``last.pt`` every epoch and restored on resume)."""
+    fields after ``clock`` are saved in ``last.pt`` every epoch and restored on resume). ``cfg``
+    has every setting chosen (:func:`~inspect_core.training.settings.resolve_settings`); ``auto``
+    says which were chosen for the user, and why."""
 
     cfg: TrainConfig
+    auto: dict[str, str]
+    holdout: Holdout
+    init: InitReport | None
     out: Path
     device: torch.device
     train_ds: Dataset
@@ -111,8 +93,9 @@ class Run:
 
 
 def start_run(cfg: TrainConfig, log: Callable[[str], None]) -> Run:
-    """Seed, open the datasets, build the network, its data loader and optimiser, and resume
-    from ``last.pt`` when the run folder has one."""
+    """Seed, open the datasets, choose the settings left open, build the network (from
+    ``init_from``'s weights when given), its data loader and optimiser, and resume from
+    ``last.pt`` when the run folder has one."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
@@ -120,37 +103,41 @@ def start_run(cfg: TrainConfig, log: Callable[[str], None]) -> Run:
         torch.set_num_threads(cfg.threads)
     torch.set_flush_denormal(True)  # subnormal activations and gradients are slow on x86
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    train_ds = open_dataset(cfg.data, "train")
-    try:
-        val_ds = open_dataset(cfg.data, "val")
-    except DataError:
-        val_ds = open_dataset(cfg.data, "test")
-    mean, std = dataset_stats(train_ds, train_ds.channels)
-    mcfg, model = _build_model(cfg, train_ds, device, log)
+    source = open_init_source(cfg.init_from) if cfg.init_from else None
+    train_ds, val_ds, holdout = open_splits(cfg.data, cfg.seed, log)
+    stats = dataset_stats(train_ds, train_ds.channels)
+    batches = max(1, len(train_ds) // cfg.batch)  # in a pass over the training set
+    cfg, auto = resolve_settings(cfg, stats.short_side, batches, source)
+    if auto:
+        log("settings chosen: " + ", ".join(f"{k} {v}" for k, v in auto.items()))
+    mcfg, model, init = _build_model(cfg, train_ds, source, device, log)
     use_bf16 = cfg.bf16 == "on" or (
         cfg.bf16 == "auto" and (device.type == "cuda" or bf16_supported())
     )
-    aug, gen, loader = _loader(cfg, train_ds, mean, std)
+    aug, gen, loader = _loader(cfg, train_ds, stats.mean, stats.std)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     clock = {"done": 0.0}
     sched = _schedule(cfg, opt, cfg.steps_per_epoch or len(loader), clock)
     run = Run(
-        cfg,
-        out,
-        device,
-        train_ds,
-        val_ds,
-        mean,
-        std,
-        mcfg,
-        model,
-        use_bf16,
-        aug,
-        gen,
-        loader,
-        opt,
-        sched,
-        clock,
+        cfg=cfg,
+        auto=auto,
+        holdout=holdout,
+        init=init,
+        out=out,
+        device=device,
+        train_ds=train_ds,
+        val_ds=val_ds,
+        mean=stats.mean,
+        std=stats.std,
+        mcfg=mcfg,
+        model=model,
+        use_bf16=use_bf16,
+        aug=aug,
+        gen=gen,
+        loader=loader,
+        opt=opt,
+        sched=sched,
+        clock=clock,
     )
     resume(run, log)
     log(
@@ -163,10 +150,13 @@ def start_run(cfg: TrainConfig, log: Callable[[str], None]) -> Run:
 
 
 def _build_model(
-    cfg: TrainConfig, train_ds: Dataset, device: torch.device, log: Callable[[str], None]
-) -> tuple[ModelConfig, torch.nn.Module]:
-    """The network for ``train_ds``, initialised from ``cfg.init_from`` when given, on
-    ``device``."""
+    cfg: TrainConfig,
+    train_ds: Dataset,
+    source: InitSource | None,
+    device: torch.device,
+    log: Callable[[str], None],
+) -> tuple[ModelConfig, torch.nn.Module, InitReport | None]:
+    """The network for ``train_ds``, initialised from ``source`` when given, on ``device``."""
     mcfg = ModelConfig(
         in_channels=train_ds.channels,
         num_classes=len(train_ds.classes),
@@ -175,13 +165,17 @@ def _build_model(
         stem_stride=cfg.stem_stride,
         arch=cfg.arch,
     )
+    if source is not None and source.config is not None:
+        mcfg = replace(mcfg, max_width=source.config.max_width)
     model = build_model(mcfg)
-    if cfg.init_from:
-        load_init(model, cfg.init_from, log)
+    init = None
+    if source is not None:
+        diff = differences(cfg, source)
+        init = load_init(model, source, train_ds.classes, log, cfg.init_partial, diff)
     model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return mcfg, model
+    return mcfg, model, init
 
 
 def _loader(
@@ -194,7 +188,7 @@ def _loader(
         SegTrainSet(train_ds, train_ds.channels, aug, mean, std),
         batch_size=cfg.batch,
         shuffle=True,
-        drop_last=True,
+        drop_last=len(train_ds) >= cfg.batch,  # a set smaller than a batch is one batch
         generator=gen,
         num_workers=cfg.workers,
         worker_init_fn=worker_init,
@@ -208,16 +202,18 @@ def _schedule(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Warm-up, then cosine decay over the run. With a time budget (--max-minutes) the decay
     follows whichever runs out first, steps or minutes (``clock["done"]``, kept up to date by
-    the training loop), so a budget-limited run still ends at a low rate. (A step-only
-    schedule, max_minutes = 0, is the deterministic one.)"""
-    total = max(1, cfg.epochs * steps)
-    warm = min(200, total // 20)
+    the training loop), so a budget-limited run still ends at a low rate; with no epoch limit
+    (epochs = 0) it follows the minutes alone, and the warm-up also ends after 5% of them. (A
+    step-only schedule, max_minutes = 0, is the deterministic one.)"""
+    total = cfg.epochs * steps
+    warm = min(200, total // 20) if total else 200
 
     def lr_factor(step: int) -> float:
-        done = step / total
+        done = step / total if total else 0.0
         if cfg.max_minutes:
             done = max(done, clock["done"])
-        return min(1.0, (step + 1) / max(1, warm)) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+        ramp = 1.0 if not total and clock["done"] >= 0.05 else (step + 1) / max(1, warm)
+        return min(1.0, ramp) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
 

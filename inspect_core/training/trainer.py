@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
+from itertools import count
 
 import numpy as np
 import torch
@@ -36,26 +37,30 @@ from inspect_core.training.unet import build_model, zero_dead_weights
 
 @dataclass
 class TrainConfig:
+    """A run's settings. ``None`` leaves one open: :func:`.settings.resolve_settings` chooses
+    it (from scratch, or for a fine-tune from ``init_from``), and the card records the choice."""
+
     data: str
     out: str
-    epochs: int = 40
+    epochs: int | None = None  # 0 = no limit (then max_minutes ends the run)
     batch: int = 8
-    size: int = 256  # training crop
-    width: int = 16
-    depth: int = 4
-    stem_stride: int = 1
-    arch: str = "enhanced"
-    lr: float = 2e-3
+    size: int | None = None  # training crop (sets augment.crop)
+    width: int | None = None  # network: from init_from's weights, else ModelConfig's default
+    depth: int | None = None
+    stem_stride: int | None = None
+    arch: str | None = None
+    lr: float | None = None
     weight_decay: float = 1e-4
-    patience: int = 8  # epochs without val improvement before stopping
+    patience: int | None = None  # epochs without val improvement before stopping; 0 = never
     seed: int = 0
     workers: int = 1
     threads: int = 0  # 0 = all cores
-    init_from: str | None = None
+    init_from: str | None = None  # a .pt/.onnx path or PLUGIN:RECIPE
+    init_partial: bool = False  # start tensors that do not fit init_from from scratch
     bf16: str = "auto"  # auto | on | off
     channels_last: bool = True
-    max_minutes: float = 0.0  # stop (keeping the best) after this much time; 0 = no limit
-    steps_per_epoch: int = 0  # 0 = one pass over the training set
+    max_minutes: float | None = None  # stop (keeping the best) after this much time; 0 = no limit
+    steps_per_epoch: int | None = None  # 0 = one pass over the training set
     val_every: int = 1
     val_max_side: int = 0  # validate on images downscaled to this side (0 = native)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -105,19 +110,41 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     ``progress(epoch, step, steps, mean loss)`` is called after every step. A run folder
     with a ``last.pt`` is resumed where it stopped."""
     run = start_run(cfg, log)
-    for epoch in range(run.start_epoch, cfg.epochs):
+    epochs = range(run.start_epoch, run.cfg.epochs) if run.cfg.epochs else count(run.start_epoch)
+    for epoch in epochs:
         row = _train_epoch(run, epoch, progress)
         if not _end_epoch(run, epoch, row, log):
             break
     return _export(run)
 
 
+def train_step(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ignore_index: int,
+    autocast: Callable[[], AbstractContextManager] = nullcontext,
+) -> float:
+    """One optimiser step on the batch ``x`` (images) / ``y`` (masks): forward (under
+    ``autocast``), Dice + cross-entropy, backward, update. Returns the loss. (What
+    ``bench/train_speed.py`` times.)"""
+    with autocast():
+        logits = model(x)
+    loss = dice_ce_loss(logits, y, ignore_index)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def _train_epoch(run: Run, epoch: int, progress) -> dict:
-    """One epoch of ``run.steps`` optimiser steps; returns the epoch's row of the log."""
+    """One epoch of ``run.steps`` optimiser steps, fewer when the time budget runs out within
+    it; returns the epoch's row of the log."""
     cfg, model, steps = run.cfg, run.model, run.steps
     t0 = time.perf_counter()
     model.train()
-    running = 0.0
+    running, done, images = 0.0, 0, 0
     it = iter(run.loader)
     for step in range(steps):
         try:
@@ -128,26 +155,23 @@ def _train_epoch(run: Run, epoch: int, progress) -> dict:
         x, y = x.to(run.device), y.to(run.device)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with run.autocast():
-            logits = model(x)
-        loss = dice_ce_loss(logits, y, run.train_ds.ignore_index)
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        run.opt.step()
+        loss = train_step(model, run.opt, x, y, run.train_ds.ignore_index, run.autocast)
         if cfg.max_minutes:
             run.clock["done"] = (run.elapsed + time.perf_counter() - t0) / (60 * cfg.max_minutes)
         run.sched.step()
-        running += loss.item()
+        running, done, images = running + loss, step + 1, images + len(x)
         if progress:
-            progress(epoch, step + 1, steps, running / (step + 1))
+            progress(epoch, done, steps, running / done)
+        if cfg.max_minutes and run.clock["done"] >= 1.0:
+            break
     zero_dead_weights(model)  # weight decay makes them; they would slow every later step
     dt = time.perf_counter() - t0
     run.elapsed += dt
     return {
         "epoch": epoch,
-        "loss": running / steps,
+        "loss": running / done,
         "seconds": round(dt, 1),
-        "images_per_s": round(steps * cfg.batch / dt, 2),
+        "images_per_s": round(images / dt, 2),
         "lr": run.opt.param_groups[0]["lr"],
     }
 
@@ -156,7 +180,8 @@ def _end_epoch(run: Run, epoch: int, row: dict, log: Callable[[str], None]) -> b
     """Validate (every ``val_every`` epochs and after the last), keep the best weights, log
     ``row``, save ``last.pt``; False when the run stops early (patience or time budget)."""
     cfg = run.cfg
-    if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs:
+    out_of_time = bool(cfg.max_minutes) and run.elapsed / 60 >= cfg.max_minutes
+    if (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs or out_of_time:
         val = validate(
             run.model,
             run.val_ds,
@@ -179,10 +204,10 @@ def _end_epoch(run: Run, epoch: int, row: dict, log: Callable[[str], None]) -> b
         f.write(json.dumps(row) + "\n")
     log(json.dumps(row))
     save_last(run, epoch)
-    if run.bad_epochs >= cfg.patience:
+    if cfg.patience and run.bad_epochs >= cfg.patience:
         log(f"early stop: no val improvement for {cfg.patience} epochs")
         return False
-    if cfg.max_minutes and run.elapsed / 60 >= cfg.max_minutes:
+    if out_of_time:
         log(f"time budget of {cfg.max_minutes} min reached")
         return False
     return True
@@ -213,16 +238,4 @@ def _export(run: Run) -> dict:
         for i in range(min(4, len(val_ds)))
     ]
     parity = export_onnx(export_model, out / "model.onnx", meta, samples)
-    ips = [h["images_per_s"] for h in run.history if "images_per_s" in h]
-    return write_card(
-        out,
-        run.cfg,
-        mcfg,
-        train_ds,
-        best_ck["val"],
-        run.history,
-        run.elapsed,
-        parity,
-        float(np.median(ips)) if ips else 0.0,
-        meta,
-    )
+    return write_card(run, best_ck["val"], parity, meta)

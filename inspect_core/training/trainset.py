@@ -4,6 +4,7 @@ access (:class:`SegTrainSet`), and their statistics for the normalisation (needs
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,15 +37,24 @@ class SegTrainSet(TorchDataset):
         return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(mask)).long()
 
 
-def dataset_stats(ds: Dataset, channels: int, n: int = 200) -> tuple[float, float]:
-    """Mean and std of the training images (one value for all channels), from a subsample."""
+@dataclass(frozen=True)
+class ImageStats:
+    mean: float  # of the pixel values / 255, one value for all channels (the normalisation)
+    std: float
+    short_side: int  # the median shorter side in pixels (what the training crop is fitted to)
+
+
+def dataset_stats(ds: Dataset, channels: int, n: int = 200) -> ImageStats:
+    """Pixel mean and std and the median shorter side of the training images, from a
+    subsample of ``n``."""
     idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
-    vals = [
-        to_channels(ds.load(int(i))[0], channels).astype(np.float32).ravel()[::17] / 255
-        for i in idx
-    ]
+    vals, sides = [], []
+    for i in idx:
+        img = to_channels(ds.load(int(i))[0], channels)
+        vals.append(img.astype(np.float32).ravel()[::17] / 255)
+        sides.append(min(img.shape[:2]))
     v = np.concatenate(vals)
-    return float(v.mean()), float(max(v.std(), 1e-3))
+    return ImageStats(float(v.mean()), float(max(v.std(), 1e-3)), int(np.median(sides)))
 
 
 def worker_init(worker_id: int) -> None:

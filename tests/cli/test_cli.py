@@ -1,6 +1,7 @@
 """The core command line: predict and evaluate on a tiny model and synthetic data."""
 
 import json
+import types
 
 import cv2
 import numpy as np
@@ -242,3 +243,100 @@ def test_train_augment_mistakes_are_one_line_errors(tmp_path, monkeypatch, capsy
     )
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run").exists()
+
+
+def _all_defective(root, classes=("background", "scratch", "dent")):
+    """A val split where every mask has a defect."""
+    (root / "val" / "images").mkdir(parents=True)
+    (root / "val" / "masks").mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for i in range(2):
+        cv2.imwrite(
+            str(root / "val" / "images" / f"{i}.png"), rng.integers(0, 255, (32, 40), np.uint8)
+        )
+        m = np.zeros((32, 40), np.uint8)
+        m[4:9, 4:20] = 1 + i % 2
+        cv2.imwrite(str(root / "val" / "masks" / f"{i}.png"), m)
+    (root / "classes.json").write_text(json.dumps({"classes": list(classes)}))
+    return root
+
+
+def test_evaluate_false_reject_rate_is_null_without_defect_free_images(tiny_model, tmp_path):
+    root = _all_defective(tmp_path / "ds")
+    res = run("evaluate", "--model", tiny_model, "--data", root, "--json")
+    s = json.loads(res.stdout)
+    assert s["false_reject_rate"] is None and s["image_recall"] is not None
+    assert s["undefined"] == {
+        "false_reject_rate": "no image of the split is defect-free (every mask has a defect)"
+    }
+    res = run("evaluate", "--model", tiny_model, "--data", root)
+    assert "false-reject rate n/a (no image of the split is defect-free" in res.stdout
+
+
+def test_evaluate_rates_with_both_kinds_of_image_are_numbers():
+    import numpy as np
+
+    from inspect_core.data.metrics import SegmentationScores
+
+    s = SegmentationScores(["background", "defect"])
+    defect, clean = np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8)
+    defect[1:3, 1:3] = 1
+    s.update(defect, defect)  # a defective image found
+    s.update(clean, clean)  # a clean image passed
+    summ = s.summary()
+    assert summ["image_recall"] == 1.0 and summ["false_reject_rate"] == 0.0
+    assert "undefined" not in summ
+    only_defects = SegmentationScores(["background", "defect"])
+    only_defects.update(defect, defect)
+    summ = only_defects.summary()
+    assert summ["image_recall"] == 1.0 and summ["false_reject_rate"] is None
+    assert set(summ["undefined"]) == {"false_reject_rate"}
+
+
+def test_plugins_listing_fits_80_columns(monkeypatch):
+    """Nothing is cut at 80 columns: every class, recipe and model path is there whole."""
+    from inspect_core.commands import plugins as mod
+
+    classes = ["sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car"]
+    classes += ["pedestrian", "bicyclist"]
+    recipe = {"name": "ballscrew", "model": "plugins/industrial/models/ballscrew.onnx"}
+    listing = [
+        {
+            "plugin": "industrial",
+            "version": "0.1.0",
+            "module": "m",
+            "domains": [
+                {
+                    "name": "industrial",
+                    "recipes": [
+                        {**recipe, "sha256": "b958fd6d" * 8, "classes": ["background", "pitting"]}
+                    ],
+                },
+                {
+                    "name": "robotics",
+                    "recipes": [
+                        {
+                            "name": "driving",
+                            "model": "driving.onnx",
+                            "sha256": "e069a79e" * 8,
+                            "classes": classes,
+                        }
+                    ],
+                },
+            ],
+            "rules": [],
+            "sources": ["camera", "folder"],
+            "sinks": [],
+            "failures": [],
+        }
+    ]
+    monkeypatch.setattr(mod, "plugin_listing", lambda: listing)
+    monkeypatch.setattr(mod, "get_registry", lambda: types.SimpleNamespace(failures=[]))
+    res = CliRunner().invoke(mod.plugins_cmd, [], env={"COLUMNS": "80"})
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in res.stdout
+    words = set(res.stdout.replace(",", " ").split())
+    for whole in [*classes, "industrial:ballscrew", "robotics:driving", recipe["model"]]:
+        assert whole in words, whole
+    assert {"b958fd6db958", "e069a79ee069", "camera", "folder", "0.1.0"} <= words

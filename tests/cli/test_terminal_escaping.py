@@ -28,6 +28,21 @@ def test_terminal_text_escapes_what_could_steer_a_terminal_or_split_a_line():
     assert terminal_text("a\nb\x1b", keep_newlines=True) == "a\nb\\x1b"
 
 
+def test_invisible_format_characters_are_escaped_too():
+    """Every format, separator and control character (Unicode Cc, Cf, Zl, Zp) shows as an
+    escape: a zero-width space (two names that look the same), a byte-order mark, the Arabic
+    letter mark (a bidi control), a soft hyphen; a byte of an undecodable file name
+    (surrogateescape) shows as that byte. Visible text of any script is left alone."""
+    assert terminal_text("P-77\u200b") == "P-77\\u200b"
+    assert terminal_text("\ufeffid") == "\\ufeffid"
+    assert terminal_text("a\u061cb\u2066c\u00adx") == "a\\u061cb\\u2066c\\xadx"
+    assert terminal_text("x\U000e0001y") == "x\\U000e0001y"  # a tag character (Cf)
+    assert terminal_text("bad\udcffname") == "bad\\xffname"
+    assert terminal_text("a\u2029b\u0085c") == "a\\u2029b\\x85c"
+    shown = "Grüße Ωμέγα 漢字 עברית العربية \u00a0nbsp \ue000"
+    assert terminal_text(shown) == shown
+
+
 def test_rich_helpers_print_markup_literally():
     from rich.console import Console
 

@@ -1,22 +1,30 @@
 """`inspect plugin new` writes a package that installs, lists and passes its own test."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from plugin_data_kit import carded_copy
 
 from inspect_core.cli import cli
 
 BIN = Path(sys.executable).parent
 
 
-def test_scaffolded_plugin_installs_lists_and_passes_its_test(tiny_model, tmp_path):
+@pytest.fixture(scope="module")
+def carded_model(tiny_model, tmp_path_factory):
+    """The tiny model with its card: a plugin's model is refused without one."""
+    return carded_copy(tiny_model, tmp_path_factory.mktemp("carded"))
+
+
+def test_scaffolded_plugin_installs_lists_and_passes_its_test(carded_model, tmp_path):
     res = CliRunner().invoke(
         cli,
-        ["plugin", "new", "woodgrain", "--dir", str(tmp_path), "--model", str(tiny_model)],
+        ["plugin", "new", "woodgrain", "--dir", str(tmp_path), "--model", str(carded_model)],
         catch_exceptions=False,
     )
     assert res.exit_code == 0, res.output
@@ -59,12 +67,23 @@ def test_scaffolded_plugin_installs_lists_and_passes_its_test(tiny_model, tmp_pa
         )
 
 
-def test_scaffold_refuses_bad_names_and_existing_folders(tiny_model, tmp_path):
+def test_scaffold_refuses_bad_names_and_existing_folders(carded_model, tmp_path):
     from inspect_core.errors import InspectError
     from inspect_core.plugin_api.scaffold import scaffold
 
     with pytest.raises(InspectError, match="lowercase"):
-        scaffold("Wood-Grain", tmp_path, tiny_model)
-    scaffold("oak", tmp_path, tiny_model)
+        scaffold("Wood-Grain", tmp_path, carded_model)
+    scaffold("oak", tmp_path, carded_model)
     with pytest.raises(InspectError, match="already exists"):
-        scaffold("oak", tmp_path, tiny_model)
+        scaffold("oak", tmp_path, carded_model)
+
+
+def test_scaffold_refuses_a_model_without_its_card(tiny_model, tmp_path):
+    from inspect_core.errors import InspectError
+    from inspect_core.plugin_api.scaffold import scaffold
+
+    bare = tmp_path / "bare.onnx"  # a copy without the card beside it
+    shutil.copy(tiny_model, bare)
+    with pytest.raises(InspectError, match="no model card"):
+        scaffold("ash", tmp_path, bare)
+    assert not (tmp_path / "inspect-ash" / "inspect_ash" / "models").exists()

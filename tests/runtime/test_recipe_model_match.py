@@ -155,9 +155,13 @@ def test_recorded_thresholds_include_station_overrides_that_change_the_verdict(
     assert r.thresholds()["region_classes"] is None and r.thresholds()["rules"][0]["min"] == 5
 
 
-def test_a_json_beside_the_model_that_is_not_its_card_never_stops_inspection(tiny_model, tmp_path):
+def test_a_json_beside_the_model_that_is_no_valid_card_refuses_it(tiny_model, tmp_path):
+    """A file at the card's path that is no card (issue 10, second attack round): refused,
+    naming it, since breaking the card must not get a changed model past the check."""
     r = recipe(tiny_model, tmp_path)
     (tmp_path / "m.json").write_text("[1, 2, 3]")  # some other JSON with the model's stem
-    assert Inspector(r).model_card is None
+    with pytest.raises(ModelError, match="m.json is not a JSON object"):
+        Inspector(r)
     (tmp_path / "m.json").write_text('{"classes": ["background", "scratch", "dent"]}')
-    assert Inspector(r).model_card is None  # no sha256: cannot say it is this model's
+    with pytest.raises(ModelError, match="m.json has no sha256"):
+        Inspector(r)

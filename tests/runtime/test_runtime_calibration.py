@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_postprocess_fast import _fake_model
+from test_runtime_fast import _fake_model
 
 from inspect_core.errors import ModelError
 from inspect_core.runtime.onnx_model import OnnxModel, edit_meta

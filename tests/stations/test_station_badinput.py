@@ -232,3 +232,39 @@ def test_unreadable_files_reusing_a_name_are_not_taken_for_one_another(tmp_path,
         assert "check the permissions" in w.error
         keys.add(w.sha256)
     assert len(keys) == 2
+
+
+def test_a_huge_sparse_file_is_refused_from_its_size_without_being_read(tmp_path, monkeypatch):
+    """An 8 GB sparse file (``truncate -s 8G``) used to be hashed whole before it was refused
+    for limits.max_bytes: half a minute of a stalled line (a 1 TB one, a quarter of an hour)."""
+    import inspect_stations.work as work
+    from inspect_stations.testing import FakeInspector
+
+    opened, real_open = [], work.open_regular
+
+    def watch(path, *a, **k):
+        opened.append(os.path.basename(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(work, "open_regular", watch)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with open(inbox / "a_huge.png", "wb") as f:
+        f.truncate(8 << 30)
+    write_images(inbox, 1, seed=91, prefix="b_part")
+    cfg = parse_config(
+        {
+            "station": {"name": "huge", "plugin": "x", "recipe": "x", "until_empty": True},
+            "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.05},
+        },
+        tmp_path,
+    )
+    sink = MemorySink()
+    assert (
+        Station(cfg, inspector=FakeInspector(), sinks={"db": sink}).run(install_signals=False) == 0
+    )
+    assert "a_huge.png" not in opened and "b_part00000.png" in opened
+    by_name = {Path(i.source).name: i for i in sink.items}
+    assert "limits.max_bytes" in by_name["a_huge.png"].error
+    assert by_name["b_part00000.png"].verdict.decision.value == "PASS"
+    assert [p.name for p in (tmp_path / "quarantine").rglob("a_huge.png")] == ["a_huge.png"]

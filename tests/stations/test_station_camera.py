@@ -176,12 +176,12 @@ def test_a_camera_that_stays_away_is_reported_once_a_minute_not_every_retry(tmp_
     ctx = type("Ctx", (), {"stop": threading.Event(), "log": StationLog("cam", log)})()
     src = camera.CameraSource(CameraOptions(device=7, reconnect_s=0.01), ctx)
     try:
-        assert src._latest_frame(timeout=0.6) is None  # ~60 failed attempts
+        assert src.frame_since(0.0, time.monotonic() + 0.6) is None  # ~60 failed attempts
         events = [r.event for r in records]
         assert events == ["camera_unavailable"], events
         assert "device 7" in records[0].getMessage()
         up.set()
-        assert src._latest_frame(timeout=5) is not None
+        assert src.frame_since(0.0, time.monotonic() + 5) is not None
         for _ in range(100):
             if "camera_back" in [r.event for r in records]:
                 break
@@ -224,6 +224,7 @@ def test_a_camera_password_is_never_shown(tmp_path, tiny_model):
     `station check`; it is masked like a database URL's password."""
     import logging
     import threading
+    import time
 
     from click.testing import CliRunner
 
@@ -250,7 +251,7 @@ def test_a_camera_password_is_never_shown(tmp_path, tiny_model):
     ctx = type("Ctx", (), {"stop": threading.Event(), "log": StationLog("cam", log)})()
     src = CameraSource(CameraOptions(url=url, reconnect_s=0.05), ctx)
     try:
-        assert src._latest_frame(timeout=1.0) is None
+        assert src.frame_since(0.0, time.monotonic() + 1.0) is None
     finally:
         src.close()
         log.removeHandler(handler)

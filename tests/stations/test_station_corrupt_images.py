@@ -157,7 +157,8 @@ def _zeros_png(side: int) -> bytes:
 
 
 def test_work_is_counted_from_the_header_in_tiles_and_copies():
-    from inspect_stations.image_check import Header, WorkShape, check_work
+    from inspect_stations.image_check import Header
+    from inspect_stations.work_limit import WorkShape, check_work
 
     shape = WorkShape(recipe="tile", tile=512, overlap=0.25, stride=32, copies=4, budget_mpx=64.0)
     check_work(Header("png", 2000, 2000), shape)  # 25 tiles x 4 copies: 26 M, fine
@@ -211,8 +212,9 @@ def test_a_7000x7000_blank_png_is_quarantined_without_running_the_model(tmp_path
 
 
 def test_the_work_limit_is_raised_in_the_station_config(tmp_path):
-    from inspect_stations.image_check import Header, check_work
+    from inspect_stations.image_check import Header
     from inspect_stations.work import work_shape
+    from inspect_stations.work_limit import check_work
 
     cfg = parse_config(
         {

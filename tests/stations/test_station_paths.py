@@ -133,3 +133,50 @@ def test_check_and_run_refuse_etc(tmp_path, cli):
     assert isinstance(res.exception, ConfigError)  # `inspect` prints it and exits 2
     assert "source.path: /etc is /etc, which belongs" in str(res.exception)
     assert sorted(os.listdir("/etc")) == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "~/.ssh",
+        "~/.ssh/keys",
+        "~/.gnupg",
+        "~/.config",
+        "~/.config/systemd/user",
+        "~/.aws",
+        "~/.kube",
+        "~/.docker",
+        "~/.cache",  # any hidden folder directly in a home folder
+        "~/.mozilla",
+        "/root/.ssh",
+        "/var/spool/cron/crontabs",
+        "/var/spool/mail",
+    ],
+)
+def test_keys_settings_and_spool_folders_are_refused(tmp_path, monkeypatch, path):
+    """`path = "~/.ssh"` passed `station check`, and `station run` moved authorized_keys and
+    the private keys into quarantine."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "authorized_keys").write_text("ssh-ed25519 AAAA")
+    monkeypatch.setenv("HOME", str(home))
+    for key, table, value in (
+        ("source.path", "source", {"path": path}),
+        ("archive.path", "archive", {"path": path}),
+        ("archive.quarantine", "archive", {"quarantine": path}),
+        ("station.state_dir", "station", {"state_dir": path}),
+    ):
+        raw = _raw(tmp_path)
+        raw[table].update(value)
+        p = _problems(raw, tmp_path)
+        assert key in p and "give it a folder of its own" in p[key], (key, p)
+    assert (home / ".ssh" / "authorized_keys").is_file()
+
+
+def test_folders_in_a_home_that_are_not_its_settings_are_fine(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    for path in ("~/line1/inbox", "~/.local/share/inspect/inbox", "~/sshfiles", "~/ssh"):
+        assert system_folder(os.path.expanduser(path)) is None, path
+    assert "hidden folder" in system_folder(home / ".cache")
+    assert ".ssh" in system_folder(home / ".ssh" / "x")

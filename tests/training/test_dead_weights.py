@@ -13,7 +13,7 @@ from conftest import CLASSES, make_tiny_model
 from onnx import numpy_helper
 
 from inspect_core.runtime.onnx_model import OnnxModel
-from inspect_core.training.run import load_init
+from inspect_core.training.init_from import load_init, open_init_source
 from inspect_core.training.unet import DEAD_WEIGHT, ModelConfig, build_model, zero_dead_weights
 
 
@@ -53,7 +53,7 @@ def test_init_from_a_checkpoint_with_dead_weights_drops_them(tmp_path):
     torch.save({"model": src.state_dict()}, tmp_path / "old.pt")
     fresh = build_model(ModelConfig(in_channels=1, num_classes=3, width=4, depth=2))
     log = []
-    load_init(fresh, str(tmp_path / "old.pt"), log.append)
+    load_init(fresh, open_init_source(str(tmp_path / "old.pt")), CLASSES, log.append)
     assert _dead(fresh.parameters()) == 0
     assert any("dead weights" in line for line in log)
 

@@ -42,7 +42,9 @@ def test_per_class_and_summary_by_hand():
     assert summ["mean_dice"] == pytest.approx((4 / 7 + 2 / 3) / 2)  # background excluded
     assert summ["pixel_accuracy"] == pytest.approx(5 / 8)
     assert summ["images"] == 1
-    assert summ["image_recall"] == 1.0 and summ["false_reject_rate"] == 0.0
+    # one defective image, found; no defect-free image: the false-reject rate is undefined
+    assert summ["image_recall"] == 1.0 and summ["false_reject_rate"] is None
+    assert set(summ["undefined"]) == {"false_reject_rate"}
 
 
 def test_accumulates_over_images():
@@ -85,11 +87,12 @@ def test_empty_conventions():
     z = np.zeros((3, 3), np.uint8)
     s.update(z, z, X)
     summ = s.summary()
-    # a class absent and never predicted scores perfect; no defective image -> recall 1,
-    # no clean image rejected -> FRR 0
+    # a class absent and never predicted scores perfect; no defective image -> recall is
+    # undefined (None, with the reason); the clean image was not rejected -> FRR 0
     assert summ["per_class"]["defect"]["iou"] == 1.0
     assert summ["miou"] == 1.0 and summ["mean_dice"] == 1.0
-    assert summ["image_recall"] == 1.0 and summ["false_reject_rate"] == 0.0
+    assert summ["image_recall"] is None and summ["false_reject_rate"] == 0.0
+    assert set(summ["undefined"]) == {"image_recall"}
 
 
 def test_missed_class_scores_zero():

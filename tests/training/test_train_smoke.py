@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from seg_kit import write_dataset
 
 import inspect_core.training.export
 from inspect_core.runtime.onnx_model import OnnxModel
@@ -191,3 +192,45 @@ def test_resume_after_interruption_continues_exactly(full_run, dataset, tmp_path
     a = torch.load(out / "last.pt", weights_only=False)["model"]
     b = torch.load(full_out / "last.pt", weights_only=False)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fine_tune_records_what_it_loaded_and_what_it_validated_on(full_run, tmp_path):
+    """Colour images, 3 classes, no val split, started from the gray 2-class run: the card
+    says what loaded, what was adapted or started from scratch, and which images validated."""
+    out, _, _ = full_run
+    data = write_dataset(
+        tmp_path / "colour", {"train": 8, "test": 2}, classes=("bg", "crack", "hole"), channels=3
+    )
+    messages: list[str] = []
+    cfg = _cfg(data, tmp_path / "ft", init_from=str(out / "model.onnx"), width=None, depth=None)
+    card = train(cfg, log=messages.append)
+    init = card["init_from"]
+    assert init["source"] == str(out / "model.onnx") and init["weights"] == str(out / "model.pt")
+    assert list(init["adapted"]) == ["stem.0.weight"]
+    assert set(init["reinitialised"]) == {"head.weight", "head.bias"}
+    assert init["loaded"] == init["tensors"] - 3 and init["architecture_from"] == "its checkpoint"
+    assert card["architecture"]["width"] == 4 and card["architecture"]["in_channels"] == 3
+    split = card["validation_split"]
+    assert split["source"] == "carved from train" and split["count"] == 1
+    assert split["images"][0].startswith("train/images/") and "random 15%" in split["rule"]
+    assert card["dataset"]["train_images"] == 7
+    chosen = card["settings_chosen"]
+    assert chosen["width"].startswith("4 (from ") and chosen["lr"].startswith("0.001")
+    assert card["training"]["patience"] == 0 and card["training"]["epochs"] == 2
+    assert any("no val split" in m for m in messages)
+    assert any(m.startswith("--init-from") for m in messages)
+
+
+def test_no_epoch_limit_ends_at_the_time_budget_and_validates_there(dataset, tmp_path):
+    messages: list[str] = []
+    cfg = _cfg(dataset, tmp_path / "run", epochs=0, max_minutes=1e-4, val_every=5)
+    card = train(cfg, log=messages.append)
+    assert card["epochs"] == 1 and "val_miou" in _log(tmp_path / "run")[0]
+    assert any("time budget" in m for m in messages)
+
+
+def test_a_set_smaller_than_a_batch_trains(tmp_path):
+    data = write_dataset(tmp_path / "few", {"train": 3, "val": 1})
+    card = train(_cfg(data, tmp_path / "run", batch=8, epochs=1), log=lambda s: None)
+    assert card["epochs"] == 1 and card["dataset"]["train_images"] == 3
+    assert _log(tmp_path / "run")[0]["images_per_s"] > 0
