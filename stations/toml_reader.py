@@ -154,10 +154,14 @@ def _close(word: str, options: set[str]) -> str | None:
 
 
 def positive(v) -> str | None:
+    if v != v or v in (float("inf"), float("-inf")):  # NaN or infinity: no limit at all
+        return "must be a finite number greater than 0"
     return None if v > 0 else "must be greater than 0"
 
 
 def nonneg(v) -> str | None:
+    if v != v or v in (float("inf"), float("-inf")):
+        return "must be a finite number, 0 or more"
     return None if v >= 0 else "must be 0 or more"
 
 

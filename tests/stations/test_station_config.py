@@ -324,3 +324,14 @@ def test_status_and_replay_read_a_config_the_station_now_refuses(tmp_path, cli):
     (tmp_path / "station.toml").write_text("[station]\nstate_dir = 3\n")
     res = CliRunner().invoke(cli, ["station", "status", str(tmp_path / "station.toml")])
     assert res.exit_code != 0 and "station.state_dir" in res.output + str(res.exception)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_an_infinite_or_nan_limit_is_refused(tmp_path, value):
+    """`max_work_mpx = inf` would switch the work limit off without saying so."""
+    from inspect_stations.config import ConfigError
+
+    text = FULL.replace("[limits]\n", f"[limits]\nmax_work_mpx = {value}\n", 1)
+    (tmp_path / "station.toml").write_text(text)
+    with pytest.raises(ConfigError, match=r"limits\.max_work_mpx: must be a finite number"):
+        load_config(tmp_path / "station.toml")
