@@ -237,8 +237,8 @@ def test_a_camera_password_is_never_shown(tmp_path, tiny_model):
     from inspect_stations.urls import mask_url
 
     assert (
-        mask_url("rtsp://admin:pa:ss@10.0.0.2:554/s?ch=1&password=x")
-        == "rtsp://admin:***@10.0.0.2:554/s?ch=1&password=***"
+        mask_url("rtsp://admin:pa:ss@cam1.test:554/s?ch=1&password=x")
+        == "rtsp://admin:***@cam1.test:554/s?ch=1&password=***"
     )
     assert mask_url("/videos/clip.avi") == "/videos/clip.avi"
     url = f"rtsp://admin:s3cret@127.0.0.1:{free_port()}/stream1"

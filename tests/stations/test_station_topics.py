@@ -67,7 +67,8 @@ def test_a_trigger_topic_that_matches_an_mqtt_sink_on_the_same_broker_is_refused
     sink = {"type": "mqtt", "host": "127.0.0.1", "topic": "line/results"}
     p = _station(tmp_path, {"trigger_topic": "line/#", "result_topic": "out/r"}, [sink])
     assert "sinks[0].topic" in p.get("mqtt.trigger_topic", ""), p
-    other = {**sink, "host": "10.9.9.9"}  # another broker: its messages never come back here
+    # another broker: its messages never come back here
+    other = {**sink, "host": "broker2.test"}
     p = _station(tmp_path, {"trigger_topic": "line/#", "result_topic": "out/r"}, [other])
     assert "mqtt.trigger_topic" not in p, p
 

@@ -14,21 +14,21 @@ SECRET = "s3cret"
 @pytest.mark.parametrize(
     "url, shown",
     [
-        ("rtsp://admin:s3cret@10.0.0.2/stream1", "rtsp://admin:***@10.0.0.2/stream1"),
-        ("rtsp://admin:ab/s3cret@10.0.0.2/stream1", "rtsp://admin:***@10.0.0.2/stream1"),
-        ("rtsp://admin:ab#s3cret@10.0.0.2/stream1", "rtsp://admin:***@10.0.0.2/stream1"),
-        ("rtsp://admin:ab?s3cret@10.0.0.2/stream1", "rtsp://admin:***@10.0.0.2/stream1"),
-        ("rtsp://admin:p@s3cret@10.0.0.2/stream1", "rtsp://admin:***@10.0.0.2/stream1"),
-        ("rtsp://admin:Xy/9s3cret#@10.0.0.2:554/s", "rtsp://admin:***@10.0.0.2:554/s"),
-        ("rtsp://:s3cret@10.0.0.2/", "rtsp://:***@10.0.0.2/"),
+        ("rtsp://admin:s3cret@cam1.test/stream1", "rtsp://admin:***@cam1.test/stream1"),
+        ("rtsp://admin:ab/s3cret@cam1.test/stream1", "rtsp://admin:***@cam1.test/stream1"),
+        ("rtsp://admin:ab#s3cret@cam1.test/stream1", "rtsp://admin:***@cam1.test/stream1"),
+        ("rtsp://admin:ab?s3cret@cam1.test/stream1", "rtsp://admin:***@cam1.test/stream1"),
+        ("rtsp://admin:p@s3cret@cam1.test/stream1", "rtsp://admin:***@cam1.test/stream1"),
+        ("rtsp://admin:Xy/9s3cret#@cam1.test:554/s", "rtsp://admin:***@cam1.test:554/s"),
+        ("rtsp://:s3cret@cam1.test/", "rtsp://:***@cam1.test/"),
         (
-            "rtsp://10.0.0.2:554/user=admin_password=s3cret_channel=1_stream=0.sdp",
-            "rtsp://10.0.0.2:554/user=admin_password=***_channel=1_stream=0.sdp",
+            "rtsp://cam1.test:554/user=admin_password=s3cret_channel=1_stream=0.sdp",
+            "rtsp://cam1.test:554/user=admin_password=***_channel=1_stream=0.sdp",
         ),
-        ("rtsp://admin@10.0.0.2/stream?pw=s3cret", "rtsp://admin@10.0.0.2/stream?pw=***"),
+        ("rtsp://admin@cam1.test/stream?pw=s3cret", "rtsp://admin@cam1.test/stream?pw=***"),
         (
-            "http://10.0.0.2/video.cgi?user=admin&pass=s3cret&res=1",
-            "http://10.0.0.2/video.cgi?user=admin&pass=***&res=1",
+            "http://cam1.test/video.cgi?user=admin&pass=s3cret&res=1",
+            "http://cam1.test/video.cgi?user=admin&pass=***&res=1",
         ),
         ("http://cam/x?access_token=s3cret/x#y", "http://cam/x?access_token=***"),
         ("http://cam/x?api_key=s3cret;ch=1", "http://cam/x?api_key=***;ch=1"),
@@ -42,9 +42,9 @@ def test_a_password_is_masked_however_it_is_written(url, shown):
 def test_what_holds_no_secret_is_left_alone():
     for url in (
         "/videos/clip.avi",
-        "rtsp://10.0.0.2:554/Streaming/Channels/101",
+        "rtsp://cam1.test:554/Streaming/Channels/101",
         "http://cam.local/mjpg/video.mjpg?resolution=640x480&fps=10",
-        "rtsp://operator@10.0.0.2/stream1",
+        "rtsp://operator@cam1.test/stream1",
     ):
         assert mask_url(url) == url
     assert mask_url(None) is None
