@@ -20,7 +20,6 @@ OPEN_SIZE = 3
 # an opening of size k keeps regions that measure at least k + 1 px thick (k px wide; see
 # dataset_survey); predicted masks run thinner than true ones, so `open` only at twice that
 OPEN_MIN_THICKNESS = 2 * (OPEN_SIZE + 1)
-THIN = 8  # px: below this, train at full resolution (--stem-stride 1)
 
 # the shipped models to start from, by channels: same channels, trained on surface defects
 PREFERRED = {
@@ -95,14 +94,13 @@ class StartModel:
     stem_stride: int
     reason: str
 
-    def train_command(self, data: Path, out: str, survey: DatasetSurvey) -> str:
-        """The ``inspect train`` command that fine-tunes this model on ``data``. The run trains
-        the network of the weights it starts from (their width, depth and stem stride); for
-        thin defects a model run at half resolution gets ``--stem-stride 1`` (the same
-        weights, at full resolution)."""
-        thin = min(c.thickness_low for c in survey.defects) < THIN
-        stride = " --stem-stride 1" if thin and self.stem_stride != 1 else ""
-        return f"inspect train --data {data} --out {out} --init-from {self.spec}{stride}"
+    def train_command(self, data: Path, out: str) -> str:
+        """The ``inspect train`` command that fine-tunes this model on ``data``: the run trains
+        the network of the weights it starts from (their width, depth and stem stride), also
+        for thin defects. Measured on 4 px cracks (magnetic-tile, 51 images, 30 minutes on 2
+        cores): steel's half-resolution network reached a higher val Dice than the same
+        weights run at full resolution (``--stem-stride 1``), which trains 5x slower."""
+        return f"inspect train --data {data} --out {out} --init-from {self.spec}"
 
 
 def choose_start_model(channels: int, model: Path | None = None) -> StartModel:

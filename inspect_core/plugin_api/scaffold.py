@@ -186,7 +186,7 @@ def scaffold_from_data(
     survey = survey_dataset(data)
     chain = plan_chain(survey)
     start = choose_start_model(survey.channels, model)
-    train = start.train_command(data, f"runs/{name}", survey)
+    train = start.train_command(data, f"runs/{name}")
     pkg = root / f"inspect_{name}"
     _copy_model(start.model, pkg)
     recipe = _write(
