@@ -8,6 +8,7 @@ files its images (as the built-in folder source does) overrides ``done`` and ``d
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -86,25 +87,26 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-class BaseSource:
+class BaseSource(ABC):
     """Defaults for a :class:`Source`: write ``items()``; override the rest as needed."""
 
     queue_depth: int = 0
 
+    @abstractmethod
     def items(self) -> Iterator[SourceItem]:
-        raise NotImplementedError(f"{type(self).__name__} must define items()")
+        """The images, one :class:`SourceItem` each, as they arrive (every source defines it)."""
 
     def destination(self, item: SourceItem, inspection: Inspection) -> str | None:
         return None
 
     def done(self, item: SourceItem, inspection: Inspection) -> None:
-        pass
+        return None  # the default: nothing to do
 
     def release(self, item: SourceItem) -> None:
-        pass
+        return None  # the default: nothing to do
 
     def close(self) -> None:
-        pass
+        return None  # the default: nothing to do
 
 
 class Sink(Protocol):

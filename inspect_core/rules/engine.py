@@ -29,6 +29,7 @@ The verdict is the most severe decision among the hits; PASS when nothing fired.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -140,18 +141,20 @@ def fired(rule: Any, hit: list[tuple[int, Region]], message: str) -> list[RuleHi
     return [RuleHit(rule.name, _decision(rule.decision), message, [i for i, _ in hit])]
 
 
-class _AreaRule:
+class _AreaRule(ABC):
     """What :class:`MinArea` and :class:`MaxArea` share: one hit for the regions of
     ``classes`` whose area (in ``unit``) ``exceeds`` the limit."""
 
     classes: list[str] | None
     unit: str
 
+    @abstractmethod
     def exceeds(self, area: float) -> bool:
-        raise NotImplementedError
+        """Whether a region of this area fires the rule."""
 
+    @abstractmethod
     def describe(self, hit: list[tuple[int, Region]]) -> str:
-        raise NotImplementedError
+        """The message of the hit."""
 
     def __call__(self, ctx: RuleContext) -> list[RuleHit]:
         hit = [

@@ -23,6 +23,7 @@ the opposite (it fires for regions at least that large), so recipes use ``remove
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -70,7 +71,7 @@ def _margin(kernel: np.ndarray) -> int:
 
 
 @dataclass
-class _Morphology:
+class _Morphology(ABC):
     """What :class:`Open` and :class:`Close` share: per class, one OpenCV morphological
     operation (``op``) with an elliptic kernel of ``size`` px, run on the class's bounding box
     (with the margin that keeps the result the whole image's); ``_apply`` writes the change."""
@@ -91,8 +92,9 @@ class _Morphology:
             self._apply(out[y0:y1, x0:x1], sub, cv2.morphologyEx(sub, self.op, k), c)
         return out
 
+    @abstractmethod
     def _apply(self, out: np.ndarray, before: np.ndarray, after: np.ndarray, c: int) -> None:
-        raise NotImplementedError
+        """Write the step's result for class ``c`` into ``out`` (opening or closing)."""
 
 
 class Open(_Morphology):
