@@ -1,4 +1,4 @@
-"""Decide test-time augmentation for a trained model on its *validation* split.
+"""Decide test-time augmentation for a trained model on the images it was validated on.
 
     python training/choose_tta.py runs/steel --data ../shared/datasets/neu-steel --flips h,v
     python training/choose_tta.py runs/tile --data D --flips h,v,hv --flips h,v,hv,t,at,r90,r270
@@ -7,7 +7,9 @@ Evaluates the model without test-time augmentation and with each candidate set o
 (flips h, v, hv; transposes t, at; quarter turns r90, r270:
 inspect_core.runtime.onnx_model.TTA_TRANSFORMS); the best candidate, if it raises val mIoU, is
 written into the model's embedded metadata (so every runtime uses it) and the card is updated
-(new sha256, every score). The test split is never looked at.
+(new sha256, every score). The images are those of the card's validation_split: the val split,
+or the groups held out from training (--val-groups), so the choice is made on groups the model
+never saw. The test split is never looked at.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from _cli import parser, run
 
 from inspect_core.commands.evaluate import evaluate_model
 from inspect_core.runtime.onnx_model import TTA_TRANSFORMS, OnnxModel, edit_meta
+from inspect_core.training.holdout import held_out_dataset, seen_dataset
 from inspect_core.training.model_card import save_card
 
 
 def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("run", type=Path, help="run folder with model.onnx and model.json")
-    ap.add_argument("--data", required=True, help="dataset folder (its val split is used)")
+    ap.add_argument(
+        "--data", required=True, help="dataset folder (the images the card validated on)"
+    )
     ap.add_argument(
         "--flips",
         action="append",
@@ -40,20 +45,21 @@ def main() -> None:
         if unknown := [t for t in c if t not in TTA_TRANSFORMS]:
             ap.error(f"unknown transforms {unknown}; known: {', '.join(TTA_TRANSFORMS)}")
     path = args.run / "model.onnx"
+    card_path = args.run / "model.json"
+    card = json.loads(card_path.read_text())
+    ds = held_out_dataset(card, args.data)
     model = OnnxModel(path)
     # whatever the file says now; a prior correction was fitted to the old averaging, so it
     # is dropped too (training/fit_prior.py runs after this and fits it again)
     model.meta = replace(model.meta, tta=(), class_bias=())
-    base = evaluate_model(model, args.data, "val")
+    base = evaluate_model(model, ds, "val")
     scores = {}
     for c in candidates:
         model.meta = replace(model.meta, tta=c)
-        scores[c] = evaluate_model(model, args.data, "val")
+        scores[c] = evaluate_model(model, ds, "val")
         print(f"val mIoU {base['miou']:.4f} -> {scores[c]['miou']:.4f} with {','.join(c)}")
     best = max(scores, key=lambda c: scores[c]["miou"])
     keep = scores[best]["miou"] > base["miou"]
-    card_path = args.run / "model.json"
-    card = json.loads(card_path.read_text())
 
     def change(meta: dict) -> None:
         meta["tta"] = list(best) if keep else []
@@ -64,9 +70,14 @@ def main() -> None:
     card["tta_candidates"] = {",".join(c): round(s["miou"], 4) for c, s in scores.items()}
     card["tta"] = list(best) if keep else []
     card["validation"] = scores[best] if keep else base
-    card["validation_source"] = "inspect evaluate (ONNX Runtime) on the val split"
+    card["validation_source"] = (
+        f"inspect evaluate (ONNX Runtime) on the {len(ds)} images of the card's validation_split"
+    )
     for stale in ("calibration", "validation_uncalibrated"):
         card.pop(stale, None)
+    if (seen := seen_dataset(card, args.data)) is not None:  # the same-distribution score
+        model.meta = replace(model.meta, tta=best if keep else ())
+        card["validation_seen_groups"] = evaluate_model(model, seen, "val-seen")
     save_card(card, card_path, path)
 
 

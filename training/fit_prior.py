@@ -3,10 +3,13 @@
     python training/fit_prior.py runs/tile --data ../shared/datasets/magnetic-tile
     python training/fit_prior.py plugins/industrial/models/steel.onnx --data DATASET
 
-Runs the model (with its test-time averaging) over the val images once, fits log-probability
-offsets to val mIoU in two forms, one shared by every non-background class and one per class
-(inspect_core/training/calibration.py), and estimates what each is worth on unseen images by
-two-fold cross-validation over the val images. The form with the better estimate goes into the
+Runs the model (with its test-time averaging) over the images it was validated on once (its
+card's validation_split: the val split, or the groups held out from training), fits
+log-probability offsets to their mIoU in two forms, one shared by every non-background class
+and one per class (inspect_core/training/calibration.py), and estimates what each is worth on
+unseen images by two-fold cross-validation: group against group where the held-out images come
+from two groups or more (a correction fitted on one tile must help on another), else blocks of
+neighbouring images. The form with the better estimate goes into the
 model's embedded metadata (every runtime applies it) when that estimate beats the uncalibrated
 model; the card gets the new scores, measured again with the runtime at full resolution, the
 old ones and the estimates. Otherwise any earlier correction is removed. The test split is
@@ -23,9 +26,11 @@ import numpy as np
 from _cli import parser, run
 
 from inspect_core.commands.evaluate import evaluate_model
-from inspect_core.data.datasets import open_dataset
+from inspect_core.data.datasets import Dataset
+from inspect_core.data.groups import group_names
 from inspect_core.runtime.onnx_model import OnnxModel, edit_meta
-from inspect_core.training.calibration import Choice, Pixels, choose
+from inspect_core.training.calibration import Choice, Pixels, choose, group_folds
+from inspect_core.training.holdout import held_out_dataset, seen_dataset
 from inspect_core.training.model_card import save_card
 
 
@@ -42,8 +47,9 @@ def main() -> None:
     args = ap.parse_args()
     path = args.run if args.run.suffix == ".onnx" else args.run / "model.onnx"
     card_path = path.with_suffix(".json")
-    c = fit(OnnxModel(path), args.data, args.step)
     card = json.loads(card_path.read_text())
+    ds = held_out_dataset(card, args.data)
+    c = fit(OnnxModel(path), ds, args.step)
     card["calibration"] = {
         "mode": c.mode,
         "class_bias": [float(b) for b in c.bias],
@@ -62,7 +68,11 @@ def main() -> None:
     edit_meta(path, change)
     if c.mode is not None:
         card.setdefault("validation_uncalibrated", card.get("validation"))  # kept on a refit
-        card["validation"] = evaluate_model(OnnxModel(path, verify=False), args.data, "val")
+        card["validation"] = evaluate_model(OnnxModel(path, verify=False), ds, "val")
+        if (seen := seen_dataset(card, args.data)) is not None:
+            card["validation_seen_groups"] = evaluate_model(
+                OnnxModel(path, verify=False), seen, "val-seen"
+            )
         print(f"applied: full-resolution val mIoU {card['validation']['miou']:.4f}")
     else:
         if "validation_uncalibrated" in card:  # an earlier correction is taken out again
@@ -71,20 +81,22 @@ def main() -> None:
     save_card(card, card_path, path)
 
 
-def fit(model: OnnxModel, data: str, step: int) -> Choice:
-    """Fit both forms of the correction on the val split of ``data`` (every ``step``-th pixel
-    per axis) for ``model`` without any correction, and choose (see the module docstring)."""
+def fit(model: OnnxModel, ds: Dataset, step: int) -> Choice:
+    """Fit both forms of the correction on ``ds`` (every ``step``-th pixel per axis) for
+    ``model`` without any correction, and choose (see the module docstring)."""
     model.meta = replace(model.meta, class_bias=())
-    ds = open_dataset(data, "val")
+    folds = group_folds(group_names(ds)) if ds.groups else None
 
     def scored():
         for i in range(len(ds)):
             img, mask = ds.load(i)
             yield model.probabilities(img), mask
 
-    c = choose(Pixels.gather(scored(), ds.ignore_index, step))
+    c = choose(Pixels.gather(scored(), ds.ignore_index, step), folds)
     print(
-        f"val mIoU (pixel step {step}): {c.before:.4f} uncalibrated; fitted "
+        f"held-out mIoU (pixel step {step}, two folds by "
+        f"{'group' if folds is not None else 'blocks of images'}): {c.before:.4f} uncalibrated; "
+        "fitted "
         + ", ".join(f"{m} {v:.4f} (two-fold {c.two_fold[m]:.4f})" for m, v in c.fitted.items())
         + f"; chosen: {c.mode or 'none'} {dict(zip(model.classes, np.round(c.bias, 2).tolist()))}"
     )

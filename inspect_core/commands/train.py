@@ -26,6 +26,20 @@ early stop; give --epochs to train by epochs instead."""
     "a val/ split about 15% of train is held out to validate on (whole groups where "
     'classes.json has a "groups" pattern); test/ is never used to pick the model.',
 )
+@click.option(
+    "--groups",
+    default=None,
+    help="Which group (sequence, tile, lot, day, camera) each image comes from: a regex whose "
+    "one capture group names it in the file stem, e.g. '^(tile\\d+)_'. [default: classes.json's "
+    '"groups"]',
+)
+@click.option(
+    "--val-groups",
+    default=None,
+    help="Validate on these groups (comma-separated), none of whose images is trained on: "
+    "train and val are pooled, the checkpoint is picked on these groups, and the val split's "
+    "other images give the same-distribution score beside it in model.json.",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder to write.")
 @click.option(
     "--init-from",
@@ -165,10 +179,13 @@ def train(out, stem_stride, init_from, augment_json, **settings):
 
     with train_progress() as (log, progress):
         card = run_train(cfg, log=log, progress=progress)
-    v = card["validation"]
+    v, seen = card["validation"], card.get("validation_seen_groups")
+    where = card.get("validation_split") or {}
+    what = f"unseen groups {','.join(where['groups'])}" if where.get("unseen") else "val"
     click.echo(
-        f"wrote {Path(out) / 'model.onnx'}: val mIoU {v['miou']:.4f}, "
+        f"wrote {Path(out) / 'model.onnx'}: {what} mIoU {v['miou']:.4f}, "
         f"mean Dice {v['mean_dice']:.4f}"
+        + (f"; seen groups' val mIoU {seen['miou']:.4f}" if seen else "")
     )
 
 

@@ -185,12 +185,14 @@ def load_classes(root: Path) -> dict:
         or not all(isinstance(c, str) for c in classes)
     ):
         raise DataError(f"{cj}: 'classes' must be a list of at least two class names")
-    _check_groups(cj, meta.get("groups"))
+    check_groups_pattern(meta.get("groups"), str(cj))
     return meta
 
 
-def _check_groups(cj: Path, pattern: object) -> None:
-    """classes.json's optional "groups": a regex with exactly one capture group."""
+def check_groups_pattern(pattern: object, where: str) -> None:
+    """A groups pattern (classes.json's "groups", or ``--groups``): a regex with exactly one
+    capture group; DataError naming ``where`` otherwise."""
+    cj = where
     if pattern is None:
         return
     example = 'e.g. "groups": "^(tile\\\\d+)_" groups tile3_001.png with tile3_002.png'
@@ -207,6 +209,32 @@ def _check_groups(cj: Path, pattern: object) -> None:
             f"{cj}: 'groups' {pattern!r} has {n} capture groups; it needs exactly one, the "
             f"part of the file stem that names the group ({example})"
         )
+
+
+def open_listed(root: str | Path, images: list[str], split: str, groups: str | None) -> Dataset:
+    """The images listed (paths relative to the dataset folder ``root``, as a model card's
+    ``validation_split`` names them) as a dataset named ``split``, each with the mask of its
+    stem in its split's ``masks`` folder; ``groups`` is the pattern they were grouped by."""
+    root = Path(root)
+    meta = load_classes(root)
+    samples = []
+    for rel in images:
+        img = root / rel
+        mask = img.parent.parent / "masks" / f"{img.stem}.png"
+        if not img.is_file() or not mask.is_file():
+            raise DataError(
+                f"{img}: listed as a validation image but it (or its mask {mask.name}) is "
+                f"missing from {root}; give the dataset the model was trained on"
+            )
+        samples.append(Sample(img, mask))
+    if not samples:
+        raise DataError(f"{root}: no images listed")
+    name, lic = meta.get("name", root.name), meta.get("license", "")
+    pattern = groups if groups is not None else meta.get("groups")
+    ignore = int(meta.get("ignore_index", 255))
+    ds = Dataset(root, name, meta["classes"], ignore, split, samples, lic, groups=pattern)
+    ds.channels = _detect_channels(samples[0].image)
+    return ds
 
 
 def has_split(root: str | Path, split: str) -> bool:

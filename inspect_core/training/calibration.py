@@ -109,26 +109,38 @@ class Choice:
     two_fold: dict[str, float]  # mode -> held-out estimate
 
 
-def choose(px: Pixels) -> Choice:
-    """Fit both forms; keep the one with the best held-out estimate, if it beats none."""
+def choose(px: Pixels, image_fold: np.ndarray | None = None) -> Choice:
+    """Fit both forms; keep the one with the best held-out estimate, if it beats none.
+    ``image_fold``: the fold (0 or 1) of every image, e.g. by group (default: blocks)."""
     k = px.logp.shape[0]
     before = miou(confusion_for(px, np.zeros(k, np.float32)))
     biases = {m: fit(px) for m, fit in FITS.items()}
     fitted = {m: miou(confusion_for(px, b)) for m, b in biases.items()}
-    held = {m: two_fold_miou(px, fit) for m, fit in FITS.items()}
+    held = {m: two_fold_miou(px, fit, image_fold) for m, fit in FITS.items()}
     mode = max(held, key=held.get)
     if held[mode] <= before or fitted[mode] <= before + 0.002:
         return Choice(None, np.zeros(k, np.float32), before, fitted, held)
     return Choice(mode, biases[mode], before, fitted, held)
 
 
-def two_fold_miou(px: Pixels, fit=fit_class_bias) -> float:
+def group_folds(names: list[str]) -> np.ndarray | None:
+    """Two folds of whole groups (alternating in name order) for :func:`two_fold_miou`, or
+    None with fewer than two groups: a correction fitted on one group and measured on another
+    says whether it carries to a new one."""
+    order = sorted(set(names))
+    if len(order) < 2:
+        return None
+    return np.array([order.index(g) % 2 for g in names], np.int32)
+
+
+def two_fold_miou(px: Pixels, fit=fit_class_bias, image_fold: np.ndarray | None = None) -> float:
     """mIoU of biases fitted on half the images and applied to the other half (both ways,
     one pooled confusion matrix): what calibration is worth on images it has not seen. The
     halves alternate in blocks of ``BLOCK`` images in file order: alternate single images
     would put neighbouring frames of one video (CamVid) on both sides, and first/second half
-    would put whole classes on one side where files are named by class (magnetic tile)."""
-    odd = (px.image // BLOCK) % 2 == 1
+    would put whole classes on one side where files are named by class (magnetic tile).
+    ``image_fold`` gives each image's fold instead (:func:`group_folds`)."""
+    odd = (px.image // BLOCK) % 2 == 1 if image_fold is None else image_fold[px.image] == 1
     cm = 0
     for train, test in ((odd, ~odd), (~odd, odd)):
         cm = cm + confusion_for(px.subset(test), fit(px.subset(train)))

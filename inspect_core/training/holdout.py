@@ -2,21 +2,26 @@
 split, or, where it has none, a part of ``train`` held out (never ``test``: a model selected
 on its test images has no honest test score left).
 
-The held-out part is chosen by group where ``classes.json`` names groups (``"groups"``: a regex
-whose one capture group, applied to each file stem, names the part, tile or video an image
-comes from; near-identical images of one group on both sides would make validation flatter
-than the line), else as a seeded random sample. Either way about 15% of the training images,
-at least one, never more than a third. The choice is logged and recorded in the model card.
+The held-out part is chosen by group where the dataset names groups (classes.json's
+``"groups"`` or ``--groups``: a regex whose one capture group, applied to each file stem, names
+the part, tile or video an image comes from; near-identical images of one group on both sides
+would make validation flatter than the line), else as a seeded random sample. Either way about
+15% of the training images, at least one, never more than a third.
+
+``--val-groups`` names the groups to hold out instead (:func:`hold_out_groups`): train and val
+are pooled, every image of those groups validates, and the val split's other images (groups
+the model trains on) give the same-distribution score beside it, computed once at the end.
+The choice is logged and recorded in the model card.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-from inspect_core.data.datasets import Dataset, has_split, open_dataset
+from inspect_core.data.datasets import Dataset, has_split, open_dataset, open_listed
+from inspect_core.data.groups import group_names, members, with_groups
 from inspect_core.errors import DataError
 
 SHARE = 0.15  # of the training images held out for validation
@@ -32,21 +37,42 @@ class Holdout:
     count: int
     images: list[str]  # paths relative to the dataset folder
     groups: list[str]  # the held-out groups (empty without a groups pattern)
+    unseen: bool = False  # True: no image of these groups is trained on (a score on new groups)
+    seen_images: tuple[str, ...] = ()  # --val-groups: val-split images of the trained groups
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Splits:
+    """What a run trains on, what picks its checkpoint (``val``), and how that was chosen."""
+
+    train: Dataset
+    val: Dataset
+    holdout: Holdout
+    seen: Dataset | None = None  # with --val-groups: val-split images of the trained groups
+
+
 def open_splits(
-    root: str, seed: int, log: Callable[[str], None]
-) -> tuple[Dataset, Dataset, Holdout]:
+    root: str,
+    seed: int,
+    log: Callable[[str], None],
+    groups: str | None = None,
+    val_groups: list[str] | None = None,
+) -> Splits:
     """The training and validation datasets of ``root`` and how the validation set was chosen:
-    its ``val`` split, or a part of ``train`` carved out (:func:`carve_validation`)."""
-    train = open_dataset(root, "train")
+    the named ``val_groups`` (:func:`hold_out_groups`), its ``val`` split, or a part of
+    ``train`` carved out (:func:`carve_validation`). ``groups`` overrides classes.json's
+    pattern."""
+    train = with_groups(open_dataset(root, "train"), groups)
+    if val_groups:
+        return hold_out_groups(train, val_groups, log)
     if has_split(root, "val"):
         val = open_dataset(root, "val")
         images = [str(s.image.relative_to(val.root)) for s in val.samples]
-        return train, val, Holdout("val split", "the dataset's val split", len(val), images, [])
+        how = Holdout("val split", "the dataset's val split", len(val), images, [])
+        return Splits(train, val, how)
     train, val, holdout = carve_validation(train, seed)
     names = [s.image.name for s in val.samples]
     listed = ", ".join(names[:8]) + (
@@ -63,7 +89,52 @@ def open_splits(
             "warning: the held-out images are all defect-free (MVTec train/good): validation "
             "then measures false alarms only. Add a val/ split with defects to pick models on."
         )
-    return train, val, holdout
+    return Splits(train, val, holdout)
+
+
+def hold_out_groups(train: Dataset, names: list[str], log: Callable[[str], None]) -> Splits:
+    """Pool ``train`` with the dataset's val split (if any); validate on every image of the
+    groups ``names``, train on the rest; the val split's images of other groups are ``seen``
+    (the same-distribution score). DataError for a group that has no images, or for holding
+    out all of them."""
+    pool = list(train.samples)
+    n_train = len(pool)
+    if has_split(train.root, "val"):
+        pool += open_dataset(train.root, "val").samples
+    pooled = replace(train, samples=pool)
+    by_group = members(group_names(pooled))
+    unknown = [g for g in names if g not in by_group]
+    if unknown:
+        known = ", ".join(f"{g} ({len(i)} images)" for g, i in by_group.items())
+        raise DataError(
+            f"--val-groups {','.join(unknown)}: no such group in {train.root} by the pattern "
+            f"{train.groups!r}; its groups are {known}"
+        )
+    if set(names) >= set(by_group):
+        raise DataError(
+            f"--val-groups names every group of {train.root}; leave at least one to train on"
+        )
+    held = sorted(i for g in set(names) for i in by_group[g])
+    taken = set(held)
+    rest = [i for i in range(len(pool)) if i not in taken]
+    seen = [i for i in rest if i >= n_train]
+    val = pooled.subset(held, "val")
+    images = [str(s.image.relative_to(train.root)) for s in val.samples]
+    rule = (
+        f"whole groups named by --val-groups ({', '.join(sorted(set(names)))}) by "
+        f"{train.groups!r}, from train and val pooled; {len(by_group)} groups in all"
+    )
+    log(
+        f"validating on {len(held)} images of the groups {', '.join(sorted(set(names)))}, none "
+        f"trained on; training on {len(rest) - len(seen)} images of the other groups; "
+        f"{len(seen)} val-split images of those groups give the same-distribution score"
+    )
+    seen_ds = pooled.subset(seen, "val-seen") if seen else None
+    seen_images = tuple(
+        str(s.image.relative_to(train.root)) for s in pooled.subset(seen, "").samples
+    )
+    how = Holdout("unseen groups", rule, len(held), images, sorted(set(names)), True, seen_images)
+    return Splits(pooled.subset([i for i in rest if i < n_train], "train"), val, how, seen_ds)
 
 
 def carve_validation(train: Dataset, seed: int) -> tuple[Dataset, Dataset, Holdout]:
@@ -89,56 +160,54 @@ def carve_validation(train: Dataset, seed: int) -> tuple[Dataset, Dataset, Holdo
     return (
         train.subset(rest, "train"),
         val,
-        Holdout("carved from train", rule, len(held), images, groups),
+        Holdout("carved from train", rule, len(held), images, groups, unseen=bool(groups)),
     )
-
-
-def group_names(train: Dataset) -> list[str]:
-    """The group of every training image: the capture group of ``train.groups`` in its stem;
-    DataError naming the images it does not match."""
-    pattern = re.compile(train.groups or "")
-    names, missed = [], []
-    for s in train.samples:
-        m = pattern.search(s.image.stem)
-        if m is None or m.group(1) is None:
-            missed.append(s.image.name)
-        else:
-            names.append(m.group(1))
-    if missed:
-        raise DataError(
-            f"{train.root / 'classes.json'}: the groups pattern {train.groups!r} does not match "
-            f"{len(missed)} training image(s) ({', '.join(missed[:3])}"
-            f"{', ...' if len(missed) > 3 else ''}); widen it so every file stem names its group"
-        )
-    return names
 
 
 def _by_group(train: Dataset, target: int, cap: int, seed: int) -> tuple[list[int], list[str], str]:
     """Whole groups, in a seeded random order, until ``target`` images (at most ``cap``)."""
     names = group_names(train)
-    members: dict[str, list[int]] = {}
-    for i, g in enumerate(names):
-        members.setdefault(g, []).append(i)
-    order = sorted(members)
+    groups = members(names)
+    order = sorted(groups)
     random.Random(seed).shuffle(order)
     held: list[str] = []
     total = 0
     for g in order:
         if total >= target:
             break
-        if total + len(members[g]) <= cap:
+        if total + len(groups[g]) <= cap:
             held.append(g)
-            total += len(members[g])
-    if not held or len(held) == len(members):
-        sizes = ", ".join(f"{g}: {len(members[g])}" for g in sorted(members)[:6])
+            total += len(groups[g])
+    if not held or len(held) == len(groups):
+        sizes = ", ".join(f"{g}: {len(groups[g])}" for g in sorted(groups)[:6])
         raise DataError(
             f"{train.root / 'classes.json'}: the groups pattern {train.groups!r} gives "
-            f"{len(members)} group(s) ({sizes}{', ...' if len(members) > 6 else ''}) and no "
+            f"{len(groups)} group(s) ({sizes}{', ...' if len(groups) > 6 else ''}) and no "
             f"set of whole groups is at most a third of the {len(names)} training images; add "
             "a val/ split, or a pattern with smaller groups"
         )
     rule = (
-        f"whole groups by {train.groups!r}: {len(held)} of {len(members)} groups "
+        f"whole groups by {train.groups!r}: {len(held)} of {len(groups)} groups "
         f"({', '.join(sorted(held))}), seed {seed}"
     )
-    return sorted(i for g in held for i in members[g]), sorted(held), rule
+    return sorted(i for g in held for i in groups[g]), sorted(held), rule
+
+
+def held_out_dataset(card: dict, data: str) -> Dataset:
+    """The images a trained model was validated on (its card's ``validation_split``), from
+    the dataset folder ``data``: what every later choice (test-time copies, prior correction)
+    is decided on, so that it too is decided on images training did not see."""
+    split = card.get("validation_split") or {}
+    if split.get("source", "val split") == "val split":
+        return open_dataset(data, "val")
+    groups = (card.get("training") or {}).get("groups")
+    return open_listed(data, list(split.get("images") or []), "val", groups)
+
+
+def seen_dataset(card: dict, data: str) -> Dataset | None:
+    """The val-split images of the groups a model trained on, where its card lists them
+    (``--val-groups``): the same-distribution score beside the unseen one."""
+    listed = list((card.get("validation_split") or {}).get("seen_images") or [])
+    if not listed:
+        return None
+    return open_listed(data, listed, "val-seen", (card.get("training") or {}).get("groups"))

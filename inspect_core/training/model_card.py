@@ -37,12 +37,14 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def write_card(run: Run, val: dict, parity: dict, meta: dict) -> dict:
+def write_card(run: Run, val: dict, parity: dict, meta: dict, seen: dict | None = None) -> dict:
     """Write ``model.json`` for the ``model.onnx`` that ``run`` exported: its sha256, network,
     classes, normalisation, dataset, validation scores (``val``) and where the validation images
     came from, the weights it started from and what of them loaded, epochs, training time and
     speed, export parity, settings (and which were chosen for the user) and package versions.
-    Returns it."""
+    ``seen``: with --val-groups, the scores on the val split's images of the groups trained on
+    (``validation_seen_groups``, the same-distribution score beside the unseen one). Returns
+    it."""
     out, history = run.out, run.history
     ips = [h["images_per_s"] for h in history if "images_per_s" in h]
     card = {
@@ -62,6 +64,7 @@ def write_card(run: Run, val: dict, parity: dict, meta: dict) -> dict:
         },
         "validation": dict(val),
         "validation_split": run.holdout.to_dict(),
+        "validation_seen_groups": seen,
         "init_from": run.init.to_dict() if run.init else None,
         "epochs": len(history),
         "best_epoch": max(range(len(history)), key=lambda i: history[i].get("val_miou", -1)),
@@ -72,15 +75,61 @@ def write_card(run: Run, val: dict, parity: dict, meta: dict) -> dict:
         "settings_chosen": dict(run.auto),
         "versions": package_versions(),
     }
+    card["scores"] = headline(card)
     _dump(out / "model.json", card)
     return card
 
 
 def save_card(card: dict[str, Any], card_path: Path, model: Path) -> None:
     """Write ``card`` to ``card_path`` with the sha256 of ``model`` as the file is now (after a
-    tool rewrote it: the runtime refuses a model whose card names another sha256)."""
+    tool rewrote it: the runtime refuses a model whose card names another sha256), and its
+    headline scores brought up to date."""
     card["sha256"] = sha256_file(model)
+    card["scores"] = headline(card)
     _dump(card_path, card)
+
+
+def _brief(scores: dict, what: str, groups: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "miou": round(float(scores["miou"]), 4),
+        "mean_dice": round(float(scores["mean_dice"]), 4),
+        "images": scores.get("images"),
+        "what": what,
+    }
+    if groups is not None:
+        out["groups"] = groups
+    return out
+
+
+def headline(card: dict[str, Any]) -> dict[str, Any]:
+    """The card's two headline numbers, each saying what it was computed on: ``unseen_groups``,
+    the score on whole groups (sequence, tile, lot) no image of which was trained on (what a
+    new lot or camera should expect), and ``same_distribution``, the score on held-out images
+    of the groups trained on. ``unseen_groups`` is None, with ``why_no_unseen`` saying why,
+    when the model was validated on images of its training groups."""
+    split = card.get("validation_split") or {}
+    val = card["validation"]
+    if split.get("unseen"):
+        out = {
+            "unseen_groups": _brief(
+                val, f"held-out groups: {split.get('rule', '')}", list(split.get("groups") or [])
+            )
+        }
+        seen = card.get("validation_seen_groups")
+        out["same_distribution"] = (
+            _brief(seen, "val-split images of the groups trained on") if seen else None
+        )
+        return out
+    why = card.get("groups_note") or (
+        "validated on images of the groups it was trained on "
+        f"({split.get('rule', 'the val split')}); retrain with --val-groups for a score on "
+        "unseen groups"
+    )
+    return {
+        "unseen_groups": None,
+        "why_no_unseen": why,
+        "same_distribution": _brief(val, split.get("rule") or "the val split"),
+    }
 
 
 def _dump(path: Path, card: dict[str, Any]) -> None:

@@ -25,7 +25,12 @@ from inspect_core.training.augment import build_augment
 from inspect_core.training.holdout import Holdout, open_splits
 from inspect_core.training.init_from import InitReport, InitSource, load_init, open_init_source
 from inspect_core.training.settings import differences, resolve_settings
-from inspect_core.training.trainset import SegTrainSet, dataset_stats, worker_init
+from inspect_core.training.trainset import (
+    SegTrainSet,
+    common_classes,
+    dataset_stats,
+    worker_init,
+)
 from inspect_core.training.unet import ModelConfig, build_model, count_parameters
 
 if TYPE_CHECKING:
@@ -62,7 +67,8 @@ class Run:
     out: Path
     device: torch.device
     train_ds: Dataset
-    val_ds: Dataset
+    val_ds: Dataset  # picks the checkpoint
+    seen_ds: Dataset | None  # with --val-groups: the same-distribution check, scored at the end
     mean: float
     std: float
     mcfg: ModelConfig
@@ -104,7 +110,8 @@ def start_run(cfg: TrainConfig, log: Callable[[str], None]) -> Run:
     torch.set_flush_denormal(True)  # subnormal activations and gradients are slow on x86
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     source = open_init_source(cfg.init_from) if cfg.init_from else None
-    train_ds, val_ds, holdout = open_splits(cfg.data, cfg.seed, log)
+    splits = open_splits(cfg.data, cfg.seed, log, cfg.groups, cfg.val_group_list())
+    train_ds, val_ds = splits.train, splits.val
     stats = dataset_stats(train_ds, train_ds.channels)
     batches = max(1, len(train_ds) // cfg.batch)  # in a pass over the training set
     cfg, auto = resolve_settings(cfg, stats.short_side, batches, source)
@@ -121,12 +128,13 @@ def start_run(cfg: TrainConfig, log: Callable[[str], None]) -> Run:
     run = Run(
         cfg=cfg,
         auto=auto,
-        holdout=holdout,
+        holdout=splits.holdout,
         init=init,
         out=out,
         device=device,
         train_ds=train_ds,
         val_ds=val_ds,
+        seen_ds=splits.seen,
         mean=stats.mean,
         std=stats.std,
         mcfg=mcfg,
@@ -182,7 +190,10 @@ def _loader(
     cfg: TrainConfig, train_ds: Dataset, mean: float, std: float
 ) -> tuple[A.Compose, torch.Generator, DataLoader]:
     """The seeded augmentation, the sampler's generator and the loader of training batches."""
-    aug = build_augment(cfg.augment, train_ds.ignore_index, seed=cfg.seed)
+    common = common_classes(train_ds) if cfg.augment.rare_crop_bias else None
+    aug = build_augment(
+        cfg.augment, train_ds.ignore_index, cfg.seed, common, channels=train_ds.channels
+    )
     gen = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(
         SegTrainSet(train_ds, train_ds.channels, aug, mean, std),

@@ -63,10 +63,17 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # 0 = one pass over the training set
     val_every: int = 1
     val_max_side: int = 0  # validate on images downscaled to this side (0 = native)
+    groups: str | None = None  # groups pattern (regex, one capture group); None = classes.json's
+    val_groups: str | None = None  # comma-separated groups to validate on, none trained on
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def val_group_list(self) -> list[str] | None:
+        if not self.val_groups:
+            return None
+        return [g.strip() for g in self.val_groups.split(",") if g.strip()]
 
 
 @torch.no_grad()
@@ -238,4 +245,16 @@ def _export(run: Run) -> dict:
         for i in range(min(4, len(val_ds)))
     ]
     parity = export_onnx(export_model, out / "model.onnx", meta, samples)
-    return write_card(run, best_ck["val"], parity, meta)
+    seen = None
+    if run.seen_ds is not None:
+        seen = validate(
+            export_model,
+            run.seen_ds,
+            run.channels,
+            run.mean,
+            run.std,
+            torch.device("cpu"),
+            run.cfg.val_max_side,
+        )
+        seen["images"] = len(run.seen_ds)
+    return write_card(run, best_ck["val"], parity, meta, seen)

@@ -57,6 +57,23 @@ def dataset_stats(ds: Dataset, channels: int, n: int = 200) -> ImageStats:
     return ImageStats(float(v.mean()), float(max(v.std(), 1e-3)), int(np.median(sides)))
 
 
+RARE_SHARE = 0.03  # a class with fewer of the labelled pixels is rare (rare_crop_bias)
+
+
+def common_classes(ds: Dataset, n: int = 200) -> list[int]:
+    """The classes holding at least ``RARE_SHARE`` of the labelled pixels of (a subsample of
+    ``n``) training masks: a rare-class crop must hold some class not in this list."""
+    idx = np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)
+    counts = np.zeros(len(ds.classes), np.int64)
+    for i in idx:
+        mask = ds.load(int(i))[1]
+        counts += np.bincount(mask[mask != ds.ignore_index].ravel(), minlength=len(counts))[
+            : len(counts)
+        ]
+    share = counts / max(1, counts.sum())
+    return [c for c in range(len(counts)) if share[c] >= RARE_SHARE]
+
+
 def worker_init(worker_id: int) -> None:
     s = torch.initial_seed() % 2**32
     np.random.seed(s)

@@ -390,3 +390,65 @@ def test_defect_crop_bias_centres_crops_on_defects():
     assert all(biased(image=img, mask=mask)["mask"].any() for _ in range(20))
     plain = build_augment(_geometry_only(rotate=0, scale=0, crop=32), seed=0)
     assert sum(plain(image=img, mask=mask)["mask"].any() for _ in range(20)) < 10
+
+
+def test_rare_crop_bias_crops_hold_a_rare_class():
+    from inspect_core.data.datasets import Dataset
+    from inspect_core.training.trainset import common_classes
+
+    img = np.full((200, 200), 40, np.uint8)
+    mask = np.zeros((200, 200), np.uint8)
+    mask[100:, :] = 1  # two common classes and a rare third in one corner
+    mask[10:14, 170:174] = 2
+    cfg = _geometry_only(rotate=0, scale=0, crop=32, rare_crop_bias=1.0)
+    biased = build_augment(cfg, seed=0, common_classes=[0, 1])
+    assert all((biased(image=img, mask=mask)["mask"] == 2).any() for _ in range(20))
+    plain = build_augment(_geometry_only(rotate=0, scale=0, crop=32), seed=0)
+    assert sum((plain(image=img, mask=mask)["mask"] == 2).any() for _ in range(20)) < 5
+
+    class OneImage(Dataset):
+        def __len__(self):
+            return 1
+
+        def load(self, i):
+            return img, mask
+
+    ds = OneImage(None, "d", ["a", "b", "c"], 255, "train")
+    assert common_classes(ds) == [0, 1]  # 16 of 40,000 pixels: rare
+
+
+def test_photometric_shifts_change_pixels_not_masks_and_spare_gray_images():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(30, 220, (64, 64, 3), np.uint8)
+    mask = (rng.random((64, 64)) > 0.5).astype(np.uint8)
+    colour = dict(hue=10, saturation=30, rgb_shift=20, gamma=0.3, blur=1.0, jpeg=1.0)
+    aug = build_augment(
+        _geometry_only(rotate=0, scale=0, hflip=False, vflip=False, crop=64, **colour), seed=0
+    )
+    names = [type(t).__name__ for t in aug.transforms]
+    for name in (
+        "RandomGamma",
+        "HueSaturationValue",
+        "RGBShift",
+        "GaussianBlur",
+        "ImageCompression",
+    ):
+        assert name in names
+    for _ in range(5):
+        r = aug(image=rgb, mask=mask)
+        np.testing.assert_array_equal(r["mask"], mask)  # photometric: the mask is untouched
+        assert not np.array_equal(r["image"], rgb)  # blur and JPEG always fire
+    gray = build_augment(_geometry_only(crop=64, **colour), seed=0, channels=1)
+    gray_names = [type(t).__name__ for t in gray.transforms]
+    assert "HueSaturationValue" not in gray_names and "RGBShift" not in gray_names
+    assert gray(image=rgb[..., 0], mask=mask)["image"].shape == (64, 64)
+    # every new setting defaults off: an existing recipe's augmentation is unchanged
+    assert [type(t).__name__ for t in build_augment(AugmentConfig(), seed=0).transforms] == [
+        "HorizontalFlip",
+        "VerticalFlip",
+        "Affine",
+        "PadIfNeeded",
+        "RandomCrop",
+        "RandomBrightnessContrast",
+        "GaussNoise",
+    ]

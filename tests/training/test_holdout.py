@@ -11,6 +11,10 @@ from inspect_core.errors import DataError
 from inspect_core.training.holdout import carve_validation, open_splits
 
 
+def _splits(s):
+    return s.train, s.val, s.holdout, s.seen
+
+
 def _stems(ds):
     return [s.image.stem for s in ds.samples]
 
@@ -18,7 +22,7 @@ def _stems(ds):
 def test_with_a_val_split_it_validates_on_it(tmp_path):
     root = write_dataset(tmp_path / "d", {"train": 4, "val": 2, "test": 3})
     log: list[str] = []
-    train, val, how = open_splits(str(root), 0, log.append)
+    train, val, how, _ = _splits(open_splits(str(root), 0, log.append))
     assert len(train) == 4 and val.split == "val" and len(val) == 2
     assert how.source == "val split" and how.images == ["val/images/00.png", "val/images/01.png"]
     assert not log
@@ -27,15 +31,15 @@ def test_with_a_val_split_it_validates_on_it(tmp_path):
 def test_without_val_it_holds_out_part_of_train_never_test(tmp_path):
     root = write_dataset(tmp_path / "d", {"train": 20, "test": 5})
     log: list[str] = []
-    train, val, how = open_splits(str(root), 0, log.append)
+    train, val, how, _ = _splits(open_splits(str(root), 0, log.append))
     assert how.source == "carved from train" and how.count == len(val) == 3  # 15% of 20
     assert all(p.startswith("train/images/") for p in how.images)
     assert not set(_stems(train)) & set(_stems(val)) and len(train) + len(val) == 20
     assert "random 15%" in how.rule and "seed 0" in how.rule
     assert "no val split" in log[0] and "3 of 20" in log[0] and "never used" in log[0]
     assert log[1] == "  held out: " + ", ".join(p.split("/")[-1] for p in how.images)
-    again = open_splits(str(root), 0, print)[2]
-    other = open_splits(str(root), 1, print)[2]
+    again = open_splits(str(root), 0, print).holdout
+    other = open_splits(str(root), 1, print).holdout
     assert again.images == how.images and other.images != how.images  # seeded
 
 
@@ -94,7 +98,7 @@ def test_stems_the_pattern_misses_and_groups_too_large_are_errors(tmp_path):
     root = write_dataset(
         tmp_path / "a", {"train": ["tile1_0", "tile2_0", "odd"]}, groups="^(tile\\d)_"
     )
-    with pytest.raises(DataError, match="does not match 1 training image.*odd.png"):
+    with pytest.raises(DataError, match="does not match 1 image.*odd.png"):
         carve_validation(open_dataset(root, "train"), seed=0)
     stems = [f"tile{t}_{i}" for t in (1, 2) for i in range(5)]
     root = write_dataset(tmp_path / "b", {"train": stems}, groups="^(tile\\d)_")
@@ -113,13 +117,14 @@ def test_mvtec_holds_out_good_images_and_warns(tmp_path):
     for i in range(7):
         cv2.imwrite(str(root / "train" / "good" / f"{i:03d}.png"), np.zeros((16, 16), np.uint8))
     log: list[str] = []
-    train, val, how = open_splits(str(root), 0, log.append)
+    train, val, how, _ = _splits(open_splits(str(root), 0, log.append))
     assert how.source == "carved from train" and len(val) == 1 and len(train) == 6
     assert any("defect-free" in line for line in log)
 
 
 def test_card_records_the_rule(tmp_path):
     root = write_dataset(tmp_path / "d", {"train": 7})
-    _, _, how = open_splits(str(root), 3, print)
+    how = open_splits(str(root), 3, print).holdout
     d = json.loads(json.dumps(how.to_dict()))
-    assert set(d) == {"source", "rule", "count", "images", "groups"} and d["count"] == 1
+    assert set(d) == {"source", "rule", "count", "images", "groups", "unseen", "seen_images"}
+    assert d["count"] == 1 and d["unseen"] is False  # random images: their groups are trained on

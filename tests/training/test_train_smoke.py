@@ -234,3 +234,20 @@ def test_a_set_smaller_than_a_batch_trains(tmp_path):
     card = train(_cfg(data, tmp_path / "run", batch=8, epochs=1), log=lambda s: None)
     assert card["epochs"] == 1 and card["dataset"]["train_images"] == 3
     assert _log(tmp_path / "run")[0]["images_per_s"] > 0
+
+
+def test_val_groups_pick_the_checkpoint_on_unseen_groups_and_card_has_both_scores(tmp_path):
+    stems = [f"lot{g}_{i}" for g in "ABC" for i in range(4)]
+    root = write_dataset(tmp_path / "g", {"train": stems, "val": ["lotA_9", "lotC_9"]})
+    cfg = _cfg(root, tmp_path / "out", groups="^(lot[A-C])_", val_groups="lotB")
+    card = train(cfg, log=lambda _: None)
+    split = card["validation_split"]
+    assert split["source"] == "unseen groups" and split["unseen"] and split["groups"] == ["lotB"]
+    assert card["validation"]["images"] == 4 and card["dataset"]["train_images"] == 8
+    assert all("lotB" in p for p in split["images"])
+    seen = card["validation_seen_groups"]
+    assert seen["images"] == 2 and set(split["seen_images"]) == {
+        "val/images/lotA_9.png",
+        "val/images/lotC_9.png",
+    }
+    assert card["training"]["val_groups"] == "lotB"  # the card says how to rerun it
