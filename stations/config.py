@@ -21,6 +21,7 @@ from inspect_stations.config_tables import (
     database_table,
     folder_options,
     limits_table,
+    model_table,
     overrides_table,
     read_state_dir,
     sinks_array,
@@ -47,7 +48,17 @@ __all__ = [
     "state_dir_of",
 ]
 
-TABLES = {"station", "overrides", "source", "database", "archive", "limits", "mqtt", "sinks"}
+TABLES = {
+    "station",
+    "overrides",
+    "source",
+    "database",
+    "archive",
+    "limits",
+    "model",
+    "mqtt",
+    "sinks",
+}
 
 
 def load_config(path: str | Path) -> StationConfig:
@@ -110,6 +121,7 @@ def parse_lenient(
     cfg.overrides = overrides_table(r.table(raw, "overrides"), r)
     _source(r.table(raw, "source", required=True), r, cfg)
     database_table(r.table(raw, "database"), r, cfg)
+    cfg.model = model_table(r.table(raw, "model"), r, cfg)
     archive_table(r.table(raw, "archive"), r, cfg)
     cfg.limits = limits_table(r.table(raw, "limits"), r)
     if "mqtt" in raw:

@@ -11,7 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from inspect_stations.config_types import CameraOptions, FolderOptions, Limits, StationConfig
+from inspect_stations.config_types import (
+    CameraOptions,
+    FolderOptions,
+    Limits,
+    ModelOptions,
+    StationConfig,
+)
 from inspect_stations.mqttconf import mqtt_sink_options
 from inspect_stations.toml_reader import (
     REQUIRED,
@@ -187,6 +193,22 @@ def database_table(db: dict, r: Reader, cfg: StationConfig) -> None:
                 "sqlite:///inspect.db or postgresql://user@host:5432/db",
             )
     cfg.database_url = url
+
+
+def model_table(m: dict, r: Reader, cfg: StationConfig) -> ModelOptions:
+    """``[model]``: the model registry the station follows, and how often it asks. Without a
+    database there is no ``sql`` registry to follow: the recipe's own file runs."""
+    r.unknown(m, "model", {"follow", "check_s"})
+    default = "sql" if cfg.database else "none"
+    follow = r.get(m, "model", "follow", str, default, nonempty)
+    if follow == "sql" and not cfg.database and "follow" in m:
+        r.err(
+            "model.follow",
+            '"sql" follows the model registry in the station\'s database, but '
+            'database.enabled is false; enable the database or set follow = "none"',
+        )
+    check_s = r.get(m, "model", "check_s", float, 10.0, nonneg)
+    return ModelOptions(follow, check_s)
 
 
 def archive_table(ar: dict, r: Reader, cfg: StationConfig) -> None:

@@ -56,6 +56,16 @@ class Limits:
 
 
 @dataclass
+class ModelOptions:
+    """``[model]``: which registry the station follows for its recipe's active model version
+    (``follow``: a registered version source, ``"sql"`` = the station's database; ``"none"``
+    runs the recipe's own model file always) and how often it asks (``check_s``)."""
+
+    follow: str = "sql"
+    check_s: float = 10.0
+
+
+@dataclass
 class StationConfig:
     name: str
     plugin: str
@@ -75,6 +85,7 @@ class StationConfig:
     mqtt: MqttOptions | None = None
     sinks: list[dict[str, Any]] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
+    model: ModelOptions = field(default_factory=ModelOptions)
     batch: int = 1
     threads: int = 0  # 0: INSPECT_THREADS, else all cores but one (builders.model_threads)
     journal_retry_s: float = 2.0

@@ -62,11 +62,13 @@ from inspect_stations.builders import (
     build_slots,
     build_source,
     config_base,
+    load_recipe,
 )
 from inspect_stations.config import StationConfig
 from inspect_stations.journal import Journal
 from inspect_stations.locks import take_inbox_lock, take_lock
 from inspect_stations.logs import StationLog
+from inspect_stations.model_follow import ModelFollower, open_follower
 from inspect_stations.pipeline import Pipeline
 from inspect_stations.status import StatusBoard
 from inspect_stations.writer import Writer
@@ -91,6 +93,7 @@ class Station:
         source: Any = None,
         registry=None,
         log: StationLog | None = None,
+        versions: Any = None,
     ):
         self.cfg = config
         self.log = log or StationLog(config.name)
@@ -104,6 +107,7 @@ class Station:
         self.journal = self._open_journal()
         self.archive = Archive(config.archive, config.quarantine)
         self.status = StatusBoard(config.name, config.plugin, self.recipe.name, config.state_dir)
+        self.follower = self._follow(recipe, inspector is not None, versions)
         self.triggers: queue.Queue = queue.Queue(maxsize=1000)
         self.context = SourceContext(
             config.name,
@@ -135,6 +139,25 @@ class Station:
             self.status,
             after_group=self._update_status,
         )
+
+    def _follow(self, recipe, injected: bool, versions) -> ModelFollower | None:
+        """The model registry follower (``[model]``); the station starts on the version the
+        registry names active. An inspector handed in is followed only with ``versions``."""
+        if injected and versions is None:
+            return None
+        base = recipe if recipe is not None else load_recipe(self.cfg)
+
+        def build(r):
+            return build_inspector(self.cfg, r, self.registry)
+
+        f = open_follower(
+            self.cfg, self.registry, base, self.inspector, build, self.log, self.status, versions
+        )
+        if f is not None and (v := f.wanted()) is not False:
+            first = f.load(v)  # type: ignore[arg-type]
+            if first is not None:
+                f.running_sha, self.inspector = first.model_sha256, first
+        return f
 
     def _open_journal(self) -> Journal:
         journal = Journal(Path(self.cfg.state_dir) / "journal.sqlite")
@@ -174,6 +197,11 @@ class Station:
                 threading.Thread(target=self._guard, args=(f,), name=f.__name__, daemon=True)
                 for f in (p.reader, p.model, p.recorder)
             ]
+            if self.follower is not None and self.cfg.model.check_s > 0:
+                follow = (self.stop_event, self.cfg.model.check_s, p.swap)
+                threading.Thread(
+                    target=self.follower.run, args=follow, name="model_follow", daemon=True
+                ).start()
             for t in threads:
                 t.start()
             while any(t.is_alive() for t in threads):

@@ -71,6 +71,21 @@ class Pipeline:
         # outputs, which are large) held in memory
         self.q_model: queue.Queue = queue.Queue(maxsize=max(2, cfg.batch))
         self.q_record: queue.Queue = queue.Queue(maxsize=max(2, cfg.batch))
+        self._next: InspectorBase | None = None  # a model to switch to before the next batch
+        self._swap_lock = threading.Lock()
+
+    def swap(self, inspector: InspectorBase) -> None:
+        """Switch to ``inspector`` between two batches (thread-safe: the model thread takes
+        it before its next batch; images already run are judged by the model that ran)."""
+        with self._swap_lock:
+            self._next = inspector
+
+    def _current(self) -> InspectorBase:
+        with self._swap_lock:
+            nxt, self._next = self._next, None
+        if nxt is not None:
+            self.inspector = nxt
+        return self.inspector
 
     @property
     def in_flight(self) -> int:
@@ -124,8 +139,10 @@ class Pipeline:
                 else:
                     batch.append(w)
             if batch:
-                run_model(self.inspector, batch)
+                inspector = self._current()
+                run_model(inspector, batch)
                 for w in batch:
+                    w.inspector = inspector
                     self._put(self.q_record, w)
             if ended:
                 self._put(self.q_record, END)
@@ -160,7 +177,7 @@ class Pipeline:
         missed: list[Work] = []  # triggers that got no frame: recorded as ERROR, answered
         shas: set[str] = set()  # recorded by this group
         for w in group:
-            insp = build_inspection(self.inspector, w, c.name, c.plugin)
+            insp = build_inspection(w.inspector or self.inspector, w, c.name, c.plugin)
             if w.item.path is None and w.data is None:  # a trigger that got no frame
                 if insp.capture_id is not None:  # its part is in the records, as ERROR
                     entries.append(JournalEntry(insp, [s.name for s in self.writer.slots]))
@@ -216,7 +233,7 @@ class Pipeline:
         if c.overlays and w.result is not None:
             try:
                 folder = Path(c.archive) / "overlays" / day(insp.inspected_at)
-                insp.overlay_path = archive_overlay(self.inspector, w, folder)
+                insp.overlay_path = archive_overlay(w.inspector or self.inspector, w, folder)
             except OSError as e:
                 self.log.warning("overlay_failed", f"overlay for {insp.source}: {e}")
         if item.path is not None:

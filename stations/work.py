@@ -52,6 +52,7 @@ class Work:
     probs: np.ndarray | None = None
     result: Result | None = None
     inspection: Inspection | None = None
+    inspector: InspectorBase | None = None  # the model that ran on it (set by the model thread)
 
     @property
     def needs_model(self) -> bool:

@@ -35,7 +35,7 @@ import pluggy
 if TYPE_CHECKING:  # kept out of the import: plugins import this module first, and it stays light
     import click
 
-    from inspect_core.plugin_api.interfaces import Sink, Source
+    from inspect_core.plugin_api.interfaces import Sink, Source, VersionSource
     from inspect_core.rules.engine import RuleContext
     from inspect_core.runtime.recipe import Domain
     from inspect_core.types import RuleHit
@@ -97,6 +97,16 @@ RegisterDomain = Callable[["Domain"], None]
 RegisterRule = Callable[[str, RuleFactory], None]
 RegisterSource = Callable[[str, SourceFactory], None]
 RegisterSink = Callable[[str, SinkFactory], None]
+
+
+class VersionSourceFactory(Protocol):
+    """Opens a model registry for a station: ``config`` is ``{"url": ...}``, the station's
+    database URL (``{}`` for the default database)."""
+
+    def __call__(self, config: dict[str, Any]) -> VersionSource: ...
+
+
+RegisterVersionSource = Callable[[str, VersionSourceFactory], None]
 
 
 @hookspec
@@ -170,6 +180,26 @@ def register_sinks(register: RegisterSink) -> None:
         that this one result can never be written (its content is refused): the station sets
         it aside (``inspect station status`` shows it, ``inspect station replay`` retries it)
         and writes the results behind it.
+
+    :returns: Nothing: a returned value is ignored. Raising reports the plugin as failed.
+    """
+
+
+@hookspec
+def register_version_sources(register: RegisterVersionSource) -> None:
+    """Register model registries that stations follow (``[model] follow`` in a station file).
+
+    :param register:
+        Call ``register(name, factory)`` once per registry: ``factory(config)`` (a
+        :class:`VersionSourceFactory`) returns an
+        :class:`inspect_core.plugin_api.interfaces.VersionSource`, whose ``active(plugin,
+        recipe, station)`` gives the :class:`inspect_core.plugin_api.interfaces.ModelVersion`
+        a station should run, or None for the recipe's own model file. A station asks every
+        ``[model] check_s`` seconds; when the answer changes it loads the new model beside the
+        running one and switches between two images (a model that fails to load is logged and
+        the running one kept). ``register`` raises TypeError for an empty name or a factory
+        that is not callable; a name that is already registered is reported and the later one
+        ignored.
 
     :returns: Nothing: a returned value is ignored. Raising reports the plugin as failed.
     """

@@ -116,3 +116,26 @@ class Sink(Protocol):
     def write(self, inspection: Inspection) -> None: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A version of a recipe's model that a registry names active: its file (the card beside it,
+    or ``card``), its sha256 (every record made with it carries it) and a label people know it
+    by."""
+
+    sha256: str
+    path: str
+    label: str = ""
+    card: str | None = None
+
+
+class VersionSource(Protocol):
+    """Which model version a station should run (see ``register_version_sources``):
+    ``active`` answers for a plugin, recipe and station; None means the recipe's own model
+    file. It may raise (a database away): the station keeps the model it runs and asks again
+    later."""
+
+    def active(self, plugin: str, recipe: str, station: str) -> ModelVersion | None: ...
+
+    def close(self) -> None: ...

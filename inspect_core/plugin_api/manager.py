@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from inspect_core.plugin_api import hookspecs
-from inspect_core.plugin_api.hookspecs import PROJECT, RuleFactory, SinkFactory, SourceFactory
+from inspect_core.plugin_api.hookspecs import (
+    PROJECT,
+    RuleFactory,
+    SinkFactory,
+    SourceFactory,
+    VersionSourceFactory,
+)
 
 if TYPE_CHECKING:
     from inspect_core.runtime.recipe import Domain
@@ -65,6 +71,7 @@ class Registry:
     rules: dict[str, RuleFactory] = field(default_factory=dict)
     sources: dict[str, SourceFactory] = field(default_factory=dict)
     sinks: dict[str, SinkFactory] = field(default_factory=dict)
+    version_sources: dict[str, VersionSourceFactory] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin
     failures: list[PluginFailure] = field(default_factory=list)
     pm: pluggy.PluginManager = field(default_factory=lambda: _make_pm())
@@ -78,7 +85,8 @@ class Registry:
         return found[0] if found else None
 
     def registered_by(self, plugin: str, kind: str) -> list[str]:
-        """Names of the ``kind`` ("rules", "sources", "sinks") that ``plugin`` registered."""
+        """Names of the ``kind`` ("rules", "sources", "sinks", "version_sources") that
+        ``plugin`` registered."""
         return sorted(n for (k, n), p in self.owners.items() if k == kind and p == plugin)
 
 
@@ -268,6 +276,7 @@ def _registrars(reg: Registry, name: str) -> dict[str, Callable]:
         "register_rules": registrar("rules", reg.rules),
         "register_sources": registrar("sources", reg.sources),
         "register_sinks": registrar("sinks", reg.sinks),
+        "register_version_sources": registrar("version_sources", reg.version_sources),
     }
 
 

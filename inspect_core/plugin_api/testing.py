@@ -47,7 +47,13 @@ def check_plugin(name: str, registry: Registry | None = None) -> Registry:
     domains = [d for d, p in reg.domain_plugin.items() if p == name]
     hooks = [
         h
-        for h in ("register_rules", "register_sources", "register_sinks", "register_commands")
+        for h in (
+            "register_rules",
+            "register_sources",
+            "register_sinks",
+            "register_version_sources",
+            "register_commands",
+        )
         if any(i.plugin_name == name for i in getattr(reg.pm.hook, h).get_hookimpls())
     ]
     assert domains or hooks, f"plugin {name} registers nothing"

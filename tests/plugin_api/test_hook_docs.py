@@ -82,6 +82,7 @@ def test_readme_table_and_hookspecs_name_the_same_hooks_and_arguments():
         "register_rules",
         "register_sources",
         "register_sinks",
+        "register_version_sources",
         "register_commands",
     }
     assert mismatches(readme_hooks((ROOT / "README.md").read_text()), specs) == []

@@ -46,6 +46,11 @@ def make_plugin(model, calls, sample=None):
         register("fake_sink", lambda config: None)
 
     @hookimpl
+    def register_version_sources(register):
+        calls.append("register_version_sources")
+        register("fake_registry", lambda config: None)
+
+    @hookimpl
     def register_commands(cli):
         calls.append("register_commands")
 
@@ -58,6 +63,7 @@ def make_plugin(model, calls, sample=None):
         register_rules,
         register_sources,
         register_sinks,
+        register_version_sources,
         register_commands,
     ):
         setattr(mod, f.__name__, f)
@@ -73,6 +79,7 @@ def test_every_hook_is_exercised(tiny_model, monkeypatch):
     assert "fake" in reg.domains and reg.domain_plugin["fake"] == "fake"
     assert "always_review" in reg.rules and "min_area" in reg.rules  # core rules, same hook
     assert "fake_source" in reg.sources and "fake_sink" in reg.sinks
+    assert "fake_registry" in reg.version_sources
     monkeypatch.setattr(plugins, "_REGISTRY", reg)
     group = click.Group("root")
     plugins.load_cli_plugins(group)
