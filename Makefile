@@ -19,7 +19,7 @@ $(VENV)/.runtime: $(BIN)/python pyproject.toml setup.py
 # everything the tests need: the train extra (torch CPU) and dev tools
 $(VENV)/.dev: $(BIN)/python pyproject.toml setup.py
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q -e '.[train,dev,review,batch]'
 	touch $@
 
 runtime: $(VENV)/.runtime

@@ -9,6 +9,8 @@ FOLDERS = {
     "inspect_plugins": "plugins",
     "inspect_stations": "stations",
     "inspect_db": "db",
+    "inspect_review": "review",
+    "inspect_batch": "batch",
 }
 
 

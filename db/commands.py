@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 MAX_ROWS = 1_000_000  # --top/--thumbnails; more would not fit a SQL LIMIT (or a screen)
 DB_HELP = f"Database URL (default ${ENV_URL} or sqlite:///inspect.db in this folder)."
+REVIEW_URL_ENV = "INSPECT_REVIEW_URL"
 
 
 @click.group("db")
@@ -113,8 +114,27 @@ def db_current(url: str | None) -> None:
     type=click.IntRange(0, MAX_ROWS),
     help="With --html: at most this many FAIL/REVIEW overlay thumbnails.",
 )
-def report(url, as_json, csv_path, regions, html_path, bucket, top, thumbnails, **filter_options):
-    """Yield, verdicts, defect Pareto, worst images, latency and counts over time.
+@click.option(
+    "--review-url",
+    default=None,
+    envvar=REVIEW_URL_ENV,
+    help=f"The review page (`inspect review serve`), e.g. http://127.0.0.1:8600: the HTML "
+    f"report links to its queue and items. [default: ${REVIEW_URL_ENV}]",
+)
+def report(
+    url,
+    as_json,
+    csv_path,
+    regions,
+    html_path,
+    bucket,
+    top,
+    thumbnails,
+    review_url,
+    **filter_options,
+):
+    """Yield, verdicts, defect Pareto, worst images, latency, counts over time and operator
+    review (reviewed and pending, agreement of model and operator, overturned verdicts).
 
     Prints rich tables, or JSON with --json; --csv and --html also write files.
     """
@@ -130,6 +150,7 @@ def report(url, as_json, csv_path, regions, html_path, bucket, top, thumbnails, 
             "--json and --csv - both write to standard output; give --csv a file name"
         )
     filters = ReportFilters.parse(**filter_options)  # --since ... --verdict
+    review_url = check_review_url(review_url)
     engine = make_engine(url)
     say = (lambda m: click.echo(m, err=True)) if as_json or csv_path == "-" else click.echo
     try:
@@ -144,6 +165,8 @@ def report(url, as_json, csv_path, regions, html_path, bucket, top, thumbnails, 
                     say(f"wrote {n} {'regions' if regions else 'inspections'} to {csv_path}")
     finally:
         engine.dispose()
+    if review_url:
+        data["review_url"] = review_url
     if html_path:
         from inspect_db.html import write_html
 
@@ -171,3 +194,21 @@ def _write_csv(conn: Connection, filters: ReportFilters, path: str, regions: boo
     if regions:
         return write_csv(path, REGION_FIELDS, region_rows(conn, filters))
     return write_csv(path, INSPECTION_FIELDS, inspection_rows(conn, filters))
+
+
+def check_review_url(url: str | None) -> str | None:
+    """``--review-url`` as given, without a trailing slash; BadFilter (exit 2) unless it is an
+    http(s) address with a host."""
+    from urllib.parse import urlsplit
+
+    from inspect_db.errors import BadFilter
+
+    if url is None or not url.strip():
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise BadFilter(
+            f"--review-url {url!r} (or ${REVIEW_URL_ENV}): give the review page's address, "
+            "e.g. http://127.0.0.1:8600 (http or https, a host, no query)"
+        )
+    return url.strip().rstrip("/")

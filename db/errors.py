@@ -37,3 +37,17 @@ class DatabaseUnreadable(RecordsError):
     """The ``--db`` file is not an SQLite database (a text file, random bytes, an encrypted
     database) or is damaged. Waiting does not fix it: someone has to point ``--db`` elsewhere,
     restore a backup or move the file aside."""
+
+
+class ReviewError(RecordsError):
+    """An operator's request cannot be carried out as asked (an unknown item or region, a
+    label that does not fit, a user that exists already...): nothing was written."""
+
+
+class UnknownItem(ReviewError):
+    """The inspection, region or user named does not exist."""
+
+
+class DecisionConflict(ReviewError):
+    """Someone else decided the item after the page was loaded: nothing was written; reload
+    the item to see their decision, then decide again if it needs to change."""

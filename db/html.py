@@ -186,7 +186,7 @@ def pareto_chart(rows: list[dict[str, Any]], width: int = 760, height: int = 260
     return "".join(parts)
 
 
-def _gallery(items: list[dict[str, Any]]) -> str:
+def _gallery(items: list[dict[str, Any]], review_url: str = "") -> str:
     figs = []
     for it in items:
         uri = thumbnail_data_uri(it["overlay_path"]) if it.get("overlay_path") else None
@@ -199,6 +199,8 @@ def _gallery(items: list[dict[str, Any]]) -> str:
             if uri
             else '<div class="missing">overlay missing</div>'
         )
+        if review_url:
+            img = f'<a href="{escape(review_url)}/item/{int(it["id"])}">{img}</a>'
         figs.append(f"<figure>{img}<figcaption>{cap}</figcaption></figure>")
     if not figs:
         return '<p class="muted">no FAIL or REVIEW image with an overlay in this range</p>'
@@ -210,6 +212,7 @@ def render_html(report: dict[str, Any]) -> str:
     f = report["filters"]
     scope = ", ".join(f"{k}={v}" for k, v in f.items() if v) or "everything recorded"
     tl = report["timeline"]
+    review_url = (report.get("review_url") or "").rstrip("/")
     sections = [
         _verdicts_table(report),
         _stations_table(report["stations"]),
@@ -219,7 +222,8 @@ def render_html(report: dict[str, Any]) -> str:
         _worst_table(report["worst"]),
         _latency_table(report["latency_ms"]),
         _timeline_table(tl),
-        "<h2>FAIL and REVIEW images</h2>" + _gallery(report.get("gallery", [])),
+        _review_section(report.get("review"), review_url),
+        "<h2>FAIL and REVIEW images</h2>" + _gallery(report.get("gallery", []), review_url),
     ]
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -231,6 +235,45 @@ def render_html(report: dict[str, Any]) -> str:
         + "".join(sections)
         + f"<script>{SCRIPT}</script></body></html>"
     )
+
+
+def _review_section(review: dict[str, Any] | None, review_url: str) -> str:
+    """Reviewed and pending per model verdict; per station, class and day where decided; a
+    link to the review page when one is configured (``--review-url``)."""
+    from inspect_db.report_render import OUTCOMES, REGION_LABELS
+
+    if not review:
+        return ""
+    link = (
+        f'<p><a id="review-link" href="{escape(review_url)}/">Open the review queue</a></p>'
+        if review_url
+        else ""
+    )
+    q = review["queue"]
+    parts = [
+        _table(
+            "Operator review",
+            ["model verdict", "reviewed", "pending"],
+            [[_v(v), f"{c['reviewed']:,}", f"{c['pending']:,}"] for v, c in q.items()],
+        )
+        + link
+    ]
+    for title, key, first, cols in (
+        ("Model and operator per station", "stations", "station", OUTCOMES),
+        ("Model and operator per class (regions)", "classes", "class", REGION_LABELS),
+        ("Overturned verdicts per day (UTC)", "days", "day", OUTCOMES),
+    ):
+        if not review[key]:
+            continue
+        agree = key != "days"
+        rows = [
+            [escape(r[first]), *(f"{r[k]:,}" for k, _ in cols)]
+            + ([pct(r["agreement"])] if agree else [])
+            for r in review[key]
+        ]
+        heads = [first, *(h for _, h in cols), *(["agreement"] if agree else [])]
+        parts.append(_table(title, heads, rows))
+    return "".join(parts)
 
 
 def _verdicts_table(report: dict[str, Any]) -> str:

@@ -1,10 +1,11 @@
 """SQLAlchemy 2.0 models of the inspection records.
 
-Four tables: ``station`` and ``model`` (get-or-create by name / by sha256), ``inspection`` (one
-row per inspected image: unique per station and image sha256 for files, per station and capture
-id for triggered captures, so a retried write never duplicates and two parts whose frames are
-identical are still two records) and ``region`` (the connected components that the rules
-judged).
+Four tables of records: ``station`` and ``model`` (get-or-create by name / by sha256),
+``inspection`` (one row per inspected image: unique per station and image sha256 for files, per
+station and capture id for triggered captures, so a retried write never duplicates and two parts
+whose frames are identical are still two records) and ``region`` (the connected components that
+the rules judged). Three of operator review (revision 0004): ``review_user``, ``review`` (one
+row per decision, append-only) and ``review_region`` (the label of each region in a decision).
 
 Times are stored as naive UTC datetimes. A few columns are denormalised for the report's
 aggregate queries: ``inspection.inspected_hour`` (hours since 1970, so counts per hour and day
@@ -71,7 +72,10 @@ class Station(Base):
 
 
 class Model(Base):
-    """An ONNX model, identified by the sha256 of its file."""
+    """An ONNX model, identified by the sha256 of its file. A registered version of a recipe's
+    model (``inspect model add``, revision 0005) also has its ``path`` (in the registry's
+    store), ``origin`` (shipped, trained, imported), who added it and a note; ``version`` is
+    its label (v1, v2, ...)."""
 
     __tablename__ = "model"
 
@@ -82,6 +86,31 @@ class Model(Base):
     version: Mapped[str | None] = mapped_column(sa.String(64))
     card: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(), default=utcnow)
+    path: Mapped[str | None] = mapped_column(sa.Text)
+    origin: Mapped[str | None] = mapped_column(sa.String(16))
+    added_by: Mapped[str | None] = mapped_column(sa.String(128))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ModelActivation(Base):
+    """One promote or rollback of a recipe's model (append-only: the registry's history). The
+    active version for a station is its latest row, else the latest for all stations (``station``
+    NULL), else the recipe's own file (``model_id`` NULL); ``inherit`` sends one station back to
+    the all-stations choice."""
+
+    __tablename__ = "model_activation"
+    __table_args__ = (sa.Index("ix_model_activation_scope", "plugin", "recipe", "station", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    plugin: Mapped[str] = mapped_column(sa.String(128))
+    recipe: Mapped[str] = mapped_column(sa.String(128))
+    station: Mapped[str | None] = mapped_column(sa.String(128))
+    model_id: Mapped[int | None] = mapped_column(sa.ForeignKey("model.id"))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    inherit: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    by: Mapped[str] = mapped_column(sa.String(128))
+    at: Mapped[datetime] = mapped_column(sa.DateTime())
+    note: Mapped[str | None] = mapped_column(sa.Text)
 
 
 #: rows keyed by their image's content (files); triggered captures are keyed by capture_id
@@ -211,4 +240,96 @@ class RegionRecord(Base):
     inspection: Mapped[InspectionRecord] = relationship(back_populates="regions")
 
 
-TABLES = ("station", "model", "inspection", "region")
+def table_of(model: type[Base]) -> sa.Table:
+    """The table of a mapped class, typed as a table (SQLAlchemy types ``__table__`` as any
+    FROM clause)."""
+    table = model.__table__
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to one table")
+    return table
+
+
+#: the roles of a review user: operators decide, engineers also export
+ROLES = ("operator", "engineer")
+#: what an operator says of one region: its class (possibly corrected), no defect, or unsure
+LABELS = ("defect", "not_defect", "unsure")
+#: the verdicts an operator can decide
+DECIDED = ("PASS", "FAIL")
+
+
+class ReviewUser(Base):
+    """Who may use the review page (revision 0004). Never deleted: decisions name their
+    reviewer, so a user who leaves is disabled instead."""
+
+    __tablename__ = "review_user"
+    __table_args__ = (sa.CheckConstraint(f"role IN ({', '.join(map(repr, ROLES))})", name="role"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    password_hash: Mapped[str] = mapped_column(sa.String(256))  # argon2id, with its parameters
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(sa.DateTime())
+
+
+class Review(Base):
+    """One operator's decision on one inspection (revision 0004). Append-only: a later
+    decision on the same inspection is a new row that names the one it ``supersedes``; the
+    inspection row (the model's verdict) is never edited. ``station_id``, ``inspected_at`` and
+    ``model_verdict`` are copies of the inspection's, for the report's review figures."""
+
+    __tablename__ = "review"
+    __table_args__ = (
+        sa.CheckConstraint(f"verdict IN ({', '.join(map(repr, DECIDED))})", name="verdict"),
+        sa.Index("ix_review_inspection", "inspection_id", "id"),  # an item's latest decision
+        sa.Index("ix_review_time", "inspected_at", "station_id"),  # report figures
+        sa.Index("ix_review_decided", "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(sa.ForeignKey("inspection.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("review_user.id"))
+    decided_at: Mapped[datetime] = mapped_column(sa.DateTime(), default=utcnow)
+    verdict: Mapped[str] = mapped_column(sa.String(6))
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    supersedes_id: Mapped[int | None] = mapped_column(sa.ForeignKey("review.id"))
+    station_id: Mapped[int] = mapped_column(sa.Integer)  # copy of inspection.station_id
+    inspected_at: Mapped[datetime] = mapped_column(sa.DateTime())  # copy of inspection's
+    model_verdict: Mapped[str] = mapped_column(sa.String(6))  # copy of inspection.verdict
+
+    labels: Mapped[list[ReviewRegion]] = relationship(
+        back_populates="review", cascade="all, delete-orphan"
+    )
+
+
+class ReviewRegion(Base):
+    """What one decision says of one region of its inspection: ``defect`` (of ``class_name``,
+    the model's or the operator's correction), ``not_defect`` or ``unsure``."""
+
+    __tablename__ = "review_region"
+    __table_args__ = (
+        sa.CheckConstraint(f"label IN ({', '.join(map(repr, LABELS))})", name="label"),
+        sa.UniqueConstraint("review_id", "region_id"),
+        sa.Index("ix_review_region_region", "region_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    review_id: Mapped[int] = mapped_column(sa.ForeignKey("review.id", ondelete="CASCADE"))
+    region_id: Mapped[int] = mapped_column(sa.ForeignKey("region.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(sa.String(12))
+    class_id: Mapped[int | None] = mapped_column(sa.Integer)  # for a defect: its class
+    class_name: Mapped[str | None] = mapped_column(sa.String(64))
+
+    review: Mapped[Review] = relationship(back_populates="labels")
+
+
+TABLES = (
+    "station",
+    "model",
+    "inspection",
+    "region",
+    "review_user",
+    "review",
+    "review_region",
+    "model_activation",
+)

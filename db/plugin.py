@@ -1,4 +1,5 @@
-"""The records plugin: the ``sql`` sink, ``inspect db ...`` and ``inspect report``.
+"""The records plugin: the ``sql`` sink, the ``sql`` model registry stations follow, ``inspect
+db ...``, ``inspect report`` and ``inspect model ...``.
 
 Loaded through the ``inspect.plugins`` entry point ``records = "inspect_db.plugin"``. Imports stay
 light here; SQLAlchemy and Alembic load when a command or the sink is used.
@@ -24,9 +25,24 @@ def register_sinks(register) -> None:
     register("sql", sql_sink)
 
 
+def sql_versions(config: dict[str, Any]):
+    """Factory of the ``sql`` version source: the model registry in the station's database
+    (:class:`inspect_db.registry.SqlVersions`)."""
+    from inspect_db.registry import SqlVersions
+
+    return SqlVersions(config)
+
+
+@hookimpl
+def register_version_sources(register) -> None:
+    register("sql", sql_versions)
+
+
 @hookimpl
 def register_commands(cli) -> None:
     from inspect_db.commands import db_group, report
+    from inspect_db.registry_cli import model_group
 
     cli.add_command(db_group)
     cli.add_command(report)
+    cli.add_command(model_group)

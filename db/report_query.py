@@ -2,11 +2,12 @@
 
 :func:`build_report` returns one plain dict (what ``inspect report --json`` prints) with the
 sections ``verdicts``, ``stations`` (yield per station), ``pareto`` (defects by class),
-``worst`` (largest defect area), ``latency_ms`` (p50/p95), ``timeline`` (counts per hour or day)
-and, on request, ``gallery`` (recent FAIL/REVIEW images with overlays). Every section is one
-GROUP BY / ORDER BY ... LIMIT query served by the indexes in :mod:`inspect_db.models`; Python only
-loops over groups, never over inspections. :func:`inspection_rows` / :func:`region_rows`
-stream the rows for CSV export.
+``worst`` (largest defect area), ``latency_ms`` (p50/p95), ``timeline`` (counts per hour or
+day), ``review`` (operator review: reviewed and pending, agreement per station and class,
+overturned verdicts per day; :mod:`inspect_db.report_review`) and, on request, ``gallery``
+(recent FAIL/REVIEW images with overlays). Every section is one GROUP BY / ORDER BY ... LIMIT
+query served by the indexes in :mod:`inspect_db.models`; Python only loops over groups, never
+over inspections. :func:`inspection_rows` / :func:`region_rows` stream the rows for CSV export.
 
 Times are naive UTC in the database and ISO 8601 with ``Z`` in the report.
 """
@@ -26,6 +27,7 @@ from inspect_db.engine import connect, safe_url
 from inspect_db.errors import BadFilter
 from inspect_db.models import Model, utcnow
 from inspect_db.report_filters import Conditions, I, R, ReportFilters, S, conditions, iso
+from inspect_db.report_review import review_figures
 
 M = Model.__table__
 
@@ -98,6 +100,7 @@ def build_report(
         "pareto": _pareto(conn, w),
         "worst": _worst(conn, w, worst),
         "latency_ms": latency,
+        "review": review_figures(conn, w, summary["verdicts"]),
     }
     if gallery:
         report["gallery"] = _gallery(conn, w, gallery)

@@ -47,7 +47,7 @@ def count_cells(row: dict[str, Any]) -> list[str]:
 
 def terminal_tables(report: dict[str, Any]) -> list[Table]:
     """The report's sections as rich tables (verdicts, stations, Pareto, worst, latency,
-    timeline)."""
+    timeline, operator review)."""
     return [
         _verdicts(report),
         _stations(report["stations"]),
@@ -55,7 +55,53 @@ def terminal_tables(report: dict[str, Any]) -> list[Table]:
         _worst(report["worst"]),
         _latency(report["latency_ms"]),
         _timeline(report["timeline"]),
+        *review_tables(report.get("review")),
     ]
+
+
+# the outcome columns of the review figures: (key, heading)
+OUTCOMES = (
+    ("reviewed", "reviewed"),
+    ("fail_confirmed", "FAIL confirmed"),
+    ("fail_overturned", "FAIL->PASS"),
+    ("review_to_pass", "REVIEW->PASS"),
+    ("review_to_fail", "REVIEW->FAIL"),
+)
+# the region columns of the per-class agreement: (key, heading)
+REGION_LABELS = (
+    ("regions", "regions"),
+    ("confirmed", "confirmed"),
+    ("reclassed", "other class"),
+    ("not_defect", "not a defect"),
+    ("unsure", "unsure"),
+)
+
+
+def review_tables(review: dict[str, Any] | None) -> list[Table]:
+    """The review figures: the queue always; per station, class and day where decided."""
+    if not review:
+        return []
+    q = review["queue"]
+    t = _table("Operator review", ("model verdict", "reviewed", "pending"), ("model verdict",))
+    for v, c in q.items():
+        t.add_row(rich_text(v, VERDICT_STYLE.get(v, "")), f"{c['reviewed']:,}", f"{c['pending']:,}")
+    out = [t]
+    for title, key, first, cols in (
+        ("Model and operator per station", "stations", "station", OUTCOMES),
+        ("Model and operator per class (regions)", "classes", "class", REGION_LABELS),
+        ("Overturned verdicts per day (UTC)", "days", "day", OUTCOMES),
+    ):
+        rows = review[key]
+        if not rows:
+            continue
+        heads = (first, *(h for _, h in cols), *(("agreement",) if key != "days" else ()))
+        t = _table(title, heads, (first,))
+        for r in rows:
+            cells = [f"{r[k]:,}" for k, _ in cols]
+            agree = [pct(r["agreement"])] if key != "days" else []
+            t.add_row(rich_text(r[first]), *cells, *agree)
+        out.append(t)
+    return out
 
 
 def _table(title: str, columns: Iterable[str], left: Iterable[str] = ()) -> Table:

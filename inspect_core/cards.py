@@ -1,7 +1,8 @@
 """Model cards as the runtime reads them: the check that a model file is the one its card
 (``model.json`` beside it, written by training: :mod:`inspect_core.training.model_card`)
-describes (:func:`verify_model`, run whenever a model loads), the card reader that says what is
-wrong with a damaged card (:func:`read_card`), and the file hashes they use.
+describes (:func:`verify_model`, run whenever a model loads; :func:`verify_variant` for the
+files of its faster variants), the card reader that says what is wrong with a damaged card
+(:func:`read_card`), and the file hashes they use.
 
 A card is required (a missing one refuses the model) for a plugin's recipe and for a recipe that
 names its card; a bare model (``inspect predict --model x.onnx``) without a card file loads with
@@ -192,6 +193,27 @@ def verify_model(
         "write the file's sha256 into the card"
     )
     return _allowed_or_raise(msg, model, actual, expected, "mismatch_allowed")
+
+
+def verify_variant(file: str | Path, expected: str, card: str | Path) -> ModelCheck:
+    """Check a faster variant's file (``tile.int8.onnx``, written by training/variants.py)
+    against the sha256 its card lists for it (``variants.list``): a file that does not match is
+    refused like the model itself (a :class:`ModelError`; ``INSPECT_ALLOW_UNVERIFIED_MODELS=1``
+    turns it into a logged warning)."""
+    file, card = Path(file), Path(card)
+    try:
+        actual = sha256_cached(file)
+    except OSError as e:
+        raise ModelError(f"{file}: cannot read the variant file ({e.strerror or e})") from e
+    if actual == expected.lower():
+        return ModelCheck(actual, card, "verified")
+    msg = (
+        f"{file} does not match its model card {card}: the card's variants give it sha256 "
+        f"{expected}, the file has sha256 {actual}. The file changed after training/variants.py "
+        "wrote it. Restore it from its plugin's package (reinstall the plugin) or rerun "
+        "training/variants.py on the model; INSPECT_VARIANT=fp32 runs the fp32 file meanwhile"
+    )
+    return _allowed_or_raise(msg, file, actual, expected, "mismatch_allowed")
 
 
 def _allowed_or_raise(

@@ -31,7 +31,10 @@ def main() -> None:
         prior = "yes" if c.get("calibration", {}).get("applied") else "no"
         init = c.get("training", {}).get("init_from")
         start = f", from {Path(init).stem} weights" if init else ""
-        if unseen:
+        if unseen and unseen["what"].startswith("estimate"):
+            notes.append(f"{name}: {unseen['what']}")
+            first = f"{unseen['miou']:.3f} ({', '.join(unseen['groups'])}) [{len(notes)}]"
+        elif unseen:
             first = f"**{unseen['miou']:.3f}** ({', '.join(unseen['groups'])})"
         else:
             notes.append(f"{name}: {h['why_no_unseen']}")

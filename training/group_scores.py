@@ -6,8 +6,10 @@
         --data ../shared/datasets/neu-steel --note "NEU-Seg's file names name no group"
 
 Writes ``validation_by_group`` (each group's mIoU and image count, and their spread: lowest,
-highest, standard deviation, worst group) into the card, and with ``--note`` the card's
-``groups_note`` (why it has no score on unseen groups, shown beside its headline scores). The
+highest, standard deviation, worst group) into the card, with ``--note`` the card's
+``groups_note`` (why it has no score on unseen groups, shown beside its headline scores), and
+with ``--unseen-from RUN/model.json`` the unseen-group score of the settings run (the same
+settings trained with whole groups held out) as this model's estimate, saying so. The
 model file is not changed. The test split is never looked at.
 """
 
@@ -31,6 +33,13 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="the dataset folder it was trained on")
     ap.add_argument("--groups", default=None, help="groups pattern [default: the card's]")
     ap.add_argument("--note", default=None, help="why the card has no unseen-group score")
+    ap.add_argument(
+        "--unseen-from",
+        type=Path,
+        default=None,
+        help="the card (model.json) of the settings run: the same settings trained with whole "
+        "groups held out (--val-groups); its unseen-group score becomes this model's estimate",
+    )
     args = ap.parse_args()
     card_path = args.model.with_suffix(".json")
     card = json.loads(card_path.read_text())
@@ -53,7 +62,28 @@ def main() -> None:
         )
     if args.note:
         card["groups_note"] = args.note
+    if args.unseen_from is not None:
+        card["unseen_groups_estimate"] = estimate_from(args.unseen_from)
     save_card(card, card_path, args.model)
+
+
+def estimate_from(settings_card: Path) -> dict:
+    """The unseen-group score of a settings run, as an estimate for a model trained with the
+    same settings on every group."""
+    run = json.loads(settings_card.read_text())
+    unseen = (run.get("scores") or {}).get("unseen_groups")
+    if not unseen:
+        from inspect_core.errors import InspectError
+
+        raise InspectError(
+            f"{settings_card}: no unseen-group score in it; train the settings run with "
+            "--val-groups"
+        )
+    return {
+        **unseen,
+        "what": f"estimate: the same settings trained without {', '.join(unseen['groups'])} "
+        f"and scored on them ({settings_card.parent.name}); this model trained on them too",
+    }
 
 
 if __name__ == "__main__":

@@ -28,4 +28,5 @@ mkdir -p "$dest"
 cp "runs/$name/model.onnx" "$dest/$INSTALL_AS.onnx"
 cp "runs/$name/model.json" "$dest/$INSTALL_AS.json"
 cp "runs/$name/model.pt" "$dest/$INSTALL_AS.pt"
+"$PYTHON" training/variants.py "$dest/$INSTALL_AS.onnx" --data "$DATASETS/$DATASET"  # int8/bf16, gated
 echo "installed $dest/$INSTALL_AS.onnx"

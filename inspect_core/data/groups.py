@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from inspect_core.data.datasets import Dataset, check_groups_pattern
+from inspect_core.data.datasets import Dataset, Sample, check_groups_pattern
 from inspect_core.errors import DataError
 
 __all__ = ["group_names", "with_groups", "members"]
@@ -23,7 +23,7 @@ def with_groups(ds: Dataset, pattern: str | None) -> Dataset:
     return replace(ds, groups=pattern)
 
 
-def group_names(ds: Dataset, samples: Sequence | None = None) -> list[str]:
+def group_names(ds: Dataset, samples: Sequence[Sample] | None = None) -> list[str]:
     """The group of every image of ``ds`` (or of ``samples``): the capture group of
     ``ds.groups`` in its file stem; DataError naming the images it does not match."""
     if not ds.groups:

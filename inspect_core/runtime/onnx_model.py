@@ -1,9 +1,11 @@
-"""ONNX Runtime inference: whole images, batches, and sliding-window tiles (no torch).
+"""ONNX inference: whole images, batches, and sliding-window tiles (no torch).
 
 ``OnnxModel`` reads the metadata embedded at export (classes, normalisation, channels, input
 size), so the ``.onnx`` file alone is enough. Images larger than the tile size are cut into
 overlapping tiles whose softmax probabilities are blended with a smooth weight window, so the
-seams do not show.
+seams do not show. The network runs on ONNX Runtime in fp32, or on the faster variant (int8,
+bf16; ONNX Runtime or OpenVINO) that the model's card ships and this machine runs:
+:mod:`inspect_core.runtime.variants` picks it, :mod:`inspect_core.runtime.engines` runs it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import cv2
 import numpy as np
 
 from inspect_core.errors import ModelError
-
-META_KEY = "inspect.meta"
+from inspect_core.runtime.engines import META_KEY as META_KEY  # re-exported: export.py
+from inspect_core.runtime.engines import Engine
 
 # Test-time augmentation: each transform of an (N, C, H, W) batch with the inverse that maps its
 # probabilities back; together with the identity they are the 8 symmetries of a square.
@@ -185,7 +187,8 @@ def tile_starts(length: int, tile: int, overlap: float, align: int = 1) -> list[
 
 
 class OnnxModel:
-    """A segmentation model in an ONNX file, run with ONNX Runtime on the CPU (or a GPU)."""
+    """A segmentation model in an ONNX file, run on the CPU (or a GPU) by ONNX Runtime, or by
+    the faster variant its card ships (:mod:`inspect_core.runtime.variants`)."""
 
     def __init__(
         self,
@@ -194,39 +197,55 @@ class OnnxModel:
         providers: list[str] | None = None,
         card: str | Path | None = None,
         verify: bool = True,
+        variant: str | None = None,
+        engine: Engine | None = None,
     ):
         """Load ``path``; first check it against its model card (``card``, default the
         ``.json`` beside it): a file that does not match is refused (see
         :func:`inspect_core.cards.verify_model`). ``verify=False`` is for the training tools that
-        rewrite a model and then its card."""
-        import onnxruntime as ort
+        rewrite a model and then its card (no variant runs then).
 
+        ``variant``: ``auto`` (the fastest variant the card ships that this machine runs, else
+        the fp32 file), ``fp32``, or a variant's name; default ``INSPECT_VARIANT``, else
+        ``auto``. ``engine``: run this instead (training/variants.py scores its candidates
+        through it); ``path`` only names the model then. ``variant_name`` says what runs."""
         from inspect_core.cards import ModelCheck, verify_model
 
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
         self.check: ModelCheck | None = verify_model(self.path, card) if verify else None
-        opts = ort.SessionOptions()
-        threads = threads or int(os.environ.get("INSPECT_THREADS", "0"))
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), opts, providers=providers or ["CPUExecutionProvider"]
-            )
-        except Exception as e:  # onnxruntime raises its own exception types
-            raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({e})") from e
-        raw = self.session.get_modelmeta().custom_metadata_map.get(META_KEY)
+        if engine is None:
+            engine, self.variant_name = self._open(threads, providers, variant)
+        else:
+            self.variant_name = engine.label
+        self.engine: Engine = engine
+        # ONNX Runtime's session, for tools that time or wrap it; None on another engine
+        self.session = getattr(engine, "session", None)
+        raw = engine.metadata()
         if raw is None:
             raise ModelError(
                 f"{self.path}: no '{META_KEY}' metadata; export it with inspect "
                 "(inspect train writes it) so classes and normalisation are known"
             )
         self.meta = ModelMeta.from_json(raw, self.path)
-        self.input_name = self.session.get_inputs()[0].name
+
+    def _open(
+        self, threads: int, providers: list[str] | None, variant: str | None
+    ) -> tuple[Engine, str]:
+        """The engine for the fastest variant that passed its gate and runs here, and its name
+        (the choice and its log line: :mod:`inspect_core.runtime.variants`)."""
+        from inspect_core.runtime import variants
+
+        threads = threads or int(os.environ.get("INSPECT_THREADS", "0"))
+        card_path = self.check.card if self.check is not None else None
+        requested = variants.requested_variant(variant)
+        if card_path is None or providers not in (None, ["CPUExecutionProvider"]):
+            requested = "fp32"  # no card to vouch for a variant; variants are CPU-only
+        sha = self.check.sha256 if self.check is not None else ""
+        p = variants.plan(self.path, card_path, sha, requested)
+        chosen = variants.open_planned(self.path, card_path, p, threads, providers)
+        return chosen.engine, chosen.name
 
     @property
     def classes(self) -> list[str]:
@@ -234,13 +253,11 @@ class OnnxModel:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw network output for a normalised (N, C, H, W) float32 batch."""
-        feed = {self.input_name: np.ascontiguousarray(batch, np.float32)}
-        out: np.ndarray = self.session.run(None, feed)[0]  # onnxruntime has no type hints
-        return out
+        return self.engine.run(batch)
 
     def _softmax(self, batch: np.ndarray) -> np.ndarray:
-        """Softmax of the network's output, computed in that output's own memory (ONNX
-        Runtime hands over a new buffer on every run; nothing else refers to it)."""
+        """Softmax of the network's output, computed in that output's own memory (every engine
+        hands over a new buffer on every run; nothing else refers to it)."""
         z = self.logits(batch)
         return softmax(z, inplace=z.flags.writeable and z.dtype == np.float32)
 

@@ -105,8 +105,10 @@ def headline(card: dict[str, Any]) -> dict[str, Any]:
     """The card's two headline numbers, each saying what it was computed on: ``unseen_groups``,
     the score on whole groups (sequence, tile, lot) no image of which was trained on (what a
     new lot or camera should expect), and ``same_distribution``, the score on held-out images
-    of the groups trained on. ``unseen_groups`` is None, with ``why_no_unseen`` saying why,
-    when the model was validated on images of its training groups."""
+    of the groups trained on. A model trained on every group has no unseen group left: its
+    ``unseen_groups`` is the estimate of its settings run (``unseen_groups_estimate``: the same
+    settings trained without some groups, scored on them), saying so; without one it is None,
+    with ``why_no_unseen`` saying why."""
     split = card.get("validation_split") or {}
     val = card["validation"]
     if split.get("unseen"):
@@ -120,6 +122,12 @@ def headline(card: dict[str, Any]) -> dict[str, Any]:
             _brief(seen, "val-split images of the groups trained on") if seen else None
         )
         return out
+    estimate = card.get("unseen_groups_estimate")
+    if estimate:  # the same settings trained without some groups, scored on them
+        return {
+            "unseen_groups": dict(estimate),
+            "same_distribution": _brief(val, split.get("rule") or "the val split"),
+        }
     why = card.get("groups_note") or (
         "validated on images of the groups it was trained on "
         f"({split.get('rule', 'the val split')}); retrain with --val-groups for a score on "

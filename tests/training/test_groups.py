@@ -130,6 +130,11 @@ def test_card_headlines_the_unseen_groups_and_says_what_each_number_is_on(tmp_pa
     assert h["same_distribution"]["miou"] == 0.82
     plain["groups_note"] = "file names name no group"
     assert headline(plain)["why_no_unseen"] == "file names name no group"
+    # trained on every group: the settings run's unseen score, said to be an estimate
+    est = {"miou": 0.52, "groups": ["tile2"], "what": "estimate: the same settings ..."}
+    h = headline({**plain, "unseen_groups_estimate": est})
+    assert h["unseen_groups"]["miou"] == 0.52 and h["unseen_groups"]["what"].startswith("estimate")
+    assert h["same_distribution"]["miou"] == 0.82
     # a tool that changes the scores (test-time copies, prior) rewrites the headline with them
     model = tmp_path / "m.onnx"
     model.write_bytes(b"model")

@@ -1,0 +1,159 @@
+"""``inspect backtest``: re-judge a window of the line's history with a candidate model, on
+Dask, and compare with what was recorded (and what operators decided)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from inspect_core.errors import InspectError
+
+DB_HELP = "Database URL (default $INSPECT_DATABASE_URL or sqlite:///inspect.db in this folder)."
+
+
+class CandidateRefused(InspectError):
+    """The candidate cannot stand in for the recipe's model (exit code 2)."""
+
+
+def check_candidate(plugin: str, recipe: str, path: Path) -> tuple[str, list[str]]:
+    """The candidate's sha256 and classes, once its card vouches for it and its classes are
+    the recipe's; :class:`CandidateRefused` saying what is wrong otherwise."""
+    from inspect_core.plugin_api.resolve import find_recipe
+    from inspect_core.runtime.onnx_model import OnnxModel
+
+    if not path.is_file():
+        raise CandidateRefused(f"--candidate {path}: no such model file")
+    card = path.with_suffix(".json")
+    if not card.is_file():
+        raise CandidateRefused(
+            f"--candidate {path}: no model card {card.name} beside it; a candidate needs the "
+            "card training wrote with it (model.json, renamed with the model), so that what "
+            "it is and how it scored is known"
+        )
+    model = OnnxModel(path, card=card, threads=1)  # refused if the card names another file
+    r = find_recipe(plugin, recipe)
+    active = OnnxModel(r.model, card=r.card_path, threads=1)
+    if model.classes != active.classes:
+        raise CandidateRefused(
+            f"--candidate {path}: its classes {model.classes} are not those of "
+            f"{plugin}:{recipe}'s model {active.classes}; a candidate must segment the same "
+            "classes in the same order (retrain with the recipe's dataset)"
+        )
+    sha = model.check.sha256 if model.check else ""
+    return sha, model.classes
+
+
+@click.command("backtest")
+@click.option("--plugin", required=True, help="The plugin of the recipe.")
+@click.option("--recipe", required=True, help="The recipe whose records are re-judged.")
+@click.option(
+    "--candidate",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The model to try (.onnx with its card .json beside it).",
+)
+@click.option("--since", default=None, help="Start of the window: 7d, 24h, or an ISO date.")
+@click.option("--until", default=None, help="End of the window (default: now).")
+@click.option("--station", default=None, help="Only this station's records.")
+@click.option("--db", "url", default=None, help=DB_HELP)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="A Dask scheduler's address (tcp://HOST:8786); default: a LocalCluster here.",
+)
+@click.option("--workers", default=0, help="LocalCluster worker processes (0: one per core).")
+@click.option("--chunk", default=200, show_default=True, help="Images per Dask task.")
+@click.option(
+    "--path-map",
+    "path_maps",
+    multiple=True,
+    help="OLD=NEW: read recorded paths starting with OLD at NEW (a mount or fsspec URL).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a page of the changed images, recorded and candidate overlays side by side.",
+)
+def backtest(
+    plugin,
+    recipe,
+    candidate,
+    since,
+    until,
+    station,
+    url,
+    scheduler,
+    workers,
+    chunk,
+    path_maps,
+    as_json,
+    html_path,
+):
+    """Re-judge the recorded images of a window with a candidate model and compare: the
+    verdict confusion matrix (recorded -> candidate), the images whose verdict changes,
+    agreement with operators' review decisions, and the candidate's latency.
+
+    \b
+    inspect backtest --plugin industrial --recipe steel --candidate runs/steel2/model.onnx \\
+        --since 7d --json
+    """
+    from inspect_batch.run import run_backtest
+
+    if chunk < 1:
+        raise click.BadParameter("give at least 1", param_hint="--chunk")
+    sha, _ = check_candidate(plugin, recipe, candidate)
+    result = run_backtest(
+        plugin=plugin,
+        recipe=recipe,
+        candidate=candidate.resolve(),
+        sha256=sha,
+        window=(since, until, station),
+        url=url,
+        scheduler=scheduler,
+        workers=workers,
+        chunk=chunk,
+        path_maps=list(path_maps),
+        html=html_path,
+        quiet=as_json,
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    _print(result)
+
+
+def _print(s: dict[str, Any]) -> None:
+    from inspect_core.text import terminal_text
+
+    agree = "n/a" if s["agreement"] is None else f"{s['agreement']:.4f}"
+    click.echo(
+        f"{s['images']} images re-inspected, {s['changed']} changed verdict, agreement {agree}"
+        f", {s['errors']} could not be read"
+    )
+    click.echo(
+        "recorded -> candidate: "
+        + "; ".join(
+            f"{a} -> " + ", ".join(f"{b} {n}" for b, n in row.items() if n)
+            for a, row in s["confusion"].items()
+            if any(row.values())
+        )
+    )
+    if s["latency_ms"]:
+        lat = s["latency_ms"]
+        click.echo(f"candidate latency: median {lat['median']} ms, p95 {lat['p95']} ms")
+    r = s["reviewed"]
+    if r["images"]:
+        click.echo(
+            f"operators reviewed {r['images']}: recorded verdict agrees on "
+            f"{r['recorded_agrees']}, candidate on {r['candidate_agrees']}"
+        )
+    for line in s.get("error_examples", [])[:5]:
+        click.echo("  " + terminal_text(line), err=True)
+    if s.get("html"):
+        click.echo(f"page: {s['html']}")

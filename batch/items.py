@@ -1,0 +1,63 @@
+"""What crosses between the client and the workers: the images to judge, the recipe settings
+they were judged under, and what the candidate made of each."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RecipeSettings:
+    """The rules, post-processing, pixel size and region classes in force when an image was
+    recorded (its ``thresholds``), so the candidate judges it exactly as the station did."""
+
+    key: str  # sha256 of the canonical JSON: images with the same settings share one Inspector
+    overrides: dict[str, Any]
+
+    @classmethod
+    def from_thresholds(cls, thresholds: dict[str, Any] | None) -> RecipeSettings:
+        t = thresholds or {}
+        overrides = {
+            k: t[k]
+            for k in ("rules", "postprocess", "pixel_size_mm", "region_classes")
+            if k in t and t[k] is not None
+        }
+        canon = json.dumps(overrides, sort_keys=True, separators=(",", ":"))
+        return cls(hashlib.sha256(canon.encode()).hexdigest(), overrides)
+
+
+@dataclass(frozen=True)
+class BacktestItem:
+    """One recorded image: where a worker reads it (a path or fsspec URL), its recorded verdict
+    and overlay, and the key of its recipe settings."""
+
+    inspection_id: int
+    url: str
+    recorded: str  # PASS | REVIEW | FAIL
+    settings_key: str
+    station: str = ""
+    overlay: str | None = None  # the recorded overlay, for the page
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The candidate's verdict on one image (or why it could not judge it), its regions per
+    class, the milliseconds it took, and its overlay as PNG bytes when asked for."""
+
+    inspection_id: int
+    verdict: str | None  # None: ``error`` says why
+    latency_ms: float = 0.0
+    regions: tuple[tuple[str, int], ...] = ()  # (class, count)
+    error: str | None = None
+    overlay_png: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One task's work: its items and the recipe settings they name (key -> overrides)."""
+
+    items: list[BacktestItem]
+    settings: dict[str, dict[str, Any]]

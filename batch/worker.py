@@ -1,0 +1,121 @@
+"""What runs on a Dask worker: the candidate model, loaded once per worker by a worker plugin
+(an ONNX Runtime session cannot be pickled, and loading it per task would cost more than the
+task), and :func:`judge_chunk`, which judges a chunk of recorded images with it.
+
+Images are read where the worker can reach them (a local or shared path, or any fsspec URL),
+decoded the way the station decoded them (:mod:`inspect_stations.image_check`), and judged under
+the recipe settings recorded with each (:class:`~inspect_batch.items.RecipeSettings`), so that
+the active model reproduces the recorded verdicts exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from distributed import WorkerPlugin, get_worker
+
+from inspect_batch.items import BacktestItem, Chunk, ItemResult
+
+PLUGIN_NAME = "inspect-backtest-candidate"
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """Everything a worker needs to load the candidate: picklable, small."""
+
+    plugin: str
+    recipe: str
+    model: str  # path of the candidate .onnx (its card beside it), as the worker sees it
+    threads: int = 1
+    overlays: bool = False  # render the candidate's overlay of images whose verdict changes
+
+
+class CandidateOnWorker(WorkerPlugin):
+    """Loads the candidate once when the worker starts (or joins); builds one Inspector per
+    recipe settings, all sharing the one ONNX Runtime session."""
+
+    name = PLUGIN_NAME
+
+    def __init__(self, spec: CandidateSpec):
+        self.spec = spec
+        self.inspectors: dict[str, Any] = {}
+        self.settings: dict[str, dict[str, Any]] = {}
+
+    def setup(self, worker: Any = None) -> None:
+        from inspect_core.plugin_api.manager import get_registry
+        from inspect_core.plugin_api.resolve import find_recipe
+        from inspect_core.runtime.onnx_model import OnnxModel
+
+        s = self.spec
+        model = Path(s.model)
+        base = find_recipe(s.plugin, s.recipe)
+        self.recipe = replace(base, model=model, card=model.with_suffix(".json"))
+        self.model = OnnxModel(model, threads=s.threads, card=model.with_suffix(".json"))
+        self.rules = get_registry().rules
+
+    def inspector(self, key: str) -> Any:
+        """The Inspector for the recipe settings ``key`` (built on first use)."""
+        if key not in self.inspectors:
+            from inspect_core.runtime.inspector import Inspector
+
+            recipe = self.recipe.with_overrides(self.settings.get(key) or None)
+            self.inspectors[key] = Inspector(recipe, self.rules, model=self.model)
+        return self.inspectors[key]
+
+
+def read_image(url: str) -> Any:
+    """The image at ``url`` (a path or an fsspec URL), decoded as the station decodes."""
+    import fsspec
+
+    from inspect_stations.config_types import Limits
+    from inspect_stations.image_check import check_bytes, decode
+
+    with fsspec.open(url, "rb") as f:
+        data = f.read()
+    ext = "." + url.rsplit(".", 1)[-1].lower() if "." in url.rsplit("/", 1)[-1] else ""
+    limits = Limits(sixteen_bit="scale", max_work_mpx=float("inf"))
+    header = check_bytes(data, ext, limits)
+    return decode(data, header, limits)
+
+
+def judge_chunk(chunks: list[Chunk]) -> list[ItemResult]:
+    """Judge the chunks' items with the worker's candidate; a file that cannot be read or
+    judged is an :class:`ItemResult` with its error, and the others still run."""
+    plugin: CandidateOnWorker = get_worker().plugins[PLUGIN_NAME]
+    out: list[ItemResult] = []
+    for chunk in chunks:
+        plugin.settings.update(chunk.settings)
+        out += [judge_one(plugin, item) for item in chunk.items]
+    return out
+
+
+def judge_one(plugin: CandidateOnWorker, item: BacktestItem) -> ItemResult:
+    """One image: read, decode, the recipe's chain; the candidate's verdict and regions."""
+    try:
+        image = read_image(item.url)
+        inspector = plugin.inspector(item.settings_key)
+        t = time.perf_counter()
+        result = inspector.inspect_image(image)
+        ms = (time.perf_counter() - t) * 1000
+    except Exception as e:  # a missing archive file, a damaged one: this image only
+        return ItemResult(item.inspection_id, None, error=f"{type(e).__name__}: {e}")
+    verdict = result.verdict.decision.value
+    counts: dict[str, int] = {}
+    for r in result.verdict.regions:
+        counts[r.class_name] = counts.get(r.class_name, 0) + 1
+    png = None
+    if plugin.spec.overlays and verdict != item.recorded:
+        png = _overlay_png(result, inspector)
+    return ItemResult(item.inspection_id, verdict, ms, tuple(sorted(counts.items())), None, png)
+
+
+def _overlay_png(result: Any, inspector: Any) -> bytes | None:
+    import cv2
+
+    from inspect_core.runtime.overlay import render_result
+
+    ok, buf = cv2.imencode(".png", render_result(result, result.verdict, inspector))
+    return bytes(buf) if ok else None

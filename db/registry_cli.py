@@ -1,0 +1,289 @@
+"""``inspect model list | add | promote | rollback``: the model registry from the command line
+(:mod:`inspect_db.registry`). Every change is recorded with who made it and when."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from inspect_db.engine import ENV_URL
+
+DB_HELP = f"Database URL (default ${ENV_URL} or sqlite:///inspect.db in this folder)."
+STORE_ENV = "INSPECT_MODEL_STORE"
+
+
+def _who(by: str | None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (a container)
+        return os.environ.get("USER", "unknown")
+
+
+def _engine(url: str | None):
+    from inspect_db.engine import make_engine
+    from inspect_db.migrate import ensure_schema
+
+    engine = make_engine(url)
+    ensure_schema(engine)
+    return engine
+
+
+def _recipe_classes(plugin: str, recipe: str) -> list[str]:
+    from inspect_core.plugin_api.resolve import find_recipe
+    from inspect_core.runtime.onnx_model import OnnxModel
+
+    r = find_recipe(plugin, recipe)
+    return OnnxModel(r.model, card=r.card_path, threads=1).classes
+
+
+def check_model_file(plugin: str, recipe: str, path: Path) -> tuple[str, dict[str, Any]]:
+    """The sha256 and card of a model file that may become a version of ``plugin:recipe``:
+    its card beside it vouches for it and its classes are the recipe's; RegistryError
+    otherwise."""
+    from inspect_core.errors import InspectError
+    from inspect_core.runtime.onnx_model import OnnxModel
+    from inspect_db.registry import RegistryError
+
+    card = path.with_suffix(".json")
+    if not path.is_file():
+        raise RegistryError(f"{path}: no such model file")
+    if not card.is_file():
+        raise RegistryError(
+            f"{path}: no model card {card.name} beside it; a version needs the card training "
+            "wrote with it (model.json, renamed with the model)"
+        )
+    try:
+        model = OnnxModel(path, card=card, threads=1)
+    except InspectError as e:
+        raise RegistryError(str(e)) from None
+    want = _recipe_classes(plugin, recipe)
+    if model.classes != want:
+        raise RegistryError(
+            f"{path}: its classes {model.classes} are not those of {plugin}:{recipe} {want}; "
+            "a version must segment the same classes in the same order"
+        )
+    return (model.check.sha256 if model.check else ""), json.loads(card.read_text())
+
+
+def _store(store: str | None, url: str | None) -> Path:
+    from inspect_db.engine import parse_url
+    from inspect_db.registry import RegistryError
+
+    if store or os.environ.get(STORE_ENV):
+        return Path(store or os.environ[STORE_ENV]).resolve()
+    u = parse_url(url)
+    if u.get_backend_name() == "sqlite" and u.database:
+        return Path(u.database).resolve().parent / "model-store"
+    raise RegistryError(
+        f"where should the model files go? give --store DIR (or ${STORE_ENV}): a folder every "
+        "station can read (a share), since stations load versions from there"
+    )
+
+
+@click.group("model")
+def model_group() -> None:
+    """The model registry: each recipe's versions, which is active, promote and roll back."""
+
+
+@model_group.command("list")
+@click.option("--plugin", required=True)
+@click.option("--recipe", required=True)
+@click.option("--db", "url", default=None, help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def list_cmd(plugin, recipe, url, as_json):
+    """The recipe's versions, which is active where, and every promote and rollback."""
+    from inspect_db.registry import activations, active_id, versions
+
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            vs = versions(conn, plugin, recipe)
+            acts = activations(conn, plugin, recipe)
+            everywhere = active_id(conn, plugin, recipe, None)
+            stations = sorted({a.station for a in acts if a.station})
+            per_station = {s: active_id(conn, plugin, recipe, s) for s in stations}
+    finally:
+        engine.dispose()
+    label = {v.id: v.label for v in vs}
+    out = {
+        "plugin": plugin,
+        "recipe": recipe,
+        "active": {
+            "all": label.get(everywhere, "recipe file") if everywhere else "recipe file",
+            **{
+                s: label.get(m, "recipe file") if m else "recipe file"
+                for s, m in per_station.items()
+            },
+        },
+        "versions": [
+            {
+                "label": v.label,
+                "sha256": v.sha256,
+                "origin": v.origin,
+                "added_by": v.added_by,
+                "added_at": v.added_at.isoformat(timespec="seconds"),
+                "path": v.path,
+                "file_present": bool(v.path and Path(v.path).is_file()),
+                "note": v.note,
+            }
+            for v in vs
+        ],
+        "history": [
+            {
+                "at": a.at.isoformat(timespec="seconds"),
+                "by": a.by,
+                "action": a.action,
+                "station": a.station or "all",
+                "version": "all-stations choice"
+                if a.inherit
+                else (label.get(a.model_id, "?") if a.model_id else "recipe file"),
+                "note": a.note,
+            }
+            for a in acts
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    _print_list(out)
+
+
+def _print_list(out: dict[str, Any]) -> None:
+    from inspect_core.text import terminal_text as t
+
+    click.echo(f"{t(out['plugin'])}:{t(out['recipe'])}")
+    for where, v in out["active"].items():
+        click.echo(f"  active for {t(where)}: {t(v)}")
+    for v in out["versions"]:
+        gone = "" if v["file_present"] else "  (FILE MISSING)"
+        click.echo(
+            f"  {t(v['label']):8s} {v['sha256'][:12]}  {t(v['origin'] or ''):8s} "
+            f"{v['added_at']} by {t(v['added_by'] or '?')}  {t(v['path'] or '')}{gone}"
+        )
+    for h in out["history"]:
+        click.echo(
+            f"  {h['at']} {t(h['by'])}: {h['action']} {t(h['version'])} for {t(h['station'])}"
+            + (f" ({t(h['note'])})" if h["note"] else "")
+        )
+
+
+@model_group.command("add")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--plugin", required=True)
+@click.option("--recipe", required=True)
+@click.option(
+    "--origin",
+    default="trained",
+    show_default=True,
+    type=click.Choice(["shipped", "trained", "imported"]),
+)
+@click.option("--note", default=None, help="What it is (e.g. the data it was trained on).")
+@click.option("--by", default=None, help="Who adds it (default: this user).")
+@click.option("--store", default=None, help=f"Folder of the versions' files (${STORE_ENV}).")
+@click.option("--db", "url", default=None, help=DB_HELP)
+def add_cmd(model, plugin, recipe, origin, note, by, store, url):
+    """Register MODEL (with its card beside it) as the recipe's next version; its file and
+    card are copied into the store folder, which stations read. Not active until promoted."""
+    from inspect_db.registry import add_version, store_copy
+
+    sha, card = check_model_file(plugin, recipe, model)
+    folder = _store(store, url)
+    engine = _engine(url)
+    try:
+        dest = store_copy(folder, plugin, recipe, sha, model, model.with_suffix(".json"))
+        v = add_version(
+            engine,
+            plugin=plugin,
+            recipe=recipe,
+            sha256=sha,
+            path=dest,
+            card=card,
+            origin=origin,
+            by=_who(by),
+            note=note,
+        )
+    finally:
+        engine.dispose()
+    click.echo(f"added {plugin}:{recipe} {v.label} ({sha[:12]}) -> {dest}")
+
+
+@model_group.command("promote")
+@click.argument("version")
+@click.option("--plugin", required=True)
+@click.option("--recipe", required=True)
+@click.option("--station", default=None, help="Only this station (default: every station).")
+@click.option("--note", default=None, help="Why (kept in the history).")
+@click.option("--by", default=None, help="Who promotes it (default: this user).")
+@click.option("--db", "url", default=None, help=DB_HELP)
+def promote_cmd(version, plugin, recipe, station, note, by, url):
+    """Make VERSION (a label such as v3, or 8+ digits of its sha256; `recipe` for the recipe's
+    own file) the active one; stations switch to it between two images."""
+    from inspect_db.registry import RegistryError, find_version, record
+
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            v = None if version == "recipe" else find_version(conn, plugin, recipe, version)
+        if v is not None and not (v.path and Path(v.path).is_file()):
+            raise RegistryError(
+                f"{plugin}:{recipe} {v.label}: its file {v.path} is missing; stations could not "
+                "load it. Restore it, or add the model again"
+            )
+        record(
+            engine,
+            plugin=plugin,
+            recipe=recipe,
+            station=station,
+            model_id=v.id if v else None,
+            action="promote",
+            by=_who(by),
+            note=note,
+        )
+    finally:
+        engine.dispose()
+    what = f"{v.label} ({v.sha256[:12]})" if v else "the recipe's own file"
+    click.echo(f"{plugin}:{recipe}: {what} is active for {station or 'all stations'}")
+
+
+@model_group.command("rollback")
+@click.option("--plugin", required=True)
+@click.option("--recipe", required=True)
+@click.option("--station", default=None, help="Only this station (default: every station).")
+@click.option("--note", default=None, help="Why (kept in the history).")
+@click.option("--by", default=None, help="Who rolls back (default: this user).")
+@click.option("--db", "url", default=None, help=DB_HELP)
+def rollback_cmd(plugin, recipe, station, note, by, url):
+    """Go back to the version active before the last promote (for all stations, or one)."""
+    from inspect_db.registry import record, rollback_target, versions
+
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            mid, inherit = rollback_target(conn, plugin, recipe, station)
+            label = {v.id: v.label for v in versions(conn, plugin, recipe)}
+        record(
+            engine,
+            plugin=plugin,
+            recipe=recipe,
+            station=station,
+            model_id=mid,
+            action="rollback",
+            by=_who(by),
+            note=note,
+            inherit=inherit,
+        )
+    finally:
+        engine.dispose()
+    what = (
+        "the all-stations choice"
+        if inherit
+        else (label.get(mid, "?") if mid else "the recipe's own file")
+    )
+    click.echo(f"{plugin}:{recipe}: rolled back to {what} for {station or 'all stations'}")

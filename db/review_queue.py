@@ -1,0 +1,306 @@
+"""Reading for operator review: the queue (REVIEW first, then FAIL, newest first), the next
+item, the items that arrived since the page was loaded, and one item with its regions, the
+rules that fired and every decision taken on it.
+
+An item is *pending* while no decision names it; the latest decision (highest id) is the one
+in force, the earlier ones stay as the audit trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from inspect_db.errors import UnknownItem
+from inspect_db.models import Model, Review, ReviewRegion, ReviewUser, table_of
+from inspect_db.report_filters import I, R, S
+from inspect_db.review_types import (
+    DecisionView,
+    ItemView,
+    QueueFilters,
+    QueueItem,
+    RegionLabel,
+    RegionView,
+    RuleView,
+)
+
+M = table_of(Model)
+RV = table_of(Review)
+RL = table_of(ReviewRegion)
+U = table_of(ReviewUser)
+
+# in the queue's conditions (EXISTS): aliases, so that they never correlate with the tables the
+# outer query joins
+R_ANY = R.alias("region_any")
+RV_ANY = RV.alias("review_any")
+#: the verdicts the queue lists, in its order
+QUEUED = ("REVIEW", "FAIL")
+RANK = sa.case((I.c.verdict == "REVIEW", 0), else_=1)
+
+
+def _where(conn: Connection, f: QueueFilters) -> list[Any]:
+    """The conditions of ``f`` on the inspection table (unknown names simply match nothing:
+    the page shows an empty queue and the filter that caused it)."""
+    w: list[Any] = [I.c.verdict.in_(QUEUED)]
+    if f.station is not None:
+        w.append(I.c.station_id.in_(sa.select(S.c.id).where(S.c.name == f.station)))
+    if f.recipe is not None:
+        w.append(I.c.recipe == f.recipe)
+    if f.since is not None:
+        w.append(I.c.inspected_at >= f.since)
+    if f.until is not None:
+        w.append(I.c.inspected_at < f.until)
+    if f.class_name is not None:
+        w.append(
+            sa.select(R_ANY.c.id)
+            .where(R_ANY.c.inspection_id == I.c.id, R_ANY.c.class_name == f.class_name)
+            .exists()
+        )
+    decided = sa.select(RV_ANY.c.id).where(RV_ANY.c.inspection_id == I.c.id).exists()
+    if f.status == "pending":
+        w.append(~decided)
+    elif f.status == "decided":
+        w.append(decided)
+    return w
+
+
+def _select_items() -> Any:
+    """The queue's columns, each item with its latest decision (a correlated MAX over
+    ``ix_review_inspection``, evaluated per item rather than grouping every decision)."""
+    latest = (
+        sa.select(sa.func.max(RV_ANY.c.id))
+        .where(RV_ANY.c.inspection_id == I.c.id)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            I.c.id,
+            S.c.name.label("station"),
+            I.c.plugin,
+            I.c.recipe,
+            I.c.source,
+            I.c.verdict,
+            I.c.inspected_at,
+            I.c.n_regions,
+            I.c.defect_area_px,
+            RV.c.verdict.label("decided"),
+            U.c.name.label("decided_by"),
+        )
+        .join(S, S.c.id == I.c.station_id)
+        .outerjoin(RV, RV.c.id == latest)
+        .outerjoin(U, U.c.id == RV.c.user_id)
+    )
+
+
+def _items(conn: Connection, rows: Sequence[Any]) -> list[QueueItem]:
+    ids = [r.id for r in rows]
+    classes: dict[int, set[str]] = {}
+    if ids:
+        q = sa.select(R.c.inspection_id, R.c.class_name).where(R.c.inspection_id.in_(ids))
+        for iid, name in conn.execute(q.distinct()):
+            classes.setdefault(iid, set()).add(name)
+    return [
+        QueueItem(
+            r.id,
+            r.station,
+            r.plugin,
+            r.recipe,
+            r.source,
+            r.verdict,
+            r.inspected_at,
+            r.n_regions,
+            r.defect_area_px,
+            tuple(sorted(classes.get(r.id, ()))),
+            r.decided,
+            r.decided_by,
+        )
+        for r in rows
+    ]
+
+
+def queue(conn: Connection, f: QueueFilters, limit: int = 200) -> list[QueueItem]:
+    """The queue: REVIEW first, then FAIL, each newest first; at most ``limit`` items."""
+    q = (
+        _select_items()
+        .where(*_where(conn, f))
+        .order_by(RANK, I.c.inspected_at.desc(), I.c.id.desc())
+        .limit(limit)
+    )
+    return _items(conn, conn.execute(q).all())
+
+
+def queue_count(conn: Connection, f: QueueFilters) -> int:
+    """How many items the queue holds under ``f`` (beyond the page's limit too)."""
+    q = sa.select(sa.func.count()).select_from(I).where(*_where(conn, f))
+    return int(conn.execute(q).scalar_one())
+
+
+def arrived_since(
+    conn: Connection, f: QueueFilters, after_id: int, limit: int = 50
+) -> list[QueueItem]:
+    """Items recorded after inspection ``after_id`` that the queue under ``f`` lists, newest
+    first (what the page adds without a reload)."""
+    q = (
+        _select_items()
+        .where(*_where(conn, f), I.c.id > after_id)
+        .order_by(RANK, I.c.inspected_at.desc(), I.c.id.desc())
+        .limit(limit)
+    )
+    return _items(conn, conn.execute(q).all())
+
+
+def next_item(conn: Connection, f: QueueFilters, after: int | None) -> int | None:
+    """The item that follows inspection ``after`` in the queue's order under ``f`` (from the
+    top when nothing follows it, or when ``after`` is None); None when the queue is empty."""
+    where = _where(conn, f)
+    order = (RANK, I.c.inspected_at.desc(), I.c.id.desc())
+    if after is not None:
+        cur = conn.execute(
+            sa.select(RANK.label("rank"), I.c.inspected_at, I.c.id).where(I.c.id == after)
+        ).first()
+        if cur is not None:
+            later = sa.or_(
+                RANK > cur.rank,
+                sa.and_(RANK == cur.rank, I.c.inspected_at < cur.inspected_at),
+                sa.and_(RANK == cur.rank, I.c.inspected_at == cur.inspected_at, I.c.id < cur.id),
+            )
+            q = sa.select(I.c.id).where(*where, later).order_by(*order).limit(1)
+            found = conn.execute(q).scalar_one_or_none()
+            if found is not None:
+                return int(found)
+    q = sa.select(I.c.id).where(*where, I.c.id != (after or 0)).order_by(*order).limit(1)
+    found = conn.execute(q).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def item(conn: Connection, inspection_id: int) -> ItemView:
+    """One inspection as the item page shows it; :class:`UnknownItem` when there is none."""
+    row = conn.execute(
+        sa.select(I, S.c.name.label("station"), M.c.card)
+        .join(S, S.c.id == I.c.station_id)
+        .outerjoin(M, M.c.id == I.c.model_id)
+        .where(I.c.id == inspection_id)
+    ).first()
+    if row is None:
+        raise UnknownItem(f"inspection {inspection_id} is not in the database")
+    regions = [
+        RegionView(
+            r.id,
+            n,
+            r.class_id,
+            r.class_name,
+            r.area_px,
+            r.area_mm2,
+            r.max_prob,
+            r.mean_prob,
+            (r.bbox_x, r.bbox_y, r.bbox_w, r.bbox_h),
+            polygon_points(r.polygon),
+        )
+        for n, r in enumerate(
+            conn.execute(sa.select(R).where(R.c.inspection_id == inspection_id).order_by(R.c.id)),
+            1,
+        )
+    ]
+    fired = row.fired if isinstance(row.fired, list) else []
+    return ItemView(
+        row.id,
+        row.station,
+        row.plugin,
+        row.recipe,
+        row.source,
+        row.overlay_path,
+        row.width,
+        row.height,
+        row.verdict,
+        row.inspected_at,
+        row.part_id,
+        row.lot,
+        regions,
+        [RuleView.from_json(h, len(regions)) for h in fired],
+        card_classes(row.card),
+        decisions(conn, inspection_id),
+    )
+
+
+def card_classes(card: Any) -> list[str] | None:
+    """The class names a recorded model card lists (None when it lists none usable)."""
+    classes = card.get("classes") if isinstance(card, dict) else None
+    if isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes):
+        return list(classes)
+    return None
+
+
+def polygon_points(value: Any) -> list[list[int]]:
+    if not isinstance(value, list):
+        return []
+    out = []
+    for p in value:
+        if isinstance(p, (list, tuple)) and len(p) == 2:
+            try:
+                out.append([int(p[0]), int(p[1])])
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
+def decisions(conn: Connection, inspection_id: int) -> list[DecisionView]:
+    """Every decision on an inspection, oldest first, each with its region labels."""
+    rows = conn.execute(
+        sa.select(RV, U.c.name.label("user"))
+        .join(U, U.c.id == RV.c.user_id)
+        .where(RV.c.inspection_id == inspection_id)
+        .order_by(RV.c.id)
+    ).all()
+    labels: dict[int, dict[int, RegionLabel]] = {}
+    if rows:
+        q = sa.select(RL).where(RL.c.review_id.in_([r.id for r in rows]))
+        for lab in conn.execute(q):
+            labels.setdefault(lab.review_id, {})[lab.region_id] = RegionLabel(
+                lab.region_id, lab.label, lab.class_name, lab.class_id
+            )
+    return [
+        DecisionView(
+            r.id,
+            r.inspection_id,
+            r.user,
+            r.decided_at,
+            r.verdict,
+            r.model_verdict,
+            r.note,
+            r.supersedes_id,
+            labels.get(r.id, {}),
+        )
+        for r in rows
+    ]
+
+
+def filter_choices(conn: Connection) -> tuple[list[str], list[str], list[str]]:
+    """The station names, recipes and defect classes the filter menus offer: from the station
+    and model tables (a few rows each; the classes of the recorded model cards, but the
+    first, background), not from a scan of every inspection."""
+    stations = conn.execute(sa.select(S.c.name).order_by(S.c.name)).scalars().all()
+    recipes = conn.execute(
+        sa.select(S.c.recipe).where(S.c.recipe != "").distinct().order_by(S.c.recipe)
+    ).scalars()
+    classes: set[str] = set()
+    for card in conn.execute(sa.select(M.c.card).where(M.c.card.is_not(None))).scalars():
+        classes.update((card_classes(card) or [""])[1:])
+    return list(stations), list(recipes), sorted(classes)
+
+
+def last_inspection_id(conn: Connection) -> int:
+    """The highest inspection id recorded so far (0 for none): what the page has seen."""
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(I.c.id), 0))).scalar_one())
+
+
+def media_paths(conn: Connection, inspection_id: int) -> tuple[str, str | None]:
+    """The recorded image and overlay paths of an inspection; :class:`UnknownItem` if none."""
+    row = conn.execute(
+        sa.select(I.c.source, I.c.overlay_path).where(I.c.id == inspection_id)
+    ).first()
+    if row is None:
+        raise UnknownItem(f"inspection {inspection_id} is not in the database")
+    return row.source, row.overlay_path

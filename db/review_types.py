@@ -1,0 +1,229 @@
+"""The records of operator review as they cross into the review page and the export: what the
+queue lists, what an item shows, what a decision says, who decides.
+
+Times are naive UTC datetimes, as stored. Every class here is built by
+:mod:`inspect_db.review_queue` / :mod:`inspect_db.review_store` from rows, never by hand
+from free-form dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from inspect_db.errors import BadFilter, ReviewError
+from inspect_db.models import DECIDED, LABELS, ROLES
+from inspect_db.report_filters import parse_when
+
+#: which items the queue lists: the undecided ones, the decided ones, or all
+STATUSES = ("pending", "decided", "all")
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """Which inspections the queue (or an export) covers; None = no restriction."""
+
+    station: str | None = None
+    recipe: str | None = None
+    class_name: str | None = None  # items with at least one region of this class
+    since: datetime | None = None  # inspected at or after
+    until: datetime | None = None  # inspected before
+    status: str = "pending"
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        station: str | None = None,
+        recipe: str | None = None,
+        class_name: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        status: str | None = None,
+        now: datetime | None = None,
+    ) -> QueueFilters:
+        """Filters from text (a form or the command line); empty text = no restriction.
+        :class:`BadFilter` names the field and what it takes."""
+        s = parse_when(since, now, option="since") if since and since.strip() else None
+        u = parse_when(until, now, option="until") if until and until.strip() else None
+        if s is not None and u is not None and s >= u:
+            raise BadFilter(f"since {since!r} is not before until {until!r}; swap them")
+        status = (status or "pending").strip().lower()
+        if status not in STATUSES:
+            raise BadFilter(f"status {status!r}: use one of {', '.join(STATUSES)}")
+        return cls(
+            (station or "").strip() or None,
+            (recipe or "").strip() or None,
+            (class_name or "").strip() or None,
+            s,
+            u,
+            status,
+        )
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as the page's query parameters (only those set)."""
+        out = {
+            "station": self.station,
+            "recipe": self.recipe,
+            "class": self.class_name,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "status": self.status if self.status != "pending" else None,
+        }
+        return {k: v for k, v in out.items() if v}
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One line of the queue."""
+
+    id: int
+    station: str
+    plugin: str
+    recipe: str
+    source: str
+    verdict: str  # the model's
+    inspected_at: datetime
+    n_regions: int
+    defect_area_px: int
+    classes: tuple[str, ...]  # of its regions, sorted
+    decided: str | None = None  # the latest decision's verdict, if any
+    decided_by: str | None = None
+
+
+@dataclass(frozen=True)
+class RegionView:
+    """One region of an item, with its number on the page (1-based, in the rules' order)."""
+
+    id: int
+    number: int
+    class_id: int
+    class_name: str
+    area_px: int
+    area_mm2: float | None
+    max_prob: float
+    mean_prob: float
+    bbox: tuple[int, int, int, int]  # x, y, width, height
+    polygon: list[list[int]]  # outer contour, [[x, y], ...]
+
+
+@dataclass(frozen=True)
+class RuleView:
+    """A rule that fired on the item: its name, the decision it asked for, why, and the
+    numbers of the regions it fired on."""
+
+    rule: str
+    decision: str
+    message: str
+    regions: tuple[int, ...]
+
+    @classmethod
+    def from_json(cls, hit: Any, n_regions: int) -> RuleView:
+        """One entry of ``inspection.fired`` (tolerant: recorded JSON is not trusted)."""
+        d = hit if isinstance(hit, dict) else {}
+        raw = d.get("regions")
+        idx = raw if isinstance(raw, list) else []
+        numbers = tuple(i + 1 for i in idx if isinstance(i, int) and 0 <= i < n_regions)
+        return cls(
+            str(d.get("rule", "?")), str(d.get("decision", "")), str(d.get("message", "")), numbers
+        )
+
+
+@dataclass(frozen=True)
+class RegionLabel:
+    """What a decision says of one region: ``defect`` (of ``class_name``), ``not_defect`` or
+    ``unsure``."""
+
+    region_id: int
+    label: str
+    class_name: str | None = None
+    class_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELS:
+            raise ValueError(f"label {self.label!r}: use one of {', '.join(LABELS)}")
+        if (self.label == "defect") != (self.class_name is not None):
+            raise ValueError("a defect label needs its class; the other labels take none")
+
+
+@dataclass(frozen=True)
+class DecisionIn:
+    """A decision to record. ``seen_review_id``: the latest decision the operator saw on the
+    page (None: none); if another was recorded since, nothing is written."""
+
+    inspection_id: int
+    user_id: int
+    verdict: str
+    labels: tuple[RegionLabel, ...]
+    note: str = ""
+    seen_review_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.verdict not in DECIDED:
+            raise ValueError(f"verdict {self.verdict!r}: decide {' or '.join(DECIDED)}")
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """A recorded decision, with its region labels (region id -> label)."""
+
+    id: int
+    inspection_id: int
+    user: str
+    decided_at: datetime
+    verdict: str
+    model_verdict: str
+    note: str
+    supersedes_id: int | None
+    labels: dict[int, RegionLabel] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """Everything the item page shows about one inspection."""
+
+    id: int
+    station: str
+    plugin: str
+    recipe: str
+    source: str
+    overlay_path: str | None
+    width: int
+    height: int
+    verdict: str
+    inspected_at: datetime
+    part_id: str | None
+    lot: str | None
+    regions: list[RegionView]
+    rules: list[RuleView]
+    card_classes: list[str] | None  # the model card's classes, when recorded
+    decisions: list[DecisionView]  # oldest first
+
+    @property
+    def latest(self) -> DecisionView | None:
+        return self.decisions[-1] if self.decisions else None
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    disabled_at: datetime | None
+    password_hash: str = field(repr=False, default="")
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+    @property
+    def can_export(self) -> bool:
+        return self.role == "engineer"
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ReviewError(f"role {role!r}: use one of {', '.join(ROLES)}")
+    return role

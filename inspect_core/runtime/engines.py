@@ -1,0 +1,167 @@
+"""The inference libraries a model file can run on: ONNX Runtime (always installed) and
+OpenVINO (optional, ``pip install openvino``; imported only when a variant asks for it).
+
+Each is an :class:`Engine`: one network file, one library, one precision, batch in, logits out.
+:class:`~inspect_core.runtime.onnx_model.OnnxModel` does everything around it (normalising,
+tiles, test-time copies, the prior correction), so every engine is scored and timed through
+the same code (:mod:`inspect_core.runtime.variants` says which one runs).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from inspect_core.errors import ModelError
+
+META_KEY = "inspect.meta"
+ONNXRUNTIME = "onnxruntime"
+OPENVINO = "openvino"
+ENGINES = (ONNXRUNTIME, OPENVINO)
+PRECISIONS = ("fp32", "bf16", "int8")  # int8: the file itself is quantized (QDQ)
+INSTALL_HINT = {ONNXRUNTIME: "pip install onnxruntime", OPENVINO: "pip install openvino"}
+
+
+class Engine(Protocol):
+    """A network file loaded by one inference library: ``run`` maps a normalised float32
+    (N, C, H, W) batch to float32 logits (N, classes, H, W) in a new array the caller owns."""
+
+    @property
+    def label(self) -> str:
+        """The library and precision, e.g. ``onnxruntime fp32``, for log lines."""
+        ...
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def metadata(self) -> str | None:
+        """The ``inspect.meta`` JSON embedded in the file at export, or None."""
+        ...
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Which library runs a file, and at which precision (a card's variant names both)."""
+
+    engine: str = ONNXRUNTIME
+    precision: str = "fp32"
+
+    @property
+    def name(self) -> str:
+        return f"{self.precision}-{self.engine}"
+
+
+def engine_installed(engine: str) -> bool:
+    """Whether the library ``engine`` can be imported (checked without importing it)."""
+    return engine in ENGINES and importlib.util.find_spec(engine) is not None
+
+
+def open_engine(
+    path: Path, spec: EngineSpec, threads: int = 0, providers: list[str] | None = None
+) -> Engine:
+    """Load ``path`` with the library and precision of ``spec``; a :class:`ModelError` naming
+    the file and the library when it cannot (not installed, or the file does not load)."""
+    if spec.engine not in ENGINES or spec.precision not in PRECISIONS:
+        raise ModelError(
+            f"{path}: unknown engine {spec.engine!r} or precision {spec.precision!r}; known are "
+            f"{', '.join(ENGINES)} and {', '.join(PRECISIONS)}. Upgrade inspect"
+        )
+    if not engine_installed(spec.engine):
+        raise ModelError(f"{path}: {spec.engine} is not installed ({INSTALL_HINT[spec.engine]})")
+    if spec.engine == OPENVINO:
+        return OpenVinoEngine(path, spec.precision, threads)
+    return OrtEngine(path, threads, providers, spec.precision)
+
+
+class OrtEngine:
+    """ONNX Runtime, all graph optimisations (constant folding, Conv+activation fusion, the
+    NCHWc layout on x86: `bench/README.md`); an int8 file runs as QLinearConv & co."""
+
+    def __init__(
+        self,
+        path: Path,
+        threads: int = 0,
+        providers: list[str] | None = None,
+        precision: str = "fp32",
+    ):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                str(path), opts, providers=providers or ["CPUExecutionProvider"]
+            )
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise ModelError(f"{path}: ONNX Runtime cannot load it ({e})") from e
+        self.input_name = self.session.get_inputs()[0].name
+        self.label = f"{ONNXRUNTIME} {precision}"
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        feed = {self.input_name: np.ascontiguousarray(batch, np.float32)}
+        out: np.ndarray = self.session.run(None, feed)[0]  # onnxruntime has no type hints
+        return out
+
+    def metadata(self) -> str | None:
+        raw: str | None = self.session.get_modelmeta().custom_metadata_map.get(META_KEY)
+        return raw
+
+
+@lru_cache(maxsize=1)
+def _openvino_core() -> Any:
+    import openvino as ov
+
+    return ov.Core()
+
+
+class OpenVinoEngine:
+    """OpenVINO's CPU plugin on an ONNX file. ``bf16`` asks it to compute in bfloat16
+    (``INFERENCE_PRECISION_HINT``; used where the CPU has AVX512-BF16 or AMX, else OpenVINO
+    quietly stays in fp32); an int8 (QDQ) file runs in int8 whatever the hint."""
+
+    def __init__(self, path: Path, precision: str = "fp32", threads: int = 0):
+        try:
+            core = _openvino_core()
+        except (ImportError, OSError, RuntimeError) as e:  # a broken install: fp32 runs instead
+            raise ModelError(f"{path}: OpenVINO does not start ({e}); reinstall openvino") from e
+        config: dict[str, Any] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            # an int8 file with the bf16 hint does not compile (OpenVINO 2026.4): the quantized
+            # layers decide its precision, the rest stays fp32
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            self._model = core.read_model(str(path))
+            compiled = core.compile_model(self._model, "CPU", config)
+        except Exception as e:  # openvino raises RuntimeError with its own text
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(f"{path}: OpenVINO cannot load it at {precision} ({first})") from e
+        self._request = compiled.create_infer_request()
+        self._lock = threading.Lock()  # one request: calls from several threads take turns
+        self.label = f"{OPENVINO} {precision}"
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, np.float32)
+        with self._lock:
+            # share_outputs=False: a copy, so the next run cannot overwrite what the caller holds
+            result = self._request.infer({0: x}, share_inputs=True, share_outputs=False)
+        out: np.ndarray = result[0]
+        return out
+
+    def metadata(self) -> str | None:
+        try:
+            raw = self._model.get_rt_info(["framework", META_KEY])
+        except (RuntimeError, KeyError):  # no such entry
+            return None
+        text = raw.astype(str) if hasattr(raw, "astype") else str(raw)
+        return text if text.strip().startswith("{") else None

@@ -1,0 +1,326 @@
+"""Making a model's faster variants and gating them, at export (training/variants.py).
+
+Candidates (:data:`CANDIDATES`): an int8 copy of the network, ONNX Runtime static QDQ with
+per-channel int8 weights and uint8 activations calibrated on training images (as the runtime
+feeds them: whole images up to the tile size, else tile-sized crops), run by ONNX Runtime and by
+OpenVINO; and the fp32 file run by OpenVINO in bfloat16. Each is scored on the model's validation
+images through :class:`~inspect_core.runtime.onnx_model.OnnxModel` (tiles, test-time copies and
+prior correction as shipped) and gated against the fp32 file (:func:`gate`). When no int8 copy
+passes, it is quantized again with more layers kept in float (:func:`float_levels`: the first
+and last convolutions, then the attention gates, then the decoder) until one passes or none is
+left. Then the fp32 file and every candidate are timed in one run, interleaved: the model step
+on a few validation images at their own sizes (what ranks the variants), and the network alone
+on one input of the model's tile size. Needs the ``onnx`` package (the train extra); no torch.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspect_core.data.datasets import Dataset, to_channels
+from inspect_core.data.metrics import SegmentationScores
+from inspect_core.runtime.engines import ONNXRUNTIME, OPENVINO, Engine, EngineSpec
+from inspect_core.runtime.onnx_model import ModelMeta, OnnxModel, normalize
+from inspect_core.runtime.postprocess import argmax_labels
+
+MAX_MIOU_DROP = 0.005  # the gate: val mIoU at most this much below the fp32 file's
+MAX_CLASS_DROP = 0.02  # and no class's IoU more than this below its fp32 IoU
+MIN_SPEEDUP = 1.1  # a variant that passed but is not this much faster is not worth shipping
+INT8_SUFFIX = ".int8.onnx"
+CANDIDATES = (
+    EngineSpec(ONNXRUNTIME, "int8"),
+    EngineSpec(OPENVINO, "int8"),
+    EngineSpec(OPENVINO, "bf16"),
+)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What the gate compares: val mIoU and each class's IoU, over ``images`` images."""
+
+    miou: float
+    iou: dict[str, float]
+    images: int
+
+    @classmethod
+    def of(cls, model: OnnxModel, ds: Dataset) -> Scores:
+        """``model`` over every image of ``ds``, scored as ``inspect evaluate`` scores it."""
+        scores = SegmentationScores(ds.classes)
+        for i in range(len(ds)):
+            img, mask = ds.load(i)
+            scores.update(argmax_labels(model.probabilities(img)), mask, ds.ignore_index)
+        s = scores.summary()
+        iou = {c: float(v["iou"]) for c, v in s["per_class"].items()}
+        return cls(float(s["miou"]), iou, len(ds))
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A candidate's scores against the fp32 file's: the drops, the worst class, the verdict."""
+
+    miou_drop: float
+    worst_class: str
+    worst_class_drop: float
+    passed: bool
+
+    @property
+    def why(self) -> str:
+        verdict = "passed" if self.passed else "failed"
+        return (
+            f"{verdict} the gate: val mIoU drop {self.miou_drop:+.4f} (at most {MAX_MIOU_DROP}), "
+            f"worst class {self.worst_class} drop {self.worst_class_drop:+.4f} (at most "
+            f"{MAX_CLASS_DROP}; a negative drop is a gain)"
+        )
+
+
+def gate(
+    ref: Scores,
+    cand: Scores,
+    max_miou_drop: float = MAX_MIOU_DROP,
+    max_class_drop: float = MAX_CLASS_DROP,
+) -> GateResult:
+    """Whether ``cand`` is within ``max_miou_drop`` of ``ref``'s mIoU and no class's IoU is more
+    than ``max_class_drop`` below ``ref``'s (a drop is positive; a gain is negative)."""
+    drops = {c: ref.iou[c] - cand.iou.get(c, 0.0) for c in ref.iou}
+    worst = max(drops, key=lambda c: drops[c])
+    drop = ref.miou - cand.miou
+    ok = drop <= max_miou_drop + 1e-12 and drops[worst] <= max_class_drop + 1e-12
+    return GateResult(round(drop, 6), worst, round(drops[worst], 6), ok)
+
+
+@dataclass
+class Candidate:
+    """One candidate as it went through the gate and the clock."""
+
+    spec: EngineSpec
+    suffix: str
+    scores: Scores | None = None
+    result: GateResult | None = None
+    ms: float = 0.0  # the model step per timing image (tiles, copies, prior), median
+    speedup: float = 0.0  # the fp32 file's ms / ms: what ranks the variants at run time
+    net_ms: float = 0.0  # the network alone on one tile-size input
+    net_speedup: float = 0.0
+    sha256: str = ""
+    note: str = ""  # how it was made (layers kept in float), or why it was not made
+    engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def shipped(self) -> bool:
+        return bool(self.result and self.result.passed and self.speedup >= MIN_SPEEDUP)
+
+    def to_dict(self) -> dict[str, Any]:
+        r, s = self.result, self.scores
+        if r is None or s is None:
+            why = f"not made: {self.note}"
+        elif not r.passed:
+            why = r.why
+        elif self.speedup < MIN_SPEEDUP:
+            why = f"{r.why}, but only {self.speedup:.2f}x the fp32 file (at least {MIN_SPEEDUP})"
+        else:
+            why = f"{r.why}; {self.speedup:.2f}x the fp32 file"
+        return {
+            "name": self.spec.name,
+            "engine": self.spec.engine,
+            "precision": self.spec.precision,
+            "suffix": self.suffix,
+            "sha256": self.sha256,
+            "ms": round(self.ms, 2),
+            "speedup": round(self.speedup, 3),
+            "net_ms": round(self.net_ms, 2),
+            "net_speedup": round(self.net_speedup, 3),
+            "miou": round(s.miou, 5) if s else 0.0,
+            "iou": {c: round(v, 5) for c, v in s.iou.items()} if s else {},
+            "miou_drop": r.miou_drop if r else None,
+            "worst_class": r.worst_class if r else None,
+            "worst_class_drop": r.worst_class_drop if r else None,
+            "passed": bool(r and r.passed),
+            "shipped": self.shipped,
+            "made": self.note,
+            "why": why,
+        }
+
+
+def calibration_inputs(
+    train: Dataset, meta: ModelMeta, n: int, seed: int = 0, exclude: Iterable[str] = ()
+) -> list[np.ndarray]:
+    """Up to ``n`` training images (seeded sample; none of ``exclude``, paths relative to the
+    dataset folder: the gate's images) as the runtime feeds them: normalised (1, C, H, W), whole
+    up to the model's tile size, else one tile-sized crop at a seeded place."""
+    skip = set(exclude)
+    pool = [i for i, s in enumerate(train.samples) if _rel(s.image, train.root) not in skip]
+    rng = np.random.default_rng(seed)
+    picked = sorted(rng.choice(len(pool), min(n, len(pool)), replace=False)) if pool else []
+    t = meta.tile
+    out = []
+    for k in picked:
+        img = train.load(pool[int(k)])[0]
+        x = normalize(to_channels(img, meta.channels), meta.mean, meta.std)
+        h, w = x.shape[1:]
+        y0, x0 = int(rng.integers(0, max(1, h - t + 1))), int(rng.integers(0, max(1, w - t + 1)))
+        out.append(np.ascontiguousarray(x[None, :, y0 : y0 + t, x0 : x0 + t]))
+    return out
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def prepare_for_quantization(src: Path, dst: Path) -> None:
+    """ONNX Runtime's pre-processing (shape inference, basic graph fusions) of ``src`` into
+    ``dst``, with every node named (the float levels exclude nodes by name)."""
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    proto = onnx.load(str(dst))
+    for i, node in enumerate(proto.graph.node):
+        node.name = node.name or f"inspect_node_{i}"
+    onnx.save(proto, str(dst))
+
+
+def float_levels(prepared: Path) -> list[tuple[str, list[str]]]:
+    """The sets of nodes to keep in float, tried in turn until an int8 copy passes the gate:
+    none; the first and last convolutions (what sees raw pixels, what writes the logits); also
+    the attention gates (Sigmoid, the convolution feeding it, the product it scales); also the
+    whole decoder (every node after the last max-pool)."""
+    import onnx
+
+    nodes = list(onnx.load(str(prepared)).graph.node)
+    convs = [n.name for n in nodes if n.op_type == "Conv"]
+    ends = [convs[0], convs[-1]] if convs else []
+    made_by = {o: n for n in nodes for o in n.output}
+    gates: list[str] = []
+    for n in nodes:
+        if n.op_type == "Sigmoid":
+            gates.append(n.name)
+            src = made_by.get(n.input[0])
+            gates += [src.name] if src is not None and src.op_type == "Conv" else []
+            gates += [m.name for m in nodes if m.op_type == "Mul" and n.output[0] in m.input]
+    pools = [i for i, n in enumerate(nodes) if n.op_type == "MaxPool"]
+    decoder = [n.name for n in nodes[pools[-1] + 1 :]] if pools else []
+    levels = [("none", []), ("first and last convolutions", ends)]
+    if gates:
+        levels.append(("first and last convolutions, attention gates", ends + gates))
+    if decoder:
+        levels.append(("first and last convolutions, attention gates, decoder", ends + decoder))
+    return levels
+
+
+def quantize_int8(
+    prepared: Path, dst: Path, calib: list[np.ndarray], keep_float: list[str], method: str
+) -> None:
+    """Static QDQ int8 of ``prepared`` into ``dst``: per-channel symmetric int8 weights,
+    asymmetric uint8 activations calibrated on ``calib`` (``method``: minmax, percentile,
+    entropy), the nodes ``keep_float`` left in float."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime: untyped
+        def __init__(self) -> None:
+            self.it = iter([{name: x} for x in calib])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.it, None)
+
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
+    quantize_static(
+        str(prepared),
+        str(dst),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=methods[method],
+        nodes_to_exclude=keep_float,
+        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+    )
+
+
+def score_engine(model: Path, engine: Engine, ds: Dataset) -> Scores:
+    """``engine`` wrapped as the runtime runs it (metadata of ``model``'s own file: tiles,
+    test-time copies, prior correction), scored on ``ds``."""
+    return Scores.of(OnnxModel(model, verify=False, engine=engine), ds)
+
+
+def timing_images(ds: Dataset, k: int = 4) -> list[np.ndarray]:
+    """``k`` images of ``ds``, evenly spaced: what the clock runs the model step on, at their
+    own sizes (the speed-up that ranks the variants is the one on the model's real images)."""
+    picks = sorted({int(i) for i in np.linspace(0, len(ds) - 1, min(k, len(ds)))})
+    return [ds.load(i)[0] for i in picks]
+
+
+def timing_input(img: np.ndarray, meta: ModelMeta, size: tuple[int, int]) -> np.ndarray:
+    """``img`` normalised, cropped or edge-padded to ``size`` (h, w): the network alone runs on
+    it (speed hardly depends on content, but dead inputs could flatter)."""
+    x = normalize(to_channels(img, meta.channels), meta.mean, meta.std)[:, : size[0], : size[1]]
+    pad = ((0, 0), (0, size[0] - x.shape[1]), (0, size[1] - x.shape[2]))
+    return np.ascontiguousarray(np.pad(x, pad, mode="edge")[None])
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Median ms per variant name: the model step per image over the timing images, and the
+    network alone on one tile-size input."""
+
+    step_ms: dict[str, float]
+    net_ms: dict[str, float]
+
+
+def time_engines(
+    model: Path, engines: dict[str, Engine], images: list[np.ndarray], x: np.ndarray, runs: int
+) -> Timing:
+    """Both timings of every engine, interleaved (each engine wrapped as the runtime runs it,
+    with ``model``'s metadata)."""
+    wrapped = {n: OnnxModel(model, verify=False, engine=e) for n, e in engines.items()}
+    steps = {n: _step(m, images) for n, m in wrapped.items()}
+    step = median_ms(steps, runs, warmup=1)
+    net = median_ms({n: _net(e, x) for n, e in engines.items()}, runs)
+    return Timing({n: v / max(1, len(images)) for n, v in step.items()}, net)
+
+
+def _step(model: OnnxModel, images: list[np.ndarray]) -> Callable[[], object]:
+    return lambda: [model.probabilities(img) for img in images]
+
+
+def _net(engine: Engine, x: np.ndarray) -> Callable[[], object]:
+    return lambda: engine.run(x)
+
+
+def median_ms(
+    runs: dict[str, Callable[[], object]], repeats: int, warmup: int = 2
+) -> dict[str, float]:
+    """Median milliseconds of each callable, interleaved (one of each per round), so a busy
+    machine slows all of them alike."""
+    for fn in runs.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(max(1, repeats)):
+        for k, fn in runs.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append((time.perf_counter() - t) * 1000)
+    return {k: statistics.median(v) for k, v in times.items()}

@@ -1,0 +1,133 @@
+"""Who may use the review page: password hashes (argon2id, argon2-cffi), sessions, CSRF tokens
+and a brake on password guessing.
+
+A session is a random token in a cookie (``HttpOnly``, ``SameSite=Strict``, ``Secure`` when
+served over https) that maps, in the server's memory, to a user id and the session's CSRF
+token; restarting the server logs everyone out. Every state-changing request (every POST)
+must carry the session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``); the login
+form, which has no session yet, carries a token that must match its own cookie (double
+submit). The user row is read again on every request, so a disabled user is out at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from inspect_core.errors import InspectError
+
+SESSION_COOKIE = "inspect_review"
+LOGIN_COOKIE = "inspect_review_login"
+SESSION_HOURS = 12.0  # a shift and some; then log in again
+MIN_PASSWORD = 8
+FAILURES_ALLOWED = 5  # wrong passwords per user name ...
+FAILURE_WINDOW_S = 300.0  # ... within this long, then that name waits out the window
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password`` with its salt and parameters (argon2-cffi's defaults:
+    RFC 9106 low-memory profile)."""
+    from argon2 import PasswordHasher
+
+    check_password(password)
+    return PasswordHasher().hash(password)
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """Whether ``password`` matches the ``stored`` hash (False for a damaged hash too)."""
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+    try:
+        return PasswordHasher().verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InspectError(
+            f"the password has {len(password)} characters; give at least {MIN_PASSWORD}"
+        )
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def same_token(expected: str, given: str | None) -> bool:
+    """Constant-time comparison of a CSRF token (False for a missing one)."""
+    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
+@dataclass
+class Session:
+    token: str
+    user_id: int
+    csrf: str
+    expires: float  # time.monotonic() at which it ends
+
+
+@dataclass
+class SessionStore:
+    """Sessions of one server process, thread-safe."""
+
+    hours: float = SESSION_HOURS
+    _sessions: dict[str, Session] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def create(self, user_id: int) -> Session:
+        s = Session(new_token(), user_id, new_token(), time.monotonic() + self.hours * 3600)
+        with self._lock:
+            self._sessions[s.token] = s
+        return s
+
+    def get(self, token: str | None) -> Session | None:
+        if not token:
+            return None
+        with self._lock:
+            s = self._sessions.get(token)
+            if s is not None and s.expires < time.monotonic():
+                del self._sessions[token]
+                return None
+            return s
+
+    def drop(self, token: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(token or "", None)
+
+
+@dataclass
+class LoginBrake:
+    """After :data:`FAILURES_ALLOWED` wrong passwords for one name within
+    :data:`FAILURE_WINDOW_S`, that name is refused until the window has passed."""
+
+    _failures: dict[str, list[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _recent(self, name: str, now: float) -> list[float]:
+        kept = [t for t in self._failures.get(name, []) if now - t < FAILURE_WINDOW_S]
+        self._failures[name] = kept
+        return kept
+
+    def wait_s(self, name: str) -> float:
+        """How long ``name`` must wait before trying again (0: it may try now)."""
+        now = time.monotonic()
+        with self._lock:
+            recent = self._recent(name, now)
+            if len(recent) < FAILURES_ALLOWED:
+                return 0.0
+            return max(0.0, FAILURE_WINDOW_S - (now - recent[0]))
+
+    def failed(self, name: str) -> None:
+        with self._lock:
+            self._failures.setdefault(name, []).append(time.monotonic())
+            if len(self._failures) > 10_000:  # names typed at random: forget the oldest
+                self._failures.pop(next(iter(self._failures)))
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(name, None)

@@ -1,0 +1,284 @@
+"""``inspect review serve | export | user ...``: the review page, the reviewed images as a
+dataset, and the people who may decide.
+
+Exit codes: 0 done, 2 a bad option or a request that cannot be carried out (the message says
+why; nothing was changed)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import sys
+from dataclasses import asdict
+
+import click
+
+from inspect_core.errors import InspectError
+
+DB_HELP = "Records database URL (default $INSPECT_DATABASE_URL or sqlite:///inspect.db)."
+
+
+@click.group("review")
+def review_group() -> None:
+    """Operator review in the browser, and reviewed images as training data."""
+
+
+def _engine(url: str | None):
+    from inspect_db.engine import make_engine
+
+    return make_engine(url)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail now, with a message, when the address cannot be served (uvicorn would log it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise InspectError(
+                f"cannot serve on {host}:{port} ({e.strerror or e}); is another review page "
+                "running there? give another --port, or --host an address of this machine"
+            ) from None
+
+
+@review_group.command("serve")
+@click.option("--db", "url", default=None, help=DB_HELP)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Only this machine can reach 127.0.0.1; give another address "
+    "(e.g. 0.0.0.0) only behind https, with --secure-cookies.",
+)
+@click.option("--port", default=8600, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--poll-seconds",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.2, 3600),
+    help="How often an open queue asks for new items.",
+)
+@click.option(
+    "--secure-cookies", is_flag=True, help="Mark the session cookie Secure (served over https)."
+)
+def serve(url, host, port, poll_seconds, secure_cookies) -> None:
+    """Serve the review queue: REVIEW first, then FAIL, newest first; decide from the keyboard.
+
+    \b
+    inspect review user add alice --role operator      # once
+    inspect review serve --db sqlite:///line1.db       # then open http://127.0.0.1:8600
+    """
+    from inspect_review.extra import require
+
+    require()
+    import uvicorn
+
+    from inspect_db.engine import safe_url
+    from inspect_db.review_store import list_users
+    from inspect_review.app import ReviewSettings, create_app
+
+    engine = _engine(url)
+    app = create_app(engine, ReviewSettings(poll_seconds, secure_cookies))
+    if not any(u.active for u in list_users(engine)):
+        click.echo(
+            "warning: no review user yet: add one with `inspect review user add NAME --role "
+            "operator` (the page needs a login)",
+            err=True,
+        )
+    if not _loopback(host):
+        click.echo(
+            f"warning: serving on {host}: anyone who can reach this address can try to log "
+            "in; serve it behind https and give --secure-cookies",
+            err=True,
+        )
+    _check_port(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"review page: http://{shown}:{port}/  (database {safe_url(engine.url)}; Ctrl+C stops)"
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@review_group.command("export")
+@click.option("--db", "url", default=None, help=DB_HELP)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Dataset folder (new or empty)."
+)
+@click.option("--since", default=None, help="Decisions made since: 7d, 24h or an ISO date/time.")
+@click.option("--until", default=None, help="Decisions made before this (same forms).")
+@click.option("--station", default=None, help="Only this station's images.")
+@click.option("--recipe", default=None, help="Only this recipe's images (one class list).")
+@click.option(
+    "--val-share",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 0.9),
+    help="Hold out the newest whole station-days, about this share of the images, as val/ "
+    "(0: everything in train/, and `inspect train` holds out whole groups itself).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def export(url, out, since, until, station, recipe, val_share, as_json) -> None:
+    """Write the reviewed images as a training dataset (classes.json, train/images, masks).
+
+    Regions marked "not a defect" become background, confirmed regions keep their (possibly
+    corrected) class, pixels no one judged are 255 (ignored); an image decided PASS with no
+    defect left is all background. Then fine-tune:
+    inspect train --data OUT --out runs/ft --init-from PLUGIN:RECIPE
+    """
+    from inspect_db.review_export import ExportFilters
+    from inspect_review.export import GROUPS, export_dataset
+
+    filters = ExportFilters.parse(since, until, station, recipe)
+    engine = _engine(url)
+    say = (lambda m: click.echo(m, err=True)) if as_json else click.echo
+    try:
+        summary = export_dataset(engine, out, filters, val_share, log=lambda m: say(_plain(m)))
+    finally:
+        engine.dispose()
+    if as_json:
+        sys.stdout.write(json.dumps(asdict(summary), indent=2) + "\n")
+        return
+    splits = ", ".join(f"{k} {v}" for k, v in sorted(summary.splits.items()))
+    say(
+        _plain(
+            f"wrote {summary.images} reviewed images to {out} ({splits}); classes "
+            f"{', '.join(summary.classes)}; groups (station, day) by {GROUPS!r}"
+        )
+    )
+    if summary.skipped:
+        say(_plain(f"skipped {len(summary.skipped)} whose files are gone (listed in export.json)"))
+    say(
+        _plain(
+            f"fine-tune on them: inspect train --data {out} --out runs/reviewed "
+            "--init-from PLUGIN:RECIPE"
+        )
+    )
+
+
+def _plain(text: str) -> str:
+    from inspect_core.text import terminal_text
+
+    return terminal_text(text)
+
+
+@review_group.group("user")
+def user_group() -> None:
+    """The people who may use the review page: operators decide, engineers also export."""
+
+
+def _password(stdin: bool) -> str:
+    if stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+def _hash(password: str) -> str:
+    from inspect_review.extra import require
+
+    require("argon2")
+    from inspect_review.auth import hash_password
+
+    return hash_password(password)
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["operator", "engineer"]))
+@click.option("--db", "url", default=None, help=DB_HELP)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
+def user_add(name, role, url, password_stdin) -> None:
+    """Add a user NAME who may log in (asks for the password twice)."""
+    from inspect_db.migrate import ensure_schema
+    from inspect_db.review_store import add_user, check_user_name
+
+    check_user_name(name)
+    engine = _engine(url)
+    try:
+        ensure_schema(engine)
+        user = add_user(engine, name, role, _hash(_password(password_stdin)))
+    finally:
+        engine.dispose()
+    click.echo(f"added {user.role} {user.name}")
+
+
+@user_group.command("passwd")
+@click.argument("name")
+@click.option("--db", "url", default=None, help=DB_HELP)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
+def user_passwd(name, url, password_stdin) -> None:
+    """Give user NAME a new password."""
+    from inspect_db.migrate import ensure_schema
+    from inspect_db.review_store import get_user, set_password
+
+    engine = _engine(url)
+    try:
+        ensure_schema(engine)
+        get_user(engine, name)
+        set_password(engine, name, _hash(_password(password_stdin)))
+    finally:
+        engine.dispose()
+    click.echo(f"changed the password of {name}")
+
+
+@user_group.command("disable")
+@click.argument("name")
+@click.option("--db", "url", default=None, help=DB_HELP)
+@click.option("--enable", is_flag=True, help="Enable the user again instead.")
+def user_disable(name, url, enable) -> None:
+    """Stop user NAME from logging in (their decisions stay, with their name)."""
+    from inspect_db.migrate import ensure_schema
+    from inspect_db.review_store import set_disabled
+
+    engine = _engine(url)
+    try:
+        ensure_schema(engine)
+        set_disabled(engine, name, not enable)
+    finally:
+        engine.dispose()
+    click.echo(f"{'enabled' if enable else 'disabled'} {name}")
+
+
+@user_group.command("list")
+@click.option("--db", "url", default=None, help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the users as JSON.")
+def user_list(url, as_json) -> None:
+    """The users, their roles and whether they may log in."""
+    from inspect_db.migrate import ensure_schema
+    from inspect_db.report_filters import iso
+    from inspect_db.review_store import list_users
+
+    engine = _engine(url)
+    try:
+        ensure_schema(engine)
+        users = list_users(engine)
+    finally:
+        engine.dispose()
+    rows = [
+        {"name": u.name, "role": u.role, "created_at": iso(u.created_at), "active": u.active}
+        for u in users
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    for r in rows:
+        state = "" if r["active"] else "  (disabled)"
+        click.echo(_plain(f"{r['name']:<20} {r['role']:<9} since {r['created_at']}{state}"))
+    if not rows:
+        click.echo("no users; add one with: inspect review user add NAME --role operator")

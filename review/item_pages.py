@@ -1,0 +1,181 @@
+"""The item page (image, overlay, regions, rules that fired, earlier decisions), the decision
+it posts, the step to the next item, and the engineers' export download."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from inspect_db.engine import connect
+from inspect_db.errors import ReviewError
+from inspect_db.review_queue import item, next_item, queue_count
+from inspect_db.review_store import record_decision
+from inspect_db.review_types import DecisionIn, ItemView, QueueFilters
+from inspect_review.app import in_thread, page, queue_filters, signed_in, state
+from inspect_review.labels import choosable, class_list, resolve
+
+
+def _where(path: str, f: QueueFilters, **extra: Any) -> str:
+    query = {**f.as_query(), **{k: v for k, v in extra.items() if v not in (None, "")}}
+    return path + (f"?{urlencode(query)}" if query else "")
+
+
+@signed_in()
+async def item_page(request: Request) -> Response:
+    st, f = state(request), queue_filters(request)
+    iid = request.path_params["id"]
+
+    def read() -> tuple[ItemView, list[str] | None, int]:
+        with connect(st.engine) as conn:
+            view = item(conn, iid)
+            return (
+                view,
+                class_list(view.plugin, view.recipe, view.card_classes),
+                queue_count(conn, f),
+            )
+
+    view, classes, pending = await in_thread(read)
+    latest = view.latest
+    return page(
+        request,
+        "item.html",
+        {
+            "item": view,
+            "classes": choosable(view, classes),
+            "latest": latest,
+            "seen": latest.id if latest else "",
+            "pending": pending,
+            "f": f,
+            "query": f.as_query(),
+            "queue_url": _where("/", f),
+            "next_url": _where(f"/item/{iid}/next", f),
+            "region_json": [
+                {
+                    "id": r.id,
+                    "n": r.number,
+                    "cls": r.class_name,
+                    "poly": r.polygon,
+                    "bbox": list(r.bbox),
+                }
+                for r in view.regions
+            ],
+        },
+    )
+
+
+@signed_in()
+async def decide(request: Request) -> Response:
+    """Record the operator's decision, then go to the next item of the same queue."""
+    st, f = state(request), queue_filters(request)
+    iid = request.path_params["id"]
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    verdict = values.get("verdict", "").strip().upper()
+    if verdict not in ("PASS", "FAIL"):
+        raise ReviewError(f"verdict {verdict[:20]!r}: decide PASS or FAIL")
+    seen_text = values.get("seen", "").strip()
+    if seen_text and not seen_text.isdigit():
+        raise ReviewError(f"seen {seen_text[:20]!r}: not a decision id; reload the item")
+    user = request.state.user
+
+    def write() -> int | None:
+        with connect(st.engine) as conn:
+            view = item(conn, iid)
+        labels = resolve(
+            view, verdict, values, class_list(view.plugin, view.recipe, view.card_classes)
+        )
+        record_decision(
+            st.engine,
+            DecisionIn(
+                iid,
+                user.id,
+                verdict,
+                labels,
+                values.get("note", "").strip(),
+                int(seen_text) if seen_text else None,
+            ),
+        )
+        with connect(st.engine) as conn:
+            return next_item(conn, f, iid)
+
+    nxt = await in_thread(write)
+    target = _where(f"/item/{nxt}", f) if nxt is not None else _where("/", f, done=iid)
+    return RedirectResponse(target, status_code=303)
+
+
+@signed_in()
+async def skip(request: Request) -> Response:
+    """The next item after this one in the queue (N): nothing is recorded."""
+    st, f = state(request), queue_filters(request)
+    iid = request.path_params["id"]
+
+    def read() -> int | None:
+        with connect(st.engine) as conn:
+            return next_item(conn, f, iid)
+
+    nxt = await in_thread(read)
+    target = _where(f"/item/{nxt}", f) if nxt not in (None, iid) else _where("/", f)
+    return RedirectResponse(target, status_code=303)
+
+
+# -- export (engineers) -------------------------------------------------------------------
+
+
+@signed_in(role="engineer")
+async def export_form(request: Request) -> Response:
+    return page(request, "export.html", {"error": ""})
+
+
+@signed_in(role="engineer")
+async def export_zip(request: Request) -> Response:
+    """The reviewed images as a dataset (``inspect review export``), zipped for download."""
+    from inspect_db.review_export import ExportFilters
+    from inspect_review.export import export_dataset
+
+    st = state(request)
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    filters = ExportFilters.parse(
+        since=form.get("since") or None,
+        station=form.get("station") or None,
+        recipe=form.get("recipe") or None,
+    )
+    try:
+        share = float(form.get("val_share") or 0)
+    except ValueError:
+        raise ReviewError(
+            f"val share {form.get('val_share', '')[:20]!r}: give a number such as 0.2"
+        ) from None
+    work = Path(tempfile.mkdtemp(prefix="inspect-review-export-"))
+
+    def build() -> Path:
+        try:
+            export_dataset(st.engine, work / "dataset", filters, share)
+            return Path(shutil.make_archive(str(work / "reviewed"), "zip", work / "dataset"))
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+
+    archive = await in_thread(build)
+    return FileResponse(
+        archive,
+        media_type="application/zip",
+        filename="reviewed-dataset.zip",
+        background=BackgroundTask(shutil.rmtree, work, True),
+    )
+
+
+ROUTES = [
+    Route("/item/{id:int}", item_page, methods=["GET"], name="item"),
+    Route("/item/{id:int}/decide", decide, methods=["POST"], name="decide"),
+    Route("/item/{id:int}/next", skip, methods=["GET"], name="next"),
+    Route("/export", export_form, methods=["GET"], name="export_form"),
+    Route("/export", export_zip, methods=["POST"], name="export"),
+]

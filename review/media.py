@@ -1,0 +1,132 @@
+"""The recorded images, as the page shows them: only the files the database names for an
+inspection (its ``source`` and ``overlay_path``; the URL carries the inspection id, never a
+path), only regular files of at most :data:`MAX_BYTES`, opened without blocking (a named pipe
+or device recorded by mistake cannot hang the server). A PNG, JPEG, GIF, WebP or BMP is sent as
+it is (its type read from its first bytes); anything else OpenCV decodes (TIFF) is sent as
+PNG. A file that is gone or unreadable gets a placeholder picture that says why.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from html import escape
+
+MAX_BYTES = 64 * 1024 * 1024
+MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+
+
+@dataclass(frozen=True)
+class Picture:
+    body: bytes
+    media_type: str
+    missing: str | None = None  # why the file could not be shown (a placeholder then)
+
+
+def load_picture(path: str | None, what: str) -> Picture:
+    """The picture at ``path`` for the browser, or a placeholder saying why there is none."""
+    if not path:
+        return placeholder(f"no {what} recorded")
+    try:
+        data = read_regular(path)
+    except OSError as e:
+        reason = "file not found" if isinstance(e, FileNotFoundError) else e.strerror or str(e)
+        return placeholder(f"{what} missing: {reason}", path)
+    except ValueError as e:
+        return placeholder(f"{what} not shown: {e}", path)
+    media = _sniff(data)
+    if media is not None:
+        return Picture(data, media)
+    png = _to_png(data)
+    if png is None:
+        return placeholder(f"{what} is not an image a browser can show", path)
+    return Picture(png, "image/png")
+
+
+def read_regular(path: str) -> bytes:
+    """The bytes of the regular file at ``path``; OSError when it cannot be opened, ValueError
+    when it is not a regular file or is larger than :data:`MAX_BYTES`."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size > MAX_BYTES:
+            raise ValueError(f"{st.st_size:,} bytes, more than {MAX_BYTES:,}")
+        chunks, left = [], st.st_size
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _sniff(data: bytes) -> str | None:
+    for magic, media in MAGIC:
+        if data.startswith(magic):
+            return media
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _to_png(data: bytes) -> bytes | None:
+    import cv2
+    import numpy as np
+
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        return None
+    if img.dtype != np.uint8:
+        img = (img / 257.0).round().astype(np.uint8) if img.dtype == np.uint16 else None
+        if img is None:
+            return None
+    ok, buf = cv2.imencode(".png", img)
+    return buf.tobytes() if ok else None
+
+
+def placeholder(message: str, path: str | None = None) -> Picture:
+    """A grey SVG picture with ``message`` (and the file's name), escaped."""
+    name = os.path.basename(path) if path else ""
+    lines = [escape(message[:120])] + ([escape(name[:120])] if name else [])
+    text = "".join(
+        f'<text x="200" y="{140 + 24 * i}" text-anchor="middle" font-size="15" '
+        f'font-family="sans-serif" fill="#555">{t}</text>'
+        for i, t in enumerate(lines)
+    )
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="300" '
+        'viewBox="0 0 400 300"><rect width="400" height="300" fill="#e6e6e6"/>'
+        f"{text}</svg>"
+    )
+    return Picture(svg.encode(), "image/svg+xml", message)
+
+
+def thumbnail(picture: Picture, side: int = 160) -> Picture:
+    """``picture`` downscaled to at most ``side`` pixels as JPEG (a placeholder stays as is)."""
+    import cv2
+    import numpy as np
+
+    if picture.missing is not None:
+        return picture
+    img = cv2.imdecode(np.frombuffer(picture.body, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        return placeholder("not an image a browser can show")
+    h, w = img.shape[:2]
+    scale = min(1.0, side / max(h, w))
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return Picture(buf.tobytes(), "image/jpeg") if ok else picture

@@ -1,0 +1,212 @@
+"""The review page's routes: logging in and out, the queue (and the rows that arrive while it
+is open), the recorded images. The item page, its decision and the export are in
+:mod:`inspect_review.item_pages`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from inspect_db.engine import connect
+from inspect_db.errors import UnknownItem
+from inspect_db.review_queue import (
+    arrived_since,
+    filter_choices,
+    last_inspection_id,
+    media_paths,
+    queue,
+    queue_count,
+)
+from inspect_db.review_store import get_user
+from inspect_db.review_types import UserView
+from inspect_review import item_pages
+from inspect_review.app import (
+    ReviewState,
+    in_thread,
+    page,
+    queue_filters,
+    safe_next,
+    signed_in,
+    state,
+)
+from inspect_review.auth import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    hash_password,
+    new_token,
+    same_token,
+    verify_password,
+)
+from inspect_review.media import load_picture, thumbnail
+
+ASSETS = ("review.css", "queue.js", "item.js")
+_DUMMY_HASH: list[str] = []  # verified against when the name is unknown: the same time taken
+
+
+# -- logging in ---------------------------------------------------------------------------
+
+
+async def login_form(request: Request, error: str = "", status: int = 200) -> Response:
+    token = new_token()
+    target = safe_next(request.query_params.get("next"))
+    resp = page(
+        request, "login.html", {"login_csrf": token, "next": target, "error": error}, status
+    )
+    resp.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=state(request).settings.secure_cookies,
+        path="/login",
+    )
+    return resp
+
+
+async def login(request: Request) -> Response:
+    st = state(request)
+    form = await request.form()
+    if not same_token(request.cookies.get(LOGIN_COOKIE) or "", _text(form, "csrf")):
+        raise HTTPException(
+            403, "the login form was sent without its security token: reload it and log in again"
+        )
+    name, password = _text(form, "name").strip(), _text(form, "password")
+    wait = st.brake.wait_s(name)
+    if wait > 0:
+        return await login_form(
+            request, f"too many wrong passwords for {name}: try again in {int(wait) + 1} s", 429
+        )
+    user = await in_thread(_check_login, st, name, password)
+    if user is None:
+        st.brake.failed(name)
+        return await login_form(request, "wrong name or password (or the user is disabled)", 401)
+    st.brake.succeeded(name)
+    session = st.sessions.create(user.id)
+    resp = RedirectResponse(safe_next(_text(form, "next")), status_code=303)
+    resp.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        max_age=int(st.sessions.hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=st.settings.secure_cookies,
+        path="/",
+    )
+    resp.delete_cookie(LOGIN_COOKIE, path="/login")
+    return resp
+
+
+def _check_login(st: ReviewState, name: str, password: str) -> UserView | None:
+    try:
+        user: UserView | None = get_user(st.engine, name)
+    except UnknownItem:
+        user = None
+    if user is None or not user.active:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(hash_password("not-a-password"))
+        verify_password(_DUMMY_HASH[0], password)  # as slow as a real check
+        return None
+    return user if verify_password(user.password_hash, password) else None
+
+
+def _text(form: Any, key: str) -> str:
+    value = form.get(key)
+    return value if isinstance(value, str) else ""
+
+
+@signed_in()
+async def logout(request: Request) -> Response:
+    state(request).sessions.drop(request.state.session.token)
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+# -- the queue ----------------------------------------------------------------------------
+
+
+@signed_in()
+async def queue_page(request: Request) -> Response:
+    st, f = state(request), queue_filters(request)
+
+    def read() -> dict[str, Any]:
+        with connect(st.engine) as conn:
+            stations, recipes, classes = filter_choices(conn)
+            return {
+                "items": queue(conn, f, st.settings.queue_limit),
+                "count": queue_count(conn, f),
+                "last_id": last_inspection_id(conn),
+                "stations": stations,
+                "recipes": recipes,
+                "classes": classes,
+            }
+
+    data = await in_thread(read)
+    return page(
+        request,
+        "queue.html",
+        {
+            **data,
+            "f": f,
+            "query": f.as_query(),
+            "poll_ms": int(st.settings.poll_seconds * 1000),
+            "done": request.query_params.get("done", ""),
+        },
+    )
+
+
+@signed_in()
+async def queue_new(request: Request) -> Response:
+    """The queue's rows recorded after ``after`` (the page asks every few seconds)."""
+    st, f = state(request), queue_filters(request)
+    try:
+        after = int(request.query_params.get("after", ""))
+    except ValueError:
+        raise HTTPException(400, "after: give the last inspection id the page has seen") from None
+
+    def read() -> tuple[list[Any], int, int]:
+        with connect(st.engine) as conn:
+            return arrived_since(conn, f, after), queue_count(conn, f), last_inspection_id(conn)
+
+    items, count, last = await in_thread(read)
+    html = st.templates.get_template("_rows.html").render(items=items, query=f.as_query())
+    return JSONResponse({"html": html, "n": len(items), "pending": count, "last": last})
+
+
+# -- recorded images ----------------------------------------------------------------------
+
+
+@signed_in()
+async def media(request: Request) -> Response:
+    """The recorded image or overlay of an inspection (only what the database names)."""
+    st = state(request)
+    iid, kind = request.path_params["id"], request.path_params["kind"]
+    if kind not in ("image", "overlay"):
+        raise HTTPException(404, f"no picture {kind!r}: use image or overlay")
+
+    def read() -> Any:
+        with connect(st.engine) as conn:
+            source, overlay = media_paths(conn, iid)
+        pic = load_picture(source if kind == "image" else overlay, kind)
+        return thumbnail(pic) if request.query_params.get("thumb") == "1" else pic
+
+    pic = await in_thread(read)
+    headers = {"Cache-Control": "private, max-age=60"}
+    if pic.missing:
+        headers["X-Review-Missing"] = pic.missing.encode("ascii", "replace").decode()
+    return Response(pic.body, media_type=pic.media_type, headers=headers)
+
+
+ROUTES = [
+    Route("/", queue_page, methods=["GET"], name="queue"),
+    Route("/login", login_form, methods=["GET"], name="login_form"),
+    Route("/login", login, methods=["POST"], name="login"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+    Route("/queue/new", queue_new, methods=["GET"], name="queue_new"),
+    Route("/media/{id:int}/{kind}", media, methods=["GET"], name="media"),
+    *item_pages.ROUTES,
+]

@@ -1,0 +1,78 @@
+// The queue: arrows or J/K choose an item, Enter opens it; every few seconds the page asks for
+// items recorded since it loaded and puts them in their place (REVIEW first, then FAIL, newest
+// first), without a reload.
+(function () {
+  'use strict';
+  var body = document.body;
+  var tbody = document.querySelector('#queue tbody');
+  var last = Number(body.getAttribute('data-last-id')) || 0;
+  var pollMs = Number(body.getAttribute('data-poll-ms')) || 5000;
+  var query = body.getAttribute('data-query');
+  var current = 0;
+
+  function rows() { return Array.prototype.slice.call(tbody.querySelectorAll('tr.row')); }
+
+  function select(i) {
+    var all = rows();
+    if (!all.length) { return; }
+    current = Math.max(0, Math.min(all.length - 1, i));
+    all.forEach(function (r, j) { r.classList.toggle('selected', j === current); });
+    all[current].scrollIntoView({block: 'nearest'});
+  }
+
+  function open(row) { if (row) { window.location.href = row.getAttribute('data-href'); } }
+
+  function insert(html) {
+    var holder = document.createElement('tbody');
+    holder.innerHTML = html;  // rendered and escaped by the server
+    var first = tbody.firstElementChild;
+    var firstFail = tbody.querySelector('tr.row[data-verdict="FAIL"]');
+    Array.prototype.slice.call(holder.querySelectorAll('tr.row')).forEach(function (row) {
+      row.classList.add('new');
+      tbody.insertBefore(row, row.getAttribute('data-verdict') === 'REVIEW' ? first : firstFail);
+    });
+    var empty = tbody.querySelector('tr.empty');
+    if (empty) { empty.parentNode.removeChild(empty); }
+    select(current);
+  }
+
+  function poll() {
+    var url = '/queue/new?after=' + last + (query ? '&' + query : '');
+    fetch(url, {headers: {Accept: 'application/json'}, credentials: 'same-origin'})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) {
+        if (!d) { return; }
+        last = d.last;
+        document.getElementById('pending').textContent = d.pending;
+        if (d.n) {
+          insert(d.html);
+          body.setAttribute('data-arrived', Number(body.getAttribute('data-arrived')) + d.n);
+        }
+      })
+      .catch(function () { /* the server is away: ask again later */ })
+      .then(function () { window.setTimeout(poll, pollMs); });
+  }
+
+  tbody.addEventListener('click', function (e) {
+    if (e.target.tagName === 'A') { return; }
+    var row = e.target.closest('tr.row');
+    if (row) { open(row); }
+  });
+  document.addEventListener('keydown', function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey) { return; }
+    var t = e.target;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) {
+      return;
+    }
+    var k = e.key.toLowerCase();
+    if (k === 'arrowdown' || k === 'j') { select(current + 1); }
+    else if (k === 'arrowup' || k === 'k') { select(current - 1); }
+    else if (k === 'enter' || k === 'o') { open(rows()[current]); }
+    else { return; }
+    e.preventDefault();
+  });
+
+  select(0);
+  window.setTimeout(poll, pollMs);
+  body.setAttribute('data-ready', '1');
+}());

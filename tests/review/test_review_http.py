@@ -1,0 +1,284 @@
+"""The review page over HTTP (a live uvicorn on 127.0.0.1): logging in, sessions, CSRF, roles,
+error pages that change nothing, recorded images served safely. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+import sqlalchemy as sa
+from review_kit import Client, add_user, box_region, live_server, record_item
+
+from inspect_db.engine import make_engine
+from inspect_db.recorder import Recorder
+
+pytest.importorskip("starlette")
+pytest.importorskip("argon2")
+
+
+def count(engine, table: str) -> int:
+    with engine.connect() as c:
+        return c.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+@pytest.fixture
+def site(db_url, tmp_path):
+    """A database with two queued items and two users, served live."""
+    engine = make_engine(db_url)
+    with Recorder(engine=engine) as rec:
+        fail = record_item(rec, tmp_path, 1, verdict="FAIL")
+        review = record_item(
+            rec,
+            tmp_path,
+            2,
+            verdict="REVIEW",
+            regions=[box_region("scratch", 5, 5, 10, 6), box_region("dent", 30, 20, 8, 8)],
+        )
+    add_user(engine, "olga", "operator")
+    add_user(engine, "erik", "engineer")
+    with live_server(engine) as base:
+        yield base, engine, {"fail": fail, "review": review}
+    engine.dispose()
+
+
+def test_pages_need_a_login_and_cookies_are_httponly_and_samesite(site):
+    base, engine, ids = site
+    c = Client(base)
+    r = c.get(f"/item/{ids['review']}")
+    assert r.status == 303 and r.headers["location"] == f"/login?next=%2Fitem%2F{ids['review']}"
+    assert c.get(f"/media/{ids['review']}/image").status == 303  # images too
+    bad = c.login("olga", "wrong password!")
+    assert bad.status == 401 and "wrong name or password" in bad.text
+    ok = c.login("olga")
+    assert ok.status == 303 and ok.headers["location"] == "/"
+    cookie = next(c.lower() for c in ok.set_cookies if c.startswith("inspect_review="))
+    assert "path=/" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    page = c.get("/")
+    assert page.status == 200 and "Review queue" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_password_guessing_is_braked(site):
+    base, _, _ = site
+    c = Client(base)
+    for _ in range(5):
+        assert c.login("erik", "guess-guess").status == 401
+    r = c.login("erik")  # the right password, too late
+    assert r.status == 429 and "too many wrong passwords" in r.text
+    assert c.login("olga").status == 303  # another name is not affected
+
+
+def test_a_login_without_its_token_is_refused(site):
+    base, _, _ = site
+    c = Client(base)
+    r = c.post("/login", {"name": "olga", "password": "correct horse battery"})
+    assert r.status == 403 and "security token" in r.text
+    assert c.get("/").status == 303  # still not logged in
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(site):
+    base, engine, ids = site
+    c = Client(base)
+    c.login("olga")
+    for data in (
+        {"verdict": "PASS"},  # no token
+        {"verdict": "PASS", "csrf": "forged"},  # a wrong one
+    ):
+        r = c.post(f"/item/{ids['review']}/decide", data)
+        assert r.status == 403 and "CSRF" in r.text, r.text
+    other = Client(base)  # another session's token is no good either
+    other.login("erik")
+    r = c.post(f"/item/{ids['review']}/decide", {"verdict": "PASS", "csrf": other.csrf()})
+    assert r.status == 403
+    assert count(engine, "review") == 0 and count(engine, "review_region") == 0
+    r = c.post("/logout", {})
+    assert r.status == 403 and c.get("/").status == 200  # logging out needs the token too
+
+
+def test_a_decision_is_recorded_and_leads_to_the_next_item(site):
+    base, engine, ids = site
+    c = Client(base)
+    c.login("olga")
+    page = c.get(f"/item/{ids['review']}?station=line-1")
+    assert page.status == 200
+    regions = re.findall(r'name="region-(\d+)"', page.text)
+    assert len(regions) == 2
+    token = c.csrf(f"/item/{ids['review']}")
+    r = c.post(
+        f"/item/{ids['review']}/decide?station=line-1",
+        {
+            "csrf": token,
+            "verdict": "FAIL",
+            "seen": "",
+            f"region-{regions[0]}": "not_defect",
+            f"region-{regions[1]}": "class:scratch",
+            "note": "dent is a scratch",
+        },
+    )
+    assert r.status == 303 and r.headers["location"] == f"/item/{ids['fail']}?station=line-1"
+    with engine.connect() as conn:
+        rv = conn.execute(sa.text("SELECT * FROM review")).mappings().one()
+        labels = conn.execute(
+            sa.text("SELECT region_id, label, class_name FROM review_region ORDER BY region_id")
+        ).all()
+        model = conn.execute(
+            sa.text("SELECT verdict FROM inspection WHERE id = :i"), {"i": ids["review"]}
+        ).scalar_one()
+    assert (rv["verdict"], rv["model_verdict"], rv["note"]) == (
+        "FAIL",
+        "REVIEW",
+        "dent is a scratch",
+    )
+    assert [tuple(x) for x in labels] == [
+        (int(regions[0]), "not_defect", None),
+        (int(regions[1]), "defect", "scratch"),
+    ]
+    assert model == "REVIEW"  # the inspection keeps the model's verdict
+    again = c.get(f"/item/{ids['review']}")
+    assert "Decided" in again.text and "dent is a scratch" in again.text  # the audit trail
+    # deciding from a page loaded before that decision is a conflict, and writes nothing
+    stale = c.post(f"/item/{ids['review']}/decide", {"csrf": token, "verdict": "PASS", "seen": ""})
+    assert stale.status == 409 and "reload" in stale.text
+    assert count(engine, "review") == 1
+
+
+def test_bad_requests_get_an_error_page_and_change_nothing(site):
+    base, engine, ids = site
+    c = Client(base)
+    c.login("olga")
+    token = c.csrf()
+    cases = [
+        (
+            "POST",
+            f"/item/{ids['review']}/decide",
+            {"csrf": token, "verdict": "MAYBE"},
+            400,
+            "decide PASS or FAIL",
+        ),
+        (
+            "POST",
+            f"/item/{ids['review']}/decide",
+            {"csrf": token, "verdict": "PASS", "seen": "x"},
+            400,
+            "not a decision id",
+        ),
+        (
+            "POST",
+            f"/item/{ids['fail']}/decide",
+            {"csrf": token, "verdict": "FAIL", "region-999999": "unsure"},
+            400,
+            "not a region",
+        ),
+        (
+            "POST",
+            "/item/987654/decide",
+            {"csrf": token, "verdict": "PASS"},
+            404,
+            "not in the database",
+        ),
+        ("GET", "/item/987654", None, 404, "not in the database"),
+        ("GET", "/?since=yesterday-ish", None, 400, "not a time"),
+        ("GET", "/?status=everything", None, 400, "status"),
+        ("GET", "/queue/new?after=abc", None, 400, "after"),
+        ("GET", "/nowhere", None, 404, "no page"),
+        ("GET", f"/media/{ids['fail']}/secrets", None, 404, "image or overlay"),
+    ]
+    for method, path, data, status, words in cases:
+        r = c.request(method, path, data)
+        assert r.status == status, (path, r.status, r.text[:300])
+        assert "<!DOCTYPE html>" in r.text and 'data-page="error"' in r.text, path
+        if words:
+            assert words in r.text, (path, r.text)
+    region = re.search(r'name="region-(\d+)"', c.get(f"/item/{ids['fail']}").text).group(1)
+    r = c.post(
+        f"/item/{ids['fail']}/decide",
+        {"csrf": token, "verdict": "FAIL", f"region-{region}": "class:rust"},
+    )
+    assert r.status == 400 and "not a choice" in r.text
+    assert count(engine, "review") == 0
+
+
+def test_images_are_served_from_the_database_only(site, tmp_path):
+    base, engine, ids = site
+    c = Client(base)
+    c.login("olga")
+    r = c.get(f"/media/{ids['fail']}/image")
+    assert r.status == 200 and r.headers["content-type"] == "image/png"
+    assert r.body == (tmp_path / "img0001.png").read_bytes()
+    thumb = c.get(f"/media/{ids['fail']}/overlay?thumb=1")
+    assert thumb.headers["content-type"] == "image/jpeg"
+    (tmp_path / "img0001.png").unlink()
+    gone = c.get(f"/media/{ids['fail']}/image")
+    assert gone.headers["content-type"] == "image/svg+xml" and "file not found" in gone.text
+    assert "x-review-missing" in gone.headers
+    assert c.get("/media/..%2F..%2Fetc%2Fpasswd/image").status == 404  # ids only
+    with engine.begin() as conn:  # a path recorded by mistake that is not a regular file
+        conn.execute(
+            sa.text("UPDATE inspection SET source = '/dev/zero' WHERE id = :i"), {"i": ids["fail"]}
+        )
+    r = c.get(f"/media/{ids['fail']}/image")
+    assert r.headers["content-type"] == "image/svg+xml" and "not a regular file" in r.text
+
+
+def test_operators_decide_engineers_also_export(site):
+    base, engine, ids = site
+    op = Client(base)
+    op.login("olga")
+    assert "/export" not in op.get("/").text
+    assert op.get("/export").status == 403
+    r = op.post("/export", {"csrf": op.csrf()})
+    assert r.status == 403 and "engineer" in r.text
+    eng = Client(base)
+    eng.login("erik")
+    token = eng.csrf()
+    eng.post(f"/item/{ids['fail']}/decide", {"csrf": token, "verdict": "FAIL"})
+    r = eng.post("/export", {"csrf": token, "val_share": "0"})
+    assert r.status == 200 and r.headers["content-type"] == "application/zip", r.text[:500]
+    names = zipfile.ZipFile(io.BytesIO(r.body)).namelist()
+    assert "classes.json" in names and any(n.startswith("train/masks/") for n in names)
+
+
+def test_a_disabled_user_is_logged_out_at_once(site):
+    from inspect_db.review_store import set_disabled
+
+    base, engine, _ = site
+    c = Client(base)
+    c.login("olga")
+    assert c.get("/").status == 200
+    set_disabled(engine, "olga", True)
+    assert c.get("/").status == 303
+    assert c.login("olga").status == 401
+
+
+def test_recorded_text_is_escaped_and_next_stays_on_the_site(site, tmp_path):
+    base, engine, _ = site
+    with Recorder(engine=engine) as rec:
+        iid = record_item(rec, tmp_path, 7, verdict="REVIEW", station="<script>alert(1)</script>")
+    c = Client(base)
+    form = c.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    r = c.post(
+        "/login",
+        {
+            "csrf": token,
+            "name": "olga",
+            "password": "correct horse battery",
+            "next": "//evil.example/",
+        },
+    )
+    assert r.status == 303 and r.headers["location"] == "/"
+    for path in ("/", f"/item/{iid}"):
+        page = c.get(path).text
+        assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)" in page
+    token = c.csrf(f"/item/{iid}")
+    c.post(
+        f"/item/{iid}/decide", {"csrf": token, "verdict": "PASS", "note": '<img src=x onerror="y">'}
+    )
+    page = c.get(f"/item/{iid}").text
+    assert '<img src=x onerror="y">' not in page and "&lt;img src=x" in page
+    scripts = re.findall(r"<script[^>]*>", page)
+    assert scripts == ['<script src="/static/item.js">']  # no inline script anywhere
