@@ -10,6 +10,12 @@ written into the model's embedded metadata (so every runtime uses it) and the ca
 (new sha256, every score). The images are those of the card's validation_split: the val split,
 or the groups held out from training (--val-groups), so the choice is made on groups the model
 never saw. The test split is never looked at.
+
+With ``--budget-ms MS`` a candidate is kept only when it also fits the recipe's latency budget:
+each (and the model without copies) is timed at the size of the first validation image, the
+size the line delivers, with ONNX Runtime on every core (median of ``--runs``); the best mIoU
+among those within the budget wins. The card records the budget, each candidate's mIoU and
+milliseconds, and what was chosen (``tta_choice``).
 """
 
 from __future__ import annotations
@@ -39,6 +45,13 @@ def main() -> None:
         help="a candidate set of transforms, comma-separated (repeat to compare "
         f"several; default h,v); known: {', '.join(TTA_TRANSFORMS)}",
     )
+    ap.add_argument(
+        "--budget-ms",
+        type=float,
+        default=0.0,
+        help="the recipe's latency budget per image in ms (0: none, choose on mIoU alone)",
+    )
+    ap.add_argument("--runs", type=int, default=7, help="timed runs per candidate")
     args = ap.parse_args()
     candidates = [tuple(f for f in c.split(",") if f) for c in (args.flips or ["h,v"])]
     for c in candidates:
@@ -58,8 +71,22 @@ def main() -> None:
         model.meta = replace(model.meta, tta=c)
         scores[c] = evaluate_model(model, ds, "val")
         print(f"val mIoU {base['miou']:.4f} -> {scores[c]['miou']:.4f} with {','.join(c)}")
-    best = max(scores, key=lambda c: scores[c]["miou"])
-    keep = scores[best]["miou"] > base["miou"]
+    times = latencies(model, ds, [(), *candidates], args.runs) if args.budget_ms else {}
+    fits = [c for c in candidates if not args.budget_ms or times[c] <= args.budget_ms]
+    best = max(fits, key=lambda c: scores[c]["miou"]) if fits else ()
+    keep = bool(fits) and scores[best]["miou"] > base["miou"]
+    if args.budget_ms:
+        card["tta_choice"] = {
+            "budget_ms": args.budget_ms,
+            "size": list(ds.load(0)[0].shape[:2][::-1]),
+            "none": {"miou": round(base["miou"], 4), "ms": round(times[()], 1)},
+            "candidates": {
+                ",".join(c): {"miou": round(scores[c]["miou"], 4), "ms": round(times[c], 1)}
+                for c in candidates
+            },
+            "chosen": ",".join(best) if keep else "none",
+        }
+        print(f"latency budget {args.budget_ms:g} ms: {card['tta_choice']}")
 
     def change(meta: dict) -> None:
         meta["tta"] = list(best) if keep else []
@@ -79,6 +106,25 @@ def main() -> None:
         model.meta = replace(model.meta, tta=best if keep else ())
         card["validation_seen_groups"] = evaluate_model(model, seen, "val-seen")
     save_card(card, card_path, path)
+
+
+def latencies(model: OnnxModel, ds, sets: list[tuple[str, ...]], runs: int) -> dict:
+    """Median ms of the model over the first validation image with each set of copies."""
+    import statistics
+    import time
+
+    img = ds.load(0)[0]
+    out = {}
+    for c in sets:
+        model.meta = replace(model.meta, tta=c)
+        model.probabilities(img)  # warm-up
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            model.probabilities(img)
+            times.append((time.perf_counter() - t) * 1000)
+        out[c] = statistics.median(times)
+    return out
 
 
 if __name__ == "__main__":
