@@ -1,6 +1,6 @@
 """Backtest throughput: the same recorded images re-judged four ways, in one run.
 
-    python bench/backtest.py [--images 400] [--data ../shared/datasets/neu-steel] [--json]
+    python bench/backtest.py [--images 360] [--data ../shared/datasets/neu-steel] [--json]
 
 1. a plain loop in this process (one Inspector, one ONNX Runtime thread);
 2. a LocalCluster with 1 worker process (one thread);
@@ -8,7 +8,7 @@
 4. `dask scheduler` and two `dask worker` processes started as separate programs (as on a
    cluster of line PCs), reached by address.
 
-The history is built first: ``--images`` steel images (the val split of ``--data``, cycled)
+The history is built first: ``--images`` steel images (from the val split of ``--data``)
 inspected by the steel recipe and recorded in a temporary SQLite database, archived under a
 temporary folder. Each Dask row runs the whole ``inspect backtest`` path (database stream,
 chunks, worker plugin, tally) with the shipped model as candidate, and checks that no verdict
@@ -43,6 +43,7 @@ def build_history(tmp: Path, data: Path, n: int) -> tuple[str, list[Path]]:
     archive = tmp / "archive"
     archive.mkdir()
     paths = []
+    n = min(n, len(src))  # a station records one content once: every image must differ
     for i in range(n):
         p = archive / f"{i:06d}{src[i % len(src)].suffix}"
         shutil.copyfile(src[i % len(src)], p)
@@ -152,7 +153,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--images", type=int, default=400)
+    ap.add_argument("--images", type=int, default=360, help="at most the val split's size")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/datasets/neu-steel")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

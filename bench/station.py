@@ -1,20 +1,22 @@
 """End-to-end speed of a folder station vs the model alone, same model, same image size.
 
     python bench/station.py [--model plugins/industrial/models/steel.onnx] [--sizes 200,512]
-                            [--images 200] [--batches 1,4] [--repeat 2] [--json] [--write]
+                            [--images 200] [--batches 1,4] [--workers 0] [--repeat 2]
+                            [--json] [--write]
 
 *Model only*: ONNX Runtime ``session.run`` on what the station runs per image, back to back:
 one normalised image, plus its flipped copies in the same run when the model's metadata asks
 for test-time augmentation (the shipped steel model: ``tta = ["h", "v"]``, 3 images per run).
 *Station*: N PNG files already in the inbox -> read, check, decode, model, post-processing,
 rules, journal, SQLite record (the ``sql`` sink), file moved to the archive; timed from the
-start of ``Station.run`` until the last record is written and the station has stopped.
-With ONNX Runtime on one thread (``INSPECT_THREADS=1``) it runs in the calling thread, so the
-CPU the station spends outside ``session.run`` is measured too (the thread CPU of its
-``session.run`` calls subtracted from the process's). The ratio station / model is the share of
-the model's speed the whole station keeps
-(the aim is >= 0.9). Best of ``--repeat`` runs each, interleaved, so a background load hits
-both alike. ``--write`` also prints the markdown table kept in ``bench/README.md``.
+start of ``Station.run`` until the last record is written and the station has stopped, with
+``station.workers`` model workers (``--workers``; 0: the station's default, one per core, each
+calling ONNX Runtime on one thread). With ONNX Runtime on one thread per call it runs in the
+calling thread, so the CPU the station spends outside ``session.run`` is measured too (the
+thread CPU of its ``session.run`` calls subtracted from the process's). The ratio station /
+model is the share of the model's speed the whole station keeps (the aim is >= 0.9). Best of
+``--repeat`` runs each, interleaved, so a background load hits both alike. ``--write`` also
+prints the markdown table kept in ``bench/README.md``.
 
 Without ``--model`` it uses the shipped steel model if present, else a random-weight U-Net
 of the same architecture (width 32, stem stride 2, 4 classes, gray; needs torch to export).
@@ -30,6 +32,7 @@ import platform
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -109,9 +112,12 @@ class TimedSink:
         self.sink.close()
 
 
-def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -> dict:
-    """Run a folder station over ``images`` with ``batch``; its rates and CPU per image."""
-    station, sink = _station(model_path, images, batch, work)
+def station_rate(
+    model_path: Path, images: list[Path], batch: int, work: Path, workers: int = 0
+) -> dict:
+    """Run a folder station over ``images`` with ``batch`` and ``workers``; its rates and CPU
+    per image."""
+    station, sink = _station(model_path, images, batch, work, workers)
     session = station.inspector.model.session
     threads = session.get_session_options().intra_op_num_threads
     in_run = _time_runs(session)
@@ -129,12 +135,13 @@ def station_rate(model_path: Path, images: list[Path], batch: int, work: Path) -
         "steady": steady,
         "wall": n / dt,
         "threads": threads,
+        "workers": station.pool.workers,
         "cpu_ms": cpu / n * 1000,
         "outside_run_ms": outside,
     }
 
 
-def _station(model_path: Path, images: list[Path], batch: int, work: Path):
+def _station(model_path: Path, images: list[Path], batch: int, work: Path, workers: int = 0):
     """A one-shot folder station in ``work`` with ``images`` in its inbox, recording into
     ``work/records.db`` through a :class:`TimedSink` (the schema is created before timing)."""
     from inspect_core.plugin_api.manager import get_registry
@@ -157,6 +164,7 @@ def _station(model_path: Path, images: list[Path], batch: int, work: Path):
                 "recipe": "steel",
                 "until_empty": True,
                 "batch": batch,
+                "workers": workers,
             },
             "source": {"type": "folder", "path": "inbox", "stable_s": 0.0, "poll_s": 0.01},
         },
@@ -173,16 +181,20 @@ def _station(model_path: Path, images: list[Path], batch: int, work: Path):
 
 def _time_runs(session) -> list[float]:
     """Wrap ``session.run`` to add up the thread CPU time spent in it (all of it, on one
-    thread); returns the one-element list it adds to."""
+    thread per call; calls from several workers at once are each timed in their own thread);
+    returns the one-element list it adds to."""
     in_run = [0.0]
     run = session.run
+    lock = threading.Lock()
 
     def timed_run(*args, **kwargs):
         t0 = time.thread_time()
         try:
             return run(*args, **kwargs)
         finally:
-            in_run[0] += time.thread_time() - t0
+            dt = time.thread_time() - t0
+            with lock:
+                in_run[0] += dt
 
     session.run = timed_run
     return in_run
@@ -202,6 +214,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="200,512")
     ap.add_argument("--n", "--images", dest="n", type=int, default=200, help="images per run")
     ap.add_argument("--batches", default="1,4")
+    ap.add_argument(
+        "--workers",
+        default="0",
+        help="station.workers to run, comma-separated (0: one per core, the default)",
+    )
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     ap.add_argument(
@@ -255,8 +272,8 @@ def _pick_model(given: str | None, tmp: Path) -> tuple[Path, str]:
 
 
 def _measure_size(model: Path, size: int, args: argparse.Namespace, tmp: Path) -> list[dict]:
-    """The model alone and the station (one row per batch size) on ``size`` px images, the
-    best of ``--repeat`` interleaved runs."""
+    """The model alone and the station (one row per batch size and workers) on ``size`` px
+    images, the best of ``--repeat`` interleaved runs."""
     if os.environ.get("INSPECT_THREADS"):  # OnnxModel then uses it whatever it is given
         thread_options = [int(os.environ["INSPECT_THREADS"])]
     else:  # ORT default (all cores), cores - 1
@@ -264,21 +281,23 @@ def _measure_size(model: Path, size: int, args: argparse.Namespace, tmp: Path) -
     images = make_images(tmp / f"img{size}", args.n, size)
     model_best: dict[int, float] = {}
     model_cpu: dict[int, float] = {}
-    best: dict[int, dict] = {}
+    best: dict[tuple[int, int], dict] = {}
+    runs = [(int(b), int(wk)) for b in args.batches.split(",") for wk in args.workers.split(",")]
     for _ in range(args.repeat):
         for th in thread_options:
             rate, cpu = model_only(model, size, args.n, th)
             if rate > model_best.get(th, 0.0):
                 model_best[th], model_cpu[th] = rate, cpu
-        for b in (int(x) for x in args.batches.split(",")):
-            r = station_rate(model, images, b, tmp / f"work{size}-{b}")
-            if r["steady"] > best.get(b, {}).get("steady", 0.0):
-                best[b] = r
+        for b, wk in runs:
+            r = station_rate(model, images, b, tmp / f"work{size}-{b}-{wk}", wk)
+            if r["steady"] > best.get((b, wk), {}).get("steady", 0.0):
+                best[b, wk] = r
     reference = max(model_best.values())
     return [
         {
             "size": size,
             "batch": b,
+            "workers": r["workers"],
             "model_images_per_s": {
                 ("all" if th == 0 else str(th)): round(v, 1) for th, v in model_best.items()
             },
@@ -292,7 +311,7 @@ def _measure_size(model: Path, size: int, args: argparse.Namespace, tmp: Path) -
             else round(r["outside_run_ms"], 1),
             "ratio": round(r["steady"] / reference, 3),
         }
-        for b, r in best.items()
+        for (b, _), r in best.items()
     ]
 
 
@@ -326,9 +345,10 @@ def _table(info: dict, rows: list[dict]) -> str:
         f"load {info['load_avg']}"
     ]
     out += [
-        f"{r['size']:>5} px batch {r['batch']}: model only {_models(r)}; station "
-        f"{r['station_images_per_s']} img/s steady ({r['station_wall_images_per_s']} wall, "
-        f"{r['station_threads']} ORT thr); station / best model = {r['ratio']}; CPU ms/image: "
+        f"{r['size']:>5} px batch {r['batch']}, {r['workers']} worker(s): model only "
+        f"{_models(r)}; station {r['station_images_per_s']} img/s steady "
+        f"({r['station_wall_images_per_s']} wall, {r['station_threads']} ORT thr each); "
+        f"station / best model = {r['ratio']}; CPU ms/image: "
         f"model {r['model_cpu_ms']}, station {r['station_cpu_ms']} "
         f"({_outside(r)} outside session.run)"
         for r in rows
@@ -361,13 +381,14 @@ def _markdown(info: dict, rows: list[dict]) -> str:
         f"onnxruntime {info['onnxruntime']}, Python {info['python']}, "
         f"INSPECT_THREADS={info['INSPECT_THREADS']}.",
         "",
-        "| size (px) | batch | model only (img/s) | station steady (img/s) | station wall (img/s) "
-        "| ORT threads in the station | station / model | CPU ms per image: model, station "
-        "(outside `session.run`) |",
-        "|---:|---:|---|---:|---:|---:|---:|---|",
+        "| size (px) | batch | model workers | model only (img/s) | station steady (img/s) "
+        "| station wall (img/s) | ORT threads per call | station / model | CPU ms per image: "
+        "model, station (outside `session.run`) |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     lines += [
-        f"| {r['size']} | {r['batch']} | {_models(r)} | {r['station_images_per_s']} | "
+        f"| {r['size']} | {r['batch']} | {r['workers']} | {_models(r)} | "
+        f"{r['station_images_per_s']} | "
         f"{r['station_wall_images_per_s']} | {r['station_threads']} | {r['ratio']:.2f} | "
         f"{r['model_cpu_ms']}, {r['station_cpu_ms']} ({_outside(r)}) |"
         for r in rows
