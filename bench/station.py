@@ -5,8 +5,10 @@
                             [--json] [--write]
 
 *Model only*: ONNX Runtime ``session.run`` on what the station runs per image, back to back:
-one normalised image, plus its flipped copies in the same run when the model's metadata asks
-for test-time augmentation (the shipped steel model: ``tta = ["h", "v"]``, 3 images per run).
+one normalised image, then each flipped copy in a run of its own when the model's metadata
+asks for test-time augmentation (the shipped steel model: ``tta = ["h", "v"]``, 3 runs per
+image, as ``OnnxModel`` runs them); also one thread per core calling one single-thread
+session side by side (what the station's model workers do, without the station).
 *Station*: N PNG files already in the inbox -> read, check, decode, model, post-processing,
 rules, journal, SQLite record (the ``sql`` sink), file moved to the archive; timed from the
 start of ``Station.run`` until the last record is written and the station has stopped, with
@@ -82,20 +84,49 @@ def make_images(folder: Path, n: int, size: int) -> list[Path]:
     return out
 
 
-def model_only(model_path: Path, size: int, n: int, threads: int) -> tuple[float, float]:
-    """Images/s and CPU ms per image of ``session.run`` alone on one image's input."""
-    from inspect_core.runtime.onnx_model import OnnxModel
+def model_inputs(model_path: Path, size: int, threads: int):
+    """The model and the inputs of its ``session.run`` calls for one ``size`` px image, as
+    ``OnnxModel._averaged`` runs them: the normalised image, then each test-time copy in a
+    run of its own."""
+    from inspect_core.runtime.onnx_model import TTA_TRANSFORMS, OnnxModel
 
     m = OnnxModel(model_path, threads=threads)
     x = m.prepare(np.random.default_rng(1).integers(0, 256, (size, size), dtype=np.uint8))[None]
-    axes = {"h": (3,), "v": (2,), "hv": (2, 3)}
-    x = np.concatenate([x] + [np.flip(x, axes[f]) for f in m.meta.tta])  # as OnnxModel._probs
-    for _ in range(3):
-        m.logits(x)
+    runs = [x] + [np.ascontiguousarray(TTA_TRANSFORMS[t][0](x)) for t in m.meta.tta]
+    for _ in range(2):
+        for r in runs:
+            m.logits(r)
+    return m, runs
+
+
+def model_only(model_path: Path, size: int, n: int, threads: int) -> tuple[float, float]:
+    """Images/s and CPU ms per image of ``session.run`` alone on one image's inputs."""
+    m, runs = model_inputs(model_path, size, threads)
     t, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
-        m.logits(x)
+        for r in runs:
+            m.logits(r)
     return n / (time.perf_counter() - t), (time.process_time() - cpu) / n * 1000
+
+
+def model_side_by_side(model_path: Path, size: int, n: int, calls: int) -> float:
+    """Images/s of ``session.run`` alone, ``calls`` threads calling one single-thread session
+    at once (as the station's model workers do), ``n`` images in all."""
+    m, runs = model_inputs(model_path, size, 1)
+
+    def body(k: int) -> None:
+        for _ in range(k):
+            for r in runs:
+                m.logits(r)
+
+    shares = [n // calls + (i < n % calls) for i in range(calls)]
+    threads = [threading.Thread(target=body, args=(k,)) for k in shares]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return n / (time.perf_counter() - t)
 
 
 class TimedSink:
@@ -283,11 +314,13 @@ def _measure_size(model: Path, size: int, args: argparse.Namespace, tmp: Path) -
     model_cpu: dict[int, float] = {}
     best: dict[tuple[int, int], dict] = {}
     runs = [(int(b), int(wk)) for b in args.batches.split(",") for wk in args.workers.split(",")]
+    side = 0.0  # one single-thread call per core, side by side
     for _ in range(args.repeat):
         for th in thread_options:
             rate, cpu = model_only(model, size, args.n, th)
             if rate > model_best.get(th, 0.0):
                 model_best[th], model_cpu[th] = rate, cpu
+        side = max(side, model_side_by_side(model, size, args.n, os.cpu_count() or 1))
         for b, wk in runs:
             r = station_rate(model, images, b, tmp / f"work{size}-{b}-{wk}", wk)
             if r["steady"] > best.get((b, wk), {}).get("steady", 0.0):
@@ -310,6 +343,8 @@ def _measure_size(model: Path, size: int, args: argparse.Namespace, tmp: Path) -
             if r["outside_run_ms"] is None
             else round(r["outside_run_ms"], 1),
             "ratio": round(r["steady"] / reference, 3),
+            "model_side_by_side_images_per_s": round(side, 1),
+            "ratio_side_by_side": round(r["steady"] / side, 3),
         }
         for (b, _), r in best.items()
     ]
@@ -338,6 +373,10 @@ def _models(r: dict) -> str:
     return ", ".join(f"{v} ({k} thr)" for k, v in r["model_images_per_s"].items())
 
 
+def _side(r: dict) -> str:
+    return f"{r['model_side_by_side_images_per_s']} ({r['ratio_side_by_side']:.2f})"
+
+
 def _table(info: dict, rows: list[dict]) -> str:
     out = [
         f"model: {info['model']} (TTA flips per image: {info['tta'] or 'none'}); "
@@ -348,7 +387,7 @@ def _table(info: dict, rows: list[dict]) -> str:
         f"{r['size']:>5} px batch {r['batch']}, {r['workers']} worker(s): model only "
         f"{_models(r)}; station {r['station_images_per_s']} img/s steady "
         f"({r['station_wall_images_per_s']} wall, {r['station_threads']} ORT thr each); "
-        f"station / best model = {r['ratio']}; CPU ms/image: "
+        f"station / best model = {r['ratio']}; model side by side {_side(r)}; CPU ms/image: "
         f"model {r['model_cpu_ms']}, station {r['station_cpu_ms']} "
         f"({_outside(r)} outside session.run)"
         for r in rows
@@ -370,10 +409,11 @@ def _markdown(info: dict, rows: list[dict]) -> str:
         "*Steady*: records written per second between the first and the last record; *wall*: "
         "images / the whole `Station.run` (start-up and final flush included). *Model only*: "
         "ONNX Runtime `session.run` on what the station runs per image (one normalised image of "
-        "the same size, with its flipped copies in the same run when the model asks for "
+        "the same size, then each flipped copy in a run of its own when the model asks for "
         "test-time augmentation), back to back, with ONNX Runtime's default threads (all cores) "
         "and with all cores but one (or `INSPECT_THREADS`); the ratio is against the faster. "
-        "Best of interleaved runs.",
+        "*Side by side*: one thread per core calling one single-thread session at once, as the "
+        "station's model workers do (in brackets: station / that). Best of interleaved runs.",
         "",
         f"Model: {info['model']}, TTA flips per image: {', '.join(info['tta']) or 'none'}. "
         f"{info['images']} images per run. {info['cpu']}, "
@@ -382,14 +422,15 @@ def _markdown(info: dict, rows: list[dict]) -> str:
         f"INSPECT_THREADS={info['INSPECT_THREADS']}.",
         "",
         "| size (px) | batch | model workers | model only (img/s) | station steady (img/s) "
-        "| station wall (img/s) | ORT threads per call | station / model | CPU ms per image: "
-        "model, station (outside `session.run`) |",
-        "|---:|---:|---:|---|---:|---:|---:|---:|---|",
+        "| station wall (img/s) | ORT threads per call | station / model | model side by side "
+        "(img/s) | CPU ms per image: model, station (outside `session.run`) |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     lines += [
         f"| {r['size']} | {r['batch']} | {r['workers']} | {_models(r)} | "
         f"{r['station_images_per_s']} | "
         f"{r['station_wall_images_per_s']} | {r['station_threads']} | {r['ratio']:.2f} | "
+        f"{_side(r)} | "
         f"{r['model_cpu_ms']}, {r['station_cpu_ms']} ({_outside(r)}) |"
         for r in rows
     ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from inspect_core.types import VERDICTS
-from inspect_db.report_render import cannot_write, count_cells, pct
+from inspect_db.report_render import CAPTION, TIMES, cannot_write, count_cells, pct
 
 COLOURS = {"PASS": "#2e9b4a", "REVIEW": "#e0a800", "FAIL": "#d33b3b", "ERROR": "#8a5bb5"}
 THUMB_SIDE = 200
@@ -220,7 +220,7 @@ def render_html(report: dict[str, Any]) -> str:
         "<h2>Defect Pareto</h2>" + pareto_chart(report["pareto"]),
         _pareto_table(report["pareto"]),
         _worst_table(report["worst"]),
-        _latency_table(report["latency_ms"]),
+        _latency_table(report),
         _timeline_table(tl),
         _review_section(report.get("review"), review_url),
         "<h2>FAIL and REVIEW images</h2>" + _gallery(report.get("gallery", []), review_url),
@@ -334,10 +334,17 @@ def _worst_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def _latency_table(lat: dict[str, Any]) -> str:
-    cells = ("-" if lat[k] is None else f"{lat[k]:.1f}" for k in ("p50", "p95", "mean", "max"))
-    rows = [[f"{lat['count']:,}", *cells]] if lat["count"] else []
-    return _table("Latency (ms)", ["count", "p50", "p95", "mean", "max"], rows, left=0)
+def _latency_table(report: dict[str, Any]) -> str:
+    """The latency and its two parts, inspection and queue wait, where recorded."""
+    rows = []
+    for key, label in TIMES:
+        lat = report.get(key)
+        if not lat or not lat["count"]:
+            continue
+        cells = ("-" if lat[k] is None else f"{lat[k]:.1f}" for k in ("p50", "p95", "mean", "max"))
+        rows.append([escape(label), f"{lat['count']:,}", *cells])
+    table = _table("Time per image (ms)", ["", "count", "p50", "p95", "mean", "max"], rows)
+    return table + f'<p class="muted">{escape(CAPTION)}</p>' if rows else table
 
 
 def _timeline_table(tl: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 :func:`build_report` returns one plain dict (what ``inspect report --json`` prints) with the
 sections ``verdicts``, ``stations`` (yield per station), ``pareto`` (defects by class),
-``worst`` (largest defect area), ``latency_ms`` (p50/p95), ``timeline`` (counts per hour or
+``worst`` (largest defect area), ``latency_ms`` (p50/p95; split in ``inspect_ms``, the time
+spent on the image, and ``queue_ms``, its wait behind others), ``timeline`` (counts per hour or
 day), ``review`` (operator review: reviewed and pending, agreement per station and class,
 overturned verdicts per day; :mod:`inspect_db.report_review`) and, on request, ``gallery``
 (recent FAIL/REVIEW images with overlays). Every section is one GROUP BY / ORDER BY ... LIMIT
@@ -100,6 +101,7 @@ def build_report(
         "pareto": _pareto(conn, w),
         "worst": _worst(conn, w, worst),
         "latency_ms": latency,
+        **{c: _timing(conn, w, c) for c in ("inspect_ms", "queue_ms")},
         "review": review_figures(conn, w, summary["verdicts"]),
     }
     if gallery:
@@ -277,29 +279,45 @@ def _gallery(conn: Connection, w: Conditions, limit: int) -> list[dict[str, Any]
     return [_brief(r) for r in conn.execute(q)]
 
 
-def _percentiles(conn: Connection, w: Conditions, total: int) -> dict[str, float | None]:
-    """p50 and p95 of the latency with linear interpolation (PostgreSQL's percentile_cont).
+def _timing(conn: Connection, w: Conditions, column: str) -> dict[str, Any]:
+    """Count, p50, p95, mean and maximum of ``column`` (``inspect_ms``, ``queue_ms``) over the
+    matching inspections that have it (not those recorded before revision 0006)."""
+    c = I.c[column]
+    n, total, top = conn.execute(
+        sa.select(sa.func.count(c), sa.func.sum(c), sa.func.max(c)).where(*w.scan, c.is_not(None))
+    ).one()
+    mean = round(float(total) / n, 3) if n else None
+    top = round(float(top), 3) if n else None
+    return {"count": n, **_percentiles(conn, w, n, column), "mean": mean, "max": top}
+
+
+def _percentiles(
+    conn: Connection, w: Conditions, total: int, column: str = "latency_ms"
+) -> dict[str, float | None]:
+    """p50 and p95 of ``column`` with linear interpolation (PostgreSQL's percentile_cont).
 
     SQLite has no percentile function and sorting a million rows takes seconds; instead
     ``ORDER BY latency_ms LIMIT 2 OFFSET k`` walks the covering index
-    ``ix_inspection_latency_cover`` up to rank k, in order, with no sort.
+    ``ix_inspection_latency_cover`` up to rank k, in order, with no sort (``inspect_ms`` and
+    ``queue_ms`` have theirs; their NULLs, records made before they were, are left out).
     """
     if total == 0:
         return {"p50": None, "p95": None}
-    lat = I.c.latency_ms
+    lat = I.c[column]
+    have = [] if column == "latency_ms" else [lat.is_not(None)]
     if conn.dialect.name == "postgresql":
         p50, p95 = conn.execute(
             sa.select(
                 sa.func.percentile_cont(0.5).within_group(lat),
                 sa.func.percentile_cont(0.95).within_group(lat),
-            ).where(*w.insp)
+            ).where(*w.insp, *have)
         ).one()
         return {"p50": round(float(p50), 3), "p95": round(float(p95), 3)}
     out: dict[str, float | None] = {}
     for name, p in (("p50", 0.5), ("p95", 0.95)):
         pos = p * (total - 1)
         lo = math.floor(pos)
-        q = sa.select(lat).where(*w.scan).order_by(lat).limit(2).offset(lo)
+        q = sa.select(lat).where(*w.scan, *have).order_by(lat).limit(2).offset(lo)
         vals = [float(v) for v in conn.execute(q).scalars()]
         hi_val = vals[1] if len(vals) > 1 else vals[0]
         out[name] = round(vals[0] + (hi_val - vals[0]) * (pos - lo), 3)
@@ -318,6 +336,8 @@ INSPECTION_FIELDS = (
     "captured_at",
     "inspected_at",
     "latency_ms",
+    "inspect_ms",
+    "queue_ms",
     "verdict",
     "fired",
     "n_regions",

@@ -53,7 +53,7 @@ def terminal_tables(report: dict[str, Any]) -> list[Table]:
         _stations(report["stations"]),
         _pareto(report["pareto"]),
         _worst(report["worst"]),
-        _latency(report["latency_ms"]),
+        _latency(report),
         _timeline(report["timeline"]),
         *review_tables(report.get("review")),
     ]
@@ -160,11 +160,30 @@ def _worst(rows: list[dict[str, Any]]) -> Table:
     return t
 
 
-def _latency(lat: dict[str, Any]) -> Table:
-    t = _table("Latency (ms)", ("count", "p50", "p95", "mean", "max"))
-    t.add_row(
-        f"{lat['count']:,}", num(lat["p50"]), num(lat["p95"]), num(lat["mean"]), num(lat["max"])
-    )
+# the rows of the time-per-image table: (report key, label); inspection (on the image itself)
+# + queue wait (behind other images) = latency (taken up to recorded), where both are recorded
+TIMES = (
+    ("latency_ms", "latency"),
+    ("inspect_ms", "inspection"),
+    ("queue_ms", "queue wait"),
+)
+CAPTION = "latency = inspection + queue wait (behind other images), where recorded"
+
+
+def _latency(report: dict[str, Any]) -> Table:
+    """The latency, and its two parts where recorded (records before revision 0006 and
+    ``inspect predict`` runs without a station count in the latency only)."""
+    t = _table("Time per image (ms)", ("", "count", "p50", "p95", "mean", "max"), ("",))
+    t.caption = CAPTION
+    for key, label in TIMES:
+        lat = report.get(key)
+        if lat is None:
+            continue
+        t.add_row(
+            label,
+            f"{lat['count']:,}",
+            *(num(lat[k]) for k in ("p50", "p95", "mean", "max")),
+        )
     return t
 
 

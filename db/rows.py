@@ -138,6 +138,8 @@ def inspection_values(insp: Inspection, station_id: int, model_id: int | None) -
             inspected_at=utc(at),
             inspected_hour=int(at // 3600),
             latency_ms=float(insp.latency_ms),
+            inspect_ms=_ms(insp.inspect_ms),
+            queue_ms=_ms(insp.queue_ms),
             verdict=v.decision.value,
             fired=[h.to_dict() for h in v.hits],
             thresholds=insp.thresholds,
@@ -150,6 +152,10 @@ def inspection_values(insp: Inspection, station_id: int, model_id: int | None) -
             defect_area_px=int(sum(r.area_px for r in v.regions)),
         ),
     )
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def region_values(

@@ -126,7 +126,12 @@ class Inspection:
     thresholds: dict[str, Any] = field(default_factory=dict)
     captured_at: float | None = None  # unix seconds
     inspected_at: float | None = None
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # from when the station took the image up to its record
+    # latency_ms split in two (a station's records; None where not measured): the time spent
+    # working on this image (reading, decoding, the model, the rules) and the time it waited
+    # for the station's threads (queues, other images ahead of it); they add up to latency_ms
+    inspect_ms: float | None = None
+    queue_ms: float | None = None
     part_id: str | None = None
     lot: str | None = None
     error: str | None = None  # reason, for Decision.ERROR

@@ -35,6 +35,7 @@ from inspect_stations.toml_reader import (
 STATION_SPEC = {
     "batch": (int, positive),
     "threads": (int, nonneg),
+    "workers": (int, lambda v: None if 0 <= v <= 64 else "must be 0 (one per core) to 64"),
     "journal_retry_s": (float, positive),
     "flush_timeout_s": (float, nonneg),
     "until_empty": (bool, None),

@@ -87,7 +87,8 @@ class StationConfig:
     limits: Limits = field(default_factory=Limits)
     model: ModelOptions = field(default_factory=ModelOptions)
     batch: int = 1
-    threads: int = 0  # 0: INSPECT_THREADS, else all cores but one (builders.model_threads)
+    threads: int = 0  # per model call; 0: INSPECT_THREADS, else model_pool.pool_plan's
+    workers: int = 0  # model threads side by side; 0: one per core (model_pool.pool_plan)
     journal_retry_s: float = 2.0
     flush_timeout_s: float = 10.0
     until_empty: bool = False  # stop once the source has nothing more (batch jobs, demo)

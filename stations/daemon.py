@@ -1,20 +1,22 @@
 """The station daemon: source -> read/check/decode -> model -> rules -> journal -> sinks, archive.
 
-Four threads, joined by small bounded queues (memory stays flat however much arrives):
+Threads, joined by small bounded queues (memory stays flat however much arrives):
 
 ``reader``   takes items from the source, reads, hashes, checks and decodes them;
-``model``    runs the model on up to ``batch`` same-size images at once;
-``recorder`` applies the rules, commits the results to the journal (one fsync'd transaction per
-             group), publishes them on MQTT, then lets the source file the images;
+``model``    ``station.workers`` of them (default one per core, :mod:`.model_pool`), each
+             running the model on up to ``batch`` same-size images at once;
+``recorder`` takes the results back in the order the images came, applies the rules, commits
+             them to the journal (one fsync'd transaction per group), publishes them on MQTT,
+             then lets the source file the images;
 ``writer``   writes the journal to the sinks in order (see :mod:`inspect_stations.writer`).
 
-The first three are :class:`inspect_stations.pipeline.Pipeline`; this module builds the
+All but the writer are :class:`inspect_stations.pipeline.Pipeline`; this module builds the
 station, starts and stops them.
 
-Decoding, inference and recording overlap. An image leaves the inbox only after its result is
-committed to the journal; sinks are idempotent on the record's key, (station, sha256) or
-(station, capture id), so a restart after ``kill -9`` at any moment loses no image and records
-none twice.
+Decoding, inference and recording overlap; so do the model calls of several workers. An image
+leaves the inbox only after its result is committed to the journal; sinks are idempotent on the
+record's key, (station, sha256) or (station, capture id), so a restart after ``kill -9`` at any
+moment loses no image and records none twice.
 
 A triggered capture (an MQTT trigger) is a record of its own, keyed by its capture id, even
 when its pixels equal an earlier frame's (logged as ``frame_repeated``: a frozen camera?). The
@@ -66,10 +68,11 @@ from inspect_stations.builders import (
 )
 from inspect_stations.config import StationConfig
 from inspect_stations.journal import Journal
-from inspect_stations.locks import take_inbox_lock, take_lock
 from inspect_stations.logs import StationLog
 from inspect_stations.model_follow import ModelFollower, open_follower
+from inspect_stations.model_pool import model_config, pool_plan
 from inspect_stations.pipeline import Pipeline
+from inspect_stations.station_folders import take_locks, usable_folders
 from inspect_stations.status import StatusBoard
 from inspect_stations.writer import Writer
 
@@ -100,10 +103,12 @@ class Station:
         self._registry = registry
         self.stop_event = threading.Event()
         self.failed: str | None = None
-        self.inspector = inspector or build_inspector(config, recipe, self.registry)
+        self.pool = pool_plan(config)  # model workers, threads per call
+        self.model_cfg = model_config(config, self.pool)
+        self.inspector = inspector or build_inspector(self.model_cfg, recipe, self.registry)
         self.recipe = self.inspector.recipe
-        _usable_folders(config)
-        self._lock_fd, self._inbox_fd = _take_locks(config, own_inbox=source is None)
+        usable_folders(config)
+        self._lock_fd, self._inbox_fd = take_locks(config, own_inbox=source is None)
         self.journal = self._open_journal()
         self.archive = Archive(config.archive, config.quarantine)
         self.status = StatusBoard(config.name, config.plugin, self.recipe.name, config.state_dir)
@@ -138,6 +143,7 @@ class Station:
             self.log,
             self.status,
             after_group=self._update_status,
+            workers=self.pool.workers,
         )
 
     def _follow(self, recipe, injected: bool, versions) -> ModelFollower | None:
@@ -148,7 +154,7 @@ class Station:
         base = recipe if recipe is not None else load_recipe(self.cfg)
 
         def build(r):
-            return build_inspector(self.cfg, r, self.registry)
+            return build_inspector(self.model_cfg, r, self.registry)
 
         f = open_follower(
             self.cfg, self.registry, base, self.inspector, build, self.log, self.status, versions
@@ -194,8 +200,8 @@ class Station:
             self.writer.start()
             p = self.pipeline
             threads = [
-                threading.Thread(target=self._guard, args=(f,), name=f.__name__, daemon=True)
-                for f in (p.reader, p.model, p.recorder)
+                threading.Thread(target=self._guard, args=(f, name), name=name, daemon=True)
+                for name, f in p.bodies()
             ]
             if self.follower is not None and self.cfg.model.check_s > 0:
                 follow = (self.stop_event, self.cfg.model.check_s, p.swap)
@@ -222,7 +228,7 @@ class Station:
         self.log.info(
             "start",
             f"station {self.cfg.name}: {self.cfg.plugin}/{self.recipe.name}"
-            f", source {self.cfg.source_type}, archive {self.cfg.archive}"
+            f", source {self.cfg.source_type}, archive {self.cfg.archive}, {self.pool.describe()}"
             + (f", {pending} journaled result(s) to write" if pending else ""),
             pid=os.getpid(),
             journal_pending=pending,
@@ -328,7 +334,7 @@ class Station:
             except Exception as e:
                 self.log.warning("close_failed", f"closing the {what} failed: {e}")
 
-    def _guard(self, fn) -> None:
+    def _guard(self, fn, name: str) -> None:
         """Run one pipeline thread; a crash stops the station with a clear message."""
         try:
             fn()
@@ -336,7 +342,7 @@ class Station:
             self.failed = f"{type(e).__name__}: {e}"
             self.log.error(
                 "failed",
-                f"{fn.__name__.strip('_')} stopped: {self.failed}",
+                f"{name} stopped: {self.failed}",
                 exc_info=not isinstance(e, InspectError),
             )
             self.stop_event.set()
@@ -367,38 +373,3 @@ class Station:
             mqtt=None if self.mqtt is None else self.mqtt.status(),
         )
         s.write(force)
-
-
-def _take_locks(config: StationConfig, own_inbox: bool) -> tuple[int, int | None]:
-    """The state folder's lock and, for a folder source the station builds, the inbox's
-    (:mod:`inspect_stations.locks`); nothing stays held when one of them is refused."""
-    state = take_lock(config.state_dir)
-    try:
-        inbox = (
-            take_inbox_lock(config.folder.path, config.name)
-            if config.folder is not None and own_inbox
-            else None
-        )
-    except BaseException:
-        os.close(state)
-        raise
-    return state, inbox
-
-
-def _usable_folders(config: StationConfig) -> None:
-    """The state, archive and quarantine folders exist (made if need be) and are writable."""
-    for key, p in (
-        ("station.state_dir", config.state_dir),
-        ("archive.path", config.archive),
-        ("archive.quarantine", config.quarantine),
-    ):
-        try:
-            Path(p).mkdir(parents=True, exist_ok=True)
-            if not os.access(p, os.W_OK | os.X_OK):
-                raise PermissionError(13, "Permission denied")
-        except OSError as e:
-            from inspect_stations.archive import fs_hint
-
-            raise InspectError(
-                f"{key}: cannot use folder {p} ({e.strerror or e}): {fs_hint(e)}"
-            ) from None

@@ -1,14 +1,25 @@
-"""The station's pipeline threads: reader -> model -> recorder, joined by small bounded queues.
+"""The station's pipeline threads: reader -> model workers -> recorder, joined by small bounded
+queues.
 
 ``reader``   takes items from the source, reads, hashes, checks and decodes them
-             (:func:`~inspect_stations.work.read_file`, :func:`~inspect_stations.work.read_frame`);
-``model``    runs the inspector's ``forward`` on up to ``batch`` images at once;
-``recorder`` applies the rules, commits the results to the journal (one fsync'd transaction per
-             group), publishes them on MQTT, then lets the source file the images
-             (:func:`~inspect_stations.deliver.settle`).
+             (:func:`~inspect_stations.work.read_file`, :func:`~inspect_stations.work.read_frame`)
+             and numbers them in the order the source gave them;
+``model``    ``workers`` threads (``station.workers``), each running the inspector's
+             ``forward`` on up to ``batch`` images at once, side by side: with ONNX Runtime on
+             one thread per call, two workers keep two cores busy while the reader decodes and
+             the recorder records;
+``recorder`` takes the results back in the reader's order (a worker may finish a later image
+             first), applies the rules, commits the results to the journal (one fsync'd
+             transaction per group), publishes them on MQTT, then lets the source file the
+             images (:func:`~inspect_stations.deliver.settle`).
 
-:class:`inspect_stations.daemon.Station` builds one :class:`Pipeline`, runs its three thread
-bodies and the writer thread, and stops them.
+At most ``limit`` images are between the reader and the recorder at any time (read, queued,
+in a worker, or held back for order): memory stays bounded however slow one image is.
+Every image's time waiting in a queue or held back is added up (``Work.waited``) so the
+record can tell it from the time spent on the image itself.
+
+:class:`inspect_stations.daemon.Station` builds one :class:`Pipeline`, runs its thread bodies
+(:meth:`Pipeline.bodies`) and the writer thread, and stops them.
 """
 
 from __future__ import annotations
@@ -47,8 +58,8 @@ GROUP_MAX = 64  # results committed to the journal in one transaction, at most
 
 
 class Pipeline:
-    """The three pipeline threads of one station and the queues between them. ``abort`` set
-    (by the station, when one of them crashed) makes the others give up too."""
+    """The pipeline threads of one station and the queues between them. ``abort`` set (by the
+    station, when one of them crashed) makes the others give up too."""
 
     def __init__(
         self,
@@ -61,37 +72,56 @@ class Pipeline:
         log: StationLog,
         status: StatusBoard,
         after_group: Callable[[], None],
+        workers: int = 1,
     ):
         self.cfg, self.inspector, self.source = cfg, inspector, source
         self.journal, self.archive, self.writer = journal, archive, writer
         self.log, self.status, self.after_group = log, status, after_group
         self.mqtt: Any = None  # the MqttLink, once the station has started it
         self.abort = threading.Event()
-        # small queues: enough to overlap the stages, and a bound on the images (and model
+        self.workers = max(1, workers)
+        # small queues: enough to keep every worker fed, and a bound on the images (and model
         # outputs, which are large) held in memory
-        self.q_model: queue.Queue = queue.Queue(maxsize=max(2, cfg.batch))
-        self.q_record: queue.Queue = queue.Queue(maxsize=max(2, cfg.batch))
+        depth = max(2, cfg.batch)
+        self.limit = self.workers * cfg.batch + 2 * depth  # images in flight, at most
+        self._slots = threading.Semaphore(self.limit)
+        self.q_model: queue.Queue = queue.Queue(maxsize=depth * self.workers)
+        self.q_record: queue.Queue = queue.Queue()  # bounded by the slots
+        self._held: dict[int, Work] = {}  # done out of order: waits for the images before it
+        self._next_seq = 0  # the next image to record
+        self._running = self.workers  # model workers not yet at the end of the stream
         self._next: InspectorBase | None = None  # a model to switch to before the next batch
         self._swap_lock = threading.Lock()
 
+    def bodies(self) -> list[tuple[str, Callable[[], None]]]:
+        """The thread bodies to run, by name: the reader, the model workers, the recorder
+        (last: the station waits for it)."""
+        names = ["model"] if self.workers == 1 else [f"model-{i}" for i in range(self.workers)]
+        return [
+            ("reader", self.reader),
+            *((n, self.model) for n in names),
+            ("recorder", self.recorder),
+        ]
+
     def swap(self, inspector: InspectorBase) -> None:
-        """Switch to ``inspector`` between two batches (thread-safe: the model thread takes
+        """Switch to ``inspector`` between two batches (thread-safe: each model worker takes
         it before its next batch; images already run are judged by the model that ran)."""
         with self._swap_lock:
             self._next = inspector
 
     def _current(self) -> InspectorBase:
         with self._swap_lock:
-            nxt, self._next = self._next, None
-        if nxt is not None:
-            self.inspector = nxt
-        return self.inspector
+            if self._next is not None:
+                self.inspector, self._next = self._next, None
+            return self.inspector
 
     @property
     def in_flight(self) -> int:
-        return self.q_model.qsize() + self.q_record.qsize()
+        return self.q_model.qsize() + self.q_record.qsize() + len(self._held)
 
     def _put(self, q: queue.Queue, item) -> bool:
+        if isinstance(item, Work):
+            item.queued()
         while not self.abort.is_set():
             try:
                 q.put(item, timeout=0.5)
@@ -100,73 +130,126 @@ class Pipeline:
                 pass
         return False
 
+    def _slot(self) -> bool:
+        """Wait for room for one more image in flight; False when the station aborts."""
+        while not self._slots.acquire(timeout=0.5):
+            if self.abort.is_set():
+                return False
+        return True
+
     # -- the thread bodies -----------------------------------------------------------------
     def reader(self) -> None:
         pre = self.inspector.preprocess
         journal = self.journal if self.cfg.source_type == "folder" else None
         shape = work_shape(self.inspector, self.cfg.limits)  # the model's work per image
+        seq = 0
         try:
             for item in self.source.items():
+                if not self._slot():
+                    break
                 try:
                     if item.path is not None:
                         w = read_file(item, self.cfg.limits, pre, journal, shape=shape)
                     else:
                         w = read_frame(item, pre, shape=shape)
                 except NotReady as e:
+                    self._slots.release()
                     self.log.debug("not_ready", str(e))
                     self.source.release(item)
                     continue
-                if not self._put(self.q_model if w.needs_model else self.q_record, w):
+                w.seq, seq = seq, seq + 1
+                if not self._put(self.q_model, w):  # in order, model or not
                     break
         finally:
-            self._put(self.q_model, END)
+            for _ in range(self.workers):
+                self._put(self.q_model, END)
 
     def model(self) -> None:
-        while not self.abort.is_set():
-            try:
-                first = self.q_model.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            batch = [first] if first is not END else []
-            ended = first is END
-            while not ended and len(batch) < self.cfg.batch:
-                try:
-                    w = self.q_model.get_nowait()
-                except queue.Empty:
-                    break
-                if w is END:
-                    ended = True
-                else:
-                    batch.append(w)
-            if batch:
-                inspector = self._current()
-                run_model(inspector, batch)
-                for w in batch:
-                    w.inspector = inspector
-                    self._put(self.q_record, w)
-            if ended:
+        """One model worker: batches from ``q_model`` through the current inspector; the
+        images that need no model pass through, so that every image keeps its place."""
+        try:
+            while not self.abort.is_set():
+                batch, ended = self._take_batch()
+                if batch:
+                    inspector = self._current()
+                    run_model(inspector, batch)
+                    for w in batch:
+                        w.inspector = inspector
+                        self._put(self.q_record, w)
+                if ended:
+                    return
+        finally:
+            with self._swap_lock:
+                self._running -= 1
+                last = self._running == 0
+            if last:  # every image is in q_record before it
                 self._put(self.q_record, END)
-                return
+
+    def _take_batch(self) -> tuple[list[Work], bool]:
+        """Up to ``batch`` images waiting for the model (fewer if no more wait), and whether
+        the end of the stream came."""
+        try:
+            first = self.q_model.get(timeout=0.5)
+        except queue.Empty:
+            return [], False
+        if first is END:
+            return [], True
+        batch = [first]
+        while len(batch) < self.cfg.batch:
+            try:
+                w = self.q_model.get_nowait()
+            except queue.Empty:
+                break
+            if w is END:
+                return self._taken(batch), True
+            batch.append(w)
+        return self._taken(batch), False
+
+    @staticmethod
+    def _taken(batch: list[Work]) -> list[Work]:
+        for w in batch:
+            w.taken()
+        return batch
 
     def recorder(self) -> None:
         ended = False
-        while not ended and not self.abort.is_set():
-            group: list[Work] = []
-            try:
-                w = self.q_record.get(timeout=0.5)
-                while True:
-                    if w is END:
-                        ended = True
-                        break
-                    group.append(w)
-                    if len(group) >= GROUP_MAX:
-                        break
-                    w = self.q_record.get_nowait()
-            except queue.Empty:
-                pass
+        while not self.abort.is_set():
+            if not ended:  # wait for more only when the next image is not here yet
+                ended = self._gather(block=self._next_seq not in self._held)
+            group = self._in_order()
             if group:
                 self.record(group)
+                for _ in group:
+                    self._slots.release()
             self.after_group()
+            if ended and self._next_seq not in self._held:
+                break
+        if ended and self._held and not self.abort.is_set():
+            raise InspectError(
+                f"station {self.cfg.name}: {len(self._held)} image(s) reached the recorder but "
+                f"image {self._next_seq} before them never did; they stay in the inbox and are "
+                "read again at the next start. Please report this"
+            )
+
+    def _gather(self, block: bool) -> bool:
+        """Take the results waiting in ``q_record`` (waiting up to 0.5 s for one with
+        ``block``) into the held ones; True when the end of the stream came."""
+        try:
+            w = self.q_record.get(timeout=0.5) if block else self.q_record.get_nowait()
+            while w is not END:
+                self._held[w.seq] = w
+                w = self.q_record.get_nowait()
+            return True
+        except queue.Empty:
+            return False
+
+    def _in_order(self) -> list[Work]:
+        """The images that are next in order, up to ``GROUP_MAX``, taken from the held ones."""
+        group: list[Work] = []
+        while len(group) < GROUP_MAX and self._next_seq in self._held:
+            group.append(self._held.pop(self._next_seq))
+            self._next_seq += 1
+        return group
 
     # -- recording -------------------------------------------------------------------------
     def record(self, group: list[Work]) -> None:

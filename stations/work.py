@@ -53,10 +53,24 @@ class Work:
     result: Result | None = None
     inspection: Inspection | None = None
     inspector: InspectorBase | None = None  # the model that ran on it (set by the model thread)
+    seq: int = 0  # its place in the station's order (records keep it)
+    waited: float = 0.0  # seconds it spent waiting for the station's threads so far
+    queued_at: float | None = None  # when it last started waiting (None: being worked on)
 
     @property
     def needs_model(self) -> bool:
         return self.error is None and self.known_verdict is None and self.image is not None
+
+    def queued(self) -> None:
+        """It waits from now (put into a queue, or kept back until the images ahead of it are
+        recorded)."""
+        self.queued_at = time.perf_counter()
+
+    def taken(self, now: float | None = None) -> None:
+        """A thread works on it from ``now``: the wait since :meth:`queued` is added up."""
+        if self.queued_at is not None:
+            self.waited += (now if now is not None else time.perf_counter()) - self.queued_at
+            self.queued_at = None
 
 
 def _facts(item: SourceItem, st: os.stat_result) -> FileFacts:
@@ -259,7 +273,9 @@ def run_model(inspector: InspectorBase, works: list[Work]) -> None:
 
 def build_inspection(inspector: InspectorBase, w: Work, station: str, plugin: str) -> Inspection:
     """The rules on the model's output (or the verdict known from before, or ERROR) -> the
-    :class:`Inspection` to record, kept as ``w.inspection``."""
+    :class:`Inspection` to record, kept as ``w.inspection``; its ``latency_ms`` split into the
+    time spent waiting for the station's threads (``queue_ms``) and the rest (``inspect_ms``)."""
+    w.taken()
     if w.probs is not None and w.error is None:
         try:
             w.result = inspector.judge_probs(w.image, w.probs)
@@ -289,7 +305,10 @@ def build_inspection(inspector: InspectorBase, w: Work, station: str, plugin: st
         error=w.error if w.result is None else None,
         capture_id=capture_id(it),
     )
-    return w.inspection
+    insp = w.inspection
+    insp.queue_ms = min(w.waited * 1000, insp.latency_ms)
+    insp.inspect_ms = insp.latency_ms - insp.queue_ms
+    return insp
 
 
 def capture_id(item: SourceItem) -> str | None:

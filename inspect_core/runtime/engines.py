@@ -10,6 +10,7 @@ the same code (:mod:`inspect_core.runtime.variants` says which one runs).
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -115,6 +116,14 @@ class OrtEngine:
         return raw
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 @lru_cache(maxsize=1)
 def _openvino_core() -> Any:
     import openvino as ov
@@ -125,7 +134,12 @@ def _openvino_core() -> Any:
 class OpenVinoEngine:
     """OpenVINO's CPU plugin on an ONNX file. ``bf16`` asks it to compute in bfloat16
     (``INFERENCE_PRECISION_HINT``; used where the CPU has AVX512-BF16 or AMX, else OpenVINO
-    quietly stays in fp32); an int8 (QDQ) file runs in int8 whatever the hint."""
+    quietly stays in fp32); an int8 (QDQ) file runs in int8 whatever the hint.
+
+    Like an ONNX Runtime session it may be called from several threads at once (a station's
+    model workers): each thread gets its own infer request, and with ``threads`` per call the
+    CPU is split into as many streams (cores // threads) as can run side by side; one call
+    alone still runs on ``threads`` threads. ``threads=0``: one stream on every core."""
 
     def __init__(self, path: Path, precision: str = "fp32", threads: int = 0):
         try:
@@ -139,22 +153,24 @@ class OpenVinoEngine:
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
         }
         if threads:
-            config["INFERENCE_NUM_THREADS"] = threads
+            streams = max(1, _cores() // threads)
+            config.update(NUM_STREAMS=streams, INFERENCE_NUM_THREADS=streams * threads)
         try:
             self._model = core.read_model(str(path))
-            compiled = core.compile_model(self._model, "CPU", config)
+            self._compiled = core.compile_model(self._model, "CPU", config)
         except Exception as e:  # openvino raises RuntimeError with its own text
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"{path}: OpenVINO cannot load it at {precision} ({first})") from e
-        self._request = compiled.create_infer_request()
-        self._lock = threading.Lock()  # one request: calls from several threads take turns
+        self._local = threading.local()  # this thread's infer request
         self.label = f"{OPENVINO} {precision}"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, np.float32)
-        with self._lock:
-            # share_outputs=False: a copy, so the next run cannot overwrite what the caller holds
-            result = self._request.infer({0: x}, share_inputs=True, share_outputs=False)
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self._compiled.create_infer_request()
+        # share_outputs=False: a copy, so the next run cannot overwrite what the caller holds
+        result = request.infer({0: x}, share_inputs=True, share_outputs=False)
         out: np.ndarray = result[0]
         return out
 

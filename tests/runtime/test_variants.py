@@ -253,3 +253,19 @@ def test_only_onnxruntime_is_imported_when_no_openvino_variant_runs(model):
         "assert 'openvino' not in sys.modules; assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+@pytest.mark.skipif(not HAS_OPENVINO, reason="openvino is not installed")
+def test_an_openvino_variant_may_be_called_from_several_threads_at_once(model, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv(variants.VARIANT_ENV, "bf16-openvino")
+    monkeypatch.setattr(variants, "cpu_flags", lambda: BOTH)
+    m = OnnxModel(model, threads=1)  # as a station's model workers share it
+    assert m.variant_name == "bf16-openvino"
+    xs = [m.prepare(_image(seed=i))[None] for i in range(8)]
+    alone = [m.logits(x) for x in xs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(m.logits, xs * 3))
+    for i, got in enumerate(together):
+        np.testing.assert_array_equal(got, alone[i % 8])

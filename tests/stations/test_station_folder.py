@@ -74,7 +74,9 @@ def test_10000_files_at_once_with_bounded_memory(fast_tmp):
     # ~1 kB); the pipeline's own footprint stays near 2 MB whatever the folder holds
     # (tracemalloc also sees threads other tests left running: a coarse guard, the structural
     # one is max_pending_seen above)
-    assert peak < 10_000_000, f"peak traced memory {peak / 1e6:.1f} MB"
+    # 10,000 pending files and the images in flight (the model pool: workers x batch plus the
+    # reorder buffer); a station that held every file would need hundreds of MB
+    assert peak < 12_000_000, f"peak traced memory {peak / 1e6:.1f} MB"
 
 
 def test_a_file_is_taken_only_once_completely_written(tmp_path):
