@@ -2,10 +2,12 @@
 # Train one shipped recipe from its dataset and copy the result into its plugin.
 #   training/train.sh steel            (DATASETS defaults to ../shared/datasets)
 # Each recipe's settings live in training/<name>.args; runs go to runs/<name>/ (resumable:
-# rerunning continues from runs/<name>/last.pt). After training, test-time augmentation
-# is kept only if it raises val mIoU (training/choose_tta.py), the class prior correction only if
-# it raises it on held-out val images too (training/fit_prior.py), then the model, its card and its
-# weights (.pt, for --init-from) are copied into the plugin.
+# rerunning continues from runs/<name>/last.pt). After training, test-time copies are kept only
+# if they raise the held-out mIoU within BUDGET_MS (training/choose_tta.py; TTA="" skips them),
+# the class prior correction only if it raises it on held-out images it was not fitted on too
+# (training/fit_prior.py; PRIOR=no skips it), UNSEEN_FROM copies a settings run's unseen-group
+# score into the card; then the model, its card and its weights (.pt, for --init-from) are
+# copied into the plugin, and its int8/bf16 variants made (INSTALL_AS=none: not installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?usage: training/train.sh RECIPE}
@@ -15,14 +17,28 @@ args_file=training/$name.args
 TTA=h,v
 # shellcheck disable=SC1090
 INSTALL_AS=$name
-source "$args_file"   # sets DATASET, PLUGIN, ARGS (and TTA, INSTALL_AS)
+source "$args_file"   # sets DATASET, PLUGIN, ARGS (and TTA, INSTALL_AS,
+                      # BUDGET_MS, PRIOR, UNSEEN_FROM)
 INSPECT=${INSPECT:-.venv/bin/inspect}
 PYTHON=${PYTHON:-.venv/bin/python}
 "$INSPECT" train --data "$DATASETS/$DATASET" --out "runs/$name" "${ARGS[@]}"
 tta_args=()
 for candidate in $TTA; do tta_args+=(--flips "$candidate"); done  # space-separated candidates
-"$PYTHON" training/choose_tta.py "runs/$name" --data "$DATASETS/$DATASET" "${tta_args[@]}"
-"$PYTHON" training/fit_prior.py "runs/$name" --data "$DATASETS/$DATASET"
+if [ ${#tta_args[@]} -gt 0 ]; then  # TTA="" in the .args: no test-time copies are tried
+  "$PYTHON" training/choose_tta.py "runs/$name" --data "$DATASETS/$DATASET" "${tta_args[@]}" \
+    --budget-ms "${BUDGET_MS:-0}"
+fi
+if [ "${PRIOR:-yes}" != no ]; then
+  "$PYTHON" training/fit_prior.py "runs/$name" --data "$DATASETS/$DATASET"
+fi
+if [ -n "${UNSEEN_FROM:-}" ]; then  # trained on every group: its settings run's unseen score
+  "$PYTHON" training/group_scores.py "runs/$name/model.onnx" --data "$DATASETS/$DATASET" \
+    --unseen-from "$UNSEEN_FROM"
+fi
+if [ "$INSTALL_AS" = none ]; then  # a settings run: kept in runs/, not installed
+  echo "settings run: runs/$name (not installed)"
+  exit 0
+fi
 dest=plugins/$PLUGIN/models
 mkdir -p "$dest"
 cp "runs/$name/model.onnx" "$dest/$INSTALL_AS.onnx"
