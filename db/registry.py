@@ -266,11 +266,14 @@ class SqlVersions:
         from inspect_db.engine import make_engine
 
         self.engine = make_engine(config.get("url"), pool_size=1)
+        self._schema_checked = False  # once per source: a poll every few seconds stays cheap
 
     def active(self, plugin: str, recipe: str, station: str) -> ModelVersion | None:
         from inspect_db.migrate import ensure_schema
 
-        ensure_schema(self.engine)
+        if not self._schema_checked:
+            ensure_schema(self.engine)
+            self._schema_checked = True
         with connect(self.engine) as conn:
             return active(conn, plugin, recipe, station)
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from inspect_core.cards import sha256_cached
 from inspect_core.plugin_api.interfaces import ModelVersion, VersionSource
 from inspect_core.runtime.inspector import InspectorBase
 from inspect_stations.logs import StationLog
@@ -77,8 +78,8 @@ class ModelFollower:
         """The inspector of ``v`` when it differs from the running model and loads; None
         otherwise (a failure is logged once per version and the running model kept)."""
         key = v.sha256 if v is not None else "recipe"
-        if v is not None and v.sha256 == self.running_sha or key in self.failed:
-            return None
+        if key in self.failed or (v.sha256 if v else self._recipe_sha()) == self.running_sha:
+            return None  # nothing to switch to: not loaded again on every poll
         try:
             new = self.build(recipe_for(self.base, v))
             if list(new.classes) != self.classes:
@@ -99,6 +100,14 @@ class ModelFollower:
         if new.model_sha256 == self.running_sha:
             return None
         return new
+
+    def _recipe_sha(self) -> str | None:
+        """The sha256 of the recipe's own model file (hashed once per process), None when it
+        cannot be read: then it is loaded, and the load says why."""
+        try:
+            return sha256_cached(self.base.model)
+        except OSError:
+            return None
 
     def check(self, switch: Callable[[InspectorBase], None]) -> bool:
         """Ask once; hand a newly loaded model to ``switch``. True when it switched."""

@@ -10,9 +10,12 @@ file, with the file name as id)::
 
     {"id": "A-1042", "station": "line1", "verdict": "FAIL", "fired": [...], "regions": [...],
      "part_id": "P-77", "lot": "L-2024-05", "image_sha256": "...", "source": "...",
-     "error": null, "inspected_at": 1714640103.1, "latency_ms": 41.2}
+     "error": null, "inspected_at": 1714640103.1, "latency_ms": 41.2,
+     "inspect_ms": 38.0, "queue_ms": 3.2}
 
-Regions are sent without their polygons (bounding box, area, class, confidence). A message that
+Regions are sent without their polygons (bounding box, area, class, confidence).
+``latency_ms`` is split into ``inspect_ms`` (working on the image) and ``queue_ms`` (waiting for
+the station's threads), as recorded. A message that
 cannot be understood is answered on the result topic with ``"verdict": "ERROR"`` and the reason.
 A retained trigger (the broker keeps it and sends it at every connect) is never acted on: it is
 logged (``retained_trigger``, with the command that clears it) and ignored, and so is a message

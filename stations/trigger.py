@@ -180,7 +180,14 @@ def result_message(insp: Inspection, request_id: Any = None) -> dict[str, Any]:
         "error": insp.error,
         "inspected_at": insp.inspected_at,
         "latency_ms": round(insp.latency_ms, 1),
+        # latency_ms split: working on this image, and waiting for the station's threads
+        "inspect_ms": _ms(insp.inspect_ms),
+        "queue_ms": _ms(insp.queue_ms),
     }
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
 
 
 def _finite(v: Any) -> Any:

@@ -61,7 +61,7 @@ def main() -> None:
     card_path = args.run / "model.json"
     card = json.loads(card_path.read_text())
     ds = held_out_dataset(card, args.data)
-    model = OnnxModel(path)
+    model = OnnxModel(path, variant="fp32")  # copies are chosen on the fp32 network
     # whatever the file says now; a prior correction was fitted to the old averaging, so it
     # is dropped too (training/fit_prior.py runs after this and fits it again)
     model.meta = replace(model.meta, tta=(), class_bias=())

@@ -49,7 +49,7 @@ def main() -> None:
     card_path = path.with_suffix(".json")
     card = json.loads(card_path.read_text())
     ds = held_out_dataset(card, args.data)
-    c = fit(OnnxModel(path), ds, args.step)
+    c = fit(OnnxModel(path, variant="fp32"), ds, args.step)
     card["calibration"] = {
         "mode": c.mode,
         "class_bias": [float(b) for b in c.bias],
@@ -68,10 +68,12 @@ def main() -> None:
     edit_meta(path, change)
     if c.mode is not None:
         card.setdefault("validation_uncalibrated", card.get("validation"))  # kept on a refit
-        card["validation"] = evaluate_model(OnnxModel(path, verify=False), ds, "val")
+        card["validation"] = evaluate_model(
+            OnnxModel(path, verify=False, variant="fp32"), ds, "val"
+        )
         if (seen := seen_dataset(card, args.data)) is not None:
             card["validation_seen_groups"] = evaluate_model(
-                OnnxModel(path, verify=False), seen, "val-seen"
+                OnnxModel(path, verify=False, variant="fp32"), seen, "val-seen"
             )
         print(f"applied: full-resolution val mIoU {card['validation']['miou']:.4f}")
     else:

@@ -46,7 +46,7 @@ def main() -> None:
     pattern = args.groups or (card.get("training") or {}).get("groups")
     if pattern:
         ds = with_groups(held_out_dataset(card, args.data), pattern)
-        s = evaluate_model(OnnxModel(args.model), ds, "val", by_group=True)
+        s = evaluate_model(OnnxModel(args.model, variant="fp32"), ds, "val", by_group=True)
         card["validation_by_group"] = {
             "pattern": pattern,
             "groups": {

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
-import shutil
 import subprocess
 import time
 
 import cv2
 import numpy as np
 import pytest
+from chromium_kit import APT_HINT, find_chromium
 from click.testing import CliRunner
 from db_support import make_inspection, region
 
 from inspect_db.commands import report as report_cmd
 from inspect_db.recorder import Recorder
-
-APT_HINT = "install it with: apt-get install -y chromium"
-
-
-def find_chromium() -> str | None:
-    for name in (
-        os.environ.get("INSPECT_CHROMIUM"),
-        "chromium",
-        "chromium-browser",
-        "google-chrome",
-        "/usr/bin/chromium",
-    ):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
 
 
 def dump_dom(chromium: str, page, profile) -> str:

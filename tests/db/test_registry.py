@@ -102,3 +102,18 @@ def test_what_cannot_become_a_version_is_refused(sqlite_url, tmp_path):
     res = _model("promote", "v1", *common)
     assert "its file" in str(res.exception) and "is missing" in str(res.exception)
     assert _list(sqlite_url)["history"] == []
+
+
+def test_a_station_polling_the_registry_checks_the_schema_once(sqlite_url, monkeypatch):
+    import inspect_db.migrate as migrate
+
+    calls = []
+    real = migrate.ensure_schema
+    monkeypatch.setattr(migrate, "ensure_schema", lambda e: calls.append(e) or real(e))
+    versions = SqlVersions({"url": sqlite_url})
+    try:
+        for _ in range(3):  # a station's follower asks every check_s seconds
+            assert versions.active("industrial", "steel", "line1") is None
+    finally:
+        versions.close()
+    assert len(calls) == 1

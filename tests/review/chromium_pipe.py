@@ -13,14 +13,11 @@ import itertools
 import json
 import os
 import queue
-import shutil
 import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
-
-APT_HINT = "install it with: apt-get install -y chromium"
 
 # keys the tests press: key -> (code, Windows virtual key code)
 SPECIAL = {
@@ -30,19 +27,6 @@ SPECIAL = {
     "Escape": ("Escape", 27),
     "Backspace": ("Backspace", 8),
 }
-
-
-def find_chromium() -> str | None:
-    for name in (
-        os.environ.get("INSPECT_CHROMIUM"),
-        "chromium",
-        "chromium-browser",
-        "google-chrome",
-        "/usr/bin/chromium",
-    ):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
 
 
 class Browser:

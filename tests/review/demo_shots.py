@@ -18,7 +18,8 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import cv2  # noqa: E402
-from chromium_pipe import Browser, find_chromium  # noqa: E402
+from chromium_kit import find_chromium  # noqa: E402
+from chromium_pipe import Browser  # noqa: E402
 from review_kit import PASSWORD, add_user, live_server  # noqa: E402
 
 from inspect_core.plugin_api.manager import get_registry  # noqa: E402

@@ -9,7 +9,8 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from chromium_pipe import APT_HINT, Browser, find_chromium
+from chromium_kit import APT_HINT, find_chromium
+from chromium_pipe import Browser
 from review_kit import PASSWORD, add_user, box_region, live_server, record_item
 
 from inspect_db.engine import make_engine

@@ -132,3 +132,22 @@ def _wait(cond, timeout=90.0, what=lambda: ""):
     while not cond():
         assert time.monotonic() < end, f"timed out {what()}"
         time.sleep(0.02)
+
+
+def test_asking_while_the_recipes_own_model_runs_loads_nothing_again(tmp_path):
+    a, b = _models(tmp_path)
+    recipe_file(tmp_path, a)
+    write_images(tmp_path / "inbox", 1)
+    reg = Registry(None)  # nothing promoted: the recipe's own file stays active
+    st = Station(_config(tmp_path, check_s=0), sinks={"mem": MemorySink()}, versions=reg)
+    assert st.run(install_signals=False) == 0
+    builds = []
+    real = st.follower.build
+    st.follower.build = lambda recipe: builds.append(recipe) or real(recipe)
+    for _ in range(3):
+        assert st.follower.check(lambda new: None) is False
+    assert builds == []  # the running model is the recipe's: no load per poll
+    reg.version = _version(b, "v2")
+    switched = []
+    assert st.follower.check(switched.append) is True and len(builds) == 1
+    assert switched[0].model_sha256 == sha256_file(b)

@@ -267,6 +267,8 @@ def test_trigger_captures_inspects_and_answers_with_the_same_id(tmp_path, tiny_m
         assert all("polygon" not in g and "bbox" in g for g in r["regions"])
         assert (r["verdict"] == "PASS") == (not r["fired"])
         assert Path(r["source"]).is_file()  # the frame is in the archive
+        assert r["inspect_ms"] > 0 and r["queue_ms"] >= 0  # as recorded, apart
+        assert r["inspect_ms"] + r["queue_ms"] == pytest.approx(r["latency_ms"], abs=0.11)
     assert [e["verdict"] for e in errors] == ["ERROR", "ERROR"]
     assert "not JSON" in errors[0]["error"] and 'no "id"' in errors[1]["error"]
     recorded = {i.part_id: i for i in sink.items}
