@@ -40,6 +40,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from station_table import cpu_name, dist_version, markdown, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
@@ -149,9 +150,9 @@ def station_rate(
     """Run a folder station over ``images`` with ``batch`` and ``workers``; its rates and CPU
     per image."""
     station, sink = _station(model_path, images, batch, work, workers)
-    session = station.inspector.model.session
-    threads = session.get_session_options().intra_op_num_threads
-    in_run = _time_runs(session)
+    session = station.inspector.model.session  # None when an OpenVINO variant runs
+    threads = session.get_session_options().intra_op_num_threads if session else None
+    in_run = _time_runs(session) if session else None  # OpenVINO's calls are not wrapped
     t, cpu = time.perf_counter(), time.process_time()
     code = station.run(install_signals=False)
     dt, cpu = time.perf_counter() - t, time.process_time() - cpu
@@ -161,7 +162,7 @@ def station_rate(
     n = len(images)
     assert code == 0 and recorded == n, (code, recorded)
     steady = (n - 1) / (sink.times[-1] - sink.times[0])
-    outside = (cpu - in_run[0]) / n * 1000 if threads == 1 else None
+    outside = (cpu - in_run[0]) / n * 1000 if threads == 1 and in_run else None
     return {
         "steady": steady,
         "wall": n / dt,
@@ -231,10 +232,12 @@ def _time_runs(session) -> list[float]:
     return in_run
 
 
-def tta_of(model_path: Path) -> tuple[str, ...]:
+def tta_and_variant(model_path: Path) -> tuple[tuple[str, ...], str]:
+    """The model's test-time copies and the variant this machine runs of it."""
     from inspect_core.runtime.onnx_model import OnnxModel
 
-    return OnnxModel(model_path, threads=1).meta.tta
+    m = OnnxModel(model_path, threads=1)
+    return m.meta.tta, m.variant_name
 
 
 def main() -> None:
@@ -268,23 +271,25 @@ def main() -> None:
         rows = []
         for size in (int(s) for s in args.sizes.split(",")):
             rows += _measure_size(model, size, args, tmp)
+        tta, variant = tta_and_variant(model)
         info = {
             "model": origin,
-            "tta": list(tta_of(model)),
+            "variant": variant,
+            "tta": list(tta),
             "images": args.n,
-            "cpu": _cpu(),
+            "cpu": cpu_name(),
             "cores": os.cpu_count(),
             "load_avg": [round(x, 2) for x in os.getloadavg()],
-            "onnxruntime": _version("onnxruntime"),
+            "onnxruntime": dist_version("onnxruntime"),
             "python": platform.python_version(),
             "INSPECT_THREADS": os.environ.get("INSPECT_THREADS", "0 (all cores)"),
         }
         if args.json:
             print(json.dumps({"info": info, "rows": rows}, indent=2))
         else:
-            print(_table(info, rows))
+            print(text_table(info, rows))
         if args.write:
-            print("\n" + _markdown(info, rows))  # for bench/README.md, "Station throughput"
+            print("\n" + markdown(info, rows))  # for bench/README.md, "Station throughput"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -348,97 +353,6 @@ def _measure_size(model: Path, size: int, args: argparse.Namespace, tmp: Path) -
         }
         for (b, _), r in best.items()
     ]
-
-
-def _cpu() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
-def _version(dist: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
-def _models(r: dict) -> str:
-    return ", ".join(f"{v} ({k} thr)" for k, v in r["model_images_per_s"].items())
-
-
-def _side(r: dict) -> str:
-    return f"{r['model_side_by_side_images_per_s']} ({r['ratio_side_by_side']:.2f})"
-
-
-def _table(info: dict, rows: list[dict]) -> str:
-    out = [
-        f"model: {info['model']} (TTA flips per image: {info['tta'] or 'none'}); "
-        f"{info['images']} images; {info['cpu']}, {info['cores']} cores, "
-        f"load {info['load_avg']}"
-    ]
-    out += [
-        f"{r['size']:>5} px batch {r['batch']}, {r['workers']} worker(s): model only "
-        f"{_models(r)}; station {r['station_images_per_s']} img/s steady "
-        f"({r['station_wall_images_per_s']} wall, {r['station_threads']} ORT thr each); "
-        f"station / best model = {r['ratio']}; model side by side {_side(r)}; CPU ms/image: "
-        f"model {r['model_cpu_ms']}, station {r['station_cpu_ms']} "
-        f"({_outside(r)} outside session.run)"
-        for r in rows
-    ]
-    return "\n".join(out)
-
-
-def _outside(r: dict) -> str:
-    v = r["station_outside_run_cpu_ms"]
-    return "n/a" if v is None else str(v)
-
-
-def _markdown(info: dict, rows: list[dict]) -> str:
-    lines = [
-        "## Station throughput (`bench/station.py`)",
-        "",
-        "End to end: PNG file in the inbox -> read, checked, decoded -> model -> post-processing "
-        "and rules -> journal -> SQLite record (the `sql` sink) -> file moved to the archive. "
-        "*Steady*: records written per second between the first and the last record; *wall*: "
-        "images / the whole `Station.run` (start-up and final flush included). *Model only*: "
-        "ONNX Runtime `session.run` on what the station runs per image (one normalised image of "
-        "the same size, then each flipped copy in a run of its own when the model asks for "
-        "test-time augmentation), back to back, with ONNX Runtime's default threads (all cores) "
-        "and with all cores but one (or `INSPECT_THREADS`); the ratio is against the faster. "
-        "*Side by side*: one thread per core calling one single-thread session at once, as the "
-        "station's model workers do (in brackets: station / that). Best of interleaved runs.",
-        "",
-        f"Model: {info['model']}, TTA flips per image: {', '.join(info['tta']) or 'none'}. "
-        f"{info['images']} images per run. {info['cpu']}, "
-        f"{info['cores']} cores, load average {info['load_avg']} at the end of the run; "
-        f"onnxruntime {info['onnxruntime']}, Python {info['python']}, "
-        f"INSPECT_THREADS={info['INSPECT_THREADS']}.",
-        "",
-        "| size (px) | batch | model workers | model only (img/s) | station steady (img/s) "
-        "| station wall (img/s) | ORT threads per call | station / model | model side by side "
-        "(img/s) | CPU ms per image: model, station (outside `session.run`) |",
-        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
-    ]
-    lines += [
-        f"| {r['size']} | {r['batch']} | {r['workers']} | {_models(r)} | "
-        f"{r['station_images_per_s']} | "
-        f"{r['station_wall_images_per_s']} | {r['station_threads']} | {r['ratio']:.2f} | "
-        f"{_side(r)} | "
-        f"{r['model_cpu_ms']}, {r['station_cpu_ms']} ({_outside(r)}) |"
-        for r in rows
-    ]
-    lines += [
-        "",
-        "Reproduce: `python bench/station.py --write` (add `--model PATH` for another model).",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

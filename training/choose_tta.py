@@ -33,25 +33,7 @@ from inspect_core.training.model_card import save_card
 
 
 def main() -> None:
-    ap = parser(__doc__)
-    ap.add_argument("run", type=Path, help="run folder with model.onnx and model.json")
-    ap.add_argument(
-        "--data", required=True, help="dataset folder (the images the card validated on)"
-    )
-    ap.add_argument(
-        "--flips",
-        action="append",
-        metavar="LIST",
-        help="a candidate set of transforms, comma-separated (repeat to compare "
-        f"several; default h,v); known: {', '.join(TTA_TRANSFORMS)}",
-    )
-    ap.add_argument(
-        "--budget-ms",
-        type=float,
-        default=0.0,
-        help="the recipe's latency budget per image in ms (0: none, choose on mIoU alone)",
-    )
-    ap.add_argument("--runs", type=int, default=7, help="timed runs per candidate")
+    ap = _parser()
     args = ap.parse_args()
     candidates = [tuple(f for f in c.split(",") if f) for c in (args.flips or ["h,v"])]
     for c in candidates:
@@ -74,38 +56,66 @@ def main() -> None:
     times = latencies(model, ds, [(), *candidates], args.runs) if args.budget_ms else {}
     fits = [c for c in candidates if not args.budget_ms or times[c] <= args.budget_ms]
     best = max(fits, key=lambda c: scores[c]["miou"]) if fits else ()
-    keep = bool(fits) and scores[best]["miou"] > base["miou"]
+    chosen = best if fits and scores[best]["miou"] > base["miou"] else ()
     if args.budget_ms:
-        card["tta_choice"] = {
-            "budget_ms": args.budget_ms,
-            "size": list(ds.load(0)[0].shape[:2][::-1]),
-            "none": {"miou": round(base["miou"], 4), "ms": round(times[()], 1)},
-            "candidates": {
-                ",".join(c): {"miou": round(scores[c]["miou"], 4), "ms": round(times[c], 1)}
-                for c in candidates
-            },
-            "chosen": ",".join(best) if keep else "none",
-        }
+        card["tta_choice"] = _choice(args.budget_ms, ds, base, scores, times, chosen)
         print(f"latency budget {args.budget_ms:g} ms: {card['tta_choice']}")
 
     def change(meta: dict) -> None:
-        meta["tta"] = list(best) if keep else []
+        meta["tta"] = list(chosen)
         meta.pop("class_bias", None)
 
     edit_meta(path, change)
     card["validation_no_tta"] = base
     card["tta_candidates"] = {",".join(c): round(s["miou"], 4) for c, s in scores.items()}
-    card["tta"] = list(best) if keep else []
-    card["validation"] = scores[best] if keep else base
+    card["tta"] = list(chosen)
+    card["validation"] = scores[chosen] if chosen else base
     card["validation_source"] = (
         f"inspect evaluate (ONNX Runtime) on the {len(ds)} images of the card's validation_split"
     )
     for stale in ("calibration", "validation_uncalibrated"):
         card.pop(stale, None)
     if (seen := seen_dataset(card, args.data)) is not None:  # the same-distribution score
-        model.meta = replace(model.meta, tta=best if keep else ())
+        model.meta = replace(model.meta, tta=chosen)
         card["validation_seen_groups"] = evaluate_model(model, seen, "val-seen")
     save_card(card, card_path, path)
+
+
+def _parser():
+    ap = parser(__doc__)
+    ap.add_argument("run", type=Path, help="run folder with model.onnx and model.json")
+    ap.add_argument(
+        "--data", required=True, help="dataset folder (the images the card validated on)"
+    )
+    ap.add_argument(
+        "--flips",
+        action="append",
+        metavar="LIST",
+        help="a candidate set of transforms, comma-separated (repeat to compare "
+        f"several; default h,v); known: {', '.join(TTA_TRANSFORMS)}",
+    )
+    ap.add_argument(
+        "--budget-ms",
+        type=float,
+        default=0.0,
+        help="the recipe's latency budget per image in ms (0: none, choose on mIoU alone)",
+    )
+    ap.add_argument("--runs", type=int, default=7, help="timed runs per candidate")
+    return ap
+
+
+def _choice(budget_ms: float, ds, base: dict, scores: dict, times: dict, chosen: tuple) -> dict:
+    """The card's ``tta_choice``: the budget, every candidate's mIoU and ms, what was chosen."""
+    return {
+        "budget_ms": budget_ms,
+        "size": list(ds.load(0)[0].shape[:2][::-1]),
+        "none": {"miou": round(base["miou"], 4), "ms": round(times[()], 1)},
+        "candidates": {
+            ",".join(c): {"miou": round(scores[c]["miou"], 4), "ms": round(times[c], 1)}
+            for c in scores
+        },
+        "chosen": ",".join(chosen) if chosen else "none",
+    }
 
 
 def latencies(model: OnnxModel, ds, sets: list[tuple[str, ...]], runs: int) -> dict:
