@@ -1,0 +1,4 @@
+"""The shipped domain plugins (industrial, aerial, robotics), each registered through the
+``inspect.plugins`` entry point like a third party's."""
+
+__all__: list[str] = []  # each subpackage is a plugin of its own

@@ -13,3 +13,5 @@ The pieces can be used from Python as well as from ``inspect station run``::
     station = Station(load_config("line1.toml"))       # names resolved through the registry
     station.run()                                      # until SIGTERM / SIGINT / stop()
 """
+
+__all__: list[str] = []  # the API is in the modules named above, imported where used

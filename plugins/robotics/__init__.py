@@ -12,6 +12,8 @@ from pathlib import Path
 from inspect_core.plugin_api.hookspecs import hookimpl
 from inspect_core.runtime.recipe import Domain, Recipe
 
+__all__ = ["register_domains"]  # the hook implementation pluggy finds
+
 HERE = Path(__file__).parent
 
 

@@ -1,0 +1,51 @@
+"""The layout's promises: every package says what it exports (``__all__``), and every name it
+lists is there (imported lazily or not)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# folder -> import name, as setup.py installs them
+FOLDERS = {
+    "inspect_core": "inspect_core",
+    "plugins": "inspect_plugins",
+    "stations": "inspect_stations",
+    "db": "inspect_db",
+    "review": "inspect_review",
+    "batch": "inspect_batch",
+}
+
+
+def _packages() -> list[tuple[Path, str]]:
+    out = []
+    for folder, name in FOLDERS.items():
+        for init in sorted((ROOT / folder).rglob("__init__.py")):
+            rel = init.parent.relative_to(ROOT / folder).parts
+            out.append((init, ".".join((name, *rel))))
+    return out
+
+
+@pytest.mark.parametrize("init,package", _packages(), ids=lambda v: str(v))
+def test_every_package_lists_what_it_exports(init, package):
+    tree = ast.parse(init.read_text())
+    names = [
+        t.id
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(t, ast.Name)
+    ]
+    assert "__all__" in names, f"{init.relative_to(ROOT)}: no __all__"
+    mod = importlib.import_module(package)
+    missing = [n for n in mod.__all__ if not hasattr(mod, n)]
+    assert not missing, f"{package}.__all__ names what it does not have: {missing}"
+
+
+def test_the_walk_finds_the_packages():
+    found = {p for _, p in _packages()}
+    assert {"inspect_core", "inspect_plugins.industrial", "inspect_stations", "inspect_db"} <= found
