@@ -7,7 +7,8 @@ native image sizes, fp32 against what ships (the model's fastest variant this ma
 
 Square rows: for each size (256, 512, 1024 px square) the median milliseconds over ``--runs``
 runs after warm-up for torch eager and ONNX Runtime (the fp32 file) on ``--model`` (its ``.pt``
-beside it), and their ratio (``torch_ms``, ``ort_ms``, ``speedup``).
+beside it), and their ratio (``torch_ms``, ``ort_ms``, ``speedup``); beside them what ships
+(``variant``, ``fast_ms``, ``fast_speedup`` over ``ort_ms``, the two interleaved).
 
 Native rows: for each recipe of the shipped plugins and each distinct size of its sample images,
 the recipe's model step on that sample (its preprocessing first; then tiles, test-time copies and
@@ -71,6 +72,7 @@ def square_rows(model_path: Path, sizes: list[int], runs: int, threads: int) -> 
     if threads:
         torch.set_num_threads(threads)
     ort_model = OnnxModel(model_path, threads=threads, variant="fp32")
+    fast = OnnxModel(model_path, threads=threads)  # what ships: the fastest variant here
     c = ort_model.meta.channels
     rows = []
     for size in sizes:
@@ -82,13 +84,18 @@ def square_rows(model_path: Path, sizes: list[int], runs: int, threads: int) -> 
                 model(xt)
 
         torch_ms = median_ms(run_torch, runs)
-        ort_ms = median_ms(lambda x=x: ort_model.logits(x), runs)
+        ort_ms, fast_ms = interleaved_ms(
+            [lambda x=x: ort_model.logits(x), lambda x=x: fast.logits(x)], runs
+        )
         rows.append(
             {
                 "size": size,
                 "torch_ms": round(torch_ms, 2),
                 "ort_ms": round(ort_ms, 2),
                 "speedup": round(torch_ms / ort_ms, 2),
+                "variant": fast.variant_name,
+                "fast_ms": round(fast_ms, 2),
+                "fast_speedup": round(ort_ms / fast_ms, 2),
             }
         )
     return rows
@@ -186,10 +193,14 @@ def main() -> None:
         return
     if square:
         print(f"model {Path(args.model).name}, threads {args.threads or 'all'}")
-        print(f"{'size':>6} {'torch ms':>10} {'ORT ms':>10} {'speedup':>8}")
+        print(
+            f"{'size':>6} {'torch ms':>10} {'ORT ms':>10} {'speedup':>8}   "
+            f"{'ships':<17} {'ms':>8} {'vs ORT':>7}"
+        )
         for r in square:
             print(
                 f"{r['size']:>6} {r['torch_ms']:>10.2f} {r['ort_ms']:>10.2f} {r['speedup']:>7.2f}x"
+                f"   {r['variant']:<17} {r['fast_ms']:>8.2f} {r['fast_speedup']:>6.2f}x"
             )
     if native:
         print(
