@@ -6,7 +6,8 @@
 # if they raise the held-out mIoU within BUDGET_MS (training/choose_tta.py; TTA="" skips them),
 # the class prior correction only if it raises it on held-out images it was not fitted on too
 # (training/fit_prior.py; PRIOR=no skips it), UNSEEN_FROM copies a settings run's unseen-group
-# score into the card; then the model, its card and its weights (.pt, for --init-from) are
+# score into the card, GROUPS_NOTE says why a card has none (GROUP_PATTERN: its val images per
+# group scored); then the model, its card and its weights (.pt, for --init-from) are
 # copied into the plugin, and its int8/bf16 variants made (INSTALL_AS=none: not installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,12 @@ fi
 if [ -n "${UNSEEN_FROM:-}" ]; then  # trained on every group: its settings run's unseen score
   "$PYTHON" training/group_scores.py "runs/$name/model.onnx" --data "$DATASETS/$DATASET" \
     --unseen-from "$UNSEEN_FROM"
+fi
+if [ -n "${GROUPS_NOTE:-}" ]; then  # no unseen group to score on: the card says why (and scores
+  group_args=()                     # its val images per group where GROUP_PATTERN names them)
+  [ -n "${GROUP_PATTERN:-}" ] && group_args=(--groups "$GROUP_PATTERN")
+  "$PYTHON" training/group_scores.py "runs/$name/model.onnx" --data "$DATASETS/$DATASET" \
+    --note "$GROUPS_NOTE" "${group_args[@]}"
 fi
 if [ "$INSTALL_AS" = none ]; then  # a settings run: kept in runs/, not installed
   echo "settings run: runs/$name (not installed)"
