@@ -225,34 +225,54 @@ def record(
 def rollback_target(
     conn: Connection, plugin: str, recipe: str, station: str | None
 ) -> tuple[int | None, bool]:
-    """What a rollback of ``station``'s scope goes back to: (model id, inherit) of the
-    activation before its latest one (the recipe's file, or for a station the all-stations
-    choice, when there was none before); RegistryError when nothing was ever promoted there."""
+    """What a rollback of ``station``'s scope goes back to: (model id, inherit). The scope's
+    promotions form a stack and each rollback takes the top one off, so a second rollback goes
+    back one more promotion, never forward to the version the first rollback left; below the
+    first promotion is the recipe's file (for a station, the all-stations choice).
+    RegistryError when nothing promoted there is left to take off."""
     scope = A.c.station.is_(None) if station is None else A.c.station == station
     rows = conn.execute(
-        sa.select(A.c.model_id, A.c.inherit)
+        sa.select(A.c.model_id, A.c.inherit, A.c.action)
         .where(A.c.plugin == plugin, A.c.recipe == recipe, scope)
-        .order_by(A.c.id.desc())
-        .limit(2)
+        .order_by(A.c.id)
     ).all()
+    stack: list[tuple[int | None, bool]] = []
+    for r in rows:
+        if r.action == "rollback":
+            if stack:
+                stack.pop()
+        else:
+            stack.append((r.model_id, bool(r.inherit)))
     where = f"station {station}" if station else "all stations"
-    if not rows:
+    if not stack:
+        runs = "the all-stations choice" if station else "the recipe's own model file"
+        why = "was ever promoted" if not rows else "is left that a rollback has not undone"
         raise RegistryError(
-            f"nothing to roll back: no version of {plugin}:{recipe} was ever promoted for "
-            f"{where}; it runs the recipe's own model file"
+            f"nothing to roll back: no promotion of {plugin}:{recipe} for {where} {why}; "
+            f"it runs {runs}. Promote the version it should run instead"
         )
-    if len(rows) == 1:
+    if len(stack) == 1:
         return None, station is not None
-    return rows[1].model_id, bool(rows[1].inherit)
+    return stack[-2]
 
 
 def store_copy(store: Path, plugin: str, recipe: str, sha256: str, model: Path, card: Path) -> Path:
-    """Copy a model and its card into the registry's store folder (one file per version,
-    named by its sha256, read by every station); the stored model's path."""
+    """Copy a model, its card and the files of its shipped variants (``steel.int8.onnx``:
+    without them a station runs the fp32 file, at half the speed) into the registry's store
+    folder (one set per version, named by its sha256, read by every station); the stored
+    model's path."""
+    from inspect_core.cards import read_card
+    from inspect_core.runtime.variants import VariantSet
+
     folder = store / plugin / recipe
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / f"{sha256[:16]}.onnx"
-    for src, dst in ((model, dest), (card, dest.with_suffix(".json"))):
+    pairs = [(model, dest), (card, dest.with_suffix(".json"))]
+    vset = VariantSet.from_card(read_card(card), card)
+    for v in vset.variants if vset else ():
+        if v.shipped and v.suffix != ".onnx" and v.file(model).is_file():
+            pairs.append((v.file(model), v.file(dest)))
+    for src, dst in dict(pairs).items():  # variants sharing one file: copied once
         tmp = dst.with_name(dst.name + ".tmp")
         shutil.copyfile(src, tmp)
         tmp.replace(dst)

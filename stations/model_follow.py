@@ -9,6 +9,7 @@ not answer (the database away) keeps the running model too, and is asked again l
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,8 @@ from inspect_core.plugin_api.interfaces import ModelVersion, VersionSource
 from inspect_core.runtime.inspector import InspectorBase
 from inspect_stations.logs import StationLog
 from inspect_stations.status import StatusBoard
+
+RETRY_S = 60.0  # a version that would not load is tried again after this long
 
 Build = Callable[[Any], InspectorBase]  # a recipe -> its inspector (with the station's overrides)
 
@@ -51,7 +54,10 @@ class ModelFollower:
         self.versions, self.build, self.log, self.status = versions, build, log, status
         self.running_sha = running.model_sha256
         self.classes = list(running.classes)
-        self.failed: set[str] = set()  # versions that would not load: said once, not retried
+        # versions that would not load -> when to try again (a share not mounted yet, a copy
+        # still running); the error is said once per version, and again when it loads
+        self.failed: dict[str, float] = {}
+        self.retry_s = RETRY_S
         self.away = False  # the registry did not answer last time
 
     def wanted(self) -> ModelVersion | None | bool:
@@ -78,8 +84,11 @@ class ModelFollower:
         """The inspector of ``v`` when it differs from the running model and loads; None
         otherwise (a failure is logged once per version and the running model kept)."""
         key = v.sha256 if v is not None else "recipe"
-        if key in self.failed or (v.sha256 if v else self._recipe_sha()) == self.running_sha:
+        if time.monotonic() < self.failed.get(key, 0.0):
+            return None  # failed a moment ago: tried again after retry_s
+        if (v.sha256 if v else self._recipe_sha()) == self.running_sha:
             return None  # nothing to switch to: not loaded again on every poll
+        what = f"version {v.label or v.sha256[:12]} ({v.path})" if v else "the recipe's model"
         try:
             new = self.build(recipe_for(self.base, v))
             if list(new.classes) != self.classes:
@@ -87,16 +96,18 @@ class ModelFollower:
                     f"its classes {new.classes} are not those of the running model {self.classes}"
                 )
         except Exception as e:
-            self.failed.add(key)
-            what = f"version {v.label or v.sha256[:12]} ({v.path})" if v else "the recipe's model"
-            msg = (
-                f"cannot switch {self.base.name} to {what}: {type(e).__name__}: {e}; keeping "
-                f"the model that runs (sha256 {self.running_sha[:12]}). Fix the file or "
-                "promote another version"
-            )
-            self.log.error("model_switch_failed", msg)
-            self.status.error(what, msg)
+            if key not in self.failed:
+                msg = (
+                    f"cannot switch {self.base.name} to {what}: {type(e).__name__}: {e}; "
+                    f"keeping the model that runs (sha256 {self.running_sha[:12]}) and trying "
+                    f"again every {self.retry_s:g} s. Fix the file or promote another version"
+                )
+                self.log.error("model_switch_failed", msg)
+                self.status.error(what, msg)
+            self.failed[key] = time.monotonic() + self.retry_s
             return None
+        if self.failed.pop(key, None) is not None:
+            self.log.info("model_switch_loads", f"{self.base.name}: {what} loads now")
         if new.model_sha256 == self.running_sha:
             return None
         return new

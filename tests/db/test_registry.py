@@ -117,3 +117,37 @@ def test_a_station_polling_the_registry_checks_the_schema_once(sqlite_url, monke
     finally:
         versions.close()
     assert len(calls) == 1
+
+
+def test_rollbacks_step_back_one_promotion_each_never_forward(sqlite_url, tmp_path):
+    store = tmp_path / "store"
+    common = ["--plugin", "industrial", "--recipe", "steel", "--db", sqlite_url]
+    paths = [_variant(tmp_path, n, b) for n, b in (("a", -0.5), ("b", -1.0), ("c", -1.5))]
+    for p in paths:
+        assert _model("add", p, *common, "--store", store).exit_code == 0
+    for label in ("v1", "v2", "v3"):
+        assert _model("promote", label, *common).exit_code == 0
+    versions = SqlVersions({"url": sqlite_url})
+    try:
+        seen = []
+        for _ in range(3):  # v3 is bad, so is v2, so is v1
+            assert _model("rollback", *common).exit_code == 0
+            v = versions.active("industrial", "steel", "line1")
+            seen.append(v.label if v else "recipe file")
+    finally:
+        versions.close()
+    assert seen == ["v2", "v1", "recipe file"]  # never back to a version rolled back from
+    res = _model("rollback", *common)
+    assert res.exit_code != 0 and "a rollback has not undone" in str(res.exception)
+
+
+def test_a_stored_version_keeps_its_faster_variant_files(sqlite_url, tmp_path):
+    card = json.loads(STEEL.with_suffix(".json").read_text())
+    int8 = [v for v in card["variants"]["list"] if v["suffix"] == ".int8.onnx" and v["shipped"]]
+    assert int8, "the shipped steel card lists an int8 variant"
+    common = ["--plugin", "industrial", "--recipe", "steel", "--db", sqlite_url]
+    res = _model("add", STEEL, *common, "--store", tmp_path / "s", "--origin", "shipped")
+    assert res.exit_code == 0, res.output
+    stored = Path(_list(sqlite_url)["versions"][0]["path"])
+    copy = stored.with_name(stored.stem + ".int8.onnx")
+    assert copy.is_file() and sha256_file(copy) == int8[0]["sha256"]  # what the runtime checks

@@ -151,3 +151,25 @@ def test_asking_while_the_recipes_own_model_runs_loads_nothing_again(tmp_path):
     switched = []
     assert st.follower.check(switched.append) is True and len(builds) == 1
     assert switched[0].model_sha256 == sha256_file(b)
+
+
+def test_a_version_that_would_not_load_is_tried_again_and_switched_to_once_fixed(tmp_path):
+    a, b = _models(tmp_path)
+    recipe_file(tmp_path, a)
+    write_images(tmp_path / "inbox", 1)
+    late = tmp_path / "late.onnx"  # its card not copied yet (a share still syncing)
+    shutil.copy(b, late)
+    reg = Registry(_version(late, "v2"))
+    with StationLogs() as logs:
+        st = Station(_config(tmp_path, check_s=0), sinks={"mem": MemorySink()}, versions=reg)
+        assert st.run(install_signals=False) == 0
+        switched = []
+        assert st.follower.check(switched.append) is False  # within retry_s: not tried
+        st.follower.retry_s = 0.0
+        st.follower.failed = dict.fromkeys(st.follower.failed, 0.0)
+        assert st.follower.check(switched.append) is False  # tried, still failing
+        assert len(logs.of("model_switch_failed")) == 1  # said once, not per retry
+        write_card(late)  # the card arrives
+        assert st.follower.check(switched.append) is True
+        assert switched[0].model_sha256 == sha256_file(b)
+        assert "loads now" in logs.of("model_switch_loads")[0]
