@@ -18,6 +18,7 @@ from inspect_db.errors import UnknownItem
 from inspect_db.models import Model, Review, ReviewRegion, ReviewUser, table_of
 from inspect_db.report_filters import I, R, S
 from inspect_db.review_types import (
+    Arrivals,
     DecisionView,
     ItemView,
     QueueFilters,
@@ -138,18 +139,32 @@ def queue_count(conn: Connection, f: QueueFilters) -> int:
     return int(conn.execute(q).scalar_one())
 
 
-def arrived_since(
-    conn: Connection, f: QueueFilters, after_id: int, limit: int = 50
-) -> list[QueueItem]:
-    """Items recorded after inspection ``after_id`` that the queue under ``f`` lists, newest
-    first (what the page adds without a reload)."""
-    q = (
+LATE_IDS = 64  # ids below the page's last one asked again: rows committed out of id order
+
+
+def arrived_since(conn: Connection, f: QueueFilters, after_id: int, limit: int = 50) -> Arrivals:
+    """Items the queue under ``f`` lists that the page, which has seen everything up to
+    inspection ``after_id``, does not show yet. The highest id is read first and the new ids up
+    to it are taken oldest first, at most ``limit``; when there are more, ``last`` is the
+    highest id sent, so the next poll takes the rest (a station back from an outage replays
+    hundreds at once). The ``LATE_IDS`` ids below ``after_id`` are asked again: on PostgreSQL
+    a row can become visible after a higher id did (the page drops rows it shows already)."""
+    upto = last_inspection_id(conn)
+    chunk = conn.execute(
         _select_items()
-        .where(*_where(conn, f), I.c.id > after_id)
-        .order_by(RANK, I.c.inspected_at.desc(), I.c.id.desc())
+        .where(*_where(conn, f), I.c.id > after_id, I.c.id <= upto)
+        .order_by(I.c.id)
         .limit(limit)
-    )
-    return _items(conn, conn.execute(q).all())
+    ).all()
+    last = upto if len(chunk) < limit else chunk[-1].id
+    late = conn.execute(
+        _select_items().where(
+            *_where(conn, f), I.c.id > max(0, after_id - LATE_IDS), I.c.id <= after_id
+        )
+    ).all()
+    items = _items(conn, [*late, *chunk])
+    items.sort(key=lambda i: (i.verdict == "REVIEW", i.inspected_at, i.id), reverse=True)
+    return Arrivals(items, max(last, after_id))
 
 
 def next_item(conn: Connection, f: QueueFilters, after: int | None) -> int | None:

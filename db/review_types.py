@@ -93,6 +93,15 @@ class QueueItem:
 
 
 @dataclass(frozen=True)
+class Arrivals:
+    """What the page adds on a poll: ``items`` (newest first within REVIEW, then FAIL) and the
+    id to ask after next time (``last``)."""
+
+    items: list[QueueItem]
+    last: int
+
+
+@dataclass(frozen=True)
 class RegionView:
     """One region of an item, with its number on the page (1-based, in the rules' order)."""
 

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -94,6 +94,10 @@ def signed_in(role: str | None = None) -> Callable[[Handler], Handler]:
             session = st.sessions.get(request.cookies.get(SESSION_COOKIE))
             user = await in_thread(_user_of, st, session)
             if session is None or user is None:
+                if "application/json" in request.headers.get("accept", ""):
+                    return JSONResponse(  # the queue's poll: it tells the operator
+                        {"error": "your session ended: log in again"}, status_code=401
+                    )
                 if request.method == "GET":
                     target = request.url.path + (
                         f"?{request.url.query}" if request.url.query else ""

@@ -22,7 +22,7 @@ from inspect_db.review_queue import (
     queue_count,
 )
 from inspect_db.review_store import get_user
-from inspect_db.review_types import UserView
+from inspect_db.review_types import Arrivals, UserView
 from inspect_review import item_pages
 from inspect_review.app import (
     ReviewState,
@@ -168,13 +168,15 @@ async def queue_new(request: Request) -> Response:
     except ValueError:
         raise HTTPException(400, "after: give the last inspection id the page has seen") from None
 
-    def read() -> tuple[list[Any], int, int]:
+    def read() -> tuple[Arrivals, int]:
         with connect(st.engine) as conn:
-            return arrived_since(conn, f, after), queue_count(conn, f), last_inspection_id(conn)
+            return arrived_since(conn, f, after), queue_count(conn, f)
 
-    items, count, last = await in_thread(read)
-    html = st.templates.get_template("_rows.html").render(items=items, query=f.as_query())
-    return JSONResponse({"html": html, "n": len(items), "pending": count, "last": last})
+    arrived, count = await in_thread(read)
+    html = st.templates.get_template("_rows.html").render(items=arrived.items, query=f.as_query())
+    return JSONResponse(
+        {"html": html, "n": len(arrived.items), "pending": count, "last": arrived.last}
+    )
 
 
 # -- recorded images ----------------------------------------------------------------------

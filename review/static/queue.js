@@ -27,30 +27,48 @@
     holder.innerHTML = html;  // rendered and escaped by the server
     var first = tbody.firstElementChild;
     var firstFail = tbody.querySelector('tr.row[data-verdict="FAIL"]');
+    var added = 0;
     Array.prototype.slice.call(holder.querySelectorAll('tr.row')).forEach(function (row) {
+      // a row asked again (committed late, out of id order) is shown once
+      if (tbody.querySelector('tr.row[data-id="' + row.getAttribute('data-id') + '"]')) {
+        return;
+      }
+      added += 1;
       row.classList.add('new');
       tbody.insertBefore(row, row.getAttribute('data-verdict') === 'REVIEW' ? first : firstFail);
     });
     var empty = tbody.querySelector('tr.empty');
-    if (empty) { empty.parentNode.removeChild(empty); }
+    if (empty && added) { empty.parentNode.removeChild(empty); }
     select(current);
+    return added;
+  }
+
+  var stopped = false;
+
+  function signedOut() {  // the session ended: say so instead of a queue that stopped moving
+    stopped = true;
+    var note = document.getElementById('signed-out');
+    if (note) { note.hidden = false; }
   }
 
   function poll() {
     var url = '/queue/new?after=' + last + (query ? '&' + query : '');
     fetch(url, {headers: {Accept: 'application/json'}, credentials: 'same-origin'})
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) {
+        if (r.status === 401) { signedOut(); return null; }
+        return r.ok ? r.json() : null;
+      })
       .then(function (d) {
         if (!d) { return; }
         last = d.last;
         document.getElementById('pending').textContent = d.pending;
         if (d.n) {
-          insert(d.html);
-          body.setAttribute('data-arrived', Number(body.getAttribute('data-arrived')) + d.n);
+          var added = insert(d.html);
+          body.setAttribute('data-arrived', Number(body.getAttribute('data-arrived')) + added);
         }
       })
       .catch(function () { /* the server is away: ask again later */ })
-      .then(function () { window.setTimeout(poll, pollMs); });
+      .then(function () { if (!stopped) { window.setTimeout(poll, pollMs); } });
   }
 
   tbody.addEventListener('click', function (e) {

@@ -98,7 +98,21 @@ def test_the_queue_is_review_first_then_fail_newest_first_and_filters(db):
             "olga",
         )
         assert ids(queue(conn, QueueFilters.parse(status="all"))) == [5, 2, 3, 1]
-        assert ids(arrived_since(conn, QueueFilters(), 3)) == [5]
+        got = arrived_since(conn, QueueFilters(), 3)
+        assert [i for i in ids(got.items) if i > 3] == [5] and got.last == 6
+
+
+def test_a_poll_takes_a_replayed_backlog_in_chunks_and_rows_committed_late(db):
+    engine, _ = db
+    with connect(engine) as conn:
+        first = arrived_since(conn, QueueFilters(), 0, limit=2)  # 4 queue items, 6 ids
+        assert ids(first.items) == [2, 1] and first.last == 2  # oldest first, then the rest
+        second = arrived_since(conn, QueueFilters(), first.last, limit=2)
+        assert {3, 5} <= set(ids(second.items)) and second.last == 5
+        third = arrived_since(conn, QueueFilters(), second.last, limit=2)
+        assert [i for i in ids(third.items) if i > 5] == [] and third.last == 6
+        # a row under the page's last id (committed after a higher one) is asked again
+        assert 3 in ids(arrived_since(conn, QueueFilters(), 6).items)
 
 
 def test_decisions_are_appended_and_never_edit_the_inspection(db):

@@ -49,6 +49,8 @@ def test_pages_need_a_login_and_cookies_are_httponly_and_samesite(site):
     r = c.get(f"/item/{ids['review']}")
     assert r.status == 303 and r.headers["location"] == f"/login?next=%2Fitem%2F{ids['review']}"
     assert c.get(f"/media/{ids['review']}/image").status == 303  # images too
+    poll = c.get("/queue/new?after=0", headers={"Accept": "application/json"})
+    assert poll.status == 401 and "log in again" in poll.text  # the page says so, not stalls
     bad = c.login("olga", "wrong password!")
     assert bad.status == 401 and "wrong name or password" in bad.text
     ok = c.login("olga")
