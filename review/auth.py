@@ -122,11 +122,27 @@ class LoginBrake:
                 return 0.0
             return max(0.0, FAILURE_WINDOW_S - (now - recent[0]))
 
+    def try_start(self, name: str) -> float:
+        """One login attempt for ``name``: 0 when it may go ahead, counted as a wrong password
+        until :meth:`succeeded` says otherwise (so attempts sent all at once, each waiting for
+        the slow password check, cannot get past the limit); else how long it must wait."""
+        now = time.monotonic()
+        with self._lock:
+            recent = self._recent(name, now)
+            if len(recent) >= FAILURES_ALLOWED:
+                return max(0.0, FAILURE_WINDOW_S - (now - recent[0]))
+            recent.append(now)
+            self._forget_oldest()
+            return 0.0
+
+    def _forget_oldest(self) -> None:
+        if len(self._failures) > 10_000:  # names typed at random: forget the oldest
+            self._failures.pop(next(iter(self._failures)))
+
     def failed(self, name: str) -> None:
         with self._lock:
             self._failures.setdefault(name, []).append(time.monotonic())
-            if len(self._failures) > 10_000:  # names typed at random: forget the oldest
-                self._failures.pop(next(iter(self._failures)))
+            self._forget_oldest()
 
     def succeeded(self, name: str) -> None:
         with self._lock:

@@ -75,14 +75,13 @@ async def login(request: Request) -> Response:
             403, "the login form was sent without its security token: reload it and log in again"
         )
     name, password = _text(form, "name").strip(), _text(form, "password")
-    wait = st.brake.wait_s(name)
+    wait = st.brake.try_start(name)  # counted as wrong until the password checks out
     if wait > 0:
         return await login_form(
             request, f"too many wrong passwords for {name}: try again in {int(wait) + 1} s", 429
         )
     user = await in_thread(_check_login, st, name, password)
     if user is None:
-        st.brake.failed(name)
         return await login_form(request, "wrong name or password (or the user is disabled)", 401)
     st.brake.succeeded(name)
     session = st.sessions.create(user.id)

@@ -1,0 +1,39 @@
+"""The login brake counts an attempt before its slow password check, so attempts sent at once
+cannot get past the limit together."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytest.importorskip("argon2")
+
+from inspect_review.auth import FAILURES_ALLOWED, LoginBrake
+
+
+def test_attempts_sent_at_once_are_held_to_the_limit():
+    brake = LoginBrake()
+    go = threading.Barrier(40)
+    allowed = []
+
+    def attempt() -> None:
+        go.wait()
+        if brake.try_start("erik") == 0:
+            allowed.append(1)
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(allowed) == FAILURES_ALLOWED  # the rest are told to wait, not checked
+    assert brake.try_start("erik") > 0 and brake.try_start("olga") == 0  # per name
+
+
+def test_a_right_password_clears_the_count():
+    brake = LoginBrake()
+    for _ in range(FAILURES_ALLOWED - 1):
+        assert brake.try_start("olga") == 0
+    brake.succeeded("olga")  # the last attempt was right
+    assert all(brake.try_start("olga") == 0 for _ in range(FAILURES_ALLOWED))
