@@ -48,5 +48,13 @@ def dask_client(scheduler: str | None, workers: int = 0) -> Iterator[Any]:
         ) from None
     with client:
         if not client.scheduler_info().get("workers"):
-            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S * 6)
+            wait_s = CONNECT_TIMEOUT_S * 6
+            try:
+                client.wait_for_workers(1, timeout=wait_s)
+            except TimeoutError:
+                raise SchedulerUnreachable(
+                    f"--scheduler {scheduler} answers, but no worker joined it within "
+                    f"{wait_s} s: start one there with `dask worker {scheduler}` (with the "
+                    "inspect plugins installed), then retry"
+                ) from None
         yield client

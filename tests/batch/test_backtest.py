@@ -27,7 +27,7 @@ STEEL = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
     """An archive of 9 steel images (the samples, mirrored and turned) recorded by the steel
-    recipe as station line1, and the database URL."""
+    recipe as station line1, one of its PASS overturned by an operator, and the database URL."""
     tmp = tmp_path_factory.mktemp("history")
     archive = tmp / "archive"
     archive.mkdir()
@@ -43,6 +43,7 @@ def history(tmp_path_factory):
             insp, _ = inspector.inspect_file(p, station="line1", plugin="industrial")
             rec.record(insp)
             verdicts.append(insp.verdict.decision.value)
+    _overturn_first_pass(url)  # every test sees the operator's one decision
     return url, verdicts, tmp
 
 
@@ -87,7 +88,6 @@ def _overturn_first_pass(url: str) -> int:
 
 def test_the_active_model_reproduces_every_recorded_verdict(history):
     url, verdicts, tmp = history
-    _overturn_first_pass(url)
     s = _run(url, STEEL, tmp)
     assert s["images"] == len(verdicts) == 9 and s["errors"] == 0
     assert s["changed"] == 0 and s["agreement"] == 1.0
@@ -169,3 +169,16 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(history, monkeypatch, c
     assert code == 2 and not out
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "no Dask scheduler answers" in lines[0]
+
+
+def test_a_scheduler_without_workers_is_one_line_too(monkeypatch):
+    from distributed import LocalCluster
+
+    from inspect_batch.cluster import SchedulerUnreachable, dask_client
+
+    monkeypatch.setattr("inspect_batch.cluster.CONNECT_TIMEOUT_S", 0.3)
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as c:
+        with pytest.raises(SchedulerUnreachable, match="no worker joined it") as e:
+            with dask_client(c.scheduler_address):
+                pass
+    assert f"dask worker {c.scheduler_address}" in str(e.value)
