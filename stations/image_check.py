@@ -132,13 +132,12 @@ def _tiff(d: bytes) -> Header:
     tags: dict[int, int] = {}
     for k in range(n):
         p = off + 2 + 12 * k
-        tag, typ, _count = struct.unpack(e + "HHI", d[p : p + 8])
-        val = (
-            struct.unpack(e + "H", d[p + 8 : p + 10])[0]
-            if typ == 3
-            else struct.unpack(e + "I", d[p + 8 : p + 12])[0]
-        )
-        tags[tag] = val
+        tag, typ, count = struct.unpack(e + "HHI", d[p : p + 8])
+        size = 2 if typ == 3 else 4
+        at = p + 8
+        if count * size > 4:  # the values do not fit in the entry: it holds their offset
+            at = struct.unpack(e + "I", d[p + 8 : p + 12])[0]  # (BitsPerSample 8,8,8 of RGB)
+        tags[tag] = struct.unpack(e + ("H" if typ == 3 else "I"), d[at : at + size])[0]
     if 256 not in tags or 257 not in tags:
         raise ValueError("no ImageWidth/ImageLength tags")
     return Header("tiff", tags[256], tags[257], tags.get(258, 8), tags.get(277, 0))

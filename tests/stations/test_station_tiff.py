@@ -15,7 +15,7 @@ from station_kit import folder_config
 
 from inspect_stations.config import Limits
 from inspect_stations.daemon import Station
-from inspect_stations.image_check import BadImage, load_image
+from inspect_stations.image_check import BadImage, load_image, read_header
 from inspect_stations.testing import FakeInspector, MemorySink
 
 IMG = np.random.default_rng(7).integers(0, 256, (100, 64), dtype=np.uint8)
@@ -97,6 +97,15 @@ def test_an_intact_tiff_decodes_to_its_pixels(compression):
     assert np.array_equal(_load(_tiff([_page(compression)])), IMG)
     whole = cv2.imencode(".tif", IMG, [cv2.IMWRITE_TIFF_COMPRESSION, compression])[1]
     assert np.array_equal(_load(whole.tobytes()), IMG)
+
+
+@pytest.mark.parametrize("compression", [1, LZW])
+def test_a_colour_tiff_is_read_as_8_bit_with_three_channels(compression):
+    rgb = np.random.default_rng(3).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    data = cv2.imencode(".tif", rgb, [cv2.IMWRITE_TIFF_COMPRESSION, compression])[1].tobytes()
+    head = read_header(data)  # BitsPerSample 8,8,8 sits at an offset, not in the entry
+    assert (head.width, head.height, head.bit_depth, head.channels) == (30, 40, 8, 3)
+    assert np.array_equal(_load(data), rgb[..., ::-1])  # OpenCV wrote BGR; it loads as RGB
 
 
 @pytest.mark.parametrize("compression", [1, LZW, DEFLATE, PACKBITS])
