@@ -256,7 +256,9 @@ class Inspector(InspectorBase):
         for shape, idx in groups.items():
             if len(idx) > 1 and max(shape[:2]) <= tile:
                 try:
-                    probs = self.model.probabilities_batch([frames[i] for i in idx])
+                    probs = self.model.probabilities_batch(
+                        [frames[i] for i in idx], tile=tile, overlap=self.recipe.tile_overlap
+                    )
                 except Exception:
                     pass  # one by one below
                 else:

@@ -331,8 +331,13 @@ class OnnxModel:
         acc /= norm
         return np.ascontiguousarray(acc[:, :h, :w])
 
-    def probabilities_batch(self, imgs: list[np.ndarray]) -> list[np.ndarray]:
-        """Several same-size images in one run (falls back to one by one otherwise)."""
-        if len({im.shape for im in imgs}) == 1 and max(imgs[0].shape[:2]) <= self.meta.tile:
+    def probabilities_batch(
+        self, imgs: list[np.ndarray], tile: int | None = None, overlap: float = 0.25
+    ) -> list[np.ndarray]:
+        """Several same-size images in one run when they fit one ``tile`` (default: the
+        model's tile size); else one by one, tiled with ``tile`` and ``overlap`` as
+        :meth:`probabilities` does, so a batch gives what single images give."""
+        tile = tile or self.meta.tile
+        if len({im.shape for im in imgs}) == 1 and max(imgs[0].shape[:2]) <= tile:
             return list(self._probs(np.stack([self.prepare(im) for im in imgs])))
-        return [self.probabilities(im) for im in imgs]
+        return [self.probabilities(im, tile=tile, overlap=overlap) for im in imgs]

@@ -140,6 +140,16 @@ def test_batch_of_two_equals_one_by_one(spread_model):
     assert [p.shape for p in mixed] == [(3, 20, 30), (3, 31, 17)]
 
 
+def test_a_batch_is_tiled_as_the_recipe_says_like_one_image(spread_model):
+    _, m = spread_model
+    imgs = [_image(40, 600, seed=1), _image(40, 600, seed=2)]  # wider than the model's 512
+    batched = m.probabilities_batch(imgs, tile=1024, overlap=0.125)  # a recipe's tile = 1024
+    for b, im in zip(batched, imgs):
+        np.testing.assert_allclose(b, m.probabilities(im, tile=1024, overlap=0.125), atol=1e-5)
+    # the model's own 512 px tiles give other numbers at their seams: the check can tell
+    assert np.abs(batched[0] - m.probabilities(imgs[0])).max() > 1e-4
+
+
 def test_onnx_matches_torch_on_odd_size(spread_model):
     import torch
 
