@@ -216,6 +216,7 @@ class Station:
             self.status.write(force=True)
             self._flush()
         finally:
+            self.stop_event.set()  # the registry follower too, when the source simply ended
             self._shutdown()
             for sig, old in restore.items():
                 signal.signal(sig, old)

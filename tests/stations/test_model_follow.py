@@ -70,6 +70,8 @@ def test_starts_on_the_active_version(tmp_path):
     st = Station(_config(tmp_path), sinks={"mem": sink}, versions=reg)
     assert st.run(install_signals=False) == 0
     assert {i.model_sha256 for i in sink.items} == {sha256_file(b)} and len(sink.items) == 3
+    # the inbox is done: the station's registry poller ends with it (inspect demo runs several)
+    _wait(lambda: not any(t.name == "model_follow" for t in threading.enumerate()), 10)
 
 
 def test_a_promote_while_running_switches_between_images_losing_none(tmp_path):
