@@ -138,15 +138,22 @@ class Pipeline:
         return True
 
     # -- the thread bodies -----------------------------------------------------------------
+    def _latest(self) -> InspectorBase:
+        """The model the next images will meet (a swapped-in one not yet taken up included)."""
+        with self._swap_lock:
+            return self._next or self.inspector
+
     def reader(self) -> None:
-        pre = self.inspector.preprocess
         journal = self.journal if self.cfg.source_type == "folder" else None
-        shape = work_shape(self.inspector, self.cfg.limits)  # the model's work per image
+        sized_for: InspectorBase | None = None
         seq = 0
         try:
             for item in self.source.items():
                 if not self._slot():
                     break
+                if (latest := self._latest()) is not sized_for:  # a new model: its copies, tile
+                    sized_for, pre = latest, latest.preprocess
+                    shape = work_shape(latest, self.cfg.limits)  # the model's work per image
                 try:
                     if item.path is not None:
                         w = read_file(item, self.cfg.limits, pre, journal, shape=shape)
