@@ -170,6 +170,15 @@ class FolderSource(BaseSource):
                 self._defer(item)
                 raise
             facts.filed_as = str(dest)
+            if planned and str(dest) != planned:  # another writer took the name meanwhile
+                self.ctx.log.warning(
+                    "filed_elsewhere",
+                    f"{item.path}: its record names {planned}, but that name was taken when "
+                    f"it was filed (another station sharing this archive?), so it is at {dest}; "
+                    "give each station an archive folder of its own",
+                    planned=planned,
+                    filed_as=str(dest),
+                )
             with self._lock:
                 self._retry.pop(os.path.basename(item.path), None)
         finally:
