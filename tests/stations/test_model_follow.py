@@ -8,12 +8,14 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from dataclasses import replace
 
 from conftest import make_tiny_model, write_card
 from station_kit import StationLogs
 
 from inspect_core.cards import sha256_file
 from inspect_core.plugin_api.interfaces import ModelVersion
+from inspect_core.runtime.onnx_model import edit_meta
 from inspect_stations.config import parse_config
 from inspect_stations.daemon import Station
 from inspect_stations.testing import MemorySink, recipe_file, write_images
@@ -175,3 +177,30 @@ def test_a_version_that_would_not_load_is_tried_again_and_switched_to_once_fixed
         assert st.follower.check(switched.append) is True
         assert switched[0].model_sha256 == sha256_file(b)
         assert "loads now" in logs.of("model_switch_loads")[0]
+
+
+def test_after_a_switch_images_are_sized_for_the_model_that_runs(tmp_path):
+    a, b = _models(tmp_path)
+    edit_meta(b, lambda m: m.update(tta=["h", "v", "hv"]))  # v2 runs four copies per image
+    write_card(b)
+    recipe_file(tmp_path, a)
+    cfg = _config(tmp_path, until_empty=False)
+    cfg = replace(cfg, limits=replace(cfg.limits, max_work_mpx=0.004))  # 32x48 once, not 4x
+    sink, reg = MemorySink(), Registry(None)
+    st = Station(cfg, sinks={"mem": sink}, versions=reg)
+    t = threading.Thread(target=st.run, kwargs={"install_signals": False}, daemon=True)
+    with StationLogs() as logs:
+        t.start()
+        try:
+            write_images(tmp_path / "inbox", 1, prefix="early")
+            _wait(lambda: len(sink.items) >= 1)
+            reg.version = _version(b, "v2")
+            _wait(lambda: bool(logs.of("model_switched")))
+            write_images(tmp_path / "inbox", 1, seed=1, prefix="late", start=1)
+            _wait(lambda: len(sink.items) >= 2)
+        finally:
+            st.stop()
+            t.join(60)
+    early, late = sink.items
+    assert early.verdict.decision.value != "ERROR"  # one copy of 32x48 fits the limit
+    assert late.verdict.decision.value == "ERROR" and "4 copies" in late.error
