@@ -38,6 +38,9 @@ def train_progress():
         TimeRemainingColumn(),
         console=console,
         transient=True,
+        # the bar draws on stderr; stdout stays the command's (a `--json > file` gets it all)
+        redirect_stdout=False,
+        redirect_stderr=False,
     ) as bar:
         task = bar.add_task("train", total=1, epoch=0, loss=0.0)
 
@@ -61,6 +64,9 @@ def item_progress(total: int, label: str):
         TimeRemainingColumn(),
         console=console,
         transient=True,
+        # the bar draws on stderr; stdout stays the command's (a `--json > file` gets it all)
+        redirect_stdout=False,
+        redirect_stderr=False,
     ) as bar:
         task = bar.add_task(terminal_text(label), total=total)
         yield lambda n=1: bar.advance(task, n)

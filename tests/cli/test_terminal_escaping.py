@@ -276,3 +276,24 @@ def test_station_status_prints_names_and_errors_on_one_line_each():
     )
     assert len([ln for ln in out.splitlines() if "a.png" in ln]) == 1
     assert not any(ln.startswith("2026") for ln in out.splitlines())
+
+
+def test_what_a_command_prints_under_a_progress_bar_stays_on_stdout(monkeypatch, capsys):
+    """`inspect predict --json > out.jsonl` from a terminal: the bar is on stderr, and the
+    JSON lines go to the file, not through the bar's console."""
+    from rich.console import Console
+
+    from inspect_core.commands import progress as mod
+
+    buf = io.StringIO()
+    monkeypatch.setattr(mod.sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(
+        mod,
+        "Console",
+        lambda **kw: Console(file=buf, width=200, force_terminal=True, color_system=None),
+    )
+    with mod.item_progress(3, "predicting") as advance:
+        print('{"image": "a.png", "verdict": "PASS"}')
+        advance()
+    assert capsys.readouterr().out == '{"image": "a.png", "verdict": "PASS"}\n'
+    assert "a.png" not in buf.getvalue()
