@@ -19,8 +19,14 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
 
 def run(main: Callable[[], None]) -> None:
     """Call ``main``; an :class:`InspectError` (a missing model or dataset: the message says
-    which) exits with ``error: ...`` and status 1."""
+    which) or a file that cannot be read (a mistyped run folder) exits with ``error: ...`` and
+    status 1."""
     try:
         main()
     except InspectError as e:
         raise SystemExit(f"error: {e}") from None
+    except FileNotFoundError as e:
+        raise SystemExit(
+            f"error: {e.filename}: no such file; check the path (a run folder holds "
+            "model.onnx and model.json)"
+        ) from None
