@@ -163,6 +163,19 @@ def _hour(t: datetime) -> int:
     return int(t.replace(tzinfo=UTC).timestamp() // 3600)
 
 
+def _check_known(conn: Connection, column: str, value: str) -> None:
+    """BadFilter naming the recorded values when no inspection has ``column`` = ``value`` (a
+    typo, or another case, would otherwise report an empty, healthy-looking line)."""
+    col = I.c[column]
+    if conn.execute(sa.select(col).where(col == value).limit(1)).first() is not None:
+        return
+    known = conn.execute(sa.select(col).distinct().order_by(col).limit(50)).scalars().all()
+    raise BadFilter(
+        f"--{column} {value!r}: no inspection of that {column} in the database; recorded: "
+        f"{', '.join(k for k in known if k) or '(none recorded yet)'}"
+    )
+
+
 def conditions(conn: Connection, f: ReportFilters) -> Conditions:
     """The SQL conditions of ``f`` (a station name is looked up: :class:`UnknownStation` when
     the database has none of that name)."""
@@ -197,6 +210,7 @@ def conditions(conn: Connection, f: ReportFilters) -> Conditions:
         w.region.append(R.c.station_id == sid)
     for name, value in (("plugin", f.plugin), ("recipe", f.recipe)):
         if value is not None:
+            _check_known(conn, name, value)
             add(name, lambda c, v=value: c == v)
             w.region.append(R.c[name] == value)
     if f.verdicts:

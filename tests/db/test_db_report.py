@@ -160,6 +160,14 @@ def test_unknown_station_names_the_known_ones(filled):
     assert "line-9" in str(e.value) and "line-1, line-2" in str(e.value)
 
 
+def test_a_plugin_or_recipe_nothing_was_recorded_for_names_the_recorded_ones(filled):
+    with pytest.raises(BadFilter) as e:
+        report(filled, recipe="Steel")  # a typo would otherwise report an empty, quiet line
+    assert "'Steel'" in str(e.value) and "roofs, steel" in str(e.value)
+    with pytest.raises(BadFilter, match="recorded: aerial, industrial"):
+        report(filled, plugin="robotic")
+
+
 def test_parse_when():
     now = datetime(2025, 11, 24, 12, 0)
     assert parse_when("24h", now) == datetime(2025, 11, 23, 12, 0)
