@@ -65,7 +65,6 @@ def main() -> None:
         meta["tta"] = list(chosen)
         meta.pop("class_bias", None)
 
-    edit_meta(path, change)
     card["validation_no_tta"] = base
     card["tta_candidates"] = {",".join(c): round(s["miou"], 4) for c, s in scores.items()}
     card["tta"] = list(chosen)
@@ -78,6 +77,7 @@ def main() -> None:
     if (seen := seen_dataset(card, args.data)) is not None:  # the same-distribution score
         model.meta = replace(model.meta, tta=chosen)
         card["validation_seen_groups"] = evaluate_model(model, seen, "val-seen")
+    edit_meta(path, change)  # the file last, then its card with the new sha256
     save_card(card, card_path, path)
 
 

@@ -65,21 +65,19 @@ def main() -> None:
         if c.mode is not None:
             meta["class_bias"] = [float(b) for b in c.bias]
 
-    edit_meta(path, change)
-    if c.mode is not None:
+    if c.mode is not None:  # scored with the correction in memory: the file changes last
+        corrected = OnnxModel(path, verify=False, variant="fp32")
+        corrected.meta = replace(corrected.meta, class_bias=tuple(float(b) for b in c.bias))
         card.setdefault("validation_uncalibrated", card.get("validation"))  # kept on a refit
-        card["validation"] = evaluate_model(
-            OnnxModel(path, verify=False, variant="fp32"), ds, "val"
-        )
+        card["validation"] = evaluate_model(corrected, ds, "val")
         if (seen := seen_dataset(card, args.data)) is not None:
-            card["validation_seen_groups"] = evaluate_model(
-                OnnxModel(path, verify=False, variant="fp32"), seen, "val-seen"
-            )
+            card["validation_seen_groups"] = evaluate_model(corrected, seen, "val-seen")
         print(f"applied: full-resolution val mIoU {card['validation']['miou']:.4f}")
     else:
         if "validation_uncalibrated" in card:  # an earlier correction is taken out again
             card["validation"] = card.pop("validation_uncalibrated")
         print("not applied: neither form beats the uncalibrated model on held-out images")
+    edit_meta(path, change)  # then the card with its new sha256, moments apart
     save_card(card, card_path, path)
 
 

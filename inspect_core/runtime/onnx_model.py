@@ -110,7 +110,9 @@ def edit_meta(path: str | Path, change: Callable[[dict[str, Any]], None]) -> Non
     meta = json.loads(entry.value)
     change(meta)
     entry.value = json.dumps(meta)
-    onnx.save(proto, str(path))
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    onnx.save(proto, str(tmp))
+    os.replace(tmp, path)  # whole: a tool stopped midway leaves the old file, never half of one
 
 
 def _normalize(img: np.ndarray, mean: float, std: float) -> np.ndarray:

@@ -6,6 +6,7 @@ by the training tools that rewrite a model (``training/choose_tta.py``, ``fit_pr
 from __future__ import annotations
 
 import json
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -141,4 +142,6 @@ def headline(card: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dump(path: Path, card: dict[str, Any]) -> None:
-    path.write_text(json.dumps(card, indent=2) + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, path)  # whole or not at all
