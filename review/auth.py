@@ -113,15 +113,6 @@ class LoginBrake:
         self._failures[name] = kept
         return kept
 
-    def wait_s(self, name: str) -> float:
-        """How long ``name`` must wait before trying again (0: it may try now)."""
-        now = time.monotonic()
-        with self._lock:
-            recent = self._recent(name, now)
-            if len(recent) < FAILURES_ALLOWED:
-                return 0.0
-            return max(0.0, FAILURE_WINDOW_S - (now - recent[0]))
-
     def try_start(self, name: str) -> float:
         """One login attempt for ``name``: 0 when it may go ahead, counted as a wrong password
         until :meth:`succeeded` says otherwise (so attempts sent all at once, each waiting for
@@ -132,17 +123,9 @@ class LoginBrake:
             if len(recent) >= FAILURES_ALLOWED:
                 return max(0.0, FAILURE_WINDOW_S - (now - recent[0]))
             recent.append(now)
-            self._forget_oldest()
+            if len(self._failures) > 10_000:  # names typed at random: forget the oldest
+                self._failures.pop(next(iter(self._failures)))
             return 0.0
-
-    def _forget_oldest(self) -> None:
-        if len(self._failures) > 10_000:  # names typed at random: forget the oldest
-            self._failures.pop(next(iter(self._failures)))
-
-    def failed(self, name: str) -> None:
-        with self._lock:
-            self._failures.setdefault(name, []).append(time.monotonic())
-            self._forget_oldest()
 
     def succeeded(self, name: str) -> None:
         with self._lock:

@@ -228,7 +228,9 @@ def test_training_log_lines_are_escaped(monkeypatch, capsys):
     assert len(err) == 2 and json.loads(err[1])["note"] == "x" * 300  # not wrapped at 80
 
 
-def test_item_progress_label_is_not_markup_or_a_format_string(monkeypatch):
+def _bar_on_a_terminal(monkeypatch):
+    """inspect_core.commands.progress with stderr taken for a terminal and its bar drawn into
+    a buffer (returned beside the module)."""
     from rich.console import Console
 
     from inspect_core.commands import progress as mod
@@ -240,6 +242,11 @@ def test_item_progress_label_is_not_markup_or_a_format_string(monkeypatch):
         "Console",
         lambda **kw: Console(file=buf, width=200, force_terminal=True, color_system=None),
     )
+    return mod, buf
+
+
+def test_item_progress_label_is_not_markup_or_a_format_string(monkeypatch):
+    mod, buf = _bar_on_a_terminal(monkeypatch)
     with mod.item_progress(3, "evaluating [/]{task.fields}\x1b[2J/val") as advance:
         advance()
     assert "evaluating [/]{task.fields}\\x1b[2J/val" in buf.getvalue()
@@ -281,17 +288,7 @@ def test_station_status_prints_names_and_errors_on_one_line_each():
 def test_what_a_command_prints_under_a_progress_bar_stays_on_stdout(monkeypatch, capsys):
     """`inspect predict --json > out.jsonl` from a terminal: the bar is on stderr, and the
     JSON lines go to the file, not through the bar's console."""
-    from rich.console import Console
-
-    from inspect_core.commands import progress as mod
-
-    buf = io.StringIO()
-    monkeypatch.setattr(mod.sys.stderr, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(
-        mod,
-        "Console",
-        lambda **kw: Console(file=buf, width=200, force_terminal=True, color_system=None),
-    )
+    mod, buf = _bar_on_a_terminal(monkeypatch)
     with mod.item_progress(3, "predicting") as advance:
         print('{"image": "a.png", "verdict": "PASS"}')
         advance()
