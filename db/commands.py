@@ -183,7 +183,7 @@ def report(
 def _write_csv(conn: Connection, filters: ReportFilters, path: str, regions: bool) -> int:
     """Write the matching inspections (or their regions) to the CSV file ``path`` (``-``:
     stdout); returns how many rows."""
-    from inspect_db.report_query import (
+    from inspect_db.report_export import (
         INSPECTION_FIELDS,
         REGION_FIELDS,
         inspection_rows,

@@ -3,7 +3,11 @@
 Recording is idempotent: ``INSERT ... ON CONFLICT DO NOTHING`` on the record's key, (station,
 image sha256) for a file and (station, capture id) for a triggered capture, so recording the
 same image twice at one station leaves one inspection, a station that retries after a timeout
-never duplicates, and two triggered parts whose frames are identical are two records. Each
+never duplicates, and two triggered parts whose frames are identical are two records. One
+exception: a file recorded as ERROR (refused: no verdict) and inspected again after the fault
+was fixed gets its verdict in place of the ERROR record (deleted, and the verdict inserted in
+the same transaction; ``Inspection.replaces`` names the ERROR of a file refused before it
+could be read, whose key was its path, not its content). Each
 inspection and its regions are written in one transaction. Stations and models are
 get-or-create (by name / by sha256), safe with several writer processes at once.
 
@@ -55,6 +59,7 @@ from inspect_db.rows import (
 from inspect_db.sanitize import clean_text
 
 _REGION_INSERT = sa.insert(REGION)
+_ERROR_ROW = (INSP.c.capture_id.is_(None)) & (INSP.c.verdict == "ERROR")
 StationKey = tuple[int, str, str, str]  # id, plugin, recipe, config hash
 
 
@@ -126,8 +131,9 @@ class Recorder:
     ) -> bool:
         """Write one inspection and its regions in one transaction.
 
-        Returns True if it was new, False if this station had already recorded it (the same
-        image, or for a triggered capture the same ``capture_id``; then nothing is written).
+        Returns True if it was new (or a verdict replacing the file's ERROR record), False if
+        this station had already recorded it (the same image, or for a triggered capture the
+        same ``capture_id``; then nothing is written).
         ``config_hash`` identifies the station's configuration (default: a hash of plugin,
         recipe, model and thresholds); ``model_card`` (default: the card file
         ``inspection.model_card`` names) is stored with a model the database has no card for
@@ -200,14 +206,12 @@ class Recorder:
         mid = self._model_id(conn, insp, card) if insp.model_sha256 else None
         values = inspection_values(insp, sid, mid)
         if values["capture_id"] is None:  # a file: its content is the key
-            iid = insert_ignore(
-                conn,
-                INSP,
-                values,
-                ["station_id", "image_sha256"],
-                returning=INSP.c.id,
-                where=CONTENT_KEY,
-            )
+            if insp.replaces and values["verdict"] != "ERROR":  # refused unread, read now
+                _drop_error(conn, sid, insp.replaces)
+            iid = self._insert_file(conn, values)
+            if iid is None and values["verdict"] != "ERROR":  # an ERROR of its content before?
+                if _drop_error(conn, sid, values["image_sha256"]):
+                    iid = self._insert_file(conn, values)
         else:  # a triggered capture: its capture id is the key
             iid = insert_ignore(
                 conn, INSP, values, ["station_id", "capture_id"], returning=INSP.c.id
@@ -218,6 +222,19 @@ class Recorder:
         if rows:
             conn.execute(_REGION_INSERT, rows)
         return True
+
+    @staticmethod
+    def _insert_file(conn: Connection, values: dict[str, Any]) -> int | None:
+        """Insert a file's record; None when the station has one of its content already."""
+        iid: int | None = insert_ignore(
+            conn,
+            INSP,
+            values,
+            ["station_id", "image_sha256"],
+            returning=INSP.c.id,
+            where=CONTENT_KEY,
+        )
+        return iid
 
     def _station_id(self, conn: Connection, insp: Inspection, chash: str) -> int:
         want = (clean_text(insp.plugin or "", 128), clean_text(insp.recipe or "", 128), chash)
@@ -336,3 +353,11 @@ class SqlSink:
 
     def close(self) -> None:
         self.recorder.close()
+
+
+def _drop_error(conn: Connection, station_id: int, sha256: str) -> bool:
+    """Delete the station's ERROR record of the file keyed ``sha256`` (an ERROR has no regions
+    and no review); whether there was one. The verdict that replaces it is inserted as a new
+    row, so ids keep rising in arrival order (the review queue polls by id)."""
+    key = (INSP.c.station_id == station_id) & (INSP.c.image_sha256 == sha256) & _ERROR_ROW
+    return bool(conn.execute(sa.delete(INSP).where(key)).rowcount)

@@ -8,7 +8,7 @@ day), ``review`` (operator review: reviewed and pending, agreement per station a
 overturned verdicts per day; :mod:`inspect_db.report_review`) and, on request, ``gallery``
 (recent FAIL/REVIEW images with overlays). Every section is one GROUP BY / ORDER BY ... LIMIT
 query served by the indexes in :mod:`inspect_db.models`; Python only loops over groups, never
-over inspections. :func:`inspection_rows` / :func:`region_rows` stream the rows for CSV export.
+over inspections (the rows for CSV export: :mod:`inspect_db.report_export`).
 
 Times are naive UTC in the database and ISO 8601 with ``Z`` in the report.
 """
@@ -16,7 +16,6 @@ Times are naive UTC in the database and ISO 8601 with ``Z`` in the report.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +30,7 @@ from inspect_db.report_filters import Conditions, I, R, ReportFilters, S, condit
 from inspect_db.report_review import review_figures
 
 M = Model.__table__
+StationRecipe = tuple[int, str, str]  # a station id, and a plugin and recipe it ran
 
 
 def _bucket_iso(hour: int, unit: str) -> str:
@@ -123,21 +123,23 @@ def _summary(
             key,
             I.c.station_id,
             I.c.verdict,
+            I.c.plugin,
+            I.c.recipe,
             sa.func.count().label("n"),
             sa.func.sum(I.c.latency_ms).label("lat_sum"),
             sa.func.max(I.c.latency_ms).label("lat_max"),
         )
         .where(*w.hours, *w.scan)
-        .group_by(key, I.c.station_id, I.c.verdict)
+        .group_by(key, I.c.station_id, I.c.verdict, I.c.plugin, I.c.recipe)
     )
     verdicts = dict.fromkeys(VERDICTS, 0)
-    per_station: dict[int, dict[str, int]] = {}
+    per_station: dict[StationRecipe, dict[str, int]] = {}
     per_bucket: dict[int, dict[str, int]] = {}
     lat_sum, lat_max = 0.0, None
-    for k, sid, verdict, n, lsum, lmax in conn.execute(q):
+    for k, sid, verdict, plugin, recipe, n, lsum, lmax in conn.execute(q):
         bkey = k if by_day_in_sql or unit == "hour" else k // 24
         verdicts[verdict] += n
-        per_station.setdefault(sid, dict.fromkeys(VERDICTS, 0))[verdict] += n
+        per_station.setdefault((sid, plugin, recipe), dict.fromkeys(VERDICTS, 0))[verdict] += n
         per_bucket.setdefault(bkey, dict.fromkeys(VERDICTS, 0))[verdict] += n
         lat_sum += float(lsum or 0.0)
         lat_max = float(lmax) if lat_max is None or float(lmax) > lat_max else lat_max
@@ -175,20 +177,24 @@ def _counted(counts: dict[str, int]) -> dict[str, Any]:
     return {"total": sum(counts.values()), **counts, "yield": _yield(counts)}
 
 
-def _station_rows(per_station: dict[int, dict[str, int]], stations: dict) -> list[dict[str, Any]]:
-    """Yield per station, by station name; ``stations``: id -> station row."""
+def _station_rows(
+    per_station: dict[StationRecipe, dict[str, int]], stations: dict
+) -> list[dict[str, Any]]:
+    """Yield per station and the recipe it ran, by station name (a station that changed
+    recipes has a row for each, each with its own counts: the recipe is the one recorded with
+    the inspections, not the station's latest); ``stations``: id -> station row."""
     rows = []
-    for sid, counts in per_station.items():
+    for (sid, plugin, recipe), counts in per_station.items():
         st = stations.get(sid)
         rows.append(
             {
                 "station": st.name if st else str(sid),
-                "plugin": st.plugin if st else "",
-                "recipe": st.recipe if st else "",
+                "plugin": plugin,
+                "recipe": recipe,
                 **_counted(counts),
             }
         )
-    return sorted(rows, key=lambda r: r["station"])
+    return sorted(rows, key=lambda r: (r["station"], r["plugin"], r["recipe"]))
 
 
 def _pareto(conn: Connection, w: Conditions) -> list[dict[str, Any]]:
@@ -234,7 +240,7 @@ BRIEF_FIELDS = (
 _COPIED = ("station_id", "inspected_at", "verdict", "plugin", "recipe")
 
 
-def _columns(fields: tuple[str, ...], table: sa.Table = I) -> list[Any]:
+def columns(fields: tuple[str, ...], table: sa.Table = I) -> list[Any]:
     """The columns of ``fields``: ``station`` (its name) and ``model_sha256`` from their
     tables, the others from ``table``, or the inspection table where ``table`` lacks them or
     only copies them."""
@@ -259,7 +265,7 @@ def _worst(conn: Connection, w: Conditions, limit: int) -> list[dict[str, Any]]:
     if limit <= 0:
         return []
     q = (
-        sa.select(*_columns(BRIEF_FIELDS))
+        sa.select(*columns(BRIEF_FIELDS))
         .join(S, S.c.id == I.c.station_id)
         .where(*w.insp, I.c.defect_area_px > 0)
         .order_by(I.c.defect_area_px.desc(), I.c.id)
@@ -270,7 +276,7 @@ def _worst(conn: Connection, w: Conditions, limit: int) -> list[dict[str, Any]]:
 
 def _gallery(conn: Connection, w: Conditions, limit: int) -> list[dict[str, Any]]:
     q = (
-        sa.select(*_columns(BRIEF_FIELDS))
+        sa.select(*columns(BRIEF_FIELDS))
         .join(S, S.c.id == I.c.station_id)
         .where(*w.insp, I.c.verdict.in_(("FAIL", "REVIEW")), I.c.overlay_path.is_not(None))
         .order_by(I.c.inspected_at.desc(), I.c.id.desc())
@@ -322,83 +328,3 @@ def _percentiles(
         hi_val = vals[1] if len(vals) > 1 else vals[0]
         out[name] = round(vals[0] + (hi_val - vals[0]) * (pos - lo), 3)
     return out
-
-
-INSPECTION_FIELDS = (
-    "id",
-    "station",
-    "plugin",
-    "recipe",
-    "source",
-    "image_sha256",
-    "width",
-    "height",
-    "captured_at",
-    "inspected_at",
-    "latency_ms",
-    "inspect_ms",
-    "queue_ms",
-    "verdict",
-    "fired",
-    "n_regions",
-    "defect_area_px",
-    "part_id",
-    "lot",
-    "capture_id",
-    "error",
-    "overlay_path",
-    "model_sha256",
-)
-REGION_FIELDS = (
-    "inspection_id",
-    "station",
-    "source",
-    "image_sha256",
-    "verdict",
-    "inspected_at",
-    "class_id",
-    "class_name",
-    "bbox_x",
-    "bbox_y",
-    "bbox_w",
-    "bbox_h",
-    "area_px",
-    "area_mm2",
-    "centroid_x",
-    "centroid_y",
-    "max_prob",
-    "mean_prob",
-)
-
-
-def inspection_rows(conn: Connection, f: ReportFilters) -> Iterator[dict[str, Any]]:
-    """Every matching inspection, oldest first, streamed (for CSV)."""
-    w = conditions(conn, f)
-    q = (
-        sa.select(*_columns(INSPECTION_FIELDS))
-        .join(S, S.c.id == I.c.station_id)
-        .outerjoin(M, M.c.id == I.c.model_id)
-        .where(*w.insp)
-        .order_by(I.c.inspected_at, I.c.id)
-    )
-    for row in conn.execute(q.execution_options(yield_per=2000)):
-        d = dict(row._mapping)
-        d["fired"] = ";".join(h.get("rule", "") for h in (d["fired"] or []))
-        d["captured_at"], d["inspected_at"] = iso(d["captured_at"]), iso(d["inspected_at"])
-        yield d
-
-
-def region_rows(conn: Connection, f: ReportFilters) -> Iterator[dict[str, Any]]:
-    """Every region of every matching inspection, streamed (for CSV)."""
-    w = conditions(conn, f)
-    q = (
-        sa.select(*_columns(REGION_FIELDS, R))
-        .join(I, I.c.id == R.c.inspection_id)
-        .join(S, S.c.id == I.c.station_id)
-        .where(*w.insp)
-        .order_by(I.c.inspected_at, R.c.inspection_id, R.c.id)
-    )
-    for row in conn.execute(q.execution_options(yield_per=2000)):
-        d = dict(row._mapping)
-        d["inspected_at"] = iso(d["inspected_at"])
-        yield d

@@ -106,7 +106,8 @@ class Inspection:
     """Everything recorded about one inspected image.
 
     A record is identified by (station, ``capture_id``) for a triggered capture, else by
-    (station, ``image_sha256``): the same file content is recorded once.
+    (station, ``image_sha256``): the same file content is recorded once. An ERROR is not a
+    verdict: a file's later verdict replaces its ERROR record (see ``replaces``).
 
     ``width`` / ``height`` are those of the image as delivered (file or frame); region
     coordinates and areas in px are in the frame the model saw, i.e. after the recipe's
@@ -140,6 +141,10 @@ class Inspection:
     # a record of its own even when its pixels equal an earlier frame's; None for files, whose
     # key is their content (image_sha256)
     capture_id: str | None = None
+    # a file refused before it could be read (unreadable, over the byte limit) is recorded as
+    # ERROR under a key made of its path, size and time, having no content hash; once read it
+    # names that key here, and a sink keeps one record: this one in place of that ERROR
+    replaces: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "verdict"}

@@ -40,7 +40,13 @@ from pathlib import Path
 from inspect_core.plugin_api.interfaces import BaseSource, FileFacts, SourceItem
 from inspect_core.types import Inspection
 from inspect_stations.config import FolderOptions
-from inspect_stations.regular_files import lexists, same_content, special_kind, special_reason
+from inspect_stations.regular_files import (
+    lexists,
+    link_refusal,
+    same_content,
+    special_kind,
+    special_reason,
+)
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", "~", ".why.txt")
 RETRY_FIRST_S, RETRY_MAX_S = 10.0, 300.0  # a file that could not be filed: when to try again
@@ -351,7 +357,7 @@ class FolderSource(BaseSource):
         if kind:  # quarantined as it is, never opened
             refuse = special_reason(kind)
         elif link:
-            refuse = self._check_link(path)
+            refuse = link_refusal(path, self.root_real)
             if not refuse:
                 try:
                     tst = os.stat(path)
@@ -372,33 +378,6 @@ class FolderSource(BaseSource):
                 self.max_pending_seen = max(self.max_pending_seen, len(self._pending))
             return False
         return now - prev[2] >= self.opt.stable_s
-
-    def _check_link(self, path: str) -> str | None:
-        target = os.path.realpath(path)
-        if not os.path.exists(target):
-            return (
-                f"broken symlink: it points to '{_shown(os.readlink(path))}', which does not exist"
-            )
-        if os.path.commonpath([self.root_real, target]) != self.root_real:
-            return (
-                f"symlink pointing outside the watched folder (to {target}); put the image "
-                "itself in the inbox"
-            )
-        if os.path.isdir(target):
-            return "symlink to a folder; only image files are taken"
-        try:
-            kind = special_kind(os.stat(target).st_mode)
-        except OSError:
-            return None  # gone meanwhile: reading it says so
-        return f"symlink to {special_reason(kind)}" if kind else None
-
-
-def _shown(name: str) -> str:
-    """A name as text: bytes that are not UTF-8 (a Latin-1 ``\xfc``) as ``\xfc``."""
-    try:
-        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:
-        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _facts(item: SourceItem) -> FileFacts:

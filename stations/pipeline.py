@@ -48,6 +48,7 @@ from inspect_stations.work import (
     frame_name,
     read_file,
     read_frame,
+    repeated_error,
     run_model,
     work_shape,
 )
@@ -265,7 +266,7 @@ class Pipeline:
         entries: list[JournalEntry] = []
         filed: list[Work] = []
         missed: list[Work] = []  # triggers that got no frame: recorded as ERROR, answered
-        shas: set[str] = set()  # recorded by this group
+        shas: dict[str, str] = {}  # recorded by this group: sha256 -> verdict
         for w in group:
             insp = build_inspection(w.inspector or self.inspector, w, c.name, c.plugin)
             if w.item.path is None and w.data is None:  # a trigger that got no frame
@@ -273,10 +274,11 @@ class Pipeline:
                     entries.append(JournalEntry(insp, [s.name for s in self.writer.slots]))
                 missed.append(w)
                 continue
+            repeated_error(w)
             self._place(w, insp)
             entry = self._entry(w, insp, shas)
             if entry is not None:
-                shas.add(w.sha256)
+                shas[w.sha256] = insp.verdict.decision.value
                 entries.append(entry)
             filed.append(w)
         if entries:
@@ -332,15 +334,15 @@ class Pipeline:
             except OSError as e:
                 self.log.warning("plan_failed", f"{insp.source}: {e}")
 
-    def _entry(self, w: Work, insp: Inspection, shas: set[str]) -> JournalEntry | None:
+    def _entry(self, w: Work, insp: Inspection, shas: dict[str, str]) -> JournalEntry | None:
         """The journal entry of a new result; None for an image recorded before (by this group,
-        a moment ago, or before a crash), which is only filed."""
+        a moment ago, or before a crash), which is only filed. A verdict for an image recorded
+        as ERROR is new: it replaces the ERROR."""
         item = w.item
-        if (
-            w.known_verdict is None
-            and w.sha256
-            and (w.sha256 in shas or self.journal.verdict_of(w.sha256) is not None)
-        ):
+        before = None
+        if w.known_verdict is None and w.sha256:
+            before = shas.get(w.sha256) or self.journal.verdict_of(w.sha256)
+        if before is not None and (before != "ERROR" or insp.verdict.decision.value == "ERROR"):
             if insp.capture_id is not None:  # a new trigger: a part, recorded; but say it
                 self._frame_repeated(item, insp)
             else:

@@ -1,4 +1,5 @@
-"""Regular files only: what a path in the inbox is, opening it, comparing two of them.
+"""Regular files only: what a path in the inbox is (a symlink's target too), opening it,
+comparing two of them.
 
 A named pipe, socket or device in the inbox is never opened for reading (a read can wait
 forever): :func:`open_regular` checks on the opened descriptor, so a pipe that took a name
@@ -90,3 +91,33 @@ def lexists(p: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def link_refusal(path: str, root: str) -> str | None:
+    """Why the symlink ``path`` in the inbox ``root`` (its real path) is never read, or None:
+    broken, leading out of the folder, to a folder, or to a pipe, socket or device."""
+    target = os.path.realpath(path)
+    if not os.path.exists(target):
+        return (
+            f"broken symlink: it points to '{shown_name(os.readlink(path))}', which does not exist"
+        )
+    if os.path.commonpath([root, target]) != root:
+        return (
+            f"symlink pointing outside the watched folder (to {target}); put the image "
+            "itself in the inbox"
+        )
+    if os.path.isdir(target):
+        return "symlink to a folder; only image files are taken"
+    try:
+        kind = special_kind(os.stat(target).st_mode)
+    except OSError:
+        return None  # gone meanwhile: reading it says so
+    return f"symlink to {special_reason(kind)}" if kind else None
+
+
+def shown_name(name: str) -> str:
+    """A name as text: bytes that are not UTF-8 (a Latin-1 ``\xfc``) as ``\xfc``."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -115,9 +115,14 @@ class FakeInspector(InspectorBase):
         return Result(Verdict(Decision.FAIL if bad else Decision.PASS), labels, frame)
 
 
+def _key(insp: Inspection) -> tuple[str, str, str | None]:
+    return (insp.station, insp.image_sha256, insp.capture_id)
+
+
 class MemorySink:
     """Keeps every inspection; idempotent on (station, sha256, capture id) like the ``sql``
-    sink (a file's key is its content; a triggered capture's is its capture id)."""
+    sink (a file's key is its content; a triggered capture's is its capture id), and like it
+    a file's verdict replaces its ERROR."""
 
     def __init__(self):
         self.items: list[Inspection] = []
@@ -128,12 +133,24 @@ class MemorySink:
 
     def write(self, insp: Inspection) -> None:
         with self.lock:
-            key = (insp.station, insp.image_sha256, insp.capture_id)
+            key = _key(insp)
+            if insp.capture_id is None and insp.verdict.decision.value != "ERROR":
+                self._drop_error(key)
+                if insp.replaces:
+                    self._drop_error((insp.station, insp.replaces, None))
             if key in self.keys:
                 self.duplicates += 1
                 return
             self.keys.add(key)
             self.items.append(insp)
+
+    def _drop_error(self, key: tuple[str, str, str | None]) -> None:
+        """Forget the ERROR kept under ``key`` (a verdict takes its place)."""
+        for i, x in enumerate(self.items):
+            if _key(x) == key and x.verdict.decision.value == "ERROR":
+                del self.items[i]
+                self.keys.discard(key)
+                return
 
     def has(self, station: str, sha256: str, capture_id: str | None = None) -> bool:
         return (station, sha256, capture_id) in self.keys

@@ -21,6 +21,7 @@ from inspect_core.runtime.inspector import InspectorBase, Result
 from inspect_core.types import Decision, Inspection, Verdict
 from inspect_stations.config import Limits
 from inspect_stations.image_check import BadImage, Header, check_bytes, decode
+from inspect_stations.journal import Known
 from inspect_stations.regular_files import (
     NotRegularFile,
     open_regular,
@@ -49,6 +50,8 @@ class Work:
     height: int = 0
     error: str | None = None
     known_verdict: str | None = None  # already recorded (before a crash): file it, no re-run
+    error_before: Known | None = None  # recorded as ERROR before: inspected again
+    replaces: str | None = None  # the path key of its ERROR when it could not be read
     probs: np.ndarray | None = None
     result: Result | None = None
     inspection: Inspection | None = None
@@ -84,11 +87,31 @@ def _refuse(w: Work, reason: str, key: str, journal) -> Work:
     """A file that is not read. Its key, as there is no content to hash, is the file as it is
     now: the same file is the same key after a restart; a new one under that name (a camera
     that reuses one name) is not. A name that is not valid UTF-8 keeps its bytes in the key."""
-    f = w.item.file
-    stamp = f"{f.size}:{f.mtime_ns}" if f is not None else ":"
-    w.sha256 = hashlib.sha256(f"{key}:{stamp}".encode("utf-8", "surrogatepass")).hexdigest()
+    w.sha256 = _path_key(key, w.item.file)
     w.error = reason
     return _known(w, journal)
+
+
+def _path_key(key: str, f: FileFacts | None) -> str:
+    """The sha256 that keys the record of a file refused unread: ``key`` and its size and
+    modification time."""
+    stamp = f"{f.size}:{f.mtime_ns}" if f is not None else ":"
+    return hashlib.sha256(f"{key}:{stamp}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _unread_error(w: Work, st: os.stat_result, journal) -> None:
+    """``w.replaces``: the key of this very file's ERROR from when it could not be read
+    (unreadable, over limits.max_bytes; after a chmod, a raised limit or a move back from
+    quarantine it has the same path, inode, size and time), so its verdict takes that
+    record's place."""
+    f = FileFacts(st.st_size, st.st_mtime_ns)
+    path = w.item.path or ""
+    for key in (f"unreadable:{path}", f"oversize:{path}:{st.st_ino}"):
+        sha = _path_key(key, f)
+        known = journal.known(sha)
+        if known is not None and known.verdict == "ERROR":
+            w.replaces = sha
+            return
 
 
 def _oversize(w: Work, st: os.stat_result, limits: Limits, journal) -> Work:
@@ -158,6 +181,7 @@ def read_file(
         _known(w, journal)
         if w.known_verdict is not None:
             return w
+        _unread_error(w, st, journal)
     return _decode(w, os.path.splitext(path)[1], limits, preprocess, shape)
 
 
@@ -181,18 +205,35 @@ def _decode(
 def _known(w: Work, journal) -> Work:
     """Fill in what the journal says about ``w.sha256``: recorded before (a crash between the
     journal and the move, or another file with the same content), so it is filed, not recorded
-    again. The record's destination is kept only for this very file (same inbox path)."""
+    again; an ERROR is not a verdict and is tried again. The record's destination is kept only
+    for this very file (same inbox path)."""
     if journal is None:
         return w
     known = journal.known(w.sha256)
     if known is None:
         return w
+    if known.verdict == "ERROR":
+        # refused before (damaged, over a pixel limit, the model failed): what refused it may
+        # be fixed now, so it is inspected again; a verdict replaces the ERROR record (the sql
+        # sink), an ERROR again is only filed (see repeated_error)
+        w.error_before = known
+        return w
     w.known_verdict = known.verdict
     if known.src is not None and known.src == w.item.path and w.item.file is not None:
         w.item.file.known_dest = known.dest  # FolderSource.destination files it there
-    if known.verdict == "ERROR":
-        w.error = w.error or known.error
     return w
+
+
+def repeated_error(w: Work) -> None:
+    """After ``w`` was inspected again: an ERROR again, of an image recorded as ERROR before,
+    is not recorded or published again, only filed (where its record says, for this very
+    file: a crash between the journal and the move)."""
+    before = w.error_before
+    if before is None or w.result is not None:
+        return
+    w.known_verdict = "ERROR"
+    if before.src is not None and before.src == w.item.path and w.item.file is not None:
+        w.item.file.known_dest = before.dest
 
 
 def read_frame(
@@ -306,6 +347,7 @@ def build_inspection(inspector: InspectorBase, w: Work, station: str, plugin: st
         capture_id=capture_id(it),
     )
     insp = w.inspection
+    insp.replaces = w.replaces
     insp.queue_ms = min(w.waited * 1000, insp.latency_ms)
     insp.inspect_ms = insp.latency_ms - insp.queue_ms
     return insp

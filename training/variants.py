@@ -94,15 +94,31 @@ def make_variants(path: Path, args) -> None:
         images = vx.timing_images(gate_ds, args.images)
         x = vx.timing_input(images[0], meta, (side, side))
         ref_ms = _time(path, ref_engine, cands, images, x, args.runs)
-        _ship_int8(path, int8_file, cands)
+        staged = _stage_int8(path, int8_file, cands)
     for c in cands:
         if c.spec.precision == "bf16":
             c.sha256 = sha256_file(path) if c.result else ""
         print(f"  {c.spec.name}: {'ships' if c.shipped else 'not shipped'}: {c.to_dict()['why']}")
-    card["variants"] = _record(path, card, ref, ref_ms, cands, gate_ds, len(calib), side, args)
+    try:
+        card["variants"] = _record(path, card, ref, ref_ms, cands, gate_ds, len(calib), side, args)
+        _write_pair(path, card_path, card, staged)
+    finally:
+        if staged is not None:
+            staged.unlink(missing_ok=True)  # stopped before the rename: no stray file
+
+
+def _write_pair(path: Path, card_path: Path, card: dict, staged: Path | None) -> None:
+    """The card, then the int8 file right after it: a run stopped in the minutes of gating and
+    timing leaves the old pair as it was (only this instant separates the two renames)."""
     tmp = card_path.with_name(card_path.name + ".tmp")
     tmp.write_text(json.dumps(card, indent=2) + "\n")
     os.replace(tmp, card_path)  # the model file is unchanged: its sha256 and scores stand
+    dest = path.with_name(path.stem + vx.INT8_SUFFIX)
+    if staged is not None:
+        os.replace(staged, dest)
+        print(f"  wrote {dest}", flush=True)
+    else:
+        dest.unlink(missing_ok=True)
     print(f"  wrote the card's variants: {card_path}", flush=True)
 
 
@@ -185,18 +201,18 @@ def _time(path: Path, ref: Engine, cands: list[vx.Candidate], images, x, runs: i
     return {"ms": round(step, 2), "net_ms": round(net, 2)}
 
 
-def _ship_int8(path: Path, int8_file: Path | None, cands: list[vx.Candidate]) -> None:
-    """Write STEM.int8.onnx when an int8 candidate ships, else remove an old one."""
-    dest = path.with_name(path.stem + vx.INT8_SUFFIX)
+def _stage_int8(path: Path, int8_file: Path | None, cands: list[vx.Candidate]) -> Path | None:
+    """When an int8 candidate ships: its file copied beside the model under a temporary name
+    (renamed to STEM.int8.onnx once the card naming its sha256 is written), else None."""
     ints = [c for c in cands if c.spec.precision == "int8"]
-    if int8_file is not None and any(c.shipped for c in ints):
-        shutil.copyfile(int8_file, dest)
-        sha = sha256_file(dest)
-        for c in ints:
-            c.sha256 = sha if c.result else ""
-        print(f"  wrote {dest}", flush=True)
-    else:
-        dest.unlink(missing_ok=True)
+    if int8_file is None or not any(c.shipped for c in ints):
+        return None
+    staged = path.with_name(path.stem + vx.INT8_SUFFIX + ".tmp")
+    shutil.copyfile(int8_file, staged)
+    sha = sha256_file(staged)
+    for c in ints:
+        c.sha256 = sha if c.result else ""
+    return staged
 
 
 def _record(

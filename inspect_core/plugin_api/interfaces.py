@@ -111,7 +111,9 @@ class BaseSource(ABC):
 
 class Sink(Protocol):
     """Where results go: ``write`` is idempotent on the record's key (station and image
-    sha256, or station and ``capture_id``); raising retries it later (see ``register_sinks``)."""
+    sha256, or station and ``capture_id``); raising retries it later (see ``register_sinks``).
+    An ERROR is not a verdict: a file's later verdict takes the place of its ERROR record (of
+    the same key, or of the key ``inspection.replaces`` names), as the ``sql`` sink does."""
 
     def write(self, inspection: Inspection) -> None: ...
 

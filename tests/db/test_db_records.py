@@ -109,6 +109,50 @@ def test_recording_twice_leaves_one_inspection(db_url):
         assert count(rec.engine, "inspection") == 1 and count(rec.engine, "region") == 2
 
 
+def test_a_verdict_replaces_the_error_record_of_the_same_file(db_url):
+    """A file refused (ERROR: damaged, over a limit, the model failed) and inspected again
+    after the fix gets its verdict in place of the ERROR: one record, the verdict's, newer than
+    any before it (the review queue polls for ids above the last it showed). A verdict is
+    never replaced, neither by another ERROR nor by another verdict."""
+    error = make_inspection(4, verdict="ERROR")
+    fail = make_inspection(4, verdict="FAIL", regions=[region(), region(x=30)])
+    with Recorder(db_url) as rec:
+        assert rec.record(error) is True
+        assert rec.record(error) is False  # the same ERROR again: nothing new
+        assert rec.record(make_inspection(5, station="line-0")) is True  # another station's
+        with Session(rec.engine) as s:
+            newest = s.scalars(sa.select(sa.func.max(InspectionRecord.id))).one()
+        assert rec.record(fail) is True
+        assert rec.record(make_inspection(4, verdict="ERROR")) is False
+        assert rec.record(make_inspection(4, verdict="PASS")) is False
+        assert Recorder(engine=rec.engine).record(error) is False  # no cache: the same answer
+        with Session(rec.engine) as s:
+            row = s.scalars(sa.select(InspectionRecord).where(InspectionRecord.id > newest)).one()
+            assert (row.verdict, row.error, row.n_regions) == ("FAIL", None, 2)
+        assert count(rec.engine, "region") == 2 and count(rec.engine, "inspection") == 2
+        # another station's ERROR of the same image is its own record
+        other = make_inspection(4, verdict="ERROR", station="line-2")
+        assert rec.record(other) is True and count(rec.engine, "inspection") == 3
+
+
+def test_a_verdict_replaces_the_error_its_file_had_when_it_could_not_be_read(db_url):
+    """Refused unread (permission, over the byte limit), a file's ERROR is keyed by its path,
+    not its content; read after the fix, its verdict names that key (``replaces``)."""
+    from dataclasses import replace
+
+    unread = make_inspection(7, verdict="ERROR")  # keyed by a hash of path, size and time
+    read = replace(make_inspection(8, verdict="PASS"), replaces=unread.image_sha256)
+    other = make_inspection(9, verdict="ERROR")  # another file's ERROR stays
+    with Recorder(db_url) as rec:
+        assert rec.record(unread) and rec.record(other)
+        assert rec.record(read) is True
+        with Session(rec.engine) as s:
+            rows = s.execute(sa.select(InspectionRecord.image_sha256, InspectionRecord.verdict))
+            assert sorted(rows) == sorted(
+                [(read.image_sha256, "PASS"), (other.image_sha256, "ERROR")]
+            )
+
+
 def test_stations_and_models_are_get_or_create(db_url):
     with Recorder(db_url) as rec:
         rec.record(make_inspection(1, station="a"))

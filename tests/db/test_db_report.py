@@ -15,8 +15,9 @@ from inspect_db.commands import report as report_cmd
 from inspect_db.engine import make_engine
 from inspect_db.errors import BadFilter, UnknownStation
 from inspect_db.recorder import Recorder
+from inspect_db.report_export import INSPECTION_FIELDS, REGION_FIELDS
 from inspect_db.report_filters import ReportFilters, parse_when
-from inspect_db.report_query import INSPECTION_FIELDS, REGION_FIELDS, build_report
+from inspect_db.report_query import build_report
 
 T0 = datetime(2025, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -152,6 +153,18 @@ def test_empty_database_gives_an_empty_report(db_url):
     r = report(db_url, since="7d")
     assert r["total"] == 0 and r["stations"] == [] and r["pareto"] == [] and r["worst"] == []
     assert r["latency_ms"]["p50"] is None and r["timeline"]["rows"] == []
+
+
+def test_a_station_that_changed_recipe_has_a_yield_row_per_recipe(db_url):
+    """Counts go with the recipe recorded on each inspection, not the station's latest: the
+    steel images' yield is not shown under the tile recipe the station was switched to."""
+    with Recorder(db_url) as rec:
+        for i, v in enumerate(["PASS", "PASS", "FAIL", "PASS"]):
+            rec.record(make_inspection(i, station="line-9", verdict=v, recipe="steel"))
+        for i, v in enumerate(["FAIL", "FAIL"]):
+            rec.record(make_inspection(50 + i, station="line-9", verdict=v, recipe="tile"))
+    rows = [(s["station"], s["recipe"], s["total"], s["yield"]) for s in report(db_url)["stations"]]
+    assert rows == [("line-9", "steel", 4, 0.75), ("line-9", "tile", 2, 0.0)]
 
 
 def test_unknown_station_names_the_known_ones(filled):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from inspect_stations.config import parse_config
@@ -78,6 +80,20 @@ class StationLogs:
 
     def of(self, event: str) -> list[str]:
         return [r.getMessage() for r in self.records if getattr(r, "event", None) == event]
+
+
+@contextmanager
+def running(station: Station) -> Iterator[StationLogs]:
+    """``station`` run in a thread while the block runs, its log by event captured; stopped
+    and waited for when the block ends, even when the block fails."""
+    t = threading.Thread(target=station.run, kwargs={"install_signals": False}, daemon=True)
+    with StationLogs() as logs:
+        t.start()
+        try:
+            yield logs
+        finally:
+            station.stop()
+            t.join(60)
 
 
 def start(station: Station) -> threading.Thread:

@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 
 from conftest import make_tiny_model, write_card
-from station_kit import StationLogs
+from station_kit import StationLogs, running
 
 from inspect_core.cards import sha256_file
 from inspect_core.plugin_api.interfaces import ModelVersion
@@ -82,23 +82,17 @@ def test_a_promote_while_running_switches_between_images_losing_none(tmp_path):
     sink = MemorySink()
     reg = Registry(None)  # the recipe's own model (a) to begin with
     st = Station(_config(tmp_path, until_empty=False), sinks={"mem": sink}, versions=reg)
-    t = threading.Thread(target=st.run, kwargs={"install_signals": False}, daemon=True)
-    with StationLogs() as logs:
-        t.start()
-        try:
-            write_images(tmp_path / "inbox", 6, prefix="early")
-            _wait(lambda: len(sink.items) >= 6)
-            reg.version = _version(b, "v2")  # inspect model promote
-            _wait(lambda: bool(logs.of("model_switched")))
-            write_images(tmp_path / "inbox", 6, seed=1, prefix="late", start=6)
-            _wait(lambda: len(sink.items) >= 12)
-            reg.version = None  # a rollback to the recipe's model
-            _wait(lambda: len(logs.of("model_switched")) == 2)
-            write_images(tmp_path / "inbox", 2, seed=2, prefix="back", start=12)
-            _wait(lambda: len(sink.items) >= 14)
-        finally:
-            st.stop()
-            t.join(60)
+    with running(st) as logs:
+        write_images(tmp_path / "inbox", 6, prefix="early")
+        _wait(lambda: len(sink.items) >= 6)
+        reg.version = _version(b, "v2")  # inspect model promote
+        _wait(lambda: bool(logs.of("model_switched")))
+        write_images(tmp_path / "inbox", 6, seed=1, prefix="late", start=6)
+        _wait(lambda: len(sink.items) >= 12)
+        reg.version = None  # a rollback to the recipe's model
+        _wait(lambda: len(logs.of("model_switched")) == 2)
+        write_images(tmp_path / "inbox", 2, seed=2, prefix="back", start=12)
+        _wait(lambda: len(sink.items) >= 14)
     shas = {i.source.rsplit("/", 1)[-1][:4]: set() for i in sink.items}
     for i in sink.items:
         shas[i.source.rsplit("/", 1)[-1][:4]].add(i.model_sha256)
@@ -188,19 +182,13 @@ def test_after_a_switch_images_are_sized_for_the_model_that_runs(tmp_path):
     cfg = replace(cfg, limits=replace(cfg.limits, max_work_mpx=0.004))  # 32x48 once, not 4x
     sink, reg = MemorySink(), Registry(None)
     st = Station(cfg, sinks={"mem": sink}, versions=reg)
-    t = threading.Thread(target=st.run, kwargs={"install_signals": False}, daemon=True)
-    with StationLogs() as logs:
-        t.start()
-        try:
-            write_images(tmp_path / "inbox", 1, prefix="early")
-            _wait(lambda: len(sink.items) >= 1)
-            reg.version = _version(b, "v2")
-            _wait(lambda: bool(logs.of("model_switched")))
-            write_images(tmp_path / "inbox", 1, seed=1, prefix="late", start=1)
-            _wait(lambda: len(sink.items) >= 2)
-        finally:
-            st.stop()
-            t.join(60)
+    with running(st) as logs:
+        write_images(tmp_path / "inbox", 1, prefix="early")
+        _wait(lambda: len(sink.items) >= 1)
+        reg.version = _version(b, "v2")
+        _wait(lambda: bool(logs.of("model_switched")))
+        write_images(tmp_path / "inbox", 1, seed=1, prefix="late", start=1)
+        _wait(lambda: len(sink.items) >= 2)
     early, late = sink.items
     assert early.verdict.decision.value != "ERROR"  # one copy of 32x48 fits the limit
     assert late.verdict.decision.value == "ERROR" and "4 copies" in late.error

@@ -66,13 +66,19 @@ def test_the_script_records_every_candidate_and_ships_only_what_passed(trained, 
     assert OnnxModel(model, threads=1).variant_name == expected
 
 
-def test_an_int8_copy_that_fails_is_made_again_with_more_layers_in_float(
-    trained, tmp_path, monkeypatch
-):
+def _script(monkeypatch):
+    """training/variants.py as a module (its folder on the path, as when it runs)."""
     spec = importlib.util.spec_from_file_location("variants_script", ROOT / "training/variants.py")
     script = importlib.util.module_from_spec(spec)
     monkeypatch.syspath_prepend(str(ROOT / "training"))
     spec.loader.exec_module(script)
+    return script
+
+
+def test_an_int8_copy_that_fails_is_made_again_with_more_layers_in_float(
+    trained, tmp_path, monkeypatch
+):
+    script = _script(monkeypatch)
     model = tmp_path / "tiny.onnx"
     shutil.copy(trained, model)
     state: dict = {}
@@ -102,3 +108,31 @@ def test_an_int8_copy_that_fails_is_made_again_with_more_layers_in_float(
     made = [c for c in cands if c.result is not None]
     assert q is not None and made and all(c.result.passed for c in made)
     assert all("decoder" in c.note for c in made)  # the last level: the decoder kept in float
+
+
+def test_a_run_stopped_before_its_card_leaves_the_old_int8_file_and_card(
+    trained, tmp_path, monkeypatch
+):
+    """The int8 file is renamed into place only after the card naming its sha256: stopped
+    during the minutes of gating and timing, the shipped pair stays as it was."""
+    script = _script(monkeypatch)
+    model = tmp_path / "tiny.onnx"
+    shutil.copy(trained, model)
+    shutil.copy(trained.with_suffix(".json"), model.with_suffix(".json"))
+    old_int8, old_card = b"the int8 file the card names", model.with_suffix(".json").read_bytes()
+    model.with_name("tiny.int8.onnx").write_bytes(old_int8)
+    monkeypatch.setattr(script, "cpu_flags", lambda: frozenset({"avx512_vnni"}))
+    monkeypatch.setattr(vx, "gate", lambda ref, cand: vx.GateResult(0.0, "", 0.0, True))
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt  # Ctrl-C while the card is being put together
+
+    monkeypatch.setattr(script, "_record", stopped)
+    datasets = trained.parents[1] / "datasets"
+    argv = [str(model), "--datasets", str(datasets), "--runs", "1", "--calib", "2"]
+    monkeypatch.setattr(sys, "argv", ["variants.py", *argv, "--size", "64", "--images", "1"])
+    with pytest.raises(KeyboardInterrupt):
+        script.main()
+    assert model.with_name("tiny.int8.onnx").read_bytes() == old_int8
+    assert model.with_suffix(".json").read_bytes() == old_card
+    assert not list(tmp_path.glob("*.tmp"))  # the staged int8 copy does not stay behind
