@@ -72,6 +72,14 @@ def check_candidate(plugin: str, recipe: str, path: Path) -> tuple[str, list[str
     multiple=True,
     help="OLD=NEW: read recorded paths starting with OLD at NEW (a mount or fsspec URL).",
 )
+@click.option(
+    "--max-errors",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Images that may fail to be read or judged before the backtest exits 1 (its figures "
+    "cover only the images judged).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
     "--html",
@@ -92,6 +100,7 @@ def backtest(
     workers,
     chunk,
     path_maps,
+    max_errors,
     as_json,
     html_path,
 ):
@@ -124,8 +133,16 @@ def backtest(
     )
     if as_json:
         click.echo(json.dumps(result, indent=2))
-        return
-    _print(result)
+    else:
+        _print(result)
+    if result["errors"] > max_errors:
+        click.echo(
+            f"{result['errors']} of {result['errors'] + result['images']} images could not be "
+            "read or judged (above --max-errors "
+            f"{max_errors}): the figures cover the others only",
+            err=True,
+        )
+        raise SystemExit(1)
 
 
 def _print(s: dict[str, Any]) -> None:
@@ -144,6 +161,14 @@ def _print(s: dict[str, Any]) -> None:
             if any(row.values())
         )
     )
+    if len(s["recorded_by"]) > 1:  # a window across a promotion: the changes per model
+        click.echo(
+            "recorded by "
+            + "; ".join(
+                f"{terminal_text(m)}: {v['images']} images, {v['changed']} changed"
+                for m, v in s["recorded_by"].items()
+            )
+        )
     if s["latency_ms"]:
         lat = s["latency_ms"]
         click.echo(f"candidate latency: median {lat['median']} ms, p95 {lat['p95']} ms")

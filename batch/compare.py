@@ -40,6 +40,8 @@ class Tally:
     reviewed: int = 0
     recorded_agrees: int = 0
     candidate_agrees: int = 0
+    # per model that judged the records (a window across a promotion holds two): images, changed
+    by_model: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, item: BacktestItem, result: ItemResult, human: str | None = None) -> None:
         if result.verdict is None:
@@ -48,6 +50,9 @@ class Tally:
                 self.error_examples.append(f"{item.url}: {result.error}")
             return
         self.images += 1
+        per_model = self.by_model.setdefault(item.model or "unknown", [0, 0])
+        per_model[0] += 1
+        per_model[1] += result.verdict != item.recorded
         self.confusion[item.recorded][result.verdict] += 1
         self.latencies.append(result.latency_ms)
         if human is not None:
@@ -79,6 +84,9 @@ class Tally:
                 "images": self.reviewed,
                 "recorded_agrees": self.recorded_agrees,
                 "candidate_agrees": self.candidate_agrees,
+            },
+            "recorded_by": {
+                m: {"images": n, "changed": k} for m, (n, k) in sorted(self.by_model.items())
             },
         }
         if self.error_examples:

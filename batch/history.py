@@ -1,6 +1,6 @@
 """The recorded inspections a backtest re-judges: those of a window (time, station, plugin,
 recipe) that have a verdict, streamed from the database in id order (a million rows never sit
-in memory), each with the recipe settings it was judged under."""
+in memory), each with the recipe settings it was judged under and the model that judged it."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import sqlalchemy as sa
 
 from inspect_batch.items import BacktestItem, Chunk, RecipeSettings
 from inspect_batch.stream import chunks
-from inspect_db.models import InspectionRecord, Station
+from inspect_db.engine import connect
+from inspect_db.models import InspectionRecord, Model, Station
 from inspect_db.report_filters import ReportFilters, conditions
 
 INSP = InspectionRecord.__table__
 S = Station.__table__
+M = Model.__table__
 JUDGED = ("PASS", "REVIEW", "FAIL")
 
 
@@ -40,9 +42,12 @@ class PathMap:
 
 
 def where_read(path: str, maps: list[PathMap]) -> str:
+    """Where ``path`` is read: the first map whose OLD is the path or a folder above it
+    (``/srv/archive`` maps ``/srv/archive/x.png``, not ``/srv/archive2/x.png``)."""
     for m in maps:
-        if path.startswith(m.old):
-            return m.new + path[len(m.old) :]
+        old = m.old.rstrip("/")
+        if path == old or path.startswith(old + "/"):
+            return m.new.rstrip("/") + path[len(old) :]
     return path
 
 
@@ -54,35 +59,63 @@ def count(conn: sa.Connection, f: ReportFilters) -> int:
 
 
 def recorded(
-    conn: sa.Connection, f: ReportFilters, maps: list[PathMap], chunk_size: int = 200
+    engine: sa.Engine, f: ReportFilters, maps: list[PathMap], chunk_size: int = 200
 ) -> Iterator[Chunk]:
     """The window's judged inspections as chunks of :class:`BacktestItem`, each chunk with the
-    recipe settings its items name, in id order, streamed."""
-    w = conditions(conn, f)
-    q = (
-        sa.select(
-            INSP.c.id,
-            INSP.c.source,
-            INSP.c.verdict,
-            INSP.c.thresholds,
-            INSP.c.overlay_path,
-            S.c.name,
-        )
-        .join(S, S.c.id == INSP.c.station_id)
-        .where(*w.insp, INSP.c.verdict.in_(JUDGED))
-        .order_by(INSP.c.id)
-        .execution_options(yield_per=1000)
-    )
-    rows = conn.execute(q)
+    recipe settings its items name, in id order. Read in pages of ``PAGE`` rows by id, each in
+    a short transaction of its own: a read held open for the hours of a backtest would keep
+    a live SQLite database's write-ahead log from being checkpointed while stations write."""
 
     def items() -> Iterator[tuple[BacktestItem, RecipeSettings]]:
-        for r in rows:
-            s = RecipeSettings.from_thresholds(r.thresholds)
-            item = BacktestItem(
-                r.id, where_read(r.source, maps), r.verdict, s.key, r.name, r.overlay_path
-            )
-            yield item, s
+        after = 0
+        while True:
+            with connect(engine) as conn:
+                rows = conn.execute(_page(conn, f, after)).all()
+            for r in rows:
+                s = RecipeSettings.from_thresholds(r.thresholds)
+                model = r.version or (r.sha256 or "")[:12] or "unknown"
+                yield (
+                    BacktestItem(
+                        r.id,
+                        where_read(r.source, maps),
+                        r.verdict,
+                        s.key,
+                        r.name,
+                        r.overlay_path,
+                        r.image_sha256,
+                        model,
+                    ),
+                    s,
+                )
+            if len(rows) < PAGE:
+                return
+            after = rows[-1].id
 
     for pairs in chunks(items(), chunk_size):
         settings = {s.key: s.overrides for _, s in pairs}
         yield Chunk([item for item, _ in pairs], settings)
+
+
+PAGE = 2000  # rows read per transaction
+
+
+def _page(conn: sa.Connection, f: ReportFilters, after: int) -> sa.Select:
+    w = conditions(conn, f)
+    return (
+        sa.select(
+            INSP.c.id,
+            INSP.c.source,
+            INSP.c.image_sha256,
+            INSP.c.verdict,
+            INSP.c.thresholds,
+            INSP.c.overlay_path,
+            S.c.name,
+            M.c.version,
+            M.c.sha256,
+        )
+        .join(S, S.c.id == INSP.c.station_id)
+        .outerjoin(M, M.c.id == INSP.c.model_id)
+        .where(*w.insp, INSP.c.verdict.in_(JUDGED), INSP.c.id > after)
+        .order_by(INSP.c.id)
+        .limit(PAGE)
+    )

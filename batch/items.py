@@ -31,8 +31,8 @@ class RecipeSettings:
 
 @dataclass(frozen=True)
 class BacktestItem:
-    """One recorded image: where a worker reads it (a path or fsspec URL), its recorded verdict
-    and overlay, and the key of its recipe settings."""
+    """One recorded image: where a worker reads it (a path or fsspec URL), its recorded verdict,
+    overlay and content hash, the model that judged it, and the key of its recipe settings."""
 
     inspection_id: int
     url: str
@@ -40,6 +40,8 @@ class BacktestItem:
     settings_key: str
     station: str = ""
     overlay: str | None = None  # the recorded overlay, for the page
+    image_sha256: str = ""  # the recorded image's: the file read must still be that image
+    model: str = ""  # the model that judged it (its version, or the start of its sha256)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Any
 
 from inspect_batch.cluster import dask_client
 from inspect_batch.compare import Tally
-from inspect_batch.history import PathMap, count, recorded
-from inspect_batch.items import BacktestItem, Chunk
+from inspect_batch.history import PathMap, count, recorded, where_read
+from inspect_batch.items import BacktestItem, Chunk, ItemResult
 from inspect_batch.stream import stream
 from inspect_batch.worker import CandidateOnWorker, CandidateSpec, judge_chunk
 
@@ -51,21 +51,25 @@ def run_backtest(
     since, until, station = window
     f = ReportFilters.parse(since=since, until=until, station=station, plugin=plugin, recipe=recipe)
     maps = [PathMap.parse(m) for m in path_maps]
-    spec = CandidateSpec(plugin, recipe, str(candidate), overlays=html is not None)
+    # the workers load the candidate where they see it (mapped like the images)
+    spec = CandidateSpec(
+        plugin, recipe, where_read(str(candidate), maps), overlays=html is not None
+    )
     tally = Tally()
     reviews = operator_verdicts()
     engine = make_engine(url)
     try:
-        with engine.connect() as conn, dask_client(scheduler, workers) as client:
-            total = count(conn, f)
+        total = _window_size(engine, f)
+        with dask_client(scheduler, workers) as client:
             client.register_plugin(CandidateOnWorker(spec))
             in_flight: dict[int, BacktestItem] = {}
-            chunks = _remember(recorded(conn, f, maps, chunk), in_flight)
-            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+            chunks = _remember(recorded(engine, f, maps, chunk), in_flight)
             label = "" if quiet else f"backtest {plugin}:{recipe}"
             with item_progress(total if not quiet else 0, label) as advance:
-                # one database chunk per task; two tasks per worker in flight
-                for results in stream(client, judge_chunk, chunks, 1, 2 * n_workers):
+                # one database chunk per task; two tasks per worker thread in flight
+                for results in stream(
+                    client, judge_chunk, chunks, 1, lambda: 2 * _threads(client), _lost
+                ):
                     human = reviews(engine, [r.inspection_id for r in results]) if reviews else {}
                     for r in results:
                         tally.add(in_flight.pop(r.inspection_id), r, human.get(r.inspection_id))
@@ -88,6 +92,37 @@ def run_backtest(
         }
         out["html"] = str(write_page(html, tally, meta))
     return out
+
+
+def _window_size(engine: Any, f: Any) -> int:
+    """How many judged records the window holds; none is an error saying where it looked (a
+    mistyped --db, --since or --station would otherwise report a backtest of nothing)."""
+    from inspect_core.errors import InspectError
+    from inspect_db.engine import connect, safe_url
+    from inspect_db.migrate import ensure_schema
+
+    ensure_schema(engine)
+    with connect(engine) as conn:
+        total = count(conn, f)
+    if total == 0:
+        raise InspectError(
+            f"no judged record (PASS, REVIEW or FAIL) of {f.plugin}:{f.recipe} in "
+            f"{safe_url(engine.url)} for this window; check --db, --since/--until and --station"
+        )
+    return total
+
+
+def _threads(client: Any) -> int:
+    """Worker threads the cluster has now (workers may join while it runs)."""
+    workers = client.scheduler_info().get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+def _lost(chunks: list[Chunk], e: BaseException) -> list[ItemResult]:
+    """A task that failed as a whole (its worker killed, the scheduler lost): each of its
+    images could not be judged, and the backtest goes on with the others."""
+    why = f"the task failed: {type(e).__name__}: {e}"
+    return [ItemResult(i.inspection_id, None, error=why) for c in chunks for i in c.items]
 
 
 def _remember(chunks: Iterator[Chunk], in_flight: dict[int, BacktestItem]) -> Iterator[Chunk]:

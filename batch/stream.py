@@ -29,21 +29,38 @@ def stream(
     fn: Callable[[list[T]], list[R]],
     items: Iterable[T],
     chunk_size: int = 200,
-    in_flight: int = 4,
+    in_flight: int | Callable[[], int] = 4,
+    failed: Callable[[list[T], BaseException], list[R]] | None = None,
 ) -> Iterator[list[R]]:
     """``fn`` over ``items`` in chunks on the cluster of ``client``; yields each chunk's results
-    as it finishes (not in order). At most ``in_flight`` chunks are submitted at a time."""
+    as it finishes (not in order). At most ``in_flight`` chunks are out at a time (a callable:
+    asked again as each finishes, so workers that join later get work too). A chunk whose task
+    fails (a worker killed, the scheduler lost) yields ``failed(chunk, error)`` when given, and
+    the rest go on; without it the error is raised."""
     from distributed import as_completed
 
+    limit = in_flight if callable(in_flight) else (lambda: in_flight)
     pending = chunks(items, chunk_size)
-    first = [client.submit(fn, c, pure=False) for c in islice(pending, in_flight)]
+    out: dict[Any, list[T]] = {}
+
+    def submit(chunk: list[T]) -> Any:
+        future = client.submit(fn, chunk, pure=False)
+        out[future] = chunk
+        return future
+
+    first = [submit(c) for c in islice(pending, max(1, limit()))]
     if not first:
         return
     done = as_completed(first)
     for future in done:
-        result = future.result()
+        chunk = out.pop(future)
+        try:
+            result = future.result()
+        except Exception as e:
+            if failed is None:
+                raise
+            result = failed(chunk, e)
         future.release()
-        nxt = next(pending, None)
-        if nxt is not None:
-            done.add(client.submit(fn, nxt, pure=False))
+        for nxt in islice(pending, max(1, limit() - len(out))):
+            done.add(submit(nxt))
         yield result

@@ -43,6 +43,9 @@ class CandidateOnWorker(WorkerPlugin):
         self.spec = spec
         self.inspectors: dict[str, Any] = {}
         self.settings: dict[str, dict[str, Any]] = {}
+        # why the candidate did not load here: a worker that joins later keeps the plugin even
+        # when its setup fails (Dask only logs it), so every image sent to it says this
+        self.failed: str | None = "the candidate was not loaded on this worker"
 
     def setup(self, worker: Any = None) -> None:
         from inspect_core.plugin_api.manager import get_registry
@@ -51,10 +54,16 @@ class CandidateOnWorker(WorkerPlugin):
 
         s = self.spec
         model = Path(s.model)
-        base = find_recipe(s.plugin, s.recipe)
-        self.recipe = replace(base, model=model, card=model.with_suffix(".json"))
-        self.model = OnnxModel(model, threads=s.threads, card=model.with_suffix(".json"))
-        self.rules = get_registry().rules
+        try:
+            base = find_recipe(s.plugin, s.recipe)
+            self.recipe = replace(base, model=model, card=model.with_suffix(".json"))
+            self.model = OnnxModel(model, threads=s.threads, card=model.with_suffix(".json"))
+            self.rules = get_registry().rules
+        except Exception as e:
+            where = getattr(worker, "address", "this worker")
+            self.failed = f"the candidate {model} did not load on {where}: {e}"
+            raise
+        self.failed = None
 
     def inspector(self, key: str) -> Any:
         """The Inspector for the recipe settings ``key`` (built on first use)."""
@@ -66,8 +75,16 @@ class CandidateOnWorker(WorkerPlugin):
         return self.inspectors[key]
 
 
-def read_image(url: str) -> Any:
-    """The image at ``url`` (a path or an fsspec URL), decoded as the station decodes."""
+class NotTheRecordedImage(Exception):
+    """The file at a record's path is not the image that was recorded."""
+
+
+def read_image(url: str, sha256: str = "") -> Any:
+    """The image at ``url`` (a path or an fsspec URL), decoded as the station decodes; with
+    ``sha256``, only if it is still the recorded image (a name reused by a later image, or a
+    --path-map that leads to another line's archive, would compare verdicts of two images)."""
+    import hashlib
+
     import fsspec
 
     from inspect_stations.config_types import Limits
@@ -75,6 +92,11 @@ def read_image(url: str) -> Any:
 
     with fsspec.open(url, "rb") as f:
         data = f.read()
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise NotTheRecordedImage(
+            "the file there is not the recorded image (its sha256 differs): a name reused "
+            "by a later image, or a --path-map leading to another archive"
+        )
     ext = "." + url.rsplit(".", 1)[-1].lower() if "." in url.rsplit("/", 1)[-1] else ""
     limits = Limits(sixteen_bit="scale", max_work_mpx=float("inf"))
     header = check_bytes(data, ext, limits)
@@ -87,6 +109,9 @@ def judge_chunk(chunks: list[Chunk]) -> list[ItemResult]:
     plugin: CandidateOnWorker = get_worker().plugins[PLUGIN_NAME]
     out: list[ItemResult] = []
     for chunk in chunks:
+        if plugin.failed is not None:
+            out += [ItemResult(i.inspection_id, None, error=plugin.failed) for i in chunk.items]
+            continue
         plugin.settings.update(chunk.settings)
         out += [judge_one(plugin, item) for item in chunk.items]
     return out
@@ -95,7 +120,7 @@ def judge_chunk(chunks: list[Chunk]) -> list[ItemResult]:
 def judge_one(plugin: CandidateOnWorker, item: BacktestItem) -> ItemResult:
     """One image: read, decode, the recipe's chain; the candidate's verdict and regions."""
     try:
-        image = read_image(item.url)
+        image = read_image(item.url, item.image_sha256)
         inspector = plugin.inspector(item.settings_key)
         t = time.perf_counter()
         result = inspector.inspect_image(image)

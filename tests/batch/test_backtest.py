@@ -182,3 +182,90 @@ def test_a_scheduler_without_workers_is_one_line_too(monkeypatch):
             with dask_client(c.scheduler_address):
                 pass
     assert f"dask worker {c.scheduler_address}" in str(e.value)
+
+
+def _copy_history(history, tmp_path) -> tuple[str, Path]:
+    """A copy of the history (database and archive) a test may change; (url, archive)."""
+    url, _, tmp = history
+    shutil.copytree(tmp / "archive", tmp_path / "archive")
+    shutil.copy(tmp / "line.db", tmp_path / "line.db")
+    return f"sqlite:///{tmp_path / 'line.db'}", tmp_path / "archive"
+
+
+def test_a_file_that_is_not_the_recorded_image_is_an_error_and_exit_1(
+    history, tmp_path, monkeypatch, capsys
+):
+    """A name reused by a later image (or a --path-map to another archive): not compared."""
+    url, archive = _copy_history(history, tmp_path)
+    _, _, tmp = history
+    first, second = sorted(archive.glob("*.png"))[:2]
+    shutil.copy(second, first)  # another image under the recorded name
+    maps = [f"{tmp / 'archive'}={archive}"]
+    s = _run(url, STEEL, tmp_path, path_maps=maps)
+    assert (s["images"], s["errors"]) == (8, 1) and s["changed"] == 0
+    assert "not the recorded image" in s["error_examples"][0]
+    args = ["--plugin", "industrial", "--recipe", "steel", "--candidate", STEEL, "--db", url]
+    code, out, err = main_exit(
+        monkeypatch, capsys, "backtest", *args, "--path-map", maps[0], "--workers", 1, "--json"
+    )
+    assert code == 1 and json.loads(out)["errors"] == 1 and "above --max-errors 0" in err
+    from click.testing import CliRunner
+
+    from inspect_batch.commands import backtest
+
+    more = ["--path-map", maps[0], "--workers", "1", "--json", "--max-errors", "1"]
+    res = CliRunner().invoke(backtest, [*map(str, args), *more])
+    assert res.exit_code == 0, res.output
+
+
+def test_a_window_across_a_promotion_counts_changes_per_recorded_model(history, tmp_path):
+    import sqlalchemy as sa
+
+    from inspect_db.engine import make_engine
+
+    url, archive = _copy_history(history, tmp_path)
+    with Recorder(url) as rec:  # the last three records were judged by an earlier version
+        old = rec.register_model("e" * 64, plugin="industrial", recipe="steel", version="v1")
+    engine = make_engine(url)
+    with engine.begin() as c:
+        last3 = "SELECT id FROM inspection ORDER BY id DESC LIMIT 3"
+        c.execute(sa.text(f"UPDATE inspection SET model_id = :m WHERE id IN ({last3})"), {"m": old})
+    engine.dispose()
+    _, _, tmp = history
+    s = _run(url, STEEL, tmp_path, path_maps=[f"{tmp / 'archive'}={archive}"])
+    by = s["recorded_by"]
+    assert by["v1"] == {"images": 3, "changed": 0} and sum(v["images"] for v in by.values()) == 9
+
+
+def test_an_empty_window_is_an_error_naming_where_it_looked(history, tmp_path):
+    from inspect_core.errors import InspectError
+
+    url, _, _ = history
+    with pytest.raises(InspectError, match=r"no judged record .* industrial:steel in sqlite"):
+        _run(url, STEEL, tmp_path, window=(None, "2000-01-01", None))
+
+
+def test_path_maps_match_whole_folders():
+    from inspect_batch.history import PathMap, where_read
+
+    maps = [PathMap.parse("/srv/archive=/mnt/a/")]
+    assert where_read("/srv/archive/PASS/x.png", maps) == "/mnt/a/PASS/x.png"
+    assert where_read("/srv/archive2/x.png", maps) == "/srv/archive2/x.png"
+
+
+def test_a_chunk_whose_task_fails_is_counted_and_the_others_go_on():
+    from distributed import Client
+
+    from inspect_batch.stream import stream
+
+    def judge(chunk):
+        if 3 in chunk:
+            raise RuntimeError("worker killed")
+        return [x * 10 for x in chunk]
+
+    with Client(processes=False, n_workers=1, dashboard_address=None) as client:
+        got = list(stream(client, judge, range(6), 2, 2, lambda c, e: [f"lost {c}: {e}"]))
+        with pytest.raises(RuntimeError, match="worker killed"):
+            list(stream(client, judge, range(6), 2, 2))
+    flat = sorted(map(str, (r for results in got for r in results)))
+    assert flat == sorted(["0", "10", "40", "50", "lost [2, 3]: worker killed"])
