@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -197,7 +198,10 @@ def plugin_new(name, directory, model_path, data):
     model = Path(model_path) if model_path else None
     if data is None:
         root = scaffold(name, Path(directory), model)
-        click.echo(f"wrote {root}\nnext: pip install -e {root} && inspect plugins && pytest {root}")
+        q = shlex.quote(str(root))
+        click.echo(
+            terminal_text(f"wrote {root}\nnext: pip install -e {q}; inspect plugins; pytest {q}")
+        )
         return
     made = scaffold_from_data(name, Path(directory), Path(data).resolve(), model)
     for line in made.survey.lines():
@@ -206,13 +210,14 @@ def plugin_new(name, directory, model_path, data):
     for reason in made.chain.reasons:
         click.echo(f"recipe: {reason}")
     models = made.root / f"inspect_{name}" / "models"
+    q = shlex.quote
     steps = [
-        f"pip install -e {made.root}",
+        f"pip install -e {q(str(made.root))}",
         made.train_command,
-        f"cp runs/{name}/model.onnx {models / 'default.onnx'}",
-        f"cp runs/{name}/model.json {models / 'default.json'}",
-        f"inspect plugin samples {name}:default --data {made.survey.root} --write",
-        f"pytest {made.root}",
+        f"cp runs/{name}/model.onnx {q(str(models / 'default.onnx'))}",
+        f"cp runs/{name}/model.json {q(str(models / 'default.json'))}",
+        f"inspect plugin samples {name}:default --data {q(str(made.survey.root))} --write",
+        f"pytest {q(str(made.root))}",
     ]
     click.echo(terminal_text(f"wrote {made.root}; next:"))
     for step in steps:

@@ -1,8 +1,8 @@
 """Plugin discovery and the registry of what plugins registered.
 
 Plugins come from one entry-point group, ``inspect.plugins``, by entry-point name (the shipped
-ones: ``industrial``, ``aerial``, ``robotics``, ``records`` (the database, ``inspect_db``) and
-``station``). ``INSPECT_PLUGINS`` selects: ``INSPECT_PLUGINS=industrial,records`` loads only
+ones: ``industrial``, ``aerial``, ``robotics``, ``records`` (the database, ``inspect_db``),
+``station``, ``review`` (the review page) and ``batch`` (backtests on Dask)). ``INSPECT_PLUGINS`` selects: ``INSPECT_PLUGINS=industrial,records`` loads only
 those; ``INSPECT_PLUGINS=-robotics`` loads all but robotics (the others are blocked in the
 pluggy PluginManager and never imported; a name that is not installed is reported). Every hook
 is called through pluggy, one plugin at a time (:func:`call_hook`), so that a plugin that fails
@@ -204,7 +204,13 @@ def _register(reg: Registry, c: Candidate) -> Any | None:
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # pluggy refused it: a hook with unknown arguments, or the
-        reg.fail(c.name, f"failed to register: {describe(e)}")  # same module twice
+        why = describe(e)  # same module or the same name twice
+        if "already registered" in why:
+            why += (
+                f"; another installed plugin has the entry-point name {c.name!r}: rename one "
+                '(its [project.entry-points."inspect.plugins"] key) and install it again'
+            )
+        reg.fail(c.name, f"failed to register: {why}")
         return None
     ms = (time.perf_counter() - start) * 1000
     reg.pm.trace.root.get("load")(f"{c.name} ({getattr(module, '__name__', module)}) {ms:.1f} ms")
@@ -329,10 +335,21 @@ def get_registry(refresh: bool = False) -> Registry:
 
 
 def load_cli_plugins(cli) -> None:
-    """Let every plugin add its commands (``register_commands``), one plugin at a time."""
+    """Let every plugin add its commands (``register_commands``), one plugin at a time. A
+    command whose name another already has is put back and reported as the plugin's failure,
+    as for every other register hook (``click.Group.add_command`` would replace it silently)."""
     reg = get_registry()
     for name in list(reg.plugins):
+        before = dict(cli.commands)
         call_hook(reg, name, "register_commands", cli=cli)
+        for cmd, old in before.items():
+            if cli.commands.get(cmd) is not old:
+                cli.commands[cmd] = old
+                reg.fail(
+                    name,
+                    f"command {cmd!r} is already inspect's or another plugin's; the plugin's "
+                    "is not added: give it another name",
+                )
 
 
 def describe(e: BaseException) -> str:

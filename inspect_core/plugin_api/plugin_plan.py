@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +101,8 @@ class StartModel:
         for thin defects. Measured on 4 px cracks (magnetic-tile, 51 images, 30 minutes on 2
         cores): steel's half-resolution network reached a higher val Dice than the same
         weights run at full resolution (``--stem-stride 1``), which trains 5x slower."""
-        return f"inspect train --data {data} --out {out} --init-from {self.spec}"
+        q = shlex.quote
+        return f"inspect train --data {q(str(data))} --out {q(out)} --init-from {q(self.spec)}"
 
 
 def choose_start_model(channels: int, model: Path | None = None) -> StartModel:

@@ -14,6 +14,7 @@ a defect), or no FAIL, a crop of an image is used. :func:`write_samples` saves t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -119,7 +120,7 @@ def samples_block(picks: list[PickedSample], recipe: str, image_dir: str) -> str
     lines = [SAMPLES_MARK]
     for p in picks:
         image = f"{image_dir}/{p.file_name(recipe)}"
-        lines += ["", "[[samples]]", f'image = "{image}"', f'expected = "{p.verdict}"']
+        lines += ["", "[[samples]]", f"image = {json.dumps(image)}", f'expected = "{p.verdict}"']
     return "\n".join(lines) + "\n"
 
 

@@ -42,7 +42,7 @@ from inspect_core.plugin_api.scaffold_templates import (
 if TYPE_CHECKING:
     from inspect_core.runtime.recipe import Recipe
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,38}[a-z0-9]$")  # a trailing _ is no package name
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,16 @@ def _package_root(name: str, directory: Path) -> Path:
     exists."""
     if not NAME_RE.match(name):
         raise InspectError(
-            f"plugin name {name!r}: use 2-40 lowercase letters, digits or _ "
-            "starting with a letter (it becomes a Python package name)"
+            f"plugin name {name!r}: use 2-40 lowercase letters, digits or _, starting with a "
+            "letter and not ending in _ (it becomes a Python package name)"
+        )
+    from inspect_core.plugin_api.manager import candidates
+
+    taken = sorted(c.name for c in candidates())
+    if name in taken:
+        raise InspectError(
+            f"plugin name {name!r} is taken (an installed plugin, or the core, has it: "
+            f"{', '.join(taken)}): two plugins of one name cannot both load; choose another"
         )
     root = directory / f"inspect-{name.replace('_', '-')}"
     if root.exists():
@@ -157,7 +165,8 @@ def _recipe(model: Path, base: Recipe | None, pkg: Path) -> str:
     for s in base.samples if base is not None else []:
         shutil.copy(s.image, pkg / "samples" / s.image.name)
         sample_toml += (
-            f'\n[[samples]]\nimage = "../samples/{s.image.name}"\nexpected = "{s.expected}"\n'
+            f"\n[[samples]]\nimage = {_toml('../samples/' + s.image.name)}\n"
+            f"expected = {_toml(s.expected)}\n"
         )
     # with the steel model come its samples, so also its post-processing and rules: the
     # samples' expected verdicts hold for exactly that chain
@@ -196,14 +205,22 @@ def scaffold_from_data(
         name=name,
         dist=name.replace("_", "-"),
         data=str(data),
+        data_lit=_literal(str(data)),
         classes=_toml(survey.classes),
         start=start.spec,
+        start_lit=_literal(start.spec),
         start_sha256=hashlib.sha256(start.model.read_bytes()).hexdigest(),
         train=train,
         survey="\n".join(survey.lines()),
         why_start=start.reason,
     )
     return NewPlugin(root, recipe, survey, chain, start, train)
+
+
+def _literal(text: str) -> str:
+    """``text`` escaped for the inside of a double-quoted Python string and a one-line comment
+    of the generated test (a path may hold quotes, backslashes, even a newline)."""
+    return json.dumps(text)[1:-1]
 
 
 def _comment(lines: list[str]) -> str:

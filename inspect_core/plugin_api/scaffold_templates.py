@@ -2,6 +2,7 @@
 ``str.format`` templates keyed by their path in the package. Every template takes ``{name}``
 (the plugin) and ``{dist}`` (its distribution name); those for a plugin made from a dataset
 (``DATA_TEMPLATES``) also take ``{data}``, ``{classes}``, ``{start}``, ``{start_sha256}``,
+``{data_lit}`` / ``{start_lit}`` (the same, escaped for a Python string in the test),
 ``{train}`` (the ``inspect train`` command), ``{survey}`` and ``{why_start}``."""
 
 from __future__ import annotations
@@ -68,15 +69,15 @@ INIT = '''
     HERE = Path(__file__).parent
 
 
-    def preprocess(img):
-        """Prepare a uint8 image before the model (same as in training). Identity here."""
-        return img
+    # A recipe prepares images with [[preprocess]] tables (crop, resize, ...: see the README);
+    # for anything they cannot do, write a Python function (uint8 image -> uint8 image, the
+    # same as in training) and pass it: Recipe.from_toml(p, preprocess=my_function). A recipe
+    # may not have both.
 
 
     @hookimpl
     def register_domains(register):
-        recipes = [Recipe.from_toml(p, preprocess=preprocess)
-                   for p in sorted((HERE / "recipes").glob("*.toml"))]
+        recipes = [Recipe.from_toml(p) for p in sorted((HERE / "recipes").glob("*.toml"))]
         register(Domain("{name}", recipes, description="{name} inspection"))
     '''
 
@@ -147,9 +148,9 @@ DATA_TEMPLATES = {
     from inspect_core.runtime.onnx_model import OnnxModel
 
     MODEL = Path(inspect_{name}.__file__).parent / "models" / "default.onnx"
-    # the classes of the dataset the plugin was made for ({data})
+    # the classes of the dataset the plugin was made for ({data_lit})
     DATASET_CLASSES = {classes}
-    # the starting model ({start}) that the package ships until its own is trained
+    # the starting model ({start_lit}) that the package ships until its own is trained
     START_SHA256 = "{start_sha256}"
 
 
@@ -159,7 +160,7 @@ DATA_TEMPLATES = {
 
     def test_model_is_trained_for_the_dataset():
         if hashlib.sha256(MODEL.read_bytes()).hexdigest() == START_SHA256:
-            pytest.skip("models/default.onnx is still the starting model {start}: "
+            pytest.skip("models/default.onnx is still the starting model {start_lit}: "
                         "train your own (README.md)")
         classes = OnnxModel(MODEL).classes
         assert classes == DATASET_CLASSES, (
@@ -169,7 +170,7 @@ DATA_TEMPLATES = {
     + TEST_SAMPLES.replace(
         "{no_samples}",
         "no sample images yet: after training, run inspect plugin samples {name}:default "
-        "--data {data} --write",
+        "--data {data_lit} --write",
     ),
     "README.md": """
     # inspect-{dist}

@@ -11,10 +11,11 @@ In a plugin's own test::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from inspect_core.plugin_api.manager import Registry, load_plugins
+from inspect_core.plugin_api.manager import ENV_SELECT, Registry, load_plugins
 from inspect_core.runtime.recipe import Recipe
 
 
@@ -40,6 +41,11 @@ def check_plugin(name: str, registry: Registry | None = None) -> Registry:
     reg = registry or load_plugins()
     failures = [f.reason for f in reg.failures if f.plugin == name]
     assert not failures, f"plugin {name} failed: {failures}"
+    if name not in reg.plugins and reg.pm.is_blocked(name):
+        raise AssertionError(
+            f"plugin {name} is installed but left out by {ENV_SELECT}="
+            f"{os.environ.get(ENV_SELECT, '')!r}: unset it, or name {name} in it"
+        )
     assert name in reg.plugins, (
         f"plugin {name} is not installed (no entry point in group "
         f"'inspect.plugins'); installed: {sorted(reg.plugins)}"

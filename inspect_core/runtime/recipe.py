@@ -139,7 +139,13 @@ class Recipe:
             raise RecipeError(f"{where}: 'name' and 'model' are required")
         model = (base / raw.pop("model")).resolve()
         spec = raw.pop("preprocess", None)
-        if spec and preprocess is None:
+        if spec and preprocess is not None:
+            raise RecipeError(
+                f"{where}: preprocess: the recipe lists preprocess steps and its plugin passes "
+                "a Python preprocess function too; keep one (remove the recipe's preprocess "
+                "tables, or the plugin's preprocess= argument to Recipe.from_toml)"
+            )
+        if spec:
             from inspect_core.runtime.preprocess import build_preprocess
 
             try:

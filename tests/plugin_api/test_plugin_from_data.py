@@ -201,3 +201,23 @@ def test_a_dataset_without_defects_is_refused_with_what_to_do(tmp_path):
         cv2.imwrite(str(m), np.zeros((64, 64), np.uint8))
     with pytest.raises(InspectError, match="no defect pixels in the train masks"):
         plan_chain(survey_dataset(root))
+
+
+def test_a_dataset_path_with_quotes_gives_files_that_still_parse(
+    cracks, colour_model, tmp_path, monkeypatch
+):
+    """The path lands in the generated test's strings and comments: escaped, not pasted."""
+    import shutil
+    import tomllib
+
+    import inspect_core.plugin_api.resolve as resolve
+    from inspect_core.plugin_api.scaffold import scaffold_from_data
+
+    monkeypatch.setattr(resolve, "resolve_model", lambda spec: colour_model)
+    odd = tmp_path / 'line "3" \\ cracks'
+    shutil.copytree(cracks, odd)
+    made = scaffold_from_data("oddpath", tmp_path / "out", odd)
+    test_file = made.root / "tests" / "test_oddpath.py"
+    compile(test_file.read_text(), str(test_file), "exec")  # a SyntaxError fails the test
+    tomllib.loads(made.recipe.read_text())
+    assert "'" in made.train_command  # the path is quoted for the shell

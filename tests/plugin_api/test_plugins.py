@@ -234,3 +234,56 @@ def test_a_broken_recipe_is_left_out_and_its_siblings_kept(tiny_model, tmp_path)
     assert [r.name for r in reg.domains["half"].recipes] == ["good"]
     (failure,) = [f for f in reg.failures if f.plugin == "half"]
     assert "not_trained_yet.onnx" in failure.reason and "left out" in failure.reason
+
+
+def test_a_plugin_command_under_a_taken_name_is_refused_and_the_first_kept(monkeypatch):
+    """click's add_command would replace ``inspect train`` silently with a plugin's own."""
+    import click
+
+    mod = types.ModuleType("squatter")
+
+    @hookimpl
+    def register_commands(cli):
+        @cli.command("train")
+        def train():
+            """Not the core's."""
+
+        @cli.command("squat-extra")
+        def extra():
+            """A command of its own."""
+
+    mod.register_commands = register_commands
+    reg = plugins.load_plugins(extra=[("squatter", mod)])
+    monkeypatch.setattr(plugins, "_REGISTRY", reg)
+    group = click.Group("root")
+
+    @group.command("train")
+    def core_train():
+        """The core's."""
+
+    plugins.load_cli_plugins(group)
+    assert group.commands["train"] is core_train and "squat-extra" in group.commands
+    (why,) = [f.reason for f in reg.failures if f.plugin == "squatter"]
+    assert "command 'train' is already" in why
+
+
+def test_a_recipe_with_preprocess_steps_and_a_python_preprocess_is_refused(tiny_model):
+    """Both given, one was silently dropped: the plugin's function won over the recipe's steps."""
+    import pytest
+
+    from inspect_core.runtime.recipe import RecipeError
+
+    raw = {"name": "r", "model": str(tiny_model), "preprocess": [{"type": "resize", "width": 32}]}
+    with pytest.raises(RecipeError, match="keep one"):
+        Recipe.from_dict(raw, tiny_model.parent, preprocess=lambda img: img)
+    assert Recipe.from_dict(raw, tiny_model.parent).preprocess is not None
+
+
+def test_check_plugin_says_when_the_environment_left_the_plugin_out(monkeypatch):
+    import pytest
+
+    from inspect_core.plugin_api.testing import check_plugin
+
+    monkeypatch.setenv("INSPECT_PLUGINS", "records")
+    with pytest.raises(AssertionError, match="left out by INSPECT_PLUGINS='records'"):
+        check_plugin("industrial")

@@ -73,6 +73,11 @@ def test_scaffold_refuses_bad_names_and_existing_folders(carded_model, tmp_path)
 
     with pytest.raises(InspectError, match="lowercase"):
         scaffold("Wood-Grain", tmp_path, carded_model)
+    with pytest.raises(InspectError, match="not ending in _"):
+        scaffold("oak_", tmp_path, carded_model)  # "inspect-oak-": no valid distribution name
+    for taken in ("industrial", "core"):  # both would fail to load beside the other
+        with pytest.raises(InspectError, match="is taken"):
+            scaffold(taken, tmp_path, carded_model)
     scaffold("oak", tmp_path, carded_model)
     with pytest.raises(InspectError, match="already exists"):
         scaffold("oak", tmp_path, carded_model)
