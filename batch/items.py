@@ -9,10 +9,23 @@ from dataclasses import dataclass
 from typing import Any
 
 
+#: the recipe settings a record keeps (Recipe.thresholds) that a station may override
+RECORDED = (
+    "rules",
+    "postprocess",
+    "pixel_size_mm",
+    "region_classes",
+    "coverage_classes",
+    "tile",
+    "tile_overlap",
+)
+
+
 @dataclass(frozen=True)
 class RecipeSettings:
-    """The rules, post-processing, pixel size and region classes in force when an image was
-    recorded (its ``thresholds``), so the candidate judges it exactly as the station did."""
+    """The rules, post-processing, pixel size, region and coverage classes and tiling in force
+    when an image was recorded (its ``thresholds``), so the candidate judges it exactly as the
+    station did. A record from before a setting was recorded is judged with the recipe's."""
 
     key: str  # sha256 of the canonical JSON: images with the same settings share one Inspector
     overrides: dict[str, Any]
@@ -20,11 +33,7 @@ class RecipeSettings:
     @classmethod
     def from_thresholds(cls, thresholds: dict[str, Any] | None) -> RecipeSettings:
         t = thresholds or {}
-        overrides = {
-            k: t[k]
-            for k in ("rules", "postprocess", "pixel_size_mm", "region_classes")
-            if k in t and t[k] is not None
-        }
+        overrides = {k: t[k] for k in RECORDED if k in t and t[k] is not None}
         canon = json.dumps(overrides, sort_keys=True, separators=(",", ":"))
         return cls(hashlib.sha256(canon.encode()).hexdigest(), overrides)
 

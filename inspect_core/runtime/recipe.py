@@ -326,13 +326,18 @@ class Recipe:
         return new
 
     def thresholds(self) -> dict[str, Any]:
-        """What is in force, recorded with every inspection (``region_classes`` too: a station
-        override of it changes which regions the rules see)."""
+        """What is in force, recorded with every inspection: each setting a station may
+        override (``region_classes`` changes which regions the rules see, ``tile`` and
+        ``tile_overlap`` the model's output, ``coverage_classes`` what coverage counts), so a
+        backtest judges a recorded image exactly as it was judged."""
         return {
             "rules": self.rules,
             "postprocess": self.postprocess,
             "pixel_size_mm": self.pixel_size_mm,
             "region_classes": self.region_classes,
+            "coverage_classes": self.coverage_classes,
+            "tile": self.tile,
+            "tile_overlap": self.tile_overlap,
         }
 
 

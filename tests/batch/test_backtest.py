@@ -269,3 +269,18 @@ def test_a_chunk_whose_task_fails_is_counted_and_the_others_go_on():
             list(stream(client, judge, range(6), 2, 2))
     flat = sorted(map(str, (r for results in got for r in results)))
     assert flat == sorted(["0", "10", "40", "50", "lost [2, 3]: worker killed"])
+
+
+def test_every_setting_a_station_may_override_is_recorded_and_given_back():
+    """A station's tile, overlap or coverage classes not recorded would have the backtest
+    judge its images under the recipe's, and the active model no longer reproduce them."""
+    from inspect_batch.items import RECORDED, RecipeSettings
+    from inspect_stations.config_tables import OVERRIDE_KEYS
+
+    assert set(OVERRIDE_KEYS) - {"rule_params", "add_rules"} <= set(RECORDED)  # both end in rules
+    steel = find_recipe("industrial", "steel")
+    tuned = steel.with_overrides({"tile": 96, "tile_overlap": 0.5, "coverage_classes": ["patches"]})
+    s = RecipeSettings.from_thresholds(tuned.thresholds())
+    again = steel.with_overrides(s.overrides)
+    assert (again.tile, again.tile_overlap, again.coverage_classes) == (96, 0.5, ["patches"])
+    assert again.thresholds() == tuned.thresholds()
