@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-
 #: the recipe settings a record keeps (Recipe.thresholds) that a station may override
 RECORDED = (
     "rules",
@@ -72,3 +71,4 @@ class Chunk:
 
     items: list[BacktestItem]
     settings: dict[str, dict[str, Any]]
+    overlays: bool = True  # render changed images' overlays (off once the page has enough)

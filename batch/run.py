@@ -5,6 +5,7 @@ images they reviewed, and the page written."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def run_backtest(
         with dask_client(scheduler, workers) as client:
             client.register_plugin(CandidateOnWorker(spec))
             in_flight: dict[int, BacktestItem] = {}
-            chunks = _remember(recorded(engine, f, maps, chunk), in_flight)
+            chunks = _remember(recorded(engine, f, maps, chunk), in_flight, tally)
             label = "" if quiet else f"backtest {plugin}:{recipe}"
             with item_progress(total if not quiet else 0, label) as advance:
                 # one database chunk per task; two tasks per worker thread in flight
@@ -125,10 +126,13 @@ def _lost(chunks: list[Chunk], e: BaseException) -> list[ItemResult]:
     return [ItemResult(i.inspection_id, None, error=why) for c in chunks for i in c.items]
 
 
-def _remember(chunks: Iterator[Chunk], in_flight: dict[int, BacktestItem]) -> Iterator[Chunk]:
+def _remember(
+    chunks: Iterator[Chunk], in_flight: dict[int, BacktestItem], tally: Tally
+) -> Iterator[Chunk]:
     """The chunks, each one's items remembered until their results are in (the client holds
-    only what is in flight)."""
+    only what is in flight); once the page has its changed images, no more overlays are
+    rendered (a poor candidate would send one PNG per changed image of the window)."""
     for c in chunks:
         for item in c.items:
             in_flight[item.inspection_id] = item
-        yield c
+        yield replace(c, overlays=len(tally.examples) < tally.max_examples)

@@ -113,11 +113,11 @@ def judge_chunk(chunks: list[Chunk]) -> list[ItemResult]:
             out += [ItemResult(i.inspection_id, None, error=plugin.failed) for i in chunk.items]
             continue
         plugin.settings.update(chunk.settings)
-        out += [judge_one(plugin, item) for item in chunk.items]
+        out += [judge_one(plugin, item, chunk.overlays) for item in chunk.items]
     return out
 
 
-def judge_one(plugin: CandidateOnWorker, item: BacktestItem) -> ItemResult:
+def judge_one(plugin: CandidateOnWorker, item: BacktestItem, overlays: bool = True) -> ItemResult:
     """One image: read, decode, the recipe's chain; the candidate's verdict and regions."""
     try:
         image = read_image(item.url, item.image_sha256)
@@ -132,7 +132,7 @@ def judge_one(plugin: CandidateOnWorker, item: BacktestItem) -> ItemResult:
     for r in result.verdict.regions:
         counts[r.class_name] = counts.get(r.class_name, 0) + 1
     png = None
-    if plugin.spec.overlays and verdict != item.recorded:
+    if plugin.spec.overlays and overlays and verdict != item.recorded:
         png = _overlay_png(result, inspector)
     return ItemResult(item.inspection_id, verdict, ms, tuple(sorted(counts.items())), None, png)
 

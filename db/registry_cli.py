@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 
 from inspect_db.engine import ENV_URL
 
@@ -231,6 +232,7 @@ def promote_cmd(version, plugin, recipe, station, note, by, url):
     try:
         with engine.connect() as conn:
             v = None if version == "recipe" else find_version(conn, plugin, recipe, version)
+            known = _station_known(conn, station)
         if v is not None and not (v.path and Path(v.path).is_file()):
             raise RegistryError(
                 f"{plugin}:{recipe} {v.label}: its file {v.path} is missing; stations could not "
@@ -250,6 +252,22 @@ def promote_cmd(version, plugin, recipe, station, note, by, url):
         engine.dispose()
     what = f"{v.label} ({v.sha256[:12]})" if v else "the recipe's own file"
     click.echo(f"{plugin}:{recipe}: {what} is active for {station or 'all stations'}")
+    if not known:  # a station still being set up is fine; a typo would promote for nobody
+        click.echo(
+            f"note: no station named {station!r} has recorded anything in this database yet; "
+            "check the name if that station is running",
+            err=True,
+        )
+
+
+def _station_known(conn: Any, station: str | None) -> bool:
+    """Whether ``station`` (None: every station) names a station with records."""
+    if station is None:
+        return True
+    from inspect_db.models import Station
+
+    t = Station.__table__
+    return conn.execute(sa.select(t.c.id).where(t.c.name == station)).first() is not None
 
 
 @model_group.command("rollback")

@@ -284,3 +284,17 @@ def test_every_setting_a_station_may_override_is_recorded_and_given_back():
     again = steel.with_overrides(s.overrides)
     assert (again.tile, again.tile_overlap, again.coverage_classes) == (96, 0.5, ["patches"])
     assert again.thresholds() == tuned.thresholds()
+
+
+def test_overlays_stop_once_the_page_has_its_changed_images():
+    """Workers render a PNG per changed image only while the page still wants some."""
+    from inspect_batch.compare import Tally
+    from inspect_batch.items import BacktestItem, Chunk, ItemResult
+    from inspect_batch.run import _remember
+
+    tally = Tally(max_examples=1)
+    item = BacktestItem(1, "a.png", "PASS", "k")
+    chunks = _remember(iter([Chunk([item], {}), Chunk([item], {})]), {}, tally)
+    assert next(chunks).overlays is True
+    tally.add(item, ItemResult(1, "FAIL", 1.0))  # the one changed image the page shows
+    assert next(chunks).overlays is False

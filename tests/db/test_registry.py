@@ -62,7 +62,8 @@ def test_add_promote_rollback_and_the_history(db_url, tmp_path):
         assert _model("promote", "v1", *common, "--by", "ben").exit_code == 0
         assert versions.active("industrial", "steel", "line1").sha256 == sha256_file(v1)
         sha2 = sha256_file(v2)
-        assert _model("promote", sha2[:10], *common, "--station", "line2").exit_code == 0
+        res = _model("promote", sha2[:10], *common, "--station", "line2")
+        assert res.exit_code == 0 and "no station named 'line2' has recorded" in res.output
         assert versions.active("industrial", "steel", "line2").label == "v2"
         assert versions.active("industrial", "steel", "line1").label == "v1"  # others stay
         assert _model("rollback", *common, "--station", "line2").exit_code == 0
