@@ -5,7 +5,8 @@ in memory), each with the recipe settings it was judged under and the model that
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -51,42 +52,43 @@ def where_read(path: str, maps: list[PathMap]) -> str:
     return path
 
 
-def count(conn: sa.Connection, f: ReportFilters) -> int:
-    """How many recorded inspections the window holds (for the progress bar)."""
-    w = conditions(conn, f)
-    q = sa.select(sa.func.count()).select_from(INSP).where(*w.insp, INSP.c.verdict.in_(JUDGED))
-    return int(conn.execute(q).scalar_one())
+def judged(f: ReportFilters) -> ReportFilters:
+    """``f`` narrowed to the records with a verdict (an ERROR has none to compare)."""
+    return replace(f, verdicts=list(JUDGED))
+
+
+def window(conn: sa.Connection, f: ReportFilters) -> tuple[int, int, int]:
+    """How many judged records the window holds (for the progress bar), and the lowest and
+    highest id among them: the backtest reads that id range and no further, so records made
+    while it runs (the window's end defaults to now) neither move its total nor keep it
+    going while stations record faster than the cluster judges."""
+    w = conditions(conn, judged(f))
+    q = sa.select(sa.func.count(), sa.func.min(INSP.c.id), sa.func.max(INSP.c.id)).where(*w.insp)
+    n, lo, hi = conn.execute(q).one()
+    return int(n), int(lo or 0), int(hi or 0)
 
 
 def recorded(
-    engine: sa.Engine, f: ReportFilters, maps: list[PathMap], chunk_size: int = 200
+    engine: sa.Engine,
+    f: ReportFilters,
+    maps: list[PathMap],
+    ids: tuple[int, int],
+    chunk_size: int = 200,
 ) -> Iterator[Chunk]:
-    """The window's judged inspections as chunks of :class:`BacktestItem`, each chunk with the
-    recipe settings its items name, in id order. Read in pages of ``PAGE`` rows by id, each in
-    a short transaction of its own: a read held open for the hours of a backtest would keep
-    a live SQLite database's write-ahead log from being checkpointed while stations write."""
+    """The window's judged inspections with ids in ``ids`` (lowest, highest: from
+    :func:`window`) as chunks of :class:`BacktestItem`, each chunk with the recipe settings
+    its items name, in id order. Read in pages of ``PAGE`` rows by id, each in a short
+    transaction of its own (a read held open for the hours of a backtest would keep a live
+    SQLite database's write-ahead log from being checkpointed while stations write); each
+    page walks the primary key from where the last ended, its filters checked on the way."""
 
     def items() -> Iterator[tuple[BacktestItem, RecipeSettings]]:
-        after = 0
-        while True:
+        after, hi = ids[0] - 1, ids[1]
+        while after < hi:
             with connect(engine) as conn:
-                rows = conn.execute(_page(conn, f, after)).all()
+                rows = conn.execute(_page(conn, f, after, hi)).all()
             for r in rows:
-                s = RecipeSettings.from_thresholds(r.thresholds)
-                model = r.version or (r.sha256 or "")[:12] or "unknown"
-                yield (
-                    BacktestItem(
-                        r.id,
-                        where_read(r.source, maps),
-                        r.verdict,
-                        s.key,
-                        r.name,
-                        r.overlay_path,
-                        r.image_sha256,
-                        model,
-                    ),
-                    s,
-                )
+                yield _item(r, maps)
             if len(rows) < PAGE:
                 return
             after = rows[-1].id
@@ -99,8 +101,26 @@ def recorded(
 PAGE = 2000  # rows read per transaction
 
 
-def _page(conn: sa.Connection, f: ReportFilters, after: int) -> sa.Select:
-    w = conditions(conn, f)
+def _item(r: Any, maps: list[PathMap]) -> tuple[BacktestItem, RecipeSettings]:
+    s = RecipeSettings.from_thresholds(r.thresholds)
+    model = r.version or (r.sha256 or "")[:12] or "unknown"
+    item = BacktestItem(
+        r.id,
+        where_read(r.source, maps),
+        r.verdict,
+        s.key,
+        r.name,
+        r.overlay_path,
+        r.image_sha256,
+        model,
+    )
+    return item, s
+
+
+def _page(conn: sa.Connection, f: ReportFilters, after: int, hi: int) -> sa.Select:
+    """One page: the ids after ``after`` up to ``hi``; the filters as ``scan`` conditions (on
+    SQLite no index but the primary key serves them: the page is a range of the table)."""
+    w = conditions(conn, judged(f))
     return (
         sa.select(
             INSP.c.id,
@@ -115,7 +135,7 @@ def _page(conn: sa.Connection, f: ReportFilters, after: int) -> sa.Select:
         )
         .join(S, S.c.id == INSP.c.station_id)
         .outerjoin(M, M.c.id == INSP.c.model_id)
-        .where(*w.insp, INSP.c.verdict.in_(JUDGED), INSP.c.id > after)
+        .where(*w.scan, INSP.c.id > after, INSP.c.id <= hi)
         .order_by(INSP.c.id)
         .limit(PAGE)
     )

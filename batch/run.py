@@ -11,7 +11,7 @@ from typing import Any
 
 from inspect_batch.cluster import dask_client
 from inspect_batch.compare import Tally
-from inspect_batch.history import PathMap, count, recorded, where_read
+from inspect_batch.history import PathMap, recorded, where_read, window
 from inspect_batch.items import BacktestItem, Chunk, ItemResult
 from inspect_batch.stream import stream
 from inspect_batch.worker import CandidateOnWorker, CandidateSpec, judge_chunk
@@ -60,11 +60,11 @@ def run_backtest(
     reviews = operator_verdicts()
     engine = make_engine(url)
     try:
-        total = _window_size(engine, f)
+        total, lo, hi = _window(engine, f)
         with dask_client(scheduler, workers) as client:
             client.register_plugin(CandidateOnWorker(spec))
             in_flight: dict[int, BacktestItem] = {}
-            chunks = _remember(recorded(engine, f, maps, chunk), in_flight, tally)
+            chunks = _remember(recorded(engine, f, maps, (lo, hi), chunk), in_flight, tally)
             label = "" if quiet else f"backtest {plugin}:{recipe}"
             with item_progress(total if not quiet else 0, label) as advance:
                 # one database chunk per task; two tasks per worker thread in flight
@@ -95,27 +95,32 @@ def run_backtest(
     return out
 
 
-def _window_size(engine: Any, f: Any) -> int:
-    """How many judged records the window holds; none is an error saying where it looked (a
-    mistyped --db, --since or --station would otherwise report a backtest of nothing)."""
+def _window(engine: Any, f: Any) -> tuple[int, int, int]:
+    """How many judged records the window holds and their id range (:func:`window`); none is
+    an error saying where it looked (a mistyped --db, --since or --station would otherwise
+    report a backtest of nothing)."""
     from inspect_core.errors import InspectError
     from inspect_db.engine import connect, safe_url
     from inspect_db.migrate import ensure_schema
 
     ensure_schema(engine)
     with connect(engine) as conn:
-        total = count(conn, f)
+        total, lo, hi = window(conn, f)
     if total == 0:
         raise InspectError(
             f"no judged record (PASS, REVIEW or FAIL) of {f.plugin}:{f.recipe} in "
             f"{safe_url(engine.url)} for this window; check --db, --since/--until and --station"
         )
-    return total
+    return total, lo, hi
 
 
 def _threads(client: Any) -> int:
-    """Worker threads the cluster has now (workers may join while it runs)."""
-    workers = client.scheduler_info().get("workers", {})
+    """Worker threads the cluster has now (workers may join while it runs; 1 when the
+    scheduler does not answer: the tasks out then fail and are counted)."""
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:
+        return 1
     return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
 

@@ -35,7 +35,7 @@ def stream(
     """``fn`` over ``items`` in chunks on the cluster of ``client``; yields each chunk's results
     as it finishes (not in order). At most ``in_flight`` chunks are out at a time (a callable:
     asked again as each finishes, so workers that join later get work too). A chunk whose task
-    fails (a worker killed, the scheduler lost) yields ``failed(chunk, error)`` when given, and
+    fails (its worker killed, say) yields ``failed(chunk, error)`` when given, and
     the rest go on; without it the error is raised."""
     from distributed import as_completed
 

@@ -16,6 +16,7 @@ Times are naive UTC in the database and ISO 8601 with ``Z`` in the report.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,9 +114,11 @@ def _summary(
     conn: Connection, w: Conditions, unit: str, span: timedelta | None, stations: dict
 ) -> dict[str, Any]:
     """One GROUP BY (hour, station, verdict) that streams over the covering index
-    ``ix_inspection_hour_cover``: verdict counts, yield per station, the timeline and the
-    latency mean and maximum. Long day-bucketed ranges group by day in SQL instead, so the
-    groups stay few."""
+    ``ix_inspection_hour_cover``: verdict counts, yield per station and recipe, the timeline
+    and the latency mean and maximum. Long day-bucketed ranges group by day in SQL instead, so
+    the groups stay few. The recipe of a group comes from min/max aggregates (grouping by it
+    would sort every row); the rare group whose station switched recipe within it is split by
+    a small query of its own (:func:`_split_mixed`)."""
     by_day_in_sql = unit == "day" and span is not None and span > timedelta(days=62)
     key = ((I.c.inspected_hour // 24) if by_day_in_sql else I.c.inspected_hour).label("k")
     q = (
@@ -123,26 +126,34 @@ def _summary(
             key,
             I.c.station_id,
             I.c.verdict,
-            I.c.plugin,
-            I.c.recipe,
             sa.func.count().label("n"),
             sa.func.sum(I.c.latency_ms).label("lat_sum"),
             sa.func.max(I.c.latency_ms).label("lat_max"),
+            sa.func.min(I.c.plugin),
+            sa.func.max(I.c.plugin),
+            sa.func.min(I.c.recipe),
+            sa.func.max(I.c.recipe),
         )
         .where(*w.hours, *w.scan)
-        .group_by(key, I.c.station_id, I.c.verdict, I.c.plugin, I.c.recipe)
+        .group_by(key, I.c.station_id, I.c.verdict)
     )
     verdicts = dict.fromkeys(VERDICTS, 0)
     per_station: dict[StationRecipe, dict[str, int]] = {}
     per_bucket: dict[int, dict[str, int]] = {}
+    mixed: set[tuple[int, int, str]] = set()  # (key, station, verdict) groups of two recipes
     lat_sum, lat_max = 0.0, None
-    for k, sid, verdict, plugin, recipe, n, lsum, lmax in conn.execute(q):
+    for k, sid, verdict, n, lsum, lmax, p0, p1, r0, r1 in conn.execute(q):
         bkey = k if by_day_in_sql or unit == "hour" else k // 24
         verdicts[verdict] += n
-        per_station.setdefault((sid, plugin, recipe), dict.fromkeys(VERDICTS, 0))[verdict] += n
+        if (p0, r0) == (p1, r1):
+            per_station.setdefault((sid, p0, r0), dict.fromkeys(VERDICTS, 0))[verdict] += n
+        else:
+            mixed.add((k, sid, verdict))
         per_bucket.setdefault(bkey, dict.fromkeys(VERDICTS, 0))[verdict] += n
         lat_sum += float(lsum or 0.0)
         lat_max = float(lmax) if lat_max is None or float(lmax) > lat_max else lat_max
+    for (sid, plugin, recipe), verdict, n in _split_mixed(conn, w, mixed, by_day_in_sql):
+        per_station.setdefault((sid, plugin, recipe), dict.fromkeys(VERDICTS, 0))[verdict] += n
     total = sum(verdicts.values())
     return {
         "total": total,
@@ -164,6 +175,27 @@ def _summary(
             "max": round(lat_max, 3) if lat_max is not None else None,
         },
     }
+
+
+def _split_mixed(
+    conn: Connection, w: Conditions, groups: set[tuple[int, int, str]], by_day: bool
+) -> Iterator[tuple[StationRecipe, str, int]]:
+    """Counts per recipe of the (hour or day, station, verdict) ``groups`` whose station ran
+    more than one recipe in that hour or day: each a range of the counts' index."""
+    for k, sid, verdict in sorted(groups):
+        hours = (k * 24, k * 24 + 23) if by_day else (k, k)
+        q = (
+            sa.select(I.c.plugin, I.c.recipe, sa.func.count())
+            .where(
+                *w.scan,
+                I.c.inspected_hour.between(*hours),
+                I.c.station_id == sid,
+                I.c.verdict == verdict,
+            )
+            .group_by(I.c.plugin, I.c.recipe)
+        )
+        for plugin, recipe, n in conn.execute(q):
+            yield (sid, plugin, recipe), verdict, n
 
 
 def _yield(counts: dict[str, int]) -> float | None:

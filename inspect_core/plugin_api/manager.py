@@ -2,9 +2,10 @@
 
 Plugins come from one entry-point group, ``inspect.plugins``, by entry-point name (the shipped
 ones: ``industrial``, ``aerial``, ``robotics``, ``records`` (the database, ``inspect_db``),
-``station``, ``review`` (the review page) and ``batch`` (backtests on Dask)). ``INSPECT_PLUGINS`` selects: ``INSPECT_PLUGINS=industrial,records`` loads only
-those; ``INSPECT_PLUGINS=-robotics`` loads all but robotics (the others are blocked in the
-pluggy PluginManager and never imported; a name that is not installed is reported). Every hook
+``station``, ``review`` (the review page) and ``batch`` (backtests on Dask)).
+``INSPECT_PLUGINS`` selects: ``INSPECT_PLUGINS=industrial,records`` loads only those;
+``INSPECT_PLUGINS=-robotics`` loads all but robotics (the others are blocked in the pluggy
+PluginManager and never imported; a name that is not installed is reported). Every hook
 is called through pluggy, one plugin at a time (:func:`call_hook`), so that a plugin that fails
 to import, or whose hook raises (``sys.exit`` included: exit codes are verdicts) or registers
 something invalid, is recorded in ``Registry.failures`` with its name and the reason, and the
@@ -342,14 +343,22 @@ def load_cli_plugins(cli) -> None:
     for name in list(reg.plugins):
         before = dict(cli.commands)
         call_hook(reg, name, "register_commands", cli=cli)
-        for cmd, old in before.items():
-            if cli.commands.get(cmd) is not old:
-                cli.commands[cmd] = old
-                reg.fail(
-                    name,
-                    f"command {cmd!r} is already inspect's or another plugin's; the plugin's "
-                    "is not added: give it another name",
-                )
+        taken = [
+            c
+            for c, old in before.items()
+            if cli.commands.get(c) is not old and reg.owners.get(("commands", c)) != name
+        ]  # a command the plugin added on an earlier call (inspect demo calls again) is its own
+        if taken:  # none of this plugin's commands: half a plugin's commands would confuse more
+            cli.commands.clear()
+            cli.commands.update(before)
+            reg.fail(
+                name,
+                f"command(s) {', '.join(map(repr, taken))} already belong to inspect or another "
+                "plugin; none of this plugin's commands is added: give them other names",
+            )
+            continue
+        for c in set(cli.commands) - set(before):
+            reg.owners[("commands", c)] = name
 
 
 def describe(e: BaseException) -> str:

@@ -158,13 +158,16 @@ def test_empty_database_gives_an_empty_report(db_url):
 def test_a_station_that_changed_recipe_has_a_yield_row_per_recipe(db_url):
     """Counts go with the recipe recorded on each inspection, not the station's latest: the
     steel images' yield is not shown under the tile recipe the station was switched to."""
+    at = [ts(T0), ts(T0 + timedelta(minutes=20)), ts(T0 + timedelta(hours=3))]
     with Recorder(db_url) as rec:
-        for i, v in enumerate(["PASS", "PASS", "FAIL", "PASS"]):
-            rec.record(make_inspection(i, station="line-9", verdict=v, recipe="steel"))
-        for i, v in enumerate(["FAIL", "FAIL"]):
-            rec.record(make_inspection(50 + i, station="line-9", verdict=v, recipe="tile"))
+        for i, v in enumerate(["PASS", "PASS", "FAIL", "PASS"]):  # the first hour: steel ...
+            rec.record(make_inspection(i, station="line-9", verdict=v, recipe="steel", at=at[0]))
+        # ... then tile, in the same hour (a group of two recipes) and hours later (of one)
+        rec.record(make_inspection(50, station="line-9", verdict="FAIL", recipe="tile", at=at[1]))
+        rec.record(make_inspection(51, station="line-9", verdict="FAIL", recipe="tile", at=at[2]))
+        rec.record(make_inspection(52, station="line-9", verdict="PASS", recipe="tile", at=at[2]))
     rows = [(s["station"], s["recipe"], s["total"], s["yield"]) for s in report(db_url)["stations"]]
-    assert rows == [("line-9", "steel", 4, 0.75), ("line-9", "tile", 2, 0.0)]
+    assert rows == [("line-9", "steel", 4, 0.75), ("line-9", "tile", 3, 0.3333)]
 
 
 def test_unknown_station_names_the_known_ones(filled):
@@ -297,4 +300,23 @@ def test_filtered_pareto_reads_one_covering_index_on_sqlite(tmp_path):
             sql = str(q.compile(dialect=c.dialect, compile_kwargs={"literal_binds": True}))
             plan = [row[3] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
             assert plan == ["SCAN region USING COVERING INDEX ix_region_pareto"], plan
+    engine.dispose()
+
+
+def test_the_counts_stream_over_their_covering_index_without_a_sort_on_sqlite(tmp_path):
+    """Yield per station and recipe must not sort every row of the window (bench/README.md:
+    1,000,000 inspections under 2 s): the recipe comes from min/max aggregates."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    fill(url)
+    engine = make_engine(url)
+    seen: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda c, cur, sql, *a: seen.append(sql))
+    build_report(engine, ReportFilters.parse())
+    (summary,) = [q for q in seen if "min(inspection.recipe)" in q]
+    with engine.connect() as c:
+        plan = [row[3] for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + summary)]
+    assert not [p for p in plan if "TEMP B-TREE" in p], plan
+    assert any("ix_inspection_hour_cover" in p for p in plan), plan
     engine.dispose()

@@ -262,9 +262,22 @@ def test_a_plugin_command_under_a_taken_name_is_refused_and_the_first_kept(monke
         """The core's."""
 
     plugins.load_cli_plugins(group)
-    assert group.commands["train"] is core_train and "squat-extra" in group.commands
+    assert group.commands["train"] is core_train and "squat-extra" not in group.commands
     (why,) = [f.reason for f in reg.failures if f.plugin == "squatter"]
-    assert "command 'train' is already" in why
+    assert "command(s) 'train' already belong" in why
+
+
+def test_loading_plugin_commands_twice_is_no_collision(tiny_model, monkeypatch):
+    """inspect demo loads them again into the root group: a plugin meets its own commands."""
+    import click
+
+    reg = plugins.load_plugins(extra=[("fake", make_plugin(tiny_model, []))])
+    monkeypatch.setattr(plugins, "_REGISTRY", reg)
+    group = click.Group("root")
+    plugins.load_cli_plugins(group)
+    plugins.load_cli_plugins(group)
+    assert "fake-cmd" in group.commands
+    assert not [f for f in reg.failures if f.plugin == "fake"]
 
 
 def test_a_recipe_with_preprocess_steps_and_a_python_preprocess_is_refused(tiny_model):
