@@ -60,8 +60,12 @@ def _file(w: Work, source: Source, log: StationLog, status: StatusBoard) -> None
             "file_failed",
             f"{shown}: recorded as {verdict}, but could not be filed "
             f"into {insp.source} ({type(e).__name__}: {e}): "
-            f"{fs_hint(e)}. It stays in the inbox and is filed "
-            "(not inspected again) on a later try",
+            f"{fs_hint(e)}. It stays in the inbox and is filed on a later try "
+            + (
+                "(checked again first: an ERROR is not a verdict)"
+                if verdict == "ERROR"
+                else "(not inspected again)"
+            ),
             path=shown,
             error=str(e),
         )
