@@ -53,6 +53,8 @@ def plugin_listing() -> list[dict]:
                 "rules": reg.registered_by(name, "rules"),
                 "sources": reg.registered_by(name, "sources"),
                 "sinks": reg.registered_by(name, "sinks"),
+                "version_sources": reg.registered_by(name, "version_sources"),
+                "commands": reg.registered_by(name, "commands"),
                 "failures": failed.pop(name, []),
             }
         )
@@ -66,6 +68,8 @@ def plugin_listing() -> list[dict]:
                 "rules": [],
                 "sources": [],
                 "sinks": [],
+                "version_sources": [],
+                "commands": [],
                 "failures": reasons,
             }
         )
@@ -103,6 +107,9 @@ def plugins_cmd(as_json):
         sys.exit(1)
 
 
+KINDS = ("rules", "sources", "sinks", "version_sources", "commands")  # besides domains
+
+
 def _print_table(listing: list[dict]) -> None:
     """The listing in three columns that fit an 80-column terminal: the plugin and its
     version; its recipes (``DOMAIN:RECIPE``, as ``evaluate --model`` and ``train --init-from``
@@ -129,8 +136,10 @@ def _print_table(listing: list[dict]) -> None:
     for p in listing:
         if p["failures"] and not p["module"]:
             continue  # failed to import: reported below
-        kinds = [k for k in ("rules", "sources", "sinks") if p[k]]
-        rows = [(rich_text(""), rich_text(f"{k}: {', '.join(p[k])}")) for k in kinds]
+        kinds = [k for k in KINDS if p[k]]
+        rows = [
+            (rich_text(""), rich_text(f"{k.replace('_', ' ')}: {', '.join(p[k])}")) for k in kinds
+        ]
         for d in p["domains"]:
             for r in d["recipes"]:
                 rows.append((rich_text(f"{d['name']}:{r['name']}", "cyan"), _classes_cell(r)))

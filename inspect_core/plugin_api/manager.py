@@ -86,8 +86,8 @@ class Registry:
         return found[0] if found else None
 
     def registered_by(self, plugin: str, kind: str) -> list[str]:
-        """Names of the ``kind`` ("rules", "sources", "sinks", "version_sources") that
-        ``plugin`` registered."""
+        """Names of the ``kind`` ("rules", "sources", "sinks", "version_sources", and
+        "commands" once the CLI loaded them) that ``plugin`` registered."""
         return sorted(n for (k, n), p in self.owners.items() if k == kind and p == plugin)
 
 

@@ -212,6 +212,7 @@ def test_plugins_listing_names_what_each_plugin_registered_and_its_failures(
     by = {p["plugin"]: p for p in json.loads(res.stdout)}
     assert by["fake"]["rules"] == ["always_review"] and by["fake"]["sinks"] == ["fake_sink"]
     assert by["fake"]["sources"] == ["fake_source"] and by["fake"]["failures"] == []
+    assert by["fake"]["version_sources"] == ["fake_registry"]
     assert "min_area" in by["core"]["rules"] and by["core"]["sinks"] == []
     assert "no_such_module_xyz" in by["ghost"]["failures"][0] and by["ghost"]["domains"] == []
     assert "plugin ghost" in res.stderr
@@ -278,6 +279,7 @@ def test_loading_plugin_commands_twice_is_no_collision(tiny_model, monkeypatch):
     plugins.load_cli_plugins(group)
     assert "fake-cmd" in group.commands
     assert not [f for f in reg.failures if f.plugin == "fake"]
+    assert reg.registered_by("fake", "commands") == ["fake-cmd"]  # inspect plugins lists it
 
 
 def test_a_recipe_with_preprocess_steps_and_a_python_preprocess_is_refused(tiny_model):
