@@ -136,7 +136,7 @@ def _print_table(listing: list[dict]) -> None:
     for p in listing:
         if p["failures"] and not p["module"]:
             continue  # failed to import: reported below
-        kinds = [k for k in KINDS if p[k]]
+        kinds = [k for k in KINDS if p.get(k)]
         rows = [
             (rich_text(""), rich_text(f"{k.replace('_', ' ')}: {', '.join(p[k])}")) for k in kinds
         ]
