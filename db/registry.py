@@ -127,6 +127,16 @@ def active(conn: Connection, plugin: str, recipe: str, station: str) -> ModelVer
     return ModelVersion(r.sha256, r.path, r.version or "")
 
 
+def _one_adder(conn: Connection, plugin: str, recipe: str) -> None:
+    """Serialise adding versions of one recipe: the next label is counted from the versions
+    there, so two `inspect model add` at once must not both count the same. SQLite's write
+    transaction (BEGIN IMMEDIATE) already does; on PostgreSQL a transaction-scoped advisory lock
+    per recipe."""
+    if conn.dialect.name == "postgresql":
+        key = f"inspect model add {plugin}:{recipe}"
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
 def add_version(
     engine: Engine,
     *,
@@ -144,6 +154,7 @@ def add_version(
     if origin not in ORIGINS:
         raise RegistryError(f"--origin {origin!r}: use one of {', '.join(ORIGINS)}")
     with connect(engine, write=True) as conn:
+        _one_adder(conn, plugin, recipe)
         row = conn.execute(sa.select(M).where(M.c.sha256 == sha256)).first()
         if row is not None and row.path is not None:
             raise RegistryError(

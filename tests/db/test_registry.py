@@ -152,3 +152,40 @@ def test_a_stored_version_keeps_its_faster_variant_files(sqlite_url, tmp_path):
     stored = Path(_list(sqlite_url)["versions"][0]["path"])
     copy = stored.with_name(stored.stem + ".int8.onnx")
     assert copy.is_file() and sha256_file(copy) == int8[0]["sha256"]  # what the runtime checks
+
+
+def test_versions_added_at_the_same_moment_get_distinct_labels(db_url, tmp_path):
+    """Each label is counted from the versions there: eight adds at once must not count alike."""
+    import threading
+
+    from inspect_db.engine import make_engine
+    from inspect_db.migrate import ensure_schema
+    from inspect_db.registry import add_version
+
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    labels, errors = [], []
+
+    def add(i: int) -> None:
+        try:
+            v = add_version(
+                engine,
+                plugin="industrial",
+                recipe="steel",
+                sha256=f"{i:064x}",
+                path=tmp_path / f"m{i}.onnx",
+                card={},
+                origin="trained",
+                by="ana",
+            )
+            labels.append(v.label)
+        except Exception as e:  # a database busy error would fail the test as well
+            errors.append(e)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    assert not errors and sorted(labels) == sorted(f"v{i}" for i in range(1, 9))
