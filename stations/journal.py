@@ -222,6 +222,11 @@ class Journal:
                 "INSERT OR REPLACE INTO seen VALUES (?, ?, ?, ?, ?)",
                 (stored(e.seen.path), e.seen.size, e.seen.mtime_ns, insp.image_sha256, now),
             )
+        if insp.replaces and insp.verdict.decision.value != "ERROR":
+            # the ERROR of this file from when it could not be read is replaced: one set aside
+            # must not come back with a replay, and the station no longer knows it as ERROR
+            self.db.execute("DELETE FROM dead WHERE sha256 = ?", (insp.replaces,))
+            self.db.execute("DELETE FROM done WHERE sha256 = ?", (insp.replaces,))
 
     def mark_seen(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
         with self._lock:

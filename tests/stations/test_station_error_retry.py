@@ -113,3 +113,24 @@ def test_an_unreadable_file_readable_after_a_chmod_has_one_record(
     _run(tmp_path, tiny_model, max_pixels=1_000_000)
     assert [v for _, v in _records(tmp_path / "records.db")] != ["ERROR"]
     assert len(_records(tmp_path / "records.db")) == 1
+
+
+def test_a_replaced_error_set_aside_does_not_come_back_with_a_replay(tmp_path):
+    """A path-keyed ERROR dead-lettered (the database refused it), then the file's verdict:
+    replaying the dead letters must not record the ERROR beside the verdict."""
+    from inspect_core.types import Decision, Inspection, Verdict
+    from inspect_stations.journal import Journal, JournalEntry
+
+    def insp(sha: str, verdict: Decision, replaces: str | None = None) -> Inspection:
+        return Inspection("a.png", sha, 8, 8, Verdict(verdict), station="s", replaces=replaces)
+
+    j = Journal(tmp_path / "journal.sqlite")
+    try:
+        j.commit([JournalEntry(insp("e" * 64, Decision.ERROR), ["db"])])
+        ((seq, _),) = j.oldest("db")
+        j.set_aside(seq, "refused")
+        j.commit([JournalEntry(insp("c" * 64, Decision.PASS, replaces="e" * 64), ["db"])])
+        assert j.replay_dead() == 0 and j.pending("db") == 1  # only the verdict
+        assert j.known("e" * 64) is None and j.known("c" * 64).verdict == "PASS"
+    finally:
+        j.close()
