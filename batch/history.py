@@ -14,7 +14,7 @@ from inspect_batch.items import BacktestItem, Chunk, RecipeSettings
 from inspect_batch.stream import chunks
 from inspect_db.engine import connect
 from inspect_db.models import InspectionRecord, Model, Station
-from inspect_db.report_filters import ReportFilters, conditions
+from inspect_db.report_filters import Conditions, ReportFilters, conditions
 
 INSP = InspectionRecord.__table__
 S = Station.__table__
@@ -84,9 +84,11 @@ def recorded(
 
     def items() -> Iterator[tuple[BacktestItem, RecipeSettings]]:
         after, hi = ids[0] - 1, ids[1]
+        w: Conditions | None = None  # looked up once (station id, known plugin and recipe)
         while after < hi:
             with connect(engine) as conn:
-                rows = conn.execute(_page(conn, f, after, hi)).all()
+                w = w or conditions(conn, judged(f))
+                rows = conn.execute(_page(w, after, hi)).all()
             for r in rows:
                 yield _item(r, maps)
             if len(rows) < PAGE:
@@ -117,10 +119,9 @@ def _item(r: Any, maps: list[PathMap]) -> tuple[BacktestItem, RecipeSettings]:
     return item, s
 
 
-def _page(conn: sa.Connection, f: ReportFilters, after: int, hi: int) -> sa.Select:
+def _page(w: Conditions, after: int, hi: int) -> sa.Select:
     """One page: the ids after ``after`` up to ``hi``; the filters as ``scan`` conditions (on
     SQLite no index but the primary key serves them: the page is a range of the table)."""
-    w = conditions(conn, judged(f))
     return (
         sa.select(
             INSP.c.id,

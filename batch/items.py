@@ -8,16 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-#: the recipe settings a record keeps (Recipe.thresholds) that a station may override
-RECORDED = (
-    "rules",
-    "postprocess",
-    "pixel_size_mm",
-    "region_classes",
-    "coverage_classes",
-    "tile",
-    "tile_overlap",
-)
+from inspect_core.runtime.recipe import RECORDED_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -32,7 +23,7 @@ class RecipeSettings:
     @classmethod
     def from_thresholds(cls, thresholds: dict[str, Any] | None) -> RecipeSettings:
         t = thresholds or {}
-        overrides = {k: t[k] for k in RECORDED if k in t and t[k] is not None}
+        overrides = {k: t[k] for k in RECORDED_SETTINGS if k in t and t[k] is not None}
         canon = json.dumps(overrides, sort_keys=True, separators=(",", ":"))
         return cls(hashlib.sha256(canon.encode()).hexdigest(), overrides)
 

@@ -219,9 +219,15 @@ def _known(w: Work, journal) -> Work:
         w.error_before = known
         return w
     w.known_verdict = known.verdict
-    if known.src is not None and known.src == w.item.path and w.item.file is not None:
-        w.item.file.known_dest = known.dest  # FolderSource.destination files it there
+    _file_as_recorded(w, known)
     return w
+
+
+def _file_as_recorded(w: Work, known: Known) -> None:
+    """For this very file (same inbox path), where its record says it is filed:
+    FolderSource.destination files it there."""
+    if known.src is not None and known.src == w.item.path and w.item.file is not None:
+        w.item.file.known_dest = known.dest
 
 
 def repeated_error(w: Work) -> None:
@@ -232,8 +238,7 @@ def repeated_error(w: Work) -> None:
     if before is None or w.result is not None:
         return
     w.known_verdict = "ERROR"
-    if before.src is not None and before.src == w.item.path and w.item.file is not None:
-        w.item.file.known_dest = before.dest
+    _file_as_recorded(w, before)
 
 
 def read_frame(

@@ -69,7 +69,7 @@ INIT = '''
     HERE = Path(__file__).parent
 
 
-    # A recipe prepares images with [[preprocess]] tables (crop, resize, ...: see the README);
+    # A recipe prepares images with [[preprocess]] tables (resize, clahe: see the README);
     # for anything they cannot do, write a Python function (uint8 image -> uint8 image, the
     # same as in training) and pass it: Recipe.from_toml(p, preprocess=my_function). A recipe
     # may not have both.

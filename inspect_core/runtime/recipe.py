@@ -49,6 +49,18 @@ Preprocess = Callable[[np.ndarray], np.ndarray]
 REGION_RULES = ("min_area", "max_area", "max_count", "roi")  # built-in rules that judge regions
 
 
+#: the settings every record keeps (:meth:`Recipe.thresholds`): each one a station may override
+RECORDED_SETTINGS = (
+    "rules",
+    "postprocess",
+    "pixel_size_mm",
+    "region_classes",
+    "coverage_classes",
+    "tile",
+    "tile_overlap",
+)
+
+
 class RecipeError(InspectError, ValueError):
     """A recipe does not fit its model (unknown class names...) or is malformed; exit code 2."""
 
@@ -330,15 +342,7 @@ class Recipe:
         override (``region_classes`` changes which regions the rules see, ``tile`` and
         ``tile_overlap`` the model's output, ``coverage_classes`` what coverage counts), so a
         backtest judges a recorded image exactly as it was judged."""
-        return {
-            "rules": self.rules,
-            "postprocess": self.postprocess,
-            "pixel_size_mm": self.pixel_size_mm,
-            "region_classes": self.region_classes,
-            "coverage_classes": self.coverage_classes,
-            "tile": self.tile,
-            "tile_overlap": self.tile_overlap,
-        }
+        return {k: getattr(self, k) for k in RECORDED_SETTINGS}
 
 
 @dataclass

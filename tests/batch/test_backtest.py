@@ -274,7 +274,8 @@ def test_a_chunk_whose_task_fails_is_counted_and_the_others_go_on():
 def test_every_setting_a_station_may_override_is_recorded_and_given_back():
     """A station's tile, overlap or coverage classes not recorded would have the backtest
     judge its images under the recipe's, and the active model no longer reproduce them."""
-    from inspect_batch.items import RECORDED, RecipeSettings
+    from inspect_batch.items import RecipeSettings
+    from inspect_core.runtime.recipe import RECORDED_SETTINGS as RECORDED
     from inspect_stations.config_tables import OVERRIDE_KEYS
 
     assert set(OVERRIDE_KEYS) - {"rule_params", "add_rules"} <= set(RECORDED)  # both end in rules
