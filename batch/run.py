@@ -81,18 +81,32 @@ def run_backtest(
     out["candidate"] = {"path": str(candidate), "sha256": sha256}
     out["window"] = f.to_dict()
     if html is not None:
-        from inspect_batch.page import write_page
-
-        meta = {
-            "plugin": plugin,
-            "recipe": recipe,
-            "candidate": str(candidate),
-            "sha256": sha256,
-            "window": f"since {since or 'the first record'} until {until or 'now'}"
-            + (f", station {station}" if station else ""),
-        }
-        out["html"] = str(write_page(html, tally, meta))
+        out["html"] = str(_write_html(html, tally, plugin, recipe, candidate, sha256, window))
     return out
+
+
+def _write_html(
+    html: Path,
+    tally: Tally,
+    plugin: str,
+    recipe: str,
+    candidate: Path,
+    sha256: str,
+    window: tuple[str | None, str | None, str | None],
+) -> Path:
+    """The backtest's page (:func:`inspect_batch.page.write_page`) with its heading's facts."""
+    from inspect_batch.page import write_page
+
+    since, until, station = window
+    meta = {
+        "plugin": plugin,
+        "recipe": recipe,
+        "candidate": str(candidate),
+        "sha256": sha256,
+        "window": f"since {since or 'the first record'} until {until or 'now'}"
+        + (f", station {station}" if station else ""),
+    }
+    return write_page(html, tally, meta)
 
 
 def _window(engine: Any, f: Any) -> tuple[int, int, int]:

@@ -110,18 +110,10 @@ def build_report(
     return report
 
 
-def _summary(
-    conn: Connection, w: Conditions, unit: str, span: timedelta | None, stations: dict
-) -> dict[str, Any]:
-    """One GROUP BY (hour, station, verdict) that streams over the covering index
-    ``ix_inspection_hour_cover``: verdict counts, yield per station and recipe, the timeline
-    and the latency mean and maximum. Long day-bucketed ranges group by day in SQL instead, so
-    the groups stay few. The recipe of a group comes from min/max aggregates (grouping by it
-    would sort every row); the rare group whose station switched recipe within it is split by
-    a small query of its own (:func:`_split_mixed`)."""
-    by_day_in_sql = unit == "day" and span is not None and span > timedelta(days=62)
-    key = ((I.c.inspected_hour // 24) if by_day_in_sql else I.c.inspected_hour).label("k")
-    q = (
+def _summary_query(w: Conditions, key) -> sa.Select:
+    """Counts, latency sum and maximum, and the min/max plugin and recipe of each
+    (bucket ``key``, station, verdict) group of the rows ``w`` selects."""
+    return (
         sa.select(
             key,
             I.c.station_id,
@@ -137,6 +129,20 @@ def _summary(
         .where(*w.hours, *w.scan)
         .group_by(key, I.c.station_id, I.c.verdict)
     )
+
+
+def _summary(
+    conn: Connection, w: Conditions, unit: str, span: timedelta | None, stations: dict
+) -> dict[str, Any]:
+    """One GROUP BY (hour, station, verdict) that streams over the covering index
+    ``ix_inspection_hour_cover``: verdict counts, yield per station and recipe, the timeline
+    and the latency mean and maximum. Long day-bucketed ranges group by day in SQL instead, so
+    the groups stay few. The recipe of a group comes from min/max aggregates (grouping by it
+    would sort every row); the rare group whose station switched recipe within it is split by
+    a small query of its own (:func:`_split_mixed`)."""
+    by_day_in_sql = unit == "day" and span is not None and span > timedelta(days=62)
+    key = ((I.c.inspected_hour // 24) if by_day_in_sql else I.c.inspected_hour).label("k")
+    q = _summary_query(w, key)
     verdicts = dict.fromkeys(VERDICTS, 0)
     per_station: dict[StationRecipe, dict[str, int]] = {}
     per_bucket: dict[int, dict[str, int]] = {}

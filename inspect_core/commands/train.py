@@ -125,6 +125,14 @@ early stop; give --epochs to train by epochs instead."""
     "[default: flips, rotation 15, scale 0.15, brightness/contrast 0.2, noise; "
     "'{\"vflip\": false}' for scenes with an up and down]",
 )
+@click.option(
+    "--loss",
+    default="dice_ce",
+    show_default=True,
+    type=click.Choice(["dice_ce", "lovasz_ce"]),
+    help="dice_ce: Dice + cross-entropy; lovasz_ce: Lovász-softmax + cross-entropy, which "
+    "follows the IoU itself (to fine-tune a trained model with --init-from).",
+)
 @click.option("--workers", default=1, show_default=True, help="Data loading processes.")
 @click.option(
     "--threads",

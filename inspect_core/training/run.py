@@ -21,9 +21,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from inspect_core.data.datasets import Dataset
+from inspect_core.errors import InspectError
 from inspect_core.training.augment import build_augment
 from inspect_core.training.holdout import Holdout, open_splits
 from inspect_core.training.init_from import InitReport, InitSource, load_init, open_init_source
+from inspect_core.training.losses import LOSSES
 from inspect_core.training.settings import differences, resolve_settings
 from inspect_core.training.trainset import (
     SegTrainSet,
@@ -102,6 +104,8 @@ def start_run(cfg: TrainConfig, log: Callable[[str], None]) -> Run:
     """Seed, open the datasets, choose the settings left open, build the network (from
     ``init_from``'s weights when given), its data loader and optimiser, and resume from
     ``last.pt`` when the run folder has one."""
+    if cfg.loss not in LOSSES:
+        raise InspectError(f"loss {cfg.loss!r}: unknown; the losses are {', '.join(LOSSES)}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)

@@ -1,4 +1,5 @@
-"""Training: Dice + cross-entropy, Adam, cosine schedule, early stopping, resume (needs torch).
+"""Training: Dice + cross-entropy (or Lovász + CE to fine-tune), Adam, cosine schedule, early
+stopping, resume (needs torch).
 
 ``train(TrainConfig(...))`` writes into ``out``::
 
@@ -30,7 +31,7 @@ from inspect_core.data.datasets import Dataset, to_channels
 from inspect_core.data.metrics import SegmentationScores
 from inspect_core.runtime.onnx_model import normalize  # the one normalisation, as inference
 from inspect_core.training.augment import AugmentConfig
-from inspect_core.training.losses import dice_ce_loss
+from inspect_core.training.losses import segmentation_loss
 from inspect_core.training.run import Run, save_last, start_run
 from inspect_core.training.unet import build_model, zero_dead_weights
 
@@ -66,6 +67,7 @@ class TrainConfig:
     groups: str | None = None  # groups pattern (regex, one capture group); None = classes.json's
     val_groups: str | None = None  # comma-separated groups to validate on, none trained on
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: str = "dice_ce"  # dice_ce | lovasz_ce (losses.LOSSES)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,13 +134,14 @@ def train_step(
     y: torch.Tensor,
     ignore_index: int,
     autocast: Callable[[], AbstractContextManager] = nullcontext,
+    loss_name: str = "dice_ce",
 ) -> float:
     """One optimiser step on the batch ``x`` (images) / ``y`` (masks): forward (under
-    ``autocast``), Dice + cross-entropy, backward, update. Returns the loss. (What
-    ``bench/train_speed.py`` times.)"""
+    ``autocast``), the loss ``loss_name`` (Dice + cross-entropy by default), backward, update.
+    Returns the loss. (What ``bench/train_speed.py`` times.)"""
     with autocast():
         logits = model(x)
-    loss = dice_ce_loss(logits, y, ignore_index)
+    loss = segmentation_loss(loss_name, logits, y, ignore_index)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -162,7 +165,7 @@ def _train_epoch(run: Run, epoch: int, progress) -> dict:
         x, y = x.to(run.device), y.to(run.device)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        loss = train_step(model, run.opt, x, y, run.train_ds.ignore_index, run.autocast)
+        loss = train_step(model, run.opt, x, y, run.train_ds.ignore_index, run.autocast, cfg.loss)
         if cfg.max_minutes:
             run.clock["done"] = (run.elapsed + time.perf_counter() - t0) / (60 * cfg.max_minutes)
         run.sched.step()

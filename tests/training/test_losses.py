@@ -1,4 +1,5 @@
-"""Dice + cross-entropy: the ignore index really takes pixels out of the loss."""
+"""The training losses: the ignore index really takes pixels out; Lovász is 1 - IoU on hard
+predictions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inspect_core.training.losses import dice_ce_loss, dice_loss
+from inspect_core.training.losses import (
+    LOSSES,
+    dice_ce_loss,
+    dice_loss,
+    lovasz_softmax_loss,
+    segmentation_loss,
+)
 
 IGNORE = 255
 
@@ -127,3 +134,67 @@ def test_absent_classes_do_not_push_towards_background():
     logits[:, 1, 8:16, 8:16] = 4.0
     loss = float(dice_loss(logits, target))
     assert loss < 0.05, loss  # ~0.3% probability per absent class used to give ~0.66 here
+
+
+# --- Lovász-softmax (the loss a trained model is fine-tuned with for IoU) ---
+
+
+def _hard_iou_loss(pred: torch.Tensor, target: torch.Tensor, c: int) -> float:
+    """1 - mean IoU over the classes present in target (what the Lovász loss is a surrogate of)."""
+    out = []
+    for k in range(c):
+        t = target == k
+        if t.any():
+            p = pred == k
+            out.append(1 - (p & t).sum().item() / (p | t).sum().item())
+    return sum(out) / len(out)
+
+
+def test_lovasz_equals_one_minus_iou_on_hard_predictions():
+    """On one-hot probabilities the Lovász extension is exact: the loss is 1 - mIoU of the
+    classes present, pixels pooled over the batch."""
+    c = 3
+    for seed in range(5):
+        _, target = _case(seed=seed, c=c)
+        _, pred = _case(seed=seed + 100, c=c)
+        onehot = _confident(pred, c, margin=60.0)
+        got = lovasz_softmax_loss(onehot, target, IGNORE).item()
+        assert got == pytest.approx(_hard_iou_loss(pred, target, c), abs=1e-4)
+
+
+def test_lovasz_ignores_ignored_pixels_and_absent_classes():
+    logits, target = _case(seed=3, c=4)
+    target[target == 3] = 1  # class 3 absent
+    target[:, :4] = IGNORE
+    ignored = (target == IGNORE).unsqueeze(1).expand_as(logits)
+    a = logits.clone().requires_grad_(True)
+    b = torch.where(ignored, logits * 40 - 3, logits).requires_grad_(True)
+    la, lb = lovasz_softmax_loss(a, target, IGNORE), lovasz_softmax_loss(b, target, IGNORE)
+    (la + lb).backward()
+    assert la.item() == pytest.approx(lb.item(), abs=1e-6)
+    assert a.grad[ignored].abs().max().item() == 0.0
+    # a perfect prediction of the present classes scores 0 whatever class 3 gets elsewhere
+    clean = target.clone()
+    clean[clean == IGNORE] = 0
+    assert lovasz_softmax_loss(_confident(clean, 4), target, IGNORE).item() < 1e-6
+    all_ignored = torch.full_like(target, IGNORE)
+    assert lovasz_softmax_loss(logits, all_ignored, IGNORE).item() == 0.0
+
+
+def test_segmentation_loss_names_and_unknown_loss():
+    logits, target = _case(seed=4)
+    assert segmentation_loss("dice_ce", logits, target).item() == pytest.approx(
+        dice_ce_loss(logits, target).item()
+    )
+    lov = segmentation_loss("lovasz_ce", logits, target).item()
+    ce = F.cross_entropy(logits, target).item()
+    assert lov == pytest.approx(ce + lovasz_softmax_loss(logits, target).item())
+    with pytest.raises(ValueError, match="lovasz_ce"):
+        segmentation_loss("focal", logits, target)
+
+
+def test_train_cli_offers_every_loss():
+    from inspect_core.commands.train import train
+
+    choice = next(p for p in train.params if p.name == "loss").type
+    assert tuple(choice.choices) == LOSSES

@@ -9,6 +9,7 @@ train -> export hand-over (samples, metadata, parity) does not depend on which e
 from __future__ import annotations
 
 import json
+import math
 from functools import partial
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from seg_kit import write_dataset
 
 import inspect_core.training.export
+from inspect_core.errors import InspectError
 from inspect_core.runtime.onnx_model import OnnxModel
 from inspect_core.training.augment import AugmentConfig
 from inspect_core.training.trainer import TrainConfig, train
@@ -251,3 +253,17 @@ def test_val_groups_pick_the_checkpoint_on_unseen_groups_and_card_has_both_score
         "val/images/lotC_9.png",
     }
     assert card["training"]["val_groups"] == "lotB"  # the card says how to rerun it
+
+
+def test_lovasz_loss_trains_and_the_card_names_it(dataset, tmp_path):
+    """--loss lovasz_ce reaches the optimiser (its losses differ from Dice + CE's on the same
+    seed and batches) and the card records it; an unknown loss stops before any work."""
+    dice = train(_cfg(dataset, tmp_path / "dice"), log=lambda m: None)
+    lov = train(_cfg(dataset, tmp_path / "lov", loss="lovasz_ce"), log=lambda m: None)
+    assert dice["training"]["loss"] == "dice_ce" and lov["training"]["loss"] == "lovasz_ce"
+    losses = [[r["loss"] for r in _log(tmp_path / n)] for n in ("dice", "lov")]
+    assert all(math.isfinite(v) and v > 0 for v in losses[1])
+    assert losses[0] != losses[1]
+    with pytest.raises(InspectError, match="dice_ce, lovasz_ce"):
+        train(_cfg(dataset, tmp_path / "bad", loss="focal"), log=lambda m: None)
+    assert not (tmp_path / "bad").exists()
