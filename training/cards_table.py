@@ -3,6 +3,8 @@
 The first score column is the card's headline: the mIoU on whole groups (sequence, tile) that
 no training image came from, and which groups; the second, the mIoU on held-out images of the
 groups trained on (the same distribution). A card without the first says why in a footnote.
+The mean Dice and per-class IoU are of the card's validation images, marked "unseen" (the
+groups held out) or "same groups" (a model trained on every group, or NEU-Seg's val split).
 """
 
 from __future__ import annotations
@@ -40,9 +42,12 @@ def main() -> None:
             notes.append(f"{name}: {h['why_no_unseen']}")
             first = f"n/a [{len(notes)}]"
         second = f"{same['miou']:.3f} ({same['images']} images)" if same else "n/a"
+        # Dice and per-class IoU are of the card's validation images: say which those are
+        on = "unseen" if (c.get("validation_split") or {}).get("unseen") else "same groups"
         print(
             f"| {name} | {c['dataset']['name']} ({c['dataset']['license']}) | {first} | "
-            f"{second} | {v['mean_dice']:.3f} | {ious} | {','.join(c.get('tta', [])) or 'no'} | "
+            f"{second} | {v['mean_dice']:.3f} ({on}) | {ious} ({on}) | "
+            f"{','.join(c.get('tta', [])) or 'no'} | "
             f"{prior} | width {a['width']}, stem stride {a['stem_stride']}, {c['epochs']} "
             f"epochs, {c['training_seconds'] / 60:.0f} min, "
             f"{c['train_images_per_s']:.0f} img/s{start} |"

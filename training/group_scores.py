@@ -63,27 +63,67 @@ def main() -> None:
     if args.note:
         card["groups_note"] = args.note
     if args.unseen_from is not None:
-        card["unseen_groups_estimate"] = estimate_from(args.unseen_from)
+        card["unseen_groups_estimate"] = estimate_from(args.unseen_from, card)
     save_card(card, card_path, args.model)
 
 
-def estimate_from(settings_card: Path) -> dict:
-    """The unseen-group score of a settings run, as an estimate for a model trained with the
-    same settings on every group."""
-    run = json.loads(settings_card.read_text())
-    unseen = (run.get("scores") or {}).get("unseen_groups")
-    if not unseen:
-        from inspect_core.errors import InspectError
+def estimate_from(settings_card: Path, shipped: dict) -> dict:
+    """The unseen-group score of a settings run, as an estimate for the ``shipped`` model (its
+    card) trained with the same settings on every group: the settings run's score with the
+    test-time copies and prior correction the shipped model has (its headline, the score
+    without copies or before the correction); InspectError when the settings run is of another
+    dataset or has no score in the shipped model's form."""
+    from inspect_core.errors import InspectError
 
+    run = json.loads(settings_card.read_text())
+    split = run.get("validation_split") or {}
+    if not split.get("unseen"):
         raise InspectError(
             f"{settings_card}: no unseen-group score in it; train the settings run with "
             "--val-groups"
         )
+    theirs, ours = (
+        (run.get("dataset") or {}).get("name"),
+        (shipped.get("dataset") or {}).get("name"),
+    )
+    if theirs != ours:
+        raise InspectError(f"{settings_card}: a run on {theirs}, this model is of {ours}")
+    scores, form = _in_form(run, tuple(shipped.get("tta") or ()), _prior(shipped))
+    if scores is None:
+        raise InspectError(
+            f"{settings_card}: no score of the settings run in the shipped model's form "
+            f"({form}); rerun its choose_tta.py / fit_prior.py to match"
+        )
+    groups = list(split.get("groups") or [])
     return {
-        **unseen,
-        "what": f"estimate: the same settings trained without {', '.join(unseen['groups'])} "
-        f"and scored on them ({settings_card.parent.name}); this model trained on them too",
+        "miou": round(float(scores["miou"]), 4),
+        "mean_dice": round(float(scores["mean_dice"]), 4),
+        "images": scores.get("images"),
+        "what": f"estimate: the same settings trained without {', '.join(groups)} and scored "
+        f"on them ({settings_card.parent.name}, {form}); this model trained on them too",
+        "groups": groups,
     }
+
+
+def _prior(card: dict) -> bool:
+    return bool((card.get("calibration") or {}).get("applied"))
+
+
+def _in_form(run: dict, tta: tuple, prior: bool) -> tuple[dict | None, str]:
+    """The settings run's held-out scores with test-time copies ``tta`` and the prior
+    correction on or off, and those words; None where it has no such score."""
+    form = (
+        f"test-time copies {','.join(tta) if tta else 'none'}, "
+        f"prior correction {'on' if prior else 'off'}"
+    )
+    run_tta, run_prior = tuple(run.get("tta") or ()), _prior(run)
+    if run_tta == tta and run_prior == prior:
+        return run["validation"], form
+    if run_tta == tta and run_prior and not prior:
+        return run.get("validation_uncalibrated"), form
+    if not tta and not prior and "validation_no_tta" in run:  # before copies and correction
+        return run["validation_no_tta"], form
+    return None, form
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from _cli import parser, run
 
 from inspect_core.data.datasets import open_dataset
 from inspect_core.data.groups import group_names, members, with_groups
-from inspect_core.errors import DataError
+from inspect_core.errors import DataError, InspectError
 
 
 def main() -> None:
@@ -62,17 +62,38 @@ def dataset_groups(data: str, pattern: str | None) -> list[str]:
 
 
 def run_fold(data: str, out: Path, group: str, pattern: str | None, extra: list[str]) -> None:
-    """``inspect train`` with ``group`` held out into ``out``, unless it has finished there."""
-    if (out / "model.json").is_file():
-        print(f"{group}: done before ({out / 'model.json'})")
-        return
+    """``inspect train`` with ``group`` held out into ``out``, unless it has finished there
+    with the same arguments (``fold_args.json``); InspectError when ``out`` holds a fold of
+    other arguments: folds of mixed settings would make one table."""
+    import click
+
     from inspect_core.commands.train import train
 
     args = ["--data", data, "--out", str(out), "--val-groups", group, *extra]
     if pattern:
         args += ["--groups", pattern]
+    recorded = out / "fold_args.json"
+    if recorded.is_file() and json.loads(recorded.read_text()) != args:
+        raise InspectError(
+            f"{out}: this fold was trained with other arguments "
+            f"({' '.join(json.loads(recorded.read_text()))}); give another --out, or delete "
+            "the folder to train it again"
+        )
+    if (out / "model.json").is_file() and recorded.is_file():
+        print(f"{group}: done before ({out / 'model.json'})")
+        return
+    if (out / "model.json").is_file():
+        raise InspectError(
+            f"{out}: a finished run of unknown arguments (no fold_args.json); give another "
+            "--out, or delete the folder to train this fold"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(json.dumps(args))
     print(f"{group}: inspect train {' '.join(args)}", flush=True)
-    train.main(args=args, standalone_mode=False)
+    try:
+        train.main(args=args, standalone_mode=False)
+    except click.ClickException as e:
+        raise InspectError(f"fold {group}: inspect train: {e.format_message()}") from None
 
 
 def summarize(out: Path, groups: list[str]) -> dict:

@@ -8,7 +8,9 @@
 # (training/fit_prior.py; PRIOR=no skips it), UNSEEN_FROM copies a settings run's unseen-group
 # score into the card, GROUPS_NOTE says why a card has none (GROUP_PATTERN: its val images per
 # group scored); then the model, its card and its weights (.pt, for --init-from) are
-# copied into the plugin, and its int8/bf16 variants made (INSTALL_AS=none: not installed).
+# copied into the plugin unless it scores lower than the installed model on the same images
+# (training/install_check.py; FORCE=1 installs anyway), and its int8/bf16 variants made
+# (INSTALL_AS=none: not installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?usage: training/train.sh RECIPE}
@@ -29,8 +31,10 @@ if [ ${#tta_args[@]} -gt 0 ]; then  # TTA="" in the .args: no test-time copies a
   "$PYTHON" training/choose_tta.py "runs/$name" --data "$DATASETS/$DATASET" "${tta_args[@]}" \
     --budget-ms "${BUDGET_MS:-0}"
 fi
-if [ "${PRIOR:-yes}" != no ]; then
-  "$PYTHON" training/fit_prior.py "runs/$name" --data "$DATASETS/$DATASET"
+if [ "${PRIOR:-yes}" != no ]; then  # folds by GROUP_PATTERN's groups where the recipe names them
+  prior_args=()
+  [ -n "${GROUP_PATTERN:-}" ] && prior_args=(--groups "$GROUP_PATTERN")
+  "$PYTHON" training/fit_prior.py "runs/$name" --data "$DATASETS/$DATASET" "${prior_args[@]}"
 fi
 if [ -n "${UNSEEN_FROM:-}" ]; then  # trained on every group: its settings run's unseen score
   "$PYTHON" training/group_scores.py "runs/$name/model.onnx" --data "$DATASETS/$DATASET" \
@@ -48,6 +52,10 @@ if [ "$INSTALL_AS" = none ]; then  # a settings run: kept in runs/, not installe
 fi
 dest=plugins/$PLUGIN/models
 mkdir -p "$dest"
+force_args=()
+[ -n "${FORCE:-}" ] && force_args=(--force)
+# never below the installed model on the same images (a warm restart can end lower)
+"$PYTHON" training/install_check.py "runs/$name/model.json" "$dest/$INSTALL_AS.json" "${force_args[@]}"
 cp "runs/$name/model.onnx" "$dest/$INSTALL_AS.onnx"
 cp "runs/$name/model.json" "$dest/$INSTALL_AS.json"
 cp "runs/$name/model.pt" "$dest/$INSTALL_AS.pt"

@@ -55,9 +55,15 @@ class Dataset:
     license: str = ""
     channels: int = 0  # 1 or 3, detected from the first image
     groups: str | None = None  # classes.json "groups": regex, its capture group names a group
+    groups_from: str = ""  # where ``groups`` came from when not classes.json (e.g. "--groups")
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def groups_origin(self) -> str:
+        """Where the groups pattern came from, for a message: its classes.json, or the option
+        or card that gave it."""
+        return self.groups_from or str(self.root / "classes.json")
 
     def subset(self, indices: list[int], split: str) -> Dataset:
         """The samples at ``indices`` as a dataset of their own, named ``split``."""
@@ -216,6 +222,8 @@ def open_listed(root: str | Path, images: list[str], split: str, groups: str | N
     ``validation_split`` names them) as a dataset named ``split``, each with the mask of its
     stem in its split's ``masks`` folder; ``groups`` is the pattern they were grouped by."""
     root = Path(root)
+    if _is_mvtec(root):
+        return _listed_mvtec(root, images, split, groups)
     meta = load_classes(root)
     samples = []
     for rel in images:
@@ -233,6 +241,8 @@ def open_listed(root: str | Path, images: list[str], split: str, groups: str | N
     pattern = groups if groups is not None else meta.get("groups")
     ignore = int(meta.get("ignore_index", 255))
     ds = Dataset(root, name, meta["classes"], ignore, split, samples, lic, groups=pattern)
+    if groups is not None and groups != meta.get("groups"):
+        ds.groups_from = "the model card's training groups pattern"
     ds.channels = _detect_channels(samples[0].image)
     return ds
 
@@ -251,7 +261,7 @@ def open_dataset(root: str | Path, split: str) -> Dataset:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder not found")
-    if (root / "ground_truth").is_dir() or (root / "train" / "good").is_dir():
+    if _is_mvtec(root):
         return _open_mvtec(root, split)
     meta = load_classes(root)
     classes = meta["classes"]
@@ -274,6 +284,31 @@ def open_dataset(root: str | Path, split: str) -> Dataset:
     ds = Dataset(root, name, classes, ignore, split, samples, lic, groups=meta.get("groups"))
     ds.channels = _detect_channels(samples[0].image)
     return ds
+
+
+def _is_mvtec(root: Path) -> bool:
+    return (root / "ground_truth").is_dir() or (root / "train" / "good").is_dir()
+
+
+def _listed_mvtec(root: Path, images: list[str], split: str, groups: str | None) -> Dataset:
+    """:func:`open_listed` for the MVTec layout: the listed images of train/good (no mask:
+    all background) and test/*, as its splits read them."""
+    pool: dict[str, Sample] = {}
+    base = None
+    for name in ("train", "test"):
+        try:
+            ds = _open_mvtec(root, name)
+        except DataError:
+            continue
+        base = base or ds
+        pool.update({str(s.image.relative_to(root)): s for s in ds.samples})
+    missing = [rel for rel in images if rel not in pool]
+    if base is None or missing or not images:
+        raise DataError(
+            f"{root}: {len(missing) if images else 'no'} listed validation image(s) missing "
+            f"({', '.join(missing[:3])}); give the dataset the model was trained on"
+        )
+    return replace(base, split=split, samples=[pool[rel] for rel in images], groups=groups)
 
 
 def _open_mvtec(root: Path, split: str) -> Dataset:

@@ -20,7 +20,7 @@ def with_groups(ds: Dataset, pattern: str | None) -> Dataset:
     if pattern is None:
         return ds
     check_groups_pattern(pattern, "--groups")
-    return replace(ds, groups=pattern)
+    return replace(ds, groups=pattern, groups_from="--groups")
 
 
 def group_names(ds: Dataset, samples: Sequence[Sample] | None = None) -> list[str]:
@@ -42,7 +42,7 @@ def group_names(ds: Dataset, samples: Sequence[Sample] | None = None) -> list[st
             names.append(m.group(1))
     if missed:
         raise DataError(
-            f"{ds.root / 'classes.json'}: the groups pattern {ds.groups!r} does not match "
+            f"{ds.groups_origin()}: the groups pattern {ds.groups!r} does not match "
             f"{len(missed)} image(s) ({', '.join(missed[:3])}"
             f"{', ...' if len(missed) > 3 else ''}); widen it so every file stem names its group"
         )

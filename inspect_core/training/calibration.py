@@ -107,6 +107,9 @@ class Choice:
     before: float  # mIoU of the pixels, uncalibrated
     fitted: dict[str, float]  # mode -> mIoU with offsets fitted on all the pixels
     two_fold: dict[str, float]  # mode -> held-out estimate
+    # the chosen mode's offsets fitted on each fold's *other* fold: fold_bias[f] is what the
+    # images of fold f are scored with for an estimate none of them was fitted on
+    fold_bias: tuple[np.ndarray, ...] = ()
 
 
 def choose(px: Pixels, image_fold: np.ndarray | None = None) -> Choice:
@@ -116,11 +119,12 @@ def choose(px: Pixels, image_fold: np.ndarray | None = None) -> Choice:
     before = miou(confusion_for(px, np.zeros(k, np.float32)))
     biases = {m: fit(px) for m, fit in FITS.items()}
     fitted = {m: miou(confusion_for(px, b)) for m, b in biases.items()}
-    held = {m: two_fold_miou(px, fit, image_fold) for m, fit in FITS.items()}
+    folds = {m: two_fold(px, fit, image_fold) for m, fit in FITS.items()}
+    held = {m: v[0] for m, v in folds.items()}
     mode = max(held, key=held.get)
     if held[mode] <= before or fitted[mode] <= before + 0.002:
         return Choice(None, np.zeros(k, np.float32), before, fitted, held)
-    return Choice(mode, biases[mode], before, fitted, held)
+    return Choice(mode, biases[mode], before, fitted, held, folds[mode][1])
 
 
 def group_folds(names: list[str]) -> np.ndarray | None:
@@ -133,15 +137,35 @@ def group_folds(names: list[str]) -> np.ndarray | None:
     return np.array([order.index(g) % 2 for g in names], np.int32)
 
 
-def two_fold_miou(px: Pixels, fit=fit_class_bias, image_fold: np.ndarray | None = None) -> float:
+def image_folds(n_images: int, image_fold: np.ndarray | None = None) -> np.ndarray:
+    """The fold (0 or 1) of each of ``n_images`` images: ``image_fold`` where given (by group:
+    :func:`group_folds`), else alternating blocks of ``BLOCK`` images in file order."""
+    if image_fold is not None:
+        return np.asarray(image_fold, np.int32)
+    return ((np.arange(n_images) // BLOCK) % 2).astype(np.int32)
+
+
+def two_fold(
+    px: Pixels, fit=fit_class_bias, image_fold: np.ndarray | None = None
+) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
     """mIoU of biases fitted on half the images and applied to the other half (both ways,
-    one pooled confusion matrix): what calibration is worth on images it has not seen. The
-    halves alternate in blocks of ``BLOCK`` images in file order: alternate single images
-    would put neighbouring frames of one video (CamVid) on both sides, and first/second half
-    would put whole classes on one side where files are named by class (magnetic tile).
-    ``image_fold`` gives each image's fold instead (:func:`group_folds`)."""
-    odd = (px.image // BLOCK) % 2 == 1 if image_fold is None else image_fold[px.image] == 1
-    cm = 0
-    for train, test in ((odd, ~odd), (~odd, odd)):
-        cm = cm + confusion_for(px.subset(test), fit(px.subset(train)))
-    return miou(cm)
+    one pooled confusion matrix): what calibration is worth on images it has not seen; and the
+    two biases, the one applied to fold 0 first. The halves alternate in blocks of ``BLOCK``
+    images in file order: alternate single images would put neighbouring frames of one video
+    (CamVid) on both sides, and first/second half would put whole classes on one side where
+    files are named by class (magnetic tile). ``image_fold`` gives each image's fold instead
+    (:func:`group_folds`)."""
+    n = int(px.image.max()) + 1 if len(px.image) else 0
+    fold = image_folds(n, image_fold)[px.image]
+    cm, biases = 0, []
+    for f in (0, 1):
+        test = fold == f
+        b = fit(px.subset(~test))
+        biases.append(b)
+        cm = cm + confusion_for(px.subset(test), b)
+    return miou(cm), (biases[0], biases[1])
+
+
+def two_fold_miou(px: Pixels, fit=fit_class_bias, image_fold: np.ndarray | None = None) -> float:
+    """The estimate of :func:`two_fold` alone."""
+    return two_fold(px, fit, image_fold)[0]

@@ -66,7 +66,7 @@ def open_splits(
     ``train`` carved out (:func:`carve_validation`). ``groups`` overrides classes.json's
     pattern."""
     train = with_groups(open_dataset(root, "train"), groups)
-    if val_groups:
+    if val_groups is not None:
         return hold_out_groups(train, val_groups, log)
     if has_split(root, "val"):
         val = open_dataset(root, "val")
@@ -103,6 +103,8 @@ def hold_out_groups(train: Dataset, names: list[str], log: Callable[[str], None]
         pool += open_dataset(train.root, "val").samples
     pooled = replace(train, samples=pool)
     by_group = members(group_names(pooled))
+    if not names:
+        raise DataError("--val-groups names no group; give them comma-separated, e.g. tile2,tile4")
     unknown = [g for g in names if g not in by_group]
     if unknown:
         known = ", ".join(f"{g} ({len(i)} images)" for g, i in by_group.items())
@@ -117,7 +119,17 @@ def hold_out_groups(train: Dataset, names: list[str], log: Callable[[str], None]
     held = sorted(i for g in set(names) for i in by_group[g])
     taken = set(held)
     rest = [i for i in range(len(pool)) if i not in taken]
-    seen = [i for i in rest if i >= n_train]
+    trained = [i for i in rest if i < n_train]
+    if not trained:
+        raise DataError(
+            f"--val-groups {','.join(names)}: holding them out leaves no image of "
+            f"{train.root / 'train'} to train on (the other groups are only in val); hold out "
+            "fewer groups, or move some of the val split's groups into train"
+        )
+    names_of = group_names(pooled)
+    trained_groups = {names_of[i] for i in trained}
+    # the same-distribution score: val-split images of groups the model really trains on
+    seen = [i for i in rest if i >= n_train and names_of[i] in trained_groups]
     val = pooled.subset(held, "val")
     images = [str(s.image.relative_to(train.root)) for s in val.samples]
     rule = (
@@ -126,15 +138,47 @@ def hold_out_groups(train: Dataset, names: list[str], log: Callable[[str], None]
     )
     log(
         f"validating on {len(held)} images of the groups {', '.join(sorted(set(names)))}, none "
-        f"trained on; training on {len(rest) - len(seen)} images of the other groups; "
+        f"trained on; training on {len(trained)} images of the other groups; "
         f"{len(seen)} val-split images of those groups give the same-distribution score"
+        + (
+            f"; {len(rest) - len(trained) - len(seen)} val-split images of groups with no "
+            "training image take no part"
+            if len(rest) > len(trained) + len(seen)
+            else ""
+        )
     )
     seen_ds = pooled.subset(seen, "val-seen") if seen else None
     seen_images = tuple(
         str(s.image.relative_to(train.root)) for s in pooled.subset(seen, "").samples
     )
     how = Holdout("unseen groups", rule, len(held), images, sorted(set(names)), True, seen_images)
-    return Splits(pooled.subset([i for i in rest if i < n_train], "train"), val, how, seen_ds)
+    return Splits(pooled.subset(trained, "train"), val, how, seen_ds)
+
+
+def seen_by_weights(holdout: Holdout, card: dict, dataset: str) -> list[str]:
+    """The held-out images that the weights a run starts from (their model ``card``) were
+    trained on: a score on them is no score on unseen groups. Weights of another dataset saw
+    none; without a list of their validation images, every image of the train split counts as
+    trained on."""
+    if not holdout.unseen or (card.get("dataset") or {}).get("name") != dataset:
+        return []
+    theirs = card.get("validation_split") or {}
+    their_val = set(theirs.get("images") or [])
+    pooled = theirs.get("source") == "unseen groups"  # they trained on train and val pooled
+    return [
+        im for im in holdout.images if im not in their_val and (pooled or im.startswith("train/"))
+    ]
+
+
+def not_unseen(holdout: Holdout, seen: list[str], weights: str) -> Holdout:
+    """``holdout`` no longer claimed unseen: ``weights`` (what the run started from) trained
+    on ``seen`` of its images."""
+    return replace(
+        holdout,
+        unseen=False,
+        rule=f"{holdout.rule}; not unseen: the weights it started from ({weights}) trained on "
+        f"{len(seen)} of these {holdout.count} images",
+    )
 
 
 def carve_validation(train: Dataset, seed: int) -> tuple[Dataset, Dataset, Holdout]:
@@ -181,7 +225,7 @@ def _by_group(train: Dataset, target: int, cap: int, seed: int) -> tuple[list[in
     if not held or len(held) == len(groups):
         sizes = ", ".join(f"{g}: {len(groups[g])}" for g in sorted(groups)[:6])
         raise DataError(
-            f"{train.root / 'classes.json'}: the groups pattern {train.groups!r} gives "
+            f"{train.groups_origin()}: the groups pattern {train.groups!r} gives "
             f"{len(groups)} group(s) ({sizes}{', ...' if len(groups) > 6 else ''}) and no "
             f"set of whole groups is at most a third of the {len(names)} training images; add "
             "a val/ split, or a pattern with smaller groups"
@@ -193,15 +237,20 @@ def _by_group(train: Dataset, target: int, cap: int, seed: int) -> tuple[list[in
     return sorted(i for g in held for i in groups[g]), sorted(held), rule
 
 
-def held_out_dataset(card: dict, data: str) -> Dataset:
+def held_out_dataset(card: dict, data: str, groups: str | None = None) -> Dataset:
     """The images a trained model was validated on (its card's ``validation_split``), from
     the dataset folder ``data``: what every later choice (test-time copies, prior correction)
-    is decided on, so that it too is decided on images training did not see."""
+    is decided on, so that it too is decided on images training did not see. Their groups
+    pattern: ``groups``, else the one the run trained with, else classes.json's."""
     split = card.get("validation_split") or {}
+    pattern = groups if groups is not None else (card.get("training") or {}).get("groups")
     if split.get("source", "val split") == "val split":
-        return open_dataset(data, "val")
-    groups = (card.get("training") or {}).get("groups")
-    return open_listed(data, list(split.get("images") or []), "val", groups)
+        ds = open_dataset(data, "val")
+        if pattern is not None and pattern != ds.groups:
+            origin = "--groups" if groups is not None else "the model card's training groups"
+            ds = replace(with_groups(ds, pattern), groups_from=origin)
+        return ds
+    return open_listed(data, list(split.get("images") or []), "val", pattern)
 
 
 def seen_dataset(card: dict, data: str) -> Dataset | None:

@@ -41,6 +41,7 @@ class InitSource:
     config: ModelConfig | None  # None: the weights are not those of inspect's U-Net
     config_from: str  # where ``config`` was read
     classes: list[str] | None  # its class names, where its card or ONNX file records them
+    card: dict = field(default_factory=dict, repr=False)  # its model card ({} without one)
 
     @property
     def name(self) -> str:
@@ -101,7 +102,7 @@ def open_init_source(spec: str) -> InitSource:
         config, source = _config_from_shapes(state, meta.get("stride"))
     classes = card.get("classes") or meta.get("classes")
     return InitSource(
-        spec, pt, state, config, source, classes if isinstance(classes, list) else None
+        spec, pt, state, config, source, classes if isinstance(classes, list) else None, card
     )
 
 

@@ -8,6 +8,7 @@ torch).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
@@ -23,7 +24,7 @@ from torch.utils.data import DataLoader
 from inspect_core.data.datasets import Dataset
 from inspect_core.errors import InspectError
 from inspect_core.training.augment import build_augment
-from inspect_core.training.holdout import Holdout, open_splits
+from inspect_core.training.holdout import Holdout, not_unseen, open_splits, seen_by_weights
 from inspect_core.training.init_from import InitReport, InitSource, load_init, open_init_source
 from inspect_core.training.losses import LOSSES
 from inspect_core.training.settings import differences, resolve_settings
@@ -115,6 +116,16 @@ def start_run(cfg: TrainConfig, log: Callable[[str], None]) -> Run:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     source = open_init_source(cfg.init_from) if cfg.init_from else None
     splits = open_splits(cfg.data, cfg.seed, log, cfg.groups, cfg.val_group_list())
+    if source is not None and (
+        seen := seen_by_weights(splits.holdout, source.card, splits.train.name)
+    ):
+        log(
+            f"warning: {source.name} was trained on {len(seen)} of the {splits.holdout.count} "
+            f"held-out images ({', '.join(seen[:3])}{', ...' if len(seen) > 3 else ''}): the "
+            "card will not call their score one on unseen groups; start from weights that never "
+            "saw those groups (or from scratch) for that"
+        )
+        splits = replace(splits, holdout=not_unseen(splits.holdout, seen, source.name))
     train_ds, val_ds = splits.train, splits.val
     stats = dataset_stats(train_ds, train_ds.channels)
     batches = max(1, len(train_ds) // cfg.batch)  # in a pass over the training set
@@ -240,6 +251,13 @@ def resume(run: Run, log: Callable[[str], None]) -> None:
     if not last.is_file():
         return
     ck = torch.load(last, map_location="cpu", weights_only=False)
+    split = split_fingerprint(run)
+    if ck.get("split", split) != split:  # checkpoints from before the fingerprint lack it
+        raise InspectError(
+            f"{last}: this run folder was trained on other data or validated on other images "
+            f"(dataset, groups or --val-groups changed since it stopped); resuming would mix "
+            "them and keep the old best. Give a new --out, or delete the folder to start over"
+        )
     run.model.load_state_dict(ck["model"])
     run.opt.load_state_dict(ck["opt"])
     run.sched.load_state_dict(ck["sched"])
@@ -251,6 +269,14 @@ def resume(run: Run, log: Callable[[str], None]) -> None:
         run.aug.random_generator.bit_generator.state = ck["aug_rng"][0]
         run.aug.py_random.setstate(ck["aug_rng"][1])
     log(f"resumed from {last} at epoch {run.start_epoch}")
+
+
+def split_fingerprint(run: Run) -> str:
+    """sha256 of what a run trains on and validates on (both file lists): a resumed run must
+    see the same."""
+    return hashlib.sha256(
+        f"{run.train_ds.fingerprint()} {run.val_ds.fingerprint()}".encode()
+    ).hexdigest()
 
 
 def save_last(run: Run, epoch: int) -> None:
@@ -267,6 +293,7 @@ def save_last(run: Run, epoch: int) -> None:
         "rng": torch.get_rng_state(),
         "gen": run.gen.get_state(),
         "aug_rng": (run.aug.random_generator.bit_generator.state, run.aug.py_random.getstate()),
+        "split": split_fingerprint(run),
     }
     torch.save(state, run.out / "last.pt.tmp")
     os.replace(run.out / "last.pt.tmp", run.out / "last.pt")

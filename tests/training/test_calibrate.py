@@ -96,3 +96,60 @@ def test_choose_refuses_a_correction_that_does_not_generalise():
         items.append((q / q.sum(0), m))
     c = choose(Pixels.gather(items, step=1))
     assert c.mode is None and not c.bias.any()
+
+
+def test_two_fold_returns_the_biases_each_fold_is_scored_with():
+    """The estimate is exactly fold 0 scored with the offsets fitted on fold 1 and the other way
+    round, and the biases returned are those: what fit_prior scores the headline with."""
+    from inspect_core.training.calibration import image_folds, two_fold
+
+    px = Pixels.gather(_overcalling(images=12), step=1)
+    est, (b0, b1) = two_fold(px, fit_class_bias)
+    fold = image_folds(12)[px.image]
+    assert list(image_folds(12)) == [0] * 4 + [1] * 4 + [0] * 4
+    np.testing.assert_array_equal(b0, fit_class_bias(px.subset(fold == 1)))
+    np.testing.assert_array_equal(b1, fit_class_bias(px.subset(fold == 0)))
+    cm = confusion_for(px.subset(fold == 0), b0) + confusion_for(px.subset(fold == 1), b1)
+    assert est == miou(cm) == two_fold_miou(px, fit_class_bias)
+    c = choose(px)
+    assert c.mode is not None and len(c.fold_bias) == 2
+
+
+def test_fit_prior_headline_scores_each_image_with_the_other_folds_offsets(tmp_path, monkeypatch):
+    """training/fit_prior.py's headline: no image is scored with offsets fitted on it. A fake
+    model whose prediction follows the bias: fold 0's offsets turn every pixel background."""
+    from dataclasses import dataclass
+
+    from script_kit import load_script
+    from seg_kit import write_dataset
+
+    from inspect_core.data.datasets import open_dataset
+    from inspect_core.data.metrics import SegmentationScores
+    from inspect_core.training.calibration import Choice
+
+    script = load_script("fit_prior", monkeypatch)
+
+    @dataclass(frozen=True)
+    class Meta:
+        class_bias: tuple = ()
+
+    class Fake:
+        def __init__(self, path, verify=True, variant="fp32"):
+            self.meta = Meta()
+
+        def probabilities(self, img):
+            sq = (img >= 128).astype(np.float32)
+            p = np.stack([0.9 - 0.8 * sq, 0.1 + 0.8 * sq])  # the truth, roughly
+            return p * np.exp(np.asarray(self.meta.class_bias or (0, 0)))[:, None, None]
+
+    monkeypatch.setattr(script, "OnnxModel", Fake)
+    ds = open_dataset(write_dataset(tmp_path / "d", {"val": 8}), "val")
+    c = Choice("shared", np.zeros(2), 0.5, {}, {}, (np.array([0.0, -50.0]), np.zeros(2)))
+    got = script.cross_fitted(tmp_path / "m.onnx", ds, c, None)
+    want = SegmentationScores(ds.classes)
+    for i in range(8):
+        img, mask = ds.load(i)
+        pred = np.zeros_like(mask) if i < 4 else (img >= 128).astype(np.uint8)
+        want.update(pred, mask, ds.ignore_index)
+    assert got == want.summary()
+    assert got["per_class"]["square"]["recall"] < 0.6  # fold 0 really lost its squares

@@ -8,7 +8,7 @@ from seg_kit import write_dataset
 
 from inspect_core.data.datasets import open_dataset
 from inspect_core.errors import DataError
-from inspect_core.training.holdout import carve_validation, open_splits
+from inspect_core.training.holdout import carve_validation, held_out_dataset, open_splits
 
 
 def _splits(s):
@@ -120,6 +120,13 @@ def test_mvtec_holds_out_good_images_and_warns(tmp_path):
     train, val, how, _ = _splits(open_splits(str(root), 0, log.append))
     assert how.source == "carved from train" and len(val) == 1 and len(train) == 6
     assert any("defect-free" in line for line in log)
+    # the tools after training (choose_tta, fit_prior, variants) read the same images back
+    card = {"validation_split": how.to_dict(), "training": {"groups": None}}
+    again = held_out_dataset(card, str(root))
+    assert [s.image for s in again.samples] == [s.image for s in val.samples]
+    assert again.classes == ["background", "crack"] and again.samples[0].mask is None
+    img, mask = again.load(0)
+    assert mask.shape == img.shape[:2] and not mask.any()  # defect-free: all background
 
 
 def test_card_records_the_rule(tmp_path):
@@ -128,3 +135,34 @@ def test_card_records_the_rule(tmp_path):
     d = json.loads(json.dumps(how.to_dict()))
     assert set(d) == {"source", "rule", "count", "images", "groups", "unseen", "seen_images"}
     assert d["count"] == 1 and d["unseen"] is False  # random images: their groups are trained on
+
+
+def test_val_groups_seen_score_only_covers_groups_trained_on(tmp_path):
+    """The same-distribution images are val-split images of groups with training images: a
+    val-only group is neither trained on nor called 'seen'."""
+    root = write_dataset(
+        tmp_path / "d",
+        {"train": ["A_0", "A_1", "B_0", "B_1"], "val": ["B_v0", "C_v0", "C_v1"]},
+        groups="^([A-Z])_",
+    )
+    logs: list[str] = []
+    train, val, how, seen = _splits(open_splits(str(root), 0, logs.append, val_groups=["A"]))
+    assert _stems(val) == ["A_0", "A_1"] and _stems(train) == ["B_0", "B_1"]
+    assert _stems(seen) == ["B_v0"] and list(how.seen_images) == ["val/images/B_v0.png"]
+    assert "2 val-split images of groups with no training image take no part" in logs[-1]
+
+
+def test_val_groups_that_leave_nothing_to_train_on_or_name_nothing_are_errors(tmp_path):
+    root = write_dataset(
+        tmp_path / "e", {"train": ["A_0", "A_1"], "val": ["C_v0"]}, groups="^([A-Z])_"
+    )
+    with pytest.raises(DataError, match="leaves no image .* to train on"):
+        open_splits(str(root), 0, print, val_groups=["A"])
+    with pytest.raises(DataError, match="names no group"):
+        open_splits(str(root), 0, print, val_groups=[])
+
+
+def test_a_groups_option_that_misses_names_the_option_not_classes_json(tmp_path):
+    root = write_dataset(tmp_path / "f", {"train": ["lotA_0", "odd"]})
+    with pytest.raises(DataError, match=r"^--groups: the groups pattern .* \(odd.png\)"):
+        open_splits(str(root), 0, print, groups="^(lot[A-Z])_", val_groups=["lotA"])

@@ -38,9 +38,21 @@ def test_every_group_is_held_out_once_and_a_rerun_keeps_the_folds(tmp_path):
     s = summary["spread"]
     assert s["min"] == min(scores) and s["max"] == max(scores)
     assert s["worst_group"] in ("seqA", "seqB") and "mean" in res.stdout
-    again = _folds("--data", data, "--out", out, "--", *TINY.split())
+    again = _folds("--data", data, "--out", out, "--", *TINY.split(), "--threads", "1")
     assert again.returncode == 0 and again.stdout.count("done before") == 2
     assert json.loads((out / "folds.json").read_text()) == summary
+    other = _folds("--data", data, "--out", out, "--", *TINY.split(), "--lr", "0.1")
+    assert other.returncode == 1 and "seqA: this fold was trained with other arguments" in (
+        other.stderr
+    )
+    assert json.loads((out / "folds.json").read_text()) == summary  # nothing mixed in
+
+
+def test_a_mistyped_train_option_is_one_line(tmp_path):
+    data = write_dataset(tmp_path / "d", {"train": ["seqA_0", "seqB_0"]}, groups="^(seq[AB])_")
+    res = _folds("--data", data, "--out", tmp_path / "f", "--", "--bogus")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "fold seqA: inspect train: No such option '--bogus'" in res.stderr
 
 
 def test_unknown_groups_and_a_single_group_are_refused(tmp_path):

@@ -267,3 +267,38 @@ def test_lovasz_loss_trains_and_the_card_names_it(dataset, tmp_path):
     with pytest.raises(InspectError, match="dice_ce, lovasz_ce"):
         train(_cfg(dataset, tmp_path / "bad", loss="focal"), log=lambda m: None)
     assert not (tmp_path / "bad").exists()
+
+
+def test_weights_that_saw_the_held_out_groups_make_no_unseen_score(tmp_path):
+    """A fine-tune that holds out lotA, started from weights trained on lotA, is not scored on
+    'unseen groups'; started from weights that held lotA out too, it is."""
+    stems = [f"lot{g}_{i}" for g in "ABC" for i in range(4)]
+    root = write_dataset(tmp_path / "g", {"train": stems, "val": ["lotB_9"]})
+    groups = "^(lot[A-C])_"
+    train(_cfg(root, tmp_path / "b", groups=groups, val_groups="lotB"), log=lambda _: None)
+    messages: list[str] = []
+
+    def tune(out: str, held: str) -> dict:
+        weights = str(tmp_path / "b" / "model.pt")
+        cfg = _cfg(root, tmp_path / out, groups=groups, val_groups=held, init_from=weights)
+        return train(cfg, log=messages.append)
+
+    tuned = tune("t", "lotA")
+    split = tuned["validation_split"]
+    assert not split["unseen"] and "trained on 4 of these 4 images" in split["rule"]
+    assert tuned["scores"]["unseen_groups"] is None
+    assert any("was trained on 4 of the 4 held-out images" in m for m in messages)
+    again = tune("t2", "lotB")
+    assert again["validation_split"]["unseen"]
+    assert again["scores"]["unseen_groups"]["groups"] == ["lotB"]
+
+
+def test_a_run_folder_is_not_resumed_on_other_groups(tmp_path):
+    stems = [f"lot{g}_{i}" for g in "ABC" for i in range(4)]
+    root = write_dataset(tmp_path / "g", {"train": stems})
+    out = tmp_path / "run"
+    train(_cfg(root, out, groups="^(lot[A-C])_", val_groups="lotB"), log=lambda _: None)
+    best = (out / "best.pt").read_bytes()
+    with pytest.raises(InspectError, match="validated on other images .* Give a new --out"):
+        train(_cfg(root, out, groups="^(lot[A-C])_", val_groups="lotC", epochs=3), log=print)
+    assert (out / "best.pt").read_bytes() == best  # nothing of the old run was touched

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CLASSES, make_tiny_model, write_card
+from script_kit import load_script
 from seg_kit import write_dataset
 
 from inspect_core.cards import sha256_file
@@ -67,12 +67,7 @@ def test_the_script_records_every_candidate_and_ships_only_what_passed(trained, 
 
 
 def _script(monkeypatch):
-    """training/variants.py as a module (its folder on the path, as when it runs)."""
-    spec = importlib.util.spec_from_file_location("variants_script", ROOT / "training/variants.py")
-    script = importlib.util.module_from_spec(spec)
-    monkeypatch.syspath_prepend(str(ROOT / "training"))
-    spec.loader.exec_module(script)
-    return script
+    return load_script("variants", monkeypatch)
 
 
 def test_an_int8_copy_that_fails_is_made_again_with_more_layers_in_float(
