@@ -19,6 +19,7 @@ from inspect_db.models import Model, Review, ReviewRegion, ReviewUser, table_of
 from inspect_db.report_filters import I, R, S
 from inspect_db.review_types import (
     Arrivals,
+    Decided,
     DecisionView,
     ItemView,
     QueueFilters,
@@ -304,6 +305,26 @@ def filter_choices(conn: Connection) -> tuple[list[str], list[str], list[str]]:
     for card in conn.execute(sa.select(M.c.card).where(M.c.card.is_not(None))).scalars():
         classes.update((card_classes(card) or [""])[1:])
     return list(stations), list(recipes), sorted(classes)
+
+
+def last_review_id(conn: Connection) -> int:
+    """The highest decision id recorded so far (0 for none)."""
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(RV.c.id), 0))).scalar_one())
+
+
+def decided_since(conn: Connection, after_id: int, limit: int = 500) -> Decided:
+    """Decisions after decision ``after_id`` (and the ``LATE_IDS`` below it, as for
+    :func:`arrived_since`), oldest first, at most ``limit``: an open queue page marks the items
+    another operator decided, so nobody decides one again from a stale list."""
+    rows = conn.execute(
+        sa.select(RV.c.id, RV.c.inspection_id, RV.c.verdict, U.c.name)
+        .join(U, U.c.id == RV.c.user_id)
+        .where(RV.c.id > max(0, after_id - LATE_IDS))
+        .order_by(RV.c.id)
+        .limit(limit)
+    ).all()
+    last = max([after_id, *(r.id for r in rows)])
+    return Decided([(r.inspection_id, r.verdict, r.name) for r in rows], last)
 
 
 def last_inspection_id(conn: Connection) -> int:

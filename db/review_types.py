@@ -102,6 +102,15 @@ class Arrivals:
 
 
 @dataclass(frozen=True)
+class Decided:
+    """Decisions recorded since a page loaded (any operator's): ``items`` as (inspection id,
+    verdict, user name), and the review id to ask after next time (``last``)."""
+
+    items: list[tuple[int, str, str]]
+    last: int
+
+
+@dataclass(frozen=True)
 class RegionView:
     """One region of an item, with its number on the page (1-based, in the rules' order)."""
 

@@ -11,6 +11,7 @@ the database), and change nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import IntegerConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -38,7 +40,24 @@ from inspect_db.errors import (
     UnknownItem,
 )
 from inspect_db.review_types import QueueFilters, UserView
-from inspect_review.auth import SESSION_COOKIE, LoginBrake, Session, SessionStore, same_token
+from inspect_review.auth import (
+    SESSION_COOKIE,
+    LoginBrake,
+    Session,
+    SessionStore,
+    password_digest,
+    same_token,
+)
+
+
+class RowIdConvertor(IntegerConvertor):
+    """``{id:rowid}`` in a route: a row id the database can hold (at most 18 digits, below
+    BIGINT's limit); a longer one matches no route (404), never an overflow in SQL (500)."""
+
+    regex = "[0-9]{1,18}"
+
+
+register_url_convertor("rowid", RowIdConvertor())
 
 HERE = Path(__file__).parent
 MAX_BODY = 256 * 1024  # a decision form is a few kB (Starlette >= 1.6 refuses more: 413)
@@ -69,6 +88,19 @@ class ReviewState:
     templates: Jinja2Templates
     sessions: SessionStore = field(default_factory=SessionStore)
     brake: LoginBrake = field(default_factory=LoginBrake)
+    # password checks at once (argon2: ~64 MiB and ~0.15 s of a core each); made in the
+    # server's event loop on the first login
+    check_slots: list[asyncio.Semaphore] = field(default_factory=list)
+
+    def password_checks(self) -> asyncio.Semaphore:
+        """The limit on password checks at once: a flood of logins (any names) waits its turn
+        in the event loop instead of taking the threads and memory operators' pages need."""
+        if not self.check_slots:
+            self.check_slots.append(asyncio.Semaphore(PASSWORD_CHECKS))
+        return self.check_slots[0]
+
+
+PASSWORD_CHECKS = 2
 
 
 def state(request: Request) -> ReviewState:
@@ -130,7 +162,11 @@ def _user_of(st: ReviewState, session: Session | None) -> UserView | None:
 
     with connect(st.engine) as conn:
         user = user_by_id(conn, session.user_id)
-    if user is None or not user.active:
+    if (
+        user is None
+        or not user.active
+        or (session.password and password_digest(user.password_hash) != session.password)
+    ):  # gone, disabled, or a new password since the login
         st.sessions.drop(session.token)
         return None
     return user
@@ -262,10 +298,17 @@ async def error_page(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": message}, status_code=status)
     templates = state(request).templates
     user = getattr(request.state, "user", None)
+    session = getattr(request.state, "session", None)  # the header's "Log out" needs its token
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"status": status, "title": title, "message": message, "user": user},
+        {
+            "status": status,
+            "title": title,
+            "message": message,
+            "user": user,
+            "csrf": session.csrf if session is not None else "",
+        },
         status_code=status,
     )
 

@@ -11,6 +11,7 @@ submit). The user row is read again on every request, so a disabled user is out 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import threading
@@ -69,6 +70,12 @@ class Session:
     user_id: int
     csrf: str
     expires: float  # time.monotonic() at which it ends
+    password: str = ""  # password_digest() of the user's hash at login: a new password ends it
+
+
+def password_digest(password_hash: str) -> str:
+    """A short digest of a stored password hash, kept in a session instead of the hash."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -79,8 +86,11 @@ class SessionStore:
     _sessions: dict[str, Session] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def create(self, user_id: int) -> Session:
-        s = Session(new_token(), user_id, new_token(), time.monotonic() + self.hours * 3600)
+    def create(self, user_id: int, password: str = "") -> Session:
+        """A new session of ``user_id``; ``password``: :func:`password_digest` of the user's
+        password hash now (a session outlives no password change)."""
+        end = time.monotonic() + self.hours * 3600
+        s = Session(new_token(), user_id, new_token(), end, password)
         with self._lock:
             self._sessions[s.token] = s
         return s
@@ -98,6 +108,9 @@ class SessionStore:
     def drop(self, token: str | None) -> None:
         with self._lock:
             self._sessions.pop(token or "", None)
+
+
+MAX_NAMES = 10_000  # names whose failures the brake remembers (beyond: unlocked ones go)
 
 
 @dataclass
@@ -123,9 +136,20 @@ class LoginBrake:
             if len(recent) >= FAILURES_ALLOWED:
                 return max(0.0, FAILURE_WINDOW_S - (now - recent[0]))
             recent.append(now)
-            if len(self._failures) > 10_000:  # names typed at random: forget the oldest
-                self._failures.pop(next(iter(self._failures)))
+            if len(self._failures) > MAX_NAMES:  # names typed at random: forget some
+                self._forget(now)
             return 0.0
+
+    def _forget(self, now: float) -> None:
+        """Forget the oldest names that are not locked out until at most :data:`MAX_NAMES`
+        are left: a flood of other names must not unlock the one under attack."""
+        for n in list(self._failures):
+            if len(self._failures) <= MAX_NAMES:
+                return
+            if len([t for t in self._failures[n] if now - t < FAILURE_WINDOW_S]) < (
+                FAILURES_ALLOWED
+            ):
+                del self._failures[n]
 
     def succeeded(self, name: str) -> None:
         with self._lock:

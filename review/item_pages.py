@@ -3,6 +3,7 @@ it posts, the step to the next item, and the engineers' export download."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,22 +34,26 @@ async def item_page(request: Request) -> Response:
     st, f = state(request), queue_filters(request)
     iid = request.path_params["id"]
 
-    def read() -> tuple[ItemView, list[str] | None, int]:
+    def read() -> tuple[ItemView, list[str] | None, int, bool]:
         with connect(st.engine) as conn:
             view = item(conn, iid)
             return (
                 view,
                 class_list(view.plugin, view.recipe, view.card_classes),
                 queue_count(conn, f),
+                # the overlay's size is the frame the regions are in (a resizing recipe);
+                # without one the regions are in the image's own frame
+                bool(view.overlay_path) and os.path.isfile(view.overlay_path),
             )
 
-    view, classes, pending = await in_thread(read)
+    view, classes, pending, overlay_frame = await in_thread(read)
     latest = view.latest
     return page(
         request,
         "item.html",
         {
             "item": view,
+            "overlay_frame": overlay_frame,
             "classes": choosable(view, classes),
             "latest": latest,
             "seen": latest.id if latest else "",
@@ -82,7 +87,7 @@ async def decide(request: Request) -> Response:
     if verdict not in ("PASS", "FAIL"):
         raise ReviewError(f"verdict {verdict[:20]!r}: decide PASS or FAIL")
     seen_text = values.get("seen", "").strip()
-    if seen_text and not seen_text.isdigit():
+    if seen_text and not (seen_text.isascii() and seen_text.isdigit() and len(seen_text) < 19):
         raise ReviewError(f"seen {seen_text[:20]!r}: not a decision id; reload the item")
     user = request.state.user
 
@@ -99,7 +104,7 @@ async def decide(request: Request) -> Response:
                 user.id,
                 verdict,
                 labels,
-                values.get("note", "").strip(),
+                values.get("note", "").replace("\r\n", "\n").strip(),  # a browser sends CRLF
                 int(seen_text) if seen_text else None,
             ),
         )
@@ -173,9 +178,9 @@ async def export_zip(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/item/{id:int}", item_page, methods=["GET"], name="item"),
-    Route("/item/{id:int}/decide", decide, methods=["POST"], name="decide"),
-    Route("/item/{id:int}/next", skip, methods=["GET"], name="next"),
+    Route("/item/{id:rowid}", item_page, methods=["GET"], name="item"),
+    Route("/item/{id:rowid}/decide", decide, methods=["POST"], name="decide"),
+    Route("/item/{id:rowid}/next", skip, methods=["GET"], name="next"),
     Route("/export", export_form, methods=["GET"], name="export_form"),
     Route("/export", export_zip, methods=["POST"], name="export"),
 ]

@@ -15,14 +15,16 @@ from inspect_db.engine import connect
 from inspect_db.errors import UnknownItem
 from inspect_db.review_queue import (
     arrived_since,
+    decided_since,
     filter_choices,
     last_inspection_id,
+    last_review_id,
     media_paths,
     queue,
     queue_count,
 )
 from inspect_db.review_store import get_user
-from inspect_db.review_types import Arrivals, UserView
+from inspect_db.review_types import Arrivals, Decided, UserView
 from inspect_review import item_pages
 from inspect_review.app import (
     ReviewState,
@@ -38,6 +40,7 @@ from inspect_review.auth import (
     SESSION_COOKIE,
     hash_password,
     new_token,
+    password_digest,
     same_token,
     verify_password,
 )
@@ -50,9 +53,13 @@ _DUMMY_HASH: list[str] = []  # verified against when the name is unknown: the sa
 # -- logging in ---------------------------------------------------------------------------
 
 
-async def login_form(request: Request, error: str = "", status: int = 200) -> Response:
+async def login_form(
+    request: Request, error: str = "", status: int = 200, target: str | None = None
+) -> Response:
+    """The login form; ``target``: where to go after logging in (default: the ``next`` of the
+    query string; a failed login passes the form's own, so a mistyped password keeps it)."""
     token = new_token()
-    target = safe_next(request.query_params.get("next"))
+    target = target or safe_next(request.query_params.get("next"))
     resp = page(
         request, "login.html", {"login_csrf": token, "next": target, "error": error}, status
     )
@@ -76,16 +83,23 @@ async def login(request: Request) -> Response:
         )
     name, password = _text(form, "name").strip(), _text(form, "password")
     wait = st.brake.try_start(name)  # counted as wrong until the password checks out
+    target = safe_next(_text(form, "next"))
     if wait > 0:
         return await login_form(
-            request, f"too many wrong passwords for {name}: try again in {int(wait) + 1} s", 429
+            request,
+            f"too many wrong passwords for {name}: try again in {int(wait) + 1} s",
+            429,
+            target,
         )
-    user = await in_thread(_check_login, st, name, password)
+    async with st.password_checks():  # ~64 MiB and a core each: a few at once, the rest wait
+        user = await in_thread(_check_login, st, name, password)
     if user is None:
-        return await login_form(request, "wrong name or password (or the user is disabled)", 401)
+        return await login_form(
+            request, "wrong name or password (or the user is disabled)", 401, target
+        )
     st.brake.succeeded(name)
-    session = st.sessions.create(user.id)
-    resp = RedirectResponse(safe_next(_text(form, "next")), status_code=303)
+    session = st.sessions.create(user.id, password_digest(user.password_hash))
+    resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(
         SESSION_COOKIE,
         session.token,
@@ -134,11 +148,15 @@ async def queue_page(request: Request) -> Response:
 
     def read() -> dict[str, Any]:
         with connect(st.engine) as conn:
+            # the ids first: a row committed while the list is read is then asked for by the
+            # page's first poll, never skipped
+            last_id, last_review = last_inspection_id(conn), last_review_id(conn)
             stations, recipes, classes = filter_choices(conn)
             return {
                 "items": queue(conn, f, st.settings.queue_limit),
                 "count": queue_count(conn, f),
-                "last_id": last_inspection_id(conn),
+                "last_id": last_id,
+                "last_review": last_review,
                 "stations": stations,
                 "recipes": recipes,
                 "classes": classes,
@@ -162,20 +180,44 @@ async def queue_page(request: Request) -> Response:
 async def queue_new(request: Request) -> Response:
     """The queue's rows recorded after ``after`` (the page asks every few seconds)."""
     st, f = state(request), queue_filters(request)
-    try:
-        after = int(request.query_params.get("after", ""))
-    except ValueError:
-        raise HTTPException(400, "after: give the last inspection id the page has seen") from None
+    after = _id_param(request, "after", "the last inspection id the page has seen")
+    decided_after = _id_param(request, "decided_after", "the last decision id the page has seen")
 
-    def read() -> tuple[Arrivals, int]:
+    def read() -> tuple[Arrivals, int, Decided | None]:
         with connect(st.engine) as conn:
-            return arrived_since(conn, f, after), queue_count(conn, f)
+            decided = decided_since(conn, decided_after) if decided_after is not None else None
+            return arrived_since(conn, f, after), queue_count(conn, f), decided
 
-    arrived, count = await in_thread(read)
+    arrived, count, decided = await in_thread(read)
     html = st.templates.get_template("_rows.html").render(items=arrived.items, query=f.as_query())
-    return JSONResponse(
-        {"html": html, "n": len(arrived.items), "pending": count, "last": arrived.last}
-    )
+    out: dict[str, Any] = {
+        "html": html,
+        "n": len(arrived.items),
+        "pending": count,
+        "last": arrived.last,
+    }
+    if decided is not None:  # items decided since: the page marks them (or drops them)
+        out["decided"] = [{"id": i, "verdict": v, "by": u} for i, v, u in decided.items]
+        out["decided_last"] = decided.last
+    return JSONResponse(out)
+
+
+MAX_ID = 2**63 - 1  # the database's BIGINT
+
+
+def _id_param(request: Request, name: str, what: str) -> int | None:
+    """The query parameter ``name`` as a row id (None when absent from an optional one);
+    HTTP 400 for anything that is not one."""
+    text = request.query_params.get(name)
+    if text is None and name != "after":
+        return None
+    try:
+        value = int(text or "")
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_ID:
+        raise HTTPException(400, f"{name}: give {what}")
+    return value
 
 
 # -- recorded images ----------------------------------------------------------------------
@@ -189,11 +231,15 @@ async def media(request: Request) -> Response:
     if kind not in ("image", "overlay"):
         raise HTTPException(404, f"no picture {kind!r}: use image or overlay")
 
+    thumb = request.query_params.get("thumb") == "1"
+
     def read() -> Any:
         with connect(st.engine) as conn:
             source, overlay = media_paths(conn, iid)
         pic = load_picture(source if kind == "image" else overlay, kind)
-        return thumbnail(pic) if request.query_params.get("thumb") == "1" else pic
+        if thumb and kind == "overlay" and pic.missing:  # no overlay recorded (the stations'
+            pic = load_picture(source, "image")  # default) or gone: the queue shows the image
+        return thumbnail(pic) if thumb else pic
 
     pic = await in_thread(read)
     headers = {"Cache-Control": "private, max-age=60"}
@@ -208,6 +254,6 @@ ROUTES = [
     Route("/login", login, methods=["POST"], name="login"),
     Route("/logout", logout, methods=["POST"], name="logout"),
     Route("/queue/new", queue_new, methods=["GET"], name="queue_new"),
-    Route("/media/{id:int}/{kind}", media, methods=["GET"], name="media"),
+    Route("/media/{id:rowid}/{kind}", media, methods=["GET"], name="media"),
     *item_pages.ROUTES,
 ]

@@ -49,8 +49,10 @@
   shapes.forEach(function (s, j) { s.addEventListener('click', function () { select(j); }); });
 
   var overlay = document.getElementById('overlay');
-  function fitShapes() {  // regions are in the frame the model saw: the overlay's size
-    if (overlay.naturalWidth > 0 && overlay.src.indexOf('/overlay') > 0) {
+  // regions are in the frame the model saw: a recorded overlay's size (data-frame; the grey
+  // stand-in for a missing overlay has a size of its own), else the image's (the viewBox)
+  function fitShapes() {
+    if (overlay.naturalWidth > 0 && overlay.hasAttribute('data-frame')) {
       document.getElementById('shapes').setAttribute(
         'viewBox', '0 0 ' + overlay.naturalWidth + ' ' + overlay.naturalHeight);
     }

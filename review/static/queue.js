@@ -1,11 +1,13 @@
 // The queue: arrows or J/K choose an item, Enter opens it; every few seconds the page asks for
 // items recorded since it loaded and puts them in their place (REVIEW first, then FAIL, newest
-// first), without a reload.
+// first), and marks the items other operators decided meanwhile, without a reload.
 (function () {
   'use strict';
   var body = document.body;
   var tbody = document.querySelector('#queue tbody');
   var last = Number(body.getAttribute('data-last-id')) || 0;
+  var lastReview = Number(body.getAttribute('data-last-review')) || 0;
+  var pendingOnly = body.getAttribute('data-status') === 'pending';
   var pollMs = Number(body.getAttribute('data-poll-ms')) || 5000;
   var query = body.getAttribute('data-query');
   var current = 0;
@@ -43,6 +45,31 @@
     return added;
   }
 
+  // another operator decided an item this page lists: a pending queue drops its row, any
+  // other queue shows who decided it, so nobody opens it from here believing it undecided
+  function markDecided(list) {
+    list.forEach(function (d) {
+      var row = tbody.querySelector('tr.row[data-id="' + Number(d.id) + '"]');
+      if (!row) { return; }
+      if (pendingOnly) {
+        row.parentNode.removeChild(row);
+        return;
+      }
+      row.classList.add('decided');
+      var cell = row.lastElementChild;
+      var badge = document.createElement('span');
+      badge.className = 'badge ' + (d.verdict === 'PASS' ? 'PASS' : 'FAIL');
+      badge.textContent = d.verdict;
+      var by = document.createElement('span');
+      by.className = 'muted';
+      by.textContent = ' ' + d.by;
+      cell.textContent = '';
+      cell.appendChild(badge);
+      cell.appendChild(by);
+    });
+    select(current);
+  }
+
   var stopped = false;
 
   function signedOut() {  // the session ended: say so instead of a queue that stopped moving
@@ -52,7 +79,8 @@
   }
 
   function poll() {
-    var url = '/queue/new?after=' + last + (query ? '&' + query : '');
+    var url = '/queue/new?after=' + last + '&decided_after=' + lastReview +
+      (query ? '&' + query : '');
     fetch(url, {headers: {Accept: 'application/json'}, credentials: 'same-origin'})
       .then(function (r) {
         if (r.status === 401) { signedOut(); return null; }
@@ -62,6 +90,10 @@
         if (!d) { return; }
         last = d.last;
         document.getElementById('pending').textContent = d.pending;
+        if (d.decided) {
+          lastReview = d.decided_last;
+          markDecided(d.decided);
+        }
         if (d.n) {
           var added = insert(d.html);
           body.setAttribute('data-arrived', Number(body.getAttribute('data-arrived')) + added);

@@ -37,3 +37,17 @@ def test_a_right_password_clears_the_count():
         assert brake.try_start("olga") == 0
     brake.succeeded("olga")  # the last attempt was right
     assert all(brake.try_start("olga") == 0 for _ in range(FAILURES_ALLOWED))
+
+
+def test_a_flood_of_other_names_does_not_unlock_a_locked_one():
+    from inspect_review.auth import MAX_NAMES
+
+    brake = LoginBrake()
+    for _ in range(FAILURES_ALLOWED):
+        assert brake.try_start("olga") == 0
+    assert brake.try_start("olga") > 0
+    for i in range(MAX_NAMES + 50):
+        brake.try_start(f"random-{i}")
+    assert brake.try_start("olga") > 0  # still locked out
+    assert len(brake._failures) <= MAX_NAMES + 1
+    assert "random-0" not in brake._failures  # the oldest unlocked names went instead

@@ -40,6 +40,17 @@ def labels(engine, inspection_id: int) -> tuple[str, list[tuple[str, str | None,
     return verdict, [tuple(r) for r in rows]
 
 
+def log_in(b: Browser, name: str = "olga") -> None:
+    """On the login page: log in as ``name`` and wait for the queue."""
+    b.wait("document.body.dataset.page === 'login'")
+    b.js(
+        f"document.getElementById('name').value = {json.dumps(name)};"
+        f"document.getElementById('password').value = {json.dumps(PASSWORD)};"
+        "document.getElementById('login').click()"
+    )
+    b.wait("document.body.dataset.page === 'queue' && document.body.dataset.ready === '1'")
+
+
 @pytest.fixture
 def chromium():
     path = find_chromium()
@@ -63,13 +74,7 @@ def test_operator_works_the_queue_from_the_keyboard(chromium, sqlite_url, tmp_pa
         Browser(chromium, tmp_path / "profile") as b,
     ):
         b.go(base + "/")
-        b.wait("document.body.dataset.page === 'login'")
-        b.js(
-            "document.getElementById('name').value = 'olga';"
-            f"document.getElementById('password').value = {json.dumps(PASSWORD)};"
-            "document.getElementById('login').click()"
-        )
-        b.wait("document.body.dataset.page === 'queue' && document.body.dataset.ready === '1'")
+        log_in(b)
         rows = b.js("[...document.querySelectorAll('#queue tr.row')].map(r => +r.dataset.id)")
         assert rows == [older, failed]  # REVIEW first, then FAIL
         b.js("window.sameDocument = true")  # gone if the page reloads
@@ -118,4 +123,42 @@ def test_operator_works_the_queue_from_the_keyboard(chromium, sqlite_url, tmp_pa
         assert c.execute(sa.text("SELECT count(*) FROM review")).scalar_one() == 2
         verdicts = c.execute(sa.text("SELECT verdict FROM inspection ORDER BY id")).scalars().all()
     assert verdicts == ["REVIEW", "FAIL", "REVIEW"]  # the model's verdicts stay
+    engine.dispose()
+
+
+def test_outlines_follow_a_recorded_overlay_only_and_others_decisions_leave_the_queue(
+    chromium, sqlite_url, tmp_path
+):
+    """Regions are drawn in the frame of a recorded overlay (a recipe that resizes), else in
+    the image's own; the grey stand-in of a missing overlay never resizes them. An item another
+    operator decides leaves an open pending queue."""
+    import cv2
+    import numpy as np
+    from review_kit import Client
+
+    engine = make_engine(sqlite_url)
+    with Recorder(engine=engine) as rec:
+        bare = record_item(rec, tmp_path, 1, overlay=False, at=time.time() - 60)
+        framed = record_item(rec, tmp_path, 2, at=time.time() - 30)
+    cv2.imwrite(str(tmp_path / "ov0002.png"), np.zeros((24, 32, 3), np.uint8))  # a half frame
+    add_user(engine, "olga")
+    add_user(engine, "erik")
+    with live_server(engine, poll_seconds=0.3) as base, Browser(chromium, tmp_path / "p") as b:
+        b.go(base + "/")
+        log_in(b)
+        for item, box in ((bare, "0 0 64 48"), (framed, "0 0 32 24")):
+            b.go(f"{base}/item/{item}")
+            b.wait(
+                "document.body.dataset.ready === '1' && document.getElementById('overlay').complete"
+            )
+            time.sleep(0.2)
+            assert b.js("document.getElementById('shapes').getAttribute('viewBox')") == box
+        b.go(base + "/")
+        b.wait("document.body.dataset.page === 'queue' && document.body.dataset.ready === '1'")
+        assert b.js("document.querySelectorAll('#queue tr.row').length") == 2
+        erik = Client(base)
+        erik.login("erik")
+        erik.post(f"/item/{framed}/decide", {"csrf": erik.csrf(), "verdict": "PASS"})
+        b.wait("document.querySelectorAll('#queue tr.row').length === 1")
+        assert b.js("+document.querySelector('#queue tr.row').dataset.id") == bare
     engine.dispose()

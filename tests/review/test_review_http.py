@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 import sqlalchemy as sa
-from review_kit import Client, add_user, box_region, live_server, record_item
+from review_kit import PASSWORD, Client, add_user, box_region, live_server, record_item
 
 from inspect_db.engine import make_engine
 from inspect_db.recorder import Recorder
@@ -186,6 +186,24 @@ def test_bad_requests_get_an_error_page_and_change_nothing(site):
         ("GET", "/?since=yesterday-ish", None, 400, "not a time"),
         ("GET", "/?status=everything", None, 400, "status"),
         ("GET", "/queue/new?after=abc", None, 400, "after"),
+        ("GET", "/queue/new?after=99999999999999999999", None, 400, "after"),
+        ("GET", "/queue/new?after=1&decided_after=-3", None, 400, "decided_after"),
+        ("GET", "/item/99999999999999999999", None, 404, "no page"),
+        ("GET", "/media/99999999999999999999/image", None, 404, "no page"),
+        (
+            "POST",
+            "/item/99999999999999999999/decide",
+            {"csrf": token, "verdict": "PASS"},
+            404,
+            "no page",
+        ),
+        (
+            "POST",
+            f"/item/{ids['review']}/decide",
+            {"csrf": token, "verdict": "PASS", "seen": "\u00b2"},
+            400,
+            "not a decision id",
+        ),
         ("GET", "/nowhere", None, 404, "no page"),
         ("GET", f"/media/{ids['fail']}/secrets", None, 404, "image or overlay"),
     ]
@@ -284,3 +302,95 @@ def test_recorded_text_is_escaped_and_next_stays_on_the_site(site, tmp_path):
     assert '<img src=x onerror="y">' not in page and "&lt;img src=x" in page
     scripts = re.findall(r"<script[^>]*>", page)
     assert scripts == ['<script src="/static/item.js">']  # no inline script anywhere
+
+
+def test_a_new_password_ends_the_users_sessions(site):
+    from inspect_db.review_store import set_password
+    from inspect_review.auth import hash_password
+
+    base, engine, _ = site
+    c, other = Client(base), Client(base)
+    c.login("olga")
+    other.login("erik")
+    assert c.get("/").status == 200
+    set_password(engine, "olga", hash_password("a brand new one"))
+    assert c.get("/").status == 303  # to the login page: the old password's session is over
+    assert other.get("/").status == 200  # another user's session is not touched
+    assert c.login("olga", "a brand new one").status == 303 and c.get("/").status == 200
+
+
+def test_a_mistyped_password_keeps_where_the_operator_was_going(site):
+    base, _, ids = site
+    c = Client(base)
+    form = c.get(f"/login?next=/item/{ids['review']}")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    data = {"csrf": token, "name": "olga", "password": "wrong", "next": f"/item/{ids['review']}"}
+    again = c.post("/login", data)
+    assert again.status == 401 and f'value="/item/{ids["review"]}"' in again.text
+    token = re.search(r'name="csrf" value="([^"]+)"', again.text).group(1)
+    ok = c.post("/login", {**data, "csrf": token, "password": PASSWORD})
+    assert ok.status == 303 and ok.headers["location"] == f"/item/{ids['review']}"
+
+
+def test_an_error_page_can_log_out(site):
+    base, _, _ = site
+    c = Client(base)
+    c.login("olga")
+    page = c.get("/item/987654")  # an error of a signed-in page: its header has "Log out"
+    assert page.status == 404
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert token and c.post("/logout", {"csrf": token}).status == 303
+    assert c.get("/").status == 303  # logged out
+
+
+def test_a_note_of_2000_characters_with_line_breaks_is_accepted(site):
+    base, engine, ids = site
+    c = Client(base)
+    c.login("olga")
+    note = "\r\n".join(["x" * 99] * 20)  # 1999 characters as typed, 2018 as a browser sends
+    r = c.post(f"/item/{ids['fail']}/decide", {"csrf": c.csrf(), "verdict": "FAIL", "note": note})
+    assert r.status == 303, r.text[:300]
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT note FROM review")).scalar_one()
+    assert stored == "\n".join(["x" * 99] * 20)
+
+
+def test_the_queue_poll_says_which_items_others_decided(site):
+    import json
+
+    base, _, ids = site
+    olga, erik = Client(base), Client(base)
+    olga.login("olga")
+    erik.login("erik")
+    page = olga.get("/").text
+    last = re.search(r'data-last-id="(\d+)"', page).group(1)
+    last_review = re.search(r'data-last-review="(\d+)"', page).group(1)
+    assert 'data-status="pending"' in page
+    erik.post(f"/item/{ids['fail']}/decide", {"csrf": erik.csrf(), "verdict": "PASS"})
+    poll = olga.get(
+        f"/queue/new?after={last}&decided_after={last_review}",
+        headers={"Accept": "application/json"},
+    )
+    d = json.loads(poll.text)
+    assert d["decided"] == [{"id": ids["fail"], "verdict": "PASS", "by": "erik"}]
+    assert d["decided_last"] > int(last_review) and d["pending"] == 1
+    old = olga.get(f"/queue/new?after={last}", headers={"Accept": "application/json"})
+    assert "decided" not in json.loads(old.text)  # a page of before this change asks nothing
+
+
+def test_queue_thumbnails_without_an_overlay_show_the_image(db_url, tmp_path):
+    engine = make_engine(db_url)
+    with Recorder(engine=engine) as rec:
+        bare = record_item(rec, tmp_path, 7, overlay=False)
+    add_user(engine, "olga")
+    with live_server(engine) as base:
+        c = Client(base)
+        c.login("olga")
+        thumb = c.get(f"/media/{bare}/overlay?thumb=1")
+        assert thumb.headers["content-type"] == "image/jpeg"  # the image, not the stand-in
+        assert "x-review-missing" not in thumb.headers
+        full = c.get(f"/media/{bare}/overlay")
+        assert full.headers["content-type"] == "image/svg+xml"  # the overlay itself: none
+        page = c.get(f"/item/{bare}").text
+        assert 'id="overlay"' in page and "data-frame" not in page  # outlines keep the image's
+    engine.dispose()
