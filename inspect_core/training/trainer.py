@@ -120,6 +120,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print, progress=None) -
     with a ``last.pt`` is resumed where it stopped."""
     run = start_run(cfg, log)
     epochs = range(run.start_epoch, run.cfg.epochs) if run.cfg.epochs else count(run.start_epoch)
+    if stopped := _stopped_before(run):  # a rerun of a finished run exports, trains no more
+        log(f"{run.out}: {stopped}; exporting its best weights")
+        epochs = range(0)
     for epoch in epochs:
         row = _train_epoch(run, epoch, progress)
         if not _end_epoch(run, epoch, row, log):
@@ -221,6 +224,19 @@ def _end_epoch(run: Run, epoch: int, row: dict, log: Callable[[str], None]) -> b
         log(f"time budget of {cfg.max_minutes} min reached")
         return False
     return True
+
+
+def _stopped_before(run: Run) -> str:
+    """Why a resumed run stopped already and must not train on ('' when it may): its time
+    budget is spent, or its patience ran out. (More epochs than it had run on.)"""
+    cfg = run.cfg
+    if not run.history:
+        return ""
+    if cfg.max_minutes and run.elapsed / 60 >= cfg.max_minutes:
+        return f"its time budget of {cfg.max_minutes:g} min was used up"
+    if cfg.patience and run.bad_epochs >= cfg.patience:
+        return f"it stopped early (no val improvement for {cfg.patience} epochs)"
+    return ""
 
 
 def _export(run: Run) -> dict:

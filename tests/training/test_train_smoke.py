@@ -166,6 +166,21 @@ def test_resume_extends_a_finished_run(dataset, tmp_path):
     assert torch.load(out / "last.pt", weights_only=False)["epoch"] == 1
 
 
+def test_a_rerun_of_a_run_that_stopped_early_trains_no_more(dataset, tmp_path):
+    """Patience ran out (or the time budget): rerunning the same command (train.sh does)
+    exports the same best weights and adds no epoch."""
+    out = tmp_path / "run"
+    kw = dict(epochs=50, patience=1, lr=0.0)  # lr 0: nothing improves after epoch 0
+    train(_cfg(dataset, out, **kw), log=lambda s: None)
+    rows = _log(out)
+    assert len(rows) == 2  # epoch 0, then one without improvement: stopped
+    best = (out / "best.pt").read_bytes()
+    messages: list[str] = []
+    train(_cfg(dataset, out, **kw), log=messages.append)
+    assert _log(out) == rows and (out / "best.pt").read_bytes() == best
+    assert any("stopped early" in m and "exporting its best weights" in m for m in messages)
+
+
 class _Interrupted(Exception):
     pass
 
