@@ -102,7 +102,8 @@ class Limit:
     def _fits(self, v: Any) -> bool:
         if not _is_number(v):
             return False
-        if not math.isfinite(v) or (self.whole and v != int(v)):
+        # a whole number is an integer: 256.0 would pass here and fail in OpenCV on every image
+        if not math.isfinite(v) or (self.whole and not isinstance(v, numbers.Integral)):
             return False
         return self.lo <= v <= self.hi or (self.off is not None and v == self.off)
 

@@ -66,7 +66,7 @@ CAMERA_SPEC = {
 LIMITS_SPEC = {
     "max_pixels": (int, positive),
     "max_bytes": (int, positive),
-    "sixteen_bit": (str, one_of("refuse", "scale")),
+    "sixteen_bit": (str, one_of("refuse", "scale", "10", "12", "14")),
     "max_work_mpx": (float, positive),
 }
 STATION_KEYS = {"name", "plugin", "recipe", "recipe_file", "state_dir", *STATION_SPEC}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from inspect_core.runtime.inspector import InspectorBase
 from inspect_core.runtime.onnx_model import OnnxModel
 from inspect_core.runtime.postprocess import argmax_labels
 from inspect_core.text import rich_text
+
+log = logging.getLogger("inspect.evaluate")
 
 
 def evaluate_model(
@@ -68,13 +71,7 @@ def _score(
     """The summary of :class:`SegmentationScores` over ``data``'s ``split``; with
     ``by_group`` also ``by_group`` (each group's summary) and ``group_spread``."""
     ds = data if isinstance(data, Dataset) else open_dataset(data, split)
-    if len(ds.classes) != len(classes):
-        from inspect_core.errors import ModelError
-
-        raise ModelError(
-            f"{model_path}: the model has {len(classes)} classes "
-            f"{classes}, the dataset {len(ds.classes)} {ds.classes}"
-        )
+    check_classes(list(classes), ds, model_path)
     names = group_names(ds) if by_group else []
     scores = SegmentationScores(ds.classes)
     groups = {g: SegmentationScores(ds.classes) for g in sorted(set(names))}
@@ -93,6 +90,24 @@ def _score(
         out["by_group"] = {g: s.summary() for g, s in groups.items()}
         out["group_spread"] = spread(out["by_group"])
     return out
+
+
+def check_classes(classes: list[str], ds: Dataset, model_path: Path) -> None:
+    """Mask value i must mean the model's class i: ModelError for another number of classes or
+    the same names in another order; other names (a dataset that renamed a class) are logged."""
+    from inspect_core.errors import ModelError
+
+    if classes == list(ds.classes):
+        return
+    where = f"{model_path}: the model has {len(classes)} classes {classes}, the dataset"
+    where += f" ({ds.root / 'classes.json'}) {len(ds.classes)} {ds.classes}"
+    if len(classes) != len(ds.classes) or sorted(classes) == sorted(ds.classes):
+        how = "in another order" if len(classes) == len(ds.classes) else "another number"
+        raise ModelError(
+            f"{where}: {how}: mask values would be scored as other classes; evaluate on "
+            "the data it was trained for"
+        )
+    log.warning("%s: other names; scored by index, class i against mask value i", where)
 
 
 def spread(by_group: dict[str, dict]) -> dict:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +32,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inspect_core.data.bit_depth import looks_narrower, png_significant_bits, to_8bit
 from inspect_core.errors import DataError
+
+log = logging.getLogger("inspect.data")
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -95,7 +99,8 @@ class Dataset:
 
 
 def read_image(path: Path, max_pixels: int = 200_000_000) -> np.ndarray:
-    """Read an image as uint8: gray (H, W) or RGB (H, W, 3). 16-bit is scaled to 8-bit."""
+    """Read an image as uint8: gray (H, W) or RGB (H, W, 3). 16-bit is scaled to 8-bit by the
+    significant bits a PNG records (sBIT), else as 16-bit (:mod:`.bit_depth`)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: image not found")
@@ -108,7 +113,14 @@ def read_image(path: Path, max_pixels: int = 200_000_000) -> np.ndarray:
     if img.shape[0] * img.shape[1] > max_pixels:
         raise DataError(f"{path}: {img.shape[1]}x{img.shape[0]} exceeds {max_pixels} pixels")
     if img.dtype == np.uint16:
-        img = (img / 257.0).round().astype(np.uint8)
+        bits = png_significant_bits(data[: 1 << 16].tobytes())
+        if bits is None and looks_narrower(img):
+            log.warning(
+                "%s: a 16-bit image whose values all fit in 12 bits, read as 16-bit (nearly "
+                "black): save it with its significant bits (PNG sBIT) or as 8-bit",
+                path,
+            )
+        img = to_8bit(img, bits or 16)
     elif img.dtype != np.uint8:
         raise DataError(f"{path}: unsupported pixel type {img.dtype}; save it as 8 or 16 bit")
     if img.ndim == 3:

@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inspect_core.errors import ImageError
 from inspect_core.rules.engine import (
     RuleConfigError,
     RuleContext,
@@ -57,6 +58,11 @@ def roi_points(polygon: Any, units: str = "auto") -> tuple[np.ndarray, bool]:
     return pts, False
 
 
+class RoiOutsideImage(RuleConfigError, ImageError):
+    """A region of interest that misses this image (another camera's size): the image is
+    recorded as ERROR with why, and the batch goes on with the next."""
+
+
 def roi_mask(
     polygon: Sequence[Sequence[float]], shape: tuple[int, int], units: str = "auto"
 ) -> np.ndarray:
@@ -68,7 +74,10 @@ def roi_mask(
     m = np.zeros((h, w), np.uint8)
     cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1)
     if not m.any():  # e.g. pixels of a larger camera: the rule could never fire
-        raise RuleConfigError(f"the region of interest {polygon} lies outside the {w}x{h} image")
+        raise RoiOutsideImage(
+            f"the region of interest {polygon} lies outside the {w}x{h} image: a polygon in "
+            "pixels of another image size (give it as fractions, units = 'fraction')"
+        )
     return m.astype(bool)
 
 

@@ -202,7 +202,8 @@ class RemoveSmallRegions:
     classes: Sequence[int] | None = None
 
     def threshold(self, c: int) -> float:
-        t = self.min_px.get(c, self.default_px)
+        # default_px is for the classes with no minimum of their own (in px or in mm²)
+        t = self.min_px.get(c, 0 if c in self.min_mm2 else self.default_px)
         if c in self.min_mm2:
             if not self.pixel_size_mm:
                 raise ValueError(f"a minimum area in mm² for class {c} needs a pixel size (mm/px)")

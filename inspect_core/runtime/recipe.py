@@ -44,6 +44,7 @@ from inspect_core.cards import (
     verify_model,
 )
 from inspect_core.errors import InspectError
+from inspect_core.runtime.recipe_checks import shape_problems
 
 Preprocess = Callable[[np.ndarray], np.ndarray]
 REGION_RULES = ("min_area", "max_area", "max_count", "roi")  # built-in rules that judge regions
@@ -178,6 +179,11 @@ class Recipe:
                     f'{where}: samples[{i}] needs image = "PATH" and '
                     f'expected = "PASS" | "REVIEW" | "FAIL", got {s!r}'
                 )
+            if extra := sorted(set(s) - {"image", "expected"}):
+                raise RecipeError(
+                    f"{where}: samples[{i}] has {extra}, which are no sample keys: a setting "
+                    "written after the last [[samples]] table belongs to it; move it above"
+                )
             samples.append(SampleImage((base / s["image"]).resolve(), s["expected"].upper()))
         known = set(cls.__dataclass_fields__) - {"source", "card_required"}
         unknown = set(raw) - known
@@ -235,6 +241,8 @@ class Recipe:
             unknown = [c for c in names if c not in classes]
             if unknown:
                 out.append(f"{key} {unknown} are not classes of the model{known}")
+            if twice := sorted({c for c in names if list(names).count(c) > 1}):
+                out.append(f"{key} names {twice} twice: each region would count twice")
         for key in ("postprocess", "rules"):
             for i, spec in enumerate(getattr(self, key)):
                 if not isinstance(spec, dict):
@@ -260,6 +268,7 @@ class Recipe:
                         f"{what} names {outside}, which are not region_classes {region}: "
                         "no region of them is extracted, so it could never fire"
                     )
+                out += shape_problems(key, what, spec, self.pixel_size_mm)
                 if key == "rules" and spec.get("unit") == "mm2" and not self.pixel_size_mm:
                     out.append(
                         f"{what} measures in mm2 but there is no pixel_size_mm (set it in "

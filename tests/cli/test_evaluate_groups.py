@@ -71,3 +71,18 @@ def test_a_pattern_that_misses_images_is_refused_before_scoring(
     code, out, err = main_exit(monkeypatch, capsys, "evaluate", *map(str, args))
     assert code == 2 and not out
     assert "does not match 2 image(s) (lotB_0.png, lotB_1.png)" in err and "--groups" not in out
+
+
+def test_a_dataset_with_the_classes_in_another_order_is_refused(
+    tiny_model, grouped, monkeypatch, capsys
+):
+    """Mask value 1 would be scored as the model's class 1 though it means another class."""
+    from test_cli import main_exit
+
+    meta = {"classes": ["background", "dent", "scratch"]}
+    (grouped / "classes.json").write_text(json.dumps(meta))
+    code, out, err = main_exit(
+        monkeypatch, capsys, "evaluate", "--model", tiny_model, "--data", grouped
+    )
+    assert code == 2 and not out
+    assert "in another order" in err and "classes.json" in err

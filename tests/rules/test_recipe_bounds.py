@@ -36,6 +36,8 @@ def write_recipe(tmp_path: Path, model: Path, body: str = "") -> Path:
         ),
         ('[[postprocess]]\ntype = "close"\nsize = 0\n', "postprocess[0] (close): size", "1..51"),
         ('[[postprocess]]\ntype = "open"\nsize = 3.5\n', "size", "whole number"),
+        ('[[postprocess]]\ntype = "open"\nsize = 3.0\n', "size", "whole number"),
+        ("tile = 256.0\n", "tile", "whole number"),
         ('[[postprocess]]\ntype = "fill_holes"\nmax_area = 1e12\n', "max_area", "0..1e+08"),
         ('[[postprocess]]\ntype = "min_area"\nmin_px = {scratch = -1}\n', "min_px", "0..1e+08"),
         ('[[postprocess]]\ntype = "min_area"\ndefault_px = nan\n', "default_px", "0..1e+08"),

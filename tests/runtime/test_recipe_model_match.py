@@ -2,6 +2,7 @@
 model card carried to the records, and one odd image never stopping a batch."""
 
 import json
+import re
 import types
 
 import numpy as np
@@ -86,6 +87,48 @@ def test_region_rule_on_a_class_without_regions_is_refused(tiny_model, tmp_path)
     Inspector(ok)
 
 
+@pytest.mark.parametrize(
+    "toml,words",
+    [
+        ({"region_classes": ["scratch", "scratch"]}, "names ['scratch'] twice"),
+        ({"coverage_classes": ["dent", "dent"]}, "names ['dent'] twice"),
+        ({"postprocess": [{"type": "min_area", "min_px": 15}]}, "min_px = { CLASS = VALUE }"),
+        ({"postprocess": [{"type": "open", "classes": "scratch"}]}, "a list of class names"),
+        (
+            {"postprocess": [{"type": "min_area", "min_mm2": {"scratch": 0.5}}]},
+            "min_mm2 but there is no pixel_size_mm",
+        ),
+    ],
+)
+def test_recipe_tables_that_would_fail_or_mislead_on_every_image_are_refused_at_load(
+    tiny_model, tmp_path, toml, words
+):
+    with pytest.raises(RecipeError, match=re.escape(words)):
+        Inspector(recipe(tiny_model, tmp_path, **toml))
+
+
+def test_a_setting_after_the_last_samples_table_is_refused(tiny_model, tmp_path):
+    import shutil
+
+    shutil.copy(tiny_model, tmp_path / "m.onnx")
+    (tmp_path / "s.png").write_bytes(b"")
+    path = tmp_path / "wood.toml"
+    path.write_text(
+        'name = "wood"\nmodel = "m.onnx"\n[[samples]]\nimage = "s.png"\nexpected = "PASS"\n'
+        "pixel_size_mm = 0.05\n"  # meant for the recipe, lands in the sample table
+    )
+    with pytest.raises(RecipeError, match=r"samples\[0\] has \['pixel_size_mm'\].*move it above"):
+        Recipe.from_toml(path)
+
+
+def test_default_px_leaves_classes_with_their_own_minimum_alone():
+    from inspect_core.runtime.postprocess import RemoveSmallRegions
+
+    step = RemoveSmallRegions(min_mm2={1: 0.5}, pixel_size_mm=0.1, default_px=200, min_px={2: 3})
+    assert step.threshold(1) == 50  # 0.5 mm² at 0.1 mm/px, not raised to default_px
+    assert step.threshold(2) == 3 and step.threshold(3) == 200
+
+
 def test_mm2_rule_without_a_pixel_size_is_refused_at_load(tiny_model, tmp_path):
     rules = [{"type": "min_area", "min": 1.5, "unit": "mm2"}]
     with pytest.raises(RecipeError, match="pixel_size_mm"):
@@ -165,3 +208,20 @@ def test_a_json_beside_the_model_that_is_no_valid_card_refuses_it(tiny_model, tm
     (tmp_path / "m.json").write_text('{"classes": ["background", "scratch", "dent"]}')
     with pytest.raises(ModelError, match="m.json has no sha256"):
         Inspector(r)
+
+
+def test_a_region_of_interest_outside_one_image_is_that_images_error(tiny_model, tmp_path):
+    """A pixel polygon drawn for a larger camera misses a small image: that image is ERROR with
+    why, and the next image of the batch is judged."""
+    import cv2
+
+    roi = [[150, 150], [190, 150], [190, 190]]
+    r = recipe(tiny_model, tmp_path, rules=[{"type": "roi", "polygon": roi, "units": "px"}])
+    insp = Inspector(r)
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    cv2.imwrite(str(small), np.full((64, 64), 90, np.uint8))
+    cv2.imwrite(str(large), np.full((200, 200), 90, np.uint8))
+    rec, _ = insp.inspect_file(small)
+    assert rec.verdict.decision == Decision.ERROR and "outside the 64x64 image" in rec.error
+    rec, result = insp.inspect_file(large)
+    assert rec.verdict.decision != Decision.ERROR and result is not None

@@ -179,6 +179,16 @@ def test_sixteen_bit_is_scaled_when_configured(tmp_path, tiny_model):
     assert sink.items[0].width == 56
 
 
+def test_a_12_bit_camera_is_scaled_by_its_bits_and_more_bits_are_refused():
+    img12 = (GRAY.astype(np.uint16) * 16).clip(0, 4095)  # a 12-bit camera's range
+    out = load_image(_png(img12), ".png", Limits(sixteen_bit="12"))
+    assert out.dtype == np.uint8 and np.abs(out.astype(int) - GRAY).max() <= 1
+    # "scale" alone reads them as 16-bit: nearly black (why the camera's bits are a setting)
+    assert load_image(_png(img12), ".png", Limits(sixteen_bit="scale")).max() <= 16
+    with pytest.raises(BadImage, match='above 4095, the 12-bit range limits.sixteen_bit = "12"'):
+        load_image(_png(GRAY.astype(np.uint16) * 257), ".png", Limits(sixteen_bit="12"))
+
+
 def test_check_bytes_messages_name_the_fix():
     with pytest.raises(BadImage, match="limits.sixteen_bit"):
         check_bytes(_png(GRAY.astype(np.uint16) * 3), ".png", Limits())
