@@ -72,11 +72,13 @@ CSP = (
 @dataclass
 class ReviewSettings:
     """How the page behaves: how often the queue asks for new items, whether cookies are
-    marked Secure (behind an https proxy), how many items the queue lists."""
+    marked Secure (behind an https proxy), how many items the queue lists, which folders the
+    recorded pictures may be served from."""
 
     poll_seconds: float = 5.0
     secure_cookies: bool = False
     queue_limit: int = 200
+    media_roots: tuple[str, ...] = ()  # folders pictures may be served from (none: any)
 
 
 @dataclass

@@ -73,7 +73,16 @@ def _check_port(host: str, port: int) -> None:
 @click.option(
     "--secure-cookies", is_flag=True, help="Mark the session cookie Secure (served over https)."
 )
-def serve(url, host, port, poll_seconds, secure_cookies) -> None:
+@click.option(
+    "--media-root",
+    "media_roots",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A folder the recorded images and overlays may be served from (repeat for more: the "
+    "stations' archive folders). Without one, any path the database records is served; give "
+    "them where others can write inspection rows.",
+)
+def serve(url, host, port, poll_seconds, secure_cookies, media_roots) -> None:
     """Serve the review queue: REVIEW first, then FAIL, newest first; decide from the keyboard.
 
     \b
@@ -90,7 +99,8 @@ def serve(url, host, port, poll_seconds, secure_cookies) -> None:
     from inspect_review.app import ReviewSettings, create_app
 
     engine = _engine(url)
-    app = create_app(engine, ReviewSettings(poll_seconds, secure_cookies))
+    roots = tuple(str(r) for r in media_roots)
+    app = create_app(engine, ReviewSettings(poll_seconds, secure_cookies, media_roots=roots))
     if not any(u.active for u in list_users(engine)):
         click.echo(
             "warning: no review user yet: add one with `inspect review user add NAME --role "

@@ -30,10 +30,14 @@ class Picture:
     missing: str | None = None  # why the file could not be shown (a placeholder then)
 
 
-def load_picture(path: str | None, what: str) -> Picture:
-    """The picture at ``path`` for the browser, or a placeholder saying why there is none."""
+def load_picture(path: str | None, what: str, roots: tuple[str, ...] = ()) -> Picture:
+    """The picture at ``path`` for the browser, or a placeholder saying why there is none;
+    ``roots``: the folders pictures may come from (symlinks resolved; none: any path the
+    database records)."""
     if not path:
         return placeholder(f"no {what} recorded")
+    if roots and not within(path, roots):
+        return placeholder(f"{what} not shown: outside the folders this page serves", path)
     try:
         data = read_regular(path)
     except OSError as e:
@@ -48,6 +52,14 @@ def load_picture(path: str | None, what: str) -> Picture:
     if png is None:
         return placeholder(f"{what} is not an image a browser can show", path)
     return Picture(png, "image/png")
+
+
+def within(path: str, roots: tuple[str, ...]) -> bool:
+    """Whether ``path``, its symlinks resolved, lies in one of the folders ``roots``."""
+    real = os.path.realpath(path)
+    return any(
+        os.path.commonpath([real, os.path.realpath(r)]) == os.path.realpath(r) for r in roots
+    )
 
 
 def read_regular(path: str) -> bytes:

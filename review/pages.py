@@ -236,9 +236,10 @@ async def media(request: Request) -> Response:
     def read() -> Any:
         with connect(st.engine) as conn:
             source, overlay = media_paths(conn, iid)
-        pic = load_picture(source if kind == "image" else overlay, kind)
+        roots = st.settings.media_roots
+        pic = load_picture(source if kind == "image" else overlay, kind, roots)
         if thumb and kind == "overlay" and pic.missing:  # no overlay recorded (the stations'
-            pic = load_picture(source, "image")  # default) or gone: the queue shows the image
+            pic = load_picture(source, "image", roots)  # default) or gone: the image instead
         return thumbnail(pic) if thumb else pic
 
     pic = await in_thread(read)

@@ -96,13 +96,14 @@ def add_user(engine, name: str, role: str = "operator", password: str = PASSWORD
 
 
 @contextmanager
-def live_server(engine, poll_seconds: float = 0.3) -> Iterator[str]:
-    """The review page of ``engine`` served by uvicorn on 127.0.0.1 (a free port); its URL."""
+def live_server(engine, poll_seconds: float = 0.3, **settings) -> Iterator[str]:
+    """The review page of ``engine`` served by uvicorn on 127.0.0.1 (a free port); its URL.
+    ``settings``: other :class:`ReviewSettings` fields."""
     import uvicorn
 
     from inspect_review.app import ReviewSettings, create_app
 
-    app = create_app(engine, ReviewSettings(poll_seconds=poll_seconds))
+    app = create_app(engine, ReviewSettings(poll_seconds=poll_seconds, **settings))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

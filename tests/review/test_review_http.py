@@ -394,3 +394,29 @@ def test_queue_thumbnails_without_an_overlay_show_the_image(db_url, tmp_path):
         page = c.get(f"/item/{bare}").text
         assert 'id="overlay"' in page and "data-frame" not in page  # outlines keep the image's
     engine.dispose()
+
+
+def test_media_roots_confine_the_pictures_served(db_url, tmp_path):
+    """With --media-root only files under those folders are served (symlinks resolved): a row
+    naming another file gets the stand-in picture."""
+    archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
+    engine = make_engine(db_url)
+    with Recorder(engine=engine) as rec:
+        inside = record_item(rec, archive, 1)
+        outside = record_item(rec, elsewhere, 2)
+    (archive / "link.png").symlink_to(elsewhere / "img0002.png")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE inspection SET overlay_path = :p WHERE id = :i"),
+            {"p": str(archive / "link.png"), "i": inside},
+        )
+    add_user(engine, "olga")
+    with live_server(engine, media_roots=(str(archive),)) as base:
+        c = Client(base)
+        c.login("olga")
+        assert c.get(f"/media/{inside}/image").headers["content-type"] == "image/png"
+        for path in (f"/media/{outside}/image", f"/media/{inside}/overlay"):
+            r = c.get(path)
+            assert r.headers["content-type"] == "image/svg+xml", path
+            assert "outside the folders this page serves" in r.text
+    engine.dispose()
