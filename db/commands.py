@@ -138,7 +138,7 @@ def report(
 
     Prints rich tables, or JSON with --json; --csv and --html also write files.
     """
-    from inspect_db.engine import connect
+    from inspect_db.engine import connect, require_existing
     from inspect_db.migrate import ensure_schema
     from inspect_db.report_filters import ReportFilters
     from inspect_db.report_query import build_report
@@ -154,10 +154,16 @@ def report(
     engine = make_engine(url)
     say = (lambda m: click.echo(m, err=True)) if as_json or csv_path == "-" else click.echo
     try:
-        ensure_schema(engine)
-        with connect(engine) as conn:
-            data = build_report(
-                conn, filters, worst=top, bucket=bucket, gallery=thumbnails if html_path else 0
+        require_existing(engine)  # a report reads: a mistyped --db creates nothing
+        ensure_schema(engine, migrate_empty=False)
+        with connect(engine, snapshot=True) as conn:  # every section of the same moment
+            # the CSV alone on stdout: the report itself would be computed and thrown away
+            data = (
+                {}
+                if csv_path == "-" and not html_path
+                else build_report(
+                    conn, filters, worst=top, bucket=bucket, gallery=thumbnails if html_path else 0
+                )
             )
             if csv_path:
                 n = _write_csv(conn, filters, csv_path, regions)
@@ -165,7 +171,7 @@ def report(
                     say(f"wrote {n} {'regions' if regions else 'inspections'} to {csv_path}")
     finally:
         engine.dispose()
-    if review_url:
+    if review_url and data:
         data["review_url"] = review_url
     if html_path:
         from inspect_db.html import write_html

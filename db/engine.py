@@ -142,7 +142,10 @@ def _sqlite_engine(u: URL, echo: bool) -> Engine:
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on disk when it returns. A station deletes its journal row (with
+        # fsync) as soon as the record is written; under NORMAL a power cut could roll the WAL
+        # commit back and the record would be in neither place
+        cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -152,6 +155,23 @@ def _sqlite_engine(u: URL, echo: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def require_existing(engine: Engine) -> None:
+    """For a command that only reads: DatabaseUnavailable when a SQLite URL names a file that
+    does not exist (connecting would create an empty database and report nothing)."""
+    u = engine.url
+    db = u.database or ""
+    if (
+        u.get_backend_name() == "sqlite"
+        and db not in ("", ":memory:")
+        and not db.startswith("file:")
+    ):
+        if not Path(db).is_file():
+            raise DatabaseUnavailable(
+                f"SQLite database {db} does not exist: check --db (or {ENV_URL}); the stations "
+                "write their records database, a report only reads one"
+            )
 
 
 def is_unavailable(e: BaseException) -> bool:
@@ -202,13 +222,17 @@ def unreadable(url: URL, e: BaseException) -> DatabaseUnreadable | None:
 
 
 @contextmanager
-def connect(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
+def connect(engine: Engine, *, write: bool = False, snapshot: bool = False) -> Iterator[Connection]:
     """A connection inside one transaction (``BEGIN IMMEDIATE`` on SQLite when ``write``),
-    committed at the end; connection problems become :class:`DatabaseUnavailable`."""
+    committed at the end; connection problems become :class:`DatabaseUnavailable`.
+    ``snapshot``: every query sees the same moment (a report's sections agree while stations
+    write): PostgreSQL's REPEATABLE READ READ ONLY; SQLite's one read transaction does it."""
     try:
         with engine.connect() as conn:
             if write:
                 conn.execution_options(**WRITE)
+            elif snapshot and engine.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             with conn.begin():
                 yield conn
     except DBAPIError as e:

@@ -95,9 +95,28 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
             raise _unversioned(engine)
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
+        target = _target(cfg, revision)
         command.upgrade(cfg, revision)
         after = current_revision(conn)
+    if after != target:  # an older target: upgrade never goes back
+        raise SchemaOutdated(
+            f"database {safe_url(engine.url)} is at schema revision {after}, newer than "
+            f"{revision}: `inspect db upgrade` only goes forward; nothing was changed"
+        )
     return before, after
+
+
+def _target(cfg: Config, revision: str) -> str:
+    """The revision id ``revision`` (an id or ``head``) names; SchemaOutdated for none."""
+    script = ScriptDirectory.from_config(cfg)
+    try:
+        rev = script.get_revision(revision)
+    except Exception:  # alembic's CommandError / ResolutionError: one line for the user
+        rev = None
+    if rev is None:
+        known = ", ".join(r.revision for r in reversed(list(script.walk_revisions())))
+        raise SchemaOutdated(f"revision {revision!r}: no such revision; the revisions are {known}")
+    return rev.revision
 
 
 def ensure_schema(engine: Engine, *, migrate_empty: bool = True) -> SchemaState:
@@ -108,6 +127,11 @@ def ensure_schema(engine: Engine, *, migrate_empty: bool = True) -> SchemaState:
     if state.empty and migrate_empty:
         upgrade(engine)  # takes the lock; a concurrent process may have migrated meanwhile
         return schema_state(engine)
+    if state.empty:  # a command that only reads, on a database with nothing of inspect's
+        raise SchemaOutdated(
+            f"database {state.url} holds no inspect records (no tables): check --db (or "
+            f"{ENV_URL}); nothing was created in it"
+        )
     if state.current is None:
         raise _unversioned(engine)
     if not _known(state.current):

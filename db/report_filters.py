@@ -53,6 +53,11 @@ def parse_when(text: str, now: datetime | None = None, *, option: str = "--since
             f"or an ISO date/time like 2025-11-24, or leave {option} out"
         )
     m = _SPAN.match(text)
+    if m and m.group(2) == "M":  # "1M" reads as a month as often as a minute
+        raise BadFilter(
+            f"{option} {text!r}: minutes or months? write {m.group(1)}min (minutes) or "
+            f"{m.group(1)}d / {m.group(1)}w (days, weeks)"
+        )
     if m:
         try:
             return now - timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2).lower()])

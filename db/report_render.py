@@ -225,7 +225,9 @@ def write_csv(path: str | Path, fields: Iterable[str], rows: Iterable[dict[str, 
 
     n = 0
     try:
-        fh = sys.stdout if str(path) == "-" else open(path, "w", newline="", encoding="utf-8")
+        # a file gets a byte order mark: without it Excel on Windows reads UTF-8 as ANSI
+        # (names with umlauts garbled); a script reading stdout gets none
+        fh = sys.stdout if str(path) == "-" else open(path, "w", newline="", encoding="utf-8-sig")
     except OSError as e:
         raise cannot_write(path, e) from e
     try:

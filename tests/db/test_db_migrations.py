@@ -166,3 +166,17 @@ def test_db_commands_upgrade_and_current(db_url):
     assert f"already at revision {head_revision()}" in r.output
     r = CliRunner().invoke(db_group, ["current", "--db", db_url])
     assert "up to date" in r.output
+
+
+def test_upgrade_to_an_unknown_or_older_revision_exits_2_and_changes_nothing(tmp_path):
+    from test_db_predict import run_cli
+
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    res = run_cli("db", "upgrade", "--db", url, "--revision", "0002")
+    assert res.returncode == 0 and "to 0002" in res.stdout, res.stderr
+    res = run_cli("db", "upgrade", "--db", url, "--revision", "bogus")
+    assert res.returncode == 2 and "'bogus': no such revision" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert run_cli("db", "upgrade", "--db", url).returncode == 0
+    res = run_cli("db", "upgrade", "--db", url, "--revision", "0002")
+    assert res.returncode == 2 and "only goes forward" in res.stderr

@@ -111,6 +111,14 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path):
     assert res.returncode == 2 and "cannot use database" in res.stderr, res.stderr
     assert "127.0.0.1:1/inspect" in res.stderr and "INSPECT_DATABASE_URL" in res.stderr
     url = f"sqlite:///{tmp_path / 'x.db'}"
+    res = run_cli("report", "--db", url)  # a mistyped --db: reported, nothing created
+    assert res.returncode == 2 and "x.db does not exist: check --db" in res.stderr, res.stderr
+    assert not (tmp_path / "x.db").exists()
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    sa.create_engine(empty).connect().close()  # a database file with nothing of inspect's
+    res = run_cli("report", "--db", empty)
+    assert res.returncode == 2 and "holds no inspect records" in res.stderr, res.stderr
+    assert run_cli("db", "upgrade", "--db", url).returncode == 0
     res = run_cli("report", "--db", url, "--since", "a while")
     assert res.returncode == 2 and "--since 'a while': not a time" in res.stderr, res.stderr
     res = run_cli("report", "--db", url, "--station", "line-9")

@@ -304,3 +304,26 @@ def test_model_card_named_by_the_inspection_is_stored_once_and_only_if_it_matche
     missing.model_card = str(tmp_path / "gone.json")  # a vanished card never fails a record
     with Recorder(db_url) as rec:
         assert rec.record(missing)
+
+
+def test_a_report_reads_one_snapshot_and_sqlite_commits_are_durable(db_url):
+    """A report's queries all see one moment (PostgreSQL: REPEATABLE READ, read only), and a
+    SQLite commit is fsynced before it returns (synchronous FULL: the station deletes its
+    journal row right after)."""
+    from inspect_db.engine import connect
+
+    engine = make_engine(db_url)
+    try:
+        with connect(engine, snapshot=True) as conn:
+            if engine.dialect.name == "postgresql":
+                assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == (
+                    "repeatable read"
+                )
+                assert conn.exec_driver_sql("SHOW transaction_read_only").scalar() == "on"
+            else:
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        with connect(engine) as conn:  # other connections are not changed by it
+            if engine.dialect.name == "postgresql":
+                assert conn.exec_driver_sql("SHOW transaction_read_only").scalar() == "off"
+    finally:
+        engine.dispose()

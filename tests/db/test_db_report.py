@@ -113,11 +113,15 @@ def test_report_sections(filled):
     assert lat["max"] == max(LATENCIES)
     tl = r["timeline"]
     assert tl["bucket"] == "hour"
-    assert [(b["start"], b["total"], b["PASS"]) for b in tl["rows"]] == [
+    counted = [(b["start"], b["total"], b["PASS"]) for b in tl["rows"] if b["total"]]
+    assert counted == [
         ("2025-11-20T10:00:00Z", 6, 6),
         ("2025-11-20T11:00:00Z", 4, 0),
         ("2025-11-21T10:00:00Z", 5, 3),
     ]
+    # every hour from the first to the last is a row: the 22 hours without a record are zeros
+    assert len(tl["rows"]) == 25 and tl["rows"][2]["start"] == "2025-11-20T12:00:00Z"
+    assert tl["rows"][2]["total"] == 0 and tl["rows"][2]["yield"] is None
     assert r["gallery"] == []  # no overlays recorded
     json.dumps(r)  # plain data
 
@@ -189,6 +193,9 @@ def test_parse_when():
     assert parse_when("24h", now) == datetime(2025, 11, 23, 12, 0)
     assert parse_when("7d", now) == datetime(2025, 11, 17, 12, 0)
     assert parse_when("30m", now) == datetime(2025, 11, 24, 11, 30)
+    assert parse_when("30min", now) == datetime(2025, 11, 24, 11, 30)
+    with pytest.raises(BadFilter, match="minutes or months"):  # 1M: a month to some
+        parse_when("1M", now)
     assert parse_when("2w", now) == datetime(2025, 11, 10, 12, 0)
     assert parse_when("2025-11-01", now) == datetime(2025, 11, 1)
     assert parse_when("2025-11-01T08:00:00+01:00", now) == datetime(2025, 11, 1, 7, 0)
@@ -212,14 +219,14 @@ def test_cli_json_csv_and_terminal(filled, tmp_path):
     out = tmp_path / "insp.csv"
     res = runner.invoke(report_cmd, ["--db", filled, "--csv", str(out), "--verdict", "FAIL"])
     assert res.exit_code == 0, res.output
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert len(rows) == 3 and tuple(rows[0]) == INSPECTION_FIELDS
     assert {r["verdict"] for r in rows} == {"FAIL"} and rows[0]["fired"] == "min_area"
     assert rows[0]["model_sha256"] == "ab" * 32
     assert "Defect Pareto by class" in res.stdout and "Yield per station" in res.stdout
 
     res = runner.invoke(report_cmd, ["--db", filled, "--csv", str(out), "--regions"])
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert res.exit_code == 0 and len(rows) == 8 and tuple(rows[0]) == REGION_FIELDS
     assert sorted(int(r["area_px"]) for r in rows) == [3, 5, 10, 20, 20, 50, 100, 300]
 
@@ -245,7 +252,9 @@ def test_long_ranges_are_counted_per_day_in_sql(db_url):
             )
     r = report(db_url)
     assert r["timeline"]["bucket"] == "day"
-    assert [(b["start"][:10], b["total"], b["PASS"]) for b in r["timeline"]["rows"]] == [
+    rows = r["timeline"]["rows"]
+    assert len(rows) == 151  # every day from the first record to the last, empty ones as 0
+    assert [(b["start"][:10], b["total"], b["PASS"]) for b in rows if b["total"]] == [
         ("2025-11-20", 2, 1),
         ("2025-11-21", 1, 0),
         ("2026-02-27", 1, 1),

@@ -74,7 +74,7 @@ def test_cli_terminal_json_and_csv_carry_the_split(timed_db, tmp_path):
     out = tmp_path / "insp.csv"
     res = runner.invoke(report_cmd, ["--db", timed_db, "--csv", str(out)])
     assert res.exit_code == 0, res.output
-    rows = {float(r["latency_ms"]): r for r in csv.DictReader(out.open())}
+    rows = {float(r["latency_ms"]): r for r in csv.DictReader(out.open(encoding="utf-8-sig"))}
     assert (rows[50.0]["inspect_ms"], rows[50.0]["queue_ms"]) == ("12.0", "38.0")
     assert rows[400.0]["inspect_ms"] == rows[400.0]["queue_ms"] == ""
 

@@ -66,9 +66,10 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(sqlite_url, tmp_
     out = tmp_path / "insp.csv"
     res = invoke("--db", sqlite_url, "--csv", str(out))
     assert res.exit_code == 0, res.output
-    raw = out.read_bytes().decode("utf-8")
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # a BOM: Excel reads it as UTF-8
+    raw = out.read_bytes().decode("utf-8-sig")
     assert '"\'=HYPERLINK(""http://evil"",""x"")"' in raw  # quoted, quotes doubled, ' first
-    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8-sig")))
     assert [r["source"] for r in rows] == ["'" + s for s in FORMULAS]
     assert {r["station"] for r in rows} == {"'=st"} and {r["part_id"] for r in rows} == {"'+P1"}
     assert {r["lot"] for r in rows} == {"'@L1"}
@@ -92,7 +93,7 @@ def test_region_csv_neutralises_text_but_keeps_negative_numbers(sqlite_url, tmp_
     out = tmp_path / "reg.csv"
     res = invoke("--db", sqlite_url, "--csv", str(out), "--regions")
     assert res.exit_code == 0, res.output
-    (row,) = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    (row,) = list(csv.DictReader(out.open(newline="", encoding="utf-8-sig")))
     assert row["source"] == "'=cmd|' /C calc'!A0" and row["class_name"] == "'-dent"
     assert (row["bbox_x"], row["bbox_y"], row["centroid_x"], row["centroid_y"]) == (
         "-5",
