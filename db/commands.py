@@ -198,8 +198,8 @@ def _write_csv(conn: Connection, filters: ReportFilters, path: str, regions: boo
     from inspect_db.report_render import write_csv
 
     if regions:
-        return write_csv(path, REGION_FIELDS, region_rows(conn, filters))
-    return write_csv(path, INSPECTION_FIELDS, inspection_rows(conn, filters))
+        return write_csv(path, REGION_FIELDS, region_rows(conn, filters), bom=True)
+    return write_csv(path, INSPECTION_FIELDS, inspection_rows(conn, filters), bom=True)
 
 
 def check_review_url(url: str | None) -> str | None:

@@ -218,16 +218,19 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def write_csv(path: str | Path, fields: Iterable[str], rows: Iterable[dict[str, Any]]) -> int:
+def write_csv(
+    path: str | Path, fields: Iterable[str], rows: Iterable[dict[str, Any]], bom: bool = False
+) -> int:
     """Write ``rows`` under a header of ``fields``, every cell quoted and text neutralised by
-    :func:`csv_cell`; returns how many rows. ``-`` is stdout."""
+    :func:`csv_cell`; returns how many rows. ``-`` is stdout. ``bom``: a file (not stdout)
+    starts with a UTF-8 byte order mark, for a person opening it in Excel."""
     import sys
 
     n = 0
     try:
-        # a file gets a byte order mark: without it Excel on Windows reads UTF-8 as ANSI
-        # (names with umlauts garbled); a script reading stdout gets none
-        fh = sys.stdout if str(path) == "-" else open(path, "w", newline="", encoding="utf-8-sig")
+        # without a byte order mark Excel on Windows reads UTF-8 as ANSI (umlauts garbled)
+        enc = "utf-8-sig" if bom else "utf-8"
+        fh = sys.stdout if str(path) == "-" else open(path, "w", newline="", encoding=enc)
     except OSError as e:
         raise cannot_write(path, e) from e
     try:

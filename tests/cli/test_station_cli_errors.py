@@ -81,9 +81,20 @@ def test_a_status_with_values_of_the_wrong_kind_shows_what_it_can(tmp_path, monk
     assert code == 1 and not err and "rate " in out
 
 
+def _records_db(url: str) -> None:
+    """An empty records database at ``url`` (a report refuses to create one)."""
+    from inspect_db.engine import make_engine
+    from inspect_db.migrate import ensure_schema
+
+    engine = make_engine(url)
+    ensure_schema(engine)
+    engine.dispose()
+
+
 def test_bytes_that_are_not_utf8_in_arguments_are_one_line_errors(tmp_path, monkeypatch, capsys):
     pytest.importorskip("inspect_db")
     db = f"sqlite:///{tmp_path / 'ok.db'}"
+    _records_db(db)
     latin1 = os.fsdecode(b"sqlite:///" + os.fsencode(tmp_path) + b"/bad\xff.db")
     code, _, err = main_exit(monkeypatch, capsys, "report", "--db", latin1)
     assert code == 2

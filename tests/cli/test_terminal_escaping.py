@@ -184,7 +184,10 @@ def main_exit(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 def test_an_error_naming_a_hostile_file_prints_it_literally_on_one_line(
     monkeypatch, capsys, tmp_path
 ):
+    from test_station_cli_errors import _records_db
+
     bad = tmp_path / "no" / "[bold]x\x1b[31m\nerror: fake.csv"
+    _records_db(f"sqlite:///{tmp_path / 'r.db'}")
     code, out, err = main_exit(
         monkeypatch, capsys, "report", "--db", f"sqlite:///{tmp_path / 'r.db'}", "--csv", str(bad)
     )
