@@ -15,6 +15,9 @@
    then :func:`inspect_db.report_query.build_report` with several filters, and the whole
    ``inspect report --json`` command (process start included).
 
+3. ``--sync-only``: SQLite's recording rate with ``synchronous=NORMAL`` against ``FULL`` (what
+   inspect sets), alternated in one run.
+
 Prints a Markdown table (``--out FILE`` writes it too).
 """
 
@@ -239,6 +242,11 @@ def main() -> None:
         help="concurrent writer threads (stations) of the second recording run",
     )
     ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument(
+        "--sync-only",
+        action="store_true",
+        help="only SQLite's recording rate with synchronous NORMAL against FULL, alternated",
+    )
     ap.add_argument("--out", help="also write the Markdown table here")
     args = ap.parse_args()
 
@@ -249,8 +257,13 @@ def main() -> None:
         print(rows[-1], flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        measure_recording(args, tmp, add)
-        measure_reports(Path(tmp) / "report.db", args.n, add)
+        if args.sync_only:
+            for mode, rates in sync_rates(tmp, args.record_n).items():
+                shown = ", ".join(f"{r:,.0f}" for r in rates)
+                add(f"record, SQLite (WAL), synchronous={mode}", f"{shown} inspections/s")
+        else:
+            measure_recording(args, tmp, add)
+            measure_reports(Path(tmp) / "report.db", args.n, add)
     table = (
         "| measurement | result |\n| --- | --- |\n"
         + "\n".join(f"| {a} | {b} |" for a, b in rows)
@@ -284,6 +297,37 @@ def measure_recording(args: argparse.Namespace, tmp: str, add: Callable[[str, st
             f"record, PostgreSQL (psycopg 3), {writers} writer(s), 5 regions each",
             f"{rate:,.0f} inspections/s",
         )
+
+
+def sync_rates(tmp: str, n: int, rounds: int = 3) -> dict[str, list[float]]:
+    """Recording rate (one writer) with SQLite's ``synchronous`` at NORMAL and at FULL (what
+    inspect sets: a commit on disk when it returns), alternated ``rounds`` times in one run."""
+    import sqlalchemy as sa
+
+    import inspect_db.recorder as recorder
+
+    made = recorder.make_engine
+    rates: dict[str, list[float]] = {"NORMAL": [], "FULL": []}
+    try:
+        for r in range(rounds):
+            for mode in rates:
+
+                def make(url=None, *a, _mode=mode, **k):
+                    engine = made(url, *a, **k)
+
+                    @sa.event.listens_for(engine, "connect")
+                    def _sync(dbapi_conn, _rec) -> None:  # after inspect's own PRAGMAs
+                        cur = dbapi_conn.cursor()
+                        cur.execute(f"PRAGMA synchronous={_mode}")
+                        cur.close()
+
+                    return engine
+
+                recorder.make_engine = make
+                rates[mode].append(record_rate(f"sqlite:///{tmp}/sync-{mode}-{r}.db", n))
+    finally:
+        recorder.make_engine = made
+    return rates
 
 
 def measure_reports(path: Path, n: int, add: Callable[[str, str], None]) -> None:
