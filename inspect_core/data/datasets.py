@@ -265,7 +265,8 @@ def has_split(root: str | Path, split: str) -> bool:
     root = Path(root)
     if (root / "ground_truth").is_dir() or (root / "train" / "good").is_dir():
         return split in ("train", "test") and (root / split).is_dir()
-    return (root / split / "images").is_dir()
+    images = root / split / "images"
+    return images.is_dir() and any(images.iterdir())  # an empty folder is no split
 
 
 def open_dataset(root: str | Path, split: str) -> Dataset:

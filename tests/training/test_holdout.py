@@ -166,3 +166,12 @@ def test_a_groups_option_that_misses_names_the_option_not_classes_json(tmp_path)
     root = write_dataset(tmp_path / "f", {"train": ["lotA_0", "odd"]})
     with pytest.raises(DataError, match=r"^--groups: the groups pattern .* \(odd.png\)"):
         open_splits(str(root), 0, print, groups="^(lot[A-Z])_", val_groups=["lotA"])
+
+
+def test_an_empty_val_folder_is_no_val_split(tmp_path):
+    root = write_dataset(tmp_path / "g", {"train": 7})
+    (root / "val" / "images").mkdir(parents=True)  # left empty
+    (root / "val" / "masks").mkdir(parents=True)
+    logs: list[str] = []
+    how = open_splits(str(root), 0, logs.append).holdout
+    assert how.source == "carved from train" and any("no val split" in m for m in logs)
