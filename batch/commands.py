@@ -80,6 +80,14 @@ def check_candidate(plugin: str, recipe: str, path: Path) -> tuple[str, list[str
     help="Images that may fail to be read or judged before the backtest exits 1 (its figures "
     "cover only the images judged).",
 )
+@click.option(
+    "--sixteen-bit",
+    default="scale",
+    show_default=True,
+    type=click.Choice(["scale", "10", "12", "14"]),
+    help="How 16-bit images are read: as the stations' limits.sixteen_bit says (scale: value "
+    "/ 257; 10, 12, 14: a camera's raw values).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
     "--html",
@@ -101,6 +109,7 @@ def backtest(
     chunk,
     path_maps,
     max_errors,
+    sixteen_bit,
     as_json,
     html_path,
 ):
@@ -130,6 +139,7 @@ def backtest(
         path_maps=list(path_maps),
         html=html_path,
         quiet=as_json,
+        sixteen_bit=sixteen_bit,
     )
     if as_json:
         click.echo(json.dumps(result, indent=2))

@@ -43,6 +43,7 @@ def run_backtest(
     path_maps: list[str],
     html: Path | None,
     quiet: bool,
+    sixteen_bit: str = "scale",
 ) -> dict[str, Any]:
     """Run it; the summary (:meth:`Tally.summary`) with the candidate and window added."""
     from inspect_core.commands.progress import item_progress
@@ -54,7 +55,11 @@ def run_backtest(
     maps = [PathMap.parse(m) for m in path_maps]
     # the workers load the candidate where they see it (mapped like the images)
     spec = CandidateSpec(
-        plugin, recipe, where_read(str(candidate), maps), overlays=html is not None
+        plugin,
+        recipe,
+        where_read(str(candidate), maps),
+        overlays=html is not None,
+        sixteen_bit=sixteen_bit,
     )
     tally = Tally()
     reviews = operator_verdicts()

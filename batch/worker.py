@@ -31,6 +31,7 @@ class CandidateSpec:
     model: str  # path of the candidate .onnx (its card beside it), as the worker sees it
     threads: int = 1
     overlays: bool = False  # render the candidate's overlay of images whose verdict changes
+    sixteen_bit: str = "scale"  # how 16-bit images are read, as the station's limits say
 
 
 class CandidateOnWorker(WorkerPlugin):
@@ -79,7 +80,7 @@ class NotTheRecordedImage(Exception):
     """The file at a record's path is not the image that was recorded."""
 
 
-def read_image(url: str, sha256: str = "") -> Any:
+def read_image(url: str, sha256: str = "", sixteen_bit: str = "scale") -> Any:
     """The image at ``url`` (a path or an fsspec URL), decoded as the station decodes; with
     ``sha256``, only if it is still the recorded image (a name reused by a later image, or a
     --path-map that leads to another line's archive, would compare verdicts of two images)."""
@@ -98,7 +99,7 @@ def read_image(url: str, sha256: str = "") -> Any:
             "by a later image, or a --path-map leading to another archive"
         )
     ext = "." + url.rsplit(".", 1)[-1].lower() if "." in url.rsplit("/", 1)[-1] else ""
-    limits = Limits(sixteen_bit="scale", max_work_mpx=float("inf"))
+    limits = Limits(sixteen_bit=sixteen_bit, max_work_mpx=float("inf"))
     header = check_bytes(data, ext, limits)
     return decode(data, header, limits)
 
@@ -120,7 +121,7 @@ def judge_chunk(chunks: list[Chunk]) -> list[ItemResult]:
 def judge_one(plugin: CandidateOnWorker, item: BacktestItem, overlays: bool = True) -> ItemResult:
     """One image: read, decode, the recipe's chain; the candidate's verdict and regions."""
     try:
-        image = read_image(item.url, item.image_sha256)
+        image = read_image(item.url, item.image_sha256, plugin.spec.sixteen_bit)
         inspector = plugin.inspector(item.settings_key)
         t = time.perf_counter()
         result = inspector.inspect_image(image)

@@ -110,6 +110,9 @@ def build_report(
     return report
 
 
+FILL_MAX = 5000  # buckets the timeline fills with zero rows at most (beyond: only counted ones)
+
+
 def _summary_query(w: Conditions, key) -> sa.Select:
     """Counts, latency sum and maximum, and the min/max plugin and recipe of each
     (bucket ``key``, station, verdict) group of the rows ``w`` selects."""
@@ -160,8 +163,10 @@ def _summary(
         lat_max = float(lmax) if lat_max is None or float(lmax) > lat_max else lat_max
     for (sid, plugin, recipe), verdict, n in _split_mixed(conn, w, mixed, by_day_in_sql):
         per_station.setdefault((sid, plugin, recipe), dict.fromkeys(VERDICTS, 0))[verdict] += n
-    for b in range(min(per_bucket, default=0), max(per_bucket, default=-1) + 1):
-        per_bucket.setdefault(b, dict.fromkeys(VERDICTS, 0))  # a stopped line shows as zero
+    lo, hi = min(per_bucket, default=0), max(per_bucket, default=-1)
+    if hi - lo < FILL_MAX:  # a stopped line shows as zero (not across a clock set to 2000)
+        for b in range(lo, hi + 1):
+            per_bucket.setdefault(b, dict.fromkeys(VERDICTS, 0))
     total = sum(verdicts.values())
     return {
         "total": total,

@@ -120,6 +120,7 @@ class LoginBrake:
 
     _failures: dict[str, list[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _full_at: int = 0  # table size at which to scan again when only locked names were left
 
     def _recent(self, name: str, now: float) -> list[float]:
         kept = [t for t in self._failures.get(name, []) if now - t < FAILURE_WINDOW_S]
@@ -136,20 +137,27 @@ class LoginBrake:
             if len(recent) >= FAILURES_ALLOWED:
                 return max(0.0, FAILURE_WINDOW_S - (now - recent[0]))
             recent.append(now)
-            if len(self._failures) > MAX_NAMES:  # names typed at random: forget some
-                self._forget(now)
+            if len(self._failures) > max(MAX_NAMES, self._full_at):
+                self._forget(now, name)
             return 0.0
 
-    def _forget(self, now: float) -> None:
-        """Forget the oldest names that are not locked out until at most :data:`MAX_NAMES`
-        are left: a flood of other names must not unlock the one under attack."""
+    def _forget(self, now: float, keep: str) -> None:
+        """Forget the names that are not locked out (oldest first, never ``keep``, the name
+        being tried) until at most :data:`MAX_NAMES` are left. A locked name is never
+        forgotten before its window ends: a flood of other names must not unlock the one under
+        attack. When only locked names are left the table grows (each took five attempts), and
+        the next scan waits until it has grown by a tenth, so a flood costs no scan per try."""
         for n in list(self._failures):
             if len(self._failures) <= MAX_NAMES:
-                return
-            if len([t for t in self._failures[n] if now - t < FAILURE_WINDOW_S]) < (
-                FAILURES_ALLOWED
-            ):
+                break
+            if n == keep:
+                continue
+            recent = [t for t in self._failures[n] if now - t < FAILURE_WINDOW_S]
+            if len(recent) < FAILURES_ALLOWED:
                 del self._failures[n]
+        self._full_at = (
+            len(self._failures) + MAX_NAMES // 10 if len(self._failures) > MAX_NAMES else 0
+        )
 
     def succeeded(self, name: str) -> None:
         with self._lock:

@@ -22,6 +22,7 @@ from inspect_db.review_store import record_decision
 from inspect_db.review_types import DecisionIn, ItemView, QueueFilters
 from inspect_review.app import in_thread, page, queue_filters, signed_in, state
 from inspect_review.labels import choosable, class_list, resolve
+from inspect_review.media import within
 
 
 def _where(path: str, f: QueueFilters, **extra: Any) -> str:
@@ -43,7 +44,7 @@ async def item_page(request: Request) -> Response:
                 queue_count(conn, f),
                 # the overlay's size is the frame the regions are in (a resizing recipe);
                 # without one the regions are in the image's own frame
-                bool(view.overlay_path) and os.path.isfile(view.overlay_path),
+                _frame_of(view.overlay_path, st.settings.media_roots),
             )
 
     view, classes, pending, overlay_frame = await in_thread(read)
@@ -74,6 +75,18 @@ async def item_page(request: Request) -> Response:
             ],
         },
     )
+
+
+def _frame_of(overlay: str | None, roots: tuple[str, ...]) -> bool:
+    """Whether the page may size the outlines by the recorded overlay: there is one, the page
+    serves it (inside ``roots`` when given) and it is a file."""
+    if not overlay:
+        return False
+    path = within(overlay, roots) if roots else overlay
+    try:
+        return path is not None and os.path.isfile(path)
+    except ValueError:  # a NUL byte in a recorded path
+        return False
 
 
 @signed_in()

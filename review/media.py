@@ -13,6 +13,8 @@ import stat
 from dataclasses import dataclass
 from html import escape
 
+from inspect_core.data.bit_depth import display_bits, to_8bit
+
 MAX_BYTES = 64 * 1024 * 1024
 MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -36,10 +38,13 @@ def load_picture(path: str | None, what: str, roots: tuple[str, ...] = ()) -> Pi
     database records)."""
     if not path:
         return placeholder(f"no {what} recorded")
-    if roots and not within(path, roots):
-        return placeholder(f"{what} not shown: outside the folders this page serves", path)
+    if roots:
+        real = within(path, roots)
+        if real is None:
+            return placeholder(f"{what} not shown: outside the folders this page serves", path)
+        path = real  # what was checked is what is read (no symlink swapped in between)
     try:
-        data = read_regular(path)
+        data = read_regular(path, follow=not roots)
     except OSError as e:
         reason = "file not found" if isinstance(e, FileNotFoundError) else e.strerror or str(e)
         return placeholder(f"{what} missing: {reason}", path)
@@ -54,18 +59,26 @@ def load_picture(path: str | None, what: str, roots: tuple[str, ...] = ()) -> Pi
     return Picture(png, "image/png")
 
 
-def within(path: str, roots: tuple[str, ...]) -> bool:
-    """Whether ``path``, its symlinks resolved, lies in one of the folders ``roots``."""
-    real = os.path.realpath(path)
-    return any(
-        os.path.commonpath([real, os.path.realpath(r)]) == os.path.realpath(r) for r in roots
-    )
+def within(path: str, roots: tuple[str, ...]) -> str | None:
+    """``path`` with its symlinks resolved when that lies in one of the folders ``roots``,
+    else None (a path that cannot be resolved, e.g. with a NUL byte, too)."""
+    try:
+        real = os.path.realpath(path)
+        for r in roots:
+            top = os.path.realpath(r)
+            if os.path.commonpath([real, top]) == top:
+                return real
+    except (ValueError, OSError):
+        return None
+    return None
 
 
-def read_regular(path: str) -> bytes:
+def read_regular(path: str, follow: bool = True) -> bytes:
     """The bytes of the regular file at ``path``; OSError when it cannot be opened, ValueError
-    when it is not a regular file or is larger than :data:`MAX_BYTES`."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    when it is not a regular file or is larger than :data:`MAX_BYTES`. ``follow=False``: a
+    symlink there is refused (OSError), for a path already resolved and checked."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -85,6 +98,10 @@ def read_regular(path: str) -> bytes:
 
 
 def _sniff(data: bytes) -> str | None:
+    """The media type a browser shows ``data`` as, or None when it must be converted (a
+    16-bit PNG: a browser would show a camera's raw 12-bit values black)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[24:25] == b"\x10":  # IHDR: 16 bits
+        return None
     for magic, media in MAGIC:
         if data.startswith(magic):
             return media
@@ -100,10 +117,10 @@ def _to_png(data: bytes) -> bytes | None:
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         return None
-    if img.dtype != np.uint8:
-        img = (img / 257.0).round().astype(np.uint8) if img.dtype == np.uint16 else None
-        if img is None:
-            return None
+    if img.dtype == np.uint16:  # scaled to the bits its values use: a 12-bit camera's raw
+        img = to_8bit(img, display_bits(img))  # values would show black as value / 257
+    elif img.dtype != np.uint8:
+        return None
     ok, buf = cv2.imencode(".png", img)
     return buf.tobytes() if ok else None
 

@@ -49,8 +49,8 @@ class Limits:
     max_pixels: int = 50_000_000
     max_bytes: int = 256 * 1024 * 1024
     extensions: list[str] = field(default_factory=lambda: list(IMAGE_EXTS))
-    # "refuse" | "scale" (by the file's PNG sBIT, else x / 257) | "10" | "12" | "14" (the
-    # camera's bits in a 16-bit file: x / (2**bits - 1) * 255, a value above refused)
+    # "refuse" | "scale" (x / 257) | "10" | "12" | "14" (a camera's raw values in a 16-bit
+    # file: x / (2**bits - 1) * 255, a value above refused)
     sixteen_bit: str = "refuse"
     # the model's work per image in megapixels: tiles x tile area x test-time copies
     # (inspect_stations.work_limit.check_work; 64 = 3x the largest shipped validation image)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import simplejpeg
 
-from inspect_core.data.bit_depth import over_range, png_significant_bits, to_8bit
+from inspect_core.data.bit_depth import over_range, to_8bit
 from inspect_stations.config import Limits
 
 
@@ -252,23 +252,24 @@ def _strict_jpeg(data: bytes, colorspace: str) -> np.ndarray:
         ) from None
 
 
-def _sixteen_to_8(img: np.ndarray, data: bytes, limits: Limits) -> np.ndarray:
-    """A 16-bit image as 8-bit by ``limits.sixteen_bit``: "scale" by the significant bits the
-    file records (PNG sBIT), else all 16; "10", "12" or "14" by the camera's bits, refusing a
-    value above them (the camera sends more bits than the station was told)."""
+def _sixteen_to_8(img: np.ndarray, limits: Limits) -> np.ndarray:
+    """A 16-bit image as 8-bit by ``limits.sixteen_bit``: "scale" over the whole 16-bit range
+    (value / 257, as a PNG stores any depth); "10", "12" or "14" for a camera that writes its
+    raw values (0..4095 for 12 bits), refusing a value above them (the camera sends more bits
+    than the station was told)."""
     if limits.sixteen_bit == "refuse":
         raise BadImage(
             "16-bit image: this station takes 8-bit images; export 8-bit, or set "
             'limits.sixteen_bit = "scale" (or the camera\'s bits: "12") to convert'
         )
     if limits.sixteen_bit == "scale":
-        return to_8bit(img, png_significant_bits(data) or 16)
+        return to_8bit(img)
     bits = int(limits.sixteen_bit)
     if n := over_range(img, bits):
         raise BadImage(
             f"{n} pixel value(s) above {2**bits - 1}, the {bits}-bit range "
             f'limits.sixteen_bit = "{bits}" says the camera sends; set it to the bits the '
-            'camera really uses (or "scale" for all 16)'
+            'camera really uses (or "scale" for values spread over all 16)'
         )
     return to_8bit(img, bits)
 
@@ -295,7 +296,7 @@ def decode(data: bytes, hdr: Header, limits: Limits) -> np.ndarray:
             f"{hdr.width}x{hdr.height}: damaged file"
         )
     if img.dtype == np.uint16:
-        img = _sixteen_to_8(img, data, limits)
+        img = _sixteen_to_8(img, limits)
     elif img.dtype != np.uint8:
         raise BadImage(f"unsupported pixel type {img.dtype}; save it as 8-bit")
     if img.ndim == 3:

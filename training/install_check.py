@@ -24,6 +24,8 @@ def verdict(new: dict, old: dict) -> tuple[bool, str]:
     """(install?, why) for the card ``new`` replacing the card ``old``."""
     a, b = new.get("validation_split") or {}, old.get("validation_split") or {}
     images_a, images_b = a.get("images"), b.get("images")
+    if images_a and not b and _same_val_split(new, old):
+        images_b = images_a  # a card from before validation_split: the dataset's val split
     if not images_a or not images_b:
         return False, "a card does not list its validation images: the scores cannot be compared"
     if sorted(images_a) != sorted(images_b):
@@ -36,6 +38,20 @@ def verdict(new: dict, old: dict) -> tuple[bool, str]:
     if new_miou < old_miou:
         return False, f"lower: {scores} on the same {len(images_a)} images"
     return True, f"{scores} on the same {len(images_a)} images"
+
+
+def _same_val_split(new: dict, old: dict) -> bool:
+    """Whether ``old``, a card written before cards listed their validation images (every
+    model then validated on its dataset's val split), was scored on ``new``'s images: ``new``
+    validated on the val split of the same dataset, as many images."""
+    name, count = (new.get("dataset") or {}).get("name"), new["validation"].get("images")
+    return (
+        (new.get("validation_split") or {}).get("source") == "val split"
+        and bool(name)
+        and name == (old.get("dataset") or {}).get("name")
+        and count is not None
+        and count == old["validation"].get("images")
+    )
 
 
 def main() -> None:

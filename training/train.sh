@@ -53,7 +53,7 @@ fi
 dest=plugins/$PLUGIN/models
 mkdir -p "$dest"
 force_args=()
-[ -n "${FORCE:-}" ] && force_args=(--force)
+case "${FORCE:-0}" in 0|no|false|"") ;; *) force_args=(--force) ;; esac
 # never below the installed model on the same images (a warm restart can end lower)
 "$PYTHON" training/install_check.py "runs/$name/model.json" "$dest/$INSTALL_AS.json" "${force_args[@]}"
 cp "runs/$name/model.onnx" "$dest/$INSTALL_AS.onnx"

@@ -101,8 +101,9 @@ def check_classes(classes: list[str], ds: Dataset, model_path: Path) -> None:
         return
     where = f"{model_path}: the model has {len(classes)} classes {classes}, the dataset"
     where += f" ({ds.root / 'classes.json'}) {len(ds.classes)} {ds.classes}"
-    if len(classes) != len(ds.classes) or sorted(classes) == sorted(ds.classes):
-        how = "in another order" if len(classes) == len(ds.classes) else "another number"
+    moved = [c for c in classes if c in ds.classes and classes.index(c) != ds.classes.index(c)]
+    if len(classes) != len(ds.classes) or moved:
+        how = f"{moved} in another place" if len(classes) == len(ds.classes) else "another number"
         raise ModelError(
             f"{where}: {how}: mask values would be scored as other classes; evaluate on "
             "the data it was trained for"

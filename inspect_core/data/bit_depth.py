@@ -1,47 +1,24 @@
 """16-bit images to the 8 bits the models see, by the bits the camera really used.
 
-Machine-vision cameras deliver 10, 12 or 14 significant bits in a 16-bit PNG or TIFF. Divided
-by 257 as if they used all 16, a 12-bit image (0..4095) becomes 0..16: nearly black, and a
-model passes parts it would fail. A PNG may say how many bits are significant (its ``sBIT``
-chunk); where a file does not, the station is told (``limits.sixteen_bit = "12"``), and a file
-read without either whose values all fit in 12 bits is logged as suspect.
+A PNG or TIFF of 16 bits per sample normally spans the whole range (a 12-bit sample is stored
+scaled up to 16 bits, as the PNG standard asks; its ``sBIT`` chunk only records the original
+depth): it is read as value / 257. But many machine-vision camera SDKs write their 10, 12 or
+14 bits as they come, 0..4095 in a 16-bit file, and divided by 257 those read nearly black: a
+model passes parts it would fail. A station is told (``limits.sixteen_bit = "12"``); a file
+read without that whose values all fit in 12 bits is logged as suspect.
 """
 
 from __future__ import annotations
 
-import logging
-import struct
-
 import numpy as np
 
-__all__ = ["png_significant_bits", "to_8bit", "looks_narrower"]
-
-log = logging.getLogger("inspect.data")
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+__all__ = ["to_8bit", "over_range", "looks_narrower", "display_bits"]
 
 
-def png_significant_bits(data: bytes) -> int | None:
-    """The significant bits a PNG's ``sBIT`` chunk records (the largest over its channels), or
-    None: not a PNG, no such chunk before the image data, or a damaged chunk list."""
-    if not data.startswith(PNG_SIGNATURE):
-        return None
-    pos = len(PNG_SIGNATURE)
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        if kind == b"sBIT":
-            bits = data[pos + 8 : pos + 8 + min(length, 4)]
-            return max(bits) if bits and 1 <= max(bits) <= 16 else None
-        if kind in (b"IDAT", b"IEND"):
-            return None
-        pos += 12 + length
-    return None
-
-
-def to_8bit(img: np.ndarray, bits: int) -> np.ndarray:
-    """``img`` (uint16 holding ``bits`` significant bits) as uint8 over the same range:
-    0 -> 0, 2**bits - 1 -> 255. Values above that range are clipped to 255 (callers that must
-    refuse them check :func:`over_range` first)."""
+def to_8bit(img: np.ndarray, bits: int = 16) -> np.ndarray:
+    """``img`` (uint16 holding ``bits`` significant bits, the low ones) as uint8 over the same
+    range: 0 -> 0, 2**bits - 1 -> 255. Values above that range are clipped to 255 (callers that
+    must refuse them check :func:`over_range` first)."""
     top = float(2**bits - 1)
     return np.clip(img.astype(np.float32) * (255.0 / top), 0, 255).round().astype(np.uint8)
 
@@ -53,5 +30,12 @@ def over_range(img: np.ndarray, bits: int) -> int:
 
 def looks_narrower(img: np.ndarray) -> bool:
     """True when every value of a 16-bit image fits in 12 bits: probably a 10- or 12-bit
-    camera's image that no header says so of (scaled as 16-bit, it reads nearly black)."""
+    camera's raw values (read as 16-bit, nearly black)."""
     return bool(img.size) and int(img.max()) <= 4095
+
+
+def display_bits(img: np.ndarray) -> int:
+    """The fewest bits (8..16) that hold every value of a 16-bit image: what a page showing it
+    to a person scales by, so a 12-bit camera's image is not shown black."""
+    top = int(img.max()) if img.size else 0
+    return max(8, min(16, top.bit_length()))

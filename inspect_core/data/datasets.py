@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspect_core.data.bit_depth import looks_narrower, png_significant_bits, to_8bit
+from inspect_core.data.bit_depth import looks_narrower, to_8bit
 from inspect_core.errors import DataError
 
 log = logging.getLogger("inspect.data")
@@ -99,8 +99,8 @@ class Dataset:
 
 
 def read_image(path: Path, max_pixels: int = 200_000_000) -> np.ndarray:
-    """Read an image as uint8: gray (H, W) or RGB (H, W, 3). 16-bit is scaled to 8-bit by the
-    significant bits a PNG records (sBIT), else as 16-bit (:mod:`.bit_depth`)."""
+    """Read an image as uint8: gray (H, W) or RGB (H, W, 3). 16-bit is scaled to 8-bit over
+    its whole range (value / 257; :mod:`.bit_depth`)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: image not found")
@@ -113,14 +113,13 @@ def read_image(path: Path, max_pixels: int = 200_000_000) -> np.ndarray:
     if img.shape[0] * img.shape[1] > max_pixels:
         raise DataError(f"{path}: {img.shape[1]}x{img.shape[0]} exceeds {max_pixels} pixels")
     if img.dtype == np.uint16:
-        bits = png_significant_bits(data[: 1 << 16].tobytes())
-        if bits is None and looks_narrower(img):
+        if looks_narrower(img):
             log.warning(
                 "%s: a 16-bit image whose values all fit in 12 bits, read as 16-bit (nearly "
-                "black): save it with its significant bits (PNG sBIT) or as 8-bit",
+                "black): a camera's raw 10/12-bit values? save them scaled to 16 bits, or 8-bit",
                 path,
             )
-        img = to_8bit(img, bits or 16)
+        img = to_8bit(img)
     elif img.dtype != np.uint8:
         raise DataError(f"{path}: unsupported pixel type {img.dtype}; save it as 8 or 16 bit")
     if img.ndim == 3:

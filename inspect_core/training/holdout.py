@@ -164,6 +164,8 @@ def seen_by_weights(holdout: Holdout, card: dict, dataset: str) -> list[str]:
         return []
     theirs = card.get("validation_split") or {}
     their_val = set(theirs.get("images") or [])
+    if theirs.get("source") == "unseen groups" and not theirs.get("unseen"):
+        their_val = set()  # their own held-out images were seen by the weights they came from
     pooled = theirs.get("source") == "unseen groups"  # they trained on train and val pooled
     return [
         im for im in holdout.images if im not in their_val and (pooled or im.startswith("train/"))
@@ -172,12 +174,16 @@ def seen_by_weights(holdout: Holdout, card: dict, dataset: str) -> list[str]:
 
 def not_unseen(holdout: Holdout, seen: list[str], weights: str) -> Holdout:
     """``holdout`` no longer claimed unseen: ``weights`` (what the run started from) trained
-    on ``seen`` of its images."""
+    on ``seen`` of its images (none listed: they have no card to tell)."""
+    why = (
+        f"trained on {len(seen)} of these {holdout.count} images"
+        if seen
+        else "have no model card: what they trained on is unknown"
+    )
     return replace(
         holdout,
         unseen=False,
-        rule=f"{holdout.rule}; not unseen: the weights it started from ({weights}) trained on "
-        f"{len(seen)} of these {holdout.count} images",
+        rule=f"{holdout.rule}; not unseen: the weights it started from ({weights}) {why}",
     )
 
 

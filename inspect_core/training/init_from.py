@@ -89,7 +89,10 @@ def open_init_source(spec: str) -> InitSource:
     state = ck.get("model", ck) if isinstance(ck, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InspectError(f"--init-from {spec}: {pt} holds no model weights")
+    # a run folder's best.pt / last.pt: the run's card is model.json beside them
     card = _read_json(pt.with_suffix(".json"))
+    if not card and pt.name in ("best.pt", "last.pt"):
+        card = _read_json(pt.parent / "model.json")
     meta = _onnx_meta(pt.with_suffix(".onnx"))
     if isinstance(ck.get("config"), dict):
         config, source = ModelConfig.from_dict(ck["config"]), "its checkpoint"

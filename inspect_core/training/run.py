@@ -24,7 +24,13 @@ from torch.utils.data import DataLoader
 from inspect_core.data.datasets import Dataset
 from inspect_core.errors import InspectError
 from inspect_core.training.augment import build_augment
-from inspect_core.training.holdout import Holdout, not_unseen, open_splits, seen_by_weights
+from inspect_core.training.holdout import (
+    Holdout,
+    Splits,
+    not_unseen,
+    open_splits,
+    seen_by_weights,
+)
 from inspect_core.training.init_from import InitReport, InitSource, load_init, open_init_source
 from inspect_core.training.losses import LOSSES
 from inspect_core.training.settings import differences, resolve_settings
@@ -116,16 +122,8 @@ def start_run(cfg: TrainConfig, log: Callable[[str], None]) -> Run:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     source = open_init_source(cfg.init_from) if cfg.init_from else None
     splits = open_splits(cfg.data, cfg.seed, log, cfg.groups, cfg.val_group_list())
-    if source is not None and (
-        seen := seen_by_weights(splits.holdout, source.card, splits.train.name)
-    ):
-        log(
-            f"warning: {source.name} was trained on {len(seen)} of the {splits.holdout.count} "
-            f"held-out images ({', '.join(seen[:3])}{', ...' if len(seen) > 3 else ''}): the "
-            "card will not call their score one on unseen groups; start from weights that never "
-            "saw those groups (or from scratch) for that"
-        )
-        splits = replace(splits, holdout=not_unseen(splits.holdout, seen, source.name))
+    if source is not None:
+        splits = replace(splits, holdout=_unseen_by_weights(splits, source, log))
     train_ds, val_ds = splits.train, splits.val
     stats = dataset_stats(train_ds, train_ds.channels)
     batches = max(1, len(train_ds) // cfg.batch)  # in a pass over the training set
@@ -170,6 +168,30 @@ def start_run(cfg: TrainConfig, log: Callable[[str], None]) -> Run:
         f"threads {torch.get_num_threads()}"
     )
     return run
+
+
+def _unseen_by_weights(splits: Splits, source: InitSource, log: Callable[[str], None]) -> Holdout:
+    """The run's holdout, no longer called unseen where the weights it starts from trained on
+    some of its images, or have no card to say what they trained on."""
+    holdout = splits.holdout
+    if not holdout.unseen:
+        return holdout
+    if not source.card:
+        log(
+            f"warning: {source.name} has no model card beside it: what it trained on is "
+            "unknown, so the card will not call the held-out groups unseen"
+        )
+        return not_unseen(holdout, [], source.name)
+    seen = seen_by_weights(holdout, source.card, splits.train.name)
+    if not seen:
+        return holdout
+    log(
+        f"warning: {source.name} was trained on {len(seen)} of the {holdout.count} "
+        f"held-out images ({', '.join(seen[:3])}{', ...' if len(seen) > 3 else ''}): the "
+        "card will not call their score one on unseen groups; start from weights that never "
+        "saw those groups (or from scratch) for that"
+    )
+    return not_unseen(holdout, seen, source.name)
 
 
 def _build_model(
@@ -251,13 +273,7 @@ def resume(run: Run, log: Callable[[str], None]) -> None:
     if not last.is_file():
         return
     ck = torch.load(last, map_location="cpu", weights_only=False)
-    split = split_fingerprint(run)
-    if ck.get("split", split) != split:  # checkpoints from before the fingerprint lack it
-        raise InspectError(
-            f"{last}: this run folder was trained on other data or validated on other images "
-            f"(dataset, groups or --val-groups changed since it stopped); resuming would mix "
-            "them and keep the old best. Give a new --out, or delete the folder to start over"
-        )
+    _check_same_run(run, ck, last, log)
     run.model.load_state_dict(ck["model"])
     run.opt.load_state_dict(ck["opt"])
     run.sched.load_state_dict(ck["sched"])
@@ -272,11 +288,48 @@ def resume(run: Run, log: Callable[[str], None]) -> None:
 
 
 def split_fingerprint(run: Run) -> str:
-    """sha256 of what a run trains on and validates on (both file lists): a resumed run must
-    see the same."""
+    """sha256 of what a run trains on and validates on (the dataset folder and both file
+    lists): a resumed run must see the same."""
+    root = str(Path(run.cfg.data).resolve())
     return hashlib.sha256(
-        f"{run.train_ds.fingerprint()} {run.val_ds.fingerprint()}".encode()
+        f"{root} {run.train_ds.fingerprint()} {run.val_ds.fingerprint()}".encode()
     ).hexdigest()
+
+
+# what a resumed run must keep (--epochs and --max-minutes may grow: that extends a run)
+KEPT_SETTINGS = ("loss", "lr", "weight_decay", "batch", "size", "seed", "steps_per_epoch")
+
+
+def run_settings(run: Run) -> dict:
+    """The settings a resumed run must share with the run that wrote ``last.pt``."""
+    cfg = run.cfg
+    return {
+        **{k: getattr(cfg, k) for k in KEPT_SETTINGS},
+        "network": run.mcfg.to_dict(),
+        "augment": cfg.augment.to_dict(),
+    }
+
+
+def _check_same_run(run: Run, ck: dict, last: Path, log: Callable[[str], None]) -> None:
+    """InspectError when ``last.pt`` (``ck``) was written by a run on other data or with other
+    settings: resuming would mix them, keep the old best and let the card say otherwise."""
+    if "split" not in ck:
+        log(f"{last}: written before runs recorded their data; resumed as it is")
+        return
+    if ck["split"] != split_fingerprint(run):
+        changed = "other data or other validation images (dataset, groups or --val-groups)"
+    else:
+        theirs, ours = ck.get("settings", {}), run_settings(run)
+        diff = sorted(k for k in ours if k in theirs and theirs[k] != ours[k])
+        if not diff:
+            return
+        changed = (
+            "other settings (" + ", ".join(f"{k} {theirs[k]} -> {ours[k]}" for k in diff) + ")"
+        )
+    raise InspectError(
+        f"{last}: this run folder was trained on {changed} than given now; resuming would mix "
+        "them and keep the old best. Give a new --out, or delete the folder to start over"
+    )
 
 
 def save_last(run: Run, epoch: int) -> None:
@@ -294,6 +347,7 @@ def save_last(run: Run, epoch: int) -> None:
         "gen": run.gen.get_state(),
         "aug_rng": (run.aug.random_generator.bit_generator.state, run.aug.py_random.getstate()),
         "split": split_fingerprint(run),
+        "settings": run_settings(run),
     }
     torch.save(state, run.out / "last.pt.tmp")
     os.replace(run.out / "last.pt.tmp", run.out / "last.pt")

@@ -85,4 +85,4 @@ def test_a_dataset_with_the_classes_in_another_order_is_refused(
         monkeypatch, capsys, "evaluate", "--model", tiny_model, "--data", grouped
     )
     assert code == 2 and not out
-    assert "in another order" in err and "classes.json" in err
+    assert "in another place" in err and "classes.json" in err

@@ -4,6 +4,7 @@ cannot get past the limit together."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -51,3 +52,16 @@ def test_a_flood_of_other_names_does_not_unlock_a_locked_one():
     assert brake.try_start("olga") > 0  # still locked out
     assert len(brake._failures) <= MAX_NAMES + 1
     assert "random-0" not in brake._failures  # the oldest unlocked names went instead
+
+
+def test_a_table_full_of_locked_names_still_locks_a_new_one_without_a_scan_per_try():
+    from inspect_review.auth import MAX_NAMES
+
+    brake = LoginBrake()
+    for i in range(MAX_NAMES + 5):  # every name locked out
+        brake._failures[f"filler-{i}"] = [time.monotonic()] * FAILURES_ALLOWED
+    for _ in range(FAILURES_ALLOWED):
+        assert brake.try_start("admin") == 0
+    assert brake.try_start("admin") > 0  # locked, though the table was full
+    assert brake._full_at > MAX_NAMES  # only locked names were left: no scan on every try
+    assert all(f"filler-{i}" in brake._failures for i in range(0, MAX_NAMES, 997))

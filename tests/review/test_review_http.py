@@ -419,4 +419,31 @@ def test_media_roots_confine_the_pictures_served(db_url, tmp_path):
             r = c.get(path)
             assert r.headers["content-type"] == "image/svg+xml", path
             assert "outside the folders this page serves" in r.text
+        # the outlines are not sized by an overlay the page does not serve (it exists)
+        assert "data-frame" not in c.get(f"/item/{inside}").text
+        if engine.dialect.name == "sqlite":  # PostgreSQL text holds no NUL byte
+            with engine.begin() as conn:  # a recorded path with a NUL: the stand-in, no 500
+                conn.execute(
+                    sa.text("UPDATE inspection SET source = :p WHERE id = :i"),
+                    {"p": str(archive / "a\x00b.png"), "i": inside},
+                )
+            r = c.get(f"/media/{inside}/image")
+            assert r.status == 200 and r.headers["content-type"] == "image/svg+xml"
     engine.dispose()
+
+
+def test_a_16_bit_image_is_shown_scaled_to_the_bits_it_uses(tmp_path):
+    """A 12-bit camera's raw values (0..4095) in a 16-bit PNG: a browser would show them black;
+    the page sends an 8-bit PNG spanning 0..255."""
+    import cv2
+    import numpy as np
+
+    from inspect_review.media import load_picture
+
+    raw = np.tile(np.linspace(0, 4095, 64).astype(np.uint16), (8, 1))
+    path = tmp_path / "raw12.png"
+    cv2.imwrite(str(path), raw)
+    pic = load_picture(str(path), "image")
+    assert pic.media_type == "image/png" and pic.body != path.read_bytes()
+    shown = cv2.imdecode(np.frombuffer(pic.body, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert shown.dtype == np.uint8 and shown.max() == 255 and shown.min() == 0

@@ -454,30 +454,17 @@ def test_photometric_shifts_change_pixels_not_masks_and_spare_gray_images():
     ]
 
 
-def _with_sbit(png: bytes, bits: int) -> bytes:
-    """``png`` with an sBIT chunk (one gray channel of ``bits`` significant bits) after IHDR."""
-    import struct
-    import zlib
-
-    ihdr_end = 8 + 8 + 13 + 4
-    body = b"sBIT" + bytes([bits])
-    chunk = struct.pack(">I", 1) + body + struct.pack(">I", zlib.crc32(body))
-    return png[:ihdr_end] + chunk + png[ihdr_end:]
-
-
-def test_a_12_bit_camera_image_is_scaled_by_its_significant_bits(tmp_path, caplog):
-    """12 significant bits in a 16-bit PNG (0..4095): with sBIT they span 0..255; without it
-    they read as 16-bit (nearly black), and the log says the file looks narrower."""
-    from inspect_core.data.bit_depth import png_significant_bits
-
+def test_a_12_bit_cameras_raw_values_are_read_as_16_bit_and_logged(tmp_path, caplog):
+    """0..4095 in a 16-bit PNG reads as 16-bit (nearly black): the log names the file."""
     img12 = np.array([[0, 4095, 2048, 16]], np.uint16)
-    ok, buf = cv2.imencode(".png", img12)
-    tagged = tmp_path / "tagged.png"
-    tagged.write_bytes(_with_sbit(buf.tobytes(), 12))
-    assert png_significant_bits(tagged.read_bytes()) == 12
-    np.testing.assert_array_equal(read_image(tagged), [[0, 255, 128, 1]])
     plain = tmp_path / "plain.png"
-    plain.write_bytes(buf.tobytes())
+    cv2.imwrite(str(plain), img12)
     with caplog.at_level("WARNING", logger="inspect.data"):
         np.testing.assert_array_equal(read_image(plain), [[0, 16, 8, 0]])
     assert "fit in 12 bits" in caplog.text and "plain.png" in caplog.text
+    caplog.clear()
+    full = tmp_path / "full.png"
+    cv2.imwrite(str(full), img12 * 16)  # scaled to 16 bits, as the PNG standard stores them
+    with caplog.at_level("WARNING", logger="inspect.data"):
+        np.testing.assert_array_equal(read_image(full), [[0, 255, 128, 1]])
+    assert not caplog.text

@@ -50,3 +50,14 @@ def test_scores_on_other_or_unlisted_images_cannot_be_compared(tmp_path):
     assert res.returncode == 1 and "validated on other images (1 against 2" in res.stderr
     res = _check(tmp_path, _card(0.9), _card(0.5, images=None))
     assert res.returncode == 1 and "does not list its validation images" in res.stderr
+
+
+def test_a_card_from_before_validation_split_is_compared_on_the_val_split(tmp_path):
+    new = {**_card(0.86), "dataset": {"name": "ball-screw"}}
+    new["validation_split"]["source"] = "val split"
+    new["validation"]["images"] = 2
+    old = {"validation": {"miou": 0.85, "images": 2}, "dataset": {"name": "ball-screw"}}
+    assert _check(tmp_path, new, old).returncode == 0
+    assert _check(tmp_path, {**new, "validation": {"miou": 0.8, "images": 2}}, old).returncode == 1
+    other = {**old, "dataset": {"name": "neu-steel"}}
+    assert _check(tmp_path, new, other).returncode == 1  # another dataset: not comparable

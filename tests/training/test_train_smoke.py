@@ -306,6 +306,36 @@ def test_weights_that_saw_the_held_out_groups_make_no_unseen_score(tmp_path):
     again = tune("t2", "lotB")
     assert again["validation_split"]["unseen"]
     assert again["scores"]["unseen_groups"]["groups"] == ["lotB"]
+    # a fine-tune of "t" (which lotA's images reached through "b") holding lotA out again
+    chain = train(
+        _cfg(
+            root,
+            tmp_path / "c",
+            groups=groups,
+            val_groups="lotA",
+            init_from=str(tmp_path / "t" / "model.pt"),
+        ),
+        log=lambda _: None,
+    )
+    assert not chain["validation_split"]["unseen"]
+    # weights with no card: what they trained on is unknown
+    import shutil
+
+    shutil.copy(tmp_path / "b" / "model.pt", tmp_path / "lone.pt")
+    lone = train(
+        _cfg(
+            root,
+            tmp_path / "l",
+            groups=groups,
+            val_groups="lotB",
+            init_from=str(tmp_path / "lone.pt"),
+        ),
+        log=lambda _: None,
+    )
+    assert (
+        not lone["validation_split"]["unseen"]
+        and "no model card" in lone["validation_split"]["rule"]
+    )
 
 
 def test_a_run_folder_is_not_resumed_on_other_groups(tmp_path):
@@ -314,6 +344,14 @@ def test_a_run_folder_is_not_resumed_on_other_groups(tmp_path):
     out = tmp_path / "run"
     train(_cfg(root, out, groups="^(lot[A-C])_", val_groups="lotB"), log=lambda _: None)
     best = (out / "best.pt").read_bytes()
-    with pytest.raises(InspectError, match="validated on other images .* Give a new --out"):
+    with pytest.raises(InspectError, match="other validation images .* Give a new --out"):
         train(_cfg(root, out, groups="^(lot[A-C])_", val_groups="lotC", epochs=3), log=print)
     assert (out / "best.pt").read_bytes() == best  # nothing of the old run was touched
+    with pytest.raises(InspectError, match=r"other settings \(loss dice_ce -> lovasz_ce\)"):
+        train(
+            _cfg(root, out, groups="^(lot[A-C])_", val_groups="lotB", epochs=3, loss="lovasz_ce"),
+            log=print,
+        )
+    # more epochs is how a run is extended: that resumes
+    train(_cfg(root, out, groups="^(lot[A-C])_", val_groups="lotB", epochs=3), log=print)
+    assert len(_log(out)) == 3
