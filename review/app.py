@@ -93,6 +93,7 @@ class ReviewState:
     # password checks at once (argon2: ~64 MiB and ~0.15 s of a core each); made in the
     # server's event loop on the first login
     check_slots: list[asyncio.Semaphore] = field(default_factory=list)
+    login_waiting: int = 0  # logins queued for or in a password check
 
     def password_checks(self) -> asyncio.Semaphore:
         """The limit on password checks at once: a flood of logins (any names) waits its turn

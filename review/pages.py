@@ -47,6 +47,7 @@ from inspect_review.auth import (
 from inspect_review.media import load_picture, thumbnail
 
 ASSETS = ("review.css", "queue.js", "item.js")
+MAX_LOGINS_WAITING = 32  # logins waiting for a password check; more are told to come back
 _DUMMY_HASH: list[str] = []  # verified against when the name is unknown: the same time taken
 
 
@@ -82,8 +83,15 @@ async def login(request: Request) -> Response:
             403, "the login form was sent without its security token: reload it and log in again"
         )
     name, password = _text(form, "name").strip(), _text(form, "password")
-    wait = st.brake.try_start(name)  # counted as wrong until the password checks out
     target = safe_next(_text(form, "next"))
+    if st.login_waiting >= MAX_LOGINS_WAITING:  # a flood: refused before it is counted or queued
+        return await login_form(
+            request,
+            "the server is busy checking passwords: try again in a few seconds",
+            503,
+            target,
+        )
+    wait = st.brake.try_start(name)  # counted as wrong until the password checks out
     if wait > 0:
         return await login_form(
             request,
@@ -91,8 +99,12 @@ async def login(request: Request) -> Response:
             429,
             target,
         )
-    async with st.password_checks():  # ~64 MiB and a core each: a few at once, the rest wait
-        user = await in_thread(_check_login, st, name, password)
+    st.login_waiting += 1  # one event loop: no lock needed
+    try:
+        async with st.password_checks():  # ~64 MiB and a core each: a few at once, the rest wait
+            user = await in_thread(_check_login, st, name, password)
+    finally:
+        st.login_waiting -= 1
     if user is None:
         return await login_form(
             request, "wrong name or password (or the user is disabled)", 401, target

@@ -65,3 +65,27 @@ def test_a_table_full_of_locked_names_still_locks_a_new_one_without_a_scan_per_t
     assert brake.try_start("admin") > 0  # locked, though the table was full
     assert brake._full_at > MAX_NAMES  # only locked names were left: no scan on every try
     assert all(f"filler-{i}" in brake._failures for i in range(0, MAX_NAMES, 997))
+
+
+def test_logins_beyond_the_waiting_limit_are_told_to_come_back_uncounted(
+    sqlite_url, tmp_path, monkeypatch
+):
+    """A flood of logins is not queued without bound: past the limit a login is answered 503
+    at once, and it does not count against the name it tried."""
+    from review_kit import Client, add_user, live_server
+
+    import inspect_review.pages as pages
+    from inspect_db.engine import make_engine
+    from inspect_db.migrate import ensure_schema
+
+    engine = make_engine(sqlite_url)
+    ensure_schema(engine)
+    add_user(engine, "olga")
+    with live_server(engine) as base:
+        monkeypatch.setattr(pages, "MAX_LOGINS_WAITING", 0)  # as if 32 were waiting
+        for _ in range(FAILURES_ALLOWED + 2):
+            r = Client(base).login("olga", "wrong")
+            assert r.status == 503 and "busy checking passwords" in r.text
+        monkeypatch.setattr(pages, "MAX_LOGINS_WAITING", 32)
+        assert Client(base).login("olga").status == 303  # never counted: not locked out
+    engine.dispose()
