@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from inspect_core.errors import InspectError
+from inspect_stations.config_types import SIXTEEN_BIT
 
 DB_HELP = "Database URL (default $INSPECT_DATABASE_URL or sqlite:///inspect.db in this folder)."
 
@@ -84,7 +85,7 @@ def check_candidate(plugin: str, recipe: str, path: Path) -> tuple[str, list[str
     "--sixteen-bit",
     default="scale",
     show_default=True,
-    type=click.Choice(["scale", "10", "12", "14"]),
+    type=click.Choice([s for s in SIXTEEN_BIT if s != "refuse"]),
     help="How 16-bit images are read: as the stations' limits.sixteen_bit says (scale: value "
     "/ 257; 10, 12, 14: a camera's raw values).",
 )

@@ -162,16 +162,12 @@ def require_existing(engine: Engine) -> None:
     does not exist (connecting would create an empty database and report nothing)."""
     u = engine.url
     db = u.database or ""
-    if (
-        u.get_backend_name() == "sqlite"
-        and db not in ("", ":memory:")
-        and not db.startswith("file:")
-    ):
-        if not Path(db).is_file():
-            raise DatabaseUnavailable(
-                f"SQLite database {db} does not exist: check --db (or {ENV_URL}); the stations "
-                "write their records database, a report only reads one"
-            )
+    on_disk = u.get_backend_name() == "sqlite" and db not in ("", ":memory:")
+    if on_disk and not db.startswith("file:") and not Path(db).is_file():
+        raise DatabaseUnavailable(
+            f"SQLite database {db} does not exist: check --db (or {ENV_URL}); the stations "
+            "write their records database, a report only reads one"
+        )
 
 
 def is_unavailable(e: BaseException) -> bool:

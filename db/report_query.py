@@ -141,8 +141,8 @@ def _summary(
     ``ix_inspection_hour_cover``: verdict counts, yield per station and recipe, the timeline
     and the latency mean and maximum. Long day-bucketed ranges group by day in SQL instead, so
     the groups stay few. The recipe of a group comes from min/max aggregates (grouping by it
-    would sort every row); the rare group whose station switched recipe within it is split by
-    a small query of its own (:func:`_split_mixed`)."""
+    would sort every row); the rare groups whose station switched recipe within them are split
+    by one more query (:func:`_split_mixed`)."""
     by_day_in_sql = unit == "day" and span is not None and span > timedelta(days=62)
     key = ((I.c.inspected_hour // 24) if by_day_in_sql else I.c.inspected_hour).label("k")
     q = _summary_query(w, key)

@@ -81,6 +81,9 @@ class ReviewSettings:
     media_roots: tuple[str, ...] = ()  # folders pictures may be served from (none: any)
 
 
+PASSWORD_CHECKS = 2  # at once: argon2 takes ~64 MiB and ~0.15 s of a core each
+
+
 @dataclass
 class ReviewState:
     """What every handler shares: the database, the sessions, the templates, the settings."""
@@ -90,20 +93,17 @@ class ReviewState:
     templates: Jinja2Templates
     sessions: SessionStore = field(default_factory=SessionStore)
     brake: LoginBrake = field(default_factory=LoginBrake)
-    # password checks at once (argon2: ~64 MiB and ~0.15 s of a core each); made in the
-    # server's event loop on the first login
-    check_slots: list[asyncio.Semaphore] = field(default_factory=list)
+    # made in the server's event loop on the first login (see password_checks)
+    check_slots: asyncio.Semaphore | None = None
     login_waiting: int = 0  # logins queued for or in a password check
 
     def password_checks(self) -> asyncio.Semaphore:
-        """The limit on password checks at once: a flood of logins (any names) waits its turn
-        in the event loop instead of taking the threads and memory operators' pages need."""
-        if not self.check_slots:
-            self.check_slots.append(asyncio.Semaphore(PASSWORD_CHECKS))
-        return self.check_slots[0]
-
-
-PASSWORD_CHECKS = 2
+        """The limit on password checks at once (:data:`PASSWORD_CHECKS`): a flood of logins
+        (any names) waits its turn in the event loop instead of taking the threads and memory
+        operators' pages need."""
+        if self.check_slots is None:
+            self.check_slots = asyncio.Semaphore(PASSWORD_CHECKS)
+        return self.check_slots
 
 
 def state(request: Request) -> ReviewState:

@@ -193,7 +193,9 @@ async def queue_new(request: Request) -> Response:
     """The queue's rows recorded after ``after`` (the page asks every few seconds)."""
     st, f = state(request), queue_filters(request)
     after = _id_param(request, "after", "the last inspection id the page has seen")
-    decided_after = _id_param(request, "decided_after", "the last decision id the page has seen")
+    decided_after = _id_param(
+        request, "decided_after", "the last decision id the page has seen", required=False
+    )
 
     def read() -> tuple[Arrivals, int, Decided | None]:
         with connect(st.engine) as conn:
@@ -217,11 +219,11 @@ async def queue_new(request: Request) -> Response:
 MAX_ID = 2**63 - 1  # the database's BIGINT
 
 
-def _id_param(request: Request, name: str, what: str) -> int | None:
-    """The query parameter ``name`` as a row id (None when absent from an optional one);
+def _id_param(request: Request, name: str, what: str, required: bool = True) -> int | None:
+    """The query parameter ``name`` as a row id (None when absent and not ``required``);
     HTTP 400 for anything that is not one."""
     text = request.query_params.get(name)
-    if text is None and name != "after":
+    if text is None and not required:
         return None
     try:
         value = int(text or "")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from inspect_stations.config_types import (
+    SIXTEEN_BIT,
     CameraOptions,
     FolderOptions,
     Limits,
@@ -66,7 +67,7 @@ CAMERA_SPEC = {
 LIMITS_SPEC = {
     "max_pixels": (int, positive),
     "max_bytes": (int, positive),
-    "sixteen_bit": (str, one_of("refuse", "scale", "10", "12", "14")),
+    "sixteen_bit": (str, one_of(*SIXTEEN_BIT)),
     "max_work_mpx": (float, positive),
 }
 STATION_KEYS = {"name", "plugin", "recipe", "recipe_file", "state_dir", *STATION_SPEC}

@@ -44,14 +44,17 @@ class CameraOptions:
     height: int = 0
 
 
+# how a 16-bit image is read: refused, "scale" (x / 257), or a camera's raw values in a 16-bit
+# file, "10" | "12" | "14" (x / (2**bits - 1) * 255, a value above refused)
+SIXTEEN_BIT = ("refuse", "scale", "10", "12", "14")
+
+
 @dataclass
 class Limits:
     max_pixels: int = 50_000_000
     max_bytes: int = 256 * 1024 * 1024
     extensions: list[str] = field(default_factory=lambda: list(IMAGE_EXTS))
-    # "refuse" | "scale" (x / 257) | "10" | "12" | "14" (a camera's raw values in a 16-bit
-    # file: x / (2**bits - 1) * 255, a value above refused)
-    sixteen_bit: str = "refuse"
+    sixteen_bit: str = "refuse"  # one of SIXTEEN_BIT
     # the model's work per image in megapixels: tiles x tile area x test-time copies
     # (inspect_stations.work_limit.check_work; 64 = 3x the largest shipped validation image)
     max_work_mpx: float = 64.0

@@ -6,8 +6,10 @@ training/train.sh runs this before it copies a run into its plugin: the fine-tun
 (steel-ft*.args, tile-ft*.args) start from the installed weights, and a warm restart can end
 below where it began. The two cards' validation scores (with each model's test-time copies
 and prior correction, as shipped) are compared only when both were measured on the same
-images (the validation_split lists of the cards); a lower mIoU, or images that differ or that
-a card does not list, refuse the install (exit 1) with what was found. ``--force`` (FORCE=1
+images (the validation_split lists of the cards; an installed card from before those lists is
+taken to be of its dataset's val split, when the new run validated there on as many images);
+a lower mIoU, or images that differ or that a card does not list, refuse the install (exit 1)
+with what was found. ``--force`` (FORCE=1
 for train.sh) installs anyway: a recipe that changed its validation images on purpose. No
 installed card: nothing to compare, the install goes ahead.
 """

@@ -73,13 +73,13 @@ def run_fold(data: str, out: Path, group: str, pattern: str | None, extra: list[
     if pattern:
         args += ["--groups", pattern]
     recorded = out / "fold_args.json"
-    if recorded.is_file() and json.loads(recorded.read_text()) != args:
+    before = json.loads(recorded.read_text()) if recorded.is_file() else None
+    if before is not None and before != args:
         raise InspectError(
-            f"{out}: this fold was trained with other arguments "
-            f"({' '.join(json.loads(recorded.read_text()))}); give another --out, or delete "
-            "the folder to train it again"
+            f"{out}: this fold was trained with other arguments ({' '.join(before)}); give "
+            "another --out, or delete the folder to train it again"
         )
-    if (out / "model.json").is_file() and recorded.is_file():
+    if (out / "model.json").is_file() and before is not None:
         print(f"{group}: done before ({out / 'model.json'})")
         return
     if (out / "model.json").is_file():

@@ -37,6 +37,7 @@ from inspect_core.errors import DataError
 
 log = logging.getLogger("inspect.data")
 
+CARD_GROUPS = "the model card's training groups pattern"  # a Dataset's groups_from, said so
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
@@ -253,7 +254,7 @@ def open_listed(root: str | Path, images: list[str], split: str, groups: str | N
     ignore = int(meta.get("ignore_index", 255))
     ds = Dataset(root, name, meta["classes"], ignore, split, samples, lic, groups=pattern)
     if groups is not None and groups != meta.get("groups"):
-        ds.groups_from = "the model card's training groups pattern"
+        ds.groups_from = CARD_GROUPS
     ds.channels = _detect_channels(samples[0].image)
     return ds
 
@@ -262,7 +263,7 @@ def has_split(root: str | Path, split: str) -> bool:
     """Whether the dataset folder has ``split`` of its own (an MVTec folder has no val split:
     :func:`open_dataset` answers 'val' with its test images)."""
     root = Path(root)
-    if (root / "ground_truth").is_dir() or (root / "train" / "good").is_dir():
+    if _is_mvtec(root):
         return split in ("train", "test") and (root / split).is_dir()
     images = root / split / "images"
     return images.is_dir() and any(images.iterdir())  # an empty folder is no split

@@ -20,7 +20,13 @@ import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
-from inspect_core.data.datasets import Dataset, has_split, open_dataset, open_listed
+from inspect_core.data.datasets import (
+    CARD_GROUPS,
+    Dataset,
+    has_split,
+    open_dataset,
+    open_listed,
+)
 from inspect_core.data.groups import group_names, members, with_groups
 from inspect_core.errors import DataError
 
@@ -102,7 +108,8 @@ def hold_out_groups(train: Dataset, names: list[str], log: Callable[[str], None]
     if has_split(train.root, "val"):
         pool += open_dataset(train.root, "val").samples
     pooled = replace(train, samples=pool)
-    by_group = members(group_names(pooled))
+    names_of = group_names(pooled)
+    by_group = members(names_of)
     if not names:
         raise DataError("--val-groups names no group; give them comma-separated, e.g. tile2,tile4")
     unknown = [g for g in names if g not in by_group]
@@ -126,7 +133,6 @@ def hold_out_groups(train: Dataset, names: list[str], log: Callable[[str], None]
             f"{train.root / 'train'} to train on (the other groups are only in val); hold out "
             "fewer groups, or move some of the val split's groups into train"
         )
-    names_of = group_names(pooled)
     trained_groups = {names_of[i] for i in trained}
     # the same-distribution score: val-split images of groups the model really trains on
     seen = [i for i in rest if i >= n_train and names_of[i] in trained_groups]
@@ -253,7 +259,7 @@ def held_out_dataset(card: dict, data: str, groups: str | None = None) -> Datase
     if split.get("source", "val split") == "val split":
         ds = open_dataset(data, "val")
         if pattern is not None and pattern != ds.groups:
-            origin = "--groups" if groups is not None else "the model card's training groups"
+            origin = "--groups" if groups is not None else CARD_GROUPS
             ds = replace(with_groups(ds, pattern), groups_from=origin)
         return ds
     return open_listed(data, list(split.get("images") or []), "val", pattern)

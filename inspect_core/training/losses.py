@@ -42,11 +42,24 @@ def dice_ce_loss(
     class_weights: torch.Tensor | None = None,
     dice_weight: float = 1.0,
 ) -> torch.Tensor:
+    return _ce_plus(dice_loss, logits, target, ignore_index, class_weights, dice_weight)
+
+
+def _ce_plus(
+    region_loss,
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    ignore_index: int,
+    class_weights: torch.Tensor | None = None,
+    weight: float = 1.0,
+) -> torch.Tensor:
+    """Cross-entropy plus ``weight`` times ``region_loss`` (Dice or Lovász); 0 (with a
+    gradient of zeros, never NaN) when every pixel is ignored."""
     target = target.long()
     if bool((target == ignore_index).all()):
         return logits.sum() * 0.0
     ce = F.cross_entropy(logits.float(), target, weight=class_weights, ignore_index=ignore_index)
-    return ce + dice_weight * dice_loss(logits, target, ignore_index)
+    return ce + weight * region_loss(logits, target, ignore_index)
 
 
 def lovasz_softmax_loss(
@@ -93,11 +106,7 @@ def segmentation_loss(
     if name == "dice_ce":
         return dice_ce_loss(logits, target, ignore_index)
     if name == "lovasz_ce":
-        target = target.long()
-        if bool((target == ignore_index).all()):
-            return logits.sum() * 0.0
-        ce = F.cross_entropy(logits.float(), target, ignore_index=ignore_index)
-        return ce + lovasz_softmax_loss(logits, target, ignore_index)
+        return _ce_plus(lovasz_softmax_loss, logits, target, ignore_index)
     raise ValueError(f"unknown loss {name!r}; the losses are {', '.join(LOSSES)}")
 
 
