@@ -15,6 +15,8 @@
    then :func:`inspect_db.report_query.build_report` with several filters, and the whole
    ``inspect report --json`` command (process start included).
 
+4. ``--mixed-only``: the report over stations that alternate two recipes (one range query
+   against one query per mixed group, the code before, in one run).
 3. ``--sync-only``: SQLite's recording rate with ``synchronous=NORMAL`` against ``FULL`` (what
    inspect sets), alternated in one run.
 
@@ -247,6 +249,12 @@ def main() -> None:
         action="store_true",
         help="only SQLite's recording rate with synchronous NORMAL against FULL, alternated",
     )
+    ap.add_argument(
+        "--mixed-only",
+        action="store_true",
+        help="only the report over stations alternating two recipes: one range query against "
+        "one query per mixed group",
+    )
     ap.add_argument("--out", help="also write the Markdown table here")
     args = ap.parse_args()
 
@@ -257,7 +265,9 @@ def main() -> None:
         print(rows[-1], flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        if args.sync_only:
+        if args.mixed_only:
+            measure_mixed(Path(tmp) / "mixed.db", args.n, add)
+        elif args.sync_only:
             for mode, rates in sync_rates(tmp, args.record_n).items():
                 shown = ", ".join(f"{r:,.0f}" for r in rates)
                 add(f"record, SQLite (WAL), synchronous={mode}", f"{shown} inspections/s")
@@ -349,6 +359,68 @@ def measure_reports(path: Path, n: int, add: Callable[[str, str], None]) -> None
         dt, total = time_report(url, **flt)
         add(f"build_report {label} ({total:,} inspections)", f"{dt:.2f} s")
     add("`inspect report --json` all, whole process", f"{time_cli(url):.2f} s")
+
+
+def _split_per_group(conn, w, groups, by_day):
+    """The split of mixed-recipe groups as it was before: one query per (hour or day, station,
+    verdict) group (what ``--mixed-only`` compares the one range query with)."""
+    import sqlalchemy as sa
+
+    from inspect_db.report_filters import I
+
+    for k, sid, verdict in sorted(groups):
+        hours = (k * 24, k * 24 + 23) if by_day else (k, k)
+        q = (
+            sa.select(I.c.plugin, I.c.recipe, sa.func.count())
+            .where(
+                *w.scan,
+                I.c.inspected_hour.between(*hours),
+                I.c.station_id == sid,
+                I.c.verdict == verdict,
+            )
+            .group_by(I.c.plugin, I.c.recipe)
+        )
+        for plugin, recipe, n in conn.execute(q):
+            yield (sid, plugin, recipe), verdict, n
+
+
+def measure_mixed(path: Path, n: int, add: Callable[[str, str], None]) -> None:
+    """Stations that alternate two recipes over the last 7 days: ``build_report --since 7d``
+    with the one range query that splits such groups, and with one query per group, in one
+    run (the report's numbers must agree)."""
+    import sqlite3
+
+    import inspect_db.report_query as rq
+
+    fill_sqlite(path, n)
+    con = sqlite3.connect(path)
+    con.execute(  # ids run round the 4 stations: every station alternates, every hour is mixed
+        "UPDATE inspection SET recipe = 'steel-b' WHERE (id / 4) % 2 = 0 "
+        "AND inspected_at >= strftime('%Y-%m-%d %H:%M:%S', 'now', '-7 days')"
+    )
+    con.commit()
+    con.close()
+    engine = make_engine(f"sqlite:///{path}")
+    flt = ReportFilters.parse(since="7d")
+
+    def timed() -> tuple[float, dict]:
+        t = time.perf_counter()
+        rep = build_report(engine, flt)
+        return time.perf_counter() - t, rep
+
+    split = rq._split_mixed
+    try:
+        one, rep = timed()
+        rq._split_mixed = _split_per_group
+        per_group, rep2 = timed()
+    finally:
+        rq._split_mixed = split
+        engine.dispose()
+    assert rep["stations"] == rep2["stations"] and rep["total"] == rep2["total"]
+    what = f"build_report --since 7d, recipes alternating ({rep['total']:,})"
+    add(f"{what}, one range query", f"{one:.2f} s")
+    add(f"{what}, one query per mixed group (before)", f"{per_group:.2f} s")
+    add("ratio, before / now", f"{per_group / one:.1f}x")
 
 
 if __name__ == "__main__":
