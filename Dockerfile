@@ -16,6 +16,7 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
+COPY requirements/station.txt requirements/
 COPY inspect_core/ inspect_core/
 COPY plugins/ plugins/
 COPY stations/ stations/
@@ -28,8 +29,12 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /wheels
-# the runtime dependencies of pyproject (no torch) plus the postgres and mqtt extras
-RUN pip install "$(ls /wheels/inspect_vision-*.whl)[postgres,mqtt]" \
+COPY --from=build /src/requirements/station.txt /wheels/
+# the runtime dependencies of pyproject (no torch) plus the postgres and mqtt extras, every
+# version and hash from the lock (requirements/station.txt, `make lock`); the project without
+# dependency resolution, so nothing unlocked comes in
+RUN pip install --require-hashes --no-deps -r /wheels/station.txt \
+    && pip install --no-deps /wheels/inspect_vision-*.whl \
     && rm -rf /wheels \
     && useradd --create-home --uid 1000 --shell /usr/sbin/nologin inspect \
     && mkdir -p /station/inbox /station/archive /station/quarantine /station/state \

@@ -2,24 +2,32 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# torch==2.13.0 is the CPU wheel on these machines' disk; nothing may pull another torch.
-TORCH := torch==2.13.0
+# torch==2.13.0 is the CPU wheel on these machines' disk (pip's find-links); nothing may pull
+# another torch. The lock names it as 2.13.0+cpu with that file's hash.
 
-.PHONY: demo test lint typecheck venv runtime dev weights bench clean chromium
+.PHONY: demo test lint typecheck venv runtime dev weights bench clean chromium lock lock-check
+
+# Every version installed comes from a lock file in requirements/ (pip-tools, with hashes);
+# `make lock` rewrites them from pyproject.toml. The project itself goes in editable, with no
+# dependency resolution and no build isolation: nothing is installed that the lock does not name.
+PIP_QUIET := --quiet --quiet --disable-pip-version-check --no-warn-script-location
+PIP_LOCKED := $(BIN)/pip install $(PIP_QUIET) --require-hashes --no-deps
+PIP_SELF := $(BIN)/pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
 # runtime only: ONNX Runtime, NumPy, OpenCV (no torch)
-$(VENV)/.runtime: $(BIN)/python pyproject.toml setup.py
-	$(BIN)/pip install -q -e .
+$(VENV)/.runtime: $(BIN)/python requirements/runtime.txt pyproject.toml setup.py
+	$(PIP_LOCKED) -r requirements/runtime.txt
+	$(PIP_SELF)
 	touch $@
 
-# everything the tests need: the train extra (torch CPU) and dev tools
-$(VENV)/.dev: $(BIN)/python pyproject.toml setup.py
-	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[train,dev,review,batch]'
+# everything the tests need: the train extra (torch CPU build), dev tools, review, batch
+$(VENV)/.dev: $(BIN)/python requirements/dev.txt pyproject.toml setup.py
+	$(PIP_LOCKED) -r requirements/dev.txt
+	$(PIP_SELF)
+	$(BIN)/python requirements/check_lock.py --installed requirements/dev.txt
 	touch $@
 
 runtime: $(VENV)/.runtime
@@ -50,8 +58,27 @@ typecheck: $(VENV)/.dev
 	@ln -sfn ../../plugins build/typecheck/inspect_plugins
 	$(BIN)/mypy
 
+# Rewrite the lock files from pyproject.toml (newest releases that fit; review the diff).
+# pip-tools itself is pinned here: it is the one tool outside the lock.
+PIP_TOOLS := pip-tools==7.7.0
+COMPILE := $(VENV)/lock-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links
+lock: export CUSTOM_COMPILE_COMMAND := make lock
+lock:
+	test -x $(VENV)/lock-tools/bin/pip-compile || \
+	  ($(PY) -m venv $(VENV)/lock-tools && $(VENV)/lock-tools/bin/pip install -q $(PIP_TOOLS))
+	$(COMPILE) --upgrade -o requirements/runtime.txt pyproject.toml
+	$(COMPILE) --upgrade --extra postgres --extra mqtt -o requirements/station.txt pyproject.toml
+	$(COMPILE) --upgrade $(addprefix --extra ,$(LOCK_EXTRAS)) -o requirements/dev.txt pyproject.toml
+
+LOCK_EXTRAS := train dev review batch postgres mqtt
+
+# the lock names every requirement of pyproject.toml with a version that fits it, and nothing else
+lock-check: $(VENV)/.dev
+	$(BIN)/python requirements/check_lock.py
+
 # every check; the tests last
-test: $(VENV)/.dev lint typecheck chromium
+test: $(VENV)/.dev lock-check lint typecheck chromium
 	$(BIN)/python -m pytest -q
 
 # Retrain every shipped model from its recipe (about 5 hours on 2 CPU cores)

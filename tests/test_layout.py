@@ -49,3 +49,31 @@ def test_every_package_lists_what_it_exports(init, package):
 def test_the_walk_finds_the_packages():
     found = {p for _, p in _packages()}
     assert {"inspect_core", "inspect_plugins.industrial", "inspect_stations", "inspect_db"} <= found
+
+
+# every module of the product and of its tools: at most ~400 lines (the house rule)
+MAX_LINES = 400
+CODE_FOLDERS = (*FOLDERS, "bench", "training", "requirements")
+
+
+def _modules() -> list[Path]:
+    return sorted(
+        p
+        for folder in CODE_FOLDERS
+        for p in (ROOT / folder).rglob("*.py")
+        if "migrations" not in p.parts and "__pycache__" not in p.parts
+    )
+
+
+def test_no_module_is_over_the_line_limit():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in _modules()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them by concern): {long}"
+
+
+def test_the_line_limit_walk_covers_bench_and_training():
+    names = {p.relative_to(ROOT).parts[0] for p in _modules()}
+    assert {"bench", "training", "stations", "db"} <= names

@@ -283,8 +283,7 @@ def argmax_labels(probs: np.ndarray) -> np.ndarray:
     labels = np.zeros(probs.shape[1:], np.uint8)
     for k in range(1, c):
         beats = cv2.compare(probs[k], best, cv2.CMP_GT)  # 255 / 0
-        # OpenCV takes a scalar operand; its stubs list arrays only
-        cv2.max(labels, cv2.min(beats, k), dst=labels)  # type: ignore[call-overload]
+        cv2.max(labels, cv2.min(beats, k), dst=labels)
         np.maximum(best, probs[k], out=best)
     if np.isnan(best.max()):  # argmax picks the first NaN; rare enough to leave to numpy
         return _numpy_argmax(probs)

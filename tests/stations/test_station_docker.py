@@ -84,9 +84,16 @@ def test_the_image_installs_no_torch():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert not [d for d in deps["dependencies"] if d.lower().startswith("torch")]
     docker = (ROOT / "Dockerfile").read_text()
-    installs = re.findall(r"\[([a-z,]+)\]\"", docker)
-    assert installs == ["postgres,mqtt"], installs
-    for extra in installs[0].split(","):
+    # the image installs the station lock, hashed, and the project without resolving anything
+    assert "pip install --require-hashes --no-deps -r /wheels/station.txt" in docker
+    assert re.findall(r"pip install (?!--require-hashes)[^\n]*", docker) == [
+        "pip install --no-deps /wheels/inspect_vision-*.whl \\"
+    ]
+    lock = (ROOT / "requirements/station.txt").read_text()
+    pins = re.findall(r"^([A-Za-z0-9._-]+)==", lock, re.M)
+    assert {"onnxruntime", "psycopg", "paho-mqtt"} <= set(pins)
+    assert not [p for p in pins if p.startswith(("torch", "nvidia"))]
+    for extra in ("postgres", "mqtt"):
         assert not [d for d in deps["optional-dependencies"][extra] if "torch" in d]
 
 
