@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from inspect_core.errors import InspectError
-from inspect_stations.config_types import SIXTEEN_BIT
+from inspect_stations.config_types import SIXTEEN_BIT, Limits
 
 DB_HELP = "Database URL (default $INSPECT_DATABASE_URL or sqlite:///inspect.db in this folder)."
 
@@ -89,6 +89,22 @@ def check_candidate(plugin: str, recipe: str, path: Path) -> tuple[str, list[str
     help="How 16-bit images are read: as the stations' limits.sixteen_bit says (scale: value "
     "/ 257; 10, 12, 14: a camera's raw values).",
 )
+@click.option(
+    "--max-bytes",
+    default=Limits().max_bytes,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Largest image file read, as the stations' limits.max_bytes says (a larger file, "
+    "or a device, pipe or folder recorded as a source, is an error, never read).",
+)
+@click.option(
+    "--max-pixels",
+    default=Limits().max_pixels,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most pixels an image may have, as the stations' limits.max_pixels says (refused "
+    "from its header, before decoding).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
     "--html",
@@ -111,6 +127,8 @@ def backtest(
     path_maps,
     max_errors,
     sixteen_bit,
+    max_bytes,
+    max_pixels,
     as_json,
     html_path,
 ):
@@ -141,6 +159,8 @@ def backtest(
         html=html_path,
         quiet=as_json,
         sixteen_bit=sixteen_bit,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
     )
     if as_json:
         click.echo(json.dumps(result, indent=2))

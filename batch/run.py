@@ -13,6 +13,7 @@ from inspect_batch.cluster import dask_client
 from inspect_batch.compare import Tally
 from inspect_batch.history import PathMap, recorded, where_read, window
 from inspect_batch.items import BacktestItem, Chunk, ItemResult
+from inspect_batch.safe_read import STATION
 from inspect_batch.stream import stream
 from inspect_batch.worker import CandidateOnWorker, CandidateSpec, judge_chunk
 
@@ -44,8 +45,12 @@ def run_backtest(
     html: Path | None,
     quiet: bool,
     sixteen_bit: str = "scale",
+    max_bytes: int = STATION.max_bytes,
+    max_pixels: int = STATION.max_pixels,
 ) -> dict[str, Any]:
-    """Run it; the summary (:meth:`Tally.summary`) with the candidate and window added."""
+    """Run it; the summary (:meth:`Tally.summary`) with the candidate and window added. The
+    images are read under the station's limits (``max_bytes``, ``max_pixels``: a station's
+    defaults unless given); one that breaks them is an error of its own."""
     from inspect_core.commands.progress import item_progress
     from inspect_db.engine import make_engine
     from inspect_db.report_filters import ReportFilters
@@ -60,6 +65,8 @@ def run_backtest(
         where_read(str(candidate), maps),
         overlays=html is not None,
         sixteen_bit=sixteen_bit,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
     )
     tally = Tally()
     reviews = operator_verdicts()

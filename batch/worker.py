@@ -3,9 +3,11 @@
 task), and :func:`judge_chunk`, which judges a chunk of recorded images with it.
 
 Images are read where the worker can reach them (a local or shared path, or any fsspec URL),
-decoded the way the station decoded them (:mod:`inspect_stations.image_check`), and judged under
-the recipe settings recorded with each (:class:`~inspect_batch.items.RecipeSettings`), so that
-the active model reproduces the recorded verdicts exactly.
+only as the station reads a file (a regular file, no more than its limits.max_bytes:
+:mod:`inspect_batch.safe_read`), decoded the way the station decoded them
+(:mod:`inspect_stations.image_check`), and judged under the recipe settings recorded with each
+(:class:`~inspect_batch.items.RecipeSettings`), so that the active model reproduces the
+recorded verdicts exactly.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from distributed import WorkerPlugin, get_worker
 
 from inspect_batch.items import BacktestItem, Chunk, ItemResult
+from inspect_batch.safe_read import STATION
 
 PLUGIN_NAME = "inspect-backtest-candidate"
 
@@ -32,6 +35,8 @@ class CandidateSpec:
     threads: int = 1
     overlays: bool = False  # render the candidate's overlay of images whose verdict changes
     sixteen_bit: str = "scale"  # how 16-bit images are read, as the station's limits say
+    max_bytes: int = STATION.max_bytes  # the station's limits.max_bytes: nothing larger is read
+    max_pixels: int = STATION.max_pixels  # its limits.max_pixels: refused before decoding
 
 
 class CandidateOnWorker(WorkerPlugin):
@@ -80,26 +85,31 @@ class NotTheRecordedImage(Exception):
     """The file at a record's path is not the image that was recorded."""
 
 
-def read_image(url: str, sha256: str = "", sixteen_bit: str = "scale") -> Any:
-    """The image at ``url`` (a path or an fsspec URL), decoded as the station decodes; with
-    ``sha256``, only if it is still the recorded image (a name reused by a later image, or a
-    --path-map that leads to another line's archive, would compare verdicts of two images)."""
+def read_image(
+    url: str,
+    sha256: str = "",
+    sixteen_bit: str = "scale",
+    max_bytes: int = STATION.max_bytes,
+    max_pixels: int = STATION.max_pixels,
+) -> Any:
+    """The image at ``url`` (a path or an fsspec URL), read and decoded as the station reads
+    and decodes (:mod:`inspect_batch.safe_read`: a regular file, at most ``max_bytes``; then
+    :mod:`inspect_stations.image_check`); with ``sha256``, only if it is still the recorded
+    image (a name reused by a later image, or a --path-map that leads to another line's
+    archive, would compare verdicts of two images)."""
     import hashlib
 
-    import fsspec
-
-    from inspect_stations.config_types import Limits
+    from inspect_batch.safe_read import backtest_limits, read_bytes
     from inspect_stations.image_check import check_bytes, decode
 
-    with fsspec.open(url, "rb") as f:
-        data = f.read()
+    limits = backtest_limits(sixteen_bit, max_bytes, max_pixels)
+    data = read_bytes(url, limits.max_bytes)
     if sha256 and hashlib.sha256(data).hexdigest() != sha256:
         raise NotTheRecordedImage(
             "the file there is not the recorded image (its sha256 differs): a name reused "
             "by a later image, or a --path-map leading to another archive"
         )
     ext = "." + url.rsplit(".", 1)[-1].lower() if "." in url.rsplit("/", 1)[-1] else ""
-    limits = Limits(sixteen_bit=sixteen_bit, max_work_mpx=float("inf"))
     header = check_bytes(data, ext, limits)
     return decode(data, header, limits)
 
@@ -121,7 +131,8 @@ def judge_chunk(chunks: list[Chunk]) -> list[ItemResult]:
 def judge_one(plugin: CandidateOnWorker, item: BacktestItem, overlays: bool = True) -> ItemResult:
     """One image: read, decode, the recipe's chain; the candidate's verdict and regions."""
     try:
-        image = read_image(item.url, item.image_sha256, plugin.spec.sixteen_bit)
+        s = plugin.spec
+        image = read_image(item.url, item.image_sha256, s.sixteen_bit, s.max_bytes, s.max_pixels)
         inspector = plugin.inspector(item.settings_key)
         t = time.perf_counter()
         result = inspector.inspect_image(image)
