@@ -332,11 +332,12 @@ def last_inspection_id(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(I.c.id), 0))).scalar_one())
 
 
-def media_paths(conn: Connection, inspection_id: int) -> tuple[str, str | None]:
-    """The recorded image and overlay paths of an inspection; :class:`UnknownItem` if none."""
+def media_paths(conn: Connection, inspection_id: int) -> tuple[str, str | None, str]:
+    """The recorded image and overlay paths of an inspection and the image's sha256;
+    :class:`UnknownItem` if none."""
     row = conn.execute(
-        sa.select(I.c.source, I.c.overlay_path).where(I.c.id == inspection_id)
+        sa.select(I.c.source, I.c.overlay_path, I.c.image_sha256).where(I.c.id == inspection_id)
     ).first()
     if row is None:
         raise UnknownItem(f"inspection {inspection_id} is not in the database")
-    return row.source, row.overlay_path
+    return row.source, row.overlay_path, row.image_sha256

@@ -34,6 +34,7 @@ from inspect_core.errors import InspectError
 from inspect_db.errors import (
     BadFilter,
     DatabaseUnavailable,
+    DatabaseUnreadable,
     DecisionConflict,
     ReviewError,
     SchemaOutdated,
@@ -265,8 +266,42 @@ ERRORS: list[tuple[type[BaseException], int, str]] = [
     (ReviewError, 400, "Bad request"),
     (DatabaseUnavailable, 503, "Database unavailable"),
     (SchemaOutdated, 503, "Database schema"),
+    (DatabaseUnreadable, 503, "Database unreadable"),
     (InspectError, 500, "Error"),
 ]
+#: what the page says of a database problem: its URL, host, port, user and file stay in the
+#: server's log (a page may be read by anyone who can reach it)
+DATABASE_MESSAGES: list[tuple[type[BaseException], str]] = [
+    (
+        DatabaseUnavailable,
+        "the records database cannot be reached just now; nothing was changed: try again in a "
+        "minute. If it lasts, tell whoever runs this server (its log says which database "
+        "and why)",
+    ),
+    (
+        SchemaOutdated,
+        "the records database holds another schema version than this server expects; nothing "
+        "was changed: tell whoever runs this server (its log says what to do), then try again",
+    ),
+    (
+        DatabaseUnreadable,
+        "the records database cannot be read (not a database, or damaged); nothing was "
+        "changed: tell whoever runs this server (its log says which file and what to do), "
+        "then try again",
+    ),
+]
+
+
+def database_message(exc: BaseException) -> str | None:
+    """What a page may say of ``exc`` when it is a database problem (the details go to the
+    server's log); None for any other error."""
+    for cls, message in DATABASE_MESSAGES:
+        if isinstance(exc, cls):
+            log.warning("review page: %s", exc)
+            return message
+    return None
+
+
 TITLES = {
     400: "Bad request",
     403: "Not allowed",
@@ -286,7 +321,7 @@ async def error_page(request: Request, exc: Exception) -> Response:
         status, title = next(
             ((s, t) for cls, s, t in ERRORS if isinstance(exc, cls)), (500, "Error")
         )
-        message = str(exc)
+        message = database_message(exc) or str(exc)
         if status == 500:
             log.exception(
                 "review page: %s %s failed", request.method, request.url.path, exc_info=exc

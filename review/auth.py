@@ -111,6 +111,17 @@ class SessionStore:
 
 
 MAX_NAMES = 10_000  # names whose failures the brake remembers (beyond: unlocked ones go)
+NAME_KEY = 64  # a user name's longest (longer ones are kept as a prefix and a hash)
+
+
+def brake_key(name: str) -> str:
+    """What the brake keeps of a login name: the name itself when it could be a user's, else
+    its start and a hash of the whole (bounded memory whatever is typed, still one key per
+    name)."""
+    if len(name) <= NAME_KEY:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{name[:24]}~{digest}"
 
 
 @dataclass
@@ -131,7 +142,7 @@ class LoginBrake:
         """One login attempt for ``name``: 0 when it may go ahead, counted as a wrong password
         until :meth:`succeeded` says otherwise (so attempts sent all at once, each waiting for
         the slow password check, cannot get past the limit); else how long it must wait."""
-        now = time.monotonic()
+        now, name = time.monotonic(), brake_key(name)
         with self._lock:
             recent = self._recent(name, now)
             if len(recent) >= FAILURES_ALLOWED:
@@ -161,4 +172,12 @@ class LoginBrake:
 
     def succeeded(self, name: str) -> None:
         with self._lock:
-            self._failures.pop(name, None)
+            self._failures.pop(brake_key(name), None)
+
+    def not_counted(self, name: str) -> None:
+        """The attempt :meth:`try_start` counted never had its password checked (the
+        database was down): it is no wrong password."""
+        with self._lock:
+            recent = self._failures.get(brake_key(name))
+            if recent:
+                recent.pop()

@@ -138,8 +138,17 @@ def serve(url, host, port, poll_seconds, secure_cookies, media_roots) -> None:
     help="Hold out the newest whole station-days, about this share of the images, as val/ "
     "(0: everything in train/, and `inspect train` holds out whole groups itself).",
 )
+@click.option(
+    "--media-root",
+    "media_roots",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A folder the recorded images may be read from (repeat for more: the stations' "
+    "archive folders); an image elsewhere is skipped and listed. Without one, any path the "
+    "database records is read.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def export(url, out, since, until, station, recipe, val_share, as_json) -> None:
+def export(url, out, since, until, station, recipe, val_share, media_roots, as_json) -> None:
     """Write the reviewed images as a training dataset (classes.json, train/images, masks).
 
     Regions marked "not a defect" become background, confirmed regions keep their (possibly
@@ -154,7 +163,14 @@ def export(url, out, since, until, station, recipe, val_share, as_json) -> None:
     engine = _engine(url)
     say = (lambda m: click.echo(m, err=True)) if as_json else click.echo
     try:
-        summary = export_dataset(engine, out, filters, val_share, log=lambda m: say(_plain(m)))
+        summary = export_dataset(
+            engine,
+            out,
+            filters,
+            val_share,
+            log=lambda m: say(_plain(m)),
+            media_roots=tuple(str(r) for r in media_roots),
+        )
     finally:
         engine.dispose()
     if as_json:
@@ -168,7 +184,12 @@ def export(url, out, since, until, station, recipe, val_share, as_json) -> None:
         )
     )
     if summary.skipped:
-        say(_plain(f"skipped {len(summary.skipped)} whose files are gone (listed in export.json)"))
+        say(
+            _plain(
+                f"skipped {len(summary.skipped)} whose files are gone, unreadable, outside "
+                "--media-root or not the recorded images (listed with why in export.json)"
+            )
+        )
     say(
         _plain(
             f"fine-tune on them: inspect train --data {out} --out runs/reviewed "

@@ -12,21 +12,27 @@ Layout (what ``inspect train --data`` reads)::
 
 Each image's latest decision counts. An image is copied byte for byte when its regions were
 found in it at its own size; when the recipe resized it first (the overlay's size differs), it
-is resized to that frame and written as PNG, so that image and mask agree. A file that is gone
-from the archive is skipped and listed; the export goes on. An export is a fixed snapshot:
-the folder must be new or empty.
+is resized to that frame and written as PNG, so that image and mask agree. The files are read
+with the review page's checks (:func:`inspect_review.media.read_recorded`): inside the
+``--media-root`` folders when given (symlinks resolved), regular, not empty, still the recorded
+image (its sha256), and decodable; a file that fails one is skipped and listed in export.json
+(and the summary), and the export goes on. An export is a fixed snapshot: the folder must be
+new or empty. It is written under a temporary name beside it and renamed when complete, so an
+export that fails leaves nothing in the way of the next.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
-import numpy as np
 from sqlalchemy.engine import Connection, Engine
 
 from inspect_core.data.datasets import IMAGE_EXTS
@@ -37,7 +43,7 @@ from inspect_db.report_filters import iso
 from inspect_db.review_export import ExportFilters, ReviewedImage, reviewed_images
 from inspect_review.labels import class_list
 from inspect_review.masks import review_mask
-from inspect_review.media import read_regular
+from inspect_review.media import decode, read_recorded
 
 #: classes.json "groups": the station and day in a file stem ``<station>_<YYYYMMDD>_<id>``
 GROUPS = r"^(.+_\d{8})_\d+$"
@@ -85,8 +91,10 @@ def export_dataset(
     filters: ExportFilters,
     val_share: float = 0.0,
     log: Callable[[str], None] = lambda _m: None,
+    media_roots: tuple[str, ...] = (),
 ) -> ExportSummary:
-    """Write the reviewed images that ``filters`` select to the dataset folder ``out``."""
+    """Write the reviewed images that ``filters`` select to the dataset folder ``out``;
+    ``media_roots``: the folders the recorded files may be read from (none: any)."""
     from inspect_db.migrate import ensure_schema
 
     out = Path(out)
@@ -103,15 +111,37 @@ def export_dataset(
             "(`inspect review serve`), or widen --since/--station/--recipe"
         )
     classes = _classes(images)
+    work = _work_folder(out)
+    try:
+        summary, rows = _write_images(work, images, classes, val_share, media_roots, log)
+        summary.out = str(out)
+        _write_meta(work, out.name, engine, filters, val_share, summary, rows)
+        _publish(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return summary
+
+
+def _write_images(
+    work: Path,
+    images: list[ReviewedImage],
+    classes: list[str],
+    val_share: float,
+    roots: tuple[str, ...],
+    log: Callable[[str], None],
+) -> tuple[ExportSummary, list[dict[str, object]]]:
+    """Write each image and its mask under ``work``; the summary (with what was skipped and
+    why) and the manifest rows. ReviewError when not one image could be written."""
     stems = [stem_of(i) for i in images]
     val = _val_groups([group_of(s) for s in stems], val_share, log)
-    summary = ExportSummary(str(out), classes, val_groups=sorted(val))
+    summary = ExportSummary(str(work), classes, val_groups=sorted(val))
     rows = []
     for img, stem in zip(images, stems):
         split = "val" if group_of(stem) in val else "train"
         try:
-            name = _write_pair(out / split, stem, img, classes)
-        except (OSError, ValueError) as e:
+            name = _write_pair(work / split, stem, img, classes, roots)
+        except (OSError, ValueError, cv2.error) as e:
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             summary.skipped.append(
                 {"inspection_id": img.inspection_id, "source": img.source, "why": why}
@@ -123,12 +153,35 @@ def export_dataset(
     summary.images = len(rows)
     if not rows:
         raise ReviewError(
-            f"none of the {len(images)} reviewed images could be read (first: "
+            f"none of the {len(images)} reviewed images could be exported (first: "
             f"{summary.skipped[0]['source']}: {summary.skipped[0]['why']}); is the archive "
-            "folder mounted here?"
+            "folder mounted here, and given with --media-root?"
         )
-    _write_meta(out, engine, filters, val_share, summary, rows)
-    return summary
+    return summary, rows
+
+
+def _work_folder(out: Path) -> Path:
+    """A new folder beside ``out`` that the export is written to before it is renamed."""
+    work = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
+    try:
+        work.mkdir()
+    except OSError as e:
+        raise ReviewError(
+            f"{out.parent}: cannot write there ({e.strerror or e}); give --out a folder you can "
+            "write to"
+        ) from e
+    return work
+
+
+def _publish(work: Path, out: Path) -> None:
+    """Rename the complete export ``work`` to ``out`` (which may be an empty folder)."""
+    try:
+        os.rename(work, out)
+    except OSError as e:
+        raise ReviewError(
+            f"{out}: cannot put the export there ({e.strerror or e}); was something written "
+            "to it meanwhile? give a new folder"
+        ) from e
 
 
 def _check_out(out: Path) -> None:
@@ -201,14 +254,16 @@ def _val_groups(groups: list[str], share: float, log: Callable[[str], None]) -> 
     return val
 
 
-def _write_pair(folder: Path, stem: str, img: ReviewedImage, classes: list[str]) -> str:
+def _write_pair(
+    folder: Path, stem: str, img: ReviewedImage, classes: list[str], roots: tuple[str, ...]
+) -> str:
     """Write the image and its mask; returns the image's file name. OSError / ValueError
-    when the recorded file cannot be read."""
-    data = read_regular(img.source)
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    when the recorded file cannot be read or is not the recorded image."""
+    data = read_recorded(img.source, roots, img.image_sha256)
+    pixels = decode(data, cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise ValueError("not a readable image")
-    frame = _frame(img, pixels.shape[:2])
+        raise ValueError("damaged or not an image (it does not decode)")
+    frame = _frame(img, pixels.shape[:2], roots)
     mask = review_mask(frame, img.verdict, img.regions, classes)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "masks").mkdir(parents=True, exist_ok=True)
@@ -226,12 +281,14 @@ def _write_pair(folder: Path, stem: str, img: ReviewedImage, classes: list[str])
     return name
 
 
-def _frame(img: ReviewedImage, image_shape: tuple[int, int]) -> tuple[int, int]:
+def _frame(
+    img: ReviewedImage, image_shape: tuple[int, int], roots: tuple[str, ...]
+) -> tuple[int, int]:
     """The size of the frame the regions were found in: the overlay's (drawn on that frame),
     else the image's own."""
     if img.overlay_path:
         try:
-            ov = cv2.imdecode(np.frombuffer(read_regular(img.overlay_path), np.uint8), 0)
+            ov = decode(read_recorded(img.overlay_path, roots), cv2.IMREAD_GRAYSCALE)
         except (OSError, ValueError):
             ov = None
         if ov is not None:
@@ -259,6 +316,7 @@ def _manifest_row(file: str, split: str, img: ReviewedImage) -> dict[str, object
 
 def _write_meta(
     out: Path,
+    name: str,
     engine: Engine,
     filters: ExportFilters,
     val_share: float,
@@ -267,7 +325,7 @@ def _write_meta(
 ) -> None:
     from inspect_db.report_render import write_csv
 
-    meta = {"classes": summary.classes, "ignore_index": 255, "name": out.name, "groups": GROUPS}
+    meta = {"classes": summary.classes, "ignore_index": 255, "name": name, "groups": GROUPS}
     try:
         (out / "classes.json").write_text(json.dumps(meta, indent=2) + "\n")
         write_csv(out / "reviewed.csv", MANIFEST, rows)

@@ -175,7 +175,9 @@ async def export_zip(request: Request) -> Response:
 
     def build() -> Path:
         try:
-            export_dataset(st.engine, work / "dataset", filters, share)
+            export_dataset(
+                st.engine, work / "dataset", filters, share, media_roots=st.settings.media_roots
+            )
             return Path(shutil.make_archive(str(work / "reviewed"), "zip", work / "dataset"))
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)

@@ -1,17 +1,21 @@
 """The recorded images, as the page shows them: only the files the database names for an
 inspection (its ``source`` and ``overlay_path``; the URL carries the inspection id, never a
 path), only regular files of at most :data:`MAX_BYTES`, opened without blocking (a named pipe
-or device recorded by mistake cannot hang the server). A PNG, JPEG, GIF, WebP or BMP is sent as
-it is (its type read from its first bytes); anything else OpenCV decodes (TIFF) is sent as
-PNG. A file that is gone or unreadable gets a placeholder picture that says why.
+or device recorded by mistake cannot hang the server), not empty, and, for the image, still the
+recorded one (its sha256). A PNG, JPEG, GIF, WebP or BMP is sent as it is (its type read from
+its first bytes, once it decodes); anything else OpenCV decodes (TIFF) is sent as PNG. A file
+that is gone, empty, replaced, damaged or unreadable gets a placeholder picture that says why.
+The export (:mod:`inspect_review.export`) reads the files with the same checks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 from inspect_core.data.bit_depth import display_bits, to_8bit
 
@@ -32,31 +36,72 @@ class Picture:
     missing: str | None = None  # why the file could not be shown (a placeholder then)
 
 
-def load_picture(path: str | None, what: str, roots: tuple[str, ...] = ()) -> Picture:
+class OutsideRoots(ValueError):
+    """The recorded file lies outside the folders given with ``--media-root``."""
+
+
+class NotTheRecorded(ValueError):
+    """The file there is not the recorded image: its sha256 differs."""
+
+
+def load_picture(
+    path: str | None, what: str, roots: tuple[str, ...] = (), sha256: str | None = None
+) -> Picture:
     """The picture at ``path`` for the browser, or a placeholder saying why there is none;
     ``roots``: the folders pictures may come from (symlinks resolved; none: any path the
-    database records)."""
+    database records); ``sha256``: the recorded image's, which the file must still have."""
     if not path:
         return placeholder(f"no {what} recorded")
-    if roots:
-        real = within(path, roots)
-        if real is None:
-            return placeholder(f"{what} not shown: outside the folders this page serves", path)
-        path = real  # what was checked is what is read (no symlink swapped in between)
     try:
-        data = read_regular(path, follow=not roots)
+        data = read_recorded(path, roots, sha256)
+    except OutsideRoots:
+        return placeholder(f"{what} not shown: outside the folders this page serves", path)
     except OSError as e:
         reason = "file not found" if isinstance(e, FileNotFoundError) else e.strerror or str(e)
         return placeholder(f"{what} missing: {reason}", path)
     except ValueError as e:
         return placeholder(f"{what} not shown: {e}", path)
     media = _sniff(data)
-    if media is not None:
+    if media is not None and _decodes(data, media):
         return Picture(data, media)
     png = _to_png(data)
     if png is None:
-        return placeholder(f"{what} is not an image a browser can show", path)
+        return placeholder(f"{what} is damaged or not an image a browser can show", path)
     return Picture(png, "image/png")
+
+
+def read_recorded(path: str, roots: tuple[str, ...] = (), sha256: str | None = None) -> bytes:
+    """The bytes of the recorded file at ``path`` as the page and the export may use them:
+    inside ``roots`` when given (symlinks resolved: :class:`OutsideRoots` otherwise), a regular
+    file of at most :data:`MAX_BYTES`, not empty, and with ``sha256`` when given
+    (:class:`NotTheRecorded` otherwise). OSError when it cannot be opened, ValueError for
+    the rest."""
+    if roots:
+        real = within(path, roots)
+        if real is None:
+            raise OutsideRoots("outside the folders given with --media-root")
+        path = real  # what was checked is what is read (no symlink swapped in between)
+    data = read_regular(path, follow=not roots)
+    if not data:
+        raise ValueError("the file is empty (0 bytes)")
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise NotTheRecorded(
+            "not the recorded image (its sha256 differs): the file was replaced or its "
+            "name reused since it was inspected"
+        )
+    return data
+
+
+def decode(data: bytes, flags: int) -> Any:
+    """``data`` decoded by OpenCV (``cv2.IMREAD_*`` ``flags``), or None when it cannot be
+    (OpenCV raises on some broken files instead of returning None)."""
+    import cv2
+    import numpy as np
+
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        return None
 
 
 def within(path: str, roots: tuple[str, ...]) -> str | None:
@@ -110,11 +155,19 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
+def _decodes(data: bytes, media: str) -> bool:
+    """Whether the browser gets an image it can show (a file cut short or overwritten with
+    junk after its first bytes gets the placeholder); GIF is taken as it is."""
+    import cv2
+
+    return media == "image/gif" or decode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
+
+
 def _to_png(data: bytes) -> bytes | None:
     import cv2
     import numpy as np
 
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    img = decode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
         return None
     if img.dtype == np.uint16:  # scaled to the bits its values use: a 12-bit camera's raw
@@ -145,11 +198,10 @@ def placeholder(message: str, path: str | None = None) -> Picture:
 def thumbnail(picture: Picture, side: int = 160) -> Picture:
     """``picture`` downscaled to at most ``side`` pixels as JPEG (a placeholder stays as is)."""
     import cv2
-    import numpy as np
 
     if picture.missing is not None:
         return picture
-    img = cv2.imdecode(np.frombuffer(picture.body, np.uint8), cv2.IMREAD_COLOR)
+    img = decode(picture.body, cv2.IMREAD_COLOR)
     if img is None:
         return placeholder("not an image a browser can show")
     h, w = img.shape[:2]

@@ -28,6 +28,7 @@ from inspect_db.review_types import Arrivals, Decided, UserView
 from inspect_review import item_pages
 from inspect_review.app import (
     ReviewState,
+    database_message,
     in_thread,
     page,
     queue_filters,
@@ -37,6 +38,7 @@ from inspect_review.app import (
 )
 from inspect_review.auth import (
     LOGIN_COOKIE,
+    NAME_KEY,
     SESSION_COOKIE,
     hash_password,
     new_token,
@@ -95,7 +97,7 @@ async def login(request: Request) -> Response:
     if wait > 0:
         return await login_form(
             request,
-            f"too many wrong passwords for {name}: try again in {int(wait) + 1} s",
+            f"too many wrong passwords for {_shown(name)}: try again in {int(wait) + 1} s",
             429,
             target,
         )
@@ -103,6 +105,12 @@ async def login(request: Request) -> Response:
     try:
         async with st.password_checks():  # ~64 MiB and a core each: a few at once, the rest wait
             user = await in_thread(_check_login, st, name, password)
+    except Exception as e:  # no password was checked: not a wrong one
+        st.brake.not_counted(name)
+        down = database_message(e)
+        if down is None:
+            raise
+        return await login_form(request, down, 503, target)
     finally:
         st.login_waiting -= 1
     if user is None:
@@ -136,6 +144,11 @@ def _check_login(st: ReviewState, name: str, password: str) -> UserView | None:
         verify_password(_DUMMY_HASH[0], password)  # as slow as a real check
         return None
     return user if verify_password(user.password_hash, password) else None
+
+
+def _shown(name: str) -> str:
+    """A login name as a page repeats it: at most a user name's length."""
+    return name if len(name) <= NAME_KEY else name[:NAME_KEY] + "..."
 
 
 def _text(form: Any, key: str) -> str:
@@ -249,11 +262,14 @@ async def media(request: Request) -> Response:
 
     def read() -> Any:
         with connect(st.engine) as conn:
-            source, overlay = media_paths(conn, iid)
+            source, overlay, sha256 = media_paths(conn, iid)
         roots = st.settings.media_roots
-        pic = load_picture(source if kind == "image" else overlay, kind, roots)
+        if kind == "image":
+            pic = load_picture(source, kind, roots, sha256)
+        else:
+            pic = load_picture(overlay, kind, roots)
         if thumb and kind == "overlay" and pic.missing:  # no overlay recorded (the stations'
-            pic = load_picture(source, "image", roots)  # default) or gone: the image instead
+            pic = load_picture(source, "image", roots, sha256)  # default) or gone: the image
         return thumbnail(pic) if thumb else pic
 
     pic = await in_thread(read)

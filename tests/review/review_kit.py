@@ -60,6 +60,8 @@ def record_item(
     card: dict | None = CARD,
 ) -> int:
     """Record inspection ``i`` whose source is a real PNG (and overlay); returns its id."""
+    import hashlib
+
     import sqlalchemy as sa
 
     src = write_picture(folder / f"img{i:04d}.png", i)
@@ -77,6 +79,7 @@ def record_item(
         overlay=str(ov) if ov else None,
     )
     insp.source = str(src)
+    insp.image_sha256 = hashlib.sha256(src.read_bytes()).hexdigest()  # as a station records it
     insp.width, insp.height = W, H
     assert rec.record(insp, model_card=card)
     with rec.engine.connect() as c:
@@ -99,11 +102,18 @@ def add_user(engine, name: str, role: str = "operator", password: str = PASSWORD
 def live_server(engine, poll_seconds: float = 0.3, **settings) -> Iterator[str]:
     """The review page of ``engine`` served by uvicorn on 127.0.0.1 (a free port); its URL.
     ``settings``: other :class:`ReviewSettings` fields."""
-    import uvicorn
-
     from inspect_review.app import ReviewSettings, create_app
 
     app = create_app(engine, ReviewSettings(poll_seconds=poll_seconds, **settings))
+    with serve_app(app) as base:
+        yield base
+
+
+@contextmanager
+def serve_app(app) -> Iterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1 (a free port); its URL."""
+    import uvicorn
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

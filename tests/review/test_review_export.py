@@ -266,6 +266,15 @@ def test_a_resized_frame_exports_the_image_at_the_regions_size(sqlite_url, tmp_p
         view = item(conn, iid)
     big = cv2.resize(cv2.imread(view.source, 0), (128, 96))
     cv2.imwrite(view.source, big)  # the archived file is twice the frame the model saw
+    with engine.begin() as c:  # ... and is the recorded image
+        import hashlib
+
+        import sqlalchemy as sa
+
+        sha = hashlib.sha256(open(view.source, "rb").read()).hexdigest()
+        c.execute(
+            sa.text("UPDATE inspection SET image_sha256 = :s WHERE id = :i"), {"s": sha, "i": iid}
+        )
     user = add_user(engine, "olga", "operator", HASH)
     record_decision(engine, DecisionIn(iid, user.id, "FAIL", resolve(view, "FAIL", {}, CLASSES)))
     export_dataset(engine, tmp_path / "out", ExportFilters())
