@@ -36,20 +36,24 @@ def _engine(url: str | None):
     return engine
 
 
-def _recipe_classes(plugin: str, recipe: str) -> list[str]:
+def _recipe_model(plugin: str, recipe: str) -> tuple[Any, Any]:
+    """The recipe ``plugin:recipe`` and its own model (what a version must fit)."""
     from inspect_core.plugin_api.resolve import find_recipe
     from inspect_core.runtime.onnx_model import OnnxModel
 
     r = find_recipe(plugin, recipe)
-    return OnnxModel(r.model, card=r.card_path, threads=1).classes
+    return r, OnnxModel(r.model, card=r.card_path, threads=1)
 
 
 def check_model_file(plugin: str, recipe: str, path: Path) -> tuple[str, dict[str, Any]]:
     """The sha256 and card of a model file that may become a version of ``plugin:recipe``:
-    its card beside it vouches for it and its classes are the recipe's; RegistryError
+    its card beside it vouches for it, its classes are the recipe's, and its network (the
+    shapes its graph really takes and gives) and metadata fit the recipe
+    (:func:`inspect_core.runtime.recipe_checks.model_fit_problems`); RegistryError
     otherwise."""
     from inspect_core.errors import InspectError
-    from inspect_core.runtime.onnx_model import OnnxModel
+    from inspect_core.runtime.onnx_model import OnnxModel, read_graph
+    from inspect_core.runtime.recipe_checks import model_fit_problems
     from inspect_db.registry import RegistryError
 
     card = path.with_suffix(".json")
@@ -62,13 +66,22 @@ def check_model_file(plugin: str, recipe: str, path: Path) -> tuple[str, dict[st
         )
     try:
         model = OnnxModel(path, card=card, threads=1)
+        graph = read_graph(path, model.meta.channels, model.meta.stride)
     except InspectError as e:
         raise RegistryError(str(e)) from None
-    want = _recipe_classes(plugin, recipe)
-    if model.classes != want:
+    r, own = _recipe_model(plugin, recipe)
+    if model.classes != own.classes:
         raise RegistryError(
-            f"{path}: its classes {model.classes} are not those of {plugin}:{recipe} {want}; "
-            "a version must segment the same classes in the same order"
+            f"{path}: its classes {model.classes} are not those of {plugin}:{recipe} "
+            f"{own.classes}; a version must segment the same classes in the same order"
+        )
+    problems = model_fit_problems(recipe, own.meta, model.meta, graph, r.tile)
+    if problems:
+        raise RegistryError(
+            f"{path} does not fit recipe {plugin}:{recipe}, refused: "
+            + "; ".join(problems)
+            + ". A version must be a network trained and exported for this recipe (inspect "
+            "train writes one); export it again to fit, then add it again"
         )
     return (model.check.sha256 if model.check else ""), json.loads(card.read_text())
 

@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,16 @@ def pid_alive(pid: Any) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class NeedsAction:
+    """One thing the station cannot fix by itself (a promoted model that failed its check, an
+    archive that cannot take images): shown as NEEDS ACTION with its reason until resolved."""
+
+    key: str  # which problem: one entry per key (e.g. "model_switch")
+    reason: str  # what went wrong and what to do
+    since: float  # time.time() when it was first said
+
+
 class StatusBoard:
     """Counters the station updates; ``snapshot()`` is what goes into status.json."""
 
@@ -61,6 +72,7 @@ class StatusBoard:
         self.errors: collections.deque = collections.deque(maxlen=KEEP)
         self.minute: collections.deque = collections.deque()  # monotonic times, last 60 s
         self.extra: dict[str, Any] = {}
+        self.needs: dict[str, NeedsAction] = {}  # key -> what needs someone, until resolved
         self._written = 0.0
         self._t0: float | None = None  # the first write: the rate counts from there
 
@@ -80,6 +92,18 @@ class StatusBoard:
     def error(self, source: str, error: str) -> None:
         with self.lock:
             self.errors.append({"at": time.time(), "source": source, "error": error})
+
+    def needs_action(self, key: str, reason: str) -> None:
+        """Show ``reason`` as NEEDS ACTION under ``key`` until :meth:`resolved` (said again:
+        the reason is updated, the time it began is kept)."""
+        with self.lock:
+            old = self.needs.get(key)
+            self.needs[key] = NeedsAction(key, reason, old.since if old else time.time())
+
+    def resolved(self, key: str) -> None:
+        """The problem under ``key`` is gone: no longer shown."""
+        with self.lock:
+            self.needs.pop(key, None)
 
     def images_per_min(self) -> float:
         now = time.monotonic()
@@ -102,6 +126,7 @@ class StatusBoard:
                 "verdicts": dict(self.counts),
                 "last_verdicts": list(self.recent)[::-1],
                 "last_errors": list(self.errors)[::-1],
+                "needs_action": [asdict(n) for n in self.needs.values()],
                 **self.extra,
             }
 
@@ -183,6 +208,7 @@ def format_status(d: dict[str, Any]) -> str:
     lines: list[str] = []
     for part, show in (
         ("summary", _summary_lines),
+        ("needs_action", _needs_action_lines),
         ("sinks", _sink_lines),
         ("dead_letters", lambda d: _dead_letter_lines(d.get("dead_letters") or {})),
         ("mqtt", lambda d: _mqtt_lines(d.get("mqtt"))),
@@ -215,6 +241,16 @@ def _summary_lines(d: dict[str, Any]) -> list[str]:
         f"start ({ago(d.get('started_at'))})",
         f"verdicts  {verdicts or 'none yet'}",
         f"journal   {d.get('journal_pending', 0)} result(s) waiting for a sink",
+    ]
+
+
+def _needs_action_lines(d: dict[str, Any]) -> list[str]:
+    """What the station cannot fix by itself (:meth:`StatusBoard.needs_action`), with why."""
+    from inspect_core.text import terminal_text as t
+
+    return [
+        f"NEEDS ACTION since {ago(n.get('since'))}: {t(n.get('reason'))}"
+        for n in d.get("needs_action") or []
     ]
 
 

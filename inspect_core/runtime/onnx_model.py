@@ -98,6 +98,51 @@ class ModelMeta:
         return meta
 
 
+@dataclass(frozen=True)
+class GraphShapes:
+    """What a network really takes and gives, read from its graph (not its metadata): the
+    number of inputs, the first input's and output's dimensions (None: any size), and the
+    output's shape for a run on zeros shaped ``probe`` (None when that run failed:
+    ``probe_error`` says why)."""
+
+    inputs: int
+    input_dims: tuple[int | None, ...]
+    output_dims: tuple[int | None, ...]
+    probe: tuple[int, ...]
+    probe_out: tuple[int, ...] | None
+    probe_error: str = ""
+
+
+def read_graph(path: str | Path, channels: int, stride: int) -> GraphShapes:
+    """The :class:`GraphShapes` of the fp32 network in ``path`` (ONNX Runtime, one thread),
+    run once on a (1, C, 2s, 3s) zero input (C: the graph's channels, else ``channels``; s:
+    ``stride``, at least 32) so that what it gives an image is known, not only declared."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ModelError(f"{path}: ONNX Runtime cannot open the network ({e})") from e
+    ins, out = session.get_inputs(), session.get_outputs()[0]
+    dims, out_dims = _dims(ins[0].shape), _dims(out.shape)
+    s = max(32, stride)
+    want = (1, channels, 2 * s, 3 * s) + (1,) * max(0, len(dims) - 4)
+    probe = tuple(d or w for d, w in zip(dims, want))
+    try:
+        y = session.run([out.name], {ins[0].name: np.zeros(probe, np.float32)})[0]
+    except Exception as e:
+        why = f"{type(e).__name__}: {e}"
+        return GraphShapes(len(ins), dims, out_dims, probe, None, why)
+    return GraphShapes(len(ins), dims, out_dims, probe, tuple(int(d) for d in np.shape(y)))
+
+
+def _dims(shape: Any) -> tuple[int | None, ...]:
+    """A graph's tensor shape: each dimension a number, or None for a named (any) size."""
+    return tuple(d if isinstance(d, int) and d > 0 else None for d in shape or ())
+
+
 def edit_meta(path: str | Path, change: Callable[[dict[str, Any]], None]) -> None:
     """Rewrite the metadata embedded in the model file ``path`` in place: ``change(meta)``
     edits the dict. For the training tools (choose_tta, fit_prior); needs the ``onnx`` package."""
