@@ -237,6 +237,9 @@ class Archive:
         replaced by a copy of its target when ``materialize`` (never for refused files).
         Nothing already in the archive is ever replaced (see the module's docstring)."""
         src, dest = Path(src), Path(dest)
+        if src.name == dest.name and os.path.realpath(src.parent) == os.path.realpath(dest.parent):
+            # moving a file onto itself would remove the only copy
+            raise OSError(errno.EINVAL, "the destination is the file itself", str(dest))
         self._mkdir(dest.parent)
         if not os.path.lexists(src):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(src))

@@ -27,8 +27,9 @@ or an untriggered frozen stream) is recorded once: the second file is filed besi
 After a crash between the journal and the move the same happens to the very file that was
 recorded: it goes where its record says.
 
-A sink that fails is retried every ``journal_retry_s``; the results wait in the journal. When the
-failure needs someone (the database's schema is older than this inspect: run
+A sink that fails is retried every ``journal_retry_s``, and made anew now and then (up to every
+10 s: a handle opened during the outage may stay broken); the results wait in the journal. When
+the failure needs someone (the database's schema is older than this inspect: run
 ``inspect db upgrade``) it is logged as an error, again every 5 minutes, and shown by
 ``inspect station status``; the line keeps running. A result a sink refuses for its content is
 set aside as a dead letter instead (see :mod:`inspect_stations.writer`): the results behind it
@@ -36,7 +37,9 @@ go on.
 
 One station per state folder and per inbox: a second one started on either is refused, naming
 the process that holds it (:mod:`inspect_stations.locks`); two stations on one inbox would
-each record every image.
+each record every image. An inbox removed and made again while the station runs is still its
+own: a second station on that path is refused, and this one takes files from (and locks) the
+new folder, or stops if another station holds it already.
 
 SIGTERM / SIGINT: the source stops, the images already read are finished, the journal is
 flushed to the sinks for up to ``flush_timeout_s`` (what remains is written at the next start),
@@ -67,6 +70,7 @@ from inspect_stations.builders import (
     load_recipe,
 )
 from inspect_stations.config import StationConfig
+from inspect_stations.folder import FolderSource
 from inspect_stations.journal import Journal
 from inspect_stations.logs import StationLog
 from inspect_stations.model_follow import ModelFollower, open_follower
@@ -108,7 +112,7 @@ class Station:
         self.inspector = inspector or build_inspector(self.model_cfg, recipe, self.registry)
         self.recipe = self.inspector.recipe
         usable_folders(config)
-        self._lock_fd, self._inbox_fd = take_locks(config, own_inbox=source is None)
+        self._lock_fd, self._inbox_lock = take_locks(config, own_inbox=source is None)
         self.journal = self._open_journal()
         self.archive = Archive(config.archive, config.quarantine)
         self.status = StatusBoard(config.name, config.plugin, self.recipe.name, config.state_dir)
@@ -131,6 +135,8 @@ class Station:
             if source is not None
             else build_source(config, self.context, lambda: self.registry)
         )
+        if isinstance(self.source, FolderSource):  # it follows a replaced inbox (.locks)
+            self.source.inbox_lock = self._inbox_lock
         self.mqtt = None
         self.writer = Writer(self.journal, self.slots, self.log, config.journal_retry_s)
         self.pipeline = Pipeline(
@@ -274,9 +280,9 @@ class Station:
         self._update_status(force=True)
         if not self.writer.is_alive():  # else it may still touch the journal: the OS closes it
             self.journal.close()
-        for fd in (self._lock_fd, self._inbox_fd):
-            if fd is not None:
-                os.close(fd)
+        if self._inbox_lock is not None:
+            self._inbox_lock.close()
+        os.close(self._lock_fd)
         blocked = [f"{s.name} ({s.last_error})" for s in self.slots if s.needs_action]
         self.log.info(
             "stop",

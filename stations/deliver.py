@@ -15,6 +15,8 @@ from inspect_stations.logs import StationLog
 from inspect_stations.status import StatusBoard
 from inspect_stations.work import Work
 
+FILING = "filing"  # the status board's key while images cannot be filed
+
 
 def settle(w: Work, *, source: Source, mqtt, log: StationLog, status: StatusBoard) -> None:
     """File the image of ``w`` and report its result (see the module docstring)."""
@@ -47,7 +49,8 @@ def _answer(w: Work, mqtt) -> None:
 
 
 def _file(w: Work, source: Source, log: StationLog, status: StatusBoard) -> None:
-    """The source files the image; a failure leaves it in the inbox (logged, on the board)."""
+    """The source files the image; a failure leaves it in the inbox (logged, on the board, and
+    NEEDS ACTION in ``inspect station status`` until an image is filed again)."""
     insp, item = w.inspection, w.item
     try:
         source.done(item, insp)
@@ -56,10 +59,17 @@ def _file(w: Work, source: Source, log: StationLog, status: StatusBoard) -> None
 
         verdict = insp.verdict.decision.value
         shown = item.path or insp.source
+        into = insp.source if insp.source != shown else "the archive"
+        status.needs_action(
+            FILING,
+            f"images cannot be filed: {shown} could not be filed into {into} "
+            f"({type(e).__name__}: {e}): {fs_hint(e)}. Recorded images wait in the inbox "
+            "and are filed once this is fixed",
+        )
         log.error(
             "file_failed",
             f"{shown}: recorded as {verdict}, but could not be filed "
-            f"into {insp.source} ({type(e).__name__}: {e}): "
+            f"into {into} ({type(e).__name__}: {e}): "
             f"{fs_hint(e)}. It stays in the inbox and is filed on a later try "
             + (
                 "(checked again first: an ERROR is not a verdict)"
@@ -71,6 +81,8 @@ def _file(w: Work, source: Source, log: StationLog, status: StatusBoard) -> None
         )
         status.error(shown, f"recorded as {verdict} but could not be filed: {e}")
         source.release(item)
+    else:
+        status.resolved(FILING)
 
 
 def _report_repeated_frame(w: Work, log: StationLog, status: StatusBoard) -> None:

@@ -23,6 +23,9 @@ under the old one's verdict. A file that cannot be filed (archive not writable, 
 in the inbox and is tried again after 10 s, then less and less often (up to every 5 min), so a
 broken archive does not make the station re-read the whole inbox twice a second.
 
+An inbox removed and made again while the station runs is noticed before the next pass, and
+the new folder is locked and taken from (:meth:`inspect_stations.locks.InboxLock.follow`).
+
 The same image under two names (same sha256) is recorded once: the second file is filed beside
 the first, in ``archive/<verdict>/<date>/`` under its own name, without a record of its own (its
 name appears in the log line ``already_recorded``); with ``after = "leave"`` it stays where it is.
@@ -40,6 +43,7 @@ from pathlib import Path
 from inspect_core.plugin_api.interfaces import BaseSource, FileFacts, SourceItem
 from inspect_core.types import Inspection
 from inspect_stations.config import FolderOptions
+from inspect_stations.locks import InboxLock
 from inspect_stations.regular_files import (
     lexists,
     link_refusal,
@@ -91,6 +95,7 @@ class FolderSource(BaseSource):
         # not be filed; bounded by the files in the inbox (an entry goes when its file does)
         self._retry: dict[str, tuple[int, int, float, float]] = {}
         self._unreadable_logged = -1e9
+        self.inbox_lock: InboxLock | None = None  # set by the station that locked the inbox
 
     # -- the source protocol ---------------------------------------------------------------
     def items(self) -> Iterator[SourceItem]:
@@ -125,6 +130,8 @@ class FolderSource(BaseSource):
             return None
         facts = _facts(item)
         known = facts.known_dest
+        if known == item.path:  # recorded while it could not be planned: not a destination
+            known = None
         if known and (not lexists(Path(known)) or same_content(Path(item.path), Path(known))):
             # recorded before a crash, not filed yet: where its record says
             facts.dest = known
@@ -241,6 +248,11 @@ class FolderSource(BaseSource):
     def _scan(self) -> tuple[int, list[SourceItem]]:
         """One pass: returns (files still to do, items ready now, oldest first)."""
         now = time.monotonic()
+        if self.inbox_lock is not None and self.inbox_lock.follow(self.ctx.log):
+            with self._lock:  # a new folder: forget what was watched in the old one
+                self._pending.clear()
+                self._retry.clear()
+            self._dir_mtime, self._last_found = -1, -1
         if self._unchanged(now):
             return 0, []
         entries = self._open_folder(now)

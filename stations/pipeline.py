@@ -56,6 +56,7 @@ from inspect_stations.writer import Writer
 
 END = object()  # the end of the stream, passed down the queues
 GROUP_MAX = 64  # results committed to the journal in one transaction, at most
+SAVING = "archive"  # the status board's key while camera frames cannot be saved
 
 
 class Pipeline:
@@ -317,10 +318,18 @@ class Pipeline:
                     insp.inspected_at,
                 )
                 insp.source = str(saved)
+                self.status.resolved(SAVING)
             except OSError as e:
+                from inspect_stations.archive import fs_hint
+
                 self.log.error(
                     "archive_failed",
                     f"cannot save frame {item.source} into {c.archive}: {e}; recording it anyway",
+                )
+                self.status.needs_action(
+                    SAVING,
+                    f"camera frames cannot be saved into {c.archive} ({e}): {fs_hint(e)}. "
+                    "They are recorded without their image until this is fixed",
                 )
         if c.overlays and w.result is not None:
             try:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from inspect_core.errors import InspectError
 from inspect_stations.config import StationConfig
-from inspect_stations.locks import take_inbox_lock, take_lock
+from inspect_stations.locks import InboxLock, take_inbox_lock, take_lock
 
 
-def take_locks(config: StationConfig, own_inbox: bool) -> tuple[int, int | None]:
+def take_locks(config: StationConfig, own_inbox: bool) -> tuple[int, InboxLock | None]:
     """The state folder's lock and, for a folder source the station builds, the inbox's
     (:mod:`inspect_stations.locks`); nothing stays held when one of them is refused."""
     state = take_lock(config.state_dir)

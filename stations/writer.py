@@ -4,6 +4,12 @@ Each sink (the SQL database, MQTT, one a plugin registers) sits in a :class:`Sin
 :class:`Writer` drains the journal (:mod:`inspect_stations.journal`) into them oldest first,
 retries a sink that fails, and says so in the station log until it is back.
 
+A sink that keeps failing is also made again (closed, then created anew at the next try): a
+handle opened during the outage may stay broken after the cause is gone (a SQLite file that was
+read-only when it was opened gives a connection that stays read-only). It is made again at the
+first failure, then less and less often (doubling from ``retry_s`` up to ``REOPEN_MAX_S``), so
+the results flow within seconds of the fix, without a restart.
+
 A sink that refuses one result for its content raises an exception whose ``dead_letter``
 attribute is true (the ``sql`` sink's ``RecordRefused``); that result, or a journal row that
 cannot be read, is set aside as a dead letter (logged as ``dead_letter``) and the results
@@ -26,6 +32,7 @@ TRANSIENT_NAMES = {"DatabaseUnavailable", "OperationalError", "InterfaceError", 
 # errors that do not go away by waiting: someone has to act (the message says what)
 ACTION_NAMES = {"SchemaOutdated"}
 REMIND_S = 300.0  # while a sink stays down, say so again this often
+REOPEN_MAX_S = 10.0  # a sink that keeps failing is made again at least this often
 
 
 @dataclasses.dataclass
@@ -43,6 +50,8 @@ class SinkSlot:
     needs_action: bool = False  # down for a reason waiting will not fix (e.g. an old schema)
     reported: float = 0.0  # monotonic time the outage was last logged
     reported_kind: str | None = None  # the error type last logged
+    reopen_at: float = 0.0  # monotonic time after which a failure makes the sink again
+    reopen_wait: float = 0.0  # the current wait between two re-creations (doubles)
 
     def write(self, insp: Inspection) -> None:
         if self.sink is None:
@@ -73,10 +82,12 @@ class Writer(threading.Thread):
         retry_s: float = 2.0,
         batch: int = 64,
         remind_s: float = REMIND_S,
+        reopen_max_s: float = REOPEN_MAX_S,
     ):
         super().__init__(name="journal-writer", daemon=True)
         self.journal, self.slots, self.log = journal, slots, log
         self.retry_s, self.batch, self.remind_s = retry_s, batch, remind_s
+        self.reopen_max_s = reopen_max_s
         self.wake = threading.Event()
         self._finishing = threading.Event()
         self._deadline = float("inf")
@@ -158,11 +169,7 @@ class Writer(threading.Thread):
         slot.written += len(done)
         if error is not None:
             self._sink_failed(slot, error)
-            if slot.sink is not None and not _transient(error):
-                try:  # a fresh sink on the next attempt (new connection pool)
-                    slot.close()
-                except Exception:
-                    slot.sink = None
+            self._reopen(slot, error)
             return bool(done or aside)
         if not slot.up:
             down = time.time() - (slot.down_since or time.time())
@@ -173,7 +180,24 @@ class Writer(threading.Thread):
             )
             slot.up, slot.down_since, slot.last_error = True, None, None
             slot.needs_action, slot.reported_kind = False, None
+            slot.reopen_at, slot.reopen_wait = 0.0, 0.0
         return True
+
+    def _reopen(self, slot: SinkSlot, error: Exception) -> None:
+        """Close a failed sink so the next try makes a fresh one (a new connection pool): at
+        once for an error waiting will not fix, else when the backoff has run out (see the
+        module docstring)."""
+        now = time.monotonic()
+        if slot.sink is None or _transient(error) and now < slot.reopen_at:
+            return
+        slot.reopen_wait = min(
+            max(self.reopen_max_s, self.retry_s), max(self.retry_s, slot.reopen_wait * 2)
+        )
+        slot.reopen_at = now + slot.reopen_wait
+        try:
+            slot.close()
+        except Exception:
+            slot.sink = None
 
     def _write_rows(
         self, slot: SinkSlot, rows: list[tuple[int, str]]
