@@ -15,13 +15,15 @@
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
+# the workspace members a station runs: the core (this folder), the shipped plugins, the
+# records layer and the station, each a distribution of its own (README "Layout")
+COPY pyproject.toml README.md ./
 COPY requirements/station.txt requirements/
 COPY inspect_core/ inspect_core/
 COPY plugins/ plugins/
-COPY stations/ stations/
 COPY db/ db/
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+COPY stations/ stations/
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . ./plugins ./db ./stations
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \
@@ -34,7 +36,7 @@ COPY --from=build /src/requirements/station.txt /wheels/
 # version and hash from the lock (requirements/station.txt, `make lock`); the project without
 # dependency resolution, so nothing unlocked comes in
 RUN pip install --require-hashes --no-deps -r /wheels/station.txt \
-    && pip install --no-deps /wheels/inspect_vision-*.whl \
+    && pip install --no-deps /wheels/inspect_*.whl \
     && rm -rf /wheels \
     && useradd --create-home --uid 1000 --shell /usr/sbin/nologin inspect \
     && mkdir -p /station/inbox /station/archive /station/quarantine /station/state \

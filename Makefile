@@ -8,25 +8,33 @@ BIN := $(VENV)/bin
 .PHONY: demo test lint typecheck venv runtime dev weights bench clean chromium lock lock-check
 
 # Every version installed comes from a lock file in requirements/ (pip-tools, with hashes);
-# `make lock` rewrites them from pyproject.toml. The project itself goes in editable, with no
-# dependency resolution and no build isolation: nothing is installed that the lock does not name.
+# `make lock` rewrites them from requirements/*.in (the workspace's pyproject.toml files). The
+# workspace itself goes in editable, with no dependency resolution and no build isolation:
+# nothing is installed that the lock does not name.
 PIP_QUIET := --quiet --quiet --disable-pip-version-check --no-warn-script-location
 PIP_LOCKED := $(BIN)/pip install $(PIP_QUIET) --require-hashes --no-deps
-PIP_SELF := $(BIN)/pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
+# the workspace: the core (this folder) and each folder that is a distribution of its own
+MEMBERS := plugins db stations review batch
+RUNTIME_MEMBERS := plugins db stations
+SOURCES := pyproject.toml $(addsuffix /pyproject.toml,$(MEMBERS))
+# editable_mode=compat: a plain path in a .pth file per member (no import hook), which any tool
+# that reads imports follows
+PIP_SELF := $(BIN)/pip install $(PIP_QUIET) --no-deps --no-build-isolation \
+	--config-settings editable_mode=compat -e .
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 # runtime only: ONNX Runtime, NumPy, OpenCV (no torch)
-$(VENV)/.runtime: $(BIN)/python requirements/runtime.txt pyproject.toml setup.py
+$(VENV)/.runtime: $(BIN)/python requirements/runtime.txt $(SOURCES)
 	$(PIP_LOCKED) -r requirements/runtime.txt
-	$(PIP_SELF)
+	$(PIP_SELF) $(addprefix -e ./,$(RUNTIME_MEMBERS))
 	touch $@
 
 # everything the tests need: the train extra (torch CPU build), dev tools, review, batch
-$(VENV)/.dev: $(BIN)/python requirements/dev.txt pyproject.toml setup.py
+$(VENV)/.dev: $(BIN)/python requirements/dev.txt $(SOURCES)
 	$(PIP_LOCKED) -r requirements/dev.txt
-	$(PIP_SELF)
+	$(PIP_SELF) $(addprefix -e ./,$(MEMBERS))
 	$(BIN)/python requirements/check_lock.py --installed requirements/dev.txt
 	touch $@
 
@@ -48,17 +56,13 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy, strict on the public seams (pyproject.toml [tool.mypy]). db/, stations/ and plugins/ are
-# installed as inspect_db, inspect_stations, inspect_plugins (setup.py) through an import hook
-# mypy cannot follow: links under those names in build/typecheck (its mypy_path) stand in.
+# mypy, strict on the public seams (pyproject.toml [tool.mypy]); each workspace folder is on its
+# mypy_path, so the packages are read where they are
 typecheck: $(VENV)/.dev
-	@mkdir -p build/typecheck
-	@ln -sfn ../../db build/typecheck/inspect_db
-	@ln -sfn ../../stations build/typecheck/inspect_stations
-	@ln -sfn ../../plugins build/typecheck/inspect_plugins
 	$(BIN)/mypy
 
-# Rewrite the lock files from pyproject.toml (newest releases that fit; review the diff).
+# Rewrite the lock files from the workspace's pyproject.toml files: pins kept where they still
+# fit, `make lock UPGRADE=1` takes the newest releases that fit. Review the diff, run make test.
 # pip-tools itself is pinned here: it is the one tool outside the lock.
 PIP_TOOLS := pip-tools==7.7.0
 COMPILE := $(VENV)/lock-tools/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
@@ -67,11 +71,11 @@ lock: export CUSTOM_COMPILE_COMMAND := make lock
 lock:
 	test -x $(VENV)/lock-tools/bin/pip-compile || \
 	  ($(PY) -m venv $(VENV)/lock-tools && $(VENV)/lock-tools/bin/pip install -q $(PIP_TOOLS))
-	$(COMPILE) --upgrade -o requirements/runtime.txt pyproject.toml
-	$(COMPILE) --upgrade --extra postgres --extra mqtt -o requirements/station.txt pyproject.toml
-	$(COMPILE) --upgrade $(addprefix --extra ,$(LOCK_EXTRAS)) -o requirements/dev.txt pyproject.toml
-
-LOCK_EXTRAS := train dev review batch postgres mqtt
+	for lock in runtime station dev; do \
+	  $(COMPILE) $(if $(UPGRADE),--upgrade) -o requirements/$$lock.txt requirements/$$lock.in && \
+	  $(VENV)/lock-tools/bin/python requirements/check_lock.py --strip requirements/$$lock.txt \
+	  || exit 1; \
+	done
 
 # the lock names every requirement of pyproject.toml with a version that fits it, and nothing else
 lock-check: $(VENV)/.dev
@@ -91,4 +95,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/records.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache build/typecheck
+	rm -rf $(VENV) runs .pytest_cache

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STEEL = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
+STEEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
 
 
 def build_history(tmp: Path, data: Path, n: int) -> tuple[str, list[Path]]:
@@ -39,7 +39,7 @@ def build_history(tmp: Path, data: Path, n: int) -> tuple[str, list[Path]]:
 
     src = sorted((data / "val" / "images").glob("*"))
     if not src:
-        src = sorted((ROOT / "plugins/industrial/samples").glob("steel_*.png"))
+        src = sorted((ROOT / "plugins/inspect_plugins/industrial/samples").glob("steel_*.png"))
     archive = tmp / "archive"
     archive.mkdir()
     paths = []

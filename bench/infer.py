@@ -1,7 +1,8 @@
 """Inference speed: torch eager vs ONNX Runtime at square sizes, and each shipped recipe at its
 native image sizes, fp32 against what ships (the model's fastest variant this machine runs).
 
-    python bench/infer.py [--json] [--model plugins/industrial/models/steel.onnx] [--runs 20]
+    python bench/infer.py [--json] [--runs 20]
+        [--model plugins/inspect_plugins/industrial/models/steel.onnx]
                           [--threads 0] [--rows square,native] [--native-runs 5]
                           [--recipes tile,ballscrew]
 
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
+DEFAULT_MODEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
 
 
 def median_ms(fn, runs: int, warmup: int = 3) -> float:

@@ -1,6 +1,7 @@
 """End-to-end speed of a folder station vs the model alone, same model, same image size.
 
-    python bench/station.py [--model plugins/industrial/models/steel.onnx] [--sizes 200,512]
+    python bench/station.py [--sizes 200,512]
+        [--model plugins/inspect_plugins/industrial/models/steel.onnx]
                             [--images 200] [--batches 1,4] [--workers 0] [--repeat 2]
                             [--json] [--write]
 
@@ -43,7 +44,7 @@ import numpy as np
 from station_table import cpu_name, dist_version, markdown, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
+SHIPPED = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
 
 
 def random_model(path: Path) -> Path:

@@ -1,7 +1,8 @@
 """What test-time augmentation costs: one image through ``OnnxModel.probabilities`` with each
 set of averaged transforms.
 
-    python bench/tta.py [--model plugins/industrial/models/tile.onnx] [--size 300x500]
+    python bench/tta.py [--size 300x500]
+        [--model plugins/inspect_plugins/industrial/models/tile.onnx]
                         [--runs 15] [--json]
 
 Batch 1, one ONNX Runtime thread, the shipped model with its prior correction, median of
@@ -48,7 +49,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--model", default="plugins/industrial/models/tile.onnx")
+    ap.add_argument("--model", default="plugins/inspect_plugins/industrial/models/tile.onnx")
     ap.add_argument("--size", default="300x500", help="HxW of the test image")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--json", action="store_true")

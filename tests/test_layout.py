@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# folder -> import name, as setup.py installs them
+# the folder you see is the name you import: package folder -> import name
 FOLDERS = {
     "inspect_core": "inspect_core",
-    "plugins": "inspect_plugins",
-    "stations": "inspect_stations",
-    "db": "inspect_db",
-    "review": "inspect_review",
-    "batch": "inspect_batch",
+    "plugins/inspect_plugins": "inspect_plugins",
+    "stations/inspect_stations": "inspect_stations",
+    "db/inspect_db": "inspect_db",
+    "review/inspect_review": "inspect_review",
+    "batch/inspect_batch": "inspect_batch",
 }
 
 
@@ -54,6 +56,7 @@ def test_the_walk_finds_the_packages():
 # every module of the product and of its tools: at most ~400 lines (the house rule)
 MAX_LINES = 400
 CODE_FOLDERS = (*FOLDERS, "bench", "training", "requirements")
+TOP = {f.split("/")[0] for f in FOLDERS}
 
 
 def _modules() -> list[Path]:
@@ -77,3 +80,27 @@ def test_no_module_is_over_the_line_limit():
 def test_the_line_limit_walk_covers_bench_and_training():
     names = {p.relative_to(ROOT).parts[0] for p in _modules()}
     assert {"bench", "training", "stations", "db"} <= names
+
+
+def test_each_workspace_folder_is_a_distribution_of_its_import_name():
+    """Each top-level folder but the core's is a distribution: its pyproject.toml, and its one
+    package inside under the name it is imported by; no folder mapping, no setup.py."""
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["inspect"]["workspace"]
+    assert sorted(members) == sorted(TOP - {"inspect_core"})
+    assert not (ROOT / "setup.py").exists()
+    for folder in members:
+        project = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())
+        include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+        package = FOLDERS[next(f for f in FOLDERS if f.startswith(folder + "/"))]
+        assert include == [package + "*"], folder
+        assert (ROOT / folder / package / "__init__.py").is_file()
+        assert "package-dir" not in project["tool"]["setuptools"]
+        assert [p.name for p in (ROOT / folder).glob("*.py")] == [], folder
+
+
+def test_no_symlinks_in_the_tree():
+    tracked = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    links = [line.split("\t", 1)[1] for line in tracked if line.startswith("120000")]
+    assert links == []

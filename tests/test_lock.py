@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -26,64 +27,105 @@ dependencies = ["numpy>=1.24", "click>=8.1"]
 dev = ["pytest>=7"]
 """
 
+MEMBER = """
+[project]
+name = "demo-db"
+version = "0"
+dependencies = ["demo", "sqlalchemy>=2"]
+"""
+
 LOCK = """\
 click==8.5.1 \\
     --hash=sha256:aa
-    # via demo (pyproject.toml)
+    # via demo
 numpy==2.4.6 \\
     --hash=sha256:bb
     # via
-    #   demo (pyproject.toml)
+    #   demo
     #   scipy
 pytest==9.2.0 \\
     --hash=sha256:cc
-    # via demo (pyproject.toml)
+    # via demo
+sqlalchemy==2.1.9 \\
+    --hash=sha256:dd
+    # via demo-db
 """
 
 
 def _tree(tmp_path: Path, pyproject: str, lock: str) -> Path:
+    """A workspace of two members (the root, with its dev extra, and db/) and its dev lock."""
     (tmp_path / "requirements").mkdir()
+    (tmp_path / "db").mkdir()
     (tmp_path / "pyproject.toml").write_text(pyproject)
+    (tmp_path / "db/pyproject.toml").write_text(MEMBER)
+    (tmp_path / "requirements/dev.in").write_text("# dev\n-e .[dev]\n-e ./db\n")
     (tmp_path / "requirements/dev.txt").write_text(lock)
     return tmp_path
 
 
-def test_the_repository_lock_agrees_with_pyproject():
-    for lock_name, extras in check_lock.LOCKS.items():
-        assert check_lock.problems_of(lock_name, extras) == [], lock_name
+def test_the_repository_locks_agree_with_the_workspace():
+    for lock_name in check_lock.LOCKS:
+        assert check_lock.problems_of(lock_name) == [], lock_name
+
+
+def test_the_locks_cover_every_member_and_nothing_of_ours_is_pinned():
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["inspect"]["workspace"]
+    dev = check_lock.members_of(ROOT / "requirements/dev.in", ROOT)
+    assert len(dev) == len(members) + 1  # the core and every member
+    for lock_name in check_lock.LOCKS:
+        pins = check_lock.read_lock(ROOT / lock_name).pins
+        assert not [p for p in pins if p.startswith("inspect-")], lock_name
 
 
 def test_an_agreeing_lock_passes(tmp_path):
     root = _tree(tmp_path, PYPROJECT, LOCK)
-    assert check_lock.problems_of("requirements/dev.txt", ("dev",), root=root) == []
+    assert check_lock.problems_of("requirements/dev.txt", root=root) == []
 
 
 def test_a_range_the_pin_does_not_fit_is_caught(tmp_path):
     root = _tree(tmp_path, PYPROJECT.replace("numpy>=1.24", "numpy<2"), LOCK)
-    problems = check_lock.problems_of("requirements/dev.txt", ("dev",), root=root)
+    problems = check_lock.problems_of("requirements/dev.txt", root=root)
     assert len(problems) == 1 and "numpy==2.4.6" in problems[0] and "numpy<2" in problems[0]
 
 
 def test_a_new_requirement_without_a_pin_is_caught(tmp_path):
     root = _tree(tmp_path, PYPROJECT.replace('"click>=8.1"', '"click>=8.1", "rich>=13"'), LOCK)
-    problems = check_lock.problems_of("requirements/dev.txt", ("dev",), root=root)
-    assert problems == [
-        "requirements/dev.txt: pyproject.toml asks for rich>=13 but the lock has no pin"
-    ]
+    problems = check_lock.problems_of("requirements/dev.txt", root=root)
+    assert problems == ["requirements/dev.txt: demo asks for rich>=13, the lock has no pin"]
 
 
 def test_a_dropped_requirement_left_in_the_lock_is_caught(tmp_path):
     root = _tree(tmp_path, PYPROJECT.replace('dev = ["pytest>=7"]', "dev = []"), LOCK)
-    problems = check_lock.problems_of("requirements/dev.txt", ("dev",), root=root)
+    problems = check_lock.problems_of("requirements/dev.txt", root=root)
+    assert problems == ["requirements/dev.txt: pins pytest for demo, which no longer asks for it"]
+
+
+def test_a_members_requirement_outside_its_pin_is_caught(tmp_path):
+    root = _tree(tmp_path, PYPROJECT, LOCK)
+    (root / "db/pyproject.toml").write_text(MEMBER.replace("sqlalchemy>=2", "sqlalchemy<2"))
+    problems = check_lock.problems_of("requirements/dev.txt", root=root)
     assert problems == [
-        "requirements/dev.txt: pins pytest for pyproject.toml, which no longer asks for it"
+        "requirements/dev.txt: pins sqlalchemy==2.1.9, outside demo-db's sqlalchemy<2"
     ]
+
+
+def test_the_workspace_lines_are_stripped_from_pip_compiles_output():
+    raw = (
+        "# header\n"
+        "# WARNING: pip install will require the following package to be hashed.\n"
+        "# Consider using a hashable URL like https://example.invalid/x.zip\n"
+        "-e ./db\n"
+        "    # via -r requirements/dev.in\n"
+        "click==8.5.1 \\\n    --hash=sha256:aa\n    # via demo-db\n"
+    )
+    out = check_lock.strip_workspace(raw)
+    assert out == "# header\nclick==8.5.1 \\\n    --hash=sha256:aa\n    # via demo-db\n"
 
 
 def test_an_installed_version_other_than_the_lock_is_caught(tmp_path):
     lock = LOCK.replace("pytest==9.2.0", "pytest==0.0.1")
     root = _tree(tmp_path, PYPROJECT, lock)
-    problems = check_lock.problems_of("requirements/dev.txt", ("dev",), installed=True, root=root)
+    problems = check_lock.problems_of("requirements/dev.txt", installed=True, root=root)
     assert any(p.startswith("requirements/dev.txt: pytest ") and "0.0.1" in p for p in problems)
 
 

@@ -1,7 +1,7 @@
 """Fit the class prior correction of a trained model on its *validation* split.
 
     python training/fit_prior.py runs/tile --data ../shared/datasets/magnetic-tile
-    python training/fit_prior.py plugins/industrial/models/steel.onnx --data DATASET
+    python training/fit_prior.py plugins/inspect_plugins/industrial/models/steel.onnx --data DATASET
 
 Runs the model (with its test-time averaging) over the images it was validated on once (its
 card's validation_split: the val split, or the groups held out from training), fits

@@ -1,6 +1,6 @@
 """Zero the dead weights (|w| < 1e-30) of shipped models, in place, and check nothing changed.
 
-    python training/flush_weights.py plugins/industrial/models/steel.onnx [...]
+    python training/flush_weights.py plugins/inspect_plugins/industrial/models/steel.onnx [...]
 
 Weight decay leaves the weights of unused channels at 1e-30 and below; they and the
 subnormal activations they make cost x86 CPUs many cycles each (see DEAD_WEIGHT in

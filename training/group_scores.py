@@ -1,8 +1,8 @@
 """Score a shipped model on each group of the images its card validated on, and record it.
 
-    python training/group_scores.py plugins/aerial/models/landcover.onnx \\
+    python training/group_scores.py plugins/inspect_plugins/aerial/models/landcover.onnx \\
         --data ../shared/datasets/dubai-aerial --groups '^(tile\\d+)_'
-    python training/group_scores.py plugins/industrial/models/steel.onnx \\
+    python training/group_scores.py plugins/inspect_plugins/industrial/models/steel.onnx \\
         --data ../shared/datasets/neu-steel --note "NEU-Seg's file names name no group"
 
 Writes ``validation_by_group`` (each group's mIoU and image count, and their spread: lowest,

@@ -1,6 +1,7 @@
 """Refuse to install a model that scores lower than the one it would replace.
 
-    python training/install_check.py runs/steel/model.json plugins/industrial/models/steel.json
+    python training/install_check.py runs/steel/model.json \
+        plugins/inspect_plugins/industrial/models/steel.json
 
 training/train.sh runs this before it copies a run into its plugin: the fine-tuning stages
 (steel-ft*.args, tile-ft*.args) start from the installed weights, and a warm restart can end

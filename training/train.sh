@@ -50,7 +50,7 @@ if [ "$INSTALL_AS" = none ]; then  # a settings run: kept in runs/, not installe
   echo "settings run: runs/$name (not installed)"
   exit 0
 fi
-dest=plugins/$PLUGIN/models
+dest=plugins/inspect_plugins/$PLUGIN/models
 mkdir -p "$dest"
 force_args=()
 case "${FORCE:-0}" in 0|no|false|"") ;; *) force_args=(--force) ;; esac

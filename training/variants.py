@@ -1,7 +1,7 @@
 """Make a trained model's faster variants, gate them on its validation images, time them, and
 record all of it in its card; the runtime then runs the fastest that passed.
 
-    python training/variants.py plugins/industrial/models/tile.onnx
+    python training/variants.py plugins/inspect_plugins/industrial/models/tile.onnx
     python training/variants.py plugins/*/models/{steel,landcover,driving}.onnx   # one go
     python training/variants.py runs/tile --data ../shared/datasets/magnetic-tile
 

@@ -12,7 +12,7 @@ callable; the plugin calls it once per thing it adds (the pattern of simonw's ``
     def register_domains(register):
         register(Domain("wood", [Recipe("knots", model=Path("models/knots.onnx"))]))
 
-The shipped plugins (``plugins/industrial``, ``plugins/aerial``, ``plugins/robotics``) and the
+The shipped plugins (``inspect_plugins.industrial``, ``.aerial``, ``.robotics``) and the
 records and station layers (``db``, ``stations``) use exactly these hooks. Every hook is called
 once per plugin, one plugin at a time: a hook that raises (or calls ``sys.exit``) is reported as a
 failure of its plugin, with the reason, and the other plugins are not affected. What the hook

@@ -21,7 +21,7 @@ from inspect_core.training.model_card import save_card
 from inspect_db import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
-STEEL = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
+STEEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def history(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("history")
     archive = tmp / "archive"
     archive.mkdir()
-    for src in sorted((ROOT / "plugins/industrial/samples").glob("steel_*.png")):
+    for src in sorted((ROOT / "plugins/inspect_plugins/industrial/samples").glob("steel_*.png")):
         img = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
         for k, variant in enumerate((img, img[:, ::-1], img[::-1])):
             cv2.imwrite(str(archive / f"{src.stem}_{k}.png"), variant)
@@ -124,7 +124,7 @@ def test_candidates_that_cannot_stand_in_are_refused(tmp_path):
     shutil.copy(STEEL, bare)
     with pytest.raises(CandidateRefused, match="no model card bare.json"):
         check_candidate("industrial", "steel", bare)
-    tile = ROOT / "plugins" / "industrial" / "models" / "tile.onnx"
+    tile = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "tile.onnx"
     with pytest.raises(CandidateRefused, match="classes .*blowhole.* are not those of"):
         check_candidate("industrial", "steel", tile)
     with pytest.raises(CandidateRefused, match="no such model file"):

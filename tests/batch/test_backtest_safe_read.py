@@ -19,7 +19,7 @@ from inspect_core.runtime.inspector import Inspector
 from inspect_db import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
-STEEL = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
+STEEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
 LIMIT = 2 * 1024 * 1024  # --max-bytes of these tests: a few MB
 GOOD = 3
 
@@ -32,7 +32,7 @@ def history(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("safe_read")
     archive = tmp / "archive"
     archive.mkdir()
-    sample = ROOT / "plugins/industrial/samples/steel_fail_002603.png"
+    sample = ROOT / "plugins/inspect_plugins/industrial/samples/steel_fail_002603.png"
     img = cv2.imread(str(sample), cv2.IMREAD_UNCHANGED)
     for k in range(GOOD + 6):  # distinct images (a station records one image once)
         variant = img.copy()
@@ -172,7 +172,7 @@ def test_fsspec_urls_are_checked_too():
 
     from inspect_batch.worker import read_image
 
-    sample = ROOT / "plugins/industrial/samples/steel_pass_002603_crop0.png"
+    sample = ROOT / "plugins/inspect_plugins/industrial/samples/steel_pass_002603_crop0.png"
     fs = fsspec.filesystem("memory")
     fs.pipe("/bt/ok.png", sample.read_bytes())
     fs.pipe("/bt/big.png", b"\0" * 5000)

@@ -17,8 +17,8 @@ from inspect_core.training.model_card import save_card
 from inspect_db.registry import SqlVersions
 
 ROOT = Path(__file__).resolve().parents[2]
-STEEL = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
-TILE = ROOT / "plugins" / "industrial" / "models" / "tile.onnx"
+STEEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
+TILE = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "tile.onnx"
 
 
 def _variant(tmp: Path, name: str, bias: float) -> Path:

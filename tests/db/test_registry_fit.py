@@ -19,7 +19,7 @@ from inspect_core.plugin_api.manager import load_cli_plugins
 from inspect_db.registry import RegistryError
 
 ROOT = Path(__file__).resolve().parents[2]
-STEEL = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
+STEEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
 
 
 def _steel_meta(**changes):

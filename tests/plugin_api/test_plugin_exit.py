@@ -13,7 +13,9 @@ import pytest
 from inspect_core.plugin_api import manager as plugins
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "plugins" / "industrial" / "samples" / "steel_pass_002603_crop0.png"
+SAMPLE = (
+    ROOT / "plugins" / "inspect_plugins" / "industrial" / "samples" / "steel_pass_002603_crop0.png"
+)
 
 MODULES = {
     "exit_at_import_plug": "import sys\nsys.exit(3)\n",

@@ -21,8 +21,8 @@ from inspect_core.plugin_api.resolve import find_recipe
 from inspect_core.runtime.recipe import Domain, Recipe
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = ROOT / "plugins" / "industrial" / "models"
-SAMPLE = ROOT / "plugins" / "industrial" / "samples" / "steel_fail_003169.png"
+MODELS = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models"
+SAMPLE = ROOT / "plugins" / "inspect_plugins" / "industrial" / "samples" / "steel_fail_003169.png"
 RULES = '[[rules]]\ntype = "min_area"\nmin = 1\n'
 
 

@@ -23,8 +23,8 @@ from inspect_core.runtime.onnx_model import OnnxModel
 from inspect_core.runtime.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[2]
-STEEL = ROOT / "plugins" / "industrial" / "models" / "steel.onnx"
-SAMPLE = ROOT / "plugins" / "industrial" / "samples" / "steel_fail_003169.png"
+STEEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
+SAMPLE = ROOT / "plugins" / "inspect_plugins" / "industrial" / "samples" / "steel_fail_003169.png"
 
 
 def swap_head_filters(path: Path) -> None:

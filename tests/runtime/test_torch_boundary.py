@@ -134,7 +134,9 @@ def test_station_run_predict_and_report_run_without_torch(tmp_path, tiny_model):
             "database": {"url": "sqlite:///records.db"},
         },
     )
-    sample = sorted((ROOT / "plugins" / "industrial" / "samples").glob("steel_*.png"))[0]
+    sample = sorted(
+        (ROOT / "plugins" / "inspect_plugins" / "industrial" / "samples").glob("steel_*.png")
+    )[0]
     runs = {
         "station run": ["station", "run", str(cfg), "--until-empty"],
         "predict --plugin": [

@@ -58,6 +58,8 @@ def test_the_build_context_leaves_station_data_out_and_keeps_the_code():
         "stations/quarantine/2024-05-02/bad.png",
         "stations/state/journal.sqlite",
         "stations/state/records.db",
+        "stations/inspect_stations/inbox/part1.png",
+        "stations/inspect_stations/state/journal.sqlite",
         "line1/.station-steel/journal.sqlite",
         "demo.db",
         "work/demo/demo.db-wal",
@@ -66,15 +68,19 @@ def test_the_build_context_leaves_station_data_out_and_keeps_the_code():
     ):
         assert _ignored(p, pats), f"{p} would be sent to the Docker build"
     for p in (
-        "stations/archive.py",
-        "stations/daemon.py",
-        "stations/example.toml",
-        "plugins/industrial/models/steel.onnx",
-        "plugins/industrial/models/steel.json",
-        "db/alembic.ini",
-        "db/migrations/versions/0001_initial.py",
+        "stations/inspect_stations/archive.py",
+        "stations/inspect_stations/daemon.py",
+        "stations/inspect_stations/example.toml",
+        "plugins/inspect_plugins/industrial/models/steel.onnx",
+        "plugins/inspect_plugins/industrial/models/steel.json",
+        "db/inspect_db/alembic.ini",
+        "db/inspect_db/migrations/versions/0001_initial.py",
         "inspect_core/cli.py",
         "pyproject.toml",
+        "db/pyproject.toml",
+        "stations/pyproject.toml",
+        "plugins/pyproject.toml",
+        "requirements/station.txt",
         "README.md",
     ):
         assert not _ignored(p, pats), f"{p} is needed by the Docker build"
@@ -87,14 +93,20 @@ def test_the_image_installs_no_torch():
     # the image installs the station lock, hashed, and the project without resolving anything
     assert "pip install --require-hashes --no-deps -r /wheels/station.txt" in docker
     assert re.findall(r"pip install (?!--require-hashes)[^\n]*", docker) == [
-        "pip install --no-deps /wheels/inspect_vision-*.whl \\"
+        "pip install --no-deps /wheels/inspect_*.whl \\"
     ]
     lock = (ROOT / "requirements/station.txt").read_text()
     pins = re.findall(r"^([A-Za-z0-9._-]+)==", lock, re.M)
     assert {"onnxruntime", "psycopg", "paho-mqtt"} <= set(pins)
     assert not [p for p in pins if p.startswith(("torch", "nvidia"))]
-    for extra in ("postgres", "mqtt"):
-        assert not [d for d in deps["optional-dependencies"][extra] if "torch" in d]
+    # what the image installs: the core, the plugins, the records and the station (and their
+    # postgres and mqtt extras), none asking for torch
+    for folder in (".", "plugins", "db", "stations"):
+        project = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"]
+        wanted = [*project["dependencies"]]
+        for extra in ("postgres", "mqtt"):
+            wanted += project.get("optional-dependencies", {}).get(extra, [])
+        assert not [d for d in wanted if "torch" in d], folder
 
 
 def test_a_station_runs_and_records_without_torch(tmp_path, tiny_model):

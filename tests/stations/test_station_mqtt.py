@@ -154,7 +154,7 @@ def test_trigger_fields_are_normalised_and_bounded():
         == "L" * MAX_FIELD_CHARS
     )
     assert parse_trigger('{"id": "Ä-1", "part_id": "Prüfteil"}'.encode())["part_id"] == "Prüfteil"
-    assert MAX_FIELD_CHARS <= 128  # the part_id and lot columns in db/models.py
+    assert MAX_FIELD_CHARS <= 128  # the part_id and lot columns in db/inspect_db/models.py
     with pytest.raises(TriggerError, match=f"at most {MAX_TRIGGER_BYTES}"):
         parse_trigger(json.dumps({"id": "x" * 1_000_000}).encode())
     with pytest.raises(TriggerError, match="not JSON"):
@@ -381,7 +381,7 @@ def test_paho_is_imported_only_when_mqtt_is_used():
 
 def test_the_longest_id_fits_the_capture_key_column():
     """A triggered capture is recorded under "<id>@<time>#<frame>" (capture_id, String(128) in
-    db/models.py): the longest id accepted must leave room for the rest."""
+    db/inspect_db/models.py): the longest id accepted must leave room for the rest."""
     from inspect_stations.trigger import MAX_ID_CHARS
 
     key = f"{'x' * MAX_ID_CHARS}@{1e10 - 1:.6f}#{2**32}"

@@ -1,8 +1,8 @@
 """Station configuration: a TOML file, parsed into dataclasses, every problem reported with its key.
 
-Every key, with its default and meaning, is in ``stations/example.toml`` (a test parses it, so it
-stays true). Relative paths are relative to the file's folder; ``${VAR}`` in the database URL
-reads the environment, so passwords stay out of the file.
+Every key, with its default and meaning, is in ``inspect_stations/example.toml`` (a test parses
+it, so it stays true). Relative paths are relative to the file's folder; ``${VAR}`` in the
+database URL reads the environment, so passwords stay out of the file.
 
 This module reads a file table by table (:mod:`.config_tables`) into the dataclasses of
 :mod:`.config_types`, and checks what needs several tables at once (folders, MQTT triggers).

@@ -23,9 +23,9 @@ from inspect_core.types import Inspection
 
 MAX_TRIGGER_BYTES = 4096  # a trigger message longer than this is refused unread
 MAX_ID_CHARS = 64  # a string id: echoed in every result and status.json, and part of the
-#                   capture key "<id>@<time>#<frame>" (String(128) in db/models.py)
+#                   capture key "<id>@<time>#<frame>" (String(128) in db/inspect_db/models.py)
 MAX_INT_ID = 2**63 - 1  # an integer id: a signed 64-bit PLC counter at most
-MAX_FIELD_CHARS = 128  # part_id, lot: String(128) columns in db/models.py
+MAX_FIELD_CHARS = 128  # part_id, lot: String(128) columns in db/inspect_db/models.py
 EXAMPLE = '{"id": "A-1042", "part_id": "P-77", "lot": "L-5"}'
 
 

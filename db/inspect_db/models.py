@@ -14,7 +14,8 @@ are a GROUP BY over an index in order, with no sort), ``inspection.n_regions`` /
 join), and ``region.station_id`` / ``region.inspected_at`` / ``region.verdict`` /
 ``region.plugin`` / ``region.recipe`` (so the defect Pareto over a time range, station,
 verdict, plugin or recipe reads one covering index, never a join).
-The Alembic migrations in ``db/migrations`` create exactly this schema; a test checks that.
+The Alembic migrations in ``db/inspect_db/migrations`` create exactly this schema; a test
+checks that.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ PG_LOCK_KEY = 0x1D5EC7  # pg_advisory_xact_lock key of the migration
 
 
 def alembic_config() -> Config:
-    """An Alembic config pointing at ``db/migrations``."""
+    """An Alembic config pointing at ``db/inspect_db/migrations``."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
@@ -147,7 +147,7 @@ def _unversioned(engine: Engine) -> SchemaOutdated:
     return SchemaOutdated(
         f"database {safe_url(engine.url)} has inspect's tables but no Alembic revision "
         "(created by hand?): move them aside, or if they match revision 0001 stamp it with "
-        "`alembic -c db/alembic.ini -x url=URL stamp 0001`"
+        "`alembic -c db/inspect_db/alembic.ini -x url=URL stamp 0001`"
     )
 
 

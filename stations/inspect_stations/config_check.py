@@ -133,7 +133,7 @@ def _check_database(cfg: StationConfig, reg, add: Add) -> None:
             f"{scheme}:// is not supported; use sqlite:///FILE or postgresql://user@host:5432/db",
         )
     elif scheme != "sqlite" and importlib.util.find_spec("psycopg") is None:
-        add("database.url", "PostgreSQL needs psycopg 3: pip install 'inspect-vision[postgres]'")
+        add("database.url", "PostgreSQL needs psycopg 3: pip install 'inspect-db[postgres]'")
     elif scheme == "sqlite" and url.startswith("sqlite:///") and ":memory:" not in url:
         why = _writable_dir(Path(url[len("sqlite:///") :]).parent)
         if why:
@@ -145,7 +145,7 @@ def _check_mqtt_and_sinks(cfg: StationConfig, reg, add: Add) -> None:
     station on its own results, every sink is registered."""
     uses_mqtt = cfg.mqtt is not None or any(s.get("type") == "mqtt" for s in cfg.sinks)
     if uses_mqtt and importlib.util.find_spec("paho") is None:
-        add("mqtt", "MQTT needs the paho-mqtt package: pip install 'inspect-vision[mqtt]'")
+        add("mqtt", "MQTT needs the paho-mqtt package: pip install 'inspect-stations[mqtt]'")
     if cfg.mqtt is not None and not (cfg.mqtt.trigger_topic or cfg.mqtt.result_topic):
         add("mqtt", "give mqtt.trigger_topic and/or mqtt.result_topic, or remove [mqtt]")
     check_trigger_loops(cfg.mqtt, cfg.sinks, add)

@@ -1,7 +1,8 @@
 """What a station configuration holds: the dataclasses a station TOML file is parsed into.
 
 :mod:`inspect_stations.config` reads the file into them (every key, with its default and
-meaning, is in ``stations/example.toml``); the defaults here are the defaults of the file.
+meaning, is in ``inspect_stations/example.toml``); the defaults here are the defaults of
+the file.
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def make_engine(url: str | None = None, *, pool_size: int = 5, echo: bool = Fals
         )
     except (NoSuchModuleError, ImportError) as e:
         raise RecordsError(
-            f"PostgreSQL needs psycopg 3: pip install 'inspect-vision[postgres]' ({e})"
+            f"PostgreSQL needs psycopg 3: pip install 'inspect-db[postgres]' ({e})"
         ) from e
     return engine
 

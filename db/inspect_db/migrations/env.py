@@ -3,7 +3,7 @@
 Used two ways: programmatically by :mod:`inspect_db.migrate` (which hands over an open connection in
 ``config.attributes["connection"]``, already inside a locked transaction), or from a shell::
 
-    alembic -c db/alembic.ini -x url=sqlite:///inspect.db upgrade head
+    alembic -c db/inspect_db/alembic.ini -x url=sqlite:///inspect.db upgrade head
 
 where the URL comes from ``-x url=``, else ``INSPECT_DATABASE_URL``, else the default.
 """

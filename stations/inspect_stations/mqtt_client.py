@@ -16,7 +16,7 @@ def paho():
     except ImportError as e:
         raise InspectError(
             "MQTT needs the paho-mqtt package, which is not installed: "
-            "pip install 'inspect-vision[mqtt]'"
+            "pip install 'inspect-stations[mqtt]'"
         ) from e
     return mqtt
 
