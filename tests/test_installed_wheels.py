@@ -36,11 +36,26 @@ def _third_party(into: Path) -> None:
         (into / entry.name).symlink_to(entry)
 
 
+def _copy(member: Path, to: Path) -> Path:
+    """A member's tracked files, copied: a build writes its build/ folder there, never in the
+    checkout (where a stale build/lib would put deleted files into the next wheel)."""
+    files = subprocess.run(
+        ["git", "ls-files", "--", "."], cwd=member, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for rel in files:
+        if member == ROOT and not rel.startswith(("inspect_core/", "pyproject.toml", "README")):
+            continue
+        (to / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(member / rel, to / rel)
+    return to
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wheels")
     wheels = tmp / "wheels"
     for member in [ROOT, *MEMBERS]:
+        member = _copy(member, tmp / "src" / (member.name if member != ROOT else "core"))
         subprocess.run(
             [
                 sys.executable,
