@@ -12,7 +12,7 @@
    fsync latency; concurrent writers share flushes (group commit).
 2. Report time: a SQLite database bulk-filled in SQL (a recursive CTE, no Python loop over rows)
    with ``--n`` inspections over 30 days at 4 stations and 3 regions per inspection on average;
-   then :func:`inspect_db.report_query.build_report` with several filters, and the whole
+   then :func:`inspect_db.reports.query.build_report` with several filters, and the whole
    ``inspect report --json`` command (process start included).
 
 4. ``--mixed-only``: the report over stations that alternate two recipes (one range query
@@ -43,9 +43,9 @@ from records_data import fill_sqlite, pg_database, synthetic  # noqa: E402
 from inspect_core.types import Inspection  # noqa: E402
 from inspect_db.engine import make_engine  # noqa: E402
 from inspect_db.migrate import ensure_schema  # noqa: E402
-from inspect_db.recorder import Recorder  # noqa: E402
-from inspect_db.report_filters import ReportFilters  # noqa: E402
-from inspect_db.report_query import build_report  # noqa: E402
+from inspect_db.records.recorder import Recorder  # noqa: E402
+from inspect_db.reports.filters import ReportFilters  # noqa: E402
+from inspect_db.reports.query import build_report  # noqa: E402
 
 
 def record_rate(url: str, n: int, writers: int = 1) -> float:
@@ -77,7 +77,7 @@ def time_report(url: str, **filters) -> tuple[float, int]:
     engine = make_engine(url)
     ensure_schema(engine)
     t = time.perf_counter()
-    rep = build_report(engine, ReportFilters.parse(**filters))
+    rep = build_report(engine, ReportFilters.parse(**filters)).to_dict()
     dt = time.perf_counter() - t
     engine.dispose()
     return dt, rep["total"]
@@ -177,7 +177,7 @@ def sync_rates(tmp: str, n: int, rounds: int = 3) -> dict[str, list[float]]:
     inspect sets: a commit on disk when it returns), alternated ``rounds`` times in one run."""
     import sqlalchemy as sa
 
-    import inspect_db.recorder as recorder
+    import inspect_db.records.recorder as recorder
 
     made = recorder.make_engine
     rates: dict[str, list[float]] = {"NORMAL": [], "FULL": []}
@@ -229,7 +229,7 @@ def _split_per_group(conn, w, groups, by_day):
     verdict) group (what ``--mixed-only`` compares the one range query with)."""
     import sqlalchemy as sa
 
-    from inspect_db.report_filters import I
+    from inspect_db.reports.filters import I
 
     for k, sid, verdict in sorted(groups):
         hours = (k * 24, k * 24 + 23) if by_day else (k, k)
@@ -252,7 +252,7 @@ def measure_mixed(path: Path, n: int, add: Callable[[str, str], None]) -> None:
     with the one range query that splits such groups, and with one query per group, in one
     run (the report's numbers must agree)."""
 
-    import inspect_db.report_query as rq
+    import inspect_db.reports.query as rq
 
     fill_sqlite(path, n)
     con = sqlite3.connect(path)
@@ -267,7 +267,7 @@ def measure_mixed(path: Path, n: int, add: Callable[[str, str], None]) -> None:
 
     def timed() -> tuple[float, dict]:
         t = time.perf_counter()
-        rep = build_report(engine, flt)
+        rep = build_report(engine, flt).to_dict()
         return time.perf_counter() - t, rep
 
     split = rq._split_mixed

@@ -24,7 +24,7 @@ _EXPORTS: dict[str, str] = {
     "RuleFactory": "plugin_api.hookspecs",
     "SourceFactory": "plugin_api.hookspecs",
     "SinkFactory": "plugin_api.hookspecs",
-    "SourceContext": "plugin_api.hookspecs",
+    "SourceContext": "plugin_api.interfaces",
     # what register_domains registers
     "Domain": "runtime.recipe",
     "Recipe": "runtime.recipe",

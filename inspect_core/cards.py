@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ MAX_SMALL_FILE = 1 << 20  # cards and recipes: 1 MB is far beyond any real one
 SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 log = logging.getLogger("inspect.models")
 _HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
-_LOGGED: set[tuple] = set()  # what verify_model has already logged in this process
+_LOGGED: set[tuple[object, ...]] = set()  # what verify_model has already logged in this process
 _KINDS = {
     stat.S_IFDIR: "a directory",
     stat.S_IFIFO: "a FIFO (named pipe)",
@@ -115,6 +116,27 @@ class ModelCheck:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Card:
+    """A model card as read once (:func:`verify_model_card`): where it is, and its JSON object
+    (whose "sha256" is 64 lower-case hexadecimal characters). ``data`` is what training wrote
+    (classes, validation scores, variants): the loader plans the variants from it, never
+    reading the file again."""
+
+    path: Path
+    data: Mapping[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return str(self.data["sha256"])
+
+    @property
+    def classes(self) -> list[str] | None:
+        """The model's classes as the card lists them; None when it lists none."""
+        got = self.data.get("classes")
+        return [str(c) for c in got] if isinstance(got, list) else None
+
+
 def allow_unverified() -> bool:
     """Whether ``INSPECT_ALLOW_UNVERIFIED_MODELS=1`` (development only) is set."""
     return os.environ.get(ALLOW_UNVERIFIED_ENV, "").strip() == "1"
@@ -161,6 +183,15 @@ def verify_model(
     recipe, a recipe that names its card). ``INSPECT_ALLOW_UNVERIFIED_MODELS=1`` turns each
     into a logged warning. A model without a card file that is not ``required`` loads
     (``status`` "no_card"; ``inspect predict`` and ``evaluate`` say so)."""
+    return verify_model_card(model, card, required=required)[0]
+
+
+def verify_model_card(
+    model: str | Path, card: str | Path | None = None, *, required: bool = False
+) -> tuple[ModelCheck, Card | None]:
+    """:func:`verify_model`, and the :class:`Card` it read (None: no card file, or one that
+    could not be read): one read of the card serves the check and the variants' plan
+    (:mod:`inspect_core.runtime.loader`)."""
     model = Path(model)
     card = Path(card) if card else model.with_suffix(".json")
     try:
@@ -175,24 +206,24 @@ def verify_model(
         _log_once(
             logging.INFO, (model, actual, "no_card"), note, "model_unverified", model, None, actual
         )
-        return ModelCheck(actual, None, "no_card", note)
+        return ModelCheck(actual, None, "no_card", note), None
     try:
         if not os.path.lexists(card):
             raise CardError(f"model card {card} is missing")
-        expected = read_card(card)["sha256"]
+        read = Card(card, read_card(card))
     except CardError as e:
         msg = f"{model} is not verified: {e}. {card_fix(card)}"
-        return _allowed_or_raise(msg, model, actual, None, "card_problem_allowed")
-    if expected == actual:
-        return ModelCheck(actual, card, "verified")
+        return _allowed_or_raise(msg, model, actual, None, "card_problem_allowed"), None
+    if read.sha256 == actual:
+        return ModelCheck(actual, card, "verified"), read
     msg = (
-        f"{model} does not match its model card {card}: the card says sha256 {expected}, "
+        f"{model} does not match its model card {card}: the card says sha256 {read.sha256}, "
         f"the file has sha256 {actual}. The file changed after its card was written. "
         "Restore it from its plugin's package (reinstall the plugin), or, if the model was "
         "retrained or edited on purpose, copy the card written with it (model.json) or "
         "write the file's sha256 into the card"
     )
-    return _allowed_or_raise(msg, model, actual, expected, "mismatch_allowed")
+    return _allowed_or_raise(msg, model, actual, read.sha256, "mismatch_allowed"), read
 
 
 def verify_variant(file: str | Path, expected: str, card: str | Path) -> ModelCheck:
@@ -230,7 +261,13 @@ def _allowed_or_raise(
 
 
 def _log_once(
-    level: int, key: tuple, msg: str, event: str, model: Path, expected: str | None, actual: str
+    level: int,
+    key: tuple[object, ...],
+    msg: str,
+    event: str,
+    model: Path,
+    expected: str | None,
+    actual: str,
 ) -> None:
     if key in _LOGGED:
         return

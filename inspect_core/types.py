@@ -6,8 +6,9 @@ source -> plugin preprocess -> model -> post-process (Regions) -> rules (Verdict
 
 from __future__ import annotations
 
+import copy
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -43,14 +44,21 @@ class Region:
     polygon: list[tuple[int, int]] = field(default_factory=list)  # outer contour, x, y
     area_mm2: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["bbox"] = list(self.bbox)
-        d["centroid"] = [round(self.centroid[0], 2), round(self.centroid[1], 2)]
-        d["polygon"] = [list(p) for p in self.polygon]
-        d["max_prob"] = round(self.max_prob, 4)
-        d["mean_prob"] = round(self.mean_prob, 4)
-        return d
+    def to_dict(self, *, exact: bool = False) -> dict[str, Any]:
+        """This region as JSON values; ``exact`` keeps every digit (the station's journal),
+        else the centroid has 2 decimals and the probabilities 4 (what is printed and sent)."""
+        cx, cy = self.centroid
+        return {
+            "class_id": self.class_id,
+            "class_name": self.class_name,
+            "bbox": list(self.bbox),
+            "area_px": self.area_px,
+            "centroid": [cx, cy] if exact else [round(cx, 2), round(cy, 2)],
+            "max_prob": self.max_prob if exact else round(self.max_prob, 4),
+            "mean_prob": self.mean_prob if exact else round(self.mean_prob, 4),
+            "polygon": [list(p) for p in self.polygon],
+            "area_mm2": self.area_mm2,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Region:
@@ -84,6 +92,10 @@ class RuleHit:
             "regions": list(self.regions),
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RuleHit:
+        return cls(d["rule"], Decision(d["decision"]), d["message"], list(d.get("regions", [])))
+
 
 @dataclass
 class Verdict:
@@ -92,13 +104,29 @@ class Verdict:
     regions: list[Region] = field(default_factory=list)
     coverage: dict[str, float] = field(default_factory=dict)  # class -> share of ROI/image
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, exact: bool = False) -> dict[str, Any]:
+        """The verdict's keys of an inspection's JSON: ``verdict``, ``fired``, ``regions``,
+        ``coverage`` (``exact``: numbers unrounded, see :meth:`Region.to_dict`)."""
         return {
             "verdict": self.decision.value,
             "fired": [h.to_dict() for h in self.hits],
-            "regions": [r.to_dict() for r in self.regions],
-            "coverage": {k: round(v, 5) for k, v in self.coverage.items()},
+            "regions": [r.to_dict(exact=exact) for r in self.regions],
+            "coverage": (
+                dict(self.coverage) if exact else {k: round(v, 5) for k, v in self.coverage.items()}
+            ),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Verdict:
+        """The verdict of :meth:`to_dict`'s keys, or of the journal's form before issue 23
+        (``decision``, ``hits``)."""
+        fired = d["fired"] if "fired" in d else d.get("hits", [])
+        return cls(
+            Decision(d["verdict"] if "verdict" in d else d["decision"]),
+            [RuleHit.from_dict(h) for h in fired],
+            [Region.from_dict(r) for r in d.get("regions", [])],
+            dict(d.get("coverage", {})),
+        )
 
 
 @dataclass
@@ -146,7 +174,25 @@ class Inspection:
     # names that key here, and a sink keeps one record: this one in place of that ERROR
     replaces: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if k != "verdict"}
-        d.update(self.verdict.to_dict())
+    def to_dict(self, *, exact: bool = False) -> dict[str, Any]:
+        """The one JSON form of an inspection: its fields, with the verdict's keys
+        (:meth:`Verdict.to_dict`) in place of ``verdict``. Printed, sent and recorded with
+        rounded numbers; the station's journal writes it ``exact`` and reads it back with
+        :meth:`from_dict`."""
+        d = {k: getattr(self, k) for k in _FIELDS}
+        d["thresholds"] = copy.deepcopy(self.thresholds)
+        d.update(self.verdict.to_dict(exact=exact))
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Inspection:
+        """An inspection from :meth:`to_dict`'s form, or from the station journal's form
+        before issue 23 (the verdict nested under ``verdict`` as ``decision`` and ``hits``).
+        Keys this version does not know are left out."""
+        nested = d.get("verdict")
+        verdict = Verdict.from_dict(nested if isinstance(nested, dict) else d)
+        return cls(verdict=verdict, **{k: d[k] for k in _FIELDS if k in d})
+
+
+#: the fields of an inspection besides its verdict (what :meth:`Inspection.from_dict` reads)
+_FIELDS = tuple(f.name for f in fields(Inspection) if f.name != "verdict")

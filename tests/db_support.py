@@ -148,7 +148,7 @@ def make_inspection(
 def writer_process(url: str, station: str, ids: list[int]) -> int:
     """Body of a concurrent writer process: record inspections ``ids``; returns how many
     were new. Module-level so ``multiprocessing`` (spawn) can import it."""
-    from inspect_db.recorder import Recorder
+    from inspect_db.records.recorder import Recorder
 
     with Recorder(url) as rec:
         return sum(

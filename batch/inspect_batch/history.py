@@ -14,7 +14,7 @@ from inspect_batch.items import BacktestItem, Chunk, RecipeSettings
 from inspect_batch.stream import chunks
 from inspect_db.engine import connect
 from inspect_db.models import InspectionRecord, Model, Station
-from inspect_db.report_filters import Conditions, ReportFilters, conditions
+from inspect_db.reports.filters import Conditions, ReportFilters, conditions
 
 INSP = InspectionRecord.__table__
 S = Station.__table__

@@ -24,7 +24,7 @@ def operator_verdicts() -> Reviews | None:
     """The database's lookup of operators' decisions (inspection id -> verdict), where the
     records package has one."""
     try:
-        from inspect_db.review_store import human_verdicts
+        from inspect_db.records.decisions import human_verdicts
     except ImportError:
         return None
     return human_verdicts
@@ -53,7 +53,7 @@ def run_backtest(
     defaults unless given); one that breaks them is an error of its own."""
     from inspect_core.commands.progress import item_progress
     from inspect_db.engine import make_engine
-    from inspect_db.report_filters import ReportFilters
+    from inspect_db.reports.filters import ReportFilters
 
     since, until, station = window
     f = ReportFilters.parse(since=since, until=until, station=station, plugin=plugin, recipe=recipe)

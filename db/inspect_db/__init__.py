@@ -38,22 +38,19 @@ from inspect_db.errors import (
     UnknownStation,
 )
 
+#: the lazily loaded names of the Python API: name -> the module that defines it
+_LAZY = {
+    "Recorder": "inspect_db.records.recorder",
+    "SqlSink": "inspect_db.records.recorder",
+    "ReportFilters": "inspect_db.reports.filters",
+    "build_report": "inspect_db.reports.query",
+    "make_engine": "inspect_db.engine",
+}
+
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import inspect_db` (and the plugin) cheap
-    if name in ("Recorder", "SqlSink"):
-        from inspect_db import recorder
+    if name not in _LAZY:
+        raise AttributeError(name)
+    from importlib import import_module
 
-        return getattr(recorder, name)
-    if name == "ReportFilters":
-        from inspect_db.report_filters import ReportFilters
-
-        return ReportFilters
-    if name == "build_report":
-        from inspect_db.report_query import build_report
-
-        return build_report
-    if name == "make_engine":
-        from inspect_db.engine import make_engine
-
-        return make_engine
-    raise AttributeError(name)
+    return getattr(import_module(_LAZY[name]), name)

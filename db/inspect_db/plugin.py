@@ -14,8 +14,8 @@ from inspect_core.plugin_api.hookspecs import hookimpl
 
 def sql_sink(config: dict[str, Any]):
     """Factory of the ``sql`` sink (config key ``url``; see
-    :class:`inspect_db.recorder.SqlSink`)."""
-    from inspect_db.recorder import SqlSink
+    :class:`inspect_db.records.recorder.SqlSink`)."""
+    from inspect_db.records.recorder import SqlSink
 
     return SqlSink(config)
 
@@ -28,7 +28,7 @@ def register_sinks(register) -> None:
 def sql_versions(config: dict[str, Any]):
     """Factory of the ``sql`` version source: the model registry in the station's database
     (:class:`inspect_db.registry.SqlVersions`)."""
-    from inspect_db.registry import SqlVersions
+    from inspect_db.registry.versions import SqlVersions
 
     return SqlVersions(config)
 
@@ -40,9 +40,18 @@ def register_version_sources(register) -> None:
 
 @hookimpl
 def register_commands(cli) -> None:
-    from inspect_db.commands import db_group, report
-    from inspect_db.registry_cli import model_group
+    from inspect_db.commands import db_group
+    from inspect_db.registry.cli import model_group
+    from inspect_db.reports.cli import report
 
     cli.add_command(db_group)
     cli.add_command(report)
     cli.add_command(model_group)
+
+
+@hookimpl
+def register_report_formats(register) -> None:
+    from inspect_db.reports.formats import BUILTIN
+
+    for fmt in BUILTIN:
+        register(fmt)

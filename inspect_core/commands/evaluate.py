@@ -154,10 +154,10 @@ def spread(by_group: dict[str, dict]) -> dict:
 def evaluate(model_path, data, split, tile, threads, by_group, groups, as_json):
     """Per-class Dice, IoU, precision and recall over a whole split, plus image-level recall
     and false-reject rate; with --by-group, each group's scores and their spread."""
-    from inspect_core.params import LIMITS
+    from inspect_core.params import TILE
 
-    if why := LIMITS["recipe"][""]["tile"].problem("--tile", tile):
-        raise click.BadParameter(why, param_hint="--tile")
+    if tile is not None and not TILE.fits(tile):
+        raise click.BadParameter(f"--tile {TILE.refusal(tile)}", param_hint="--tile")
     ds = open_dataset(data, split)
     if by_group or groups:
         ds = with_groups(ds, groups)

@@ -167,8 +167,7 @@ def train(out, stem_stride, init_from, augment_json, **settings):
     Fine-tune:     inspect train --data DATASET --out runs/mine --init-from industrial:steel
     """
     try:
-        from inspect_core.training.augment import AugmentConfig
-        from inspect_core.training.trainer import TrainConfig
+        from inspect_core.training.config import AugmentConfig, TrainConfig
         from inspect_core.training.trainer import train as run_train
     except ImportError as e:
         raise InspectError(

@@ -20,64 +20,30 @@ registered before it raised is kept. A hook's return value is ignored: ``registe
 way in. ``INSPECT_TRACE_HOOKS=1`` prints every hook call, its plugin and its duration to stderr.
 
 The types below (:class:`Rule`, :class:`RuleFactory`, :class:`SourceFactory`,
-:class:`SinkFactory`, :class:`SourceContext`) say what each ``register`` accepts.
+:class:`SinkFactory`; :class:`~inspect_core.plugin_api.interfaces.SourceContext`) say what each
+``register`` accepts.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
+from inspect_core.rules.base import Rule, RuleFactory, VerdictAdjuster
+
 if TYPE_CHECKING:  # kept out of the import: plugins import this module first, and it stays light
     import click
 
-    from inspect_core.plugin_api.interfaces import Sink, Source, VersionSource
-    from inspect_core.rules.engine import RuleContext
+    from inspect_core.plugin_api.interfaces import Sink, Source, SourceContext, VersionSource
     from inspect_core.runtime.recipe import Domain
-    from inspect_core.types import RuleHit
+
+__all__ = ["Rule", "RuleFactory", "VerdictAdjuster"]  # defined in inspect_core.rules.base
 
 PROJECT = "inspect"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
-
-
-class Rule(Protocol):
-    """A built rule: called on every image with its regions; returns one hit per reason it
-    fires (an empty list when it does not). A rule with ``adjusts_verdict = True`` instead gets
-    ``adjust(hits, ctx) -> hits`` after all other rules (as ``review_band`` does)."""
-
-    def __call__(self, ctx: RuleContext) -> list[RuleHit]: ...
-
-
-class VerdictAdjuster(Rule, Protocol):
-    """A rule with ``adjusts_verdict = True``: instead of being called, it gets the hits of all
-    the other rules in ``adjust`` and returns them changed (``review_band`` turns a FAIL that
-    rests on uncertain regions into REVIEW)."""
-
-    adjusts_verdict: bool
-
-    def adjust(self, hits: list[RuleHit], ctx: RuleContext) -> list[RuleHit]: ...
-
-
-# Builds a Rule from one ``[[rules]]`` table, ``factory(**params)``: ``params`` are the table's keys
-# except ``type``, plus ``name`` (the table's ``name``, else the type). Raise
-# ``inspect_core.rules.engine.RuleConfigError`` (or TypeError for an unknown key) for a bad value:
-# the recipe is refused when it loads, with the table's position. A dataclass works well (as the
-# built-in rules in inspect_core/rules/engine.py are).
-RuleFactory = Callable[..., Rule]
-
-
-class SourceContext(Protocol):
-    """What a station gives a source besides its ``[source]`` table."""
-
-    station: str  # the station's name
-    stop: threading.Event  # set on SIGTERM/SIGINT: finish and return from items()
-    base: Path  # the station file's folder: resolve relative paths against it
-    until_empty: bool  # True for a one-shot run: end items() when nothing is left
 
 
 class SourceFactory(Protocol):
@@ -136,7 +102,7 @@ def register_rules(register: RegisterRule) -> None:
         Call ``register(name, factory)`` once per rule type: ``name`` is the table's ``type`` and
         ``factory`` a :class:`RuleFactory`, ``factory(**params) -> rule``, where
         ``rule(ctx) -> list[RuleHit]`` and ``ctx`` is an
-        :class:`inspect_core.rules.engine.RuleContext` (regions, label map, class names, pixel
+        :class:`inspect_core.rules.base.RuleContext` (regions, label map, class names, pixel
         size). ``register`` raises TypeError for an empty name or a
         factory that is not callable; a name that is already registered is reported and the later
         one ignored. The core registers the built-in rules (``min_area``, ``max_area``,
@@ -216,4 +182,22 @@ def register_commands(cli: click.Group) -> None:
 
     :returns: Nothing: a returned value is ignored. Raising reports the plugin as failed (shown
         by ``inspect plugins``) and the command line works without its commands.
+    """
+
+
+@hookspec
+def register_report_formats(register: Callable[[Any], None]) -> None:
+    """Register output formats of ``inspect report`` (as datasette's
+    ``register_output_renderer``): ``inspect report --format NAME [--out FILE]`` picks one.
+
+    :param register:
+        Call ``register(fmt)`` once per format with an
+        :class:`inspect_db.reports.formats.ReportFormat`: its ``name``, a one-line
+        ``description``, and ``write(report, out)``, which writes the typed
+        :class:`inspect_db.reports.model.Report` onto the text stream ``out`` (a file opened
+        as UTF-8, or standard output). The records plugin registers ``terminal``, ``json``,
+        ``csv`` and ``html`` this way. ``register`` raises TypeError for anything that is not
+        a format; a name that is already registered is reported and the later one ignored.
+
+    :returns: Nothing: a returned value is ignored. Raising reports the plugin as failed.
     """

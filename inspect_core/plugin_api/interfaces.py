@@ -1,5 +1,5 @@
-"""What a station takes images from and writes results to: sources, the items they deliver,
-and sinks.
+"""What a station takes images from and writes results to: sources, what a source is given
+(:class:`SourceContext`), the items they deliver, and sinks.
 
 A source plugin derives from :class:`BaseSource` and writes ``items()``; everything else has a
 default. The station calls every method of :class:`Source` on every source, so a source that
@@ -8,9 +8,11 @@ files its images (as the built-in folder source does) overrides ``done`` and ``d
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -58,6 +60,17 @@ class SourceItem:
     # inbox, a symlink out of it, a trigger that got no frame)
     refuse: str | None = None
     file: FileFacts | None = None  # for a file: its stat, and what the station learns of it
+
+
+class SourceContext(Protocol):
+    """What a station gives a source factory besides its ``[source]`` table (the one contract:
+    the station's own context, :class:`inspect_stations.builders.SourceContext`, implements it
+    and carries more for the built-in sources)."""
+
+    station: str  # the station's name
+    stop: threading.Event  # set on SIGTERM/SIGINT: finish and return from items()
+    base: Path  # the station file's folder: resolve relative paths against it
+    until_empty: bool  # True for a one-shot run: end items() when nothing is left
 
 
 class Source(Protocol):

@@ -35,6 +35,7 @@ from inspect_core.data.datasets import read_image
 from inspect_core.errors import DataError, ImageError, InspectError
 from inspect_core.rules.engine import RuleContext, build_rules
 from inspect_core.rules.engine import judge as apply_rules
+from inspect_core.runtime.loader import check_for
 from inspect_core.runtime.onnx_model import ModelMeta, OnnxModel
 from inspect_core.runtime.postprocess import Compose, argmax_labels, build_steps, extract_regions
 from inspect_core.runtime.recipe import Recipe, RecipeError
@@ -206,11 +207,11 @@ class Inspector(InspectorBase):
         from inspect_core.rules.engine import BUILTIN_RULES
 
         self.recipe = recipe
-        card = recipe.card_path
-        # the model is checked against its card as it loads (a mismatch is a ModelError);
-        # a model handed in was checked when it loaded, its hash is cached: this is cheap
-        self.model = model or OnnxModel(recipe.model, threads=threads, card=card)
-        self.model_check: ModelCheck = recipe.check_model()  # a plugin's: its card is required
+        card, required = recipe.card_path, recipe.card_required  # a plugin's: card required
+        # the model is checked against its card once, as it loads (a mismatch is a ModelError);
+        # a model handed in keeps the check it loaded with when it is of the recipe's files
+        self.model = model or OnnxModel(recipe.model, threads=threads, card=card, required=required)
+        self.model_check: ModelCheck = check_for(self.model.loaded, recipe.model, card, required)
         self.classes = self.model.classes
         self.model_sha256 = self.model_check.sha256
         problems = recipe.class_problems(self.classes)

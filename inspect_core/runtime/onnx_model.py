@@ -21,9 +21,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inspect_core.cards import ModelCheck
 from inspect_core.errors import ModelError
 from inspect_core.runtime.engines import META_KEY as META_KEY  # re-exported: export.py
 from inspect_core.runtime.engines import Engine
+from inspect_core.runtime.loader import LoadedModel, load_model
 
 # Test-time augmentation: each transform of an (N, C, H, W) batch with the inverse that maps its
 # probabilities back; together with the identity they are the 8 symmetries of a square.
@@ -246,53 +248,46 @@ class OnnxModel:
         verify: bool = True,
         variant: str | None = None,
         engine: Engine | None = None,
+        *,
+        required: bool = False,
+        loaded: LoadedModel | None = None,
     ):
-        """Load ``path``; first check it against its model card (``card``, default the
-        ``.json`` beside it): a file that does not match is refused (see
+        """Load ``path`` through :func:`inspect_core.runtime.loader.load_model`: first checked
+        against its model card (``card``, default the ``.json`` beside it; ``required``: a
+        missing card refuses it), a file that does not match is refused (see
         :func:`inspect_core.cards.verify_model`). ``verify=False`` is for the training tools that
         rewrite a model and then its card (no variant runs then).
 
         ``variant``: ``auto`` (the fastest variant the card ships that this machine runs, else
         the fp32 file), ``fp32``, or a variant's name; default ``INSPECT_VARIANT``, else
         ``auto``. ``engine``: run this instead (training/variants.py scores its candidates
-        through it); ``path`` only names the model then. ``variant_name`` says what runs."""
-        from inspect_core.cards import ModelCheck, verify_model
-
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: model file not found")
-        self.check: ModelCheck | None = verify_model(self.path, card) if verify else None
-        if engine is None:
-            engine, self.variant_name = self._open(threads, providers, variant)
-        else:
-            self.variant_name = engine.label
-        self.engine: Engine = engine
+        through it); ``path`` only names the model then. ``variant_name`` says what runs.
+        ``loaded``: a model :func:`~inspect_core.runtime.loader.load_model` opened already."""
+        if loaded is None:
+            loaded = load_model(
+                path,
+                card,
+                required=required,
+                verify=verify,
+                threads=threads,
+                providers=providers,
+                variant=variant,
+                engine=engine,
+            )
+        self.loaded = loaded
+        self.path = loaded.path
+        self.check: ModelCheck | None = loaded.check
+        self.variant_name = loaded.variant
+        self.engine: Engine = loaded.engine
         # ONNX Runtime's session, for tools that time or wrap it; None on another engine
-        self.session = getattr(engine, "session", None)
-        raw = engine.metadata()
+        self.session = getattr(self.engine, "session", None)
+        raw = self.engine.metadata()
         if raw is None:
             raise ModelError(
                 f"{self.path}: no '{META_KEY}' metadata; export it with inspect "
                 "(inspect train writes it) so classes and normalisation are known"
             )
         self.meta = ModelMeta.from_json(raw, self.path)
-
-    def _open(
-        self, threads: int, providers: list[str] | None, variant: str | None
-    ) -> tuple[Engine, str]:
-        """The engine for the fastest variant that passed its gate and runs here, and its name
-        (the choice and its log line: :mod:`inspect_core.runtime.variants`)."""
-        from inspect_core.runtime import variants
-
-        threads = threads or int(os.environ.get("INSPECT_THREADS", "0"))
-        card_path = self.check.card if self.check is not None else None
-        requested = variants.requested_variant(variant)
-        if card_path is None or providers not in (None, ["CPUExecutionProvider"]):
-            requested = "fp32"  # no card to vouch for a variant; variants are CPU-only
-        sha = self.check.sha256 if self.check is not None else ""
-        p = variants.plan(self.path, card_path, sha, requested)
-        chosen = variants.open_planned(self.path, card_path, p, threads, providers)
-        return chosen.engine, chosen.name
 
     @property
     def classes(self) -> list[str]:

@@ -94,7 +94,7 @@ class Recipe:
     source: Path | None = field(default=None, compare=False)  # the TOML file, for messages
 
     def __post_init__(self) -> None:
-        """Every numeric parameter within its range (:data:`inspect_core.params.LIMITS`): checked
+        """Every numeric parameter within its range (:data:`inspect_core.params.PARAMS`): checked
         here, so a recipe file, a plugin's recipe and a station's overrides (a copy made by
         :meth:`with_overrides`) are all refused before the first image."""
         problems = self.limit_problems()

@@ -7,7 +7,7 @@ the fp32 file (the gate: val mIoU within 0.005, no class's IoU more than 0.02 lo
 against it in the same run; the card's ``variants`` records all of it, with each file's sha256.
 A variant that failed the gate, or was not faster, is not shipped.
 
-As a model loads (:class:`~inspect_core.runtime.onnx_model.OnnxModel`), :func:`plan` ranks the
+As a model loads (:func:`~inspect_core.runtime.loader.load_model`), :func:`plan` ranks the
 shipped variants by the speed-up the card records and drops those this machine cannot run (the
 engine is not installed, the CPU lacks the instructions the speed-up came from, the file is
 missing, the variants were made for another version of the model); :func:`open_planned` loads the
@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from inspect_core.cards import CardError, read_card, verify_variant
+from inspect_core.cards import Card, CardError, read_card, verify_variant
 from inspect_core.errors import ModelError
 from inspect_core.runtime.engines import (
     ENGINES,
@@ -190,8 +190,32 @@ def plan(
 ) -> Plan:
     """The variants of ``model`` (its card at ``card_path``; None: it has none) worth trying on
     this machine, fastest first (by the card's speed-up), and those left out. ``model_sha256``
-    is the fp32 file's: variants made from another version of it are left out."""
+    is the fp32 file's: variants made from another version of it are left out. Reads the card;
+    a model that loads plans from the card it has read already (:func:`plan_card`)."""
     vset = _read_set(card_path) if card_path is not None else None
+    return _plan(model, vset, model_sha256, requested, flags)
+
+
+def plan_card(
+    model: Path,
+    card: Card | None,
+    model_sha256: str,
+    requested: str = "auto",
+    flags: frozenset[str] | None = None,
+) -> Plan:
+    """:func:`plan` from the :class:`~inspect_core.cards.Card` read when the model was checked
+    (None: no card vouches for it, so the fp32 file runs): the card is not read again."""
+    vset = _card_set(card) if card is not None else None
+    return _plan(model, vset, model_sha256, requested, flags)
+
+
+def _plan(
+    model: Path,
+    vset: VariantSet | None,
+    model_sha256: str,
+    requested: str,
+    flags: frozenset[str] | None,
+) -> Plan:
     if requested == "fp32" or vset is None:
         skips: tuple[Skip, ...] = ()
         if vset is None and requested not in ("auto", "fp32"):
@@ -230,7 +254,14 @@ def _read_set(card_path: Path) -> VariantSet | None:
     if not card_path.is_file():
         return None
     try:
-        return VariantSet.from_card(read_card(card_path), card_path)
+        return _card_set(Card(card_path, read_card(card_path)))
+    except CardError as e:
+        raise ModelError(f"{e}. Restore the card from its plugin's package") from e
+
+
+def _card_set(card: Card) -> VariantSet | None:
+    try:
+        return VariantSet.from_card(dict(card.data), card.path)
     except CardError as e:
         raise ModelError(f"{e}. Restore the card from its plugin's package") from e
 

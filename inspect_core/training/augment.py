@@ -8,41 +8,12 @@ nearest-neighbour and padded with the ignore index, so padding never counts as b
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
 
 import albumentations as A
 import cv2
 import numpy as np
 
-
-@dataclass
-class AugmentConfig:
-    rotate: float = 15.0  # max degrees; 0 disables
-    rotate90: bool = False  # also random multiples of 90 degrees (textures, aerial)
-    scale: float = 0.15  # +- relative scale; 0 disables
-    hflip: bool = True
-    vflip: bool = True
-    noise: float = 0.2  # probability of gaussian noise
-    brightness_contrast: float = 0.2  # +- limit; 0 disables
-    crop: int = 256  # training crop; images smaller are padded (mask = ignore)
-    defect_crop_bias: float = 0.0  # probability a crop is centred on a defect pixel (tiny defects)
-    rare_crop_bias: float = 0.0  # probability a crop holds a rare class (< 3% of pixels: thin ones)
-    # photometric and imaging shifts (lighting, lens, camera, compression); all off by default:
-    # where colour defines a class (vegetation, water) hue jitter destroys the cue, so each is
-    # measured on unseen groups before a recipe turns it on
-    gamma: float = 0.0  # +- relative gamma (0.3: gamma 0.7..1.3), p 0.5
-    hue: float = 0.0  # +- hue shift (OpenCV units), colour images only, p 0.5
-    saturation: float = 0.0  # +- saturation shift (0..255 scale), colour images only
-    rgb_shift: float = 0.0  # +- per-channel offset (0..255), colour images only, p 0.5
-    blur: float = 0.0  # probability of a Gaussian blur (sigma 0.5..1.5: focus, a dirty lens)
-    jpeg: float = 0.0  # probability of JPEG re-compression at quality 40..95
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> AugmentConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+from inspect_core.training.config import AugmentConfig
 
 
 def build_augment(

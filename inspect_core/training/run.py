@@ -1,4 +1,4 @@
-"""A training run: its setup from a :class:`~inspect_core.training.trainer.TrainConfig`
+"""A training run: its setup from a :class:`~inspect_core.training.config.TrainConfig`
 (datasets and the validation split, :mod:`.holdout`; the settings left open, :mod:`.settings`;
 network, started from other weights by :mod:`.init_from`; data loader, optimiser,
 learning-rate schedule: :func:`start_run`) and its checkpoints (``last.pt``: :func:`save_last`
@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from inspect_core.data.datasets import Dataset
 from inspect_core.errors import InspectError
 from inspect_core.training.augment import build_augment
+from inspect_core.training.config import TrainConfig
 from inspect_core.training.holdout import (
     Holdout,
     Splits,
@@ -44,8 +45,6 @@ from inspect_core.training.unet import ModelConfig, build_model, count_parameter
 
 if TYPE_CHECKING:
     import albumentations as A
-
-    from inspect_core.training.trainer import TrainConfig
 
 
 def seed_everything(seed: int) -> None:

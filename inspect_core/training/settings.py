@@ -1,4 +1,4 @@
-"""The settings a run leaves open (``None`` in :class:`~inspect_core.training.trainer.TrainConfig`:
+"""The settings a run leaves open (``None`` in :class:`~inspect_core.training.config.TrainConfig`:
 an option not given to ``inspect train``) and how they are chosen: :func:`resolve_settings`.
 
 From scratch: 40 epochs at a learning rate of 2e-3, early stop after 8 epochs without
@@ -20,14 +20,11 @@ Either way the training crop is the images' shorter side (median) rounded down t
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from inspect_core.errors import InspectError
+from inspect_core.training.config import TrainConfig
 from inspect_core.training.init_from import ARCH_FIELDS, InitSource
 from inspect_core.training.unet import ModelConfig
-
-if TYPE_CHECKING:
-    from inspect_core.training.trainer import TrainConfig
 
 SCRATCH_EPOCHS = 40
 SCRATCH_LR = 2e-3

@@ -21,7 +21,6 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
 from itertools import count
 
 import numpy as np
@@ -30,52 +29,10 @@ import torch
 from inspect_core.data.datasets import Dataset, to_channels
 from inspect_core.data.metrics import SegmentationScores
 from inspect_core.runtime.onnx_model import normalize  # the one normalisation, as inference
-from inspect_core.training.augment import AugmentConfig
+from inspect_core.training.config import TrainConfig
 from inspect_core.training.losses import segmentation_loss
 from inspect_core.training.run import Run, save_last, start_run
 from inspect_core.training.unet import build_model, zero_dead_weights
-
-
-@dataclass
-class TrainConfig:
-    """A run's settings. ``None`` leaves one open: :func:`.settings.resolve_settings` chooses
-    it (from scratch, or for a fine-tune from ``init_from``), and the card records the choice."""
-
-    data: str
-    out: str
-    epochs: int | None = None  # 0 = no limit (then max_minutes ends the run)
-    batch: int = 8
-    size: int | None = None  # training crop (sets augment.crop)
-    width: int | None = None  # network: from init_from's weights, else ModelConfig's default
-    depth: int | None = None
-    stem_stride: int | None = None
-    arch: str | None = None
-    lr: float | None = None
-    weight_decay: float = 1e-4
-    patience: int | None = None  # epochs without val improvement before stopping; 0 = never
-    seed: int = 0
-    workers: int = 1
-    threads: int = 0  # 0 = all cores
-    init_from: str | None = None  # a .pt/.onnx path or PLUGIN:RECIPE
-    init_partial: bool = False  # start tensors that do not fit init_from from scratch
-    bf16: str = "auto"  # auto | on | off
-    channels_last: bool = True
-    max_minutes: float | None = None  # stop (keeping the best) after this much time; 0 = no limit
-    steps_per_epoch: int | None = None  # 0 = one pass over the training set
-    val_every: int = 1
-    val_max_side: int = 0  # validate on images downscaled to this side (0 = native)
-    groups: str | None = None  # groups pattern (regex, one capture group); None = classes.json's
-    val_groups: str | None = None  # comma-separated groups to validate on, none trained on
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    loss: str = "dice_ce"  # dice_ce | lovasz_ce (losses.LOSSES)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def val_group_list(self) -> list[str] | None:
-        if not self.val_groups:
-            return None
-        return [g.strip() for g in self.val_groups.split(",") if g.strip()]
 
 
 @torch.no_grad()

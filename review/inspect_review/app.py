@@ -40,7 +40,6 @@ from inspect_db.errors import (
     SchemaOutdated,
     UnknownItem,
 )
-from inspect_db.review_types import QueueFilters, UserView
 from inspect_review.auth import (
     SESSION_COOKIE,
     LoginBrake,
@@ -49,6 +48,7 @@ from inspect_review.auth import (
     password_digest,
     same_token,
 )
+from inspect_review.storage.types import QueueFilters, UserView
 
 
 class RowIdConvertor(IntegerConvertor):
@@ -162,7 +162,7 @@ def _user_of(st: ReviewState, session: Session | None) -> UserView | None:
     if session is None:
         return None
     from inspect_db.engine import connect
-    from inspect_db.review_store import user_by_id
+    from inspect_review.storage.store import user_by_id
 
     with connect(st.engine) as conn:
         user = user_by_id(conn, session.user_id)

@@ -95,8 +95,8 @@ def serve(url, host, port, poll_seconds, secure_cookies, media_roots) -> None:
     import uvicorn
 
     from inspect_db.engine import safe_url
-    from inspect_db.review_store import list_users
     from inspect_review.app import ReviewSettings, create_app
+    from inspect_review.storage.store import list_users
 
     engine = _engine(url)
     roots = tuple(str(r) for r in media_roots)
@@ -156,8 +156,8 @@ def export(url, out, since, until, station, recipe, val_share, media_roots, as_j
     defect left is all background. Then fine-tune:
     inspect train --data OUT --out runs/ft --init-from PLUGIN:RECIPE
     """
-    from inspect_db.review_export import ExportFilters
     from inspect_review.export import GROUPS, export_dataset
+    from inspect_review.storage.export import ExportFilters
 
     filters = ExportFilters.parse(since, until, station, recipe)
     engine = _engine(url)
@@ -235,7 +235,7 @@ def _hash(password: str) -> str:
 def user_add(name, role, url, password_stdin) -> None:
     """Add a user NAME who may log in (asks for the password twice)."""
     from inspect_db.migrate import ensure_schema
-    from inspect_db.review_store import add_user, check_user_name
+    from inspect_review.storage.store import add_user, check_user_name
 
     check_user_name(name)
     engine = _engine(url)
@@ -256,7 +256,7 @@ def user_add(name, role, url, password_stdin) -> None:
 def user_passwd(name, url, password_stdin) -> None:
     """Give user NAME a new password."""
     from inspect_db.migrate import ensure_schema
-    from inspect_db.review_store import get_user, set_password
+    from inspect_review.storage.store import get_user, set_password
 
     engine = _engine(url)
     try:
@@ -275,7 +275,7 @@ def user_passwd(name, url, password_stdin) -> None:
 def user_disable(name, url, enable) -> None:
     """Stop user NAME from logging in (their decisions stay, with their name)."""
     from inspect_db.migrate import ensure_schema
-    from inspect_db.review_store import set_disabled
+    from inspect_review.storage.store import set_disabled
 
     engine = _engine(url)
     try:
@@ -292,8 +292,8 @@ def user_disable(name, url, enable) -> None:
 def user_list(url, as_json) -> None:
     """The users, their roles and whether they may log in."""
     from inspect_db.migrate import ensure_schema
-    from inspect_db.report_filters import iso
-    from inspect_db.review_store import list_users
+    from inspect_db.reports.filters import iso
+    from inspect_review.storage.store import list_users
 
     engine = _engine(url)
     try:

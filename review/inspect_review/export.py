@@ -39,11 +39,11 @@ from inspect_core.data.datasets import IMAGE_EXTS
 from inspect_db.engine import connect, safe_url
 from inspect_db.errors import RecordsError, ReviewError
 from inspect_db.models import utcnow
-from inspect_db.report_filters import iso
-from inspect_db.review_export import ExportFilters, ReviewedImage, reviewed_images
+from inspect_db.reports.filters import iso
 from inspect_review.labels import class_list
 from inspect_review.masks import review_mask
 from inspect_review.media import decode, read_recorded
+from inspect_review.storage.export import ExportFilters, ReviewedImage, reviewed_images
 
 #: classes.json "groups": the station and day in a file stem ``<station>_<YYYYMMDD>_<id>``
 GROUPS = r"^(.+_\d{8})_\d+$"
@@ -195,7 +195,7 @@ def _check_out(out: Path) -> None:
 
 
 def _check_station(conn: Connection, filters: ExportFilters) -> None:
-    from inspect_db.review_queue import filter_choices
+    from inspect_review.storage.queue import filter_choices
 
     stations, recipes, _ = filter_choices(conn)
     for option, value, known in (
@@ -323,7 +323,7 @@ def _write_meta(
     summary: ExportSummary,
     rows: list[dict[str, object]],
 ) -> None:
-    from inspect_db.report_render import write_csv
+    from inspect_db.reports.csv_out import write_csv
 
     meta = {"classes": summary.classes, "ignore_index": 255, "name": name, "groups": GROUPS}
     try:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from inspect_db.errors import ReviewError
-from inspect_db.review_types import ItemView, RegionLabel
+from inspect_review.storage.types import ItemView, RegionLabel
 
 CHOICES = ("auto", "confirm", "not_defect", "unsure")
 CLASS_PREFIX = "class:"

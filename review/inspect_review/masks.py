@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from inspect_db.errors import ReviewError
-from inspect_db.review_export import LabelledRegion
+from inspect_review.storage.export import LabelledRegion
 
 IGNORE = 255
 

@@ -13,18 +13,6 @@ from starlette.routing import Route
 
 from inspect_db.engine import connect
 from inspect_db.errors import UnknownItem
-from inspect_db.review_queue import (
-    arrived_since,
-    decided_since,
-    filter_choices,
-    last_inspection_id,
-    last_review_id,
-    media_paths,
-    queue,
-    queue_count,
-)
-from inspect_db.review_store import get_user
-from inspect_db.review_types import Arrivals, Decided, UserView
 from inspect_review import item_pages
 from inspect_review.app import (
     ReviewState,
@@ -47,6 +35,18 @@ from inspect_review.auth import (
     verify_password,
 )
 from inspect_review.media import load_picture, thumbnail
+from inspect_review.storage.queue import (
+    arrived_since,
+    decided_since,
+    filter_choices,
+    last_inspection_id,
+    last_review_id,
+    media_paths,
+    queue,
+    queue_count,
+)
+from inspect_review.storage.store import get_user
+from inspect_review.storage.types import Arrivals, Decided, UserView
 
 ASSETS = ("review.css", "queue.js", "item.js")
 MAX_LOGINS_WAITING = 32  # logins waiting for a password check; more are told to come back

@@ -17,22 +17,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from inspect_core.config import Problem
 from inspect_core.errors import InspectError
 from inspect_core.plugin_api.interfaces import BaseSource, Sink, Source, SourceItem
+from inspect_core.plugin_api.interfaces import SourceContext as SourceContract
 from inspect_core.runtime.inspector import InspectorBase
 from inspect_stations.archive import Archive
 from inspect_stations.config import StationConfig
 from inspect_stations.journal import Journal
 from inspect_stations.logs import StationLog
-from inspect_stations.toml_reader import Reader, read_alone
+from inspect_stations.toml_reader import read_alone
 from inspect_stations.writer import SinkSlot
 
 Options = TypeVar("Options")
 
 
 @dataclass
-class SourceContext:
-    """What a source factory gets besides its [source] table."""
+class SourceContext(SourceContract):
+    """What a source factory gets besides its [source] table: the contract
+    (:class:`inspect_core.plugin_api.interfaces.SourceContext`) and what the built-in sources
+    use besides."""
 
     station: str
     stop: threading.Event
@@ -127,17 +131,10 @@ def build_slots(
 
 
 def build_source(cfg: StationConfig, context: SourceContext, registry_fn) -> Source:
-    """The built-in folder or camera source, or one another plugin registered
-    (``registry_fn()`` gives the registry; it is only loaded when needed)."""
+    """The source ``[source] type`` names, found in the registry (``registry_fn()``) as a
+    plugin's is: the built-in folder and camera sources are registered by the station plugin
+    (:mod:`inspect_stations.plugin`) through the same hook."""
     kind = cfg.source_type
-    if kind == "folder":
-        from inspect_stations.folder import FolderSource
-
-        return FolderSource(cfg.folder, context)
-    if kind == "camera":
-        from inspect_stations.camera import CameraSource
-
-        return CameraSource(cfg.camera, context)
     registry = registry_fn()
     factory = registry.sources.get(kind)
     if factory is None:
@@ -149,10 +146,13 @@ def build_source(cfg: StationConfig, context: SourceContext, registry_fn) -> Sou
 
 
 def source_options(
-    config: dict[str, Any], context: SourceContext, read: Callable[[dict, Reader], Options]
+    config: dict[str, Any],
+    context: SourceContext,
+    read: Callable[[dict[str, Any], Path], tuple[Options, list[Problem]]],
 ) -> Options:
-    """A source's options from its raw [source] table, read by ``read(table, reader)``
-    (``config_tables.folder_options``...); every problem at once, as a ConfigError."""
+    """A source's options from its raw [source] table, read by ``read(table, base)``
+    (``config_tables.folder_options``...), relative paths from the station file's folder;
+    every problem at once, as a ConfigError."""
     return read_alone(read, config, context.base)
 
 
@@ -189,4 +189,7 @@ class _Adapted(BaseSource):
 
 
 def config_base(cfg: StationConfig) -> Path:
+    """The folder the configuration's relative paths start from (its file's)."""
+    if cfg.base is not None:
+        return cfg.base
     return Path(cfg.path).resolve().parent if cfg.path else Path.cwd()

@@ -106,7 +106,7 @@ def _config_with_options(
     if state_dir:
         cfg.state_dir = Path(state_dir).resolve()
     if stable_s is not None and cfg.folder is not None:
-        cfg.folder.stable_s = stable_s
+        cfg.folder.stable_s = cfg.source["stable_s"] = stable_s  # the source reads its table
     if db:
         cfg.database_url = db
     return cfg

@@ -12,26 +12,33 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from inspect_core.config import Problem, did_you_mean, lenient
 from inspect_stations.config_tables import (
     archive_table,
-    camera_options,
     database_table,
-    folder_options,
-    limits_table,
     model_table,
     overrides_table,
     read_state_dir,
     sinks_array,
+    source_table,
     station_table,
 )
-from inspect_stations.config_types import CameraOptions, FolderOptions, Limits, StationConfig
+from inspect_stations.config_types import (
+    CameraOptions,
+    FolderOptions,
+    Limits,
+    StationConfig,
+)
 from inspect_stations.mqttconf import MqttOptions, mqtt_options
 from inspect_stations.paths import check_folders, check_inbox_contents
-from inspect_stations.toml_reader import ConfigError, Reader, nonempty
+from inspect_stations.toml_reader import ConfigError
 from inspect_stations.topics import check_trigger_loops
+
+Err = Callable[[str, str], None]
 
 __all__ = [
     "ConfigError",
@@ -96,10 +103,11 @@ def state_dir_of(path: str | Path) -> Path:
     now refuses, a key it does not know), so the operator can always see what the station did."""
     path = Path(path)
     raw = read_toml(path)
-    r = Reader(path.resolve().parent)
-    folder = read_state_dir(r.table(raw, "station"), r)
-    if r.problems:
-        raise ConfigError(r.problems, path)
+    problems: list[Problem] = []
+    st = raw.get("station")
+    folder = read_state_dir(st if isinstance(st, dict) else {}, path.resolve().parent, problems)
+    if problems:
+        raise ConfigError(problems, path)
     return folder
 
 
@@ -113,76 +121,82 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> S
 
 def parse_lenient(
     raw: dict[str, Any], base: Path, path: Path | None = None
-) -> tuple[StationConfig, list[tuple[str, str]]]:
+) -> tuple[StationConfig, list[Problem]]:
     """The config with defaults where values are wrong, and the list of problems."""
-    r = Reader(Path(base))
-    r.unknown(raw, "", TABLES)
-    cfg = station_table(r.table(raw, "station", required=True), r, path)
-    cfg.overrides = overrides_table(r.table(raw, "overrides"), r)
-    _source(r.table(raw, "source", required=True), r, cfg)
-    database_table(r.table(raw, "database"), r, cfg)
-    cfg.model = model_table(r.table(raw, "model"), r, cfg)
-    archive_table(r.table(raw, "archive"), r, cfg)
-    cfg.limits = limits_table(r.table(raw, "limits"), r)
+    base, out = Path(base), []
+    for k in sorted(set(raw) - TABLES):
+        hint = did_you_mean(k, TABLES)
+        known = f"did you mean {hint!r}?" if hint else f"known keys: {', '.join(sorted(TABLES))}"
+        out.append((k, f"unknown key; {known}"))
+    cfg = station_table(_table(raw, "station", out, required=True), base, path, out)
+    cfg.base = base
+    cfg.overrides = overrides_table(_table(raw, "overrides", out), out)
+    source_table(_table(raw, "source", out, required=True), base, cfg, out)
+    database_table(_table(raw, "database", out), base, cfg, out)
+    cfg.model = model_table(_table(raw, "model", out), cfg, out)
+    archive_table(_table(raw, "archive", out), base, cfg, out)
+    cfg.limits, problems = lenient(Limits, _table(raw, "limits", out), "limits", {"base": base})
+    out += problems
     if "mqtt" in raw:
-        cfg.mqtt = mqtt_options(r.table(raw, "mqtt"), r)
-    cfg.sinks = sinks_array(raw.get("sinks", []), r)
-    _cross_checks(cfg, r)
-    return cfg, r.problems
+        cfg.mqtt, problems = mqtt_options(_table(raw, "mqtt", out), base)
+        out += problems
+    cfg.sinks = sinks_array(raw.get("sinks", []), base, out)
+    _cross_checks(cfg, out)
+    return cfg, out
 
 
-def _source(src: dict, r: Reader, cfg: StationConfig) -> None:
-    """``[source]``: kept as given (a plugin's source reads it), and read for the built-in
-    folder and camera sources."""
-    cfg.source = dict(src)
-    cfg.source_type = r.get(src, "source", "type", str, "folder", nonempty)
-    if cfg.source_type == "folder":
-        cfg.folder = folder_options(src, r)
-    elif cfg.source_type == "camera":
-        cfg.camera = camera_options(src, r)
+def _table(
+    raw: dict[str, Any], key: str, out: list[Problem], required: bool = False
+) -> dict[str, Any]:
+    v = raw.get(key)
+    if v is None:
+        if required:
+            out.append((key, f"missing [{key}] table"))
+        return {}
+    if not isinstance(v, dict):
+        out.append((key, f"must be a table ([{key}]), got {type(v).__name__}"))
+        return {}
+    return v
 
 
-def _cross_checks(cfg: StationConfig, r: Reader) -> None:
+def _cross_checks(cfg: StationConfig, out: list[Problem]) -> None:
     """What needs several tables: system folders, the inbox, MQTT triggers (and a trigger topic
     that would match the station's own results)."""
-    check_folders(
-        (
-            ("source.path", cfg.folder.path if cfg.folder else None),
-            ("archive.path", cfg.archive),
-            ("archive.quarantine", cfg.quarantine),
-            ("station.state_dir", cfg.state_dir),
-        ),
-        r.err,
-    )
-    if cfg.folder is not None:
-        _check_inbox_overlap(cfg, r)
-        check_inbox_contents(
-            cfg.folder.path, cfg.limits.extensions, cfg.folder.after == "archive", r.err
-        )
+
+    def err(key: str, message: str) -> None:
+        out.append((key, message))
+
+    folder = cfg.folder if not any(k == "source.path" for k, _ in out) else None
+    own = [("archive.path", cfg.archive), ("archive.quarantine", cfg.quarantine)]
+    inbox = [("source.path", folder.path)] if folder else []
+    check_folders(inbox + own + [("station.state_dir", cfg.state_dir)], err)
+    if folder is not None:
+        _check_inbox_overlap(cfg, folder, err)
+        check_inbox_contents(folder.path, cfg.limits.extensions, folder.after == "archive", err)
     if cfg.camera is not None and cfg.camera.trigger == "mqtt":
         if cfg.mqtt is None or not cfg.mqtt.trigger_topic:
-            r.err(
+            err(
                 "mqtt.trigger_topic",
                 'required when source.trigger = "mqtt" (add an [mqtt] table with trigger_topic)',
             )
-    check_trigger_loops(cfg.mqtt, cfg.sinks, r.err)
+    check_trigger_loops(cfg.mqtt, cfg.sinks, err)
 
 
-def _check_inbox_overlap(cfg: StationConfig, r: Reader) -> None:
+def _check_inbox_overlap(cfg: StationConfig, folder: FolderOptions, err: Err) -> None:
     """Nothing of the station's own may sit in the watched folder: it would be taken for an
     image, refused and moved to quarantine (the journal, the database, this very file).
     Sub-folders of the inbox are fine: they are not watched."""
-    inbox = os.path.realpath(cfg.folder.path)
-    what = "moved to quarantine" if cfg.folder.after == "archive" else "inspected as an image"
-    for key, folder in (
+    inbox = os.path.realpath(folder.path)
+    what = "moved to quarantine" if folder.after == "archive" else "inspected as an image"
+    for key, own in (
         ("station.state_dir", cfg.state_dir),
         ("archive.path", cfg.archive),
         ("archive.quarantine", cfg.quarantine),
     ):
-        if os.path.realpath(folder) == inbox:
-            r.err(
+        if os.path.realpath(own) == inbox:
+            err(
                 key,
-                f"is the watched folder itself ({cfg.folder.path}): the files the "
+                f"is the watched folder itself ({folder.path}): the files the "
                 f"station keeps there would be {what}; give it a folder of its own (a "
                 "sub-folder of the inbox is fine: sub-folders are not watched)",
             )
@@ -190,15 +204,15 @@ def _check_inbox_overlap(cfg: StationConfig, r: Reader) -> None:
     if url.startswith("sqlite:///") and ":memory:" not in url:
         db = Path(url[len("sqlite:///") :].split("?", 1)[0])
         if os.path.realpath(db.parent) == inbox:
-            r.err(
+            err(
                 "database.url",
                 f"the SQLite file {db} is in the watched folder: it would be "
                 f"{what}; put it elsewhere (e.g. in station.state_dir)",
             )
     if cfg.path is not None and os.path.realpath(Path(cfg.path).parent) == inbox:
-        r.err(
+        err(
             "source.path",
-            f"the watched folder {cfg.folder.path} holds this configuration "
+            f"the watched folder {folder.path} holds this configuration "
             f"file, which would be {what}; watch another folder or keep the "
             "configuration elsewhere",
         )

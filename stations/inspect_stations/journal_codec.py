@@ -1,8 +1,9 @@
 """How the journal stores a result and a file name.
 
-A result (:class:`~inspect_core.types.Inspection`) is stored as JSON (:func:`encode`,
-:func:`decode`); every field comes back. JSON escapes what is not ASCII, so a name that is not
-valid UTF-8 survives too.
+A result (:class:`~inspect_core.types.Inspection`) is stored as its one JSON form
+(:meth:`~inspect_core.types.Inspection.to_dict`, numbers exact: :func:`encode`, :func:`decode`);
+every field comes back, and a journal in the form before issue 23 still loads. JSON escapes what
+is not ASCII, so a name that is not valid UTF-8 survives too.
 
 File names are stored losslessly (:func:`stored`, :func:`loaded`): a name that is valid UTF-8
 as text, as it always was; one that is not (``Pr\\xfcfteil.png`` from a Latin-1 writer on an
@@ -12,10 +13,9 @@ as a BLOB of its bytes, so the file it names can still be found, compared and mo
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
-from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict
+from inspect_core.types import Inspection
 
 
 def stored(text: str | None) -> str | bytes | None:
@@ -37,37 +37,12 @@ def loaded(value: str | bytes | None) -> str | None:
 
 
 def encode(insp: Inspection) -> str:
-    """JSON of every field (faster than dataclasses.asdict, which deep-copies everything)."""
-    d = dict(insp.__dict__)
-    v = insp.verdict
-    d["verdict"] = {
-        "decision": v.decision.value,
-        "hits": [
-            {
-                "rule": h.rule,
-                "decision": h.decision.value,
-                "message": h.message,
-                "regions": h.regions,
-            }
-            for h in v.hits
-        ],
-        "regions": [r.__dict__ for r in v.regions],
-        "coverage": v.coverage,
-    }
-    return json.dumps(d, default=str, separators=(",", ":"))
+    """The journal's JSON of ``insp``: the one JSON form of an inspection
+    (:meth:`Inspection.to_dict`), with every digit kept (``exact``)."""
+    return json.dumps(insp.to_dict(exact=True), default=str, separators=(",", ":"))
 
 
 def decode(payload: str) -> Inspection:
-    d = json.loads(payload)
-    v = d.pop("verdict")
-    verdict = Verdict(
-        Decision(v["decision"]),
-        [
-            RuleHit(h["rule"], Decision(h["decision"]), h["message"], list(h["regions"]))
-            for h in v["hits"]
-        ],
-        [Region.from_dict(r) for r in v["regions"]],
-        dict(v.get("coverage", {})),
-    )
-    known = {f.name for f in dataclasses.fields(Inspection)}
-    return Inspection(verdict=verdict, **{k: val for k, val in d.items() if k in known})
+    """An inspection :func:`encode` wrote, or one the journal wrote before issue 23 (its
+    verdict nested as ``decision`` and ``hits``): a journal left by the older station loads."""
+    return Inspection.from_dict(json.loads(payload))

@@ -13,7 +13,7 @@ older plan: all cores but one for each call (:func:`inspect_stations.builders.mo
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from inspect_stations.builders import model_threads
 from inspect_stations.config import StationConfig
@@ -52,4 +52,4 @@ def pool_plan(cfg: StationConfig) -> ModelPool:
 def model_config(cfg: StationConfig, pool: ModelPool) -> StationConfig:
     """``cfg`` with the threads the station's models are built with (an inspector for a new
     model version too)."""
-    return replace(cfg, threads=pool.threads)
+    return cfg.model_copy(update={"threads": pool.threads})

@@ -26,7 +26,8 @@ def make_client(opt: MqttOptions, client_id: str):
     mqtt = paho()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     if opt.username:
-        client.username_pw_set(opt.username, opt.password)
+        password = opt.password.get_secret_value() if opt.password else None
+        client.username_pw_set(opt.username, password)
     if opt.tls:
         try:
             client.tls_set(

@@ -16,8 +16,7 @@ from typing import Any
 from inspect_core.types import Inspection
 from inspect_stations.logs import StationLog
 from inspect_stations.mqtt import MqttLink
-from inspect_stations.mqttconf import mqtt_sink_options
-from inspect_stations.toml_reader import read_alone
+from inspect_stations.mqttconf import sink_options
 from inspect_stations.trigger import encode, result_message
 
 
@@ -30,11 +29,7 @@ class MqttSink:
     """
 
     def __init__(self, config: dict[str, Any]):
-        so = read_alone(
-            lambda t, r: mqtt_sink_options(t, r, "mqtt sink"),
-            dict(config, type="mqtt"),
-            Path.cwd(),
-        )
+        so = sink_options(dict(config, type="mqtt"), Path.cwd())
         self.topic, self.timeout_s, self.opt = so.topic, so.timeout_s, so.mqtt
         if not self.opt.client_id:  # two mqtt sinks of one station must not share an id
             self.opt.client_id = f"inspect-sink-{os.getpid()}-{uuid.uuid4().hex[:8]}"

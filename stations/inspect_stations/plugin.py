@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 from inspect_core.plugin_api.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from inspect_core.plugin_api.hookspecs import SourceContext
-    from inspect_core.plugin_api.interfaces import Sink, Source
+    from inspect_core.plugin_api.interfaces import Sink, Source, SourceContext
 
 
 @hookimpl

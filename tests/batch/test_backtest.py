@@ -71,8 +71,8 @@ def _overturn_first_pass(url: str) -> int:
     import sqlalchemy as sa
 
     from inspect_db.engine import make_engine
-    from inspect_db.review_store import add_user, record_decision
-    from inspect_db.review_types import DecisionIn
+    from inspect_review.storage.store import add_user, record_decision
+    from inspect_review.storage.types import DecisionIn
 
     engine = make_engine(url)
     try:

@@ -14,8 +14,8 @@ from chromium_kit import APT_HINT, find_chromium
 from click.testing import CliRunner
 from db_support import make_inspection, region
 
-from inspect_db.commands import report as report_cmd
-from inspect_db.recorder import Recorder
+from inspect_db.records.recorder import Recorder
+from inspect_db.reports.cli import report as report_cmd
 
 
 def dump_dom(chromium: str, page, profile) -> str:

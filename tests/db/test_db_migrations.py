@@ -13,7 +13,7 @@ from inspect_db.engine import make_engine
 from inspect_db.errors import SchemaOutdated
 from inspect_db.migrate import ensure_schema, head_revision, upgrade
 from inspect_db.models import Base
-from inspect_db.recorder import Recorder
+from inspect_db.records.recorder import Recorder
 
 
 @pytest.fixture
@@ -100,8 +100,8 @@ def _fill_at_0001(engine) -> None:
 def test_upgrade_from_0001_keeps_the_records_and_copies_plugin_and_recipe(db_url):
     """A database filled at revision 0001 (regions without plugin/recipe) upgrades to head;
     its regions get their inspection's plugin and recipe, so the filtered Pareto counts them."""
-    from inspect_db.report_filters import ReportFilters
-    from inspect_db.report_query import build_report
+    from inspect_db.reports.filters import ReportFilters
+    from inspect_db.reports.query import build_report
 
     engine = make_engine(db_url)
     assert upgrade(engine, "0001") == (None, "0001")
@@ -116,9 +116,9 @@ def test_upgrade_from_0001_keeps_the_records_and_copies_plugin_and_recipe(db_url
         ("dent", "industrial", "steel"),
         ("dent", "industrial", "steel"),
     ]
-    pareto = build_report(engine, ReportFilters.parse(plugin="industrial", recipe="steel"))[
-        "pareto"
-    ]
+    pareto = build_report(
+        engine, ReportFilters.parse(plugin="industrial", recipe="steel")
+    ).to_dict()["pareto"]
     assert [(p["class"], p["regions"]) for p in pareto] == [("dent", 2)]
     with Recorder(engine=engine) as rec:  # and new records go on at head
         assert rec.record(make_inspection(3, verdict="FAIL", regions=[region("scratch", 5)]))

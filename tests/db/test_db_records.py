@@ -16,7 +16,7 @@ from inspect_db.engine import make_engine
 from inspect_db.errors import DatabaseUnavailable, RecordsError
 from inspect_db.migrate import head_revision, schema_state
 from inspect_db.models import TABLES, InspectionRecord, Model, Station
-from inspect_db.recorder import Recorder
+from inspect_db.records.recorder import Recorder
 
 
 def count(engine, table: str) -> int:

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 from db_support import make_inspection, region
 
-from inspect_db.commands import report as report_cmd
 from inspect_db.engine import make_engine
 from inspect_db.errors import BadFilter, UnknownStation
-from inspect_db.recorder import Recorder
-from inspect_db.report_export import INSPECTION_FIELDS, REGION_FIELDS
-from inspect_db.report_filters import ReportFilters, parse_when
-from inspect_db.report_query import build_report
+from inspect_db.records.recorder import Recorder
+from inspect_db.reports.cli import report as report_cmd
+from inspect_db.reports.export import INSPECTION_FIELDS, REGION_FIELDS
+from inspect_db.reports.filters import ReportFilters, parse_when
+from inspect_db.reports.query import build_report
 
 T0 = datetime(2025, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -78,7 +78,7 @@ def filled(db_url) -> str:
 def report(url: str, **filters):
     engine = make_engine(url)
     try:
-        return build_report(engine, ReportFilters.parse(**filters), gallery=5)
+        return build_report(engine, ReportFilters.parse(**filters), gallery=5).to_dict()
     finally:
         engine.dispose()
 
@@ -145,7 +145,7 @@ def test_days_and_filters(filled):
     r = report(filled, plugin="industrial")  # the Pareto through the join path
     assert [(p["class"], p["regions"]) for p in r["pareto"]] == [("dent", 3), ("scratch", 2)]
     engine = make_engine(filled)
-    days = build_report(engine, ReportFilters(), bucket="day")["timeline"]["rows"]
+    days = build_report(engine, ReportFilters(), bucket="day").to_dict()["timeline"]["rows"]
     engine.dispose()
     assert [(d["start"], d["total"]) for d in days] == [
         ("2025-11-20T00:00:00Z", 10),
@@ -293,7 +293,7 @@ def test_filtered_pareto_reads_one_covering_index_on_sqlite(tmp_path):
     import sqlalchemy as sa
 
     from inspect_db.engine import connect
-    from inspect_db.report_filters import R, conditions
+    from inspect_db.reports.filters import R, conditions
 
     url = f"sqlite:///{tmp_path / 'plan.db'}"
     fill(url)

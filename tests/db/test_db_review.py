@@ -14,10 +14,10 @@ from db_support import make_inspection, region
 from inspect_db.engine import connect, make_engine
 from inspect_db.errors import DecisionConflict, ReviewError, UnknownItem
 from inspect_db.models import utcnow
-from inspect_db.recorder import Recorder
-from inspect_db.review_queue import arrived_since, item, next_item, queue, queue_count
-from inspect_db.review_store import add_user, get_user, record_decision, set_disabled
-from inspect_db.review_types import DecisionIn, QueueFilters, RegionLabel
+from inspect_db.records.recorder import Recorder
+from inspect_review.storage.queue import arrived_since, item, next_item, queue, queue_count
+from inspect_review.storage.store import add_user, get_user, record_decision, set_disabled
+from inspect_review.storage.types import DecisionIn, QueueFilters, RegionLabel
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"  # stored as given; never checked here
 

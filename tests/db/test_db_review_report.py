@@ -11,15 +11,15 @@ from click.testing import CliRunner
 from db_support import make_inspection, region
 from rich.console import Console
 
-from inspect_db.commands import report as report_cmd
 from inspect_db.engine import connect, make_engine
-from inspect_db.recorder import Recorder
-from inspect_db.report_filters import ReportFilters
-from inspect_db.report_query import build_report
-from inspect_db.report_render import render_terminal
-from inspect_db.review_queue import item
-from inspect_db.review_store import add_user, record_decision
-from inspect_db.review_types import DecisionIn, RegionLabel
+from inspect_db.records.recorder import Recorder
+from inspect_db.reports.cli import report as report_cmd
+from inspect_db.reports.filters import ReportFilters
+from inspect_db.reports.query import build_report
+from inspect_db.reports.terminal import render_terminal
+from inspect_review.storage.queue import item
+from inspect_review.storage.store import add_user, record_decision
+from inspect_review.storage.types import DecisionIn, RegionLabel
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
 
@@ -69,7 +69,7 @@ def reviewed(db_url):
 
 
 def test_review_figures(reviewed):
-    r = build_report(reviewed, ReportFilters())["review"]
+    r = build_report(reviewed, ReportFilters()).to_dict()["review"]
     assert r["queue"] == {
         "REVIEW": {"reviewed": 3, "pending": 0},
         "FAIL": {"reviewed": 3, "pending": 1},
@@ -111,7 +111,7 @@ def test_review_figures(reviewed):
         ("2026-11-27", 2, 1, 0),
         ("2026-11-28", 4, 1, 2),
     ]
-    only_a = build_report(reviewed, ReportFilters.parse(station="a"))["review"]
+    only_a = build_report(reviewed, ReportFilters.parse(station="a")).to_dict()["review"]
     assert only_a["queue"]["FAIL"] == {"reviewed": 2, "pending": 1}
     assert [s["station"] for s in only_a["stations"]] == ["a"]
 

@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from db_support import make_inspection
 
-from inspect_db.commands import report as report_cmd
 from inspect_db.engine import make_engine
-from inspect_db.html import render_html
 from inspect_db.migrate import head_revision, upgrade
-from inspect_db.recorder import Recorder
-from inspect_db.report_query import build_report
+from inspect_db.records.recorder import Recorder
+from inspect_db.reports.cli import report as report_cmd
+from inspect_db.reports.html import render_html
+from inspect_db.reports.query import build_report
 
 # (latency, inspection, queue wait): a station's images behind one another, then two records
 # without the split (before revision 0006, or `inspect predict`)
@@ -52,14 +52,15 @@ def test_both_parts_are_recorded_and_a_record_without_them_keeps_nulls(timed_db)
 
 
 def test_the_report_shows_inspection_time_and_queue_wait_apart(timed_db):
-    r = build_report(make_engine(timed_db))
+    report = build_report(make_engine(timed_db))
+    r = report.to_dict()
     assert r["latency_ms"]["count"] == 6 and r["latency_ms"]["max"] == 500.0
     ins, q = r["inspect_ms"], r["queue_ms"]
     assert ins["count"] == q["count"] == 4  # the records without the split are left out
     assert (ins["p50"], ins["mean"], ins["max"]) == (11.5, 11.5, 13.0)
     assert (q["p50"], q["mean"], q["max"]) == (28.5, 28.5, 57.0)
     assert q["p95"] == pytest.approx(57.0 - 0.15 * 19.0)  # interpolated as percentile_cont
-    html = render_html({**r, "gallery": []})
+    html = render_html(report)
     assert '<td class="l">inspection</td>' in html and "queue wait" in html
 
 
@@ -99,12 +100,12 @@ def test_upgrade_to_0006_keeps_the_records_with_no_split(sqlite_url):
             {"sha": "1" * 64},
         )
     assert upgrade(engine) == ("0005", head_revision())
-    r = build_report(engine)
+    r = build_report(engine).to_dict()
     assert r["latency_ms"]["count"] == 1 and r["latency_ms"]["p50"] == 42.0
     assert r["inspect_ms"] == {"count": 0, "p50": None, "p95": None, "mean": None, "max": None}
     with Recorder(engine=engine) as rec:  # new records carry the split
         assert rec.record(timed(2, 20.0, 5.0, 15.0))
-    assert build_report(engine)["queue_ms"]["max"] == 15.0
+    assert build_report(engine).to_dict()["queue_ms"]["max"] == 15.0
     engine.dispose()
 
 

@@ -14,7 +14,7 @@ from inspect_core.cli import cli
 from inspect_core.plugin_api.manager import load_cli_plugins
 from inspect_core.runtime.onnx_model import edit_meta
 from inspect_core.training.model_card import save_card
-from inspect_db.registry import SqlVersions
+from inspect_db.registry.versions import SqlVersions
 
 ROOT = Path(__file__).resolve().parents[2]
 STEEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
@@ -160,7 +160,7 @@ def test_versions_added_at_the_same_moment_get_distinct_labels(db_url, tmp_path)
 
     from inspect_db.engine import make_engine
     from inspect_db.migrate import ensure_schema
-    from inspect_db.registry import add_version
+    from inspect_db.registry.versions import add_version
 
     engine = make_engine(db_url)
     ensure_schema(engine)

@@ -16,7 +16,7 @@ from onnx_kit import conv_model
 
 from inspect_core.cli import cli
 from inspect_core.plugin_api.manager import load_cli_plugins
-from inspect_db.registry import RegistryError
+from inspect_db.registry.versions import RegistryError
 
 ROOT = Path(__file__).resolve().parents[2]
 STEEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"

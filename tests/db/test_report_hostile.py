@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from db_support import make_inspection, region
 
 from inspect_core.types import Region
-from inspect_db.commands import report as report_cmd
 from inspect_db.errors import BadFilter
-from inspect_db.recorder import Recorder
-from inspect_db.report_filters import ReportFilters, parse_when
+from inspect_db.records.recorder import Recorder
+from inspect_db.reports.cli import report as report_cmd
+from inspect_db.reports.filters import ReportFilters, parse_when
 
 FORMULAS = [
     '=HYPERLINK("http://evil","x")',

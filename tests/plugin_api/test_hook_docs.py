@@ -84,6 +84,7 @@ def test_readme_table_and_hookspecs_name_the_same_hooks_and_arguments():
         "register_sinks",
         "register_version_sources",
         "register_commands",
+        "register_report_formats",
     }
     assert mismatches(readme_hooks((ROOT / "README.md").read_text()), specs) == []
 
@@ -112,7 +113,7 @@ def test_every_hook_documents_and_types_its_arguments_and_return(name):
     assert ":returns:" in doc, f"{name}: say what the hook may return (':returns:')"
     import click
 
-    from inspect_core.plugin_api.interfaces import Sink, Source
+    from inspect_core.plugin_api.interfaces import Sink, Source, SourceContext
     from inspect_core.rules.engine import RuleContext
     from inspect_core.runtime.recipe import Domain
     from inspect_core.types import RuleHit
@@ -122,6 +123,7 @@ def test_every_hook_documents_and_types_its_arguments_and_return(name):
         "click": click,
         "Sink": Sink,
         "Source": Source,
+        "SourceContext": SourceContext,
         "Domain": Domain,
         "RuleContext": RuleContext,
         "RuleHit": RuleHit,

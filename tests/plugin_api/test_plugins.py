@@ -58,6 +58,13 @@ def make_plugin(model, calls, sample=None):
         def fake_cmd():
             """A command from a plugin."""
 
+    @hookimpl
+    def register_report_formats(register):
+        from inspect_db.reports.formats import ReportFormat
+
+        calls.append("register_report_formats")
+        register(ReportFormat("fake-format", "a format from a plugin", lambda report, out: None))
+
     for f in (
         register_domains,
         register_rules,
@@ -65,6 +72,7 @@ def make_plugin(model, calls, sample=None):
         register_sinks,
         register_version_sources,
         register_commands,
+        register_report_formats,
     ):
         setattr(mod, f.__name__, f)
     return mod
@@ -84,6 +92,9 @@ def test_every_hook_is_exercised(tiny_model, monkeypatch):
     group = click.Group("root")
     plugins.load_cli_plugins(group)
     assert "fake-cmd" in group.commands
+    from inspect_db.reports.formats import report_formats
+
+    assert "fake-format" in report_formats(reg) and "html" in report_formats(reg)
     assert set(calls) == set(HOOKS)
 
 

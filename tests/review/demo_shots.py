@@ -26,11 +26,11 @@ from inspect_core.plugin_api.manager import get_registry  # noqa: E402
 from inspect_core.runtime.inspector import Inspector  # noqa: E402
 from inspect_core.runtime.overlay import render_result, save_overlay  # noqa: E402
 from inspect_db.engine import connect, make_engine  # noqa: E402
-from inspect_db.recorder import Recorder  # noqa: E402
-from inspect_db.review_queue import item  # noqa: E402
-from inspect_db.review_store import get_user, record_decision  # noqa: E402
-from inspect_db.review_types import DecisionIn  # noqa: E402
+from inspect_db.records.recorder import Recorder  # noqa: E402
 from inspect_review.labels import resolve  # noqa: E402
+from inspect_review.storage.queue import item  # noqa: E402
+from inspect_review.storage.store import get_user, record_decision  # noqa: E402
+from inspect_review.storage.types import DecisionIn  # noqa: E402
 
 IMAGES = ROOT.parent / "shared" / "datasets" / "neu-steel" / "val" / "images"
 MAX_BYTES = 200_000

@@ -89,8 +89,8 @@ def record_item(
 
 
 def add_user(engine, name: str, role: str = "operator", password: str = PASSWORD):
-    from inspect_db.review_store import add_user as add
     from inspect_review.auth import hash_password
+    from inspect_review.storage.store import add_user as add
 
     return add(engine, name, role, hash_password(password))
 

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from review_kit import Client, add_user, box_region, record_item, serve_app
 
 from inspect_db.engine import connect, make_engine
-from inspect_db.recorder import Recorder
-from inspect_db.review_export import ExportFilters
-from inspect_db.review_queue import item
-from inspect_db.review_store import record_decision
-from inspect_db.review_types import DecisionIn
+from inspect_db.records.recorder import Recorder
+from inspect_review.storage.export import ExportFilters
+from inspect_review.storage.queue import item
+from inspect_review.storage.store import record_decision
+from inspect_review.storage.types import DecisionIn
 
 pytest.importorskip("starlette")
 pytest.importorskip("argon2")
@@ -27,8 +27,8 @@ HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
 
 
 def decide_all(engine, ids: list[int], user_name: str = "olga") -> None:
-    from inspect_db.review_store import add_user as add
     from inspect_review.labels import resolve
+    from inspect_review.storage.store import add_user as add
 
     user = add(engine, user_name, "operator", HASH)
     for iid in ids:

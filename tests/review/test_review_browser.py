@@ -14,7 +14,7 @@ from chromium_pipe import Browser
 from review_kit import PASSWORD, add_user, box_region, live_server, record_item
 
 from inspect_db.engine import make_engine
-from inspect_db.recorder import Recorder
+from inspect_db.records.recorder import Recorder
 
 pytest.importorskip("starlette")
 pytest.importorskip("argon2")

@@ -17,15 +17,15 @@ from inspect_core.data.datasets import open_dataset
 from inspect_core.data.groups import group_names
 from inspect_db.engine import connect, make_engine
 from inspect_db.errors import ReviewError
-from inspect_db.recorder import Recorder
-from inspect_db.review_export import ExportFilters, LabelledRegion
-from inspect_db.review_queue import item
-from inspect_db.review_store import add_user, record_decision
-from inspect_db.review_types import DecisionIn, RegionLabel
+from inspect_db.records.recorder import Recorder
 from inspect_review.commands import review_group
 from inspect_review.export import export_dataset
 from inspect_review.labels import resolve
 from inspect_review.masks import review_mask
+from inspect_review.storage.export import ExportFilters, LabelledRegion
+from inspect_review.storage.queue import item
+from inspect_review.storage.store import add_user, record_decision
+from inspect_review.storage.types import DecisionIn, RegionLabel
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"
 
@@ -238,7 +238,7 @@ def test_images_of_different_class_lists_are_not_mixed(reviewed):
             ),
             {"s": "cd" * 32, "i": iid},
         )
-    from inspect_db.review_store import get_user
+    from inspect_review.storage.store import get_user
 
     with connect(engine) as conn:
         view = item(conn, iid)
@@ -313,8 +313,8 @@ def test_inspect_train_trains_on_the_export(reviewed):
     from functools import partial
 
     import inspect_core.training.export as export_mod
-    from inspect_core.training.augment import AugmentConfig
-    from inspect_core.training.trainer import TrainConfig, train
+    from inspect_core.training.config import AugmentConfig, TrainConfig
+    from inspect_core.training.trainer import train
 
     engine, _, tmp = reviewed
     export_dataset(engine, tmp / "data", ExportFilters())

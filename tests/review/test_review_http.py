@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from review_kit import PASSWORD, Client, add_user, box_region, live_server, record_item
 
 from inspect_db.engine import make_engine
-from inspect_db.recorder import Recorder
+from inspect_db.records.recorder import Recorder
 
 pytest.importorskip("starlette")
 pytest.importorskip("argon2")
@@ -263,7 +263,7 @@ def test_operators_decide_engineers_also_export(site):
 
 
 def test_a_disabled_user_is_logged_out_at_once(site):
-    from inspect_db.review_store import set_disabled
+    from inspect_review.storage.store import set_disabled
 
     base, engine, _ = site
     c = Client(base)
@@ -305,8 +305,8 @@ def test_recorded_text_is_escaped_and_next_stays_on_the_site(site, tmp_path):
 
 
 def test_a_new_password_ends_the_users_sessions(site):
-    from inspect_db.review_store import set_password
     from inspect_review.auth import hash_password
+    from inspect_review.storage.store import set_password
 
     base, engine, _ = site
     c, other = Client(base), Client(base)

@@ -97,7 +97,13 @@ def test_station_check_refuses_an_open_kernel_of_1e9(tiny_model, tmp_path):
 
 
 def test_every_numeric_parameter_of_every_built_in_type_has_a_range():
-    from inspect_core.params import LIMITS
+    """Each built-in step's and rule's parameters are one pydantic model (issue 23): every
+    numeric field of it carries a Range, and the step or rule takes exactly those keys."""
+    from inspect_core.config.settings import Range
+    from inspect_core.params import PARAMS
+
+    def ranged(field) -> bool:
+        return any(isinstance(m, Range) for m in _metadata(field.annotation) + field.metadata)
 
     for section, types in (
         ("postprocess", STEP_TYPES),
@@ -105,12 +111,28 @@ def test_every_numeric_parameter_of_every_built_in_type_has_a_range():
         ("preprocess", PREPROCESS_TYPES),
     ):
         for kind, cls in types.items():
-            for f in dataclasses.fields(cls):
-                numeric = any(t in str(f.type) for t in ("int", "float"))
-                if numeric and f.name != "classes":
-                    assert f.name in LIMITS[section].get(kind, {}), (section, kind, f.name)
-    for name in ("pixel_size_mm", "tile", "tile_overlap"):
-        assert name in LIMITS["recipe"][""]
+            model = PARAMS[section][kind]
+            for name, field in model.model_fields.items():
+                numeric = any(t in str(field.annotation) for t in ("int", "float"))
+                if numeric and name not in ("classes", "polygon", "min_px", "min_mm2"):
+                    assert ranged(field), (section, kind, name)
+            keys = (
+                set(cls.model_fields)
+                if hasattr(cls, "model_fields")
+                else {f.name for f in dataclasses.fields(cls)}
+            )
+            assert keys == set(model.model_fields), (section, kind)
+    assert set(PARAMS["recipe"][""].model_fields) == {"pixel_size_mm", "tile", "tile_overlap"}
+
+
+def _metadata(annotation) -> list:
+    """Every Annotated metadata item inside ``annotation`` (through unions)."""
+    import typing
+
+    out = list(getattr(annotation, "__metadata__", ()))
+    for arg in typing.get_args(annotation):
+        out += _metadata(arg)
+    return out
 
 
 def test_shipped_recipes_are_within_the_ranges():

@@ -46,8 +46,8 @@ RUN_PATH_MODULES = [
     "inspect_stations.config_check",
     "inspect_stations.demo",
     "inspect_db.commands",
-    "inspect_db.report_query",
-    "inspect_db.recorder",
+    "inspect_db.reports.query",
+    "inspect_db.records.recorder",
 ]
 
 

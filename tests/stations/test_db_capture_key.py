@@ -15,7 +15,7 @@ from test_station_deadletter import Logs, db_rows, frame, pending, run_station, 
 
 from inspect_db.engine import make_engine
 from inspect_db.migrate import head_revision, upgrade
-from inspect_db.recorder import Recorder
+from inspect_db.records.recorder import Recorder
 from inspect_stations.journal import decode, encode
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from dataclasses import replace
 
 from conftest import make_tiny_model, write_card
 from station_kit import StationLogs, running
@@ -179,7 +178,8 @@ def test_after_a_switch_images_are_sized_for_the_model_that_runs(tmp_path):
     write_card(b)
     recipe_file(tmp_path, a)
     cfg = _config(tmp_path, until_empty=False)
-    cfg = replace(cfg, limits=replace(cfg.limits, max_work_mpx=0.004))  # 32x48 once, not 4x
+    limits = cfg.limits.model_copy(update={"max_work_mpx": 0.004})  # 32x48 once, not 4x
+    cfg = cfg.model_copy(update={"limits": limits})
     sink, reg = MemorySink(), Registry(None)
     st = Station(cfg, sinks={"mem": sink}, versions=reg)
     with running(st) as logs:

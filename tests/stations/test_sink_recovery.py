@@ -72,7 +72,7 @@ def _chattr(flag: str, path: Path) -> bool:
 def test_a_sqlite_file_read_only_at_start_is_written_once_writable(tmp_path):
     """The real thing: the ``sql`` sink on a file that cannot be opened for writing (made
     immutable: root ignores file modes), then made writable while the station runs."""
-    from inspect_db.recorder import Recorder, SqlSink
+    from inspect_db.records.recorder import Recorder, SqlSink
 
     db = tmp_path / "records.sqlite"
     url = f"sqlite:///{db}"

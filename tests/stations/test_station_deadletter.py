@@ -135,7 +135,7 @@ class Logs:
 def refuse_lot(url: str, lot: str) -> None:
     """Make the database refuse inspections of ``lot`` (as a DBA's constraint would)."""
     from inspect_db.engine import make_engine
-    from inspect_db.recorder import Recorder
+    from inspect_db.records.recorder import Recorder
 
     with Recorder(url) as rec:
         rec.connect()
@@ -273,7 +273,7 @@ def test_an_outage_is_not_a_dead_letter(tmp_path):
 def test_recorder_never_hands_the_database_text_it_refuses(db_url, bad):
     from db_support import make_inspection, region
 
-    from inspect_db.recorder import Recorder
+    from inspect_db.records.recorder import Recorder
 
     insp = make_inspection(1, verdict="FAIL", regions=[region("s" * 80 + bad)])
     insp.source = f"/images/odd{bad}name.png"
@@ -293,7 +293,7 @@ def test_non_finite_numbers_in_json_are_stored_as_text(db_url):
     from sqlalchemy.orm import Session
 
     from inspect_db.models import InspectionRecord, Model
-    from inspect_db.recorder import Recorder
+    from inspect_db.records.recorder import Recorder
 
     insp = make_inspection(2)
     insp.thresholds = {"max": float("inf"), "rules": [{"min": np.float32("nan")}]}

@@ -81,7 +81,8 @@ def test_tls_with_a_login_from_the_environment(tmp_path, broker, monkeypatch):
         tmp_path,
     )
     m = cfg.mqtt
-    assert m.tls and m.ca_file == tmp_path / "ca.crt" and m.password == SECRET
+    assert m.tls and m.ca_file == tmp_path / "ca.crt"
+    assert m.password is not None and m.password.get_secret_value() == SECRET  # a SecretStr
     assert SECRET not in repr(m)
     sub = Subscriber(broker.port, topic, tls_ca=broker.certs["ca.crt"], login=(USER, SECRET))
     rec = Records()

@@ -9,9 +9,9 @@ import torch
 from seg_kit import save_checkpoint, write_dataset
 
 from inspect_core.errors import InspectError
+from inspect_core.training.config import TrainConfig
 from inspect_core.training.init_from import InitError, load_init, open_init_source
 from inspect_core.training.run import start_run
-from inspect_core.training.trainer import TrainConfig
 from inspect_core.training.unet import ModelConfig, build_model
 
 

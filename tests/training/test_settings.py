@@ -11,10 +11,10 @@ from seg_kit import save_checkpoint
 from inspect_core.cli import cli
 from inspect_core.errors import InspectError
 from inspect_core.training import settings
+from inspect_core.training.config import TrainConfig
 from inspect_core.training.init_from import open_init_source
 from inspect_core.training.run import _schedule
 from inspect_core.training.settings import resolve_settings
-from inspect_core.training.trainer import TrainConfig
 
 
 def _resolve(source=None, short_side=200, batches=8, **kw):
@@ -125,3 +125,19 @@ def test_the_command_leaves_what_is_not_given_to_the_run(tmp_path, monkeypatch):
     c = seen[-1]
     assert (c.width, c.stem_stride, c.epochs, c.depth) == (16, 1, 3, None)
     assert Path(c.out) == tmp_path / "o"
+
+
+def test_the_run_settings_import_neither_torch_nor_the_training_loop():
+    """``TrainConfig`` and ``AugmentConfig`` live in a module of the standard library only
+    (issue 23, item 3): naming them loads no torch, no albumentations, no trainer."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from inspect_core.training.config import TrainConfig, AugmentConfig; "
+        "TrainConfig(data='d', out='o'); "
+        "print(sorted(m for m in ('torch', 'albumentations', 'inspect_core.training.trainer') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr

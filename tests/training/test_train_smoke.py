@@ -22,8 +22,8 @@ from seg_kit import write_dataset
 import inspect_core.training.export
 from inspect_core.errors import InspectError
 from inspect_core.runtime.onnx_model import OnnxModel
-from inspect_core.training.augment import AugmentConfig
-from inspect_core.training.trainer import TrainConfig, train
+from inspect_core.training.config import AugmentConfig, TrainConfig
+from inspect_core.training.trainer import train
 
 
 @pytest.fixture(autouse=True, scope="module")

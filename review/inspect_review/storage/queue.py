@@ -15,9 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from inspect_db.errors import UnknownItem
-from inspect_db.models import Model, Review, ReviewRegion, ReviewUser, table_of
-from inspect_db.report_filters import I, R, S
-from inspect_db.review_types import (
+from inspect_db.tables import RL, RV, I, M, R, S, U
+from inspect_review.storage.types import (
     Arrivals,
     Decided,
     DecisionView,
@@ -28,11 +27,6 @@ from inspect_db.review_types import (
     RegionView,
     RuleView,
 )
-
-M = table_of(Model)
-RV = table_of(Review)
-RL = table_of(ReviewRegion)
-U = table_of(ReviewUser)
 
 # in the queue's conditions (EXISTS): aliases, so that they never correlate with the tables the
 # outer query joins

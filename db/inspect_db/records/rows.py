@@ -3,9 +3,9 @@ whose key is already there.
 
 :func:`inspection_values` / :func:`region_values` / :func:`model_values` build the rows of
 :class:`~inspect_core.types.Inspection` objects, every value cleaned by
-:mod:`inspect_db.sanitize` (no NUL, valid UTF-8, text cut to its column, no NaN in JSON);
+:mod:`inspect_db.records.sanitize` (no NUL, valid UTF-8, text cut to its column, no NaN in JSON);
 :func:`insert_ignore` writes one with ``INSERT ... ON CONFLICT DO NOTHING``. The
-:class:`~inspect_db.recorder.Recorder` puts them together.
+:class:`~inspect_db.records.recorder.Recorder` puts them together.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from inspect_core.types import Inspection
 from inspect_db.models import Base, InspectionRecord, Model, RegionRecord, Station, utc, utcnow
-from inspect_db.sanitize import clean_row
+from inspect_db.records.sanitize import clean_row
 
 
 def _table(model: type[Base]) -> sa.Table:

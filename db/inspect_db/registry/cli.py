@@ -1,5 +1,5 @@
 """``inspect model list | add | promote | rollback``: the model registry from the command line
-(:mod:`inspect_db.registry`). Every change is recorded with who made it and when."""
+(:mod:`inspect_db.registry.versions`). Every change is recorded with who made it and when."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def check_model_file(plugin: str, recipe: str, path: Path) -> tuple[str, dict[st
     from inspect_core.errors import InspectError
     from inspect_core.runtime.onnx_model import OnnxModel, read_graph
     from inspect_core.runtime.recipe_checks import model_fit_problems
-    from inspect_db.registry import RegistryError
+    from inspect_db.registry.versions import RegistryError
 
     card = path.with_suffix(".json")
     if not path.is_file():
@@ -83,12 +83,14 @@ def check_model_file(plugin: str, recipe: str, path: Path) -> tuple[str, dict[st
             + ". A version must be a network trained and exported for this recipe (inspect "
             "train writes one); export it again to fit, then add it again"
         )
-    return (model.check.sha256 if model.check else ""), json.loads(card.read_text())
+    read = model.loaded.card  # the card as the load read it: not read a second time
+    data = dict(read.data) if read is not None else json.loads(card.read_text())
+    return (model.check.sha256 if model.check else ""), data
 
 
 def _store(store: str | None, url: str | None) -> Path:
     from inspect_db.engine import parse_url
-    from inspect_db.registry import RegistryError
+    from inspect_db.registry.versions import RegistryError
 
     if store or os.environ.get(STORE_ENV):
         return Path(store or os.environ[STORE_ENV]).resolve()
@@ -113,7 +115,7 @@ def model_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def list_cmd(plugin, recipe, url, as_json):
     """The recipe's versions, which is active where, and every promote and rollback."""
-    from inspect_db.registry import activations, active_id, versions
+    from inspect_db.registry.versions import activations, active_id, versions
 
     engine = _engine(url)
     try:
@@ -205,7 +207,7 @@ def _print_list(out: dict[str, Any]) -> None:
 def add_cmd(model, plugin, recipe, origin, note, by, store, url):
     """Register MODEL (with its card beside it) as the recipe's next version; its file and
     card are copied into the store folder, which stations read. Not active until promoted."""
-    from inspect_db.registry import add_version, store_copy
+    from inspect_db.registry.versions import add_version, store_copy
 
     sha, card = check_model_file(plugin, recipe, model)
     folder = _store(store, url)
@@ -239,7 +241,7 @@ def add_cmd(model, plugin, recipe, origin, note, by, store, url):
 def promote_cmd(version, plugin, recipe, station, note, by, url):
     """Make VERSION (a label such as v3, or 8+ digits of its sha256; `recipe` for the recipe's
     own file) the active one; stations switch to it between two images."""
-    from inspect_db.registry import RegistryError, find_version, record
+    from inspect_db.registry.versions import RegistryError, find_version, record
 
     engine = _engine(url)
     try:
@@ -292,7 +294,7 @@ def _station_known(conn: Any, station: str | None) -> bool:
 @click.option("--db", "url", default=None, help=DB_HELP)
 def rollback_cmd(plugin, recipe, station, note, by, url):
     """Go back to the version active before the last promote (for all stations, or one)."""
-    from inspect_db.registry import record, rollback_target, versions
+    from inspect_db.registry.versions import record, rollback_target, versions
 
     engine = _engine(url)
     try:

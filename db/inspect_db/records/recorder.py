@@ -11,7 +11,7 @@ could be read, whose key was its path, not its content). Each
 inspection and its regions are written in one transaction. Stations and models are
 get-or-create (by name / by sha256), safe with several writer processes at once.
 
-The rows come from :mod:`inspect_db.rows`, every one cleaned before the database sees it. A
+The rows come from :mod:`inspect_db.records.rows`, every one cleaned before the database sees it. A
 row the database still refuses for its content raises :class:`RecordRefused`
 (``dead_letter = True``): a station sets it aside and goes on.
 
@@ -43,7 +43,7 @@ from inspect_db.engine import connect, make_engine, safe_url
 from inspect_db.errors import RecordsError
 from inspect_db.migrate import ensure_schema
 from inspect_db.models import CONTENT_KEY, utcnow
-from inspect_db.rows import (
+from inspect_db.records.rows import (
     INSP,
     MODEL,
     REGION,
@@ -56,7 +56,7 @@ from inspect_db.rows import (
     read_card,
     region_values,
 )
-from inspect_db.sanitize import clean_text
+from inspect_db.records.sanitize import clean_text
 
 _REGION_INSERT = sa.insert(REGION)
 _ERROR_ROW = (INSP.c.capture_id.is_(None)) & (INSP.c.verdict == "ERROR")

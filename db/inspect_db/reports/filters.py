@@ -16,11 +16,8 @@ from sqlalchemy.engine import Connection
 
 from inspect_core.types import VERDICTS
 from inspect_db.errors import BadFilter, UnknownStation
-from inspect_db.models import InspectionRecord, RegionRecord, Station, utcnow
-
-I = InspectionRecord.__table__  # noqa: E741
-R = RegionRecord.__table__
-S = Station.__table__
+from inspect_db.models import utcnow
+from inspect_db.tables import I, R, S
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days|w|wk|weeks?)\s*$", re.I)
 _UNIT = {

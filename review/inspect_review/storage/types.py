@@ -2,7 +2,7 @@
 queue lists, what an item shows, what a decision says, who decides.
 
 Times are naive UTC datetimes, as stored. Every class here is built by
-:mod:`inspect_db.review_queue` / :mod:`inspect_db.review_store` from rows, never by hand
+:mod:`inspect_review.storage.queue` / :mod:`inspect_review.storage.store` from rows, never by hand
 from free-form dicts.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from inspect_db.errors import BadFilter, ReviewError
 from inspect_db.models import DECIDED, LABELS, ROLES
-from inspect_db.report_filters import parse_when
+from inspect_db.reports.filters import parse_when
 
 #: which items the queue lists: the undecided ones, the decided ones, or all
 STATUSES = ("pending", "decided", "all")

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from inspect_db.errors import BadFilter
-from inspect_db.report_filters import I, R, S, parse_when
-from inspect_db.review_queue import RL, RV, M, U, card_classes, polygon_points
+from inspect_db.reports.filters import parse_when
+from inspect_db.tables import RL, RV, I, M, R, S, U
+from inspect_review.storage.queue import card_classes, polygon_points
 
 
 @dataclass(frozen=True)

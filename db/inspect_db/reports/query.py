@@ -1,14 +1,15 @@
 """The report's data: a few aggregate SQL queries over the filtered inspections.
 
-:func:`build_report` returns one plain dict (what ``inspect report --json`` prints) with the
-sections ``verdicts``, ``stations`` (yield per station), ``pareto`` (defects by class),
+:func:`build_report` returns a typed :class:`~inspect_db.reports.model.Report` (its
+:meth:`~inspect_db.reports.model.Report.to_dict` is what ``inspect report --json`` prints) with
+the sections ``verdicts``, ``stations`` (yield per station), ``pareto`` (defects by class),
 ``worst`` (largest defect area), ``latency_ms`` (p50/p95; split in ``inspect_ms``, the time
 spent on the image, and ``queue_ms``, its wait behind others), ``timeline`` (counts per hour or
 day), ``review`` (operator review: reviewed and pending, agreement per station and class,
-overturned verdicts per day; :mod:`inspect_db.report_review`) and, on request, ``gallery``
+overturned verdicts per day; :mod:`inspect_db.reports.review_figures`) and, on request, ``gallery``
 (recent FAIL/REVIEW images with overlays). Every section is one GROUP BY / ORDER BY ... LIMIT
 query served by the indexes in :mod:`inspect_db.models`; Python only loops over groups, never
-over inspections (the rows for CSV export: :mod:`inspect_db.report_export`).
+over inspections (the rows for CSV export: :mod:`inspect_db.reports.export`).
 
 Times are naive UTC in the database and ISO 8601 with ``Z`` in the report.
 """
@@ -26,11 +27,12 @@ from sqlalchemy.engine import Connection, Engine
 from inspect_core.types import VERDICTS
 from inspect_db.engine import connect, safe_url
 from inspect_db.errors import BadFilter
-from inspect_db.models import Model, utcnow
-from inspect_db.report_filters import Conditions, I, R, ReportFilters, S, conditions, iso
-from inspect_db.report_review import review_figures
+from inspect_db.models import utcnow
+from inspect_db.reports.filters import Conditions, ReportFilters, conditions, iso
+from inspect_db.reports.model import Report
+from inspect_db.reports.review_figures import review_figures
+from inspect_db.tables import I, M, R, S
 
-M = Model.__table__
 StationRecipe = tuple[int, str, str]  # a station id, and a plugin and recipe it ran
 
 
@@ -64,7 +66,7 @@ def build_report(
     worst: int = 10,
     bucket: str = "auto",
     gallery: int = 0,
-) -> dict[str, Any]:
+) -> Report:
     """The report over the inspections that match ``filters`` (see the module docstring).
 
     ``worst``: how many images with the largest defect area; ``bucket``: ``hour``, ``day`` or
@@ -107,7 +109,7 @@ def build_report(
     }
     if gallery:
         report["gallery"] = _gallery(conn, w, gallery)
-    return report
+    return Report.model_validate(report)
 
 
 FILL_MAX = 5000  # buckets the timeline fills with zero rows at most (beyond: only counted ones)

@@ -20,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from inspect_db.engine import connect
 from inspect_db.errors import DecisionConflict, ReviewError, UnknownItem
 from inspect_db.models import utcnow
-from inspect_db.report_filters import I, R, iso
-from inspect_db.review_queue import RL, RV, U
-from inspect_db.review_types import DecisionIn, UserView, check_role
+from inspect_db.reports.filters import iso
+from inspect_db.tables import RL, RV, I, R, U
+from inspect_review.storage.types import DecisionIn, UserView, check_role
 
 NOTE_MAX = 2000  # characters of a decision's note
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -204,22 +204,3 @@ def set_disabled(engine: Engine, name: str, disabled: bool) -> None:
         conn.execute(
             sa.update(U).where(U.c.name == name).values(disabled_at=utcnow() if disabled else None)
         )
-
-
-def human_verdicts(engine: Engine, inspection_ids: list[int]) -> dict[int, str]:
-    """The operators' latest verdict on each of ``inspection_ids`` that was reviewed (what a
-    backtest compares the recorded and the candidate verdicts with)."""
-    if not inspection_ids:
-        return {}
-    from inspect_db.models import Review
-
-    rv = Review.__table__
-    latest = (
-        sa.select(rv.c.inspection_id, sa.func.max(rv.c.id).label("id"))
-        .where(rv.c.inspection_id.in_(inspection_ids))
-        .group_by(rv.c.inspection_id)
-        .subquery()
-    )
-    q = sa.select(rv.c.inspection_id, rv.c.verdict).join(latest, latest.c.id == rv.c.id)
-    with connect(engine) as conn:
-        return {int(r.inspection_id): str(r.verdict) for r in conn.execute(q)}

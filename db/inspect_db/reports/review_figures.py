@@ -1,5 +1,6 @@
-"""The report's review figures (section ``review`` of :func:`inspect_db.report_query.build_report`):
-how much of the queue operators have worked, and how often they agree with the model.
+"""The report's review figures (section ``review`` of
+:func:`inspect_db.reports.query.build_report`): how much of the queue operators have worked, and
+how often they agree with the model.
 
 Over the inspections the report's filters select; only each inspection's latest decision
 counts (earlier ones are the audit trail). Sections:
@@ -23,8 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from inspect_db.report_filters import Conditions, I, R, S
-from inspect_db.review_queue import RL, RV
+from inspect_db.reports.filters import Conditions
+from inspect_db.tables import RL, RV, I, R, S
 
 QUEUED = ("REVIEW", "FAIL")
 

@@ -1,0 +1,14 @@
+"""The recipe file's sections of the configuration reference (:mod:`.reference`)."""
+
+from __future__ import annotations
+
+from inspect_core.config.reference import Section
+from inspect_core.params import PARAMS
+
+RECIPE = "Recipe file"
+SECTIONS = [Section("recipe (top level)", PARAMS["recipe"][""], RECIPE)] + [
+    Section(f'[[{section}]] type = "{kind}"', model, RECIPE)
+    for section in ("preprocess", "postprocess", "rules")
+    for kind, model in PARAMS[section].items()
+    if not (section == "postprocess" and kind == "close")
+]
