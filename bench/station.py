@@ -179,8 +179,8 @@ def _station(model_path: Path, images: list[Path], batch: int, work: Path, worke
     ``work/records.db`` through a :class:`TimedSink` (the schema is created before timing)."""
     from inspect_core.plugin_api.manager import get_registry
     from inspect_core.runtime.recipe import Recipe
-    from inspect_stations.config import parse_config
-    from inspect_stations.daemon import Station
+    from inspect_stations.config.station import parse_config
+    from inspect_stations.pipeline.daemon import Station
 
     shutil.rmtree(work, ignore_errors=True)
     inbox = work / "inbox"

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from inspect_core.errors import InspectError
-from inspect_stations.config_types import SIXTEEN_BIT, Limits
+from inspect_stations.config.types import SIXTEEN_BIT, Limits
 
 DB_HELP = "Database URL (default $INSPECT_DATABASE_URL or sqlite:///inspect.db in this folder)."
 

@@ -1,5 +1,5 @@
 """Reading a recorded image on a worker as the station reads an inbox file: only a regular file
-(a symlink's target checked, :mod:`inspect_stations.regular_files`), its size against
+(a symlink's target checked, :mod:`inspect_stations.inputs.regular_files`), its size against
 ``limits.max_bytes`` before it is opened, and then read no further than that limit.
 
 A record whose source is a device (``/dev/zero`` reads forever), a named pipe (waits for a
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 
-from inspect_stations.config_types import Limits
-from inspect_stations.regular_files import NotRegularFile, open_regular, special_kind
+from inspect_stations.config.types import Limits
+from inspect_stations.inputs.regular_files import NotRegularFile, open_regular, special_kind
 
 STATION = Limits()  # a station's defaults: the backtest's, unless --max-bytes/--max-pixels say
 

@@ -5,7 +5,8 @@ task), and :func:`judge_chunk`, which judges a chunk of recorded images with it.
 Images are read where the worker can reach them (a local or shared path, or any fsspec URL),
 only as the station reads a file (a regular file, no more than its limits.max_bytes:
 :mod:`inspect_batch.safe_read`), decoded the way the station decoded them
-(:mod:`inspect_stations.image_check`), and judged under the recipe settings recorded with each
+(:mod:`inspect_stations.inputs.image_check`), and judged under the recipe settings recorded with
+each
 (:class:`~inspect_batch.items.RecipeSettings`), so that the active model reproduces the
 recorded verdicts exactly.
 """
@@ -94,13 +95,13 @@ def read_image(
 ) -> Any:
     """The image at ``url`` (a path or an fsspec URL), read and decoded as the station reads
     and decodes (:mod:`inspect_batch.safe_read`: a regular file, at most ``max_bytes``; then
-    :mod:`inspect_stations.image_check`); with ``sha256``, only if it is still the recorded
+    :mod:`inspect_stations.inputs.image_check`); with ``sha256``, only if it is still the recorded
     image (a name reused by a later image, or a --path-map that leads to another line's
     archive, would compare verdicts of two images)."""
     import hashlib
 
     from inspect_batch.safe_read import backtest_limits, read_bytes
-    from inspect_stations.image_check import check_bytes, decode
+    from inspect_stations.inputs.image_check import check_bytes, decode
 
     limits = backtest_limits(sixteen_bit, max_bytes, max_pixels)
     data = read_bytes(url, limits.max_bytes)

@@ -25,7 +25,7 @@ from inspect_core.config.settings import Range
 OUT = Path(__file__).resolve().parents[2] / "docs" / "reference" / "configuration.md"
 # modules that declare sections (``SECTIONS``: a list of :class:`Section`); one not installed
 # is left out
-PROVIDERS = ("inspect_core.config.sections", "inspect_stations.config_reference")
+PROVIDERS = ("inspect_core.config.sections", "inspect_stations.config.reference")
 
 
 @dataclass(frozen=True)

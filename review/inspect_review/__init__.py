@@ -9,11 +9,12 @@ model's verdict). ``inspect review export`` writes the reviewed images as a trai
 (engineers).
 
 The page needs the ``review`` extra (Starlette, uvicorn, Jinja2, argon2-cffi,
-python-multipart): ``pip install -e '.[review]'``. The export and the station do not.
+python-multipart): ``pip install inspect-review``. The export and the station do not.
 
-Modules: ``commands`` (the command line), ``app`` (the ASGI application), ``pages`` (its
-handlers), ``auth`` (passwords, sessions, CSRF), ``media`` (recorded images, served safely),
-``labels`` (what a keystroke decides for each region), ``masks`` and ``export`` (the dataset).
+Modules: ``commands`` (the command line), ``app`` (the application's shared parts),
+``server`` (the application put together), ``pages`` (its handlers), ``auth`` (passwords,
+sessions, CSRF), ``media`` (recorded images, served safely), ``labels`` (what a keystroke decides
+for each region), ``masks`` and ``export`` (the dataset), ``storage`` (reviews and users in SQL).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def __getattr__(name: str) -> Any:  # lazy: the command line loads this package 
 
         return getattr(export, name)
     if name == "create_app":
-        from inspect_review.app import create_app
+        from inspect_review.server import create_app
 
         return create_app
     raise AttributeError(name)

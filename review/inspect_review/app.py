@@ -19,14 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import IntegerConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -349,28 +346,3 @@ async def error_page(request: Request, exc: Exception) -> Response:
         },
         status_code=status,
     )
-
-
-def create_app(engine: Engine, settings: ReviewSettings | None = None) -> Starlette:
-    """The review page for the records database of ``engine`` (its schema is checked, and an
-    empty database migrated, when the server starts)."""
-    from inspect_db.migrate import ensure_schema
-    from inspect_review import pages
-
-    ensure_schema(engine)  # an empty database is migrated, an outdated one refused
-    static = HERE / "static"
-    missing = [n for n in pages.ASSETS if not (static / n).is_file()]
-    if missing:
-        raise InspectError(
-            f"the review page's files {missing} are missing from {static}: reinstall inspect "
-            "with the review extra (pip install -e '.[review]')"
-        )
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    routes = [*pages.ROUTES, Mount("/static", StaticFiles(directory=str(static)), name="static")]
-    handlers: dict[Any, Callable[..., Any]] = {HTTPException: error_page, Exception: error_page}
-    for cls, _, _ in ERRORS:
-        handlers[cls] = error_page
-    app = Starlette(routes=routes, exception_handlers=handlers, max_body_size=MAX_BODY)
-    app.state.review = ReviewState(engine, settings or ReviewSettings(), templates)
-    app.add_middleware(SecurityHeaders)
-    return app

@@ -95,7 +95,8 @@ def serve(url, host, port, poll_seconds, secure_cookies, media_roots) -> None:
     import uvicorn
 
     from inspect_db.engine import safe_url
-    from inspect_review.app import ReviewSettings, create_app
+    from inspect_review.app import ReviewSettings
+    from inspect_review.server import create_app
     from inspect_review.storage.store import list_users
 
     engine = _engine(url)

@@ -7,8 +7,8 @@ into ``archive/<verdict>/<date>/`` (bad input into ``quarantine/``).
 
 The pieces can be used from Python as well as from ``inspect station run``::
 
-    from inspect_stations.config import load_config
-    from inspect_stations.daemon import Station
+    from inspect_stations.config.station import load_config
+    from inspect_stations.pipeline.daemon import Station
 
     station = Station(load_config("line1.toml"))       # names resolved through the registry
     station.run()                                      # until SIGTERM / SIGINT / stop()

@@ -1,7 +1,7 @@
 """Putting a station together from its config: recipe and inspector, sinks, source.
 
 Everything named in the config is resolved through the plugin registry (the same way a
-third-party plugin's sources and sinks are found); :class:`inspect_stations.daemon.Station`
+third-party plugin's sources and sinks are found); :class:`inspect_stations.pipeline.daemon.Station`
 calls these unless it is handed the pieces directly. A source from a plugin, or one handed in,
 is made a full :class:`~inspect_core.plugin_api.interfaces.Source` here (:func:`as_source`), so
 the station calls every method without asking whether it is there.
@@ -22,12 +22,12 @@ from inspect_core.errors import InspectError
 from inspect_core.plugin_api.interfaces import BaseSource, Sink, Source, SourceItem
 from inspect_core.plugin_api.interfaces import SourceContext as SourceContract
 from inspect_core.runtime.inspector import InspectorBase
-from inspect_stations.archive import Archive
-from inspect_stations.config import StationConfig
-from inspect_stations.journal import Journal
+from inspect_stations.config.station import StationConfig
+from inspect_stations.config.toml_reader import read_alone
 from inspect_stations.logs import StationLog
-from inspect_stations.toml_reader import read_alone
-from inspect_stations.writer import SinkSlot
+from inspect_stations.pipeline.archive import Archive
+from inspect_stations.pipeline.journal import Journal
+from inspect_stations.pipeline.writer import SinkSlot
 
 Options = TypeVar("Options")
 

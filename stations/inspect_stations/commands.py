@@ -71,8 +71,8 @@ def run_cmd(
     """
     import logging
 
-    from inspect_stations.daemon import Station
     from inspect_stations.logs import setup_logging
+    from inspect_stations.pipeline.daemon import Station
 
     if config and (plugin or recipe_name or watch):
         raise click.UsageError("give either CONFIG or --plugin/--recipe/--watch, not both")
@@ -100,7 +100,7 @@ def _config_with_options(
     config: str, state_dir: str | None, stable_s: float | None, db: str | None
 ):
     """CONFIG with the command line's --state-dir, --stable-s and --db in place of its own."""
-    from inspect_stations.config import load_config
+    from inspect_stations.config.station import load_config
 
     cfg = load_config(config)
     if state_dir:
@@ -114,7 +114,7 @@ def _config_with_options(
 
 def _shortcut(plugin, recipe_name, watch, db, name, archive, state_dir, stable_s):
     """The configuration of --plugin/--recipe/--watch: folders beside the watched one."""
-    from inspect_stations.config import shortcut_config
+    from inspect_stations.config.station import shortcut_config
 
     if not Path(watch).is_dir():
         raise InspectError(f"--watch {watch}: folder not found; create it or fix the path")
@@ -127,7 +127,7 @@ def _shortcut(plugin, recipe_name, watch, db, name, archive, state_dir, stable_s
 @click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{key, message}]}.")
 def check_cmd(config, as_json):
     """Validate CONFIG and report every problem with its key. Exit 0 when it is fine, 2 if not."""
-    from inspect_stations.config_check import check_file
+    from inspect_stations.config.check import check_file
 
     cfg, problems = check_file(config)
     if as_json:
@@ -187,8 +187,8 @@ def status_cmd(config, state_dir, as_json):
 
     Exit code 0 when it is running, 1 when it is not, 2 when its status cannot be read.
     """
-    from inspect_stations.journal import read_dead_letters
-    from inspect_stations.status import format_status, read_status
+    from inspect_stations.pipeline.journal import read_dead_letters
+    from inspect_stations.pipeline.status import format_status, read_status
 
     state_dir = _state_dir(config, state_dir)
     data = read_status(state_dir)
@@ -209,7 +209,7 @@ def _state_dir(config: str | None, state_dir: str | None) -> Path:
         return Path(state_dir)
     if config is None:
         raise click.UsageError("give the station's CONFIG.toml or --state-dir")
-    from inspect_stations.config import state_dir_of
+    from inspect_stations.config.station import state_dir_of
 
     return state_dir_of(config)
 
@@ -223,7 +223,7 @@ def replay_cmd(config, state_dir, sink):
     The running station writes them within journal_retry_s, a stopped one at its next start,
     ahead of newer results. One still refused is set aside again, with its reason.
     """
-    from inspect_stations.journal import Journal
+    from inspect_stations.pipeline.journal import Journal
 
     state_dir = _state_dir(config, state_dir)
     path = state_dir / "journal.sqlite"

@@ -94,8 +94,8 @@ def run_demo(
 def _run_station(result: DemoResult, domain: str, recipe, reg, echo) -> None:
     """A folder station over the recipe's samples until its inbox is empty; what it filed
     where, in ``result``."""
-    from inspect_stations.config import parse_config
-    from inspect_stations.daemon import Station
+    from inspect_stations.config.station import parse_config
+    from inspect_stations.pipeline.daemon import Station
 
     name = f"demo-{domain}-{recipe.name}"
     home = result.workdir / "stations" / name

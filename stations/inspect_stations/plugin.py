@@ -24,22 +24,22 @@ def register_commands(cli):
 
 def _folder(config: dict[str, Any], context: SourceContext) -> Source:
     from inspect_stations.builders import source_options
-    from inspect_stations.config_tables import folder_options
-    from inspect_stations.folder import FolderSource
+    from inspect_stations.config.tables import folder_options
+    from inspect_stations.sources.folder import FolderSource
 
     return FolderSource(source_options(config, context, folder_options), context)
 
 
 def _camera(config: dict[str, Any], context: SourceContext) -> Source:
     from inspect_stations.builders import source_options
-    from inspect_stations.camera import CameraSource
-    from inspect_stations.config_tables import camera_options
+    from inspect_stations.config.tables import camera_options
+    from inspect_stations.sources.camera import CameraSource
 
     return CameraSource(source_options(config, context, camera_options), context)
 
 
 def _mqtt_sink(config: dict[str, Any]) -> Sink:
-    from inspect_stations.mqtt_sink import MqttSink
+    from inspect_stations.mqtt.sink import MqttSink
 
     return MqttSink(config)
 

@@ -276,7 +276,7 @@ def test_every_setting_a_station_may_override_is_recorded_and_given_back():
     judge its images under the recipe's, and the active model no longer reproduce them."""
     from inspect_batch.items import RecipeSettings
     from inspect_core.runtime.recipe import RECORDED_SETTINGS as RECORDED
-    from inspect_stations.config_tables import OVERRIDE_KEYS
+    from inspect_stations.config.tables import OVERRIDE_KEYS
 
     assert set(OVERRIDE_KEYS) - {"rule_params", "add_rules"} <= set(RECORDED)  # both end in rules
     steel = find_recipe("industrial", "steel")

@@ -188,7 +188,7 @@ def test_the_limits_are_options_with_the_stations_defaults(monkeypatch):
     from click.testing import CliRunner
 
     from inspect_batch.commands import backtest
-    from inspect_stations.config_types import Limits
+    from inspect_stations.config.types import Limits
 
     seen: list[dict] = []
 

@@ -258,7 +258,7 @@ def test_item_progress_label_is_not_markup_or_a_format_string(monkeypatch):
 def test_station_status_prints_names_and_errors_on_one_line_each():
     import time
 
-    from inspect_stations.status import format_status
+    from inspect_stations.pipeline.status import format_status
 
     now = time.time()
     d = {

@@ -42,7 +42,7 @@ def test_lenient_keeps_the_defaults_where_values_are_wrong():
 
 
 def test_the_station_file_names_the_file_and_every_key(tmp_path):
-    from inspect_stations.config import ConfigError, load_config
+    from inspect_stations.config.station import ConfigError, load_config
 
     path = tmp_path / "s.toml"
     path.write_text('[station]\nnme = "x"\n[source]\npath = "in"\npoll_s = 0\n[limit]\n')
@@ -116,7 +116,7 @@ def test_the_configuration_reference_is_made_from_the_models():
 def test_problems_of_names_nested_keys():
     from pydantic import ValidationError
 
-    from inspect_stations.config_types import StationConfig
+    from inspect_stations.config.types import StationConfig
 
     try:
         StationConfig.model_validate({"name": "s", "limits": {"max_pixels": "many"}})

@@ -102,7 +102,8 @@ def add_user(engine, name: str, role: str = "operator", password: str = PASSWORD
 def live_server(engine, poll_seconds: float = 0.3, **settings) -> Iterator[str]:
     """The review page of ``engine`` served by uvicorn on 127.0.0.1 (a free port); its URL.
     ``settings``: other :class:`ReviewSettings` fields."""
-    from inspect_review.app import ReviewSettings, create_app
+    from inspect_review.app import ReviewSettings
+    from inspect_review.server import create_app
 
     app = create_app(engine, ReviewSettings(poll_seconds=poll_seconds, **settings))
     with serve_app(app) as base:

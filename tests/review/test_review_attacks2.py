@@ -52,8 +52,9 @@ def test_logins_during_an_outage_are_not_counted_and_the_503_names_no_database(s
     """Five logins while the database is down lock no one out once it is back, and the page
     that says it is down names no URL, host, port or database user."""
     from inspect_db.migrate import ensure_schema
-    from inspect_review.app import ReviewSettings, create_app
+    from inspect_review.app import ReviewSettings
     from inspect_review.auth import FAILURES_ALLOWED
+    from inspect_review.server import create_app
 
     engine = make_engine(sqlite_url)
     ensure_schema(engine)

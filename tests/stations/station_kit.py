@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from inspect_stations.config import parse_config
-from inspect_stations.daemon import Station
+from inspect_stations.config.station import parse_config
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import FakeInspector
 
 

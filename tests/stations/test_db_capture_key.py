@@ -16,7 +16,7 @@ from test_station_deadletter import Logs, db_rows, frame, pending, run_station, 
 from inspect_db.engine import make_engine
 from inspect_db.migrate import head_revision, upgrade
 from inspect_db.records.recorder import Recorder
-from inspect_stations.journal import decode, encode
+from inspect_stations.pipeline.journal import decode, encode
 
 
 def test_identical_frames_of_two_triggers_are_two_records(db_url):
@@ -167,8 +167,8 @@ def test_two_mqtt_triggers_on_a_frozen_camera_are_two_records(tmp_path):
     import numpy as np
     import pytest
 
-    from inspect_stations.config import parse_config
-    from inspect_stations.daemon import Station
+    from inspect_stations.config.station import parse_config
+    from inspect_stations.pipeline.daemon import Station
     from inspect_stations.testing import FakeInspector, wait_for
 
     HOST, PORT = "127.0.0.1", 1883

@@ -14,7 +14,7 @@ import pytest
 from station_kit import folder_config, running
 
 from inspect_core.errors import InspectError
-from inspect_stations.daemon import Station
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import FakeInspector, MemorySink, wait_for, write_images
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict
-from inspect_stations.journal_codec import decode, encode
+from inspect_stations.pipeline.journal_codec import decode, encode
 
 # written by the station before issue 23 (journal_codec.encode at 3016f17): the verdict nested as
 # ``decision`` / ``hits``, every number exact

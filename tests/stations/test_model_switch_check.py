@@ -16,9 +16,9 @@ from station_kit import StationLogs
 
 from inspect_core.cards import sha256_file
 from inspect_core.plugin_api.interfaces import ModelVersion
-from inspect_stations.config import parse_config
-from inspect_stations.daemon import Station
-from inspect_stations.status import format_status, read_status
+from inspect_stations.config.station import parse_config
+from inspect_stations.pipeline.daemon import Station
+from inspect_stations.pipeline.status import format_status, read_status
 from inspect_stations.testing import MemorySink, write_images
 
 CLASSES = ["background", "defect"]

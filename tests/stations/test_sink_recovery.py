@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from station_kit import archived, journal_config, running
 
-from inspect_stations import folder as folder_mod
-from inspect_stations.daemon import Station
-from inspect_stations.status import format_status, read_status
+from inspect_stations.pipeline.daemon import Station
+from inspect_stations.pipeline.status import format_status, read_status
+from inspect_stations.sources import folder as folder_mod
 from inspect_stations.testing import FakeInspector, MemorySink, wait_for, write_images
 
 
@@ -138,7 +138,7 @@ def test_status_needs_action_while_camera_frames_cannot_be_saved(tmp_path, tiny_
     import numpy as np
 
     from inspect_core.runtime.recipe import Recipe
-    from inspect_stations.config import parse_config
+    from inspect_stations.config.station import parse_config
 
     clip = cv2.VideoWriter(
         str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from inspect_core.runtime.recipe import Recipe
-from inspect_stations.config import Limits, parse_config
-from inspect_stations.daemon import Station
-from inspect_stations.image_check import BadImage, check_bytes, load_image, read_header
+from inspect_stations.config.station import Limits, parse_config
+from inspect_stations.inputs.image_check import BadImage, check_bytes, load_image, read_header
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import MemorySink, write_images
 
 
@@ -61,7 +61,7 @@ def test_headers_give_dimensions_without_decoding():
 
 
 def test_a_decompression_bomb_is_refused_before_decoding(monkeypatch):
-    import inspect_stations.image_check as v
+    import inspect_stations.inputs.image_check as v
 
     calls = []
     monkeypatch.setattr(v.cv2, "imdecode", lambda *a: calls.append(1))
@@ -225,7 +225,7 @@ def test_a_repeated_bad_file_keeps_its_reason(tmp_path):
 def test_unreadable_files_reusing_a_name_are_not_taken_for_one_another(tmp_path, monkeypatch):
     """No content to hash: the key must not be the path alone, or a camera that reuses one
     name would have its next unreadable file 'already recorded' and never recorded."""
-    import inspect_stations.work as work
+    import inspect_stations.pipeline.work as work
     from inspect_core.plugin_api.interfaces import FileFacts, SourceItem
 
     p = tmp_path / "image.png"
@@ -247,7 +247,7 @@ def test_unreadable_files_reusing_a_name_are_not_taken_for_one_another(tmp_path,
 def test_a_huge_sparse_file_is_refused_from_its_size_without_being_read(tmp_path, monkeypatch):
     """An 8 GB sparse file (``truncate -s 8G``) used to be hashed whole before it was refused
     for limits.max_bytes: half a minute of a stalled line (a 1 TB one, a quarter of an hour)."""
-    import inspect_stations.work as work
+    import inspect_stations.pipeline.work as work
     from inspect_stations.testing import FakeInspector
 
     opened, real_open = [], work.open_regular

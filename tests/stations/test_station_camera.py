@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from inspect_core.runtime.recipe import Recipe
-from inspect_stations.camera import motion_fraction, small_gray
-from inspect_stations.config import parse_config
-from inspect_stations.daemon import Station
+from inspect_stations.config.station import parse_config
+from inspect_stations.pipeline.daemon import Station
+from inspect_stations.sources.camera import motion_fraction, small_gray
 from inspect_stations.testing import MemorySink
 
 FPS = 10
@@ -109,7 +109,7 @@ def test_a_missing_video_file_is_a_clear_error(tmp_path, tiny_model):
 
 
 def test_camera_config_needs_exactly_one_of_device_or_url(tmp_path):
-    from inspect_stations.config import ConfigError
+    from inspect_stations.config.station import ConfigError
 
     with pytest.raises(ConfigError) as e:
         parse_config(
@@ -147,8 +147,8 @@ def test_a_camera_that_stays_away_is_reported_once_a_minute_not_every_retry(tmp_
     import threading
     import time
 
-    import inspect_stations.camera as camera
-    from inspect_stations.config import CameraOptions
+    import inspect_stations.sources.camera as camera
+    from inspect_stations.config.station import CameraOptions
     from inspect_stations.logs import StationLog
 
     records: list = []
@@ -230,9 +230,9 @@ def test_a_camera_password_is_never_shown(tmp_path, tiny_model):
 
     from inspect_core.cli import cli
     from inspect_core.plugin_api.manager import load_cli_plugins
-    from inspect_stations.camera import CameraSource
-    from inspect_stations.config import CameraOptions
+    from inspect_stations.config.station import CameraOptions
     from inspect_stations.logs import StationLog
+    from inspect_stations.sources.camera import CameraSource
     from inspect_stations.testing import free_port, recipe_file
     from inspect_stations.urls import mask_url
 

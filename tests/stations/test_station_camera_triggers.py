@@ -13,10 +13,10 @@ import time
 import numpy as np
 import pytest
 
-import inspect_stations.camera as camera
-import inspect_stations.camera_triggers as camera_triggers
-from inspect_stations.camera import CameraSource
-from inspect_stations.config import CameraOptions
+import inspect_stations.sources.camera as camera
+import inspect_stations.sources.camera_triggers as camera_triggers
+from inspect_stations.config.station import CameraOptions
+from inspect_stations.sources.camera import CameraSource
 
 
 class FakeCamera:
@@ -129,7 +129,7 @@ def test_a_trigger_that_waited_too_long_expires(live):
 
 
 def test_the_new_keys_are_checked(tmp_path):
-    from inspect_stations.config import ConfigError, parse_config
+    from inspect_stations.config.station import ConfigError, parse_config
 
     raw = {
         "station": {"name": "c", "plugin": "p", "recipe": "r"},
@@ -152,9 +152,9 @@ def test_a_part_that_got_no_frame_is_recorded_as_error(tmp_path, monkeypatch):
 
     from broker_kit import MOSQUITTO, Mosquitto, Records, Subscriber
 
-    from inspect_stations.config import parse_config
-    from inspect_stations.daemon import Station
+    from inspect_stations.config.station import parse_config
     from inspect_stations.logs import StationLog
+    from inspect_stations.pipeline.daemon import Station
     from inspect_stations.testing import FakeInspector, MemorySink, wait_for
 
     pytest.importorskip("paho.mqtt.client")

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from inspect_core.runtime.recipe import Recipe
-from inspect_stations.config import ConfigError, load_config, parse_config
-from inspect_stations.daemon import Station
-from inspect_stations.status import format_status, read_status
+from inspect_stations.config.station import ConfigError, load_config, parse_config
+from inspect_stations.pipeline.daemon import Station
+from inspect_stations.pipeline.status import format_status, read_status
 from inspect_stations.testing import MemorySink, recipe_file, write_images
 
 INSPECT = str(Path(sys.executable).with_name("inspect"))
@@ -229,7 +229,7 @@ def test_shortcut_with_an_unknown_plugin_says_what_is_installed(tmp_path):
 
 
 def test_status_text(tmp_path):
-    from inspect_stations.status import StatusBoard
+    from inspect_stations.pipeline.status import StatusBoard
 
     b = StatusBoard("s1", "industrial", "steel", tmp_path)
     b.inspected("a.png", "PASS")
@@ -263,9 +263,9 @@ def test_status_text(tmp_path):
 
 
 def test_the_shipped_example_config_is_valid(tmp_path):
-    import inspect_stations.config
+    import inspect_stations
 
-    example = Path(inspect_stations.config.__file__).with_name("example.toml")
+    example = Path(inspect_stations.__file__).with_name("example.toml")
     cfg = load_config(example)
     assert cfg.name == "line1-steel" and cfg.plugin == "industrial" and cfg.recipe == "steel"
     assert cfg.overrides == {"pixel_size_mm": 0.1, "rule_params": {"min_area": {"min": 60}}}
@@ -297,9 +297,9 @@ def test_status_and_replay_read_a_config_the_station_now_refuses(tmp_path, cli):
     """An operator must always see what a station did: `status` and `replay` read only the
     state folder from CONFIG, so junk that has since landed in the inbox (the station refuses
     such a config) or a mistyped key elsewhere does not hide the status."""
-    from inspect_stations.journal import Journal
-    from inspect_stations.paths import FOREIGN_MIN
-    from inspect_stations.status import StatusBoard
+    from inspect_stations.config.paths import FOREIGN_MIN
+    from inspect_stations.pipeline.journal import Journal
+    from inspect_stations.pipeline.status import StatusBoard
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -329,7 +329,7 @@ def test_status_and_replay_read_a_config_the_station_now_refuses(tmp_path, cli):
 @pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
 def test_an_infinite_or_nan_limit_is_refused(tmp_path, value):
     """`max_work_mpx = inf` would switch the work limit off without saying so."""
-    from inspect_stations.config import ConfigError
+    from inspect_stations.config.station import ConfigError
 
     text = FULL.replace("[limits]\n", f"[limits]\nmax_work_mpx = {value}\n", 1)
     (tmp_path / "station.toml").write_text(text)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from inspect_core.plugin_api.interfaces import FileFacts, SourceItem
-from inspect_stations.config import Limits, parse_config
-from inspect_stations.daemon import Station
-from inspect_stations.image_check import BadImage, load_image
+from inspect_stations.config.station import Limits, parse_config
+from inspect_stations.inputs.image_check import BadImage, load_image
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import FakeInspector, MemorySink, write_images
 
 RNG = np.random.default_rng(5)
@@ -157,8 +157,8 @@ def _zeros_png(side: int) -> bytes:
 
 
 def test_work_is_counted_from_the_header_in_tiles_and_copies():
-    from inspect_stations.image_check import Header
-    from inspect_stations.work_limit import WorkShape, check_work
+    from inspect_stations.inputs.image_check import Header
+    from inspect_stations.inputs.work_limit import WorkShape, check_work
 
     shape = WorkShape(recipe="tile", tile=512, overlap=0.25, stride=32, copies=4, budget_mpx=64.0)
     check_work(Header("png", 2000, 2000), shape)  # 25 tiles x 4 copies: 26 M, fine
@@ -174,7 +174,7 @@ def test_work_is_counted_from_the_header_in_tiles_and_copies():
 
 
 def test_too_much_work_is_refused_before_decoding(tmp_path, monkeypatch):
-    import inspect_stations.work as work
+    import inspect_stations.pipeline.work as work
 
     path = tmp_path / "blank.png"
     path.write_bytes(_zeros_png(7000))
@@ -212,9 +212,9 @@ def test_a_7000x7000_blank_png_is_quarantined_without_running_the_model(tmp_path
 
 
 def test_the_work_limit_is_raised_in_the_station_config(tmp_path):
-    from inspect_stations.image_check import Header
-    from inspect_stations.work import work_shape
-    from inspect_stations.work_limit import check_work
+    from inspect_stations.inputs.image_check import Header
+    from inspect_stations.inputs.work_limit import check_work
+    from inspect_stations.pipeline.work import work_shape
 
     cfg = parse_config(
         {

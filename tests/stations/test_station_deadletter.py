@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from inspect_core.plugin_api.interfaces import SourceItem
-from inspect_stations.config import load_config
-from inspect_stations.daemon import Station
-from inspect_stations.journal import Journal, read_dead_letters
+from inspect_stations.config.station import load_config
+from inspect_stations.pipeline.daemon import Station
+from inspect_stations.pipeline.journal import Journal, read_dead_letters
 from inspect_stations.testing import FakeInspector, MemorySink, write_config
 
 

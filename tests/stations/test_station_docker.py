@@ -68,8 +68,8 @@ def test_the_build_context_leaves_station_data_out_and_keeps_the_code():
     ):
         assert _ignored(p, pats), f"{p} would be sent to the Docker build"
     for p in (
-        "stations/inspect_stations/archive.py",
-        "stations/inspect_stations/daemon.py",
+        "stations/inspect_stations/pipeline/archive.py",
+        "stations/inspect_stations/pipeline/daemon.py",
         "stations/inspect_stations/example.toml",
         "plugins/inspect_plugins/industrial/models/steel.onnx",
         "plugins/inspect_plugins/industrial/models/steel.json",

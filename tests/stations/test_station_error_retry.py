@@ -12,8 +12,8 @@ import pytest
 from station_kit import StationLogs
 
 from inspect_core.runtime.recipe import Recipe
-from inspect_stations.config import parse_config
-from inspect_stations.daemon import Station
+from inspect_stations.config.station import parse_config
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import write_images
 
 
@@ -94,7 +94,7 @@ def test_a_file_refused_unread_and_read_after_the_fix_has_one_record(tmp_path, t
 def test_an_unreadable_file_readable_after_a_chmod_has_one_record(
     tmp_path, tiny_model, monkeypatch
 ):
-    import inspect_stations.work as work
+    import inspect_stations.pipeline.work as work
 
     inbox = tmp_path / "inbox"
     write_images(inbox, 1, seed=5)
@@ -119,7 +119,7 @@ def test_a_replaced_error_set_aside_does_not_come_back_with_a_replay(tmp_path):
     """A path-keyed ERROR dead-lettered (the database refused it), then the file's verdict:
     replaying the dead letters must not record the ERROR beside the verdict."""
     from inspect_core.types import Decision, Inspection, Verdict
-    from inspect_stations.journal import Journal, JournalEntry
+    from inspect_stations.pipeline.journal import Journal, JournalEntry
 
     def insp(sha: str, verdict: Decision, replaces: str | None = None) -> Inspection:
         return Inspection("a.png", sha, 8, 8, Verdict(verdict), station="s", replaces=replaces)

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from station_kit import StationLogs, files_in, folder_config
 
-from inspect_stations.daemon import Station
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import FakeInspector, MemorySink, wait_for, write_images
 
 
 def test_moves_across_file_systems(tmp_path, monkeypatch):
-    import inspect_stations.archive as archive
+    import inspect_stations.pipeline.archive as archive
 
     real_rename, real_link = os.rename, os.link
     crossed = []
@@ -56,7 +56,7 @@ def test_moves_across_file_systems(tmp_path, monkeypatch):
 def test_an_archived_file_is_never_replaced(tmp_path, monkeypatch):
     """Two stations filing into one archive: the second file with the same name must not
     replace the first (os.rename would, silently), even if it appears after every check."""
-    import inspect_stations.archive as archive
+    import inspect_stations.pipeline.archive as archive
 
     a = archive.Archive(tmp_path / "archive", tmp_path / "quarantine")
     src = tmp_path / "in" / "part.png"
@@ -76,7 +76,7 @@ def test_an_archived_file_is_never_replaced(tmp_path, monkeypatch):
 
 
 def test_a_failed_copy_leaves_no_temporary_file_and_says_the_disk_is_full(tmp_path, monkeypatch):
-    import inspect_stations.archive as archive
+    import inspect_stations.pipeline.archive as archive
 
     def link(src, dst, **kw):
         raise OSError(errno.EXDEV, "Invalid cross-device link")
@@ -104,7 +104,7 @@ def test_a_failed_copy_leaves_no_temporary_file_and_says_the_disk_is_full(tmp_pa
 def test_a_file_that_cannot_be_filed_is_retried_later_not_every_pass(tmp_path, monkeypatch):
     """An unwritable archive used to make the station re-read, re-hash and log every file in
     the inbox every poll (twice a second, forever)."""
-    from inspect_stations.archive import Archive
+    from inspect_stations.pipeline.archive import Archive
 
     tries = []
 
@@ -143,7 +143,7 @@ def test_a_folder_that_cannot_be_used_is_named_with_its_key(tmp_path):
 def test_filing_goes_on_after_the_archive_folder_was_removed(tmp_path):
     """A clean-up job (or a person) removes today's archive folder while the station runs: it
     used to believe the folder still existed and fail every file until restarted."""
-    from inspect_stations.archive import Archive
+    from inspect_stations.pipeline.archive import Archive
 
     a = Archive(tmp_path / "archive", tmp_path / "quarantine")
     inbox = tmp_path / "inbox"
@@ -163,7 +163,7 @@ def test_a_copy_across_file_systems_does_not_delete_a_file_that_took_the_name(
 ):
     """The inbox and the archive on different volumes: while the image is copied, the camera
     renames its next image over the same name. That one must stay in the inbox."""
-    import inspect_stations.archive as archive
+    import inspect_stations.pipeline.archive as archive
 
     real_copy, real_link = archive.shutil.copyfile, os.link
     inbox = tmp_path / "inbox"

@@ -26,11 +26,11 @@ from station_kit import (
 )
 
 from inspect_core.plugin_api.interfaces import SourceItem
-from inspect_stations.daemon import Station
-from inspect_stations.journal import JournalEntry
 from inspect_stations.logs import setup_logging
+from inspect_stations.pipeline.daemon import Station
+from inspect_stations.pipeline.journal import JournalEntry
+from inspect_stations.pipeline.work import Work, build_inspection
 from inspect_stations.testing import FakeInspector, MemorySink, wait_for, write_images
-from inspect_stations.work import Work, build_inspection
 
 
 @pytest.fixture
@@ -196,7 +196,7 @@ def test_a_crash_leftover_is_filed_where_its_record_says_even_after_midnight(tmp
 def test_the_same_image_twice_at_once_is_recorded_once(tmp_path):
     """Two names, one content, recorded in the same group: one journal row (the sha256 is the
     key), and both files kept: the second is filed beside the first under its own name."""
-    from inspect_stations.work import read_file, run_model
+    from inspect_stations.pipeline.work import read_file, run_model
 
     inbox = tmp_path / "inbox"
     (p,) = write_images(inbox, 1, seed=62)
@@ -217,7 +217,7 @@ def test_the_same_image_twice_at_once_is_recorded_once(tmp_path):
 
 def test_the_same_image_in_flight_in_two_groups_is_recorded_once(tmp_path):
     """Both copies read before the first one's result is committed, recorded in two groups."""
-    from inspect_stations.work import read_file, run_model
+    from inspect_stations.pipeline.work import read_file, run_model
 
     inbox = tmp_path / "inbox"
     (p,) = write_images(inbox, 1, seed=72)
@@ -295,8 +295,8 @@ def test_a_clock_in_the_past_is_reported_and_a_prune_failure_does_not_stop_the_s
 ):
     import sqlite3
 
-    import inspect_stations.daemon as daemon
-    from inspect_stations.journal import Journal
+    import inspect_stations.pipeline.daemon as daemon
+    from inspect_stations.pipeline.journal import Journal
 
     def full(self, older_than_s):
         raise sqlite3.OperationalError("database or disk is full")

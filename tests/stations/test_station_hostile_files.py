@@ -16,8 +16,8 @@ import pytest
 
 from inspect_core.plugin_api.interfaces import FileFacts, SourceItem
 from inspect_core.runtime.recipe import Recipe
-from inspect_stations.config import Limits, parse_config
-from inspect_stations.daemon import Station
+from inspect_stations.config.station import Limits, parse_config
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import CapturedLogs, FakeInspector, MemorySink, wait_for, write_images
 
 
@@ -112,7 +112,7 @@ def test_a_fifo_is_quarantined_across_file_systems_and_a_socket_waits_with_a_rea
 ):
     """Inbox and quarantine on separate volumes (Docker): a pipe holds no data and is made
     anew there; a socket cannot be, so it stays, and the log says why (not 'disk full')."""
-    import inspect_stations.archive as archive
+    import inspect_stations.pipeline.archive as archive
 
     real_link = os.link
 
@@ -146,7 +146,7 @@ def test_a_fifo_is_quarantined_across_file_systems_and_a_socket_waits_with_a_rea
 
 def test_a_file_replaced_by_a_fifo_after_the_scan_is_refused_not_read(tmp_path):
     """The race: the scan saw a regular file, a pipe took its name before it was opened."""
-    from inspect_stations.work import read_file
+    from inspect_stations.pipeline.work import read_file
 
     p = tmp_path / "x.png"
     os.mkfifo(p)
@@ -216,7 +216,7 @@ def test_long_names_are_archived_quarantined_and_overlaid(tmp_path, tiny_model):
 
 def test_long_names_across_file_systems(tmp_path, monkeypatch):
     """The copy to another file system goes through a temporary name: it must fit as well."""
-    import inspect_stations.archive as archive
+    import inspect_stations.pipeline.archive as archive
 
     real_link = os.link
 
@@ -257,7 +257,7 @@ def test_fit_name_keeps_a_prefix_a_hash_and_the_suffix():
 
 def test_a_name_too_long_is_not_reported_as_a_full_disk(tmp_path):
     from inspect_core.runtime.overlay import OverlayError, save_overlay
-    from inspect_stations.archive import fs_hint
+    from inspect_stations.pipeline.archive import fs_hint
 
     hint = fs_hint(OSError(errno.ENAMETOOLONG, "File name too long"))
     assert "too long" in hint and "disk" not in hint

@@ -10,7 +10,7 @@ import pytest
 from station_kit import folder_config
 
 from inspect_core.errors import InspectError
-from inspect_stations.daemon import Station
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import FakeInspector, MemorySink, write_images
 
 

@@ -13,9 +13,9 @@ import pytest
 from station_kit import archived, journal_config, pending, start
 
 from inspect_core.types import Decision, Inspection, Region, RuleHit, Verdict
-from inspect_stations.config import parse_config
-from inspect_stations.daemon import Station
-from inspect_stations.journal import decode, encode
+from inspect_stations.config.station import parse_config
+from inspect_stations.pipeline.daemon import Station
+from inspect_stations.pipeline.journal import decode, encode
 from inspect_stations.testing import (
     FakeInspector,
     FlakySink,

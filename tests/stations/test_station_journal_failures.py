@@ -13,9 +13,9 @@ import pytest
 from station_kit import archived, journal_config, pending, start
 
 from inspect_core.types import Decision, Inspection, Verdict
-from inspect_stations.config import parse_config
-from inspect_stations.daemon import Station
-from inspect_stations.journal import JournalEntry, decode, encode
+from inspect_stations.config.station import parse_config
+from inspect_stations.pipeline.daemon import Station
+from inspect_stations.pipeline.journal import JournalEntry, decode, encode
 from inspect_stations.testing import FakeInspector, MemorySink, wait_for, write_images
 
 
@@ -128,7 +128,7 @@ def test_outdated_schema_is_reported_and_results_wait_in_the_journal(tmp_path):
             assert not logs.of("sink_unavailable")  # not "unavailable": waiting will not fix it
             snap = station.status.snapshot()["sinks"][0]
             assert snap["needs_action"] is True and "SchemaOutdated" in snap["last_error"]
-            from inspect_stations.status import format_status
+            from inspect_stations.pipeline.status import format_status
 
             assert "NEEDS ACTION" in format_status({**station.status.snapshot(), "running": True})
             upgrade(engine)  # the operator runs `inspect db upgrade`
@@ -165,7 +165,7 @@ class _FailingDb:
 
 
 def test_journal_failures_keep_their_cause_and_leave_no_transaction_open(tmp_path):
-    from inspect_stations.journal import Journal
+    from inspect_stations.pipeline.journal import Journal
 
     j = Journal(tmp_path / "journal.sqlite")
     insp = Inspection(
@@ -196,7 +196,7 @@ def test_journal_failures_keep_their_cause_and_leave_no_transaction_open(tmp_pat
 
 def test_journal_that_cannot_be_opened_says_what_to_do(tmp_path):
     from inspect_core.errors import InspectError
-    from inspect_stations.journal import Journal
+    from inspect_stations.pipeline.journal import Journal
 
     (tmp_path / "state").write_text("a file where the state folder should be")
     with pytest.raises(InspectError, match="station.state_dir"):
@@ -282,7 +282,7 @@ def test_station_records_carry_the_model_card_through_the_journal(tmp_path):
 
 def test_a_journal_that_is_not_a_database_says_to_move_it_aside(tmp_path):
     from inspect_core.errors import InspectError
-    from inspect_stations.journal import Journal
+    from inspect_stations.pipeline.journal import Journal
 
     (tmp_path / "journal.sqlite").write_bytes(os.urandom(4096))
     with pytest.raises(InspectError, match="damaged or not a journal .*journal.sqlite.damaged"):

@@ -16,10 +16,10 @@ import pytest
 from test_station_camera import write_video
 
 from inspect_core.runtime.recipe import Recipe
-from inspect_stations.config import parse_config
-from inspect_stations.daemon import Station
+from inspect_stations.config.station import parse_config
+from inspect_stations.mqtt.trigger import parse_trigger
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import FakeInspector, MemorySink, wait_for, write_images
-from inspect_stations.trigger import parse_trigger
 
 HOST, PORT = "127.0.0.1", 1883
 
@@ -121,7 +121,7 @@ def test_a_bad_trigger_field_is_refused_naming_it_without_echoing_it(payload, fi
     """Wrong types, NaN, control characters, lone surrogates and over-long values are refused
     at the edge (a 200-character or NUL part_id used to break the PostgreSQL insert; a NaN id
     made the result invalid JSON; a 1 MB id made 1 MB results)."""
-    from inspect_stations.trigger import TriggerError
+    from inspect_stations.mqtt.trigger import TriggerError
 
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     with pytest.raises(TriggerError) as e:
@@ -134,7 +134,7 @@ def test_a_bad_trigger_field_is_refused_naming_it_without_echoing_it(payload, fi
 
 
 def test_trigger_fields_are_normalised_and_bounded():
-    from inspect_stations.trigger import (
+    from inspect_stations.mqtt.trigger import (
         MAX_FIELD_CHARS,
         MAX_ID_CHARS,
         MAX_TRIGGER_BYTES,
@@ -164,7 +164,7 @@ def test_trigger_fields_are_normalised_and_bounded():
 
 
 def test_result_messages_are_strict_json():
-    from inspect_stations.trigger import encode
+    from inspect_stations.mqtt.trigger import encode
 
     raw = encode({"id": "A", "regions": [{"confidence": float("nan"), "area": float("inf")}]})
     assert _strict(raw.encode()) == {"id": "A", "regions": [{"confidence": None, "area": None}]}
@@ -309,7 +309,7 @@ def test_folder_results_carry_the_inbox_name_and_a_repeat_is_answered(tmp_path):
     """The id is the name the file had in the inbox, also when the archive already holds that
     name (the archived copy gets a suffix); a second file with the same content is not recorded
     again but still answered, marked already_recorded (the first record has the details)."""
-    from inspect_stations.archive import day
+    from inspect_stations.pipeline.archive import day
 
     prefix = f"test/{uuid.uuid4().hex}"
     (tmp_path / "inbox").mkdir()
@@ -371,8 +371,9 @@ def test_mqtt_sink_goes_through_the_journal(tmp_path):
 def test_paho_is_imported_only_when_mqtt_is_used():
     code = (
         "import sys, inspect_stations.plugin, inspect_stations.commands, "
-        "inspect_stations.daemon, inspect_stations.folder, inspect_stations.camera, "
-        "inspect_stations.config_check, inspect_stations.mqtt_sink, inspect_stations.demo; "
+        "inspect_stations.pipeline.daemon, inspect_stations.sources.folder, "
+        "inspect_stations.sources.camera, "
+        "inspect_stations.config.check, inspect_stations.mqtt.sink, inspect_stations.demo; "
         "from inspect_core.plugin_api.manager import get_registry; get_registry(); "
         "assert not [m for m in sys.modules if m.startswith('paho')], 'paho imported'"
     )
@@ -382,7 +383,7 @@ def test_paho_is_imported_only_when_mqtt_is_used():
 def test_the_longest_id_fits_the_capture_key_column():
     """A triggered capture is recorded under "<id>@<time>#<frame>" (capture_id, String(128) in
     db/inspect_db/models.py): the longest id accepted must leave room for the rest."""
-    from inspect_stations.trigger import MAX_ID_CHARS
+    from inspect_stations.mqtt.trigger import MAX_ID_CHARS
 
     key = f"{'x' * MAX_ID_CHARS}@{1e10 - 1:.6f}#{2**32}"
     assert len(key) <= 128

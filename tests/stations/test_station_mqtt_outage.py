@@ -13,17 +13,17 @@ import uuid
 import pytest
 from broker_kit import Mosquitto, Records, Subscriber, needs_mosquitto
 
-from inspect_stations.config import parse_config
-from inspect_stations.daemon import Station
+from inspect_stations.config.mqtt import MqttOptions
+from inspect_stations.config.station import parse_config
 from inspect_stations.logs import StationLog
-from inspect_stations.mqttconf import MqttOptions
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import FakeInspector, MemorySink, free_port, wait_for, write_images
 
 pytest.importorskip("paho.mqtt.client")
 
 
 def _link(opt: MqttOptions, rec: Records):
-    from inspect_stations.mqtt import MqttLink
+    from inspect_stations.mqtt.link import MqttLink
 
     return MqttLink(opt, "line1", StationLog("line1", rec.logger)).start()
 
@@ -124,7 +124,7 @@ def test_another_client_taking_the_client_id_does_not_lose_results(tmp_path):
 def test_a_connection_closed_again_and_again_names_the_client_id():
     """Two stations configured with the same client_id kick each other off every few seconds:
     after three such drops the log says which client id clashes and what to do."""
-    from inspect_stations.mqtt import MqttLink
+    from inspect_stations.mqtt.link import MqttLink
 
     rec = Records()
     link = MqttLink(MqttOptions(client_id="line1"), "line1", StationLog("line1", rec.logger))
@@ -141,7 +141,7 @@ def test_status_shows_needs_action_while_the_broker_is_away(tmp_path):
     """status.json carries the link's state; `inspect station status` shows NEEDS ACTION with
     the reason and the results waiting."""
     from inspect_core.errors import InspectError
-    from inspect_stations.status import format_status, read_status
+    from inspect_stations.pipeline.status import format_status, read_status
 
     (tmp_path / "inbox").mkdir()
     cfg = parse_config(

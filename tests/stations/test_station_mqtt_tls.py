@@ -14,7 +14,7 @@ import pytest
 from broker_kit import Mosquitto, Records, Subscriber, make_certs, needs_mosquitto
 
 from inspect_core.types import Decision, Inspection, Verdict
-from inspect_stations.config import ConfigError, parse_config
+from inspect_stations.config.station import ConfigError, parse_config
 from inspect_stations.logs import StationLog
 from inspect_stations.testing import wait_for
 
@@ -57,7 +57,7 @@ def _config(tmp_path: Path, mqtt: dict) -> dict:
 
 
 def _link(opt, rec: Records):
-    from inspect_stations.mqtt import MqttLink
+    from inspect_stations.mqtt.link import MqttLink
 
     return MqttLink(opt, "tls", StationLog("tls", rec.logger)).start(wait_s=10)
 
@@ -101,7 +101,7 @@ def test_tls_with_a_login_from_the_environment(tmp_path, broker, monkeypatch):
 def test_a_broker_certificate_from_another_ca_is_refused(tmp_path, broker, monkeypatch):
     """TLS without our CA (the system's CAs do not know the test CA): no connection, and the
     reason says what to check; a plain connection to the TLS port is refused too."""
-    from inspect_stations.mqttconf import MqttOptions
+    from inspect_stations.config.mqtt import MqttOptions
 
     rec = Records()
     link = _link(
@@ -150,7 +150,7 @@ def test_a_wrong_password_is_reported_as_refused(tmp_path, broker, monkeypatch):
 
 @needs_mosquitto
 def test_the_mqtt_sink_takes_tls_and_a_login(tmp_path, broker, monkeypatch):
-    from inspect_stations.mqtt_sink import MqttSink
+    from inspect_stations.mqtt.sink import MqttSink
 
     monkeypatch.setenv("SINK_PW", SECRET)
     topic = f"test/{uuid.uuid4().hex}/all"
@@ -220,7 +220,7 @@ def test_passwords_stay_out_of_the_file(tmp_path, monkeypatch):
 
 
 def test_tls_defaults(tmp_path):
-    from inspect_stations.mqttconf import MQTTS_PORT
+    from inspect_stations.config.mqtt import MQTTS_PORT
 
     (tmp_path / "ca.crt").write_text("x")
     cfg = parse_config(_config(tmp_path, {"tls": True, "result_topic": "r"}), tmp_path)

@@ -12,11 +12,11 @@ import numpy as np
 from station_kit import CountingInspector, files_in, folder_config
 
 from inspect_core.plugin_api.interfaces import SourceItem
-from inspect_stations.daemon import Station
-from inspect_stations.journal import Journal, JournalEntry
-from inspect_stations.journal_codec import loaded, stored
+from inspect_stations.pipeline.daemon import Station
+from inspect_stations.pipeline.journal import Journal, JournalEntry
+from inspect_stations.pipeline.journal_codec import loaded, stored
+from inspect_stations.pipeline.work import Work, build_inspection
 from inspect_stations.testing import FakeInspector, MemorySink, write_images
-from inspect_stations.work import Work, build_inspection
 
 LATIN1 = os.fsdecode(b"Pr\xfcfteil.png")  # "Prüfteil.png" in Latin-1: surrogate escapes
 
@@ -108,7 +108,7 @@ def test_stored_names_come_back_unchanged():
 def test_a_failed_station_exits_1_even_in_until_empty_mode(tmp_path, monkeypatch):
     import json
 
-    from inspect_stations.journal import Journal as J
+    from inspect_stations.pipeline.journal import Journal as J
 
     def refuse(self, entries):
         raise OSError(28, "No space left on device")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from inspect_stations.config import ConfigError, parse_config
-from inspect_stations.paths import FOREIGN_MIN, system_folder
+from inspect_stations.config.paths import FOREIGN_MIN, system_folder
+from inspect_stations.config.station import ConfigError, parse_config
 from inspect_stations.testing import write_config, write_images
 
 

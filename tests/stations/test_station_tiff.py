@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from station_kit import folder_config
 
-from inspect_stations.config import Limits
-from inspect_stations.daemon import Station
-from inspect_stations.image_check import BadImage, load_image, read_header
+from inspect_stations.config.station import Limits
+from inspect_stations.inputs.image_check import BadImage, load_image, read_header
+from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import FakeInspector, MemorySink
 
 IMG = np.random.default_rng(7).integers(0, 256, (100, 64), dtype=np.uint8)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from inspect_stations.config_check import check_file
+from inspect_stations.config.check import check_file
+from inspect_stations.mqtt.topics import filter_problem, topic_matches
 from inspect_stations.testing import write_config
-from inspect_stations.topics import filter_problem, topic_matches
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_separate_topics_pass_and_a_malformed_filter_is_named(tmp_path):
 
 
 def test_station_run_refuses_it_too(tmp_path):
-    from inspect_stations.config import ConfigError, parse_config
+    from inspect_stations.config.station import ConfigError, parse_config
 
     raw = {
         "station": {"name": "cam", "plugin": "x", "recipe": "x"},

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from inspect_stations.trigger import TriggerError, parse_trigger
+from inspect_stations.mqtt.trigger import TriggerError, parse_trigger
 
 
 @pytest.mark.parametrize(
@@ -45,9 +45,9 @@ def test_visible_text_of_any_script_is_taken():
 def _camera_station(tmp_path, broker_port: int, topic: str, rec, inspector=None):
     from test_station_camera import write_video
 
-    from inspect_stations.config import parse_config
-    from inspect_stations.daemon import Station
+    from inspect_stations.config.station import parse_config
     from inspect_stations.logs import StationLog
+    from inspect_stations.pipeline.daemon import Station
     from inspect_stations.testing import FakeInspector, MemorySink
 
     write_video(tmp_path / "clip.avi", frames=12)
@@ -140,9 +140,9 @@ def test_a_message_on_the_result_topic_is_never_a_trigger():
     endless capture loop)."""
     from broker_kit import Records
 
+    from inspect_stations.config.mqtt import MqttOptions
     from inspect_stations.logs import StationLog
-    from inspect_stations.mqtt import MqttLink
-    from inspect_stations.mqttconf import MqttOptions
+    from inspect_stations.mqtt.link import MqttLink
 
     got: list = []
     rec = Records()

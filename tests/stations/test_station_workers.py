@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from station_kit import files_in
 
-from inspect_stations.config import ConfigError, parse_config
-from inspect_stations.daemon import Station
-from inspect_stations.model_pool import ModelPool, model_config, pool_plan
+from inspect_stations.config.station import ConfigError, parse_config
+from inspect_stations.pipeline.daemon import Station
+from inspect_stations.pipeline.model_pool import ModelPool, model_config, pool_plan
 from inspect_stations.testing import FakeInspector, MemorySink, write_images
 
 
@@ -105,10 +105,10 @@ def test_latency_is_split_into_inspection_and_queue_wait(tmp_path):
 
 def test_the_pool_plan_per_setting(monkeypatch):
     monkeypatch.delenv("INSPECT_THREADS", raising=False)
-    monkeypatch.setattr("inspect_stations.model_pool.cores", lambda: 4)
+    monkeypatch.setattr("inspect_stations.pipeline.model_pool.cores", lambda: 4)
     base = dict(name="s", plugin="p", recipe="r")
     from inspect_stations.builders import model_threads
-    from inspect_stations.config import StationConfig
+    from inspect_stations.config.station import StationConfig
 
     assert pool_plan(StationConfig(**base)) == ModelPool(4, 1)  # one per core, one thread each
     one = pool_plan(StationConfig(**base, workers=1))

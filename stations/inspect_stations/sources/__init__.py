@@ -1,0 +1,3 @@
+"""Sources: the watched folder and the camera."""
+
+__all__: list[str] = []
