@@ -55,7 +55,7 @@ def terminal_text(value: object, *, keep_newlines: bool = False) -> str:
 
 def markup_safe(value: object) -> str:
     """:func:`terminal_text` with rich markup escaped, for data inside a markup string."""
-    from rich.markup import escape
+    from rich.markup import escape  # lazy: the station's log lines use this module, not rich
 
     return escape(terminal_text(value))
 
@@ -63,7 +63,7 @@ def markup_safe(value: object) -> str:
 def rich_text(value: object, style: str = "") -> Text:
     """A rich :class:`~rich.text.Text` of :func:`terminal_text` (never parsed as markup), for
     table cells and ``console.print``."""
-    from rich.text import Text
+    from rich.text import Text  # lazy: the station's log lines use this module, not rich
 
     return Text(terminal_text(value), style=style)
 

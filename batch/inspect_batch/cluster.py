@@ -21,7 +21,7 @@ class SchedulerUnreachable(InspectError):
 def dask_client(scheduler: str | None, workers: int = 0) -> Iterator[Any]:
     """A client: of a LocalCluster with ``workers`` single-threaded processes (0: one per core)
     when ``scheduler`` is None, else connected to the scheduler at that address."""
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster  # lazy: 0.3 s to load, only for a backtest
 
     if scheduler is None:
         n = workers or max(1, os.cpu_count() or 1)

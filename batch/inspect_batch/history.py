@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from inspect_batch.items import BacktestItem, Chunk, RecipeSettings
 from inspect_batch.stream import chunks
+from inspect_core.errors import InspectError
 from inspect_db.engine import connect
 from inspect_db.models import InspectionRecord, Model, Station
 from inspect_db.reports.filters import Conditions, ReportFilters, conditions
@@ -32,8 +33,6 @@ class PathMap:
 
     @classmethod
     def parse(cls, text: str) -> PathMap:
-        from inspect_core.errors import InspectError
-
         old, sep, new = text.partition("=")
         if not sep or not old or not new:
             raise InspectError(

@@ -13,9 +13,15 @@ from inspect_batch.cluster import dask_client
 from inspect_batch.compare import Tally
 from inspect_batch.history import PathMap, recorded, where_read, window
 from inspect_batch.items import BacktestItem, Chunk, ItemResult
+from inspect_batch.page import write_page
 from inspect_batch.safe_read import STATION
 from inspect_batch.stream import stream
 from inspect_batch.worker import CandidateOnWorker, CandidateSpec, judge_chunk
+from inspect_core.commands.progress import item_progress
+from inspect_core.errors import InspectError
+from inspect_db.engine import connect, make_engine, safe_url
+from inspect_db.migrate import ensure_schema
+from inspect_db.reports.filters import ReportFilters
 
 Reviews = Callable[[Any, list[int]], dict[int, str]]
 
@@ -24,6 +30,7 @@ def operator_verdicts() -> Reviews | None:
     """The database's lookup of operators' decisions (inspection id -> verdict), where the
     records package has one."""
     try:
+        # lazy: inside the try that makes the lookup optional (None where it is missing)
         from inspect_db.records.decisions import human_verdicts
     except ImportError:
         return None
@@ -51,10 +58,6 @@ def run_backtest(
     """Run it; the summary (:meth:`Tally.summary`) with the candidate and window added. The
     images are read under the station's limits (``max_bytes``, ``max_pixels``: a station's
     defaults unless given); one that breaks them is an error of its own."""
-    from inspect_core.commands.progress import item_progress
-    from inspect_db.engine import make_engine
-    from inspect_db.reports.filters import ReportFilters
-
     since, until, station = window
     f = ReportFilters.parse(since=since, until=until, station=station, plugin=plugin, recipe=recipe)
     maps = [PathMap.parse(m) for m in path_maps]
@@ -107,8 +110,6 @@ def _write_html(
     window: tuple[str | None, str | None, str | None],
 ) -> Path:
     """The backtest's page (:func:`inspect_batch.page.write_page`) with its heading's facts."""
-    from inspect_batch.page import write_page
-
     since, until, station = window
     meta = {
         "plugin": plugin,
@@ -125,10 +126,6 @@ def _window(engine: Any, f: Any) -> tuple[int, int, int]:
     """How many judged records the window holds and their id range (:func:`window`); none is
     an error saying where it looked (a mistyped --db, --since or --station would otherwise
     report a backtest of nothing)."""
-    from inspect_core.errors import InspectError
-    from inspect_db.engine import connect, safe_url
-    from inspect_db.migrate import ensure_schema
-
     ensure_schema(engine)
     with connect(engine) as conn:
         total, lo, hi = window(conn, f)

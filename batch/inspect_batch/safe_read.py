@@ -35,6 +35,7 @@ def backtest_limits(sixteen_bit: str, max_bytes: int, max_pixels: int) -> Limits
 def read_bytes(url: str, max_bytes: int) -> bytes:
     """The bytes of the file at ``url`` (a path or an fsspec URL), at most ``max_bytes``;
     :class:`FileRefused` for anything but a regular file within the limit."""
+    # lazy: fsspec (60 ms) only when a backtest reads an image, not for the limits
     import fsspec.core
     from fsspec.implementations.local import LocalFileSystem
 

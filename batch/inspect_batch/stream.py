@@ -37,7 +37,7 @@ def stream(
     asked again as each finishes, so workers that join later get work too). A chunk whose task
     fails (its worker killed, say) yields ``failed(chunk, error)`` when given, and
     the rest go on; without it the error is raised."""
-    from distributed import as_completed
+    from distributed import as_completed  # lazy: history.py uses chunks() without Dask
 
     limit = in_flight if callable(in_flight) else (lambda: in_flight)
     pending = chunks(items, chunk_size)

@@ -13,15 +13,23 @@ recorded verdicts exactly.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 from distributed import WorkerPlugin, get_worker
 
 from inspect_batch.items import BacktestItem, Chunk, ItemResult
-from inspect_batch.safe_read import STATION
+from inspect_batch.safe_read import STATION, backtest_limits, read_bytes
+from inspect_core.plugin_api.manager import get_registry
+from inspect_core.plugin_api.resolve import find_recipe
+from inspect_core.runtime.inspector import Inspector
+from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.runtime.overlay import render_result
+from inspect_stations.inputs.image_check import check_bytes, decode
 
 PLUGIN_NAME = "inspect-backtest-candidate"
 
@@ -55,10 +63,6 @@ class CandidateOnWorker(WorkerPlugin):
         self.failed: str | None = "the candidate was not loaded on this worker"
 
     def setup(self, worker: Any = None) -> None:
-        from inspect_core.plugin_api.manager import get_registry
-        from inspect_core.plugin_api.resolve import find_recipe
-        from inspect_core.runtime.onnx_model import OnnxModel
-
         s = self.spec
         model = Path(s.model)
         try:
@@ -75,8 +79,6 @@ class CandidateOnWorker(WorkerPlugin):
     def inspector(self, key: str) -> Any:
         """The Inspector for the recipe settings ``key`` (built on first use)."""
         if key not in self.inspectors:
-            from inspect_core.runtime.inspector import Inspector
-
             recipe = self.recipe.with_overrides(self.settings.get(key) or None)
             self.inspectors[key] = Inspector(recipe, self.rules, model=self.model)
         return self.inspectors[key]
@@ -98,11 +100,6 @@ def read_image(
     :mod:`inspect_stations.inputs.image_check`); with ``sha256``, only if it is still the recorded
     image (a name reused by a later image, or a --path-map that leads to another line's
     archive, would compare verdicts of two images)."""
-    import hashlib
-
-    from inspect_batch.safe_read import backtest_limits, read_bytes
-    from inspect_stations.inputs.image_check import check_bytes, decode
-
     limits = backtest_limits(sixteen_bit, max_bytes, max_pixels)
     data = read_bytes(url, limits.max_bytes)
     if sha256 and hashlib.sha256(data).hexdigest() != sha256:
@@ -151,9 +148,5 @@ def judge_one(plugin: CandidateOnWorker, item: BacktestItem, overlays: bool = Tr
 
 
 def _overlay_png(result: Any, inspector: Any) -> bytes | None:
-    import cv2
-
-    from inspect_core.runtime.overlay import render_result
-
     ok, buf = cv2.imencode(".png", render_result(result, result.verdict, inspector))
     return bytes(buf) if ok else None

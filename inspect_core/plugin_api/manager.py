@@ -19,10 +19,10 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from importlib import import_module, metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
@@ -34,9 +34,7 @@ from inspect_core.plugin_api.hookspecs import (
     SourceFactory,
     VersionSourceFactory,
 )
-
-if TYPE_CHECKING:
-    from inspect_core.runtime.recipe import Domain
+from inspect_core.runtime.recipe import Domain, Recipe
 
 ENTRY_POINT_GROUP = "inspect.plugins"
 ENV_SELECT = "INSPECT_PLUGINS"
@@ -293,10 +291,6 @@ def _add_domain(reg: Registry, name: str, domain: Any) -> None:
     domain with no usable recipe is refused (raises), a duplicate name reported and ignored.
     A plugin's recipes need their model cards (``card_required``): a plugin ships each model
     with its card, so a missing one means the model folder was tampered with or damaged."""
-    from dataclasses import replace
-
-    from inspect_core.runtime.recipe import Domain, Recipe
-
     if not isinstance(domain, Domain):
         raise TypeError(f"register_domains expects a Domain, got {type(domain).__name__}")
     recipes = [

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from inspect_core.errors import InspectError
 from inspect_core.plugin_api.dataset_survey import LOW_PERCENTILE, DatasetSurvey
+from inspect_core.plugin_api.resolve import resolve_model
 
 OPEN_SIZE = 3
 # an opening of size k keeps regions that measure at least k + 1 px thick (k px wide; see
@@ -111,7 +112,6 @@ def choose_start_model(channels: int, model: Path | None = None) -> StartModel:
     differ still works: training adapts its first layer to the images' channels."""
     if model is not None:
         return _from_file(str(model), model, "given with --model")
-    from inspect_core.plugin_api.resolve import resolve_model
 
     spec, why = PREFERRED.get(channels, PREFERRED[3])
     try:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from inspect_core.data.datasets import Dataset
+from inspect_core.data.frames import model_frame
 from inspect_core.errors import InspectError
 from inspect_core.plugin_api.scaffold_templates import SAMPLES_MARK
 from inspect_core.runtime.inspector import InspectorBase
@@ -63,8 +64,6 @@ def _onehot(mask: np.ndarray, n: int) -> np.ndarray:
 
 def _verdicts(inspector: InspectorBase, img: np.ndarray, mask: np.ndarray, path: Path):
     """(verdict of the true mask, verdict of the model) on the recipe's preprocessed frame."""
-    from inspect_core.data.frames import model_frame
-
     if inspector.recipe.preprocess is not None:
         frame, mask = model_frame(img, mask, inspector.preprocess, path)
     else:

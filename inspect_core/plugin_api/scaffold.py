@@ -25,12 +25,14 @@ from typing import TYPE_CHECKING
 
 from inspect_core.errors import InspectError
 from inspect_core.plugin_api.dataset_survey import DatasetSurvey, survey_dataset
+from inspect_core.plugin_api.manager import candidates
 from inspect_core.plugin_api.plugin_plan import (
     ChainPlan,
     StartModel,
     choose_start_model,
     plan_chain,
 )
+from inspect_core.plugin_api.resolve import find_recipe
 from inspect_core.plugin_api.scaffold_templates import (
     DATA_TEMPLATES,
     DEFAULT_CHAIN,
@@ -38,6 +40,7 @@ from inspect_core.plugin_api.scaffold_templates import (
     STEEL_CHAIN_NOTE,
     TEMPLATES,
 )
+from inspect_core.runtime.onnx_model import OnnxModel
 
 if TYPE_CHECKING:
     from inspect_core.runtime.recipe import Recipe
@@ -84,7 +87,6 @@ def _package_root(name: str, directory: Path) -> Path:
             f"plugin name {name!r}: use 2-40 lowercase letters, digits or _, starting with a "
             "letter and not ending in _ (it becomes a Python package name)"
         )
-    from inspect_core.plugin_api.manager import candidates
 
     taken = sorted(c.name for c in candidates())
     if name in taken:
@@ -127,8 +129,6 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
 def _steel_recipe() -> Recipe:
     """The shipped steel recipe, the default starting point; an error saying to pass
     ``--model`` when it is not installed."""
-    from inspect_core.plugin_api.resolve import find_recipe
-
     try:
         return find_recipe("industrial", "steel")
     except InspectError as e:
@@ -157,8 +157,6 @@ def _copy_model(model: Path, pkg: Path) -> None:
 def _recipe(model: Path, base: Recipe | None, pkg: Path) -> str:
     """Copy ``model`` (and its card) into ``pkg/models`` and, with the steel recipe ``base``,
     its sample images into ``pkg/samples``; returns the text of the plugin's recipe."""
-    from inspect_core.runtime.onnx_model import OnnxModel
-
     defects = OnnxModel(model).classes[1:]
     _copy_model(model, pkg)
     sample_toml = ""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspect_core.plugin_api.manager import ENV_SELECT, Registry, load_plugins
+from inspect_core.runtime.inspector import Inspector
 from inspect_core.runtime.recipe import Recipe
 
 
@@ -36,8 +37,6 @@ class SampleResult:
 def check_plugin(name: str, registry: Registry | None = None) -> Registry:
     """Assert that plugin ``name`` loads through its entry point, registers at least one thing,
     and that each of its recipes is valid and its model loads with the classes of its card."""
-    from inspect_core.runtime.inspector import Inspector
-
     reg = registry or load_plugins()
     failures = [f.reason for f in reg.failures if f.plugin == name]
     assert not failures, f"plugin {name} failed: {failures}"
@@ -84,8 +83,6 @@ def run_samples(
     name: str, recipe: str | None = None, registry: Registry | None = None
 ) -> list[SampleResult]:
     """Run every sample image of a plugin's (or domain's) recipes through ONNX Runtime."""
-    from inspect_core.runtime.inspector import Inspector
-
     reg = registry or load_plugins()
     domains = [d for d, p in reg.domain_plugin.items() if p == name or d == name]
     results = []

@@ -20,7 +20,7 @@ from typing import Any, TypeGuard
 from pydantic import BaseModel, ValidationError
 
 from inspect_core.config.problems import format_params, problems_of
-from inspect_core.params import parse
+from inspect_core.params import construct, parse
 from inspect_core.rules.base import (
     Rule,
     RuleConfigError,
@@ -94,7 +94,6 @@ def build_rule(factory: RuleFactory, params: dict[str, Any], where: str) -> Rule
                 f"{where}: " + "; ".join(format_params(problems_of(e, factory)))
             ) from None
         return rule
-    from inspect_core.params import construct
 
     built: Rule = construct(factory, params, where, RuleConfigError)
     return built

@@ -90,7 +90,7 @@ class OrtEngine:
         providers: list[str] | None = None,
         precision: str = "fp32",
     ):
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: loaded with the first model, not by --help
 
         opts = ort.SessionOptions()
         if threads:
@@ -126,7 +126,7 @@ def _cores() -> int:
 
 @lru_cache(maxsize=1)
 def _openvino_core() -> Any:
-    import openvino as ov
+    import openvino as ov  # lazy: an optional engine, installed where a card asks for it
 
     return ov.Core()
 

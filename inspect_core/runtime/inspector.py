@@ -33,7 +33,7 @@ import numpy as np
 from inspect_core.cards import ModelCheck
 from inspect_core.data.datasets import read_image
 from inspect_core.errors import DataError, ImageError, InspectError
-from inspect_core.rules.engine import RuleContext, build_rules
+from inspect_core.rules.engine import BUILTIN_RULES, RuleContext, build_rules
 from inspect_core.rules.engine import judge as apply_rules
 from inspect_core.runtime.loader import check_for
 from inspect_core.runtime.onnx_model import ModelMeta, OnnxModel
@@ -204,8 +204,6 @@ class Inspector(InspectorBase):
     ):
         """Load the model and build the post-processing and rules; anything in the recipe that
         does not fit the model is a :class:`RecipeError` naming the recipe (exit code 2)."""
-        from inspect_core.rules.engine import BUILTIN_RULES
-
         self.recipe = recipe
         card, required = recipe.card_path, recipe.card_required  # a plugin's: card required
         # the model is checked against its card once, as it loads (a mismatch is a ModelError);

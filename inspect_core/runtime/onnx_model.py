@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from inspect_core.cards import ModelCheck
+from inspect_core.data.datasets import to_channels
 from inspect_core.errors import ModelError
 from inspect_core.runtime.engines import META_KEY as META_KEY  # re-exported: export.py
 from inspect_core.runtime.engines import Engine
@@ -119,7 +120,7 @@ def read_graph(path: str | Path, channels: int, stride: int) -> GraphShapes:
     """The :class:`GraphShapes` of the fp32 network in ``path`` (ONNX Runtime, one thread),
     run once on a (1, C, 2s, 3s) zero input (C: the graph's channels, else ``channels``; s:
     ``stride``, at least 32) so that what it gives an image is known, not only declared."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: loaded with the first model, not by --help
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
@@ -148,7 +149,7 @@ def _dims(shape: Any) -> tuple[int | None, ...]:
 def edit_meta(path: str | Path, change: Callable[[dict[str, Any]], None]) -> None:
     """Rewrite the metadata embedded in the model file ``path`` in place: ``change(meta)``
     edits the dict. For the training tools (choose_tta, fit_prior); needs the ``onnx`` package."""
-    import onnx
+    import onnx  # lazy: the train extra (0.7 s to load), for the training tools only
 
     proto = onnx.load(str(path))
     entry = next((p for p in proto.metadata_props if p.key == META_KEY), None)
@@ -327,8 +328,6 @@ class OnnxModel:
         return out
 
     def prepare(self, img: np.ndarray) -> np.ndarray:
-        from inspect_core.data.datasets import to_channels
-
         return normalize(to_channels(img, self.meta.channels), self.meta.mean, self.meta.std)
 
     def probabilities(

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from inspect_core.errors import InspectError
+from inspect_core.rules.roi import roi_points
 from inspect_core.types import Decision, Verdict
 
 VERDICT_BGR = {
@@ -175,8 +176,6 @@ def save_overlay(path: str | Path, overlay: np.ndarray) -> Path:
 
 def roi_outlines(rules: list, shape: tuple[int, int]) -> list[np.ndarray]:
     """Pixel polygons of every region-of-interest rule (drawn so operators see the zone)."""
-    from inspect_core.rules.roi import roi_points
-
     h, w = shape
     out = []
     for rule in rules:

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from inspect_core.params import construct, parse
 from inspect_core.types import Region
 
 Step = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -361,8 +362,6 @@ STEP_TYPES: dict[str, Callable[..., Step]] = {
 def build_steps(spec: list[dict[str, Any]], pixel_size_mm: float | None = None) -> Compose:
     """Steps from a recipe's ``[[postprocess]]`` tables, e.g. ``{"type": "open", "size": 3}``;
     ``pixel_size_mm`` is ``remove_small``'s default (for ``min_mm2``)."""
-    from inspect_core.params import construct, parse
-
     steps = []
     for n, table in enumerate(spec):
         kind, s = parse(n, table, STEP_TYPES, "postprocess", "post-processing step")

@@ -13,6 +13,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inspect_core.params import construct, parse
+
 
 @dataclass
 class Resize:
@@ -81,8 +83,6 @@ PREPROCESS_TYPES: dict[str, Callable[..., Step]] = {"resize": Resize, "clahe": C
 
 def build_preprocess(spec: list[dict[str, Any]]) -> Chain:
     """Steps from a recipe, e.g. ``[{"type": "clahe", "clip": 2.0}, {"type": "resize", ...}]``."""
-    from inspect_core.params import construct, parse
-
     steps: list[Step] = []
     for n, table in enumerate(spec):
         kind, params = parse(n, table, PREPROCESS_TYPES, "preprocess", "preprocessing step")

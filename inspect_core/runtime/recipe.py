@@ -44,6 +44,8 @@ from inspect_core.cards import (
     verify_model,
 )
 from inspect_core.errors import InspectError
+from inspect_core.params import limit_problems
+from inspect_core.runtime.preprocess import build_preprocess
 from inspect_core.runtime.recipe_checks import shape_problems
 
 Preprocess = Callable[[np.ndarray], np.ndarray]
@@ -102,8 +104,6 @@ class Recipe:
             raise RecipeError(f"{self.where}: " + "; ".join(problems))
 
     def limit_problems(self) -> list[str]:
-        from inspect_core.params import limit_problems
-
         out = limit_problems(
             "recipe", "", {k: getattr(self, k) for k in ("pixel_size_mm", "tile", "tile_overlap")}
         )
@@ -159,8 +159,6 @@ class Recipe:
                 "tables, or the plugin's preprocess= argument to Recipe.from_toml)"
             )
         if spec:
-            from inspect_core.runtime.preprocess import build_preprocess
-
             try:
                 preprocess = build_preprocess(spec)
             except (ValueError, TypeError) as e:

@@ -178,6 +178,7 @@ def _rel(path: Path, root: Path) -> str:
 def prepare_for_quantization(src: Path, dst: Path) -> None:
     """ONNX Runtime's pre-processing (shape inference, basic graph fusions) of ``src`` into
     ``dst``, with every node named (the float levels exclude nodes by name)."""
+    # lazy: onnx (the train extra, 0.7 s) and the quantizer, for variant export only
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -193,7 +194,7 @@ def float_levels(prepared: Path) -> list[tuple[str, list[str]]]:
     none; the first and last convolutions (what sees raw pixels, what writes the logits); also
     the attention gates (Sigmoid, the convolution feeding it, the product it scales); also the
     whole decoder (every node after the last max-pool)."""
-    import onnx
+    import onnx  # lazy: the train extra (0.7 s to load), for variant export only
 
     nodes = list(onnx.load(str(prepared)).graph.node)
     convs = [n.name for n in nodes if n.op_type == "Conv"]
@@ -222,6 +223,7 @@ def quantize_int8(
     """Static QDQ int8 of ``prepared`` into ``dst``: per-channel symmetric int8 weights,
     asymmetric uint8 activations calibrated on ``calib`` (``method``: minmax, percentile,
     entropy), the nodes ``keep_float`` left in float."""
+    # lazy: onnx (the train extra, 0.7 s) and the quantizer, for variant export only
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,

@@ -35,7 +35,7 @@ def export_onnx(
     exercise the dynamic axes. Raises :class:`ExportError` (and removes the file) when ONNX
     Runtime disagrees with torch beyond the tolerances.
     """
-    import onnx
+    import onnx  # lazy: 0.7 s to load, only when a model is exported
 
     path = Path(path)
     model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)
@@ -88,7 +88,7 @@ def _export(
 
 
 def check_parity(model: torch.nn.Module, path: str | Path, samples: list[np.ndarray]) -> dict:
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: only for the parity check after an export
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst, agree, total = 0.0, 0, 0

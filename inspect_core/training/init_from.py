@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 
 from inspect_core.errors import InspectError
+from inspect_core.plugin_api.resolve import resolve_model
+from inspect_core.runtime.onnx_model import META_KEY
 from inspect_core.training.unet import ModelConfig, zero_dead_weights
 
 ARCH_FIELDS = ("width", "depth", "stem_stride", "arch")  # what a run takes from its source
@@ -73,8 +75,6 @@ def open_init_source(spec: str) -> InitSource:
     saved config, else its card (``.json`` beside), else the shapes of its weights."""
     path = Path(spec)
     if ":" in spec and not path.exists():
-        from inspect_core.plugin_api.resolve import resolve_model
-
         path = Path(resolve_model(spec))
     pt = path.with_suffix(".pt") if path.suffix == ".onnx" else path
     if not pt.is_file():
@@ -121,9 +121,7 @@ def _onnx_meta(path: Path) -> dict:
     """The inspect metadata embedded in the ONNX file ``path`` ({} when there is none)."""
     if not path.is_file():
         return {}
-    import onnx
-
-    from inspect_core.runtime.onnx_model import META_KEY
+    import onnx  # lazy: 0.7 s to load, only when starting from an .onnx file
 
     try:
         props = onnx.load(str(path), load_external_data=False).metadata_props

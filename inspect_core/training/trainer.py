@@ -23,6 +23,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from itertools import count
 
+import cv2
 import numpy as np
 import torch
 
@@ -30,7 +31,9 @@ from inspect_core.data.datasets import Dataset, to_channels
 from inspect_core.data.metrics import SegmentationScores
 from inspect_core.runtime.onnx_model import normalize  # the one normalisation, as inference
 from inspect_core.training.config import TrainConfig
+from inspect_core.training.export import export_onnx
 from inspect_core.training.losses import segmentation_loss
+from inspect_core.training.model_card import write_card
 from inspect_core.training.run import Run, save_last, start_run
 from inspect_core.training.unet import build_model, zero_dead_weights
 
@@ -48,8 +51,6 @@ def validate(
 ) -> dict:
     """The segmentation scores of ``model`` on every image of ``ds`` (:class:`SegmentationScores`
     summary: mIoU, mean Dice, per class), at native size or downscaled to ``max_side``."""
-    import cv2
-
     model.eval()
     scores = SegmentationScores(ds.classes)
     for i in range(len(ds)):
@@ -198,9 +199,6 @@ def _stopped_before(run: Run) -> str:
 
 def _export(run: Run) -> dict:
     """Export the best weights to ``model.onnx`` (and ``model.pt``), write the card."""
-    from inspect_core.training.export import export_onnx
-    from inspect_core.training.model_card import write_card
-
     out, mcfg, train_ds, val_ds = run.out, run.mcfg, run.train_ds, run.val_ds
     best_ck = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     export_model = build_model(mcfg)

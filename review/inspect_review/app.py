@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +29,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inspect_core.errors import InspectError
+from inspect_db.engine import connect
 from inspect_db.errors import (
     BadFilter,
     DatabaseUnavailable,
@@ -45,6 +47,7 @@ from inspect_review.auth import (
     password_digest,
     same_token,
 )
+from inspect_review.storage.store import user_by_id
 from inspect_review.storage.types import QueueFilters, UserView
 
 
@@ -158,8 +161,6 @@ def signed_in(role: str | None = None) -> Callable[[Handler], Handler]:
 def _user_of(st: ReviewState, session: Session | None) -> UserView | None:
     if session is None:
         return None
-    from inspect_db.engine import connect
-    from inspect_review.storage.store import user_by_id
 
     with connect(st.engine) as conn:
         user = user_by_id(conn, session.user_id)
@@ -190,8 +191,6 @@ async def check_csrf(request: Request, session: Session) -> None:
 
 
 def _quote(path: str) -> str:
-    from urllib.parse import quote
-
     return quote(path, safe="")
 
 
@@ -328,8 +327,6 @@ async def error_page(request: Request, exc: Exception) -> Response:
                     "the server failed on this request (details in its log); nothing was changed"
                 )
     if request.headers.get("accept", "").startswith("application/json"):
-        from starlette.responses import JSONResponse
-
         return JSONResponse({"error": message}, status_code=status)
     templates = state(request).templates
     user = getattr(request.state, "user", None)

@@ -31,7 +31,7 @@ FAILURE_WINDOW_S = 300.0  # ... within this long, then that name waits out the w
 def hash_password(password: str) -> str:
     """An argon2id hash of ``password`` with its salt and parameters (argon2-cffi's defaults:
     RFC 9106 low-memory profile)."""
-    from argon2 import PasswordHasher
+    from argon2 import PasswordHasher  # lazy: the review extra, checked by extra.require
 
     check_password(password)
     return PasswordHasher().hash(password)
@@ -39,6 +39,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored: str, password: str) -> bool:
     """Whether ``password`` matches the ``stored`` hash (False for a damaged hash too)."""
+    # lazy: the review extra, checked by extra.require before a command needs it
     from argon2 import PasswordHasher
     from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 

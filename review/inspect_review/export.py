@@ -38,12 +38,15 @@ from sqlalchemy.engine import Connection, Engine
 from inspect_core.data.datasets import IMAGE_EXTS
 from inspect_db.engine import connect, safe_url
 from inspect_db.errors import RecordsError, ReviewError
+from inspect_db.migrate import ensure_schema
 from inspect_db.models import utcnow
+from inspect_db.reports.csv_out import write_csv
 from inspect_db.reports.filters import iso
 from inspect_review.labels import class_list
 from inspect_review.masks import review_mask
 from inspect_review.media import decode, read_recorded
 from inspect_review.storage.export import ExportFilters, ReviewedImage, reviewed_images
+from inspect_review.storage.queue import filter_choices
 
 #: classes.json "groups": the station and day in a file stem ``<station>_<YYYYMMDD>_<id>``
 GROUPS = r"^(.+_\d{8})_\d+$"
@@ -95,8 +98,6 @@ def export_dataset(
 ) -> ExportSummary:
     """Write the reviewed images that ``filters`` select to the dataset folder ``out``;
     ``media_roots``: the folders the recorded files may be read from (none: any)."""
-    from inspect_db.migrate import ensure_schema
-
     out = Path(out)
     _check_out(out)
     if not 0.0 <= val_share < 1.0:
@@ -195,8 +196,6 @@ def _check_out(out: Path) -> None:
 
 
 def _check_station(conn: Connection, filters: ExportFilters) -> None:
-    from inspect_review.storage.queue import filter_choices
-
     stations, recipes, _ = filter_choices(conn)
     for option, value, known in (
         ("--station", filters.station, stations),
@@ -323,8 +322,6 @@ def _write_meta(
     summary: ExportSummary,
     rows: list[dict[str, object]],
 ) -> None:
-    from inspect_db.reports.csv_out import write_csv
-
     meta = {"classes": summary.classes, "ignore_index": 255, "name": name, "groups": GROUPS}
     try:
         (out / "classes.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -18,8 +18,10 @@ from starlette.routing import Route
 from inspect_db.engine import connect
 from inspect_db.errors import ReviewError
 from inspect_review.app import in_thread, page, queue_filters, signed_in, state
+from inspect_review.export import export_dataset
 from inspect_review.labels import choosable, class_list, resolve
 from inspect_review.media import within
+from inspect_review.storage.export import ExportFilters
 from inspect_review.storage.queue import item, next_item, queue_count
 from inspect_review.storage.store import record_decision
 from inspect_review.storage.types import DecisionIn, ItemView, QueueFilters
@@ -155,9 +157,6 @@ async def export_form(request: Request) -> Response:
 @signed_in(role="engineer")
 async def export_zip(request: Request) -> Response:
     """The reviewed images as a dataset (``inspect review export``), zipped for download."""
-    from inspect_review.export import export_dataset
-    from inspect_review.storage.export import ExportFilters
-
     st = state(request)
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     filters = ExportFilters.parse(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
+from inspect_core.plugin_api.manager import get_registry
 from inspect_db.errors import ReviewError
 from inspect_review.storage.types import ItemView, RegionLabel
 
@@ -35,8 +36,6 @@ def class_list(plugin: str, recipe: str, card_classes: list[str] | None) -> list
 @lru_cache(maxsize=64)
 def _recipe_classes(plugin: str, recipe: str) -> tuple[str, ...] | None:
     """The classes of ``plugin:recipe`` through the plugin registry (its model card)."""
-    from inspect_core.plugin_api.manager import get_registry
-
     try:
         domain = get_registry().domains.get(plugin)
         card = domain.recipe(recipe).load_card() if domain is not None else None

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+import cv2
+import numpy as np
+
 from inspect_core.data.bit_depth import display_bits, to_8bit
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -95,9 +98,6 @@ def read_recorded(path: str, roots: tuple[str, ...] = (), sha256: str | None = N
 def decode(data: bytes, flags: int) -> Any:
     """``data`` decoded by OpenCV (``cv2.IMREAD_*`` ``flags``), or None when it cannot be
     (OpenCV raises on some broken files instead of returning None)."""
-    import cv2
-    import numpy as np
-
     try:
         return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:
@@ -158,15 +158,10 @@ def _sniff(data: bytes) -> str | None:
 def _decodes(data: bytes, media: str) -> bool:
     """Whether the browser gets an image it can show (a file cut short or overwritten with
     junk after its first bytes gets the placeholder); GIF is taken as it is."""
-    import cv2
-
     return media == "image/gif" or decode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
 
 
 def _to_png(data: bytes) -> bytes | None:
-    import cv2
-    import numpy as np
-
     img = decode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
         return None
@@ -197,8 +192,6 @@ def placeholder(message: str, path: str | None = None) -> Picture:
 
 def thumbnail(picture: Picture, side: int = 160) -> Picture:
     """``picture`` downscaled to at most ``side`` pixels as JPEG (a placeholder stays as is)."""
-    import cv2
-
     if picture.missing is not None:
         return picture
     img = decode(picture.body, cv2.IMREAD_COLOR)

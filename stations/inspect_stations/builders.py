@@ -21,7 +21,9 @@ from inspect_core.config import Problem
 from inspect_core.errors import InspectError
 from inspect_core.plugin_api.interfaces import BaseSource, Sink, Source, SourceItem
 from inspect_core.plugin_api.interfaces import SourceContext as SourceContract
-from inspect_core.runtime.inspector import InspectorBase
+from inspect_core.plugin_api.resolve import find_recipe
+from inspect_core.runtime.inspector import Inspector, InspectorBase
+from inspect_core.runtime.recipe import Recipe
 from inspect_stations.config.station import StationConfig
 from inspect_stations.config.toml_reader import read_alone
 from inspect_stations.logs import StationLog
@@ -52,8 +54,6 @@ class SourceContext(SourceContract):
 def load_recipe(cfg: StationConfig):
     """The station's recipe: its own ``recipe_file``, or the plugin's recipe by name."""
     if cfg.recipe_file is not None:
-        from inspect_core.runtime.recipe import Recipe
-
         recipe = Recipe.from_toml(cfg.recipe_file)
         problems = recipe.problems()
         if problems:
@@ -64,15 +64,12 @@ def load_recipe(cfg: StationConfig):
                 f"recipe {recipe.name!r}; remove station.recipe or make them match"
             )
         return recipe
-    from inspect_core.plugin_api.resolve import find_recipe
 
     return find_recipe(cfg.plugin, cfg.recipe)
 
 
 def build_inspector(cfg: StationConfig, recipe, registry) -> InspectorBase:
     """The recipe (given, or by name) with the station's overrides, as an Inspector."""
-    from inspect_core.runtime.inspector import Inspector
-
     if recipe is None:
         recipe = load_recipe(cfg)
     recipe = recipe.with_overrides(cfg.recipe_overrides(recipe.rules))

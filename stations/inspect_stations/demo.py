@@ -8,6 +8,7 @@ writes ``report.html``. The verdict of every sample is compared with the one the
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -18,6 +19,10 @@ from pathlib import Path
 import click
 
 from inspect_core.errors import InspectError
+from inspect_core.plugin_api.manager import get_registry, load_cli_plugins
+from inspect_stations.config.station import parse_config
+from inspect_stations.logs import setup_logging
+from inspect_stations.pipeline.daemon import Station
 
 
 @dataclass
@@ -61,11 +66,6 @@ def run_demo(
     echo: Callable[[str], None] = click.echo,
 ) -> DemoResult:
     """Run one station per recipe with samples (see the module docstring)."""
-    import logging
-
-    from inspect_core.plugin_api.manager import get_registry
-    from inspect_stations.logs import setup_logging
-
     reg = registry or get_registry()
     todo = _recipes(domains if domains is not None else reg.domains.values())
     if not todo:
@@ -94,9 +94,6 @@ def run_demo(
 def _run_station(result: DemoResult, domain: str, recipe, reg, echo) -> None:
     """A folder station over the recipe's samples until its inbox is empty; what it filed
     where, in ``result``."""
-    from inspect_stations.config.station import parse_config
-    from inspect_stations.pipeline.daemon import Station
-
     name = f"demo-{domain}-{recipe.name}"
     home = result.workdir / "stations" / name
     inbox = home / "inbox"
@@ -148,8 +145,8 @@ def _root_command():
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root().command if ctx is not None else None
     if root is None or not isinstance(root, click.Group) or "report" not in root.commands:
+        # lazy: the application above this plugin, needed only by a demo run outside `inspect`
         from inspect_core.cli import cli as root
-        from inspect_core.plugin_api.manager import load_cli_plugins
 
         if "report" not in root.commands:
             load_cli_plugins(root)

@@ -8,6 +8,7 @@ plumbing is measured; :class:`MemorySink` / :class:`FlakySink` stand in for a da
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import pwd
 import shutil
@@ -291,8 +292,6 @@ class CapturedLogs:
     """
 
     def __enter__(self) -> CapturedLogs:
-        import logging
-
         self.records: list = []
         self.handler = logging.Handler()
         self.handler.emit = self.records.append  # type: ignore[method-assign]
@@ -303,8 +302,6 @@ class CapturedLogs:
         return self
 
     def __exit__(self, *exc) -> None:
-        import logging
-
         log = logging.getLogger("inspect.station")
         log.removeHandler(self.handler)
         log.setLevel(self.level)

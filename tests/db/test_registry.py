@@ -107,10 +107,11 @@ def test_what_cannot_become_a_version_is_refused(sqlite_url, tmp_path):
 
 def test_a_station_polling_the_registry_checks_the_schema_once(sqlite_url, monkeypatch):
     import inspect_db.migrate as migrate
+    import inspect_db.registry.versions as versions_mod
 
     calls = []
     real = migrate.ensure_schema
-    monkeypatch.setattr(migrate, "ensure_schema", lambda e: calls.append(e) or real(e))
+    monkeypatch.setattr(versions_mod, "ensure_schema", lambda e: calls.append(e) or real(e))
     versions = SqlVersions({"url": sqlite_url})
     try:
         for _ in range(3):  # a station's follower asks every check_s seconds

@@ -86,9 +86,9 @@ def test_the_shipped_start_models_match_the_channels():
 def test_plugin_new_with_data_writes_a_sized_recipe_and_the_train_command(
     cracks, colour_model, tmp_path, monkeypatch
 ):
-    import inspect_core.plugin_api.resolve as resolve
+    import inspect_core.plugin_api.plugin_plan as plugin_plan
 
-    monkeypatch.setattr(resolve, "resolve_model", lambda spec: colour_model)
+    monkeypatch.setattr(plugin_plan, "resolve_model", lambda spec: colour_model)
     res = CliRunner().invoke(
         cli,
         ["plugin", "new", "cracks", "--dir", str(tmp_path), "--data", str(cracks)],
@@ -116,10 +116,10 @@ def test_plugin_new_with_data_writes_a_sized_recipe_and_the_train_command(
 
 
 def test_the_generated_plugin_passes_its_own_tests(cracks, colour_model, tmp_path, monkeypatch):
-    import inspect_core.plugin_api.resolve as resolve
+    import inspect_core.plugin_api.plugin_plan as plugin_plan
     from inspect_core.plugin_api.scaffold import scaffold_from_data
 
-    monkeypatch.setattr(resolve, "resolve_model", lambda spec: colour_model)
+    monkeypatch.setattr(plugin_plan, "resolve_model", lambda spec: colour_model)
     made = scaffold_from_data("thincrack", tmp_path, cracks)
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
     subprocess.run([*pip, "-e", str(made.root)], check=True, capture_output=True)
@@ -145,11 +145,12 @@ def test_the_generated_plugin_passes_its_own_tests(cracks, colour_model, tmp_pat
 def test_plugin_samples_picks_agreeing_images_and_writes_them(
     cracks, colour_model, tmp_path, monkeypatch
 ):
+    import inspect_core.plugin_api.plugin_plan as plugin_plan
     import inspect_core.plugin_api.resolve as resolve
     from inspect_core.plugin_api.scaffold import scaffold_from_data
     from inspect_core.runtime.inspector import Inspector
 
-    monkeypatch.setattr(resolve, "resolve_model", lambda spec: colour_model)
+    monkeypatch.setattr(plugin_plan, "resolve_model", lambda spec: colour_model)
     made = scaffold_from_data("oakcrack", tmp_path, cracks)
     recipe = Recipe.from_toml(made.recipe)
     monkeypatch.setattr(resolve, "find_recipe", lambda plugin, name: recipe)
@@ -210,10 +211,10 @@ def test_a_dataset_path_with_quotes_gives_files_that_still_parse(
     import shutil
     import tomllib
 
-    import inspect_core.plugin_api.resolve as resolve
+    import inspect_core.plugin_api.plugin_plan as plugin_plan
     from inspect_core.plugin_api.scaffold import scaffold_from_data
 
-    monkeypatch.setattr(resolve, "resolve_model", lambda spec: colour_model)
+    monkeypatch.setattr(plugin_plan, "resolve_model", lambda spec: colour_model)
     odd = tmp_path / 'line "3" \\ cracks'
     shutil.copytree(cracks, odd)
     made = scaffold_from_data("oddpath", tmp_path / "out", odd)

@@ -39,9 +39,7 @@ def test_scaffold_from_the_shipped_model_keeps_its_chain_and_samples(
         ],
         samples=[SampleImage(sample, "PASS")],
     )
-    import inspect_core.plugin_api.resolve as resolve
-
-    monkeypatch.setattr(resolve, "find_recipe", lambda plugin, recipe: base)
+    monkeypatch.setattr(scaffold_mod, "find_recipe", lambda plugin, recipe: base)
     root = scaffold_mod.scaffold("oak", tmp_path / "out")
     made = Recipe.from_toml(root / "inspect_oak" / "recipes" / "default.toml")
     assert made.postprocess == base.postprocess and made.rules == base.rules

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from inspect_db.engine import make_engine
+from inspect_db.engine import make_engine, parse_url
 from inspect_db.models import Base
 
 config = context.config
@@ -29,8 +29,6 @@ def _configure(connection) -> None:
 
 
 def run_offline() -> None:
-    from inspect_db.engine import parse_url
-
     url = context.get_x_argument(as_dictionary=True).get("url")
     context.configure(
         url=parse_url(url),

@@ -18,9 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from inspect_core.cards import read_card
 from inspect_core.plugin_api.interfaces import ModelVersion
-from inspect_db.engine import connect
+from inspect_core.runtime.variants import VariantSet
+from inspect_db.engine import connect, make_engine
 from inspect_db.errors import RecordsError
+from inspect_db.migrate import ensure_schema
 from inspect_db.models import Model, ModelActivation, utcnow
 
 M = Model.__table__
@@ -272,9 +275,6 @@ def store_copy(store: Path, plugin: str, recipe: str, sha256: str, model: Path, 
     without them a station runs the fp32 file, at half the speed) into the registry's store
     folder (one set per version, named by its sha256, read by every station); the stored
     model's path."""
-    from inspect_core.cards import read_card
-    from inspect_core.runtime.variants import VariantSet
-
     folder = store / plugin / recipe
     folder.mkdir(parents=True, exist_ok=True)
     dest = folder / f"{sha256[:16]}.onnx"
@@ -294,14 +294,10 @@ class SqlVersions:
     """The ``sql`` version source: the station's database's registry."""
 
     def __init__(self, config: dict[str, Any]):
-        from inspect_db.engine import make_engine
-
         self.engine = make_engine(config.get("url"), pool_size=1)
         self._schema_checked = False  # once per source: a poll every few seconds stays cheap
 
     def active(self, plugin: str, recipe: str, station: str) -> ModelVersion | None:
-        from inspect_db.migrate import ensure_schema
-
         if not self._schema_checked:
             ensure_schema(self.engine)
             self._schema_checked = True

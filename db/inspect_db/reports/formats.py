@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
+from inspect_core.plugin_api.manager import Registry, call_hook, get_registry
+from inspect_db.reports.csv_out import write_tables
+from inspect_db.reports.html import write_html_to
+from inspect_db.reports.layout import report_tables
 from inspect_db.reports.model import Report
-
-if TYPE_CHECKING:
-    from inspect_core.plugin_api.manager import Registry
+from inspect_db.reports.terminal import write_terminal as write
 
 
 @dataclass(frozen=True)
@@ -37,21 +39,14 @@ def write_json(report: Report, out: TextIO) -> None:
 
 
 def write_csv_tables(report: Report, out: TextIO) -> None:
-    from inspect_db.reports.csv_out import write_tables
-    from inspect_db.reports.layout import report_tables
-
     write_tables(report_tables(report), out)
 
 
 def write_terminal(report: Report, out: TextIO) -> None:
-    from inspect_db.reports.terminal import write_terminal as write
-
     write(report, out)
 
 
 def write_html(report: Report, out: TextIO) -> None:
-    from inspect_db.reports.html import write_html_to
-
     write_html_to(report, out)
 
 
@@ -66,8 +61,6 @@ BUILTIN = (
 def report_formats(reg: Registry | None = None) -> dict[str, ReportFormat]:
     """Every plugin's report formats by name (``reg``: the loaded plugins, by default
     :func:`~inspect_core.plugin_api.manager.get_registry`)."""
-    from inspect_core.plugin_api.manager import call_hook, get_registry
-
     reg = reg or get_registry()
     found: dict[str, ReportFormat] = {}
     owners: dict[str, str] = {}

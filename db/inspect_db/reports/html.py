@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path, PurePath
 from typing import TextIO
 
+import cv2
 import jinja2
 
 from inspect_db.reports.charts import pareto_chart, yield_chart
@@ -29,8 +30,6 @@ THUMB_SIDE = 200
 
 def thumbnail_data_uri(path: str | Path, side: int = THUMB_SIDE) -> str | None:
     """A downscaled JPEG of the image at ``path`` as a data URI (None if it cannot be read)."""
-    import cv2  # only for a page with thumbnails: the rest of the report needs no OpenCV
-
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         return None

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from inspect_core.types import VERDICTS
 from inspect_db.engine import connect, safe_url
 from inspect_db.errors import BadFilter
+from inspect_db.migrate import ensure_schema
 from inspect_db.models import utcnow
 from inspect_db.reports.filters import Conditions, ReportFilters, conditions, iso
 from inspect_db.reports.model import Report
@@ -75,8 +76,6 @@ def build_report(
     checked the schema (:func:`inspect_db.migrate.ensure_schema`).
     """
     if isinstance(db, Engine):
-        from inspect_db.migrate import ensure_schema
-
         ensure_schema(db)  # an empty database is migrated, an outdated one refused
         with connect(db) as conn:
             return build_report(conn, filters, worst=worst, bucket=bucket, gallery=gallery)

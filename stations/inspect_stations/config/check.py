@@ -14,6 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inspect_core.errors import InspectError, ModelError
+from inspect_core.plugin_api.manager import get_registry
+from inspect_core.plugin_api.resolve import find_recipe
+from inspect_core.runtime.inspector import Inspector
+from inspect_stations.builders import load_recipe
 from inspect_stations.config.station import ConfigError, StationConfig, parse_lenient, read_toml
 from inspect_stations.mqtt.topics import check_trigger_loops
 
@@ -41,8 +45,6 @@ def deep_check(
 ) -> list[tuple[str, str]]:
     """Problems found with the installed plugins and the file system; ``skip``: keys already
     reported (their checks are left out)."""
-    from inspect_core.plugin_api.manager import get_registry
-
     reg = registry or get_registry()
     problems: list[tuple[str, str]] = []
     add = lambda k, m: problems.append((k, m))
@@ -67,15 +69,11 @@ def deep_check(
 def _find_recipe(cfg: StationConfig, skip: set[str], add: Add):
     """The station's recipe (its own file, or the plugin's), or None when it cannot be had."""
     if cfg.recipe_file is not None and "station.recipe_file" not in skip:
-        from inspect_stations.builders import load_recipe
-
         try:
             return load_recipe(cfg)
         except InspectError as e:
             add("station.recipe_file", str(e))
     elif cfg.plugin and cfg.recipe and not skip & {"station.plugin", "station.recipe"}:
-        from inspect_core.plugin_api.resolve import find_recipe
-
         try:
             return find_recipe(cfg.plugin, cfg.recipe)
         except InspectError as e:
@@ -177,8 +175,6 @@ def _check_recipe(
         add("overrides", str(e))
         return
     if load_model:
-        from inspect_core.runtime.inspector import Inspector
-
         try:
             Inspector(tuned, reg.rules)
         except ModelError as e:  # unreadable, no metadata...

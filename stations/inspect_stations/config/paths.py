@@ -101,7 +101,7 @@ def _homes() -> set[str]:
 @functools.lru_cache(maxsize=1)
 def _user_homes() -> tuple[str, ...]:
     try:
-        import pwd
+        import pwd  # lazy: POSIX only, and inside the try that falls back without it
 
         return tuple({u.pw_dir for u in pwd.getpwall()})
     except (ImportError, OSError, KeyError):

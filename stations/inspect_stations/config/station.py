@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from inspect_core.cards import MAX_SMALL_FILE, read_small_file
 from inspect_core.config import Problem, did_you_mean, lenient
 from inspect_stations.config.mqtt import MqttOptions, mqtt_options
 from inspect_stations.config.paths import check_folders, check_inbox_contents
@@ -79,8 +80,6 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """The tables of a TOML file; :class:`ConfigError` when it cannot be read or parsed. Only
     a regular file of at most 1 MB is read: a device (``/dev/zero``) or a FIFO given by mistake
     is refused at once instead of being read until memory runs out, or forever."""
-    from inspect_core.cards import MAX_SMALL_FILE, read_small_file
-
     path = Path(path)
     try:
         text = read_small_file(path, MAX_SMALL_FILE).decode("utf-8")

@@ -30,6 +30,7 @@ import simplejpeg
 
 from inspect_core.data.bit_depth import over_range, to_8bit
 from inspect_stations.config.station import Limits
+from inspect_stations.inputs.tiff_check import tiff_problem
 
 
 class BadImage(Exception):
@@ -149,8 +150,6 @@ def check_complete(data: bytes, fmt: str) -> None:
     if fmt == "png":
         _png_chunks(data)  # up to IEND; anything after it is not part of the image
     elif fmt == "tiff":
-        from inspect_stations.inputs.tiff_check import tiff_problem
-
         problem = tiff_problem(data)
         if problem:
             raise BadImage(problem)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from inspect_core.runtime.onnx_model import tile_starts
 from inspect_stations.inputs.image_check import BadImage, Header
 
 # The model's work on one image, in megapixels through the network: the tiles it is cut into
@@ -45,8 +46,6 @@ def scaled_size(w: int, h: int, resizes: tuple[tuple[int, int], ...]) -> tuple[i
 def model_work(w: int, h: int, shape: WorkShape) -> tuple[int, int, int, int]:
     """(tiles, tile width, tile height, pixels through the network) for a w x h image, as
     :meth:`inspect_core.runtime.onnx_model.OnnxModel.probabilities` cuts it."""
-    from inspect_core.runtime.onnx_model import tile_starts
-
     if w <= shape.tile and h <= shape.tile:
         return 1, w, h, w * h * shape.copies
     s = max(1, shape.stride)

@@ -12,7 +12,7 @@ from inspect_stations.config.mqtt import MqttOptions
 def paho():
     """The paho client module, or a clear error when the optional dependency is missing."""
     try:
-        import paho.mqtt.client as mqtt
+        import paho.mqtt.client as mqtt  # lazy: the mqtt extra; missing, it is said in words
     except ImportError as e:
         raise InspectError(
             "MQTT needs the paho-mqtt package, which is not installed: "

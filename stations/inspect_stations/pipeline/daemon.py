@@ -59,6 +59,7 @@ from typing import Any
 
 from inspect_core.errors import InspectError
 from inspect_core.plugin_api.interfaces import Source
+from inspect_core.plugin_api.manager import get_registry
 from inspect_core.runtime.inspector import InspectorBase
 from inspect_stations.builders import (
     SourceContext,
@@ -71,6 +72,7 @@ from inspect_stations.builders import (
 )
 from inspect_stations.config.station import StationConfig
 from inspect_stations.logs import StationLog
+from inspect_stations.mqtt.link import MqttLink
 from inspect_stations.pipeline.archive import Archive
 from inspect_stations.pipeline.journal import Journal
 from inspect_stations.pipeline.model_follow import ModelFollower, open_follower
@@ -186,8 +188,6 @@ class Station:
     @property
     def registry(self):
         if self._registry is None:
-            from inspect_core.plugin_api.manager import get_registry
-
             self._registry = get_registry()
         return self._registry
 
@@ -317,7 +317,6 @@ class Station:
         m = self.cfg.mqtt
         if m is None:
             return
-        from inspect_stations.mqtt.link import MqttLink
 
         def on_trigger(trig):
             try:

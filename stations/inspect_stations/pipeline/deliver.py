@@ -12,6 +12,8 @@ import os
 
 from inspect_core.plugin_api.interfaces import Source
 from inspect_stations.logs import StationLog
+from inspect_stations.mqtt.trigger import result_message
+from inspect_stations.pipeline.archive import fs_hint
 from inspect_stations.pipeline.status import StatusBoard
 from inspect_stations.pipeline.work import Work
 
@@ -43,8 +45,6 @@ def _answer(w: Work, mqtt) -> None:
     if w.known_verdict is None:
         mqtt.publish_result(insp, rid)
     else:  # answered again (at least once): the details are in the first record
-        from inspect_stations.mqtt.trigger import result_message
-
         mqtt.publish(mqtt.opt.result_topic, {**result_message(insp, rid), "already_recorded": True})
 
 
@@ -55,8 +55,6 @@ def _file(w: Work, source: Source, log: StationLog, status: StatusBoard) -> None
     try:
         source.done(item, insp)
     except Exception as e:
-        from inspect_stations.pipeline.archive import fs_hint
-
         verdict = insp.verdict.decision.value
         shown = item.path or insp.source
         into = insp.source if insp.source != shown else "the archive"

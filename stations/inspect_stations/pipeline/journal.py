@@ -42,6 +42,7 @@ import threading
 import time
 from pathlib import Path
 
+from inspect_core.errors import InspectError
 from inspect_core.types import Inspection
 from inspect_stations.pipeline.dead_letters import (
     DEAD_SHOWN,
@@ -169,8 +170,6 @@ class Journal:
                 if col not in have:
                     self.db.execute(f"ALTER TABLE done ADD COLUMN {col} {typ}")
         except (OSError, sqlite3.Error) as e:
-            from inspect_core.errors import InspectError
-
             raise InspectError(_open_failed(self.path, e)) from e
 
     def close(self) -> None:

@@ -27,10 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from inspect_core.cards import sha256_cached
+from inspect_core.cards import read_small_file, sha256_cached
+from inspect_core.data.datasets import read_image
+from inspect_core.errors import InspectError
 from inspect_core.plugin_api.interfaces import ModelVersion, VersionSource
-from inspect_core.runtime.inspector import InspectorBase
+from inspect_core.runtime.inspector import Inspector, InspectorBase
 from inspect_stations.config.types import Limits
+from inspect_stations.inputs.image_check import load_image
 from inspect_stations.logs import StationLog
 from inspect_stations.pipeline.status import StatusBoard
 
@@ -222,8 +225,6 @@ class ModelFollower:
 
     def _as_shipped(self, new: InspectorBase, v: ModelVersion) -> InspectorBase:
         """``new`` judging by the recipe as shipped (its samples' verdicts are for that)."""
-        from inspect_core.runtime.inspector import Inspector
-
         if not isinstance(new, Inspector) or new.recipe.thresholds() == self.base.thresholds():
             return new
         return Inspector(recipe_for(self.base, v), self.rule_factories, model=new.model)
@@ -231,9 +232,6 @@ class ModelFollower:
     def _last_recorded(self) -> TrialImage | None:
         """The newest image the station recorded with a verdict that is still where it was
         filed, read with the station's own file checks; None when there is none."""
-        from inspect_core.cards import read_small_file
-        from inspect_stations.inputs.image_check import load_image
-
         with self.status.lock:
             recent = list(self.status.recent)
         for e in reversed(recent):
@@ -298,8 +296,6 @@ def open_follower(
     """The station's follower: of ``versions`` when given, else of the version source
     ``[model] follow`` names (``"sql"``: the records plugin's, on the station's database);
     None for ``follow = "none"``, or when the default ``"sql"`` is not installed."""
-    from inspect_core.errors import InspectError
-
     if versions is None:
         name = cfg.model.follow
         if name == "none":
@@ -331,8 +327,6 @@ def open_follower(
 def _sample(s: Any) -> TrialImage | None:
     """A recipe's shipped sample as a trial image; None when it cannot be read (the recipe's
     own check names a missing sample)."""
-    from inspect_core.data.datasets import read_image
-
     try:
         return TrialImage(str(s.image), read_image(s.image), s.expected)
     except Exception:

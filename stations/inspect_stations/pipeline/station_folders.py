@@ -10,6 +10,7 @@ from pathlib import Path
 
 from inspect_core.errors import InspectError
 from inspect_stations.config.station import StationConfig
+from inspect_stations.pipeline.archive import fs_hint
 from inspect_stations.pipeline.locks import InboxLock, take_inbox_lock, take_lock
 
 
@@ -41,8 +42,6 @@ def usable_folders(config: StationConfig) -> None:
             if not os.access(p, os.W_OK | os.X_OK):
                 raise PermissionError(13, "Permission denied")
         except OSError as e:
-            from inspect_stations.pipeline.archive import fs_hint
-
             raise InspectError(
                 f"{key}: cannot use folder {p} ({e.strerror or e}): {fs_hint(e)}"
             ) from None

@@ -18,6 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from inspect_core.cards import MAX_SMALL_FILE, read_small_file
+from inspect_core.errors import InspectError
+from inspect_core.text import terminal_text
+from inspect_core.text import terminal_text as t
+
 STATUS_FILE = "status.json"
 KEEP = 20
 
@@ -146,9 +151,6 @@ class StatusBoard:
 def read_status(state_dir: Path) -> dict[str, Any]:
     """The status a station last wrote, with ``running``; :class:`InspectError` saying what to
     do when the file is missing or damaged. Values of the wrong kind are shown as they are."""
-    from inspect_core.cards import MAX_SMALL_FILE, read_small_file
-    from inspect_core.errors import InspectError
-
     path = Path(state_dir) / STATUS_FILE
     try:
         data = json.loads(read_small_file(path, MAX_SMALL_FILE))
@@ -217,8 +219,6 @@ def format_status(d: dict[str, Any]) -> str:
         try:
             lines += show(d)
         except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as e:
-            from inspect_core.text import terminal_text
-
             why = terminal_text(f"{type(e).__name__}: {e}")
             lines.append(f"  ({part}: cannot be shown, status.json is damaged here: {why})")
     return "\n".join(lines)
@@ -226,8 +226,6 @@ def format_status(d: dict[str, Any]) -> str:
 
 def _summary_lines(d: dict[str, Any]) -> list[str]:
     """The station, its state, queue, rate, verdict counts and journal backlog."""
-    from inspect_core.text import terminal_text as t
-
     state = t(d.get("state", "?"))
     if not d.get("running") and state not in ("stopped", "failed"):
         state = f"not running (last update {ago(d.get('updated_at'))}, was {state})"
@@ -246,8 +244,6 @@ def _summary_lines(d: dict[str, Any]) -> list[str]:
 
 def _needs_action_lines(d: dict[str, Any]) -> list[str]:
     """What the station cannot fix by itself (:meth:`StatusBoard.needs_action`), with why."""
-    from inspect_core.text import terminal_text as t
-
     return [
         f"NEEDS ACTION since {ago(n.get('since'))}: {t(n.get('reason'))}"
         for n in d.get("needs_action") or []
@@ -256,8 +252,6 @@ def _needs_action_lines(d: dict[str, Any]) -> list[str]:
 
 def _sink_lines(d: dict[str, Any]) -> list[str]:
     """Each journaled sink: up, or DOWN / NEEDS ACTION since when and why; a journal error."""
-    from inspect_core.text import terminal_text as t
-
     lines = []
     for s in d.get("sinks", []):
         if s.get("up"):
@@ -275,8 +269,6 @@ def _sink_lines(d: dict[str, Any]) -> list[str]:
 
 def _recent_lines(d: dict[str, Any]) -> list[str]:
     """The last ten verdicts and the last ten errors, newest first."""
-    from inspect_core.text import terminal_text as t
-
     lines = []
     if d.get("last_verdicts"):
         lines.append("last verdicts:")
@@ -296,8 +288,6 @@ def _recent_lines(d: dict[str, Any]) -> list[str]:
 def _mqtt_lines(m: Any) -> list[str]:
     """The MQTT link (:meth:`inspect_stations.mqtt.link.MqttLink.status`): NEEDS ACTION while the
     broker is away, with what waits in its queue and what was dropped."""
-    from inspect_core.text import terminal_text as t
-
     if isinstance(m, dict):
         waiting = f"{m.get('queued', 0)} result(s) queued, {m.get('dropped', 0)} dropped"
         if m.get("connected"):
@@ -313,8 +303,6 @@ def _mqtt_lines(m: Any) -> list[str]:
 
 def _dead_letter_lines(dead: dict[str, Any]) -> list[str]:
     """The dead letters of a status: NEEDS ACTION while any is set aside, the newest reasons."""
-    from inspect_core.text import terminal_text
-
     n = int(dead.get("count") or 0)
     if not n:
         return []

@@ -37,7 +37,7 @@ from inspect_core.runtime.inspector import InspectorBase
 from inspect_core.types import Inspection
 from inspect_stations.config.station import StationConfig
 from inspect_stations.logs import StationLog
-from inspect_stations.pipeline.archive import Archive, day
+from inspect_stations.pipeline.archive import Archive, day, fs_hint
 from inspect_stations.pipeline.deliver import settle
 from inspect_stations.pipeline.journal import Journal, JournalEntry, SeenFile
 from inspect_stations.pipeline.status import StatusBoard
@@ -321,8 +321,6 @@ class Pipeline:
                 insp.source = str(saved)
                 self.status.resolved(SAVING)
             except OSError as e:
-                from inspect_stations.pipeline.archive import fs_hint
-
                 self.log.error(
                     "archive_failed",
                     f"cannot save frame {item.source} into {c.archive}: {e}; recording it anyway",

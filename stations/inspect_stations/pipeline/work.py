@@ -18,6 +18,8 @@ import numpy as np
 
 from inspect_core.plugin_api.interfaces import FileFacts, SourceItem
 from inspect_core.runtime.inspector import InspectorBase, Result
+from inspect_core.runtime.overlay import fit_name, render_overlay, save_overlay
+from inspect_core.runtime.preprocess import Chain, Resize
 from inspect_core.types import Decision, Inspection, Verdict
 from inspect_stations.config.station import Limits
 from inspect_stations.inputs.image_check import BadImage, Header, check_bytes, decode
@@ -293,8 +295,6 @@ def _preprocess(
 def work_shape(inspector: InspectorBase, limits: Limits) -> WorkShape:
     """How the inspector's model runs over an image (tile, overlap, stride, test-time copies,
     the recipe's resize steps) and the station's limit on that work (``limits.max_work_mpx``)."""
-    from inspect_core.runtime.preprocess import Chain, Resize
-
     recipe, meta = inspector.recipe, inspector.meta
     pre = recipe.preprocess
     steps = pre.steps if isinstance(pre, Chain) else [pre]
@@ -382,8 +382,6 @@ def frame_name(station: str, item: SourceItem) -> str:
 def archive_overlay(inspector: InspectorBase, w: Work, folder: Path) -> str | None:
     """Draw the classes and the verdict over the image the model saw and write the PNG into
     ``folder`` (the archive's overlays of the day); its path, or None without a result."""
-    from inspect_core.runtime.overlay import fit_name, render_overlay, save_overlay
-
     if w.result is None or w.inspection is None:
         return None
     ov = render_overlay(w.result.image, w.result.labels, w.result.verdict, inspector.classes)

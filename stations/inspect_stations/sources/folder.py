@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inspect_core.errors import InspectError
 from inspect_core.plugin_api.interfaces import BaseSource, FileFacts, SourceItem
 from inspect_core.types import Inspection
 from inspect_stations.config.station import FolderOptions
@@ -96,8 +97,6 @@ class FolderSource(BaseSource):
     # -- the source protocol ---------------------------------------------------------------
     def items(self) -> Iterator[SourceItem]:
         if not self.root.is_dir():
-            from inspect_core.errors import InspectError
-
             raise InspectError(
                 f"watched folder {self.root} does not exist (source.path); "
                 "create it or fix the path"
