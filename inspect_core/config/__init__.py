@@ -10,6 +10,7 @@ from inspect_core.config.problems import (
     Problem,
     did_you_mean,
     format_params,
+    not_registered,
     problems_of,
 )
 from inspect_core.config.settings import Range, Settings, lenient, validate
@@ -19,6 +20,7 @@ __all__ = [
     "Range",
     "Settings",
     "did_you_mean",
+    "not_registered",
     "format_params",
     "lenient",
     "problems_of",

@@ -48,6 +48,15 @@ def did_you_mean(word: str, options: Iterable[str]) -> str | None:
     return m[0] if m else None
 
 
+def not_registered(what: str, name: object, known: Iterable[str]) -> str:
+    """The refusal of a name no plugin registered: the known names, and the closest of them
+    ("no source named 'foldr' is registered; did you mean 'folder'? Known: camera, folder")."""
+    names = sorted(known)
+    guess = did_you_mean(name, names) if isinstance(name, str) else None
+    hint = f"; did you mean {guess!r}? Known: " if guess else "; known: "
+    return f"no {what} named {name!r} is registered{hint}{', '.join(names) or 'none'}"
+
+
 def key_path(prefix: str, loc: Sequence[str | int]) -> str:
     """``prefix`` and a pydantic location as a TOML key path: ``sinks[1].topic``."""
     out = prefix

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from inspect_core.config import Problem
+from inspect_core.config import Problem, not_registered
 from inspect_core.errors import InspectError
 from inspect_core.plugin_api.interfaces import BaseSource, Sink, Source, SourceItem
 from inspect_core.plugin_api.interfaces import SourceContext as SourceContract
@@ -118,10 +118,7 @@ def build_slots(
     for i, spec in enumerate(cfg.sinks):
         kind = spec["type"]
         if kind not in reg_sinks:
-            raise InspectError(
-                f"sinks[{i}]: no sink named {kind!r} is registered; known: "
-                f"{', '.join(sorted(reg_sinks)) or 'none'}"
-            )
+            raise InspectError(f"sinks[{i}]: {not_registered('sink', kind, reg_sinks)}")
         conf = {k: v for k, v in spec.items() if k != "type"}
         slots.append(SinkSlot(f"sinks[{i}]:{kind}", lambda f=reg_sinks[kind], c=conf: f(dict(c))))
     return slots
@@ -135,10 +132,7 @@ def build_source(cfg: StationConfig, context: SourceContext, registry_fn) -> Sou
     registry = registry_fn()
     factory = registry.sources.get(kind)
     if factory is None:
-        raise InspectError(
-            f"source.type: no source named {kind!r} is registered; known: "
-            f"{', '.join(sorted(registry.sources)) or 'none'}"
-        )
+        raise InspectError(f"source.type: {not_registered('source', kind, registry.sources)}")
     return as_source(factory(dict(cfg.source), context), f"source {kind!r}")
 
 

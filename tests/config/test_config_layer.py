@@ -124,3 +124,13 @@ def test_problems_of_names_nested_keys():
         assert problems_of(e, StationConfig) == [
             ("limits.max_pixels", "must be an integer, got string 'many'")
         ]
+
+
+def test_an_unregistered_name_is_refused_with_the_closest_known_one():
+    from inspect_core.config import not_registered
+
+    assert not_registered("source", "foldr", ["folder", "camera"]) == (
+        "no source named 'foldr' is registered; did you mean 'folder'? Known: camera, folder"
+    )
+    assert not_registered("sink", "kafka", []) == "no sink named 'kafka' is registered; known: none"
+    assert not_registered("sink", None, ["sql"]).endswith("; known: sql")

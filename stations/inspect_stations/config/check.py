@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from inspect_core.config import not_registered
 from inspect_core.errors import InspectError, ModelError
 from inspect_core.plugin_api.manager import get_registry
 from inspect_core.plugin_api.resolve import find_recipe
@@ -107,11 +108,7 @@ def _check_source(cfg: StationConfig, reg, add: Add) -> None:
         if u is not None and "://" not in u and not Path(u).is_file():
             add("source.url", f"video file {u} not found")
     elif cfg.source_type not in reg.sources:
-        add(
-            "source.type",
-            f"no source named {cfg.source_type!r} is registered; known: "
-            f"{', '.join(sorted({'folder', 'camera', *reg.sources}))}",
-        )
+        add("source.type", not_registered("source", cfg.source_type, reg.sources))
 
 
 def _check_database(cfg: StationConfig, reg, add: Add) -> None:
@@ -149,11 +146,7 @@ def _check_mqtt_and_sinks(cfg: StationConfig, reg, add: Add) -> None:
     check_trigger_loops(cfg.mqtt, cfg.sinks, add)
     for i, s in enumerate(cfg.sinks):
         if s.get("type") not in reg.sinks:
-            add(
-                f"sinks[{i}].type",
-                f"no sink named {s.get('type')!r} is registered; known: "
-                f"{', '.join(sorted(reg.sinks)) or 'none'}",
-            )
+            add(f"sinks[{i}].type", not_registered("sink", s.get("type"), reg.sinks))
 
 
 def _check_recipe(
