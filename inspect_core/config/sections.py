@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from inspect_core.config.recipe_file import RecipeFile, SampleTable
 from inspect_core.config.reference import Section
 from inspect_core.params import PARAMS
 
 RECIPE = "Recipe file"
-SECTIONS = [Section("recipe (top level)", PARAMS["recipe"][""], RECIPE)] + [
+SECTIONS = [
+    Section("recipe (top level)", RecipeFile, RECIPE),
+    Section("[[samples]]", SampleTable, RECIPE),
+] + [
     Section(f'[[{section}]] type = "{kind}"', model, RECIPE)
     for section in ("preprocess", "postprocess", "rules")
     for kind, model in PARAMS[section].items()

@@ -43,6 +43,8 @@ from inspect_core.cards import (
     read_small_file,
     verify_model,
 )
+from inspect_core.config.recipe_file import LAST_SAMPLE_HINT, RecipeFile
+from inspect_core.config.settings import validate
 from inspect_core.errors import InspectError
 from inspect_core.params import limit_problems
 from inspect_core.runtime.preprocess import build_preprocess
@@ -72,6 +74,23 @@ class RecipeError(InspectError, ValueError):
 class SampleImage:
     image: Path
     expected: str  # PASS / REVIEW / FAIL
+
+
+def _check_file(raw: dict[str, Any], where: object) -> None:
+    """Every problem of a recipe file's own keys at once (:class:`RecipeFile`), one a line,
+    each with its key; the step and rule tables are checked as the recipe is built."""
+    _, problems = validate(RecipeFile, raw)
+    if not problems:
+        return
+    lines = [
+        f"{key}: {msg}; {LAST_SAMPLE_HINT}"
+        if key.startswith("samples[") and msg.startswith("unknown key")
+        else f"{key}: {msg}"
+        for key, msg in problems
+    ]
+    if len(lines) == 1:
+        raise RecipeError(f"{where}: {lines[0]}")
+    raise RecipeError(f"{where}: {len(lines)} problems:\n  " + "\n  ".join(lines))
 
 
 @dataclass
@@ -148,8 +167,7 @@ class Recipe:
     ) -> Recipe:
         raw = dict(raw)
         where = source or f"recipe in {base}"
-        if "model" not in raw or "name" not in raw:
-            raise RecipeError(f"{where}: 'name' and 'model' are required")
+        _check_file(raw, where)
         model = (base / raw.pop("model")).resolve()
         spec = raw.pop("preprocess", None)
         if spec and preprocess is not None:
@@ -164,29 +182,10 @@ class Recipe:
             except (ValueError, TypeError) as e:
                 raise RecipeError(f"{where}: preprocess: {e}") from e
         card = raw.pop("card", None)
-        if card is not None and (not isinstance(card, str) or not card):
-            raise RecipeError(f'{where}: card = "PATH" names the model card, got {card!r}')
-        samples = []
-        for i, s in enumerate(raw.pop("samples", [])):
-            if (
-                not isinstance(s, dict)
-                or not isinstance(s.get("image"), str)
-                or not isinstance(s.get("expected"), str)
-            ):
-                raise RecipeError(
-                    f'{where}: samples[{i}] needs image = "PATH" and '
-                    f'expected = "PASS" | "REVIEW" | "FAIL", got {s!r}'
-                )
-            if extra := sorted(set(s) - {"image", "expected"}):
-                raise RecipeError(
-                    f"{where}: samples[{i}] has {extra}, which are no sample keys: a setting "
-                    "written after the last [[samples]] table belongs to it; move it above"
-                )
-            samples.append(SampleImage((base / s["image"]).resolve(), s["expected"].upper()))
-        known = set(cls.__dataclass_fields__) - {"source", "card_required"}
-        unknown = set(raw) - known
-        if unknown:
-            raise RecipeError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        samples = [
+            SampleImage((base / s["image"]).resolve(), s["expected"].upper())
+            for s in raw.pop("samples", [])
+        ]
         return cls(
             model=model,
             samples=samples,

@@ -134,3 +134,35 @@ def test_an_unregistered_name_is_refused_with_the_closest_known_one():
     )
     assert not_registered("sink", "kafka", []) == "no sink named 'kafka' is registered; known: none"
     assert not_registered("sink", None, ["sql"]).endswith("; known: sql")
+
+
+def test_a_recipe_file_reports_every_problem_of_its_keys_at_once(tmp_path):
+    from inspect_core.runtime.recipe import Recipe, RecipeError
+
+    path = tmp_path / "r.toml"
+    path.write_text(
+        'name = "r"\nmodel = "m.onnx"\ntile_overlpa = 0.3\ntile = 5\nregion_classes = "scratch"\n'
+        '[[samples]]\nimage = "a.png"\nexpected = "maybe"\nnote = "after the last sample"\n'
+    )
+    with pytest.raises(RecipeError) as err:
+        Recipe.from_toml(path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: 5 problems:")
+    assert "tile_overlpa: unknown key; did you mean 'tile_overlap'?" in text
+    assert "tile: must be a whole number in 64..4096 px (or 0), got 5" in text
+    assert "region_classes: " in text
+    assert "samples[0].expected: " in text and "'PASS'" in text
+    assert "samples[0].note: unknown key" in text and "move it above" in text
+
+
+def test_a_recipe_file_takes_lower_case_verdicts_and_its_own_keys(tmp_path):
+    from inspect_core.runtime.recipe import Recipe
+
+    path = tmp_path / "r.toml"
+    path.write_text(
+        'name = "r"\nmodel = "m.onnx"\ntile = 256\n'
+        '[[samples]]\nimage = "a.png"\nexpected = "fail"\n'
+    )
+    recipe = Recipe.from_toml(path)
+    assert recipe.tile == 256 and recipe.samples[0].expected == "FAIL"
+    assert recipe.samples[0].image == (tmp_path / "a.png").resolve()
