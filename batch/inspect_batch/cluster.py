@@ -25,20 +25,21 @@ def dask_client(scheduler: str | None, workers: int = 0) -> Iterator[Any]:
 
     if scheduler is None:
         n = workers or max(1, os.cpu_count() or 1)
+        # distributed leaves its constructors unannotated: no-untyped-call below
         with (
-            LocalCluster(
+            LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
                 host="127.0.0.1",
             ) as cluster,
-            Client(cluster) as client,
+            Client(cluster) as client,  # type: ignore[no-untyped-call]
         ):
             yield client
         return
     try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as e:
         raise SchedulerUnreachable(
             f"--scheduler {scheduler}: no Dask scheduler answers there within "

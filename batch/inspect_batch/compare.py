@@ -34,7 +34,7 @@ class Tally:
     changed: int = 0
     errors: int = 0
     error_examples: list[str] = field(default_factory=list)
-    latencies: array = field(default_factory=lambda: array("f"))
+    latencies: array[float] = field(default_factory=lambda: array("f"))
     examples: list[Changed] = field(default_factory=list)
     # reviewed images: how often the recorded and the candidate verdict match the operator's
     reviewed: int = 0

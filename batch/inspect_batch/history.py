@@ -118,7 +118,7 @@ def _item(r: Any, maps: list[PathMap]) -> tuple[BacktestItem, RecipeSettings]:
     return item, s
 
 
-def _page(w: Conditions, after: int, hi: int) -> sa.Select:
+def _page(w: Conditions, after: int, hi: int) -> sa.Select[*tuple[Any, ...]]:
     """One page: the ids after ``after`` up to ``hi``; the filters as ``scan`` conditions (on
     SQLite no index but the primary key serves them: the page is a range of the table)."""
     return (

@@ -10,8 +10,9 @@ counted as unreadable, and its worker goes on with the rest of its chunk.
 from __future__ import annotations
 
 import os
+from typing import cast
 
-from inspect_stations.config.types import Limits
+from inspect_stations.config.types import Limits, SixteenBit
 from inspect_stations.inputs.regular_files import NotRegularFile, open_regular, special_kind
 
 STATION = Limits()  # a station's defaults: the backtest's, unless --max-bytes/--max-pixels say
@@ -27,7 +28,7 @@ def backtest_limits(sixteen_bit: str, max_bytes: int, max_pixels: int) -> Limits
     return Limits(
         max_pixels=max_pixels,
         max_bytes=max_bytes,
-        sixteen_bit=sixteen_bit,
+        sixteen_bit=cast(SixteenBit, sixteen_bit),  # a --sixteen-bit choice; Limits checks it
         max_work_mpx=float("inf"),
     )
 
@@ -35,9 +36,10 @@ def backtest_limits(sixteen_bit: str, max_bytes: int, max_pixels: int) -> Limits
 def read_bytes(url: str, max_bytes: int) -> bytes:
     """The bytes of the file at ``url`` (a path or an fsspec URL), at most ``max_bytes``;
     :class:`FileRefused` for anything but a regular file within the limit."""
-    # lazy: fsspec (60 ms) only when a backtest reads an image, not for the limits
-    import fsspec.core
-    from fsspec.implementations.local import LocalFileSystem
+    # lazy: fsspec (60 ms) only when a backtest reads an image, not for the limits; it ships
+    # no type information
+    import fsspec.core  # type: ignore[import-untyped]
+    from fsspec.implementations.local import LocalFileSystem  # type: ignore[import-untyped]
 
     fs, path = fsspec.core.url_to_fs(url)
     if isinstance(fs, LocalFileSystem):

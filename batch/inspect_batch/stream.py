@@ -51,7 +51,7 @@ def stream(
     first = [submit(c) for c in islice(pending, max(1, limit()))]
     if not first:
         return
-    done = as_completed(first)
+    done = as_completed(first)  # type: ignore[no-untyped-call]  # distributed: unannotated
     for future in done:
         chunk = out.pop(future)
         try:
@@ -62,5 +62,5 @@ def stream(
             result = failed(chunk, e)
         future.release()
         for nxt in islice(pending, max(1, limit() - len(out))):
-            done.add(submit(nxt))
+            done.add(submit(nxt))  # type: ignore[no-untyped-call]  # as above
         yield result

@@ -17,7 +17,7 @@ import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 from distributed import WorkerPlugin, get_worker
@@ -115,7 +115,7 @@ def read_image(
 def judge_chunk(chunks: list[Chunk]) -> list[ItemResult]:
     """Judge the chunks' items with the worker's candidate; a file that cannot be read or
     judged is an :class:`ItemResult` with its error, and the others still run."""
-    plugin: CandidateOnWorker = get_worker().plugins[PLUGIN_NAME]
+    plugin = cast(CandidateOnWorker, get_worker().plugins[PLUGIN_NAME])
     out: list[ItemResult] = []
     for chunk in chunks:
         if plugin.failed is not None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -94,8 +96,9 @@ def json_dumps(value: object) -> str:
 
 
 def _jsonable(value: object) -> object:
-    if callable(getattr(value, "tolist", None)):  # numpy arrays and scalars
-        return value.tolist()
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):  # numpy arrays and scalars
+        return tolist()
     return str(value)
 
 
@@ -124,7 +127,7 @@ def make_engine(url: str | None = None, *, pool_size: int = 5, echo: bool = Fals
 def _sqlite_engine(u: URL, echo: bool) -> Engine:
     db = u.database or ""
     memory = db in ("", ":memory:") or db.startswith("file::memory:")
-    kwargs: dict = {"echo": echo, "json_serializer": json_dumps}
+    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": json_dumps}
     if memory:
         kwargs["poolclass"] = sa.pool.StaticPool
     if not memory and not Path(db).parent.exists():
@@ -136,7 +139,9 @@ def _sqlite_engine(u: URL, echo: bool) -> Engine:
     engine = sa.create_engine(u, **kwargs)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # pragma: no cover - exercised via engine
+    def _on_connect(
+        dbapi_conn: sqlite3.Connection, _record: object
+    ) -> None:  # pragma: no cover - exercised via engine
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see do_begin)
         cur = dbapi_conn.cursor()
         if not memory:

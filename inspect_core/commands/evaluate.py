@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
@@ -21,6 +22,9 @@ from inspect_core.runtime.onnx_model import OnnxModel
 from inspect_core.runtime.postprocess import argmax_labels
 from inspect_core.text import rich_text
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 log = logging.getLogger("inspect.evaluate")
 
 
@@ -29,10 +33,10 @@ def evaluate_model(
     data: str | Path | Dataset,
     split: str,
     tile: int = 0,
-    preprocess=None,
+    preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
     overlap: float = 0.25,
     by_group: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Scores of a bare ``model`` on a split (the training tools score a model whose metadata
     they edit; ``data`` may be a :class:`Dataset` already, e.g. the held-out groups a card
     names). ``preprocess`` is applied to each image, and its mask resized to match."""
@@ -45,7 +49,7 @@ def evaluate_model(
 
 def evaluate_inspector(
     inspector: InspectorBase, data: str | Path | Dataset, split: str, by_group: bool = False
-) -> dict:
+) -> dict[str, Any]:
     """Scores of a recipe's chain on a split, as in production: its preprocessing (each mask
     resized to match) and its model step (tile size, overlap, test-time copies)."""
     return _score(
@@ -67,7 +71,7 @@ def _score(
     preprocess: Callable[[np.ndarray], np.ndarray] | None,
     probabilities: Callable[[np.ndarray], np.ndarray],
     by_group: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """The summary of :class:`SegmentationScores` over ``data``'s ``split``; with
     ``by_group`` also ``by_group`` (each group's summary) and ``group_spread``."""
     ds = data if isinstance(data, Dataset) else open_dataset(data, split)
@@ -111,7 +115,7 @@ def check_classes(classes: list[str], ds: Dataset, model_path: Path) -> None:
     log.warning("%s: other names; scored by index, class i against mask value i", where)
 
 
-def spread(by_group: dict[str, dict]) -> dict:
+def spread(by_group: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """How far the groups' mIoU lie apart: lowest, highest, mean, standard deviation, and the
     worst group by name."""
     m = {g: s["miou"] for g, s in by_group.items()}
@@ -151,7 +155,16 @@ def spread(by_group: dict[str, dict]) -> dict:
     "stem, e.g. '^(tile\\d+)_'. [default: classes.json's \"groups\"]",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate(model_path, data, split, tile, threads, by_group, groups, as_json):
+def evaluate(
+    model_path: str,
+    data: str,
+    split: str,
+    tile: int,
+    threads: int,
+    by_group: bool,
+    groups: str | None,
+    as_json: bool,
+) -> None:
     """Per-class Dice, IoU, precision and recall over a whole split, plus image-level recall
     and false-reject rate; with --by-group, each group's scores and their spread."""
     from inspect_core.params import TILE
@@ -196,7 +209,7 @@ def _model_probs(model: OnnxModel, tile: int) -> Callable[[np.ndarray], np.ndarr
     return probabilities
 
 
-def _print(s: dict, title: str) -> None:
+def _print(s: dict[str, Any], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -217,7 +230,7 @@ def _print(s: dict, title: str) -> None:
         _print_groups(con, s["by_group"], s["group_spread"])
 
 
-def _print_groups(con, by_group: dict[str, dict], sp: dict) -> None:
+def _print_groups(con: Console, by_group: dict[str, dict[str, Any]], sp: dict[str, Any]) -> None:
     """One row per group: images, mIoU, mean Dice and its weakest class; then the spread."""
     from rich.table import Table
 
@@ -242,7 +255,7 @@ def _print_groups(con, by_group: dict[str, dict], sp: dict) -> None:
     )
 
 
-def _rate(s: dict, key: str) -> str:
+def _rate(s: dict[str, Any], key: str) -> str:
     """An image-level rate for the terminal: the number, or n/a with the reason."""
     if s[key] is None:
         return f"n/a ({s.get('undefined', {}).get(key, 'no images to count')})"

@@ -6,6 +6,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,21 +15,26 @@ from inspect_core.errors import ModelError
 from inspect_core.plugin_api.manager import get_registry
 from inspect_core.text import rich_text, terminal_text
 
+if TYPE_CHECKING:
+    from rich.text import Text
 
-def plugin_listing() -> list[dict]:
+    from inspect_core.runtime.recipe import Recipe
+
+
+def plugin_listing() -> list[dict[str, Any]]:
     """One entry per plugin: what it registered, and ``failures`` (reasons, empty when it loaded
     cleanly). A plugin that failed to import is listed too, with its failures only."""
     reg = get_registry()
-    out = []
-    failed = {}
+    out: list[dict[str, Any]] = []
+    failed: dict[str, list[str]] = {}
     for f in reg.failures:
         failed.setdefault(f.plugin, []).append(f.reason)
     for name, info in reg.plugins.items():
-        domains = []
+        domains: list[dict[str, Any]] = []
         for dname, plugin in reg.domain_plugin.items():
             if plugin != name:
                 continue
-            recipes = []
+            recipes: list[dict[str, Any]] = []
             for r in reg.domains[dname].recipes:
                 try:  # a model that does not match its card is listed, and is a failure
                     sha = r.check_model().sha256
@@ -76,10 +82,11 @@ def plugin_listing() -> list[dict]:
     return out
 
 
-def _classes(recipe) -> list[str]:
+def _classes(recipe: Recipe) -> list[str]:
     card = recipe.load_card()
     if card is not None:
-        return card.get("classes", [])
+        classes: list[str] = card.get("classes", [])
+        return classes
     from inspect_core.runtime.onnx_model import OnnxModel
 
     return OnnxModel(recipe.model).classes
@@ -87,7 +94,7 @@ def _classes(recipe) -> list[str]:
 
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def plugins_cmd(as_json):
+def plugins_cmd(as_json: bool) -> None:
     """List installed plugins: version, domains, recipes, classes, model and its sha256.
 
     Exit code 1 when a plugin failed to load or registered something invalid (the others are
@@ -110,7 +117,7 @@ def plugins_cmd(as_json):
 KINDS = ("rules", "sources", "sinks", "version_sources", "commands")  # besides domains
 
 
-def _print_table(listing: list[dict]) -> None:
+def _print_table(listing: list[dict[str, Any]]) -> None:
     """The listing in three columns that fit an 80-column terminal: the plugin and its
     version; its recipes (``DOMAIN:RECIPE``, as ``evaluate --model`` and ``train --init-from``
     take them); each recipe's classes with its model file and sha256 (12 digits; all 64 with
@@ -151,7 +158,7 @@ def _print_table(listing: list[dict]) -> None:
     Console().print(t)
 
 
-def _classes_cell(recipe: dict):
+def _classes_cell(recipe: dict[str, Any]) -> Text:
     """A recipe's classes, then on the next line its model file and sha256 (dim)."""
     cell = rich_text(", ".join(recipe["classes"]))
     cell.append("\n")
@@ -166,7 +173,7 @@ def _short(path: str) -> str:
 
 
 @click.group("plugin")
-def plugin_group():
+def plugin_group() -> None:
     """Write new domain plugins and pick their sample images."""
 
 
@@ -195,7 +202,7 @@ def plugin_group():
     help="Dataset folder (classes.json + train/ images and masks, or MVTec AD): size the "
     "recipe from its masks and choose the model to fine-tune.",
 )
-def plugin_new(name, directory, model_path, data):
+def plugin_new(name: str, directory: str, model_path: str | None, data: str | None) -> None:
     """Write an installable plugin package NAME (pyproject with the entry point, hooks, recipe,
     README, a test). Then: pip install -e DIR/inspect-NAME && inspect plugins.
 
@@ -207,9 +214,11 @@ def plugin_new(name, directory, model_path, data):
     model = Path(model_path) if model_path else None
     if data is None:
         root = scaffold(name, Path(directory), model)
-        q = shlex.quote(str(root))
+        quoted = shlex.quote(str(root))
         click.echo(
-            terminal_text(f"wrote {root}\nnext: pip install -e {q}; inspect plugins; pytest {q}")
+            terminal_text(
+                f"wrote {root}\nnext: pip install -e {quoted}; inspect plugins; pytest {quoted}"
+            )
         )
         return
     made = scaffold_from_data(name, Path(directory), Path(data).resolve(), model)
@@ -247,7 +256,7 @@ def plugin_new(name, directory, model_path, data):
 @click.option(
     "--write", is_flag=True, help="Copy the images and write [[samples]] into the recipe."
 )
-def plugin_samples(recipe_spec, data, split, n, scan, write):
+def plugin_samples(recipe_spec: str, data: str, split: str, n: int, scan: int, write: bool) -> None:
     """Pick sample images with expected verdicts for a recipe: images of the dataset where
     the rules give the same verdict on the model's mask as on the true mask. Without --write,
     print what would be written."""

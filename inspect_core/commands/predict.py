@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,13 +15,18 @@ from inspect_core.runtime.inspector import Inspector
 from inspect_core.runtime.overlay import render_result, save_overlay
 from inspect_core.runtime.recipe import Recipe
 from inspect_core.text import terminal_text
-from inspect_core.types import Decision
+from inspect_core.types import Decision, Inspection
+
+if TYPE_CHECKING:
+    from inspect_core.cards import ModelCheck
+    from inspect_core.plugin_api.interfaces import Sink
+    from inspect_core.plugin_api.manager import Registry
 
 # exit codes a script can act on
 EXIT_PASS, EXIT_REVIEW, EXIT_FAIL, EXIT_ERROR = 0, 3, 4, 5
 
 
-def warn_unverified(check) -> None:
+def warn_unverified(check: ModelCheck | None) -> None:
     """Say on stderr that a model has no card to verify it against (``verify_model``)."""
     if check is not None and check.status == "no_card":
         click.secho(f"warning: {terminal_text(check.note)}", fg="yellow", err=True)
@@ -97,18 +103,18 @@ def overlay_path(out: Path, image: Path, sha256: str, taken: set[Path]) -> Path:
     "--json", "as_json", is_flag=True, help="Print one JSON object per image, one a line."
 )
 def predict(
-    images,
-    model_path,
-    plugin,
-    recipe_name,
-    out,
-    no_overlay,
-    pixel_size,
-    record,
-    db,
-    threads,
-    as_json,
-):
+    images: tuple[str, ...],
+    model_path: str | None,
+    plugin: str | None,
+    recipe_name: str | None,
+    out: str,
+    no_overlay: bool,
+    pixel_size: float | None,
+    record: bool,
+    db: str | None,
+    threads: int,
+    as_json: bool,
+) -> None:
     """Inspect IMAGES (files or folders): verdict, fired rules, regions and an overlay each.
 
     Exit code: 0 all PASS, 3 some REVIEW, 4 some FAIL, 5 some image could not be read.
@@ -173,7 +179,7 @@ def _recipe(model_path: str | None, plugin: str | None, recipe_name: str | None)
     raise click.UsageError("give --model MODEL.onnx, or --plugin P --recipe R")
 
 
-def _sql_sink(reg, db: str | None):
+def _sql_sink(reg: Registry, db: str | None) -> Sink:
     """The records plugin's ``sql`` sink, for --record."""
     if "sql" not in reg.sinks:
         raise InspectError(
@@ -182,7 +188,7 @@ def _sql_sink(reg, db: str | None):
     return reg.sinks["sql"]({"url": db} if db else {})
 
 
-def _print(insp) -> None:
+def _print(insp: Inspection) -> None:
     """One image's verdict for a person; names (files, classes, rules) cannot steer the
     terminal (:func:`~inspect_core.text.terminal_text`)."""
     v = insp.verdict

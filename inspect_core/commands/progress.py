@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from inspect_core.text import terminal_text
+
+Log = Callable[[str], None]
+TrainProgress = Callable[[int, int, int, float], None]  # (epoch, step, steps, mean loss)
+
+
+class Advance(Protocol):
+    """Moves an :func:`item_progress` bar on by ``n`` items."""
+
+    def __call__(self, n: int = 1) -> None: ...
 
 
 def _printer(console: Console) -> Callable[[str], None]:
@@ -24,7 +34,7 @@ def _printer(console: Console) -> Callable[[str], None]:
 
 
 @contextlib.contextmanager
-def train_progress():
+def train_progress() -> Iterator[tuple[Log, TrainProgress | None]]:
     """Yields (log, progress) callbacks for :func:`inspect_core.training.trainer.train`."""
     console = Console(stderr=True)
     if not sys.stderr.isatty():
@@ -44,14 +54,14 @@ def train_progress():
     ) as bar:
         task = bar.add_task("train", total=1, epoch=0, loss=0.0)
 
-        def progress(epoch, step, steps, loss):
+        def progress(epoch: int, step: int, steps: int, loss: float) -> None:
             bar.update(task, completed=step, total=steps, epoch=epoch, loss=loss)
 
         yield _printer(bar.console), progress
 
 
 @contextlib.contextmanager
-def item_progress(total: int, label: str):
+def item_progress(total: int, label: str) -> Iterator[Advance]:
     """A progress bar over ``total`` items; yields ``advance()``. Silent when not a terminal."""
     console = Console(stderr=True)
     if not sys.stderr.isatty() or total < 2:

@@ -20,7 +20,10 @@ def to_8bit(img: np.ndarray, bits: int = 16) -> np.ndarray:
     range: 0 -> 0, 2**bits - 1 -> 255. Values above that range are clipped to 255 (callers that
     must refuse them check :func:`over_range` first)."""
     top = float(2**bits - 1)
-    return np.clip(img.astype(np.float32) * (255.0 / top), 0, 255).round().astype(np.uint8)
+    out: np.ndarray = (
+        np.clip(img.astype(np.float32) * (255.0 / top), 0, 255).round().astype(np.uint8)
+    )
+    return out
 
 
 def over_range(img: np.ndarray, bits: int) -> int:

@@ -28,6 +28,7 @@ import logging
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -87,6 +88,7 @@ class Dataset:
         """Image (H, W) or (H, W, 3) uint8 RGB, and mask (H, W) uint8 class indices."""
         s = self.samples[i]
         img = read_image(s.image)
+        mask: np.ndarray  # (numpy's stubs type zeros of an unsized shape as 0-d)
         if s.mask is None:
             mask = np.zeros(img.shape[:2], np.uint8)
         else:
@@ -185,7 +187,7 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
 
 
-def load_classes(root: Path) -> dict:
+def load_classes(root: Path) -> dict[str, Any]:
     cj = root / "classes.json"
     if not cj.is_file():
         raise DataError(
@@ -193,7 +195,7 @@ def load_classes(root: Path) -> dict:
             '(e.g. {"classes": ["background", "defect"], "ignore_index": 255})'
         )
     try:
-        meta = json.loads(cj.read_text())
+        meta: dict[str, Any] = json.loads(cj.read_text())
     except json.JSONDecodeError as e:
         raise DataError(f"{cj}: not valid JSON ({e})") from e
     classes = meta.get("classes")

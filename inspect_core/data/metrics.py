@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ class SegmentationScores:
     # image level "has a defect": [true positive, false negative, false positive, true negative]
     image_counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.cm is None:
             self.cm = np.zeros((len(self.classes),) * 2, np.int64)
 
@@ -55,7 +56,7 @@ class SegmentationScores:
             }
         return out
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         pc = self.per_class()
         ious = [v["iou"] for v in pc.values()]
         dices = [v["dice"] for n, v in pc.items() if n != self.classes[0]]
@@ -80,7 +81,7 @@ UNDEFINED = {
 }
 
 
-def _undefined(defective: int, clean: int) -> dict:
+def _undefined(defective: int, clean: int) -> dict[str, dict[str, str]]:
     """``{"undefined": {rate: reason}}`` for the image-level rates with no image to count."""
     why = {
         k: UNDEFINED[k]

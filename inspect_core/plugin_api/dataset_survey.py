@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from inspect_core.data.datasets import Dataset, open_dataset, read_mask
 
@@ -139,7 +141,7 @@ def _components(m: np.ndarray) -> tuple[list[int], list[float]]:
     dist = cv2.distanceTransform(sub, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     inside = labels > 0
     deepest = np.zeros(n, np.float32)
-    np.maximum.at(deepest, labels[inside], dist[inside])
+    np.maximum.at(deepest, cast("NDArray[np.intp]", labels[inside]), dist[inside])  # int32 labels
     areas = [int(a) for a in stats[1:, cv2.CC_STAT_AREA]]
     return areas, [round(2 * float(d), 1) for d in deepest[1:]]
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from importlib import import_module, metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -35,6 +35,9 @@ from inspect_core.plugin_api.hookspecs import (
     VersionSourceFactory,
 )
 from inspect_core.runtime.recipe import Domain, Recipe
+
+if TYPE_CHECKING:
+    import click
 
 ENTRY_POINT_GROUP = "inspect.plugins"
 ENV_SELECT = "INSPECT_PLUGINS"
@@ -127,10 +130,15 @@ def trace_hooks(
     tracer = pm.trace.root.get("hook")
     started: list[float] = []
 
-    def before(hook_name, impls, kwargs) -> None:
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
         started.append(time.perf_counter())
 
-    def after(outcome, hook_name, impls, kwargs) -> None:
+    def after(
+        outcome: pluggy.Result[Any],
+        hook_name: str,
+        impls: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, Any],
+    ) -> None:
         ms = (time.perf_counter() - started.pop()) * 1000
         result = "ok" if outcome.exception is None else f"failed: {describe(outcome.exception)}"
         names = ",".join(i.plugin_name for i in impls) or "none"
@@ -257,11 +265,11 @@ def _version(dist: str) -> str:
         return "0+local"
 
 
-def _registrars(reg: Registry, name: str) -> dict[str, Callable]:
+def _registrars(reg: Registry, name: str) -> dict[str, Callable[..., None]]:
     """The ``register`` callable each register hook of plugin ``name`` receives."""
 
-    def registrar(kind: str, table: dict):
-        def register(key, factory):
+    def registrar(kind: str, table: dict[str, Any]) -> Callable[[object, object], None]:
+        def register(key: object, factory: object) -> None:
             if not isinstance(key, str) or not key or not callable(factory):
                 raise TypeError(f"register_{kind} needs a name and a callable, got {key!r}")
             if key in table:
@@ -329,7 +337,7 @@ def get_registry(refresh: bool = False) -> Registry:
     return _REGISTRY
 
 
-def load_cli_plugins(cli) -> None:
+def load_cli_plugins(cli: click.Group) -> None:
     """Let every plugin add its commands (``register_commands``), one plugin at a time. A
     command whose name another already has is put back and reported as the plugin's failure,
     as for every other register hook (``click.Group.add_command`` would replace it silently)."""

@@ -62,7 +62,9 @@ def _onehot(mask: np.ndarray, n: int) -> np.ndarray:
     return np.eye(n, dtype=np.float32)[m].transpose(2, 0, 1)
 
 
-def _verdicts(inspector: InspectorBase, img: np.ndarray, mask: np.ndarray, path: Path):
+def _verdicts(
+    inspector: InspectorBase, img: np.ndarray, mask: np.ndarray, path: Path
+) -> tuple[str, str]:
     """(verdict of the true mask, verdict of the model) on the recipe's preprocessed frame."""
     if inspector.recipe.preprocess is not None:
         frame, mask = model_frame(img, mask, inspector.preprocess, path)
@@ -101,8 +103,8 @@ def pick_samples(
                 if truth == got == want:
                     picked[want].append(PickedSample(want, ci, ds.samples[i].image, k))
                     break
-    want = quotas(n)
-    return [p for v in VERDICTS for p in picked[v][: want[v]]]
+    quota = quotas(n)
+    return [p for v in VERDICTS for p in picked[v][: quota[v]]]
 
 
 def _crops(img: np.ndarray, mask: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -21,7 +21,7 @@ import shutil
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from inspect_core.errors import InspectError
 from inspect_core.plugin_api.dataset_survey import DatasetSurvey, survey_dataset
@@ -62,7 +62,7 @@ class NewPlugin:
     train_command: str
 
 
-def _toml(v) -> str:
+def _toml(v: object) -> str:
     """A TOML value (strings, numbers, booleans, lists, inline tables) for the recipe."""
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -73,7 +73,7 @@ def _toml(v) -> str:
     return json.dumps(v)
 
 
-def _tables(key: str, specs: list[dict]) -> str:
+def _tables(key: str, specs: list[dict[str, Any]]) -> str:
     return "".join(
         f"\n[[{key}]]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in spec.items()) for spec in specs
     )
@@ -120,8 +120,11 @@ def scaffold(name: str, directory: Path, model: Path | None = None) -> Path:
     post-processing and rules)."""
     root = _package_root(name, directory)
     pkg = root / f"inspect_{name}"
-    base = _steel_recipe() if model is None else None
-    recipe_toml = _recipe(model or base.model, base, pkg)
+    base = None
+    if model is None:
+        base = _steel_recipe()
+        model = base.model
+    recipe_toml = _recipe(model, base, pkg)
     _write(root, TEMPLATES, recipe_toml, name=name, dist=name.replace("_", "-"))
     return root
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -17,6 +19,10 @@ import numpy as np
 from inspect_core.errors import InspectError
 from inspect_core.rules.roi import roi_points
 from inspect_core.types import Decision, Verdict
+
+if TYPE_CHECKING:  # types only: drawing an overlay needs no inspector loaded
+    from inspect_core.rules.base import Rule
+    from inspect_core.runtime.inspector import Inspector, Result
 
 VERDICT_BGR = {
     Decision.PASS: (60, 180, 60),
@@ -146,11 +152,12 @@ def save_overlay(path: str | Path, overlay: np.ndarray) -> Path:
     shortened to fit, see :func:`fit_name`); :class:`OverlayError` says why it cannot."""
     path = Path(path)
     path = path.with_name(fit_name(path.name))
+    buf: np.ndarray | str  # the encoded image, or why OpenCV could not encode it
     try:
         ok, buf = cv2.imencode(path.suffix or ".png", overlay)
     except cv2.error as e:
         ok, buf = False, str(e)
-    if not ok:
+    if not ok or isinstance(buf, str):
         raise OverlayError(
             f"{path}: could not encode the overlay as {path.suffix or '.png'} "
             f"({buf if isinstance(buf, str) else 'unsupported format'}); "
@@ -174,7 +181,7 @@ def save_overlay(path: str | Path, overlay: np.ndarray) -> Path:
     return path
 
 
-def roi_outlines(rules: list, shape: tuple[int, int]) -> list[np.ndarray]:
+def roi_outlines(rules: Sequence[Rule], shape: tuple[int, int]) -> list[np.ndarray]:
     """Pixel polygons of every region-of-interest rule (drawn so operators see the zone)."""
     h, w = shape
     out = []
@@ -189,7 +196,7 @@ def roi_outlines(rules: list, shape: tuple[int, int]) -> list[np.ndarray]:
     return out
 
 
-def render_result(result, verdict: Verdict, inspector) -> np.ndarray:
+def render_result(result: Result, verdict: Verdict, inspector: Inspector) -> np.ndarray:
     """The overlay of one inspection: the recipe's region and coverage classes coloured, the
     regions boxed, the regions of interest outlined (dashed white), the verdict on top."""
     classes = inspector.classes

@@ -99,8 +99,8 @@ class Recipe:
     model: Path
     description: str = ""
     preprocess: Preprocess | None = None  # uint8 image -> uint8 image, before normalisation
-    postprocess: list[dict] = field(default_factory=list)
-    rules: list[dict] = field(default_factory=list)
+    postprocess: list[dict[str, Any]] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)
     pixel_size_mm: float | None = None
     region_classes: list[str] | None = None  # None = every class but index 0
     coverage_classes: list[str] = field(default_factory=list)

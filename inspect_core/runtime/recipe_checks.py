@@ -6,7 +6,7 @@ when a model is added as a version of the recipe."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from inspect_core.runtime.onnx_model import GraphShapes, ModelMeta
@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 __all__ = ["model_fit_problems", "shape_problems"]
 
 
-def shape_problems(key: str, what: str, spec: dict, pixel_size_mm: float | None) -> list[str]:
+def shape_problems(
+    key: str, what: str, spec: dict[str, Any], pixel_size_mm: float | None
+) -> list[str]:
     """A post-processing step's tables in the wrong shape, or in mm² without a pixel size:
     found at load, not on every image."""
     if key != "postprocess":

@@ -180,7 +180,12 @@ def prepare_for_quantization(src: Path, dst: Path) -> None:
     ``dst``, with every node named (the float levels exclude nodes by name)."""
     # lazy: onnx (the train extra, 0.7 s) and the quantizer, for variant export only
     import onnx
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    # onnxruntime ships no type information (pyproject.toml's override names only onnxruntime,
+    # not its submodules)
+    from onnxruntime.quantization.shape_inference import (  # type: ignore[import-untyped]
+        quant_pre_process,
+    )
 
     quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
     proto = onnx.load(str(dst))
@@ -225,7 +230,7 @@ def quantize_int8(
     entropy), the nodes ``keep_float`` left in float."""
     # lazy: onnx (the train extra, 0.7 s) and the quantizer, for variant export only
     import onnx
-    from onnxruntime.quantization import (
+    from onnxruntime.quantization import (  # type: ignore[import-untyped]  # as above
         CalibrationDataReader,
         CalibrationMethod,
         QuantFormat,

@@ -11,10 +11,14 @@ import json
 import socket
 import sys
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 
 from inspect_core.errors import InspectError
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a command runs
+    from sqlalchemy.engine import Engine
 
 DB_HELP = "Records database URL (default $INSPECT_DATABASE_URL or sqlite:///inspect.db)."
 
@@ -24,7 +28,7 @@ def review_group() -> None:
     """Operator review in the browser, and reviewed images as training data."""
 
 
-def _engine(url: str | None):
+def _engine(url: str | None) -> Engine:
     from inspect_db.engine import make_engine
 
     return make_engine(url)
@@ -82,7 +86,14 @@ def _check_port(host: str, port: int) -> None:
     "stations' archive folders). Without one, any path the database records is served; give "
     "them where others can write inspection rows.",
 )
-def serve(url, host, port, poll_seconds, secure_cookies, media_roots) -> None:
+def serve(
+    url: str | None,
+    host: str,
+    port: int,
+    poll_seconds: float,
+    secure_cookies: bool,
+    media_roots: tuple[str, ...],
+) -> None:
     """Serve the review queue: REVIEW first, then FAIL, newest first; decide from the keyboard.
 
     \b
@@ -149,7 +160,17 @@ def serve(url, host, port, poll_seconds, secure_cookies, media_roots) -> None:
     "database records is read.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def export(url, out, since, until, station, recipe, val_share, media_roots, as_json) -> None:
+def export(
+    url: str | None,
+    out: str,
+    since: str | None,
+    until: str | None,
+    station: str | None,
+    recipe: str | None,
+    val_share: float,
+    media_roots: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Write the reviewed images as a training dataset (classes.json, train/images, masks).
 
     Regions marked "not a defect" become background, confirmed regions keep their (possibly
@@ -233,7 +254,7 @@ def _hash(password: str) -> str:
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
-def user_add(name, role, url, password_stdin) -> None:
+def user_add(name: str, role: str, url: str | None, password_stdin: bool) -> None:
     """Add a user NAME who may log in (asks for the password twice)."""
     from inspect_db.migrate import ensure_schema
     from inspect_review.storage.store import add_user, check_user_name
@@ -254,7 +275,7 @@ def user_add(name, role, url, password_stdin) -> None:
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
-def user_passwd(name, url, password_stdin) -> None:
+def user_passwd(name: str, url: str | None, password_stdin: bool) -> None:
     """Give user NAME a new password."""
     from inspect_db.migrate import ensure_schema
     from inspect_review.storage.store import get_user, set_password
@@ -273,7 +294,7 @@ def user_passwd(name, url, password_stdin) -> None:
 @click.argument("name")
 @click.option("--db", "url", default=None, help=DB_HELP)
 @click.option("--enable", is_flag=True, help="Enable the user again instead.")
-def user_disable(name, url, enable) -> None:
+def user_disable(name: str, url: str | None, enable: bool) -> None:
     """Stop user NAME from logging in (their decisions stay, with their name)."""
     from inspect_db.migrate import ensure_schema
     from inspect_review.storage.store import set_disabled
@@ -290,7 +311,7 @@ def user_disable(name, url, enable) -> None:
 @user_group.command("list")
 @click.option("--db", "url", default=None, help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the users as JSON.")
-def user_list(url, as_json) -> None:
+def user_list(url: str | None, as_json: bool) -> None:
     """The users, their roles and whether they may log in."""
     from inspect_db.migrate import ensure_schema
     from inspect_db.reports.filters import iso

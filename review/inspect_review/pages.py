@@ -4,7 +4,7 @@ is open), the recorded images. The item page, its decision and the export are in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -232,6 +232,10 @@ async def queue_new(request: Request) -> Response:
 MAX_ID = 2**63 - 1  # the database's BIGINT
 
 
+@overload
+def _id_param(request: Request, name: str, what: str, required: Literal[True] = True) -> int: ...
+@overload
+def _id_param(request: Request, name: str, what: str, required: bool) -> int | None: ...
 def _id_param(request: Request, name: str, what: str, required: bool = True) -> int | None:
     """The query parameter ``name`` as a row id (None when absent and not ``required``);
     HTTP 400 for anything that is not one."""

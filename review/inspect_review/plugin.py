@@ -4,11 +4,16 @@ only when a command needs them."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from inspect_core.plugin_api.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import click
 
 
 @hookimpl
-def register_commands(cli) -> None:
+def register_commands(cli: click.Group) -> None:
     from inspect_review.commands import review_group
 
     cli.add_command(review_group)

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from inspect_core.errors import InspectError
 
+if TYPE_CHECKING:  # the station's modules load when a command runs
+    from click.decorators import FC
 
-def _folder_option(*decls: str, help: str):
+    from inspect_stations.config.station import StationConfig
+
+
+def _folder_option(*decls: str, help: str) -> Callable[[FC], FC]:
     """An option that names a folder (none by default)."""
     return click.option(*decls, type=click.Path(file_okay=False), default=None, help=help)
 
@@ -52,19 +59,19 @@ def station_group() -> None:
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line (for log shippers).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run_cmd(
-    config,
-    plugin,
-    recipe_name,
-    watch,
-    db,
-    name,
-    archive,
-    state_dir,
-    stable_s,
-    until_empty,
-    log_json,
-    verbose,
-):
+    config: str | None,
+    plugin: str | None,
+    recipe_name: str | None,
+    watch: str | None,
+    db: str | None,
+    name: str | None,
+    archive: str | None,
+    state_dir: str | None,
+    stable_s: float | None,
+    until_empty: bool,
+    log_json: bool,
+    verbose: bool,
+) -> None:
     """Run a station from CONFIG (TOML), or from --plugin/--recipe/--watch [--db].
 
     Stops cleanly on SIGTERM or Ctrl-C (finishes the images in hand, flushes, exits 0).
@@ -98,7 +105,7 @@ def run_cmd(
 
 def _config_with_options(
     config: str, state_dir: str | None, stable_s: float | None, db: str | None
-):
+) -> StationConfig:
     """CONFIG with the command line's --state-dir, --stable-s and --db in place of its own."""
     from inspect_stations.config.station import load_config
 
@@ -112,7 +119,16 @@ def _config_with_options(
     return cfg
 
 
-def _shortcut(plugin, recipe_name, watch, db, name, archive, state_dir, stable_s):
+def _shortcut(
+    plugin: str,
+    recipe_name: str,
+    watch: str,
+    db: str | None,
+    name: str | None,
+    archive: str | None,
+    state_dir: str | None,
+    stable_s: float | None,
+) -> StationConfig:
     """The configuration of --plugin/--recipe/--watch: folders beside the watched one."""
     from inspect_stations.config.station import shortcut_config
 
@@ -125,7 +141,7 @@ def _shortcut(plugin, recipe_name, watch, db, name, archive, state_dir, stable_s
 @station_group.command("check")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{key, message}]}.")
-def check_cmd(config, as_json):
+def check_cmd(config: str, as_json: bool) -> None:
     """Validate CONFIG and report every problem with its key. Exit 0 when it is fine, 2 if not."""
     from inspect_stations.config.check import check_file
 
@@ -149,7 +165,7 @@ def check_cmd(config, as_json):
         )
         for k, m in problems:
             click.echo(f"  {k}: {m}" if k else f"  {m}", err=True)
-    else:
+    elif cfg is not None:  # no problem found: check_file gives the config
         from inspect_stations.urls import mask_url
 
         src = (
@@ -170,7 +186,7 @@ def check_cmd(config, as_json):
     sys.exit(2 if problems else 0)
 
 
-def _config_or_state_dir(command):
+def _config_or_state_dir(command: FC) -> FC:
     """CONFIG or --state-dir: how ``status`` and ``replay`` find a station's state folder."""
     command = _folder_option("--state-dir", help="The station's state folder (instead of CONFIG).")(
         command
@@ -181,7 +197,7 @@ def _config_or_state_dir(command):
 @station_group.command("status")
 @_config_or_state_dir
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-def status_cmd(config, state_dir, as_json):
+def status_cmd(config: str | None, state_dir: str | Path | None, as_json: bool) -> None:
     """Show a station's queue depth, images/min, last verdicts and errors, and the results a
     sink refused (dead letters).
 
@@ -202,7 +218,7 @@ def status_cmd(config, state_dir, as_json):
     sys.exit(0 if data.get("running") else 1)
 
 
-def _state_dir(config: str | None, state_dir: str | None) -> Path:
+def _state_dir(config: str | None, state_dir: str | Path | None) -> Path:
     """The state folder given, or the one CONFIG names: read on its own, so that a config the
     station now refuses (an inbox with junk in it, a key it does not know) still shows."""
     if state_dir is not None:
@@ -217,7 +233,7 @@ def _state_dir(config: str | None, state_dir: str | None) -> Path:
 @station_group.command("replay")
 @_config_or_state_dir
 @click.option("--sink", default=None, help="Only the dead letters of this sink (e.g. sql).")
-def replay_cmd(config, state_dir, sink):
+def replay_cmd(config: str | None, state_dir: str | Path | None, sink: str | None) -> None:
     """Put the results a sink refused (dead letters) back in line, after fixing the cause.
 
     The running station writes them within journal_retry_s, a stopped one at its next start,
@@ -260,7 +276,7 @@ def replay_cmd(config, state_dir, sink):
     show_default=True,
     help="Keep the folder (database, archive, report.html) afterwards.",
 )
-def demo_cmd(workdir, keep):
+def demo_cmd(workdir: str | None, keep: bool) -> None:
     """One station per shipped recipe over its sample images, a SQLite database, the report."""
     from inspect_stations.demo import run_demo
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import click
 
 from inspect_core.errors import InspectError
-from inspect_core.plugin_api.manager import get_registry, load_cli_plugins
+from inspect_core.plugin_api.manager import Registry, get_registry, load_cli_plugins
+from inspect_core.runtime.recipe import Domain, Recipe
 from inspect_stations.config.station import parse_config
 from inspect_stations.logs import setup_logging
 from inspect_stations.pipeline.daemon import Station
@@ -29,8 +31,9 @@ from inspect_stations.pipeline.daemon import Station
 class DemoResult:
     workdir: Path
     db_url: str
-    stations: list[dict] = field(default_factory=list)  # name, recipe, images, verdicts, exit
-    samples: list[dict] = field(default_factory=list)  # station, image, expected, got
+    # name, recipe, images, verdicts, exit
+    stations: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)  # station, image, expected, got
     report_html: Path | None = None
 
     @property
@@ -38,11 +41,11 @@ class DemoResult:
         return bool(self.stations) and all(s["exit"] == 0 for s in self.stations)
 
     @property
-    def mismatches(self) -> list[dict]:
+    def mismatches(self) -> list[dict[str, Any]]:
         return [s for s in self.samples if s["got"] != s["expected"]]
 
 
-def _recipes(domains) -> list[tuple[str, object]]:
+def _recipes(domains: Iterable[Domain]) -> list[tuple[str, Recipe]]:
     return [(d.name, r) for d in domains for r in d.recipes if r.samples]
 
 
@@ -61,8 +64,8 @@ def _filed_verdicts(archive: Path, quarantine: Path) -> dict[str, str]:
 def run_demo(
     workdir: Path | None = None,
     keep: bool = True,
-    domains=None,
-    registry=None,
+    domains: Iterable[Domain] | None = None,
+    registry: Registry | None = None,
     echo: Callable[[str], None] = click.echo,
 ) -> DemoResult:
     """Run one station per recipe with samples (see the module docstring)."""
@@ -91,7 +94,9 @@ def run_demo(
     return result
 
 
-def _run_station(result: DemoResult, domain: str, recipe, reg, echo) -> None:
+def _run_station(
+    result: DemoResult, domain: str, recipe: Recipe, reg: Registry, echo: Callable[[str], None]
+) -> None:
     """A folder station over the recipe's samples until its inbox is empty; what it filed
     where, in ``result``."""
     name = f"demo-{domain}-{recipe.name}"
@@ -141,19 +146,20 @@ def _run_station(result: DemoResult, domain: str, recipe, reg, echo) -> None:
     )
 
 
-def _root_command():
+def _root_command() -> click.Group:
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root().command if ctx is not None else None
-    if root is None or not isinstance(root, click.Group) or "report" not in root.commands:
-        # lazy: the application above this plugin, needed only by a demo run outside `inspect`
-        from inspect_core.cli import cli as root
+    if isinstance(root, click.Group) and "report" in root.commands:
+        return root
+    # lazy: the application above this plugin, needed only by a demo run outside `inspect`
+    from inspect_core.cli import cli
 
-        if "report" not in root.commands:
-            load_cli_plugins(root)
-    return root
+    if "report" not in cli.commands:
+        load_cli_plugins(cli)
+    return cli
 
 
-def _report(result: DemoResult, echo) -> Path:
+def _report(result: DemoResult, echo: Callable[[str], None]) -> Path:
     """``inspect report --db URL --html report.html``, or a short summary of our own."""
     html = result.workdir / "report.html"
     root = _root_command()

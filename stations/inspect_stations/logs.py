@@ -15,7 +15,7 @@ import logging
 import sys
 import textwrap
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from inspect_core.text import terminal_text
 
@@ -60,7 +60,7 @@ class TextFormatter(logging.Formatter):
 
 
 def setup_logging(
-    json_lines: bool = False, level: int = logging.INFO, stream=None
+    json_lines: bool = False, level: int = logging.INFO, stream: TextIO | None = None
 ) -> logging.Logger:
     """Configure the station logger (to stderr); safe to call more than once."""
     log = logging.getLogger(LOGGER)

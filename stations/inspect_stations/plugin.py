@@ -6,16 +6,19 @@ Registered through the same hooks as any third-party plugin (entry point ``stati
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from inspect_core.plugin_api.hookspecs import hookimpl
+from inspect_core.plugin_api.hookspecs import RegisterSink, RegisterSource, hookimpl
 
 if TYPE_CHECKING:
+    import click
+
     from inspect_core.plugin_api.interfaces import Sink, Source, SourceContext
+    from inspect_stations.builders import SourceContext as StationContext
 
 
 @hookimpl
-def register_commands(cli):
+def register_commands(cli: click.Group) -> None:
     from inspect_stations.commands import demo_cmd, station_group
 
     cli.add_command(station_group)
@@ -27,7 +30,8 @@ def _folder(config: dict[str, Any], context: SourceContext) -> Source:
     from inspect_stations.config.tables import folder_options
     from inspect_stations.sources.folder import FolderSource
 
-    return FolderSource(source_options(config, context, folder_options), context)
+    ctx = cast("StationContext", context)  # a station gives the built-in sources its own
+    return FolderSource(source_options(config, ctx, folder_options), context)
 
 
 def _camera(config: dict[str, Any], context: SourceContext) -> Source:
@@ -35,7 +39,8 @@ def _camera(config: dict[str, Any], context: SourceContext) -> Source:
     from inspect_stations.config.tables import camera_options
     from inspect_stations.sources.camera import CameraSource
 
-    return CameraSource(source_options(config, context, camera_options), context)
+    ctx = cast("StationContext", context)  # as for _folder
+    return CameraSource(source_options(config, ctx, camera_options), ctx)
 
 
 def _mqtt_sink(config: dict[str, Any]) -> Sink:
@@ -45,11 +50,11 @@ def _mqtt_sink(config: dict[str, Any]) -> Sink:
 
 
 @hookimpl
-def register_sources(register):
+def register_sources(register: RegisterSource) -> None:
     register("folder", _folder)
     register("camera", _camera)
 
 
 @hookimpl
-def register_sinks(register):
+def register_sinks(register: RegisterSink) -> None:
     register("mqtt", _mqtt_sink)

@@ -17,9 +17,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -28,6 +29,8 @@ from inspect_core.runtime.inspector import InspectorBase, Result, Segmentation
 from inspect_core.runtime.onnx_model import ModelMeta
 from inspect_core.runtime.recipe import Recipe
 from inspect_core.types import Decision, Inspection, Verdict
+
+T = TypeVar("T")
 
 
 def write_images(
@@ -125,7 +128,7 @@ class MemorySink:
     sink (a file's key is its content; a triggered capture's is its capture id), and like it
     a file's verdict replaces its ERROR."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.items: list[Inspection] = []
         self.keys: set[tuple[str, str, str | None]] = set()
         self.duplicates = 0
@@ -163,7 +166,7 @@ class MemorySink:
 class FlakySink(MemorySink):
     """A MemorySink that raises ConnectionError while ``up`` is cleared (a database outage)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.up = threading.Event()
         self.up.set()
@@ -180,7 +183,8 @@ class FlakySink(MemorySink):
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def pg_bin() -> Path | None:
@@ -198,12 +202,13 @@ class PostgresCluster:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="inspect-pg-")))
     port: int = field(default_factory=free_port)
 
-    def __post_init__(self):
-        self.bin = pg_bin()
-        if self.bin is None:
+    def __post_init__(self) -> None:
+        bin_dir = pg_bin()
+        if bin_dir is None:
             raise RuntimeError("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin)")
+        self.bin = bin_dir
         self.data = self.root / "data"
-        self.user = None
+        self.user: str | None = None
         if os.geteuid() == 0:
             self.user = "postgres"
             pw = pwd.getpwnam(self.user)
@@ -271,7 +276,9 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def wait_for(cond, timeout: float = 30.0, every: float = 0.05, what: str = "condition"):
+def wait_for(
+    cond: Callable[[], T], timeout: float = 30.0, every: float = 0.05, what: str = "condition"
+) -> T:
     """Poll ``cond()`` until truthy (returns its value) or fail after ``timeout`` seconds."""
     end = time.monotonic() + timeout
     while True:
@@ -292,16 +299,17 @@ class CapturedLogs:
     """
 
     def __enter__(self) -> CapturedLogs:
-        self.records: list = []
+        self.records: list[logging.LogRecord] = []
         self.handler = logging.Handler()
-        self.handler.emit = self.records.append  # type: ignore[method-assign]
+        # the list's append stands in for emit (a positional-only parameter, hence assignment)
+        self.handler.emit = self.records.append  # type: ignore[method-assign, assignment]
         log = logging.getLogger("inspect.station")
         self.level = log.level
         log.setLevel(logging.INFO)
         log.addHandler(self.handler)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         log = logging.getLogger("inspect.station")
         log.removeHandler(self.handler)
         log.setLevel(self.level)

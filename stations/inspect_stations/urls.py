@@ -14,6 +14,7 @@ is.
 from __future__ import annotations
 
 import re
+from typing import overload
 
 MASK = "***"
 _SECRET_PARAM = re.compile(
@@ -22,6 +23,12 @@ _SECRET_PARAM = re.compile(
 )
 
 
+@overload
+def mask_url(url: str) -> str: ...
+@overload
+def mask_url(url: None) -> None: ...
+@overload
+def mask_url(url: str | None) -> str | None: ...
 def mask_url(url: str | None) -> str | None:
     """``url`` with its password (and secret-looking parameter values) replaced by ``***``."""
     if not url or "://" not in url:

@@ -27,7 +27,7 @@ def _who(by: str | None) -> str:
         return os.environ.get("USER", "unknown")
 
 
-def _engine(url: str | None):
+def _engine(url: str | None) -> sa.Engine:
     from inspect_db.engine import make_engine
     from inspect_db.migrate import ensure_schema
 
@@ -113,7 +113,7 @@ def model_group() -> None:
 @click.option("--recipe", required=True)
 @click.option("--db", "url", default=None, help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def list_cmd(plugin, recipe, url, as_json):
+def list_cmd(plugin: str, recipe: str, url: str | None, as_json: bool) -> None:
     """The recipe's versions, which is active where, and every promote and rollback."""
     from inspect_db.registry.versions import activations, active_id, versions
 
@@ -204,7 +204,16 @@ def _print_list(out: dict[str, Any]) -> None:
 @click.option("--by", default=None, help="Who adds it (default: this user).")
 @click.option("--store", default=None, help=f"Folder of the versions' files (${STORE_ENV}).")
 @click.option("--db", "url", default=None, help=DB_HELP)
-def add_cmd(model, plugin, recipe, origin, note, by, store, url):
+def add_cmd(
+    model: Path,
+    plugin: str,
+    recipe: str,
+    origin: str,
+    note: str | None,
+    by: str | None,
+    store: str | None,
+    url: str | None,
+) -> None:
     """Register MODEL (with its card beside it) as the recipe's next version; its file and
     card are copied into the store folder, which stations read. Not active until promoted."""
     from inspect_db.registry.versions import add_version, store_copy
@@ -238,7 +247,15 @@ def add_cmd(model, plugin, recipe, origin, note, by, store, url):
 @click.option("--note", default=None, help="Why (kept in the history).")
 @click.option("--by", default=None, help="Who promotes it (default: this user).")
 @click.option("--db", "url", default=None, help=DB_HELP)
-def promote_cmd(version, plugin, recipe, station, note, by, url):
+def promote_cmd(
+    version: str,
+    plugin: str,
+    recipe: str,
+    station: str | None,
+    note: str | None,
+    by: str | None,
+    url: str | None,
+) -> None:
     """Make VERSION (a label such as v3, or 8+ digits of its sha256; `recipe` for the recipe's
     own file) the active one; stations switch to it between two images."""
     from inspect_db.registry.versions import RegistryError, find_version, record
@@ -292,7 +309,14 @@ def _station_known(conn: Any, station: str | None) -> bool:
 @click.option("--note", default=None, help="Why (kept in the history).")
 @click.option("--by", default=None, help="Who rolls back (default: this user).")
 @click.option("--db", "url", default=None, help=DB_HELP)
-def rollback_cmd(plugin, recipe, station, note, by, url):
+def rollback_cmd(
+    plugin: str,
+    recipe: str,
+    station: str | None,
+    note: str | None,
+    by: str | None,
+    url: str | None,
+) -> None:
     """Go back to the version active before the last promote (for all stations, or one)."""
     from inspect_db.registry.versions import record, rollback_target, versions
 

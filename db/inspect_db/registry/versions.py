@@ -24,10 +24,10 @@ from inspect_core.runtime.variants import VariantSet
 from inspect_db.engine import connect, make_engine
 from inspect_db.errors import RecordsError
 from inspect_db.migrate import ensure_schema
-from inspect_db.models import Model, ModelActivation, utcnow
+from inspect_db.models import Model, ModelActivation, table_of, utcnow
 
-M = Model.__table__
-A = ModelActivation.__table__
+M = table_of(Model)
+A = table_of(ModelActivation)
 ORIGINS = ("shipped", "trained", "imported")
 
 

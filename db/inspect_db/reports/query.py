@@ -35,6 +35,7 @@ from inspect_db.reports.review_figures import review_figures
 from inspect_db.tables import I, M, R, S
 
 StationRecipe = tuple[int, str, str]  # a station id, and a plugin and recipe it ran
+StationRow = sa.Row[*tuple[Any, ...]]  # a row of S: id, name, plugin, recipe
 
 
 def _bucket_iso(hour: int, unit: str) -> str:
@@ -114,7 +115,7 @@ def build_report(
 FILL_MAX = 5000  # buckets the timeline fills with zero rows at most (beyond: only counted ones)
 
 
-def _summary_query(w: Conditions, key) -> sa.Select:
+def _summary_query(w: Conditions, key: sa.ColumnElement[Any]) -> sa.Select[*tuple[Any, ...]]:
     """Counts, latency sum and maximum, and the min/max plugin and recipe of each
     (bucket ``key``, station, verdict) group of the rows ``w`` selects."""
     return (
@@ -136,7 +137,11 @@ def _summary_query(w: Conditions, key) -> sa.Select:
 
 
 def _summary(
-    conn: Connection, w: Conditions, unit: str, span: timedelta | None, stations: dict
+    conn: Connection,
+    w: Conditions,
+    unit: str,
+    span: timedelta | None,
+    stations: dict[int, StationRow],
 ) -> dict[str, Any]:
     """One GROUP BY (hour, station, verdict) that streams over the covering index
     ``ix_inspection_hour_cover``: verdict counts, yield per station and recipe, the timeline
@@ -229,7 +234,7 @@ def _counted(counts: dict[str, int]) -> dict[str, Any]:
 
 
 def _station_rows(
-    per_station: dict[StationRecipe, dict[str, int]], stations: dict
+    per_station: dict[StationRecipe, dict[str, int]], stations: dict[int, StationRow]
 ) -> list[dict[str, Any]]:
     """Yield per station and the recipe it ran, by station name (a station that changed
     recipes has a row for each, each with its own counts: the recipe is the one recorded with
@@ -252,8 +257,9 @@ def _pareto(conn: Connection, w: Conditions) -> list[dict[str, Any]]:
     """Regions per class, most frequent first, with the cumulative share."""
     n = sa.func.count().label("n")
     q = sa.select(R.c.class_name, n, sa.func.sum(R.c.area_px).label("area")).where(*w.region)
-    rows = conn.execute(q.group_by(R.c.class_name)).all()
-    rows.sort(key=lambda r: (-r.n, r.class_name))
+    rows = sorted(
+        conn.execute(q.group_by(R.c.class_name)).all(), key=lambda r: (-r.n, r.class_name)
+    )
     total = sum(r.n for r in rows)
     out, cum = [], 0
     for r in rows:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import simplejpeg
+import simplejpeg  # type: ignore[import-untyped]  # ships no type information
 
 from inspect_core.data.bit_depth import over_range, to_8bit
 from inspect_stations.config.station import Limits
@@ -242,7 +242,8 @@ def check_bytes(data: bytes, ext: str, limits: Limits) -> Header:
 
 def _strict_jpeg(data: bytes, colorspace: str) -> np.ndarray:
     try:
-        return simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
+        img: np.ndarray = simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
+        return img
     except ValueError as e:
         raise BadImage(
             f"corrupt JPEG: {e} (the file was cut short or damaged; the decoder "
@@ -275,6 +276,7 @@ def _sixteen_to_8(img: np.ndarray, limits: Limits) -> np.ndarray:
 
 def decode(data: bytes, hdr: Header, limits: Limits) -> np.ndarray:
     """Decode to uint8 gray (H, W) or RGB (H, W, 3) as the rest of inspect expects."""
+    img: np.ndarray | None
     if hdr.format == "jpeg" and hdr.bit_depth == 8 and hdr.channels in (1, 3):
         img = _strict_jpeg(data, "GRAY" if hdr.channels == 1 else "RGB")
         img = img[..., 0] if hdr.channels == 1 else img

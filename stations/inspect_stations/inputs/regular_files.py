@@ -27,7 +27,7 @@ def ignored(name: str) -> bool:
 class NotRegularFile(OSError):
     """A path that is a pipe, socket, device or folder where an image file was expected."""
 
-    def __init__(self, kind: str, path: str | os.PathLike):
+    def __init__(self, kind: str, path: str | os.PathLike[str]):
         super().__init__(errno.EINVAL, f"{kind}, not a file", str(path))
         self.kind = kind
 
@@ -58,7 +58,7 @@ def special_reason(kind: str) -> str:
     )
 
 
-def open_regular(path: str | os.PathLike) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """Open a regular file for reading; :class:`NotRegularFile` for anything else. Opened
     without blocking and checked on the open descriptor, so a pipe that took the name after
     a check cannot make the read wait forever."""

@@ -4,12 +4,17 @@ words (what was wrong, and which ``[mqtt]`` key to check)."""
 from __future__ import annotations
 
 import ssl
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from inspect_core.errors import InspectError
 from inspect_stations.config.mqtt import MqttOptions
 
+if TYPE_CHECKING:
+    from paho.mqtt.client import Client
 
-def paho():
+
+def paho() -> ModuleType:
     """The paho client module, or a clear error when the optional dependency is missing."""
     try:
         import paho.mqtt.client as mqtt  # lazy: the mqtt extra; missing, it is said in words
@@ -21,10 +26,10 @@ def paho():
     return mqtt
 
 
-def make_client(opt: MqttOptions, client_id: str):
+def make_client(opt: MqttOptions, client_id: str) -> Client:
     """A paho client with the login and TLS settings of ``opt`` (nothing connected yet)."""
     mqtt = paho()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client: Client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     if opt.username:
         password = opt.password.get_secret_value() if opt.password else None
         client.username_pw_set(opt.username, password)

@@ -26,6 +26,7 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from inspect_core.runtime.overlay import fit_name
@@ -54,7 +55,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _candidates(folder: Path, name: str, sha256: str):
+def _candidates(folder: Path, name: str, sha256: str) -> Iterator[Path]:
     """The names an image may get in ``folder``, in order: its own, then with the sha256 prefix
     of its content, then with a counter as well; each short enough to take a ``.why.txt``."""
     yield folder / fit_name(name, reserve=len(WHY))
@@ -205,7 +206,7 @@ class Archive:
             folder.mkdir(parents=True, exist_ok=True)
             self._made.add(folder)
 
-    def _again_if_folder_gone(self, folder: Path, fn):
+    def _again_if_folder_gone(self, folder: Path, fn: Callable[[], Path]) -> Path:
         """``fn()``; if it fails because ``folder`` has gone (an archive clean-up job, a folder
         moved away by hand), make it again and retry once instead of failing until a restart."""
         try:

@@ -54,13 +54,16 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from inspect_core.errors import InspectError
 from inspect_core.plugin_api.interfaces import Source
-from inspect_core.plugin_api.manager import get_registry
+from inspect_core.plugin_api.manager import Registry, get_registry
 from inspect_core.runtime.inspector import InspectorBase
+from inspect_core.runtime.recipe import Recipe
 from inspect_stations.builders import (
     SourceContext,
     as_source,
@@ -97,14 +100,14 @@ class Station:
         self,
         config: StationConfig,
         *,
-        recipe=None,
+        recipe: Recipe | None = None,
         inspector: InspectorBase | None = None,
         sinks: dict[str, Any] | None = None,
         source: Any = None,
-        registry=None,
+        registry: Registry | None = None,
         log: StationLog | None = None,
         versions: Any = None,
-    ):
+    ) -> None:
         self.cfg = config
         self.log = log or StationLog(config.name)
         self._registry = registry
@@ -120,7 +123,7 @@ class Station:
         self.archive = Archive(config.archive, config.quarantine)
         self.status = StatusBoard(config.name, config.plugin, self.recipe.name, config.state_dir)
         self.follower = self._follow(recipe, inspector is not None, versions)
-        self.triggers: queue.Queue = queue.Queue(maxsize=1000)
+        self.triggers: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=1000)
         self.context = SourceContext(
             config.name,
             self.stop_event,
@@ -140,7 +143,7 @@ class Station:
         )
         if isinstance(self.source, FolderSource):  # it follows a replaced inbox (.locks)
             self.source.inbox_lock = self._inbox_lock
-        self.mqtt = None
+        self.mqtt: MqttLink | None = None
         self.writer = Writer(self.journal, self.slots, self.log, config.journal_retry_s)
         self.pipeline = Pipeline(
             config,
@@ -155,14 +158,14 @@ class Station:
             workers=self.pool.workers,
         )
 
-    def _follow(self, recipe, injected: bool, versions) -> ModelFollower | None:
+    def _follow(self, recipe: Recipe | None, injected: bool, versions: Any) -> ModelFollower | None:
         """The model registry follower (``[model]``); the station starts on the version the
         registry names active. An inspector handed in is followed only with ``versions``."""
         if injected and versions is None:
             return None
         base = recipe if recipe is not None else load_recipe(self.cfg)
 
-        def build(r):
+        def build(r: Recipe) -> InspectorBase:
             return build_inspector(self.model_cfg, r, self.registry)
 
         f = open_follower(
@@ -186,7 +189,7 @@ class Station:
         return journal
 
     @property
-    def registry(self):
+    def registry(self) -> Registry:
         if self._registry is None:
             self._registry = get_registry()
         return self._registry
@@ -295,12 +298,12 @@ class Station:
         )
         return 1 if self.failed else 0
 
-    def _install_signals(self) -> dict:
+    def _install_signals(self) -> dict[signal.Signals, Any]:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        old = {}
+        old: dict[signal.Signals, Any] = {}
 
-        def handler(signum, frame):
+        def handler(signum: int, frame: FrameType | None) -> None:
             if self.stop_event.is_set():
                 os._exit(130)  # second signal: leave now; journaled results survive
             self.log.info(
@@ -318,11 +321,14 @@ class Station:
         if m is None:
             return
 
-        def on_trigger(trig):
+        def on_trigger(trig: dict[str, Any]) -> None:
             try:
                 self.triggers.put_nowait(trig)
             except queue.Full:
-                self.mqtt.publish_error(trig.get("id"), "station busy: too many triggers waiting")
+                if self.mqtt is not None:  # set below, before any trigger can arrive
+                    self.mqtt.publish_error(
+                        trig.get("id"), "station busy: too many triggers waiting"
+                    )
 
         self.mqtt = MqttLink(
             m, self.cfg.name, self.log, on_trigger if self.cfg.source_type != "folder" else None
@@ -341,7 +347,7 @@ class Station:
             except Exception as e:
                 self.log.warning("close_failed", f"closing the {what} failed: {e}")
 
-    def _guard(self, fn, name: str) -> None:
+    def _guard(self, fn: Callable[[], None], name: str) -> None:
         """Run one pipeline thread; a crash stops the station with a clear message."""
         try:
             fn()

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 DEAD_SHOWN = 5  # dead letters listed by status (newest first)
 
@@ -36,7 +37,7 @@ class DeadLetters:
     by_sink: dict[str, int] = dataclasses.field(default_factory=dict)
     latest: list[DeadLetter] = dataclasses.field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "count": self.count,
             "by_sink": dict(self.by_sink),

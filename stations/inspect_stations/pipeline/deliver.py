@@ -9,18 +9,25 @@ a later try), and the station log and status board get one line about it.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, cast
 
 from inspect_core.plugin_api.interfaces import Source
+from inspect_core.types import Inspection
 from inspect_stations.logs import StationLog
 from inspect_stations.mqtt.trigger import result_message
 from inspect_stations.pipeline.archive import fs_hint
 from inspect_stations.pipeline.status import StatusBoard
 from inspect_stations.pipeline.work import Work
 
+if TYPE_CHECKING:
+    from inspect_stations.mqtt.link import MqttLink
+
 FILING = "filing"  # the status board's key while images cannot be filed
 
 
-def settle(w: Work, *, source: Source, mqtt, log: StationLog, status: StatusBoard) -> None:
+def settle(
+    w: Work, *, source: Source, mqtt: MqttLink | None, log: StationLog, status: StatusBoard
+) -> None:
     """File the image of ``w`` and report its result (see the module docstring)."""
     if mqtt:
         _answer(w, mqtt)
@@ -33,10 +40,10 @@ def settle(w: Work, *, source: Source, mqtt, log: StationLog, status: StatusBoar
         _report_known(w, log)
 
 
-def _answer(w: Work, mqtt) -> None:
+def _answer(w: Work, mqtt: MqttLink) -> None:
     """The result on MQTT, under the id a PLC matches on: the trigger's, else the name the
     file had in the inbox (not the archive name, which gets a suffix when taken)."""
-    insp, item = w.inspection, w.item
+    insp, item = _recorded(w), w.item
     rid = (
         item.request_id
         if item.request_id is not None
@@ -51,7 +58,7 @@ def _answer(w: Work, mqtt) -> None:
 def _file(w: Work, source: Source, log: StationLog, status: StatusBoard) -> None:
     """The source files the image; a failure leaves it in the inbox (logged, on the board, and
     NEEDS ACTION in ``inspect station status`` until an image is filed again)."""
-    insp, item = w.inspection, w.item
+    insp, item = _recorded(w), w.item
     try:
         source.done(item, insp)
     except Exception as e:
@@ -85,7 +92,7 @@ def _file(w: Work, source: Source, log: StationLog, status: StatusBoard) -> None
 
 def _report_repeated_frame(w: Work, log: StationLog, status: StatusBoard) -> None:
     """A camera delivering the very same pixels again is usually a frozen stream."""
-    insp, item = w.inspection, w.item
+    insp, item = _recorded(w), w.item
     verdict = insp.verdict.decision.value
     log.warning(
         "frame_repeated",
@@ -108,7 +115,7 @@ def _report_repeated_frame(w: Work, log: StationLog, status: StatusBoard) -> Non
 
 def _report_known(w: Work, log: StationLog) -> None:
     """A file whose image is recorded already (a copy, or recorded before a crash)."""
-    insp, item = w.inspection, w.item
+    insp, item = _recorded(w), w.item
     verdict = insp.verdict.decision.value
     where = _filed_as(w)
     log.info(
@@ -123,7 +130,7 @@ def _report_known(w: Work, log: StationLog) -> None:
 
 
 def _report_new(w: Work, log: StationLog, status: StatusBoard) -> None:
-    insp, item = w.inspection, w.item
+    insp, item = _recorded(w), w.item
     verdict = insp.verdict.decision.value
     where = _filed_as(w)
     status.inspected(insp.source, verdict, insp.error, id=item.request_id)
@@ -148,6 +155,11 @@ def _report_new(w: Work, log: StationLog, status: StatusBoard) -> None:
             request_id=item.request_id,
             sha256=insp.image_sha256,
         )
+
+
+def _recorded(w: Work) -> Inspection:
+    """The inspection of ``w``: build_inspection sets it before an image is settled."""
+    return cast(Inspection, w.inspection)
 
 
 def _filed_as(w: Work) -> str | None:

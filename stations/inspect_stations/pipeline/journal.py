@@ -240,10 +240,12 @@ class Journal:
     def pending(self, sink: str | None = None) -> int:
         with self._lock:
             if sink is None:
-                return self.db.execute("SELECT count(*) FROM journal").fetchone()[0]
-            return self.db.execute(
-                "SELECT count(*) FROM journal WHERE sink = ?", (sink,)
-            ).fetchone()[0]
+                n: int = self.db.execute("SELECT count(*) FROM journal").fetchone()[0]
+                return n
+            n = self.db.execute("SELECT count(*) FROM journal WHERE sink = ?", (sink,)).fetchone()[
+                0
+            ]
+            return n
 
     def pending_by_sink(self) -> dict[str, int]:
         with self._lock:

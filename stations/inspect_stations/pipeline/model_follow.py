@@ -277,7 +277,9 @@ class ModelFollower:
         )
         return True
 
-    def run(self, stop: threading.Event, every_s: float, switch: Callable[[InspectorBase], None]):
+    def run(
+        self, stop: threading.Event, every_s: float, switch: Callable[[InspectorBase], None]
+    ) -> None:
         """Ask every ``every_s`` seconds until ``stop`` is set (the station's thread body)."""
         while not stop.wait(every_s):
             self.check(switch)

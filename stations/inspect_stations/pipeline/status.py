@@ -72,10 +72,10 @@ class StatusBoard:
         }
         self.state = "starting"
         self.total = 0
-        self.counts: collections.Counter = collections.Counter()
-        self.recent: collections.deque = collections.deque(maxlen=KEEP)
-        self.errors: collections.deque = collections.deque(maxlen=KEEP)
-        self.minute: collections.deque = collections.deque()  # monotonic times, last 60 s
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP)
+        self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEEP)
+        self.minute: collections.deque[float] = collections.deque()  # monotonic, last 60 s
         self.extra: dict[str, Any] = {}
         self.needs: dict[str, NeedsAction] = {}  # key -> what needs someone, until resolved
         self._written = 0.0
@@ -173,7 +173,8 @@ def read_status(state_dir: Path) -> dict[str, Any]:
     age = _seconds(time.time()) - _seconds(data.get("updated_at"))
     running = data.get("state") not in ("stopped", "failed") and pid_alive(data.get("pid"))
     data["running"] = bool(running and abs(age) < 30)
-    return data
+    status: dict[str, Any] = data
+    return status
 
 
 def _seconds(value: Any) -> float:

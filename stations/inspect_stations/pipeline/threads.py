@@ -88,8 +88,9 @@ class Pipeline:
         depth = max(2, cfg.batch)
         self.limit = self.workers * cfg.batch + 2 * depth  # images in flight, at most
         self._slots = threading.Semaphore(self.limit)
-        self.q_model: queue.Queue = queue.Queue(maxsize=depth * self.workers)
-        self.q_record: queue.Queue = queue.Queue()  # bounded by the slots
+        # Work items, then END
+        self.q_model: queue.Queue[Any] = queue.Queue(maxsize=depth * self.workers)
+        self.q_record: queue.Queue[Any] = queue.Queue()  # bounded by the slots
         self._held: dict[int, Work] = {}  # done out of order: waits for the images before it
         self._next_seq = 0  # the next image to record
         self._running = self.workers  # model workers not yet at the end of the stream
@@ -122,7 +123,7 @@ class Pipeline:
     def in_flight(self) -> int:
         return self.q_model.qsize() + self.q_record.qsize() + len(self._held)
 
-    def _put(self, q: queue.Queue, item) -> bool:
+    def _put(self, q: queue.Queue[Any], item: object) -> bool:
         if isinstance(item, Work):
             item.queued()
         while not self.abort.is_set():
@@ -267,14 +268,14 @@ class Pipeline:
         c = self.cfg
         entries: list[JournalEntry] = []
         filed: list[Work] = []
-        missed: list[Work] = []  # triggers that got no frame: recorded as ERROR, answered
+        missed: list[tuple[Work, Inspection]] = []  # triggers with no frame: ERROR, answered
         shas: dict[str, str] = {}  # recorded by this group: sha256 -> verdict
         for w in group:
             insp = build_inspection(w.inspector or self.inspector, w, c.name, c.plugin)
             if w.item.path is None and w.data is None:  # a trigger that got no frame
                 if insp.capture_id is not None:  # its part is in the records, as ERROR
                     entries.append(JournalEntry(insp, [s.name for s in self.writer.slots]))
-                missed.append(w)
+                missed.append((w, insp))
                 continue
             repeated_error(w)
             self._place(w, insp)
@@ -293,8 +294,8 @@ class Pipeline:
                     "writable. Images not recorded stay in the inbox"
                 ) from e
             self.writer.wake.set()
-        for w in missed:
-            self._no_frame(w.item, w.inspection)
+        for w, insp in missed:
+            self._no_frame(w.item, insp)
         for w in filed:
             settle(w, source=self.source, mqtt=self.mqtt, log=self.log, status=self.status)
 
@@ -309,7 +310,9 @@ class Pipeline:
         """Where the image goes, set as the record's source: a camera frame saved into the
         archive, a file where its source will file it; and the overlay, if asked for."""
         c, item = self.cfg, w.item
-        if item.path is None:  # a camera frame: keep it in the archive, record that path
+        # a camera frame: keep it in the archive, record that path (a trigger that got no frame,
+        # no data, is recorded by record() without coming here)
+        if item.path is None and w.data is not None:
             try:
                 saved = self.archive.save(
                     w.data,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -30,7 +31,7 @@ from inspect_stations.inputs.regular_files import (
     special_reason,
 )
 from inspect_stations.inputs.work_limit import WorkShape, check_work
-from inspect_stations.pipeline.journal import Known
+from inspect_stations.pipeline.journal import Journal, Known
 
 Preprocess = Callable[[np.ndarray], np.ndarray]
 
@@ -85,7 +86,7 @@ def _facts(item: SourceItem, st: os.stat_result) -> FileFacts:
     return item.file
 
 
-def _refuse(w: Work, reason: str, key: str, journal) -> Work:
+def _refuse(w: Work, reason: str, key: str, journal: Journal | None) -> Work:
     """A file that is not read. Its key, as there is no content to hash, is the file as it is
     now: the same file is the same key after a restart; a new one under that name (a camera
     that reuses one name) is not. A name that is not valid UTF-8 keeps its bytes in the key."""
@@ -101,7 +102,7 @@ def _path_key(key: str, f: FileFacts | None) -> str:
     return hashlib.sha256(f"{key}:{stamp}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _unread_error(w: Work, st: os.stat_result, journal) -> None:
+def _unread_error(w: Work, st: os.stat_result, journal: Journal) -> None:
     """``w.replaces``: the key of this very file's ERROR from when it could not be read
     (unreadable, over limits.max_bytes; after a chmod, a raised limit or a move back from
     quarantine it has the same path, inode, size and time), so its verdict takes that
@@ -116,7 +117,7 @@ def _unread_error(w: Work, st: os.stat_result, journal) -> None:
             return
 
 
-def _oversize(w: Work, st: os.stat_result, limits: Limits, journal) -> Work:
+def _oversize(w: Work, st: os.stat_result, limits: Limits, journal: Journal | None) -> Work:
     """A file above ``limits.max_bytes``, refused from its size alone: nothing of it is read
     (an 8 GB sparse file would take the reader half a minute to hash), so it is keyed like
     an unreadable file, by its path, inode, size and modification time."""
@@ -135,7 +136,7 @@ def read_file(
     item: SourceItem,
     limits: Limits,
     preprocess: Preprocess | None = None,
-    journal=None,
+    journal: Journal | None = None,
     shape: WorkShape | None = None,
 ) -> Work:
     """Read, hash, check and decode one file of a folder source. Only a regular file is
@@ -184,19 +185,24 @@ def read_file(
         if w.known_verdict is not None:
             return w
         _unread_error(w, st, journal)
-    return _decode(w, os.path.splitext(path)[1], limits, preprocess, shape)
+    return _decode(w, data, os.path.splitext(path)[1], limits, preprocess, shape)
 
 
 def _decode(
-    w: Work, ext: str, limits: Limits, preprocess: Preprocess | None, shape: WorkShape | None
+    w: Work,
+    data: bytes,
+    ext: str,
+    limits: Limits,
+    preprocess: Preprocess | None,
+    shape: WorkShape | None,
 ) -> Work:
     """Check the header of the bytes read (and the work they make), decode, preprocess."""
     try:
-        hdr = check_bytes(w.data, ext, limits)
+        hdr = check_bytes(data, ext, limits)
         w.width, w.height = hdr.width, hdr.height
         if shape is not None:
             check_work(hdr, shape)
-        img = decode(w.data, hdr, limits)
+        img = decode(data, hdr, limits)
     except BadImage as e:
         w.error = str(e)
         return w
@@ -204,7 +210,7 @@ def _decode(
     return _preprocess(w, img, preprocess, shape)
 
 
-def _known(w: Work, journal) -> Work:
+def _known(w: Work, journal: Journal | None) -> Work:
     """Fill in what the journal says about ``w.sha256``: recorded before (a crash between the
     journal and the move, or another file with the same content), so it is filed, not recorded
     again; an ERROR is not a verdict and is tried again. The record's destination is kept only
@@ -313,7 +319,8 @@ def run_model(inspector: InspectorBase, works: list[Work]) -> None:
     """Probabilities for every work that needs the model, by the inspector's ``forward``
     (same-size images share a batch; an image the model fails on gets its own error)."""
     todo = [w for w in works if w.needs_model]
-    for w, run in zip(todo, inspector.forward([w.image for w in todo])):
+    images = cast(list[np.ndarray], [w.image for w in todo])  # needs_model: an image each
+    for w, run in zip(todo, inspector.forward(images)):
         w.probs, w.error = run.probs, run.error
 
 
@@ -324,7 +331,8 @@ def build_inspection(inspector: InspectorBase, w: Work, station: str, plugin: st
     w.taken()
     if w.probs is not None and w.error is None:
         try:
-            w.result = inspector.judge_probs(w.image, w.probs)
+            # w.image is set: probabilities come only of a decoded image (needs_model)
+            w.result = inspector.judge_probs(cast(np.ndarray, w.image), w.probs)
         except Exception as e:
             w.error = f"post-processing or rules failed: {type(e).__name__}: {e}"
     w.probs = None  # free memory early

@@ -275,7 +275,7 @@ class Writer(threading.Thread):
         kept += f" in the local journal {self.journal.path}"
         down = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(slot.down_since))
         since = "" if first else f" (down since {down})"
-        fields = dict(sink=slot.name, error=reason, journal_pending=waiting)
+        fields: dict[str, Any] = dict(sink=slot.name, error=reason, journal_pending=waiting)
         if kind in ACTION_NAMES:
             self.log.error(
                 "db_schema_outdated",

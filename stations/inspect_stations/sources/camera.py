@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
@@ -41,6 +42,9 @@ from inspect_core.plugin_api.interfaces import BaseSource, SourceItem
 from inspect_stations.config.station import CameraOptions
 from inspect_stations.sources.camera_triggers import TriggerFrames, arrival, trigger_fields
 from inspect_stations.urls import mask_url
+
+if TYPE_CHECKING:
+    from inspect_stations.builders import SourceContext as StationContext
 
 REPORT_S = 60.0  # a camera that stays away is reported again this often
 
@@ -83,7 +87,7 @@ class CameraSource(BaseSource):
     module docstring). The station saves each frame into the archive itself, so ``done`` and
     ``destination`` keep the defaults."""
 
-    def __init__(self, options: CameraOptions, context):
+    def __init__(self, options: CameraOptions, context: StationContext):
         self.opt = options
         self.ctx = context
         self.stop: threading.Event = context.stop
@@ -114,9 +118,12 @@ class CameraSource(BaseSource):
 
     # -- opening -----------------------------------------------------------------------------
     def _open(self) -> cv2.VideoCapture:
-        if self.is_file and not os.path.isfile(self.opt.url):
+        if self.is_file and self.opt.url is not None and not os.path.isfile(self.opt.url):
             raise CameraError(f"video file {self.opt.url} not found (source.url)")
-        cap = cv2.VideoCapture(self.opt.url if self.opt.url is not None else self.opt.device)
+        # camera_options: exactly one of source.url and source.device
+        cap = cv2.VideoCapture(
+            self.opt.url if self.opt.url is not None else cast(int, self.opt.device)
+        )
         if not cap.isOpened():
             what = (
                 f"video file {self.opt.url}"
@@ -254,7 +261,9 @@ class CameraSource(BaseSource):
         return None
 
     # -- the source protocol -------------------------------------------------------------------
-    def _item(self, frame: np.ndarray, frame_no: int, at: float | None = None, **kw) -> SourceItem:
+    def _item(
+        self, frame: np.ndarray, frame_no: int, at: float | None = None, **kw: Any
+    ) -> SourceItem:
         self.captured += 1
         return SourceItem(
             source=f"{self.name}#frame={frame_no}",
@@ -313,8 +322,8 @@ class CameraSource(BaseSource):
 
     def _file_triggers(self) -> Iterator[SourceItem]:
         """A video file (tests, replays): each trigger takes the file's next frame."""
-        triggers: queue.Queue = self.ctx.triggers
-        file_frames: Iterator | None = self._file_frames()
+        triggers: queue.Queue[dict[str, Any]] = self.ctx.triggers
+        file_frames: Iterator[tuple[np.ndarray, float]] | None = self._file_frames()
         while not self.stop.is_set() and not self._limit_reached():
             try:
                 trig = triggers.get(timeout=0.2)

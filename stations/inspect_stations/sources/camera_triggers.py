@@ -36,13 +36,14 @@ def trigger_fields(trig: dict[str, Any]) -> dict[str, Any]:
 def arrival(trig: dict[str, Any]) -> float:
     """The wall-clock time a trigger arrived (its ``received`` is ``time.monotonic()``; a
     trigger without one arrives now)."""
-    return time.time() - (time.monotonic() - trig.get("received", time.monotonic()))
+    received: float = trig.get("received", time.monotonic())
+    return time.time() - (time.monotonic() - received)
 
 
 class TriggerFrames:
     """Pairs each trigger of ``triggers`` with its frame of ``camera`` (module docstring)."""
 
-    def __init__(self, camera: CameraSource, triggers: queue.Queue):
+    def __init__(self, camera: CameraSource, triggers: queue.Queue[dict[str, Any]]):
         self.camera, self.triggers = camera, triggers
         self.pairs: queue.Queue[Pair] = queue.Queue(maxsize=PAIRED_MAX)
         self._thread = threading.Thread(target=self._loop, name="camera-triggers", daemon=True)
