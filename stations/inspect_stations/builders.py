@@ -51,7 +51,7 @@ class SourceContext(SourceContract):
     config: StationConfig | None = None
 
 
-def load_recipe(cfg: StationConfig):
+def load_recipe(cfg: StationConfig) -> Recipe:
     """The station's recipe: its own ``recipe_file``, or the plugin's recipe by name."""
     if cfg.recipe_file is not None:
         recipe = Recipe.from_toml(cfg.recipe_file)

@@ -7,6 +7,7 @@ interest, set per station).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from inspect_core.plugin_api.hookspecs import hookimpl
@@ -18,7 +19,7 @@ HERE = Path(__file__).parent
 
 
 @hookimpl
-def register_domains(register):
+def register_domains(register: Callable[[Domain], None]) -> None:
     register(
         Domain(
             "aerial",

@@ -7,6 +7,7 @@ pits a few pixels wide) are inspected tiled at native resolution.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from inspect_core.plugin_api.hookspecs import hookimpl
@@ -19,7 +20,7 @@ RECIPES = ("steel", "tile", "ballscrew")
 
 
 @hookimpl
-def register_domains(register):
+def register_domains(register: Callable[[Domain], None]) -> None:
     register(
         Domain(
             "industrial",

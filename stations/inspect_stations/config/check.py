@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from pathlib import Path
 
 from inspect_core.config import not_registered
 from inspect_core.errors import InspectError, ModelError
-from inspect_core.plugin_api.manager import get_registry
+from inspect_core.plugin_api.manager import Registry, get_registry
 from inspect_core.plugin_api.resolve import find_recipe
 from inspect_core.runtime.inspector import Inspector
+from inspect_core.runtime.recipe import Recipe
 from inspect_stations.builders import load_recipe
 from inspect_stations.config.station import ConfigError, StationConfig, parse_lenient, read_toml
 from inspect_stations.mqtt.topics import check_trigger_loops
@@ -42,13 +43,19 @@ Add = Callable[[str, str], None]
 
 
 def deep_check(
-    cfg: StationConfig, registry=None, load_model: bool = True, skip: set[str] = frozenset()
+    cfg: StationConfig,
+    registry: Registry | None = None,
+    load_model: bool = True,
+    skip: Set[str] = frozenset(),
 ) -> list[tuple[str, str]]:
     """Problems found with the installed plugins and the file system; ``skip``: keys already
     reported (their checks are left out)."""
     reg = registry or get_registry()
     problems: list[tuple[str, str]] = []
-    add = lambda k, m: problems.append((k, m))
+
+    def add(key: str, message: str) -> None:
+        problems.append((key, message))
+
     recipe = _find_recipe(cfg, skip, add)
     if recipe is not None:
         _check_recipe(cfg, recipe, reg, load_model, skip, add)
@@ -67,7 +74,7 @@ def deep_check(
     return problems
 
 
-def _find_recipe(cfg: StationConfig, skip: set[str], add: Add):
+def _find_recipe(cfg: StationConfig, skip: Set[str], add: Add) -> Recipe | None:
     """The station's recipe (its own file, or the plugin's), or None when it cannot be had."""
     if cfg.recipe_file is not None and "station.recipe_file" not in skip:
         try:
@@ -82,7 +89,7 @@ def _find_recipe(cfg: StationConfig, skip: set[str], add: Add):
     return None
 
 
-def _check_source(cfg: StationConfig, reg, add: Add) -> None:
+def _check_source(cfg: StationConfig, reg: Registry, add: Add) -> None:
     """The watched folder can be read (and emptied), a video file exists, a plugin's source
     type is registered."""
     if cfg.source_type == "folder" and cfg.folder is not None:
@@ -111,7 +118,7 @@ def _check_source(cfg: StationConfig, reg, add: Add) -> None:
         add("source.type", not_registered("source", cfg.source_type, reg.sources))
 
 
-def _check_database(cfg: StationConfig, reg, add: Add) -> None:
+def _check_database(cfg: StationConfig, reg: Registry, add: Add) -> None:
     """The records sink is installed, and the database URL is one it can use."""
     if cfg.database_sink not in reg.sinks:
         add(
@@ -135,7 +142,7 @@ def _check_database(cfg: StationConfig, reg, add: Add) -> None:
             add("database.url", why)
 
 
-def _check_mqtt_and_sinks(cfg: StationConfig, reg, add: Add) -> None:
+def _check_mqtt_and_sinks(cfg: StationConfig, reg: Registry, add: Add) -> None:
     """paho-mqtt is installed when MQTT is used, [mqtt] has a topic that cannot trigger the
     station on its own results, every sink is registered."""
     uses_mqtt = cfg.mqtt is not None or any(s.get("type") == "mqtt" for s in cfg.sinks)
@@ -150,7 +157,7 @@ def _check_mqtt_and_sinks(cfg: StationConfig, reg, add: Add) -> None:
 
 
 def _check_recipe(
-    cfg: StationConfig, recipe, reg, load_model: bool, skip: set[str], add: Add
+    cfg: StationConfig, recipe: Recipe, reg: Registry, load_model: bool, skip: Set[str], add: Add
 ) -> None:
     """The model is the file its card describes, and the overrides fit the recipe and model."""
     key = "station.recipe_file" if cfg.recipe_file is not None else "station.recipe"
@@ -180,7 +187,7 @@ def _check_recipe(
 
 
 def check_file(
-    path: str | Path, registry=None
+    path: str | Path, registry: Registry | None = None
 ) -> tuple[StationConfig | None, list[tuple[str, str]]]:
     """(config or None, every problem) for a config file: structural problems first, then the
     deeper checks for the parts that parsed."""
