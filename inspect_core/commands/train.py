@@ -8,6 +8,13 @@ from pathlib import Path
 
 import click
 
+from inspect_core.commands.train_anomaly import (
+    FEATURES_HELP,
+    FRR_HELP,
+    KIND_HELP,
+    refuse_misplaced,
+    run_anomaly,
+)
 from inspect_core.errors import InspectError
 
 EPILOG = """\b
@@ -159,13 +166,27 @@ early stop; give --epochs to train by epochs instead."""
     help="Batches per epoch; 0 = one pass over the training set. [default: 0; with no epoch "
     "limit at least 100, so validating a small set does not eat the time budget]",
 )
-def train(out, stem_stride, init_from, augment_json, **settings):
+@click.option(
+    "--kind",
+    default="segmentation",
+    show_default=True,
+    type=click.Choice(["segmentation", "anomaly"]),
+    help=KIND_HELP,
+)
+@click.option("--features", default=None, help=FEATURES_HELP)
+@click.option("--target-frr", type=click.FloatRange(0, 0.5), default=None, help=FRR_HELP)
+def train(out, stem_stride, init_from, augment_json, kind, features, target_frr, **settings):
     """Train a U-Net on a dataset folder; writes checkpoints, model.onnx and model.json.
 
     \b
     From scratch:  inspect train --data DATASET --out runs/mine
     Fine-tune:     inspect train --data DATASET --out runs/mine --init-from industrial:steel
+    Good-only:     inspect train --data DATASET --out runs/mine --kind anomaly
     """
+    refuse_misplaced(kind, features, target_frr)
+    if kind == "anomaly":
+        given = dict(settings, stem_stride=stem_stride, init_from=init_from, augment=augment_json)
+        return run_anomaly(out, features, target_frr, given)
     try:
         from inspect_core.training.config import AugmentConfig, TrainConfig
         from inspect_core.training.trainer import train as run_train
