@@ -8,7 +8,9 @@ alone is enough to run it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +37,6 @@ def export_onnx(
     exercise the dynamic axes. Raises :class:`ExportError` (and removes the file) when ONNX
     Runtime disagrees with torch beyond the tolerances.
     """
-    import onnx  # lazy: 0.7 s to load, only when a model is exported
-
     path = Path(path)
     model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)
     zero_dead_weights(model)  # they make every CPU runtime slow (see zero_dead_weights)
@@ -44,12 +44,20 @@ def export_onnx(
     if not samples:  # no real images: check parity on noise rather than on nothing
         samples = [np.random.default_rng(0).standard_normal((c, 64, 64)).astype(np.float32)]
     _export(model, torch.from_numpy(samples[0][None]), path, opset, dynamo)
+    return seal(path, meta, lambda: check_parity(model, path, samples))
+
+
+def seal(path: Path, meta: dict[str, Any], parity: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Embed ``meta`` in the exported file at ``path``, then check it with ``parity``: a file
+    that fails the check is removed (ExportError says so), never left for a plugin to ship."""
+    import onnx  # lazy: 0.7 s to load, only when a model is exported
+
     proto = onnx.load(str(path))
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta)
     onnx.save(proto, str(path))
     try:
-        return check_parity(model, path, samples)
+        return parity()
     except ExportError as e:
         path.unlink(missing_ok=True)
         raise ExportError(f"{e} The file was removed.") from e

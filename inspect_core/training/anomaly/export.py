@@ -7,7 +7,6 @@ the fitting set always has) may fall either way."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,8 @@ import numpy as np
 import torch
 
 from inspect_core.errors import ExportError
-from inspect_core.runtime.onnx_model import META_KEY
 from inspect_core.training.anomaly.network import AnomalyNet
-from inspect_core.training.export import MIN_ARGMAX_AGREEMENT
+from inspect_core.training.export import MIN_ARGMAX_AGREEMENT, seal
 
 OUTPUTS = ["logits", "anomaly_map"]
 MARGIN = 1e-3  # logits closer to the decision than this may round either way
@@ -33,8 +31,6 @@ def export_anomaly(
     """Write ``net`` to ``path`` with ``meta``; parity of its logits with torch on ``samples``
     (normalised (C, H, W) arrays of differing sizes). ExportError (the file removed) when ONNX
     Runtime disagrees."""
-    import onnx
-
     net = net.float().eval()
     axes = {0: "batch", 2: "height", 3: "width"}
     dummy = torch.from_numpy(samples[0][None])
@@ -49,15 +45,7 @@ def export_anomaly(
             opset_version=opset,
             dynamo=False,
         )
-    proto = onnx.load(str(path))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = META_KEY, json.dumps(meta)
-    onnx.save(proto, str(path))
-    try:
-        return check_parity(net, path, samples)
-    except ExportError as e:
-        path.unlink(missing_ok=True)
-        raise ExportError(f"{e} The file was removed.") from e
+    return seal(path, meta, lambda: check_parity(net, path, samples))
 
 
 def check_parity(net: AnomalyNet, path: Path, samples: list[np.ndarray]) -> dict[str, Any]:
