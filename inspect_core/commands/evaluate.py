@@ -14,6 +14,7 @@ import numpy as np
 from inspect_core.commands.predict import warn_unverified
 from inspect_core.commands.progress import item_progress
 from inspect_core.data.datasets import Dataset, open_dataset
+from inspect_core.data.detection_metrics import detection_scores
 from inspect_core.data.frames import model_frame
 from inspect_core.data.groups import group_names, with_groups
 from inspect_core.data.metrics import SegmentationScores
@@ -79,17 +80,25 @@ def _score(
     names = group_names(ds) if by_group else []
     scores = SegmentationScores(ds.classes)
     groups = {g: SegmentationScores(ds.classes) for g in sorted(set(names))}
+    maps: list[np.ndarray] = []  # each image's defect score: 1 - P(background)
+    masks: list[np.ndarray] = []
     with item_progress(len(ds), f"evaluating {ds.name}/{ds.split}") as advance:  # shown literally
         for i in range(len(ds)):
             img, mask = ds.load(i)
             if preprocess is not None:
                 img, mask = model_frame(img, mask, preprocess, ds.samples[i].image)
-            pred = argmax_labels(probabilities(img))
+            probs = probabilities(img)
+            pred = argmax_labels(probs)
             scores.update(pred, mask, ds.ignore_index)
+            maps.append((1.0 - probs[0]).astype(np.float32))
+            masks.append(mask)
             if names:
                 groups[names[i]].update(pred, mask, ds.ignore_index)
             advance()
     out = scores.summary()
+    # the detection scores of a good-only model, for a segmentation model too: every class but
+    # the background is a defect, the score of a pixel is 1 - P(background)
+    out.update(detection_scores(maps, masks, ds.ignore_index).as_json())
     if by_group:
         out["by_group"] = {g: s.summary() for g, s in groups.items()}
         out["group_spread"] = spread(out["by_group"])
@@ -226,6 +235,19 @@ def _print(s: dict[str, Any], title: str) -> None:
         f"false-reject rate {_rate(s, 'false_reject_rate')}",
         highlight=False,
     )
+    con.print(
+        "detection (score 1 - P(background)): "
+        + "  ".join(
+            f"{label} {_score_text(s.get(key))}"
+            for label, key in (
+                ("image AUROC", "image_auroc"),
+                ("pixel AUROC", "pixel_auroc"),
+                ("AUPRO", "aupro"),
+                ("F1 max", "f1_max"),
+            )
+        ),
+        highlight=False,
+    )
     if "by_group" in s:
         _print_groups(con, s["by_group"], s["group_spread"])
 
@@ -260,3 +282,9 @@ def _rate(s: dict[str, Any], key: str) -> str:
     if s[key] is None:
         return f"n/a ({s.get('undefined', {}).get(key, 'no images to count')})"
     return f"{s[key]:.4f}"
+
+
+def _score_text(value: float | None) -> str:
+    """A detection score for the terminal: n/a where the images cannot give it (no defect, or
+    no good image)."""
+    return "n/a" if value is None else f"{value:.4f}"

@@ -92,6 +92,10 @@ def test_evaluate_json_keys(tiny_model, tmp_path):
     assert s["images"] == 3 and set(s["per_class"]) == {"background", "scratch", "dent"}
     assert set(s["per_class"]["dent"]) == {"dice", "iou", "precision", "recall"}
     assert 0 <= s["miou"] <= 1
+    # the detection scores a good-only model reports too (image 0 is good, 1 and 2 defective)
+    assert s["defective_images"] == 2
+    for key in ("image_auroc", "pixel_auroc", "aupro", "f1_max"):
+        assert 0 <= s[key] <= 1, key
 
 
 def test_evaluate_rejects_class_mismatch(tiny_model, tmp_path):
