@@ -152,3 +152,27 @@ def test_one_package_has_one_version_in_every_lock(tmp_path):
     problems = check_lock.disagreeing_pins(root)
     assert problems and all("numpy" in p and "2.3.0" in p for p in problems)
     assert check_lock.disagreeing_pins() == []
+
+
+@pytest.mark.parametrize("lock_name", sorted(check_lock.LOCKS))
+def test_every_lock_carries_the_build_backend_its_members_need(lock_name):
+    """The Makefile installs the members with --no-build-isolation: the backend comes from the
+    lock, at a version every member's [build-system] admits (a venv's bundled setuptools is
+    too old for their license field), or `make demo` fails on a fresh machine."""
+    from packaging.requirements import Requirement
+
+    pins = check_lock.read_lock(ROOT / lock_name).pins
+    assert "setuptools" in pins, lock_name
+    members = [
+        ROOT,
+        *(
+            ROOT / m
+            for m in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["inspect"][
+                "workspace"
+            ]
+        ),
+    ]
+    for member in members:
+        build = tomllib.loads((member / "pyproject.toml").read_text())["build-system"]
+        for req in map(Requirement, build["requires"]):
+            assert req.specifier.contains(pins[req.name]), (member, req, pins[req.name])
