@@ -4,8 +4,9 @@ Four tables of records: ``station`` and ``model`` (get-or-create by name / by sh
 ``inspection`` (one row per inspected image: unique per station and image sha256 for files, per
 station and capture id for triggered captures, so a retried write never duplicates and two parts
 whose frames are identical are still two records) and ``region`` (the connected components that
-the rules judged). Three of operator review (revision 0004): ``review_user``, ``review`` (one
-row per decision, append-only) and ``review_region`` (the label of each region in a decision).
+the rules judged). Four of operator review: ``review_user``, ``review`` (one row per decision,
+append-only) and ``review_region`` (the label of each region in a decision), revision 0004, and
+``review_mark`` (the regions an operator drew in a decision), revision 0007.
 
 Times are stored as naive UTC datetimes. A few columns are denormalised for the report's
 aggregate queries: ``inspection.inspected_hour`` (hours since 1970, so counts per hour and day
@@ -266,6 +267,8 @@ ROLES = ("operator", "engineer")
 LABELS = ("defect", "not_defect", "unsure")
 #: the verdicts an operator can decide
 DECIDED = ("PASS", "FAIL")
+#: what an operator draws: a closed polygon, or a brush stroke (a polyline with a width)
+MARK_KINDS = ("polygon", "stroke")
 
 
 class ReviewUser(Base):
@@ -334,6 +337,39 @@ class ReviewRegion(Base):
     review: Mapped[Review] = relationship(back_populates="labels")
 
 
+class ReviewMark(Base):
+    """A region one decision drew (revision 0007): a closed ``polygon``, or a brush ``stroke``
+    (a polyline ``width`` pixels wide). ``points`` is JSON text, ``[[x, y], ...]`` in the
+    pixels of the recorded image (``inspection.width`` by ``height``), checked on the way in:
+    inside the image, a bounded count, a bounded width. Labelled as a region is (``defect`` of
+    ``class_name``, a recipe's class or a name the operator gave, ``not_defect`` or
+    ``unsure``); ``replaces_region_id``: the region whose outline this one corrects, in this
+    decision only (the region and the earlier decisions stay as recorded). Written with its
+    decision and never edited: who drew it and when are its decision's ``user_id`` and
+    ``decided_at``."""
+
+    __tablename__ = "review_mark"
+    __table_args__ = (
+        sa.CheckConstraint(f"kind IN ({', '.join(map(repr, MARK_KINDS))})", name="kind"),
+        sa.CheckConstraint(f"label IN ({', '.join(map(repr, LABELS))})", name="label"),
+        sa.UniqueConstraint("review_id", "number"),
+        sa.Index("ix_review_mark_region", "replaces_region_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    review_id: Mapped[int] = mapped_column(sa.ForeignKey("review.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(sa.Integer)  # 1, 2, ... within its decision
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    points: Mapped[str] = mapped_column(sa.Text)  # JSON [[x, y], ...], image pixels
+    width: Mapped[float | None] = mapped_column(sa.Float)  # a stroke's, image pixels
+    label: Mapped[str] = mapped_column(sa.String(12))
+    class_id: Mapped[int | None] = mapped_column(sa.Integer)  # the recipe's index, if its class
+    class_name: Mapped[str | None] = mapped_column(sa.String(64))
+    replaces_region_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("region.id", ondelete="CASCADE")
+    )
+
+
 TABLES = (
     "station",
     "model",
@@ -343,4 +379,5 @@ TABLES = (
     "review",
     "review_region",
     "model_activation",
+    "review_mark",
 )

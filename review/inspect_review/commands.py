@@ -20,6 +20,8 @@ from inspect_core.errors import InspectError
 if TYPE_CHECKING:  # SQLAlchemy loads when a command runs
     from sqlalchemy.engine import Engine
 
+    from inspect_review.export import ExportSummary
+
 DB_HELP = "Records database URL (default $INSPECT_DATABASE_URL or sqlite:///inspect.db)."
 
 
@@ -174,11 +176,14 @@ def export(
     """Write the reviewed images as a training dataset (classes.json, train/images, masks).
 
     Regions marked "not a defect" become background, confirmed regions keep their (possibly
-    corrected) class, pixels no one judged are 255 (ignored); an image decided PASS with no
-    defect left is all background. Then fine-tune:
+    corrected) class, regions the operators drew are filled with theirs (names they gave get
+    indices after the recipe's classes), pixels no one judged are 255 (ignored); an image
+    decided PASS with no defect left is all background. A good-only recipe's export holds the
+    classes operators named and the good images; an image whose defect is still "anomaly" is
+    left out (counted and listed). Then fine-tune:
     inspect train --data OUT --out runs/ft --init-from PLUGIN:RECIPE
     """
-    from inspect_review.export import GROUPS, export_dataset
+    from inspect_review.export import export_dataset
     from inspect_review.storage.export import ExportFilters
 
     filters = ExportFilters.parse(since, until, station, recipe)
@@ -198,26 +203,36 @@ def export(
     if as_json:
         sys.stdout.write(json.dumps(asdict(summary), indent=2) + "\n")
         return
+    for line in _summary_lines(summary, out):
+        say(_plain(line))
+
+
+def _summary_lines(summary: ExportSummary, out: str) -> list[str]:
+    """What ``inspect review export`` says it wrote, skipped and left out, and what next."""
+    from inspect_review.export import GROUPS
+
     splits = ", ".join(f"{k} {v}" for k, v in sorted(summary.splits.items()))
-    say(
-        _plain(
-            f"wrote {summary.images} reviewed images to {out} ({splits}); classes "
-            f"{', '.join(summary.classes)}; groups (station, day) by {GROUPS!r}"
+    lines = [
+        f"wrote {summary.images} reviewed images to {out} ({splits}); classes "
+        f"{', '.join(summary.classes)}; groups (station, day) by {GROUPS!r}"
+    ]
+    files = len(summary.skipped) - summary.unnamed
+    if files:
+        lines.append(
+            f"skipped {files} whose files are gone, unreadable, outside --media-root or not the "
+            "recorded images (listed with why in export.json)"
         )
+    if summary.unnamed:
+        lines.append(
+            f"left out {summary.unnamed} whose defects are not named (still 'anomaly', or FAIL "
+            "with none named; listed with why in export.json): name them on the review page and "
+            "export again"
+        )
+    lines.append(
+        f"fine-tune on them: inspect train --data {out} --out runs/reviewed "
+        "--init-from PLUGIN:RECIPE"
     )
-    if summary.skipped:
-        say(
-            _plain(
-                f"skipped {len(summary.skipped)} whose files are gone, unreadable, outside "
-                "--media-root or not the recorded images (listed with why in export.json)"
-            )
-        )
-    say(
-        _plain(
-            f"fine-tune on them: inspect train --data {out} --out runs/reviewed "
-            "--init-from PLUGIN:RECIPE"
-        )
-    )
+    return lines
 
 
 def _plain(text: str) -> str:

@@ -2,23 +2,26 @@
 
 Layout (what ``inspect train --data`` reads)::
 
-    classes.json        the model's classes, ignore_index 255, and "groups": a regex whose one
-                        capture group names each image's station and day
+    classes.json        the model's classes and the names operators gave (for a good-only
+                        recipe: the named classes; :mod:`inspect_review.export_classes`),
+                        ignore_index 255, and "groups": a regex whose one capture group names
+                        each image's station and day
     train/images/<station>_<YYYYMMDD>_<inspection id>.<ext>
     train/masks/<same stem>.png            (masks: :mod:`inspect_review.masks`)
     val/...             only with --val-share: the newest whole days held out
     reviewed.csv        one row per image: its group, inspection, decision, reviewer, source
     export.json         the database, the filters, when, what was skipped and why
 
-Each image's latest decision counts. An image is copied byte for byte when its regions were
-found in it at its own size; when the recipe resized it first (the overlay's size differs), it
-is resized to that frame and written as PNG, so that image and mask agree. The files are read
-with the review page's checks (:func:`inspect_review.media.read_recorded`): inside the
-``--media-root`` folders when given (symlinks resolved), regular, not empty, still the recorded
-image (its sha256), and decodable; a file that fails one is skipped and listed in export.json
-(and the summary), and the export goes on. An export is a fixed snapshot: the folder must be
-new or empty. It is written under a temporary name beside it and renamed when complete, so an
-export that fails leaves nothing in the way of the next.
+Each image's latest decision counts, with the regions the operator drew in it (scaled from the
+recorded image's pixels to the mask's frame). An image is copied byte for byte when its regions
+were found in it at its own size; when the recipe resized it first (the overlay's size
+differs), it is resized to that frame and written as PNG, so that image and mask agree. The
+files are read with the review page's checks (:func:`inspect_review.media.read_recorded`):
+inside the ``--media-root`` folders when given (symlinks resolved), regular, not empty, still
+the recorded image (its sha256), and decodable; a file that fails one is skipped and listed in
+export.json (and the summary), and the export goes on. An export is a fixed snapshot: the
+folder must be new or empty. It is written under a temporary name beside it and renamed when
+complete, so an export that fails leaves nothing in the way of the next.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from inspect_db.migrate import ensure_schema
 from inspect_db.models import utcnow
 from inspect_db.reports.csv_out import write_csv
 from inspect_db.reports.filters import iso
-from inspect_review.labels import class_list
+from inspect_review.export_classes import ClassPlan, left_out, plan_classes
 from inspect_review.masks import review_mask
 from inspect_review.media import decode, read_recorded
 from inspect_review.storage.export import ExportFilters, ReviewedImage, reviewed_images
@@ -75,6 +78,8 @@ class ExportSummary:
     splits: dict[str, int] = field(default_factory=dict)
     val_groups: list[str] = field(default_factory=list)
     skipped: list[dict[str, str | int]] = field(default_factory=list)
+    unnamed: int = 0  # images a good-only recipe's export left out: a defect not named
+    notes: list[str] = field(default_factory=list)  # what the classes are, and why
 
 
 def stem_of(img: ReviewedImage) -> str:
@@ -111,10 +116,12 @@ def export_dataset(
             "no reviewed image matches the filters: decide some on the review page "
             "(`inspect review serve`), or widen --since/--station/--recipe"
         )
-    classes = _classes(images)
+    plan = plan_classes(images)
+    for note in plan.notes:
+        log(note)
     work = _work_folder(out)
     try:
-        summary, rows = _write_images(work, images, classes, val_share, media_roots, log)
+        summary, rows = _write_images(work, images, plan, val_share, media_roots, log)
         summary.out = str(out)
         _write_meta(work, out.name, engine, filters, val_share, summary, rows)
         _publish(work, out)
@@ -127,7 +134,7 @@ def export_dataset(
 def _write_images(
     work: Path,
     images: list[ReviewedImage],
-    classes: list[str],
+    plan: ClassPlan,
     val_share: float,
     roots: tuple[str, ...],
     log: Callable[[str], None],
@@ -136,14 +143,18 @@ def _write_images(
     why) and the manifest rows. ReviewError when not one image could be written."""
     stems = [stem_of(i) for i in images]
     val = _val_groups([group_of(s) for s in stems], val_share, log)
-    summary = ExportSummary(str(work), classes, val_groups=sorted(val))
+    summary = ExportSummary(str(work), plan.classes, val_groups=sorted(val), notes=plan.notes)
     rows = []
     for img, stem in zip(images, stems):
         split = "val" if group_of(stem) in val else "train"
-        try:
-            name = _write_pair(work / split, stem, img, classes, roots)
-        except (OSError, ValueError, cv2.error) as e:
-            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        why = left_out(img, plan)
+        summary.unnamed += why is not None
+        if why is None:
+            try:
+                name = _write_pair(work / split, stem, img, plan, roots)
+            except (OSError, ValueError, cv2.error) as e:
+                why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        if why is not None:
             summary.skipped.append(
                 {"inspection_id": img.inspection_id, "source": img.source, "why": why}
             )
@@ -153,10 +164,15 @@ def _write_images(
         rows.append(_manifest_row(f"{split}/images/{name}", split, img))
     summary.images = len(rows)
     if not rows:
+        first = summary.skipped[0]
+        hint = (
+            "name the defects on the review page first"
+            if summary.unnamed == len(images)
+            else "is the archive folder mounted here, and given with --media-root?"
+        )
         raise ReviewError(
             f"none of the {len(images)} reviewed images could be exported (first: "
-            f"{summary.skipped[0]['source']}: {summary.skipped[0]['why']}); is the archive "
-            "folder mounted here, and given with --media-root?"
+            f"{first['source']}: {first['why']}); {hint}"
         )
     return summary, rows
 
@@ -207,30 +223,6 @@ def _check_station(conn: Connection, filters: ExportFilters) -> None:
             )
 
 
-def _classes(images: list[ReviewedImage]) -> list[str]:
-    """The one class list of every image (their models' cards, else their recipes)."""
-    found: dict[tuple[str, ...], list[ReviewedImage]] = {}
-    for img in images:
-        classes = class_list(img.plugin, img.recipe, img.card_classes)
-        if classes is None:
-            raise ReviewError(
-                f"inspection {img.inspection_id} ({img.plugin}:{img.recipe}): its model's "
-                "classes are unknown (no model card recorded, and the plugin's recipe is not "
-                "installed here); install the plugin, or leave it out with --recipe/--station"
-            )
-        found.setdefault(tuple(classes), []).append(img)
-    if len(found) > 1:
-        kinds = "; ".join(
-            f"{sorted({f'{i.plugin}:{i.recipe}' for i in imgs})} classes {list(c)}"
-            for c, imgs in found.items()
-        )
-        raise ReviewError(
-            f"the reviewed images come from models with different classes ({kinds}); a "
-            "dataset has one class list: export one recipe at a time with --recipe"
-        )
-    return list(next(iter(found)))
-
-
 def _val_groups(groups: list[str], share: float, log: Callable[[str], None]) -> set[str]:
     """The newest whole days (station and day groups) that hold about ``share`` of the
     images; none for share 0, never every group."""
@@ -254,7 +246,7 @@ def _val_groups(groups: list[str], share: float, log: Callable[[str], None]) -> 
 
 
 def _write_pair(
-    folder: Path, stem: str, img: ReviewedImage, classes: list[str], roots: tuple[str, ...]
+    folder: Path, stem: str, img: ReviewedImage, plan: ClassPlan, roots: tuple[str, ...]
 ) -> str:
     """Write the image and its mask; returns the image's file name. OSError / ValueError
     when the recorded file cannot be read or is not the recorded image."""
@@ -263,7 +255,10 @@ def _write_pair(
     if pixels is None:
         raise ValueError("damaged or not an image (it does not decode)")
     frame = _frame(img, pixels.shape[:2], roots)
-    mask = review_mask(frame, img.verdict, img.regions, classes)
+    scale = (frame[1] / max(1, img.width), frame[0] / max(1, img.height))  # marks: image px
+    mask = review_mask(
+        frame, img.verdict, img.regions, plan.classes, img.marks, scale, plan.unnamed
+    )
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "masks").mkdir(parents=True, exist_ok=True)
     ext = Path(img.source).suffix.lower()

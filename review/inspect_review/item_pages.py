@@ -1,11 +1,13 @@
-"""The item page (image, overlay, regions, rules that fired, earlier decisions), the decision
-it posts, the step to the next item, and the engineers' export download."""
+"""The item page (image, overlay, regions, the regions operators drew, rules that fired,
+earlier decisions), the decision it posts (with what the operator drew), the step to the next
+item, and the engineers' export download."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -18,10 +20,12 @@ from starlette.routing import Route
 from inspect_db.engine import connect
 from inspect_db.errors import ReviewError
 from inspect_review.app import in_thread, page, queue_filters, signed_in, state
+from inspect_review.drawn import draw_data, parse_marks
 from inspect_review.export import export_dataset
-from inspect_review.labels import choosable, class_list, resolve
+from inspect_review.labels import choosable, class_list, preset_choices, resolve
 from inspect_review.media import within
 from inspect_review.storage.export import ExportFilters
+from inspect_review.storage.marks import given_names
 from inspect_review.storage.queue import item, next_item, queue_count
 from inspect_review.storage.store import record_decision
 from inspect_review.storage.types import DecisionIn, ItemView, QueueFilters
@@ -37,19 +41,20 @@ async def item_page(request: Request) -> Response:
     st, f = state(request), queue_filters(request)
     iid = request.path_params["id"]
 
-    def read() -> tuple[ItemView, list[str] | None, int, bool]:
+    def read() -> tuple[ItemView, list[str], int, bool]:
         with connect(st.engine) as conn:
             view = item(conn, iid)
+            classes = class_list(view.plugin, view.recipe, view.card_classes)
             return (
                 view,
-                class_list(view.plugin, view.recipe, view.card_classes),
+                choosable(view, classes, given_names(conn, view.plugin, view.recipe)),
                 queue_count(conn, f),
                 # the overlay's size is the frame the regions are in (a resizing recipe);
                 # without one the regions are in the image's own frame
                 _frame_of(view.overlay_path, st.settings.media_roots),
             )
 
-    view, classes, pending, overlay_frame = await in_thread(read)
+    view, offered, pending, overlay_frame = await in_thread(read)
     latest = view.latest
     return page(
         request,
@@ -57,7 +62,10 @@ async def item_page(request: Request) -> Response:
         {
             "item": view,
             "overlay_frame": overlay_frame,
-            "classes": choosable(view, classes),
+            "classes": offered,
+            "preset": preset_choices(view),
+            "numbers": {r.id: r.number for r in view.regions},
+            "draw": asdict(draw_data(view, offered)),
             "latest": latest,
             "seen": latest.id if latest else "",
             "pending": pending,
@@ -65,16 +73,6 @@ async def item_page(request: Request) -> Response:
             "query": f.as_query(),
             "queue_url": _where("/", f),
             "next_url": _where(f"/item/{iid}/next", f),
-            "region_json": [
-                {
-                    "id": r.id,
-                    "n": r.number,
-                    "cls": r.class_name,
-                    "poly": r.polygon,
-                    "bbox": list(r.bbox),
-                }
-                for r in view.regions
-            ],
         },
     )
 
@@ -109,18 +107,20 @@ async def decide(request: Request) -> Response:
     def write() -> int | None:
         with connect(st.engine) as conn:
             view = item(conn, iid)
-        labels = resolve(
-            view, verdict, values, class_list(view.plugin, view.recipe, view.card_classes)
-        )
+            given = given_names(conn, view.plugin, view.recipe)
+        classes = class_list(view.plugin, view.recipe, view.card_classes)
+        offered = choosable(view, classes, given)
+        marks = parse_marks(values.get("marks", ""), view, classes, offered)
         record_decision(
             st.engine,
             DecisionIn(
                 iid,
                 user.id,
                 verdict,
-                labels,
+                resolve(view, verdict, values, classes, marks, given),
                 values.get("note", "").replace("\r\n", "\n").strip(),  # a browser sends CRLF
                 int(seen_text) if seen_text else None,
+                marks,
             ),
         )
         with connect(st.engine) as conn:

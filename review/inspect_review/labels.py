@@ -8,7 +8,12 @@ Each region of the item page has a field ``region-<id>`` with one of:
 ``confirm``     a defect of the model's class;
 ``not_defect``  a false alarm: background in the export;
 ``unsure``      nobody can tell: ignored (255) in the export;
-``class:NAME``  a defect of class NAME (the model named it wrongly).
+``class:NAME``  a defect of class NAME (the model named it wrongly): one of the recipe's
+                classes, a name operators gave before, or a new one (checked: short,
+                printable, not background).
+
+A region whose outline the operator drew anew (a mark that replaces it,
+:mod:`inspect_review.drawn`) takes that mark's label whatever its field says.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from functools import lru_cache
 
 from inspect_core.plugin_api.manager import get_registry
 from inspect_db.errors import ReviewError
-from inspect_review.storage.types import ItemView, RegionLabel
+from inspect_review.storage.types import ItemView, Mark, RegionLabel, check_class_name
 
 CHOICES = ("auto", "confirm", "not_defect", "unsure")
 CLASS_PREFIX = "class:"
@@ -47,21 +52,48 @@ def _recipe_classes(plugin: str, recipe: str) -> tuple[str, ...] | None:
     return None
 
 
-def choosable(item: ItemView, classes: list[str] | None) -> list[str]:
-    """The defect classes an operator may give a region of ``item``: every class but the
-    background, or (no class list known) the classes of its regions."""
-    if classes:
-        return classes[1:]
-    return sorted({r.class_name for r in item.regions})
+def choosable(
+    item: ItemView, classes: list[str] | None, given: list[str] | tuple[str, ...] = ()
+) -> list[str]:
+    """The defect classes the page offers for a region or a mark of ``item``: every class but
+    the background (or, no class list known, the classes of its regions), then the names
+    operators ``given`` before and those of its latest decision, each once."""
+    base = classes[1:] if classes else sorted({r.class_name for r in item.regions})
+    latest = item.latest
+    named = [*given]
+    if latest is not None:
+        named += [lab.class_name for lab in latest.labels.values() if lab.class_name]
+        named += [m.class_name for m in latest.marks if m.class_name]
+    extra = sorted({n for n in named if n not in base and n.casefold() != "background"})
+    return [*base, *extra]
+
+
+def class_choice(
+    name: str, offered: list[str], classes: list[str] | None
+) -> tuple[str, int | None]:
+    """The class ``name`` (a choice's NAME) stands for and its index in the model's
+    ``classes`` (None for a name the model has not): an ``offered`` name as spelled there
+    (whatever its case), else a new name if it is one (:func:`check_class_name`)."""
+    text = name.strip()
+    same = [o for o in offered if o.casefold() == text.casefold()]
+    chosen = same[0] if same else check_class_name(text)
+    return chosen, _index(classes, chosen, None)
 
 
 def resolve(
-    item: ItemView, verdict: str, form: Mapping[str, str], classes: list[str] | None
+    item: ItemView,
+    verdict: str,
+    form: Mapping[str, str],
+    classes: list[str] | None,
+    marks: tuple[Mark, ...] = (),
+    given: list[str] | tuple[str, ...] = (),
 ) -> tuple[RegionLabel, ...]:
     """The label of every region of ``item`` from the form's ``region-<id>`` fields (a missing
-    field counts as ``auto``). :class:`ReviewError` names a value that is not a choice or a
-    class that is not the model's."""
-    offered = choosable(item, classes)
+    field counts as ``auto``); a region one of ``marks`` replaces takes that mark's label.
+    :class:`ReviewError` names a value that is not a choice or a class name that cannot be
+    one."""
+    offered = choosable(item, classes, given)
+    redrawn = {m.replaces_region_id: m for m in marks if m.replaces_region_id is not None}
     ours = {f"region-{r.id}" for r in item.regions}
     strays = sorted(k for k in form if k.startswith("region-") and k not in ours)
     if strays:
@@ -71,6 +103,10 @@ def resolve(
         )
     out = []
     for r in item.regions:
+        mark = redrawn.get(r.id)
+        if mark is not None:
+            out.append(RegionLabel(r.id, mark.label, mark.class_name, mark.class_id))
+            continue
         value = (form.get(f"region-{r.id}") or "auto").strip()
         if value == "auto":
             value = "not_defect" if verdict == "PASS" else "confirm"
@@ -80,15 +116,39 @@ def resolve(
             )
         elif value in ("not_defect", "unsure"):
             out.append(RegionLabel(r.id, value))
-        elif value.startswith(CLASS_PREFIX) and value[len(CLASS_PREFIX) :] in offered:
-            name = value[len(CLASS_PREFIX) :]
-            out.append(RegionLabel(r.id, "defect", name, _index(classes, name, None)))
+        elif value.startswith(CLASS_PREFIX):
+            try:
+                name, index = class_choice(value[len(CLASS_PREFIX) :], offered, classes)
+            except ReviewError as e:
+                raise ReviewError(f"region {r.number} ({r.class_name}): {e}") from None
+            out.append(RegionLabel(r.id, "defect", name, index))
         else:
             raise ReviewError(
                 f"region {r.number} ({r.class_name}): {value[:80]!r} is not a choice; give "
-                f"{', '.join(CHOICES)} or class:NAME with NAME one of {', '.join(offered)}"
+                f"{', '.join(CHOICES)} or class:NAME with NAME one of {', '.join(offered)} "
+                "or a new name"
             )
     return tuple(out)
+
+
+def preset_choices(item: ItemView) -> dict[int, str]:
+    """What each region's field shows when the item opens: the latest decision's label
+    (region id -> choice); none before a first decision (every field then says ``auto``)."""
+    latest = item.latest
+    if latest is None:
+        return {}
+    out = {}
+    for r in item.regions:
+        lab = latest.labels.get(r.id)
+        if lab is None:
+            continue
+        if lab.label != "defect":
+            out[r.id] = lab.label
+        elif lab.class_name == r.class_name:
+            out[r.id] = "confirm"
+        else:
+            out[r.id] = f"{CLASS_PREFIX}{lab.class_name}"
+    return out
 
 
 def _index(classes: list[str] | None, name: str, fallback: int | None) -> int | None:

@@ -48,7 +48,7 @@ from inspect_review.storage.queue import (
 from inspect_review.storage.store import get_user
 from inspect_review.storage.types import Arrivals, Decided, UserView
 
-ASSETS = ("review.css", "queue.js", "item.js")
+ASSETS = ("review.css", "queue.js", "item.js", "draw.js")
 MAX_LOGINS_WAITING = 32  # logins waiting for a password check; more are told to come back
 _DUMMY_HASH: list[str] = []  # verified against when the name is unknown: the same time taken
 

@@ -26,7 +26,15 @@ SPECIAL = {
     "Enter": ("Enter", 13),
     "Escape": ("Escape", 27),
     "Backspace": ("Backspace", 8),
+    "ArrowLeft": ("ArrowLeft", 37),
+    "ArrowRight": ("ArrowRight", 39),
+    "Delete": ("Delete", 46),
+    " ": ("Space", 32),
+    "[": ("BracketLeft", 219),
+    "]": ("BracketRight", 221),
 }
+# the text a special key types
+TYPED = {"Enter": "\r", " ": " ", "[": "[", "]": "]"}
 
 
 class Browser:
@@ -157,7 +165,7 @@ class Browser:
         """Press and release one key, as a person would."""
         if key in SPECIAL:
             code, vk = SPECIAL[key]
-            text = "\r" if key == "Enter" else ""
+            text = TYPED.get(key, "")
         else:
             code = f"Digit{key}" if key.isdigit() else f"Key{key.upper()}"
             vk, text = ord(key.upper()), key

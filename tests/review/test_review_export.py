@@ -70,9 +70,19 @@ def test_one_key_decides_every_region_as_the_verdict_implies(two_regions):
         ("unsure", None, None),
         ("defect", "scratch", 1),
     ]
+    # a new name is a class too (no index in the model's list); a recipe's in any case is its
+    named = resolve(
+        view, "FAIL", {f"region-{a}": "class: rust ", f"region-{b}": "class:DENT"}, CLASSES
+    )
+    assert [(x.label, x.class_name, x.class_id) for x in named] == [
+        ("defect", "rust", None),
+        ("defect", "dent", 2),
+    ]
     for bad, words in (
-        ({f"region-{a}": "class:background"}, "not a choice"),
-        ({f"region-{a}": "class:rust"}, "not a choice"),
+        ({f"region-{a}": "class:background"}, "region 1 .*background is no defect"),
+        ({f"region-{a}": "class:"}, "region 1 .*empty"),
+        ({f"region-{a}": "class:" + "x" * 41}, "over 40 characters"),
+        ({f"region-{a}": "class:a\x07b"}, "control character"),
         ({f"region-{a}": "maybe"}, "not a choice"),
         ({"region-424242": "unsure"}, "not a region"),
     ):

@@ -1,11 +1,11 @@
 """Reading the reviewed images for ``inspect review export``: each inspection's latest decision
-with the label of every region, the region's outline, and the classes of the model that
-judged it. The files are written by :mod:`inspect_review.export`."""
+with the label of every region, the region's outline, the regions the operator drew, and the
+classes of the model that judged it. The files are written by :mod:`inspect_review.export`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,9 @@ from sqlalchemy.engine import Connection
 from inspect_db.errors import BadFilter
 from inspect_db.reports.filters import parse_when
 from inspect_db.tables import RL, RV, I, M, R, S, U
+from inspect_review.storage.marks import read_marks
 from inspect_review.storage.queue import card_classes, polygon_points
+from inspect_review.storage.types import Mark
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class ReviewedImage:
     decided_at: datetime
     card_classes: list[str] | None
     regions: list[LabelledRegion]
+    marks: list[Mark] = field(default_factory=list)  # drawn, in image pixels (width x height)
 
 
 def reviewed_images(conn: Connection, f: ExportFilters) -> Iterator[ReviewedImage]:
@@ -108,7 +111,8 @@ def reviewed_images(conn: Connection, f: ExportFilters) -> Iterator[ReviewedImag
         .order_by(I.c.inspected_at, I.c.id)
     )
     for row in conn.execute(q).all():
-        yield _image(row, _regions(conn, row.review_id, row.id))
+        marks = read_marks(conn, [row.review_id]).get(row.review_id, [])
+        yield _image(row, _regions(conn, row.review_id, row.id), marks)
 
 
 def _conditions(f: ExportFilters) -> list[Any]:
@@ -154,7 +158,7 @@ def _regions(conn: Connection, review_id: int, inspection_id: int) -> list[Label
     ]
 
 
-def _image(row: Any, regions: list[LabelledRegion]) -> ReviewedImage:
+def _image(row: Any, regions: list[LabelledRegion], marks: list[Mark]) -> ReviewedImage:
     return ReviewedImage(
         row.id,
         row.review_id,
@@ -173,4 +177,5 @@ def _image(row: Any, regions: list[LabelledRegion]) -> ReviewedImage:
         row.decided_at,
         card_classes(row.card),
         regions,
+        marks,
     )

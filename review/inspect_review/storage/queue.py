@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from inspect_db.errors import UnknownItem
 from inspect_db.tables import RL, RV, I, M, R, S, U
+from inspect_review.storage.marks import read_marks
 from inspect_review.storage.types import (
     Arrivals,
     Decided,
@@ -257,7 +258,8 @@ def polygon_points(value: Any) -> list[list[int]]:
 
 
 def decisions(conn: Connection, inspection_id: int) -> list[DecisionView]:
-    """Every decision on an inspection, oldest first, each with its region labels."""
+    """Every decision on an inspection, oldest first, each with its region labels and the
+    marks it drew."""
     rows = conn.execute(
         sa.select(RV, U.c.name.label("user"))
         .join(U, U.c.id == RV.c.user_id)
@@ -271,6 +273,7 @@ def decisions(conn: Connection, inspection_id: int) -> list[DecisionView]:
             labels.setdefault(lab.review_id, {})[lab.region_id] = RegionLabel(
                 lab.region_id, lab.label, lab.class_name, lab.class_id
             )
+    marks = read_marks(conn, [r.id for r in rows])
     return [
         DecisionView(
             r.id,
@@ -282,6 +285,7 @@ def decisions(conn: Connection, inspection_id: int) -> list[DecisionView]:
             r.note,
             r.supersedes_id,
             labels.get(r.id, {}),
+            marks.get(r.id, []),
         )
         for r in rows
     ]

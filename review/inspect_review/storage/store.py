@@ -1,8 +1,10 @@
 """Writing for operator review: decisions (append-only) and the users who take them.
 
-:func:`record_decision` adds one ``review`` row and one ``review_region`` row per region of the
-inspection, in one write transaction, after checking that the labels name exactly the
-inspection's regions and that nobody decided the item since the operator loaded it. It never
+:func:`record_decision` adds one ``review`` row, one ``review_region`` row per region of the
+inspection and one ``review_mark`` row per region the operator drew, in one write transaction,
+after checking that the labels name exactly the inspection's regions, that the marks fit the
+image (:func:`inspect_review.storage.marks.check_marks`) and that nobody decided the item since
+the operator loaded it. It never
 edits the inspection or an earlier decision: a new decision names the one it supersedes.
 Passwords arrive hashed (the review package hashes them with argon2); this module stores and
 returns the hash, nothing else.
@@ -22,6 +24,7 @@ from inspect_db.errors import DecisionConflict, ReviewError, UnknownItem
 from inspect_db.models import utcnow
 from inspect_db.reports.filters import iso
 from inspect_db.tables import RL, RV, I, R, U
+from inspect_review.storage.marks import check_marks, write_marks
 from inspect_review.storage.types import DecisionIn, UserView, check_role
 
 NOTE_MAX = 2000  # characters of a decision's note
@@ -37,7 +40,7 @@ def record_decision(engine: Engine, d: DecisionIn) -> int:
         raise ReviewError(f"the note has {len(d.note)} characters; keep it under {NOTE_MAX}")
     with connect(engine, write=True) as conn:
         insp = conn.execute(
-            sa.select(I.c.id, I.c.verdict, I.c.station_id, I.c.inspected_at)
+            sa.select(I.c.id, I.c.verdict, I.c.station_id, I.c.inspected_at, I.c.width, I.c.height)
             .where(I.c.id == d.inspection_id)
             .with_for_update()  # PostgreSQL: two decisions on one item queue here
         ).first()
@@ -53,6 +56,7 @@ def record_decision(engine: Engine, d: DecisionIn) -> int:
             conn.execute(sa.select(R.c.id).where(R.c.inspection_id == d.inspection_id)).scalars()
         )
         _check_labels(d, regions)
+        check_marks(d.marks, insp.width, insp.height, regions, d.inspection_id)
         _check_user(conn, d.user_id)
         latest = _latest_id(conn, d.inspection_id)
         rid = conn.execute(
@@ -84,6 +88,7 @@ def record_decision(engine: Engine, d: DecisionIn) -> int:
                     for lab in d.labels
                 ],
             )
+        write_marks(conn, rid, d.marks)
     return int(rid)
 
 

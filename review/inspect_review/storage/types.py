@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from inspect_db.errors import BadFilter, ReviewError
-from inspect_db.models import DECIDED, LABELS, ROLES
+from inspect_db.models import DECIDED, LABELS, MARK_KINDS, ROLES
 from inspect_db.reports.filters import parse_when
 
 #: which items the queue lists: the undecided ones, the decided ones, or all
@@ -165,10 +165,60 @@ class RegionLabel:
             raise ValueError("a defect label needs its class; the other labels take none")
 
 
+#: a class name an operator may give: what the ``class_name`` columns hold, and short enough to
+#: read in a table cell
+CLASS_NAME_MAX = 40
+
+
+def check_class_name(name: str) -> str:
+    """``name`` as a class a region or a drawn mark may be given (spaces around it dropped);
+    :class:`ReviewError` saying what is wrong with it."""
+    text = name.strip()
+    shown = repr(text[: CLASS_NAME_MAX + 10])
+    if not text:
+        raise ReviewError("the class name is empty: type a name such as crack")
+    if len(text) > CLASS_NAME_MAX:
+        raise ReviewError(f"class name {shown}: over {CLASS_NAME_MAX} characters; shorten it")
+    if not text.isprintable():
+        raise ReviewError(f"class name {shown}: holds a control character; type letters")
+    if text.casefold() == "background":
+        raise ReviewError(
+            f"class name {shown}: background is no defect; mark the region not a defect (X)"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A region the operator drew: a closed ``polygon`` or a brush ``stroke`` (``width``
+    pixels wide), ``points`` in the recorded image's pixels, labelled as a region is
+    (``defect`` of ``class_name``, ``not_defect`` or ``unsure``); ``replaces_region_id``: the
+    region of the item whose outline it corrects."""
+
+    kind: str
+    points: tuple[tuple[float, float], ...]
+    label: str
+    class_name: str | None = None
+    class_id: int | None = None
+    width: float | None = None
+    replaces_region_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in MARK_KINDS:
+            raise ValueError(f"mark kind {self.kind!r}: use one of {', '.join(MARK_KINDS)}")
+        if self.label not in LABELS:
+            raise ValueError(f"label {self.label!r}: use one of {', '.join(LABELS)}")
+        if (self.label == "defect") != (self.class_name is not None):
+            raise ValueError("a defect mark needs its class; the other labels take none")
+        if (self.kind == "stroke") != (self.width is not None):
+            raise ValueError("a brush stroke has a width, a polygon none")
+
+
 @dataclass(frozen=True)
 class DecisionIn:
     """A decision to record. ``seen_review_id``: the latest decision the operator saw on the
-    page (None: none); if another was recorded since, nothing is written."""
+    page (None: none); if another was recorded since, nothing is written. ``marks``: the
+    regions the operator drew, in their order on the page."""
 
     inspection_id: int
     user_id: int
@@ -176,6 +226,7 @@ class DecisionIn:
     labels: tuple[RegionLabel, ...]
     note: str = ""
     seen_review_id: int | None = None
+    marks: tuple[Mark, ...] = ()
 
     def __post_init__(self) -> None:
         if self.verdict not in DECIDED:
@@ -184,7 +235,8 @@ class DecisionIn:
 
 @dataclass(frozen=True)
 class DecisionView:
-    """A recorded decision, with its region labels (region id -> label)."""
+    """A recorded decision, with its region labels (region id -> label) and the marks it
+    drew (in their order)."""
 
     id: int
     inspection_id: int
@@ -195,6 +247,7 @@ class DecisionView:
     note: str
     supersedes_id: int | None
     labels: dict[int, RegionLabel] = field(default_factory=dict)
+    marks: list[Mark] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
