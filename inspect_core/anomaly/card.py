@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from inspect_core.anomaly.config import AnomalyConfig
 from inspect_core.anomaly.sources import FeatureSource
 from inspect_core.anomaly.split import GoodSplit
-from inspect_core.anomaly.threshold import Threshold
+from inspect_core.anomaly.threshold import Refinement, Threshold
 from inspect_core.cards import sha256_file
 from inspect_core.training.model_card import package_versions
 
@@ -32,10 +32,26 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class BankInfo:
+    """A memory bank (PatchCore): its patches, the pool they were chosen from, their depth."""
+
     patches: int
     pool: int
     feature_channels: int
     feature_stride: int
+
+    def summary(self) -> str:
+        return f"memory bank: {self.patches} patches"
+
+    def architecture(self, source: str) -> dict[str, Any]:
+        return {"kind": "patchcore", "source": source, **asdict(self)}
+
+
+class ScorerInfo(Protocol):
+    """A network trained on the good images (``inspect_core.training.anomaly.synthetic``)."""
+
+    def summary(self) -> str: ...
+
+    def architecture(self, source: str) -> dict[str, Any]: ...
 
 
 def write_anomaly_card(
@@ -43,20 +59,23 @@ def write_anomaly_card(
     meta: dict[str, Any],
     split: GoodSplit,
     source: FeatureSource,
-    bank: BankInfo,
-    threshold: Threshold,
+    scorer: ScorerInfo,
+    fitted: tuple[Threshold, Refinement | None],
     check: CheckResult,
     parity: dict[str, Any],
     seconds: float,
 ) -> dict[str, Any]:
-    """Write ``model.json`` in ``cfg.out`` for its ``model.onnx``; returns it."""
+    """Write ``model.json`` in ``cfg.out`` for its ``model.onnx``; returns it. ``fitted``:
+    the threshold, and what labelled defects changed of it (None: fitted on good images
+    alone)."""
+    threshold, refinement = fitted
     ds = split.bank
     model = cfg.out / "model.onnx"
     card: dict[str, Any] = {
         "kind": "anomaly",
         "model": "model.onnx",
         "sha256": sha256_file(model),
-        "architecture": {"kind": "patchcore", "source": source.name, **asdict(bank)},
+        "architecture": scorer.architecture(source.name),
         "classes": meta["classes"],
         "channels": meta["channels"],
         "input_size": meta["input_size"],
@@ -81,6 +100,7 @@ def write_anomaly_card(
             "fitted_on": f"{len(split.fit)} good images no bank image came from "
             f"({', '.join(split.groups.get('fit', [])) or 'by image'})",
             "rule": "a good image is rejected when a pixel scores above the value",
+            "refined": asdict(refinement) if refinement is not None else None,
         },
         "validation_split": split.to_dict(),
         "validation": {**check.detection, "false_reject_rate": check.false_reject_rate},

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_FEATURES = "filters"
+DEFAULT_FEATURES = "synthetic"
 CLASSES = ["background", "anomaly"]
 
 
@@ -34,6 +34,10 @@ class AnomalyConfig:
     blur_sigma: float = 1.0
     chunk: int = 2048  # bank rows per distance step inside the graph (bounds its memory)
     tile_size: int = 1024  # the runtime cuts larger images into tiles of this side
+    minutes: float = 15.0  # synthetic: the training time (a cosine schedule on the clock)
+    net_width: int = 24  # synthetic: the U-Net's first-level channels
+    crop: int = 192  # synthetic: the side of the training crops
+    refine_defects: int = 0  # labelled defect images that may lower the threshold (0: none)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.target_frr < 0.5:
@@ -41,6 +45,8 @@ class AnomalyConfig:
                 f"target false-reject rate {self.target_frr}: give a share of good images "
                 "between 0 and 0.5 (0.01 = 1%)"
             )
+        if self.refine_defects < 0:
+            raise ValueError(f"refine defects {self.refine_defects}: give 0 or more images")
         if self.bank_size < 1 or self.pool_size < self.bank_size:
             raise ValueError(
                 f"bank size {self.bank_size} and pool size {self.pool_size}: the bank needs at "

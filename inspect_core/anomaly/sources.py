@@ -3,6 +3,8 @@
 - ``filters``: a fixed bank of Gaussian-derivative filters at three scales (nothing learned);
 - ``random``: the U-Net encoder of the shipped recipes with random weights (a fixed seed): the
   floor any learned features must beat;
+- ``synthetic``: a U-Net trained from scratch on the good bank images with synthetic defects
+  (:mod:`inspect_core.anomaly.synthetic`); it scores by its own output, no memory bank;
 - ``encoder:PATH.pt``: the encoder half of a U-Net checkpoint that ``inspect train`` wrote,
   whose card (the ``.json`` beside it) says what it was trained on.
 
@@ -21,8 +23,11 @@ from typing import Any
 from inspect_core.cards import sha256_file
 from inspect_core.errors import InspectError
 
-KINDS = ("filters", "random", "encoder")
-USAGE = "give --features filters, random or encoder:PATH.pt (a checkpoint with its .json card)"
+KINDS = ("filters", "random", "synthetic", "encoder")
+USAGE = (
+    "give --features filters, random, synthetic or encoder:PATH.pt (a checkpoint with its "
+    ".json card)"
+)
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,13 @@ class FeatureSource:
         learned = {
             "filters": "nothing: fixed Gaussian-derivative filters",
             "random": "nothing: random weights (seeded)",
+            "synthetic": f"the good bank images of {dataset} with synthetic defects made from "
+            "them, from scratch (no real defect, no other weights)",
         }
         return {
             "source": self.name,
             "sha256": self.sha256,
-            "trained_on": self.trained_on,
+            "trained_on": dataset if self.kind == "synthetic" else self.trained_on,
             "learned_from": learned.get(self.kind, f"labelled images of {self.trained_on}"),
             "label_leak": f"saw no defect of {dataset}",
         }

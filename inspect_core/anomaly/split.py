@@ -37,6 +37,8 @@ class GoodSplit:
     check: Dataset
     rule: str
     groups: dict[str, list[str]]
+    defects: Dataset | None = None  # labelled defects that refine the threshold (not checked)
+    fit_defects: tuple[Sample, ...] = ()  # the defect images of the fit groups
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,8 +46,33 @@ class GoodSplit:
             "bank_images": len(self.bank),
             "fit_images": len(self.fit),
             "check_images": len(self.check),
+            "refine_defect_images": len(self.defects) if self.defects is not None else 0,
             "groups": self.groups,
         }
+
+    def with_defects(self, n: int, seed: int) -> GoodSplit:
+        """Up to ``n`` labelled defect images set aside to refine the threshold: those of the
+        fit groups (with groups), else drawn at random from the check images (which then no
+        longer hold them). DataError when there is none."""
+        if n <= 0:
+            return self
+        if self.groups:
+            pool = list(self.fit_defects)
+        else:
+            check = self.check
+            pool = [s for i, s in enumerate(check.samples) if not is_good(check, i)]
+        if not pool:
+            raise DataError(
+                f"--refine-defects {n}: no labelled defect image to refine with ("
+                + ("the fit group holds none" if self.groups else "the dataset holds none")
+                + "); leave the option out to fit on good images alone"
+            )
+        order = np.random.default_rng(seed).permutation(len(pool))[:n]
+        picked = [pool[int(i)] for i in sorted(order)]
+        keep = {id(p) for p in picked}  # by image: the check images no longer hold them
+        check = replace(self.check, samples=[s for s in self.check.samples if id(s) not in keep])
+        defects = replace(self.check, split="refine", samples=picked)
+        return replace(self, check=check, defects=defects)
 
 
 def is_good(ds: Dataset, i: int) -> bool:
@@ -122,6 +149,7 @@ def _by_group(good: Dataset, rest: list[Sample], val_groups: str | None) -> Good
             samples=[s for s, g in zip(good.samples, names) if g in check]
             + [s for s, g in zip(rest, rest_groups) if g in check],
         ),
+        fit_defects=tuple(s for s, g in zip(rest, rest_groups) if g in fit),
         rule="whole groups: check = "
         + (f"--val-groups {val_groups}" if val_groups else "the last group by name")
         + ", fit = the group before it; check holds every image of its groups",

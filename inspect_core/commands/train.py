@@ -12,6 +12,7 @@ from inspect_core.commands.train_anomaly import (
     FEATURES_HELP,
     FRR_HELP,
     KIND_HELP,
+    REFINE_HELP,
     refuse_misplaced,
     run_anomaly,
 )
@@ -175,7 +176,18 @@ early stop; give --epochs to train by epochs instead."""
 )
 @click.option("--features", default=None, help=FEATURES_HELP)
 @click.option("--target-frr", type=click.FloatRange(0, 0.5), default=None, help=FRR_HELP)
-def train(out, stem_stride, init_from, augment_json, kind, features, target_frr, **settings):
+@click.option("--refine-defects", type=click.IntRange(min=1), default=None, help=REFINE_HELP)
+def train(
+    out,
+    stem_stride,
+    init_from,
+    augment_json,
+    kind,
+    features,
+    target_frr,
+    refine_defects,
+    **settings,
+):
     """Train a U-Net on a dataset folder; writes checkpoints, model.onnx and model.json.
 
     \b
@@ -183,9 +195,10 @@ def train(out, stem_stride, init_from, augment_json, kind, features, target_frr,
     Fine-tune:     inspect train --data DATASET --out runs/mine --init-from industrial:steel
     Good-only:     inspect train --data DATASET --out runs/mine --kind anomaly
     """
-    refuse_misplaced(kind, features, target_frr)
+    refuse_misplaced(kind, features, target_frr, refine_defects)
     if kind == "anomaly":
         given = dict(settings, stem_stride=stem_stride, init_from=init_from, augment=augment_json)
+        given["refine_defects"] = refine_defects
         return run_anomaly(out, features, target_frr, given)
     try:
         from inspect_core.training.config import AugmentConfig, TrainConfig

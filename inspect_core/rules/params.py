@@ -47,7 +47,10 @@ Polygon = Annotated[list[list[Annotated[float, COORD]]], Field(max_length=MAX_PO
 Unit = Literal["px", "mm2"]
 Units = Literal["auto", "px", "fraction"]
 CLASSES = "model class names; default: every region class"
-DECISION = "the verdict when it fires (PASS, REVIEW or FAIL)"
+DECISION = (
+    "the verdict when it fires (PASS, REVIEW or FAIL); a region rule that judges only class "
+    "anomaly (a good-only model's regions) gives REVIEW when it names none"
+)
 UNITS = 'polygon in "px", "fraction" (of width and height) or "auto" (0..1: fractions)'
 
 

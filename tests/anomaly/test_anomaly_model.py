@@ -137,7 +137,12 @@ def test_cli_refuses_an_encoder_trained_on_the_same_product(tmp_path):
     ("extra", "message"),
     [
         (["--features", "random"], "add --kind anomaly"),
+        (["--refine-defects", "3"], "add --kind anomaly"),
         (["--kind", "anomaly", "--epochs", "3"], "--epochs: not used by --kind anomaly"),
+        (
+            ["--kind", "anomaly", "--features", "filters", "--width", "8"],
+            "--width: not used by --kind anomaly --features filters",
+        ),
         (["--kind", "anomaly", "--features", "imagenet"], "unknown feature source"),
     ],
 )
@@ -151,6 +156,7 @@ def test_cli_refuses_options_that_do_not_apply(tmp_path, extra, message):
 def test_cli_trains_a_good_only_model(tmp_path):
     data = make_dataset(tmp_path / "texture", groups=0, good=20, defects=3)
     args = ["train", "--data", data, "--out", tmp_path / "run", "--kind", "anomaly"]
+    args += ["--features", "filters"]
     res = CliRunner().invoke(cli, [str(a) for a in args])
     assert res.exit_code == 0, res.output
     assert "image_auroc" in res.output and (tmp_path / "run" / "model.json").is_file()
@@ -178,3 +184,30 @@ def test_runtime_side_imports_no_torch(trained):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+@pytest.mark.parametrize("groups", [4, 0])
+def test_a_few_labelled_defects_refine_the_threshold_and_are_not_scored(tmp_path, groups):
+    from inspect_core.training.anomaly.fit import train_anomaly
+
+    data = make_dataset(tmp_path / "texture", groups=groups, good=12 if groups else 30, defects=3)
+    cfg = AnomalyConfig(
+        data=data, out=tmp_path / "run", features="filters", refine_defects=2, **SMALL
+    )
+    card = train_anomaly(cfg, log=lambda s: None)
+    refined = card["threshold"]["refined"]
+    assert refined["defect_images"] == 2 and refined["after"] <= refined["before"]
+    assert card["threshold"]["value"] == refined["after"]
+    split = card["validation_split"]
+    assert split["refine_defect_images"] == 2
+    # with groups they come from the fit group; by image they leave the check images
+    defective = card["scores"]["check"]["defective_images"]
+    assert defective == (3 if groups else 1)
+
+
+def test_refining_without_any_labelled_defect_says_so(tmp_path):
+    data = make_dataset(tmp_path / "texture", groups=4, good=6, defects=0)
+    args = ["train", "--data", data, "--out", tmp_path / "run", "--kind", "anomaly"]
+    args += ["--features", "filters", "--refine-defects", "3"]
+    res = CliRunner().invoke(cli, [str(a) for a in args])
+    assert res.exit_code != 0 and "no labelled defect image to refine with" in said(res)

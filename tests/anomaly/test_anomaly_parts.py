@@ -101,3 +101,24 @@ def test_distance_in_the_graph_is_the_nearest_neighbour():
     q = torch.randn(50, 6)
     expect = torch.cdist(q, bank).min(1).values
     torch.testing.assert_close(net.nearest(q), expect, atol=1e-4, rtol=1e-4)
+
+
+def test_labelled_defects_lower_the_threshold_only_as_far_as_they_pay():
+    from inspect_core.anomaly.threshold import REFINE_FRR_FACTOR, refine_threshold
+
+    good = np.arange(1.0, 101.0)  # 100 good images scoring 1..100
+    t = fit_threshold(good, 0.0, 0.01)  # rejects 1 of them: the threshold is 99
+    assert t.value == 99.0
+    # three defects score 98.5, 97.5 and 96.5: catching them costs 2-4 good images at most
+    refined, how = refine_threshold(t, good, np.array([98.5, 97.5, 96.5, 200.0]))
+    assert refined.value < 96.5 and how.caught_after == 1.0 and how.caught_before == 0.25
+    assert how.fit_frr_after <= REFINE_FRR_FACTOR * t.target_frr
+    assert refined.fit_frr == false_reject_rate(good, refined.value)
+    # a defect scoring like the median good image is not worth half the good images
+    refined, how = refine_threshold(t, good, np.array([50.0, 200.0]))
+    assert refined.value >= 94.0 and how.fit_frr_after <= 0.05 and how.caught_after == 0.5
+    # defects already caught: nothing changes; the threshold is never raised
+    refined, how = refine_threshold(t, good, np.array([150.0, 300.0]))
+    assert refined.value == t.value and how.after == how.before
+    with pytest.raises(ValueError, match="no labelled defect"):
+        refine_threshold(t, good, np.array([]))

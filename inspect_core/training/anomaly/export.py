@@ -15,6 +15,7 @@ import torch
 
 from inspect_core.errors import ExportError
 from inspect_core.training.anomaly.network import AnomalyNet
+from inspect_core.training.anomaly.synthetic import SyntheticNet
 from inspect_core.training.export import MIN_ARGMAX_AGREEMENT, seal
 
 OUTPUTS = ["logits", "anomaly_map"]
@@ -26,7 +27,11 @@ MAX_ABS_DIFF = 1e-3
 
 
 def export_anomaly(
-    net: AnomalyNet, path: Path, meta: dict[str, Any], samples: list[np.ndarray], opset: int = 18
+    net: AnomalyNet | SyntheticNet,
+    path: Path,
+    meta: dict[str, Any],
+    samples: list[np.ndarray],
+    opset: int = 18,
 ) -> dict[str, Any]:
     """Write ``net`` to ``path`` with ``meta``; parity of its logits with torch on ``samples``
     (normalised (C, H, W) arrays of differing sizes). ExportError (the file removed) when ONNX
@@ -48,7 +53,9 @@ def export_anomaly(
     return seal(path, meta, lambda: check_parity(net, path, samples))
 
 
-def check_parity(net: AnomalyNet, path: Path, samples: list[np.ndarray]) -> dict[str, Any]:
+def check_parity(
+    net: AnomalyNet | SyntheticNet, path: Path, samples: list[np.ndarray]
+) -> dict[str, Any]:
     """Largest difference of either output between ONNX Runtime and torch, relative to the
     logit scale for the map, and the decision agreement away from the threshold."""
     import onnxruntime as ort

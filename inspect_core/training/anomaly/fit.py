@@ -19,21 +19,22 @@ import torch
 
 from inspect_core.anomaly.card import BankInfo, CheckResult, write_anomaly_card
 from inspect_core.anomaly.config import CLASSES, AnomalyConfig
-from inspect_core.anomaly.sources import resolve_source
+from inspect_core.anomaly.sources import FeatureSource, resolve_source
 from inspect_core.anomaly.split import GoodSplit, split_good
-from inspect_core.anomaly.threshold import false_reject_rate, fit_threshold
+from inspect_core.anomaly.threshold import false_reject_rate, fit_threshold, refine_threshold
 from inspect_core.data.datasets import Dataset, open_dataset
 from inspect_core.data.detection_metrics import detection_scores
 from inspect_core.training.anomaly.export import export_anomaly
 from inspect_core.training.anomaly.features import FEATURE_STRIDE, STRIDE, build_features
 from inspect_core.training.anomaly.memory import build_bank, prepare
 from inspect_core.training.anomaly.network import AnomalyNet
+from inspect_core.training.anomaly.synthetic import NetworkInfo, SyntheticNet, train_synthetic
 
 Log = Callable[[str], None]
 
 
 @torch.no_grad()
-def torch_maps(net: AnomalyNet, ds: Dataset) -> list[np.ndarray]:
+def torch_maps(net: AnomalyNet | SyntheticNet, ds: Dataset) -> list[np.ndarray]:
     """The anomaly map (H, W) of every image of ``ds``, by the torch network."""
     return [net.score(prepare(ds.load(i)[0], ds.channels))[0, 0].numpy() for i in range(len(ds))]
 
@@ -82,6 +83,22 @@ def model_meta(cfg: AnomalyConfig, ds: Dataset) -> dict[str, Any]:
     }
 
 
+def build_net(
+    cfg: AnomalyConfig, source: FeatureSource, split: GoodSplit, log: Log
+) -> tuple[AnomalyNet | SyntheticNet, BankInfo | NetworkInfo]:
+    """The scoring network from the bank images: a U-Net trained on synthetic defects
+    (``synthetic``), or the memory bank of the source's features."""
+    if source.kind == "synthetic":
+        return train_synthetic(split.bank, cfg.net_width, cfg.crop, cfg.minutes, cfg.seed, log)
+    features = build_features(source, cfg.seed)
+    bank = build_bank(features, split.bank, cfg.bank_size, cfg.pool_size, cfg.seed, log)
+    net = AnomalyNet(features, bank.patches, bank.center, bank.spread, cfg.blur_sigma, cfg.chunk)
+    info = BankInfo(
+        int(bank.patches.shape[0]), bank.pool, int(bank.patches.shape[1]), FEATURE_STRIDE
+    )
+    return net.eval(), info
+
+
 def train_anomaly(cfg: AnomalyConfig, log: Log = print) -> dict[str, Any]:
     """Train, export and card a good-only model as ``cfg`` says; returns the card."""
     started = time.time()
@@ -90,15 +107,23 @@ def train_anomaly(cfg: AnomalyConfig, log: Log = print) -> dict[str, Any]:
     # the source first: a refused one says so before any image is read
     source = resolve_source(cfg.features, open_dataset(cfg.data, "train").name, cfg.data)
     split = split_good(cfg.data, cfg.groups, cfg.val_groups, cfg.seed)
+    split = split.with_defects(cfg.refine_defects, cfg.seed)
     log(f"good images: {split.to_dict()}; features: {source.name}")
-    features = build_features(source, cfg.seed)
-    bank = build_bank(features, split.bank, cfg.bank_size, cfg.pool_size, cfg.seed, log)
-    net = AnomalyNet(features, bank.patches, bank.center, bank.spread, cfg.blur_sigma, cfg.chunk)
-    net.eval()
-    log(f"memory bank: {bank.patches.shape[0]} patches ({time.time() - started:.0f} s)")
+    net, info = build_net(cfg, source, split, log)
+    log(f"{info.summary()} ({time.time() - started:.0f} s)")
     fit = torch_maps(net, split.fit)
     median = float(np.median(np.concatenate([m.ravel() for m in fit])))
-    threshold = fit_threshold(np.array([m.max() for m in fit]), median, cfg.target_frr)
+    good_scores = np.array([m.max() for m in fit])
+    threshold = fit_threshold(good_scores, median, cfg.target_frr)
+    refinement = None
+    if split.defects is not None:
+        bad_scores = np.array([m.max() for m in torch_maps(net, split.defects)])
+        threshold, refinement = refine_threshold(threshold, good_scores, bad_scores)
+        log(
+            f"refined with {refinement.defect_images} labelled defects: threshold "
+            f"{refinement.before:.4g} -> {refinement.after:.4g}, defects caught "
+            f"{refinement.caught_before:.0%} -> {refinement.caught_after:.0%}"
+        )
     net.set_threshold(threshold.value, threshold.scale)
     log(f"threshold {threshold.value:.4g} (fit false-reject rate {threshold.fit_frr:.3f})")
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -108,9 +133,11 @@ def train_anomaly(cfg: AnomalyConfig, log: Log = print) -> dict[str, Any]:
         for i in range(min(2, len(split.fit)))
     ]
     parity = export_anomaly(net, cfg.out / "model.onnx", meta, samples)
+    if isinstance(net, SyntheticNet):  # its U-Net starts a segmentation model (--init-from)
+        weights = {"config": net.unet.cfg.to_dict(), "model": net.unet.state_dict()}
+        torch.save(weights, cfg.out / "model.pt")
     check = check_scores(cfg.out / "model.onnx", split, threshold.value, cfg.threads)
-    info = BankInfo(
-        int(bank.patches.shape[0]), bank.pool, int(bank.patches.shape[1]), FEATURE_STRIDE
-    )
     seconds = time.time() - started
-    return write_anomaly_card(cfg, meta, split, source, info, threshold, check, parity, seconds)
+    return write_anomaly_card(
+        cfg, meta, split, source, info, (threshold, refinement), check, parity, seconds
+    )
