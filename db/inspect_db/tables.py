@@ -8,6 +8,7 @@ from inspect_db.models import (
     Model,
     RegionRecord,
     Review,
+    ReviewMark,
     ReviewRegion,
     ReviewUser,
     Station,
@@ -21,3 +22,4 @@ M = table_of(Model)
 RV = table_of(Review)
 RL = table_of(ReviewRegion)
 U = table_of(ReviewUser)
+MK = table_of(ReviewMark)

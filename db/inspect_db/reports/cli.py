@@ -110,7 +110,8 @@ def report(
     **filter_options: Any,
 ) -> None:
     """Yield, verdicts, defect Pareto, worst images, latency, counts over time and operator
-    review (reviewed and pending, agreement of model and operator, overturned verdicts).
+    review (reviewed and pending, agreement of model and operator, overturned verdicts, and
+    per model version the share of inspections operators corrected, and why).
 
     Prints rich tables, or JSON with --json, or any --format; --csv and --html also write files.
     """

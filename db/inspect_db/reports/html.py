@@ -26,6 +26,14 @@ from inspect_db.reports.layout import pct, report_tables
 from inspect_db.reports.model import ImageBrief, Report
 
 THUMB_SIDE = 200
+# the review tables after the queue, where there are any
+REVIEW_MORE = (
+    "review_stations",
+    "review_classes",
+    "review_days",
+    "corrections",
+    "correction_reasons",
+)
 
 
 def thumbnail_data_uri(path: str | Path, side: int = THUMB_SIDE) -> str | None:
@@ -79,7 +87,7 @@ def _template() -> jinja2.Template:
 def render_html(report: Report) -> str:
     """The whole page (thumbnails for the report's ``gallery``, built with ``gallery > 0``)."""
     tables = {t.key: t for t in report_tables(report)}
-    more = [tables[k] for k in ("review_stations", "review_classes", "review_days") if k in tables]
+    more = [tables[k] for k in REVIEW_MORE if k in tables]
     return _template().render(
         report=report,
         scope=report.filters.describe() or "everything recorded",

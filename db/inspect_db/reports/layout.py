@@ -12,15 +12,24 @@ from dataclasses import dataclass
 from typing import Literal
 
 from inspect_core.types import VERDICTS
-from inspect_db.reports.model import Counts, Outcomes, Report, ReviewFigures, Timing
+from inspect_db.reports.model import (
+    Counts,
+    ModelCorrections,
+    Outcomes,
+    Report,
+    ReviewFigures,
+    Timing,
+)
 
-Kind = Literal["text", "number", "verdict"]
+Kind = Literal["text", "number", "verdict", "name"]
 
 
 @dataclass(frozen=True)
 class Column:
-    """A column: ``text`` and ``verdict`` columns are left-aligned, numbers right; a verdict
-    cell is shown in its verdict's colour, and so is a column whose ``verdict`` is set."""
+    """A column: ``text``, ``name`` and ``verdict`` columns are left-aligned, numbers right; a
+    verdict cell is shown in its verdict's colour, and so is a column whose ``verdict`` is set.
+    A ``name`` is text a narrow renderer may shorten in its middle, never after its last ``@``
+    (a model version's label: ``steel-plate@v12``)."""
 
     title: str
     kind: Kind = "number"
@@ -35,7 +44,7 @@ class Column:
 class ReportTable:
     """One section: ``key`` names it for a renderer (``verdicts``, ``stations``, ``pareto``,
     ``worst``, ``times``, ``timeline``, ``review``, ``review_stations``, ``review_classes``,
-    ``review_days``)."""
+    ``review_days``, ``corrections``, ``correction_reasons``)."""
 
     key: str
     title: str
@@ -190,4 +199,50 @@ def review_tables(review: ReviewFigures) -> list[ReportTable]:
         (Column("day", "text"), *heads),
         tuple((d.day, *_outcome_cells(d)) for d in review.days),
     )
-    return [queue, *(t for t in (per_station, per_class, per_day) if t.rows)]
+    more = (per_station, per_class, per_day)
+    return [queue, *(t for t in more if t.rows), *correction_tables(review.corrections)]
+
+
+#: what counts as corrected, in one line (:mod:`inspect_db.reports.corrections` defines it)
+CORRECTED = "corrected: verdict changed (any decided REVIEW), region relabelled, defect drawn"
+REASONS = (
+    ("verdict", "verdict changed"),
+    ("regions", "region relabelled"),
+    ("drawn", "defect drawn"),
+)
+
+
+def correction_tables(rows: list[ModelCorrections]) -> list[ReportTable]:
+    """Corrections per model version and why, once anything was reviewed."""
+    if not any(r.reviewed for r in rows):
+        return []
+    name = Column("model version", "name")
+    heads = ("inspected", "reviewed", "corrected", "of inspected", "of reviewed")
+    share = ReportTable(
+        "corrections",
+        "Corrections per model version",
+        (name, *map(Column, heads)),
+        tuple(
+            (
+                r.model,
+                f"{r.inspections:,}",
+                f"{r.reviewed:,}",
+                f"{r.corrected:,}",
+                pct(r.share_of_inspections),
+                pct(r.share_of_reviewed),
+            )
+            for r in rows
+        ),
+        CORRECTED,
+    )
+    why = ReportTable(
+        "correction_reasons",
+        "Why corrected (per model version)",
+        (name, Column("corrected"), *(Column(h) for _, h in REASONS)),
+        tuple(
+            (r.model, f"{r.corrected:,}", *(f"{getattr(r.reasons, k):,}" for k, _ in REASONS))
+            for r in rows
+        ),
+        "an inspection may be corrected for several reasons",
+    )
+    return [share, why]

@@ -126,6 +126,32 @@ class ClassReview(_Part):
     agreement: float | None
 
 
+class CorrectionReasons(_Part):
+    """Why corrected inspections were corrected (one inspection may have several reasons)."""
+
+    verdict: int  # the operator's verdict is not the model's (every decided REVIEW)
+    regions: int  # a recorded region given another class, or marked not a defect
+    drawn: int  # a defect drawn: a region the model missed, or an outline corrected
+
+
+class ModelCorrections(_Part):
+    """One model version: its inspections, how many were reviewed and how many of those the
+    operators corrected (:mod:`inspect_db.reports.corrections`)."""
+
+    model: str  # the version as the report names it: recipe@v2, model.onnx@<sha256 prefix>
+    sha256: str | None  # None: the inspections made without a model
+    plugin: str | None
+    recipe: str | None
+    version: str | None  # the registry's label (v1, shipped), else the card's version
+    registered: bool  # a version of the registry (``inspect model add``)
+    inspections: int
+    reviewed: int
+    corrected: int
+    share_of_inspections: float | None  # corrected / inspections
+    share_of_reviewed: float | None  # corrected / reviewed
+    reasons: CorrectionReasons
+
+
 class ReviewFigures(_Part):
     """Operator review over the report's inspections (:mod:`inspect_db.reports.review_figures`)."""
 
@@ -133,6 +159,7 @@ class ReviewFigures(_Part):
     stations: list[StationReview]
     classes: list[ClassReview]
     days: list[DayReview]
+    corrections: list[ModelCorrections]  # per model version, oldest version first
 
 
 class Scope(_Part):

@@ -6,7 +6,8 @@ the sections ``verdicts``, ``stations`` (yield per station), ``pareto`` (defects
 ``worst`` (largest defect area), ``latency_ms`` (p50/p95; split in ``inspect_ms``, the time
 spent on the image, and ``queue_ms``, its wait behind others), ``timeline`` (counts per hour or
 day), ``review`` (operator review: reviewed and pending, agreement per station and class,
-overturned verdicts per day; :mod:`inspect_db.reports.review_figures`) and, on request, ``gallery``
+overturned verdicts per day, corrections per model version;
+:mod:`inspect_db.reports.review_figures`) and, on request, ``gallery``
 (recent FAIL/REVIEW images with overlays). Every section is one GROUP BY / ORDER BY ... LIMIT
 query served by the indexes in :mod:`inspect_db.models`; Python only loops over groups, never
 over inspections (the rows for CSV export: :mod:`inspect_db.reports.export`).

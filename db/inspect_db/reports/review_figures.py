@@ -13,7 +13,10 @@ counts (earlier ones are the audit trail). Sections:
   that class), ``reclassed`` (a defect of another class), ``not_defect``, ``unsure``, and
   ``agreement`` = confirmed / (confirmed + reclassed + not_defect);
 * ``days``: per day of inspection (UTC) the reviewed items, FAILs overturned, REVIEWs resolved
-  to PASS and to FAIL.
+  to PASS and to FAIL;
+* ``corrections``: per model version the inspections, reviewed and corrected ones (verdict
+  changed, a region relabelled, a defect drawn) and their shares
+  (:mod:`inspect_db.reports.corrections`, where the definition is).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from inspect_db.reports.corrections import corrections
 from inspect_db.reports.filters import Conditions
 from inspect_db.tables import RL, RV, I, R, S
 
@@ -47,6 +51,7 @@ def review_figures(conn: Connection, w: Conditions, verdicts: dict[str, int]) ->
         "stations": _stations(conn, w),
         "classes": _classes(conn, w),
         "days": _days(conn, w),
+        "corrections": corrections(conn, w),
     }
 
 
