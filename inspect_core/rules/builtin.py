@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from inspect_core.rules.base import RuleConfigError, RuleContext
 from inspect_core.rules.params import (
+    ANOMALY_CLASS,
     MaxAreaParams,
     MaxCountParams,
     MinAreaParams,
@@ -59,11 +60,21 @@ def names(hit: list[tuple[int, Region]]) -> str:
 
 
 def fired(rule: Any, hit: list[tuple[int, Region]], message: str) -> list[RuleHit]:
-    """The one hit of a region rule (``rule.name``, ``rule.decision``) over the regions
-    ``hit`` (index, region), or none when ``hit`` is empty."""
+    """The one hit of a region rule (``rule.name``, its decision: :func:`decision_of`) over
+    the regions ``hit`` (index, region), or none when ``hit`` is empty."""
     if not hit:
         return []
-    return [RuleHit(rule.name, Decision(rule.decision), message, [i for i, _ in hit])]
+    return [RuleHit(rule.name, decision_of(rule, hit), message, [i for i, _ in hit])]
+
+
+def decision_of(rule: Any, hit: list[tuple[int, Region]]) -> Decision:
+    """The rule's ``decision``; unset, REVIEW when every region of ``hit`` is class
+    ``anomaly`` (a good-only model's), else FAIL."""
+    if rule.decision is not None:
+        return Decision(rule.decision)
+    if hit and all(r.class_name == ANOMALY_CLASS for _, r in hit):
+        return Decision.REVIEW
+    return Decision.FAIL
 
 
 class MinArea(MinAreaParams):

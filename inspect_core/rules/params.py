@@ -47,9 +47,12 @@ Polygon = Annotated[list[list[Annotated[float, COORD]]], Field(max_length=MAX_PO
 Unit = Literal["px", "mm2"]
 Units = Literal["auto", "px", "fraction"]
 CLASSES = "model class names; default: every region class"
-DECISION = (
-    "the verdict when it fires (PASS, REVIEW or FAIL); a region rule that judges only class "
-    "anomaly (a good-only model's regions) gives REVIEW when it names none"
+DECISION = "the verdict when it fires (PASS, REVIEW or FAIL)"
+ANOMALY_CLASS = "anomaly"  # the one region class of a good-only model
+REGION_DECISION = (
+    "the verdict when it fires (PASS, REVIEW or FAIL); unset: REVIEW when every region it "
+    "fired on is class anomaly (a good-only model knows a region is unlike the good parts, not "
+    "that it is a defect), else FAIL"
 )
 UNITS = 'polygon in "px", "fraction" (of width and height) or "auto" (0..1: fractions)'
 
@@ -98,7 +101,7 @@ class MinAreaParams(RuleParams):
     classes: ClassList | None = Field(default=None, description=CLASSES)
     min: Annotated[float, AREA] = Field(default=0, description="smallest area that fires (>=)")
     unit: Unit = Field(default="px", description='"px", or "mm2" (needs pixel_size_mm)')
-    decision: DecisionName = Field(default="FAIL", description=DECISION)
+    decision: DecisionName | None = Field(default=None, description=REGION_DECISION)
 
 
 class MaxAreaParams(RuleParams):
@@ -107,7 +110,7 @@ class MaxAreaParams(RuleParams):
     classes: ClassList | None = Field(default=None, description=CLASSES)
     max: Annotated[float, AREA] = Field(default=0, description="largest area that passes (fires >)")
     unit: Unit = Field(default="px", description='"px", or "mm2" (needs pixel_size_mm)')
-    decision: DecisionName = Field(default="FAIL", description=DECISION)
+    decision: DecisionName | None = Field(default=None, description=REGION_DECISION)
 
 
 class MaxCountParams(RuleParams):
@@ -117,7 +120,7 @@ class MaxCountParams(RuleParams):
     max: Annotated[int, Range(0, 1e6, "regions", whole=True)] = Field(
         default=0, description="most regions that pass"
     )
-    decision: DecisionName = Field(default="FAIL", description=DECISION)
+    decision: DecisionName | None = Field(default=None, description=REGION_DECISION)
 
 
 class InRoiParams(RuleParams):
@@ -128,7 +131,7 @@ class InRoiParams(RuleParams):
     mode: Literal["touching", "inside"] = Field(default="touching", description="any pixel, or all")
     min_area: Annotated[float, AREA] = Field(default=0, description="smaller regions are ignored")
     unit: Unit = Field(default="px", description='"px", or "mm2" (needs pixel_size_mm)')
-    decision: DecisionName = Field(default="FAIL", description=DECISION)
+    decision: DecisionName | None = Field(default=None, description=REGION_DECISION)
     units: Units = Field(default="auto", description=UNITS)
 
     @model_validator(mode="after")

@@ -93,22 +93,6 @@ def _check_file(raw: dict[str, Any], where: object) -> None:
     raise RecipeError(f"{where}: {len(lines)} problems:\n  " + "\n  ".join(lines))
 
 
-ANOMALY_CLASS = "anomaly"  # the one region class of a good-only model
-
-
-def review_anomalies(rules: list[dict[str, Any]], region_classes: list[str] | None) -> list[Any]:
-    """``rules``, a region rule that judges class ``anomaly`` alone and names no decision
-    given REVIEW: a good-only model knows a region is unlike the good parts, not that it is a
-    defect, so an operator decides unless the recipe says FAIL."""
-    out: list[Any] = []
-    for spec in rules if isinstance(rules, list) else []:
-        if isinstance(spec, dict) and spec.get("type") in REGION_RULES and "decision" not in spec:
-            if spec.get("classes", region_classes) == [ANOMALY_CLASS]:
-                spec = {**spec, "decision": "REVIEW"}
-        out.append(spec)
-    return out if isinstance(rules, list) else rules
-
-
 @dataclass
 class Recipe:
     name: str
@@ -134,7 +118,6 @@ class Recipe:
         """Every numeric parameter within its range (:data:`inspect_core.params.PARAMS`): checked
         here, so a recipe file, a plugin's recipe and a station's overrides (a copy made by
         :meth:`with_overrides`) are all refused before the first image."""
-        self.rules = review_anomalies(self.rules, self.region_classes)
         problems = self.limit_problems()
         if problems:
             raise RecipeError(f"{self.where}: " + "; ".join(problems))

@@ -1,51 +1,47 @@
 """A good-only model's region (class ``anomaly``) goes to an operator by default: a region
-rule that judges only that class and names no decision gives REVIEW; a recipe can still say
-FAIL, and rules on other classes keep FAIL."""
+rule that names no decision gives REVIEW when every region it fired on is class anomaly, and
+FAIL otherwise, so one recipe serves the good-only model and the segmentation model trained
+from operators' names after it; a recipe that says FAIL gets FAIL."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+import pytest
 
 from inspect_core.rules.engine import BUILTIN_RULES, RuleContext, build_rules, judge
 from inspect_core.runtime.postprocess import extract_regions
-from inspect_core.runtime.recipe import Recipe
 from inspect_core.types import Decision
 
-CLASSES = ["background", "anomaly"]
+GOOD_ONLY = ["background", "anomaly"]
+NAMED = ["background", "crack", "blowhole"]
 
 
-def recipe(rules: list[dict], region_classes: list[str] | None = None) -> Recipe:
-    return Recipe("part", Path("part.onnx"), rules=rules, region_classes=region_classes)
+def verdict_of(rules: list[dict], classes: list[str], labels_of: list[int]) -> Decision:
+    labels = np.zeros((40, 60), np.int64)
+    for k, c in enumerate(labels_of):
+        labels[5:15, 5 + 20 * k : 15 + 20 * k] = c
+    probs = np.stack([(labels == c).astype(np.float32) for c in range(len(classes))])
+    ctx = RuleContext(extract_regions(labels, probs, classes), labels, classes, None)
+    return judge(ctx, build_rules(rules, BUILTIN_RULES, classes)).decision
 
 
-def verdict_of(rules: list[dict]) -> Decision:
-    labels = np.zeros((40, 40), np.int64)
-    labels[10:20, 10:20] = 1
-    probs = np.stack([(labels == 0).astype(np.float32), (labels == 1).astype(np.float32)])
-    ctx = RuleContext(extract_regions(labels, probs, CLASSES), labels, CLASSES, None)
-    return judge(ctx, build_rules(rules, BUILTIN_RULES, CLASSES)).decision
+RULES = [
+    [{"type": "min_area", "min": 20}],
+    [{"type": "max_area", "max": 10}],
+    [{"type": "max_count", "max": 0}],
+    [{"type": "roi", "polygon": [[0, 0], [60, 0], [60, 40], [0, 40]], "units": "px"}],
+]
 
 
-def test_an_anomaly_region_is_reviewed_unless_the_recipe_says_otherwise():
-    plain = recipe([{"type": "min_area", "classes": ["anomaly"], "min": 20}])
-    assert plain.rules[0]["decision"] == "REVIEW"
-    assert verdict_of(plain.rules) == Decision.REVIEW
-    said_fail = recipe([{"type": "min_area", "classes": ["anomaly"], "decision": "FAIL"}])
-    assert verdict_of(said_fail.rules) == Decision.FAIL
-    # judged through the recipe's region classes: the same default
-    implied = recipe([{"type": "max_count", "max": 0}], region_classes=["anomaly"])
-    assert implied.rules[0]["decision"] == "REVIEW"
+@pytest.mark.parametrize("rules", RULES)
+def test_an_anomaly_region_is_reviewed_and_a_named_defect_fails(rules):
+    assert verdict_of(rules, GOOD_ONLY, [1]) == Decision.REVIEW
+    assert verdict_of(rules, NAMED, [1]) == Decision.FAIL
+    assert verdict_of(rules, NAMED, []) == Decision.PASS
 
 
-def test_rules_on_other_classes_keep_fail_and_overrides_get_the_default_too():
-    other = recipe([{"type": "min_area", "classes": ["crack"]}])
-    assert "decision" not in other.rules[0]
-    mixed = recipe([{"type": "min_area", "classes": ["anomaly", "crack"]}])
-    assert "decision" not in mixed.rules[0]
-    spec = {"type": "min_area", "classes": ["anomaly"]}
-    base = recipe([])
-    changed = base.with_overrides({"rules": [spec]})
-    assert changed.rules[0]["decision"] == "REVIEW"
-    assert spec == {"type": "min_area", "classes": ["anomaly"]}  # the caller's dict untouched
+def test_the_recipe_decides_when_it_says_so():
+    said = [{"type": "min_area", "min": 20, "decision": "FAIL"}]
+    assert verdict_of(said, GOOD_ONLY, [1]) == Decision.FAIL
+    said = [{"type": "min_area", "min": 20, "decision": "REVIEW"}]
+    assert verdict_of(said, NAMED, [1, 2]) == Decision.REVIEW
