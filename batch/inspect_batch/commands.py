@@ -21,9 +21,12 @@ class CandidateRefused(InspectError):
 
 def check_candidate(plugin: str, recipe: str, path: Path) -> tuple[str, list[str]]:
     """The candidate's sha256 and classes, once its card vouches for it and its classes are
-    the recipe's; :class:`CandidateRefused` saying what is wrong otherwise."""
+    the recipe's (or, for a good-only recipe, name its defects:
+    :mod:`inspect_stations.named_defects`); :class:`CandidateRefused` saying what is wrong
+    otherwise."""
     from inspect_core.plugin_api.resolve import find_recipe
     from inspect_core.runtime.onnx_model import OnnxModel
+    from inspect_stations.named_defects import GOOD_ONLY_CLASSES, NAMED_HINT, names_defects
 
     if not path.is_file():
         raise CandidateRefused(f"--candidate {path}: no such model file")
@@ -37,11 +40,18 @@ def check_candidate(plugin: str, recipe: str, path: Path) -> tuple[str, list[str
     model = OnnxModel(path, card=card, threads=1)  # refused if the card names another file
     r = find_recipe(plugin, recipe)
     active = OnnxModel(r.model, card=r.card_path, threads=1)
-    if model.classes != active.classes:
+    if model.classes != active.classes and not names_defects(active.classes, model.classes):
         raise CandidateRefused(
             f"--candidate {path}: its classes {model.classes} are not those of "
             f"{plugin}:{recipe}'s model {active.classes}; a candidate must segment the same "
             "classes in the same order (retrain with the recipe's dataset)"
+            + (f"; {NAMED_HINT}" if active.classes == GOOD_ONLY_CLASSES else "")
+        )
+    problems = r.class_problems(model.classes)  # a good-only recipe that names "anomaly"
+    if problems:
+        raise CandidateRefused(
+            f"--candidate {path}: recipe {plugin}:{recipe} cannot judge its classes "
+            f"{model.classes}: " + "; ".join(problems)
         )
     sha = model.check.sha256 if model.check else ""
     return sha, model.classes

@@ -35,6 +35,7 @@ class AnomalyConfig:
     chunk: int = 2048  # bank rows per distance step inside the graph (bounds its memory)
     tile_size: int = 1024  # the runtime cuts larger images into tiles of this side
     minutes: float = 15.0  # synthetic: the training time (a cosine schedule on the clock)
+    steps: int | None = None  # synthetic: the schedule over this many steps instead
     net_width: int = 24  # synthetic: the U-Net's first-level channels
     crop: int = 192  # synthetic: the side of the training crops
     refine_defects: int = 0  # labelled defect images that may lower the threshold (0: none)
@@ -45,6 +46,8 @@ class AnomalyConfig:
                 f"target false-reject rate {self.target_frr}: give a share of good images "
                 "between 0 and 0.5 (0.01 = 1%)"
             )
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps {self.steps}: give 1 or more training steps")
         if self.refine_defects < 0:
             raise ValueError(f"refine defects {self.refine_defects}: give 0 or more images")
         if self.bank_size < 1 or self.pool_size < self.bank_size:

@@ -13,7 +13,12 @@ from inspect_core.errors import InspectError
 # the options of inspect train a good-only model uses; any other given is refused
 USED = ("data", "groups", "val_groups", "seed", "threads", "refine_defects")
 # and those --features synthetic uses too (it trains a network)
-NETWORK = {"max_minutes": "minutes", "width": "net_width", "size": "crop"}
+NETWORK = {
+    "max_minutes": "minutes",
+    "width": "net_width",
+    "size": "crop",
+    "steps_per_epoch": "steps",
+}
 KIND_HELP = (
     "segmentation: a U-Net from painted masks; anomaly: a good-only model from the good "
     "images alone (MVTec AD train/good, or the train images whose masks are all background); "
@@ -21,7 +26,8 @@ KIND_HELP = (
 )
 FEATURES_HELP = (
     "With --kind anomaly: synthetic (a U-Net trained from scratch on the good images with "
-    "synthetic defects; --max-minutes, --width and --size apply), or what a memory bank "
+    "synthetic defects; --max-minutes, --width, --size and --steps-per-epoch (the schedule "
+    "over that many steps instead of the clock) apply), or what a memory bank "
     "stores: filters (fixed Gaussian-derivative filters), random (the U-Net encoder, random "
     "weights) or encoder:PATH.pt (a U-Net checkpoint of another product, its card beside "
     "it). [default: synthetic]"
@@ -73,7 +79,7 @@ def run_anomaly(
         raise InspectError(
             f"{names}: not used by --kind anomaly --features {features}; leave them out"
         )
-    network = {NETWORK[k]: settings[k] for k in NETWORK if settings.get(k) is not None}
+    network = {NETWORK[k]: settings[k] for k in NETWORK if settings.get(k)}  # 0: not given
     try:
         cfg = AnomalyConfig(
             data=Path(settings["data"]),

@@ -8,19 +8,21 @@ images through :class:`~inspect_core.runtime.onnx_model.OnnxModel` (tiles, test-
 prior correction as shipped) and gated against the fp32 file (:func:`gate`). When no int8 copy
 passes, it is quantized again with more layers kept in float (:func:`float_levels`: the first
 and last convolutions, then the attention gates, then the decoder) until one passes or none is
-left. Then the fp32 file and every candidate are timed in one run, interleaved: the model step
-on a few validation images at their own sizes (what ranks the variants), and the network alone
-on one input of the model's tile size. Needs the ``onnx`` package (the train extra); no torch.
+left. Then the fp32 file and every candidate are timed in one run, interleaved
+(:mod:`inspect_core.runtime.variant_timing`). Needs the ``onnx`` package (the train extra); no
+torch.
+
+What a candidate is scored and gated on depends on the model (:class:`GateKind`): a
+segmentation model's validation images and val mIoU (:data:`SEGMENTATION`, here); a good-only
+model's check images and detection scores (:mod:`inspect_core.runtime.variant_gate_anomaly`).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -48,6 +50,12 @@ class Scores:
     miou: float
     iou: dict[str, float]
     images: int
+
+    def headline(self) -> str:
+        return f"val mIoU {self.miou:.5f}"
+
+    def card_fields(self) -> dict[str, Any]:
+        return {"miou": round(self.miou, 5), "iou": {c: round(v, 5) for c, v in self.iou.items()}}
 
     @classmethod
     def of(cls, model: OnnxModel, ds: Dataset) -> Scores:
@@ -79,6 +87,13 @@ class GateResult:
             f"{MAX_CLASS_DROP}; a negative drop is a gain)"
         )
 
+    def card_fields(self) -> dict[str, Any]:
+        return {
+            "miou_drop": self.miou_drop,
+            "worst_class": self.worst_class,
+            "worst_class_drop": self.worst_class_drop,
+        }
+
 
 def gate(
     ref: Scores,
@@ -95,14 +110,82 @@ def gate(
     return GateResult(round(drop, 6), worst, round(drops[worst], 6), ok)
 
 
+class GateScores(Protocol):
+    """What a candidate scored on the gate's images (:class:`Scores`, or a good-only model's
+    detection scores): one line for the terminal, and the card's fields."""
+
+    def headline(self) -> str: ...
+
+    def card_fields(self) -> dict[str, Any]: ...
+
+
+class Verdict(Protocol):
+    """A gate's answer (:class:`GateResult` & co.): passed, why in one line, the card's fields."""
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def why(self) -> str: ...
+
+    def card_fields(self) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=GateScores)
+
+
+class GateKind(Protocol[S]):
+    """How one kind of model is gated: its scores of an engine on the gate's images, the
+    verdict against the fp32 file's, the layer sets kept in float (tried in turn), what an
+    unscored candidate records, and the limits the card states."""
+
+    def score(self, model: Path, engine: Engine, ds: Dataset) -> S: ...
+
+    def judge(self, ref: S, cand: S) -> Verdict: ...
+
+    def float_levels(self, prepared: Path) -> list[tuple[str, list[str]]]: ...
+
+    def blank(self) -> dict[str, Any]: ...
+
+    def limits(self) -> dict[str, Any]: ...
+
+
+class SegmentationGate:
+    """A segmentation model: val mIoU and every class's IoU (:func:`gate`)."""
+
+    def score(self, model: Path, engine: Engine, ds: Dataset) -> Scores:
+        return score_engine(model, engine, ds)
+
+    def judge(self, ref: Scores, cand: Scores) -> Verdict:
+        return gate(ref, cand)
+
+    def float_levels(self, prepared: Path) -> list[tuple[str, list[str]]]:
+        return float_levels(prepared)
+
+    def blank(self) -> dict[str, Any]:
+        return {
+            "miou": 0.0,
+            "iou": {},
+            "miou_drop": None,
+            "worst_class": None,
+            "worst_class_drop": None,
+        }
+
+    def limits(self) -> dict[str, Any]:
+        return {"max_miou_drop": MAX_MIOU_DROP, "max_class_drop": MAX_CLASS_DROP}
+
+
+SEGMENTATION = SegmentationGate()
+
+
 @dataclass
 class Candidate:
     """One candidate as it went through the gate and the clock."""
 
     spec: EngineSpec
     suffix: str
-    scores: Scores | None = None
-    result: GateResult | None = None
+    scores: GateScores | None = None
+    result: Verdict | None = None
     ms: float = 0.0  # the model step per timing image (tiles, copies, prior), median
     speedup: float = 0.0  # the fp32 file's ms / ms: what ranks the variants at run time
     net_ms: float = 0.0  # the network alone on one tile-size input
@@ -110,6 +193,8 @@ class Candidate:
     sha256: str = ""
     note: str = ""  # how it was made (layers kept in float), or why it was not made
     engine: Engine | None = field(default=None, repr=False)
+    kind: GateKind[Any] = field(default=SEGMENTATION, repr=False)
+    earlier: tuple[str, ...] = ()  # int8: the float levels tried before, and why each failed
 
     @property
     def shipped(self) -> bool:
@@ -135,15 +220,22 @@ class Candidate:
             "speedup": round(self.speedup, 3),
             "net_ms": round(self.net_ms, 2),
             "net_speedup": round(self.net_speedup, 3),
-            "miou": round(s.miou, 5) if s else 0.0,
-            "iou": {c: round(v, 5) for c, v in s.iou.items()} if s else {},
-            "miou_drop": r.miou_drop if r else None,
-            "worst_class": r.worst_class if r else None,
-            "worst_class_drop": r.worst_class_drop if r else None,
+            **self._measured(),
             "passed": bool(r and r.passed),
             "shipped": self.shipped,
             "made": self.note,
+            "earlier": list(self.earlier),
             "why": why,
+        }
+
+    def _measured(self) -> dict[str, Any]:
+        """The gate's fields: an unscored candidate's (in the kind's order), then what was
+        measured in their places."""
+        s, r = self.scores, self.result
+        return {
+            **self.kind.blank(),
+            **(s.card_fields() if s else {}),
+            **(r.card_fields() if r else {}),
         }
 
 
@@ -270,64 +362,3 @@ def score_engine(model: Path, engine: Engine, ds: Dataset) -> Scores:
     """``engine`` wrapped as the runtime runs it (metadata of ``model``'s own file: tiles,
     test-time copies, prior correction), scored on ``ds``."""
     return Scores.of(OnnxModel(model, verify=False, engine=engine), ds)
-
-
-def timing_images(ds: Dataset, k: int = 4) -> list[np.ndarray]:
-    """``k`` images of ``ds``, evenly spaced: what the clock runs the model step on, at their
-    own sizes (the speed-up that ranks the variants is the one on the model's real images)."""
-    picks = sorted({int(i) for i in np.linspace(0, len(ds) - 1, min(k, len(ds)))})
-    return [ds.load(i)[0] for i in picks]
-
-
-def timing_input(img: np.ndarray, meta: ModelMeta, size: tuple[int, int]) -> np.ndarray:
-    """``img`` normalised, cropped or edge-padded to ``size`` (h, w): the network alone runs on
-    it (speed hardly depends on content, but dead inputs could flatter)."""
-    x = normalize(to_channels(img, meta.channels), meta.mean, meta.std)[:, : size[0], : size[1]]
-    pad = ((0, 0), (0, size[0] - x.shape[1]), (0, size[1] - x.shape[2]))
-    return np.ascontiguousarray(np.pad(x, pad, mode="edge")[None])
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Median ms per variant name: the model step per image over the timing images, and the
-    network alone on one tile-size input."""
-
-    step_ms: dict[str, float]
-    net_ms: dict[str, float]
-
-
-def time_engines(
-    model: Path, engines: dict[str, Engine], images: list[np.ndarray], x: np.ndarray, runs: int
-) -> Timing:
-    """Both timings of every engine, interleaved (each engine wrapped as the runtime runs it,
-    with ``model``'s metadata)."""
-    wrapped = {n: OnnxModel(model, verify=False, engine=e) for n, e in engines.items()}
-    steps = {n: _step(m, images) for n, m in wrapped.items()}
-    step = median_ms(steps, runs, warmup=1)
-    net = median_ms({n: _net(e, x) for n, e in engines.items()}, runs)
-    return Timing({n: v / max(1, len(images)) for n, v in step.items()}, net)
-
-
-def _step(model: OnnxModel, images: list[np.ndarray]) -> Callable[[], object]:
-    return lambda: [model.probabilities(img) for img in images]
-
-
-def _net(engine: Engine, x: np.ndarray) -> Callable[[], object]:
-    return lambda: engine.run(x)
-
-
-def median_ms(
-    runs: dict[str, Callable[[], object]], repeats: int, warmup: int = 2
-) -> dict[str, float]:
-    """Median milliseconds of each callable, interleaved (one of each per round), so a busy
-    machine slows all of them alike."""
-    for fn in runs.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(max(1, repeats)):
-        for k, fn in runs.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append((time.perf_counter() - t) * 1000)
-    return {k: statistics.median(v) for k, v in times.items()}

@@ -50,18 +50,18 @@ def test_the_same_seed_makes_the_same_defect_and_bad_input_is_refused():
 def test_a_short_run_exports_a_model_the_runtime_reads(tmp_path):
     data = make_dataset(tmp_path / "texture", good=6, defects=2)
     args = ["train", "--data", data, "--out", tmp_path / "run", "--kind", "anomaly"]
-    args += ["--features", "synthetic", "--max-minutes", "0.05", "--width", "4", "--size", "32"]
+    args += ["--features", "synthetic", "--steps-per-epoch", "3", "--width", "4", "--size", "32"]
     res = CliRunner().invoke(cli, [str(a) for a in args])
     assert res.exit_code == 0, res.output + str(res.exception)
     card = json.loads((tmp_path / "run" / "model.json").read_text())
     arch = card["architecture"]
-    assert arch["kind"] == "unet on synthetic defects" and arch["steps"] >= 1
+    assert arch["kind"] == "unet on synthetic defects" and arch["steps"] == 3
     assert arch["config"]["width"] == 4 and arch["crop"] == 32
     assert card["features"]["source"] == "synthetic"
     assert card["features"]["trained_on"] == "texture"
     assert "no real defect" in card["features"]["learned_from"]
     assert card["dataset"]["defect_images_trained_on"] == 0
-    assert card["training"]["minutes"] == 0.05
+    assert card["training"]["steps"] == 3 and card["training"]["minutes"] == 15.0
     model = OnnxModel(tmp_path / "run" / "model.onnx", required=True)
     assert model.classes == ["background", "anomaly"]
     probs = model.probabilities(np.full((40, 56), 120, np.uint8))

@@ -6,16 +6,23 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 import sqlalchemy as sa
 
+from inspect_core.anomaly.config import CLASSES as GOOD_ONLY_CLASSES
 from inspect_db.engine import ENV_URL
 
 DB_HELP = f"Database URL (default ${ENV_URL} or sqlite:///inspect.db in this folder)."
 STORE_ENV = "INSPECT_MODEL_STORE"
+ANOMALY = GOOD_ONLY_CLASSES[1]  # a good-only model's one defect class: it names nothing
+NAMED_HINT = (
+    "a version of a good-only recipe is a model of background and the classes operators "
+    "named (never anomaly), as `inspect train` makes from `inspect review export`"
+)
 
 
 def _who(by: str | None) -> str:
@@ -45,10 +52,25 @@ def _recipe_model(plugin: str, recipe: str) -> tuple[Any, Any]:
     return r, OnnxModel(r.model, card=r.card_path, threads=1)
 
 
+def names_defects(own: list[str], classes: list[str]) -> bool:
+    """Whether a model of ``classes`` names the defects of a good-only model of ``own``
+    (``background, anomaly``): ``background`` and at least one name, never ``anomaly``, each
+    once. What a station and a backtest run such a version by is
+    :mod:`inspect_stations.named_defects` (the same test; the registry does not load it)."""
+    return (
+        own == GOOD_ONLY_CLASSES
+        and len(classes) >= 2
+        and classes[0] == own[0]
+        and ANOMALY not in classes
+        and len(set(classes)) == len(classes)
+    )
+
+
 def check_model_file(plugin: str, recipe: str, path: Path) -> tuple[str, dict[str, Any]]:
     """The sha256 and card of a model file that may become a version of ``plugin:recipe``:
-    its card beside it vouches for it, its classes are the recipe's, and its network (the
-    shapes its graph really takes and gives) and metadata fit the recipe
+    its card beside it vouches for it, its classes are the recipe's (a good-only recipe's:
+    or ``background`` and the defects operators named, :func:`names_defects`), and its
+    network (the shapes its graph really takes and gives) and metadata fit the recipe
     (:func:`inspect_core.runtime.recipe_checks.model_fit_problems`); RegistryError
     otherwise."""
     from inspect_core.errors import InspectError
@@ -70,12 +92,17 @@ def check_model_file(plugin: str, recipe: str, path: Path) -> tuple[str, dict[st
     except InspectError as e:
         raise RegistryError(str(e)) from None
     r, own = _recipe_model(plugin, recipe)
-    if model.classes != own.classes:
+    want = own.meta
+    if names_defects(own.classes, model.classes):  # a good-only recipe's named version
+        want = replace(own.meta, classes=list(model.classes))
+    elif model.classes != own.classes:
         raise RegistryError(
             f"{path}: its classes {model.classes} are not those of {plugin}:{recipe} "
             f"{own.classes}; a version must segment the same classes in the same order"
+            + (f"; {NAMED_HINT}" if own.classes == GOOD_ONLY_CLASSES else "")
         )
-    problems = model_fit_problems(recipe, own.meta, model.meta, graph, r.tile)
+    problems = model_fit_problems(recipe, want, model.meta, graph, r.tile)
+    problems += r.class_problems(model.classes)  # a good-only recipe that names "anomaly"
     if problems:
         raise RegistryError(
             f"{path} does not fit recipe {plugin}:{recipe}, refused: "

@@ -89,7 +89,8 @@ def build_net(
     """The scoring network from the bank images: a U-Net trained on synthetic defects
     (``synthetic``), or the memory bank of the source's features."""
     if source.kind == "synthetic":
-        return train_synthetic(split.bank, cfg.net_width, cfg.crop, cfg.minutes, cfg.seed, log)
+        budget = (cfg.minutes, cfg.steps)
+        return train_synthetic(split.bank, cfg.net_width, cfg.crop, budget, cfg.seed, log)
     features = build_features(source, cfg.seed)
     bank = build_bank(features, split.bank, cfg.bank_size, cfg.pool_size, cfg.seed, log)
     net = AnomalyNet(features, bank.patches, bank.center, bank.spread, cfg.blur_sigma, cfg.chunk)

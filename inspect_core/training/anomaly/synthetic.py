@@ -133,28 +133,31 @@ def train_synthetic(
     bank: Dataset,
     width: int,
     crop: int,
-    minutes: float,
+    budget: tuple[float, int | None],
     seed: int,
     log: Log,
     batch: int = 8,
     lr: float = 2e-3,
 ) -> tuple[SyntheticNet, NetworkInfo]:
-    """Train a U-Net of ``width`` on synthetic defects over ``bank``'s good images for
-    ``minutes`` (a cosine schedule on the clock); returns it as a :class:`SyntheticNet`."""
+    """Train a U-Net of ``width`` on synthetic defects over ``bank``'s good images; returns it
+    as a :class:`SyntheticNet`. ``budget``: (minutes, steps): the cosine schedule runs over
+    the steps when they are given (the same run on a busy or an idle machine; the minutes
+    still stop it), else over the clock."""
+    minutes, steps = budget
     torch.manual_seed(seed)
     cfg = ModelConfig(in_channels=bank.channels, num_classes=2, width=width, depth=4, stem_stride=2)
     unet = UNet(cfg)
-    steps_cap = 1_000_000
-    data = SyntheticSet(bank, crop, steps_cap * batch, seed)
+    data = SyntheticSet(bank, crop, (steps or 1_000_000) * batch, seed)
     loader = DataLoader(data, batch_size=batch, num_workers=0)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-4)
-    budget, started = minutes * 60.0, time.time()
+    started = time.time()
     unet.train()
     step, running = 0, math.nan
     for x, y in loader:
-        done = (time.time() - started) / budget
-        if done >= 1.0:
+        clock = (time.time() - started) / (minutes * 60.0)
+        if clock >= 1.0:
             break
+        done = step / steps if steps else clock
         for group in opt.param_groups:
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * done)) * min(1.0, (step + 1) / 50)
         loss = dice_ce_loss(unet(standardise(x)), y)
@@ -165,7 +168,7 @@ def train_synthetic(
         running = value if math.isnan(running) else 0.98 * running + 0.02 * value
         step += 1
         if step % 100 == 0:
-            log(f"synthetic defects: step {step}, loss {running:.4f}, {done:.0%} of the time")
+            log(f"synthetic defects: step {step}, loss {running:.4f}, {done:.0%} done")
     unet.eval()
     info = NetworkInfo(cfg.to_dict(), crop, step, round((time.time() - started) / 60, 2), running)
     return SyntheticNet(unet), info

@@ -3,9 +3,10 @@ version of its recipe's model is active, loads a new one beside the running one 
 keeps running meanwhile) and hands it to the pipeline, which switches between two images: an
 image is judged, post-processed and recorded entirely by the model that ran on it, and every
 record carries that model's sha256. A version that fails to load (a missing file, a card that
-does not vouch for it, other classes) is logged and the running model kept (and loaded again
-after ``RETRY_S``); a registry that does not answer (the database away) keeps the running model
-too, and is asked again later.
+does not vouch for it, classes that are neither the recipe's nor the named defects of its
+good-only model: :mod:`inspect_stations.named_defects`) is logged and the running model kept
+(and loaded again after ``RETRY_S``); a registry that does not answer (the database away)
+keeps the running model too, and is asked again later.
 
 Before the switch a version is tried (:meth:`ModelFollower.trial`): on a blank frame, on the
 last image the station recorded and on the recipe's shipped samples (``[[samples]]``, each of
@@ -35,6 +36,7 @@ from inspect_core.runtime.inspector import Inspector, InspectorBase
 from inspect_stations.config.types import Limits
 from inspect_stations.inputs.image_check import load_image
 from inspect_stations.logs import StationLog
+from inspect_stations.named_defects import GOOD_ONLY_CLASSES, NAMED_HINT, names_defects
 from inspect_stations.pipeline.status import StatusBoard
 
 RETRY_S = 60.0  # a version that would not load is tried again after this long
@@ -120,7 +122,7 @@ class ModelFollower:
         self.limits, self.rule_factories = limits or Limits(), rule_factories
         self.versions, self.build, self.log, self.status = versions, build, log, status
         self.running_sha = running.model_sha256
-        self.classes = list(running.classes)
+        self.classes = list(running.classes)  # the recipe's own model's: what a version fits
         # versions that would not load -> when to try again (a share not mounted yet, a copy
         # still running); the error is said once per version, and again when it loads
         self.failed: dict[str, float] = {}
@@ -162,10 +164,7 @@ class ModelFollower:
         keeping = f"keeping the model that runs (sha256 {self.running_sha[:12]})"
         try:
             new = self.build(recipe_for(self.base, v))
-            if list(new.classes) != self.classes:
-                raise ValueError(
-                    f"its classes {new.classes} are not those of the running model {self.classes}"
-                )
+            self._check_classes(list(new.classes))
             self.tried = self.trial(new, v) if v is not None else ""
         except TrialFailed as e:
             self._failed(
@@ -193,6 +192,16 @@ class ModelFollower:
             return None
         self.status.resolved(SWITCH_KEY)
         return new
+
+    def _check_classes(self, classes: list[str]) -> None:
+        """ValueError unless ``classes`` are the recipe's model's, or (a good-only recipe) name
+        its defects."""
+        if classes == self.classes or names_defects(self.classes, classes):
+            return
+        hint = f" ({NAMED_HINT})" if self.classes == GOOD_ONLY_CLASSES else ""
+        raise ValueError(
+            f"its classes {classes} are not those of the recipe's model {self.classes}{hint}"
+        )
 
     def _failed(self, key: str, what: str, msg: str, again_s: float) -> None:
         """A version not switched to: said once per version (not on every retry), shown as
