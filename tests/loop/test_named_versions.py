@@ -8,7 +8,9 @@ good-only model's very classes, so the loop stopped at its last step."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import make_tiny_model, write_card
@@ -18,10 +20,12 @@ from inspect_batch.commands import CandidateRefused, check_candidate
 from inspect_core.cards import sha256_file
 from inspect_core.cli import cli
 from inspect_core.plugin_api.interfaces import ModelVersion
+from inspect_core.types import Decision
 from inspect_db.registry.cli import names_defects as registry_names_defects
 from inspect_stations.config.station import parse_config
 from inspect_stations.named_defects import names_defects
 from inspect_stations.pipeline.daemon import Station
+from inspect_stations.pipeline.model_follow import TrialFailed, TrialImage, run_trial
 from inspect_stations.testing import CapturedLogs, MemorySink, recipe_file, write_images
 
 GOOD_ONLY = ["background", "anomaly"]
@@ -163,3 +167,36 @@ def test_a_station_switches_to_the_named_model_and_rolls_back(tmp_path, models):
     assert len(failed) == 1 and "version v3" in failed[0]
     assert "are not those of the recipe's model ['background', 'anomaly']" in failed[0]
     assert "never anomaly" in failed[0]
+
+
+class _Judge:
+    """An inspector as a trial sees it: one verdict for every frame."""
+
+    def __init__(self, verdict: str):
+        self.classes = NAMED
+        self.verdict = verdict
+
+    def preprocess(self, image):
+        return image
+
+    def forward(self, frames):
+        h, w = frames[0].shape[:2]
+        probs = np.full((len(NAMED), h, w), 1 / len(NAMED), np.float32)
+        return [SimpleNamespace(error=None, probs=probs)]
+
+    def judge_probs(self, frame, probs):
+        return SimpleNamespace(verdict=SimpleNamespace(decision=Decision(self.verdict)))
+
+
+def test_a_good_only_recipes_review_sample_takes_fail_from_a_model_naming_defects():
+    image = np.full((8, 8), 100, np.uint8)
+    sample = TrialImage("sample.png", image, "REVIEW")
+    with pytest.raises(TrialFailed, match="judged FAIL, expected REVIEW"):
+        run_trial(_Judge("FAIL"), sample)
+    named = TrialImage("sample.png", image, "REVIEW", fail_for_review=True)
+    assert run_trial(_Judge("FAIL"), named) == "FAIL"  # the same finding, named
+    with pytest.raises(TrialFailed, match="judged PASS, expected REVIEW"):
+        run_trial(_Judge("PASS"), named)  # a missed defect is still a failed trial
+    passed = TrialImage("good.png", image, "PASS", fail_for_review=True)
+    with pytest.raises(TrialFailed, match="judged FAIL, expected PASS"):
+        run_trial(_Judge("FAIL"), passed)
