@@ -146,7 +146,8 @@ def test_plugins_lists_every_shipped_recipe(installed, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     listing = json.loads(run.stdout)
     text = json.dumps(listing)
-    for name in ("industrial", "aerial", "robotics", "steel", "tile", "ballscrew", "landcover"):
+    shipped = ("steel", "tile", "tile-anomaly", "ballscrew", "landcover")
+    for name in ("industrial", "aerial", "robotics", *shipped):
         assert name in text, name
     assert str(ROOT) not in text
 

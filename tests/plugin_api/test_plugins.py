@@ -176,7 +176,7 @@ def test_test_kit_runs_samples(tiny_model, tmp_path):
 
 
 def test_plugins_command_lists_shipped_recipes():
-    """`inspect plugins --json`: three plugins, five recipes, each model's sha256 matches."""
+    """`inspect plugins --json`: three plugins, six recipes, each model's sha256 matches."""
     import hashlib
     from pathlib import Path
 
@@ -192,7 +192,7 @@ def test_plugins_command_lists_shipped_recipes():
         for d in by_name[name]["domains"]:
             for r in d["recipes"]:
                 recipes[r["name"]] = r
-    assert set(recipes) == {"steel", "tile", "ballscrew", "landcover", "driving"}
+    assert set(recipes) == {"steel", "tile", "tile-anomaly", "ballscrew", "landcover", "driving"}
     for r in recipes.values():
         data = Path(r["model"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == r["sha256"]

@@ -1,4 +1,5 @@
-"""Industrial defects: steel strip (NEU-Seg), magnetic tile and ball screw pitting.
+"""Industrial defects: steel strip (NEU-Seg), magnetic tile and ball screw pitting; magnetic
+tile also from good parts alone (``tile-anomaly``, a good-only model).
 
 Gray-scale surfaces; any defect region above its class's minimum area fails the part, and
 regions the model is unsure of go to an operator (REVIEW). Ball screw images (1100-2700 px,
@@ -16,7 +17,7 @@ from inspect_core.runtime.recipe import Domain, Recipe
 __all__ = ["register_domains"]  # the hook implementation pluggy finds
 
 HERE = Path(__file__).parent
-RECIPES = ("steel", "tile", "ballscrew")
+RECIPES = ("steel", "tile", "tile-anomaly", "ballscrew")
 
 
 @hookimpl
