@@ -117,14 +117,15 @@ def shipped_recipes() -> list[tuple[str, object]]:
 
 def gate_mious(card_path: Path, variant: str) -> tuple[float | None, float | None]:
     """(fp32, ``variant``) val mIoU from the card: what the gate measured, or, for a model
-    without variants (fp32 runs), its validation score twice."""
+    without variants (fp32 runs), its validation score twice; None where the card has no
+    mIoU (a good-only model's gate scores detection, not segmentation)."""
     card = json.loads(card_path.read_text())
     v = card.get("variants")
     if not v:
         miou = (card.get("validation") or {}).get("miou")
         return miou, miou
-    ref = v["reference"]["miou"]
-    chosen = next((e["miou"] for e in v["list"] if e["name"] == variant), ref)
+    ref = v["reference"].get("miou")
+    chosen = next((e.get("miou") for e in v["list"] if e["name"] == variant), ref)
     return ref, chosen
 
 

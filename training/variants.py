@@ -21,6 +21,15 @@ card's "variants" lists every candidate with its scores, speed, sha256 and why i
 instructions they were measured with (int8: AVX512-VNNI/AVX-VNNI/AMX; bf16: AVX512-BF16/AMX);
 candidates this machine cannot run are recorded as not made. Rerun after anything rewrites the
 model (choose_tta.py, fit_prior.py): variants of an older file are never run.
+
+A good-only model (its card's "kind": "anomaly", from `inspect train --kind anomaly`) is gated
+on its check images instead (its card's check groups, found again as training split them; --data
+must be the dataset it was trained on): a candidate passes when its check image AUROC and pixel
+AUROC are each within 0.005 of the fp32 file's, it rejects at most one more good check image at
+the card's threshold, and the image decisions agree on at least 99% of the check images. Its
+int8 copy is calibrated on the good bank images and always keeps the outputs (score to logits)
+in float (inspect_core/runtime/variant_gate_anomaly.py). The card records the same fields, with
+the detection scores in place of the mIoU.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from _cli import parser, run
 
@@ -40,8 +50,16 @@ from inspect_core.cards import sha256_file, verify_model
 from inspect_core.data.datasets import Dataset, open_dataset
 from inspect_core.errors import InspectError
 from inspect_core.runtime import variant_export as vx
+from inspect_core.runtime import variant_timing as vt
 from inspect_core.runtime.engines import Engine, EngineSpec, engine_installed, open_engine
 from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.runtime.variant_gate_anomaly import (
+    AnomalyCard,
+    AnomalyScores,
+    anomaly_gate_set,
+    card_note,
+    is_anomaly,
+)
 from inspect_core.runtime.variants import REFERENCE, REQUIRES, cpu_flags
 from inspect_core.training.holdout import held_out_dataset
 
@@ -72,27 +90,44 @@ def main() -> None:
         make_variants(path, args)
 
 
+def _gating(path: Path, card: dict, data: str) -> vx.GateSet:
+    """What ``path``'s variants are gated and calibrated on: a good-only model's check images
+    (its card's kind is anomaly), else the images its card says it was validated on."""
+    if is_anomaly(card):
+        return anomaly_gate_set(AnomalyCard.read(card, path.with_suffix(".json")), Path(data))
+    split = card.get("validation_split") or {}
+    tta = ",".join(card.get("tta") or []) or "none"
+    return vx.GateSet(
+        vx.SEGMENTATION,
+        held_out_dataset(card, data),
+        open_dataset(data, "train"),
+        split.get("images") or [],
+        split.get("source", "val split"),
+        f"tiles, test-time copies ({tta}), prior correction",
+        "the train split, none of the gate's images, tile-sized crops",
+    )
+
+
 def make_variants(path: Path, args) -> None:
     """Everything for one model (see the module docstring); writes its int8 file and card."""
     card_path = path.with_suffix(".json")
     verify_model(path, card_path, required=True)  # variants of the file its card vouches for
     card = json.loads(card_path.read_text())
     data = args.data or str(Path(args.datasets) / (card.get("dataset") or {}).get("name", ""))
-    gate_ds = held_out_dataset(card, data)
+    g = _gating(path, card, data)
     ref_engine = open_engine(path, REFERENCE, args.threads)
     meta = OnnxModel(path, verify=False, engine=ref_engine).meta
-    print(f"{path}: gating on {len(gate_ds)} images of {data} ({gate_ds.split})", flush=True)
-    ref = vx.score_engine(path, ref_engine, gate_ds)
-    _check_card_score(card, ref)
-    print(f"  fp32-onnxruntime: val mIoU {ref.miou:.5f}", flush=True)
-    held = (card.get("validation_split") or {}).get("images") or []
-    calib = vx.calibration_inputs(open_dataset(data, "train"), meta, args.calib, 0, held)
+    print(f"{path}: gating on {len(g.ds)} images of {data} ({g.ds.split})", flush=True)
+    ref = g.kind.score(path, ref_engine, g.ds)
+    _check_card_score(card, card_path, ref)
+    print(f"  fp32-onnxruntime: {ref.headline()}", flush=True)
+    calib = vx.calibration_inputs(g.calib_from, meta, args.calib, 0, g.exclude)
     with tempfile.TemporaryDirectory() as tmp:
-        int8_file, cands = _int8(path, Path(tmp), calib, gate_ds, ref, args)
-        cands.append(_bf16(path, gate_ds, ref, args.threads))
+        int8_file, cands = _int8(path, Path(tmp), calib, g.ds, ref, args, g.kind)
+        cands.append(_bf16(path, g.ds, ref, args.threads, g.kind))
         side = args.size or meta.tile
-        images = vx.timing_images(gate_ds, args.images)
-        x = vx.timing_input(images[0], meta, (side, side))
+        images = vt.timing_images(g.ds, args.images)
+        x = vt.timing_input(images[0], meta, (side, side))
         ref_ms = _time(path, ref_engine, cands, images, x, args.runs)
         staged = _stage_int8(path, int8_file, cands)
     for c in cands:
@@ -100,7 +135,7 @@ def make_variants(path: Path, args) -> None:
             c.sha256 = sha256_file(path) if c.result else ""
         print(f"  {c.spec.name}: {'ships' if c.shipped else 'not shipped'}: {c.to_dict()['why']}")
     try:
-        card["variants"] = _record(path, card, ref, ref_ms, cands, gate_ds, len(calib), side, args)
+        card["variants"] = _record(path, ref, ref_ms, cands, g, len(calib), side, args)
         _write_pair(path, card_path, card, staged)
     finally:
         if staged is not None:
@@ -122,7 +157,13 @@ def _write_pair(path: Path, card_path: Path, card: dict, staged: Path | None) ->
     print(f"  wrote the card's variants: {card_path}", flush=True)
 
 
-def _check_card_score(card: dict, ref: vx.Scores) -> None:
+def _check_card_score(card: dict, card_path: Path, ref: vx.GateScores) -> None:
+    if isinstance(ref, AnomalyScores):
+        note = card_note(AnomalyCard.read(card, card_path), ref)
+        if note:
+            print(f"  {note}")
+        return
+    assert isinstance(ref, vx.Scores)
     val = (card.get("validation") or {}).get("miou")
     if isinstance(val, float) and abs(val - ref.miou) > 1e-4:
         print(
@@ -142,50 +183,75 @@ def _unmakeable(spec: EngineSpec) -> str:
 
 
 def _int8(
-    path: Path, tmp: Path, calib: list, ds: Dataset, ref: vx.Scores, args
+    path: Path,
+    tmp: Path,
+    calib: list,
+    ds: Dataset,
+    ref: vx.GateScores,
+    args,
+    kind: vx.GateKind[Any] = vx.SEGMENTATION,
 ) -> tuple[Path | None, list[vx.Candidate]]:
     """Quantize with fewer and fewer layers in int8 until a candidate passes; the int8 file
-    that passed (or None) and the int8 candidates of the last level tried."""
+    that passed (or None) and the int8 candidates of the last level tried (each says why the
+    levels before it failed)."""
     specs = [s for s in vx.CANDIDATES if s.precision == "int8"]
-    skipped = [vx.Candidate(s, vx.INT8_SUFFIX, note=_unmakeable(s)) for s in specs]
+    skipped = [vx.Candidate(s, vx.INT8_SUFFIX, note=_unmakeable(s), kind=kind) for s in specs]
     makeable = [c.spec for c in skipped if not c.note]
     skipped = [c for c in skipped if c.note]
     if not makeable or not calib:
         why = "no training image to calibrate on" if not calib else ""
-        return None, skipped + [vx.Candidate(s, vx.INT8_SUFFIX, note=why) for s in makeable]
+        unmade = [vx.Candidate(s, vx.INT8_SUFFIX, note=why, kind=kind) for s in makeable]
+        return None, skipped + unmade
     prepared = tmp / "prepared.onnx"
     vx.prepare_for_quantization(path, prepared)
     tried: list[vx.Candidate] = []
-    for k, (label, nodes) in enumerate(vx.float_levels(prepared)):
+    earlier: list[str] = []
+    for k, (label, nodes) in enumerate(kind.float_levels(prepared)):
         q = tmp / f"int8-{k}.onnx"
         vx.quantize_int8(prepared, q, calib, nodes, args.method)
         made = f"{args.method} calibration; kept in float: {label} ({len(nodes)} nodes)"
-        tried = [vx.Candidate(s, vx.INT8_SUFFIX, note=made) for s in makeable]
+        tried = [
+            vx.Candidate(s, vx.INT8_SUFFIX, note=made, kind=kind, earlier=tuple(earlier))
+            for s in makeable
+        ]
         for c in tried:
-            _score(c, q, path, ds, ref, args.threads)
+            _score(c, q, path, ds, ref, args.threads, kind)
         if any(c.result and c.result.passed for c in tried):
             return q, skipped + tried
+        earlier += [f"{c.spec.name}, {c.note}: {c.result.why if c.result else ''}" for c in tried]
     return None, skipped + tried
 
 
-def _bf16(path: Path, ds: Dataset, ref: vx.Scores, threads: int) -> vx.Candidate:
+def _bf16(
+    path: Path, ds: Dataset, ref: vx.GateScores, threads: int, kind: vx.GateKind[Any]
+) -> vx.Candidate:
     spec = next(s for s in vx.CANDIDATES if s.precision == "bf16")
-    c = vx.Candidate(spec, ".onnx", note=_unmakeable(spec))
+    c = vx.Candidate(spec, ".onnx", note=_unmakeable(spec), kind=kind)
     if not c.note:
         c.note = "the fp32 file, INFERENCE_PRECISION_HINT=bf16"
-        _score(c, path, path, ds, ref, threads)
+        _score(c, path, path, ds, ref, threads, kind)
     return c
 
 
-def _score(c: vx.Candidate, file: Path, model: Path, ds: Dataset, ref: vx.Scores, threads: int):
+def _score(
+    c: vx.Candidate,
+    file: Path,
+    model: Path,
+    ds: Dataset,
+    ref: vx.GateScores,
+    threads: int,
+    kind: vx.GateKind[Any],
+) -> None:
+    """``c`` (its network in ``file``, run with ``model``'s metadata) scored on ``ds`` and
+    judged against ``ref``."""
     try:
         c.engine = open_engine(file, c.spec, threads)
     except InspectError as e:
         c.note = f"{c.note}; does not load: {e}"
         return
-    c.scores = vx.score_engine(model, c.engine, ds)
-    c.result = vx.gate(ref, c.scores)
-    print(f"  {c.spec.name} ({c.note}): val mIoU {c.scores.miou:.5f}, {c.result.why}", flush=True)
+    scores = kind.score(model, c.engine, ds)
+    c.scores, c.result = scores, kind.judge(ref, scores)
+    print(f"  {c.spec.name} ({c.note}): {scores.headline()}, {c.result.why}", flush=True)
 
 
 def _time(path: Path, ref: Engine, cands: list[vx.Candidate], images, x, runs: int) -> dict:
@@ -193,7 +259,7 @@ def _time(path: Path, ref: Engine, cands: list[vx.Candidate], images, x, runs: i
     times ({"ms": per image, "net_ms": network alone})."""
     made = {c.spec.name: c for c in cands if c.engine is not None and c.result is not None}
     engines = {REFERENCE.name: ref, **{n: c.engine for n, c in made.items()}}
-    t = vx.time_engines(path, engines, images, x, runs)
+    t = vt.time_engines(path, engines, images, x, runs)
     step, net = t.step_ms[REFERENCE.name], t.net_ms[REFERENCE.name]
     for n, c in made.items():
         c.ms, c.speedup = t.step_ms[n], step / t.step_ms[n]
@@ -216,32 +282,24 @@ def _stage_int8(path: Path, int8_file: Path | None, cands: list[vx.Candidate]) -
 
 
 def _record(
-    path: Path, card: dict, ref: vx.Scores, ref_ms: dict, cands, ds, n_calib, side, args
+    path: Path, ref: vx.GateScores, ref_ms: dict, cands, g: vx.GateSet, n_calib, side, args
 ) -> dict:
     """The card's ``variants``: what was compared, how, and every candidate."""
-    split = card.get("validation_split") or {}
-    tta = ",".join(card.get("tta") or []) or "none"
     return {
         "reference": {
             "name": REFERENCE.name,
             "sha256": sha256_file(path),
             **ref_ms,
-            "miou": round(ref.miou, 5),
-            "iou": {c: round(v, 5) for c, v in ref.iou.items()},
+            **ref.card_fields(),
         },
         "gate": {
-            "max_miou_drop": vx.MAX_MIOU_DROP,
-            "max_class_drop": vx.MAX_CLASS_DROP,
+            **g.kind.limits(),
             "min_speedup": vx.MIN_SPEEDUP,
-            "images": len(ds),
-            "what": split.get("source", "val split"),
-            "as_shipped": f"tiles, test-time copies ({tta}), prior correction",
+            "images": len(g.ds),
+            "what": g.what,
+            "as_shipped": g.as_shipped,
         },
-        "calibration": {
-            "method": args.method,
-            "images": n_calib,
-            "from": "the train split, none of the gate's images, tile-sized crops",
-        },
+        "calibration": {"method": args.method, "images": n_calib, "from": g.calib_what},
         "timing": _timing(side, args),
         "list": [c.to_dict() for c in cands],
     }

@@ -175,7 +175,22 @@ class SegmentationGate:
         return {"max_miou_drop": MAX_MIOU_DROP, "max_class_drop": MAX_CLASS_DROP}
 
 
-SEGMENTATION = SegmentationGate()
+SEGMENTATION: GateKind[Scores] = SegmentationGate()
+
+
+@dataclass(frozen=True)
+class GateSet:
+    """What a model's variants are gated on: the kind of gate and its images (``ds``), the
+    images the int8 copy is calibrated on (``calib_from`` less ``exclude``: none of the
+    gate's), and the card's words for them."""
+
+    kind: GateKind[Any]
+    ds: Dataset
+    calib_from: Dataset
+    exclude: list[str]
+    what: str
+    as_shipped: str
+    calib_what: str
 
 
 @dataclass

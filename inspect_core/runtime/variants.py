@@ -3,8 +3,10 @@
 ``training/variants.py`` makes them at export: an int8 copy of the network (ONNX Runtime static
 QDQ, per-channel weights, calibrated on training images) run by ONNX Runtime or OpenVINO, and the
 fp32 file run by OpenVINO in bfloat16. Each is scored on the model's validation images against
-the fp32 file (the gate: val mIoU within 0.005, no class's IoU more than 0.02 lower) and timed
-against it in the same run; the card's ``variants`` records all of it, with each file's sha256.
+the fp32 file (the gate: val mIoU within 0.005, no class's IoU more than 0.02 lower; a good-only
+model's on its check images: image and pixel AUROC within 0.005, at most one more good image
+rejected, 99% of image decisions alike) and timed against it in the same run; the card's
+``variants`` records all of it, with each file's sha256.
 A variant that failed the gate, or was not faster, is not shipped.
 
 As a model loads (:func:`~inspect_core.runtime.loader.load_model`), :func:`plan` ranks the
@@ -62,9 +64,18 @@ class Variant:
     suffix: str
     sha256: str
     speedup: float
-    miou: float
+    miou: float | None  # a segmentation model's gate score (None: a good-only model's variant)
     shipped: bool
     why: str = ""
+    image_auroc: float | None = None  # a good-only model's: its check image AUROC
+
+    @property
+    def gate_score(self) -> str:
+        """What the gate measured, for a log line."""
+        if self.miou is not None:
+            return f"gate val mIoU {self.miou:.4f}"
+        auroc = "none" if self.image_auroc is None else f"{self.image_auroc:.4f}"
+        return f"gate check image AUROC {auroc}"
 
     @property
     def name(self) -> str:
@@ -81,7 +92,12 @@ class Variant:
             shipped = d["shipped"]
             if not isinstance(shipped, bool):
                 raise TypeError(f"shipped is {shipped!r}, not true or false")
-            out = cls(spec, suffix, sha, float(d["speedup"]), float(d["miou"]), shipped)
+            speedup = float(d["speedup"])
+            if "miou" in d or "image_auroc" not in d:  # a good-only model's has no mIoU
+                out = cls(spec, suffix, sha, speedup, float(d["miou"]), shipped)
+            else:
+                auroc = None if d["image_auroc"] is None else float(d["image_auroc"])
+                out = cls(spec, suffix, sha, speedup, None, shipped, image_auroc=auroc)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CardError(f"{where}: a variant entry is incomplete ({e!r}): {d}") from e
         if "/" in suffix or "\\" in suffix or not suffix.endswith(".onnx"):
@@ -322,7 +338,7 @@ def _log_choice(model: Path, p: Plan, c: Chosen) -> None:
     if c.variant is not None:
         head = (
             f"{model}: runs variant {c.name} ({c.file.name if c.file else ''}, "
-            f"{c.variant.speedup:.2f}x the fp32 file at export, gate val mIoU {c.variant.miou:.4f})"
+            f"{c.variant.speedup:.2f}x the fp32 file at export, {c.variant.gate_score})"
         )
     elif p.requested == "fp32":
         head = f"{model}: runs the fp32 file ({VARIANT_ENV}=fp32)"
