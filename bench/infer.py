@@ -209,11 +209,15 @@ def main() -> None:
             f"\n{'recipe':<20} {'size':>9} {'variant':<17} {'fp32 ms':>9} {'fast ms':>9} "
             f"{'speedup':>8} {'mIoU fp32':>9} {'mIoU fast':>9}"
         )
+
+        def score(v: float | None) -> str:  # a good-only model has no mIoU
+            return f"{v:>9.4f}" if v is not None else f"{'-':>9}"
+
         for r in native:
             print(
                 f"{r['recipe']:<20} {r['size']:>9} {r['variant']:<17} {r['fp32_ms']:>9.1f} "
-                f"{r['fast_ms']:>9.1f} {r['speedup']:>7.2f}x {r['miou_fp32'] or 0:>9.4f} "
-                f"{r['miou_fast'] or 0:>9.4f}"
+                f"{r['fast_ms']:>9.1f} {r['speedup']:>7.2f}x {score(r['miou_fp32'])} "
+                f"{score(r['miou_fast'])}"
             )
 
 
