@@ -19,6 +19,7 @@ def cli() -> None:
 
 
 from inspect_core.commands.evaluate import evaluate
+from inspect_core.commands.health import health_group
 from inspect_core.commands.plugins import plugin_group, plugins_cmd
 from inspect_core.commands.predict import predict
 from inspect_core.commands.train import train
@@ -28,6 +29,7 @@ cli.add_command(train)
 cli.add_command(predict)
 cli.add_command(plugins_cmd)
 cli.add_command(plugin_group)
+cli.add_command(health_group)
 
 
 def error_text(e: InspectError) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import copy
 import enum
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 
 class Decision(str, enum.Enum):
@@ -129,6 +129,129 @@ class Verdict:
         )
 
 
+# -- input health (issue 25): is the image fit to be judged? ---------------------------------
+Figure = Literal["focus", "clipped_dark", "clipped_bright", "mean", "highlights", "contrast"]
+Bound = Literal["min", "max"]
+Reason = Literal["out of focus", "under-exposed", "over-exposed", "low contrast"]
+#: what an inspection's input health says (the ``health_flag`` column; None: not measured)
+HealthFlag = Literal["ok", "quality", "unfamiliar"]
+UNFAMILIAR = "unfamiliar image"  # the reason an unfamiliar image is given
+
+
+@dataclass(frozen=True)
+class QualityFigures:
+    """One image's quality figures (:func:`inspect_core.health.measure`)."""
+
+    focus: float  # fine / coarse gradient energy: ~1 sharp, -> 0.0625 blurred
+    clipped_dark: float  # share of pixels <= 2, 0..1
+    clipped_bright: float  # share of pixels >= 253, 0..1
+    mean: float  # mean gray level, 0..255
+    highlights: float  # the gray level 99 % of the pixels are at or below, 0..255
+    contrast: float  # standard deviation of the gray levels, 0..127.5
+
+    def value(self, figure: Figure) -> float:
+        """The figure named ``figure``."""
+        return float(getattr(self, figure))
+
+    def to_dict(self, *, exact: bool = False) -> dict[str, float]:
+        """The figures as JSON numbers (4 significant digits unless ``exact``)."""
+        return {k: (v if exact else float(f"{v:.4g}")) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class QualityProblem:
+    """One quality limit an image breaks (:func:`inspect_core.health.check`)."""
+
+    figure: Figure
+    value: float
+    bound: Bound
+    limit: float
+    reason: Reason
+
+    @property
+    def message(self) -> str:
+        """One line for the person at the line, e.g. "out of focus: focus 0.081 is below the
+        least 0.15 allowed"."""
+        side = "below the least" if self.bound == "min" else "above the largest"
+        return (
+            f"{self.reason}: {self.figure.replace('_', ' ')} {self.value:.3g} is {side} "
+            f"{self.limit:.3g} allowed"
+        )
+
+
+@dataclass(frozen=True)
+class InputHealth:
+    """What an inspection records of its image's health: the quality figures of the frame the
+    model saw (None: not measured, e.g. an image under 16 px a side), the quality limits it
+    breaks, and its familiarity (higher: more like the training images; None until the
+    recipe's model has a familiarity check) with the verdict on it."""
+
+    quality: QualityFigures | None = None
+    problems: tuple[QualityProblem, ...] = ()
+    familiarity: float | None = None
+    unfamiliar: bool | None = None
+
+    @property
+    def flag(self) -> HealthFlag | None:
+        """``unfamiliar``, else ``quality`` (a limit broken), else ``ok``; None when nothing
+        was measured."""
+        if self.unfamiliar:
+            return "unfamiliar"
+        if self.problems:
+            return "quality"
+        if self.quality is None and self.familiarity is None:
+            return None
+        return "ok"
+
+    @property
+    def messages(self) -> list[str]:
+        """What is wrong with the image, one line each (the quality problems, then
+        familiarity)."""
+        out = [p.message for p in self.problems]
+        if self.unfamiliar:
+            fam = "" if self.familiarity is None else f" (familiarity {self.familiarity:.3g})"
+            out.append(f"{UNFAMILIAR}: unlike the training images{fam}")
+        return out
+
+    def to_dict(self, *, exact: bool = False) -> dict[str, Any]:
+        """The health keys of an inspection's JSON: ``quality`` (the figures, or null),
+        ``quality_problems`` (messages), ``familiarity``, ``unfamiliar``, ``health_flag``;
+        ``exact`` (the station's journal) adds ``quality_limits_broken`` to read back."""
+        d: dict[str, Any] = {
+            "quality": None if self.quality is None else self.quality.to_dict(exact=exact),
+            "quality_problems": [p.message for p in self.problems],
+            "familiarity": (
+                self.familiarity
+                if exact or self.familiarity is None
+                else float(f"{self.familiarity:.4g}")
+            ),
+            "unfamiliar": self.unfamiliar,
+            "health_flag": self.flag,
+        }
+        if exact:
+            d["quality_limits_broken"] = [asdict(p) for p in self.problems]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputHealth | None:
+        """The health of :meth:`to_dict`'s keys; None when ``d`` has none (a record made
+        before issue 25, or not measured)."""
+        quality = d.get("quality")
+        if quality is None and d.get("familiarity") is None and d.get("unfamiliar") is None:
+            return None
+        return cls(
+            QualityFigures(**quality) if isinstance(quality, dict) else None,
+            tuple(QualityProblem(**p) for p in d.get("quality_limits_broken") or []),
+            d.get("familiarity"),
+            d.get("unfamiliar"),
+        )
+
+
+#: the keys :meth:`InputHealth.to_dict` writes (an inspection's JSON without health has them
+#: as null / empty, so every line of ``inspect predict --json`` has the same keys)
+NO_HEALTH: dict[str, Any] = InputHealth().to_dict()
+
+
 @dataclass
 class Inspection:
     """Everything recorded about one inspected image.
@@ -173,6 +296,9 @@ class Inspection:
     # ERROR under a key made of its path, size and time, having no content hash; once read it
     # names that key here, and a sink keeps one record: this one in place of that ERROR
     replaces: str | None = None
+    # the image's quality figures, the limits it breaks and its familiarity (issue 25); None:
+    # not measured (ERROR, a verdict known from before)
+    health: InputHealth | None = None
 
     def to_dict(self, *, exact: bool = False) -> dict[str, Any]:
         """The one JSON form of an inspection: its fields, with the verdict's keys
@@ -182,6 +308,7 @@ class Inspection:
         d = {k: getattr(self, k) for k in _FIELDS}
         d["thresholds"] = copy.deepcopy(self.thresholds)
         d.update(self.verdict.to_dict(exact=exact))
+        d.update(NO_HEALTH if self.health is None else self.health.to_dict(exact=exact))
         return d
 
     @classmethod
@@ -191,8 +318,10 @@ class Inspection:
         Keys this version does not know are left out."""
         nested = d.get("verdict")
         verdict = Verdict.from_dict(nested if isinstance(nested, dict) else d)
-        return cls(verdict=verdict, **{k: d[k] for k in _FIELDS if k in d})
+        health = InputHealth.from_dict(d)
+        return cls(verdict=verdict, health=health, **{k: d[k] for k in _FIELDS if k in d})
 
 
-#: the fields of an inspection besides its verdict (what :meth:`Inspection.from_dict` reads)
-_FIELDS = tuple(f.name for f in fields(Inspection) if f.name != "verdict")
+#: the fields of an inspection besides its verdict and health (what :meth:`Inspection.from_dict`
+#: reads as they are)
+_FIELDS = tuple(f.name for f in fields(Inspection) if f.name not in ("verdict", "health"))

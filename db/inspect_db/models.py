@@ -199,6 +199,16 @@ class InspectionRecord(Base):
     capture_id: Mapped[str | None] = mapped_column(sa.String(128))  # None: keyed by content
     n_regions: Mapped[int] = mapped_column(sa.Integer, default=0)
     defect_area_px: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # the image's health (revision 0008; NULL before, and where not measured): the quality
+    # figures of the frame the model saw, its familiarity, and ok / quality / unfamiliar
+    focus: Mapped[float | None] = mapped_column(sa.Float)
+    mean_level: Mapped[float | None] = mapped_column(sa.Float)
+    highlights: Mapped[float | None] = mapped_column(sa.Float)
+    clipped_dark: Mapped[float | None] = mapped_column(sa.Float)
+    clipped_bright: Mapped[float | None] = mapped_column(sa.Float)
+    contrast: Mapped[float | None] = mapped_column(sa.Float)
+    familiarity: Mapped[float | None] = mapped_column(sa.Float)
+    health_flag: Mapped[str | None] = mapped_column(sa.String(12))
 
     station: Mapped[Station] = relationship(back_populates="inspections")
     model: Mapped[Model | None] = relationship()

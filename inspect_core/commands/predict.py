@@ -198,6 +198,10 @@ def _print(insp: Inspection) -> None:
     click.secho(f"{v.decision.value:6} {terminal_text(insp.source)}", fg=colour, bold=True)
     if insp.error:
         click.echo(f"       {terminal_text(insp.error)}")
+    shown = {h.message for h in v.hits}  # a broken quality limit is a hit, named `quality`
+    for m in insp.health.messages if insp.health is not None else []:
+        if m not in shown:  # on_problem = "record": named, the verdict is the model's
+            click.echo(f"       image: {terminal_text(m)} (recorded; the verdict is the model's)")
     for h in v.hits:
         click.echo(f"       {terminal_text(h.rule)}: {terminal_text(h.message)}")
     for r in v.regions[:10]:

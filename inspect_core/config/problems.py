@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import difflib
 import math
+import types
+import typing
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -126,8 +128,16 @@ def _model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseMode
         ):
             return None
         field = current.model_fields.get(part)
-        current = field.annotation if field else None
+        current = _table_of(field.annotation) if field else None
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _table_of(annotation: Any) -> Any:
+    """The model of an optional table (``QualityLimits | None``), else ``annotation``."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
 
 
 def _extra(model: type[BaseModel], name: str, key: str) -> Any:

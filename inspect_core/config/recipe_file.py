@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
+from inspect_core.config.health import HealthSettings
 from inspect_core.config.settings import Settings
 from inspect_core.config.steps import RecipeNumbers
 
@@ -53,6 +54,9 @@ class RecipeFile(RecipeNumbers):
     preprocess: Tables = Field(default_factory=list, description="[[preprocess]] steps")
     postprocess: Tables = Field(default_factory=list, description="[[postprocess]] steps")
     rules: Tables = Field(default_factory=list, description="[[rules]] that give the verdict")
+    health: HealthSettings | None = Field(
+        default=None, description="[health]: image-quality limits and what breaking one does"
+    )
     samples: list[SampleTable] = Field(
         default_factory=list, description="[[samples]] with their expected verdicts"
     )

@@ -119,10 +119,14 @@ def measure_split(
 
 
 def fit_limits_from_dataset(
-    root: str | Path, share: float = 0.005, max_images: int | None = None
+    root: str | Path,
+    share: float = 0.005,
+    max_images: int | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> QualityLimits:
-    """Limits fitted (:func:`fit_limits`) from the train split of the dataset folder ``root``."""
-    figures = measure_split(root, "train", max_images)
+    """Limits fitted (:func:`fit_limits`) from the train split of the dataset folder ``root``;
+    ``prepare``: the recipe's preprocessing (an inspector measures the frame the model sees)."""
+    figures = measure_split(root, "train", max_images, prepare)
     if len(figures) < MIN_IMAGES:
         raise DataError(
             f"{Path(root) / 'train'}: {len(figures)} training image(s); quality limits are "

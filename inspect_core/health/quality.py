@@ -45,17 +45,14 @@ two runs (the 16-bit Sobel and the histogram carry it; float32 gradients made it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import cv2
 import numpy as np
 
 from inspect_core.errors import ImageError
+from inspect_core.types import Figure, QualityFigures
 
 __all__ = ["FIGURES", "MIN_SIDE", "Figure", "QualityFigures", "gray_of", "measure"]
 
-Figure = Literal["focus", "clipped_dark", "clipped_bright", "mean", "highlights", "contrast"]
 FIGURES: tuple[Figure, ...] = (
     "focus",
     "clipped_dark",
@@ -70,22 +67,6 @@ HIGHLIGHTS = 0.99  # the share of pixels at or below the highlights level
 MIN_SIDE = 16  # the pyramid's second level needs 4 px a side
 LEVELS = 2  # pyramid levels between the fine and the coarse gradient energy
 COARSE_FLOOR = 1.0  # the least coarse gradient energy divided by: a flat image's focus is finite
-
-
-@dataclass(frozen=True)
-class QualityFigures:
-    """One image's quality figures (:func:`measure`)."""
-
-    focus: float  # fine / coarse gradient energy: ~1 sharp, -> 0.0625 blurred
-    clipped_dark: float  # share of pixels <= 2, 0..1
-    clipped_bright: float  # share of pixels >= 253, 0..1
-    mean: float  # mean gray level, 0..255
-    highlights: float  # the gray level 99 % of the pixels are at or below, 0..255
-    contrast: float  # standard deviation of the gray levels, 0..127.5
-
-    def value(self, figure: Figure) -> float:
-        """The figure named ``figure``."""
-        return float(getattr(self, figure))
 
 
 def gray_of(image: np.ndarray) -> np.ndarray:

@@ -9,6 +9,10 @@ Every caller runs an image through the same steps, declared once by :class:`Insp
                   that frame's, never its neighbours'); ``probabilities`` for a single frame
 ``post_process``  probabilities -> :class:`Segmentation` (label map, regions, coverage)
 ``judge``         segmentation -> :class:`Result` (the rules' verdict, what an overlay needs)
+``judge_probs``   ``post_process`` and ``judge``, then the frame's input health (issue 25: its
+                  quality figures against the recipe's ``[health]`` limits, its familiarity
+                  where the inspector has a :class:`~inspect_core.health.FamiliarityCheck`):
+                  an image that breaks a limit is REVIEW or FAIL, never PASS
 ``record``        -> the :class:`~inspect_core.types.Inspection` that is stored
 
 :class:`Inspector` implements them with ONNX Runtime. ``inspect predict`` calls
@@ -33,13 +37,14 @@ import numpy as np
 from inspect_core.cards import ModelCheck
 from inspect_core.data.datasets import read_image
 from inspect_core.errors import DataError, ImageError, InspectError
+from inspect_core.health.gate import FamiliarityCheck, assess, gate
 from inspect_core.rules.engine import BUILTIN_RULES, RuleContext, build_rules
 from inspect_core.rules.engine import judge as apply_rules
 from inspect_core.runtime.loader import check_for
 from inspect_core.runtime.onnx_model import ModelMeta, OnnxModel
 from inspect_core.runtime.postprocess import Compose, argmax_labels, build_steps, extract_regions
 from inspect_core.runtime.recipe import Recipe, RecipeError
-from inspect_core.types import Decision, Inspection, Region, Verdict
+from inspect_core.types import Decision, InputHealth, Inspection, Region, Verdict
 
 if TYPE_CHECKING:
     from inspect_core.plugin_api.hookspecs import Rule, RuleFactory
@@ -66,11 +71,12 @@ class Segmentation:
 @dataclass
 class Result:
     """What ``judge`` gives: the verdict, plus what an overlay needs (the frame the model saw
-    and its label map)."""
+    and its label map); ``judge_probs`` adds the frame's input health (and its verdict)."""
 
     verdict: Verdict
     labels: np.ndarray
     image: np.ndarray
+    health: InputHealth | None = None
 
 
 class InspectorBase(ABC):
@@ -82,6 +88,8 @@ class InspectorBase(ABC):
     classes: list[str]
     model_sha256: str = ""
     model_card: str | None = None
+    # how like the training images a frame is (issue 25); None: not checked
+    familiarity: FamiliarityCheck | None = None
     _meta: ModelMeta
 
     @property
@@ -118,8 +126,14 @@ class InspectorBase(ABC):
 
     # -- the runs built from them -----------------------------------------------------------
     def judge_probs(self, frame: np.ndarray, probs: np.ndarray) -> Result:
-        """``post_process`` then ``judge``."""
-        return self.judge(frame, self.post_process(probs))
+        """``post_process`` then ``judge``, then the frame's input health: its quality figures
+        checked against the recipe's ``[health]`` limits (a broken one makes the verdict REVIEW
+        or FAIL, ``on_problem``, with a ``quality`` hit that says why), its familiarity."""
+        result = self.judge(frame, self.post_process(probs))
+        settings = self.recipe.health
+        result.health = assess(frame, settings, self.familiarity)
+        result.verdict = gate(result.verdict, result.health, settings)
+        return result
 
     def inspect_image(self, image: np.ndarray) -> Result:
         """The whole chain on one decoded image; raises what a step raises."""
@@ -181,7 +195,8 @@ class InspectorBase(ABC):
                 err = f"{path}: inspection failed: {type(e).__name__}: {e}"
         verdict = result.verdict if result else Verdict(Decision.ERROR)
         sha = hashlib.sha256(raw).hexdigest()
-        fields = dict(station=station, plugin=plugin, error=err)
+        health = result.health if result else None
+        fields = dict(station=station, plugin=plugin, error=err, health=health)
         return self.record(str(path), sha, (w, h), verdict, t0, **fields), result
 
     def _run_one(self, frame: np.ndarray) -> ModelRun:

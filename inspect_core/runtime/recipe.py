@@ -43,6 +43,7 @@ from inspect_core.cards import (
     read_small_file,
     verify_model,
 )
+from inspect_core.config.health import HealthSettings, with_override
 from inspect_core.config.recipe_file import LAST_SAMPLE_HINT, RecipeFile
 from inspect_core.config.settings import validate
 from inspect_core.errors import InspectError
@@ -63,6 +64,7 @@ RECORDED_SETTINGS = (
     "coverage_classes",
     "tile",
     "tile_overlap",
+    "health",  # kept only when the recipe has a [health] table (older records' keys unchanged)
 )
 
 
@@ -112,6 +114,7 @@ class Recipe:
     # names its card); else a model without a card file runs, with a warning
     card_required: bool = False
     dataset: str = ""
+    health: HealthSettings | None = None  # [health]: quality limits, what breaking one does
     source: Path | None = field(default=None, compare=False)  # the TOML file, for messages
 
     def __post_init__(self) -> None:
@@ -182,6 +185,7 @@ class Recipe:
             except (ValueError, TypeError) as e:
                 raise RecipeError(f"{where}: preprocess: {e}") from e
         card = raw.pop("card", None)
+        health = raw.pop("health", None)  # checked by _check_file
         samples = [
             SampleImage((base / s["image"]).resolve(), s["expected"].upper())
             for s in raw.pop("samples", [])
@@ -193,6 +197,7 @@ class Recipe:
             source=source,
             card=(base / card).resolve() if card else model.with_suffix(".json"),
             card_required=card is not None,
+            health=None if health is None else HealthSettings.model_validate(health),
             **raw,
         )
 
@@ -302,12 +307,14 @@ class Recipe:
 
         Keys: ``rules`` / ``postprocess`` (replace the lists), ``rule_params`` (``{rule name:
         {param: value}}`` patches one rule), ``pixel_size_mm``, ``tile``, ``tile_overlap``,
-        ``region_classes``.
+        ``region_classes``, ``health`` (``{on_problem, quality}``: the keys given replace the
+        recipe's ``[health]`` keys).
         """
         if not overrides:
             return self
         o = dict(overrides)
         patches = o.pop("rule_params", {})
+        health = o.pop("health", None)
         allowed = {
             "rules",
             "postprocess",
@@ -321,9 +328,14 @@ class Recipe:
         if unknown:
             raise RecipeError(
                 f"unknown recipe override(s) {sorted(unknown)}; "
-                f"allowed: {sorted(allowed | {'rule_params'})}"
+                f"allowed: {sorted(allowed | {'rule_params', 'health'})}"
             )
         new = replace(self, **copy.deepcopy(o))
+        if health is not None:
+            try:
+                new = replace(new, health=with_override(self.health, health, self.where))
+            except ValueError as e:
+                raise RecipeError(str(e)) from None
         if patches:
             rules = copy.deepcopy(new.rules)
             names = [r.get("name", r["type"]) for r in rules]
@@ -348,7 +360,10 @@ class Recipe:
         override (``region_classes`` changes which regions the rules see, ``tile`` and
         ``tile_overlap`` the model's output, ``coverage_classes`` what coverage counts), so a
         backtest judges a recorded image exactly as it was judged."""
-        return {k: getattr(self, k) for k in RECORDED_SETTINGS}
+        out = {k: getattr(self, k) for k in RECORDED_SETTINGS if k != "health"}
+        if self.health is not None:
+            out["health"] = self.health.model_dump()
+        return out
 
 
 @dataclass

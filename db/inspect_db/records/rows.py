@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from inspect_core.types import Inspection
+from inspect_core.types import InputHealth, Inspection
 from inspect_db.models import Base, InspectionRecord, Model, RegionRecord, Station, utc, utcnow
 from inspect_db.records.sanitize import clean_row
 
@@ -150,7 +150,25 @@ def inspection_values(insp: Inspection, station_id: int, model_id: int | None) -
             capture_id=insp.capture_id,
             n_regions=len(v.regions),
             defect_area_px=int(sum(r.area_px for r in v.regions)),
+            **health_values(insp.health),
         ),
+    )
+
+
+def health_values(health: InputHealth | None) -> dict[str, Any]:
+    """The health columns of an inspection (revision 0008): all NULL when not measured."""
+    q = health.quality if health is not None else None
+    return dict(
+        focus=None if q is None else float(q.focus),
+        mean_level=None if q is None else float(q.mean),
+        highlights=None if q is None else float(q.highlights),
+        clipped_dark=None if q is None else float(q.clipped_dark),
+        clipped_bright=None if q is None else float(q.clipped_bright),
+        contrast=None if q is None else float(q.contrast),
+        familiarity=(
+            None if health is None or health.familiarity is None else float(health.familiarity)
+        ),
+        health_flag=None if health is None else health.flag,
     )
 
 

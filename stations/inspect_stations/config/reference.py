@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from inspect_core.config.health import HealthOverride
 from inspect_core.config.reference import Section
 from inspect_stations.config.mqtt import MqttOptions, MqttSinkTable
 from inspect_stations.config.types import (
@@ -22,6 +23,7 @@ SECTIONS = [
     Section('[source] type = "folder"', FolderOptions, STATION),
     Section('[source] type = "camera"', CameraOptions, STATION),
     Section("[overrides]", OverridesSettings, STATION),
+    Section("[overrides.health]", HealthOverride, STATION),
     Section("[database]", DatabaseSettings, STATION),
     Section("[archive]", ArchiveSettings, STATION),
     Section("[limits]", Limits, STATION),

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from inspect_core.config import Settings
+from inspect_core.config.health import HealthOverride
 from inspect_stations.config.mqtt import MqttOptions
 from inspect_stations.config.toml_reader import ConfigPath, NonEmpty, WithEnv
 
@@ -192,6 +193,9 @@ class OverridesSettings(Settings):
     )
     add_rules: list[dict[str, Any]] | None = Field(
         default=None, description="rules added to the recipe's"
+    )
+    health: HealthOverride | None = Field(
+        default=None, description="[overrides.health]: the recipe's [health] keys replaced"
     )
 
 

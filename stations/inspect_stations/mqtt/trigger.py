@@ -19,7 +19,7 @@ import os
 import unicodedata
 from typing import Any
 
-from inspect_core.types import Inspection
+from inspect_core.types import NO_HEALTH, Inspection
 
 MAX_TRIGGER_BYTES = 4096  # a trigger message longer than this is refused unread
 MAX_ID_CHARS = 64  # a string id: echoed in every result and status.json, and part of the
@@ -160,7 +160,9 @@ def parse_trigger(payload: bytes) -> dict[str, Any]:
 
 # -- results --------------------------------------------------------------------------------
 def result_message(insp: Inspection, request_id: Any = None) -> dict[str, Any]:
-    """The result message of one inspection (regions without their polygons)."""
+    """The result message of one inspection (regions without their polygons), with its input
+    health: ``quality``, ``quality_problems``, ``familiarity``, ``unfamiliar``,
+    ``health_flag``."""
     v = insp.verdict
     regions = []
     for r in v.regions:
@@ -183,6 +185,8 @@ def result_message(insp: Inspection, request_id: Any = None) -> dict[str, Any]:
         # latency_ms split: working on this image, and waiting for the station's threads
         "inspect_ms": _ms(insp.inspect_ms),
         "queue_ms": _ms(insp.queue_ms),
+        # the image's health (issue 25): quality figures, the limits broken, familiarity
+        **(NO_HEALTH if insp.health is None else insp.health.to_dict()),
     }
 
 

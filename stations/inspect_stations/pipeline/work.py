@@ -358,6 +358,7 @@ def build_inspection(inspector: InspectorBase, w: Work, station: str, plugin: st
         lot=it.lot,
         error=w.error if w.result is None else None,
         capture_id=capture_id(it),
+        health=w.result.health if w.result is not None else None,
     )
     insp = w.inspection
     insp.replaces = w.replaces
