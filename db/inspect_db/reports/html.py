@@ -34,6 +34,7 @@ REVIEW_MORE = (
     "corrections",
     "correction_reasons",
 )
+HEALTH = ("input_health", "input_drift")  # where some inspection has its health measured
 
 
 def thumbnail_data_uri(path: str | Path, side: int = THUMB_SIDE) -> str | None:
@@ -94,6 +95,7 @@ def render_html(report: Report) -> str:
         yield_text=pct(report.yield_),
         tables=tables,
         review_more=more,
+        health=[tables[k] for k in HEALTH if k in tables],
         yield_chart=yield_chart(report.timeline.rows),
         pareto_chart=pareto_chart(report.pareto),
         review_url=(report.review_url or "").rstrip("/"),

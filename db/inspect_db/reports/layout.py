@@ -14,6 +14,7 @@ from typing import Literal
 from inspect_core.types import VERDICTS
 from inspect_db.reports.model import (
     Counts,
+    InputHealth,
     ModelCorrections,
     Outcomes,
     Report,
@@ -44,7 +45,8 @@ class Column:
 class ReportTable:
     """One section: ``key`` names it for a renderer (``verdicts``, ``stations``, ``pareto``,
     ``worst``, ``times``, ``timeline``, ``review``, ``review_stations``, ``review_classes``,
-    ``review_days``, ``corrections``, ``correction_reasons``)."""
+    ``review_days``, ``corrections``, ``correction_reasons``, ``input_health``,
+    ``input_drift``)."""
 
     key: str
     title: str
@@ -99,6 +101,7 @@ def report_tables(report: Report) -> list[ReportTable]:
         _times(report),
         _timeline(report),
         *review_tables(report.review),
+        *health_tables(report.input_health),
     ]
 
 
@@ -246,3 +249,57 @@ def correction_tables(rows: list[ModelCorrections]) -> list[ReportTable]:
         "an inspection may be corrected for several reasons",
     )
     return [share, why]
+
+
+#: what the input-health tables show, one line each
+FLAGGED = "quality: a quality limit broken; unfamiliar: unlike the training images"
+DRIFT = "training images: familiarity median {m:.2f}, p10 {p:.2f}; change: vs first day"
+
+
+def _counted_share(n: int, share: float | None) -> str:
+    return f"{n:,} ({pct(share)})"
+
+
+def _against(value: float | None, change: str) -> str:
+    return "-" if value is None else f"{value:.3g} ({change})"
+
+
+def health_tables(h: InputHealth | None) -> list[ReportTable]:
+    """Input health per station and day, and the drift of its figures, where measured."""
+    if h is None:
+        return []
+    where = (Column("station", "name"), Column("day (UTC)", "text"))
+    flagged = ReportTable(
+        "input_health",
+        "Input health per station and day",
+        (*where, Column("measured"), Column("quality"), Column("unfamiliar")),
+        tuple(
+            (
+                d.station,
+                d.day,
+                f"{d.measured:,}",
+                _counted_share(d.quality, d.quality_share),
+                _counted_share(d.unfamiliar, d.unfamiliar_share),
+            )
+            for d in h.days
+        ),
+        FLAGGED,
+    )
+    drift = ReportTable(
+        "input_drift",
+        "Familiarity and image figures per station and day",
+        (*where, *map(Column, ("median", "p10", "focus (change)", "level (change)"))),
+        tuple(
+            (
+                d.station,
+                d.day,
+                num(d.familiarity.median, 2),
+                num(d.familiarity.p10, 2),
+                _against(d.focus_mean, "-" if d.focus_change is None else f"{d.focus_change:+.0%}"),
+                _against(d.level_mean, "-" if d.level_change is None else f"{d.level_change:+.1f}"),
+            )
+            for d in h.days
+        ),
+        DRIFT.format(m=h.reference_median, p=h.reference_p10),
+    )
+    return [flagged, drift]

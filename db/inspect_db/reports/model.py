@@ -162,6 +162,43 @@ class ReviewFigures(_Part):
     corrections: list[ModelCorrections]  # per model version, oldest version first
 
 
+class Familiarity(_Part):
+    """The familiarity of a day's images (0..1, the share of training hold-out images farther
+    out): how many have one, the median and 10th percentile (interpolated within the bins),
+    and the count in each tenth 0-0.1, ..., 0.9-1.0 (:mod:`inspect_db.reports.input_health`)."""
+
+    count: int
+    median: float | None
+    p10: float | None
+    bins: list[int]
+
+
+class HealthDay(_Part):
+    """One station's images of one day (UTC) whose health was measured."""
+
+    station: str
+    day: str  # ISO date, UTC
+    measured: int  # images with a health flag
+    quality: int  # flagged for a quality limit broken
+    unfamiliar: int  # flagged unlike the training images
+    quality_share: float | None  # quality / measured
+    unfamiliar_share: float | None  # unfamiliar / measured
+    familiarity: Familiarity
+    focus_mean: float | None
+    focus_change: float | None  # focus_mean / the station's first day's - 1
+    level_mean: float | None  # mean gray level, 0..255
+    level_change: float | None  # level_mean - the station's first day's, in gray levels
+
+
+class InputHealth(_Part):
+    """Input health per station and day, against the training reference (images like the
+    training ones: familiarity median ``reference_median``, 10th percentile ``reference_p10``)."""
+
+    reference_median: float
+    reference_p10: float
+    days: list[HealthDay]  # by station, then day
+
+
 class Scope(_Part):
     """The filters a report was made with, as text (None: no restriction)."""
 
@@ -195,6 +232,7 @@ class Report(_Part):
     inspect_ms: Timing
     queue_ms: Timing
     review: ReviewFigures
+    input_health: InputHealth | None = None  # where some inspection has its health measured
     gallery: list[ImageBrief] | None = None  # on request: recent FAIL/REVIEW with overlays
     review_url: str | None = None  # the review page the HTML links to (--review-url)
 
@@ -203,6 +241,8 @@ class Report(_Part):
         d = self.model_dump(by_alias=True)
         if d["gallery"] is None or not gallery:
             del d["gallery"]
+        if d["input_health"] is None:
+            del d["input_health"]
         if d["review_url"] is None:
             del d["review_url"]
         return d

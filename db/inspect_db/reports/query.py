@@ -7,7 +7,8 @@ the sections ``verdicts``, ``stations`` (yield per station), ``pareto`` (defects
 spent on the image, and ``queue_ms``, its wait behind others), ``timeline`` (counts per hour or
 day), ``review`` (operator review: reviewed and pending, agreement per station and class,
 overturned verdicts per day, corrections per model version;
-:mod:`inspect_db.reports.review_figures`) and, on request, ``gallery``
+:mod:`inspect_db.reports.review_figures`), ``input_health`` (where measured;
+:mod:`inspect_db.reports.input_health`) and, on request, ``gallery``
 (recent FAIL/REVIEW images with overlays). Every section is one GROUP BY / ORDER BY ... LIMIT
 query served by the indexes in :mod:`inspect_db.models`; Python only loops over groups, never
 over inspections (the rows for CSV export: :mod:`inspect_db.reports.export`).
@@ -31,6 +32,7 @@ from inspect_db.errors import BadFilter
 from inspect_db.migrate import ensure_schema
 from inspect_db.models import utcnow
 from inspect_db.reports.filters import Conditions, ReportFilters, conditions, iso
+from inspect_db.reports.input_health import input_health
 from inspect_db.reports.model import Report
 from inspect_db.reports.review_figures import review_figures
 from inspect_db.tables import I, M, R, S
@@ -107,6 +109,7 @@ def build_report(
         "latency_ms": latency,
         **{c: _timing(conn, w, c) for c in ("inspect_ms", "queue_ms")},
         "review": review_figures(conn, w, summary["verdicts"]),
+        "input_health": input_health(conn, w),
     }
     if gallery:
         report["gallery"] = _gallery(conn, w, gallery)

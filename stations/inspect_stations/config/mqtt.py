@@ -99,12 +99,15 @@ class MqttBroker(Settings):
 
 class MqttOptions(MqttBroker):
     """``[mqtt]``: the broker, and the topics the station takes triggers from and sends
-    results to."""
+    results and alerts to."""
 
     trigger_topic: Annotated[str, AfterValidator(topic_ok)] | None = Field(
         default=None, description="subscribe: a message here triggers a camera capture"
     )
     result_topic: PublishTopic | None = Field(default=None, description="publish each result here")
+    event_topic: PublishTopic | None = Field(
+        default=None, description="publish the station's alerts here (e.g. input_drift)"
+    )
 
 
 class MqttSinkTable(MqttBroker):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from inspect_core.config.health import HealthOverride
 from inspect_core.config.reference import Section
+from inspect_stations.config.drift import DriftOptions
 from inspect_stations.config.mqtt import MqttOptions, MqttSinkTable
 from inspect_stations.config.types import (
     ArchiveSettings,
@@ -28,6 +29,7 @@ SECTIONS = [
     Section("[archive]", ArchiveSettings, STATION),
     Section("[limits]", Limits, STATION),
     Section("[model]", ModelOptions, STATION),
+    Section("[drift]", DriftOptions, STATION),
     Section("[mqtt]", MqttOptions, STATION),
     Section('[[sinks]] type = "mqtt"', MqttSinkTable, STATION),
 ]

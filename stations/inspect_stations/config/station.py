@@ -18,6 +18,7 @@ from typing import Any
 
 from inspect_core.cards import MAX_SMALL_FILE, read_small_file
 from inspect_core.config import Problem, did_you_mean, lenient
+from inspect_stations.config.drift import DriftOptions
 from inspect_stations.config.mqtt import MqttOptions, mqtt_options
 from inspect_stations.config.paths import check_folders, check_inbox_contents
 from inspect_stations.config.tables import (
@@ -66,6 +67,7 @@ TABLES = {
     "model",
     "mqtt",
     "sinks",
+    "drift",
 }
 
 
@@ -135,6 +137,8 @@ def parse_lenient(
     cfg.model = model_table(_table(raw, "model", out), cfg, out)
     archive_table(_table(raw, "archive", out), base, cfg, out)
     cfg.limits, problems = lenient(Limits, _table(raw, "limits", out), "limits", {"base": base})
+    out += problems
+    cfg.drift, problems = lenient(DriftOptions, _table(raw, "drift", out), "drift")
     out += problems
     if "mqtt" in raw:
         cfg.mqtt, problems = mqtt_options(_table(raw, "mqtt", out), base)

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from inspect_core.config import Settings
 from inspect_core.config.health import HealthOverride
+from inspect_stations.config.drift import DriftOptions
 from inspect_stations.config.mqtt import MqttOptions
 from inspect_stations.config.toml_reader import ConfigPath, NonEmpty, WithEnv
 
@@ -217,6 +218,7 @@ class StationConfig(StationSettings):
     sinks: list[dict[str, Any]] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     model: ModelOptions = Field(default_factory=ModelOptions)
+    drift: DriftOptions = Field(default_factory=DriftOptions)
     path: Path | None = None  # the TOML file, when loaded from one
     base: Path | None = None  # the folder relative paths start from (the file's)
 

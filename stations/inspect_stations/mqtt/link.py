@@ -271,6 +271,11 @@ class MqttLink:
     def publish_result(self, insp: Inspection, request_id: Any = None) -> None:
         self.publish(self.opt.result_topic, result_message(insp, request_id))
 
+    def publish_event(self, message: dict[str, Any]) -> None:
+        """An alert of the station (``"event"``: e.g. ``input_drift``) on ``[mqtt] event_topic``
+        (none: not published)."""
+        self.publish(self.opt.event_topic, message)
+
     def publish_error(self, request_id: Any, reason: str, **extra: Any) -> None:
         self.publish(
             self.opt.result_topic,

@@ -62,7 +62,14 @@ def check_trigger_loops(
     if bad:
         err("mqtt.trigger_topic", f"{filt!r} is not a valid topic filter: {bad}")
         return
-    published = [("mqtt.result_topic", mqtt.result_topic)] if mqtt.result_topic else []
+    published = [
+        (key, topic)
+        for key, topic in (
+            ("mqtt.result_topic", mqtt.result_topic),
+            ("mqtt.event_topic", mqtt.event_topic),
+        )
+        if topic
+    ]
     here = (mqtt.host, mqtt.port)
     for i, s in enumerate(sinks):
         if s.get("type") == "mqtt" and isinstance(s.get("topic"), str) and _broker(s) == here:

@@ -39,6 +39,7 @@ from inspect_stations.config.station import StationConfig
 from inspect_stations.logs import StationLog
 from inspect_stations.pipeline.archive import Archive, day, fs_hint
 from inspect_stations.pipeline.deliver import settle
+from inspect_stations.pipeline.drift import DriftWatch
 from inspect_stations.pipeline.journal import Journal, JournalEntry, SeenFile
 from inspect_stations.pipeline.status import StatusBoard
 from inspect_stations.pipeline.work import (
@@ -81,6 +82,7 @@ class Pipeline:
         self.journal, self.archive, self.writer = journal, archive, writer
         self.log, self.status, self.after_group = log, status, after_group
         self.mqtt: Any = None  # the MqttLink, once the station has started it
+        self.drift = DriftWatch(cfg.name, cfg.drift, log, status)
         self.abort = threading.Event()
         self.workers = max(1, workers)
         # small queues: enough to keep every worker fed, and a bound on the images (and model
@@ -298,6 +300,8 @@ class Pipeline:
             self._no_frame(w.item, insp)
         for w in filed:
             settle(w, source=self.source, mqtt=self.mqtt, log=self.log, status=self.status)
+            if w.known_verdict is None:  # a new record: its health counts towards drift
+                self.drift.seen(w.inspection, self.mqtt)
 
     def _no_frame(self, item: SourceItem, insp: Inspection) -> None:
         reason = insp.error or "no frame"
