@@ -20,7 +20,7 @@ import numpy as np
 from inspect_core.data.datasets import to_channels
 from inspect_core.errors import ModelError
 from inspect_core.health.familiarity_graph import FEATURES
-from inspect_core.runtime.engines import META_KEY
+from inspect_core.runtime.engines import META_KEY, ort_session
 from inspect_core.runtime.onnx_model import TTA_TRANSFORMS, ModelMeta, normalize, tile_starts
 
 
@@ -41,20 +41,8 @@ class FeatureRun:
     features of each run, and :meth:`image_features` for a whole image."""
 
     def __init__(self, path: str | Path, threads: int = 0):
-        import onnxruntime as ort  # lazy: loaded with the first model, not at import
-
         self.path = Path(path)
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as e:  # onnxruntime raises its own exception types
-            raise ModelError(f"{self.path}: ONNX Runtime cannot load it ({e})") from e
+        self.session = ort_session(self.path, threads)
         names = [o.name for o in self.session.get_outputs()]
         if FEATURES not in names:
             raise ModelError(

@@ -79,6 +79,24 @@ def open_engine(
     return OrtEngine(path, threads, providers, spec.precision)
 
 
+def ort_session(path: Path, threads: int = 0, providers: list[str] | None = None) -> Any:
+    """An ONNX Runtime session on ``path``: ``threads`` intra-op threads (0: every core), one
+    inter-op thread, every graph optimisation; ModelError naming the file when it cannot load."""
+    import onnxruntime as ort  # lazy: loaded with the first model, not by --help
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(
+            str(path), opts, providers=providers or ["CPUExecutionProvider"]
+        )
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise ModelError(f"{path}: ONNX Runtime cannot load it ({e})") from e
+
+
 class OrtEngine:
     """ONNX Runtime, all graph optimisations (constant folding, Conv+activation fusion, the
     NCHWc layout on x86: `bench/README.md`); an int8 file runs as QLinearConv & co."""
@@ -90,19 +108,7 @@ class OrtEngine:
         providers: list[str] | None = None,
         precision: str = "fp32",
     ):
-        import onnxruntime as ort  # lazy: loaded with the first model, not by --help
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(
-                str(path), opts, providers=providers or ["CPUExecutionProvider"]
-            )
-        except Exception as e:  # onnxruntime raises its own exception types
-            raise ModelError(f"{path}: ONNX Runtime cannot load it ({e})") from e
+        self.session = ort_session(path, threads, providers)
         self.input_name = self.session.get_inputs()[0].name
         self.label = f"{ONNXRUNTIME} {precision}"
 
