@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from inspect_core.anomaly.named import GOOD_ONLY_CLASSES, NAMED_HINT, names_defects
 from inspect_core.errors import InspectError
 from inspect_stations.config.types import SIXTEEN_BIT, Limits
 
@@ -22,11 +23,10 @@ class CandidateRefused(InspectError):
 def check_candidate(plugin: str, recipe: str, path: Path) -> tuple[str, list[str]]:
     """The candidate's sha256 and classes, once its card vouches for it and its classes are
     the recipe's (or, for a good-only recipe, name its defects:
-    :mod:`inspect_stations.named_defects`); :class:`CandidateRefused` saying what is wrong
+    :mod:`inspect_core.anomaly.named`); :class:`CandidateRefused` saying what is wrong
     otherwise."""
     from inspect_core.plugin_api.resolve import find_recipe
     from inspect_core.runtime.onnx_model import OnnxModel
-    from inspect_stations.named_defects import GOOD_ONLY_CLASSES, NAMED_HINT, names_defects
 
     if not path.is_file():
         raise CandidateRefused(f"--candidate {path}: no such model file")

@@ -17,13 +17,12 @@ from conftest import make_tiny_model, write_card
 from loop_kit import forget_plugins, install_plugin, recipe_text, use_plugin
 
 from inspect_batch.commands import CandidateRefused, check_candidate
+from inspect_core.anomaly.named import names_defects
 from inspect_core.cards import sha256_file
 from inspect_core.cli import cli
 from inspect_core.plugin_api.interfaces import ModelVersion
 from inspect_core.types import Decision
-from inspect_db.registry.cli import names_defects as registry_names_defects
 from inspect_stations.config.station import parse_config
-from inspect_stations.named_defects import names_defects
 from inspect_stations.pipeline.daemon import Station
 from inspect_stations.pipeline.model_follow import TrialFailed, TrialImage, run_trial
 from inspect_stations.testing import CapturedLogs, MemorySink, recipe_file, write_images
@@ -58,7 +57,6 @@ min = 12
 )
 def test_what_names_the_defects_of_a_good_only_model(own, classes, ok):
     assert names_defects(own, classes) is ok
-    assert registry_names_defects(own, classes) is ok  # the registry's copy says the same
 
 
 def _model(folder: Path, name: str, classes: list[str], seed: int = 0) -> Path:

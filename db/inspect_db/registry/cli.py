@@ -13,12 +13,11 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from inspect_core.anomaly.config import CLASSES as GOOD_ONLY_CLASSES
+from inspect_core.anomaly.named import GOOD_ONLY_CLASSES, names_defects
 from inspect_db.engine import ENV_URL
 
 DB_HELP = f"Database URL (default ${ENV_URL} or sqlite:///inspect.db in this folder)."
 STORE_ENV = "INSPECT_MODEL_STORE"
-ANOMALY = GOOD_ONLY_CLASSES[1]  # a good-only model's one defect class: it names nothing
 NAMED_HINT = (
     "a version of a good-only recipe is a model of background and the classes operators "
     "named (never anomaly), as `inspect train` makes from `inspect review export`"
@@ -50,20 +49,6 @@ def _recipe_model(plugin: str, recipe: str) -> tuple[Any, Any]:
 
     r = find_recipe(plugin, recipe)
     return r, OnnxModel(r.model, card=r.card_path, threads=1)
-
-
-def names_defects(own: list[str], classes: list[str]) -> bool:
-    """Whether a model of ``classes`` names the defects of a good-only model of ``own``
-    (``background, anomaly``): ``background`` and at least one name, never ``anomaly``, each
-    once. What a station and a backtest run such a version by is
-    :mod:`inspect_stations.named_defects` (the same test; the registry does not load it)."""
-    return (
-        own == GOOD_ONLY_CLASSES
-        and len(classes) >= 2
-        and classes[0] == own[0]
-        and ANOMALY not in classes
-        and len(set(classes)) == len(classes)
-    )
 
 
 def check_model_file(plugin: str, recipe: str, path: Path) -> tuple[str, dict[str, Any]]:

@@ -4,7 +4,7 @@ keeps running meanwhile) and hands it to the pipeline, which switches between tw
 image is judged, post-processed and recorded entirely by the model that ran on it, and every
 record carries that model's sha256. A version that fails to load (a missing file, a card that
 does not vouch for it, classes that are neither the recipe's nor the named defects of its
-good-only model: :mod:`inspect_stations.named_defects`) is logged and the running model kept
+good-only model: :mod:`inspect_core.anomaly.named`) is logged and the running model kept
 (and loaded again after ``RETRY_S``); a registry that does not answer (the database away)
 keeps the running model too, and is asked again later.
 
@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from inspect_core.anomaly.named import GOOD_ONLY_CLASSES, NAMED_HINT, names_defects
 from inspect_core.cards import read_small_file, sha256_cached
 from inspect_core.data.datasets import read_image
 from inspect_core.errors import InspectError
@@ -36,7 +37,6 @@ from inspect_core.runtime.inspector import Inspector, InspectorBase
 from inspect_stations.config.types import Limits
 from inspect_stations.inputs.image_check import load_image
 from inspect_stations.logs import StationLog
-from inspect_stations.named_defects import GOOD_ONLY_CLASSES, NAMED_HINT, names_defects
 from inspect_stations.pipeline.status import StatusBoard
 
 RETRY_S = 60.0  # a version that would not load is tried again after this long
