@@ -20,11 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from inspect_db.errors import ReviewError
-from inspect_db.models import ReviewMark, table_of, utcnow
-from inspect_db.tables import RL, RV, I
+from inspect_db.models import utcnow
+from inspect_db.tables import MK, RL, RV, I
 from inspect_review.storage.types import Mark, check_class_name
-
-MK = table_of(ReviewMark)
 
 MAX_MARKS = 40  # drawn in one decision
 MAX_POLYGON_POINTS = 400
