@@ -129,12 +129,9 @@ def _blob(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return _shade(img, soft / max(float(soft.max()), 1e-6), rng)
 
 
-def _shade(
-    img: np.ndarray, layer: np.ndarray, rng: np.random.Generator, lo: float = 25, hi: float = 90
-) -> np.ndarray:
-    """``img`` darkened or lightened where ``layer`` (0-1) is set, by ``lo``-``hi`` gray
-    levels."""
-    delta = rng.uniform(lo, hi) * (-1 if rng.random() < 0.7 else 1)
+def _shade(img: np.ndarray, layer: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``img`` darkened or lightened where ``layer`` (0-1) is set, by 25-90 gray levels."""
+    delta = rng.uniform(25, 90) * (-1 if rng.random() < 0.7 else 1)
     return img + delta * layer[..., None]
 
 
