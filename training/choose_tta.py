@@ -27,7 +27,8 @@ from pathlib import Path
 from _cli import parser, run
 
 from inspect_core.commands.evaluate import evaluate_model
-from inspect_core.runtime.onnx_model import TTA_TRANSFORMS, OnnxModel, edit_meta
+from inspect_core.runtime.model_file import edit_meta
+from inspect_core.runtime.onnx_model import TTA_TRANSFORMS, OnnxModel
 from inspect_core.training.holdout import held_out_dataset, seen_dataset
 from inspect_core.training.model_card import save_card
 

@@ -1,70 +1,60 @@
-"""Give a trained segmentation model a familiarity score, without retraining (issue 25, item 1).
+"""Give a trained segmentation model a familiarity score, without retraining, and measure it
+(issue 25, item 1). The fit is ``inspect health familiarity`` (inspect_core/health/
+familiarity_fit.py); this script adds the study that bench/README.md reports:
 
     python training/fit_familiarity.py plugins/inspect_plugins/industrial/models/steel.onnx \\
-        --data ../shared/datasets/neu-steel --out runs/familiarity/steel
-    python training/fit_familiarity.py MODEL.onnx --data D --other ../shared/datasets/camvid \\
-        --shifted
+        --data ../shared/datasets/neu-steel --out runs/familiarity/steel \\
+        --other ../shared/datasets/camvid --shifted
 
-1. Writes a copy of the model, and of each faster variant file its card ships (the int8 file),
-   into OUT with one more output, ``features``: the mean and spread of the first encoder
-   blocks' channels over the image (inspect_core/health/familiarity_graph.py). The logits are
-   untouched; the model itself is never written.
-2. Runs the copy over the card's training images (the train split less the card's
-   validation_split) as the runtime feeds them (tiles, test-time copies), and over its
-   held-out images (the validation_split: the val split, or the groups held out from
-   training), and fits the familiarity (inspect_core/health/familiarity.py): the training
-   images' mean and shrunk covariance, the threshold set on the held-out images to flag at most
-   2% of images from the conditions trained on.
-3. Writes ``<copy>.familiarity.npz`` beside each copy (the int8 copy's threshold is set again on
-   its own features of the held-out images) and a summary, OUT/<name>.familiarity.json.
-
-Prints the share of held-out images flagged (low by construction), the estimate on images the
-threshold was not set on (two folds, by group where the images name groups), the share of the
-seen groups' val images where the card lists them, and the time the extra output adds to one
-network run. ``--other DATASET`` (repeatable): the share of another product's val images
-flagged; ``--shifted``: of the held-out images blurred (Gaussian, sigma 3 px) and darkened
-(half the brightness). The test split is never looked at.
+1. Writes into OUT a copy of the model, and of each faster variant file its card ships, with
+   one more output, ``features``; fits the familiarity on the card's training images and sets
+   its threshold on its held-out images (the validation_split); the card with the copies'
+   sha256 beside them. The model itself is never written.
+2. Prints the share of held-out images flagged (low by construction), the estimate on images the
+   threshold was not set on (two folds, by group where the images name groups), the share of the
+   seen groups' val images where the card lists them, the int8 file's share at the fp32 file's
+   threshold, and the time the extra output adds to one network run. ``--other DATASET``
+   (repeatable): the share of another product's val images flagged; ``--shifted``: of the
+   held-out images blurred (Gaussian, sigma 3 px), darkened (half the brightness) and
+   over-exposed (twice the brightness, clipped).
+3. Writes a summary, OUT/<name>.familiarity.json, and the features of every set of images,
+   OUT/<name>.features.npz (to study other fits). The test split is never looked at.
+4. ``--install``: puts the copies, their familiarity files and the card in place of the
+   model's (what ``inspect health familiarity --in-place`` does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 from _cli import parser, run
 
-from inspect_core.cards import sha256_file
 from inspect_core.data.datasets import Dataset, open_dataset, read_image
-from inspect_core.data.groups import group_names
-from inspect_core.errors import DataError
-from inspect_core.health.familiarity import (
-    FamiliarityModel,
-    familiarity_path,
-    fit,
-    held_out_estimate,
-    recalibrate,
-    save,
+from inspect_core.health.familiarity_fit import (
+    FitResult,
+    Shift,
+    features_of,
+    fit_model,
+    install,
+    read_card,
+    subsample,
 )
-from inspect_core.health.familiarity_graph import add_features
 from inspect_core.health.familiarity_run import FeatureRun
 from inspect_core.training.holdout import held_out_dataset, seen_dataset
 
-Shift = Callable[[np.ndarray], np.ndarray]
 SHIFTS: dict[str, Shift] = {
     "blurred": lambda im: cv2.GaussianBlur(im, (0, 0), 3),
     "darkened": lambda im: (im.astype(np.float32) * 0.5).astype(np.uint8),
+    "over-exposed": lambda im: cv2.convertScaleAbs(im, alpha=2.0),  # x2, clipped at 255
 }
-BLOCK = 10  # held-out images per fold block where they name no groups (neighbouring frames)
 CPU = ["CPUExecutionProvider"]
 
 
@@ -101,96 +91,59 @@ class Summary:
 def main() -> None:
     args = _parser().parse_args()
     model: Path = args.model
-    card = json.loads(model.with_suffix(".json").read_text())
     out: Path = args.out or Path("runs/familiarity") / model.stem
-    out.mkdir(parents=True, exist_ok=True)
-    copy = out / model.name
-    add_features(model, copy)
-    print(f"{copy}: the model with a features output")
-    runner = FeatureRun(copy, threads=args.threads)
-    train = _subsample(training_images(card, args.data), args.max_train, args.seed)
-    held = _subsample(held_out_dataset(card, args.data), args.max_held_out, args.seed)
-    f_train = features_of(runner, train, "training")
-    f_held = features_of(runner, held, "held-out")
-    fam = fit(f_train, f_held, model_sha256=sha256_file(copy))
-    print(f"{save(fam, familiarity_path(copy))}: fitted on {fam.trained_on} training images")
+    start = time.perf_counter()
+    r = fit_model(
+        model, args.data, out, max_train=args.max_train, seed=args.seed, threads=args.threads
+    )
+    print(
+        f"{r.copy}: fitted on {r.trained_on} training images in {time.perf_counter() - start:.0f} s"
+    )
+    fam, card = r.familiarity, read_card(model)
+    assert fam is not None
+    runner = FeatureRun(r.copy, threads=args.threads)
+    held = held_out_dataset(card, args.data)
     s = Summary(
         str(model),
-        str(copy),
-        fam.trained_on,
-        len(held),
+        str(r.copy),
+        r.trained_on,
+        r.held_out,
         fam.threshold,
-        fam.calibrated,
-        fam.flagged(f_held),
-        held_out_estimate(fam, f_held, folds(held)),
+        r.calibrated,
+        r.files[0].flagged_held_out,
+        r.flagged_held_out_two_fold,
     )
+    kept = {"held-out": r.held_out_features[r.copy.name]}
     if (seen := seen_dataset(card, args.data)) is not None:
-        seen = _subsample(seen, args.max_held_out, args.seed)
-        s.flagged["seen groups"] = fam.flagged(features_of(runner, seen, "seen-groups"))
+        kept["seen groups"] = _features(runner, subsample(seen, args.max_other * 5, args.seed))
     for path in args.other:
-        other = _subsample(open_dataset(path, "val"), args.max_other, args.seed)
-        s.flagged[other.name] = fam.flagged(features_of(runner, other, other.name))
+        other = subsample(open_dataset(path, "val"), args.max_other, args.seed)
+        kept[other.name] = _features(runner, other)
     if args.shifted:
         for name, shift in SHIFTS.items():
-            s.flagged[name] = fam.flagged(features_of(runner, held, name, shift))
-    s.timings.append(latency(model, copy, runner, held, args))
-    variants(model, card, out, fam, held, args, s)
+            kept[name] = _features(runner, held, shift)
+    for name, f in kept.items():
+        if name != "held-out":
+            s.flagged[name] = fam.flagged(f)
+    for f in r.files[1:]:
+        s.flagged[f"{f.file}, fp32 threshold"] = fam.flagged(r.held_out_features[f.file])
+        s.flagged[f"{f.file}, own threshold"] = f.flagged_held_out
+    np.savez_compressed(out / f"{model.stem}.features.npz", **kept)
+    s.timings = [
+        latency(model.with_name(f.file), out / f.file, runner, held, args) for f in r.files
+    ]
     (out / f"{model.stem}.familiarity.json").write_text(json.dumps(asdict(s), indent=1))
-    report(s)
+    report(s, r)
+    if args.install:
+        for path in install(r):
+            print(f"installed {path}")
 
 
-def training_images(card: dict[str, Any], data: str) -> Dataset:
-    """The images the model was trained on: its dataset's train split less the images its
-    card's validation_split names (held out from training, whichever way they were chosen)."""
-    train = open_dataset(data, "train")
-    held = set((card.get("validation_split") or {}).get("images") or [])
-    samples = [s for s in train.samples if str(s.image.relative_to(train.root)) not in held]
-    if not samples:
-        raise DataError(f"{train.root}: no training image left once the held-out ones are out")
-    expected = (card.get("dataset") or {}).get("train_images")
-    if expected is not None and expected != len(samples):
-        print(
-            f"warning: {len(samples)} training images in {data}, the card says {expected}; "
-            "is it the dataset the model was trained on?"
-        )
-    return replace(train, samples=samples)
-
-
-def _subsample(ds: Dataset, n: int, seed: int) -> Dataset:
-    """At most ``n`` of the images of ``ds`` (0: all), a seeded random choice in file order."""
-    if not n or len(ds) <= n:
-        return ds
-    keep = sorted(random.Random(seed).sample(range(len(ds)), n))
-    return ds.subset(keep, ds.split)
-
-
-def folds(ds: Dataset) -> np.ndarray:
-    """The fold (0 or 1) of each image: whole groups, alternating in name order, where the
-    images name two groups or more; else alternating blocks of neighbouring images."""
-    if ds.groups:
-        try:
-            names = group_names(ds)
-        except DataError:
-            names = []
-        order = sorted(set(names))
-        if len(order) >= 2:
-            return np.array([order.index(g) % 2 for g in names])
-    block = BLOCK if len(ds) >= 4 * BLOCK else 1  # few images: every other one
-    return (np.arange(len(ds)) // block) % 2
-
-
-def features_of(
-    runner: FeatureRun, ds: Dataset, what: str, shift: Shift | None = None
-) -> np.ndarray:
-    """The features of every image of ``ds`` (``shift`` applied first), one row each."""
-    rows, start = [], time.perf_counter()
-    for i, sample in enumerate(ds.samples):
-        img = read_image(sample.image)
-        rows.append(runner.image_features(shift(img) if shift else img))
-        if (i + 1) % 100 == 0:
-            print(f"  {what}: {i + 1}/{len(ds)} images", flush=True)
-    print(f"{what}: {len(ds)} images in {time.perf_counter() - start:.0f} s", flush=True)
-    return np.stack(rows)
+def _features(runner: FeatureRun, ds: Dataset, shift: Shift | None = None) -> np.ndarray:
+    start = time.perf_counter()
+    f = features_of(runner, ds, shift)
+    print(f"{ds.name} ({len(ds)} images): {time.perf_counter() - start:.0f} s", flush=True)
+    return f
 
 
 def latency(
@@ -217,39 +170,7 @@ def latency(
     return Timing(model.name, f"{batch.shape[3]}x{batch.shape[2]}", ms[0], ms[1])
 
 
-def variants(
-    model: Path,
-    card: dict[str, Any],
-    out: Path,
-    fam: FamiliarityModel,
-    held: Dataset,
-    args: argparse.Namespace,
-    s: Summary,
-) -> None:
-    """A copy with features of each faster variant file the card ships, its threshold set
-    again on its own features of the held-out images (the network's weights are rounded)."""
-    suffixes = {
-        v["suffix"]
-        for v in (card.get("variants") or {}).get("list") or []
-        if v.get("shipped") and v.get("suffix") and v["suffix"] != ".onnx"
-    }
-    for suffix in sorted(suffixes):
-        source = model.with_name(model.stem + suffix)
-        if not source.is_file():
-            print(f"warning: {source}: the card ships it but it is not there; skipped")
-            continue
-        copy = out / source.name
-        add_features(source, copy)
-        runner = FeatureRun(copy, threads=args.threads)
-        f_held = features_of(runner, held, f"held-out ({suffix})")
-        s.flagged[f"{suffix} file, fp32 threshold"] = fam.flagged(f_held)
-        own = recalibrate(fam, f_held, sha256_file(copy))
-        print(f"{save(own, familiarity_path(copy))}: threshold {own.threshold:.2f}")
-        s.flagged[f"{suffix} file, own threshold"] = own.flagged(f_held)
-        s.timings.append(latency(source, copy, runner, held, args))
-
-
-def report(s: Summary) -> None:
+def report(s: Summary, r: FitResult) -> None:
     how = "the 2% quantile" if s.calibrated else "the farthest (too few images for 2%)"
     print(f"threshold {s.threshold:.2f}: {how} of {s.held_out} held-out images")
     print(f"held-out images flagged: {s.flagged_held_out:.1%} (the images it was set on)")
@@ -262,6 +183,7 @@ def report(s: Summary) -> None:
             f"{t.file}, one network run at {t.size}: {t.ms_without:.1f} ms, with the features "
             f"output {t.ms_with:.1f} ms ({t.added:+.1%})"
         )
+    print(f"written: {r.copy.parent}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -270,13 +192,13 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", required=True, help="the dataset folder it was trained on")
     ap.add_argument("--out", type=Path, help="folder for the copies [runs/familiarity/NAME]")
     ap.add_argument("--max-train", type=int, default=0, help="at most N training images [all]")
-    ap.add_argument("--max-held-out", type=int, default=0, help="at most N held-out images")
     ap.add_argument("--other", action="append", default=[], help="another product's dataset")
     ap.add_argument("--max-other", type=int, default=40, help="its val images used [40]")
-    ap.add_argument("--shifted", action="store_true", help="also blurred and darkened images")
+    ap.add_argument("--shifted", action="store_true", help="also blurred, darkened, over-exposed")
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads [all cores]")
     ap.add_argument("--rounds", type=int, default=20, help="timed runs for the latency")
     ap.add_argument("--seed", type=int, default=0, help="for the subsamples")
+    ap.add_argument("--install", action="store_true", help="then put the copies in place")
     return ap
 
 

@@ -30,7 +30,8 @@ from inspect_core.commands.evaluate import evaluate_model
 from inspect_core.data.datasets import Dataset
 from inspect_core.data.groups import group_names
 from inspect_core.data.metrics import SegmentationScores
-from inspect_core.runtime.onnx_model import OnnxModel, edit_meta
+from inspect_core.runtime.model_file import edit_meta
+from inspect_core.runtime.onnx_model import OnnxModel
 from inspect_core.runtime.postprocess import argmax_labels
 from inspect_core.training.calibration import Choice, Pixels, choose, group_folds, image_folds
 from inspect_core.training.holdout import held_out_dataset, seen_dataset

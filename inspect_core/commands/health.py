@@ -1,9 +1,11 @@
 """``inspect health``: input health (issue 25). ``inspect health fit`` fits a recipe's quality
 limits from a dataset's training images, prints them as a ``[health.quality]`` table and, with
-``--write``, writes them into a recipe TOML."""
+``--write``, writes them into a recipe TOML. ``inspect health familiarity`` gives a trained
+model its familiarity score (:mod:`inspect_core.health.familiarity_fit`)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import click
@@ -13,7 +15,7 @@ from inspect_core.text import terminal_text
 
 @click.group("health")
 def health_group() -> None:
-    """Input health: is an image fit to be judged (quality limits)?"""
+    """Input health: is an image fit to be judged (quality limits, familiarity)?"""
 
 
 @health_group.command("fit")
@@ -77,3 +79,71 @@ def fit_cmd(
     if write_to:
         write_limits(write_to, limits)
         click.echo(f"written into {terminal_text(write_to)}", err=True)
+
+
+@health_group.command("familiarity")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The dataset folder the model was trained on (its card names the held-out images).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the copies, their familiarity files and the card [runs/familiarity/NAME].",
+)
+@click.option(
+    "--in-place",
+    is_flag=True,
+    help="Then put the copies in place of MODEL's files (and its variants'), card updated.",
+)
+@click.option(
+    "--max-train",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Fit on at most N training images (a seeded choice) [all].",
+)
+@click.option("--threads", type=click.IntRange(min=0), default=0, help="ONNX Runtime threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card's familiarity entry.")
+def familiarity_cmd(
+    model: Path,
+    data: str,
+    out: Path | None,
+    in_place: bool,
+    max_train: int,
+    threads: int,
+    as_json: bool,
+) -> None:
+    """Give MODEL a familiarity score without retraining: a copy with a features output, fitted
+    on its training images in DATA, its threshold set on the held-out images its card names to
+    flag at most 2% of images like them. A station then reviews an image unlike them."""
+    import json
+
+    from inspect_core.commands.progress import item_progress
+    from inspect_core.health.familiarity_fit import fit_model, images_to_fit, install, read_card
+
+    if importlib.util.find_spec("onnx") is None:
+        raise click.ClickException(
+            "adding the features output needs the onnx package: pip install 'inspect-vision[train]'"
+        )
+    out = out or Path("runs/familiarity") / model.stem
+    total = images_to_fit(read_card(model), data, max_train, 0)
+    with item_progress(total, "images") as advance:
+        result = fit_model(model, data, out, max_train=max_train, threads=threads, advance=advance)
+    written = install(result) if in_place else []
+    if as_json:
+        click.echo(json.dumps(result.card_entry()))
+    else:
+        for f in result.files:
+            click.echo(
+                f"{terminal_text(f.file)}: threshold {f.threshold:.2f}, "
+                f"{f.flagged_held_out:.1%} of the {result.held_out} held-out images flagged"
+            )
+        two = result.flagged_held_out_two_fold
+        if two is not None:
+            click.echo(f"on held-out images the threshold was not set on: {two:.1%} flagged")
+    click.echo(f"copies, familiarity files and card: {terminal_text(result.copy.parent)}", err=True)
+    for path in written:
+        click.echo(f"installed {terminal_text(path)}", err=True)

@@ -39,13 +39,14 @@ LOG_EPS = 1e-2
 
 
 @dataclass(frozen=True)
-class FamiliarityScore:
-    """One image: its familiarity in [0, 1] (higher = more like the training images), whether
-    it is flagged (its distance is past the threshold), and the distance itself."""
+class Familiarity:
+    """One image: its familiarity ``value`` in [0, 1] (higher = more like the training images),
+    whether it is ``unfamiliar`` (too unlike them to be judged with confidence: its distance is
+    past the threshold), and the distance itself (None where a check gives no distance)."""
 
-    familiarity: float
+    value: float
     unfamiliar: bool
-    distance: float
+    distance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,12 @@ class FamiliarityModel:
         nearer_or_equal = int(np.searchsorted(self.calibration, distance, side="right"))
         return (n - nearer_or_equal) / n
 
-    def score(self, features: np.ndarray) -> FamiliarityScore:
-        """The :class:`FamiliarityScore` of one image from its ``features`` (D,): the output
-        of the runs of that image, averaged over tiles and copies as the runtime does."""
+    def familiarity_of(self, features: np.ndarray) -> Familiarity:
+        """The :class:`Familiarity` of one image from its ``features`` (D,): the output of the
+        runs of that image, averaged over tiles and copies as the runtime does (a
+        :class:`~inspect_core.health.gate.FamiliarityCheck`)."""
         d = float(self.distance(np.asarray(features).reshape(-1)))
-        return FamiliarityScore(self.familiarity(d), d > self.threshold, d)
+        return Familiarity(self.familiarity(d), d > self.threshold, d)
 
     def flagged(self, features: np.ndarray) -> float:
         """The share of the images (rows of ``features``) flagged unfamiliar."""
@@ -227,6 +229,24 @@ def ledoit_wolf(z: np.ndarray) -> tuple[np.ndarray, float]:
 def familiarity_path(model: str | Path) -> Path:
     """Where the familiarity of the model copy ``model`` is stored: beside it, ``.npz``."""
     return Path(model).with_suffix(".familiarity.npz")
+
+
+def for_model_file(model: str | Path, features: int | None = None) -> FamiliarityModel | None:
+    """The familiarity stored beside the model file ``model`` (the file that runs: a variant
+    file has its own), checked to be fitted for that very file; None when there is none.
+    ``features``: how many values the file's ``features`` output gives, checked too.
+    :class:`ModelError` naming the file when one is there but unusable: a station must not
+    quietly run without the check it was given."""
+    path = familiarity_path(model)
+    if not path.is_file():
+        return None
+    fam = load(path, model=model)
+    if features is not None and features != fam.features:
+        raise ModelError(
+            f"{path}: fitted on {fam.features} feature values, but {model} gives {features}; "
+            "fit the familiarity again for this model (training/fit_familiarity.py)"
+        )
+    return fam
 
 
 def save(fam: FamiliarityModel, path: str | Path) -> Path:

@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from inspect_core.errors import ModelError
+from inspect_core.runtime.engines import FEATURES  # the new graph output's name
 
-FEATURES = "features"  # the new graph output's name
+__all__ = ["FAMILIARITY_KEY", "FEATURES", "EncoderOutput", "FeatureLayout", "add_features"]
 FAMILIARITY_KEY = "inspect.familiarity"  # metadata entry: what the features output holds
 POOLED_BLOCKS = (0, 1)  # the encoder blocks pooled into the features
 _WEIGHT = re.compile(r"^enc\.(\d+)\.")  # an initializer of encoder block i

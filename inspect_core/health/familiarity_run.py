@@ -19,8 +19,7 @@ import numpy as np
 
 from inspect_core.data.datasets import to_channels
 from inspect_core.errors import ModelError
-from inspect_core.health.familiarity_graph import FEATURES
-from inspect_core.runtime.engines import META_KEY, ort_session
+from inspect_core.runtime.engines import FEATURES, META_KEY, ort_session
 from inspect_core.runtime.onnx_model import TTA_TRANSFORMS, ModelMeta, normalize, tile_starts
 
 

@@ -10,13 +10,14 @@ model's verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
 
 from inspect_core.config.health import HealthSettings
 from inspect_core.errors import ImageError
+from inspect_core.health.familiarity import Familiarity
 from inspect_core.health.limits import check
 from inspect_core.health.quality import measure
 from inspect_core.types import Decision, InputHealth, RuleHit, Verdict
@@ -27,21 +28,14 @@ QUALITY_RULE = "quality"  # the rule hit of a broken quality limit
 FAMILIARITY_RULE = "familiarity"  # the rule hit of an unfamiliar image
 
 
-@dataclass(frozen=True)
-class Familiarity:
-    """How like the training images one frame is: ``value`` (higher: more alike) and whether
-    it is too unlike them to be judged with confidence."""
-
-    value: float
-    unfamiliar: bool
-
-
 class FamiliarityCheck(Protocol):
-    """What an inspector asks about each frame it judges, when its model has a familiarity
-    model (``inspect_core.health.familiarity``): set as ``InspectorBase.familiarity``."""
+    """What an inspector asks about each frame it judges, when its model file ships a
+    familiarity model (:class:`inspect_core.health.familiarity.FamiliarityModel`): set as
+    ``InspectorBase.familiarity``."""
 
-    def familiarity_of(self, frame: np.ndarray) -> Familiarity:
-        """The familiarity of one preprocessed frame."""
+    def familiarity_of(self, features: np.ndarray) -> Familiarity:
+        """The familiarity of one frame from the features its model run gave (the
+        ``features`` output, averaged over the frame's tiles and test-time copies)."""
         ...
 
 
@@ -49,17 +43,20 @@ def assess(
     frame: np.ndarray,
     settings: HealthSettings | None,
     familiarity: FamiliarityCheck | None = None,
+    features: np.ndarray | None = None,
 ) -> InputHealth:
     """The health of ``frame``: its quality figures (always, ~1 ms per MP; None for a frame
     they cannot be read from, e.g. under 16 px a side), the limits of ``settings`` it breaks,
-    and its familiarity when ``familiarity`` is given."""
+    and its familiarity when ``familiarity`` is given with the ``features`` of its model run."""
     try:
         figures = measure(frame)
     except ImageError:
         figures = None
     limits = settings.quality if settings is not None else None
     problems = tuple(check(figures, limits)) if figures is not None and limits else ()
-    fam = familiarity.familiarity_of(frame) if familiarity is not None else None
+    fam = None
+    if familiarity is not None and features is not None:
+        fam = familiarity.familiarity_of(features)
     return InputHealth(
         quality=figures,
         problems=problems,

@@ -1,7 +1,9 @@
 """The inference libraries a model file can run on: ONNX Runtime (always installed) and
 OpenVINO (optional, ``pip install openvino``; imported only when a variant asks for it).
 
-Each is an :class:`Engine`: one network file, one library, one precision, batch in, logits out.
+Each is an :class:`Engine`: one network file, one library, one precision, batch in, logits out
+(and, from a file with a ``features`` output, the pooled encoder features of the same run: the
+familiarity score's input, issue 25).
 :class:`~inspect_core.runtime.onnx_model.OnnxModel` does everything around it (normalising,
 tiles, test-time copies, the prior correction), so every engine is scored and timed through
 the same code (:mod:`inspect_core.runtime.variants` says which one runs).
@@ -22,6 +24,7 @@ import numpy as np
 from inspect_core.errors import ModelError
 
 META_KEY = "inspect.meta"
+FEATURES = "features"  # the graph output with an image's pooled encoder features (issue 25)
 ONNXRUNTIME = "onnxruntime"
 OPENVINO = "openvino"
 ENGINES = (ONNXRUNTIME, OPENVINO)
@@ -38,7 +41,17 @@ class Engine(Protocol):
         """The library and precision, e.g. ``onnxruntime fp32``, for log lines."""
         ...
 
+    @property
+    def has_features(self) -> bool:
+        """Whether the file gives a ``features`` output (:data:`FEATURES`) beside the logits."""
+        ...
+
     def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def run_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The logits and, from the same run, the ``features`` (N, D) float32 (None when the
+        file has no such output)."""
+        ...
 
     def metadata(self) -> str | None:
         """The ``inspect.meta`` JSON embedded in the file at export, or None."""
@@ -110,12 +123,22 @@ class OrtEngine:
     ):
         self.session = ort_session(path, threads, providers)
         self.input_name = self.session.get_inputs()[0].name
+        names = [o.name for o in self.session.get_outputs()]
+        self._logits = names[:1]  # the first output, where every exporter puts the logits
+        self.has_features = FEATURES in names[1:]
         self.label = f"{ONNXRUNTIME} {precision}"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         feed = {self.input_name: np.ascontiguousarray(batch, np.float32)}
-        out: np.ndarray = self.session.run(None, feed)[0]  # onnxruntime has no type hints
+        out: np.ndarray = self.session.run(self._logits, feed)[0]  # onnxruntime: no hints
         return out
+
+    def run_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if not self.has_features:
+            return self.run(batch), None
+        feed = {self.input_name: np.ascontiguousarray(batch, np.float32)}
+        logits, features = self.session.run([self._logits[0], FEATURES], feed)
+        return logits, features
 
     def metadata(self) -> str | None:
         raw: str | None = self.session.get_modelmeta().custom_metadata_map.get(META_KEY)
@@ -170,17 +193,23 @@ class OpenVinoEngine:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"{path}: OpenVINO cannot load it at {precision} ({first})") from e
         self._local = threading.local()  # this thread's infer request
+        ports = [i for i, o in enumerate(self._compiled.outputs) if FEATURES in o.get_names()]
+        self._features: int | None = ports[0] if ports and ports[0] > 0 else None
+        self.has_features = self._features is not None
         self.label = f"{OPENVINO} {precision}"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.run_with_features(batch)[0]
+
+    def run_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         x = np.ascontiguousarray(batch, np.float32)
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
         # share_outputs=False: a copy, so the next run cannot overwrite what the caller holds
         result = request.infer({0: x}, share_inputs=True, share_outputs=False)
-        out: np.ndarray = result[0]
-        return out
+        features = None if self._features is None else result[self._features]
+        return result[0], features
 
     def metadata(self) -> str | None:
         try:

@@ -30,13 +30,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from inspect_core.cards import ModelCheck
 from inspect_core.data.datasets import read_image
-from inspect_core.errors import DataError, ImageError, InspectError
+from inspect_core.errors import DataError, ImageError, InspectError, ModelError
+from inspect_core.health.familiarity import familiarity_path, for_model_file
 from inspect_core.health.gate import FamiliarityCheck, assess, gate
 from inspect_core.rules.engine import BUILTIN_RULES, RuleContext, build_rules
 from inspect_core.rules.engine import judge as apply_rules
@@ -56,6 +57,9 @@ class ModelRun:
 
     probs: np.ndarray | None = None  # (classes, H, W) float32, H x W those of the frame
     error: str | None = None  # a sentence for the record; None when ``probs`` is set
+    # the frame's pooled encoder features from the same runs, where the network gives them
+    # (the familiarity score's input, issue 25); None otherwise
+    features: np.ndarray | None = None
 
 
 @dataclass
@@ -111,6 +115,11 @@ class InspectorBase(ABC):
     def probabilities(self, frame: np.ndarray) -> np.ndarray:
         """Class probabilities (classes, H, W) of one preprocessed frame; raises on failure."""
 
+    def run_frame(self, frame: np.ndarray) -> ModelRun:
+        """The model over one frame: its probabilities and, where the network gives them, its
+        features (subclasses with a familiarity check override it); raises on failure."""
+        return ModelRun(self.probabilities(frame))
+
     def forward(self, frames: Sequence[np.ndarray]) -> list[ModelRun]:
         """Probabilities of several frames, one :class:`ModelRun` each, in order; a frame the
         model fails on gets its reason, the others still run."""
@@ -125,20 +134,24 @@ class InspectorBase(ABC):
         """The rules' verdict on a segmentation of ``frame``."""
 
     # -- the runs built from them -----------------------------------------------------------
-    def judge_probs(self, frame: np.ndarray, probs: np.ndarray) -> Result:
+    def judge_probs(
+        self, frame: np.ndarray, probs: np.ndarray, features: np.ndarray | None = None
+    ) -> Result:
         """``post_process`` then ``judge``, then the frame's input health: its quality figures
         checked against the recipe's ``[health]`` limits (a broken one makes the verdict REVIEW
-        or FAIL, ``on_problem``, with a ``quality`` hit that says why), its familiarity."""
+        or FAIL, ``on_problem``, with a ``quality`` hit that says why), and its familiarity
+        from the ``features`` of its model run (an unfamiliar frame likewise)."""
         result = self.judge(frame, self.post_process(probs))
         settings = self.recipe.health
-        result.health = assess(frame, settings, self.familiarity)
+        result.health = assess(frame, settings, self.familiarity, features)
         result.verdict = gate(result.verdict, result.health, settings)
         return result
 
     def inspect_image(self, image: np.ndarray) -> Result:
         """The whole chain on one decoded image; raises what a step raises."""
         frame = self.preprocess(image)
-        return self.judge_probs(frame, self.probabilities(frame))
+        run = self.run_frame(frame)
+        return self.judge_probs(frame, cast(np.ndarray, run.probs), run.features)
 
     def record(
         self,
@@ -201,7 +214,7 @@ class InspectorBase(ABC):
 
     def _run_one(self, frame: np.ndarray) -> ModelRun:
         try:
-            return ModelRun(self.probabilities(frame))
+            return self.run_frame(frame)
         except Exception as e:
             return ModelRun(error=f"the model failed on this image: {type(e).__name__}: {e}")
 
@@ -243,6 +256,7 @@ class Inspector(InspectorBase):
         self.region_ids = [self.classes.index(c) for c in names]
         # the card is recorded with every inspection only when it vouches for this very file
         self.model_card = str(self.model_check.card.resolve()) if self.model_check.card else None
+        self.familiarity = familiarity_for(self.model)
 
     @property
     def meta(self) -> ModelMeta:
@@ -259,6 +273,14 @@ class Inspector(InspectorBase):
             frame, tile=self.recipe.tile or None, overlap=self.recipe.tile_overlap
         )
 
+    def run_frame(self, frame: np.ndarray) -> ModelRun:
+        """:meth:`probabilities`, with the frame's features from the same runs when the
+        inspector checks familiarity."""
+        if self.familiarity is None:
+            return ModelRun(self.probabilities(frame))
+        out = self.model.predict(frame, self.recipe.tile or None, self.recipe.tile_overlap)
+        return ModelRun(out.probs, features=out.features)
+
     def forward(self, frames: Sequence[np.ndarray]) -> list[ModelRun]:
         """Same-size frames that fit one tile share one batch; if a batch fails, its frames run
         one by one, so that one bad frame does not fail the others."""
@@ -270,14 +292,14 @@ class Inspector(InspectorBase):
         for shape, idx in groups.items():
             if len(idx) > 1 and max(shape[:2]) <= tile:
                 try:
-                    probs = self.model.probabilities_batch(
+                    outs = self.model.predict_batch(
                         [frames[i] for i in idx], tile=tile, overlap=self.recipe.tile_overlap
                     )
                 except Exception:
                     pass  # one by one below
                 else:
-                    for i, p in zip(idx, probs):
-                        runs[i] = ModelRun(p)
+                    for i, out in zip(idx, outs):
+                        runs[i] = ModelRun(out.probs, features=out.features)
                     continue
             for i in idx:
                 runs[i] = self._run_one(frames[i])
@@ -303,6 +325,21 @@ class Inspector(InspectorBase):
     def judge(self, frame: np.ndarray, seg: Segmentation) -> Result:
         ctx = RuleContext(seg.regions, seg.labels, self.classes, self.recipe.pixel_size_mm)
         return Result(apply_rules(ctx, self.rules, seg.coverage), seg.labels, frame)
+
+
+def familiarity_for(model: OnnxModel) -> FamiliarityCheck | None:
+    """The familiarity model shipped beside the file ``model`` runs (the variant's own file
+    where a faster variant runs), when that file gives the features it needs; else None."""
+    file = model.loaded.file
+    if not model.has_features:
+        if familiarity_path(file).is_file():
+            raise ModelError(
+                f"{familiarity_path(file)}: a familiarity file, but {file} has no 'features' "
+                "output to score it with; ship the model copy that training/fit_familiarity.py "
+                "made beside it (or remove the familiarity file)"
+            )
+        return None
+    return for_model_file(file)
 
 
 def _by_index(specs: list[dict[str, Any]], classes: list[str]) -> list[dict[str, Any]]:

@@ -42,6 +42,13 @@ class LoadedModel:
     required: bool = False
     chosen: variants.Chosen | None = None
 
+    @property
+    def file(self) -> Path:
+        """The file that runs: the variant's own file where a faster variant runs."""
+        if self.chosen is not None and self.chosen.variant is not None:
+            return self.chosen.variant.file(self.path)
+        return self.path
+
 
 def load_model(
     path: str | Path,

@@ -11,12 +11,10 @@ bf16; ONNX Runtime or OpenVINO) that the model's card ships and this machine run
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -43,6 +41,18 @@ TTA_TRANSFORMS: dict[str, tuple[Transform, Transform]] = {
     "r90": (lambda x: np.rot90(x, 1, (2, 3)), lambda p: np.rot90(p, -1, (2, 3))),
     "r270": (lambda x: np.rot90(x, -1, (2, 3)), lambda p: np.rot90(p, 1, (2, 3))),
 }
+
+
+_Sink = list[np.ndarray] | None  # where a run's features go (None: not wanted)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model over one image: its probabilities (classes, H, W) and, where the network
+    gives them, its features (D,) float64 for the familiarity score (else None)."""
+
+    probs: np.ndarray
+    features: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -99,68 +109,6 @@ class ModelMeta:
                 "(training/fit_prior.py) or remove class_bias"
             )
         return meta
-
-
-@dataclass(frozen=True)
-class GraphShapes:
-    """What a network really takes and gives, read from its graph (not its metadata): the
-    number of inputs, the first input's and output's dimensions (None: any size), and the
-    output's shape for a run on zeros shaped ``probe`` (None when that run failed:
-    ``probe_error`` says why)."""
-
-    inputs: int
-    input_dims: tuple[int | None, ...]
-    output_dims: tuple[int | None, ...]
-    probe: tuple[int, ...]
-    probe_out: tuple[int, ...] | None
-    probe_error: str = ""
-
-
-def read_graph(path: str | Path, channels: int, stride: int) -> GraphShapes:
-    """The :class:`GraphShapes` of the fp32 network in ``path`` (ONNX Runtime, one thread),
-    run once on a (1, C, 2s, 3s) zero input (C: the graph's channels, else ``channels``; s:
-    ``stride``, at least 32) so that what it gives an image is known, not only declared."""
-    import onnxruntime as ort  # lazy: loaded with the first model, not by --help
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as e:
-        raise ModelError(f"{path}: ONNX Runtime cannot open the network ({e})") from e
-    ins, out = session.get_inputs(), session.get_outputs()[0]
-    dims, out_dims = _dims(ins[0].shape), _dims(out.shape)
-    s = max(32, stride)
-    want = (1, channels, 2 * s, 3 * s) + (1,) * max(0, len(dims) - 4)
-    probe = tuple(d or w for d, w in zip(dims, want))
-    try:
-        y = session.run([out.name], {ins[0].name: np.zeros(probe, np.float32)})[0]
-    except Exception as e:
-        why = f"{type(e).__name__}: {e}"
-        return GraphShapes(len(ins), dims, out_dims, probe, None, why)
-    return GraphShapes(len(ins), dims, out_dims, probe, tuple(int(d) for d in np.shape(y)))
-
-
-def _dims(shape: Any) -> tuple[int | None, ...]:
-    """A graph's tensor shape: each dimension a number, or None for a named (any) size."""
-    return tuple(d if isinstance(d, int) and d > 0 else None for d in shape or ())
-
-
-def edit_meta(path: str | Path, change: Callable[[dict[str, Any]], None]) -> None:
-    """Rewrite the metadata embedded in the model file ``path`` in place: ``change(meta)``
-    edits the dict. For the training tools (choose_tta, fit_prior); needs the ``onnx`` package."""
-    import onnx  # lazy: the train extra (0.7 s to load), for the training tools only
-
-    proto = onnx.load(str(path))
-    entry = next((p for p in proto.metadata_props if p.key == META_KEY), None)
-    if entry is None:
-        raise ModelError(f"{path}: no '{META_KEY}' metadata to edit")
-    meta = json.loads(entry.value)
-    change(meta)
-    entry.value = json.dumps(meta)
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, path)  # whole: a tool stopped midway leaves the old file, never half of one
 
 
 def _normalize(img: np.ndarray, mean: float, std: float) -> np.ndarray:
@@ -298,31 +246,43 @@ class OnnxModel:
         """Raw network output for a normalised (N, C, H, W) float32 batch."""
         return self.engine.run(batch)
 
-    def _softmax(self, batch: np.ndarray) -> np.ndarray:
+    @property
+    def has_features(self) -> bool:
+        """Whether the network gives the pooled encoder features (a ``features`` output) with
+        its logits: the familiarity score's input (issue 25)."""
+        return bool(getattr(self.engine, "has_features", False))
+
+    def _softmax(self, batch: np.ndarray, sink: _Sink = None) -> np.ndarray:
         """Softmax of the network's output, computed in that output's own memory (every engine
-        hands over a new buffer on every run; nothing else refers to it)."""
-        z = self.logits(batch)
+        hands over a new buffer on every run; nothing else refers to it). ``sink``: where the
+        run's features (N, D) go, when the network gives them."""
+        if sink is not None and self.has_features:
+            z, features = self.engine.run_with_features(batch)
+            if features is not None:
+                sink.append(np.asarray(features, np.float32).reshape(len(batch), -1))
+        else:
+            z = self.logits(batch)
         return softmax(z, inplace=z.flags.writeable and z.dtype == np.float32)
 
-    def _probs(self, batch: np.ndarray) -> np.ndarray:
+    def _probs(self, batch: np.ndarray, sink: _Sink = None) -> np.ndarray:
         """Softmax of a batch; with test-time augmentation (``meta.tta``) the probabilities
         of the flipped or turned copies are mapped back and averaged, then reweighted by the
         class prior correction (``meta.class_bias``), if any."""
-        p = self._averaged(batch)
+        p = self._averaged(batch, sink)
         w = self.meta.class_weights
         if w is not None:
             p *= w
             p /= p.sum(1, keepdims=True)
         return p
 
-    def _averaged(self, batch: np.ndarray) -> np.ndarray:
+    def _averaged(self, batch: np.ndarray, sink: _Sink = None) -> np.ndarray:
         # one run per copy: on this memory-bound network four batch-1 runs take 17-21% less
         # time than one batch-4 run (bench/tta.py), and a transposed copy of a non-square
         # image could not share a batch with the others anyway
-        out = self._softmax(batch)
+        out = self._softmax(batch, sink)
         for t in self.meta.tta:
             fwd, inv = TTA_TRANSFORMS[t]
-            out += inv(self._softmax(fwd(batch)))
+            out += inv(self._softmax(fwd(batch), sink))
         if self.meta.tta:
             out /= 1 + len(self.meta.tta)
         return out
@@ -343,7 +303,26 @@ class OnnxModel:
             return probs
         return self._tiled(x, tile, overlap, batch)
 
-    def _tiled(self, x: np.ndarray, tile: int, overlap: float, batch: int) -> np.ndarray:
+    def predict(
+        self, img: np.ndarray, tile: int | None = None, overlap: float = 0.25, batch: int = 1
+    ) -> Prediction:
+        """:meth:`probabilities` and, where the network gives them, the image's features from
+        the same runs: the mean over every run (each tile, each test-time copy) of its
+        ``features`` row, as the familiarity model was fitted on them."""
+        if not self.has_features:
+            return Prediction(self.probabilities(img, tile, overlap, batch))
+        sink: list[np.ndarray] = []
+        x = self.prepare(img)
+        tile = tile or self.meta.tile
+        if max(x.shape[1:]) <= tile:
+            probs = self._probs(x[None], sink)[0]
+        else:
+            probs = self._tiled(x, tile, overlap, batch, sink)
+        return Prediction(probs, _mean_rows(sink))
+
+    def _tiled(
+        self, x: np.ndarray, tile: int, overlap: float, batch: int, sink: _Sink = None
+    ) -> np.ndarray:
         c, h, w = x.shape
         # Tiles start at multiples of the network's stride, so each tile's pooling grid lines up
         # with the whole image's and a tile reproduces whole-image inference away from its edges.
@@ -365,7 +344,7 @@ class OnnxModel:
         for i in range(0, len(boxes), batch):
             chunk = boxes[i : i + batch]
             tiles = np.stack([x[:, y : y + th, xx : xx + tw] for y, xx in chunk])
-            probs = self._probs(tiles)
+            probs = self._probs(tiles, sink)
             for (y, xx), p in zip(chunk, probs):
                 acc[:, y : y + th, xx : xx + tw] += p * window
                 norm[y : y + th, xx : xx + tw] += window
@@ -378,7 +357,28 @@ class OnnxModel:
         """Several same-size images in one run when they fit one ``tile`` (default: the
         model's tile size); else one by one, tiled with ``tile`` and ``overlap`` as
         :meth:`probabilities` does, so a batch gives what single images give."""
+        return [p.probs for p in self.predict_batch(imgs, tile, overlap)]
+
+    def predict_batch(
+        self, imgs: list[np.ndarray], tile: int | None = None, overlap: float = 0.25
+    ) -> list[Prediction]:
+        """:meth:`probabilities_batch`, with each image's features as :meth:`predict` gives
+        them (the rows of one batched run are the images')."""
         tile = tile or self.meta.tile
         if len({im.shape for im in imgs}) == 1 and max(imgs[0].shape[:2]) <= tile:
-            return list(self._probs(np.stack([self.prepare(im) for im in imgs])))
-        return [self.probabilities(im, tile=tile, overlap=overlap) for im in imgs]
+            sink: list[np.ndarray] | None = [] if self.has_features else None
+            probs = self._probs(np.stack([self.prepare(im) for im in imgs]), sink)
+            if not sink:
+                return [Prediction(p) for p in probs]
+            return [
+                Prediction(p, _mean_rows([f[i : i + 1] for f in sink])) for i, p in enumerate(probs)
+            ]
+        return [self.predict(im, tile=tile, overlap=overlap) for im in imgs]
+
+
+def _mean_rows(parts: list[np.ndarray]) -> np.ndarray | None:
+    """The mean of every row of ``parts`` ((n, D) each) as float64 (D,); None for none."""
+    if not parts:
+        return None
+    out: np.ndarray = np.concatenate(parts, axis=0).astype(np.float64).mean(axis=0)
+    return out

@@ -9,7 +9,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from inspect_core.runtime.onnx_model import GraphShapes, ModelMeta
+    from inspect_core.runtime.model_file import GraphShapes
+    from inspect_core.runtime.onnx_model import ModelMeta
 
 __all__ = ["model_fit_problems", "shape_problems"]
 

@@ -16,7 +16,7 @@ from inspect_batch.commands import CandidateRefused, check_candidate
 from inspect_batch.run import run_backtest
 from inspect_core.plugin_api.resolve import find_recipe
 from inspect_core.runtime.inspector import Inspector
-from inspect_core.runtime.onnx_model import edit_meta
+from inspect_core.runtime.model_file import edit_meta
 from inspect_core.training.model_card import save_card
 from inspect_db import Recorder
 

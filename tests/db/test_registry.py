@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from inspect_core.cards import sha256_file
 from inspect_core.cli import cli
 from inspect_core.plugin_api.manager import load_cli_plugins
-from inspect_core.runtime.onnx_model import edit_meta
+from inspect_core.runtime.model_file import edit_meta
 from inspect_core.training.model_card import save_card
 from inspect_db.registry.versions import SqlVersions
 

@@ -50,11 +50,11 @@ def test_shifted_images_are_flagged(shift, scale):
 
 def test_one_image_gets_its_familiarity_the_flag_and_the_distance():
     fam = fit(features(600, 0), features(400, 1))
-    typical = fam.score(features(1, 4)[0])
-    assert not typical.unfamiliar and 0.0 < typical.familiarity <= 1.0
+    typical = fam.familiarity_of(features(1, 4)[0])
+    assert not typical.unfamiliar and 0.0 < typical.value <= 1.0
     assert typical.distance == pytest.approx(float(fam.distance(features(1, 4))[0]))
-    odd = fam.score(features(1, 5, shift=2.0)[0])
-    assert odd.unfamiliar and odd.familiarity == 0.0 and odd.distance > fam.threshold
+    odd = fam.familiarity_of(features(1, 5, shift=2.0)[0])
+    assert odd.unfamiliar and odd.value == 0.0 and odd.distance > fam.threshold
     # the share of held-out images farther out: 1 at the centre, falling with the distance
     ladder = [fam.familiarity(d) for d in (0.0, *np.quantile(fam.calibration, [0.25, 0.5, 0.9]))]
     assert ladder[0] == 1.0 and ladder == sorted(ladder, reverse=True)

@@ -10,35 +10,19 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from conftest import make_tiny_model
+from familiar_kit import line_dataset, line_image, other_product
 
 from inspect_core.errors import ModelError
 from inspect_core.health.familiarity import MAX_FLAGGED, familiarity_path, fit, load
 from inspect_core.health.familiarity_graph import add_features
 from inspect_core.health.familiarity_run import FeatureRun, average_features
-from inspect_core.runtime.onnx_model import OnnxModel, edit_meta
+from inspect_core.runtime.model_file import edit_meta
+from inspect_core.runtime.onnx_model import OnnxModel
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def line_image(rng: np.random.Generator, side: int = 64) -> np.ndarray:
-    """An image of "the line": mid-gray, soft texture, a few darker marks."""
-    img = rng.normal(110, 12, (side, side)).astype(np.float32)
-    img = cv2.GaussianBlur(img, (0, 0), 1.0)
-    for _ in range(rng.integers(1, 4)):
-        y, x = rng.integers(0, side - 10, 2)
-        img[y : y + 8, x : x + 8] -= 30
-    return img.clip(0, 255).astype(np.uint8)
-
-
-def other_product(rng: np.random.Generator, side: int = 64) -> np.ndarray:
-    """Another product: bright, hard-edged stripes."""
-    stripes = ((np.arange(side) // rng.integers(3, 6)) % 2) * 150 + 90
-    img = np.tile(stripes, (side, 1)).astype(np.float32) + rng.normal(0, 5, (side, side))
-    return img.clip(0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +46,8 @@ def test_a_fit_on_line_images_flags_few_of_them_and_the_other_product(copy):
     assert fam.flagged(other) >= 0.95
     dark = np.stack([run.image_features(line_image(rng) // 3) for _ in range(40)])
     assert fam.flagged(dark) >= 0.95
-    score = fam.score(run.image_features(other_product(rng)))
-    assert score.unfamiliar and score.familiarity == 0.0
+    score = fam.familiarity_of(run.image_features(other_product(rng)))
+    assert score.unfamiliar and score.value == 0.0 and score.distance > fam.threshold
 
 
 def test_the_logits_of_the_copy_are_those_the_runtime_computes(copy, tmp_path):
@@ -108,21 +92,8 @@ def _load_script(monkeypatch: pytest.MonkeyPatch):
     return module
 
 
-def _dataset(root: Path) -> Path:
-    rng = np.random.default_rng(3)
-    (root / "classes.json").parent.mkdir(parents=True)
-    (root / "classes.json").write_text(json.dumps({"classes": ["background", "scratch", "dent"]}))
-    for split, n in (("train", 60), ("val", 30)):
-        for sub in ("images", "masks"):
-            (root / split / sub).mkdir(parents=True)
-        for i in range(n):
-            cv2.imwrite(str(root / split / "images" / f"{i:03d}.png"), line_image(rng))
-            cv2.imwrite(str(root / split / "masks" / f"{i:03d}.png"), np.zeros((64, 64), np.uint8))
-    return root
-
-
 def test_the_script_writes_the_copy_and_its_familiarity_and_reports(tmp_path, monkeypatch, capsys):
-    data = _dataset(tmp_path / "data")
+    data = line_dataset(tmp_path / "data")
     (tmp_path / "models").mkdir()
     model = make_tiny_model(tmp_path / "models" / "tiny.onnx")
     shipped = model.read_bytes()
@@ -131,7 +102,6 @@ def test_the_script_writes_the_copy_and_its_familiarity_and_reports(tmp_path, mo
         "classes": ["background", "scratch", "dent"],
         "dataset": {"name": "data", "train_images": 60},
         "validation_split": {"source": "val split", "count": 30, "images": val},
-        "variants": {"list": [{"suffix": ".int8.onnx", "shipped": True}]},  # not there
     }
     model.with_suffix(".json").write_text(json.dumps(card))
     out = tmp_path / "out"
@@ -146,7 +116,8 @@ def test_the_script_writes_the_copy_and_its_familiarity_and_reports(tmp_path, mo
     assert fam.trained_on == 60 and len(fam.calibration) == 30 and not fam.calibrated
     summary = json.loads((out / "tiny.familiarity.json").read_text())
     assert summary["held_out"] == 30 and summary["flagged_held_out"] == 0.0
-    assert summary["flagged"]["darkened"] >= 0.9
+    assert summary["flagged"]["darkened"] >= 0.9 and summary["flagged"]["blurred"] >= 0.9
+    saved = np.load(out / "tiny.features.npz")
+    assert saved["held-out"].shape == (30, 24) and saved["over-exposed"].shape == (30, 24)
     assert [t["file"] for t in summary["timings"]] == ["tiny.onnx"]
-    assert "tiny.int8.onnx: the card ships it but it is not there" in said
     assert "held-out images flagged: 0.0%" in said and "with the features output" in said

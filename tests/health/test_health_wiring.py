@@ -90,19 +90,24 @@ def test_a_frame_too_small_to_measure_is_not_a_problem():
 
 
 class Unfamiliar:
-    def familiarity_of(self, frame: np.ndarray) -> Familiarity:
+    def __init__(self):
+        self.asked = []
+
+    def familiarity_of(self, features: np.ndarray) -> Familiarity:
+        self.asked.append(features)
         return Familiarity(0.125, unfamiliar=True)
 
 
-def test_an_unfamiliar_image_is_review_with_its_reason(tiny_model):
-    insp = inspector(tiny_model, limits=None)
-    insp.familiarity = Unfamiliar()
-    result = insp.inspect_image(sharp())
-    assert result.verdict.decision is Decision.REVIEW
-    assert result.verdict.hits[0].rule == "familiarity"
-    assert result.verdict.hits[0].message.startswith("unfamiliar image")
-    assert result.health is not None and result.health.flag == "unfamiliar"
-    assert (result.health.familiarity, result.health.unfamiliar) == (0.125, True)
+def test_an_unfamiliar_image_is_review_with_its_reason_when_its_run_gave_features():
+    check, features = Unfamiliar(), np.ones(4)
+    health = assess(sharp(), None, check, features)
+    assert check.asked == [features]
+    out = gate(Verdict(Decision.PASS), health, None)
+    assert out.decision is Decision.REVIEW and out.hits[0].rule == "familiarity"
+    assert out.hits[0].message.startswith("unfamiliar image")
+    assert health.flag == "unfamiliar" and (health.familiarity, health.unfamiliar) == (0.125, True)
+    # a run that gave no features (a model without the output) is not scored
+    assert assess(sharp(), None, Unfamiliar(), None).familiarity is None
 
 
 def test_inspect_file_records_the_health_and_the_json_carries_it(tiny_model, tmp_path):

@@ -10,7 +10,8 @@ import pytest
 from test_runtime_fast import _fake_model
 
 from inspect_core.errors import ModelError
-from inspect_core.runtime.onnx_model import OnnxModel, edit_meta
+from inspect_core.runtime.model_file import edit_meta
+from inspect_core.runtime.onnx_model import OnnxModel
 
 
 def _img():

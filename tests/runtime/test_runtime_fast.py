@@ -60,6 +60,7 @@ def _fake_model(tta):
         return np.einsum("kf,fnhw->nkhw", mix, feats).astype(np.float32)
 
     m.logits = logits
+    m.engine = None  # no file: no features output either
     return m
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from inspect_core.errors import ModelError
-from inspect_core.runtime.onnx_model import TTA_TRANSFORMS, OnnxModel, edit_meta, softmax
+from inspect_core.runtime.model_file import edit_meta
+from inspect_core.runtime.onnx_model import TTA_TRANSFORMS, OnnxModel, softmax
 
 ALL = tuple(TTA_TRANSFORMS)
 

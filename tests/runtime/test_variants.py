@@ -18,7 +18,8 @@ from inspect_core.cards import ALLOW_UNVERIFIED_ENV, sha256_file
 from inspect_core.errors import ModelError
 from inspect_core.runtime import engines, variants
 from inspect_core.runtime import variant_export as vx
-from inspect_core.runtime.onnx_model import OnnxModel, edit_meta
+from inspect_core.runtime.model_file import edit_meta
+from inspect_core.runtime.onnx_model import OnnxModel
 
 VNNI = frozenset({"avx512_vnni"})
 BOTH = frozenset({"avx512_vnni", "avx512_bf16"})

@@ -108,8 +108,8 @@ class HealthInspector(FakeInspector):
     """Every frame measured: a bright one (mean above 128) unfamiliar, a dark one ok, a grey
     one (mean 100..128) breaking a quality limit."""
 
-    def judge_probs(self, frame, probs):
-        result = super().judge_probs(frame, probs)
+    def judge_probs(self, frame, probs, features=None):
+        result = super().judge_probs(frame, probs, features)
         mean = float(np.mean(frame))
         problems = ()
         if 100 <= mean <= 128:

@@ -14,7 +14,7 @@ from station_kit import StationLogs, running
 
 from inspect_core.cards import sha256_file
 from inspect_core.plugin_api.interfaces import ModelVersion
-from inspect_core.runtime.onnx_model import edit_meta
+from inspect_core.runtime.model_file import edit_meta
 from inspect_stations.config.station import parse_config
 from inspect_stations.pipeline.daemon import Station
 from inspect_stations.testing import MemorySink, recipe_file, write_images

@@ -59,7 +59,8 @@ def check_model_file(plugin: str, recipe: str, path: Path) -> tuple[str, dict[st
     (:func:`inspect_core.runtime.recipe_checks.model_fit_problems`); RegistryError
     otherwise."""
     from inspect_core.errors import InspectError
-    from inspect_core.runtime.onnx_model import OnnxModel, read_graph
+    from inspect_core.runtime.model_file import read_graph
+    from inspect_core.runtime.onnx_model import OnnxModel
     from inspect_core.runtime.recipe_checks import model_fit_problems
     from inspect_db.registry.versions import RegistryError
 

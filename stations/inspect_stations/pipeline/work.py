@@ -56,6 +56,7 @@ class Work:
     error_before: Known | None = None  # recorded as ERROR before: inspected again
     replaces: str | None = None  # the path key of its ERROR when it could not be read
     probs: np.ndarray | None = None
+    features: np.ndarray | None = None  # from the same model run: its familiarity (issue 25)
     result: Result | None = None
     inspection: Inspection | None = None
     inspector: InspectorBase | None = None  # the model that ran on it (set by the model thread)
@@ -321,7 +322,7 @@ def run_model(inspector: InspectorBase, works: list[Work]) -> None:
     todo = [w for w in works if w.needs_model]
     images = cast(list[np.ndarray], [w.image for w in todo])  # needs_model: an image each
     for w, run in zip(todo, inspector.forward(images)):
-        w.probs, w.error = run.probs, run.error
+        w.probs, w.features, w.error = run.probs, run.features, run.error
 
 
 def build_inspection(inspector: InspectorBase, w: Work, station: str, plugin: str) -> Inspection:
@@ -332,10 +333,10 @@ def build_inspection(inspector: InspectorBase, w: Work, station: str, plugin: st
     if w.probs is not None and w.error is None:
         try:
             # w.image is set: probabilities come only of a decoded image (needs_model)
-            w.result = inspector.judge_probs(cast(np.ndarray, w.image), w.probs)
+            w.result = inspector.judge_probs(cast(np.ndarray, w.image), w.probs, w.features)
         except Exception as e:
             w.error = f"post-processing or rules failed: {type(e).__name__}: {e}"
-    w.probs = None  # free memory early
+    w.probs = w.features = None  # free memory early
     if w.result is not None:
         verdict = w.result.verdict
     elif w.known_verdict is not None:
