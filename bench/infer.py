@@ -17,7 +17,11 @@ prior correction, as a station runs it) with the fp32 file (``fp32_ms``) and wit
 (``fast_ms``: the variant ``variant``; see inspect_core/runtime/variants.py), interleaved, median
 of ``--native-runs``; ``miou_fp32`` and ``miou_fast`` are the val mIoU the accuracy gate measured
 for them at export (the card's ``variants``; the card's validation score where it has none).
-Both engines use ``--threads`` (0: every core).
+Both engines use ``--threads`` (0: every core). With ``--json`` every row also names the CPU
+(``cpu``) and the instruction-set flags that decide its kernels (``cpu_flags``: avx2, avx512*,
+vnni, amx...), since the same recipe runs at other speeds on other CPUs. Which variant ships is
+measured on this machine when the model's card ships a gate sample (issue 26); INSPECT_TUNE=off
+leaves it to the CPU flags.
 """
 
 from __future__ import annotations
@@ -191,6 +195,11 @@ def main() -> None:
         only = set(args.recipes.split(",")) - {""}
         native = native_rows(args.native_runs, args.threads, only or None)
     if args.json:
+        from inspect_core.runtime.machine import this_machine
+
+        here = this_machine(args.threads)
+        for row in square + native:  # each row names the CPU and the flags it ran with
+            row |= {"cpu": here.cpu, "cpu_flags": list(here.flags)}
         print(json.dumps(square + native, indent=2))
         return
     if square:

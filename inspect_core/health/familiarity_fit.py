@@ -238,7 +238,7 @@ def _write_card(card: dict[str, Any], card_path: Path, out: Path, result: FitRes
         if v.get("suffix") != ".onnx" and target.is_file():
             v["sha256"] = sha256_file(target)
     card["familiarity"] = result.card_entry()
-    (out / card_path.name).write_text(json.dumps(card, indent=1) + "\n")
+    (out / card_path.name).write_text(json.dumps(card, indent=2) + "\n")
 
 
 def install(result: FitResult) -> list[Path]:

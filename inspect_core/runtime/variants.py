@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,8 @@ from inspect_core.runtime.engines import (
     engine_installed,
     open_engine,
 )
+from inspect_core.runtime.machine import cpu_info
+from inspect_core.runtime.tuning import Tuning
 
 VARIANT_ENV = "INSPECT_VARIANT"
 REFERENCE = EngineSpec(ONNXRUNTIME, "fp32")
@@ -50,6 +51,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "bf16": ("avx512_bf16", "amx_bf16"),
     "int8": ("avx512_vnni", "avx_vnni", "amx_int8"),
 }
+ALL_FLAGS = frozenset(f for need in REQUIRES.values() for f in need)  # no flag check
 log = logging.getLogger("inspect.models")
 _LOGGED: set[tuple[str, str, tuple[Skip, ...]]] = set()
 
@@ -147,6 +149,7 @@ class Plan:
     skipped: tuple[Skip, ...] = ()
     requested: str = "auto"
     has_variants: bool = False
+    measured: Tuning | None = None  # this machine's measurement, when it ranked them
 
     @property
     def expected(self) -> str:
@@ -177,19 +180,10 @@ class Chosen:
         return self.variant.name if self.variant else REFERENCE.name
 
 
-@lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
     """The CPU's instruction-set flags (``/proc/cpuinfo``); empty where it cannot be read (not
     Linux): then no variant that needs one runs."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return frozenset(value.split())
-    except OSError:
-        pass
-    return frozenset()
+    return cpu_info()[1]
 
 
 def requested_variant(variant: str | None = None) -> str:
@@ -218,11 +212,14 @@ def plan_card(
     model_sha256: str,
     requested: str = "auto",
     flags: frozenset[str] | None = None,
+    measured: Tuning | None = None,
 ) -> Plan:
     """:func:`plan` from the :class:`~inspect_core.cards.Card` read when the model was checked
-    (None: no card vouches for it, so the fp32 file runs): the card is not read again."""
+    (None: no card vouches for it, so the fp32 file runs): the card is not read again. With
+    ``measured`` (this machine's measurement, :mod:`inspect_core.runtime.tuning`), an ``auto``
+    plan ranks the variants by what was measured here, not by the card and the CPU flags."""
     vset = _card_set(card) if card is not None else None
-    return _plan(model, vset, model_sha256, requested, flags)
+    return _plan(model, vset, model_sha256, requested, flags, measured)
 
 
 def _plan(
@@ -231,6 +228,7 @@ def _plan(
     model_sha256: str,
     requested: str,
     flags: frozenset[str] | None,
+    measured: Tuning | None = None,
 ) -> Plan:
     if requested == "fp32" or vset is None:
         skips: tuple[Skip, ...] = ()
@@ -256,6 +254,8 @@ def _plan(
             f"the file is {model_sha256[:12]}...): rerun training/variants.py on it"
         )
         return Plan((), tuple(Skip(v.name, why) for v in shipped), requested, True)
+    if measured is not None and requested == "auto":
+        return _measured_plan(model, shipped, measured)
     candidates = []
     for v in shipped:
         why, expected = _cannot_run(v, model, flags)
@@ -264,6 +264,31 @@ def _plan(
         else:
             candidates.append(v)
     return Plan(tuple(candidates), tuple(skipped), requested, True)
+
+
+def _measured_plan(model: Path, shipped: list[Variant], measured: Tuning) -> Plan:
+    """The variants that passed on this machine and beat the fp32 file here, fastest here
+    first; the others left out with what was measured (a variant that failed its gate here is
+    a warning: the card's gate does not hold on this CPU)."""
+    ranked: list[tuple[float, Variant]] = []
+    skipped: list[Skip] = []
+    for v in shipped:
+        why, expected = _cannot_run(v, model, ALL_FLAGS)
+        m = measured.entry(v.name)
+        if why:
+            skipped.append(Skip(v.name, why, expected))
+        elif m is None:
+            skipped.append(Skip(v.name, "did not load when the variants were measured here"))
+        elif not m.passed:
+            skipped.append(Skip(v.name, f"failed its gate on this CPU: {m.why}"))
+        elif m.speedup <= 1.0:
+            slower = f"not faster on this CPU ({m.speedup:.2f}x the fp32 file, measured)"
+            skipped.append(Skip(v.name, slower, expected=True))
+        else:
+            ranked.append((m.speedup, v))
+    ranked.sort(key=lambda sv: -sv[0])
+    cands = tuple(v for _, v in ranked)
+    return Plan(cands, tuple(skipped), "auto", True, measured)
 
 
 def _read_set(card_path: Path) -> VariantSet | None:
@@ -335,7 +360,14 @@ def _log_choice(model: Path, p: Plan, c: Chosen) -> None:
     if key in _LOGGED:
         return
     _LOGGED.add(key)
-    if c.variant is not None:
+    m = p.measured.entry(c.name) if p.measured is not None else None
+    if c.variant is not None and m is not None:
+        head = (
+            f"{model}: runs variant {c.name} ({c.file.name if c.file else ''}, "
+            f"{m.speedup:.2f}x the fp32 file measured on this machine, gate sample mIoU "
+            f"{m.miou:.4f}, {m.agreement:.2%} of pixels as fp32)"
+        )
+    elif c.variant is not None:
         head = (
             f"{model}: runs variant {c.name} ({c.file.name if c.file else ''}, "
             f"{c.variant.speedup:.2f}x the fp32 file at export, {c.variant.gate_score})"
