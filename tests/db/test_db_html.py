@@ -102,7 +102,8 @@ def test_html_renders_in_headless_chromium(html_report, tmp_path):
     attrs = dict(re.findall(r'data-([a-z]+)="([^"]*)"', body.group(1)))
     assert attrs.get("status") == "ready", attrs
     # verdicts, stations, defects by class, worst images, latency, counts per bucket, and
-    # operator review (reviewed and pending; nothing decided yet, so no per-station table)
-    assert int(attrs["tables"]) == 7
+    # operator review (reviewed and pending; nothing decided yet, so no per-station table),
+    # and verdicts and latency by model version
+    assert int(attrs["tables"]) == 9
     assert int(attrs["charts"]) == 2  # yield over time and the Pareto, both with marks
     assert int(attrs["thumbnails"]) == 4  # every embedded thumbnail decoded

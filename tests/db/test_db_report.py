@@ -122,7 +122,10 @@ def test_report_sections(filled):
     # every hour from the first to the last is a row: the 22 hours without a record are zeros
     assert len(tl["rows"]) == 25 and tl["rows"][2]["start"] == "2025-11-20T12:00:00Z"
     assert tl["rows"][2]["total"] == 0 and tl["rows"][2]["yield"] is None
-    assert r["gallery"] == []  # no overlays recorded
+    # no overlays recorded: the FAIL and REVIEW images are still there, to be drawn from their
+    # recorded regions
+    assert r["gallery"] and all(g["overlay_path"] is None for g in r["gallery"])
+    assert {g["verdict"] for g in r["gallery"]} <= {"FAIL", "REVIEW"}
     json.dumps(r)  # plain data
 
 

@@ -27,7 +27,7 @@ from inspect_db.reports.filters import ReportFilters
 from inspect_db.reports.html import render_html
 from inspect_db.reports.layout import CORRECTED
 from inspect_db.reports.query import build_report
-from inspect_db.reports.terminal import render_terminal, shorten
+from inspect_db.reports.terminal import render_terminal
 from inspect_db.tables import I
 from inspect_review.storage.queue import item
 from inspect_review.storage.store import add_user, record_decision
@@ -211,15 +211,22 @@ def _terminal(report, width: int) -> str:
 
 
 def _rows_of(text: str, title: str) -> list[list[str]]:
-    """The cells of the body rows of the table under ``title``."""
+    """The cells of the body rows of the table under ``title``: a row whose text wraps takes
+    several lines, the later ones with no number (numbers never wrap), joined back here."""
     lines = text.splitlines()
     start = next(k for k, ln in enumerate(lines) if title in ln)
     head = next(k for k in range(start, len(lines)) if lines[k].startswith("┡"))
-    rows = []
+    rows: list[list[str]] = []
     for ln in lines[head + 1 :]:
         if ln.startswith("└"):
             break
-        rows.append([c.strip() for c in ln.strip("│").split("│")])
+        if ln.startswith("├"):
+            continue
+        cells = [c.strip() for c in ln.strip("│").split("│")]
+        if rows and not cells[-1]:
+            rows[-1] = [a + b for a, b in zip(rows[-1], cells)]
+        else:
+            rows.append(cells)
     return rows
 
 
@@ -231,8 +238,8 @@ def test_terminal_at_80_columns_keeps_every_number(line):
     assert cells[2] == ["(no model)", "1", "0", "0", "0.0%", "-"]
     v2 = cells[1]
     assert v2[1:] == ["4", "2", "1", "25.0%", "50.0%"]
-    # the hostile file name: shortened in its middle, its sha256 prefix whole, no escape code
-    assert v2[0].endswith(f"@{V2[:12]}") and "…" in v2[0] and v2[0].startswith("<i")
+    # the hostile file name: whole (wrapped, never cut), its escape code shown, never run
+    assert v2[0].replace(" ", "") == '<imgsrc=xonerror="alert(1)">\\x1b[31m.onnx@' + V2[:12]
     assert "\x1b" not in text
     why = _rows_of(text, "Why corrected")
     assert why[0] == ["steel@v1", "6", "3", "2", "3"] and why[1][1:] == ["1", "1", "1", "0"]
@@ -241,7 +248,7 @@ def test_terminal_at_80_columns_keeps_every_number(line):
     assert "\\x1b[31m.onnx@" + V2[:12] in wide  # the escape shown, not run
 
 
-def test_long_model_names_are_shortened_never_their_version(sqlite_url, tmp_path):
+def test_long_model_names_wrap_whole_with_their_version(sqlite_url, tmp_path):
     engine = make_engine(sqlite_url)
     ensure_schema(engine)
     recipe = "left-door-panel-outer-skin-after-paint-" * 2
@@ -269,16 +276,8 @@ def test_long_model_names_are_shortened_never_their_version(sqlite_url, tmp_path
     text = _terminal(report, 80)
     assert all(cell_len(ln) <= 80 for ln in text.splitlines())
     row = _rows_of(text, "Corrections per model")[0]
-    assert row[0].startswith("left-do") and row[0].endswith("@v1") and "…" in row[0]
-    assert cell_len(row[0]) <= 20 and row[1:] == ["1,234", "1", "1", "0.1%", "100.0%"]
-
-
-def test_shorten_keeps_the_tag():
-    assert shorten("steel@v1", 20) == "steel@v1"
-    s = shorten("steel-plate-front-left@v12", 12)
-    assert s.endswith("@v12") and cell_len(s) == 12 and s.startswith("stee") and "…" in s
-    assert shorten("x" * 30 + "@" + "f" * 12, 8) == "…@" + "f" * 12  # the tag alone, whole
-    assert cell_len(shorten("検査モデル" * 6 + "@v3", 14)) <= 14  # wide characters counted
+    assert row[0] == f"{recipe}@v1" and "…" not in text  # wrapped in its column, never cut
+    assert row[1:] == ["1,234", "1", "1", "0.1%", "100.0%"]
 
 
 def test_json_csv_and_html(line, tmp_path):
@@ -337,8 +336,9 @@ def test_the_html_tables_render_in_headless_chromium(line, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     dom = res.stdout
     assert 'data-status="ready"' in dom
-    # six of inspections, then the queue, per station, class and day, corrections and why
-    assert re.search(r'data-tables="(\d+)"', dom).group(1) == "12"
+    # eight of inspections (two per model version), then the queue, per station, class and
+    # day, corrections and why
+    assert re.search(r'data-tables="(\d+)"', dom).group(1) == "14"
     corr = dom[dom.index("Corrections per model version") :]
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", corr)
     assert cells[:6] == ["steel@v1", "12", "10", "6", "50.0%", "60.0%"]

@@ -21,6 +21,7 @@ from db_support import make_inspection
 from rich.cells import cell_len
 from rich.console import Console
 
+from inspect_core.text import terminal_text
 from inspect_core.types import InputHealth, QualityFigures, QualityProblem
 from inspect_db.engine import make_engine
 from inspect_db.records.recorder import Recorder
@@ -89,14 +90,22 @@ def _terminal(report, width: int) -> str:
 
 
 def _rows_of(text: str, title: str) -> list[list[str]]:
+    """The cells of the body rows of the table under ``title``: a row whose text wraps takes
+    several lines, the later ones with no number (numbers never wrap), joined back here."""
     lines = text.splitlines()
     start = next(k for k, ln in enumerate(lines) if title in ln)
     head = next(k for k in range(start, len(lines)) if lines[k].startswith("┡"))
-    rows = []
+    rows: list[list[str]] = []
     for ln in lines[head + 1 :]:
         if ln.startswith("└"):
             break
-        rows.append([c.strip() for c in ln.strip("│").split("│")])
+        if ln.startswith("├"):
+            continue
+        cells = [c.strip() for c in ln.strip("│").split("│")]
+        if rows and not cells[-1]:
+            rows[-1] = [a + b for a, b in zip(rows[-1], cells)]
+        else:
+            rows.append(cells)
     return rows
 
 
@@ -149,7 +158,8 @@ def test_terminal_at_80_columns(engine):
     rows = _rows_of(text, "Input health per station and day")
     assert rows[1] == ["a", "2026-12-01", "10", "1 (10.0%)", "1 (10.0%)"]
     assert rows[2] == ["a", "2026-12-02", "5", "1 (20.0%)", "2 (40.0%)"]
-    assert rows[0][0].startswith("<img") and "…" in rows[0][0]  # shortened, printed literally
+    # whole (wrapped at its space, never cut), printed literally
+    assert rows[0][0].replace(" ", "") == terminal_text(HOSTILE).replace(" ", "")
     assert rows[0][2:] == ["1", "0 (0.0%)", "0 (0.0%)"]
     drift = _rows_of(text, "Familiarity and image figures")
     assert drift[1] == ["a", "2026-12-01", "0.50", "0.10", "0.8 (+0%)", "120 (+0.0)"]

@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from inspect_db.reports.briefs import columns
 from inspect_db.reports.filters import ReportFilters, conditions, iso
-from inspect_db.reports.query import columns
 from inspect_db.tables import I, M, R, S
 
 __all__ = ["INSPECTION_FIELDS", "REGION_FIELDS", "inspection_rows", "region_rows"]

@@ -3,29 +3,28 @@ from the Jinja2 template ``templates/report.html`` with autoescape (recorded tex
 becomes markup).
 
 Nothing is fetched from the network: styles and a tiny script are inline, charts are SVG
-(:mod:`inspect_db.reports.charts`) and the FAIL/REVIEW overlay thumbnails are downscaled JPEGs
-in ``data:`` URIs. When the page has loaded, the script sets ``data-tables``, ``data-charts``,
-``data-thumbnails`` and ``data-status="ready"`` on ``<body>`` (counts of what rendered), which
-the tests read back from headless Chromium.
+(:mod:`inspect_db.reports.charts`, each with its legend) and the FAIL/REVIEW thumbnails are
+downscaled JPEGs in ``data:`` URIs: the overlay, else the image with its regions outlined in
+SVG, else a note naming the file that is gone (:mod:`inspect_db.reports.thumbs`). When the page
+has loaded, the script sets ``data-tables``, ``data-charts``, ``data-thumbnails``,
+``data-outlined``, ``data-legends`` and ``data-status="ready"`` on ``<body>`` (counts of what
+rendered), which the tests read back from headless Chromium.
 """
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass
 from functools import cache
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TextIO
 
-import cv2
 import jinja2
 
 from inspect_db.reports.charts import pareto_chart, yield_chart
 from inspect_db.reports.csv_out import cannot_write
 from inspect_db.reports.layout import pct, report_tables
-from inspect_db.reports.model import ImageBrief, Report
+from inspect_db.reports.model import Report
+from inspect_db.reports.thumbs import Thumb
 
-THUMB_SIDE = 200
 # the review tables after the queue, where there are any
 REVIEW_MORE = (
     "review_stations",
@@ -35,42 +34,7 @@ REVIEW_MORE = (
     "correction_reasons",
 )
 HEALTH = ("input_health", "input_drift")  # where some inspection has its health measured
-
-
-def thumbnail_data_uri(path: str | Path, side: int = THUMB_SIDE) -> str | None:
-    """A downscaled JPEG of the image at ``path`` as a data URI (None if it cannot be read)."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        return None
-    h, w = img.shape[:2]
-    scale = min(1.0, side / max(h, w))
-    if scale < 1.0:
-        img = cv2.resize(
-            img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-        )
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    if not ok:
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
-
-
-@dataclass(frozen=True)
-class Thumb:
-    """A gallery image as the page shows it."""
-
-    id: int
-    verdict: str
-    station: str
-    inspected_at: str
-    source: str
-    name: str  # the file name of the source
-    thumbnail: str | None  # a data: URI, None when the overlay cannot be read
-
-    @classmethod
-    def of(cls, it: ImageBrief) -> Thumb:
-        uri = thumbnail_data_uri(it.overlay_path) if it.overlay_path else None
-        name = PurePath(it.source).name
-        return cls(it.id, it.verdict, it.station, it.inspected_at or "", it.source, name, uri)
+VERSIONS = ("versions", "version_times")  # where anything was inspected
 
 
 @cache
@@ -96,7 +60,8 @@ def render_html(report: Report) -> str:
         tables=tables,
         review_more=more,
         health=[tables[k] for k in HEALTH if k in tables],
-        yield_chart=yield_chart(report.timeline.rows),
+        versions=[tables[k] for k in VERSIONS if k in tables],
+        yield_chart=yield_chart(report.timeline.rows, report.timeline.bucket),
         pareto_chart=pareto_chart(report.pareto),
         review_url=(report.review_url or "").rstrip("/"),
         gallery=[Thumb.of(it) for it in report.gallery or []],

@@ -16,6 +16,7 @@ from inspect_db.reports.model import (
     Counts,
     InputHealth,
     ModelCorrections,
+    ModelVersion,
     Outcomes,
     Report,
     ReviewFigures,
@@ -44,9 +45,9 @@ class Column:
 @dataclass(frozen=True)
 class ReportTable:
     """One section: ``key`` names it for a renderer (``verdicts``, ``stations``, ``pareto``,
-    ``worst``, ``times``, ``timeline``, ``review``, ``review_stations``, ``review_classes``,
-    ``review_days``, ``corrections``, ``correction_reasons``, ``input_health``,
-    ``input_drift``)."""
+    ``worst``, ``times``, ``versions``, ``version_times``, ``timeline``, ``review``,
+    ``review_stations``, ``review_classes``, ``review_days``, ``corrections``,
+    ``correction_reasons``, ``input_health``, ``input_drift``)."""
 
     key: str
     title: str
@@ -99,6 +100,7 @@ def report_tables(report: Report) -> list[ReportTable]:
         _pareto(report),
         _worst(report),
         _times(report),
+        *version_tables(report.model_versions),
         _timeline(report),
         *review_tables(report.review),
         *health_tables(report.input_health),
@@ -159,6 +161,48 @@ def _times(r: Report) -> ReportTable:
         if t.count:
             rows.append((label, f"{t.count:,}", num(t.p50), num(t.p95), num(t.mean), num(t.max)))
     return ReportTable("times", "Time per image (ms)", cols, tuple(rows), CAPTION if rows else "")
+
+
+#: what the table per model version shows, in one line
+VERSIONS = "verdicts: share of the version's images; sha256: its first 12 hex digits"
+SHORT_SHA = 12
+
+
+def version_tables(rows: list[ModelVersion]) -> list[ReportTable]:
+    """Verdicts and latency per model version (``recipe@label`` where registered), where
+    anything was inspected."""
+    if not rows:
+        return []
+    name = Column("model version", "name")
+    verdicts = ReportTable(
+        "versions",
+        "Verdicts by model version",
+        (
+            name,
+            Column("sha256", "text"),
+            Column("images"),
+            *(Column(v, verdict=v) for v in VERDICTS),
+        ),
+        tuple(
+            (
+                r.model,
+                (r.sha256 or "-")[:SHORT_SHA],
+                f"{r.images:,}",
+                *(pct(r.shares.get(v)) for v in VERDICTS),
+            )
+            for r in rows
+        ),
+        VERSIONS,
+    )
+    times = ReportTable(
+        "version_times",
+        "Latency by model version (ms)",
+        (name, Column("images"), Column("mean"), Column("max")),
+        tuple(
+            (r.model, f"{r.images:,}", num(r.latency_ms.mean), num(r.latency_ms.max)) for r in rows
+        ),
+    )
+    return [verdicts, times]
 
 
 def _timeline(r: Report) -> ReportTable:

@@ -80,6 +80,25 @@ class ImageBrief(_Part):
     lot: str | None
 
 
+class Outline(_Part):
+    """A recorded region as the gallery outlines it: its class, its box (x, y, width, height)
+    and its polygon (empty where none was recorded), in the recorded image's pixels."""
+
+    class_name: str = Field(alias="class")
+    bbox: tuple[int, int, int, int]
+    polygon: list[tuple[int, int]]
+
+
+class GalleryImage(ImageBrief):
+    """An image of the ``gallery`` section, with the recorded image's size and the outlines of
+    its regions (at most :data:`inspect_db.reports.gallery.MAX_OUTLINES`), drawn over it where
+    no overlay was recorded or the overlay is gone."""
+
+    width: int
+    height: int
+    outlines: list[Outline]
+
+
 class Timing(_Part):
     """Count, p50, p95, mean and maximum of a time in ms (None where nothing was counted)."""
 
@@ -150,6 +169,28 @@ class ModelCorrections(_Part):
     share_of_inspections: float | None  # corrected / inspections
     share_of_reviewed: float | None  # corrected / reviewed
     reasons: CorrectionReasons
+
+
+class VersionLatency(_Part):
+    """The mean and maximum latency (ms) of one model version's inspections."""
+
+    mean: float | None
+    max: float | None
+
+
+class ModelVersion(_Part):
+    """One model version: its images, verdicts and latency (:mod:`inspect_db.reports.versions`)."""
+
+    model: str  # as the report names it: recipe@v2, model.onnx@<sha256 prefix>, (no model)
+    sha256: str | None  # None: the inspections made without a model
+    plugin: str | None
+    recipe: str | None
+    version: str | None  # the registry's label (v1, shipped) of a registered version
+    registered: bool  # a version of the registry (``inspect model add``)
+    images: int
+    verdicts: dict[str, int]  # verdict -> count, every verdict in order of severity
+    shares: dict[str, float | None]  # verdict -> count / images
+    latency_ms: VersionLatency
 
 
 class ReviewFigures(_Part):
@@ -231,9 +272,10 @@ class Report(_Part):
     latency_ms: Timing
     inspect_ms: Timing
     queue_ms: Timing
+    model_versions: list[ModelVersion]  # oldest version first, inspections without a model last
     review: ReviewFigures
     input_health: InputHealth | None = None  # where some inspection has its health measured
-    gallery: list[ImageBrief] | None = None  # on request: recent FAIL/REVIEW with overlays
+    gallery: list[GalleryImage] | None = None  # on request: recent FAIL/REVIEW images
     review_url: str | None = None  # the review page the HTML links to (--review-url)
 
     def to_dict(self, *, gallery: bool = True) -> dict[str, Any]:

@@ -8,10 +8,12 @@ spent on the image, and ``queue_ms``, its wait behind others), ``timeline`` (cou
 day), ``review`` (operator review: reviewed and pending, agreement per station and class,
 overturned verdicts per day, corrections per model version;
 :mod:`inspect_db.reports.review_figures`), ``input_health`` (where measured;
-:mod:`inspect_db.reports.input_health`) and, on request, ``gallery``
-(recent FAIL/REVIEW images with overlays). Every section is one GROUP BY / ORDER BY ... LIMIT
-query served by the indexes in :mod:`inspect_db.models`; Python only loops over groups, never
-over inspections (the rows for CSV export: :mod:`inspect_db.reports.export`).
+:mod:`inspect_db.reports.input_health`), ``model_versions`` (images, verdicts and latency
+per model version; :mod:`inspect_db.reports.versions`) and, on request, ``gallery`` (recent
+FAIL/REVIEW images, with the outlines of their regions; :mod:`inspect_db.reports.gallery`).
+Every section is one GROUP BY / ORDER BY ... LIMIT query served by the indexes in
+:mod:`inspect_db.models`; Python only loops over groups, never over inspections (the rows
+for CSV export: :mod:`inspect_db.reports.export`).
 
 Times are naive UTC in the database and ISO 8601 with ``Z`` in the report.
 """
@@ -31,11 +33,14 @@ from inspect_db.engine import connect, safe_url
 from inspect_db.errors import BadFilter
 from inspect_db.migrate import ensure_schema
 from inspect_db.models import utcnow
+from inspect_db.reports.briefs import BRIEF_FIELDS, brief, columns
 from inspect_db.reports.filters import Conditions, ReportFilters, conditions, iso
+from inspect_db.reports.gallery import gallery_images
 from inspect_db.reports.input_health import input_health
 from inspect_db.reports.model import Report
 from inspect_db.reports.review_figures import review_figures
-from inspect_db.tables import I, M, R, S
+from inspect_db.reports.versions import model_versions
+from inspect_db.tables import I, R, S
 
 StationRecipe = tuple[int, str, str]  # a station id, and a plugin and recipe it ran
 StationRow = sa.Row[*tuple[Any, ...]]  # a row of S: id, name, plugin, recipe
@@ -76,7 +81,7 @@ def build_report(
 
     ``worst``: how many images with the largest defect area; ``bucket``: ``hour``, ``day`` or
     ``auto`` (hours for up to 3 days, else days); ``gallery``: how many recent FAIL/REVIEW
-    inspections with an overlay to list (0 = none). Given a connection, the caller has
+    inspections to list, with or without an overlay (0 = none). Given a connection, the caller has
     checked the schema (:func:`inspect_db.migrate.ensure_schema`).
     """
     if isinstance(db, Engine):
@@ -108,11 +113,12 @@ def build_report(
         "worst": _worst(conn, w, worst),
         "latency_ms": latency,
         **{c: _timing(conn, w, c) for c in ("inspect_ms", "queue_ms")},
+        "model_versions": model_versions(conn, w),
         "review": review_figures(conn, w, summary["verdicts"]),
         "input_health": input_health(conn, w),
     }
     if gallery:
-        report["gallery"] = _gallery(conn, w, gallery)
+        report["gallery"] = gallery_images(conn, w, gallery)
     return Report.model_validate(report)
 
 
@@ -280,48 +286,6 @@ def _pareto(conn: Connection, w: Conditions) -> list[dict[str, Any]]:
     return out
 
 
-# the fields of an image in the report's ``worst`` and ``gallery`` sections
-BRIEF_FIELDS = (
-    "id",
-    "station",
-    "plugin",
-    "recipe",
-    "source",
-    "image_sha256",
-    "verdict",
-    "n_regions",
-    "defect_area_px",
-    "inspected_at",
-    "latency_ms",
-    "overlay_path",
-    "part_id",
-    "lot",
-)
-# the region table's copies of its inspection's columns: the inspection's own are read
-_COPIED = ("station_id", "inspected_at", "verdict", "plugin", "recipe")
-
-
-def columns(fields: tuple[str, ...], table: sa.Table = I) -> list[Any]:
-    """The columns of ``fields``: ``station`` (its name) and ``model_sha256`` from their
-    tables, the others from ``table``, or the inspection table where ``table`` lacks them or
-    only copies them."""
-    special = {"station": S.c.name, "model_sha256": M.c.sha256}
-    return [
-        special[f].label(f)
-        if f in special
-        else table.c[f]
-        if f in table.c and not (table is R and f in _COPIED)
-        else I.c[f]
-        for f in fields
-    ]
-
-
-def _brief(row: Any) -> dict[str, Any]:
-    d = dict(row._mapping)
-    d["inspected_at"] = iso(d["inspected_at"])
-    return d
-
-
 def _worst(conn: Connection, w: Conditions, limit: int) -> list[dict[str, Any]]:
     if limit <= 0:
         return []
@@ -332,18 +296,7 @@ def _worst(conn: Connection, w: Conditions, limit: int) -> list[dict[str, Any]]:
         .order_by(I.c.defect_area_px.desc(), I.c.id)
         .limit(limit)
     )
-    return [_brief(r) for r in conn.execute(q)]
-
-
-def _gallery(conn: Connection, w: Conditions, limit: int) -> list[dict[str, Any]]:
-    q = (
-        sa.select(*columns(BRIEF_FIELDS))
-        .join(S, S.c.id == I.c.station_id)
-        .where(*w.insp, I.c.verdict.in_(("FAIL", "REVIEW")), I.c.overlay_path.is_not(None))
-        .order_by(I.c.inspected_at.desc(), I.c.id.desc())
-        .limit(limit)
-    )
-    return [_brief(r) for r in conn.execute(q)]
+    return [brief(r) for r in conn.execute(q)]
 
 
 def _timing(conn: Connection, w: Conditions, column: str) -> dict[str, Any]:
