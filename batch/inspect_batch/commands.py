@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from inspect_core.anomaly.named import GOOD_ONLY_CLASSES, NAMED_HINT, names_defects
+from inspect_core.commands.plugin_option import plugin_recipe_options
 from inspect_core.errors import InspectError
 from inspect_stations.config.types import SIXTEEN_BIT, Limits
 
@@ -57,9 +58,26 @@ def check_candidate(plugin: str, recipe: str, path: Path) -> tuple[str, list[str
     return sha, model.classes
 
 
+def check_records(url: str | None) -> None:
+    """The records database exists and has inspect's schema (a backtest only reads it):
+    :class:`~inspect_db.errors.DatabaseMissing` naming a file that is not there, one line for
+    a server that refuses, and nothing created or migrated."""
+    from inspect_db.engine import make_engine
+    from inspect_db.migrate import ensure_schema
+
+    engine = make_engine(url, existing=True)
+    try:
+        ensure_schema(engine, migrate_empty=False)
+    finally:
+        engine.dispose()
+
+
 @click.command("backtest")
-@click.option("--plugin", required=True, help="The plugin of the recipe.")
-@click.option("--recipe", required=True, help="The recipe whose records are re-judged.")
+@plugin_recipe_options(
+    required=True,
+    plugin_help="The plugin of the recipe.",
+    recipe_help="The recipe whose records are re-judged.",
+)
 @click.option(
     "--candidate",
     required=True,
@@ -154,6 +172,7 @@ def backtest(
 
     if chunk < 1:
         raise click.BadParameter("give at least 1", param_hint="--chunk")
+    check_records(url)  # before the models load: a mistyped --db is one line, creates nothing
     sha, _ = check_candidate(plugin, recipe, candidate)
     result = run_backtest(
         plugin=plugin,

@@ -73,7 +73,7 @@ def run_backtest(
     )
     tally = Tally()
     reviews = operator_verdicts()
-    engine = make_engine(url)
+    engine = make_engine(url, existing=True)  # it only reads: a mistyped --db creates nothing
     try:
         total, lo, hi = _window(engine, f)
         with dask_client(scheduler, workers) as client:
@@ -126,7 +126,7 @@ def _window(engine: Any, f: Any) -> tuple[int, int, int]:
     """How many judged records the window holds and their id range (:func:`window`); none is
     an error saying where it looked (a mistyped --db, --since or --station would otherwise
     report a backtest of nothing)."""
-    ensure_schema(engine)
+    ensure_schema(engine, migrate_empty=False)
     with connect(engine) as conn:
         total, lo, hi = window(conn, f)
     if total == 0:

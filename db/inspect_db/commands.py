@@ -39,7 +39,7 @@ def db_current(url: str | None) -> None:
     """Show the database's schema revision and what this inspect needs."""
     from inspect_db.migrate import schema_state
 
-    engine = make_engine(url)
+    engine = make_engine(url, existing=True)  # it only looks: a mistyped --db creates nothing
     try:
         st = schema_state(engine)
     finally:

@@ -3,6 +3,13 @@
 The URL comes from ``--db``, else ``INSPECT_DATABASE_URL``, else ``sqlite:///inspect.db`` in
 the working directory. ``postgresql://`` and ``postgres://`` URLs are routed to psycopg 3.
 
+``make_engine(url, existing=True)`` is how every command that uses an existing database opens
+it (all but ``inspect db upgrade`` and the writers' first use: a station, ``review user add``,
+``model add``): a SQLite file that is not there is :class:`DatabaseMissing`, naming the file and
+how to create one, and nothing is created; a PostgreSQL server is asked once, so that a refused
+connection or a database that does not exist is one line before the command starts its work.
+A URL that cannot be used as written is :class:`BadDatabaseURL`, showing the right form.
+
 SQLite connections run with ``journal_mode=WAL``, ``synchronous=NORMAL``, a 30 s busy timeout
 and foreign keys on. The driver's own transaction handling is switched off and SQLAlchemy emits
 ``BEGIN`` itself, so that a write transaction can start with ``BEGIN IMMEDIATE`` (pass the
@@ -12,8 +19,10 @@ instead of failing with "database is locked" when a read snapshot cannot be upgr
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +35,13 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-from inspect_db.errors import DatabaseUnavailable, DatabaseUnreadable, RecordsError
+from inspect_db.errors import (
+    BadDatabaseURL,
+    DatabaseMissing,
+    DatabaseUnavailable,
+    DatabaseUnreadable,
+    RecordsError,
+)
 
 ENV_URL = "INSPECT_DATABASE_URL"
 DEFAULT_URL = "sqlite:///inspect.db"
@@ -34,6 +49,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # sqlite3 error codes of a damaged / foreign file
 PG_CONNECT_TIMEOUT_S = 5
 WRITE = {"inspect_write": True}  # execution options of a write transaction
+DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")  # what inspect can open
+FORMS = (
+    "sqlite:///path/to/file.db (three slashes, relative to this folder; four for an absolute "
+    "path: sqlite:////srv/line1.db) or postgresql+psycopg://user@host:5432/dbname"
+)
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -42,27 +62,49 @@ def resolve_url(url: str | None = None) -> str:
 
 
 def parse_url(url: str | None = None) -> URL:
-    """Parse and normalise a database URL (PostgreSQL goes through psycopg 3)."""
+    """Parse and normalise a database URL (PostgreSQL goes through psycopg 3);
+    :class:`BadDatabaseURL` for one that cannot be used as written."""
     raw = resolve_url(url)
     _check_utf8(raw)
     if raw.startswith("postgres://"):
         raw = "postgresql://" + raw[len("postgres://") :]
     try:
         u = make_url(raw)
-    except ArgumentError as e:
-        raise RecordsError(
-            f"database URL {raw!r} cannot be parsed ({e}); give e.g. "
-            "sqlite:///inspect.db or postgresql://user@host:5432/dbname "
-            f"with --db or {ENV_URL}"
-        ) from e
+    except (ArgumentError, ValueError) as e:
+        raise _bad_url(raw, _parse_problem(raw, e)) from None
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
     if u.get_backend_name() not in ("sqlite", "postgresql"):
-        raise RecordsError(
-            f"database URL {safe_url(u)}: only SQLite and PostgreSQL are "
-            "supported (sqlite:///FILE or postgresql://user@host/db)"
+        raise _bad_url(raw, f"scheme {u.drivername!r}: only SQLite and PostgreSQL are supported")
+    if u.drivername not in DRIVERS:
+        raise _bad_url(raw, f"driver {u.drivername!r}: inspect uses sqlite and psycopg 3")
+    if u.get_backend_name() == "sqlite" and (u.host or u.port or u.username):
+        path = "/".join(p for p in (u.host, u.database) if p)
+        raise _bad_url(
+            raw,
+            f"two slashes make {u.host!r} a host name, and a SQLite URL has none (the file "
+            f"{path} is sqlite:///{path})",
         )
     return u
+
+
+def _parse_problem(raw: str, e: Exception) -> str:
+    """What is wrong with a URL that does not parse, and what was meant where it shows."""
+    if "://" not in raw and not re.match(r"^[A-Za-z][\w+.-]*:/", raw):  # a file name alone
+        return (
+            f"cannot be parsed: a file name alone is not a URL (the file {raw} is sqlite:///{raw})"
+        )
+    if isinstance(e, ValueError):
+        return "cannot be parsed: the port is not a number"
+    return "cannot be parsed"
+
+
+def _bad_url(raw: str, problem: str) -> BadDatabaseURL:
+    """One line: the URL (without its password), what is wrong, and the right forms."""
+    shown = re.sub(r"(://[^/:@]*):[^@/]*@", r"\1:***@", raw)
+    return BadDatabaseURL(
+        f"database URL {shown!r} (from --db or {ENV_URL}): {problem}; give {FORMS}"
+    )
 
 
 def _check_utf8(raw: str) -> None:
@@ -102,9 +144,16 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
-def make_engine(url: str | None = None, *, pool_size: int = 5, echo: bool = False) -> Engine:
-    """A configured engine for ``url`` (see the module docstring). Does not connect yet."""
+def make_engine(
+    url: str | None = None, *, pool_size: int = 5, echo: bool = False, existing: bool = False
+) -> Engine:
+    """A configured engine for ``url`` (see the module docstring). Does not connect yet,
+    unless ``existing`` (a command that must not create the database): then a SQLite file that
+    is not there is :class:`DatabaseMissing` (nothing created), and a PostgreSQL server is
+    asked once (:func:`connect`'s one-line errors)."""
     u = parse_url(url)
+    if existing:
+        _require_file(u)
     if u.get_backend_name() == "sqlite":
         return _sqlite_engine(u, echo)
     try:
@@ -121,7 +170,57 @@ def make_engine(url: str | None = None, *, pool_size: int = 5, echo: bool = Fals
         raise RecordsError(
             f"PostgreSQL needs psycopg 3: pip install 'inspect-db[postgres]' ({e})"
         ) from e
+    except ArgumentError as e:
+        raise _bad_url(safe_url(u), f"cannot be used ({e})") from None
+    if existing:
+        try:
+            with connect(engine):
+                pass
+        except BaseException:
+            engine.dispose()
+            raise
     return engine
+
+
+def sqlite_file(url: str | URL | None) -> Path | None:
+    """The file a SQLite URL names (None for PostgreSQL, memory and ``file:`` URIs)."""
+    u = url if isinstance(url, URL) else parse_url(url)
+    db = u.database or ""
+    if u.get_backend_name() != "sqlite" or db in ("", ":memory:") or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def _require_file(u: URL) -> None:
+    """DatabaseMissing when the SQLite file ``u`` names is not there (or is a folder)."""
+    path = sqlite_file(u)
+    if path is None or path.is_file():
+        return
+    full = Path(os.path.abspath(path))
+    if path.is_dir():
+        raise DatabaseMissing(
+            f"SQLite database {full} is a folder, not a database file: check --db (or "
+            f"{ENV_URL}); give the file in it, sqlite:///{path}/NAME.db"
+        )
+    what = f"SQLite database {full} does not exist: check --db (or {ENV_URL}){_close(full)}"
+    if str(path)[:1] == "~":
+        what += "; ~ is not expanded in a URL: write the full path"
+    raise DatabaseMissing(
+        f"{what}{'' if what.endswith('?') else '.'} This command uses an existing database and "
+        f"created nothing; to create one, run `inspect db upgrade --db {safe_url(u)}` or start "
+        "a station with it"
+    )
+
+
+def _close(path: Path, most: int = 2000) -> str:
+    """``; did you mean NAME?`` for a file beside ``path`` with a close name ("" for none)."""
+    try:
+        with os.scandir(path.parent) as it:
+            names = [e.name for _, e in zip(range(most), it, strict=False) if e.is_file()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _sqlite_engine(u: URL, echo: bool) -> Engine:
@@ -163,16 +262,10 @@ def _sqlite_engine(u: URL, echo: bool) -> Engine:
 
 
 def require_existing(engine: Engine) -> None:
-    """For a command that only reads: DatabaseUnavailable when a SQLite URL names a file that
-    does not exist (connecting would create an empty database and report nothing)."""
-    u = engine.url
-    db = u.database or ""
-    on_disk = u.get_backend_name() == "sqlite" and db not in ("", ":memory:")
-    if on_disk and not db.startswith("file:") and not Path(db).is_file():
-        raise DatabaseUnavailable(
-            f"SQLite database {db} does not exist: check --db (or {ENV_URL}); the stations "
-            "write their records database, a report only reads one"
-        )
+    """For a command that only reads: :class:`DatabaseMissing` when a SQLite URL names a file
+    that does not exist (connecting would create an empty database and report nothing). New
+    code passes ``existing=True`` to :func:`make_engine` instead."""
+    _require_file(engine.url)
 
 
 def is_unavailable(e: BaseException) -> bool:
@@ -193,8 +286,14 @@ def unavailable(engine: Engine | URL | str, e: BaseException) -> DatabaseUnavail
     orig = getattr(e, "orig", None) or e
     reason = " ".join(str(orig).split())[:300]
     u = url if isinstance(url, URL) else make_url(url)
+    missing = re.search(r'database "([^"]+)" does not exist', reason)
     if u.get_backend_name() == "sqlite":
         hint = "check that the file's folder is writable and no other program holds a lock"
+    elif missing:
+        hint = (
+            f"check --db; to create it run `createdb {missing.group(1)}` on the server, then "
+            f"`inspect db upgrade --db {safe_url(u)}` or start a station with it"
+        )
     else:
         hint = "check that the server runs and accepts connections, and the user/database exist"
     return DatabaseUnavailable(
@@ -243,3 +342,19 @@ def connect(engine: Engine, *, write: bool = False, snapshot: bool = False) -> I
         if bad is not None:
             raise bad from e
         raise
+
+
+def will_create(url: str | None) -> Path | None:
+    """The SQLite file that opening ``url`` would create (None when it is there, or for
+    PostgreSQL): a writer's first use says so (:func:`created_note`), since a mistyped --db
+    would otherwise start a second, empty database unnoticed."""
+    path = sqlite_file(url)
+    return None if path is None or path.exists() else Path(os.path.abspath(path))
+
+
+def created_note(path: Path) -> str:
+    """The one line a command that created a new SQLite database prints (on stderr)."""
+    return (
+        f"note: created a new records database {path} (there was no file; if you meant an "
+        f"existing one, check --db or {ENV_URL})"
+    )

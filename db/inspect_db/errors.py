@@ -51,3 +51,15 @@ class UnknownItem(ReviewError):
 class DecisionConflict(ReviewError):
     """Someone else decided the item after the page was loaded: nothing was written; reload
     the item to see their decision, then decide again if it needs to change."""
+
+
+class DatabaseMissing(RecordsError):
+    """A command that uses an existing database was given one that does not exist (a SQLite
+    file that is not there, a PostgreSQL database not created): a mistyped ``--db``, most
+    often. Nothing was created; the message names the file and how to create a database."""
+
+
+class BadDatabaseURL(RecordsError):
+    """The database URL cannot be used as written (two slashes before a SQLite file, a file
+    name without ``sqlite:///``, an unknown scheme or driver...); the message shows the right
+    form."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from inspect_core.commands.plugin_option import plugin_recipe_options
 from inspect_core.text import terminal_text
 
 
@@ -25,12 +26,11 @@ def health_group() -> None:
     type=click.Path(exists=True, file_okay=False),
     help="Dataset folder; its train/ images are measured.",
 )
-@click.option(
-    "--plugin",
-    help="Plugin (or domain): the images are measured after its recipe's "
+@plugin_recipe_options(
+    recipe_param="recipe_name",
+    plugin_help="Plugin (or domain): the images are measured after its recipe's "
     "preprocessing, as the model sees them.",
 )
-@click.option("--recipe", "recipe_name", help="Recipe of the plugin.")
 @click.option(
     "--share",
     default=0.005,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from inspect_core.commands.plugin_option import plugin_recipe_options
 from inspect_core.commands.progress import item_progress
 from inspect_core.errors import InspectError
 from inspect_core.runtime.inspector import Inspector
@@ -76,8 +77,10 @@ def overlay_path(out: Path, image: Path, sha256: str, taken: set[Path]) -> Path:
 @click.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), help="A bare ONNX model.")
-@click.option("--plugin", help="Plugin (or domain) name; with --recipe runs the full chain.")
-@click.option("--recipe", "recipe_name", help="Recipe of the plugin.")
+@plugin_recipe_options(
+    recipe_param="recipe_name",
+    plugin_help="Plugin (or domain) name; with --recipe runs the full chain.",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False),

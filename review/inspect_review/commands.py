@@ -30,10 +30,20 @@ def review_group() -> None:
     """Operator review in the browser, and reviewed images as training data."""
 
 
-def _engine(url: str | None) -> Engine:
+def _engine(url: str | None, *, create: bool = False) -> Engine:
+    """The records database. Only ``user add`` (``create``: a writer's first use) may create
+    and migrate a new one; every other command needs an existing one with inspect's schema,
+    so that a mistyped --db is one line naming the file and creates nothing."""
     from inspect_db.engine import make_engine
+    from inspect_db.migrate import ensure_schema
 
-    return make_engine(url)
+    engine = make_engine(url, existing=not create)
+    try:
+        ensure_schema(engine, migrate_empty=create)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
 def _loopback(host: str) -> bool:
@@ -271,17 +281,19 @@ def _hash(password: str) -> str:
 )
 def user_add(name: str, role: str, url: str | None, password_stdin: bool) -> None:
     """Add a user NAME who may log in (asks for the password twice)."""
-    from inspect_db.migrate import ensure_schema
+    from inspect_db.engine import created_note, will_create
     from inspect_review.storage.store import add_user, check_user_name
 
     check_user_name(name)
-    engine = _engine(url)
+    fresh = will_create(url)
+    engine = _engine(url, create=True)
     try:
-        ensure_schema(engine)
         user = add_user(engine, name, role, _hash(_password(password_stdin)))
     finally:
         engine.dispose()
     click.echo(f"added {user.role} {user.name}")
+    if fresh is not None:
+        click.echo(created_note(fresh), err=True)
 
 
 @user_group.command("passwd")
@@ -292,12 +304,10 @@ def user_add(name: str, role: str, url: str | None, password_stdin: bool) -> Non
 )
 def user_passwd(name: str, url: str | None, password_stdin: bool) -> None:
     """Give user NAME a new password."""
-    from inspect_db.migrate import ensure_schema
     from inspect_review.storage.store import get_user, set_password
 
     engine = _engine(url)
     try:
-        ensure_schema(engine)
         get_user(engine, name)
         set_password(engine, name, _hash(_password(password_stdin)))
     finally:
@@ -311,12 +321,10 @@ def user_passwd(name: str, url: str | None, password_stdin: bool) -> None:
 @click.option("--enable", is_flag=True, help="Enable the user again instead.")
 def user_disable(name: str, url: str | None, enable: bool) -> None:
     """Stop user NAME from logging in (their decisions stay, with their name)."""
-    from inspect_db.migrate import ensure_schema
     from inspect_review.storage.store import set_disabled
 
     engine = _engine(url)
     try:
-        ensure_schema(engine)
         set_disabled(engine, name, not enable)
     finally:
         engine.dispose()
@@ -328,13 +336,11 @@ def user_disable(name: str, url: str | None, enable: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the users as JSON.")
 def user_list(url: str | None, as_json: bool) -> None:
     """The users, their roles and whether they may log in."""
-    from inspect_db.migrate import ensure_schema
     from inspect_db.reports.filters import iso
     from inspect_review.storage.store import list_users
 
     engine = _engine(url)
     try:
-        ensure_schema(engine)
         users = list_users(engine)
     finally:
         engine.dispose()

@@ -14,6 +14,8 @@ from inspect_core.cli import cli
 from inspect_core.plugin_api.manager import load_cli_plugins
 from inspect_core.runtime.model_file import edit_meta
 from inspect_core.training.model_card import save_card
+from inspect_db.engine import make_engine
+from inspect_db.migrate import upgrade
 from inspect_db.registry.versions import SqlVersions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +86,9 @@ def test_add_promote_rollback_and_the_history(db_url, tmp_path):
 
 def test_what_cannot_become_a_version_is_refused(sqlite_url, tmp_path):
     common = ["--plugin", "industrial", "--recipe", "steel", "--db", sqlite_url]
+    res = _model("promote", "v7", *common)  # no database yet: nothing is created
+    assert "does not exist" in str(res.exception) and not _sqlite_file(sqlite_url).exists()
+    upgrade(make_engine(sqlite_url))  # an empty records database, as a first station makes
     bare = tmp_path / "bare.onnx"
     shutil.copy(STEEL, bare)
     res = _model("add", bare, *common, "--store", tmp_path / "s")
@@ -190,3 +195,7 @@ def test_versions_added_at_the_same_moment_get_distinct_labels(db_url, tmp_path)
         t.join()
     engine.dispose()
     assert not errors and sorted(labels) == sorted(f"v{i}" for i in range(1, 9))
+
+
+def _sqlite_file(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))

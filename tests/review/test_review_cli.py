@@ -19,6 +19,8 @@ from click.testing import CliRunner
 from review_kit import main_exit
 
 from inspect_core.errors import InspectError
+from inspect_db.engine import make_engine
+from inspect_db.migrate import upgrade
 from inspect_review.commands import review_group
 from inspect_review.extra import require
 
@@ -102,6 +104,7 @@ def test_a_missing_extra_says_how_to_install_it(monkeypatch, capsys, sqlite_url)
 
 
 def test_serve_refuses_a_port_in_use(monkeypatch, capsys, sqlite_url):
+    upgrade(make_engine(sqlite_url))  # serve opens an existing database, never makes one
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -113,6 +116,7 @@ def test_serve_refuses_a_port_in_use(monkeypatch, capsys, sqlite_url):
 
 
 def test_serve_listens_on_127_0_0_1(sqlite_url, tmp_path):
+    upgrade(make_engine(sqlite_url))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

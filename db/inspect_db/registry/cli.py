@@ -14,6 +14,8 @@ import click
 import sqlalchemy as sa
 
 from inspect_core.anomaly.named import GOOD_ONLY_CLASSES, names_defects
+from inspect_core.commands.plugin_option import plugin_recipe_options
+from inspect_core.commands.tune import tune_cmd
 from inspect_db.engine import ENV_URL
 
 DB_HELP = f"Database URL (default ${ENV_URL} or sqlite:///inspect.db in this folder)."
@@ -33,12 +35,19 @@ def _who(by: str | None) -> str:
         return os.environ.get("USER", "unknown")
 
 
-def _engine(url: str | None) -> sa.Engine:
+def _engine(url: str | None, *, create: bool = False) -> sa.Engine:
+    """The registry's database. ``create`` (``model add``, a writer's first use) may create
+    and migrate a new one; list, promote and rollback need an existing one with inspect's
+    schema (a mistyped --db is one line naming the file, and creates nothing)."""
     from inspect_db.engine import make_engine
     from inspect_db.migrate import ensure_schema
 
-    engine = make_engine(url)
-    ensure_schema(engine)
+    engine = make_engine(url, existing=not create)
+    try:
+        ensure_schema(engine, migrate_empty=create)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
@@ -118,12 +127,15 @@ def _store(store: str | None, url: str | None) -> Path:
 
 @click.group("model")
 def model_group() -> None:
-    """The model registry: each recipe's versions, which is active, promote and roll back."""
+    """The model registry: each recipe's versions, which is active, promote and roll back;
+    and which variant of a model runs fastest on this machine (tune)."""
+
+
+model_group.add_command(tune_cmd)  # measuring a model on this machine needs no registry
 
 
 @model_group.command("list")
-@click.option("--plugin", required=True)
-@click.option("--recipe", required=True)
+@plugin_recipe_options(required=True)
 @click.option("--db", "url", default=None, help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def list_cmd(plugin: str, recipe: str, url: str | None, as_json: bool) -> None:
@@ -205,8 +217,7 @@ def _print_list(out: dict[str, Any]) -> None:
 
 @model_group.command("add")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--plugin", required=True)
-@click.option("--recipe", required=True)
+@plugin_recipe_options(required=True)
 @click.option(
     "--origin",
     default="trained",
@@ -229,11 +240,13 @@ def add_cmd(
 ) -> None:
     """Register MODEL (with its card beside it) as the recipe's next version; its file and
     card are copied into the store folder, which stations read. Not active until promoted."""
+    from inspect_db.engine import created_note, will_create
     from inspect_db.registry.versions import add_version, store_copy
 
     sha, card = check_model_file(plugin, recipe, model)
     folder = _store(store, url)
-    engine = _engine(url)
+    fresh = will_create(url)
+    engine = _engine(url, create=True)
     try:
         dest = store_copy(folder, plugin, recipe, sha, model, model.with_suffix(".json"))
         v = add_version(
@@ -250,12 +263,13 @@ def add_cmd(
     finally:
         engine.dispose()
     click.echo(f"added {plugin}:{recipe} {v.label} ({sha[:12]}) -> {dest}")
+    if fresh is not None:
+        click.echo(created_note(fresh), err=True)
 
 
 @model_group.command("promote")
 @click.argument("version")
-@click.option("--plugin", required=True)
-@click.option("--recipe", required=True)
+@plugin_recipe_options(required=True)
 @click.option("--station", default=None, help="Only this station (default: every station).")
 @click.option("--note", default=None, help="Why (kept in the history).")
 @click.option("--by", default=None, help="Who promotes it (default: this user).")
@@ -316,8 +330,7 @@ def _station_known(conn: Any, station: str | None) -> bool:
 
 
 @model_group.command("rollback")
-@click.option("--plugin", required=True)
-@click.option("--recipe", required=True)
+@plugin_recipe_options(required=True)
 @click.option("--station", default=None, help="Only this station (default: every station).")
 @click.option("--note", default=None, help="Why (kept in the history).")
 @click.option("--by", default=None, help="Who rolls back (default: this user).")

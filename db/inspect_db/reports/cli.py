@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from inspect_core.commands.plugin_option import plugin_recipe_options
 from inspect_db.commands import DB_HELP
 from inspect_db.engine import make_engine
 
@@ -33,8 +34,7 @@ REVIEW_URL_ENV = "INSPECT_REVIEW_URL"
 )
 @click.option("--until", default=None, help="End (exclusive), same forms as --since.")
 @click.option("--station", default=None, help="Only this station.")
-@click.option("--plugin", default=None, help="Only this plugin.")
-@click.option("--recipe", default=None, help="Only this recipe.")
+@plugin_recipe_options(plugin_help="Only this plugin.", recipe_help="Only this recipe.")
 @click.option("--verdict", default=None, help="Only these verdicts, e.g. FAIL or FAIL,REVIEW.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option(
@@ -180,13 +180,12 @@ def _query(
     wanted: bool,
 ) -> Report | None:
     """The report (None unless ``wanted``), and the CSV rows written, of one snapshot."""
-    from inspect_db.engine import connect, require_existing
+    from inspect_db.engine import connect
     from inspect_db.migrate import ensure_schema
     from inspect_db.reports.query import build_report
 
-    engine = make_engine(url)
+    engine = make_engine(url, existing=True)  # a report reads: a mistyped --db creates nothing
     try:
-        require_existing(engine)  # a report reads: a mistyped --db creates nothing
         ensure_schema(engine, migrate_empty=False)
         with connect(engine, snapshot=True) as conn:  # every section of the same moment
             # the CSV alone on stdout: the report itself would be computed and thrown away
