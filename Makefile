@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch==2.13.0 is the CPU wheel on these machines' disk (pip's find-links); nothing may pull
 # another torch. The lock names it as 2.13.0+cpu with that file's hash.
 
-.PHONY: demo test lint typecheck venv runtime dev weights bench clean chromium lock lock-check
+.PHONY: demo test lint typecheck venv runtime dev weights bench clean chromium lock lock-check docs
 
 # Every version installed comes from a lock file in requirements/ (pip-tools, with hashes);
 # `make lock` rewrites them from requirements/*.in (the workspace's pyproject.toml files). The
@@ -48,8 +48,15 @@ chromium:
 	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || \
 	  echo "chromium not installed: the HTML rendering test will be skipped")
 
+# `inspect` is in .venv, not on PATH: `. .venv/bin/activate` afterwards (the demo says so too)
 demo: $(VENV)/.runtime
 	$(BIN)/inspect demo
+
+# The documentation site (mkdocs.yml, docs/) into site/, git-ignored. --strict: a warning (a
+# broken link, a page left out of the navigation) fails it. docs/gen/hooks.py makes the
+# reference pages from the code as it builds: the CLI, the hooks, the configuration, the models.
+docs: $(VENV)/.dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 # ruff (pyproject.toml [tool.ruff]): lint, and the formatting ruff format would give
 lint: $(VENV)/.dev
@@ -81,11 +88,12 @@ lock:
 lock-check: $(VENV)/.dev
 	$(BIN)/python requirements/check_lock.py
 
-# every check; the tests last
-test: $(VENV)/.dev lock-check lint typecheck chromium
+# every check; the site (a few seconds), then the tests last
+test: $(VENV)/.dev lock-check lint typecheck chromium docs
 	$(BIN)/python -m pytest -q
 
-# Retrain every shipped model from its recipe (about 5 hours on 2 CPU cores)
+# Retrain every shipped model from its recipe (about 10 hours on 2 CPU cores: the stages' time
+# budgets, --max-minutes in training/*.args; docs/model-author/models.md "Retraining")
 weights: $(VENV)/.dev
 	training/all.sh
 
@@ -95,4 +103,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/records.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site

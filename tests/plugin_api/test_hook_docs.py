@@ -1,11 +1,13 @@
-"""The hooks are documented where a plugin author looks, and the documentation is true: README's
-hook table and ``inspect_core/plugin_api/hookspecs.py`` name the same hooks with the same
+"""The hooks are documented where a plugin author looks, and the documentation is true: the
+documentation site's hook reference (``reference/hooks.md``, made by ``docs/gen/docgen.py`` as the
+site builds) and ``inspect_core/plugin_api/hookspecs.py`` name the same hooks with the same
 arguments (as datasette's tests/test_docs.py checks its plugin hooks), every argument and return
 value is described and typed, the docstring examples run, and the public plugin API imports
 lazily."""
 
 from __future__ import annotations
 
+import importlib
 import inspect as pyinspect
 import re
 import subprocess
@@ -23,15 +25,23 @@ from inspect_core.plugin_api import hookspecs
 from inspect_core.plugin_api import manager as plugins
 
 ROOT = Path(__file__).resolve().parents[2]
+GEN = ROOT / "docs" / "gen"  # the site's generators, as mkdocs loads its hook from there
 CALL = re.compile(r"`(\w+)\(([^)]*)\)`")  # `register_domains(register)` in a table's first cell
 
 
+def hook_page() -> str:
+    """The site's hook reference page, as ``make docs`` makes it."""
+    if str(GEN) not in sys.path:
+        sys.path.insert(0, str(GEN))
+    return importlib.import_module("docgen").hooks_page()
+
+
 def readme_hooks(readme: str) -> dict[str, str]:
-    """hook name -> its signature as README's "## Plugins" table writes it, from rows like
-    ``| `register_domains(register)` | ... |`` (a cell may name several hooks)."""
-    if "\n## Plugins" not in readme:
+    """hook name -> its signature as the hook page's "## Hooks" table writes it, from rows like
+    ``| [`register_domains(register)`](#register_domains) | ... |`` (a cell may name several)."""
+    if "\n## Hooks" not in readme:
         return {}
-    section = readme.split("\n## Plugins", 1)[1].split("\n## ", 1)[0]
+    section = readme.split("\n## Hooks", 1)[1].split("\n## ", 1)[0]
     found = {}
     for line in section.splitlines():
         cells = line.split("|")
@@ -61,21 +71,21 @@ def spec_hooks() -> dict[str, str]:
 
 
 def mismatches(readme: dict[str, str], specs: dict[str, str]) -> list[str]:
-    out = [f"README's hook table lacks {specs[n]}" for n in specs if n not in readme]
+    out = [f"the hook page's table lacks {specs[n]}" for n in specs if n not in readme]
     out += [
-        f"README names {readme[n]}, which hookspecs.py does not declare"
+        f"the hook page names {readme[n]}, which hookspecs.py does not declare"
         for n in readme
         if n not in specs
     ]
     out += [
-        f"README writes {readme[n]}, hookspecs.py declares {specs[n]}"
+        f"the hook page writes {readme[n]}, hookspecs.py declares {specs[n]}"
         for n in readme
         if n in specs and readme[n] != specs[n]
     ]
     return out
 
 
-def test_readme_table_and_hookspecs_name_the_same_hooks_and_arguments():
+def test_hook_page_and_hookspecs_name_the_same_hooks_and_arguments():
     specs = spec_hooks()
     assert set(specs) == {
         "register_domains",
@@ -86,21 +96,22 @@ def test_readme_table_and_hookspecs_name_the_same_hooks_and_arguments():
         "register_commands",
         "register_report_formats",
     }
-    assert mismatches(readme_hooks((ROOT / "README.md").read_text()), specs) == []
+    assert mismatches(readme_hooks(hook_page()), specs) == []
 
 
 def test_the_comparison_catches_a_missing_renamed_or_extra_hook():
-    readme = (ROOT / "README.md").read_text()
+    readme = hook_page()
     specs = spec_hooks()
     drifted = readme.replace("`register_commands(cli)`", "`register_commands(group)`")
     assert mismatches(readme_hooks(drifted), specs) == [
-        "README writes register_commands(group), hookspecs.py declares register_commands(cli)"
+        "the hook page writes register_commands(group), hookspecs.py declares "
+        "register_commands(cli)"
     ]
-    assert "README's hook table lacks register_rules(register)" in mismatches(
+    assert "the hook page's table lacks register_rules(register)" in mismatches(
         {k: v for k, v in readme_hooks(readme).items() if k != "register_rules"}, specs
     )
     assert mismatches({**specs, "register_models": "register_models(register)"}, specs) == [
-        "README names register_models(register), which hookspecs.py does not declare"
+        "the hook page names register_models(register), which hookspecs.py does not declare"
     ]
 
 
