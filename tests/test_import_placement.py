@@ -32,6 +32,7 @@ ENTRY_MODULES: dict[str, str] = {
     "inspect_core.commands.plugins": _LIGHT,
     "inspect_core.commands.predict": _LIGHT,
     "inspect_core.commands.health": _LIGHT,
+    "inspect_core.commands.tune": _LIGHT,
     "inspect_core.commands.train": _LIGHT + " (training needs torch)",
     "inspect_core.commands.train_anomaly": _LIGHT + " (training needs torch)",
     "inspect_db": "the package exports lazily (__getattr__): `import inspect_db` loads no engine",

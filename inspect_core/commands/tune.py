@@ -12,13 +12,13 @@ from pathlib import Path
 
 import click
 
+from inspect_core.commands.plugin_option import plugin_recipe_options
 from inspect_core.text import terminal_text
 
 
 @click.command("tune")
 @click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--plugin", help="Plugin (or PLUGIN:RECIPE): tune that recipe's model.")
-@click.option("--recipe", "recipe_name", help="Recipe of the plugin.")
+@plugin_recipe_options(recipe_param="recipe_name")
 @click.option(
     "--threads",
     type=click.IntRange(min=0),
@@ -35,15 +35,15 @@ def tune_cmd(
 
     from inspect_core.cards import verify_model_card
     from inspect_core.errors import ModelError
-    from inspect_core.runtime.loader import measured_here
     from inspect_core.runtime.tuning import cache_file
+    from inspect_core.runtime.tuning_run import measure
 
     path, card_path = _model(model, plugin, recipe_name)
     threads = threads or int(os.environ.get("INSPECT_THREADS", "0") or 0)
     check, card = verify_model_card(path, card_path, required=True)
     if card is None or not card.data.get("variants"):
         raise ModelError(f"{path}: its card lists no variants: the fp32 file is all there is")
-    t = measured_here(path, card, check.sha256, threads, again=True)
+    t = measure(path, card, check.sha256, threads)
     if t is None:
         raise ModelError(
             f"{path}: its card ships no gate sample to measure the variants on; make it with "
@@ -67,8 +67,6 @@ def tune_cmd(
 
 def _model(model: Path | None, plugin: str | None, recipe: str | None) -> tuple[Path, Path]:
     """The model file and its card: MODEL, or the model of the plugin's recipe."""
-    if plugin and ":" in plugin and not recipe:
-        plugin, recipe = plugin.split(":", 1)
     if model is not None and (plugin or recipe):
         raise click.UsageError("give MODEL or --plugin/--recipe, not both")
     if model is not None:

@@ -71,8 +71,10 @@ def _verdicts(
     else:
         frame = img
     n = len(inspector.classes)
-    truth = inspector.judge_probs(frame, _onehot(mask, n)).verdict.decision.value
-    got = inspector.judge_probs(frame, inspector.probabilities(frame)).verdict.decision.value
+    run = inspector.run_frame(frame)  # its health (familiarity) is the image's, mask or model
+    assert run.probs is not None
+    truth = inspector.judge_probs(frame, _onehot(mask, n), run.features).verdict.decision.value
+    got = inspector.judge_probs(frame, run.probs, run.features).verdict.decision.value
     return truth, got
 
 

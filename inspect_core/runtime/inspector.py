@@ -45,6 +45,7 @@ from inspect_core.runtime.loader import check_for
 from inspect_core.runtime.onnx_model import ModelMeta, OnnxModel
 from inspect_core.runtime.postprocess import Compose, argmax_labels, build_steps, extract_regions
 from inspect_core.runtime.recipe import Recipe, RecipeError
+from inspect_core.runtime.tuning_run import load_measured
 from inspect_core.types import Decision, InputHealth, Inspection, Region, Verdict
 
 if TYPE_CHECKING:
@@ -236,7 +237,9 @@ class Inspector(InspectorBase):
         card, required = recipe.card_path, recipe.card_required  # a plugin's: card required
         # the model is checked against its card once, as it loads (a mismatch is a ModelError);
         # a model handed in keeps the check it loaded with when it is of the recipe's files
-        self.model = model or OnnxModel(recipe.model, threads=threads, card=card, required=required)
+        # measured on this machine the first time it meets it (issue 26), then the variant
+        # that passed here and runs fastest here
+        self.model = model or load_measured(recipe.model, threads, card, required)
         self.model_check: ModelCheck = check_for(self.model.loaded, recipe.model, card, required)
         self.classes = self.model.classes
         self.model_sha256 = self.model_check.sha256

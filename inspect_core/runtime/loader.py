@@ -15,14 +15,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from inspect_core.cards import Card, ModelCheck, verify_model, verify_model_card, verify_variant
+from inspect_core.cards import Card, ModelCheck, verify_model, verify_model_card
 from inspect_core.errors import ModelError
 from inspect_core.runtime import tuning, variants
-from inspect_core.runtime.engines import Engine, open_engine
+from inspect_core.runtime.engines import Engine
 from inspect_core.runtime.machine import this_machine
-from inspect_core.runtime.tuning import Tuning, tuning_enabled
+from inspect_core.runtime.tuning import tuning_enabled
 
-__all__ = ["LoadedModel", "check_for", "load_model", "measured_here"]
+__all__ = ["LoadedModel", "check_for", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class LoadedModel:
     card_path: Path
     required: bool = False
     chosen: variants.Chosen | None = None
+    plan: variants.Plan | None = None  # what the choice was made from (None: an engine given)
 
     @property
     def file(self) -> Path:
@@ -80,8 +81,10 @@ def load_model(
         read = None  # a card that does not vouch for the file ships no variant of it
     if engine is not None:
         return LoadedModel(path, engine, engine.label, check, read, card_path, required)
-    chosen = _open(path, check, read, threads, providers, variant)
-    return LoadedModel(path, chosen.engine, chosen.name, check, read, card_path, required, chosen)
+    plan, chosen = _open(path, check, read, threads, providers, variant)
+    return LoadedModel(
+        path, chosen.engine, chosen.name, check, read, card_path, required, chosen, plan
+    )
 
 
 def _open(
@@ -91,45 +94,21 @@ def _open(
     threads: int,
     providers: list[str] | None,
     variant: str | None,
-) -> variants.Chosen:
-    """The engine for the fastest variant that passed its gate and runs here (the choice and
-    its log line: :mod:`inspect_core.runtime.variants`)."""
+) -> tuple[variants.Plan, variants.Chosen]:
+    """The plan and the engine for the fastest variant that passed its gate and runs here (the
+    choice and its log line: :mod:`inspect_core.runtime.variants`): measured on this machine
+    when it was (:mod:`inspect_core.runtime.tuning`), else by the card and the CPU flags."""
     threads = threads or int(os.environ.get("INSPECT_THREADS", "0"))
     requested = variants.requested_variant(variant)
     if card is None or providers not in (None, ["CPUExecutionProvider"]):
         requested = "fp32"  # no card to vouch for a variant; variants are CPU-only
     sha = check.sha256 if check is not None else ""
-    plan = variants.plan_card(path, card, sha, requested)
-    if card is not None and plan.has_variants and requested == "auto" and tuning_enabled():
-        measured = measured_here(path, card, sha, threads)
-        if measured is not None:
-            plan = variants.plan_card(path, card, sha, requested, measured=measured)
-    return variants.open_planned(path, card.path if card else None, plan, threads, providers)
-
-
-def measured_here(
-    path: Path, card: Card, sha: str, threads: int, again: bool = False
-) -> Tuning | None:
-    """This machine's measurement of the variants of ``path`` (:mod:`inspect_core.runtime.
-    tuning`): the one kept for it, else measured now (``again``: measured now in any case) on
-    every variant the card ships that loads here, whatever the CPU flags; None when the card
-    ships no gate sample to measure on."""
-    machine = this_machine(threads)
-    if not again and (kept := tuning.cached(sha, machine)) is not None:
-        return kept
-    if tuning.read_sample(path, dict(card.data)) is None:
-        return None
-    everything = variants.plan_card(path, card, sha, "auto", flags=variants.ALL_FLAGS)
-    engines = {}
-    for v in everything.candidates:
-        file = v.file(path)
-        if v.suffix != ".onnx":
-            verify_variant(file, v.sha256, card.path)
-        try:
-            engines[v.name] = open_engine(file, v.spec, threads)
-        except ModelError:
-            continue  # left out of the measurement: the plan says it did not load here
-    return tuning.measure(path, dict(card.data), engines, sha, threads)
+    measured = None
+    if card is not None and requested == "auto" and tuning_enabled():
+        measured = tuning.cached(sha, this_machine(threads))  # measured here before, if ever
+    plan = variants.plan_card(path, card, sha, requested, measured=measured)
+    chosen = variants.open_planned(path, card.path if card else None, plan, threads, providers)
+    return plan, chosen
 
 
 def check_for(

@@ -19,9 +19,7 @@ flags decide, as the card's numbers came from them); ``inspect model tune`` meas
 from __future__ import annotations
 
 import json
-import logging
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +28,9 @@ import numpy as np
 
 from inspect_core.data.metrics import SegmentationScores
 from inspect_core.errors import ModelError
-from inspect_core.runtime.engines import Engine, open_engine
 from inspect_core.runtime.gate_sample import GateSample, gate_sample_path
 from inspect_core.runtime.gate_sample import load as load_sample
-from inspect_core.runtime.machine import Machine, this_machine
+from inspect_core.runtime.machine import Machine
 
 TUNE_ENV = "INSPECT_TUNE"  # "off": no measuring, the CPU flags decide
 CACHE_ENV = "INSPECT_CACHE_DIR"
@@ -42,7 +39,6 @@ MAX_MIOU_DROP = 0.005  # the card's gate limits where it names none
 MAX_CLASS_DROP = 0.02
 ROUNDS = 5  # timed rounds (every engine once a round), after one to warm up
 FORMAT = 1
-log = logging.getLogger("inspect.models")
 
 
 @dataclass(frozen=True)
@@ -138,57 +134,6 @@ def store(t: Tuning) -> Path:
     return path
 
 
-def tune(
-    model: Path,
-    engines: dict[str, Engine],
-    sample: GateSample,
-    model_sha256: str,
-    machine: Machine,
-    limits: tuple[float, float] = (MAX_MIOU_DROP, MAX_CLASS_DROP),
-    rounds: int = ROUNDS,
-) -> Tuning:
-    """Measure ``engines`` (variant name -> engine) against the fp32 file ``model`` (run by
-    ONNX Runtime here) on ``sample``: scores first, then the clock, interleaved."""
-    from inspect_core.runtime.onnx_model import OnnxModel  # onnx_model imports the loader
-    from inspect_core.runtime.variant_timing import median_ms
-
-    ref_engine = open_engine(model, _fp32(), machine.threads)
-    ref = OnnxModel(model, verify=False, engine=ref_engine)
-    classes = ref.classes
-    ref_labels = [ref.probabilities(img).argmax(0) for img in sample.images]
-    ref_scores = sample_scores(ref_labels, sample, classes)
-    wrapped = {n: OnnxModel(model, verify=False, engine=e) for n, e in engines.items()}
-    measured = {}
-    for name, m in wrapped.items():
-        labels = [m.probabilities(img).argmax(0) for img in sample.images]
-        measured[name] = (sample_scores(labels, sample, classes), _agreement(labels, ref_labels))
-    steps = {"fp32": _step(ref, sample)} | {n: _step(m, sample) for n, m in wrapped.items()}
-    ms = {n: v / len(sample.images) for n, v in median_ms(steps, rounds, warmup=1).items()}
-    out = []
-    for name, (scores, agreement) in measured.items():
-        out.append(_judge(name, ms[name], ms["fp32"], ref_scores, scores, agreement, limits))
-    return Tuning(
-        model_sha256,
-        machine,
-        len(sample.images),
-        round(ms["fp32"], 3),
-        round(float(ref_scores.summary()["miou"]), 5),
-        sample.export_miou,
-        tuple(out),
-        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )
-
-
-def _fp32() -> Any:
-    from inspect_core.runtime.engines import EngineSpec
-
-    return EngineSpec()
-
-
-def _step(model: Any, sample: GateSample) -> Any:
-    return lambda: [model.probabilities(img) for img in sample.images]
-
-
 def sample_scores(labels: list[np.ndarray], sample: GateSample, classes: list[str]) -> Any:
     scores = SegmentationScores(classes)
     for pred, mask in zip(labels, sample.masks):
@@ -196,12 +141,12 @@ def sample_scores(labels: list[np.ndarray], sample: GateSample, classes: list[st
     return scores
 
 
-def _agreement(labels: list[np.ndarray], ref: list[np.ndarray]) -> float:
+def agreement(labels: list[np.ndarray], ref: list[np.ndarray]) -> float:
     same = sum(int(np.count_nonzero(a == b)) for a, b in zip(labels, ref))
     return same / max(1, sum(r.size for r in ref))
 
 
-def _judge(
+def judge(
     name: str,
     ms: float,
     fp32_ms: float,
@@ -261,29 +206,3 @@ def read_sample(model: Path, card: dict[str, Any]) -> GateSample | None:
             "from the plugin's package (the variants are not measured on this machine without it)"
         )
     return load_sample(path, str(entry.get("sha256", "")))
-
-
-def measure(
-    model: Path, card: dict[str, Any], engines: dict[str, Engine], sha: str, threads: int
-) -> Tuning | None:
-    """Measure now (the card's gate sample, its limits), keep the result; None when the card
-    ships no gate sample."""
-    sample = read_sample(model, card)
-    if sample is None:
-        return None
-    machine = this_machine(threads)
-    t0 = time.perf_counter()
-    t = tune(model, engines, sample, sha, machine, gate_limits(card))
-    try:
-        where = str(store(t))
-    except OSError as e:
-        where = f"not kept: {e}"
-    log.info(
-        "%s: variants measured on this machine in %.1f s (%s; %s)",
-        model,
-        time.perf_counter() - t0,
-        machine.describe(),
-        where,
-        extra={"event": "model_tuned", "fields": {"model": str(model), "fastest": t.fastest}},
-    )
-    return t

@@ -20,6 +20,7 @@ from inspect_core.runtime import variant_export as vx
 from inspect_core.runtime.engines import EngineSpec, OrtEngine
 from inspect_core.runtime.machine import Machine, this_machine
 from inspect_core.runtime.onnx_model import OnnxModel
+from inspect_core.runtime.tuning_run import load_measured, tune
 
 NO_VNNI = frozenset({"avx2"})
 
@@ -96,7 +97,7 @@ def test_the_gate_sample_keeps_its_images_exactly_and_refuses_a_changed_file(tmp
 
 def test_a_variant_measured_as_passing_here_runs_though_the_cpu_lacks_vnni(model, caplog):
     with caplog.at_level(logging.INFO, logger="inspect.models"):
-        m = OnnxModel(model, threads=1)
+        m = load_measured(model, threads=1)
     kept = tuning.cached(sha256_file(model), this_machine(1))
     assert kept is not None and [v.name for v in kept.variants] == ["int8-onnxruntime"]
     int8 = kept.entry("int8-onnxruntime")
@@ -110,9 +111,14 @@ def test_a_variant_measured_as_passing_here_runs_though_the_cpu_lacks_vnni(model
 
 
 def test_the_measurement_is_kept_and_not_made_again(model, monkeypatch):
-    OnnxModel(model, threads=1)
-    monkeypatch.setattr(tuning, "tune", lambda *a, **k: pytest.fail("measured again"))
-    OnnxModel(model, threads=1)  # the kept one
+    from inspect_core.runtime import tuning_run
+
+    first = load_measured(model, threads=1)
+    monkeypatch.setattr(tuning_run, "tune", lambda *a, **k: pytest.fail("measured again"))
+    again = load_measured(model, threads=1)  # the kept one
+    plain = OnnxModel(model, threads=1)  # any model load plans from it
+    assert first.variant_name == again.variant_name == plain.variant_name
+    assert plain.loaded.plan is not None and plain.loaded.plan.measured is not None
     other = this_machine(1)
     other = Machine("another CPU", other.flags, other.cores, 1, other.libraries)
     assert tuning.cached(sha256_file(model), other) is None  # another machine: not its
@@ -155,7 +161,7 @@ def test_a_variant_computing_something_else_fails_the_measurement(model):
             return np.ascontiguousarray(out[:, ::-1])
 
     broken = Saturated(model.with_name("m.int8.onnx"), 1, None, "int8")
-    t = tuning.tune(model, {"int8-onnxruntime": broken}, sample(), "x", this_machine(1))
+    t = tune(model, {"int8-onnxruntime": broken}, sample(), "x", this_machine(1))
     (m,) = t.variants
     assert not m.passed and "labels" in m.why and m.agreement < 0.99
     assert t.fastest == "fp32-onnxruntime"
@@ -163,19 +169,19 @@ def test_a_variant_computing_something_else_fails_the_measurement(model):
 
 def test_without_measuring_or_without_a_gate_sample_the_cpu_flags_decide(model, monkeypatch):
     monkeypatch.setenv(tuning.TUNE_ENV, "off")
-    assert OnnxModel(model, threads=1).variant_name == "fp32-onnxruntime"  # no VNNI
+    assert load_measured(model, threads=1).variant_name == "fp32-onnxruntime"  # no VNNI
     monkeypatch.setenv(tuning.TUNE_ENV, "on")
     gs.gate_sample_path(model).unlink()
     with pytest.raises(ModelError, match="m.gate.npz: the model card names this gate sample"):
-        OnnxModel(model, threads=1)
+        load_measured(model, threads=1)
 
 
 def test_a_kept_measurement_that_is_unreadable_is_made_again(model):
-    OnnxModel(model, threads=1)
+    load_measured(model, threads=1)
     path = tuning.cache_file(sha256_file(model), this_machine(1))
     path.write_text("{not json")
     assert tuning.cached(sha256_file(model), this_machine(1)) is None
-    OnnxModel(model, threads=1)
+    load_measured(model, threads=1)
     assert tuning.cached(sha256_file(model), this_machine(1)) is not None
 
 
