@@ -66,8 +66,9 @@ class DrawData:
 
 
 def draw_data(item: ItemView, offered: list[str]) -> DrawData:
-    """The :class:`DrawData` of ``item``'s page."""
-    latest = item.latest
+    """The :class:`DrawData` of ``item``'s page (the marks of the decision it starts from:
+    the one in force, or the one just undone)."""
+    latest = item.basis
     marks = [
         PageMark(
             m.kind,

@@ -1,6 +1,10 @@
 """The item page (image, overlay, regions, the regions operators drew, rules that fired,
-earlier decisions), the decision it posts (with what the operator drew), the step to the next
-item, and the engineers' export download."""
+earlier decisions), the decision it posts (with what the operator drew), the undo of a decision
+just saved, the step to the next item, and the engineers' export download.
+
+After a decision the next page (the next item, or the queue) confirms it: the redirect carries
+``saved=<review id>`` and the page says ``Saved: PASS for <image>`` with an Undo button while
+the decision can still be undone (:mod:`inspect_review.storage.undo`)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from sqlalchemy.engine import Connection
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -28,7 +33,9 @@ from inspect_review.storage.export import ExportFilters
 from inspect_review.storage.marks import given_names
 from inspect_review.storage.queue import item, next_item, queue_count
 from inspect_review.storage.store import record_decision
-from inspect_review.storage.types import DecisionIn, ItemView, QueueFilters
+from inspect_review.storage.types import DecisionIn, ItemView, QueueFilters, SavedView
+from inspect_review.storage.undo import image_name, record_undo, saved_decision
+from inspect_review.verdict_text import verdict_text
 
 
 def _where(path: str, f: QueueFilters, **extra: Any) -> str:
@@ -36,12 +43,25 @@ def _where(path: str, f: QueueFilters, **extra: Any) -> str:
     return path + (f"?{urlencode(query)}" if query else "")
 
 
+def saved_id(request: Request) -> int | None:
+    """The ``saved`` query parameter: the decision the page confirms (None when absent or not
+    a row id; it only adds a confirmation, so a bad one is ignored)."""
+    text = request.query_params.get("saved", "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
+def read_saved(conn: Connection, request: Request) -> SavedView | None:
+    """The decision the page confirms to its user (see :func:`saved_id`)."""
+    rid = saved_id(request)
+    return None if rid is None else saved_decision(conn, rid, request.state.user.id)
+
+
 @signed_in()
 async def item_page(request: Request) -> Response:
     st, f = state(request), queue_filters(request)
     iid = request.path_params["id"]
 
-    def read() -> tuple[ItemView, list[str], int, bool]:
+    def read() -> tuple[ItemView, list[str], int, bool, SavedView | None]:
         with connect(st.engine) as conn:
             view = item(conn, iid)
             classes = class_list(view.plugin, view.recipe, view.card_classes)
@@ -52,9 +72,10 @@ async def item_page(request: Request) -> Response:
                 # the overlay's size is the frame the regions are in (a resizing recipe);
                 # without one the regions are in the image's own frame
                 _frame_of(view.overlay_path, st.settings.media_roots),
+                read_saved(conn, request),
             )
 
-    view, offered, pending, overlay_frame = await in_thread(read)
+    view, offered, pending, overlay_frame, saved = await in_thread(read)
     latest = view.latest
     return page(
         request,
@@ -66,8 +87,13 @@ async def item_page(request: Request) -> Response:
             "preset": preset_choices(view),
             "numbers": {r.id: r.number for r in view.regions},
             "draw": asdict(draw_data(view, offered)),
-            "latest": latest,
+            "in_force": view.in_force,
+            "undone": view.undone,
+            "undo_row": latest if latest is not None and latest.undo else None,
             "seen": latest.id if latest else "",
+            "why": verdict_text(view),
+            "image": image_name(view.source),
+            "saved": saved,
             "pending": pending,
             "f": f,
             "query": f.as_query(),
@@ -104,14 +130,14 @@ async def decide(request: Request) -> Response:
         raise ReviewError(f"seen {seen_text[:20]!r}: not a decision id; reload the item")
     user = request.state.user
 
-    def write() -> int | None:
+    def write() -> tuple[int, int | None]:
         with connect(st.engine) as conn:
             view = item(conn, iid)
             given = given_names(conn, view.plugin, view.recipe)
         classes = class_list(view.plugin, view.recipe, view.card_classes)
         offered = choosable(view, classes, given)
         marks = parse_marks(values.get("marks", ""), view, classes, offered)
-        record_decision(
+        rid = record_decision(
             st.engine,
             DecisionIn(
                 iid,
@@ -124,11 +150,30 @@ async def decide(request: Request) -> Response:
             ),
         )
         with connect(st.engine) as conn:
-            return next_item(conn, f, iid)
+            return rid, next_item(conn, f, iid)
 
-    nxt = await in_thread(write)
-    target = _where(f"/item/{nxt}", f) if nxt is not None else _where("/", f, done=iid)
+    rid, nxt = await in_thread(write)
+    target = (
+        _where(f"/item/{nxt}", f, saved=rid)
+        if nxt is not None
+        else _where("/", f, done=iid, saved=rid)
+    )
     return RedirectResponse(target, status_code=303)
+
+
+@signed_in()
+async def undo(request: Request) -> Response:
+    """Undo the operator's decision ``review`` on this item (a new row: nothing is deleted),
+    then show the item again, pending, to decide anew."""
+    st, f = state(request), queue_filters(request)
+    iid = request.path_params["id"]
+    form = await request.form()
+    text = form.get("review")
+    text = text.strip() if isinstance(text, str) else ""
+    if not (text.isascii() and text.isdigit() and len(text) < 19):
+        raise ReviewError(f"review {text[:20]!r}: not a decision id; reload the page")
+    await in_thread(record_undo, st.engine, iid, int(text), request.state.user.id)
+    return RedirectResponse(_where(f"/item/{iid}", f), status_code=303)
 
 
 @signed_in()
@@ -194,6 +239,7 @@ async def export_zip(request: Request) -> Response:
 ROUTES = [
     Route("/item/{id:rowid}", item_page, methods=["GET"], name="item"),
     Route("/item/{id:rowid}/decide", decide, methods=["POST"], name="decide"),
+    Route("/item/{id:rowid}/undo", undo, methods=["POST"], name="undo"),
     Route("/item/{id:rowid}/next", skip, methods=["GET"], name="next"),
     Route("/export", export_form, methods=["GET"], name="export_form"),
     Route("/export", export_zip, methods=["POST"], name="export"),

@@ -27,6 +27,8 @@ from inspect_review.storage.types import ItemView, Mark, RegionLabel, check_clas
 
 CHOICES = ("auto", "confirm", "not_defect", "unsure")
 CLASS_PREFIX = "class:"
+#: what ``auto`` stands for under each verdict
+AUTO = {"PASS": "not_defect", "FAIL": "confirm"}
 
 
 def class_list(plugin: str, recipe: str, card_classes: list[str] | None) -> list[str] | None:
@@ -57,9 +59,9 @@ def choosable(
 ) -> list[str]:
     """The defect classes the page offers for a region or a mark of ``item``: every class but
     the background (or, no class list known, the classes of its regions), then the names
-    operators ``given`` before and those of its latest decision, each once."""
+    operators ``given`` before and those of the decision the page starts from, each once."""
     base = classes[1:] if classes else sorted({r.class_name for r in item.regions})
-    latest = item.latest
+    latest = item.basis
     named = [*given]
     if latest is not None:
         named += [lab.class_name for lab in latest.labels.values() if lab.class_name]
@@ -109,7 +111,7 @@ def resolve(
             continue
         value = (form.get(f"region-{r.id}") or "auto").strip()
         if value == "auto":
-            value = "not_defect" if verdict == "PASS" else "confirm"
+            value = AUTO[verdict]
         if value == "confirm":
             out.append(
                 RegionLabel(r.id, "defect", r.class_name, _index(classes, r.class_name, r.class_id))
@@ -132,22 +134,28 @@ def resolve(
 
 
 def preset_choices(item: ItemView) -> dict[int, str]:
-    """What each region's field shows when the item opens: the latest decision's label
-    (region id -> choice); none before a first decision (every field then says ``auto``)."""
-    latest = item.latest
-    if latest is None:
+    """What each region's field shows when the item opens (region id -> choice): the labels of
+    the decision in force; none before a first decision (every field then says ``auto``).
+    After an undo, the undone decision's labels but those its verdict gave by itself (not a
+    defect for PASS, confirmed for FAIL), which go back to ``auto``: the choices the operator
+    made, not the verdict they undid."""
+    basis = item.basis
+    if basis is None:
         return {}
+    implied = None if basis is item.in_force else AUTO[basis.verdict]
     out = {}
     for r in item.regions:
-        lab = latest.labels.get(r.id)
+        lab = basis.labels.get(r.id)
         if lab is None:
             continue
         if lab.label != "defect":
-            out[r.id] = lab.label
+            choice = lab.label
         elif lab.class_name == r.class_name:
-            out[r.id] = "confirm"
+            choice = "confirm"
         else:
-            out[r.id] = f"{CLASS_PREFIX}{lab.class_name}"
+            choice = f"{CLASS_PREFIX}{lab.class_name}"
+        if choice != implied:
+            out[r.id] = choice
     return out
 
 

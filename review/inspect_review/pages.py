@@ -48,7 +48,7 @@ from inspect_review.storage.queue import (
 from inspect_review.storage.store import get_user
 from inspect_review.storage.types import Arrivals, Decided, UserView
 
-ASSETS = ("review.css", "queue.js", "item.js", "draw.js")
+ASSETS = ("review.css", "queue.js", "item.js", "draw.js", "picture.js")
 MAX_LOGINS_WAITING = 32  # logins waiting for a password check; more are told to come back
 _DUMMY_HASH: list[str] = []  # verified against when the name is unknown: the same time taken
 
@@ -185,6 +185,7 @@ async def queue_page(request: Request) -> Response:
                 "stations": stations,
                 "recipes": recipes,
                 "classes": classes,
+                "saved": item_pages.read_saved(conn, request),
             }
 
     data = await in_thread(read)

@@ -58,13 +58,15 @@ def record_item(
     recipe: str = "steel",
     overlay: bool = True,
     card: dict | None = CARD,
+    shape: tuple[int, int] = (H, W),
 ) -> int:
-    """Record inspection ``i`` whose source is a real PNG (and overlay); returns its id."""
+    """Record inspection ``i`` whose source is a real PNG (and overlay) of ``shape`` (height,
+    width) pixels; returns its id."""
     import hashlib
 
     import sqlalchemy as sa
 
-    src = write_picture(folder / f"img{i:04d}.png", i)
+    src = write_picture(folder / f"img{i:04d}.png", i, shape)
     ov = None
     if overlay:
         ov = folder / f"ov{i:04d}.png"
@@ -80,7 +82,7 @@ def record_item(
     )
     insp.source = str(src)
     insp.image_sha256 = hashlib.sha256(src.read_bytes()).hexdigest()  # as a station records it
-    insp.width, insp.height = W, H
+    insp.height, insp.width = shape
     assert rec.record(insp, model_card=card)
     with rec.engine.connect() as c:
         return c.execute(

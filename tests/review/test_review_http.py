@@ -121,7 +121,11 @@ def test_a_decision_is_recorded_and_leads_to_the_next_item(site):
             "note": "dent is a scratch",
         },
     )
-    assert r.status == 303 and r.headers["location"] == f"/item/{ids['fail']}?station=line-1"
+    with engine.connect() as conn:  # the next item confirms the decision saved (its id)
+        saved = conn.execute(sa.text("SELECT id FROM review")).scalar_one()
+    assert r.status == 303 and r.headers["location"] == (
+        f"/item/{ids['fail']}?station=line-1&saved={saved}"
+    )
     with engine.connect() as conn:
         rv = conn.execute(sa.text("SELECT * FROM review")).mappings().one()
         labels = conn.execute(
@@ -303,6 +307,7 @@ def test_recorded_text_is_escaped_and_next_stays_on_the_site(site, tmp_path):
     scripts = re.findall(r"<script[^>]*>", page)
     assert scripts == [  # no inline script anywhere
         '<script src="/static/draw.js">',
+        '<script src="/static/picture.js">',
         '<script src="/static/item.js">',
     ]
 

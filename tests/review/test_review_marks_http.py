@@ -88,5 +88,6 @@ def test_typed_names_are_recorded_and_shown_escaped(site):
     assert data["marks"][0]["points"] == [[1.0, 40.0], [30.0, 40.0]]
     assert re.findall(r"<script[^>]*>", page) == [
         '<script src="/static/draw.js">',
+        '<script src="/static/picture.js">',
         '<script src="/static/item.js">',
     ]

@@ -2,14 +2,25 @@
 // row (a region, or a mark you drew: D1, D2, ...), X not a defect, C confirm, U unsure, A as
 // the verdict says, digits pick a class and T types a class name; D draws a polygon, B the
 // brush, R redraws the chosen region's outline, [ and ] change the brush width, Del removes a
-// drawn mark; E writes a note (Esc leaves it), O hides the outlines. The marks go with the
-// decision (the form's "marks" field). Without JavaScript the form works too, without drawing.
+// drawn mark; E writes a note (Esc leaves it), O hides the outlines, Z undoes the decision just
+// saved. The marks go with the decision (the form's "marks" field). Without JavaScript the form
+// works too, without drawing. A page the browser brings back from its history (Back) is loaded
+// anew: it shows the item's decision as it stands now, never the choices it was left with.
 (function () {
   'use strict';
+  window.addEventListener('pageshow', function (e) {
+    if (e.persisted) { window.location.reload(); }  // from the back-forward cache: stale
+  });
   var body = document.body;
   var form = document.getElementById('decision');
   var tbody = document.querySelector('#regions tbody');
   var regionRows = Array.prototype.slice.call(document.querySelectorAll('#regions tr.region'));
+  // the choices the server rendered (the decision in force), not those a browser restores
+  regionRows.forEach(function (r) {
+    var sel = r.querySelector('select');
+    var given = Array.prototype.filter.call(sel.options, function (o) { return o.defaultSelected; })[0];
+    sel.value = given ? given.value : 'auto';
+  });
   var regionShapes = Array.prototype.slice.call(document.querySelectorAll('#shapes .shape'));
   var data = JSON.parse(document.getElementById('tools').dataset.draw);
   var names = data.names.slice();  // the classes digits 1-9 pick
@@ -23,6 +34,7 @@
 
   function say(text) { status.textContent = text; }
 
+  var picture = window.InspectPicture.setup(data);
   var draw = window.InspectDraw.create(document.getElementById('marks'), data, {
     say: say,
     done: function (mark) {
@@ -132,8 +144,10 @@
       r.title = k >= 0 ? 'outline redrawn as D' + (k + 1) : '';
     });
     draw.render(marks, selected - regionRows.length);
+    picture.labels();
     highlight();
   }
+
 
   function rowCount() { return regionRows.length + marks.length; }
 
@@ -308,16 +322,6 @@
     });
   });
 
-  var overlay = document.getElementById('overlay');
-  // regions are in the frame the model saw: a recorded overlay's size (data-frame; the grey
-  // stand-in for a missing overlay has a size of its own), else the image's (the viewBox)
-  function fitShapes() {
-    if (overlay.naturalWidth > 0 && overlay.hasAttribute('data-frame')) {
-      document.getElementById('shapes').setAttribute(
-        'viewBox', '0 0 ' + overlay.naturalWidth + ' ' + overlay.naturalHeight);
-    }
-  }
-  if (overlay.complete) { fitShapes(); } else { overlay.addEventListener('load', fitShapes); }
 
   var keys = {
     p: function () { decide('PASS'); },
@@ -344,6 +348,11 @@
     o: function () {
       document.getElementById('shapes').classList.toggle('hidden');
       document.getElementById('marks').classList.toggle('hidden');
+      picture.labels();
+    },
+    z: function () {  // the confirmation's Undo, when the decision just saved can be undone
+      var undo = document.getElementById('undo');
+      if (undo) { undo.click(); }
     }
   };
   // while drawing: the tool's keys, a switch of tool, the width, the outlines; nothing else

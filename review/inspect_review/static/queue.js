@@ -1,4 +1,5 @@
-// The queue: arrows or J/K choose an item, Enter opens it; every few seconds the page asks for
+// The queue: arrows or J/K choose an item, Enter opens it, Z undoes the decision just saved
+// (when the page confirms one); every few seconds the page asks for
 // items recorded since it loaded and puts them in their place (REVIEW first, then FAIL, newest
 // first), and marks the items other operators decided meanwhile, without a reload.
 (function () {
@@ -118,6 +119,7 @@
     if (k === 'arrowdown' || k === 'j') { select(current + 1); }
     else if (k === 'arrowup' || k === 'k') { select(current - 1); }
     else if (k === 'enter' || k === 'o') { open(rows()[current]); }
+    else if (k === 'z' && document.getElementById('undo')) { document.getElementById('undo').click(); }
     else { return; }
     e.preventDefault();
   });

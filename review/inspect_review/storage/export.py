@@ -17,7 +17,7 @@ from inspect_db.reports.filters import parse_when
 from inspect_db.tables import RL, RV, I, M, R, S, U
 from inspect_review.storage.marks import read_marks
 from inspect_review.storage.queue import card_classes, polygon_points
-from inspect_review.storage.types import Mark
+from inspect_review.storage.types import UNDO, Mark
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ class ReviewedImage:
 
 
 def reviewed_images(conn: Connection, f: ExportFilters) -> Iterator[ReviewedImage]:
-    """Every inspection whose latest decision matches ``f``, oldest inspection first."""
+    """Every inspection whose latest decision matches ``f``, oldest inspection first (one
+    whose latest row is an undo is pending again: left out)."""
     latest = (
         sa.select(sa.func.max(RV.c.id).label("review_id"))
         .group_by(RV.c.inspection_id)
@@ -107,7 +108,7 @@ def reviewed_images(conn: Connection, f: ExportFilters) -> Iterator[ReviewedImag
         .join(S, S.c.id == I.c.station_id)
         .join(U, U.c.id == RV.c.user_id)
         .outerjoin(M, M.c.id == I.c.model_id)
-        .where(*_conditions(f))
+        .where(*_conditions(f), RV.c.model_verdict != UNDO)
         .order_by(I.c.inspected_at, I.c.id)
     )
     for row in conn.execute(q).all():

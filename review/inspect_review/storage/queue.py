@@ -2,8 +2,9 @@
 item, the items that arrived since the page was loaded, and one item with its regions, the
 rules that fired and every decision taken on it.
 
-An item is *pending* while no decision names it; the latest decision (highest id) is the one
-in force, the earlier ones stay as the audit trail.
+An item is *pending* while no decision names it, or while its latest row is an undo
+(:data:`~inspect_review.storage.types.UNDO`); otherwise the latest decision (highest id) is the
+one in force, the earlier ones stay as the audit trail.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from inspect_db.errors import UnknownItem
 from inspect_db.tables import RL, RV, I, M, R, S, U
 from inspect_review.storage.marks import read_marks
 from inspect_review.storage.types import (
+    UNDO,
     Arrivals,
     Decided,
     DecisionView,
@@ -33,6 +35,7 @@ from inspect_review.storage.types import (
 # outer query joins
 R_ANY = R.alias("region_any")
 RV_ANY = RV.alias("review_any")
+RV_LAST = RV.alias("review_last")
 #: the verdicts the queue lists, in its order
 QUEUED = ("REVIEW", "FAIL")
 RANK = sa.case((I.c.verdict == "REVIEW", 0), else_=1)
@@ -56,7 +59,11 @@ def _where(conn: Connection, f: QueueFilters) -> list[Any]:
             .where(R_ANY.c.inspection_id == I.c.id, R_ANY.c.class_name == f.class_name)
             .exists()
         )
-    decided = sa.select(RV_ANY.c.id).where(RV_ANY.c.inspection_id == I.c.id).exists()
+    decided = (  # its latest row is a decision, not an undo
+        sa.select(RV_LAST.c.id)
+        .where(RV_LAST.c.id == _latest_review(), RV_LAST.c.model_verdict != UNDO)
+        .exists()
+    )
     if f.status == "pending":
         w.append(~decided)
     elif f.status == "decided":
@@ -64,14 +71,20 @@ def _where(conn: Connection, f: QueueFilters) -> list[Any]:
     return w
 
 
-def _select_items() -> Any:
-    """The queue's columns, each item with its latest decision (a correlated MAX over
+def _latest_review() -> Any:
+    """The id of the item's latest ``review`` row (a correlated MAX over
     ``ix_review_inspection``, evaluated per item rather than grouping every decision)."""
-    latest = (
+    return (
         sa.select(sa.func.max(RV_ANY.c.id))
         .where(RV_ANY.c.inspection_id == I.c.id)
+        .correlate(I)  # the outer query's item, also from inside an EXISTS
         .scalar_subquery()
     )
+
+
+def _select_items() -> Any:
+    """The queue's columns, each item with its latest decision (none while that is an
+    undo)."""
     return (
         sa.select(
             I.c.id,
@@ -87,7 +100,7 @@ def _select_items() -> Any:
             U.c.name.label("decided_by"),
         )
         .join(S, S.c.id == I.c.station_id)
-        .outerjoin(RV, RV.c.id == latest)
+        .outerjoin(RV, sa.and_(RV.c.id == _latest_review(), RV.c.model_verdict != UNDO))
         .outerjoin(U, U.c.id == RV.c.user_id)
     )
 
@@ -190,7 +203,14 @@ def next_item(conn: Connection, f: QueueFilters, after: int | None) -> int | Non
 def item(conn: Connection, inspection_id: int) -> ItemView:
     """One inspection as the item page shows it; :class:`UnknownItem` when there is none."""
     row = conn.execute(
-        sa.select(I, S.c.name.label("station"), M.c.card)
+        sa.select(
+            I,
+            S.c.name.label("station"),
+            M.c.card,
+            M.c.sha256.label("model_sha256"),
+            M.c.version.label("model_version"),
+            M.c.path.label("model_path"),
+        )
         .join(S, S.c.id == I.c.station_id)
         .outerjoin(M, M.c.id == I.c.model_id)
         .where(I.c.id == inspection_id)
@@ -233,6 +253,9 @@ def item(conn: Connection, inspection_id: int) -> ItemView:
         [RuleView.from_json(h, len(regions)) for h in fired],
         card_classes(row.card),
         decisions(conn, inspection_id),
+        row.model_sha256,
+        row.model_version if row.model_path is not None else None,  # registered: a path
+        row.thresholds if isinstance(row.thresholds, dict) else {},
     )
 
 
@@ -286,6 +309,7 @@ def decisions(conn: Connection, inspection_id: int) -> list[DecisionView]:
             r.supersedes_id,
             labels.get(r.id, {}),
             marks.get(r.id, []),
+            r.model_verdict == UNDO,
         )
         for r in rows
     ]
@@ -313,16 +337,19 @@ def last_review_id(conn: Connection) -> int:
 def decided_since(conn: Connection, after_id: int, limit: int = 500) -> Decided:
     """Decisions after decision ``after_id`` (and the ``LATE_IDS`` below it, as for
     :func:`arrived_since`), oldest first, at most ``limit``: an open queue page marks the items
-    another operator decided, so nobody decides one again from a stale list."""
+    another operator decided, so nobody decides one again from a stale list. An undo is no
+    decision: it is skipped (the item it reopens shows on the queue's next load)."""
     rows = conn.execute(
-        sa.select(RV.c.id, RV.c.inspection_id, RV.c.verdict, U.c.name)
+        sa.select(RV.c.id, RV.c.inspection_id, RV.c.verdict, RV.c.model_verdict, U.c.name)
         .join(U, U.c.id == RV.c.user_id)
         .where(RV.c.id > max(0, after_id - LATE_IDS))
         .order_by(RV.c.id)
         .limit(limit)
     ).all()
     last = max([after_id, *(r.id for r in rows)])
-    return Decided([(r.inspection_id, r.verdict, r.name) for r in rows], last)
+    return Decided(
+        [(r.inspection_id, r.verdict, r.name) for r in rows if r.model_verdict != UNDO], last
+    )
 
 
 def last_inspection_id(conn: Connection) -> int:

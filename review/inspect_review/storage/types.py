@@ -18,6 +18,12 @@ from inspect_db.reports.filters import parse_when
 
 #: which items the queue lists: the undecided ones, the decided ones, or all
 STATUSES = ("pending", "decided", "all")
+#: the ``model_verdict`` of a ``review`` row that undoes the decision it supersedes (an undo is
+#: a new row: the table is append-only). Its ``verdict`` repeats the undone one's (the column
+#: takes PASS or FAIL only); it labels no region and draws nothing. While an item's latest row
+#: is an undo, the item is pending again. No model verdict is ever "UNDO", and no page or
+#: form sets this column: :func:`inspect_review.storage.undo.record_undo` alone writes it.
+UNDO = "UNDO"
 
 
 @dataclass(frozen=True)
@@ -248,6 +254,7 @@ class DecisionView:
     supersedes_id: int | None
     labels: dict[int, RegionLabel] = field(default_factory=dict)
     marks: list[Mark] = field(default_factory=list)
+    undo: bool = False  # it undoes the decision it supersedes (:data:`UNDO`)
 
 
 @dataclass(frozen=True)
@@ -269,11 +276,49 @@ class ItemView:
     regions: list[RegionView]
     rules: list[RuleView]
     card_classes: list[str] | None  # the model card's classes, when recorded
-    decisions: list[DecisionView]  # oldest first
+    decisions: list[DecisionView]  # oldest first, undos included
+    model_sha256: str | None = None  # of the model that judged it
+    model_version: str | None = None  # its registry label (v1, v2, ...), if registered
+    thresholds: dict[str, Any] = field(default_factory=dict)  # recorded settings (rules...)
 
     @property
     def latest(self) -> DecisionView | None:
+        """The latest row, an undo or a decision (what a new decision supersedes)."""
         return self.decisions[-1] if self.decisions else None
+
+    @property
+    def in_force(self) -> DecisionView | None:
+        """The decision in force: the latest, unless it is an undo (then none: pending)."""
+        latest = self.latest
+        return latest if latest is not None and not latest.undo else None
+
+    @property
+    def undone(self) -> DecisionView | None:
+        """The decision the latest row undid, when the latest row is an undo."""
+        latest = self.latest
+        if latest is None or not latest.undo:
+            return None
+        return next((d for d in self.decisions if d.id == latest.supersedes_id), None)
+
+    @property
+    def basis(self) -> DecisionView | None:
+        """The decision whose region labels and drawn marks the page starts from: the one in
+        force, else the one just undone (undo gives the operator back what they had chosen)."""
+        return self.in_force or self.undone
+
+
+@dataclass(frozen=True)
+class SavedView:
+    """A decision the page confirms after it was saved (``Saved: PASS for img.png``):
+    ``undoable`` while it is the item's latest row and the viewer took it; ``undone`` once an
+    undo follows it."""
+
+    review_id: int
+    inspection_id: int
+    verdict: str
+    image: str  # the recorded image's file name
+    undoable: bool
+    undone: bool
 
 
 @dataclass(frozen=True)
