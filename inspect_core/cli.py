@@ -1,32 +1,111 @@
 """The ``inspect`` command line. Core commands live here; plugins add theirs through the
-``register_commands`` hook, exactly as a third-party package would."""
+``register_commands`` hook, exactly as a third-party package would.
+
+Start-up stays light: importing this module imports click and the light command modules only.
+The heavy core commands (``evaluate``, ``predict``, ``train``: NumPy, OpenCV, ONNX Runtime) are
+:class:`LazyCommand` entries, imported when they run or their own ``--help`` is asked for; the
+plugins' commands are loaded (:func:`~inspect_core.plugin_api.manager.load_cli_plugins`) only
+when a command that is not a core one is asked for, or the command list is shown.
+"""
 
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 
 import click
 
 from inspect_core import __version__
+from inspect_core.commands.health import health_group
+from inspect_core.commands.plugins import plugin_group, plugins_cmd
 from inspect_core.errors import InspectError
 from inspect_core.text import indent_continuation, terminal_text
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyCommand(click.Command):
+    """A core command by name, module and help, imported on first use (:meth:`resolve`).
+
+    ``help`` is the first paragraph of the real command's docstring (what ``inspect --help``
+    shows of it); tests/cli/test_startup_imports.py holds it to the real one."""
+
+    def __init__(self, name: str, target: str, help: str) -> None:
+        super().__init__(name, help=help)
+        self.target = target  # "package.module:attribute"
+
+    def resolve(self) -> click.Command:
+        module, _, attr = self.target.partition(":")
+        cmd = getattr(import_module(module), attr)
+        if not isinstance(cmd, click.Command):  # a programming error, not the user's
+            raise TypeError(f"{self.target} is not a click command but {type(cmd).__name__}")
+        return cmd
+
+
+class InspectGroup(click.Group):
+    """The root group: resolves :class:`LazyCommand` entries when one is run, and loads the
+    plugins' commands only when they can be needed."""
+
+    plugins_loaded = False
+
+    def load_plugin_commands(self) -> None:
+        """Let every plugin add its commands (once)."""
+        if self.plugins_loaded:
+            return
+        self.plugins_loaded = True
+        from inspect_core.plugin_api import manager  # its attribute: tests replace it
+
+        manager.load_cli_plugins(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self.load_plugin_commands()
+        cmd = self.commands.get(cmd_name)
+        if isinstance(cmd, LazyCommand):
+            cmd = self.commands[cmd_name] = cmd.resolve()
+        return cmd
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.load_plugin_commands()
+        return sorted(self.commands)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, from the commands as they are: a lazy one's help is its own (no
+        import just to list it)."""
+        named = [(n, self.commands[n]) for n in self.list_commands(ctx)]
+        rows = [(n, c) for n, c in named if not c.hidden]
+        if not rows:
+            return
+        limit = formatter.width - 6 - max(len(n) for n, _ in rows)
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, c.get_short_help_str(limit)) for n, c in rows])
+
+
+@click.group(cls=InspectGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="inspect")
 def cli() -> None:
     """Visual inspection for production lines: segment, judge, record, report."""
 
 
-from inspect_core.commands.evaluate import evaluate
-from inspect_core.commands.health import health_group
-from inspect_core.commands.plugins import plugin_group, plugins_cmd
-from inspect_core.commands.predict import predict
-from inspect_core.commands.train import train
-
-cli.add_command(evaluate)
-cli.add_command(train)
-cli.add_command(predict)
+# help: the first paragraph of each command's docstring (a test holds them to it)
+LAZY_COMMANDS = (
+    LazyCommand(
+        "evaluate",
+        "inspect_core.commands.evaluate:evaluate",
+        "Per-class Dice, IoU, precision and recall over a whole split, plus image-level recall "
+        "and false-reject rate; with --by-group, each group's scores and their spread.",
+    ),
+    LazyCommand(
+        "train",
+        "inspect_core.commands.train:train",
+        "Train a U-Net on a dataset folder; writes checkpoints, model.onnx and model.json.",
+    ),
+    LazyCommand(
+        "predict",
+        "inspect_core.commands.predict:predict",
+        "Inspect IMAGES (files or folders): verdict, fired rules, regions and an overlay each.",
+    ),
+)
+for _lazy in LAZY_COMMANDS:
+    cli.add_command(_lazy)
 cli.add_command(plugins_cmd)
 cli.add_command(plugin_group)
 cli.add_command(health_group)
@@ -57,9 +136,9 @@ def not_utf8_text(e: UnicodeEncodeError) -> str:
 
 
 def main() -> None:
-    from inspect_core.plugin_api.manager import load_cli_plugins
-
-    load_cli_plugins(cli)
+    # each run asks the plugins for their commands again, as the registry may have been
+    # refreshed since (tests run several in one process)
+    cli.plugins_loaded = False
     try:
         cli.main(standalone_mode=False)
     except InspectError as e:

@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from inspect_core.cards import sha256_file
-from inspect_core.errors import ModelError
 from inspect_core.plugin_api.manager import get_registry
 from inspect_core.text import rich_text, terminal_text
 
@@ -24,6 +22,9 @@ if TYPE_CHECKING:
 def plugin_listing() -> list[dict[str, Any]]:
     """One entry per plugin: what it registered, and ``failures`` (reasons, empty when it loaded
     cleanly). A plugin that failed to import is listed too, with its failures only."""
+    from inspect_core.cards import sha256_file
+    from inspect_core.errors import ModelError
+
     reg = get_registry()
     out: list[dict[str, Any]] = []
     failed: dict[str, list[str]] = {}
@@ -100,6 +101,7 @@ def plugins_cmd(as_json: bool) -> None:
     Exit code 1 when a plugin failed to load or registered something invalid (the others are
     listed all the same; with --json each entry's "failures" says why).
     """
+    _load_plugin_commands()  # each plugin's "commands" are listed
     reg = get_registry()
     listing = plugin_listing()
     if as_json:
@@ -112,6 +114,15 @@ def plugins_cmd(as_json: bool) -> None:
         )
     if reg.failures:
         sys.exit(1)
+
+
+def _load_plugin_commands() -> None:
+    """The plugins' commands on the root command, when it loads them on demand (``inspect``
+    does: :class:`inspect_core.cli.InspectGroup`)."""
+    ctx = click.get_current_context(silent=True)
+    load = getattr(ctx.find_root().command, "load_plugin_commands", None) if ctx else None
+    if callable(load):
+        load()
 
 
 KINDS = ("rules", "sources", "sinks", "version_sources", "commands")  # besides domains

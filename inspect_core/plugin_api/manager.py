@@ -34,10 +34,11 @@ from inspect_core.plugin_api.hookspecs import (
     SourceFactory,
     VersionSourceFactory,
 )
-from inspect_core.runtime.recipe import Domain, Recipe
 
 if TYPE_CHECKING:
     import click
+
+    from inspect_core.runtime.recipe import Domain
 
 ENTRY_POINT_GROUP = "inspect.plugins"
 ENV_SELECT = "INSPECT_PLUGINS"
@@ -76,6 +77,7 @@ class Registry:
     version_sources: dict[str, VersionSourceFactory] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin
     failures: list[PluginFailure] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # imported, register_* hooks not called
     pm: pluggy.PluginManager = field(default_factory=lambda: _make_pm())
 
     def fail(self, plugin: str, reason: str, domain: str = "", recipe: str = "") -> None:
@@ -174,25 +176,40 @@ def _block_unselected(reg: Registry, names: list[str]) -> None:
 
 def load_plugins(extra: list[tuple[str, Any]] | None = None) -> Registry:
     """Load every selected plugin, call its register hooks, validate what it registers.
+    ``extra`` adds (name, module) pairs without an entry point (tests use it)."""
+    return register_pending(import_plugins(extra))
 
-    ``extra`` adds (name, module) pairs without an entry point (tests use it).
-    """
+
+def import_plugins(extra: list[tuple[str, Any]] | None = None) -> Registry:
+    """Import every selected plugin into the PluginManager; its register hooks wait in
+    ``Registry.pending`` (:func:`register_pending`): commands need no recipe read."""
     reg = Registry()
     found = candidates(extra)
     _block_unselected(reg, [c.name for c in found])
-    for c in found:
-        if reg.pm.is_blocked(c.name):
-            reg.pm.trace.root.get("load")(f"{c.name} blocked by {ENV_SELECT}")
-            continue
-        module = _register(reg, c)
-        if module is None:
-            continue
+    reg.pending = [c.name for c in found if _import(reg, c)]
+    return reg
+
+
+def register_pending(reg: Registry) -> Registry:
+    """Call the register hooks of the plugins :func:`import_plugins` left pending."""
+    pending, reg.pending = reg.pending, []
+    for name in pending:
+        for hook, register in _registrars(reg, name).items():
+            call_hook(reg, name, hook, register=register)
+    return reg
+
+
+def _import(reg: Registry, c: Candidate) -> bool:
+    """Import plugin ``c`` unless ``INSPECT_PLUGINS`` blocks it; True when it is registered."""
+    if reg.pm.is_blocked(c.name):
+        reg.pm.trace.root.get("load")(f"{c.name} blocked by {ENV_SELECT}")
+        return False
+    module = _register(reg, c)
+    if module is not None:
         reg.plugins[c.name] = PluginInfo(
             c.name, c.version, getattr(module, "__name__", str(module))
         )
-        for hook, register in _registrars(reg, c.name).items():
-            call_hook(reg, c.name, hook, register=register)
-    return reg
+    return module is not None
 
 
 def _register(reg: Registry, c: Candidate) -> Any | None:
@@ -299,6 +316,9 @@ def _add_domain(reg: Registry, name: str, domain: Any) -> None:
     domain with no usable recipe is refused (raises), a duplicate name reported and ignored.
     A plugin's recipes need their model cards (``card_required``): a plugin ships each model
     with its card, so a missing one means the model folder was tampered with or damaged."""
+    # lazy: recipes load pydantic, NumPy and OpenCV; `inspect --help` loads plugins without them
+    from inspect_core.runtime.recipe import Domain, Recipe
+
     if not isinstance(domain, Domain):
         raise TypeError(f"register_domains expects a Domain, got {type(domain).__name__}")
     recipes = [
@@ -331,17 +351,25 @@ _REGISTRY: Registry | None = None
 
 
 def get_registry(refresh: bool = False) -> Registry:
+    """Every selected plugin, loaded once, with everything it registered."""
+    reg = _imported(refresh)
+    return register_pending(reg) if reg.pending else reg
+
+
+def _imported(refresh: bool = False) -> Registry:
+    """The registry with its plugins imported (their register hooks may be pending)."""
     global _REGISTRY
     if _REGISTRY is None or refresh:
-        _REGISTRY = load_plugins()
+        _REGISTRY = import_plugins()
     return _REGISTRY
 
 
 def load_cli_plugins(cli: click.Group) -> None:
     """Let every plugin add its commands (``register_commands``), one plugin at a time. A
     command whose name another already has is put back and reported as the plugin's failure,
-    as for every other register hook (``click.Group.add_command`` would replace it silently)."""
-    reg = get_registry()
+    as for every other register hook (``click.Group.add_command`` would replace it silently).
+    Only the plugins' imports are needed: their domains and recipes are not read here."""
+    reg = _imported()
     for name in list(reg.plugins):
         before = dict(cli.commands)
         call_hook(reg, name, "register_commands", cli=cli)

@@ -268,7 +268,10 @@ def replay_cmd(config: str | None, state_dir: str | Path | None, sink: str | Non
 
 @click.command("demo")
 @_folder_option(
-    "--dir", "workdir", help="Folder to set the demo up in (default: a new temporary folder)."
+    "--dir",
+    "workdir",
+    help="Folder to set the demo up in (default: ./demo-out); a run empties the folder an "
+    "earlier run made, and refuses any other folder that is not empty.",
 )
 @click.option(
     "--keep/--no-keep",
@@ -277,7 +280,8 @@ def replay_cmd(config: str | None, state_dir: str | Path | None, sink: str | Non
     help="Keep the folder (database, archive, report.html) afterwards.",
 )
 def demo_cmd(workdir: str | None, keep: bool) -> None:
-    """One station per shipped recipe over its sample images, a SQLite database, the report."""
+    """One station per shipped recipe over its sample images into ./demo-out: the records in
+    SQLite, an overlay per image, the report, and the commands to run next."""
     from inspect_stations.demo import run_demo
 
     result = run_demo(Path(workdir) if workdir else None, keep=keep)

@@ -1,16 +1,18 @@
 """``inspect demo``: one station per shipped recipe over its sample images, then the report.
 
-In a temporary folder (or ``--dir``): for every recipe with sample images, a folder station
-with its own inbox, archive and state folder, all recording into one SQLite database
-(``demo.db``); each runs until its inbox is empty. Then ``inspect report`` prints the report and
-writes ``report.html``. The verdict of every sample is compared with the one the recipe expects.
+In ``./demo-out`` (or ``--dir``), made afresh each run: for every recipe with sample images, a
+folder station with its own inbox, archive (an overlay per image) and state folder, all
+recording into one SQLite database (``demo.db``); each runs until its inbox is empty. Then
+``inspect report`` prints the report and writes ``report.html``. The verdict of every sample is
+compared with the one the recipe expects. The last lines name the folder and the commands to run
+next: the review page on that database with a demo operator, the report again, and how to put
+``inspect`` on PATH (:mod:`inspect_stations.demo_next`).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html import escape
@@ -20,11 +22,14 @@ from typing import Any
 import click
 
 from inspect_core.errors import InspectError
-from inspect_core.plugin_api.manager import Registry, get_registry, load_cli_plugins
+from inspect_core.plugin_api.manager import Registry, get_registry
 from inspect_core.runtime.recipe import Domain, Recipe
 from inspect_stations.config.station import parse_config
+from inspect_stations.demo_next import fresh_folder, next_steps
 from inspect_stations.logs import setup_logging
 from inspect_stations.pipeline.daemon import Station
+
+DEFAULT_DIR = Path("demo-out")  # in the folder it runs in (git-ignored in the repository)
 
 
 @dataclass
@@ -77,8 +82,7 @@ def run_demo(
             "no installed recipe has sample images, so there is nothing to demo"
             + (f" (plugins that failed to load: {why})" if why else "; see `inspect plugins`")
         )
-    workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="inspect-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = fresh_folder(Path(workdir) if workdir else DEFAULT_DIR)
     db_url = f"sqlite:///{(workdir / 'demo.db').resolve()}"
     result = DemoResult(workdir, db_url)
     echo(f"demo in {workdir}: {len(todo)} station(s), database {db_url}")
@@ -91,6 +95,10 @@ def run_demo(
     echo(f"report: {result.report_html}")
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
+        return result
+    root = _root_command()
+    for line in next_steps(result, has_review="review" in root.commands):
+        echo(line)
     return result
 
 
@@ -147,16 +155,16 @@ def _run_station(
 
 
 def _root_command() -> click.Group:
+    """The ``inspect`` command this demo runs under (``inspect_core.cli.cli`` when it runs
+    outside one), with the plugins' commands loaded."""
+    # lazy: the application above this plugin (its root loads the plugins' commands on demand)
+    from inspect_core.cli import InspectGroup, cli
+
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root().command if ctx is not None else None
-    if isinstance(root, click.Group) and "report" in root.commands:
-        return root
-    # lazy: the application above this plugin, needed only by a demo run outside `inspect`
-    from inspect_core.cli import cli
-
-    if "report" not in cli.commands:
-        load_cli_plugins(cli)
-    return cli
+    group = root if isinstance(root, InspectGroup) else cli
+    group.load_plugin_commands()
+    return group
 
 
 def _report(result: DemoResult, echo: Callable[[str], None]) -> Path:
