@@ -277,6 +277,14 @@ ROLES = ("operator", "engineer")
 LABELS = ("defect", "not_defect", "unsure")
 #: the verdicts an operator can decide
 DECIDED = ("PASS", "FAIL")
+#: the ``model_verdict`` of a ``review`` row that undoes the decision it supersedes (an undo is
+#: a new row: the table is append-only). Its ``verdict`` repeats the undone one's (the column
+#: takes PASS or FAIL only); it labels no region and draws nothing. While an item's latest row
+#: is an undo, the item has no decision in force: it is pending again, and no report, export
+#: or backtest counts it as reviewed. No model verdict is ever "UNDO"; only
+#: ``inspect_review.storage.undo.record_undo`` writes it. The one definition: every feature
+#: imports it from here.
+UNDO = "UNDO"
 #: what an operator draws: a closed polygon, or a brush stroke (a polyline with a width)
 MARK_KINDS = ("polygon", "stroke")
 

@@ -3,10 +3,12 @@
 retraining on the operators' marks helped ("40% fewer manual corrections").
 
 Over the inspections the report's filters select, per model version (the ``model`` the
-inspection names): ``inspections``, ``reviewed`` (with at least one decision) and
+inspection names): ``inspections``, ``reviewed`` (with a decision in force) and
 ``corrected``, with the shares ``corrected / inspections`` and ``corrected / reviewed``. Only
-an inspection's latest decision counts (earlier ones are the audit trail). An inspection is
-**corrected** when its latest decision
+an inspection's decision in force counts (its latest; earlier ones are the audit trail); while
+its latest ``review`` row is an undo it has none: it is not reviewed
+(:func:`inspect_db.records.decisions.in_force`). An inspection is **corrected** when that
+decision
 
 * ``verdict``: gives a verdict other than the model's. A decided REVIEW always counts: the
   model gave no answer, a person had to;
@@ -24,7 +26,7 @@ add``: ``steel@v2``, ``steel@shipped``; ``plugin:recipe@label`` where two plugin
 recipe's name), else ``file@sha256-prefix`` (the file its card names, else the recipe; the first
 12 hex digits of its sha256). Inspections made without a model are one row, ``(no model)``.
 
-Two aggregate queries (inspections per model; the latest decisions per model, with EXISTS
+Two aggregate queries (inspections per model; the decisions in force per model, with EXISTS
 probes of their region labels and marks through the indexes on ``review_id``) and one over the
 few model rows: Python loops over model versions only, never over inspections.
 """
@@ -39,6 +41,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from inspect_db.records.decisions import in_force
 from inspect_db.reports.filters import Conditions
 from inspect_db.reports.model import CorrectionReasons, ModelCorrections
 from inspect_db.tables import MK, RL, RV, I, M, R
@@ -62,7 +65,7 @@ class VersionName:
 
 @dataclass(frozen=True)
 class Tally:
-    """The latest decisions on one model version's inspections."""
+    """The decisions in force on one model version's inspections."""
 
     reviewed: int = 0
     corrected: int = 0
@@ -138,13 +141,10 @@ def _flag(cond: Any, name: str) -> Any:
 
 
 def _decided(conn: Connection, w: Conditions) -> dict[int | None, Tally]:
-    """Reviewed and corrected inspections per model id, with each reason, over the latest
-    decision of every inspection ``w`` selects."""
-    latest = (
-        sa.select(sa.func.max(RV.c.id).label("review_id"))
-        .group_by(RV.c.inspection_id)
-        .subquery("latest")
-    )
+    """Reviewed and corrected inspections per model id, with each reason, over the decision in
+    force of every inspection ``w`` selects (none while its latest row is an undo: an undo is
+    no corrected verdict, and an undone item is not reviewed)."""
+    decided = in_force()
     flags = (
         sa.select(
             I.c.model_id.label("model_id"),
@@ -152,8 +152,8 @@ def _decided(conn: Connection, w: Conditions) -> dict[int | None, Tally]:
             _flag(relabelled(), "regions"),
             _flag(drew_defect(), "drawn"),
         )
-        .select_from(latest)
-        .join(RV, RV.c.id == latest.c.review_id)
+        .select_from(decided)
+        .join(RV, RV.c.id == decided.c.review_id)
         .join(I, I.c.id == RV.c.inspection_id)
         .where(*w.insp)
         .subquery("flags")

@@ -2,8 +2,10 @@
 :func:`inspect_db.reports.query.build_report`): how much of the queue operators have worked, and
 how often they agree with the model.
 
-Over the inspections the report's filters select; only each inspection's latest decision
-counts (earlier ones are the audit trail). Sections:
+Over the inspections the report's filters select; only each inspection's decision in force
+counts (its latest ``review`` row; earlier ones are the audit trail). An inspection whose latest
+row is an undo is not reviewed (pending), and undo rows are never counted
+(:func:`inspect_db.records.decisions.in_force`). Sections:
 
 * ``queue``: per model verdict (REVIEW, FAIL) how many inspections are reviewed and pending;
 * ``stations``: per station the reviewed items, the model's FAILs the operator confirmed and
@@ -27,19 +29,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from inspect_db.records.decisions import in_force
 from inspect_db.reports.corrections import corrections
 from inspect_db.reports.filters import Conditions
 from inspect_db.tables import RL, RV, I, R, S
 
 QUEUED = ("REVIEW", "FAIL")
-
-
-def _latest() -> Any:
-    return (
-        sa.select(sa.func.max(RV.c.id).label("review_id"))
-        .group_by(RV.c.inspection_id)
-        .subquery("latest")
-    )
 
 
 def review_figures(conn: Connection, w: Conditions, verdicts: dict[str, int]) -> dict[str, Any]:
@@ -65,8 +60,8 @@ def _queue(conn: Connection, w: Conditions, verdicts: dict[str, int]) -> dict[st
 
 
 def _outcomes(key: Any) -> Any:
-    """Reviewed items and their outcomes per ``key``, over the latest decisions."""
-    latest = _latest()
+    """Reviewed items and their outcomes per ``key``, over the decisions in force."""
+    decided = in_force()
 
     def n(model: str, human: str) -> Any:
         hit = sa.and_(RV.c.model_verdict == model, RV.c.verdict == human)
@@ -81,8 +76,8 @@ def _outcomes(key: Any) -> Any:
             n("REVIEW", "PASS").label("review_to_pass"),
             n("REVIEW", "FAIL").label("review_to_fail"),
         )
-        .select_from(latest)
-        .join(RV, RV.c.id == latest.c.review_id)
+        .select_from(decided)
+        .join(RV, RV.c.id == decided.c.review_id)
         .join(I, I.c.id == RV.c.inspection_id)
     )
 
@@ -122,7 +117,7 @@ def _days(conn: Connection, w: Conditions) -> list[dict[str, Any]]:
 
 
 def _classes(conn: Connection, w: Conditions) -> list[dict[str, Any]]:
-    latest = _latest()
+    decided = in_force()
     q = (
         sa.select(
             R.c.class_name,
@@ -130,8 +125,8 @@ def _classes(conn: Connection, w: Conditions) -> list[dict[str, Any]]:
             (RL.c.class_name == R.c.class_name).label("same"),
             sa.func.count().label("n"),
         )
-        .select_from(latest)
-        .join(RL, RL.c.review_id == latest.c.review_id)
+        .select_from(decided)
+        .join(RL, RL.c.review_id == decided.c.review_id)
         .join(R, R.c.id == RL.c.region_id)
         .join(I, I.c.id == R.c.inspection_id)
         .where(*w.insp)

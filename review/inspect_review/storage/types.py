@@ -14,16 +14,11 @@ from typing import Any
 
 from inspect_db.errors import BadFilter, ReviewError
 from inspect_db.models import DECIDED, LABELS, MARK_KINDS, ROLES
+from inspect_db.models import UNDO as UNDO  # re-exported: what marks an undo row
 from inspect_db.reports.filters import parse_when
 
 #: which items the queue lists: the undecided ones, the decided ones, or all
 STATUSES = ("pending", "decided", "all")
-#: the ``model_verdict`` of a ``review`` row that undoes the decision it supersedes (an undo is
-#: a new row: the table is append-only). Its ``verdict`` repeats the undone one's (the column
-#: takes PASS or FAIL only); it labels no region and draws nothing. While an item's latest row
-#: is an undo, the item is pending again. No model verdict is ever "UNDO", and no page or
-#: form sets this column: :func:`inspect_review.storage.undo.record_undo` alone writes it.
-UNDO = "UNDO"
 
 
 @dataclass(frozen=True)
