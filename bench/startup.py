@@ -8,7 +8,8 @@ Beside the wall time, the CPU seconds of the process (user + system, its median)
 machine the wall time also counts waiting for a core, the CPU time does not. ``--top K`` also
 lists, per command, the K imports that took longest (``python -X importtime``, cumulative, the
 modules imported first at the top level of the import tree). The CPU and its instruction-set
-flags (avx2, avx512*, amx*) head the output, as bench/README.md reports them.
+flags (avx2, avx512*, amx*) head the output, as bench/README.md reports them, with the
+1-minute load average before and after the runs (a shared machine's other work).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
     name, flags = cpu()
+    load_before = os.getloadavg()[0]
     rows = []
     for cmd in COMMANDS:
         argv = [args.inspect, *cmd]
@@ -99,12 +101,22 @@ def main() -> None:
                 else [],
             }
         )
-    meta = {"cpu": name, "cpu_flags": flags, "cores": os.cpu_count(), "runs": args.runs}
+    load = (round(load_before, 2), round(os.getloadavg()[0], 2))  # 1-minute, before and after
+    meta = {
+        "cpu": name,
+        "cpu_flags": flags,
+        "cores": os.cpu_count(),
+        "runs": args.runs,
+        "load_average": load,
+    }
     if args.json:
         print(json.dumps({**meta, "rows": rows}, indent=2))
         return
     print(f"CPU: {name}, {os.cpu_count()} cores; flags: {' '.join(flags) or 'none of them'}")
-    print(f"median of {args.runs} runs after a warm-up; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"median of {args.runs} runs after a warm-up; load average (1 min) {load[0]:.2f} "
+        f"before, {load[1]:.2f} after"
+    )
     print(f"{'command':28} {'wall s':>7} {'cpu s':>7}  exit")
     for r in rows:
         print(f"{r['command']:28} {r['wall_s']:7.3f} {r['cpu_s']:7.3f}  {r['exit']}")

@@ -24,6 +24,7 @@ from pathlib import Path
 from test_imports import PACKAGES, ROOT, module_name
 
 _LIGHT = "a click command module: each command imports its work when it runs, not at --help"
+_DOMAIN = "loaded by the registry at every start: register_domains imports the recipe module"
 
 # module -> why its imports may wait inside functions (one line)
 ENTRY_MODULES: dict[str, str] = {
@@ -47,6 +48,9 @@ ENTRY_MODULES: dict[str, str] = {
     "inspect_review.plugin": "loaded by the registry at every start: hooks import their work",
     "inspect_batch.commands": _LIGHT + " (Dask takes 0.3 s to load)",
     "inspect_batch.plugin": "loaded by the registry at every start: hooks import their work",
+    "inspect_plugins.industrial": _DOMAIN,
+    "inspect_plugins.aerial": _DOMAIN,
+    "inspect_plugins.robotics": _DOMAIN,
 }
 
 _TRAIN = "the train extra: only inspect_core.training uses it, and a station has none of it"

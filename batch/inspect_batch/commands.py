@@ -12,7 +12,9 @@ import click
 from inspect_core.anomaly.named import GOOD_ONLY_CLASSES, NAMED_HINT, names_defects
 from inspect_core.commands.plugin_option import plugin_recipe_options
 from inspect_core.errors import InspectError
-from inspect_stations.config.types import SIXTEEN_BIT, Limits
+from inspect_stations.config.limits_defaults import MAX_BYTES, MAX_PIXELS, SIXTEEN_BIT
+
+SIXTEEN_BIT_READS = [s for s in SIXTEEN_BIT if s != "refuse"]  # what a backtest can read
 
 DB_HELP = "Database URL (default $INSPECT_DATABASE_URL or sqlite:///inspect.db in this folder)."
 
@@ -113,13 +115,13 @@ def check_records(url: str | None) -> None:
     "--sixteen-bit",
     default="scale",
     show_default=True,
-    type=click.Choice([s for s in SIXTEEN_BIT if s != "refuse"]),
+    type=click.Choice(SIXTEEN_BIT_READS),
     help="How 16-bit images are read: as the stations' limits.sixteen_bit says (scale: value "
     "/ 257; 10, 12, 14: a camera's raw values).",
 )
 @click.option(
     "--max-bytes",
-    default=Limits().max_bytes,
+    default=MAX_BYTES,
     show_default=True,
     type=click.IntRange(min=1),
     help="Largest image file read, as the stations' limits.max_bytes says (a larger file, "
@@ -127,7 +129,7 @@ def check_records(url: str | None) -> None:
 )
 @click.option(
     "--max-pixels",
-    default=Limits().max_pixels,
+    default=MAX_PIXELS,
     show_default=True,
     type=click.IntRange(min=1),
     help="Most pixels an image may have, as the stations' limits.max_pixels says (refused "

@@ -282,8 +282,7 @@ DECIDED = ("PASS", "FAIL")
 #: takes PASS or FAIL only); it labels no region and draws nothing. While an item's latest row
 #: is an undo, the item has no decision in force: it is pending again, and no report, export
 #: or backtest counts it as reviewed. No model verdict is ever "UNDO"; only
-#: ``inspect_review.storage.undo.record_undo`` writes it. The one definition: every feature
-#: imports it from here.
+#: ``inspect_review.storage.undo.record_undo`` writes it, and everything imports it from here.
 UNDO = "UNDO"
 #: what an operator draws: a closed polygon, or a brush stroke (a polyline with a width)
 MARK_KINDS = ("polygon", "stroke")

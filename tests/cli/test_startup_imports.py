@@ -1,7 +1,8 @@
 """Start-up (issue 27, item 7): `import inspect_core.cli` loads no heavy library, a core
-command's --help loads no plugin, `inspect --help` no heavy core command module, and the
-plugins' recipes are read only when something needs them. Modules are counted in a fresh
-interpreter (sys.modules), never timed: bench/startup.py measures the seconds."""
+command's --help loads no plugin, `inspect --help` no heavy core command module and no heavy
+library (the plugins' modules included), and the plugins' recipes are read only when something
+needs them. Modules are counted in a fresh interpreter (sys.modules), never timed:
+bench/startup.py measures the seconds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 import types
+import typing
+from importlib import import_module
 from pathlib import Path
 
 import click
@@ -20,7 +23,7 @@ from inspect_core.plugin_api import manager
 from inspect_core.plugin_api.hookspecs import hookimpl
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("numpy", "cv2", "onnxruntime", "sqlalchemy", "torch", "starlette")
+HEAVY = ("numpy", "cv2", "onnxruntime", "sqlalchemy", "pydantic", "starlette", "dask", "torch")
 HEAVY_CORE = (
     "inspect_core.commands.evaluate",
     "inspect_core.commands.predict",
@@ -80,6 +83,82 @@ def test_the_command_list_names_every_command_without_importing_heavy_core_ones(
     assert {"evaluate", "predict", "train", "plugins", "health"} <= listed, out
     assert {"station", "demo", "report"} <= listed, out  # plugins' commands
     assert not [m for m in HEAVY_CORE if m in modules]
+
+
+def test_the_command_list_loads_no_heavy_library():
+    """`inspect --help` imports every plugin and its command modules, and none of them loads
+    NumPy, OpenCV, ONNX Runtime, SQLAlchemy, pydantic, Starlette, Dask or torch: the domain
+    plugins import the recipe module in register_domains, the commands their work when run."""
+    modules, out = _modules_after(_run_main("--help"))
+    listed = {line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()}
+    assert {"backtest", "db", "model", "report", "review", "station"} <= listed, out
+    plugins = {f"inspect_plugins.{d}" for d in ("industrial", "aerial", "robotics")}
+    commands = {f"inspect_{p}.commands" for p in ("db", "batch", "review", "stations")}
+    assert plugins | commands <= modules, sorted((plugins | commands) - modules)
+    assert not _heavy(modules), _heavy(modules)
+    assert "inspect_core.runtime.recipe" not in modules
+
+
+def test_texts_written_out_for_start_up_match_their_sources():
+    """The command modules write out, or take from a light module, what the heavy modules
+    they no longer import define."""
+    from inspect_batch import commands as batch_commands
+    from inspect_db.commands import DB_HELP
+    from inspect_db.engine import ENV_URL
+    from inspect_stations.config.types import Limits, SixteenBit
+
+    assert f"${ENV_URL} " in DB_HELP
+    reads = set(typing.get_args(SixteenBit)) - {"refuse"}
+    assert set(batch_commands.SIXTEEN_BIT_READS) == reads
+    assert (batch_commands.MAX_BYTES, batch_commands.MAX_PIXELS) == (
+        Limits().max_bytes,
+        Limits().max_pixels,
+    )
+
+
+def test_a_runtime_submodule_loads_without_the_inspector():
+    """`inspect_core.runtime` exports lazily: a plugin's hook that imports the recipe module
+    does not load the inspector, ONNX Runtime or the overlays."""
+    modules, _ = _modules_after("import inspect_core.runtime.recipe")
+    assert "inspect_core.runtime.recipe" in modules
+    loaded = [
+        m for m in ("inspector", "onnx_model", "overlay") if f"inspect_core.runtime.{m}" in modules
+    ]
+    assert loaded == [] and "onnxruntime" not in modules, loaded
+
+
+RUNTIME_NAMES = (
+    "Domain Inspector InspectorBase META_KEY ModelMeta ModelRun OnnxModel Recipe RecipeError "
+    "Result SampleImage Segmentation TTA_TRANSFORMS argmax_labels build_preprocess build_steps "
+    "extract_regions render_overlay render_result save_overlay"
+)
+
+
+@pytest.mark.parametrize(
+    ("package", "names"),
+    [
+        ("inspect_core.runtime", RUNTIME_NAMES),
+        ("inspect_batch", "BacktestItem ItemResult RecipeSettings Tally"),
+    ],
+)
+def test_lazy_packages_still_export_their_names(package, names):
+    """What the packages exported when they imported it all: `from PACKAGE import NAME` for
+    each, in a fresh interpreter, and the same ``__all__``."""
+    _, out = _modules_after(
+        f"from {package} import {', '.join(names.split())}\n"
+        f"import {package} as p\nprint(sorted(p.__all__))"
+    )
+    assert out.strip() == str(sorted(names.split()))
+    with pytest.raises(AttributeError):
+        import_module(package).no_such_name  # noqa: B018
+
+
+def test_a_lazy_package_still_imports_its_submodules_by_name():
+    from inspect_batch import safe_read
+    from inspect_core.runtime import variant_export
+
+    assert variant_export.__name__ == "inspect_core.runtime.variant_export"
+    assert safe_read.__name__ == "inspect_batch.safe_read"
 
 
 def test_lazy_commands_show_the_help_of_the_commands_they_stand_for():

@@ -8,17 +8,18 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import sqlalchemy as sa
 
 from inspect_core.anomaly.named import GOOD_ONLY_CLASSES, names_defects
 from inspect_core.commands.plugin_option import plugin_recipe_options
 from inspect_core.commands.tune import tune_cmd
-from inspect_db.engine import ENV_URL
+from inspect_db.commands import DB_HELP
 
-DB_HELP = f"Database URL (default ${ENV_URL} or sqlite:///inspect.db in this folder)."
+if TYPE_CHECKING:  # SQLAlchemy loads when a command runs, not at `inspect --help`
+    import sqlalchemy as sa
+
 STORE_ENV = "INSPECT_MODEL_STORE"
 NAMED_HINT = (
     "a version of a good-only recipe is a model of background and the classes operators "
@@ -323,6 +324,8 @@ def _station_known(conn: Any, station: str | None) -> bool:
     """Whether ``station`` (None: every station) names a station with records."""
     if station is None:
         return True
+    import sqlalchemy as sa
+
     from inspect_db.models import Station
 
     t = Station.__table__

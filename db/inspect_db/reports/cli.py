@@ -12,7 +12,6 @@ import click
 
 from inspect_core.commands.plugin_option import plugin_recipe_options
 from inspect_db.commands import DB_HELP
-from inspect_db.engine import make_engine
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -180,7 +179,7 @@ def _query(
     wanted: bool,
 ) -> Report | None:
     """The report (None unless ``wanted``), and the CSV rows written, of one snapshot."""
-    from inspect_db.engine import connect
+    from inspect_db.engine import connect, make_engine
     from inspect_db.migrate import ensure_schema
     from inspect_db.reports.query import build_report
 

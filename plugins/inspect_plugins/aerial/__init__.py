@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inspect_core.plugin_api.hookspecs import hookimpl
-from inspect_core.runtime.recipe import Domain, Recipe
+
+if TYPE_CHECKING:  # the recipe module (NumPy, pydantic) loads when the hook is called
+    from inspect_core.runtime.recipe import Domain
 
 __all__ = ["register_domains"]  # the hook implementation pluggy finds
 
@@ -20,6 +23,8 @@ HERE = Path(__file__).parent
 
 @hookimpl
 def register_domains(register: Callable[[Domain], None]) -> None:
+    from inspect_core.runtime.recipe import Domain, Recipe
+
     register(
         Domain(
             "aerial",

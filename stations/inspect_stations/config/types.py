@@ -19,13 +19,11 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from inspect_core.config import Settings
 from inspect_core.config.health import HealthOverride
 from inspect_stations.config.drift import DriftOptions
+from inspect_stations.config.limits_defaults import MAX_BYTES, MAX_PIXELS
 from inspect_stations.config.mqtt import MqttOptions
 from inspect_stations.config.toml_reader import ConfigPath, NonEmpty, WithEnv
 
 IMAGE_EXTS = [".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"]
-# how a 16-bit image is read: refused, "scale" (x / 257), or a camera's raw values in a 16-bit
-# file, "10" | "12" | "14" (x / (2**bits - 1) * 255, a value above refused)
-SIXTEEN_BIT = ("refuse", "scale", "10", "12", "14")
 SixteenBit = Literal["refuse", "scale", "10", "12", "14"]
 
 
@@ -90,8 +88,8 @@ class CameraOptions(Settings):
 class Limits(Settings):
     """``[limits]``: what an image may be (size, bytes, extensions, bit depth, model work)."""
 
-    max_pixels: int = Field(default=50_000_000, gt=0, description="largest image, in pixels")
-    max_bytes: int = Field(default=256 * 1024 * 1024, gt=0, description="largest file, in bytes")
+    max_pixels: int = Field(default=MAX_PIXELS, gt=0, description="largest image, in pixels")
+    max_bytes: int = Field(default=MAX_BYTES, gt=0, description="largest file, in bytes")
     extensions: Annotated[list[str], AfterValidator(_extensions)] = Field(
         default_factory=lambda: list(IMAGE_EXTS), description="image file extensions taken"
     )
