@@ -11,7 +11,9 @@ was set on them, so their own share flagged is low by construction) and over the
 blurred (Gaussian sigma 3 px), darkened (x 0.5) and over-exposed (x 2, clipped), and, where
 the card lists them, the val images of the groups it trained on. Per set: the share flagged
 unfamiliar, the share breaking a quality limit, either, and the mean per-image IoU (over the
-classes in the image's mask or prediction) of the flagged and of the other images.
+classes in the image's mask or prediction) of the flagged and of the other images. Then 40
+val images of each other product's dataset (a grey model sees them in grey, as a grey camera
+would give them): the share flagged by either check, which is what an operator sees.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspect_core.data.datasets import Dataset
+from inspect_core.data.datasets import Dataset, open_dataset
 from inspect_core.data.frames import model_frame
 from inspect_core.data.metrics import confusion
 from inspect_core.health.familiarity_fit import read_card
@@ -43,6 +45,7 @@ RECIPES = {  # recipe -> its dataset folder
     "aerial:landcover": "dubai-aerial",
     "robotics:driving": "camvid",
 }
+OTHER_IMAGES = 40  # of each other product's val images, evenly spaced
 Shift = Callable[[np.ndarray], np.ndarray]
 SHIFTS: dict[str, Shift | None] = {
     "held-out": None,
@@ -75,19 +78,24 @@ def image_iou(pred: np.ndarray, mask: np.ndarray, classes: int, ignore: int) -> 
     return float(np.mean(tp[present] / union[present])) if present.any() else 1.0
 
 
-def measure(insp: Inspector, ds: Dataset, shift: Shift | None) -> tuple[list[float], ...]:
-    """Per image: its IoU, flagged unfamiliar (1/0), breaking a quality limit (1/0)."""
+def measure(
+    insp: Inspector, ds: Dataset, shift: Shift | None, scored: bool = True
+) -> tuple[list[float], ...]:
+    """Per image: its IoU (NaN where not ``scored``: another product's classes), flagged
+    unfamiliar (1/0), breaking a quality limit (1/0)."""
     ious, unfamiliar, quality = [], [], []
     for i in range(len(ds)):
         img, mask = ds.load(i)
         if shift is not None:
             img = shift(img)
+        if insp.meta.channels == 1 and img.ndim == 3:  # a grey line's camera
+            img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
         frame, mask = model_frame(img, mask, insp.preprocess, ds.samples[i].image)
         run = insp.run_frame(frame)
         assert run.probs is not None
         result = insp.judge_probs(frame, run.probs, run.features)
         pred = run.probs.argmax(0)
-        ious.append(image_iou(pred, mask, len(insp.classes), ds.ignore_index))
+        ious.append(image_iou(pred, mask, len(insp.classes), ds.ignore_index) if scored else np.nan)
         health = result.health
         unfamiliar.append(float(bool(health and health.unfamiliar)))
         quality.append(float(bool(health and health.problems)))
@@ -105,10 +113,16 @@ def bench_recipe(spec: str, data: Path, threads: int) -> list[Row]:
     sets = {k: (held_out_dataset(card, str(data)), s) for k, s in SHIFTS.items()}
     if (seen := seen_dataset(card, str(data))) is not None:
         sets["seen groups"] = (seen, None)
+    others = {}  # another product's val images: flagged or not (their masks name other classes)
+    for name in RECIPES.values():
+        if name != data.name:
+            ds = open_dataset(data.parent / name, "val")
+            keep = np.linspace(0, len(ds) - 1, min(OTHER_IMAGES, len(ds))).astype(int)
+            others[name] = ds.subset(sorted(set(keep.tolist())), ds.split)
     rows = []
-    for label, (ds, shift) in sets.items():
+    for label, (ds, shift) in [*sets.items(), *((k, (v, None)) for k, v in others.items())]:
         t = time.perf_counter()
-        ious, unf, qual = (np.array(x) for x in measure(insp, ds, shift))
+        ious, unf, qual = (np.array(x) for x in measure(insp, ds, shift, label not in others))
         either = np.maximum(unf, qual)
         flagged = unf > 0
         rows.append(
@@ -120,13 +134,18 @@ def bench_recipe(spec: str, data: Path, threads: int) -> list[Row]:
                 float(unf.mean()),
                 float(qual.mean()),
                 float(either.mean()),
-                float(ious[flagged].mean()) if flagged.any() else None,
-                float(ious[~flagged].mean()) if (~flagged).any() else None,
+                _mean(ious[flagged]),
+                _mean(ious[~flagged]),
                 int(flagged.sum()),
             )
         )
         print(f"{spec} {label}: {len(ds)} images in {time.perf_counter() - t:.0f} s", flush=True)
     return rows
+
+
+def _mean(v: np.ndarray) -> float | None:
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if len(v) else None
 
 
 def table(rows: list[Row]) -> str:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from inspect_core.commands.plugin_option import plugin_recipe_options
 from inspect_core.text import terminal_text
+
+if TYPE_CHECKING:
+    from inspect_core.health.familiarity_fit import Tiling
 
 
 @click.group("health")
@@ -82,7 +86,8 @@ def fit_cmd(
 
 
 @health_group.command("familiarity")
-@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("model", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@plugin_recipe_options(recipe_param="recipe_name")
 @click.option(
     "--data",
     required=True,
@@ -108,7 +113,9 @@ def fit_cmd(
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="ONNX Runtime threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card's familiarity entry.")
 def familiarity_cmd(
-    model: Path,
+    model: Path | None,
+    plugin: str | None,
+    recipe_name: str | None,
     data: str,
     out: Path | None,
     in_place: bool,
@@ -116,9 +123,10 @@ def familiarity_cmd(
     threads: int,
     as_json: bool,
 ) -> None:
-    """Give MODEL a familiarity score without retraining: a copy with a features output, fitted
-    on its training images in DATA, its threshold set on the held-out images its card names to
-    flag at most 2% of images like them. A station then reviews an image unlike them."""
+    """Give MODEL (or a recipe's model, cut into tiles as the recipe cuts images) a familiarity
+    score without retraining: a copy with a features output, fitted on its training images in
+    DATA, its threshold set on the held-out images its card names to flag at most 2% of images
+    like them. A station then reviews an image unlike them."""
     import json
 
     from inspect_core.commands.progress import item_progress
@@ -128,10 +136,13 @@ def familiarity_cmd(
         raise click.ClickException(
             "adding the features output needs the onnx package: pip install 'inspect-vision[train]'"
         )
+    model, tiling = _model_and_tiling(model, plugin, recipe_name)
     out = out or Path("runs/familiarity") / model.stem
     total = images_to_fit(read_card(model), data, max_train, 0)
     with item_progress(total, "images") as advance:
-        result = fit_model(model, data, out, max_train=max_train, threads=threads, advance=advance)
+        result = fit_model(
+            model, data, out, max_train=max_train, threads=threads, advance=advance, tiling=tiling
+        )
     written = install(result) if in_place else []
     if as_json:
         click.echo(json.dumps(result.card_entry()))
@@ -147,3 +158,23 @@ def familiarity_cmd(
     click.echo(f"copies, familiarity files and card: {terminal_text(result.copy.parent)}", err=True)
     for path in written:
         click.echo(f"installed {terminal_text(path)}", err=True)
+
+
+def _model_and_tiling(
+    model: Path | None, plugin: str | None, recipe: str | None
+) -> tuple[Path, Tiling]:
+    """MODEL with the model's own tiles, or the recipe's model with the recipe's tiles."""
+    from inspect_core.health.familiarity_fit import Tiling
+
+    if model is not None and (plugin or recipe):
+        raise click.UsageError("give MODEL or --plugin/--recipe, not both")
+    if model is not None:
+        if not model.is_file():
+            raise click.BadParameter(f"{terminal_text(model)}: no such file", param_hint="MODEL")
+        return model, Tiling()
+    if not (plugin and recipe):
+        raise click.UsageError("give MODEL, or --plugin and --recipe (or --plugin PLUGIN:RECIPE)")
+    from inspect_core.plugin_api.resolve import find_recipe
+
+    r = find_recipe(plugin, recipe)
+    return Path(r.model), Tiling(r.tile or None, r.tile_overlap)

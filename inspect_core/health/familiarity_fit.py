@@ -36,13 +36,22 @@ from inspect_core.health.familiarity import (
     recalibrate,
     save,
 )
-from inspect_core.health.familiarity_graph import POOLED_BLOCKS, add_features
+from inspect_core.health.familiarity_graph import POOLED_BLOCKS, add_features, has_features
 from inspect_core.health.familiarity_run import FeatureRun
 from inspect_core.training.holdout import held_out_dataset
 
 Shift = Callable[[np.ndarray], np.ndarray]
 Advance = Callable[[int], None]  # moves a progress bar on by n images
 BLOCK = 10  # held-out images per fold block where they name no groups (neighbouring frames)
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How the recipe cuts an image into network runs (its ``tile``, ``tile_overlap``): the
+    features are pooled over those runs, so they are fitted as the recipe will run them."""
+
+    tile: int | None = None  # None: the model's own tile size
+    overlap: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,7 @@ class FitResult:
     flagged_held_out_two_fold: float | None  # on images the threshold was not set on
     files: list[FileFit] = field(default_factory=list)  # the model's copy first, then variants
     familiarity: FamiliarityModel | None = None  # the model copy's
+    tiling: Tiling = Tiling()
     # each file's features of the held-out images, by file name (for a caller's study)
     held_out_features: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -75,6 +85,7 @@ class FitResult:
         """The card's ``familiarity`` entry: what was fitted on what, and how it flags."""
         return {
             "features": {"blocks": [f"enc.{b}" for b in POOLED_BLOCKS], "pool": "mean,std"},
+            "tiles": {"tile": self.tiling.tile, "overlap": self.tiling.overlap},
             "score": "Mahalanobis distance, Ledoit-Wolf covariance of log features",
             "trained_on": self.trained_on,
             "held_out": self.held_out,
@@ -120,13 +131,19 @@ def folds(ds: Dataset) -> np.ndarray:
 
 
 def features_of(
-    runner: FeatureRun, ds: Dataset, shift: Shift | None = None, advance: Advance | None = None
+    runner: FeatureRun,
+    ds: Dataset,
+    shift: Shift | None = None,
+    advance: Advance | None = None,
+    tiling: Tiling = Tiling(),
 ) -> np.ndarray:
-    """The features of every image of ``ds`` (``shift`` applied first), one row each."""
+    """The features of every image of ``ds`` (``shift`` applied first), one row each, the
+    image cut as ``tiling`` says."""
     rows = []
     for sample in ds.samples:
         img = read_image(sample.image)
-        rows.append(runner.image_features(shift(img) if shift else img))
+        img = shift(img) if shift else img
+        rows.append(runner.image_features(img, tiling.tile, tiling.overlap))
         if advance is not None:
             advance(1)
     return np.stack(rows)
@@ -183,6 +200,7 @@ def fit_model(
     seed: int = 0,
     threads: int = 0,
     advance: Advance | None = None,
+    tiling: Tiling = Tiling(),
 ) -> FitResult:
     """Fit the familiarity of ``model`` (its card beside it) on the dataset folder ``data`` it
     was trained on, writing the copies, their familiarity files and the card into ``out``
@@ -193,12 +211,12 @@ def fit_model(
     if out.resolve() == model.parent.resolve():
         raise ModelError(f"{out}: the model's own folder; write the copies to another folder")
     copy = out / model.name
-    add_features(model, copy)
+    _with_features(model, copy)
     runner = FeatureRun(copy, threads=threads)
     train = subsample(training_images(card, data), max_train, seed)
     held = held_out_dataset(card, data)
-    f_train = features_of(runner, train, advance=advance)
-    f_held = features_of(runner, held, advance=advance)
+    f_train = features_of(runner, train, advance=advance, tiling=tiling)
+    f_held = features_of(runner, held, advance=advance, tiling=tiling)
     fam = fit(f_train, f_held, model_sha256=sha256_file(copy))
     save(fam, familiarity_path(copy))
     result = FitResult(
@@ -211,18 +229,29 @@ def fit_model(
         held_out_estimate(fam, f_held, folds(held)),
         [FileFit(copy.name, fam.threshold, fam.flagged(f_held))],
         fam,
+        tiling,
         {copy.name: f_held},
     )
     for source in shipped_variants(model, card):
         variant = out / source.name
-        add_features(source, variant)
-        held_v = features_of(FeatureRun(variant, threads=threads), held, advance=advance)
+        _with_features(source, variant)
+        runner_v = FeatureRun(variant, threads=threads)
+        held_v = features_of(runner_v, held, advance=advance, tiling=tiling)
         own = recalibrate(fam, held_v, sha256_file(variant))
         save(own, familiarity_path(variant))
         result.files.append(FileFit(variant.name, own.threshold, own.flagged(held_v)))
         result.held_out_features[variant.name] = held_v
     _write_card(card, card_path, out, result)
     return result
+
+
+def _with_features(source: Path, target: Path) -> None:
+    """``target``: ``source`` with the features output added, or as it is where it has one
+    (a model fitted before: fitted again, e.g. with a recipe's tiles)."""
+    if has_features(source):
+        shutil.copyfile(source, target)
+    else:
+        add_features(source, target)
 
 
 def _write_card(card: dict[str, Any], card_path: Path, out: Path, result: FitResult) -> None:

@@ -38,7 +38,14 @@ from typing import Any
 from inspect_core.errors import ModelError
 from inspect_core.runtime.engines import FEATURES  # the new graph output's name
 
-__all__ = ["FAMILIARITY_KEY", "FEATURES", "EncoderOutput", "FeatureLayout", "add_features"]
+__all__ = [
+    "FAMILIARITY_KEY",
+    "FEATURES",
+    "EncoderOutput",
+    "FeatureLayout",
+    "add_features",
+    "has_features",
+]
 FAMILIARITY_KEY = "inspect.familiarity"  # metadata entry: what the features output holds
 POOLED_BLOCKS = (0, 1)  # the encoder blocks pooled into the features
 _WEIGHT = re.compile(r"^enc\.(\d+)\.")  # an initializer of encoder block i
@@ -107,6 +114,18 @@ def add_features(
     onnx.save(proto, str(tmp))
     tmp.replace(target)  # whole: a tool stopped midway leaves no half-written file
     return layout
+
+
+def has_features(path: str | Path) -> bool:
+    """Whether the model file ``path`` already gives the ``features`` output (a copy made by
+    :func:`add_features`: its familiarity can be fitted again as it is)."""
+    import onnx  # lazy: the train extra, as add_features
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # onnx raises DecodeError & co. for a damaged file
+        raise ModelError(f"{path}: not a readable ONNX model ({e})") from e
+    return any(o.name == FEATURES for o in proto.graph.output)
 
 
 class _Graph:

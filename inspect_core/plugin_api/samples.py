@@ -127,6 +127,10 @@ def samples_block(picks: list[PickedSample], recipe: str, image_dir: str) -> str
     return "\n".join(lines) + "\n"
 
 
+_TABLE = re.compile(r"^\s*\[")  # a table or array-of-tables header
+_SAMPLES = re.compile(r"^\s*\[\[\s*samples\s*\]\]")
+
+
 def samples_dir(recipe_toml: Path) -> Path:
     """Where a recipe's sample images go: ``samples/`` beside its ``recipes/`` folder."""
     return recipe_toml.resolve().parent.parent / "samples"
@@ -148,6 +152,22 @@ def write_samples(picks: list[PickedSample], recipe: str, recipe_toml: Path) -> 
     rel = Path(os.path.relpath(out_dir, recipe_toml.resolve().parent)).as_posix()
     text = recipe_toml.read_text()
     marks = "|".join(re.escape(m) for m in (SAMPLES_MARK, *OLD_MARKS))
-    kept = re.split(marks, text)[0].rstrip()
-    recipe_toml.write_text(kept + "\n\n" + samples_block(picks, recipe, rel))
+    head, *tail = re.split(marks, text, maxsplit=1)
+    after = _after_samples(tail[0]) if tail else ""
+    block = samples_block(picks, recipe, rel)
+    recipe_toml.write_text(head.rstrip() + "\n\n" + block + (f"\n{after}" if after else ""))
     return written
+
+
+def _after_samples(tail: str) -> str:
+    """What follows the old ``[[samples]]`` block in a recipe (a table added after it, e.g. the
+    ``[health.quality]`` that ``inspect health fit --write`` appends): from the first table
+    header that is not ``[[samples]]``, with the comment lines just above it."""
+    lines = tail.splitlines()
+    for i, line in enumerate(lines):
+        if _TABLE.match(line) and not _SAMPLES.match(line):
+            start = i
+            while start > 0 and lines[start - 1].lstrip().startswith("#"):
+                start -= 1
+            return "\n".join(lines[start:]).rstrip() + "\n"
+    return ""

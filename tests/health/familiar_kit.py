@@ -33,8 +33,9 @@ def other_product(rng: np.random.Generator, side: int = 64) -> np.ndarray:
     return img.clip(0, 255).astype(np.uint8)
 
 
-def line_dataset(root: Path, train: int = 60, val: int = 30) -> Path:
-    """A dataset folder of line images with empty masks: ``train`` and ``val`` splits."""
+def line_dataset(root: Path, train: int = 60, val: int = 30, side: int = 64) -> Path:
+    """A dataset folder of line images (``side`` px) with empty masks: ``train`` and ``val``
+    splits."""
     rng = np.random.default_rng(3)
     (root / "classes.json").parent.mkdir(parents=True)
     (root / "classes.json").write_text(json.dumps({"classes": ["background", "scratch", "dent"]}))
@@ -42,8 +43,9 @@ def line_dataset(root: Path, train: int = 60, val: int = 30) -> Path:
         for sub in ("images", "masks"):
             (root / split / sub).mkdir(parents=True)
         for i in range(n):
-            cv2.imwrite(str(root / split / "images" / f"{i:03d}.png"), line_image(rng))
-            cv2.imwrite(str(root / split / "masks" / f"{i:03d}.png"), np.zeros((64, 64), np.uint8))
+            cv2.imwrite(str(root / split / "images" / f"{i:03d}.png"), line_image(rng, side))
+            mask = np.zeros((side, side), np.uint8)
+            cv2.imwrite(str(root / split / "masks" / f"{i:03d}.png"), mask)
     return root
 
 

@@ -85,6 +85,9 @@ def test_in_place_the_model_and_its_variant_get_the_check_and_still_pass_their_c
     assert insp.inspect_image(line_image(rng)).verdict.decision is Decision.PASS
     odd = insp.inspect_image(other_product(rng))
     assert odd.verdict.decision is Decision.REVIEW and odd.health.unfamiliar
+    # a model that has the features output is fitted again as it is (no second output)
+    again = fit_model(model, str(data), tmp_path / "again", threads=1)
+    assert again.copy.read_bytes() == model.read_bytes()
 
 
 def test_into_a_folder_the_model_is_untouched_and_the_folder_can_be_registered(
@@ -109,3 +112,24 @@ def test_a_model_without_its_card_or_its_variant_file_is_refused_saying_why(mode
     res = CliRunner().invoke(cli, ["health", "familiarity", str(model), "--data", str(data)])
     assert isinstance(res.exception, ModelError)  # `inspect` prints it as "error: ..."
     assert "no model card (tiny.json) beside it" in str(res.exception)
+
+
+def test_a_recipes_model_is_fitted_with_the_recipes_tiles(model, tmp_path, monkeypatch):
+    """The features are pooled over the runs a recipe makes of an image: fitted with the
+    recipe's tile and overlap, so that its held-out images are flagged as the fit said."""
+    import inspect_core.plugin_api.resolve as resolve
+
+    data = line_dataset(tmp_path / "big", side=100)  # 100 px images, 64 px tiles: 3 x 3
+    r = Recipe(name="r", model=model, tile=64, tile_overlap=0.5, health=HealthSettings())
+    monkeypatch.setattr(resolve, "find_recipe", lambda plugin, name: r)
+    args = ["health", "familiarity", "--plugin", "p:r", "--data", str(data), "--threads", "1"]
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "o"), "--in-place", "--json"])
+    assert res.exit_code == 0, res.output
+    entry = json.loads(res.stdout)
+    assert entry["tiles"] == {"tile": 64, "overlap": 0.5}
+    insp = Inspector(r, threads=1)
+    rng = np.random.default_rng(13)
+    flagged = [insp.inspect_image(line_image(rng, 100)).health.unfamiliar for _ in range(30)]
+    assert sum(flagged) <= 2  # about 2% of images like the training images
+    res = CliRunner().invoke(cli, ["health", "familiarity", str(model), *args[2:]])
+    assert res.exit_code == 2 and "not both" in res.output

@@ -172,9 +172,14 @@ def test_plugin_samples_picks_agreeing_images_and_writes_them(
     for s in written.samples:  # the written files get their verdicts
         insp, _ = inspector.inspect_file(s.image)
         assert insp.verdict.decision.value == s.expected, s.image
-    # a second run replaces the block instead of adding another
+    # a second run replaces the block instead of adding another, and keeps a table written
+    # after it (`inspect health fit --write` appends [health.quality] at the end)
+    with open(made.recipe, "a") as f:
+        f.write("\n# image-quality limits\n[health.quality]\nfocus_min = 0.01\n")
     CliRunner().invoke(cli, [*args, "--n", "2", "--write"], catch_exceptions=False)
-    assert len(Recipe.from_toml(made.recipe).samples) == 2
+    again = Recipe.from_toml(made.recipe)
+    assert len(again.samples) == 2 and again.health.quality.focus_min == 0.01
+    assert "# image-quality limits\n[health.quality]" in made.recipe.read_text()
 
 
 def test_an_mvtec_folder_is_surveyed_on_its_test_split(tmp_path):
