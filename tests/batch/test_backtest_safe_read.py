@@ -172,7 +172,7 @@ def test_fsspec_urls_are_checked_too():
 
     from inspect_batch.worker import read_image
 
-    sample = ROOT / "plugins/inspect_plugins/industrial/samples/steel_pass_002603_crop0.png"
+    sample = ROOT / "plugins/inspect_plugins/industrial/samples/steel_pass_000955_crop3.png"
     fs = fsspec.filesystem("memory")
     fs.pipe("/bt/ok.png", sample.read_bytes())
     fs.pipe("/bt/big.png", b"\0" * 5000)

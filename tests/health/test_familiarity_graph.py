@@ -104,22 +104,24 @@ def test_the_copy_keeps_the_metadata_and_says_what_the_features_are(tmp_path):
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
-def test_every_shipped_segmentation_model_gets_the_output_logits_untouched(tmp_path, path):
-    """The dynamo exporter's graphs (names only on weights) and the int8 (QDQ) files alike."""
-    copy = tmp_path / path.name
-    layout = add_features(path, copy)
+def test_every_shipped_segmentation_model_gives_the_features_of_its_first_blocks(tmp_path, path):
+    """Shipped as the copy with the features output (inspect health familiarity --in-place),
+    the dynamo exporter's graphs and the int8 (QDQ) files alike; a second one is refused."""
     card = json.loads(path.with_name(path.name.split(".")[0] + ".json").read_text())
     arch = card["architecture"]
-    assert layout.depth == arch["depth"]
-    assert [b.channels for b in layout.blocks] == [arch["width"], 2 * arch["width"]]
-    before, after = _session(path), _session(copy)
-    channels = before.get_inputs()[0].shape[1]
+    after = _session(path)
+    assert [o.name for o in after.get_outputs()][:2] == ["logits", "features"]
+    meta = after.get_modelmeta().custom_metadata_map
+    pooled = json.loads(meta[FAMILIARITY_KEY])["blocks"]
+    assert [b["channels"] for b in pooled] == [arch["width"], 2 * arch["width"]]
+    channels = after.get_inputs()[0].shape[1]
     x = np.random.default_rng(0).normal(size=(1, channels, 70, 100)).astype(np.float32)
     logits, features = after.run(None, {"image": x})
-    assert np.array_equal(logits, before.run(None, {"image": x})[0])
-    assert features.shape == (1, layout.width) == (1, 6 * arch["width"])
-    assert np.all(np.isfinite(features))
-    assert np.all(features >= 0)  # means and spreads of ReLU outputs
+    assert logits.shape[1] == len(card["classes"])
+    assert features.shape == (1, 6 * arch["width"])
+    assert np.all(np.isfinite(features)) and np.all(features >= 0)  # means, spreads of ReLUs
+    with pytest.raises(ModelError, match="already has a 'features' output"):
+        add_features(path, tmp_path / path.name)
 
 
 def test_a_graph_without_the_encoder_pattern_is_refused_naming_the_file(tmp_path):

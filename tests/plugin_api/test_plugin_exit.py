@@ -14,7 +14,7 @@ from inspect_core.plugin_api import manager as plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = (
-    ROOT / "plugins" / "inspect_plugins" / "industrial" / "samples" / "steel_pass_002603_crop0.png"
+    ROOT / "plugins" / "inspect_plugins" / "industrial" / "samples" / "steel_pass_000955_crop3.png"
 )
 
 MODULES = {
