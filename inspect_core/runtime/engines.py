@@ -12,7 +12,6 @@ the same code (:mod:`inspect_core.runtime.variants` says which one runs).
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from inspect_core.errors import ModelError
+from inspect_core.runtime.machine import cores
 
 META_KEY = "inspect.meta"
 FEATURES = "features"  # the graph output with an image's pooled encoder features (issue 25)
@@ -145,14 +145,6 @@ class OrtEngine:
         return raw
 
 
-def _cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
 @lru_cache(maxsize=1)
 def _openvino_core() -> Any:
     # lazy: an optional engine, installed where a card asks for it (not in the dev venv, so
@@ -184,7 +176,7 @@ class OpenVinoEngine:
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
         }
         if threads:
-            streams = max(1, _cores() // threads)
+            streams = max(1, cores() // threads)
             config.update(NUM_STREAMS=streams, INFERENCE_NUM_THREADS=streams * threads)
         try:
             self._model = core.read_model(str(path))

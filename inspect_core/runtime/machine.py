@@ -76,7 +76,7 @@ def this_machine(threads: int = 0) -> Machine:
     return Machine(
         cpu,
         tuple(f for f in FLAGS_OF_INTEREST if f in flags),
-        _cores(),
+        cores(),
         threads,
         tuple(sorted((name, _version(name)) for name in LIBRARIES)),
     )
@@ -101,7 +101,8 @@ def cpu_info() -> tuple[str, frozenset[str]]:
     return name or "unknown CPU", flags
 
 
-def _cores() -> int:
+def cores() -> int:
+    """The cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):  # not on Linux

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from inspect_core.runtime.machine import cores
 from inspect_stations.builders import model_threads
 from inspect_stations.config.station import StationConfig
 
@@ -29,14 +30,6 @@ class ModelPool:
     def describe(self) -> str:
         plural = "s" if self.threads != 1 else ""
         return f"{self.workers} model worker(s) x {self.threads} thread{plural}"
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
 
 
 def pool_plan(cfg: StationConfig) -> ModelPool:
