@@ -9,8 +9,11 @@ Modules, in the order data flows:
 - :mod:`.worker`: what runs on a worker: the candidate loaded once (a worker plugin), chunks
   of images judged;
 - :mod:`.stream`: chunks submitted with a bounded number in flight, results as they finish;
-- :mod:`.compare`: the tally (confusion, changed images, agreement, latency);
-- :mod:`.page`: the HTML page of the images whose verdict changes;
+- :mod:`.compare`: the tally (confusion, changed images, agreement, latency), giving
+  :mod:`.result`'s typed :class:`~inspect_batch.result.BacktestResult`;
+- :mod:`.why`: why a verdict changed (the classes whose regions differ, the rules that fired);
+- :mod:`.page` and :mod:`.page_sections`: the HTML page of the images whose verdict changes,
+  the latency and the operators' agreement;
 - :mod:`.commands`: ``inspect backtest``.
 
 The names below are exported lazily (module ``__getattr__``): the registry imports

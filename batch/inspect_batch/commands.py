@@ -231,16 +231,51 @@ def _print(s: dict[str, Any]) -> None:
                 for m, v in s["recorded_by"].items()
             )
         )
-    if s["latency_ms"]:
-        lat = s["latency_ms"]
-        click.echo(f"candidate latency: median {lat['median']} ms, p95 {lat['p95']} ms")
-    r = s["reviewed"]
-    if r["images"]:
+    _print_latency(s)
+    _print_operators(s["reviewed"])
+    if s["why_classes"]:
         click.echo(
-            f"operators reviewed {r['images']}: recorded verdict agrees on "
-            f"{r['recorded_agrees']}, candidate on {r['candidate_agrees']}"
+            "classes whose regions differ in the changed images: "
+            + ", ".join(f"{terminal_text(k)} {n}" for k, n in s["why_classes"].items())
         )
     for line in s.get("error_examples", [])[:5]:
         click.echo("  " + terminal_text(line), err=True)
     if s.get("html"):
         click.echo(f"page: {s['html']}")
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _print_latency(s: dict[str, Any]) -> None:
+    """The candidate's model time per image, and the records' latency of the same images."""
+    lat, rec = s["latency_ms"], s["recorded_latency_ms"]
+    if lat:
+        click.echo(
+            f"candidate model step: median {lat['median']} ms, p95 {lat['p95']} ms, "
+            f"max {lat['max']} ms"
+            + (f"; recorded latency: median {rec['median']} ms, p95 {rec['p95']} ms" if rec else "")
+        )
+
+
+def _print_operators(r: dict[str, Any]) -> None:
+    """Agreement with the operators' decisions, and the first images the candidate now
+    judges otherwise than the operator."""
+    from inspect_core.text import terminal_text
+
+    if not r["images"]:
+        return
+    click.echo(
+        f"operators decided {r['images']}: recorded verdict agrees on "
+        f"{r['recorded_agrees']} ({_pct(r['recorded_share'])}), candidate on "
+        f"{r['candidate_agrees']} ({_pct(r['candidate_share'])}); the candidate "
+        f"disagrees on {r['candidate_disagrees']}"
+    )
+    for d in r["disagreements"][:5]:
+        click.echo(
+            terminal_text(
+                f"  #{d['inspection_id']} {d['url']}: candidate {d['candidate']}, "
+                f"operator {d['operator']}"
+            )
+        )

@@ -114,8 +114,14 @@ def _item(r: Any, maps: list[PathMap]) -> tuple[BacktestItem, RecipeSettings]:
         r.overlay_path,
         r.image_sha256,
         model,
+        _ms(r.latency_ms),
+        _ms(r.inspect_ms),
     )
     return item, s
+
+
+def _ms(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _page(w: Conditions, after: int, hi: int) -> sa.Select[*tuple[Any, ...]]:
@@ -129,6 +135,8 @@ def _page(w: Conditions, after: int, hi: int) -> sa.Select[*tuple[Any, ...]]:
             INSP.c.verdict,
             INSP.c.thresholds,
             INSP.c.overlay_path,
+            INSP.c.latency_ms,
+            INSP.c.inspect_ms,
             S.c.name,
             M.c.version,
             M.c.sha256,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from inspect_core.runtime.recipe import RECORDED_SETTINGS
 
@@ -41,19 +41,40 @@ class BacktestItem:
     overlay: str | None = None  # the recorded overlay, for the page
     image_sha256: str = ""  # the recorded image's: the file read must still be that image
     model: str = ""  # the model that judged it (its version, or the start of its sha256)
+    latency_ms: float | None = None  # the record's: from taken up to recorded, queue included
+    inspect_ms: float | None = None  # the record's time on the image itself (None: not split)
+
+
+class RegionBox(NamedTuple):
+    """One region as the backtest compares it: its class, area and bounding box (x, y, w, h),
+    as a ``region`` row records it."""
+
+    class_name: str
+    area_px: int
+    bbox: tuple[int, int, int, int]
+
+
+class Fired(NamedTuple):
+    """A rule that fired and the decision it asked for."""
+
+    rule: str
+    decision: str
 
 
 @dataclass(frozen=True)
 class ItemResult:
-    """The candidate's verdict on one image (or why it could not judge it), its regions per
-    class, the milliseconds it took, and its overlay as PNG bytes when asked for."""
+    """The candidate's verdict on one image (or why it could not judge it), its regions and
+    the rules that fired, the milliseconds its model step took (the recipe's chain on the
+    decoded image: model, post-processing, rules; reading and decoding not counted), and its
+    overlay as PNG bytes when asked for."""
 
     inspection_id: int
     verdict: str | None  # None: ``error`` says why
     latency_ms: float = 0.0
-    regions: tuple[tuple[str, int], ...] = ()  # (class, count)
+    regions: tuple[RegionBox, ...] = ()
     error: str | None = None
     overlay_png: bytes | None = None
+    fired: tuple[Fired, ...] = ()
 
 
 @dataclass(frozen=True)

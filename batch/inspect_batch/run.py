@@ -14,8 +14,10 @@ from inspect_batch.compare import Tally
 from inspect_batch.history import PathMap, recorded, where_read, window
 from inspect_batch.items import BacktestItem, Chunk, ItemResult
 from inspect_batch.page import write_page
+from inspect_batch.result import BacktestResult
 from inspect_batch.safe_read import STATION
 from inspect_batch.stream import stream
+from inspect_batch.why import recorded_sides
 from inspect_batch.worker import CandidateOnWorker, CandidateSpec, judge_chunk
 from inspect_core.commands.progress import item_progress
 from inspect_core.errors import InspectError
@@ -86,23 +88,45 @@ def run_backtest(
                 for results in stream(
                     client, judge_chunk, chunks, 1, lambda: 2 * _threads(client), _lost
                 ):
-                    human = reviews(engine, [r.inspection_id for r in results]) if reviews else {}
-                    for r in results:
-                        tally.add(in_flight.pop(r.inspection_id), r, human.get(r.inspection_id))
+                    _tally(engine, results, in_flight, tally, reviews)
+                    for _ in results:
                         advance()
     finally:
         engine.dispose()
-    out = tally.summary()
+    result = tally.result()
+    out = result.to_dict()
     out["candidate"] = {"path": str(candidate), "sha256": sha256}
     out["window"] = f.to_dict()
     if html is not None:
-        out["html"] = str(_write_html(html, tally, plugin, recipe, candidate, sha256, window))
+        out["html"] = str(_write_html(html, result, plugin, recipe, candidate, sha256, window))
     return out
+
+
+def _tally(
+    engine: Any,
+    results: list[ItemResult],
+    in_flight: dict[int, BacktestItem],
+    tally: Tally,
+    reviews: Reviews | None,
+) -> None:
+    """Count a finished chunk's results, with the operators' verdicts on its images and, for
+    the changed images the page still wants, the recorded regions and rules fired."""
+    items = [in_flight.pop(r.inspection_id) for r in results]
+    human = reviews(engine, [r.inspection_id for r in results]) if reviews else {}
+    room = tally.max_examples - len(tally.examples)
+    changed = [
+        r.inspection_id
+        for r, i in zip(results, items, strict=True)
+        if r.verdict is not None and r.verdict != i.recorded
+    ]
+    sides = recorded_sides(engine, changed[: max(0, room)])
+    for item, r in zip(items, results, strict=True):
+        tally.add(item, r, human.get(r.inspection_id), sides.get(r.inspection_id))
 
 
 def _write_html(
     html: Path,
-    tally: Tally,
+    result: BacktestResult,
     plugin: str,
     recipe: str,
     candidate: Path,
@@ -119,7 +143,7 @@ def _write_html(
         "window": f"since {since or 'the first record'} until {until or 'now'}"
         + (f", station {station}" if station else ""),
     }
-    return write_page(html, tally, meta)
+    return write_page(html, result, meta)
 
 
 def _window(engine: Any, f: Any) -> tuple[int, int, int]:

@@ -22,7 +22,7 @@ from typing import Any, cast
 import cv2
 from distributed import WorkerPlugin, get_worker
 
-from inspect_batch.items import BacktestItem, Chunk, ItemResult
+from inspect_batch.items import BacktestItem, Chunk, Fired, ItemResult, RegionBox
 from inspect_batch.safe_read import STATION, backtest_limits, read_bytes
 from inspect_core.plugin_api.manager import get_registry
 from inspect_core.plugin_api.resolve import find_recipe
@@ -127,7 +127,9 @@ def judge_chunk(chunks: list[Chunk]) -> list[ItemResult]:
 
 
 def judge_one(plugin: CandidateOnWorker, item: BacktestItem, overlays: bool = True) -> ItemResult:
-    """One image: read, decode, the recipe's chain; the candidate's verdict and regions."""
+    """One image: read, decode, the recipe's chain; the candidate's verdict, regions and rules
+    fired, and the milliseconds of its model step (``inspect_image``, timed alone: reading and
+    decoding the file are not the model's time)."""
     try:
         s = plugin.spec
         image = read_image(item.url, item.image_sha256, s.sixteen_bit, s.max_bytes, s.max_pixels)
@@ -137,14 +139,20 @@ def judge_one(plugin: CandidateOnWorker, item: BacktestItem, overlays: bool = Tr
         ms = (time.perf_counter() - t) * 1000
     except Exception as e:  # a missing archive file, a damaged one: this image only
         return ItemResult(item.inspection_id, None, error=f"{type(e).__name__}: {e}")
-    verdict = result.verdict.decision.value
-    counts: dict[str, int] = {}
-    for r in result.verdict.regions:
-        counts[r.class_name] = counts.get(r.class_name, 0) + 1
+    v = result.verdict
+    verdict = v.decision.value
+    regions = tuple(_box(r) for r in v.regions)
+    fired = tuple(Fired(h.rule, h.decision.value) for h in v.hits)
     png = None
     if plugin.spec.overlays and overlays and verdict != item.recorded:
         png = _overlay_png(result, inspector)
-    return ItemResult(item.inspection_id, verdict, ms, tuple(sorted(counts.items())), None, png)
+    return ItemResult(item.inspection_id, verdict, ms, regions, None, png, fired)
+
+
+def _box(region: Any) -> RegionBox:
+    """A region of the candidate's verdict as a ``region`` row records it."""
+    x, y, w, h = (int(c) for c in region.bbox)
+    return RegionBox(region.class_name, int(region.area_px), (x, y, w, h))
 
 
 def _overlay_png(result: Any, inspector: Any) -> bytes | None:

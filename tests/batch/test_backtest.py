@@ -9,81 +9,16 @@ import shutil
 import socket
 from pathlib import Path
 
-import cv2
+import numpy as np
 import pytest
+from backtest_kit import ROOT, STEEL, biased_steel, run
+from backtest_kit import history as history  # the fixture, used by name
 
 from inspect_batch.commands import CandidateRefused, check_candidate
-from inspect_batch.run import run_backtest
 from inspect_core.plugin_api.resolve import find_recipe
-from inspect_core.runtime.inspector import Inspector
-from inspect_core.runtime.model_file import edit_meta
-from inspect_core.training.model_card import save_card
 from inspect_db import Recorder
 
-ROOT = Path(__file__).resolve().parents[2]
-STEEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory):
-    """An archive of 9 steel images (the samples, mirrored and turned) recorded by the steel
-    recipe as station line1, one of its PASS overturned by an operator, and the database URL."""
-    tmp = tmp_path_factory.mktemp("history")
-    archive = tmp / "archive"
-    archive.mkdir()
-    for src in sorted((ROOT / "plugins/inspect_plugins/industrial/samples").glob("steel_*.png")):
-        img = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
-        for k, variant in enumerate((img, img[:, ::-1], img[::-1])):
-            cv2.imwrite(str(archive / f"{src.stem}_{k}.png"), variant)
-    url = f"sqlite:///{tmp / 'line.db'}"
-    inspector = Inspector(find_recipe("industrial", "steel"))
-    verdicts = []
-    with Recorder(url) as rec:
-        for p in sorted(archive.glob("*.png")):
-            insp, _ = inspector.inspect_file(p, station="line1", plugin="industrial")
-            rec.record(insp)
-            verdicts.append(insp.verdict.decision.value)
-    _overturn_first_pass(url)  # every test sees the operator's one decision
-    return url, verdicts, tmp
-
-
-def _run(url, candidate, tmp, **kw):
-    args = dict(
-        plugin="industrial",
-        recipe="steel",
-        candidate=candidate,
-        sha256="",
-        window=(None, None, None),
-        url=url,
-        scheduler=None,
-        workers=1,
-        chunk=2,
-        path_maps=[],
-        html=None,
-        quiet=True,
-    )
-    args.update(kw)
-    return run_backtest(**args)
-
-
-def _overturn_first_pass(url: str) -> int:
-    """An operator reviews the first PASS and decides FAIL; its inspection id."""
-    import sqlalchemy as sa
-
-    from inspect_db.engine import make_engine
-    from inspect_review.storage.store import add_user, record_decision
-    from inspect_review.storage.types import DecisionIn
-
-    engine = make_engine(url)
-    try:
-        with engine.connect() as c:
-            iid = c.execute(sa.text("SELECT min(id) FROM inspection WHERE verdict = 'PASS'"))
-            iid = int(iid.scalar_one())
-        user = add_user(engine, "olga", "operator", "not-a-real-hash")
-        record_decision(engine, DecisionIn(iid, user.id, "FAIL", ()))
-    finally:
-        engine.dispose()
-    return iid
+_run = run
 
 
 def test_the_active_model_reproduces_every_recorded_verdict(history):
@@ -94,19 +29,45 @@ def test_the_active_model_reproduces_every_recorded_verdict(history):
     for v in ("PASS", "REVIEW", "FAIL"):
         assert s["confusion"][v][v] == verdicts.count(v)
     assert {"PASS", "FAIL"} <= set(verdicts)  # both kinds are in the history
-    assert s["latency_ms"]["median"] > 0
+    lat = s["latency_ms"]  # the candidate's model step, per image
+    assert lat["count"] == 9 and 0 < lat["median"] <= lat["p95"] <= lat["max"]
+    # the records' latency of the same images, as the database holds it
+    latency, inspect_ms = _recorded_ms(url)
+    got = s["recorded_latency_ms"]
+    assert got["count"] == len(latency) == 9
+    assert got["median"] == pytest.approx(float(np.median(latency)), abs=0.01)
+    assert got["p95"] == pytest.approx(float(np.percentile(latency, 95)), abs=0.01)
+    # recorded through inspect_file: no split into inspection time and queue wait
+    assert inspect_ms == [None] * 9 and s["recorded_inspect_ms"] is None
     # the operator overturned one PASS: neither the recorded nor the candidate verdict agrees
-    assert s["reviewed"] == {"images": 1, "recorded_agrees": 0, "candidate_agrees": 0}
+    r = s["reviewed"]
+    assert (r["images"], r["recorded_agrees"], r["candidate_agrees"]) == (1, 0, 0)
+    assert (r["recorded_share"], r["candidate_share"], r["candidate_disagrees"]) == (0.0, 0.0, 1)
+    (d,) = r["disagreements"]
+    assert (d["recorded"], d["candidate"], d["operator"]) == ("PASS", "PASS", "FAIL")
+    assert d["station"] == "line1" and d["url"].endswith(".png")
+    assert s["changed_images"] == [] and s["why_classes"] == {}
+
+
+def _recorded_ms(url: str) -> tuple[list[float], list[float]]:
+    """Every record's latency_ms and inspect_ms."""
+    import sqlalchemy as sa
+
+    from inspect_db.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            rows = c.execute(sa.text("SELECT latency_ms, inspect_ms FROM inspection")).all()
+    finally:
+        engine.dispose()
+    return [r[0] for r in rows], [r[1] for r in rows]
 
 
 def test_a_changed_model_flips_verdicts_and_the_page_shows_them(history, tmp_path):
     url, verdicts, _ = history
     # the same network with its prior pushed hard towards defects: passes become fails
-    cand = tmp_path / "steel_biased.onnx"
-    shutil.copy(STEEL, cand)
-    edit_meta(cand, lambda m: m.update(class_bias=[-8.0, 0.0, 0.0, 0.0]))
-    card = json.loads(STEEL.with_suffix(".json").read_text())
-    save_card(card, cand.with_suffix(".json"), cand)
+    cand = biased_steel(tmp_path / "steel_biased.onnx", [-8.0, 0.0, 0.0, 0.0])
     page = tmp_path / "bt.html"
     s = _run(url, cand, tmp_path, html=page)
     passes = verdicts.count("PASS")
@@ -115,6 +76,11 @@ def test_a_changed_model_flips_verdicts_and_the_page_shows_them(history, tmp_pat
     assert s["agreement"] == pytest.approx(1 - s["changed"] / 9)
     html = page.read_text()
     assert html.count('class="pair"') == s["changed"]
+    assert html.count('class="why"') == s["changed"]  # each changed image says why
+    assert "Latency (ms per image)" in html and f"<td>{s['latency_ms']['median']:.1f}</td>" in html
+    # the operator's FAIL: the candidate now agrees, so no image is listed against it
+    assert "the recorded verdict agrees on 0 (0.0%), the candidate's on 1 (100.0%)" in html
+    assert "the candidate agrees with every operator decision" in html
     shots = sorted(p.name for p in (tmp_path / "bt_files").iterdir())
     assert sum(n.endswith("_candidate.png") for n in shots) == s["changed"]
 
