@@ -48,6 +48,7 @@ def plugin_listing() -> list[dict[str, Any]]:
                         "model": str(r.model.resolve()),
                         "sha256": sha,
                         "classes": _classes(r),
+                        "variant": _variant(r, sha),
                     }
                 )
             domains.append({"name": dname, "recipes": recipes})
@@ -81,6 +82,33 @@ def plugin_listing() -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _variant(recipe: Recipe, sha: str) -> dict[str, Any] | None:
+    """What would run here and why the others would not (:meth:`Plan.to_dict`): planned from
+    this machine's kept measurement where there is one (``measured``), else from the card and
+    the CPU flags; None for a model without a card."""
+    import os
+
+    from inspect_core.cards import Card, CardError, read_card
+    from inspect_core.errors import ModelError
+    from inspect_core.runtime import tuning, variants
+    from inspect_core.runtime.machine import this_machine
+
+    path = recipe.card_path
+    if not path.is_file():
+        return None
+    try:
+        card = Card(path, read_card(path))
+        requested = variants.requested_variant()
+        threads = int(os.environ.get("INSPECT_THREADS", "0") or 0)
+        measured = None
+        if requested == "auto" and tuning.tuning_enabled():
+            measured = tuning.cached(sha, this_machine(threads))
+        plan = variants.plan_card(Path(recipe.model), card, sha, requested, measured=measured)
+    except (CardError, ModelError) as e:
+        return {"error": str(e)}
+    return plan.to_dict() | {"measured": measured is not None}
 
 
 def _classes(recipe: Recipe) -> list[str]:

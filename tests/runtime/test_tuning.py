@@ -226,3 +226,16 @@ def test_tune_without_a_gate_sample_says_how_to_make_one(model):
     assert "ships no gate sample" in str(res.exception) and "gate_sample.py" in str(res.exception)
     res = CliRunner().invoke(tune_cmd, [str(model), "--plugin", "industrial:steel"])
     assert res.exit_code == 2 and "not both" in res.output
+
+
+def test_inspect_plugins_says_what_would_run_here_and_whether_it_was_measured(model):
+    from inspect_core.commands.plugins import _variant
+    from inspect_core.runtime.recipe import Recipe
+
+    recipe = Recipe(name="r", model=model)
+    sha = sha256_file(model)
+    before = _variant(recipe, sha)
+    assert before["measured"] is False and before["variant"] == "fp32-onnxruntime"  # no VNNI
+    ran = load_measured(model, threads=1).variant_name
+    after = _variant(recipe, sha)
+    assert after["measured"] is True and after["variant"] == ran
