@@ -184,11 +184,15 @@ def test_fsspec_urls_are_checked_too():
         read_image("memory://bt/folder.png", max_bytes=4096)
 
 
-def test_the_limits_are_options_with_the_stations_defaults(monkeypatch):
+def test_the_limits_are_options_with_the_stations_defaults(monkeypatch, sqlite_url):
     from click.testing import CliRunner
 
     from inspect_batch.commands import backtest
+    from inspect_db.engine import make_engine
+    from inspect_db.migrate import upgrade
     from inspect_stations.config.types import Limits
+
+    upgrade(make_engine(sqlite_url))  # a backtest reads an existing database, never makes one
 
     seen: list[dict] = []
 
@@ -199,6 +203,7 @@ def test_the_limits_are_options_with_the_stations_defaults(monkeypatch):
     monkeypatch.setattr("inspect_batch.run.run_backtest", fake_run)
     monkeypatch.setattr("inspect_batch.commands._print", lambda s: None)
     args = ["--plugin", "industrial", "--recipe", "steel", "--candidate", str(STEEL)]
+    args += ["--db", sqlite_url]
     assert CliRunner().invoke(backtest, args).exit_code == 0
     more = ["--max-bytes", "1000", "--max-pixels", "2000"]
     assert CliRunner().invoke(backtest, args + more).exit_code == 0
