@@ -78,8 +78,11 @@ def schema_state(engine: Engine) -> SchemaState:
 
 
 def _state(engine: Engine, conn: Connection) -> SchemaState:
-    current = current_revision(conn)
+    # the tables first, then the revision: two reads, and another process's migration may
+    # commit between them (PostgreSQL, read committed); read in this order a database being
+    # migrated looks empty or migrated, never "tables but no revision"
     tables = sorted(set(sa.inspect(conn).get_table_names()) & set(TABLES))
+    current = current_revision(conn)
     return SchemaState(safe_url(engine.url), current, head_revision(), tables)
 
 
@@ -124,8 +127,10 @@ def ensure_schema(engine: Engine, *, migrate_empty: bool = True) -> SchemaState:
     state = schema_state(engine)
     if state.up_to_date:
         return state
-    if state.empty and migrate_empty:
-        upgrade(engine)  # takes the lock; a concurrent process may have migrated meanwhile
+    if migrate_empty and state.current is None:
+        # empty, or seen mid-migration: upgrade takes the lock, finds what a concurrent
+        # process migrated meanwhile, and refuses tables that really have no revision
+        upgrade(engine)
         return schema_state(engine)
     if state.empty:  # a command that only reads, on a database with nothing of inspect's
         raise SchemaOutdated(
