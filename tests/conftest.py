@@ -121,3 +121,20 @@ def pytest_unconfigure(config):
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(_EXIT_STATUS["code"])
+
+
+def main_exit(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run ``inspect ARGS`` through the real entry point, which turns errors into exit codes:
+    (exit code, stdout, stderr); 0 when it returns."""
+    import sys
+
+    from inspect_core import cli as cli_mod
+
+    monkeypatch.setattr(sys, "argv", ["inspect", *map(str, args)])
+    try:
+        cli_mod.main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err

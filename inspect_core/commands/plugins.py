@@ -88,12 +88,11 @@ def _variant(recipe: Recipe, sha: str) -> dict[str, Any] | None:
     """What would run here and why the others would not (:meth:`Plan.to_dict`): planned from
     this machine's kept measurement where there is one (``measured``), else from the card and
     the CPU flags; None for a model without a card."""
-    import os
 
     from inspect_core.cards import Card, CardError, read_card
     from inspect_core.errors import ModelError
     from inspect_core.runtime import tuning, variants
-    from inspect_core.runtime.machine import this_machine
+    from inspect_core.runtime.machine import run_threads, this_machine
 
     path = recipe.card_path
     if not path.is_file():
@@ -101,7 +100,7 @@ def _variant(recipe: Recipe, sha: str) -> dict[str, Any] | None:
     try:
         card = Card(path, read_card(path))
         requested = variants.requested_variant()
-        threads = int(os.environ.get("INSPECT_THREADS", "0") or 0)
+        threads = run_threads()
         measured = None
         if requested == "auto" and tuning.tuning_enabled():
             measured = tuning.cached(sha, this_machine(threads))

@@ -31,15 +31,15 @@ def tune_cmd(
 ) -> None:
     """Measure the variants of MODEL (or of a recipe's model) on this machine: time, accuracy
     on the gate sample against the fp32 file, and which one runs from now on."""
-    import os
 
     from inspect_core.cards import verify_model_card
     from inspect_core.errors import ModelError
+    from inspect_core.runtime.machine import run_threads
     from inspect_core.runtime.tuning import cache_file
     from inspect_core.runtime.tuning_run import measure
 
     path, card_path = _model(model, plugin, recipe_name)
-    threads = threads or int(os.environ.get("INSPECT_THREADS", "0") or 0)
+    threads = run_threads(threads)
     check, card = verify_model_card(path, card_path, required=True)
     if card is None or not card.data.get("variants"):
         raise ModelError(f"{path}: its card lists no variants: the fp32 file is all there is")

@@ -11,7 +11,6 @@ backtest worker and ``inspect model add`` all load a model through here; an
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from inspect_core.cards import Card, ModelCheck, verify_model, verify_model_card
 from inspect_core.errors import ModelError
 from inspect_core.runtime import tuning, variants
 from inspect_core.runtime.engines import Engine
-from inspect_core.runtime.machine import this_machine
+from inspect_core.runtime.machine import run_threads, this_machine
 from inspect_core.runtime.tuning import tuning_enabled
 
 __all__ = ["LoadedModel", "check_for", "load_model"]
@@ -98,7 +97,7 @@ def _open(
     """The plan and the engine for the fastest variant that passed its gate and runs here (the
     choice and its log line: :mod:`inspect_core.runtime.variants`): measured on this machine
     when it was (:mod:`inspect_core.runtime.tuning`), else by the card and the CPU flags."""
-    threads = threads or int(os.environ.get("INSPECT_THREADS", "0"))
+    threads = run_threads(threads)
     requested = variants.requested_variant(variant)
     if card is None or providers not in (None, ["CPUExecutionProvider"]):
         requested = "fp32"  # no card to vouch for a variant; variants are CPU-only

@@ -101,6 +101,12 @@ def cpu_info() -> tuple[str, frozenset[str]]:
     return name or "unknown CPU", flags
 
 
+def run_threads(threads: int = 0) -> int:
+    """The threads one model run gets: ``threads``, else ``INSPECT_THREADS``, else 0 (every
+    core); what a model load and the machine key of its measurement both use."""
+    return threads or int(os.environ.get("INSPECT_THREADS", "0") or 0)
+
+
 def cores() -> int:
     """The cores this process may run on."""
     try:

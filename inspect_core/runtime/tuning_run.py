@@ -14,7 +14,6 @@ tune`` measures again (:func:`measure`).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from inspect_core.errors import ModelError
 from inspect_core.runtime import variants
 from inspect_core.runtime.engines import Engine, EngineSpec, open_engine
 from inspect_core.runtime.gate_sample import GateSample
-from inspect_core.runtime.machine import Machine, this_machine
+from inspect_core.runtime.machine import Machine, run_threads, this_machine
 from inspect_core.runtime.onnx_model import OnnxModel
 from inspect_core.runtime.tuning import (
     MAX_CLASS_DROP,
@@ -142,11 +141,7 @@ def load_measured(
         return model
     if not tuning_enabled():
         return model
-    t = measure(loaded.path, loaded.card, loaded.check.sha256, _threads(threads))
+    t = measure(loaded.path, loaded.card, loaded.check.sha256, run_threads(threads))
     if t is None:
         return model
     return OnnxModel(path, threads=threads, card=card, required=required)
-
-
-def _threads(threads: int) -> int:
-    return threads or int(os.environ.get("INSPECT_THREADS", "0") or 0)

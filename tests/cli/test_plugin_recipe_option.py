@@ -5,11 +5,11 @@ disagree, or a PLUGIN:RECIPE with a part missing, are a usage error (exit 2)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 import pytest
+from conftest import main_exit
 from db_support import make_inspection
 
 from inspect_core.commands.plugin_option import split_plugin_recipe
@@ -18,20 +18,6 @@ from inspect_core.errors import InspectError
 ROOT = Path(__file__).resolve().parents[2]
 STEEL = ROOT / "plugins" / "inspect_plugins" / "industrial" / "models" / "steel.onnx"
 SAMPLE = next((ROOT / "plugins" / "inspect_plugins" / "industrial" / "samples").glob("steel_*"))
-
-
-def main_exit(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """``inspect ARGS`` through the real entry point: (exit code, stdout, stderr)."""
-    from inspect_core import cli as cli_mod
-
-    monkeypatch.setattr(sys, "argv", ["inspect", *map(str, args)])
-    try:
-        cli_mod.main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture

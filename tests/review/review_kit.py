@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from conftest import main_exit as main_exit  # review tests import it from here too
 from db_support import make_inspection
 
 from inspect_core.types import Region
@@ -194,20 +195,3 @@ class Client:
     def csrf(self, path: str = "/") -> str:
         """The session's CSRF token, as the page at ``path`` carries it."""
         return re.search(r'name="csrf" value="([^"]+)"', self.get(path).text).group(1)
-
-
-def main_exit(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """Run ``inspect ARGS`` through the real entry point, which turns errors into exit codes:
-    (exit code, stdout, stderr); 0 when it returns."""
-    import sys
-
-    from inspect_core import cli as cli_mod
-
-    monkeypatch.setattr(sys, "argv", ["inspect", *map(str, args)])
-    try:
-        cli_mod.main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
